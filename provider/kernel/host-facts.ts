@@ -1,0 +1,149 @@
+import type { Transport } from "../transport/transport";
+
+export type CgroupMode = "legacy" | "hybrid" | "unified";
+export type RuntimeName = "runc" | "crun";
+
+export interface RuntimeInfo {
+  name: RuntimeName;
+  path: string;
+  version: string;
+}
+
+/** What the kernel and the host's tools report; read in one command so SSH pays one round trip. */
+export interface HostFacts {
+  hostname: string;
+  kernelRelease: string;
+  cgroupMode: CgroupMode;
+  /** Mount point of the v2 tree ("/sys/fs/cgroup" or "/sys/fs/cgroup/unified"), if any. */
+  cgroupV2Mount: string | null;
+  /** Controllers usable through v2 (those in the root's cgroup.controllers). */
+  cgroupV2Controllers: string[];
+  /** v1 controllers and their mount points. */
+  cgroupV1Mounts: Record<string, string>;
+  cpuCount: number;
+  memoryTotalBytes: number;
+  userNamespaces: boolean;
+  runtimes: RuntimeInfo[];
+}
+
+const sections = {
+  hostname: "cat /proc/sys/kernel/hostname",
+  release: "uname -r",
+  cpus: "nproc",
+  meminfo: "grep MemTotal /proc/meminfo",
+  mounts: "grep -E ' cgroup2? ' /proc/mounts",
+  v2controllers:
+    "for m in $(awk '$3==\"cgroup2\"{print $2}' /proc/mounts); do echo \"$m $(cat $m/cgroup.controllers)\"; done",
+  userns: "cat /proc/sys/user/max_user_namespaces",
+  runc: "p=$(command -v runc) && echo \"$p\" && runc --version",
+  crun: "p=$(command -v crun) && echo \"$p\" && crun --version",
+} as const;
+
+type Section = keyof typeof sections;
+
+/** The shell script that prints every section between markers; a failing section prints nothing. */
+export function factsScript(): string {
+  return Object.entries(sections)
+    .map(([name, cmd]) => `echo '@@${name}'; (${cmd}) 2>/dev/null`)
+    .join("\n");
+}
+
+export function splitSections(output: string): Record<Section, string> {
+  const out = Object.fromEntries(Object.keys(sections).map((k) => [k, ""])) as Record<Section, string>;
+  let current: Section | undefined;
+  for (const line of output.split("\n")) {
+    const m = /^@@(\w+)$/.exec(line);
+    if (m && m[1]! in sections) {
+      current = m[1] as Section;
+      continue;
+    }
+    if (current) out[current] += (out[current] ? "\n" : "") + line;
+  }
+  for (const k of Object.keys(out) as Section[]) out[k] = out[k].trim();
+  return out;
+}
+
+/** Pure: turns the script's output into facts. */
+export function parseFacts(output: string): HostFacts {
+  const s = splitSections(output);
+  const v1: Record<string, string> = {};
+  let v2Mount: string | null = null;
+  for (const line of s.mounts.split("\n").filter(Boolean)) {
+    const [, mnt, fstype, opts] = line.split(" ");
+    if (!mnt || !fstype) continue;
+    if (fstype === "cgroup2") {
+      v2Mount = mnt;
+      continue;
+    }
+    // v1 mount options name the controllers a hierarchy carries (e.g. "rw,relatime,cpu,cpuacct").
+    for (const opt of (opts ?? "").split(",")) {
+      if (v1Controllers.has(opt)) v1[opt] = mnt;
+    }
+  }
+  const v2Controllers: string[] = [];
+  for (const line of s.v2controllers.split("\n").filter(Boolean)) {
+    const [mnt, ...ctrls] = line.split(" ");
+    if (mnt === v2Mount) v2Controllers.push(...ctrls.filter(Boolean));
+  }
+  const hasV1 = Object.keys(v1).length > 0;
+  const cgroupMode: CgroupMode = !hasV1 ? "unified" : v2Mount ? "hybrid" : "legacy";
+  const mem = /MemTotal:\s+(\d+)\s+kB/.exec(s.meminfo);
+  const runtimes: RuntimeInfo[] = [];
+  for (const name of ["runc", "crun"] as const) {
+    const [path, ...rest] = s[name].split("\n");
+    const version = new RegExp(`^${name} version (\\S+)`, "m").exec(rest.join("\n"));
+    if (path && version?.[1]) runtimes.push({ name, path, version: version[1] });
+  }
+  return {
+    hostname: s.hostname,
+    kernelRelease: s.release,
+    cgroupMode,
+    cgroupV2Mount: v2Mount,
+    cgroupV2Controllers: v2Controllers.sort(),
+    cgroupV1Mounts: Object.fromEntries(Object.entries(v1).sort(([a], [b]) => a.localeCompare(b))),
+    cpuCount: Number(s.cpus) || 0,
+    memoryTotalBytes: mem ? Number(mem[1]) * 1024 : 0,
+    userNamespaces: Number(s.userns) > 0,
+    runtimes,
+  };
+}
+
+/** v1 controllers kslice knows by name (name=systemd and similar named hierarchies are not controllers). */
+const v1Controllers = new Set([
+  "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
+  "net_cls", "net_prio", "perf_event", "hugetlb", "rdma", "misc",
+]);
+
+export async function readHostFacts(t: Transport): Promise<HostFacts> {
+  const r = await t.run(["sh", "-c", factsScript()], { timeoutMs: 20_000 });
+  return parseFacts(r.stdout);
+}
+
+/**
+ * The controllers kslice can manage on this host: v2's list on unified hosts, v1's on legacy and
+ * hybrid ones (the hybrid v2 tree is left to systemd: its controllers are bound to v1).
+ */
+export function managedControllers(f: HostFacts): string[] {
+  return f.cgroupMode === "unified" ? f.cgroupV2Controllers : Object.keys(f.cgroupV1Mounts);
+}
+
+/**
+ * Which runtime to use. crun refuses hybrid mode ("cgroups in hybrid mode not supported"), so
+ * auto prefers crun only on unified hosts.
+ */
+export function chooseRuntime(
+  f: HostFacts,
+  wanted: "auto" | RuntimeName,
+): { runtime: RuntimeInfo } | { error: string } {
+  const have = (n: RuntimeName) => f.runtimes.find((r) => r.name === n);
+  if (wanted === "crun" && f.cgroupMode === "hybrid") {
+    return { error: `crun does not support cgroup hybrid mode, which this host runs; use "runc" or "auto"` };
+  }
+  const order: RuntimeName[] = wanted !== "auto" ? [wanted] : f.cgroupMode === "unified" ? ["crun", "runc"] : ["runc"];
+  for (const n of order) {
+    const r = have(n);
+    if (r) return { runtime: r };
+  }
+  const pkgs = order.join(" or ");
+  return { error: `no OCI runtime found (looked for ${pkgs}); install the Debian package ${order[0]} (apt-get install ${order[0]})` };
+}

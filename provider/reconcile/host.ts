@@ -1,0 +1,115 @@
+import { hostArgs, type HostArgs } from "../../schema/host";
+import { parseInput } from "../../schema/issues";
+import { chooseRuntime, managedControllers, readHostFacts, type HostFacts } from "../kernel/host-facts";
+import { connectionKey, openTransport } from "../transport/open";
+import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
+import { containsUnknown } from "./unknown";
+
+/** The Host's outputs: its inputs (Node's diff only sees old outputs) and the facts read from the kernel. */
+export interface HostOutputs extends HostArgs {
+  hostname: string;
+  kernelRelease: string;
+  cgroupMode: HostFacts["cgroupMode"];
+  cgroupControllers: string[];
+  cpuCount: number;
+  memoryTotalBytes: number;
+  userNamespaces: boolean;
+  runtimes: HostFacts["runtimes"];
+  runtimeName: string;
+  runtimeVersion: string;
+}
+
+function parse(props: Props): HostArgs {
+  const r = parseInput(hostArgs, pickInputs(props));
+  if (!r.ok) throw new Error(r.failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
+  return r.value;
+}
+
+function pickInputs(props: Props): Props {
+  const { connection, prefix, runtime } = props;
+  return Object.fromEntries(Object.entries({ connection, prefix, runtime }).filter(([, v]) => v !== undefined));
+}
+
+async function observe(args: HostArgs): Promise<HostOutputs> {
+  const t = openTransport(args.connection);
+  const facts = await readHostFacts(t);
+  const chosen = chooseRuntime(facts, args.runtime);
+  if ("error" in chosen) throw new Error(`${t.target}: runtime: ${chosen.error}`);
+  return {
+    ...args,
+    hostname: facts.hostname,
+    kernelRelease: facts.kernelRelease,
+    cgroupMode: facts.cgroupMode,
+    cgroupControllers: managedControllers(facts),
+    cpuCount: facts.cpuCount,
+    memoryTotalBytes: facts.memoryTotalBytes,
+    userNamespaces: facts.userNamespaces,
+    runtimes: facts.runtimes,
+    runtimeName: chosen.runtime.name,
+    runtimeVersion: chosen.runtime.version,
+  };
+}
+
+const factKeys = [
+  "hostname", "kernelRelease", "cgroupMode", "cgroupControllers", "cpuCount",
+  "memoryTotalBytes", "userNamespaces", "runtimes", "runtimeName", "runtimeVersion",
+] as const;
+
+/** Inputs whose change means another host (or another namespace of objects on it): replace. */
+export function hostReplaces(olds: HostArgs, news: HostArgs): string[] {
+  const out: string[] = [];
+  if (connectionKey(olds.connection) !== connectionKey(news.connection) || olds.connection.type !== news.connection.type) {
+    out.push("connection");
+  }
+  if (olds.prefix !== news.prefix) out.push("prefix");
+  return out;
+}
+
+export const hostLifecycle: LifecycleImpl = {
+  async check(_olds, news): Promise<CheckResult> {
+    if (containsUnknown(news)) return { inputs: news };
+    const r = parseInput(hostArgs, pickInputs(news));
+    if (!r.ok) return { failures: r.failures };
+    // Preview must not fail later for a missing runtime: ask the host now (read-only).
+    try {
+      const t = openTransport(r.value.connection);
+      const chosen = chooseRuntime(await readHostFacts(t), r.value.runtime);
+      if ("error" in chosen) return { failures: [{ property: "runtime", reason: `${t.target}: ${chosen.error}` }] };
+    } catch (e) {
+      return { failures: [{ property: "connection", reason: (e as Error).message }] };
+    }
+    return { inputs: r.value as unknown as Props };
+  },
+
+  async diff(_id, olds, news): Promise<DiffResult> {
+    if (containsUnknown(news)) return { changes: true };
+    const o = parse(olds);
+    const n = parse(news);
+    const replaces = hostReplaces(o, n);
+    if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
+    if (JSON.stringify(o) !== JSON.stringify(n)) return { changes: true };
+    // Diff against the kernel: a changed fact (kernel upgraded, runtime installed) updates the outputs.
+    const now = await observe(n);
+    const changed = factKeys.some((k) => JSON.stringify(now[k]) !== JSON.stringify(olds[k]));
+    return { changes: changed };
+  },
+
+  async create(inputs) {
+    const args = parse(inputs);
+    const outs = await observe(args);
+    return { id: `${connectionKey(args.connection)}/${args.prefix}`, outs: outs as unknown as Props };
+  },
+
+  async read(id, props) {
+    const outs = await observe(parse(props));
+    return { id, props: outs as unknown as Props };
+  },
+
+  async update(_id, _olds, news) {
+    return { outs: (await observe(parse(news))) as unknown as Props };
+  },
+
+  async delete() {
+    // Host-level setup is removed with the last object kslice made there (see ResourceLimits).
+  },
+};

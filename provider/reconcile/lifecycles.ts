@@ -1,0 +1,7 @@
+import { hostLifecycle } from "./host";
+import type { LifecycleImpl } from "./provider-types";
+
+/** Every resource kind's implementation, looked up by the provider shim at call time. */
+export const lifecycles: Record<string, LifecycleImpl> = {
+  host: hostLifecycle,
+};

@@ -1,0 +1,64 @@
+import { readFile, writeFile } from "node:fs/promises";
+import {
+  CommandError,
+  FileError,
+  commandLine,
+  defaultTimeoutMs,
+  type CommandResult,
+  type RunOptions,
+  type Transport,
+} from "./transport";
+
+/** Commands through execa, files through fs: no shell, no extra process for a cgroup write. */
+export class LocalTransport implements Transport {
+  readonly target = "local";
+
+  async run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+    // execa is ESM-only; this package is CommonJS so that the provider shim can require() it.
+    const { execa } = await import("execa");
+    const [file, ...args] = argv;
+    if (!file) throw new Error("run: empty command");
+    const r = await execa(file, args, {
+      input: options.input ?? "",
+      timeout: options.timeoutMs ?? defaultTimeoutMs,
+      reject: false,
+      stripFinalNewline: false,
+      forceKillAfterDelay: 2000,
+    });
+    const result: CommandResult = {
+      command: commandLine(argv),
+      exitCode: r.exitCode ?? -1,
+      stdout: String(r.stdout ?? ""),
+      stderr: String(r.stderr ?? (r.cause instanceof Error ? r.cause.message : "")),
+      timedOut: r.timedOut,
+    };
+    if ((result.exitCode !== 0 || result.timedOut) && !options.allowFailure) {
+      throw new CommandError(this.target, result, { cause: r.cause });
+    }
+    return result;
+  }
+
+  async readFile(path: string): Promise<string> {
+    try {
+      return await readFile(path, "utf8");
+    } catch (e) {
+      throw new FileError(this.target, "read", path, errText(e), undefined, { cause: e });
+    }
+  }
+
+  async writeFile(path: string, data: string): Promise<void> {
+    try {
+      // cgroup files take one value per write(2); "r+" avoids O_CREAT/O_TRUNC on kernel files.
+      await writeFile(path, data, { flag: "r+" });
+    } catch (e) {
+      throw new FileError(this.target, "write", path, errText(e), data, { cause: e });
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+function errText(e: unknown): string {
+  const err = e as NodeJS.ErrnoException;
+  return err.code ? `${err.code} (${err.message.replace(/^[A-Z]+: /, "")})` : String(e);
+}

@@ -1,0 +1,106 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { SshConnection } from "../../schema/connection";
+import {
+  CommandError,
+  FileError,
+  commandLine,
+  defaultTimeoutMs,
+  shellQuote,
+  type CommandResult,
+  type RunOptions,
+  type Transport,
+} from "./transport";
+
+/**
+ * OpenSSH through execa. One ControlMaster per host per process, so N operations pay one
+ * handshake; the key and known_hosts live in a private temp dir removed on close.
+ */
+export class SshTransport implements Transport {
+  readonly target: string;
+  private dir: string | undefined;
+
+  constructor(private readonly c: SshConnection) {
+    this.target = `${c.user}@${c.host}:${c.port}`;
+  }
+
+  private options(): string[] {
+    if (!this.dir) {
+      this.dir = mkdtempSync(join(tmpdir(), "kslice-ssh-"));
+      writeFileSync(join(this.dir, "key"), this.c.privateKey.endsWith("\n") ? this.c.privateKey : `${this.c.privateKey}\n`, { mode: 0o600 });
+      const known = this.c.hostKey ? `[${this.c.host}]:${this.c.port} ${this.c.hostKey}\n${this.c.host} ${this.c.hostKey}\n` : "";
+      writeFileSync(join(this.dir, "known_hosts"), known, { mode: 0o600 });
+      process.once("exit", () => this.cleanupSync());
+    }
+    const strict = this.c.insecureIgnoreHostKey ? "no" : "yes";
+    return [
+      "-F", "/dev/null",
+      "-i", join(this.dir, "key"),
+      "-p", String(this.c.port),
+      "-l", this.c.user,
+      "-o", "BatchMode=yes",
+      "-o", "IdentitiesOnly=yes",
+      "-o", `StrictHostKeyChecking=${strict}`,
+      "-o", `UserKnownHostsFile=${this.c.insecureIgnoreHostKey ? "/dev/null" : join(this.dir, "known_hosts")}`,
+      "-o", "LogLevel=ERROR",
+      "-o", `ConnectTimeout=${this.c.connectTimeoutSeconds}`,
+      "-o", "ServerAliveInterval=5",
+      "-o", "ServerAliveCountMax=3",
+      "-o", "ControlMaster=auto",
+      "-o", `ControlPath=${join(this.dir, "mux")}`,
+      "-o", "ControlPersist=60",
+    ];
+  }
+
+  async run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+    const { execa } = await import("execa");
+    const remote = commandLine(argv);
+    const r = await execa("ssh", [...this.options(), this.c.host, "--", remote], {
+      input: options.input ?? "",
+      timeout: options.timeoutMs ?? defaultTimeoutMs,
+      reject: false,
+      stripFinalNewline: false,
+      forceKillAfterDelay: 2000,
+    });
+    const exitCode = r.exitCode ?? -1;
+    const stderr = String(r.stderr ?? "");
+    // 255 is ssh's own failure (unreachable, auth, host key), not the remote command's.
+    if (exitCode === 255) {
+      throw new CommandError(this.target, {
+        command: `ssh ${this.target} ${remote}`,
+        exitCode,
+        stdout: String(r.stdout ?? ""),
+        stderr: stderr.trim() || "ssh failed to connect",
+        timedOut: r.timedOut,
+      });
+    }
+    const result: CommandResult = { command: remote, exitCode, stdout: String(r.stdout ?? ""), stderr, timedOut: r.timedOut };
+    if ((exitCode !== 0 || r.timedOut) && !options.allowFailure) throw new CommandError(this.target, result, { cause: r.cause });
+    return result;
+  }
+
+  async readFile(path: string): Promise<string> {
+    const r = await this.run(["cat", "--", path], { allowFailure: true });
+    if (r.exitCode !== 0) throw new FileError(this.target, "read", path, r.stderr.trim());
+    return r.stdout;
+  }
+
+  async writeFile(path: string, data: string): Promise<void> {
+    // printf keeps the write a single write(2), which cgroup files need.
+    const r = await this.run(["sh", "-c", `printf %s ${shellQuote(data)} > ${shellQuote(path)}`], { allowFailure: true });
+    if (r.exitCode !== 0) throw new FileError(this.target, "write", path, r.stderr.trim().replace(/^sh: \d+: /, ""), data);
+  }
+
+  async close(): Promise<void> {
+    if (!this.dir) return;
+    const { execa } = await import("execa");
+    await execa("ssh", [...this.options(), "-O", "exit", this.c.host], { reject: false, timeout: 5000 });
+    this.cleanupSync();
+  }
+
+  private cleanupSync(): void {
+    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
+    this.dir = undefined;
+  }
+}

@@ -1,0 +1,79 @@
+/** What one command on a host produced. Errors have the same shape (execa's convention). */
+export interface CommandResult {
+  /** The command as it would be typed, for messages. */
+  command: string;
+  exitCode: number;
+  stdout: string;
+  stderr: string;
+  timedOut: boolean;
+}
+
+export interface RunOptions {
+  /** Written to the command's standard input. */
+  input?: string;
+  /** Bound on the command; it is killed when exceeded. @default 60000 */
+  timeoutMs?: number;
+  /** Resolve with the result instead of rejecting when the exit code is not 0. @default false */
+  allowFailure?: boolean;
+}
+
+export const defaultTimeoutMs = 60_000;
+
+/** The one way kslice reaches a host: local (execa, fs) or ssh (OpenSSH, multiplexed). */
+export interface Transport {
+  /** Names the host in messages: "local" or "root@10.0.0.5:22". */
+  readonly target: string;
+  run(argv: readonly string[], options?: RunOptions): Promise<CommandResult>;
+  /** Reads a whole file; rejects with a FileError naming the path. */
+  readFile(path: string): Promise<string>;
+  /** Writes a whole file (no create of parents); rejects with a FileError naming path and data. */
+  writeFile(path: string, data: string): Promise<void>;
+  close(): Promise<void>;
+}
+
+export class CommandError extends Error implements CommandResult {
+  readonly command: string;
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+  readonly timedOut: boolean;
+  constructor(target: string, result: CommandResult, options?: { cause?: unknown }) {
+    const why = result.timedOut ? "timed out" : `exited with ${result.exitCode}`;
+    const stderr = result.stderr.trim();
+    super(`${target}: \`${result.command}\` ${why}${stderr ? `: ${stderr}` : ""}`, options);
+    this.name = "CommandError";
+    this.command = result.command;
+    this.exitCode = result.exitCode;
+    this.stdout = result.stdout;
+    this.stderr = result.stderr;
+    this.timedOut = result.timedOut;
+  }
+}
+
+export class FileError extends Error {
+  constructor(
+    readonly target: string,
+    readonly op: "read" | "write",
+    readonly path: string,
+    readonly detail: string,
+    readonly data?: string,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      op === "write"
+        ? `${target}: failed to write ${JSON.stringify(data)} to ${path}: ${detail}`
+        : `${target}: failed to read ${path}: ${detail}`,
+      options,
+    );
+    this.name = "FileError";
+  }
+}
+
+/** Quotes one argument for a POSIX shell. */
+export function shellQuote(arg: string): string {
+  return /^[A-Za-z0-9_./:=@%+-]+$/.test(arg) ? arg : `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+export function commandLine(argv: readonly string[]): string {
+  return argv.map(shellQuote).join(" ");
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# cleanup.sh PREFIX — removes what a kslice run with PREFIX left behind (after leaks.sh reported it):
+# containers in its runtime root, processes in its cgroups, the cgroups (deepest first), its dirs.
+set -u
+prefix=${1:?usage: cleanup.sh PREFIX}
+for root in /run/"$prefix" /run/"$prefix"-*; do
+  [ -d "$root" ] || continue
+  for rt in runc crun; do
+    command -v $rt >/dev/null || continue
+    for id in $($rt --root "$root" list -q 2>/dev/null); do $rt --root "$root" delete -f "$id" 2>/dev/null; done
+  done
+done
+while read -r _ mnt fstype _; do
+  case $fstype in cgroup|cgroup2) ;; *) continue ;; esac
+  for top in "$mnt/$prefix" "$mnt/$prefix"-*; do
+    [ -d "$top" ] || continue
+    find "$top" -name cgroup.procs -exec cat {} + 2>/dev/null | xargs -r kill -9 2>/dev/null
+    sleep 0.2
+    find "$top" -depth -type d -exec rmdir {} + 2>/dev/null
+  done
+done </proc/mounts
+grep -E " /(run|var/lib)/$prefix" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
+rm -rf /run/"$prefix" /run/"$prefix"-* /var/lib/"$prefix"-* 2>/dev/null
+[ "$prefix" = kslice ] || rm -rf /var/lib/"$prefix"
+for n in $(ip netns list 2>/dev/null | awk '{print $1}'); do case $n in "$prefix"-*) ip netns delete "$n" ;; esac; done
+exit 0

@@ -1,0 +1,112 @@
+// Runs an example (or a test program) through the real Pulumi engine with the Automation API.
+//   node dist/scripts/stack.js <up|preview|refresh|destroy|outputs|rm> <dir> [--stack NAME] [--program FILE]
+//        [--config key=value]... [--json]
+// The Node.js language host (pulumi-language-nodejs) is not served by the Go module proxy, so
+// programs run inline in this process; the engine, backend and dynamic providers are the real ones.
+import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { dirname, join, relative, resolve } from "node:path";
+import { LocalWorkspace, PulumiCommand, type InlineProgramArgs } from "@pulumi/pulumi/automation";
+import { pulumiEnv, repoRoot } from "./pulumi-env";
+
+interface Cli {
+  op: string;
+  dir: string;
+  stack: string;
+  program?: string;
+  config: Record<string, string>;
+  json: boolean;
+  extra: { expectNoChanges?: boolean; refresh?: boolean; parallel?: number };
+}
+
+function parseArgs(argv: string[]): Cli {
+  const [op, dir, ...rest] = argv;
+  const ops = ["up", "preview", "refresh", "destroy", "outputs", "rm"];
+  if (!op || !ops.includes(op) || !dir) {
+    throw new Error(`usage: stack <${ops.join("|")}> <example dir> [--stack NAME] [--program FILE] [--config k=v] [--json]`);
+  }
+  const cli: Cli = { op, dir: resolve(dir), stack: "dev", config: {}, json: false, extra: {} };
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i];
+    const next = () => {
+      const v = rest[++i];
+      if (v === undefined) throw new Error(`${a} needs a value`);
+      return v;
+    };
+    if (a === "--stack") cli.stack = next();
+    else if (a === "--program") cli.program = resolve(next());
+    else if (a === "--config") {
+      const [k, ...v] = next().split("=");
+      cli.config[k!] = v.join("=");
+    } else if (a === "--json") cli.json = true;
+    else if (a === "--expect-no-changes") cli.extra.expectNoChanges = true;
+    else if (a === "--refresh") cli.extra.refresh = true;
+    else if (a === "--parallel") cli.extra.parallel = Number(next());
+    else throw new Error(`unknown option ${a}`);
+  }
+  return cli;
+}
+
+function projectName(dir: string): string {
+  const yaml = readFileSync(join(dir, "Pulumi.yaml"), "utf8");
+  const m = /^name:\s*(\S+)/m.exec(yaml);
+  if (!m) throw new Error(`${dir}/Pulumi.yaml has no name`);
+  return m[1]!;
+}
+
+async function main(): Promise<void> {
+  const cli = parseArgs(process.argv.slice(2));
+  const env = pulumiEnv();
+  Object.assign(process.env, env);
+  const stateDir = env.PULUMI_BACKEND_URL!.replace(/^file:\/\//, "");
+  mkdirSync(stateDir, { recursive: true });
+  // The compiled program sits in dist/ at the example's place in the tree.
+  const programFile = cli.program ?? join(repoRoot, "dist", relative(repoRoot, cli.dir), "index.js");
+  if (!existsSync(programFile)) throw new Error(`${programFile} not found: run npm run build`);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const mod = require(programFile);
+  const program: InlineProgramArgs["program"] = mod.default ?? mod;
+  const pulumiCommand = await PulumiCommand.get({ root: dirname(dirname(env.KSLICE_PULUMI_BIN!)) });
+  const stack = await LocalWorkspace.createOrSelectStack(
+    { stackName: cli.stack, projectName: projectName(cli.dir), program },
+    { workDir: cli.dir, pulumiCommand, envVars: env },
+  );
+  for (const [k, v] of Object.entries(cli.config)) await stack.setConfig(k, { value: v });
+  const onOutput = cli.json ? undefined : (s: string) => process.stderr.write(s);
+  const common = { onOutput, color: "never" as const };
+  let summary: unknown;
+  switch (cli.op) {
+    case "up": {
+      const r = await stack.up({ ...common, refresh: cli.extra.refresh, parallel: cli.extra.parallel });
+      summary = r.summary.resourceChanges;
+      break;
+    }
+    case "preview": {
+      const r = await stack.preview({ ...common, refresh: cli.extra.refresh, expectNoChanges: cli.extra.expectNoChanges, diff: true });
+      summary = r.changeSummary;
+      break;
+    }
+    case "refresh":
+      summary = (await stack.refresh({ ...common })).summary.resourceChanges;
+      break;
+    case "destroy":
+      summary = (await stack.destroy({ ...common })).summary.resourceChanges;
+      break;
+    case "rm":
+      await stack.workspace.removeStack(cli.stack);
+      break;
+  }
+  const outs = cli.op === "rm" ? {} : await stack.outputs();
+  const outputs = Object.fromEntries(Object.entries(outs).map(([k, v]) => [k, v.secret ? "[secret]" : v.value]));
+  const version = pulumiCommand.version?.toString();
+  if (cli.json) {
+    process.stdout.write(`${JSON.stringify({ op: cli.op, pulumiVersion: version, summary, outputs })}\n`);
+  } else {
+    process.stdout.write(`\n${cli.op} done with pulumi v${version}; changes: ${JSON.stringify(summary)}\n`);
+    if (cli.op !== "destroy" && cli.op !== "rm") process.stdout.write(`outputs:\n${JSON.stringify(outputs, null, 2)}\n`);
+  }
+}
+
+main().catch((e: unknown) => {
+  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+  process.exit(1);
+});

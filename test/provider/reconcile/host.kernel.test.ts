@@ -1,0 +1,34 @@
+import { describe, expect, it } from "vitest";
+import { hostLifecycle } from "../../../provider/reconcile/host";
+import { testPrefix } from "../../helpers/prefix";
+
+describe("Host lifecycle on the local host", () => {
+  const inputs = { connection: { type: "local" }, prefix: testPrefix };
+
+  it("check fills defaults; create reads the kernel; diff of an unchanged host is empty", async () => {
+    const checked = await hostLifecycle.check({}, inputs);
+    expect(checked.failures).toBeUndefined();
+    expect(checked.inputs).toEqual({ ...inputs, runtime: "auto" });
+    const created = await hostLifecycle.create(checked.inputs!);
+    expect(created.id).toBe(`local/${testPrefix}`);
+    expect(created.outs).toMatchObject({ runtimeName: "runc", cgroupMode: "hybrid" });
+    expect(await hostLifecycle.diff(created.id, created.outs!, checked.inputs!)).toEqual({ changes: false });
+  });
+
+  it("diff finds a fact that no longer matches the kernel", async () => {
+    const created = await hostLifecycle.create({ ...inputs, runtime: "auto" });
+    const stale = { ...created.outs!, kernelRelease: "2.6.32-openvz" };
+    expect(await hostLifecycle.diff(created.id, stale, { ...inputs, runtime: "auto" })).toEqual({ changes: true });
+  });
+
+  it("a new prefix or another host replaces; a runtime choice updates in place", async () => {
+    const olds = { ...inputs, runtime: "auto" };
+    expect(await hostLifecycle.diff("x", olds, { ...olds, prefix: `${testPrefix}b` })).toMatchObject({ replaces: ["prefix"] });
+    expect(await hostLifecycle.diff("x", olds, { ...olds, runtime: "runc" })).toEqual({ changes: true });
+  });
+
+  it("check rejects crun on this hybrid host at the runtime input", async () => {
+    const r = await hostLifecycle.check({}, { ...inputs, runtime: "crun" });
+    expect(r.failures).toEqual([{ property: "runtime", reason: expect.stringContaining("hybrid") }]);
+  });
+});
