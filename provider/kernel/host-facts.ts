@@ -18,12 +18,18 @@ export interface HostFacts {
   cgroupV2Mount: string | null;
   /** Controllers usable through v2 (those in the root's cgroup.controllers). */
   cgroupV2Controllers: string[];
+  /** Every cgroup hierarchy mounted (v1 controllers, named ones like name=systemd, and v2). */
+  cgroupMounts: string[];
   /** v1 controllers and their mount points. */
   cgroupV1Mounts: Record<string, string>;
   cpuCount: number;
   memoryTotalBytes: number;
   userNamespaces: boolean;
   runtimes: RuntimeInfo[];
+  /** Optional kernel files present: v1-memsw, v1-blkio-weight, v2-swap, cgroup-kill. */
+  features: string[];
+  /** CPUs the host's root cgroup may use, e.g. "0-1". */
+  effectiveCpus: string;
 }
 
 const sections = {
@@ -35,6 +41,15 @@ const sections = {
   v2controllers:
     "for m in $(awk '$3==\"cgroup2\"{print $2}' /proc/mounts); do echo \"$m $(cat $m/cgroup.controllers)\"; done",
   userns: "cat /proc/sys/user/max_user_namespaces",
+  // optional kernel files that decide what a host can express
+  features: [
+    "test -e /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes && echo v1-memsw",
+    "test -e /sys/fs/cgroup/blkio/blkio.weight && echo v1-blkio-weight",
+    "ls /sys/fs/cgroup/*/memory.swap.max >/dev/null 2>&1 && echo v2-swap",
+    "ls /sys/fs/cgroup/*/cgroup.kill >/dev/null 2>&1 && echo cgroup-kill",
+    "true",
+  ].join("; "),
+  effective: "cat /sys/fs/cgroup/cpuset.cpus.effective 2>/dev/null || cat /sys/fs/cgroup/cpuset/cpuset.effective_cpus",
   runc: "p=$(command -v runc) && echo \"$p\" && runc --version",
   crun: "p=$(command -v crun) && echo \"$p\" && crun --version",
 } as const;
@@ -67,10 +82,12 @@ export function splitSections(output: string): Record<Section, string> {
 export function parseFacts(output: string): HostFacts {
   const s = splitSections(output);
   const v1: Record<string, string> = {};
+  const all: string[] = [];
   let v2Mount: string | null = null;
   for (const line of s.mounts.split("\n").filter(Boolean)) {
     const [, mnt, fstype, opts] = line.split(" ");
     if (!mnt || !fstype) continue;
+    all.push(mnt);
     if (fstype === "cgroup2") {
       v2Mount = mnt;
       continue;
@@ -100,11 +117,14 @@ export function parseFacts(output: string): HostFacts {
     cgroupMode,
     cgroupV2Mount: v2Mount,
     cgroupV2Controllers: v2Controllers.sort(),
+    cgroupMounts: all,
     cgroupV1Mounts: Object.fromEntries(Object.entries(v1).sort(([a], [b]) => a.localeCompare(b))),
     cpuCount: Number(s.cpus) || 0,
     memoryTotalBytes: mem ? Number(mem[1]) * 1024 : 0,
     userNamespaces: Number(s.userns) > 0,
     runtimes,
+    features: s.features.split("\n").filter(Boolean),
+    effectiveCpus: s.effective || (Number(s.cpus) > 1 ? `0-${Number(s.cpus) - 1}` : "0"),
   };
 }
 

@@ -2,6 +2,7 @@ import { hostArgs, type HostArgs } from "../../schema/host";
 import { parseInput } from "../../schema/issues";
 import { chooseRuntime, managedControllers, readHostFacts, type HostFacts } from "../kernel/host-facts";
 import { connectionKey, openTransport } from "../transport/open";
+import { hostContext } from "./host-context";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
 
@@ -109,7 +110,15 @@ export const hostLifecycle: LifecycleImpl = {
     return { outs: (await observe(parse(news))) as unknown as Props };
   },
 
-  async delete() {
-    // Host-level setup is removed with the last object kslice made there (see ResourceLimits).
+  async delete(_id, props) {
+    // Host-level setup (the prefix's root cgroups) goes only when nothing of kslice is left in it.
+    const a = parse(props);
+    const h = await hostContext(a);
+    const left = await h.cgroups.removeRootIfEmpty();
+    if (left.length) {
+      throw new Error(
+        `${h.t.target}: cannot remove kslice's setup under prefix "${a.prefix}": cgroups ${left.map((c) => `${a.prefix}/${c}`).join(", ")} remain; delete the resources that manage them first`,
+      );
+    }
   },
 };

@@ -1,7 +1,9 @@
 import { hostLifecycle } from "./host";
+import { limitsLifecycle } from "./limits";
 import type { LifecycleImpl } from "./provider-types";
 
 /** Every resource kind's implementation, looked up by the provider shim at call time. */
 export const lifecycles: Record<string, LifecycleImpl> = {
   host: hostLifecycle,
+  limits: limitsLifecycle,
 };

@@ -46,6 +46,10 @@ export class LocalTransport implements Transport {
     }
   }
 
+  async readFiles(paths: string[]): Promise<(string | undefined)[]> {
+    return Promise.all(paths.map((p) => readFile(p, "utf8").then((c) => c.replace(/\n$/, ""), () => undefined)));
+  }
+
   async writeFile(path: string, data: string): Promise<void> {
     try {
       // cgroup files take one value per write(2); "r+" avoids O_CREAT/O_TRUNC on kernel files.

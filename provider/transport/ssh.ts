@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SshConnection } from "../../schema/connection";
+import { BatchReader } from "./batch-read";
 import {
   CommandError,
   FileError,
@@ -84,6 +85,12 @@ export class SshTransport implements Transport {
     const r = await this.run(["cat", "--", path], { allowFailure: true });
     if (r.exitCode !== 0) throw new FileError(this.target, "read", path, r.stderr.trim());
     return r.stdout;
+  }
+
+  private batch = new BatchReader(this);
+
+  readFiles(paths: string[]): Promise<(string | undefined)[]> {
+    return this.batch.read(paths);
   }
 
   async writeFile(path: string, data: string): Promise<void> {

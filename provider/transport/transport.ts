@@ -26,6 +26,8 @@ export interface Transport {
   run(argv: readonly string[], options?: RunOptions): Promise<CommandResult>;
   /** Reads a whole file; rejects with a FileError naming the path. */
   readFile(path: string): Promise<string>;
+  /** Reads many files at once (one round trip over SSH); a missing or unreadable file gives undefined. */
+  readFiles(paths: string[]): Promise<(string | undefined)[]>;
   /** Writes a whole file (no create of parents); rejects with a FileError naming path and data. */
   writeFile(path: string, data: string): Promise<void>;
   close(): Promise<void>;

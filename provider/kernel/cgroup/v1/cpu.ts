@@ -1,0 +1,36 @@
+import { coresToQuota, quotaToCores, sharesToWeight, weightToShares } from "../convert";
+import { trim, type ControllerMapping } from "../settings";
+
+const s = (key: string, file: string, value: string) => ({ key, controller: "cpu", file, value });
+
+export const cpu: ControllerMapping = {
+  files: ["cpu.shares", "cpu.cfs_quota_us", "cpu.cfs_period_us"].map((file) => ({ controller: "cpu", file })),
+  plan(l, ctx) {
+    const out = [];
+    if (l.cpu?.weight !== undefined) out.push(s("cpu.weight", "cpu.shares", String(weightToShares(l.cpu.weight))));
+    if (l.cpu?.max !== undefined) {
+      out.push(s("cpu.max", "cpu.cfs_period_us", String(ctx.periodUs)));
+      out.push(s("cpu.max", "cpu.cfs_quota_us", l.cpu.max === "max" ? "-1" : String(coresToQuota(l.cpu.max, ctx.periodUs))));
+    }
+    return out;
+  },
+  reset(l) {
+    return [
+      ...(l.cpu?.weight !== undefined ? [s("cpu.weight", "cpu.shares", "1024")] : []),
+      ...(l.cpu?.max !== undefined ? [s("cpu.max", "cpu.cfs_quota_us", "-1")] : []),
+    ];
+  },
+  normalize: (_s, raw) => trim(raw),
+  observe(files) {
+    const shares = Number(trim(files["cpu/cpu.shares"]));
+    const quota = Number(trim(files["cpu/cpu.cfs_quota_us"]));
+    const period = Number(trim(files["cpu/cpu.cfs_period_us"]));
+    return {
+      cpu: {
+        ...(shares ? { weight: sharesToWeight(shares) } : {}),
+        ...(period ? { max: quota < 0 ? "max" : quotaToCores(quota, period) } : {}),
+      },
+    };
+  },
+  unsupported: () => [],
+};

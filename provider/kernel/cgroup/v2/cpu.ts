@@ -1,0 +1,35 @@
+import { coresToQuota, quotaToCores } from "../convert";
+import { trim, type ControllerMapping } from "../settings";
+
+const s = (key: string, file: string, value: string) => ({ key, controller: "cpu", file, value });
+
+export const cpu: ControllerMapping = {
+  files: [{ controller: "cpu", file: "cpu.weight" }, { controller: "cpu", file: "cpu.max" }],
+  plan(l, ctx) {
+    const out = [];
+    if (l.cpu?.weight !== undefined) out.push(s("cpu.weight", "cpu.weight", String(l.cpu.weight)));
+    if (l.cpu?.max !== undefined) {
+      const quota = l.cpu.max === "max" ? "max" : String(coresToQuota(l.cpu.max, ctx.periodUs));
+      out.push(s("cpu.max", "cpu.max", `${quota} ${ctx.periodUs}`));
+    }
+    return out;
+  },
+  reset(l, ctx) {
+    return [
+      ...(l.cpu?.weight !== undefined ? [s("cpu.weight", "cpu.weight", "100")] : []),
+      ...(l.cpu?.max !== undefined ? [s("cpu.max", "cpu.max", `max ${ctx.periodUs}`)] : []),
+    ];
+  },
+  normalize: (_s, raw) => trim(raw),
+  observe(files) {
+    const weight = Number(trim(files["cpu/cpu.weight"]));
+    const [quota, period] = trim(files["cpu/cpu.max"]).split(" ");
+    return {
+      cpu: {
+        ...(weight ? { weight } : {}),
+        ...(quota ? { max: quota === "max" ? "max" : quotaToCores(Number(quota), Number(period)) } : {}),
+      },
+    };
+  },
+  unsupported: () => [],
+};

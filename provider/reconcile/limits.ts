@@ -1,0 +1,233 @@
+import { parseInput, type InputFailure } from "../../schema/issues";
+import type { Limits } from "../../schema/limits";
+import { resourceLimitsArgs, type ResourceLimitsArgs } from "../../schema/resource-limits";
+import { expandList, formatSize, parseSize } from "../../schema/units";
+import { resolveBlockDevices } from "../kernel/block-devices";
+import type { PlanContext, Setting } from "../kernel/cgroup/settings";
+import { connectionKey } from "../transport/open";
+import { hostContext, type HostContext } from "./host-context";
+import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
+import { containsUnknown } from "./unknown";
+
+const periodUs = 100_000;
+
+function parse(props: Props): ResourceLimitsArgs {
+  const r = parseInput(resourceLimitsArgs, pickInputs(props));
+  if (!r.ok) throw new Error(r.failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
+  return r.value;
+}
+
+const inputKeys = ["host", "name", "parent", "limits", "onDeleteWithProcesses", "adopt"] as const;
+
+function pickInputs(props: Props): Props {
+  return Object.fromEntries(inputKeys.filter((k) => props[k] !== undefined).map((k) => [k, props[k]]));
+}
+
+export const nodePath = (a: { name: string; parent?: string }) => (a.parent ? `${a.parent}/${a.name}` : a.name);
+
+async function planContext(h: HostContext, l: Limits): Promise<PlanContext> {
+  const devices = (l.io?.devices ?? []).map((d) => d.device);
+  return { periodUs, devices: await resolveBlockDevices(h.t, devices) };
+}
+
+/** Limits that were declared in `olds` and are gone from `news`: they return to the kernel default. */
+export function removedLimits(olds: Limits, news: Limits): Limits {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const [ctrl, fields] of Object.entries(olds) as [string, Record<string, unknown>][]) {
+    for (const [k, v] of Object.entries(fields ?? {})) {
+      const now = (news as Record<string, Record<string, unknown> | undefined>)[ctrl]?.[k];
+      if (v === undefined) continue;
+      if (ctrl === "cpu" && k === "cpuset") {
+        const cs = Object.fromEntries(Object.entries(v as object).filter(([f]) => (now as Record<string, unknown> | undefined)?.[f] === undefined));
+        if (Object.keys(cs).length) out.cpu = { ...(out.cpu ?? {}), cpuset: cs };
+      } else if (ctrl === "io" && k === "devices") {
+        const kept = new Set(((now as { device: string }[] | undefined) ?? []).map((d) => d.device));
+        const gone = (v as { device: string }[]).filter((d) => !kept.has(d.device));
+        if (gone.length) out.io = { ...(out.io ?? {}), devices: gone };
+      } else if (now === undefined) {
+        out[ctrl] = { ...(out[ctrl] ?? {}), [k]: v };
+      }
+    }
+  }
+  return out as Limits;
+}
+
+/** Host-specific checks: what the host cannot express, and admission against the host and parent. */
+async function admission(a: ResourceLimitsArgs, h: HostContext): Promise<InputFailure[]> {
+  const failures: InputFailure[] = [];
+  const at = (key: string, reason: string) => failures.push({ property: `limits.${key}`, reason: `${reason} (host ${h.t.target})` });
+  for (const u of h.cgroups.unsupported(a.limits)) at(u.key, u.reason);
+  const cpuMax = a.limits.cpu?.max;
+  if (typeof cpuMax === "number" && cpuMax > h.facts.cpuCount) at("cpu.max", `got ${cpuMax} cores; this host has ${h.facts.cpuCount}`);
+  const effective = new Set(expandList(h.facts.effectiveCpus));
+  const cpus = a.limits.cpu?.cpuset?.cpus;
+  if (cpus) {
+    const outside = expandList(cpus).filter((c) => !effective.has(c));
+    if (outside.length) at("cpu.cpuset.cpus", `got ${JSON.stringify(cpus)}; CPUs ${outside.join(",")} are outside the host's effective CPUs ${h.facts.effectiveCpus}`);
+  }
+  const devices = a.limits.io?.devices ?? [];
+  if (devices.length) {
+    const known = await resolveBlockDevices(h.t, devices.map((d) => d.device));
+    devices.forEach((d, i) => {
+      if (!known[d.device]) failures.push({ property: `limits.io.devices.${i}.device`, reason: `got ${JSON.stringify(d.device)}; no such block device on host ${h.t.target}` });
+    });
+  }
+  if (a.parent) {
+    if (await h.cgroups.exists(a.parent)) {
+      const ctx = await planContext(h, {});
+      const p = h.cgroups.observe(await h.cgroups.read(a.parent), ctx);
+      const above = (key: string, mine: number | "max" | undefined, theirs: number | "max" | undefined, show: (n: number) => string) => {
+        if (mine === undefined || theirs === undefined || theirs === "max") return;
+        if (mine === "max" || mine > theirs) at(key, `got ${mine === "max" ? "max" : show(mine)}, above the parent ${a.parent}'s ${show(theirs)}`);
+      };
+      above("memory.max", a.limits.memory?.max, p.memory?.max, formatSize);
+      above("pids.max", a.limits.pids?.max, p.pids?.max, String);
+      above("cpu.max", a.limits.cpu?.max, p.cpu?.max, (n) => `${n} cores`);
+    }
+  }
+  const low = a.limits.memory?.low;
+  if (low) {
+    const siblings = (await h.cgroups.children(a.parent ?? "")).filter((c) => c !== a.name);
+    const ctx = await planContext(h, {});
+    let sum = low;
+    for (const s of siblings) {
+      const o = h.cgroups.observe(await h.cgroups.read(a.parent ? `${a.parent}/${s}` : s), ctx);
+      sum += typeof o.memory?.low === "number" ? o.memory.low : 0;
+    }
+    if (sum > h.facts.memoryTotalBytes) {
+      at("memory.low", `guarantees of ${formatSize(sum)} with its siblings exceed the host's memory of ${formatSize(h.facts.memoryTotalBytes)}`);
+    }
+  }
+  return failures;
+}
+
+/** Replaces each drifted input in the user's limits with the kernel's value, in the user's notation. */
+function observedInputs(userLimits: Record<string, Record<string, unknown>>, drift: Setting[], observed: Limits): Props {
+  const out = structuredClone(userLimits ?? {});
+  for (const s of drift) {
+    const [ctrl, field, sub] = s.key.split(".");
+    const obs = (observed as Record<string, Record<string, unknown>>)[ctrl!] ?? {};
+    if (s.key.startsWith("io.devices[")) {
+      const dev = /\[(.*)\]/.exec(s.key)![1]!;
+      const list = (out.io?.devices as { device: string }[]) ?? [];
+      const seen = ((observed.io?.devices ?? []) as { device: string }[]).find((d) => d.device === s.entry);
+      out.io!.devices = list.map((d) => (d.device === dev ? { ...(seen ?? {}), device: dev } : d));
+    } else if (ctrl === "cpu" && field === "cpuset") {
+      const v = (obs.cpuset as Record<string, string> | undefined)?.[sub!];
+      out.cpu = { ...out.cpu, cpuset: { ...(out.cpu?.cpuset as object), [sub!]: v ?? "" } };
+    } else {
+      const v = obs[field!];
+      const written = out[ctrl!]?.[field!];
+      // sizes written as "256Mi" come back in the same style
+      const shown = typeof v === "number" && typeof written === "string" && parseSize(written) !== undefined ? formatSize(v) : v;
+      out[ctrl!] = { ...out[ctrl!], [field!]: shown ?? "max" };
+    }
+  }
+  return out;
+}
+
+export const limitsLifecycle: LifecycleImpl = {
+  async check(_olds, news): Promise<CheckResult> {
+    const inputs = pickInputs(news);
+    if (containsUnknown(inputs)) return { inputs };
+    const r = parseInput(resourceLimitsArgs, inputs);
+    if (!r.ok) return { failures: r.failures };
+    try {
+      const h = await hostContext(r.value.host);
+      const failures = await admission(r.value, h);
+      if (failures.length) return { failures };
+    } catch (e) {
+      return { failures: [{ property: "host", reason: (e as Error).message }] };
+    }
+    // Keep the user's notation ("256Mi") in state so that diffs are shown as written.
+    return { inputs: { ...inputs, host: r.value.host, onDeleteWithProcesses: r.value.onDeleteWithProcesses, adopt: r.value.adopt } };
+  },
+
+  async diff(_id, olds, news): Promise<DiffResult> {
+    const replaces: string[] = [];
+    const n = pickInputs(news);
+    for (const k of ["name", "parent"] as const) {
+      if (containsUnknown(n[k]) || JSON.stringify(n[k]) !== JSON.stringify(olds[k])) replaces.push(k);
+    }
+    if (containsUnknown(n.host)) replaces.push("host");
+    if (containsUnknown(n)) return { changes: true, replaces, deleteBeforeReplace: true };
+    const o = parse(olds);
+    const a = parse(n);
+    if (connectionKey(o.host.connection) !== connectionKey(a.host.connection) || o.host.prefix !== a.host.prefix) replaces.push("host");
+    if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
+    if (JSON.stringify(pickInputs(olds)) !== JSON.stringify(n)) return { changes: true };
+    // Same inputs: diff against the kernel.
+    const h = await hostContext(a.host);
+    const path = nodePath(a);
+    if (!(await h.cgroups.exists(path))) return { changes: true };
+    const ctx = await planContext(h, a.limits);
+    const files = await h.cgroups.read(path);
+    return { changes: h.cgroups.drift(h.cgroups.plan(a.limits, ctx), files).length > 0 };
+  },
+
+  async create(inputs) {
+    const a = parse(inputs);
+    const h = await hostContext(a.host);
+    const path = nodePath(a);
+    const ctx = await planContext(h, a.limits);
+    const undo = await h.cgroups.create(path, a.parent ?? "", { adopt: a.adopt });
+    try {
+      await h.cgroups.apply(path, a.parent ?? "", h.cgroups.plan(a.limits, ctx));
+    } catch (e) {
+      // Transactional create: an adopted node stays, one made here goes.
+      await undo();
+      throw new Error(`${h.t.target}: cgroup ${a.host.prefix}/${path}: ${(e as Error).message}`, { cause: e });
+    }
+    return { id: `${connectionKey(a.host.connection)}/${a.host.prefix}/${path}`, outs: { ...pickInputs(inputs), path } };
+  },
+
+  async read(id, props) {
+    const a = parse(props);
+    const h = await hostContext(a.host);
+    const path = nodePath(a);
+    if (!(await h.cgroups.exists(path))) return {};
+    const ctx = await planContext(h, a.limits);
+    const files = await h.cgroups.read(path);
+    const drift = h.cgroups.drift(h.cgroups.plan(a.limits, ctx), files).map((d) => d.setting);
+    const limits = drift.length ? observedInputs(props.limits as Record<string, Record<string, unknown>>, drift, h.cgroups.observe(files, ctx)) : props.limits;
+    return { id, props: { ...props, ...(limits !== undefined ? { limits } : {}), path } };
+  },
+
+  async update(_id, olds, news) {
+    const o = parse(olds);
+    const a = parse(news);
+    const h = await hostContext(a.host);
+    const path = nodePath(a);
+    const parent = a.parent ?? "";
+    // Deleted behind kslice's back: make it again (its processes are gone with it).
+    if (!(await h.cgroups.exists(path))) await h.cgroups.create(path, parent, { adopt: true });
+    const ctx = await planContext(h, { io: { devices: [...(a.limits.io?.devices ?? []), ...(o.limits.io?.devices ?? [])] } });
+    const files = await h.cgroups.read(path);
+    const resets = h.cgroups.reset(removedLimits(o.limits, a.limits), ctx);
+    const wanted = h.cgroups.drift(h.cgroups.plan(a.limits, ctx), files).map((d) => d.setting);
+    await h.cgroups.apply(path, parent, [...resets, ...wanted]);
+    return { outs: { ...pickInputs(news), path } };
+  },
+
+  async delete(_id, props) {
+    const a = parse(props);
+    const h = await hostContext(a.host);
+    const path = nodePath(a);
+    if (!(await h.cgroups.exists(path))) return;
+    const procs = await h.cgroups.procs(path);
+    if (procs.length) {
+      if (a.onDeleteWithProcesses !== "kill") {
+        throw new Error(
+          `${h.t.target}: cgroup ${a.host.prefix}/${path} still has ${procs.length} process(es) (pids ${procs.slice(0, 10).join(", ")}); ` +
+            `stop them, or set onDeleteWithProcesses: "kill" to kill them on delete`,
+        );
+      }
+      await h.cgroups.kill(path);
+    }
+    const children = await h.cgroups.children(path);
+    if (children.length) {
+      throw new Error(`${h.t.target}: cgroup ${a.host.prefix}/${path} still has child cgroups: ${children.join(", ")}`);
+    }
+    await h.cgroups.remove(path);
+  },
+};

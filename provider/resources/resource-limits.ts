@@ -1,0 +1,41 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { Host } from "./host";
+import { hostInput, type HostRef } from "./host-ref";
+import type { LimitsArgs } from "./limits-types";
+import { shimProvider } from "./shim";
+
+export interface ResourceLimitsArgs {
+  /** The host: a kslice.Host, or its connection and prefix. */
+  host: Host | pulumi.Input<HostRef>;
+  /** Node name in the cgroup tree; renaming replaces. @default the resource's name */
+  name?: pulumi.Input<string>;
+  /** The parent budget: a ResourceLimits or its `path`; moving replaces. @default directly under the prefix */
+  parent?: ResourceLimits | pulumi.Input<string>;
+  /** Limits, cgroup v2 vocabulary; every change applies live. @default none managed */
+  limits?: pulumi.Input<LimitsArgs>;
+  /** Processes still inside on delete: "fail" with a clear error, or "kill" them first. @default "fail" */
+  onDeleteWithProcesses?: pulumi.Input<"fail" | "kill">;
+  /** Take over an existing cgroup at this path without disturbing its processes. @default false */
+  adopt?: pulumi.Input<boolean>;
+}
+
+/** One cgroup node with declared limits, nestable through `parent`; containers are placed inside. */
+export class ResourceLimits extends pulumi.dynamic.Resource {
+  /** Path below the host's prefix, e.g. "tenant-a/web". */
+  declare readonly path: pulumi.Output<string>;
+  declare readonly name: pulumi.Output<string>;
+  declare readonly limits: pulumi.Output<LimitsArgs>;
+
+  constructor(name: string, args: ResourceLimitsArgs, opts?: pulumi.CustomResourceOptions) {
+    const h = hostInput(args.host, opts);
+    const parent = args.parent instanceof ResourceLimits ? args.parent.path : args.parent;
+    super(
+      shimProvider("limits"),
+      name,
+      { ...args, host: h.host, name: args.name ?? name, parent, limits: args.limits ?? {}, path: undefined },
+      { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
+      "kslice",
+      "ResourceLimits",
+    );
+  }
+}
