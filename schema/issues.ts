@@ -23,7 +23,7 @@ export const friendlyError: z.core.$ZodErrorMap = (issue) => {
   switch (issue.code) {
     case "invalid_union": {
       const disc = (issue as { discriminator?: string }).discriminator;
-      if (!disc) return `got ${got}; expected one of the documented forms`;
+      if (!disc) return unionMessage(issue.errors as unknown as BranchIssue[][], got);
       const options = (issue.inst as unknown as { options?: { def: { shape: Record<string, { def: { values?: unknown[] } }> } }[] })
         ?.options ?? [];
       const allowed = options.flatMap((o) => o.def.shape[disc]?.def.values ?? []);
@@ -46,6 +46,24 @@ export const friendlyError: z.core.$ZodErrorMap = (issue) => {
       return undefined;
   }
 };
+
+interface BranchIssue {
+  code: string;
+  message: string;
+  values?: unknown[];
+}
+
+/**
+ * For `"max" | size` and similar unions: the message of the branch that explains the mistake,
+ * naming the literal alternatives too, instead of zod's "Invalid input".
+ */
+function unionMessage(branches: BranchIssue[][], got: string): string {
+  const issues = branches.flat();
+  const literals = issues.filter((i) => i.code === "invalid_value").flatMap((i) => i.values ?? []);
+  const specific = issues.find((i) => i.code !== "invalid_value");
+  const base = specific?.message ?? `got ${got}; expected ${literals.length ? `one of ${list(literals)}` : "another form"}`;
+  return specific && literals.length ? `${base} (or ${list(literals)})` : base;
+}
 
 /** Maps zod issues onto Pulumi check failures; never throws for a user's mistake. */
 export function toFailures(error: z.ZodError, base: string[] = []): InputFailure[] {

@@ -6,8 +6,8 @@ import { limits } from "./limits";
 /** One path segment of a cgroup: no "/", no "." or "..", nothing the kernel would read specially. */
 export const cgroupName = z
   .string()
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/, "expected letters, digits, \"_\", \".\" or \"-\" (no \"/\", not \".\" or \"..\"), at most 64 characters")
-  .refine((n) => n !== "." && n !== "..", "expected a name, not \".\" or \"..\"");
+  // A leading "." is refused, which rules out "." and ".." too.
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/, "expected letters, digits, \"_\", \".\" or \"-\" (no \"/\", not starting with \".\"), at most 64 characters");
 
 /** A cgroup path below the prefix: "tenant-a" or "tenant-a/web". */
 export const cgroupPath = z

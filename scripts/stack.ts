@@ -71,7 +71,8 @@ async function main(): Promise<void> {
     { workDir: cli.dir, pulumiCommand, envVars: env },
   );
   for (const [k, v] of Object.entries(cli.config)) await stack.setConfig(k, { value: v });
-  const onOutput = cli.json ? undefined : (s: string) => process.stderr.write(s);
+  // The engine's own display goes to stderr; --json keeps stdout for the machine-readable result.
+  const onOutput = (s: string) => process.stderr.write(s);
   const common = { onOutput, color: "never" as const };
   let summary: unknown;
   switch (cli.op) {
@@ -89,7 +90,7 @@ async function main(): Promise<void> {
       summary = (await stack.refresh({ ...common })).summary.resourceChanges;
       break;
     case "destroy":
-      summary = (await stack.destroy({ ...common })).summary.resourceChanges;
+      summary = (await stack.destroy({ ...common, parallel: cli.extra.parallel })).summary.resourceChanges;
       break;
     case "rm":
       await stack.workspace.removeStack(cli.stack);

@@ -7,6 +7,11 @@ export default async () => {
     connection: { type: "local" },
     prefix: config.get("prefix") ?? "kslice",
   });
+  // A tenant's budget: every container placed below it shares these limits (#5 adds containers).
+  const tenant = new kslice.ResourceLimits("tenant-a", {
+    host,
+    limits: { memory: { max: "2Gi" }, cpu: { max: 1.5, weight: 200 }, pids: { max: 1024 } },
+  });
   return {
     hostname: host.hostname,
     kernelRelease: host.kernelRelease,
@@ -16,5 +21,7 @@ export default async () => {
     memoryTotalBytes: host.memoryTotalBytes,
     userNamespaces: host.userNamespaces,
     runtime: pulumi.interpolate`${host.runtimeName} ${host.runtimeVersion}`,
+    tenantPath: tenant.path,
+    tenantLimits: tenant.limits,
   };
 };

@@ -144,13 +144,10 @@ export const limitsLifecycle: LifecycleImpl = {
   },
 
   async diff(_id, olds, news): Promise<DiffResult> {
-    const replaces: string[] = [];
+    // Unknown during preview: say "changes" and let the real update decide, never a guessed replace.
     const n = pickInputs(news);
-    for (const k of ["name", "parent"] as const) {
-      if (containsUnknown(n[k]) || JSON.stringify(n[k]) !== JSON.stringify(olds[k])) replaces.push(k);
-    }
-    if (containsUnknown(n.host)) replaces.push("host");
-    if (containsUnknown(n)) return { changes: true, replaces, deleteBeforeReplace: true };
+    if (containsUnknown(n)) return { changes: true };
+    const replaces: string[] = (["name", "parent"] as const).filter((k) => JSON.stringify(n[k]) !== JSON.stringify(olds[k]));
     const o = parse(olds);
     const a = parse(n);
     if (connectionKey(o.host.connection) !== connectionKey(a.host.connection) || o.host.prefix !== a.host.prefix) replaces.push("host");

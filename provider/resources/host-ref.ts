@@ -8,14 +8,11 @@ export interface HostRef {
   prefix?: string;
 }
 
-/** Turns a Host into the plain input value other resources store, and depends on it. */
+/** Turns a Host into the plain input value other resources store. */
 export function hostInput(
   host: Host | pulumi.Input<HostRef>,
   opts: pulumi.CustomResourceOptions | undefined,
 ): { host: pulumi.Input<HostRef>; opts: pulumi.CustomResourceOptions } {
-  if (host instanceof Host) {
-    const dependsOn = opts?.dependsOn ? pulumi.output(opts.dependsOn).apply((d) => [...(Array.isArray(d) ? d : [d]), host]) : [host];
-    return { host: pulumi.all([host.connection, host.prefix]).apply(([connection, prefix]) => ({ connection, prefix })), opts: { ...opts, dependsOn } };
-  }
-  return { host, opts: opts ?? {} };
+  // host.ref carries the dependency on the Host.
+  return host instanceof Host ? { host: host.ref, opts: opts ?? {} } : { host, opts: opts ?? {} };
 }

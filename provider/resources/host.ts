@@ -60,6 +60,12 @@ export class Host extends pulumi.dynamic.Resource {
   declare readonly runtimeName: pulumi.Output<string>;
   declare readonly runtimeVersion: pulumi.Output<string>;
 
+  /**
+   * What other resources need to reach this host: its connection and prefix, from the inputs (so
+   * known during preview even while the Host updates), carrying a dependency on the Host.
+   */
+  readonly ref: pulumi.Output<{ connection: ConnectionArgs; prefix: string }>;
+
   constructor(name: string, args: HostArgs, opts?: pulumi.CustomResourceOptions) {
     const outputs = {
       hostname: undefined, kernelRelease: undefined, cgroupMode: undefined, cgroupControllers: undefined,
@@ -70,5 +76,8 @@ export class Host extends pulumi.dynamic.Resource {
       ...opts,
       additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"],
     }, "kslice", "Host");
+    this.ref = pulumi
+      .all([this.urn, args.connection, args.prefix ?? "kslice"])
+      .apply(([, connection, prefix]) => ({ connection, prefix }));
   }
 }

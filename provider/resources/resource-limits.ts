@@ -21,21 +21,28 @@ export interface ResourceLimitsArgs {
 
 /** One cgroup node with declared limits, nestable through `parent`; containers are placed inside. */
 export class ResourceLimits extends pulumi.dynamic.Resource {
-  /** Path below the host's prefix, e.g. "tenant-a/web". */
-  declare readonly path: pulumi.Output<string>;
+  /**
+   * Path below the host's prefix, e.g. "tenant-a/web". Derived from the inputs (known during
+   * preview even while this resource updates) and carrying a dependency on this resource.
+   */
+  readonly path: pulumi.Output<string>;
   declare readonly name: pulumi.Output<string>;
   declare readonly limits: pulumi.Output<LimitsArgs>;
 
   constructor(name: string, args: ResourceLimitsArgs, opts?: pulumi.CustomResourceOptions) {
     const h = hostInput(args.host, opts);
     const parent = args.parent instanceof ResourceLimits ? args.parent.path : args.parent;
+    const nodeName = args.name ?? name;
     super(
       shimProvider("limits"),
       name,
-      { ...args, host: h.host, name: args.name ?? name, parent, limits: args.limits ?? {}, path: undefined },
+      { ...args, host: h.host, name: nodeName, parent, limits: args.limits ?? {} },
       { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
       "kslice",
       "ResourceLimits",
     );
+    this.path = pulumi
+      .all([this.urn, nodeName, parent])
+      .apply(([, n, p]) => (p ? `${p}/${n}` : n));
   }
 }

@@ -17,7 +17,7 @@ describe("examples/quickstart through the real engine", () => {
     expect(r.ok).toBe(true);
     console.log(`e2e ran pulumi v${r.json!.pulumiVersion}`);
     expect(r.json!.pulumiVersion).toBe(pinned);
-    expect(r.json!.summary).toMatchObject({ create: 2 });
+    expect(r.json!.summary).toMatchObject({ create: 3 });
     const out = r.json!.outputs;
     expect(out.kernelRelease).toBe(execFileSync("uname", ["-r"], { encoding: "utf8" }).trim());
     expect(out.cpuCount).toBe(Number(execFileSync("nproc", { encoding: "utf8" })));
@@ -29,18 +29,18 @@ describe("examples/quickstart through the real engine", () => {
 
   it("a second preview and a refresh show no changes", async () => {
     const p = await stack.run("preview", "--expect-no-changes");
-    expect(p.stderr).toBe("");
+    expect(p.stderr).not.toMatch(/error/i);
     expect(p.ok).toBe(true);
-    expect(p.json!.summary).toEqual({ same: 2 });
+    expect(p.json!.summary).toEqual({ same: 3 });
     const r = await stack.run("refresh");
     expect(r.ok).toBe(true);
-    expect(r.json!.summary).toEqual({ same: 2 });
+    expect(r.json!.summary).toEqual({ same: 3 });
   });
 
   it("destroy removes the Host and leaves nothing on the host", async () => {
     const r = await stack.run("destroy");
     expect(r.ok).toBe(true);
-    expect(r.json!.summary).toMatchObject({ delete: 2 });
+    expect(r.json!.summary).toMatchObject({ delete: 3 });
     expect(r.json!.outputs).toEqual({});
     expect(leaksOf(testPrefix)).toEqual([]);
   });

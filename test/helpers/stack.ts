@@ -15,15 +15,20 @@ export interface StackRun {
 export class TestStack {
   readonly backend = mkdtempSync(join(tmpdir(), "kslice-backend-"));
 
+  /** Stack config passed on every run; change it between runs to change the program's inputs. */
+  readonly config: Record<string, string>;
+
   constructor(
     readonly dir: string,
     readonly opts: { program?: string; config?: Record<string, string>; stack?: string } = {},
-  ) {}
+  ) {
+    this.config = { ...opts.config };
+  }
 
   run(op: string, ...flags: string[]): Promise<StackRun> {
     const args = [join(repoRoot, "dist/scripts/stack.js"), op, join(repoRoot, this.dir), "--json", "--stack", this.opts.stack ?? "test", ...flags];
     if (this.opts.program) args.push("--program", join(repoRoot, this.opts.program));
-    for (const [k, v] of Object.entries(this.opts.config ?? {})) args.push("--config", `${k}=${v}`);
+    for (const [k, v] of Object.entries(this.config)) args.push("--config", `${k}=${v}`);
     return new Promise((resolve) => {
       execFile(
         process.execPath,
