@@ -14,6 +14,7 @@ interface Cli {
   stack: string;
   program?: string;
   config: Record<string, string>;
+  secrets: Record<string, string>;
   json: boolean;
   extra: { expectNoChanges?: boolean; refresh?: boolean; parallel?: number };
 }
@@ -22,9 +23,9 @@ function parseArgs(argv: string[]): Cli {
   const [op, dir, ...rest] = argv;
   const ops = ["up", "preview", "refresh", "destroy", "outputs", "rm"];
   if (!op || !ops.includes(op) || !dir) {
-    throw new Error(`usage: stack <${ops.join("|")}> <example dir> [--stack NAME] [--program FILE] [--config k=v] [--json]`);
+    throw new Error(`usage: stack <${ops.join("|")}> <example dir> [--stack NAME] [--program FILE] [--config k=v] [--secret k=v] [--json]`);
   }
-  const cli: Cli = { op, dir: resolve(dir), stack: "dev", config: {}, json: false, extra: {} };
+  const cli: Cli = { op, dir: resolve(dir), stack: "dev", config: {}, secrets: {}, json: false, extra: {} };
   for (let i = 0; i < rest.length; i++) {
     const a = rest[i];
     const next = () => {
@@ -37,6 +38,9 @@ function parseArgs(argv: string[]): Cli {
     else if (a === "--config") {
       const [k, ...v] = next().split("=");
       cli.config[k!] = v.join("=");
+    } else if (a === "--secret") {
+      const [k, ...v] = next().split("=");
+      cli.secrets[k!] = v.join("=");
     } else if (a === "--json") cli.json = true;
     else if (a === "--expect-no-changes") cli.extra.expectNoChanges = true;
     else if (a === "--refresh") cli.extra.refresh = true;
@@ -71,6 +75,7 @@ async function main(): Promise<void> {
     { workDir: cli.dir, pulumiCommand, envVars: env },
   );
   for (const [k, v] of Object.entries(cli.config)) await stack.setConfig(k, { value: v });
+  for (const [k, v] of Object.entries(cli.secrets)) await stack.setConfig(k, { value: v, secret: true });
   // The engine's own display goes to stderr; --json keeps stdout for the machine-readable result.
   const onOutput = (s: string) => process.stderr.write(s);
   const common = { onOutput, color: "never" as const };

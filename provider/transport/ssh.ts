@@ -48,16 +48,43 @@ export class SshTransport implements Transport {
       "-o", `ConnectTimeout=${this.c.connectTimeoutSeconds}`,
       "-o", "ServerAliveInterval=5",
       "-o", "ServerAliveCountMax=3",
-      "-o", "ControlMaster=auto",
       "-o", `ControlPath=${join(this.dir, "mux")}`,
-      "-o", "ControlPersist=60",
     ];
   }
 
+  private master: Promise<void> | undefined;
+
+  /**
+   * One master connection, opened once before any command: with ControlMaster=auto, commands
+   * started together would each open their own connection before the socket exists.
+   */
+  private ensureMaster(): Promise<void> {
+    this.master ??= (async () => {
+      const { execa } = await import("execa");
+      const r = await execa("ssh", [...this.options(), "-o", "ControlMaster=yes", "-o", "ControlPersist=60", "-N", "-f", this.c.host], {
+        reject: false,
+        timeout: (this.c.connectTimeoutSeconds + 5) * 1000,
+        stdin: "ignore",
+      });
+      if (r.exitCode !== 0) {
+        this.master = undefined;
+        throw new CommandError(this.target, {
+          command: `ssh ${this.target}`,
+          exitCode: r.exitCode ?? -1,
+          stdout: "",
+          stderr: String(r.stderr ?? "").trim() || (r.timedOut ? "connection timed out" : "ssh failed to connect"),
+          timedOut: r.timedOut,
+        });
+      }
+    })();
+    return this.master;
+  }
+
   async run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+    await this.ensureMaster();
     const { execa } = await import("execa");
     const remote = commandLine(argv);
-    const r = await execa("ssh", [...this.options(), this.c.host, "--", remote], {
+    const r = await execa("ssh", [...this.options(), "-o", "ControlMaster=no", this.c.host, "--", remote], {
       input: options.input ?? "",
       timeout: options.timeoutMs ?? defaultTimeoutMs,
       reject: false,
@@ -100,6 +127,7 @@ export class SshTransport implements Transport {
   }
 
   async close(): Promise<void> {
+    this.master = undefined;
     if (!this.dir) return;
     const { execa } = await import("execa");
     await execa("ssh", [...this.options(), "-O", "exit", this.c.host], { reject: false, timeout: 5000 });

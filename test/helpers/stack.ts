@@ -17,6 +17,8 @@ export class TestStack {
 
   /** Stack config passed on every run; change it between runs to change the program's inputs. */
   readonly config: Record<string, string>;
+  /** Secret config (encrypted in the stack's config and state). */
+  readonly secrets: Record<string, string> = {};
 
   constructor(
     readonly dir: string,
@@ -29,6 +31,7 @@ export class TestStack {
     const args = [join(repoRoot, "dist/scripts/stack.js"), op, join(repoRoot, this.dir), "--json", "--stack", this.opts.stack ?? "test", ...flags];
     if (this.opts.program) args.push("--program", join(repoRoot, this.opts.program));
     for (const [k, v] of Object.entries(this.config)) args.push("--config", `${k}=${v}`);
+    for (const [k, v] of Object.entries(this.secrets)) args.push("--secret", `${k}=${v}`);
     return new Promise((resolve) => {
       execFile(
         process.execPath,

@@ -1,0 +1,77 @@
+import { createServer, type Server } from "node:net";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { SshTransport } from "../../../provider/transport/ssh";
+import { CommandError } from "../../../provider/transport/transport";
+import { freePort, startSshd, type LocalSshd } from "../../helpers/sshd";
+
+describe("SshTransport against a real OpenSSH server on loopback", () => {
+  let sshd: LocalSshd;
+  let t: SshTransport;
+  const conn = (over: object = {}) => ({
+    type: "ssh" as const, host: "127.0.0.1", port: sshd.port, user: "root", privateKey: sshd.privateKey,
+    hostKey: sshd.hostKey, insecureIgnoreHostKey: false, connectTimeoutSeconds: 5, ...over,
+  });
+  beforeAll(async () => {
+    sshd = await startSshd();
+    t = new SshTransport(conn());
+  });
+  afterAll(async () => {
+    await t?.close();
+    await sshd?.stop();
+  });
+
+  it("runs commands with input, and keeps stdout, stderr and exit codes apart", async () => {
+    expect(await t.run(["sh", "-c", "cat; echo oops >&2"], { input: "x y" })).toMatchObject({ stdout: "x y", stderr: "oops\n", exitCode: 0 });
+    const e = await t.run(["sh", "-c", "exit 7"]).catch((x) => x);
+    expect(e).toBeInstanceOf(CommandError);
+    expect(e.exitCode).toBe(7);
+    expect(e.message).toContain(`root@127.0.0.1:${sshd.port}`);
+  });
+
+  it("quotes arguments so the remote shell sees them unchanged", async () => {
+    const r = await t.run(["printf", "%s|", "a b", "it's", "$HOME", ""]);
+    expect(r.stdout).toBe("a b|it's|$HOME||");
+  });
+
+  it("multiplexes: 30 parallel commands and 20 batched reads use one connection and one read command", async () => {
+    const fresh = new SshTransport(conn());
+    const before = (sshd.log().match(/Accepted publickey/g) ?? []).length;
+    const outs = await Promise.all(Array.from({ length: 30 }, (_, i) => fresh.run(["echo", String(i)])));
+    expect(outs.map((o) => o.stdout)).toEqual(Array.from({ length: 30 }, (_, i) => `${i}\n`));
+    const files = await Promise.all(Array.from({ length: 20 }, (_, i) => fresh.readFiles(["/proc/sys/kernel/ostype", `/nonexistent-${i}`])));
+    expect(files[0]).toEqual(["Linux", undefined]);
+    expect((fresh as unknown as { batch: { commands: number } }).batch.commands).toBe(1);
+    await fresh.close();
+    const after = (sshd.log().match(/Accepted publickey/g) ?? []).length;
+    expect(after - before).toBe(1);
+  });
+
+  it("refuses a host whose key is not the expected one", async () => {
+    const other = new SshTransport(conn({ hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHJlZ2lzdGVyZWQta2V5LWZvci1hLWRpZmZlcmVudC1ob3N0" }));
+    const e = await other.run(["true"]).catch((x) => x);
+    await other.close();
+    expect(e).toBeInstanceOf(CommandError);
+    expect(e.exitCode).toBe(255);
+    expect(e.message).toMatch(/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/);
+  });
+
+  it("fails fast and names the host when nothing listens", async () => {
+    const port = await freePort();
+    const dead = new SshTransport(conn({ port }));
+    const e = await dead.run(["true"]).catch((x) => x);
+    expect(e.message).toContain(`root@127.0.0.1:${port}`);
+    expect(e.message).toContain("Connection refused");
+  });
+
+  it("bounds a host that accepts TCP but never speaks SSH", async () => {
+    const port = await freePort();
+    const silent: Server = createServer(() => undefined).listen(port, "127.0.0.1");
+    const hung = new SshTransport(conn({ port, connectTimeoutSeconds: 2 }));
+    const start = Date.now();
+    const e = await hung.run(["true"], { timeoutMs: 10_000 }).catch((x) => x);
+    silent.close();
+    expect(e).toBeInstanceOf(CommandError);
+    expect(e.message).toContain(`root@127.0.0.1:${port}`);
+    expect(Date.now() - start).toBeLessThan(10_000);
+  });
+});
