@@ -28,6 +28,8 @@ export interface HostFacts {
   runtimes: RuntimeInfo[];
   /** Optional kernel files present: v1-memsw, v1-blkio-weight, v2-swap, cgroup-kill. */
   features: string[];
+  /** Hard RLIMIT_NOFILE of kslice's commands: without CAP_SYS_RESOURCE a container cannot get more. */
+  nofileHard: number;
   /** CPUs the host's root cgroup may use, e.g. "0-1". */
   effectiveCpus: string;
 }
@@ -41,6 +43,7 @@ const sections = {
   v2controllers:
     "for m in $(awk '$3==\"cgroup2\"{print $2}' /proc/mounts); do echo \"$m $(cat $m/cgroup.controllers)\"; done",
   userns: "cat /proc/sys/user/max_user_namespaces",
+  nofile: "ulimit -Hn",
   // optional kernel files that decide what a host can express
   features: [
     "test -e /sys/fs/cgroup/memory/memory.memsw.limit_in_bytes && echo v1-memsw",
@@ -124,6 +127,7 @@ export function parseFacts(output: string): HostFacts {
     userNamespaces: Number(s.userns) > 0,
     runtimes,
     features: s.features.split("\n").filter(Boolean),
+    nofileHard: s.nofile === "unlimited" ? 1024 * 1024 : Number(s.nofile) || 1024,
     effectiveCpus: s.effective || (Number(s.cpus) > 1 ? `0-${Number(s.cpus) - 1}` : "0"),
   };
 }

@@ -2,6 +2,8 @@ import { hostArgs, type HostArgs } from "../../schema/host";
 import { parseInput } from "../../schema/issues";
 import { chooseRuntime, managedControllers, readHostFacts, type HostFacts } from "../kernel/host-facts";
 import { connectionKey, openTransport } from "../transport/open";
+import { hostLayout } from "../kernel/container/layout";
+import { shellQuote } from "../transport/transport";
 import { hostContext } from "./host-context";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
@@ -114,11 +116,18 @@ export const hostLifecycle: LifecycleImpl = {
     // Host-level setup (the prefix's root cgroups) goes only when nothing of kslice is left in it.
     const a = parse(props);
     const h = await hostContext(a);
-    const left = await h.cgroups.removeRootIfEmpty();
-    if (left.length) {
-      throw new Error(
-        `${h.t.target}: cannot remove kslice's setup under prefix "${a.prefix}": cgroups ${left.map((c) => `${a.prefix}/${c}`).join(", ")} remain; delete the resources that manage them first`,
-      );
+    const layout = hostLayout(a.prefix);
+    const bundles = await h.t.run(["sh", "-c", `ls ${shellQuote(layout.containers)} 2>/dev/null; true`]);
+    const containers = bundles.stdout.split("\n").filter(Boolean);
+    const cgroups = containers.length ? [] : await h.cgroups.removeRootIfEmpty();
+    if (containers.length || cgroups.length) {
+      const what = [
+        ...(containers.length ? [`containers ${containers.join(", ")}`] : []),
+        ...(cgroups.length ? [`cgroups ${cgroups.map((c) => `${a.prefix}/${c}`).join(", ")}`] : []),
+      ];
+      throw new Error(`${h.t.target}: cannot remove kslice's setup under prefix "${a.prefix}": ${what.join("; ")} remain; delete the resources that manage them first`);
     }
+    // Runtime state and templates go with the last container.
+    await h.t.run(["rm", "-rf", layout.runDir, layout.stateDir]);
   },
 };

@@ -1,3 +1,4 @@
+import { containerLifecycle } from "./container";
 import { hostLifecycle } from "./host";
 import { limitsLifecycle } from "./limits";
 import type { LifecycleImpl } from "./provider-types";
@@ -6,4 +7,5 @@ import type { LifecycleImpl } from "./provider-types";
 export const lifecycles: Record<string, LifecycleImpl> = {
   host: hostLifecycle,
   limits: limitsLifecycle,
+  container: containerLifecycle,
 };

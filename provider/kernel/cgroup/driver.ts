@@ -3,6 +3,7 @@ import { CommandError, FileError, shellQuote, type Transport } from "../../trans
 import type { HostFacts } from "../host-facts";
 import { v1Mappings, parentValue } from "./v1/index";
 import { v2Mappings } from "./v2/index";
+import { parseUsage, usageFiles, type Usage } from "./usage";
 import { fileKey, type ControllerMapping, type Files, type PlanContext, type Setting } from "./settings";
 
 /** A setting whose file content differs from the declared value. */
@@ -75,6 +76,13 @@ export class CgroupDriver {
     const wanted = this.mappings.flatMap((m) => m.files);
     const values = await this.t.readFiles(wanted.map((f) => `${this.dir(f.controller, path)}/${f.file}`));
     return Object.fromEntries(wanted.map((f, i) => [fileKey(f), values[i]]));
+  }
+
+  /** What the node has used (memory, OOM kills, CPU time, tasks), in one batched read. */
+  async usage(path: string): Promise<Usage> {
+    const wanted = usageFiles[this.version];
+    const values = await this.t.readFiles(wanted.map(([c, f]) => `${this.dir(c, path)}/${f}`));
+    return parseUsage(this.version, Object.fromEntries(wanted.map(([c, f], i) => [`${c}/${f}`, values[i]])));
   }
 
   observe(files: Files, ctx: PlanContext): Limits {

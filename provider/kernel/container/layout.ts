@@ -1,0 +1,15 @@
+/** Where kslice keeps things on a host (DESIGN.md conventions), for one prefix. */
+export function hostLayout(prefix: string) {
+  const state = `/var/lib/${prefix}`;
+  return {
+    /** runc/crun --root */
+    runtimeRoot: `/run/${prefix}/runtime`,
+    runDir: `/run/${prefix}`,
+    stateDir: state,
+    templates: `${state}/templates`,
+    containers: `${state}/containers`,
+    bundle: (name: string) => `${state}/containers/${name}`,
+  };
+}
+
+export type HostLayout = ReturnType<typeof hostLayout>;

@@ -1,0 +1,94 @@
+import type { ContainerArgs } from "../../../schema/container";
+import { defaultSeccomp } from "./seccomp";
+
+/** The 14 capabilities Docker grants by default. */
+export const defaultCapabilities = [
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
+  "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+];
+
+/** Paths a container must not read (masked) or write (read-only), as runc's and Docker's defaults. */
+export const maskedPaths = [
+  "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
+  "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+];
+export const readonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
+
+/** uid/gid range of a user-namespaced container: 65536 ids from a base derived from its name. */
+export function userNamespaceBase(name: string): number {
+  let h = 0;
+  for (const c of name) h = (h * 31 + c.charCodeAt(0)) >>> 0;
+  return 2 ** 20 + (h % 4096) * 65536;
+}
+
+export interface SpecContext {
+  /** cgroupsPath: "/<prefix>/<parent>/<name>". */
+  cgroupsPath: string;
+  cgroupVersion: 1 | 2;
+  /** RLIMIT_NOFILE hard limit of the host: root here cannot raise it (no CAP_SYS_RESOURCE). */
+  nofileHard: number;
+}
+
+/** The OCI runtime config for a container (pure: unit-tested, written by the reconciler). */
+export function ociSpec(a: ContainerArgs, ctx: SpecContext): Record<string, unknown> {
+  const drop = new Set(a.security.capDrop);
+  const caps = [...new Set([...defaultCapabilities, ...a.security.capAdd])].filter((c) => !drop.has(c)).sort();
+  const userns = a.security.userNamespace;
+  const nofile = Math.min(1024 * 1024, ctx.nofileHard);
+  const mounts: Record<string, unknown>[] = [
+    { destination: "/proc", type: "proc", source: "proc" },
+    { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
+    { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", ...(userns ? [] : ["gid=5"])] },
+    { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
+    { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
+    { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
+    // A v1 cgroup mount needs the host's namespace; in a user namespace /sys/fs/cgroup stays as sysfs shows it.
+    ...(userns && ctx.cgroupVersion === 1
+      ? []
+      : [{ destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"] }]),
+    ...a.mounts.map((m) =>
+      m.type === "bind"
+        ? { destination: m.target, type: "bind", source: m.source, options: ["rbind", m.readOnly ? "ro" : "rw", "nosuid", "nodev"] }
+        : { destination: m.target, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", `size=${m.size}`, "mode=1777"] },
+    ),
+  ];
+  const namespaces = [
+    { type: "pid" }, { type: "network" }, { type: "ipc" }, { type: "uts" }, { type: "mount" },
+    ...(ctx.cgroupVersion === 2 ? [{ type: "cgroup" }] : []),
+    ...(userns ? [{ type: "user" }] : []),
+  ];
+  const base = userNamespaceBase(a.name);
+  return {
+    ociVersion: "1.0.2",
+    process: {
+      terminal: false,
+      user: { uid: a.user.uid, gid: a.user.gid },
+      args: a.command,
+      env: [
+        "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        `HOSTNAME=${a.hostname ?? a.name}`,
+        ...Object.entries(a.env).map(([k, v]) => `${k}=${v}`),
+      ],
+      cwd: a.workingDir,
+      capabilities: { bounding: caps, effective: caps, permitted: caps },
+      rlimits: [{ type: "RLIMIT_NOFILE", hard: nofile, soft: Math.min(1024, nofile) }],
+      noNewPrivileges: true,
+    },
+    root: { path: "rootfs", readonly: a.security.readOnlyRootfs },
+    hostname: a.hostname ?? a.name,
+    mounts,
+    linux: {
+      cgroupsPath: ctx.cgroupsPath,
+      // deny-by-default: the runtime adds only /dev/null, zero, full, random, urandom, tty, ptmx
+      resources: { devices: [{ allow: false, access: "rwm" }] },
+      namespaces,
+      ...(userns
+        ? { uidMappings: [{ containerID: 0, hostID: base, size: 65536 }], gidMappings: [{ containerID: 0, hostID: base, size: 65536 }] }
+        : {}),
+      maskedPaths,
+      readonlyPaths,
+      seccomp: defaultSeccomp(),
+    },
+  };
+}

@@ -1,0 +1,86 @@
+import { createHash } from "node:crypto";
+import type { Rootfs } from "../../../schema/container";
+import { shellQuote as q, type Transport } from "../../transport/transport";
+import type { HostLayout } from "./layout";
+
+/**
+ * Templates are read-only trees shared by every container made from them; each container gets a
+ * private upper layer through overlayfs (OpenVZ's template density with mainline overlayfs).
+ * A template is built in a temp dir and renamed into place, so parallel creates are safe.
+ */
+export function templateKey(r: Rootfs): string | undefined {
+  if ("busybox" in r) return "busybox";
+  if ("debootstrap" in r) {
+    const h = createHash("sha256").update(JSON.stringify(r.debootstrap)).digest("hex").slice(0, 12);
+    return `debian-${r.debootstrap.suite}-${h}`;
+  }
+  if ("ociLayout" in r) {
+    return `oci-${createHash("sha256").update(`${r.ociLayout.path}:${r.ociLayout.ref}`).digest("hex").slice(0, 12)}`;
+  }
+  return undefined;
+}
+
+/** The build script for a template into "$tmp"; runs on the host. */
+function buildScript(r: Rootfs): string {
+  if ("busybox" in r) {
+    // Applets as relative links next to a copy of the binary (busybox-static: it must run alone).
+    return [
+      `bb=$(command -v busybox) || { echo "busybox not found: install busybox-static" >&2; exit 1; }`,
+      `mkdir -p "$tmp/bin" "$tmp/etc" "$tmp/root" "$tmp/tmp" "$tmp/var/log" "$tmp/proc" "$tmp/sys" "$tmp/dev"`,
+      `chmod 1777 "$tmp/tmp"`,
+      `cp "$bb" "$tmp/bin/busybox"`,
+      `for a in $("$bb" --list); do [ "$a" = busybox ] || ln -s busybox "$tmp/bin/$a"; done`,
+      `printf 'root:x:0:0:root:/root:/bin/sh\\nnobody:x:65534:65534:nobody:/:/bin/false\\n' > "$tmp/etc/passwd"`,
+      `printf 'root:x:0:\\nnogroup:x:65534:\\n' > "$tmp/etc/group"`,
+    ].join(" && ");
+  }
+  if ("debootstrap" in r) {
+    const d = r.debootstrap;
+    const mirror = d.mirror ? q(d.mirror) : `"$(grep -rhoE '^deb (\\[[^]]*\\] )?https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d 2>/dev/null | head -n1 | awk '{print $NF}')"`;
+    const pkgs = d.packages.length ? `--include=${q(d.packages.join(","))}` : "";
+    return `m=${mirror}; [ -n "$m" ] || m=http://deb.debian.org/debian; mmdebstrap --quiet --variant=minbase ${pkgs} ${q(d.suite)} "$tmp" "$m"`;
+  }
+  if ("ociLayout" in r) {
+    return `umoci unpack --image ${q(`${r.ociLayout.path}:${r.ociLayout.ref}`)} "$tmp/oci" && mv "$tmp/oci/rootfs" "$tmp/rootfs.d" && rm -rf "$tmp/oci" && mv "$tmp/rootfs.d"/* "$tmp/" 2>/dev/null; rmdir "$tmp/rootfs.d" 2>/dev/null; true`;
+  }
+  throw new Error("no template for a path rootfs");
+}
+
+/** Makes sure the template exists and returns the lower directory of the container's overlay. */
+export async function ensureLower(
+  t: Transport,
+  layout: HostLayout,
+  r: Rootfs,
+  timeoutMs = 600_000,
+): Promise<{ lower: string; built: boolean }> {
+  if ("path" in r) {
+    await t.run(["test", "-d", r.path]).catch(() => {
+      throw new Error(`rootfs.path: ${r.path} is not a directory on host ${t.target}`);
+    });
+    return { lower: r.path, built: false };
+  }
+  const key = templateKey(r)!;
+  const dir = `${layout.templates}/${key}`;
+  const script = [
+    `set -e`,
+    `[ -d ${q(dir)} ] && { echo cached; exit 0; }`,
+    `mkdir -p ${q(layout.templates)}`,
+    `tmp=$(mktemp -d ${q(`${layout.templates}/.build-${key}-XXXXXX`)})`,
+    `trap 'rm -rf "$tmp"' EXIT`,
+    `( ${buildScript(r)} )`,
+    // another create may have won the race: keep its template
+    `mv -T "$tmp" ${q(dir)} 2>/dev/null || true`,
+  ].join("\n");
+  const r2 = await t.run(["sh", "-c", script], { timeoutMs });
+  return { lower: dir, built: !r2.stdout.includes("cached") };
+}
+
+/** Mounts lower + a private upper at bundle/rootfs. */
+export async function mountRootfs(t: Transport, bundle: string, lower: string): Promise<void> {
+  const opts = `lowerdir=${lower},upperdir=${bundle}/upper,workdir=${bundle}/work`;
+  await t.run(["sh", "-c", `mkdir -p ${q(`${bundle}/upper`)} ${q(`${bundle}/work`)} ${q(`${bundle}/rootfs`)} && mount -t overlay overlay -o ${q(opts)} ${q(`${bundle}/rootfs`)}`]);
+}
+
+export async function unmountRootfs(t: Transport, bundle: string): Promise<void> {
+  await t.run(["sh", "-c", `if mountpoint -q ${q(`${bundle}/rootfs`)}; then umount ${q(`${bundle}/rootfs`)} || umount -l ${q(`${bundle}/rootfs`)}; fi`]);
+}

@@ -1,0 +1,84 @@
+import { CommandError, shellQuote as q, type Transport } from "../../transport/transport";
+
+export interface RuntimeState {
+  id: string;
+  /** creating, created, running, paused, stopped */
+  status: string;
+  pid: number;
+  created: string;
+}
+
+/** runc or crun through its CLI, always with kslice's own --root (DESIGN.md). */
+export class OciRuntime {
+  constructor(
+    readonly t: Transport,
+    readonly name: "runc" | "crun",
+    readonly root: string,
+  ) {}
+
+  private argv(...args: string[]): string[] {
+    return [this.name, "--root", this.root, ...args];
+  }
+
+  /**
+   * Creates the container with its stdio on the log file; the init waits for start(). The shell
+   * redirect works the same locally and over SSH.
+   */
+  async create(id: string, bundle: string, log: string): Promise<void> {
+    const cmd = `exec ${this.argv("create", "--bundle", bundle, "--pid-file", `${bundle}/init.pid`, id).map(q).join(" ")} </dev/null >>${q(log)} 2>&1`;
+    const r = await this.t.run(["sh", "-c", `mkdir -p ${q(this.root)} && ${cmd}`], { allowFailure: true, timeoutMs: 60_000 });
+    if (r.exitCode !== 0) {
+      // runc writes its own errors to the container's stderr, which is the log: show its tail.
+      const tail = await this.t.run(["tail", "-c", "2000", log], { allowFailure: true });
+      throw new CommandError(this.t.target, { ...r, stderr: `${r.stderr}${tail.stdout}`.trim() });
+    }
+  }
+
+  async start(id: string): Promise<void> {
+    await this.t.run(this.argv("start", id));
+  }
+
+  async state(id: string): Promise<RuntimeState | undefined> {
+    const r = await this.t.run(this.argv("state", id), { allowFailure: true });
+    if (r.exitCode !== 0) {
+      if (/does not exist|not exist|No such file/i.test(r.stderr)) return undefined;
+      throw new CommandError(this.t.target, r);
+    }
+    const s = JSON.parse(r.stdout) as { id: string; status: string; pid: number; created: string };
+    return { id: s.id, status: s.status, pid: s.pid, created: s.created };
+  }
+
+  /** States of every container under this root, in one command. */
+  async list(): Promise<RuntimeState[]> {
+    const r = await this.t.run(this.argv("list", "--format", "json"), { allowFailure: true });
+    if (r.exitCode !== 0 || !r.stdout.trim() || r.stdout.trim() === "null") return [];
+    return (JSON.parse(r.stdout) as RuntimeState[]).map((s) => ({ id: s.id, status: s.status, pid: s.pid, created: s.created }));
+  }
+
+  async kill(id: string, signal: string): Promise<void> {
+    await this.t.run(this.argv("kill", id, signal), { allowFailure: true });
+  }
+
+  /** Stops the init: SIGTERM, then SIGKILL after the grace period; bounded. */
+  async stop(id: string, graceMs = 10_000): Promise<void> {
+    await this.kill(id, "TERM");
+    const deadline = Date.now() + graceMs;
+    while (Date.now() < deadline) {
+      const s = await this.state(id);
+      if (!s || s.status === "stopped") return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await this.kill(id, "KILL");
+    for (let i = 0; i < 50; i++) {
+      const s = await this.state(id);
+      if (!s || s.status === "stopped") return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Removes the container from the runtime; idempotent. */
+  async delete(id: string): Promise<void> {
+    const r = await this.t.run(this.argv("delete", "--force", id), { allowFailure: true });
+    if (r.exitCode !== 0 && !/does not exist|not exist|No such file/i.test(r.stderr)) throw new CommandError(this.t.target, r);
+  }
+}

@@ -1,0 +1,311 @@
+import { createHash } from "node:crypto";
+import { containerArgs, type ContainerArgs } from "../../schema/container";
+import { parseInput, type InputFailure } from "../../schema/issues";
+import { resolveBlockDevices } from "../kernel/block-devices";
+import { hostLayout, type HostLayout } from "../kernel/container/layout";
+import { ociSpec } from "../kernel/container/oci-spec";
+import { ensureLower, mountRootfs, unmountRootfs } from "../kernel/container/rootfs";
+import { OciRuntime } from "../kernel/container/runtime";
+import { SnapshotCache, snapshotScript, type ContainerSnapshot } from "../kernel/container/snapshot";
+import { chooseRuntime } from "../kernel/host-facts";
+import type { Usage } from "../kernel/cgroup/usage";
+import { connectionKey } from "../transport/open";
+import { shellQuote as q } from "../transport/transport";
+import { hostContext, type HostContext } from "./host-context";
+import { removedLimits } from "./limits";
+import { observedInputs } from "./limits-observed";
+import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
+import { containsUnknown } from "./unknown";
+
+const inputKeys = [
+  "host", "name", "parent", "limits", "rootfs", "command", "env", "workingDir", "user", "hostname",
+  "mounts", "state", "restartPolicy", "security", "logMaxSize",
+] as const;
+/** Inputs a running container cannot take: changing them replaces it (delete first: names are unique). */
+export const replaceKeys = ["name", "parent", "rootfs", "command", "env", "workingDir", "user", "hostname", "mounts", "security"] as const;
+
+function pickInputs(props: Props): Props {
+  return Object.fromEntries(inputKeys.filter((k) => props[k] !== undefined).map((k) => [k, props[k]]));
+}
+
+function parse(props: Props): ContainerArgs {
+  const r = parseInput(containerArgs, pickInputs(props));
+  if (!r.ok) throw new Error(r.failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
+  return r.value;
+}
+
+interface Ctx {
+  h: HostContext;
+  layout: HostLayout;
+  runtime: OciRuntime;
+  /** cgroup path below the prefix */
+  path: string;
+  bundle: string;
+  log: string;
+  snapshots: SnapshotCache;
+}
+
+const snapshotCaches = new Map<string, SnapshotCache>();
+
+async function context(a: ContainerArgs): Promise<Ctx> {
+  const h = await hostContext(a.host);
+  const chosen = chooseRuntime(h.facts, a.host.runtime ?? "auto");
+  if ("error" in chosen) throw new Error(`${h.t.target}: ${chosen.error}`);
+  const layout = hostLayout(a.host.prefix);
+  const runtime = new OciRuntime(h.t, chosen.runtime.name, layout.runtimeRoot);
+  const key = `${connectionKey(a.host.connection)}/${a.host.prefix}`;
+  let snapshots = snapshotCaches.get(key);
+  if (!snapshots) {
+    snapshots = new SnapshotCache(h.t, snapshotScript(chosen.runtime.name, layout));
+    snapshotCaches.set(key, snapshots);
+  }
+  const bundle = layout.bundle(a.name);
+  return { h, layout, runtime, path: a.parent ? `${a.parent}/${a.name}` : a.name, bundle, log: `${bundle}/log`, snapshots };
+}
+
+function specOf(a: ContainerArgs, c: Ctx): Record<string, unknown> {
+  return ociSpec(a, { cgroupsPath: `/${a.host.prefix}/${c.path}`, cgroupVersion: c.h.cgroups.version, nofileHard: c.h.facts.nofileHard });
+}
+
+const hash = (v: unknown) => createHash("sha256").update(JSON.stringify(v)).digest("hex").slice(0, 16);
+
+async function putFile(c: Ctx, path: string, content: string): Promise<void> {
+  await c.h.t.run(["sh", "-c", `umask 077; cat > ${q(path)}`], { input: content });
+}
+
+async function planCtx(c: Ctx, a: ContainerArgs) {
+  return { periodUs: 100_000, devices: await resolveBlockDevices(c.h.t, (a.limits.io?.devices ?? []).map((d) => d.device)) };
+}
+
+/** Starts the container from its bundle: runtime create, limits written to its cgroup, start. */
+async function start(c: Ctx, a: ContainerArgs): Promise<void> {
+  await c.runtime.delete(a.name); // a stopped one must go before it can be created again
+  await c.runtime.create(a.name, c.bundle, c.log);
+  try {
+    await c.h.cgroups.apply(c.path, a.parent ?? "", c.h.cgroups.plan(a.limits, await planCtx(c, a)));
+    await c.runtime.start(a.name);
+  } catch (e) {
+    await c.runtime.delete(a.name);
+    await c.h.cgroups.remove(c.path);
+    throw e;
+  } finally {
+    c.snapshots.invalidate();
+  }
+}
+
+async function stop(c: Ctx, a: ContainerArgs): Promise<void> {
+  await c.runtime.stop(a.name);
+  await c.runtime.delete(a.name);
+  await c.h.cgroups.remove(c.path); // runc leaves no processes, but may leave the directory
+  c.snapshots.invalidate();
+}
+
+interface Observed {
+  status: "running" | "stopped" | "created" | "paused" | "missing";
+  pid: number;
+  startedAt: string;
+  /** The init's command line, to tell a replaced init. */
+  cmdline: string[] | undefined;
+  usage: Usage | undefined;
+}
+
+async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot): Promise<Observed> {
+  const s = snap ?? (await c.snapshots.get());
+  const st = s.states.get(a.name);
+  if (!st) return { status: s.bundles.has(a.name) ? "stopped" : "missing", pid: 0, startedAt: "", cmdline: undefined, usage: undefined };
+  const running = st.status === "running";
+  const [cmd] = running ? await c.h.t.readFiles([`/proc/${st.pid}/cmdline`]) : [undefined];
+  return {
+    status: st.status as Observed["status"],
+    pid: running ? st.pid : 0,
+    startedAt: st.created,
+    cmdline: cmd === undefined ? undefined : cmd.split("\0").filter((x, i, all) => x !== "" || i < all.length - 1),
+    usage: running ? await c.h.cgroups.usage(c.path) : undefined,
+  };
+}
+
+function outputs(a: ContainerArgs, inputs: Props, c: Ctx, o: Observed): Props {
+  return {
+    ...pickInputs(inputs),
+    runtimeId: a.name,
+    runtime: c.runtime.name,
+    status: o.status,
+    pid: o.pid,
+    startedAt: o.startedAt,
+    cgroupPath: c.path,
+    bundlePath: c.bundle,
+    logPath: c.log,
+    usage: o.usage ?? null,
+  };
+}
+
+/** Does the kernel hold what the inputs declare? (the running state, the init, the limits) */
+async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): Promise<boolean> {
+  const o = await observe(c, a);
+  if (a.state === "stopped") return o.status === "running" || o.status === "created" || o.status === "missing";
+  if (o.status !== "running") return true;
+  // The init was replaced behind kslice's back: another pid running another command.
+  if (o.pid !== recordedPid && o.cmdline && JSON.stringify(o.cmdline) !== JSON.stringify(a.command)) return true;
+  const files = await c.h.cgroups.read(c.path);
+  return c.h.cgroups.drift(c.h.cgroups.plan(a.limits, await planCtx(c, a)), files).length > 0;
+}
+
+async function admission(a: ContainerArgs, c: Ctx): Promise<InputFailure[]> {
+  const failures: InputFailure[] = [];
+  for (const u of c.h.cgroups.unsupported(a.limits)) failures.push({ property: `limits.${u.key}`, reason: `${u.reason} (host ${c.h.t.target})` });
+  const cpuMax = a.limits.cpu?.max;
+  if (typeof cpuMax === "number" && cpuMax > c.h.facts.cpuCount) {
+    failures.push({ property: "limits.cpu.max", reason: `got ${cpuMax} cores; host ${c.h.t.target} has ${c.h.facts.cpuCount}` });
+  }
+  if (a.security.userNamespace && !c.h.facts.userNamespaces) {
+    failures.push({ property: "security.userNamespace", reason: `host ${c.h.t.target} has user namespaces disabled (user.max_user_namespaces is 0)` });
+  }
+  const checks = [
+    ...("path" in a.rootfs ? [{ property: "rootfs.path", path: a.rootfs.path }] : []),
+    ...a.mounts.flatMap((m, i) => (m.type === "bind" ? [{ property: `mounts.${i}.source`, path: m.source }] : [])),
+  ];
+  if (checks.length) {
+    const r = await c.h.t.run(["sh", "-c", checks.map((x) => `[ -e ${q(x.path)} ] && echo 1 || echo 0`).join("; ")]);
+    r.stdout.trim().split("\n").forEach((ok, i) => {
+      if (ok !== "1") failures.push({ property: checks[i]!.property, reason: `got ${JSON.stringify(checks[i]!.path)}; no such path on host ${c.h.t.target}` });
+    });
+  }
+  return failures;
+}
+
+export const containerLifecycle: LifecycleImpl = {
+  async check(_olds, news): Promise<CheckResult> {
+    const inputs = pickInputs(news);
+    if (containsUnknown(inputs)) return { inputs };
+    const r = parseInput(containerArgs, inputs);
+    if (!r.ok) return { failures: r.failures };
+    try {
+      const failures = await admission(r.value, await context(r.value));
+      if (failures.length) return { failures };
+    } catch (e) {
+      return { failures: [{ property: "host", reason: (e as Error).message }] };
+    }
+    return { inputs: { ...inputs, host: r.value.host } };
+  },
+
+  async diff(_id, olds, news): Promise<DiffResult> {
+    const n = pickInputs(news);
+    if (containsUnknown(n)) return { changes: true };
+    const o = parse(olds);
+    const a = parse(n);
+    const replaces: string[] = replaceKeys.filter((k) => JSON.stringify(o[k]) !== JSON.stringify(a[k]));
+    if (connectionKey(o.host.connection) !== connectionKey(a.host.connection) || o.host.prefix !== a.host.prefix) replaces.push("host");
+    if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
+    if (JSON.stringify(pickInputs(olds)) !== JSON.stringify(n)) return { changes: true };
+    return { changes: await drifted(await context(a), a, olds.pid) };
+  },
+
+  async create(inputs) {
+    const a = parse(inputs);
+    const c = await context(a);
+    const spec = specOf(a, c);
+    const snap = await c.snapshots.get();
+    if (snap.bundles.has(a.name) || snap.states.has(a.name)) {
+      return adopt(c, a, inputs, spec, snap);
+    }
+    // Shared dirs made for the first container of a host go again if that create fails.
+    const undo: (() => Promise<unknown>)[] = [
+      () => c.h.t.run(["sh", "-c", `rmdir ${[c.layout.containers, c.layout.templates, c.layout.stateDir, c.layout.runtimeRoot, c.layout.runDir].map(q).join(" ")} 2>/dev/null; true`]),
+      () => c.h.cgroups.removeRootIfEmpty(),
+    ];
+    try {
+      await c.h.t.run(["mkdir", "-p", c.layout.containers, c.layout.runtimeRoot]);
+      const { lower, built } = await ensureLower(c.h.t, c.layout, a.rootfs);
+      // a template this create built goes with it, unless another container already uses it
+      if (built) undo.push(() => c.h.t.run(["sh", "-c", `[ -n "$(ls -A ${q(c.layout.containers)} 2>/dev/null)" ] || rm -rf ${q(lower)}`]));
+      await c.h.t.run(["mkdir", "-m", "0700", c.bundle]);
+      undo.push(() => c.h.t.run(["rm", "-rf", c.bundle]));
+      await mountRootfs(c.h.t, c.bundle, lower);
+      undo.push(() => unmountRootfs(c.h.t, c.bundle));
+      await putFile(c, `${c.bundle}/config.json`, JSON.stringify(spec, null, 2));
+      await putFile(c, `${c.bundle}/kslice.json`, JSON.stringify({ specHash: hash(spec), lower }));
+      await c.h.t.run(["sh", "-c", `: > ${q(c.log)}`]);
+      if (a.state === "running") {
+        undo.push(async () => {
+          await c.runtime.delete(a.name);
+          await c.h.cgroups.remove(c.path);
+        });
+        await start(c, a);
+      }
+    } catch (e) {
+      for (const u of undo.reverse()) await u().catch(() => undefined);
+      c.snapshots.invalidate();
+      throw new Error(`${c.h.t.target}: container ${a.name}: ${(e as Error).message}`, { cause: e });
+    }
+    c.snapshots.invalidate();
+    return { id: `${connectionKey(a.host.connection)}/${a.host.prefix}/${a.name}`, outs: outputs(a, inputs, c, await observe(c, a)) };
+  },
+
+  async read(id, props) {
+    const a = parse(props);
+    const c = await context(a);
+    const o = await observe(c, a);
+    if (o.status === "missing") return {};
+    const state = o.status === "running" ? "running" : "stopped";
+    let limits = props.limits;
+    if (o.status === "running") {
+      const files = await c.h.cgroups.read(c.path);
+      const pc = await planCtx(c, a);
+      const drift = c.h.cgroups.drift(c.h.cgroups.plan(a.limits, pc), files);
+      if (drift.length) {
+        limits = observedInputs(props.limits as Record<string, Record<string, unknown>>, drift.map((d) => d.setting), c.h.cgroups.observe(files, pc));
+      }
+    }
+    return { id, props: { ...outputs(a, props, c, o), state, ...(limits !== undefined ? { limits } : {}) } };
+  },
+
+  async update(_id, olds, news) {
+    const o = parse(olds);
+    const a = parse(news);
+    const c = await context(a);
+    const now = await observe(c, a);
+    if (a.state === "stopped") {
+      if (now.status !== "stopped" && now.status !== "missing") await stop(c, a);
+    } else if (now.status !== "running" || (now.pid !== olds.pid && JSON.stringify(now.cmdline) !== JSON.stringify(a.command))) {
+      if (now.status === "running") await stop(c, a);
+      await start(c, a);
+    } else {
+      const pc = await planCtx(c, { ...a, limits: { io: { devices: [...(a.limits.io?.devices ?? []), ...(o.limits.io?.devices ?? [])] } } });
+      const files = await c.h.cgroups.read(c.path);
+      const wanted = c.h.cgroups.drift(c.h.cgroups.plan(a.limits, pc), files).map((d) => d.setting);
+      await c.h.cgroups.apply(c.path, a.parent ?? "", [...c.h.cgroups.reset(removedLimits(o.limits, a.limits), pc), ...wanted]);
+    }
+    c.snapshots.invalidate();
+    return { outs: outputs(a, news, c, await observe(c, a)) };
+  },
+
+  async delete(_id, props) {
+    const a = parse(props);
+    const c = await context(a);
+    await c.runtime.stop(a.name, 2000).catch(() => undefined);
+    await c.runtime.delete(a.name);
+    await c.h.cgroups.remove(c.path);
+    await unmountRootfs(c.h.t, c.bundle);
+    await c.h.t.run(["rm", "-rf", c.bundle]);
+    c.snapshots.invalidate();
+  },
+};
+
+/**
+ * A container of this name is already on the host (state lost, or the provider killed mid-create).
+ * If it was made from the same declaration, take it over without restarting it; otherwise refuse.
+ */
+async function adopt(c: Ctx, a: ContainerArgs, inputs: Props, spec: unknown, snap: ContainerSnapshot) {
+  const [meta] = await c.h.t.readFiles([`${c.bundle}/kslice.json`]);
+  const recorded = meta ? (JSON.parse(meta) as { specHash?: string }).specHash : undefined;
+  if (recorded !== hash(spec)) {
+    throw new Error(
+      `${c.h.t.target}: a container named ${a.name} already exists under prefix ${a.host.prefix} with another declaration; delete it or choose another name`,
+    );
+  }
+  const o = await observe(c, a, snap);
+  if (a.state === "running" && o.status !== "running") await start(c, a);
+  if (a.state === "stopped" && o.status === "running") await stop(c, a);
+  c.snapshots.invalidate();
+  return { id: `${connectionKey(a.host.connection)}/${a.host.prefix}/${a.name}`, outs: outputs(a, inputs, c, await observe(c, a)) };
+}

@@ -1,0 +1,100 @@
+import * as pulumi from "@pulumi/pulumi";
+import type { Host } from "./host";
+import { hostInput, type HostRef } from "./host-ref";
+import type { LimitsArgs, Size } from "./limits-types";
+import { ResourceLimits } from "./resource-limits";
+import { shimProvider } from "./shim";
+
+export type RootfsArgs =
+  /** The host's busybox-static as a tiny rootfs (no network needed). */
+  | { busybox: Record<string, never> }
+  /** An existing directory on the host, used read-only below a private writable layer. */
+  | { path: string }
+  /** A Debian suite built once per host with mmdebstrap and shared read-only. */
+  | { debootstrap: { suite: string; mirror?: string; packages?: string[] } }
+  /** An OCI image layout on the host, unpacked once with umoci and shared read-only. */
+  | { ociLayout: { path: string; ref?: string } };
+
+export type MountArgs =
+  | { type: "bind"; source: string; target: string; /** @default true */ readOnly?: boolean }
+  | { type: "tmpfs"; target: string; /** @default "64Mi" */ size?: Size };
+
+export interface ContainerArgs {
+  host: Host | pulumi.Input<HostRef>;
+  /** Name on the host: the runtime id and the cgroup name. @default the resource's name */
+  name?: pulumi.Input<string>;
+  /** The budget it runs in: a ResourceLimits or its path. @default directly under the prefix */
+  parent?: ResourceLimits | pulumi.Input<string>;
+  /** The container's own limits; changes apply live. @default none managed */
+  limits?: pulumi.Input<LimitsArgs>;
+  /** @default { busybox: {} } */
+  rootfs?: pulumi.Input<RootfsArgs>;
+  /** The init process and its arguments. */
+  command: pulumi.Input<pulumi.Input<string>[]>;
+  /** Environment; values may be secrets (kept secret in state). @default none */
+  env?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /** @default "/" */
+  workingDir?: pulumi.Input<string>;
+  /** @default { uid: 0, gid: 0 } */
+  user?: pulumi.Input<{ uid: number; gid: number }>;
+  /** @default the container's name */
+  hostname?: pulumi.Input<string>;
+  mounts?: pulumi.Input<pulumi.Input<MountArgs>[]>;
+  /** Changes apply live (stop/start). @default "running" */
+  state?: pulumi.Input<"running" | "stopped">;
+  /** @default "no" */
+  restartPolicy?: pulumi.Input<"no" | "on-failure" | "always">;
+  security?: pulumi.Input<{
+    capAdd?: string[];
+    capDrop?: string[];
+    /** @default false */
+    userNamespace?: boolean;
+    /** @default false */
+    readOnlyRootfs?: boolean;
+  }>;
+  /** Cap of the stdout/stderr log file on the host. @default "8Mi" */
+  logMaxSize?: pulumi.Input<Size>;
+}
+
+export interface ContainerUsage {
+  memoryCurrentBytes: number;
+  memoryPeakBytes: number;
+  oomKills: number;
+  cpuUsageNs: number;
+  pidsCurrent: number;
+}
+
+/** An isolated partition of the host's kernel, run by its OCI runtime and kept as declared. */
+export class Container extends pulumi.dynamic.Resource {
+  declare readonly runtimeId: pulumi.Output<string>;
+  declare readonly runtime: pulumi.Output<string>;
+  /** "running" or "stopped", as the runtime reports it. */
+  declare readonly status: pulumi.Output<string>;
+  /** Host pid of the container's init (0 when not running). */
+  declare readonly pid: pulumi.Output<number>;
+  declare readonly startedAt: pulumi.Output<string>;
+  /** cgroup path below the host's prefix. */
+  declare readonly cgroupPath: pulumi.Output<string>;
+  declare readonly bundlePath: pulumi.Output<string>;
+  /** Host path of the container's stdout/stderr log. */
+  declare readonly logPath: pulumi.Output<string>;
+  /** Read from the kernel at create, update and refresh. */
+  declare readonly usage: pulumi.Output<ContainerUsage | null>;
+
+  constructor(name: string, args: ContainerArgs, opts?: pulumi.CustomResourceOptions) {
+    const h = hostInput(args.host, opts);
+    const parent = args.parent instanceof ResourceLimits ? args.parent.path : args.parent;
+    const outputs = {
+      runtimeId: undefined, runtime: undefined, status: undefined, pid: undefined, startedAt: undefined,
+      cgroupPath: undefined, bundlePath: undefined, logPath: undefined, usage: undefined,
+    };
+    super(
+      shimProvider("container"),
+      name,
+      { ...args, host: h.host, name: args.name ?? name, parent, ...outputs },
+      { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host", "env"] },
+      "kslice",
+      "Container",
+    );
+  }
+}

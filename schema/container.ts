@@ -1,0 +1,93 @@
+import { z } from "zod";
+import { hostRef, cgroupName, cgroupPath } from "./resource-limits";
+import { limits } from "./limits";
+import { size } from "./units";
+
+const absPath = z.string().regex(/^\/\S*$/, "expected an absolute path like \"/data\"");
+
+export const rootfs = z.union([
+  z.strictObject({
+    /** The host's busybox-static as a tiny rootfs: needs no network. */
+    busybox: z.strictObject({}),
+  }),
+  z.strictObject({
+    /** An existing directory on the host, used read-only below a private writable layer. */
+    path: absPath,
+  }),
+  z.strictObject({
+    /** A Debian suite built with mmdebstrap once per host and shared read-only. */
+    debootstrap: z.strictObject({
+      suite: z.string().regex(/^[a-z]+$/, "expected a Debian suite like \"bookworm\""),
+      /** @default the host's first apt source, else http://deb.debian.org/debian */
+      mirror: z.string().url().optional(),
+      /** Extra packages. @default none */
+      packages: z.array(z.string().regex(/^[a-z0-9][a-z0-9+.-]*$/)).default([]),
+    }),
+  }),
+  z.strictObject({
+    /** An OCI image layout on the host, unpacked with umoci once and shared read-only. */
+    ociLayout: z.strictObject({ path: absPath, ref: z.string().min(1).default("latest") }),
+  }),
+]);
+
+export const mount = z.discriminatedUnion("type", [
+  z.strictObject({
+    type: z.literal("bind"),
+    source: absPath,
+    target: absPath,
+    /** @default true */
+    readOnly: z.boolean().default(true),
+  }),
+  z.strictObject({
+    type: z.literal("tmpfs"),
+    target: absPath,
+    /** @default "64Mi" */
+    size: size.default(64 * 2 ** 20),
+  }),
+]);
+
+const capability = z
+  .string()
+  .transform((c) => c.toUpperCase().replace(/^(?!CAP_)/, "CAP_"))
+  .pipe(z.string().regex(/^CAP_[A-Z_]+$/, "expected a capability like \"NET_ADMIN\""));
+
+export const containerArgs = z.strictObject({
+  host: hostRef,
+  /** The container's name on the host (runtime id and cgroup name). @default the resource's name */
+  name: cgroupName,
+  /** The ResourceLimits path it is placed under. @default directly under the prefix */
+  parent: cgroupPath.optional(),
+  limits: limits.default({}),
+  rootfs: rootfs.default({ busybox: {} }),
+  /** The init process and its arguments. */
+  command: z.array(z.string()).min(1),
+  env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, "expected an environment variable name"), z.string()).default({}),
+  /** @default "/" */
+  workingDir: absPath.default("/"),
+  /** uid and gid inside the container. @default 0:0 */
+  user: z.strictObject({ uid: z.number().int().min(0), gid: z.number().int().min(0) }).default({ uid: 0, gid: 0 }),
+  /** @default the container's name */
+  hostname: z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/, "expected a host name").optional(),
+  mounts: z.array(mount).default([]),
+  /** @default "running" */
+  state: z.enum(["running", "stopped"]).default("running"),
+  /** What happens when the init exits by itself. @default "no" */
+  restartPolicy: z.enum(["no", "on-failure", "always"]).default("no"),
+  security: z
+    .strictObject({
+      /** Capabilities added to, or dropped from, Docker's default 14. */
+      capAdd: z.array(capability).default([]),
+      capDrop: z.array(capability).default([]),
+      /** Run in a user namespace: the container's root is an unprivileged uid on the host. @default false */
+      userNamespace: z.boolean().default(false),
+      /** Mount the rootfs read-only. @default false */
+      readOnlyRootfs: z.boolean().default(false),
+    })
+    .default({ capAdd: [], capDrop: [], userNamespace: false, readOnlyRootfs: false }),
+  /** Log file cap; the oldest half is dropped when exceeded. @default "8Mi" */
+  logMaxSize: size.default(8 * 2 ** 20),
+});
+
+export type ContainerArgs = z.output<typeof containerArgs>;
+export type Rootfs = z.output<typeof rootfs>;
+export type Mount = z.output<typeof mount>;
