@@ -84,6 +84,8 @@ export const containerArgs = z.strictObject({
       readOnlyRootfs: z.boolean().default(false),
     })
     .default({ capAdd: [], capDrop: [], userNamespace: false, readOnlyRootfs: false }),
+  /** Time between SIGTERM and SIGKILL when stopping (an init ignores SIGTERM unless it handles it). @default 10 */
+  stopGraceSeconds: z.number().min(0).max(600).default(10),
   /** Log file cap; the oldest half is dropped when exceeded. @default "8Mi" */
   logMaxSize: size.default(8 * 2 ** 20),
 });

@@ -3,7 +3,7 @@ import { containerArgs, type ContainerArgs } from "../../schema/container";
 import { parseInput, type InputFailure } from "../../schema/issues";
 import { resolveBlockDevices } from "../kernel/block-devices";
 import { hostLayout, type HostLayout } from "../kernel/container/layout";
-import { ociSpec } from "../kernel/container/oci-spec";
+import { ociSpec, userNamespaceBase } from "../kernel/container/oci-spec";
 import { ensureLower, mountRootfs, unmountRootfs } from "../kernel/container/rootfs";
 import { OciRuntime } from "../kernel/container/runtime";
 import { SnapshotCache, snapshotScript, type ContainerSnapshot } from "../kernel/container/snapshot";
@@ -19,7 +19,7 @@ import { containsUnknown } from "./unknown";
 
 const inputKeys = [
   "host", "name", "parent", "limits", "rootfs", "command", "env", "workingDir", "user", "hostname",
-  "mounts", "state", "restartPolicy", "security", "logMaxSize",
+  "mounts", "state", "restartPolicy", "security", "logMaxSize", "stopGraceSeconds",
 ] as const;
 /** Inputs a running container cannot take: changing them replaces it (delete first: names are unique). */
 export const replaceKeys = ["name", "parent", "rootfs", "command", "env", "workingDir", "user", "hostname", "mounts", "security"] as const;
@@ -80,6 +80,8 @@ async function planCtx(c: Ctx, a: ContainerArgs) {
 /** Starts the container from its bundle: runtime create, limits written to its cgroup, start. */
 async function start(c: Ctx, a: ContainerArgs): Promise<void> {
   await c.runtime.delete(a.name); // a stopped one must go before it can be created again
+  // Written on every start: the declaration, not whatever the bundle was changed to, is what runs.
+  await putFile(c, `${c.bundle}/config.json`, JSON.stringify(specOf(a, c), null, 2));
   await c.runtime.create(a.name, c.bundle, c.log);
   try {
     await c.h.cgroups.apply(c.path, a.parent ?? "", c.h.cgroups.plan(a.limits, await planCtx(c, a)));
@@ -94,7 +96,7 @@ async function start(c: Ctx, a: ContainerArgs): Promise<void> {
 }
 
 async function stop(c: Ctx, a: ContainerArgs): Promise<void> {
-  await c.runtime.stop(a.name);
+  await c.runtime.stop(a.name, a.stopGraceSeconds * 1000);
   await c.runtime.delete(a.name);
   await c.h.cgroups.remove(c.path); // runc leaves no processes, but may leave the directory
   c.snapshots.invalidate();
@@ -104,22 +106,22 @@ interface Observed {
   status: "running" | "stopped" | "created" | "paused" | "missing";
   pid: number;
   startedAt: string;
-  /** The init's command line, to tell a replaced init. */
-  cmdline: string[] | undefined;
+  /** Hash of the runtime config the container runs from, to tell an init replaced behind kslice's back. */
+  specHash: string | undefined;
   usage: Usage | undefined;
 }
 
 async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot): Promise<Observed> {
   const s = snap ?? (await c.snapshots.get());
   const st = s.states.get(a.name);
-  if (!st) return { status: s.bundles.has(a.name) ? "stopped" : "missing", pid: 0, startedAt: "", cmdline: undefined, usage: undefined };
+  if (!st) return { status: s.bundles.has(a.name) ? "stopped" : "missing", pid: 0, startedAt: "", specHash: undefined, usage: undefined };
   const running = st.status === "running";
-  const [cmd] = running ? await c.h.t.readFiles([`/proc/${st.pid}/cmdline`]) : [undefined];
+  const [config] = running ? await c.h.t.readFiles([`${c.bundle}/config.json`]) : [undefined];
   return {
     status: st.status as Observed["status"],
     pid: running ? st.pid : 0,
     startedAt: st.created,
-    cmdline: cmd === undefined ? undefined : cmd.split("\0").filter((x, i, all) => x !== "" || i < all.length - 1),
+    specHash: config === undefined ? undefined : hash(JSON.parse(config)),
     usage: running ? await c.h.cgroups.usage(c.path) : undefined,
   };
 }
@@ -144,8 +146,8 @@ async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): Promise<
   const o = await observe(c, a);
   if (a.state === "stopped") return o.status === "running" || o.status === "created" || o.status === "missing";
   if (o.status !== "running") return true;
-  // The init was replaced behind kslice's back: another pid running another command.
-  if (o.pid !== recordedPid && o.cmdline && JSON.stringify(o.cmdline) !== JSON.stringify(a.command)) return true;
+  // The init was replaced behind kslice's back: another pid, started from another config.
+  if (o.pid !== recordedPid && o.specHash !== hash(specOf(a, c))) return true;
   const files = await c.h.cgroups.read(c.path);
   return c.h.cgroups.drift(c.h.cgroups.plan(a.limits, await planCtx(c, a)), files).length > 0;
 }
@@ -196,7 +198,7 @@ export const containerLifecycle: LifecycleImpl = {
     const replaces: string[] = replaceKeys.filter((k) => JSON.stringify(o[k]) !== JSON.stringify(a[k]));
     if (connectionKey(o.host.connection) !== connectionKey(a.host.connection) || o.host.prefix !== a.host.prefix) replaces.push("host");
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
-    if (JSON.stringify(pickInputs(olds)) !== JSON.stringify(n)) return { changes: true };
+    if (JSON.stringify(o) !== JSON.stringify(a)) return { changes: true };
     return { changes: await drifted(await context(a), a, olds.pid) };
   },
 
@@ -208,21 +210,23 @@ export const containerLifecycle: LifecycleImpl = {
     if (snap.bundles.has(a.name) || snap.states.has(a.name)) {
       return adopt(c, a, inputs, spec, snap);
     }
-    // Shared dirs made for the first container of a host go again if that create fails.
+    // Shared dirs and root cgroups made by the first container of a host go again if that create fails.
+    const stateExisted = (await c.h.t.run(["test", "-d", c.layout.stateDir], { allowFailure: true })).exitCode === 0;
+    const rootExisted = await c.h.cgroups.exists("");
     const undo: (() => Promise<unknown>)[] = [
-      () => c.h.t.run(["sh", "-c", `rmdir ${[c.layout.containers, c.layout.templates, c.layout.stateDir, c.layout.runtimeRoot, c.layout.runDir].map(q).join(" ")} 2>/dev/null; true`]),
-      () => c.h.cgroups.removeRootIfEmpty(),
+      ...(stateExisted ? [] : [() => c.h.t.run(["sh", "-c", `rmdir ${[c.layout.containers, c.layout.templates, c.layout.stateDir, c.layout.runtimeRoot, c.layout.runDir].map(q).join(" ")} 2>/dev/null; true`])]),
+      ...(rootExisted ? [] : [() => c.h.cgroups.removeRootIfEmpty()]),
     ];
     try {
       await c.h.t.run(["mkdir", "-p", c.layout.containers, c.layout.runtimeRoot]);
       const { lower, built } = await ensureLower(c.h.t, c.layout, a.rootfs);
       // a template this create built goes with it, unless another container already uses it
       if (built) undo.push(() => c.h.t.run(["sh", "-c", `[ -n "$(ls -A ${q(c.layout.containers)} 2>/dev/null)" ] || rm -rf ${q(lower)}`]));
-      await c.h.t.run(["mkdir", "-m", "0700", c.bundle]);
+      // 0711: a user-namespaced root must reach its rootfs, but nobody may list or read the bundle.
+      await c.h.t.run(["mkdir", "-m", "0711", c.bundle]);
       undo.push(() => c.h.t.run(["rm", "-rf", c.bundle]));
-      await mountRootfs(c.h.t, c.bundle, lower);
+      await mountRootfs(c.h.t, c.bundle, lower, a.security.userNamespace ? userNamespaceBase(a.name) : undefined);
       undo.push(() => unmountRootfs(c.h.t, c.bundle));
-      await putFile(c, `${c.bundle}/config.json`, JSON.stringify(spec, null, 2));
       await putFile(c, `${c.bundle}/kslice.json`, JSON.stringify({ specHash: hash(spec), lower }));
       await c.h.t.run(["sh", "-c", `: > ${q(c.log)}`]);
       if (a.state === "running") {
@@ -246,7 +250,9 @@ export const containerLifecycle: LifecycleImpl = {
     const c = await context(a);
     const o = await observe(c, a);
     if (o.status === "missing") return {};
-    const state = o.status === "running" ? "running" : "stopped";
+    const actual = o.status === "running" ? "running" : "stopped";
+    // Shown in the user's terms: left out when it was left out and the kernel agrees with the default.
+    const state = props.state === undefined && actual === "running" ? undefined : actual;
     let limits = props.limits;
     if (o.status === "running") {
       const files = await c.h.cgroups.read(c.path);
@@ -256,7 +262,7 @@ export const containerLifecycle: LifecycleImpl = {
         limits = observedInputs(props.limits as Record<string, Record<string, unknown>>, drift.map((d) => d.setting), c.h.cgroups.observe(files, pc));
       }
     }
-    return { id, props: { ...outputs(a, props, c, o), state, ...(limits !== undefined ? { limits } : {}) } };
+    return { id, props: { ...outputs(a, props, c, o), ...(state ? { state } : {}), ...(limits !== undefined ? { limits } : {}) } };
   },
 
   async update(_id, olds, news) {
@@ -266,7 +272,7 @@ export const containerLifecycle: LifecycleImpl = {
     const now = await observe(c, a);
     if (a.state === "stopped") {
       if (now.status !== "stopped" && now.status !== "missing") await stop(c, a);
-    } else if (now.status !== "running" || (now.pid !== olds.pid && JSON.stringify(now.cmdline) !== JSON.stringify(a.command))) {
+    } else if (now.status !== "running" || (now.pid !== olds.pid && now.specHash !== hash(specOf(a, c)))) {
       if (now.status === "running") await stop(c, a);
       await start(c, a);
     } else {

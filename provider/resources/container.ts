@@ -52,6 +52,8 @@ export interface ContainerArgs {
     /** @default false */
     readOnlyRootfs?: boolean;
   }>;
+  /** Seconds between SIGTERM and SIGKILL on stop. @default 10 */
+  stopGraceSeconds?: pulumi.Input<number>;
   /** Cap of the stdout/stderr log file on the host. @default "8Mi" */
   logMaxSize?: pulumi.Input<Size>;
 }

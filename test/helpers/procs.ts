@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 
 /** Runs a shell command line after moving its shell into the given cgroup.procs files (exec: same pid). */
 export function startIn(procsFiles: string[], command: string): ChildProcess {
@@ -6,10 +7,11 @@ export function startIn(procsFiles: string[], command: string): ChildProcess {
   return spawn("sh", ["-c", `${join} && exec ${command}`], { stdio: "ignore" });
 }
 
+/** Is the process running? A zombie (dead, not yet reaped by the host's init) is not. */
 export function alive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3) !== "Z";
   } catch {
     return false;
   }

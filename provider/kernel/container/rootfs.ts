@@ -75,10 +75,14 @@ export async function ensureLower(
   return { lower: dir, built: !r2.stdout.includes("cached") };
 }
 
-/** Mounts lower + a private upper at bundle/rootfs. */
-export async function mountRootfs(t: Transport, bundle: string, lower: string): Promise<void> {
+/**
+ * Mounts lower + a private upper at bundle/rootfs. With a user namespace the upper's top is owned
+ * by the container's root (ownerId), so that root can write in its own / (the lower stays host-owned).
+ */
+export async function mountRootfs(t: Transport, bundle: string, lower: string, ownerId?: number): Promise<void> {
   const opts = `lowerdir=${lower},upperdir=${bundle}/upper,workdir=${bundle}/work`;
-  await t.run(["sh", "-c", `mkdir -p ${q(`${bundle}/upper`)} ${q(`${bundle}/work`)} ${q(`${bundle}/rootfs`)} && mount -t overlay overlay -o ${q(opts)} ${q(`${bundle}/rootfs`)}`]);
+  const own = ownerId === undefined ? "" : `chown ${ownerId}:${ownerId} ${q(`${bundle}/upper`)} && `;
+  await t.run(["sh", "-c", `mkdir -p ${q(`${bundle}/upper`)} ${q(`${bundle}/work`)} ${q(`${bundle}/rootfs`)} && ${own}mount -t overlay overlay -o ${q(opts)} ${q(`${bundle}/rootfs`)}`]);
 }
 
 export async function unmountRootfs(t: Transport, bundle: string): Promise<void> {

@@ -16,10 +16,31 @@ export const deniedSyscalls = [
   "umount2", "unshare", "uselib", "userfaultfd", "ustat", "vm86", "vm86old",
 ];
 
+const S_IFMT = 0o170000;
+const S_IFCHR = 0o020000;
+const S_IFBLK = 0o060000;
+
+/**
+ * runc allows mknod of any device in the devices cgroup (as Docker does; opening is what it
+ * denies), so device nodes are refused here: mknod/mknodat with a char or block type get EPERM.
+ * FIFOs and sockets stay allowed.
+ */
+const deviceNodeRules = [
+  ["mknod", 1],
+  ["mknodat", 2],
+].flatMap(([name, index]) =>
+  [S_IFCHR, S_IFBLK].map((type) => ({
+    names: [name as string],
+    action: "SCMP_ACT_ERRNO",
+    errnoRet: 1,
+    args: [{ index: index as number, value: S_IFMT, valueTwo: type, op: "SCMP_CMP_MASKED_EQ" }],
+  })),
+);
+
 export function defaultSeccomp() {
   return {
     defaultAction: "SCMP_ACT_ALLOW",
     architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64"],
-    syscalls: [{ names: deniedSyscalls, action: "SCMP_ACT_ERRNO", errnoRet: 1 }],
+    syscalls: [{ names: deniedSyscalls, action: "SCMP_ACT_ERRNO", errnoRet: 1 }, ...deviceNodeRules],
   };
 }

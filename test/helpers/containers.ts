@@ -1,0 +1,36 @@
+import { execFile } from "node:child_process";
+import { containerLifecycle as L } from "../../provider/reconcile/container";
+import { hostLifecycle } from "../../provider/reconcile/host";
+import type { Props } from "../../provider/reconcile/provider-types";
+
+/** Creates containers through the real lifecycle (check then create) and removes them all at the end. */
+export class Containers {
+  private made: { id: string; outs: Props }[] = [];
+  constructor(readonly prefix: string) {}
+
+  get host() {
+    return { connection: { type: "local" }, prefix: this.prefix };
+  }
+
+  async create(name: string, args: Props): Promise<{ id: string; outs: Props; inputs: Props }> {
+    const c = await L.check({}, { host: this.host, name, ...args });
+    if (c.failures) throw new Error(JSON.stringify(c.failures));
+    const r = await L.create(c.inputs!);
+    this.made.push({ id: r.id, outs: r.outs! });
+    return { id: r.id, outs: r.outs!, inputs: c.inputs! };
+  }
+
+  /** Runs a command inside a running container with the runtime's exec. */
+  exec(name: string, script: string): Promise<{ code: number; out: string }> {
+    return new Promise((resolve) => {
+      execFile("runc", ["--root", `/run/${this.prefix}/runtime`, "exec", name, "sh", "-c", script], { timeout: 30_000 }, (err, stdout, stderr) =>
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, out: `${stdout}${stderr}` }),
+      );
+    });
+  }
+
+  async cleanup(): Promise<void> {
+    for (const m of this.made.reverse()) await L.delete(m.id, m.outs).catch(() => undefined);
+    await hostLifecycle.delete("", { ...this.host, runtime: "auto" });
+  }
+}
