@@ -3,7 +3,7 @@
 //        [--config key=value]... [--json]
 // The Node.js language host (pulumi-language-nodejs) is not served by the Go module proxy, so
 // programs run inline in this process; the engine, backend and dynamic providers are the real ones.
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { LocalWorkspace, PulumiCommand, type InlineProgramArgs } from "@pulumi/pulumi/automation";
 import { pulumiEnv, repoRoot } from "./pulumi-env";
@@ -13,6 +13,8 @@ interface Cli {
   dir: string;
   stack: string;
   program?: string;
+  /** Where the stack's config file goes; tests pass a temp dir so nothing is written in the repo. */
+  workDir?: string;
   config: Record<string, string>;
   secrets: Record<string, string>;
   json: boolean;
@@ -23,7 +25,7 @@ function parseArgs(argv: string[]): Cli {
   const [op, dir, ...rest] = argv;
   const ops = ["up", "preview", "refresh", "destroy", "outputs", "rm"];
   if (!op || !ops.includes(op) || !dir) {
-    throw new Error(`usage: stack <${ops.join("|")}> <example dir> [--stack NAME] [--program FILE] [--config k=v] [--secret k=v] [--json]`);
+    throw new Error(`usage: stack <${ops.join("|")}> <example dir> [--stack NAME] [--program FILE] [--workdir DIR] [--config k=v] [--secret k=v] [--json]`);
   }
   const cli: Cli = { op, dir: resolve(dir), stack: "dev", config: {}, secrets: {}, json: false, extra: {} };
   for (let i = 0; i < rest.length; i++) {
@@ -35,6 +37,7 @@ function parseArgs(argv: string[]): Cli {
     };
     if (a === "--stack") cli.stack = next();
     else if (a === "--program") cli.program = resolve(next());
+    else if (a === "--workdir") cli.workDir = resolve(next());
     else if (a === "--config") {
       const [k, ...v] = next().split("=");
       cli.config[k!] = v.join("=");
@@ -70,9 +73,18 @@ async function main(): Promise<void> {
   const mod = require(programFile);
   const program: InlineProgramArgs["program"] = mod.default ?? mod;
   const pulumiCommand = await PulumiCommand.get({ root: dirname(dirname(env.KSLICE_PULUMI_BIN!)) });
+  let workDir = cli.dir;
+  if (cli.workDir) {
+    mkdirSync(cli.workDir, { recursive: true });
+    // main points at the compiled program relative to the example; inline programs do not use it
+    writeFileSync(join(cli.workDir, "Pulumi.yaml"), readFileSync(join(cli.dir, "Pulumi.yaml"), "utf8").replace(/^main:.*\n/m, ""));
+    // the dynamic-provider plugin resolves @pulumi/pulumi and kslice from its working directory
+    if (!existsSync(join(cli.workDir, "node_modules"))) symlinkSync(join(repoRoot, "node_modules"), join(cli.workDir, "node_modules"));
+    workDir = cli.workDir;
+  }
   const stack = await LocalWorkspace.createOrSelectStack(
     { stackName: cli.stack, projectName: projectName(cli.dir), program },
-    { workDir: cli.dir, pulumiCommand, envVars: env },
+    { workDir, pulumiCommand, envVars: env },
   );
   for (const [k, v] of Object.entries(cli.config)) await stack.setConfig(k, { value: v });
   for (const [k, v] of Object.entries(cli.secrets)) await stack.setConfig(k, { value: v, secret: true });

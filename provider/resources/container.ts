@@ -68,6 +68,7 @@ export interface ContainerUsage {
 
 /** An isolated partition of the host's kernel, run by its OCI runtime and kept as declared. */
 export class Container extends pulumi.dynamic.Resource {
+  declare readonly limits: pulumi.Output<LimitsArgs>;
   declare readonly runtimeId: pulumi.Output<string>;
   declare readonly runtime: pulumi.Output<string>;
   /** "running" or "stopped", as the runtime reports it. */

@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { leaksOf } from "../helpers/leaks";
+import { alive, sleep } from "../helpers/procs";
 import { testPrefix } from "../helpers/prefix";
 import { TestStack } from "../helpers/stack";
 
@@ -17,30 +18,46 @@ describe("examples/quickstart through the real engine", () => {
     expect(r.ok).toBe(true);
     console.log(`e2e ran pulumi v${r.json!.pulumiVersion}`);
     expect(r.json!.pulumiVersion).toBe(pinned);
-    expect(r.json!.summary).toMatchObject({ create: 3 });
-    const out = r.json!.outputs;
-    expect(out.kernelRelease).toBe(execFileSync("uname", ["-r"], { encoding: "utf8" }).trim());
-    expect(out.cpuCount).toBe(Number(execFileSync("nproc", { encoding: "utf8" })));
-    const kb = Number(/MemTotal:\s+(\d+)/.exec(readFileSync("/proc/meminfo", "utf8"))![1]);
-    expect(out.memoryTotalBytes).toBe(kb * 1024);
-    expect(["legacy", "hybrid", "unified"]).toContain(out.cgroupMode);
-    expect(out.runtime).toMatch(/^(runc|crun) \d/);
+    expect(r.json!.summary).toMatchObject({ create: 6 });
+    const out = r.json!.outputs as { host: Record<string, unknown>; containers: Record<string, { pid: number; status: string }> };
+    expect(out.host.kernelRelease).toBe(execFileSync("uname", ["-r"], { encoding: "utf8" }).trim());
+    expect(out.host.cpuCount).toBe(Number(execFileSync("nproc", { encoding: "utf8" })));
+    expect(["legacy", "hybrid", "unified"]).toContain(out.host.cgroupMode);
+    expect(out.host.runtime).toMatch(/^(runc|crun) \d/);
+    for (const c of Object.values(out.containers)) {
+      expect(c.status).toBe("running");
+      expect(alive(c.pid)).toBe(true);
+    }
   });
 
   it("a second preview and a refresh show no changes", async () => {
     const p = await stack.run("preview", "--expect-no-changes");
     expect(p.stderr).not.toMatch(/error/i);
     expect(p.ok).toBe(true);
-    expect(p.json!.summary).toEqual({ same: 3 });
+    expect(p.json!.summary).toEqual({ same: 6 });
     const r = await stack.run("refresh");
     expect(r.ok).toBe(true);
-    expect(r.json!.summary).toEqual({ same: 3 });
+    expect(r.json!.summary).toEqual({ same: 6 });
+  });
+
+  it("a container killed behind kslice's back shows in preview --refresh and a plain up restarts it", async () => {
+    execFileSync("runc", ["--root", `/run/${testPrefix}/runtime`, "kill", "worker", "KILL"]);
+    await sleep(500);
+    const p = await stack.run("preview", "--refresh");
+    expect(p.ok, p.stderr).toBe(true);
+    expect(p.json!.summary).toMatchObject({ update: 1 });
+    expect(p.stderr).toMatch(/state\s*:\s*"stopped"/);
+    const up = await stack.run("up");
+    expect(up.ok, up.stderr).toBe(true);
+    const worker = (up.json!.outputs as { containers: Record<string, { pid: number; status: string }> }).containers.worker!;
+    expect(worker.status).toBe("running");
+    expect(alive(worker.pid)).toBe(true);
   });
 
   it("destroy removes the Host and leaves nothing on the host", async () => {
     const r = await stack.run("destroy");
     expect(r.ok).toBe(true);
-    expect(r.json!.summary).toMatchObject({ delete: 3 });
+    expect(r.json!.summary).toMatchObject({ delete: 6 });
     expect(r.json!.outputs).toEqual({});
     expect(leaksOf(testPrefix)).toEqual([]);
   });

@@ -28,7 +28,10 @@ export class TestStack {
   }
 
   run(op: string, ...flags: string[]): Promise<StackRun> {
-    const args = [join(repoRoot, "dist/scripts/stack.js"), op, join(repoRoot, this.dir), "--json", "--stack", this.opts.stack ?? "test", ...flags];
+    const args = [
+      join(repoRoot, "dist/scripts/stack.js"), op, join(repoRoot, this.dir), "--json",
+      "--stack", this.opts.stack ?? "test", "--workdir", join(this.backend, "work"), ...flags,
+    ];
     if (this.opts.program) args.push("--program", join(repoRoot, this.opts.program));
     for (const [k, v] of Object.entries(this.config)) args.push("--config", `${k}=${v}`);
     for (const [k, v] of Object.entries(this.secrets)) args.push("--secret", `${k}=${v}`);
