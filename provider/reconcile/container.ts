@@ -6,6 +6,7 @@ import { hostLayout, type HostLayout } from "../kernel/container/layout";
 import { ociSpec, userNamespaceBase } from "../kernel/container/oci-spec";
 import { ensureLower, mountRootfs, unmountRootfs } from "../kernel/container/rootfs";
 import { OciRuntime } from "../kernel/container/runtime";
+import { startScript, supervisorScript } from "../kernel/container/scripts";
 import { SnapshotCache, snapshotScript, type ContainerSnapshot } from "../kernel/container/snapshot";
 import { chooseRuntime } from "../kernel/host-facts";
 import type { Usage } from "../kernel/cgroup/usage";
@@ -77,15 +78,21 @@ async function planCtx(c: Ctx, a: ContainerArgs) {
   return { periodUs: 100_000, devices: await resolveBlockDevices(c.h.t, (a.limits.io?.devices ?? []).map((d) => d.device)) };
 }
 
-/** Starts the container from its bundle: runtime create, limits written to its cgroup, start. */
+/** Starts the container from its bundle with the same script the host's supervisor uses to restart it. */
 async function start(c: Ctx, a: ContainerArgs): Promise<void> {
-  await c.runtime.delete(a.name); // a stopped one must go before it can be created again
   // Written on every start: the declaration, not whatever the bundle was changed to, is what runs.
   await putFile(c, `${c.bundle}/config.json`, JSON.stringify(specOf(a, c), null, 2));
-  await c.runtime.create(a.name, c.bundle, c.log);
+  const writes = c.h.cgroups.plan(a.limits, await planCtx(c, a)).map((s) => ({
+    key: `limits.${s.key}`,
+    path: `${c.h.cgroups.dir(s.controller, c.path)}/${s.file}`,
+    value: s.value,
+  }));
+  await putFile(c, `${c.bundle}/start.sh`, startScript(c.runtime.name, c.layout, a.name, writes));
+  await putFile(c, `${c.bundle}/restart`, a.restartPolicy);
+  await putFile(c, `${c.bundle}/logmax`, String(a.logMaxSize));
   try {
-    await c.h.cgroups.apply(c.path, a.parent ?? "", c.h.cgroups.plan(a.limits, await planCtx(c, a)));
-    await c.runtime.start(a.name);
+    const r = await c.h.t.run(["sh", `${c.bundle}/start.sh`], { allowFailure: true, timeoutMs: 120_000 });
+    if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `start.sh exited with ${r.exitCode}`);
   } catch (e) {
     await c.runtime.delete(a.name);
     await c.h.cgroups.remove(c.path);
@@ -93,9 +100,19 @@ async function start(c: Ctx, a: ContainerArgs): Promise<void> {
   } finally {
     c.snapshots.invalidate();
   }
+  await ensureSupervisor(c);
+}
+
+/** The host's one supervisor (restart policies, log caps); its own flock keeps it to one per prefix. */
+async function ensureSupervisor(c: Ctx): Promise<void> {
+  const script = `${c.layout.stateDir}/supervisor.sh`;
+  await putFile(c, script, supervisorScript(c.runtime.name, c.layout));
+  await c.h.t.run(["sh", "-c", `setsid -f sh ${q(script)} </dev/null >/dev/null 2>&1`]);
 }
 
 async function stop(c: Ctx, a: ContainerArgs): Promise<void> {
+  // the marker tells the supervisor this exit was asked for
+  await c.h.t.run(["touch", `${c.bundle}/stopped`]);
   await c.runtime.stop(a.name, a.stopGraceSeconds * 1000);
   await c.runtime.delete(a.name);
   await c.h.cgroups.remove(c.path); // runc leaves no processes, but may leave the directory
@@ -281,6 +298,11 @@ export const containerLifecycle: LifecycleImpl = {
       const wanted = c.h.cgroups.drift(c.h.cgroups.plan(a.limits, pc), files).map((d) => d.setting);
       await c.h.cgroups.apply(c.path, a.parent ?? "", [...c.h.cgroups.reset(removedLimits(o.limits, a.limits), pc), ...wanted]);
     }
+    if (o.restartPolicy !== a.restartPolicy || o.logMaxSize !== a.logMaxSize) {
+      await putFile(c, `${c.bundle}/restart`, a.restartPolicy);
+      await putFile(c, `${c.bundle}/logmax`, String(a.logMaxSize));
+      await ensureSupervisor(c);
+    }
     c.snapshots.invalidate();
     return { outs: outputs(a, news, c, await observe(c, a)) };
   },
@@ -288,7 +310,8 @@ export const containerLifecycle: LifecycleImpl = {
   async delete(_id, props) {
     const a = parse(props);
     const c = await context(a);
-    await c.runtime.stop(a.name, 2000).catch(() => undefined);
+    await c.h.t.run(["sh", "-c", `[ -d ${q(c.bundle)} ] && touch ${q(`${c.bundle}/stopped`)}; true`]);
+    await c.runtime.stop(a.name, Math.min(a.stopGraceSeconds, 2) * 1000).catch(() => undefined);
     await c.runtime.delete(a.name);
     await c.h.cgroups.remove(c.path);
     await unmountRootfs(c.h.t, c.bundle);

@@ -1,4 +1,4 @@
-import { CommandError, shellQuote as q, type Transport } from "../../transport/transport";
+import { CommandError, type Transport } from "../../transport/transport";
 
 export interface RuntimeState {
   id: string;
@@ -8,7 +8,7 @@ export interface RuntimeState {
   created: string;
 }
 
-/** runc or crun through its CLI, always with kslice's own --root (DESIGN.md). */
+/** runc or crun through its CLI, always with kslice's own --root (DESIGN.md). Starts go through start.sh (scripts.ts). */
 export class OciRuntime {
   constructor(
     readonly t: Transport,
@@ -18,20 +18,6 @@ export class OciRuntime {
 
   private argv(...args: string[]): string[] {
     return [this.name, "--root", this.root, ...args];
-  }
-
-  /**
-   * Creates the container with its stdio on the log file; the init waits for start(). The shell
-   * redirect works the same locally and over SSH.
-   */
-  async create(id: string, bundle: string, log: string): Promise<void> {
-    const cmd = `exec ${this.argv("create", "--bundle", bundle, "--pid-file", `${bundle}/init.pid`, id).map(q).join(" ")} </dev/null >>${q(log)} 2>&1`;
-    const r = await this.t.run(["sh", "-c", `mkdir -p ${q(this.root)} && ${cmd}`], { allowFailure: true, timeoutMs: 60_000 });
-    if (r.exitCode !== 0) {
-      // runc writes its own errors to the container's stderr, which is the log: show its tail.
-      const tail = await this.t.run(["tail", "-c", "2000", log], { allowFailure: true });
-      throw new CommandError(this.t.target, { ...r, stderr: `${r.stderr}${tail.stdout}`.trim() });
-    }
   }
 
   async start(id: string): Promise<void> {

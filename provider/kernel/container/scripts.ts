@@ -1,0 +1,72 @@
+import { shellQuote as q } from "../../transport/transport";
+import type { HostLayout } from "./layout";
+
+export interface CgroupWrite {
+  /** The input it carries, for the error message. */
+  key: string;
+  path: string;
+  value: string;
+}
+
+/**
+ * The script that starts a container from its bundle: runtime create (stdio on the log), the
+ * container's own limits written to its new cgroup, runtime start. The provider and the host's
+ * supervisor (restart policies) run the same script, so a restart keeps the declared limits; over
+ * SSH a start is one round trip. A write the kernel refuses for order (v1 memsw) is retried once.
+ */
+export function startScript(runtime: string, layout: HostLayout, id: string, writes: CgroupWrite[]): string {
+  const rt = `${runtime} --root ${q(layout.runtimeRoot)}`;
+  const b = layout.bundle(id);
+  return [
+    "#!/bin/sh",
+    `# written by kslice: starts container ${id}`,
+    `rm -f ${q(`${b}/stopped`)}`,
+    `mkdir -p ${q(layout.runtimeRoot)}`,
+    `${rt} delete --force ${q(id)} >/dev/null 2>&1`,
+    `if ! ${rt} create --bundle ${q(b)} --pid-file ${q(`${b}/init.pid`)} ${q(id)} </dev/null >>${q(`${b}/log`)} 2>&1; then`,
+    `  tail -c 2000 ${q(`${b}/log`)} >&2; exit 1`,
+    `fi`,
+    `fail() { echo "$1: failed to write \\"$3\\" to $2: \${4##*: }" >&2; ${rt} delete --force ${q(id)} >/dev/null 2>&1; exit 1; }`,
+    // first pass with the builtin; a refused write is retried once with coreutils' printf, whose
+    // error names the errno (dash's builtin says "I/O error" for every refusal)
+    ...writes.map((x, i) => `ok${i}=1; printf %s ${q(x.value)} > ${q(x.path)} 2>/dev/null || ok${i}=0`),
+    ...writes.map(
+      (x, i) => `[ $ok${i} = 1 ] || { err=$( (env printf %s ${q(x.value)} > ${q(x.path)}) 2>&1 ) || fail ${q(x.key)} ${q(x.path)} ${q(x.value)} "$err"; }`,
+    ),
+    `exec ${rt} start ${q(id)}`,
+  ].join("\n");
+}
+
+/**
+ * One process per host, started with the first container and gone with the last: restarts
+ * containers whose policy says so, and keeps every log under its cap (the newest half is kept).
+ * runc keeps no exit status, so "on-failure" restarts any exit that kslice did not ask for.
+ * Logs are trimmed once per interval: the cap holds to within one interval of output.
+ */
+export function supervisorScript(runtime: string, layout: HostLayout, intervalSeconds = 1): string {
+  const rt = `${runtime} --root ${q(layout.runtimeRoot)}`;
+  return [
+    "#!/bin/sh",
+    "# written by kslice: restart policies and log caps for the containers of this prefix",
+    // one per prefix: the lock is held as long as this shell lives (the kernel drops it on death)
+    `exec 9>${q(`${layout.runDir}/supervisor.lock`)} && flock -n 9 || exit 0`,
+    `while [ -d ${q(layout.containers)} ]; do`,
+    `  n=0; states=""`,
+    `  for b in ${q(layout.containers)}/*/; do`,
+    `    [ -f "$b/kslice.json" ] || continue`,
+    `    n=$((n+1)); id=$(basename "$b")`,
+    `    max=$(cat "$b/logmax" 2>/dev/null || echo 8388608); size=$(stat -c %s "$b/log" 2>/dev/null || echo 0)`,
+    `    if [ "$size" -gt "$max" ]; then tail -c $((max / 2)) "$b/log" > "$b/log.tmp" && cat "$b/log.tmp" > "$b/log"; rm -f "$b/log.tmp"; fi`,
+    `    policy=$(cat "$b/restart" 2>/dev/null || echo no)`,
+    `    [ "$policy" = no ] || [ -f "$b/stopped" ] || [ ! -f "$b/start.sh" ] && continue`,
+    `    [ -n "$states" ] || states=$(${rt} list 2>/dev/null | awk 'NR>1 {print $1, $3}')`,
+    `    st=$(printf '%s\\n' "$states" | awk -v id="$id" '$1 == id {print $2}')`,
+    `    case "$st" in running|created|creating|paused) continue ;; esac`,
+    `    echo "kslice: restarting $id (policy $policy)" >> "$b/log"`,
+    `    sh "$b/start.sh" >/dev/null 2>>"$b/log"`,
+    `  done`,
+    `  [ "$n" -gt 0 ] || break`,
+    `  sleep ${intervalSeconds}`,
+    `done`,
+  ].join("\n");
+}
