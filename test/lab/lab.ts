@@ -1,0 +1,228 @@
+import type { ChildProcess } from "node:child_process";
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { availableParallelism } from "node:os";
+import { join } from "node:path";
+import { run } from "./exec";
+import { ensureImage, type LabImage } from "./image";
+import { identityFiles, spawnQemu, type Accel, type VmSpec } from "./qemu";
+import { createRunDir, killAndWait, sweepRuns } from "./runs";
+import { waitForSsh, type LabSsh } from "./ssh";
+
+export { ensureImage, labCacheDir, type LabImage } from "./image";
+export { sshRun, type LabSsh } from "./ssh";
+export { sweepRuns } from "./runs";
+
+/** A booted lab VM: Debian bookworm with cgroup v2 only, runc and crun, reached as root over SSH. */
+export interface LabHost {
+  /** lab-1, lab-2, …: also the VM's hostname. */
+  name: string;
+  hostname: string;
+  ssh: LabSsh;
+  /** Resident memory of the VM's QEMU process once SSH answered. */
+  memoryKiB: number;
+  /** From starting QEMU to the first successful SSH login. */
+  bootSeconds: number;
+  /** QEMU's pid (tests check it is gone after stop). */
+  pid: number;
+}
+
+export interface Lab {
+  hosts: LabHost[];
+  /** The run's directory (overlays, keys, console logs); removed by stop(). */
+  dir: string;
+  image: LabImage;
+  /** Kills the VMs, waits for their QEMU processes and removes the run directory. Safe to call twice. */
+  stop(): Promise<void>;
+}
+
+export interface LabOptions {
+  log?: (s: string) => void;
+  /** Guest memory. @default 512 */
+  memoryMiB?: number;
+  /** vCPUs per VM. @default 2 for one VM, 1 when several share the host's cores (boots faster under TCG) */
+  cpus?: number;
+  /** @default process.env.KSLICE_LAB_ACCEL, else "tcg" */
+  accel?: Accel;
+  /** Bound on boot-to-SSH for all VMs. @default 90 s, plus 30 s per further VM */
+  bootTimeoutMs?: number;
+}
+
+const maxVms = 8;
+
+/** A 127.0.0.1 port free right now (QEMU binds it a moment later; a lost race is retried). */
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port from listen(0)"))));
+    });
+  });
+}
+
+function rssKiB(pid: number): number {
+  const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
+  return m ? Number(m[1]) : 0;
+}
+
+function tail(path: string, lines: number): string {
+  try {
+    return readFileSync(path, "utf8").trimEnd().split("\n").slice(-lines).join("\n");
+  } catch {
+    return "(none)";
+  }
+}
+
+const keygen = (path: string, comment: string) =>
+  run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path], { timeoutMs: 10_000 });
+
+interface Vm {
+  spec: VmSpec;
+  child: ChildProcess;
+  exited: Promise<void>;
+}
+
+interface BootContext {
+  dir: string;
+  image: LabImage;
+  clientKey: string;
+  usedPorts: Set<number>;
+  vms: Vm[];
+  opts: Required<Omit<LabOptions, "log">>;
+  /** Set when another VM of the run failed: the others give up instead of booting on. */
+  aborted: boolean;
+}
+
+const abortedMessage = "aborted: another VM of this run failed";
+
+/** Starts one VM and waits for SSH; retries on a lost port race. Pushes the VM to `vms` as soon as QEMU runs. */
+async function bootVm(
+  i: number,
+  ctx: BootContext,
+): Promise<LabHost> {
+  const name = `lab-${i}`;
+  const dir = join(ctx.dir, `vm-${i}`);
+  mkdirSync(dir);
+  writeFileSync(join(dir, identityFiles.hostname), name);
+  writeFileSync(join(dir, identityFiles.authorized_keys), readFileSync(`${ctx.clientKey}.pub`));
+  await keygen(join(dir, identityFiles.ssh_host_ed25519_key), `${name}-host`);
+  const hostKey = readFileSync(join(dir, identityFiles["ssh_host_ed25519_key.pub"]), "utf8").split(" ").slice(0, 2).join(" ");
+  await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", ctx.image.path, "-F", "raw", join(dir, "overlay.qcow2")], { timeoutMs: 30_000 });
+
+  for (let attempt = 1; ; attempt++) {
+    let port = await freePort();
+    while (ctx.usedPorts.has(port)) port = await freePort();
+    ctx.usedPorts.add(port);
+    const knownHostsPath = join(dir, "known_hosts");
+    writeFileSync(knownHostsPath, `[127.0.0.1]:${port} ${hostKey}\n`);
+    const ssh: LabSsh = {
+      host: "127.0.0.1",
+      port,
+      user: "root",
+      privateKey: readFileSync(ctx.clientKey, "utf8"),
+      privateKeyPath: ctx.clientKey,
+      hostKey,
+      knownHostsPath,
+    };
+    const spec: VmSpec = { name, dir, image: ctx.image, port, memoryMiB: ctx.opts.memoryMiB, cpus: ctx.opts.cpus, accel: ctx.opts.accel };
+    if (ctx.aborted) throw new Error(abortedMessage);
+    const started = Date.now();
+    const child = spawnQemu(spec);
+    let exitCode: number | null | undefined;
+    const exited = new Promise<void>((resolve) => child.once("exit", (code, signal) => ((exitCode = code ?? (signal ? -1 : null)), resolve())));
+    child.once("error", () => (exitCode = -1));
+    writeFileSync(join(dir, "qemu.pid"), String(child.pid ?? ""));
+    const vm = { spec, child, exited };
+    ctx.vms.push(vm);
+    try {
+      await waitForSsh(ssh, {
+        timeoutMs: ctx.opts.bootTimeoutMs,
+        failure: () => {
+          if (exitCode !== undefined) return `QEMU for ${name} exited (${exitCode}); its stderr: ${tail(join(dir, "qemu.err"), 10)}`;
+          return ctx.aborted ? abortedMessage : undefined;
+        },
+      });
+    } catch (err) {
+      if ((err as Error).message === abortedMessage) throw err;
+      const portLost = exitCode !== undefined && /host forwarding rule|Address already in use/i.test(tail(join(dir, "qemu.err"), 10));
+      if (portLost && attempt < 3) {
+        ctx.vms.splice(ctx.vms.indexOf(vm), 1);
+        continue;
+      }
+      throw new Error(`${name}: ${(err as Error).message}\nlast console lines:\n${tail(join(dir, "console.log"), 25)}`, { cause: err });
+    }
+    const pid = child.pid ?? 0;
+    return { name, hostname: name, ssh, memoryKiB: rssKiB(pid), bootSeconds: (Date.now() - started) / 1000, pid };
+  }
+}
+
+/**
+ * Boots `count` throwaway VMs (cgroup v2 hosts) from copy-on-write overlays of the cached image,
+ * each with a fresh host key, and resolves when every one answers SSH. On failure nothing is left.
+ */
+export async function startLab(count: number, opts: LabOptions = {}): Promise<Lab> {
+  if (!Number.isInteger(count) || count < 1 || count > maxVms) throw new Error(`startLab: count ${count} is not an integer in 1..${maxVms}`);
+  const memoryMiB = opts.memoryMiB ?? 512;
+  if (memoryMiB > 512 || memoryMiB < 192) throw new Error(`startLab: memoryMiB ${memoryMiB} is outside 192..512`);
+  const log = opts.log ?? (() => {});
+  const accelEnv = process.env.KSLICE_LAB_ACCEL;
+  const accel: Accel = opts.accel ?? (accelEnv === "kvm" ? "kvm" : "tcg");
+  const cpus = opts.cpus ?? (count * 2 <= availableParallelism() ? 2 : 1);
+  const bootTimeoutMs = opts.bootTimeoutMs ?? 90_000 + 30_000 * (count - 1);
+
+  await sweepRuns({ log }); // VMs and files of test processes that died without stopping
+  const image = await ensureImage({ log });
+  log(`[lab] image ${image.path} ${image.built ? "built" : "cached"} (${image.seconds.toFixed(1)}s)`);
+
+  const dir = createRunDir();
+  const vms: Vm[] = [];
+  // Last resort on a normal exit without stop(); a killed process is covered by pdeathsig and the sweep.
+  const onExit = () => {
+    for (const vm of vms) vm.child.kill("SIGKILL");
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.once("exit", onExit);
+  let stopped: Promise<void> | undefined;
+  const stop = () =>
+    (stopped ??= (async () => {
+      for (const vm of vms) vm.child.kill("SIGTERM");
+      const timeout = new Promise<"timeout">((r) => setTimeout(() => r("timeout"), 10_000).unref());
+      if ((await Promise.race([Promise.all(vms.map((v) => v.exited)), timeout])) === "timeout") {
+        for (const vm of vms) vm.child.kill("SIGKILL");
+      }
+      const left = await killAndWait(vms.map((v) => v.child.pid ?? 0).filter((p) => p > 0), 2_000);
+      rmSync(dir, { recursive: true, force: true });
+      process.off("exit", onExit);
+      if (left.length > 0) throw new Error(`lab stop: QEMU pids ${left.join(", ")} survived SIGKILL`);
+      log(`[lab] stopped ${vms.length} VM(s), removed ${dir}`);
+    })());
+
+  try {
+    const clientKey = join(dir, "id_ed25519");
+    await keygen(clientKey, "kslice-lab");
+    const started = Date.now();
+    const ctx: BootContext = { dir, image, clientKey, usedPorts: new Set(), vms, opts: { memoryMiB, cpus, accel, bootTimeoutMs }, aborted: false };
+    // Boot all at once; the first failure stops the others' waits, and all settle before cleanup.
+    const settled = await Promise.allSettled(
+      Array.from({ length: count }, (_, i) =>
+        bootVm(i + 1, ctx).catch((err: unknown) => {
+          ctx.aborted = true;
+          throw err;
+        }),
+      ),
+    );
+    const failures = settled.flatMap((s) => (s.status === "rejected" ? [s.reason as Error] : []));
+    if (failures.length > 0) throw failures.find((e) => e.message !== abortedMessage) ?? failures[0];
+    const hosts = settled.flatMap((s) => (s.status === "fulfilled" ? [s.value] : []));
+    for (const h of hosts) {
+      log(`[lab] ${h.name}: ssh root@127.0.0.1 -p ${h.ssh.port} after ${h.bootSeconds.toFixed(1)}s, QEMU RSS ${(h.memoryKiB / 1024).toFixed(0)} MiB`);
+    }
+    log(`[lab] ${count} VM(s) (${accel}, ${cpus} vCPU, ${memoryMiB} MiB) answered SSH in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    return { hosts, dir, image, stop };
+  } catch (err) {
+    await stop().catch(() => {});
+    throw err;
+  }
+}
