@@ -28,3 +28,10 @@ for tier in "${tiers[@]}"; do
   npx vitest run --project "$tier"
   [ "$tier" = unit ] || leakcheck "$tier"
 done
+
+# SSH transports remove their temp dir on exit; provider processes the engine killed cannot.
+for d in /tmp/kslice-ssh-*; do
+  pid=$(basename "$d" | sed -n 's/^kslice-ssh-\([0-9]*\)-.*/\1/p')
+  [ -n "$pid" ] && ! kill -0 "$pid" 2>/dev/null && rm -rf "$d"
+done
+echo "== all tiers passed"

@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SshConnection } from "../../schema/connection";
@@ -16,8 +16,25 @@ import {
 
 /**
  * OpenSSH through execa. One ControlMaster per host per process, so N operations pay one
- * handshake; the key and known_hosts live in a private temp dir removed on close.
+ * handshake. The private key is on disk (0600, in a private temp dir) only while the master
+ * connects; the dir holds known_hosts and the socket, and is removed on close or exit. Dirs of
+ * processes that died without exiting (SIGKILL) are swept by the next transport.
  */
+const dirPrefix = "kslice-ssh-";
+
+/** Removes the temp dirs of transports whose process is gone (killed before its exit handler ran). */
+function sweepDeadDirs(): void {
+  for (const name of readdirSync(tmpdir())) {
+    const pid = Number(new RegExp(`^${dirPrefix}(\\d+)-`).exec(name)?.[1]);
+    if (!pid || pid === process.pid) continue;
+    try {
+      process.kill(pid, 0);
+    } catch {
+      rmSync(join(tmpdir(), name), { recursive: true, force: true });
+    }
+  }
+}
+
 export class SshTransport implements Transport {
   readonly target: string;
   private dir: string | undefined;
@@ -28,8 +45,8 @@ export class SshTransport implements Transport {
 
   private options(): string[] {
     if (!this.dir) {
-      this.dir = mkdtempSync(join(tmpdir(), "kslice-ssh-"));
-      writeFileSync(join(this.dir, "key"), this.c.privateKey.endsWith("\n") ? this.c.privateKey : `${this.c.privateKey}\n`, { mode: 0o600 });
+      sweepDeadDirs();
+      this.dir = mkdtempSync(join(tmpdir(), `${dirPrefix}${process.pid}-`));
       const known = this.c.hostKey ? `[${this.c.host}]:${this.c.port} ${this.c.hostKey}\n${this.c.host} ${this.c.hostKey}\n` : "";
       writeFileSync(join(this.dir, "known_hosts"), known, { mode: 0o600 });
       process.once("exit", () => this.cleanupSync());
@@ -37,7 +54,6 @@ export class SshTransport implements Transport {
     const strict = this.c.insecureIgnoreHostKey ? "no" : "yes";
     return [
       "-F", "/dev/null",
-      "-i", join(this.dir, "key"),
       "-p", String(this.c.port),
       "-l", this.c.user,
       "-o", "BatchMode=yes",
@@ -61,11 +77,14 @@ export class SshTransport implements Transport {
   private ensureMaster(): Promise<void> {
     this.master ??= (async () => {
       const { execa } = await import("execa");
-      const r = await execa("ssh", [...this.options(), "-o", "ControlMaster=yes", "-o", "ControlPersist=60", "-N", "-f", this.c.host], {
+      const opts = this.options();
+      const key = join(this.dir!, "key");
+      writeFileSync(key, this.c.privateKey.endsWith("\n") ? this.c.privateKey : `${this.c.privateKey}\n`, { mode: 0o600 });
+      const r = await execa("ssh", [...opts, "-i", key, "-o", "ControlMaster=yes", "-o", "ControlPersist=120", "-N", "-f", this.c.host], {
         reject: false,
         timeout: (this.c.connectTimeoutSeconds + 5) * 1000,
         stdin: "ignore",
-      });
+      }).finally(() => rmSync(key, { force: true }));
       if (r.exitCode !== 0) {
         this.master = undefined;
         throw new CommandError(this.target, {
@@ -81,9 +100,24 @@ export class SshTransport implements Transport {
   }
 
   async run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+    const remote = commandLine(argv);
+    let r = await this.exec(remote, options);
+    if (r.exitCode === 255 && !r.timedOut) {
+      // the master may have expired after being idle: connect again, once
+      this.master = undefined;
+      r = await this.exec(remote, options);
+    }
+    // 255 is ssh's own failure (unreachable, auth, host key), not the remote command's.
+    if (r.exitCode === 255) {
+      throw new CommandError(this.target, { ...r, command: `ssh ${this.target} ${remote}`, stderr: r.stderr.trim() || "ssh failed to connect" });
+    }
+    if ((r.exitCode !== 0 || r.timedOut) && !options.allowFailure) throw new CommandError(this.target, r);
+    return r;
+  }
+
+  private async exec(remote: string, options: RunOptions): Promise<CommandResult> {
     await this.ensureMaster();
     const { execa } = await import("execa");
-    const remote = commandLine(argv);
     const r = await execa("ssh", [...this.options(), "-o", "ControlMaster=no", this.c.host, "--", remote], {
       input: options.input ?? "",
       timeout: options.timeoutMs ?? defaultTimeoutMs,
@@ -91,21 +125,7 @@ export class SshTransport implements Transport {
       stripFinalNewline: false,
       forceKillAfterDelay: 2000,
     });
-    const exitCode = r.exitCode ?? -1;
-    const stderr = String(r.stderr ?? "");
-    // 255 is ssh's own failure (unreachable, auth, host key), not the remote command's.
-    if (exitCode === 255) {
-      throw new CommandError(this.target, {
-        command: `ssh ${this.target} ${remote}`,
-        exitCode,
-        stdout: String(r.stdout ?? ""),
-        stderr: stderr.trim() || "ssh failed to connect",
-        timedOut: r.timedOut,
-      });
-    }
-    const result: CommandResult = { command: remote, exitCode, stdout: String(r.stdout ?? ""), stderr, timedOut: r.timedOut };
-    if ((exitCode !== 0 || r.timedOut) && !options.allowFailure) throw new CommandError(this.target, result, { cause: r.cause });
-    return result;
+    return { command: remote, exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ""), stderr: String(r.stderr ?? ""), timedOut: r.timedOut };
   }
 
   async readFile(path: string): Promise<string> {

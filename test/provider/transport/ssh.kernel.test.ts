@@ -1,4 +1,7 @@
+import { existsSync, mkdtempSync, readdirSync } from "node:fs";
 import { createServer, type Server } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshTransport } from "../../../provider/transport/ssh";
 import { CommandError } from "../../../provider/transport/transport";
@@ -44,6 +47,17 @@ describe("SshTransport against a real OpenSSH server on loopback", () => {
     await fresh.close();
     const after = (sshd.log().match(/Accepted publickey/g) ?? []).length;
     expect(after - before).toBe(1);
+  });
+
+  it("keeps the private key on disk only while connecting, and sweeps dirs of dead processes", async () => {
+    const stale = mkdtempSync(join(tmpdir(), "kslice-ssh-999999-"));
+    const fresh = new SshTransport(conn());
+    await fresh.run(["true"]);
+    const dir = (fresh as unknown as { dir: string }).dir;
+    expect(readdirSync(dir)).not.toContain("key");
+    expect(existsSync(stale)).toBe(false);
+    await fresh.close();
+    expect(existsSync(dir)).toBe(false);
   });
 
   it("refuses a host whose key is not the expected one", async () => {
