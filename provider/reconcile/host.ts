@@ -1,7 +1,7 @@
 import { hostArgs, type HostArgs } from "../../schema/host";
 import { parseInput } from "../../schema/issues";
-import { chooseRuntime, managedControllers, readHostFacts, type HostFacts } from "../kernel/host-facts";
-import { connectionKey, openTransport } from "../transport/open";
+import { chooseRuntime, managedControllers, type HostFacts } from "../kernel/host-facts";
+import { connectionKey } from "../transport/open";
 import { hostLayout } from "../kernel/container/layout";
 import { shellQuote } from "../transport/transport";
 import { hostContext } from "./host-context";
@@ -34,8 +34,7 @@ function pickInputs(props: Props): Props {
 }
 
 async function observe(args: HostArgs): Promise<HostOutputs> {
-  const t = openTransport(args.connection);
-  const facts = await readHostFacts(t);
+  const { t, facts } = await hostContext(args);
   const chosen = chooseRuntime(facts, args.runtime);
   if ("error" in chosen) throw new Error(`${t.target}: runtime: ${chosen.error}`);
   return {
@@ -75,8 +74,8 @@ export const hostLifecycle: LifecycleImpl = {
     if (!r.ok) return { failures: r.failures };
     // Preview must not fail later for a missing runtime: ask the host now (read-only).
     try {
-      const t = openTransport(r.value.connection);
-      const chosen = chooseRuntime(await readHostFacts(t), r.value.runtime);
+      const { t, facts } = await hostContext(r.value);
+      const chosen = chooseRuntime(facts, r.value.runtime);
       if ("error" in chosen) return { failures: [{ property: "runtime", reason: `${t.target}: ${chosen.error}` }] };
     } catch (e) {
       return { failures: [{ property: "connection", reason: (e as Error).message }] };

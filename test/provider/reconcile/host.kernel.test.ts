@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { existsSync } from "node:fs";
 import { hostLifecycle } from "../../../provider/reconcile/host";
+import { limitsLifecycle } from "../../../provider/reconcile/limits";
+import { leaksOf } from "../../helpers/leaks";
 import { testPrefix } from "../../helpers/prefix";
 
 describe("Host lifecycle on the local host", () => {
@@ -25,6 +28,18 @@ describe("Host lifecycle on the local host", () => {
     const olds = { ...inputs, runtime: "auto" };
     expect(await hostLifecycle.diff("x", olds, { ...olds, prefix: `${testPrefix}b` })).toMatchObject({ replaces: ["prefix"] });
     expect(await hostLifecycle.diff("x", olds, { ...olds, runtime: "runc" })).toEqual({ changes: true });
+  });
+
+  it("delete refuses while kslice objects remain, listing them, and removes the setup after", async () => {
+    const p = `${testPrefix}-hd`;
+    const limits = { host: { connection: { type: "local" }, prefix: p }, name: "left" };
+    const made = await limitsLifecycle.create((await limitsLifecycle.check({}, limits)).inputs!);
+    const host = { connection: { type: "local" }, prefix: p, runtime: "auto" };
+    await expect(hostLifecycle.delete("", host)).rejects.toThrow(`cgroups ${p}/left remain`);
+    expect(existsSync(`/sys/fs/cgroup/pids/${p}/left`)).toBe(true);
+    await limitsLifecycle.delete(made.id, made.outs!);
+    await hostLifecycle.delete("", host);
+    expect(leaksOf(p)).toEqual([]);
   });
 
   it("check rejects crun on this hybrid host at the runtime input", async () => {
