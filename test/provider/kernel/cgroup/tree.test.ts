@@ -1,0 +1,46 @@
+import { describe, expect, it } from "vitest";
+import { TreeCache, parseTree, treeScript } from "../../../../provider/kernel/cgroup/tree";
+import type { CommandResult, RunOptions } from "../../../../provider/transport/transport";
+
+describe("parseTree", () => {
+  it("tells directories, empty files and multi-line files apart", () => {
+    const t = parseTree(
+      [
+        "@@d /sys/fs/cgroup/k",
+        "@@d /sys/fs/cgroup/k/web",
+        "@@f /sys/fs/cgroup/k/web/cgroup.procs",
+        "@@f /sys/fs/cgroup/k/web/io.max",
+        "/sys/fs/cgroup/k/web/io.max:8:0 rbps=1 wbps=max riops=max wiops=max",
+        "/sys/fs/cgroup/k/web/io.max:254:0 rbps=2 wbps=max riops=max wiops=max",
+        "",
+      ].join("\n"),
+    );
+    expect([...t.dirs]).toEqual(["/sys/fs/cgroup/k", "/sys/fs/cgroup/k/web"]);
+    expect(t.files.get("/sys/fs/cgroup/k/web/cgroup.procs")).toBe("");
+    expect(t.files.get("/sys/fs/cgroup/k/web/io.max")).toBe("8:0 rbps=1 wbps=max riops=max wiops=max\n254:0 rbps=2 wbps=max riops=max wiops=max");
+    expect(t.files.has("/sys/fs/cgroup/k/web/memory.max")).toBe(false);
+  });
+
+  it("quotes roots and names into one command", () => {
+    expect(treeScript(["/sys/fs/cgroup/a b"], ["pids.max", "cgroup.procs"])).toContain("-name pids.max -o -name cgroup.procs");
+    expect(treeScript(["/sys/fs/cgroup/a b"], ["x"])).toContain("'/sys/fs/cgroup/a b'");
+  });
+});
+
+describe("TreeCache", () => {
+  it("serves the reads of one burst with one command and reads again after a change", async () => {
+    let runs = 0;
+    const t = {
+      run: async (_argv: readonly string[], _o?: RunOptions): Promise<CommandResult> => {
+        runs++;
+        return { command: "", exitCode: 0, stdout: "@@d /x\n", stderr: "", timedOut: false };
+      },
+    };
+    const cache = new TreeCache(t as never, "script", 1000);
+    await Promise.all(Array.from({ length: 50 }, () => cache.get()));
+    expect(runs).toBe(1);
+    cache.invalidate();
+    await cache.get();
+    expect(runs).toBe(2);
+  });
+});
