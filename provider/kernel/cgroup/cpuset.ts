@@ -1,5 +1,5 @@
 import { expandList } from "../../../schema/units";
-import { trim, type ControllerMapping } from "./settings";
+import { parentValue, trim, type ControllerMapping } from "./settings";
 
 // cpuset files are named alike in v1 and v2; only v1 needs the parent's values copied (clone_children).
 const s = (key: string, file: string, value: string) => ({ key, controller: "cpuset", file, value });
@@ -13,12 +13,14 @@ export const cpuset: ControllerMapping = {
       ...(c?.mems !== undefined ? [s("cpu.cpuset.mems", "cpuset.mems", c.mems)] : []),
     ];
   },
-  // Returning to "the parent's set" is an empty write on v2; v1 has no such value, see v1/index.ts.
+  // Back to "the parent's set". v1 cannot write an empty cpuset; v2 can in principle ("inherit"),
+  // but a populated cgroup refuses an empty cpuset.cpus (ENOSPC, kernel 6.1), so both take the
+  // parent's set, resolved by the driver at write time (see parentValue).
   reset(l) {
     const c = l.cpu?.cpuset;
     return [
-      ...(c?.cpus !== undefined ? [s("cpu.cpuset.cpus", "cpuset.cpus", "")] : []),
-      ...(c?.mems !== undefined ? [s("cpu.cpuset.mems", "cpuset.mems", "")] : []),
+      ...(c?.cpus !== undefined ? [s("cpu.cpuset.cpus", "cpuset.cpus", parentValue)] : []),
+      ...(c?.mems !== undefined ? [s("cpu.cpuset.mems", "cpuset.mems", parentValue)] : []),
     ];
   },
   // The kernel rewrites "0,1" as "0-1": compare the sets.

@@ -1,10 +1,10 @@
 import type { Limits } from "../../../schema/limits";
 import { CommandError, FileError, shellQuote, type Transport } from "../../transport/transport";
 import type { HostFacts } from "../host-facts";
-import { v1Mappings, parentValue } from "./v1/index";
+import { v1Mappings } from "./v1/index";
 import { v2Mappings } from "./v2/index";
 import { parseUsage, usageFiles, type Usage } from "./usage";
-import { fileKey, type ControllerMapping, type Files, type PlanContext, type Setting } from "./settings";
+import { fileKey, parentValue, type ControllerMapping, type Files, type PlanContext, type Setting } from "./settings";
 
 /** A setting whose file content differs from the declared value. */
 export interface Drift {
@@ -154,7 +154,21 @@ export class CgroupDriver {
     for (const d of dirs) {
       const [available] = await this.t.readFiles([`${d}/cgroup.controllers`]);
       const wanted = ["cpu", "cpuset", "memory", "pids", "io"].filter((c) => (available ?? "").split(/\s+/).includes(c));
-      if (wanted.length) await this.t.writeFile(`${d}/cgroup.subtree_control`, wanted.map((c) => `+${c}`).join(" "));
+      if (!wanted.length) continue;
+      try {
+        await this.t.writeFile(`${d}/cgroup.subtree_control`, wanted.map((c) => `+${c}`).join(" "));
+      } catch (e) {
+        // v2's "no internal processes" rule: a cgroup holding processes cannot hand controllers to
+        // children (EBUSY, which dash's printf reports as a bare "I/O error"). Say so.
+        const [procs] = await this.t.readFiles([`${d}/cgroup.procs`]);
+        const pids = (procs ?? "").split("\n").filter(Boolean);
+        if (!pids.length) throw e;
+        throw new Error(
+          `${this.t.target}: cgroup ${d.slice(this.facts.cgroupV2Mount!.length + 1)} holds ${pids.length} process(es) (pids ${pids.slice(0, 10).join(", ")}); ` +
+            `cgroup v2 allows child cgroups only below a node without processes of its own: move them into a child first`,
+          { cause: e },
+        );
+      }
     }
   }
 
@@ -167,7 +181,9 @@ export class CgroupDriver {
     const write = async (s: Setting) => {
       let value = s.value;
       if (value === parentValue) {
-        const [v] = await this.t.readFiles([`${this.dir(s.controller, parent)}/${s.file}`]);
+        // v2's cpuset.cpus of a parent is often empty (inherited): its effective set is the value.
+        const file = this.version === 2 ? `${s.file}.effective` : s.file;
+        const [v] = await this.t.readFiles([`${this.dir(s.controller, parent)}/${file}`]);
         value = (v ?? "").trim();
       }
       await this.t.writeFile(`${this.dir(s.controller, path)}/${s.file}`, value);
@@ -198,12 +214,18 @@ export class CgroupDriver {
     if (this.version === 2 && this.facts.features.includes("cgroup-kill")) {
       await this.t.writeFile(`${this.dir("cpu", path)}/cgroup.kill`, "1");
     } else {
-      // v1: freeze so nothing forks between listing and killing, then kill and thaw.
-      const freezer = this.facts.cgroupV1Mounts.freezer ? `${this.dir("freezer", path)}/freezer.state` : undefined;
-      if (freezer) await this.t.writeFile(freezer, "FROZEN").catch(() => undefined);
+      // Freeze so nothing forks between listing and killing, then kill and thaw: v1's freezer
+      // hierarchy, or v2's cgroup.freeze on kernels without cgroup.kill (before 5.14).
+      const freezer =
+        this.version === 2
+          ? { file: `${this.dir("cpu", path)}/cgroup.freeze`, frozen: "1", thawed: "0" }
+          : this.facts.cgroupV1Mounts.freezer
+            ? { file: `${this.dir("freezer", path)}/freezer.state`, frozen: "FROZEN", thawed: "THAWED" }
+            : undefined;
+      if (freezer) await this.t.writeFile(freezer.file, freezer.frozen).catch(() => undefined);
       const pids = await this.procs(path);
       if (pids.length) await this.t.run(["kill", "-9", ...pids.map(String)], { allowFailure: true });
-      if (freezer) await this.t.writeFile(freezer, "THAWED").catch(() => undefined);
+      if (freezer) await this.t.writeFile(freezer.file, freezer.thawed).catch(() => undefined);
     }
     for (let i = 0; i < 50; i++) {
       if ((await this.procs(path)).length === 0) return;

@@ -39,6 +39,13 @@ export interface ControllerMapping {
   unsupported(l: Limits, features: Set<string>): { key: string; reason: string }[];
 }
 
+/**
+ * A setting's value that the driver resolves at write time to the parent's current value (the
+ * parent's cpuset.cpus on v1, its cpuset.cpus.effective on v2): how a removed cpuset returns to
+ * "the parent's set". Never compared for drift.
+ */
+export const parentValue = "@parent";
+
 export const trim = (raw: string | undefined) => (raw ?? "").trim();
 
 /** Device "MAJ:MIN" for an io.devices entry, resolved through the context. */

@@ -1,0 +1,57 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { CgroupDriver } from "../../../../provider/kernel/cgroup/driver";
+import { parseFacts } from "../../../../provider/kernel/host-facts";
+import type { CommandResult, Transport } from "../../../../provider/transport/transport";
+
+const fixture = (name: string) => readFileSync(join(__dirname, "../../../fixtures/facts", `${name}.txt`), "utf8");
+
+/** A cgroupfs in a map: reads give its files, writes are recorded (no kernel). */
+function fakeTransport(files: Record<string, string>): Transport & { writes: [string, string][] } {
+  const writes: [string, string][] = [];
+  const done = (command: string): CommandResult => ({ command, exitCode: 0, stdout: "", stderr: "", timedOut: false });
+  return {
+    target: "fake",
+    writes,
+    run: async (argv) => done(argv.join(" ")),
+    readFile: async (p) => files[p] ?? "",
+    readFiles: async (ps) => ps.map((p) => files[p]),
+    writeFile: async (p, d) => void writes.push([p, d]),
+    close: async () => {},
+  };
+}
+
+describe("CgroupDriver", () => {
+  it("v2: a removed cpuset goes back to the parent's effective set (a populated cgroup refuses an empty one)", async () => {
+    const t = fakeTransport({ "/sys/fs/cgroup/ks/tenant/cpuset.cpus": "", "/sys/fs/cgroup/ks/tenant/cpuset.cpus.effective": "0-1\n" });
+    const d = new CgroupDriver(t, parseFacts(fixture("unified")), "ks");
+    const ctx = { periodUs: 100_000, devices: {} };
+    const resets = d.reset({ cpu: { cpuset: { cpus: "1" } } }, ctx);
+    await d.apply("tenant/web", "tenant", resets);
+    expect(t.writes).toEqual([["/sys/fs/cgroup/ks/tenant/web/cpuset.cpus", "0-1"]]);
+    // never a drift: the value is the parent's at write time
+    expect(d.drift(resets, { "cpuset/cpuset.cpus": "1" })).toEqual([]);
+  });
+
+  it("v1: a removed cpuset takes the parent's cpuset.cpus", async () => {
+    const t = fakeTransport({ "/sys/fs/cgroup/cpuset/ks/tenant/cpuset.cpus": "0\n" });
+    const facts = { ...parseFacts(fixture("hybrid")), cgroupV1Mounts: { cpuset: "/sys/fs/cgroup/cpuset" } };
+    const d = new CgroupDriver(t, facts, "ks");
+    await d.apply("tenant/web", "tenant", d.reset({ cpu: { cpuset: { cpus: "1" } } }, { periodUs: 100_000, devices: {} }));
+    expect(t.writes).toEqual([["/sys/fs/cgroup/cpuset/ks/tenant/web/cpuset.cpus", "0"]]);
+  });
+
+  it("v2: a node with processes of its own cannot get children, and the error says why", async () => {
+    const t = fakeTransport({ "/sys/fs/cgroup/ks/live/cgroup.procs": "4242", "/sys/fs/cgroup/ks/live/cgroup.controllers": "cpu memory pids" });
+    const writeFile = t.writeFile;
+    t.writeFile = async (p, d) => {
+      if (p === "/sys/fs/cgroup/ks/live/cgroup.subtree_control") throw new Error("printf: I/O error");
+      return writeFile(p, d);
+    };
+    const d = new CgroupDriver(t, parseFacts(fixture("unified")), "ks");
+    await expect(d.create("live/kid", "live", { adopt: false })).rejects.toThrow(
+      /cgroup ks\/live holds 1 process\(es\) \(pids 4242\); cgroup v2 allows child cgroups only below a node without processes of its own/,
+    );
+  });
+});
