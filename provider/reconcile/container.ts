@@ -91,6 +91,7 @@ async function start(c: Ctx, a: ContainerArgs): Promise<void> {
   await putFile(c, `${c.bundle}/restart`, a.restartPolicy);
   await putFile(c, `${c.bundle}/logmax`, String(a.logMaxSize));
   try {
+    await c.h.t.run(["rm", "-f", `${c.bundle}/stopped`]);
     const r = await c.h.t.run(["sh", `${c.bundle}/start.sh`], { allowFailure: true, timeoutMs: 120_000 });
     if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `start.sh exited with ${r.exitCode}`);
   } catch (e) {
@@ -99,6 +100,7 @@ async function start(c: Ctx, a: ContainerArgs): Promise<void> {
     throw e;
   } finally {
     c.snapshots.invalidate();
+    c.h.cgroups.invalidate();
   }
   await ensureSupervisor(c);
 }
@@ -110,9 +112,17 @@ async function ensureSupervisor(c: Ctx): Promise<void> {
   await c.h.t.run(["sh", "-c", `setsid -f sh ${q(script)} </dev/null >/dev/null 2>&1`]);
 }
 
+/**
+ * Tells the supervisor that the coming exit is asked for. Taken under the bundle's lock, which the
+ * supervisor holds while it restarts: no restart can begin after this, and one under way is over.
+ */
+async function markStopped(c: Ctx): Promise<void> {
+  const b = q(c.bundle);
+  await c.h.t.run(["sh", "-c", `[ -d ${b} ] || exit 0; flock -w 60 ${q(`${c.bundle}/lock`)} touch ${q(`${c.bundle}/stopped`)}`]);
+}
+
 async function stop(c: Ctx, a: ContainerArgs): Promise<void> {
-  // the marker tells the supervisor this exit was asked for
-  await c.h.t.run(["touch", `${c.bundle}/stopped`]);
+  await markStopped(c);
   await c.runtime.stop(a.name, a.stopGraceSeconds * 1000);
   await c.runtime.delete(a.name);
   await c.h.cgroups.remove(c.path); // runc leaves no processes, but may leave the directory
@@ -310,7 +320,7 @@ export const containerLifecycle: LifecycleImpl = {
   async delete(_id, props) {
     const a = parse(props);
     const c = await context(a);
-    await c.h.t.run(["sh", "-c", `[ -d ${q(c.bundle)} ] && touch ${q(`${c.bundle}/stopped`)}; true`]);
+    await markStopped(c);
     await c.runtime.stop(a.name, Math.min(a.stopGraceSeconds, 2) * 1000).catch(() => undefined);
     await c.runtime.delete(a.name);
     await c.h.cgroups.remove(c.path);

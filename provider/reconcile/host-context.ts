@@ -1,5 +1,6 @@
 import type { Connection } from "../../schema/connection";
 import { CgroupDriver } from "../kernel/cgroup/driver";
+import type { TreeCache } from "../kernel/cgroup/tree";
 import { readHostFacts, type HostFacts } from "../kernel/host-facts";
 import { connectionKey, openTransport } from "../transport/open";
 import type { Transport } from "../transport/transport";
@@ -12,6 +13,13 @@ export interface HostContext {
 
 // Facts do not change during one engine run: read them once per host per provider process.
 const facts = new Map<string, Promise<HostFacts>>();
+// One cgroup tree read per host and prefix, shared by the resources whose reads come together.
+const trees = new Map<string, TreeCache>();
+
+/** Forgets every shared read, so that the next read sees changes made outside this process. */
+export function forgetReads(): void {
+  for (const t of trees.values()) t.invalidate();
+}
 
 export async function hostContext(host: { connection: Connection; prefix: string }): Promise<HostContext> {
   const t = openTransport(host.connection);
@@ -23,5 +31,8 @@ export async function hostContext(host: { connection: Connection; prefix: string
     f.catch(() => facts.delete(key));
   }
   const resolved = await f;
-  return { t, facts: resolved, cgroups: new CgroupDriver(t, resolved, host.prefix) };
+  const treeKey = `${key}/${host.prefix}`;
+  const cgroups = new CgroupDriver(t, resolved, host.prefix, trees.get(treeKey));
+  trees.set(treeKey, cgroups.tree);
+  return { t, facts: resolved, cgroups };
 }

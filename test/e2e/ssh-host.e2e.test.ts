@@ -45,6 +45,19 @@ describe("a Host over SSH (OpenSSH on loopback) through the real engine", () => 
     for (const f of files) expect(readFileSync(join(dir, f), "utf8")).not.toContain(keyLine);
   });
 
+  it("a preview of 21 budgets over SSH reads the kernel in a few commands, not one per resource", async () => {
+    stack.config["kslice:extra"] = "20";
+    const up = await stack.run("up");
+    expect(up.ok, up.stderr).toBe(true);
+    const sessions = () => (sshd.log().match(/Starting session/g) ?? []).length;
+    const before = sessions();
+    const p = await stack.run("preview", "--expect-no-changes");
+    expect(p.ok, p.stderr).toBe(true);
+    const used = sessions() - before;
+    console.log(`preview of 21 budgets + host over SSH: ${used} ssh sessions`);
+    expect(used).toBeLessThanOrEqual(4);
+  });
+
   it("a second preview shows no changes; destroy removes the budget", async () => {
     const p = await stack.run("preview", "--expect-no-changes");
     expect(p.ok, p.stderr).toBe(true);

@@ -10,7 +10,7 @@ import type { Connection } from "../../schema/connection";
 import { containerLifecycle as C } from "../../provider/reconcile/container";
 import { CgroupDriver } from "../../provider/kernel/cgroup/driver";
 import { hostLifecycle } from "../../provider/reconcile/host";
-import { hostContext } from "../../provider/reconcile/host-context";
+import { forgetReads, hostContext } from "../../provider/reconcile/host-context";
 import { limitsLifecycle as L } from "../../provider/reconcile/limits";
 import type { Props } from "../../provider/reconcile/provider-types";
 import { closeAllTransports, openTransport } from "../../provider/transport/open";
@@ -46,6 +46,7 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
   async function ok(command: string): Promise<string> {
     const r = await sshRun(command);
     expect(r.exitCode, `${command}: ${r.stderr}`).toBe(0);
+    forgetReads(); // the command may have changed the kernel behind kslice's back
     return r.stdout;
   }
   const cat = async (path: string) => (await ok(`cat ${q(path)}`)).trim();

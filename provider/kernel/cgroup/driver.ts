@@ -3,6 +3,7 @@ import { CommandError, FileError, shellQuote, type Transport } from "../../trans
 import type { HostFacts } from "../host-facts";
 import { v1Mappings } from "./v1/index";
 import { v2Mappings } from "./v2/index";
+import { TreeCache, treeScript } from "./tree";
 import { parseUsage, usageFiles, type Usage } from "./usage";
 import { fileKey, parentValue, type ControllerMapping, type Files, type PlanContext, type Setting } from "./settings";
 
@@ -20,13 +21,29 @@ export class CgroupDriver {
   readonly version: 1 | 2;
   readonly mappings: ControllerMapping[];
 
+  /** One read of all of kslice's cgroups on the host, shared by the reads of a burst. */
+  readonly tree: TreeCache;
+
   constructor(
     readonly t: Transport,
     readonly facts: HostFacts,
     readonly prefix: string,
+    tree?: TreeCache,
   ) {
     this.version = facts.cgroupMode === "unified" ? 2 : 1;
     this.mappings = this.version === 2 ? v2Mappings : v1Mappings;
+    this.tree = tree ?? new TreeCache(t, this.treeScript());
+  }
+
+  /** The script that reads every directory and every file kslice looks at under the prefix. */
+  treeScript(): string {
+    const names = new Set(["cgroup.procs", ...this.mappings.flatMap((m) => m.files.map((f) => f.file)), ...usageFiles[this.version].map(([, f]) => f)]);
+    return treeScript(this.hierarchies().map((h) => `${h}/${this.prefix}`), [...names]);
+  }
+
+  /** Forgets what was read: after kslice changes something, or when the caller must see changes made meanwhile. */
+  invalidate(): void {
+    this.tree.invalidate();
   }
 
   /** The directory of a node (path below the prefix, "" for the prefix root) for a controller. */
@@ -67,22 +84,21 @@ export class CgroupDriver {
   }
 
   async exists(path: string): Promise<boolean> {
-    const [procs] = await this.t.readFiles([`${this.mainDir(path)}/cgroup.procs`]);
-    return procs !== undefined;
+    return (await this.tree.get()).dirs.has(this.mainDir(path));
   }
 
   /** Reads every file the mappings observe, in one batch. */
   async read(path: string): Promise<Files> {
+    const tree = await this.tree.get();
     const wanted = this.mappings.flatMap((m) => m.files);
-    const values = await this.t.readFiles(wanted.map((f) => `${this.dir(f.controller, path)}/${f.file}`));
-    return Object.fromEntries(wanted.map((f, i) => [fileKey(f), values[i]]));
+    return Object.fromEntries(wanted.map((f) => [fileKey(f), tree.files.get(`${this.dir(f.controller, path)}/${f.file}`)]));
   }
 
   /** What the node has used (memory, OOM kills, CPU time, tasks), in one batched read. */
   async usage(path: string): Promise<Usage> {
+    const tree = await this.tree.get();
     const wanted = usageFiles[this.version];
-    const values = await this.t.readFiles(wanted.map(([c, f]) => `${this.dir(c, path)}/${f}`));
-    return parseUsage(this.version, Object.fromEntries(wanted.map(([c, f], i) => [`${c}/${f}`, values[i]])));
+    return parseUsage(this.version, Object.fromEntries(wanted.map(([c, f]) => [`${c}/${f}`, tree.files.get(`${this.dir(c, path)}/${f}`)])));
   }
 
   observe(files: Files, ctx: PlanContext): Limits {
@@ -110,6 +126,7 @@ export class CgroupDriver {
     const made: string[] = [];
     const undo = async () => {
       for (const d of made.reverse()) await this.t.run(["rmdir", d], { allowFailure: true });
+      this.invalidate();
     };
     try {
       await this.ensureRoot();
@@ -135,6 +152,8 @@ export class CgroupDriver {
     } catch (e) {
       await undo();
       throw e;
+    } finally {
+      this.invalidate();
     }
     return undo;
   }
@@ -177,7 +196,7 @@ export class CgroupDriver {
    * stay above memory, a cpuset child inside its parent) is retried once after the rest.
    */
   async apply(path: string, parent: string, settings: Setting[]): Promise<void> {
-    let failed: { s: Setting; e: unknown }[] = [];
+    const failed: { s: Setting; e: unknown }[] = [];
     const write = async (s: Setting) => {
       let value = s.value;
       if (value === parentValue) {
@@ -188,29 +207,35 @@ export class CgroupDriver {
       }
       await this.t.writeFile(`${this.dir(s.controller, path)}/${s.file}`, value);
     };
+    this.invalidate();
     for (const s of settings) await write(s).catch((e) => failed.push({ s, e }));
     for (const { s } of failed.splice(0)) await write(s).catch((e) => failed.push({ s, e }));
+    this.invalidate();
     if (failed.length) {
       const { s, e } = failed[0]!;
       throw new Error(`${s.key}: ${e instanceof FileError ? e.message : String(e)}`, { cause: e });
     }
-    failed = [];
   }
 
   /** Pids of every process in the node and below it. */
   async procs(path: string): Promise<number[]> {
-    const r = await this.t.run(["sh", "-c", `find ${shellQuote(this.mainDir(path))} -name cgroup.procs -exec cat {} + 2>/dev/null; true`]);
-    return r.stdout.split("\n").filter(Boolean).map(Number);
+    const tree = await this.tree.get();
+    const top = this.mainDir(path);
+    return [...tree.files]
+      .filter(([p]) => p.endsWith("/cgroup.procs") && (p === `${top}/cgroup.procs` || p.startsWith(`${top}/`)))
+      .flatMap(([, c]) => c.split("\n").filter(Boolean).map(Number));
   }
 
   /** Child nodes (other resources or containers) below a node. */
   async children(path: string): Promise<string[]> {
-    const r = await this.t.run(["sh", "-c", `find ${shellQuote(this.mainDir(path))} -mindepth 1 -maxdepth 1 -type d -printf '%f\\n' 2>/dev/null; true`]);
-    return r.stdout.split("\n").filter(Boolean).sort();
+    const tree = await this.tree.get();
+    const top = this.mainDir(path);
+    return [...tree.dirs].filter((d) => d.startsWith(`${top}/`) && !d.slice(top.length + 1).includes("/")).map((d) => d.slice(top.length + 1)).sort();
   }
 
   /** Kills every process in the node and below (cgroup.kill where the kernel has it), bounded. */
   async kill(path: string): Promise<void> {
+    this.invalidate();
     if (this.version === 2 && this.facts.features.includes("cgroup-kill")) {
       await this.t.writeFile(`${this.dir("cpu", path)}/cgroup.kill`, "1");
     } else {
@@ -228,6 +253,7 @@ export class CgroupDriver {
       if (freezer) await this.t.writeFile(freezer.file, freezer.thawed).catch(() => undefined);
     }
     for (let i = 0; i < 50; i++) {
+      this.invalidate();
       if ((await this.procs(path)).length === 0) return;
       await new Promise((r) => setTimeout(r, 100));
     }
@@ -239,11 +265,16 @@ export class CgroupDriver {
     const dirs = this.facts.cgroupMounts.map((m) => `${m}/${this.prefix}/${path}`);
     // rmdir can see EBUSY for a moment after the last process exits: retry briefly.
     const script = `for d in ${dirs.map(shellQuote).join(" ")}; do [ -d "$d" ] || continue; for i in 1 2 3 4 5 6 7 8 9 10; do rmdir "$d" 2>/dev/null && break; sleep 0.1; done; [ -d "$d" ] && { rmdir "$d"; exit 1; }; done; exit 0`;
-    await this.t.run(["sh", "-c", script]);
+    try {
+      await this.t.run(["sh", "-c", script]);
+    } finally {
+      this.invalidate();
+    }
   }
 
   /** Removes the prefix root from every hierarchy when nothing of kslice is left in it. */
   async removeRootIfEmpty(): Promise<string[]> {
+    this.invalidate();
     const left = await this.children("");
     if (left.length === 0) await this.remove("");
     return left;

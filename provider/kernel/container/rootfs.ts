@@ -23,13 +23,14 @@ export function templateKey(r: Rootfs): string | undefined {
 /** The build script for a template into "$tmp"; runs on the host. */
 function buildScript(r: Rootfs): string {
   if ("busybox" in r) {
-    // Applets as relative links next to a copy of the binary (busybox-static: it must run alone).
+    // Applets as links to a copy of the binary (busybox-static: it must run alone).
     return [
       `bb=$(command -v busybox) || { echo "busybox not found: install busybox-static" >&2; exit 1; }`,
       `mkdir -p "$tmp/bin" "$tmp/etc" "$tmp/root" "$tmp/tmp" "$tmp/var/log" "$tmp/proc" "$tmp/sys" "$tmp/dev"`,
       `chmod 1777 "$tmp/tmp"`,
       `cp "$bb" "$tmp/bin/busybox"`,
-      `for a in $("$bb" --list); do [ "$a" = busybox ] || ln -s busybox "$tmp/bin/$a"; done`,
+      // one process for ~400 applet links (an ln each took 13 s over SSH on an emulated VM)
+      `chroot "$tmp" /bin/busybox --install -s /bin`,
       `printf 'root:x:0:0:root:/root:/bin/sh\\nnobody:x:65534:65534:nobody:/:/bin/false\\n' > "$tmp/etc/passwd"`,
       `printf 'root:x:0:\\nnogroup:x:65534:\\n' > "$tmp/etc/group"`,
     ].join(" && ");

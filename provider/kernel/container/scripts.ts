@@ -20,7 +20,6 @@ export function startScript(runtime: string, layout: HostLayout, id: string, wri
   return [
     "#!/bin/sh",
     `# written by kslice: starts container ${id}`,
-    `rm -f ${q(`${b}/stopped`)}`,
     `mkdir -p ${q(layout.runtimeRoot)}`,
     `${rt} delete --force ${q(id)} >/dev/null 2>&1`,
     `if ! ${rt} create --bundle ${q(b)} --pid-file ${q(`${b}/init.pid`)} ${q(id)} </dev/null >>${q(`${b}/log`)} 2>&1; then`,
@@ -63,7 +62,8 @@ export function supervisorScript(runtime: string, layout: HostLayout, intervalSe
     `    st=$(printf '%s\\n' "$states" | awk -v id="$id" '$1 == id {print $2}')`,
     `    case "$st" in running|created|creating|paused) continue ;; esac`,
     `    echo "kslice: restarting $id (policy $policy)" >> "$b/log"`,
-    `    sh "$b/start.sh" >/dev/null 2>>"$b/log"`,
+    // under the bundle's lock, so a stop by kslice (which takes it to mark "stopped") cannot interleave
+    `    flock -n "$b/lock" sh -c '[ -f "$1/stopped" ] || sh "$1/start.sh"' _ "$b" >/dev/null 2>>"$b/log"`,
     `  done`,
     `  [ "$n" -gt 0 ] || break`,
     `  sleep ${intervalSeconds}`,

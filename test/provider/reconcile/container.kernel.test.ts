@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { containerLifecycle as L } from "../../../provider/reconcile/container";
+import { forgetReads } from "../../../provider/reconcile/host-context";
 import { Containers } from "../../helpers/containers";
 import { leaksOf } from "../../helpers/leaks";
 import { testPrefix } from "../../helpers/prefix";
@@ -36,6 +37,7 @@ describe("Container lifecycle against runc and the kernel", () => {
     // a limit changed by hand: repaired without a restart
     const pid = outs.pid;
     writeFileSync(pidsMax("web"), "999");
+    forgetReads();
     expect(await L.diff("", outs, c)).toEqual({ changes: true });
     expect((await L.read("", outs)).props!.limits).toEqual({ pids: { max: 999 }, memory: { max: "64Mi" } });
     outs = (await L.update("", outs, c)).outs!;
@@ -62,6 +64,7 @@ describe("Container lifecycle against runc and the kernel", () => {
     cfg.process.args = ["sleep", "999"];
     writeFileSync(`${bundle}/config.json`, JSON.stringify(cfg));
     execFileSync("sh", ["-c", `runc --root /run/${prefix}/runtime run -d --bundle ${bundle} web </dev/null >/dev/null 2>&1`]);
+    forgetReads();
     expect(await L.diff("", outs, c)).toEqual({ changes: true });
     outs = (await L.update("", outs, c)).outs!;
     expect(readFileSync(`/proc/${outs.pid}/cmdline`, "utf8")).not.toContain("999");

@@ -2,6 +2,7 @@ import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { weightToShares } from "../../../provider/kernel/cgroup/convert";
 import { hostLifecycle } from "../../../provider/reconcile/host";
+import { forgetReads } from "../../../provider/reconcile/host-context";
 import { limitsLifecycle } from "../../../provider/reconcile/limits";
 import { leaksOf } from "../../helpers/leaks";
 import { testPrefix } from "../../helpers/prefix";
@@ -45,6 +46,7 @@ describe("ResourceLimits on cgroup v1 (local)", () => {
     const c = (await limitsLifecycle.check({}, inputs)).inputs!;
     expect(await limitsLifecycle.diff("", { ...c, path: "tenant" }, c)).toEqual({ changes: false });
     writeFileSync(`/sys/fs/cgroup/pids/${prefix}/tenant/pids.max`, "77");
+    forgetReads(); // a new engine run would read the kernel afresh
     expect(await limitsLifecycle.diff("", { ...c, path: "tenant" }, c)).toEqual({ changes: true });
     const r = await limitsLifecycle.read("", { ...c, path: "tenant" });
     expect(r.props!.limits).toEqual({ ...inputs.limits, pids: { max: 77 } });
