@@ -14,7 +14,17 @@ function fakeTransport(files: Record<string, string>): Transport & { writes: [st
   return {
     target: "fake",
     writes,
-    run: async (argv) => done(argv.join(" ")),
+    // the driver's tree read (tree.ts): every dir above a file, the files, their lines
+    run: async (argv) => {
+      if (!String(argv[argv.length - 1]).includes("@@d")) return done(argv.join(" "));
+      const dirs = new Set(Object.keys(files).flatMap((f) => f.split("/").slice(1, -1).map((_, i, parts) => `/${parts.slice(0, i + 1).join("/")}`)));
+      const out = [
+        ...[...dirs].map((d) => `@@d ${d}`),
+        ...Object.keys(files).map((f) => `@@f ${f}`),
+        ...Object.entries(files).flatMap(([f, c]) => c.split("\n").filter(Boolean).map((l) => `${f}:${l}`)),
+      ];
+      return { ...done("tree"), stdout: `${out.join("\n")}\n` };
+    },
     readFile: async (p) => files[p] ?? "",
     readFiles: async (ps) => ps.map((p) => files[p]),
     writeFile: async (p, d) => void writes.push([p, d]),
