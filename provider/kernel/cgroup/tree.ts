@@ -1,4 +1,5 @@
 import { shellQuote as q, type Transport } from "../../transport/transport";
+import { SharedRead } from "../shared-read";
 
 /** Every directory and every wanted file of kslice's cgroup trees on one host, read at one moment. */
 export interface CgroupTree {
@@ -37,34 +38,9 @@ export function parseTree(out: string): CgroupTree {
   return { dirs, files: new Map([...lines].map(([p, l]) => [p, l.join("\n")])) };
 }
 
-/**
- * Shares one read of the trees among the resources of a host that ask within `windowMs` of it
- * (the engine checks and diffs many resources of one host in a burst), so a preview costs a few
- * reads per host instead of several per resource. Every change kslice makes invalidates it.
- */
-export class TreeCache {
-  private current: { at: number; p: Promise<CgroupTree> } | undefined;
-  reads = 0;
-
-  constructor(
-    private readonly t: Transport,
-    private readonly script: string,
-    private readonly windowMs = 1000,
-  ) {}
-
-  get(): Promise<CgroupTree> {
-    if (this.current && Date.now() - this.current.at < this.windowMs) return this.current.p;
-    this.reads++;
-    const p = this.t.run(["sh", "-c", this.script]).then((r) => parseTree(r.stdout));
-    const entry = { at: Date.now(), p };
-    this.current = entry;
-    p.catch(() => {
-      if (this.current === entry) this.current = undefined;
-    });
-    return p;
-  }
-
-  invalidate(): void {
-    this.current = undefined;
+/** One read of a host's kslice cgroup trees, shared by a burst of reads (see SharedRead). */
+export class TreeCache extends SharedRead<CgroupTree> {
+  constructor(t: Pick<Transport, "run">, script: string, windowMs = 1000) {
+    super(t, script, parseTree, windowMs);
   }
 }

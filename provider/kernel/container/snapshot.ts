@@ -1,4 +1,5 @@
 import { shellQuote as q, type Transport } from "../../transport/transport";
+import { SharedRead } from "../shared-read";
 import type { HostLayout } from "./layout";
 import type { RuntimeState } from "./runtime";
 
@@ -32,31 +33,9 @@ export function parseSnapshot(out: string): ContainerSnapshot {
   return { states, bundles: names, logSizes };
 }
 
-/**
- * Shares one snapshot between the reads that arrive together (the engine diffs many containers at
- * once): a read joins the one in flight if it started less than `windowMs` ago. Every change made
- * by kslice invalidates it.
- */
-export class SnapshotCache {
-  private current: { at: number; p: Promise<ContainerSnapshot> } | undefined;
-  reads = 0;
-
-  constructor(
-    private readonly t: Transport,
-    private readonly script: string,
-    private readonly windowMs = 250,
-  ) {}
-
-  get(): Promise<ContainerSnapshot> {
-    if (this.current && Date.now() - this.current.at < this.windowMs) return this.current.p;
-    this.reads++;
-    const p = this.t.run(["sh", "-c", this.script]).then((r) => parseSnapshot(r.stdout));
-    this.current = { at: Date.now(), p };
-    p.catch(() => (this.current = undefined));
-    return p;
-  }
-
-  invalidate(): void {
-    this.current = undefined;
+/** One snapshot of a host's containers, shared by a burst of reads (see SharedRead). */
+export class SnapshotCache extends SharedRead<ContainerSnapshot> {
+  constructor(t: Pick<Transport, "run">, script: string, windowMs = 250) {
+    super(t, script, parseSnapshot, windowMs);
   }
 }
