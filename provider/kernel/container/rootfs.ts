@@ -37,9 +37,16 @@ function buildScript(r: Rootfs): string {
   }
   if ("debootstrap" in r) {
     const d = r.debootstrap;
-    const mirror = d.mirror ? q(d.mirror) : `"$(grep -rhoE '^deb (\\[[^]]*\\] )?https?://[^ ]+' /etc/apt/sources.list /etc/apt/sources.list.d 2>/dev/null | head -n1 | awk '{print $NF}')"`;
+    // The host's own Debian mirror (the one it can reach): deb822 .sources first, then .list lines;
+    // disabled or non-Debian sources are skipped.
+    const detect = [
+      `m=$(awk '/^URIs:/ {print $2}' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -E '/debian/?$' | head -n1)`,
+      `[ -n "$m" ] || m=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null | sed -nE 's|^deb +(\\[[^]]*\\] +)?([a-z]+://[^ ]*/debian/?) .*|\\2|p' | head -n1)`,
+      `[ -n "$m" ] || m=http://deb.debian.org/debian`,
+    ].join("; ");
+    const mirror = d.mirror ? `m=${q(d.mirror)}` : detect;
     const pkgs = d.packages.length ? `--include=${q(d.packages.join(","))}` : "";
-    return `m=${mirror}; [ -n "$m" ] || m=http://deb.debian.org/debian; mmdebstrap --quiet --variant=minbase ${pkgs} ${q(d.suite)} "$tmp" "$m"`;
+    return `${mirror}; mmdebstrap --quiet --mode=root --variant=minbase ${pkgs} ${q(d.suite)} "$tmp" "$m"`;
   }
   if ("ociLayout" in r) {
     return `umoci unpack --image ${q(`${r.ociLayout.path}:${r.ociLayout.ref}`)} "$tmp/oci" && mv "$tmp/oci/rootfs" "$tmp/rootfs.d" && rm -rf "$tmp/oci" && mv "$tmp/rootfs.d"/* "$tmp/" 2>/dev/null; rmdir "$tmp/rootfs.d" 2>/dev/null; true`;
