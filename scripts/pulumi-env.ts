@@ -16,6 +16,9 @@ export function pulumiEnv(): Record<string, string> {
     PULUMI_CONFIG_PASSPHRASE: process.env.PULUMI_CONFIG_PASSPHRASE ?? "kslice-local",
     PULUMI_SKIP_UPDATE_CHECK: "true",
     PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    // The engine diffs one resource at a time unless asked; kslice's diffs read the kernel, so a
+    // preview of N containers would wait N round trips (measured: 186 s vs 21.5 s for N=200).
+    PULUMI_PARALLEL_DIFF: process.env.PULUMI_PARALLEL_DIFF ?? "true",
     PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK: process.env.PULUMI_AUTOMATION_API_SKIP_VERSION_CHECK ?? "false",
     PATH: `${bin}:${process.env.PATH ?? ""}`,
     KSLICE_PULUMI_BIN: join(bin, "pulumi"),

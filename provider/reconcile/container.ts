@@ -12,7 +12,7 @@ import { chooseRuntime } from "../kernel/host-facts";
 import type { Usage } from "../kernel/cgroup/usage";
 import { connectionKey } from "../transport/open";
 import { shellQuote as q } from "../transport/transport";
-import { hostContext, type HostContext } from "./host-context";
+import { hostContext, registerSharedRead, type HostContext } from "./host-context";
 import { removedLimits } from "./limits";
 import { observedInputs } from "./limits-observed";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
@@ -59,6 +59,7 @@ async function context(a: ContainerArgs): Promise<Ctx> {
   if (!snapshots) {
     snapshots = new SnapshotCache(h.t, snapshotScript(chosen.runtime.name, layout));
     snapshotCaches.set(key, snapshots);
+    registerSharedRead(snapshots);
   }
   const bundle = layout.bundle(a.name);
   return { h, layout, runtime, path: a.parent ? `${a.parent}/${a.name}` : a.name, bundle, log: `${bundle}/log`, snapshots };

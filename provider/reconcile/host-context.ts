@@ -16,9 +16,16 @@ const facts = new Map<string, Promise<HostFacts>>();
 // One cgroup tree read per host and prefix, shared by the resources whose reads come together.
 const trees = new Map<string, TreeCache>();
 
+// Other shared reads (the container snapshots) register here so that forgetReads reaches them.
+const others = new Set<{ invalidate(): void }>();
+
+export function registerSharedRead(r: { invalidate(): void }): void {
+  others.add(r);
+}
+
 /** Forgets every shared read, so that the next read sees changes made outside this process. */
 export function forgetReads(): void {
-  for (const t of trees.values()) t.invalidate();
+  for (const t of [...trees.values(), ...others]) t.invalidate();
 }
 
 export async function hostContext(host: { connection: Connection; prefix: string }): Promise<HostContext> {

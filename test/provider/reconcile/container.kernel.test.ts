@@ -47,6 +47,7 @@ describe("Container lifecycle against runc and the kernel", () => {
     // killed behind kslice's back: read shows it stopped, update starts it again
     runc("kill", "web", "KILL");
     await sleep(300);
+    forgetReads();
     expect(await L.diff("", outs, c)).toEqual({ changes: true });
     expect((await L.read("", outs)).props!.state).toBe("stopped");
     outs = (await L.update("", outs, c)).outs!;
