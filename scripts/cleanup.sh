@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # cleanup.sh PREFIX — removes what a kslice run with PREFIX left behind (after leaks.sh reported it):
-# containers in its runtime root, processes in its cgroups, the cgroups (deepest first), its dirs.
+# its supervisor, containers in its runtime root, processes in its cgroups, the cgroups (deepest
+# first), mounts and dirs.
 set -u
 prefix=${1:?usage: cleanup.sh PREFIX}
-for root in /run/"$prefix" /run/"$prefix"-*; do
+pkill -f "/var/lib/$prefix[^/]*/supervisor.sh" 2>/dev/null
+for root in /run/"$prefix"/runtime /run/"$prefix"-*/runtime; do
   [ -d "$root" ] || continue
   for rt in runc crun; do
     command -v $rt >/dev/null || continue
