@@ -13,7 +13,7 @@ import type { Usage } from "../kernel/cgroup/usage";
 import { connectionKey } from "../transport/open";
 import { shellQuote as q } from "../transport/transport";
 import { hostContext, registerSharedRead, type HostContext } from "./host-context";
-import { removedLimits } from "./limits";
+import { limitsAdmission, removedLimits } from "./limits";
 import { observedInputs } from "./limits-observed";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
@@ -181,12 +181,7 @@ async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): Promise<
 }
 
 async function admission(a: ContainerArgs, c: Ctx): Promise<InputFailure[]> {
-  const failures: InputFailure[] = [];
-  for (const u of c.h.cgroups.unsupported(a.limits)) failures.push({ property: `limits.${u.key}`, reason: `${u.reason} (host ${c.h.t.target})` });
-  const cpuMax = a.limits.cpu?.max;
-  if (typeof cpuMax === "number" && cpuMax > c.h.facts.cpuCount) {
-    failures.push({ property: "limits.cpu.max", reason: `got ${cpuMax} cores; host ${c.h.t.target} has ${c.h.facts.cpuCount}` });
-  }
+  const failures = await limitsAdmission(a, c.h);
   if (a.security.userNamespace && !c.h.facts.userNamespaces) {
     failures.push({ property: "security.userNamespace", reason: `host ${c.h.t.target} has user namespaces disabled (user.max_user_namespaces is 0)` });
   }

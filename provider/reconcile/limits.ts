@@ -53,8 +53,11 @@ export function removedLimits(olds: Limits, news: Limits): Limits {
   return out as Limits;
 }
 
-/** Host-specific checks: what the host cannot express, and admission against the host and parent. */
-async function admission(a: ResourceLimitsArgs, h: HostContext): Promise<InputFailure[]> {
+/**
+ * Host-specific checks of the limits of a node (a ResourceLimits or a container): what the host
+ * cannot express, and admission against the host and the parent.
+ */
+export async function limitsAdmission(a: Pick<ResourceLimitsArgs, "limits" | "name" | "parent">, h: HostContext): Promise<InputFailure[]> {
   const failures: InputFailure[] = [];
   const at = (key: string, reason: string) => failures.push({ property: `limits.${key}`, reason: `${reason} (host ${h.t.target})` });
   for (const u of h.cgroups.unsupported(a.limits)) at(u.key, u.reason);
@@ -110,7 +113,7 @@ export const limitsLifecycle: LifecycleImpl = {
     if (!r.ok) return { failures: r.failures };
     try {
       const h = await hostContext(r.value.host);
-      const failures = await admission(r.value, h);
+      const failures = await limitsAdmission(r.value, h);
       if (failures.length) return { failures };
     } catch (e) {
       return { failures: [{ property: "host", reason: (e as Error).message }] };

@@ -20,10 +20,6 @@ export class OciRuntime {
     return [this.name, "--root", this.root, ...args];
   }
 
-  async start(id: string): Promise<void> {
-    await this.t.run(this.argv("start", id));
-  }
-
   async state(id: string): Promise<RuntimeState | undefined> {
     const r = await this.t.run(this.argv("state", id), { allowFailure: true });
     if (r.exitCode !== 0) {
@@ -32,13 +28,6 @@ export class OciRuntime {
     }
     const s = JSON.parse(r.stdout) as { id: string; status: string; pid: number; created: string };
     return { id: s.id, status: s.status, pid: s.pid, created: s.created };
-  }
-
-  /** States of every container under this root, in one command. */
-  async list(): Promise<RuntimeState[]> {
-    const r = await this.t.run(this.argv("list", "--format", "json"), { allowFailure: true });
-    if (r.exitCode !== 0 || !r.stdout.trim() || r.stdout.trim() === "null") return [];
-    return (JSON.parse(r.stdout) as RuntimeState[]).map((s) => ({ id: s.id, status: s.status, pid: s.pid, created: s.created }));
   }
 
   async kill(id: string, signal: string): Promise<void> {
