@@ -5,4 +5,6 @@ export type { ResourceLimitsArgs } from "./provider/resources/resource-limits";
 export type { LimitsArgs, CpuLimitsArgs, MemoryLimitsArgs, IoDeviceLimitsArgs, Size } from "./provider/resources/limits-types";
 export type { HostRef } from "./provider/resources/host-ref";
 export { Container } from "./provider/resources/container";
-export type { ContainerArgs, RootfsArgs, MountArgs, ContainerUsage } from "./provider/resources/container";
+export type { ContainerArgs, RootfsArgs, MountArgs, ContainerUsage, NetworkAttachmentArgs, PublishedPortArgs } from "./provider/resources/container";
+export { Network } from "./provider/resources/network";
+export type { NetworkArgs, NetworkRef } from "./provider/resources/network";

@@ -350,7 +350,7 @@ async function rawRunc(prefix: string, n: number, deadlineMs: number): Promise<R
       if (now() > deadlineMs) throw new Error(`phase deadline passed after ${i} of ${n}`);
       const id = `r-${i}`;
       const b = `${p.bundles}/${id}`;
-      must(`mkdir -p ${b}/upper ${b}/work ${b}/rootfs && mount -t overlay overlay -o lowerdir=${lower},upperdir=${b}/upper,workdir=${b}/work ${b}/rootfs`);
+      must(`mkdir -p ${b}/upper ${b}/work ${b}/rootfs && mount -t overlay overlay -o lowerdir=${lower},upperdir=${b}/upper,workdir=${b}/work ${b}/rootfs && : > ${b}/resolv.conf && : > ${b}/hosts`);
       ids.push(id);
       const a = containerArgs.parse({
         host: { connection: { type: "local" }, prefix: `${prefix}-raw` },
@@ -359,7 +359,7 @@ async function rawRunc(prefix: string, n: number, deadlineMs: number): Promise<R
         limits: { memory: { max: "32Mi" }, pids: { max: 16 }, cpu: { weight: 100 } },
         stopGraceSeconds: 1,
       });
-      const spec = ociSpec(a, { cgroupsPath: `/${p.cg}/${id}`, cgroupVersion: v2 ? 2 : 1, nofileHard: hard }) as {
+      const spec = ociSpec(a, { cgroupsPath: `/${p.cg}/${id}`, cgroupVersion: v2 ? 2 : 1, nofileHard: hard, etc: { resolvConf: `${b}/resolv.conf`, hosts: `${b}/hosts` } }) as {
         linux: { resources: Record<string, unknown> };
       };
       spec.linux.resources = { ...spec.linux.resources, memory: { limit: 32 * MiB }, pids: { limit: 16 }, cpu: { shares: 1024 } };

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { hostRef, cgroupName, cgroupPath } from "./resource-limits";
 import { limits } from "./limits";
 import { size } from "./units";
+import { checkNetworkFields, networkFields } from "./container-network";
 
 const absPath = z.string().regex(/^\/\S*$/, "expected an absolute path like \"/data\"");
 
@@ -88,8 +89,11 @@ export const containerArgs = z.strictObject({
   stopGraceSeconds: z.number().min(0).max(600).default(10),
   /** Log file cap; the oldest half is dropped when exceeded. @default "8Mi" */
   logMaxSize: size.default(8 * 2 ** 20),
-});
+  ...networkFields,
+}).superRefine(checkNetworkFields);
 
 export type ContainerArgs = z.output<typeof containerArgs>;
 export type Rootfs = z.output<typeof rootfs>;
 export type Mount = z.output<typeof mount>;
+export type NetworkAttachment = ContainerArgs["networks"][number];
+export type PublishedPort = ContainerArgs["ports"][number];

@@ -51,3 +51,24 @@ export function expandList(list: string): number[] {
   }
   return out;
 }
+
+const rateUnits: Record<string, number> = { bit: 1, kbit: 1e3, mbit: 1e6, gbit: 1e9 };
+
+/** Parses "10mbit", "1.5Gbit" or a number of bits per second (tc's notation, decimal units). */
+export function parseRate(v: string | number): number | undefined {
+  if (typeof v === "number") return Number.isSafeInteger(v) && v > 0 ? v : undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(bit|kbit|mbit|gbit)\s*$/i.exec(v);
+  if (!m) return undefined;
+  const bits = Math.round(Number(m[1]) * rateUnits[m[2]!.toLowerCase()]!);
+  return bits > 0 && Number.isSafeInteger(bits) ? bits : undefined;
+}
+
+/** A rate in bits per second, at least 8 kbit/s (below that tc's token bucket cannot shape). */
+export const rate = z.union([z.string(), z.number()]).transform((v, ctx) => {
+  const bits = parseRate(v);
+  if (bits === undefined || bits < 8000) {
+    ctx.addIssue({ code: "custom", message: `got ${show(v)}; expected a rate of at least 8kbit, like "10mbit", "1gbit" or a number of bits per second`, input: v });
+    return z.NEVER;
+  }
+  return bits;
+});

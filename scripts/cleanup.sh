@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cleanup.sh PREFIX — removes what a kslice run with PREFIX left behind (after leaks.sh reported it):
 # its supervisor, containers in its runtime root, processes in its cgroups, the cgroups (deepest
-# first), mounts and dirs.
+# first), mounts and dirs, its interfaces (by alias) and its nftables table.
 set -u
 prefix=${1:?usage: cleanup.sh PREFIX}
 pkill -f "/var/lib/$prefix[^/]*/supervisor.sh" 2>/dev/null
@@ -25,4 +25,11 @@ grep -E " /(run|var/lib)/$prefix" /proc/mounts | awk '{print $2}' | sort -r | xa
 rm -rf /run/"$prefix" /run/"$prefix"-* /var/lib/"$prefix"-* 2>/dev/null
 [ "$prefix" = kslice ] || rm -rf /var/lib/"$prefix"
 for n in $(ip netns list 2>/dev/null | awk '{print $1}'); do case $n in "$prefix"-*) ip netns delete "$n" ;; esac; done
+for f in /sys/class/net/ks*/ifalias; do
+  [ -e "$f" ] || continue
+  case $(cat "$f" 2>/dev/null) in "$prefix"/*|"$prefix"-*/*) d=${f%/ifalias}; ip link del dev "${d##*/}" 2>/dev/null ;; esac
+done
+for t in $(nft list tables ip 2>/dev/null | awk '{print $3}'); do
+  case $t in "$prefix"|"$prefix"-*) nft delete table ip "$t" ;; esac
+done
 exit 0

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # leaks.sh PREFIX — lists kernel objects a kslice run with PREFIX left behind; exits 1 if any.
 # Mirrors the conventions of DESIGN.md: cgroups <prefix>* at the root of every hierarchy, runtime
-# state /run/<prefix>*, host state /var/lib/<prefix>*, netns <prefix>-*, mounts under those dirs.
+# state /run/<prefix>*, host state /var/lib/<prefix>*, netns <prefix>-*, mounts under those dirs,
+# interfaces whose alias starts with "<prefix>/", the nftables table named after the prefix.
 set -u
 prefix=${1:?usage: leaks.sh PREFIX}
 found=0
@@ -25,5 +26,14 @@ while read -r _ m _; do
 done </proc/mounts
 for n in $(ip netns list 2>/dev/null | awk '{print $1}'); do
   case $n in "$prefix"-*) say "netns $n" ;; esac
+done
+# interfaces: kslice's start with "ks" and carry an alias "<prefix>/…" naming their owner
+for f in /sys/class/net/ks*/ifalias; do
+  [ -e "$f" ] || continue
+  case $(cat "$f" 2>/dev/null) in "$prefix"/*|"$prefix"-*/*) d=${f%/ifalias}; say "link ${d##*/} ($(cat "$f"))" ;; esac
+done
+# the prefix's nftables table (published ports, NAT, isolation)
+for t in $(nft list tables ip 2>/dev/null | awk '{print $3}'); do
+  case $t in "$prefix"|"$prefix"-*) say "nftables table ip $t" ;; esac
 done
 exit $found

@@ -17,10 +17,16 @@ import { limitsAdmission, removedLimits } from "./limits";
 import { observedInputs } from "./limits-observed";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
+import {
+  allocate, claimPorts, etcFiles, hasNetworking, netAdmission, netPlan, netScriptFor, networkRecords, observeNet,
+  releaseAddresses, releasePorts, type NetPlan,
+} from "./container-network";
+import { detachScript } from "../kernel/network/attach";
+import { attachmentName } from "../../schema/container-network";
 
 const inputKeys = [
   "host", "name", "parent", "limits", "rootfs", "command", "env", "workingDir", "user", "hostname",
-  "mounts", "state", "restartPolicy", "security", "logMaxSize", "stopGraceSeconds",
+  "mounts", "state", "restartPolicy", "security", "logMaxSize", "stopGraceSeconds", "networks", "ports", "dns", "hosts",
 ] as const;
 /** Inputs a running container cannot take: changing them replaces it (delete first: names are unique). */
 export const replaceKeys = ["name", "parent", "rootfs", "command", "env", "workingDir", "user", "hostname", "mounts", "security"] as const;
@@ -66,31 +72,64 @@ async function context(a: ContainerArgs): Promise<Ctx> {
 }
 
 function specOf(a: ContainerArgs, c: Ctx): Record<string, unknown> {
-  return ociSpec(a, { cgroupsPath: `/${a.host.prefix}/${c.path}`, cgroupVersion: c.h.cgroups.version, nofileHard: c.h.facts.nofileHard });
+  return ociSpec(a, {
+    cgroupsPath: `/${a.host.prefix}/${c.path}`,
+    cgroupVersion: c.h.cgroups.version,
+    nofileHard: c.h.facts.nofileHard,
+    etc: { resolvConf: `${c.bundle}/resolv.conf`, hosts: `${c.bundle}/hosts` },
+  });
 }
 
 const hash = (v: unknown) => createHash("sha256").update(JSON.stringify(v)).digest("hex").slice(0, 16);
 
-async function putFile(c: Ctx, path: string, content: string): Promise<void> {
-  await c.h.t.run(["sh", "-c", `umask 077; cat > ${q(path)}`], { input: content });
+/** Writes a bundle file in place (same inode: a bind mount of it sees the new content). */
+async function putFile(c: Ctx, path: string, content: string, mode = "600"): Promise<void> {
+  await c.h.t.run(["sh", "-c", `umask 077; cat > ${q(path)} && chmod ${mode} ${q(path)}`], { input: content });
 }
 
 async function planCtx(c: Ctx, a: ContainerArgs) {
   return { periodUs: 100_000, devices: await resolveBlockDevices(c.h.t, (a.limits.io?.devices ?? []).map((d) => d.device)) };
 }
 
-/** Starts the container from its bundle with the same script the host's supervisor uses to restart it. */
-async function start(c: Ctx, a: ContainerArgs): Promise<void> {
-  // Written on every start: the declaration, not whatever the bundle was changed to, is what runs.
+/**
+ * Claims the container's addresses (again: idempotent) and writes what its networking needs into
+ * the bundle: net.sh, resolv.conf, hosts. The files are rewritten in place, so a running
+ * container sees a change at once (they are bind mounts).
+ */
+async function prepareNet(c: Ctx, a: ContainerArgs): Promise<NetPlan> {
+  let plan: NetPlan = { atts: [], ports: [] };
+  if (hasNetworking(a)) {
+    await claimPorts(c.h.t, c.layout, a);
+    const records = await networkRecords(c.h.t, c.layout, a);
+    const unknown = a.networks.map(attachmentName).filter((n) => !records.get(n));
+    if (unknown.length) throw new Error(`networks: network ${unknown.join(", ")} is not on the host (create its Network first)`);
+    plan = netPlan(a.host.prefix, a, records, await allocate(c.h.t, c.layout, a, records));
+  }
+  const [hostResolv] = await c.h.t.readFiles(["/etc/resolv.conf"]);
+  const etc = etcFiles(a, plan, hostResolv ?? "");
+  await putFile(c, `${c.bundle}/net.sh`, netScriptFor(a.host.prefix, c.layout, a, plan));
+  await putFile(c, `${c.bundle}/resolv.conf`, etc.resolv, "644");
+  await putFile(c, `${c.bundle}/hosts`, etc.hosts, "644");
+  return plan;
+}
+
+/** What start.sh runs from; written on every start, so the declaration (not an edited bundle) runs. */
+async function writeStartFiles(c: Ctx, a: ContainerArgs): Promise<void> {
+  await prepareNet(c, a);
   await putFile(c, `${c.bundle}/config.json`, JSON.stringify(specOf(a, c), null, 2));
   const writes = c.h.cgroups.plan(a.limits, await planCtx(c, a)).map((s) => ({
     key: `limits.${s.key}`,
     path: `${c.h.cgroups.dir(s.controller, c.path)}/${s.file}`,
     value: s.value,
   }));
-  await putFile(c, `${c.bundle}/start.sh`, startScript(c.runtime.name, c.layout, a.name, writes));
+  await putFile(c, `${c.bundle}/start.sh`, startScript(c.runtime.name, c.layout, a.name, writes, hasNetworking(a) ? `${c.bundle}/net.sh` : undefined));
   await putFile(c, `${c.bundle}/restart`, a.restartPolicy);
   await putFile(c, `${c.bundle}/logmax`, String(a.logMaxSize));
+}
+
+/** Starts the container from its bundle with the same script the host's supervisor uses to restart it. */
+async function start(c: Ctx, a: ContainerArgs): Promise<void> {
+  await writeStartFiles(c, a);
   try {
     await c.h.t.run(["rm", "-f", `${c.bundle}/stopped`]);
     const r = await c.h.t.run(["sh", `${c.bundle}/start.sh`], { allowFailure: true, timeoutMs: 120_000 });
@@ -127,6 +166,8 @@ async function stop(c: Ctx, a: ContainerArgs): Promise<void> {
   await c.runtime.stop(a.name, a.stopGraceSeconds * 1000);
   await c.runtime.delete(a.name);
   await c.h.cgroups.remove(c.path); // runc leaves no processes, but may leave the directory
+  // a stopped container's ports forward nowhere: their rules go (the claims and addresses stay)
+  if (hasNetworking(a)) await c.h.t.run(["sh", "-c", detachScript(a.host.prefix, c.layout, a.name)]);
   c.snapshots.invalidate();
 }
 
@@ -137,13 +178,19 @@ interface Observed {
   /** Hash of the runtime config the container runs from, to tell an init replaced behind kslice's back. */
   specHash: string | undefined;
   usage: Usage | undefined;
+  /** Addresses held on the host, by network. */
+  addresses: Map<string, string>;
+  /** Attachments and ports of a running container that the kernel does not show as declared. */
+  net: { attachments: number[]; ports: boolean } | undefined;
 }
 
 async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot): Promise<Observed> {
   const s = snap ?? (await c.snapshots.get());
   const st = s.states.get(a.name);
-  if (!st) return { status: s.bundles.has(a.name) ? "stopped" : "missing", pid: 0, startedAt: "", specHash: undefined, usage: undefined };
-  const running = st.status === "running";
+  const running = st?.status === "running";
+  const net = hasNetworking(a) ? await observeNet(c.h.t, a.host.prefix, c.layout, a, running ? st!.pid : undefined) : undefined;
+  const addresses = net?.addresses ?? new Map<string, string>();
+  if (!st) return { status: s.bundles.has(a.name) ? "stopped" : "missing", pid: 0, startedAt: "", specHash: undefined, usage: undefined, addresses, net: undefined };
   const [config] = running ? await c.h.t.readFiles([`${c.bundle}/config.json`]) : [undefined];
   return {
     status: st.status as Observed["status"],
@@ -151,6 +198,8 @@ async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot): Prom
     startedAt: st.created,
     specHash: config === undefined ? undefined : hash(JSON.parse(config)),
     usage: running ? await c.h.cgroups.usage(c.path) : undefined,
+    addresses,
+    net: net?.drift,
   };
 }
 
@@ -166,6 +215,9 @@ function outputs(a: ContainerArgs, inputs: Props, c: Ctx, o: Observed): Props {
     bundlePath: c.bundle,
     logPath: c.log,
     usage: o.usage ?? null,
+    /** network name → address */
+    addresses: Object.fromEntries(a.networks.map((n) => [attachmentName(n), o.addresses.get(attachmentName(n)) ?? null])),
+    address: o.addresses.get(a.networks[0] ? attachmentName(a.networks[0]) : "") ?? null,
   };
 }
 
@@ -176,6 +228,7 @@ async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): Promise<
   if (o.status !== "running") return true;
   // The init was replaced behind kslice's back: another pid, started from another config.
   if (o.pid !== recordedPid && o.specHash !== hash(specOf(a, c))) return true;
+  if (o.net && (o.net.attachments.length || o.net.ports)) return true;
   const files = await c.h.cgroups.read(c.path);
   return c.h.cgroups.drift(c.h.cgroups.plan(a.limits, await planCtx(c, a)), files).length > 0;
 }
@@ -195,6 +248,7 @@ async function admission(a: ContainerArgs, c: Ctx): Promise<InputFailure[]> {
       if (ok !== "1") failures.push({ property: checks[i]!.property, reason: `got ${JSON.stringify(checks[i]!.path)}; no such path on host ${c.h.t.target}` });
     });
   }
+  failures.push(...(await netAdmission(c.h.t, c.layout, a)));
   return failures;
 }
 
@@ -252,6 +306,13 @@ export const containerLifecycle: LifecycleImpl = {
       undo.push(() => unmountRootfs(c.h.t, c.bundle));
       await putFile(c, `${c.bundle}/kslice.json`, JSON.stringify({ specHash: hash(spec), lower }));
       await c.h.t.run(["sh", "-c", `: > ${q(c.log)}`]);
+      if (hasNetworking(a)) {
+        // claimed at create, stopped or not: a container keeps its addresses and ports while it exists
+        undo.push(() => releasePorts(c.h.t, c.layout, a.name));
+        undo.push(() => c.h.t.run(["sh", "-c", detachScript(a.host.prefix, c.layout, a.name)]));
+        undo.push(() => releaseAddresses(c.h.t, c.layout, a.name));
+        await prepareNet(c, a);
+      }
       if (a.state === "running") {
         undo.push(async () => {
           await c.runtime.delete(a.name);
@@ -285,7 +346,12 @@ export const containerLifecycle: LifecycleImpl = {
         limits = observedInputs(props.limits as Record<string, Record<string, unknown>>, drift.map((d) => d.setting), c.h.cgroups.observe(files, pc));
       }
     }
-    return { id, props: { ...outputs(a, props, c, o), ...(state ? { state } : {}), ...(limits !== undefined ? { limits } : {}) } };
+    // A network the container is not on as declared (veth gone, address removed) reads as left;
+    // published ports whose rules are gone read as none.
+    const net: Props = {};
+    if (o.net?.attachments.length) net.networks = (props.networks as unknown[]).filter((_, i) => !o.net!.attachments.includes(i));
+    if (o.net?.ports) net.ports = [];
+    return { id, props: { ...outputs(a, props, c, o), ...(state ? { state } : {}), ...(limits !== undefined ? { limits } : {}), ...net } };
   },
 
   async update(_id, olds, news) {
@@ -303,7 +369,11 @@ export const containerLifecycle: LifecycleImpl = {
       const files = await c.h.cgroups.read(c.path);
       const wanted = c.h.cgroups.drift(c.h.cgroups.plan(a.limits, pc), files).map((d) => d.setting);
       await c.h.cgroups.apply(c.path, a.parent ?? "", [...c.h.cgroups.reset(removedLimits(o.limits, a.limits), pc), ...wanted]);
+      if (netChanged(o, a) || now.net?.attachments.length || now.net?.ports) await joinLive(c, o, a, now.pid);
     }
+    if (a.state === "stopped" && netChanged(o, a)) await prepareNet(c, a);
+    if (gone(o, a).length) await releaseAddresses(c.h.t, c.layout, a.name, gone(o, a));
+    if (o.ports.length && !a.ports.length) await releasePorts(c.h.t, c.layout, a.name);
     if (o.restartPolicy !== a.restartPolicy || o.logMaxSize !== a.logMaxSize) {
       await putFile(c, `${c.bundle}/restart`, a.restartPolicy);
       await putFile(c, `${c.bundle}/logmax`, String(a.logMaxSize));
@@ -320,11 +390,32 @@ export const containerLifecycle: LifecycleImpl = {
     await c.runtime.stop(a.name, Math.min(a.stopGraceSeconds, 2) * 1000).catch(() => undefined);
     await c.runtime.delete(a.name);
     await c.h.cgroups.remove(c.path);
+    // veths go with the netns; named here too, since the kernel frees a netns asynchronously
+    await c.h.t.run(["sh", "-c", detachScript(a.host.prefix, c.layout, a.name)]);
+    await releaseAddresses(c.h.t, c.layout, a.name);
+    await releasePorts(c.h.t, c.layout, a.name);
     await unmountRootfs(c.h.t, c.bundle);
     await c.h.t.run(["rm", "-rf", c.bundle]);
     c.snapshots.invalidate();
   },
 };
+
+const netKeys = ["networks", "ports", "dns", "hosts"] as const;
+const netChanged = (o: ContainerArgs, a: ContainerArgs) => netKeys.some((k) => JSON.stringify(o[k]) !== JSON.stringify(a[k]));
+/** Networks the container left. */
+const gone = (o: ContainerArgs, a: ContainerArgs) => {
+  const now = new Set(a.networks.map(attachmentName));
+  return o.networks.map(attachmentName).filter((n) => !now.has(n));
+};
+
+/** Applies networks, ports and DNS to a running container without restarting it (and repairs them). */
+async function joinLive(c: Ctx, o: ContainerArgs, a: ContainerArgs, pid: number): Promise<void> {
+  await prepareNet(c, a);
+  const r = await c.h.t.run(["sh", `${c.bundle}/net.sh`, String(pid)], { allowFailure: true });
+  if (r.exitCode !== 0) throw new Error(`${c.h.t.target}: container ${a.name}: ${r.stderr.trim()}`);
+  // start.sh calls net.sh only when the container has networking: rewrite it when that changes
+  if (hasNetworking(o) !== hasNetworking(a)) await writeStartFiles(c, a);
+}
 
 /**
  * A container of this name is already on the host (state lost, or the provider killed mid-create).

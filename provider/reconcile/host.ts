@@ -3,6 +3,7 @@ import { parseInput } from "../../schema/issues";
 import { chooseRuntime, managedControllers, type HostFacts } from "../kernel/host-facts";
 import { connectionKey } from "../transport/open";
 import { hostLayout } from "../kernel/container/layout";
+import { nftTable } from "../kernel/network/names";
 import { shellQuote } from "../transport/transport";
 import { hostContext } from "./host-context";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
@@ -116,17 +117,19 @@ export const hostLifecycle: LifecycleImpl = {
     const a = parse(props);
     const h = await hostContext(a);
     const layout = hostLayout(a.prefix);
-    const bundles = await h.t.run(["sh", "-c", `ls ${shellQuote(layout.containers)} 2>/dev/null; true`]);
-    const containers = bundles.stdout.split("\n").filter(Boolean);
-    const cgroups = containers.length ? [] : await h.cgroups.removeRootIfEmpty();
-    if (containers.length || cgroups.length) {
+    const ls = await h.t.run(["sh", "-c", `ls ${shellQuote(layout.containers)} 2>/dev/null; echo @@; ls ${shellQuote(layout.networks)} 2>/dev/null; true`]);
+    const [containers, networks] = ls.stdout.split("@@\n").map((x) => x.split("\n").filter(Boolean)) as [string[], string[]];
+    const cgroups = containers.length || networks.length ? [] : await h.cgroups.removeRootIfEmpty();
+    if (containers.length || cgroups.length || networks.length) {
       const what = [
         ...(containers.length ? [`containers ${containers.join(", ")}`] : []),
+        ...(networks.length ? [`networks ${networks.join(", ")}`] : []),
         ...(cgroups.length ? [`cgroups ${cgroups.map((c) => `${a.prefix}/${c}`).join(", ")}`] : []),
       ];
       throw new Error(`${h.t.target}: cannot remove kslice's setup under prefix "${a.prefix}": ${what.join("; ")} remain; delete the resources that manage them first`);
     }
     // Runtime state and templates go with the last container.
     await h.t.run(["rm", "-rf", layout.runDir, layout.stateDir]);
+    await h.t.run(["sh", "-c", `nft delete table ip ${nftTable(a.prefix)} 2>/dev/null; true`]);
   },
 };

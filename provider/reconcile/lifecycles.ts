@@ -1,6 +1,7 @@
 import { containerLifecycle } from "./container";
 import { hostLifecycle } from "./host";
 import { limitsLifecycle } from "./limits";
+import { networkLifecycle } from "./network";
 import type { LifecycleImpl } from "./provider-types";
 
 /** Every resource kind's implementation, looked up by the provider shim at call time. */
@@ -8,4 +9,5 @@ export const lifecycles: Record<string, LifecycleImpl> = {
   host: hostLifecycle,
   limits: limitsLifecycle,
   container: containerLifecycle,
+  network: networkLifecycle,
 };

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "./host";
 import { hostInput, type HostRef } from "./host-ref";
 import type { LimitsArgs, Size } from "./limits-types";
+import { Network, type NetworkRef } from "./network";
 import { ResourceLimits } from "./resource-limits";
 import { shimProvider } from "./shim";
 
@@ -18,6 +19,27 @@ export type RootfsArgs =
 export type MountArgs =
   | { type: "bind"; source: string; target: string; /** @default true */ readOnly?: boolean }
   | { type: "tmpfs"; target: string; /** @default "64Mi" */ size?: Size };
+
+export interface NetworkAttachmentArgs {
+  /** A Network, its `ref`, or the name of a network already on the host. */
+  network: Network | pulumi.Input<NetworkRef> | pulumi.Input<string>;
+  /** A static address in the subnet. @default the lowest free one, kept while the container exists */
+  address?: pulumi.Input<string>;
+  /** Traffic shaping (tc), e.g. "10mbit"; changes apply live. */
+  bandwidth?: pulumi.Input<{ ingress?: string | number; egress?: string | number }>;
+}
+
+export interface PublishedPortArgs {
+  hostPort: number;
+  /** @default hostPort */
+  containerPort?: number;
+  /** @default "tcp" */
+  protocol?: "tcp" | "udp";
+  /** @default "0.0.0.0" (every address of the host) */
+  hostAddress?: string;
+  /** The container's network that receives it. @default its first */
+  network?: string;
+}
 
 export interface ContainerArgs {
   host: Host | pulumi.Input<HostRef>;
@@ -56,6 +78,14 @@ export interface ContainerArgs {
   stopGraceSeconds?: pulumi.Input<number>;
   /** Cap of the stdout/stderr log file on the host. @default "8Mi" */
   logMaxSize?: pulumi.Input<Size>;
+  /** Networks joined, in order (eth0, eth1, …); changes apply live. @default none: loopback only */
+  networks?: NetworkAttachmentArgs[] | pulumi.Input<pulumi.Input<NetworkAttachmentArgs>[]>;
+  /** Host address and port → container port (nftables DNAT); changes apply live. */
+  ports?: pulumi.Input<pulumi.Input<PublishedPortArgs>[]>;
+  /** /etc/resolv.conf. @default the host's nameservers (loopback ones left out) */
+  dns?: pulumi.Input<{ nameservers?: string[]; search?: string[]; options?: string[] }>;
+  /** Extra /etc/hosts entries, name → address. */
+  hosts?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
 
 export interface ContainerUsage {
@@ -83,18 +113,26 @@ export class Container extends pulumi.dynamic.Resource {
   declare readonly logPath: pulumi.Output<string>;
   /** Read from the kernel at create, update and refresh. */
   declare readonly usage: pulumi.Output<ContainerUsage | null>;
+  /** Address on each network, by network name. */
+  declare readonly addresses: pulumi.Output<Record<string, string>>;
+  /** Address on the first network (null without one). */
+  declare readonly address: pulumi.Output<string | null>;
 
   constructor(name: string, args: ContainerArgs, opts?: pulumi.CustomResourceOptions) {
     const h = hostInput(args.host, opts);
     const parent = args.parent instanceof ResourceLimits ? args.parent.path : args.parent;
     const outputs = {
       runtimeId: undefined, runtime: undefined, status: undefined, pid: undefined, startedAt: undefined,
-      cgroupPath: undefined, bundlePath: undefined, logPath: undefined, usage: undefined,
+      cgroupPath: undefined, bundlePath: undefined, logPath: undefined, usage: undefined, addresses: undefined, address: undefined,
     };
+    // A Network given as such becomes its ref: identity known at preview, and the dependency.
+    const networks = Array.isArray(args.networks)
+      ? args.networks.map((n) => (n && typeof n === "object" && "network" in n && n.network instanceof Network ? { ...n, network: n.network.ref } : n))
+      : args.networks;
     super(
       shimProvider("container"),
       name,
-      { ...args, host: h.host, name: args.name ?? name, parent, ...outputs },
+      { ...args, host: h.host, name: args.name ?? name, parent, networks, ...outputs },
       { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host", "env"] },
       "kslice",
       "Container",

@@ -29,8 +29,14 @@ export class Containers {
     });
   }
 
-  async cleanup(): Promise<void> {
+  /** Deletes every container made here, then (unless other resources remain) the host's setup. */
+  async cleanup(deleteHost = true): Promise<void> {
     for (const m of this.made.reverse()) await L.delete(m.id, m.outs).catch(() => undefined);
-    await hostLifecycle.delete("", { ...this.host, runtime: "auto" });
+    this.made = [];
+    if (deleteHost) await this.deleteHost();
+  }
+
+  deleteHost(): Promise<void> {
+    return hostLifecycle.delete("", { ...this.host, runtime: "auto" });
   }
 }

@@ -9,6 +9,10 @@ export function hostLayout(prefix: string) {
     templates: `${state}/templates`,
     containers: `${state}/containers`,
     bundle: (name: string) => `${state}/containers/${name}`,
+    networks: `${state}/networks`,
+    network: (name: string) => `${state}/networks/${name}`,
+    /** Published ports claimed by each container: one file per container. */
+    ports: `${state}/ports`,
   };
 }
 

@@ -28,6 +28,8 @@ export interface SpecContext {
   cgroupVersion: 1 | 2;
   /** RLIMIT_NOFILE hard limit of the host: root here cannot raise it (no CAP_SYS_RESOURCE). */
   nofileHard: number;
+  /** Host files bind-mounted read-only as /etc/resolv.conf and /etc/hosts (rewritten in place to change them live). */
+  etc: { resolvConf: string; hosts: string };
 }
 
 /** The OCI runtime config for a container (pure: unit-tested, written by the reconciler). */
@@ -47,6 +49,8 @@ export function ociSpec(a: ContainerArgs, ctx: SpecContext): Record<string, unkn
     ...(userns && ctx.cgroupVersion === 1
       ? []
       : [{ destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"] }]),
+    { destination: "/etc/resolv.conf", type: "bind", source: ctx.etc.resolvConf, options: ["rbind", "ro", "nosuid", "nodev", "noexec"] },
+    { destination: "/etc/hosts", type: "bind", source: ctx.etc.hosts, options: ["rbind", "ro", "nosuid", "nodev", "noexec"] },
     ...a.mounts.map((m) =>
       m.type === "bind"
         ? { destination: m.target, type: "bind", source: m.source, options: ["rbind", m.readOnly ? "ro" : "rw", "nosuid", "nodev"] }

@@ -13,8 +13,9 @@ export interface CgroupWrite {
  * container's own limits written to its new cgroup, runtime start. The provider and the host's
  * supervisor (restart policies) run the same script, so a restart keeps the declared limits; over
  * SSH a start is one round trip. A write the kernel refuses for order (v1 memsw) is retried once.
+ * `netScript` (the bundle's net.sh) puts the container on its networks before its init runs.
  */
-export function startScript(runtime: string, layout: HostLayout, id: string, writes: CgroupWrite[]): string {
+export function startScript(runtime: string, layout: HostLayout, id: string, writes: CgroupWrite[], netScript?: string): string {
   const rt = `${runtime} --root ${q(layout.runtimeRoot)}`;
   const b = layout.bundle(id);
   return [
@@ -32,6 +33,10 @@ export function startScript(runtime: string, layout: HostLayout, id: string, wri
     ...writes.map(
       (x, i) => `[ $ok${i} = 1 ] || { err=$( (env printf %s ${q(x.value)} > ${q(x.path)}) 2>&1 ) || fail ${q(x.key)} ${q(x.path)} ${q(x.value)} "$err"; }`,
     ),
+    // networks join between create and start: the init never runs without its interfaces
+    ...(netScript
+      ? [`if ! err=$(sh ${q(netScript)} "$(cat ${q(`${b}/init.pid`)})" 2>&1 >/dev/null); then echo "$err" >&2; ${rt} delete --force ${q(id)} >/dev/null 2>&1; exit 1; fi`]
+      : []),
     `exec ${rt} start ${q(id)}`,
   ].join("\n");
 }

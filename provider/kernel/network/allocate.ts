@@ -1,0 +1,68 @@
+import { parseIPv4, parseSubnet } from "../../../schema/ipv4";
+import { shellQuote as q } from "../../transport/transport";
+import type { HostLayout } from "../container/layout";
+
+export interface AllocationRequest {
+  network: string;
+  subnet: string;
+  gateway: string;
+  /** A static address; undefined: the lowest free one. */
+  address?: string;
+}
+
+/**
+ * Claims one address per network for a container, on the host, under each network's lock: a file
+ * addresses/<ip> holding the owner's name. Parallel creates (engine, several hosts' runs) cannot
+ * get the same address, and a container keeps its address while it exists (stopped included).
+ * Idempotent: a container that already holds an address on a network gets it back (a static
+ * address that changed moves the claim). Prints "<network> <address>" per network.
+ */
+export function allocateScript(layout: HostLayout, container: string, reqs: AllocationRequest[]): string {
+  const lines = [`c=${q(container)}`];
+  for (const r of reqs) {
+    const s = parseSubnet(r.subnet)!;
+    const d = `${layout.network(r.network)}/addresses`;
+    const want = r.address === undefined ? "" : r.address;
+    lines.push(
+      `d=${q(d)}`,
+      `[ -d "$d" ] || { echo ${q(`networks: network ${JSON.stringify(r.network)} is not on the host (create its Network first)`)} >&2; exit 3; }`,
+      `exec 9>"$d/../lock"; flock -w 60 9 || { echo "timed out waiting for the lock of network ${r.network}" >&2; exit 1; }`,
+      `mine=$(grep -lxF -- "$c" "$d"/* 2>/dev/null | head -n 1); mine=\${mine##*/}`,
+      want
+        ? [
+            `want=${q(want)}`,
+            `if [ "$mine" != "$want" ]; then`,
+            `  if [ -e "$d/$want" ]; then echo "networks: address $want on network ${r.network} is taken by container $(cat "$d/$want")" >&2; exit 4; fi`,
+            `  [ -n "$mine" ] && rm -f "$d/$mine"`,
+            `  echo "$c" > "$d/$want"; mine=$want`,
+            `fi`,
+          ].join("\n")
+        : [
+            `if [ -z "$mine" ]; then`,
+            `  i=${s.base + 1}; end=${s.base + s.size - 2}; gw=${parseIPv4(r.gateway)}`,
+            `  while [ $i -le $end ]; do`,
+            `    ip=$((i >> 24 & 255)).$((i >> 16 & 255)).$((i >> 8 & 255)).$((i & 255))`,
+            `    [ $i -ne $gw ] && [ ! -e "$d/$ip" ] && break`,
+            `    i=$((i + 1))`,
+            `  done`,
+            `  [ $i -le $end ] || { echo "networks: network ${r.network} (${r.subnet}) has no free address left" >&2; exit 4; }`,
+            `  echo "$c" > "$d/$ip"; mine=$ip`,
+            `fi`,
+          ].join("\n"),
+      `exec 9>&-`,
+      `echo ${q(r.network)} "$mine"`,
+    );
+  }
+  return lines.join("\n");
+}
+
+export function parseAllocations(out: string): Map<string, string> {
+  return new Map(out.split("\n").filter(Boolean).map((l) => l.split(" ") as [string, string]));
+}
+
+/** Gives back a container's addresses, on the named networks or (none named) on every network. */
+export function releaseScript(layout: HostLayout, container: string, networks?: string[]): string {
+  const dirs = networks ? networks.map((n) => q(`${layout.network(n)}/addresses`)).join(" ") : `${q(layout.networks)}/*/addresses`;
+  return `for d in ${dirs}; do [ -d "$d" ] || continue; grep -lxF -- ${q(container)} "$d"/* 2>/dev/null | xargs -r rm -f; done; exit 0`;
+}
+

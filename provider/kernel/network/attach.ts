@@ -1,0 +1,131 @@
+import { parseRate } from "../../../schema/units";
+import { shellQuote as q } from "../../transport/transport";
+import type { HostLayout } from "../container/layout";
+import { containerOwner, nftTable, vethAliasPrefix } from "./names";
+import { ensureRulesScript, portRules, removeRulesScript, ruleComments, type PortRule } from "./nft";
+
+/** A container's place on one network, resolved: names, addresses and rates. */
+export interface Attachment {
+  index: number;
+  network: string;
+  bridge: string;
+  address: string;
+  bits: number;
+  gateway: string;
+  /** Host end of the veth; the container's end is eth<index>. */
+  veth: string;
+  alias: string;
+  mac: string;
+  /** bits per second into / out of the container */
+  ingress?: number;
+  egress?: number;
+}
+
+/** tbf needs a bucket of at least one packet; 20 ms of traffic, or 16 kB for slow rates. */
+const tbf = (bits: number) => `tbf rate ${bits}bit burst ${Math.max(Math.ceil(bits / 8 / 50), 16000)} latency 50ms`;
+
+const peerOf = (i: number) => `$(inns ip -o link show dev eth${i} 2>/dev/null | sed -n 's/^[0-9]*: [^@]*@if\\([0-9]*\\):.*/\\1/p')`;
+
+/**
+ * net.sh: puts a running container on its networks, given its init's pid. Run by start.sh between
+ * the runtime's create and start (so the init never sees a half-made network) and again to repair
+ * or to apply a change live. Idempotent: what is right is left alone (no flap on repair).
+ */
+export function netScript(prefix: string, layout: HostLayout, container: string, atts: Attachment[], ports: PortRule[]): string {
+  const mine = vethAliasPrefix(prefix, container).replace(/[.]/g, "\\.");
+  const keep = atts.map((a) => a.veth).join(" ");
+  return [
+    "#!/bin/sh",
+    `# written by kslice: joins container ${container} to its networks; $1 is its init's pid`,
+    `pid=\${1:?usage: net.sh PID}; ns=/proc/$pid/ns/net`,
+    `[ -e "$ns" ] || { echo "process $pid is gone" >&2; exit 1; }`,
+    `inns() { nsenter --net="$ns" "$@"; }`,
+    // veths of this container that are not declared any more
+    `for f in $(grep -l ${q(`^${mine}`)} /sys/class/net/ks*/ifalias 2>/dev/null); do`,
+    `  v=\${f%/ifalias}; v=\${v##*/}`,
+    `  case " ${keep} " in *" $v "*) ;; *) ip link del dev "$v" 2>/dev/null ;; esac`,
+    `done`,
+    ...atts.flatMap((a) => {
+      const e = `eth${a.index}`;
+      return [
+        `p=${peerOf(a.index)}; i=$(cat /sys/class/net/${a.veth}/ifindex 2>/dev/null)`,
+        `if [ -z "$p" ] || [ "$p" != "$i" ]; then`,
+        `  inns ip link del dev ${e} 2>/dev/null; ip link del dev ${a.veth} 2>/dev/null`,
+        // a veth of an exited init can take a moment to go: retry the name for up to 2 s
+        `  n=0; until ip link add name ${a.veth} type veth peer name ${e} address ${a.mac} netns "$pid" 2>/tmp/.kslice-veth.$$; do`,
+        `    n=$((n + 1)); [ $n -lt 20 ] || { echo "networks[${a.index}]: cannot create veth ${a.veth}: $(cat /tmp/.kslice-veth.$$)" >&2; rm -f /tmp/.kslice-veth.$$; exit 1; }; sleep 0.1`,
+        `  done; rm -f /tmp/.kslice-veth.$$`,
+        `fi`,
+        `ip link set dev ${a.veth} alias ${q(a.alias)} master ${q(a.bridge)} up || { echo "networks[${a.index}]: cannot attach ${a.veth} to bridge ${a.bridge} of network ${a.network}" >&2; exit 1; }`,
+        `inns ip link set dev ${e} up || exit 1`,
+        `[ "$(inns ip -o -4 addr show dev ${e} | awk '{print $4}')" = ${q(`${a.address}/${a.bits}`)} ] || { inns ip addr flush dev ${e} && inns ip addr add ${q(`${a.address}/${a.bits}`)} dev ${e}; } || exit 1`,
+        ...(a.index === 0 ? [`inns ip route replace default via ${a.gateway} dev ${e} || exit 1`] : []),
+        a.ingress ? `tc qdisc replace dev ${a.veth} root ${tbf(a.ingress)} || exit 1` : `tc qdisc del dev ${a.veth} root 2>/dev/null`,
+        a.egress ? `inns tc qdisc replace dev ${e} root ${tbf(a.egress)} || exit 1` : `inns tc qdisc del dev ${e} root 2>/dev/null`,
+      ];
+    }),
+    `(\n${ensureRulesScript(nftTable(prefix), layout.runDir, containerOwner(container), portRules(ports))}\n) || exit 1`,
+    `exit 0`,
+  ].join("\n");
+}
+
+/** Removes what a container has on the host's side: its veths (if its netns lingers) and port rules. */
+export function detachScript(prefix: string, layout: HostLayout, container: string, keepRules = false): string {
+  const mine = vethAliasPrefix(prefix, container).replace(/[.]/g, "\\.");
+  return [
+    `for f in $(grep -l ${q(`^${mine}`)} /sys/class/net/ks*/ifalias 2>/dev/null); do v=\${f%/ifalias}; ip link del dev "\${v##*/}" 2>/dev/null; done`,
+    ...(keepRules ? [] : [`(\n${removeRulesScript(nftTable(prefix), layout.runDir, containerOwner(container))}\n) || exit 1`]),
+    "exit 0",
+  ].join("\n");
+}
+
+/** Prints what the kernel shows of a running container's networks; parseNetProbe reads it. */
+export function probeNetScript(prefix: string, pid: number, atts: Attachment[]): string {
+  return [
+    `ns=/proc/${pid}/ns/net; inns() { nsenter --net="$ns" "$@"; }`,
+    ...atts.flatMap((a) => [
+      `echo "host ${a.index} $(basename "$(readlink /sys/class/net/${a.veth}/master 2>/dev/null)" 2>/dev/null)/$(cat /sys/class/net/${a.veth}/flags 2>/dev/null)/$(cat /sys/class/net/${a.veth}/ifindex 2>/dev/null)"`,
+      `echo "peer ${a.index} ${peerOf(a.index)}"`,
+      `echo "addr ${a.index} $(inns ip -o -4 addr show dev eth${a.index} 2>/dev/null | awk '{print $4}' | tr '\\n' ' ')"`,
+      `echo "in ${a.index} $(tc qdisc show dev ${a.veth} root 2>/dev/null | grep -o 'tbf.*rate [^ ]*')"`,
+      `echo "out ${a.index} $(inns tc qdisc show dev eth${a.index} root 2>/dev/null | grep -o 'tbf.*rate [^ ]*')"`,
+    ]),
+    `echo "route $(inns ip route show default 2>/dev/null | head -n 1)"`,
+    `nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`,
+  ].join("\n");
+}
+
+/** Which attachments and whether the published ports differ from what the kernel shows. */
+export interface NetDrift {
+  /** indexes of attachments not as declared */
+  attachments: number[];
+  ports: boolean;
+}
+
+const IFF_UP = 0x1;
+
+function rateOf(line: string): number | undefined {
+  const m = /rate (\S+)/.exec(line);
+  return m ? parseRate(m[1]!.toLowerCase()) : undefined;
+}
+
+/** tc prints rates rounded to its units: within 1% is the declared rate. */
+const sameRate = (declared: number | undefined, shown: number | undefined) =>
+  declared === undefined ? shown === undefined : shown !== undefined && Math.abs(shown - declared) <= declared / 100;
+
+export function parseNetProbe(out: string, container: string, atts: Attachment[], ports: PortRule[]): NetDrift {
+  const lines = out.split("\n");
+  const val = (k: string) => (lines.find((l) => l === k || l.startsWith(`${k} `)) ?? "").slice(k.length + 1).trim();
+  const drifted = atts
+    .filter((a) => {
+      const [master, flags, ifindex] = val(`host ${a.index}`).split("/");
+      if (master !== a.bridge || !(Number(flags) & IFF_UP) || !ifindex || val(`peer ${a.index}`) !== ifindex) return true;
+      if (val(`addr ${a.index}`) !== `${a.address}/${a.bits}`) return true;
+      if (a.index === 0 && !val("route").startsWith(`default via ${a.gateway} dev eth0`)) return true;
+      return !sameRate(a.ingress, rateOf(val(`in ${a.index}`))) || !sameRate(a.egress, rateOf(val(`out ${a.index}`)));
+    })
+    .map((a) => a.index);
+  const have = lines.filter((l) => l.startsWith(`nft ${containerOwner(container)} `)).map((l) => l.slice(4)).sort();
+  const want = ruleComments(containerOwner(container), portRules(ports)).sort();
+  return { attachments: drifted, ports: JSON.stringify(have) !== JSON.stringify(want) };
+}

@@ -1,0 +1,112 @@
+import { shellQuote as q } from "../../transport/transport";
+import type { HostLayout } from "../container/layout";
+import { bridgeAlias, networkOwner, nftTable } from "./names";
+import { ensureRulesScript, networkRules, removeRulesScript } from "./nft";
+
+/** A network as the host keeps it (networks/<name>/network.json) and as the kernel should show it. */
+export interface NetworkSpec {
+  name: string;
+  bridge: string;
+  subnet: string;
+  gateway: string;
+  bits: number;
+  nat: boolean;
+  isolated: boolean;
+}
+
+const forwardWas = (layout: HostLayout) => `${layout.networks}/.ip_forward-was`;
+
+/**
+ * Makes the bridge, its address, its rules and its host record what `n` declares; idempotent, so
+ * the same script creates and repairs. A bridge of that name that is not this network's is refused.
+ */
+export function ensureNetworkScript(prefix: string, layout: HostLayout, n: NetworkSpec): string {
+  const br = q(n.bridge);
+  const alias = bridgeAlias(prefix, n.name);
+  const dir = layout.network(n.name);
+  const table = nftTable(prefix);
+  return [
+    "set -e",
+    `if ip link show dev ${br} >/dev/null 2>&1; then`,
+    `  a=$(cat /sys/class/net/${n.bridge}/ifalias 2>/dev/null || true)`,
+    `  [ "$a" = ${q(alias)} ] || { echo "interface ${n.bridge} already exists on the host and is not kslice's network ${n.name} (its alias is \\"$a\\")" >&2; exit 3; }`,
+    `else`,
+    `  ip link add name ${br} type bridge`,
+    `  ip link set dev ${br} alias ${q(alias)}`,
+    `fi`,
+    `mkdir -p ${q(`${dir}/addresses`)}`,
+    `printf '%s\\n' ${q(JSON.stringify(n))} > ${q(`${dir}/network.json`)}`,
+    `[ "$(ip -o -4 addr show dev ${br} | awk '{print $4}')" = ${q(`${n.gateway}/${n.bits}`)} ] || { ip addr flush dev ${br}; ip addr add ${q(`${n.gateway}/${n.bits}`)} dev ${br}; }`,
+    `ip link set dev ${br} up`,
+    // 127.0.0.1:port → a container is routed out of the bridge with a loopback source (Docker's way without a proxy)
+    `echo 1 > /proc/sys/net/ipv4/conf/${n.bridge}/route_localnet`,
+    ...(n.nat
+      ? [`if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 1 ]; then cat /proc/sys/net/ipv4/ip_forward > ${q(forwardWas(layout))}; echo 1 > /proc/sys/net/ipv4/ip_forward; fi`]
+      : []),
+    "set +e",
+    ensureRulesScript(table, layout.runDir, networkOwner(n.name), networkRules(n.bridge, n.subnet, n.nat, n.isolated), [
+      `add element ip ${table} bridges { ${JSON.stringify(n.bridge)} }`,
+    ]),
+  ].join("\n");
+}
+
+/** What the kernel shows of a network, for observeNetwork to compare. */
+export function probeNetworkScript(layout: HostLayout, n: { name: string; bridge: string }, table: string): string {
+  const br = q(n.bridge);
+  return [
+    `echo "alias $(cat /sys/class/net/${n.bridge}/ifalias 2>/dev/null)"`,
+    `echo "bridge $([ -d /sys/class/net/${n.bridge}/bridge ] && echo yes)"`,
+    `echo "flags $(ip -o link show dev ${br} 2>/dev/null | grep -o '<[^>]*>')"`,
+    `echo "addr $(ip -o -4 addr show dev ${br} 2>/dev/null | awk '{print $4}' | tr '\\n' ' ')"`,
+    `echo "localnet $(cat /proc/sys/net/ipv4/conf/${n.bridge}/route_localnet 2>/dev/null)"`,
+    `echo "forward $(cat /proc/sys/net/ipv4/ip_forward)"`,
+    `echo "record $([ -f ${q(`${layout.network(n.name)}/network.json`)} ] && echo yes)"`,
+    `echo "member $(nft list set ip ${table} bridges 2>/dev/null | grep -c ${q(`"${n.bridge}"`)})"`,
+    `nft list table ip ${table} 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`,
+  ].join("\n");
+}
+
+export interface NetworkProbe {
+  alias: string;
+  isBridge: boolean;
+  up: boolean;
+  addresses: string[];
+  routeLocalnet: boolean;
+  ipForward: boolean;
+  recorded: boolean;
+  inSet: boolean;
+  comments: Set<string>;
+}
+
+export function parseNetworkProbe(out: string): NetworkProbe {
+  const lines = out.split("\n");
+  const val = (k: string) => (lines.find((l) => l.startsWith(`${k} `)) ?? "").slice(k.length + 1).trim();
+  return {
+    alias: val("alias"),
+    isBridge: val("bridge") === "yes",
+    up: /[<,]UP[,>]/.test(val("flags")),
+    addresses: val("addr").split(" ").filter(Boolean),
+    routeLocalnet: val("localnet") === "1",
+    ipForward: val("forward") === "1",
+    recorded: val("record") === "yes",
+    inSet: Number(val("member")) > 0,
+    comments: new Set(lines.filter((l) => l.startsWith("nft ")).map((l) => l.slice(4))),
+  };
+}
+
+/**
+ * Removes the bridge, the network's rules and its record. ip_forward goes back to what it was
+ * when the last NAT network of the prefix goes.
+ */
+export function removeNetworkScript(prefix: string, layout: HostLayout, n: { name: string; bridge: string }): string {
+  const table = nftTable(prefix);
+  const was = q(forwardWas(layout));
+  return [
+    `(\n${removeRulesScript(table, layout.runDir, networkOwner(n.name), [`delete element ip ${table} bridges { ${JSON.stringify(n.bridge)} }`])}\n) || exit 1`,
+    `[ "$(cat /sys/class/net/${n.bridge}/ifalias 2>/dev/null)" = ${q(bridgeAlias(prefix, n.name))} ] && ip link del dev ${q(n.bridge)}`,
+    `rm -rf ${q(layout.network(n.name))}`,
+    `if [ -f ${was} ] && ! grep -qs '"nat":true' ${q(layout.networks)}/*/network.json; then cat ${was} > /proc/sys/net/ipv4/ip_forward; rm -f ${was}; fi`,
+    `rmdir ${q(layout.networks)} 2>/dev/null`,
+    `exit 0`,
+  ].join("\n");
+}

@@ -1,0 +1,181 @@
+import { attachmentName, portKey, portsClash } from "../../schema/container-network";
+import type { ContainerArgs } from "../../schema/container";
+import { isHostAddress, parseIPv4, parseSubnet } from "../../schema/ipv4";
+import type { InputFailure } from "../../schema/issues";
+import type { HostLayout } from "../kernel/container/layout";
+import { allocateScript, parseAllocations, releaseScript } from "../kernel/network/allocate";
+import { detachScript, netScript, parseNetProbe, probeNetScript, type Attachment, type NetDrift } from "../kernel/network/attach";
+import type { NetworkSpec } from "../kernel/network/bridge";
+import { hostsFile, resolvConf } from "../kernel/network/dns";
+import { macFor, vethAlias, vethName } from "../kernel/network/names";
+import type { PortRule } from "../kernel/network/nft";
+import { shellQuote as q, type Transport } from "../transport/transport";
+
+/** Does the container touch networking at all? (No network and no ports: kslice adds nothing.) */
+export const hasNetworking = (a: ContainerArgs) => a.networks.length > 0 || a.ports.length > 0;
+
+const recordPath = (layout: HostLayout, n: string) => `${layout.network(n)}/network.json`;
+
+/** The host's records of the container's networks; a missing one is an unknown network. */
+export async function networkRecords(t: Transport, layout: HostLayout, a: ContainerArgs): Promise<Map<string, NetworkSpec | undefined>> {
+  const names = a.networks.map(attachmentName);
+  const files = await t.readFiles(names.map((n) => recordPath(layout, n)));
+  return new Map(names.map((n, i) => [n, files[i] === undefined ? undefined : (JSON.parse(files[i]!) as NetworkSpec)]));
+}
+
+/** Claims (or finds again) the container's addresses; "<network> → address". */
+export async function allocate(t: Transport, layout: HostLayout, a: ContainerArgs, records: Map<string, NetworkSpec | undefined>): Promise<Map<string, string>> {
+  if (!a.networks.length) return new Map();
+  const reqs = a.networks.map((n) => {
+    const rec = records.get(attachmentName(n))!;
+    return { network: rec.name, subnet: rec.subnet, gateway: rec.gateway, address: n.address };
+  });
+  const r = await t.run(["sh", "-c", allocateScript(layout, a.name, reqs)], { allowFailure: true });
+  if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `address allocation exited with ${r.exitCode}`);
+  return parseAllocations(r.stdout);
+}
+
+export const releaseAddresses = (t: Transport, layout: HostLayout, container: string, networks?: string[]) =>
+  t.run(["sh", "-c", releaseScript(layout, container, networks)]);
+
+/** The kernel objects a container's networking consists of, from its declaration and the host's records. */
+export function netPlan(prefix: string, a: ContainerArgs, records: Map<string, NetworkSpec | undefined>, addresses: Map<string, string>) {
+  const atts: Attachment[] = a.networks.map((n, index) => {
+    const rec = records.get(attachmentName(n))!;
+    const address = addresses.get(rec.name)!;
+    return {
+      index,
+      network: rec.name,
+      bridge: rec.bridge,
+      address,
+      bits: rec.bits,
+      gateway: rec.gateway,
+      veth: vethName(prefix, a.name, index, rec.name),
+      alias: vethAlias(prefix, a.name, rec.name),
+      mac: macFor(parseIPv4(address)!),
+      ingress: n.bandwidth?.ingress,
+      egress: n.bandwidth?.egress,
+    };
+  });
+  const ports: PortRule[] = a.ports.map((p) => ({
+    protocol: p.protocol,
+    hostAddress: p.hostAddress,
+    hostPort: p.hostPort,
+    containerPort: p.containerPort ?? p.hostPort,
+    address: atts.find((x) => x.network === (p.network ?? atts[0]!.network))!.address,
+  }));
+  return { atts, ports };
+}
+export type NetPlan = ReturnType<typeof netPlan>;
+
+export const netScriptFor = (prefix: string, layout: HostLayout, a: ContainerArgs, p: NetPlan) =>
+  hasNetworking(a) ? netScript(prefix, layout, a.name, p.atts, p.ports) : detachScript(prefix, layout, a.name);
+
+export function etcFiles(a: ContainerArgs, p: NetPlan, hostResolv: string) {
+  return {
+    resolv: resolvConf(a.dns, hostResolv),
+    hosts: hostsFile(a.hostname ?? a.name, p.atts[0]?.address, a.hosts),
+  };
+}
+
+/** The container's networks and addresses as the host holds them, and a probe of its namespace. */
+export async function observeNet(t: Transport, prefix: string, layout: HostLayout, a: ContainerArgs, pid: number | undefined) {
+  const names = a.networks.map(attachmentName);
+  const script = [
+    ...names.map((n) => `echo "record $(cat ${q(recordPath(layout, n))} 2>/dev/null)"`),
+    `grep -lxF -- ${q(a.name)} ${q(layout.networks)}/*/addresses/* 2>/dev/null | awk -F/ '{print "addr", $(NF-2), $NF}'`,
+  ];
+  const first = await t.run(["sh", "-c", script.join("\n")]);
+  const lines = first.stdout.split("\n");
+  const records = new Map<string, NetworkSpec | undefined>(
+    lines.filter((l) => l.startsWith("record ")).map((l, i) => [names[i]!, l.length > 7 ? (JSON.parse(l.slice(7)) as NetworkSpec) : undefined]),
+  );
+  const addresses = new Map(lines.filter((l) => l.startsWith("addr ")).map((l) => l.split(" ").slice(1) as [string, string]));
+  let drift: NetDrift | undefined;
+  if (pid && hasNetworking(a)) {
+    const complete = names.every((n) => records.get(n) && addresses.has(n));
+    if (!complete) drift = { attachments: a.networks.map((_, i) => i).filter((i) => !records.get(names[i]!) || !addresses.has(names[i]!)), ports: a.ports.length > 0 };
+    else {
+      const p = netPlan(prefix, a, records, addresses);
+      const probe = await t.run(["sh", "-c", probeNetScript(prefix, pid, p.atts)]);
+      drift = parseNetProbe(probe.stdout, a.name, p.atts, p.ports);
+    }
+  }
+  return { records, addresses, drift };
+}
+
+/** Published ports claimed on the host, one file per container, checked and written under a lock. */
+export function claimPortsScript(layout: HostLayout, a: ContainerArgs): string {
+  const d = q(layout.ports);
+  return [
+    `mkdir -p ${d}; exec 9>${d}/.lock; flock -w 60 9 || exit 1`,
+    ...a.ports.map((p, i) => {
+      const any = p.hostAddress === "0.0.0.0";
+      const re = `^${p.protocol}/${any ? "[^/]*" : `(${p.hostAddress.replace(/\./g, "\\.")}|0\\.0\\.0\\.0)`}/${p.hostPort}$`;
+      return `o=$(grep -lE ${q(re)} ${d}/* 2>/dev/null | grep -vxF ${q(`${layout.ports}/${a.name}`)} | head -n 1); [ -z "$o" ] || { echo "ports[${i}]: ${p.protocol} ${p.hostAddress}:${p.hostPort} is already published by container \${o##*/}" >&2; exit 4; }`;
+    }),
+    a.ports.length ? `printf '%s\\n' ${a.ports.map((p) => q(portKey(p))).join(" ")} > ${q(`${layout.ports}/${a.name}`)}` : `rm -f ${q(`${layout.ports}/${a.name}`)}`,
+    `exit 0`,
+  ].join("\n");
+}
+
+export async function claimPorts(t: Transport, layout: HostLayout, a: ContainerArgs): Promise<void> {
+  const r = await t.run(["sh", "-c", claimPortsScript(layout, a)], { allowFailure: true });
+  if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `port claim exited with ${r.exitCode}`);
+}
+
+export const releasePorts = (t: Transport, layout: HostLayout, container: string) =>
+  t.run(["sh", "-c", `rm -f ${q(`${layout.ports}/${container}`)}; rmdir ${q(layout.ports)} 2>/dev/null; true`]);
+
+/**
+ * Checks at preview against the host: networks that do not exist, addresses outside their subnet
+ * or held by another container, ports published by another container or bound by a host process.
+ */
+export async function netAdmission(t: Transport, layout: HostLayout, a: ContainerArgs): Promise<InputFailure[]> {
+  if (!hasNetworking(a)) return [];
+  const failures: InputFailure[] = [];
+  const records = await networkRecords(t, layout, a);
+  const owners = await t.readFiles(
+    a.networks.map((n) => {
+      const rec = records.get(attachmentName(n));
+      return n.address && rec ? `${layout.network(rec.name)}/addresses/${n.address}` : "/nonexistent";
+    }),
+  );
+  a.networks.forEach((n, i) => {
+    const name = attachmentName(n);
+    const rec = records.get(name);
+    // A Network's ref is checked by the schema; one given by name is known only here.
+    if (!rec) {
+      if (typeof n.network === "string") failures.push({ property: `networks[${i}].network`, reason: `got ${JSON.stringify(name)}; no such network on host ${t.target} under prefix ${layout.stateDir.split("/").pop()} (create a Network of that name, or pass the Network's ref)` });
+      return;
+    }
+    if (n.address === undefined) return;
+    const s = parseSubnet(rec.subnet)!;
+    if (!isHostAddress(s, parseIPv4(n.address)!) || n.address === rec.gateway) {
+      failures.push({ property: `networks[${i}].address`, reason: `got ${JSON.stringify(n.address)}; expected a free host address in ${name}'s subnet ${rec.subnet}, other than its gateway ${rec.gateway}` });
+    } else if (owners[i] !== undefined && owners[i] !== a.name) {
+      failures.push({ property: `networks[${i}].address`, reason: `got ${JSON.stringify(n.address)}, already the address of container ${owners[i]} on network ${name}` });
+    }
+  });
+  if (a.ports.length) {
+    const r = await t.run(["sh", "-c", `grep -H . ${q(layout.ports)}/* 2>/dev/null; echo @@; ss -Hlnt 2>/dev/null | awk '{print "tcp", $4}'; ss -Hlnu 2>/dev/null | awk '{print "udp", $4}'`]);
+    const [claims = "", listening = ""] = r.stdout.split("@@\n");
+    const taken = claims.split("\n").filter(Boolean).map((l) => {
+      const [file, key] = l.split(":");
+      return { owner: file!.split("/").pop()!, key: key! };
+    });
+    const sockets = listening.split("\n").filter(Boolean).map((l) => {
+      const [proto, local] = l.split(" ");
+      const m = /^(.*):(\d+)$/.exec(local ?? "");
+      const addr = (m?.[1] ?? "").replace(/^\[|\]$/g, "").replace(/%.*$/, "");
+      return { proto: proto!, port: Number(m?.[2]), addr: addr === "*" || addr === "::" ? "0.0.0.0" : addr };
+    });
+    a.ports.forEach((p, i) => {
+      const other = taken.find((x) => x.owner !== a.name && portsClash(x.key, portKey(p)));
+      if (other) failures.push({ property: `ports[${i}].hostPort`, reason: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, already published by container ${other.owner}` });
+      const sock = sockets.find((s) => s.proto === p.protocol && s.port === p.hostPort && (s.addr === "0.0.0.0" || p.hostAddress === "0.0.0.0" || s.addr === p.hostAddress));
+      if (!other && sock) failures.push({ property: `ports[${i}].hostPort`, reason: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, where a process on host ${t.target} already listens (${sock.addr}:${sock.port})` });
+    });
+  }
+  return failures;
+}

@@ -1,0 +1,217 @@
+import { overlaps, parseSubnet, type Subnet } from "../../schema/ipv4";
+import { parseInput, type InputFailure } from "../../schema/issues";
+import { defaultGateway, networkArgs, type NetworkArgs } from "../../schema/network";
+import { hostLayout, type HostLayout } from "../kernel/container/layout";
+import { ensureNetworkScript, parseNetworkProbe, probeNetworkScript, removeNetworkScript, type NetworkProbe, type NetworkSpec } from "../kernel/network/bridge";
+import { bridgeAlias, defaultBridge, networkOwner, nftTable } from "../kernel/network/names";
+import { baseComments, networkRules, ruleComments } from "../kernel/network/nft";
+import { connectionKey } from "../transport/open";
+import { shellQuote as q, type Transport } from "../transport/transport";
+import { hostContext } from "./host-context";
+import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
+import { containsUnknown } from "./unknown";
+
+const inputKeys = ["host", "name", "subnet", "gateway", "bridge", "nat", "isolated"] as const;
+/** A network's identity on the host: another value is another bridge (and its containers' addresses). */
+const replaceKeys = ["name", "subnet", "gateway", "bridge"] as const;
+
+function pickInputs(props: Props): Props {
+  return Object.fromEntries(inputKeys.filter((k) => props[k] !== undefined).map((k) => [k, props[k]]));
+}
+
+/** The declaration with its defaults: the gateway is the subnet's first address, the bridge named after the network. */
+export function networkSpec(a: NetworkArgs): NetworkSpec {
+  const s = parseSubnet(a.subnet)!;
+  return {
+    name: a.name,
+    bridge: a.bridge ?? defaultBridge(a.host.prefix, a.name),
+    subnet: a.subnet,
+    gateway: a.gateway ?? defaultGateway(a.subnet),
+    bits: s.bits,
+    nat: a.nat,
+    isolated: a.isolated,
+  };
+}
+
+function parse(props: Props): NetworkArgs {
+  const r = parseInput(networkArgs, pickInputs(props));
+  if (!r.ok) throw new Error(r.failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
+  return r.value;
+}
+
+async function context(a: NetworkArgs) {
+  const h = await hostContext(a.host);
+  return { t: h.t, layout: hostLayout(a.host.prefix), spec: networkSpec(a), prefix: a.host.prefix };
+}
+type Ctx = Awaited<ReturnType<typeof context>>;
+
+/** What the host already holds that this network would collide with: subnets, the bridge name, tools. */
+async function admission(c: Ctx): Promise<InputFailure[]> {
+  const n = c.spec;
+  const r = await c.t.run(["sh", "-c", [
+    `for t in ip nft nsenter tc flock; do command -v $t >/dev/null || echo "missing $t"; done`,
+    `echo "alias $(cat /sys/class/net/${n.bridge}/ifalias 2>/dev/null || echo '-')"`,
+    `grep -H . ${q(c.layout.networks)}/*/network.json 2>/dev/null | sed 's/^/record /'`,
+    `ip -o -4 route show table main 2>/dev/null | sed 's/^/route /'`,
+  ].join("\n")]);
+  const lines = r.stdout.split("\n");
+  const failures: InputFailure[] = [];
+  const missing = lines.filter((l) => l.startsWith("missing ")).map((l) => l.slice(8));
+  if (missing.length) {
+    const pkg: Record<string, string> = { ip: "iproute2", tc: "iproute2", nft: "nftables", nsenter: "util-linux", flock: "util-linux" };
+    failures.push({ property: "host", reason: `host ${c.t.target} lacks ${missing.join(", ")}; install ${[...new Set(missing.map((m) => pkg[m]))].join(", ")}` });
+  }
+  const alias = (lines.find((l) => l.startsWith("alias ")) ?? "alias -").slice(6);
+  if (alias !== "-" && alias !== bridgeAlias(c.prefix, n.name)) {
+    failures.push({ property: "bridge", reason: `got ${JSON.stringify(n.bridge)}, an interface that already exists on host ${c.t.target} and is not this network's (alias ${JSON.stringify(alias)}); choose another name` });
+  }
+  const mine = parseSubnet(n.subnet)!;
+  for (const l of lines.filter((x) => x.startsWith("record "))) {
+    const json = l.slice(l.indexOf(":", 7) + 1);
+    const other = JSON.parse(json) as NetworkSpec;
+    if (other.name === n.name) continue;
+    if (overlaps(mine, parseSubnet(other.subnet)!)) {
+      failures.push({ property: "subnet", reason: `got ${JSON.stringify(n.subnet)}, which overlaps network ${other.name}'s ${other.subnet} on host ${c.t.target}` });
+    }
+    if (other.bridge === n.bridge) failures.push({ property: "bridge", reason: `got ${JSON.stringify(n.bridge)}, already the bridge of network ${other.name}` });
+  }
+  for (const l of lines.filter((x) => x.startsWith("route "))) {
+    const [dst, , dev] = l.slice(6).split(" ");
+    if (dev === n.bridge || !dst) continue;
+    const route: Subnet | undefined = dst === "default" ? undefined : parseSubnet(dst.includes("/") ? dst : `${dst}/32`);
+    if (route && overlaps(mine, route) && !failures.some((f) => f.property === "subnet")) {
+      failures.push({ property: "subnet", reason: `got ${JSON.stringify(n.subnet)}, which overlaps the host's route to ${dst} via ${dev} on ${c.t.target}; choose a free range` });
+    }
+  }
+  return failures;
+}
+
+interface Observed {
+  probe: NetworkProbe;
+  missing: boolean;
+  drift: string[];
+}
+
+async function observe(c: Ctx): Promise<Observed> {
+  const n = c.spec;
+  const probe = parseNetworkProbe((await c.t.run(["sh", "-c", probeNetworkScript(c.layout, n, nftTable(c.prefix))])).stdout);
+  const drift: string[] = [];
+  if (probe.alias !== bridgeAlias(c.prefix, n.name)) drift.push("alias");
+  if (!probe.up) drift.push("up");
+  if (probe.addresses.join(" ") !== `${n.gateway}/${n.bits}`) drift.push("gateway");
+  if (!probe.routeLocalnet) drift.push("route_localnet");
+  if (n.nat && !probe.ipForward) drift.push("ip_forward");
+  if (!probe.recorded) drift.push("record");
+  if (!probe.inSet) drift.push("set");
+  const rules = ruleComments(networkOwner(n.name), networkRules(n.bridge, n.subnet, n.nat, n.isolated));
+  if (![...rules, ...baseComments].every((x) => probe.comments.has(x))) drift.push("rules");
+  return { probe, missing: !probe.isBridge, drift };
+}
+
+function outputs(inputs: Props, c: Ctx, o: Observed): Props {
+  const n = c.spec;
+  return { ...pickInputs(inputs), bridge: n.bridge, gateway: n.gateway, prefixLength: n.bits, status: o.missing ? "missing" : o.probe.up ? "up" : "down" };
+}
+
+// Networks of one host are created one at a time by this process, so that two new networks of
+// one deployment cannot both pass the overlap check (the engine runs creates in parallel).
+const creating = new Map<string, Promise<unknown>>();
+function serialized<T>(key: string, f: () => Promise<T>): Promise<T> {
+  const run = (creating.get(key) ?? Promise.resolve()).then(f, f);
+  creating.set(key, run.catch(() => undefined));
+  return run;
+}
+
+async function ensure(c: Ctx): Promise<void> {
+  const r = await c.t.run(["sh", "-c", ensureNetworkScript(c.prefix, c.layout, c.spec)], { allowFailure: true });
+  if (r.exitCode !== 0) throw new Error(`${c.t.target}: network ${c.spec.name}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+}
+
+/** Containers that still hold an address on the network. */
+async function attached(t: Transport, layout: HostLayout, name: string): Promise<string[]> {
+  const r = await t.run(["sh", "-c", `cat ${q(`${layout.network(name)}/addresses`)}/* 2>/dev/null | sort -u; true`]);
+  return r.stdout.split("\n").filter(Boolean);
+}
+
+export const networkLifecycle: LifecycleImpl = {
+  async check(_olds, news): Promise<CheckResult> {
+    const inputs = pickInputs(news);
+    if (containsUnknown(inputs)) return { inputs };
+    const r = parseInput(networkArgs, inputs);
+    if (!r.ok) return { failures: r.failures };
+    try {
+      const c = await context(r.value);
+      const failures = await admission(c);
+      if (failures.length) return { failures };
+      // Defaults filled in, so that a preview shows them and containers' refs carry them.
+      return { inputs: { ...inputs, host: r.value.host, gateway: c.spec.gateway, bridge: c.spec.bridge } };
+    } catch (e) {
+      return { failures: [{ property: "host", reason: (e as Error).message }] };
+    }
+  },
+
+  async diff(_id, olds, news): Promise<DiffResult> {
+    const n = pickInputs(news);
+    if (containsUnknown(n)) return { changes: true };
+    const o = parse(olds);
+    const a = parse(n);
+    const replaces: string[] = replaceKeys.filter((k) => JSON.stringify(networkSpec(o)[k]) !== JSON.stringify(networkSpec(a)[k]));
+    if (connectionKey(o.host.connection) !== connectionKey(a.host.connection) || o.host.prefix !== a.host.prefix) replaces.push("host");
+    if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
+    if (o.nat !== a.nat || o.isolated !== a.isolated) return { changes: true };
+    const obs = await observe(await context(a));
+    return { changes: obs.missing || obs.drift.length > 0 };
+  },
+
+  async create(inputs) {
+    const a = parse(inputs);
+    const c = await context(a);
+    return serialized(connectionKey(a.host.connection), async () => {
+      const failures = await admission(c);
+      if (failures.length) throw new Error(`${c.t.target}: network ${a.name}: ${failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
+      try {
+        await ensure(c);
+      } catch (e) {
+        // nothing half-made stays: the bridge, the rules, the record
+        await c.t.run(["sh", "-c", removeNetworkScript(c.prefix, c.layout, c.spec)], { allowFailure: true });
+        throw e;
+      }
+      return { id: `${connectionKey(a.host.connection)}/${a.host.prefix}/network/${a.name}`, outs: outputs(inputs, c, await observe(c)) };
+    });
+  },
+
+  async read(id, props) {
+    const a = parse(props);
+    const c = await context(a);
+    const o = await observe(c);
+    if (o.missing) return {};
+    // In the declaration's terms where one maps: a flushed NAT or isolation rule reads as false.
+    // (A removed gateway address shows as a planned update: diff asks the kernel.)
+    const all = networkRules(c.spec.bridge, c.spec.subnet, c.spec.nat, c.spec.isolated);
+    const comments = ruleComments(networkOwner(c.spec.name), all);
+    const present = (which: (r: (typeof all)[number]) => boolean) => all.every((r, i) => !which(r) || o.probe.comments.has(comments[i]!));
+    const nat = a.nat && o.probe.ipForward && present((r) => r.rule.startsWith("ip saddr"));
+    const isolated = a.isolated && present((r) => r.chain === "forward");
+    const seen = { ...props, nat, isolated };
+    return { id, props: { ...seen, ...outputs(seen, c, o) } };
+  },
+
+  async update(_id, _olds, news) {
+    const a = parse(news);
+    const c = await context(a);
+    await ensure(c);
+    return { outs: outputs(news, c, await observe(c)) };
+  },
+
+  async delete(_id, props) {
+    const a = parse(props);
+    const c = await context(a);
+    const users = await attached(c.t, c.layout, a.name);
+    if (users.length) {
+      throw new Error(`${c.t.target}: network ${a.name} still has containers on it: ${users.join(", ")}; delete them or take the network out of their networks first`);
+    }
+    await c.t.run(["sh", "-c", removeNetworkScript(c.prefix, c.layout, c.spec)]);
+    // the prefix's table goes with its last network (published ports need a network)
+    await c.t.run(["sh", "-c", `[ -d ${q(c.layout.networks)} ] || nft delete table ip ${nftTable(c.prefix)} 2>/dev/null; true`]);
+  },
+};

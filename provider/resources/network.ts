@@ -1,0 +1,70 @@
+import * as pulumi from "@pulumi/pulumi";
+import { defaultBridge, defaultGateway } from "../../schema/network";
+import type { Host } from "./host";
+import { hostInput, type HostRef } from "./host-ref";
+import { shimProvider } from "./shim";
+
+export interface NetworkArgs {
+  host: Host | pulumi.Input<HostRef>;
+  /** The network's name on the host. @default the resource's name */
+  name?: pulumi.Input<string>;
+  /** IPv4 subnet, "10.88.1.0/24"; changing it replaces the network. */
+  subnet: pulumi.Input<string>;
+  /** The host's address on the bridge, the containers' default route. @default the subnet's first address */
+  gateway?: pulumi.Input<string>;
+  /** Bridge name: at most 15 characters, starting with "ks". @default "ks-<name>" (a digest under a non-default prefix) */
+  bridge?: pulumi.Input<string>;
+  /** Masquerade the containers' outbound traffic (nftables); changes apply live. @default false */
+  nat?: pulumi.Input<boolean>;
+  /** Drop traffic to and from kslice's other networks; changes apply live. @default true */
+  isolated?: pulumi.Input<boolean>;
+}
+
+/** What a container's `networks[].network` takes: the network's identity, known at preview. */
+export interface NetworkRef {
+  name: string;
+  subnet: string;
+  gateway: string;
+  bridge: string;
+}
+
+/** A Linux bridge with a subnet and gateway, optional NAT, isolated from kslice's other networks. */
+export class Network extends pulumi.dynamic.Resource {
+  declare readonly name: pulumi.Output<string>;
+  declare readonly subnet: pulumi.Output<string>;
+  declare readonly gateway: pulumi.Output<string>;
+  declare readonly bridge: pulumi.Output<string>;
+  declare readonly nat: pulumi.Output<boolean>;
+  declare readonly isolated: pulumi.Output<boolean>;
+  declare readonly prefixLength: pulumi.Output<number>;
+  /** "up", "down" or "missing", as the kernel shows the bridge. */
+  declare readonly status: pulumi.Output<string>;
+
+  /**
+   * For a container's networks: derived from the inputs (known during preview, so a container's
+   * static address is checked against the subnet before anything exists) and carrying a
+   * dependency on this network.
+   */
+  readonly ref: pulumi.Output<NetworkRef>;
+
+  constructor(name: string, args: NetworkArgs, opts?: pulumi.CustomResourceOptions) {
+    const h = hostInput(args.host, opts);
+    const netName = args.name ?? name;
+    super(
+      shimProvider("network"),
+      name,
+      { ...args, host: h.host, name: netName, prefixLength: undefined, status: undefined },
+      { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
+      "kslice",
+      "Network",
+    );
+    this.ref = pulumi
+      .all([this.urn, netName, args.subnet, args.gateway, args.bridge, h.host])
+      .apply(([, n, subnet, gateway, bridge, host]) => ({
+        name: n,
+        subnet,
+        gateway: gateway ?? defaultGateway(subnet),
+        bridge: bridge ?? defaultBridge((host as HostRef).prefix ?? "kslice", n),
+      }));
+  }
+}

@@ -1,0 +1,101 @@
+import { z } from "zod";
+import { show } from "./issues";
+import { formatIPv4, isHostAddress, parseIPv4, parseSubnet } from "./ipv4";
+import { ipv4, networkName, networkRef } from "./network";
+import { rate } from "./units";
+
+/** A container's place on one network. */
+export const networkAttachment = z.strictObject({
+  /** The Network's `ref` (known at preview) or the name of a network already on the host. */
+  network: z.union([networkName, networkRef]),
+  /** A static address inside the subnet. @default the lowest free one, kept on the host while the container exists */
+  address: ipv4.optional(),
+  /** Traffic shaping on this interface (tc token bucket), OpenVZ-style. @default none */
+  bandwidth: z
+    .strictObject({
+      /** Traffic into the container. */
+      ingress: rate.optional(),
+      /** Traffic out of the container. */
+      egress: rate.optional(),
+    })
+    .optional(),
+});
+
+const port = z.number().int("expected a whole port number").min(1, "expected a port from 1 to 65535").max(65535, "expected a port from 1 to 65535");
+
+/** A host address and port forwarded (DNAT) to the container. */
+export const publishedPort = z.strictObject({
+  hostPort: port,
+  /** @default hostPort */
+  containerPort: port.optional(),
+  /** @default "tcp" */
+  protocol: z.enum(["tcp", "udp"]).default("tcp"),
+  /** "0.0.0.0" means every address of the host. @default "0.0.0.0" */
+  hostAddress: ipv4.default("0.0.0.0"),
+  /** Which of the container's networks receives it. @default the first */
+  network: networkName.optional(),
+});
+
+const hostName = z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9.-]{0,251}[a-zA-Z0-9])?$/, "expected a host name");
+
+export const dns = z.strictObject({
+  /** @default the host's own nameservers, except loopback ones (unreachable from a container) */
+  nameservers: z.array(ipv4).max(3, "the resolver reads at most 3 nameservers").optional(),
+  search: z.array(hostName).default([]),
+  options: z.array(z.string().regex(/^[a-z][a-z0-9-]*(:\d+)?$/, "expected a resolver option like \"ndots:2\"")).default([]),
+});
+
+export const networkFields = {
+  /** Networks the container joins, in order: eth0, eth1, … @default none (loopback only) */
+  networks: z.array(networkAttachment).max(8, "at most 8 networks per container").default([]),
+  ports: z.array(publishedPort).default([]),
+  /** /etc/resolv.conf. @default the host's nameservers when the container has networks */
+  dns: dns.optional(),
+  /** Extra /etc/hosts entries: name → address. @default none */
+  hosts: z.record(hostName, ipv4).default({}),
+};
+
+type Attachment = z.output<typeof networkAttachment>;
+type Port = z.output<typeof publishedPort>;
+
+export const attachmentName = (a: Attachment) => (typeof a.network === "string" ? a.network : a.network.name);
+
+/** Checks between fields: addresses inside known subnets, ports unique and on a joined network. */
+export function checkNetworkFields(a: { networks: Attachment[]; ports: Port[] }, ctx: z.RefinementCtx): void {
+  const names = a.networks.map(attachmentName);
+  a.networks.forEach((n, i) => {
+    if (names.indexOf(names[i]!) !== i) ctx.addIssue({ code: "custom", path: ["networks", i, "network"], message: `got ${show(names[i])} twice; a container joins a network once`, input: names[i] });
+    if (typeof n.network === "string" || n.address === undefined) return;
+    const s = parseSubnet(n.network.subnet)!;
+    const ip = parseIPv4(n.address)!;
+    if (!isHostAddress(s, ip)) {
+      ctx.addIssue({ code: "custom", path: ["networks", i, "address"], message: `got ${show(n.address)}; expected an address inside ${n.network.name}'s subnet ${n.network.subnet} (${formatIPv4(s.base + 1)} to ${formatIPv4(s.base + s.size - 2)})`, input: n.address });
+    } else if (n.address === n.network.gateway) {
+      ctx.addIssue({ code: "custom", path: ["networks", i, "address"], message: `got ${show(n.address)}, which is ${n.network.name}'s gateway (the host's address on the bridge); expected another address in ${n.network.subnet}`, input: n.address });
+    }
+  });
+  const seen = new Map<string, number>();
+  a.ports.forEach((p, i) => {
+    if (!names.length) {
+      ctx.addIssue({ code: "custom", path: ["ports", i], message: "a published port needs the container on a network; add one to networks", input: p });
+      return;
+    }
+    if (p.network !== undefined && !names.includes(p.network)) {
+      ctx.addIssue({ code: "custom", path: ["ports", i, "network"], message: `got ${show(p.network)}; expected one of the container's networks: ${names.map((n) => show(n)).join(", ")}`, input: p.network });
+    }
+    const key = portKey(p);
+    const clash = [...seen.entries()].find(([k]) => portsClash(k, key));
+    if (clash) ctx.addIssue({ code: "custom", path: ["ports", i, "hostPort"], message: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, already published by ports[${clash[1]}]`, input: p.hostPort });
+    seen.set(key, i);
+  });
+}
+
+/** "tcp/0.0.0.0/8080": what a published port claims on the host. */
+export const portKey = (p: { protocol: string; hostAddress: string; hostPort: number }) => `${p.protocol}/${p.hostAddress}/${p.hostPort}`;
+
+/** Two claims clash on the same protocol and port when either is every address or both are the same one. */
+export function portsClash(a: string, b: string): boolean {
+  const [pa, aa, na] = a.split("/");
+  const [pb, ab, nb] = b.split("/");
+  return pa === pb && na === nb && (aa === ab || aa === "0.0.0.0" || ab === "0.0.0.0");
+}

@@ -1,0 +1,88 @@
+import { z } from "zod";
+import { show } from "./issues";
+import { formatIPv4, isHostAddress, parseIPv4, parseSubnet } from "./ipv4";
+import { hostRef } from "./resource-limits";
+
+/** A network's name: it names files on the host and nftables comments. */
+export const networkName = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, "expected lower-case letters, digits, \"_\" or \"-\", at most 32 characters");
+
+/** A string schema whose failure message shows the value: zod's refine takes no message function. */
+const checked = (ok: (v: string) => boolean, message: (v: string) => string) =>
+  z.string().superRefine((v, ctx) => {
+    if (!ok(v)) ctx.addIssue({ code: "custom", message: message(v), input: v });
+  });
+
+/** IFNAMSIZ is 16 with the terminating zero: the kernel refuses longer interface names. */
+export const bridgeName = checked(
+  (v) => v.length <= 15 && /^ks[a-zA-Z0-9_.-]*$/.test(v),
+  (v) =>
+    v.length > 15
+      ? `got ${show(v)} (${v.length} characters); the kernel allows at most 15 in an interface name`
+      : `got ${show(v)}; expected a name starting with "ks" (kslice's interfaces all do, so that leftovers can be found) and made of letters, digits, "_", "." or "-"`,
+);
+
+export const ipv4 = checked((v) => parseIPv4(v) !== undefined, (v) => `got ${show(v)}; expected an IPv4 address like "10.88.1.5"`);
+
+export const subnet = checked(
+  (v) => { const s = parseSubnet(v); return s !== undefined && s.bits >= 8 && s.bits <= 30; },
+  (v) =>
+    parseSubnet(v)
+      ? `got ${show(v)}; expected a prefix length from /8 to /30 (room for a gateway and a container)`
+      : `got ${show(v)}; expected an IPv4 subnet with zero host bits, like "10.88.1.0/24"`,
+);
+
+export const networkArgs = z
+  .strictObject({
+    host: hostRef,
+    /** @default the resource's name */
+    name: networkName,
+    /** IPv4 subnet of the bridge, "10.88.1.0/24". */
+    subnet,
+    /** The host's address on the bridge and the containers' default route. @default the subnet's first address */
+    gateway: ipv4.optional(),
+    /** The Linux bridge's name (at most 15 characters, starting with "ks"). @default "ks-" and the network's name, or a hash when too long */
+    bridge: bridgeName.optional(),
+    /** Masquerade the containers' outbound traffic behind the host's addresses (nftables). @default false */
+    nat: z.boolean().default(false),
+    /** Drop traffic between this network and kslice's other networks on the host. @default true */
+    isolated: z.boolean().default(true),
+  })
+  .superRefine((a, ctx) => {
+    const s = parseSubnet(a.subnet);
+    if (!s || a.gateway === undefined) return;
+    const gw = parseIPv4(a.gateway)!;
+    if (!isHostAddress(s, gw)) {
+      ctx.addIssue({ code: "custom", path: ["gateway"], message: `got ${show(a.gateway)}; expected a host address inside ${a.subnet} (${formatIPv4(s.base + 1)} to ${formatIPv4(s.base + s.size - 2)})`, input: a.gateway });
+    }
+  });
+
+export type NetworkArgs = z.output<typeof networkArgs>;
+
+/** What a container needs to know of a network, carried by the Network's `ref` (known at preview). */
+export const networkRef = z.strictObject({ name: networkName, subnet, gateway: ipv4, bridge: bridgeName });
+export type NetworkRef = z.output<typeof networkRef>;
+
+/** FNV-1a, 32 bits: a stable short digest without node:crypto (schema stays importable anywhere). */
+function fnv(s: string, seed: number): string {
+  let h = seed >>> 0;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 16777619) >>> 0;
+  return h.toString(16).padStart(8, "0");
+}
+
+/**
+ * Interface names hold 15 characters, too few for a prefix and a name: kslice's start with "ks"
+ * (DESIGN.md) and carry an alias "<prefix>/…" naming their owner. The default prefix gets a
+ * readable "ks-<network>"; other prefixes (test runs) a digest, so that two prefixes never clash.
+ */
+export function defaultBridge(prefix: string, network: string): string {
+  const readable = `ks-${network}`;
+  return prefix === "kslice" && readable.length <= 15 ? readable : `ks${(fnv(`${prefix}/${network}`, 2166136261) + fnv(network, 33554467)).slice(0, 11)}`;
+}
+
+/** The gateway a network gets by default: its subnet's first address. */
+export function defaultGateway(subnetCidr: string): string {
+  const s = parseSubnet(subnetCidr);
+  return s ? formatIPv4(s.base + 1) : ""; // an invalid subnet is reported by the Network's check
+}
