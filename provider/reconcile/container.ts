@@ -349,7 +349,12 @@ export const containerLifecycle: LifecycleImpl = {
     // A network the container is not on as declared (veth gone, address removed) reads as left;
     // published ports whose rules are gone read as none.
     const net: Props = {};
-    if (o.net?.attachments.length) net.networks = (props.networks as unknown[]).filter((_, i) => !o.net!.attachments.includes(i));
+    if (o.net?.attachments.length) {
+      const kept = a.networks.filter((_, i) => !o.net!.attachments.includes(i)).map(attachmentName);
+      net.networks = (props.networks as unknown[]).filter((_, i) => !o.net!.attachments.includes(i));
+      // ports that went with their network (or with the last one) cannot be shown either
+      net.ports = (props.ports as { network?: string }[] | undefined ?? []).filter((p) => kept.length && (p.network ? kept.includes(p.network) : kept[0] === attachmentName(a.networks[0]!)));
+    }
     if (o.net?.ports) net.ports = [];
     return { id, props: { ...outputs(a, props, c, o), ...(state ? { state } : {}), ...(limits !== undefined ? { limits } : {}), ...net } };
   },

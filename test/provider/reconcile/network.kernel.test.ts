@@ -78,4 +78,77 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
     const r = await sh("timeout 5 busybox wget -q -O - http://127.0.0.1:18931/");
     expect(r.out).toContain("hello-published");
   });
+
+  it("drift (address removed, veth deleted, rule flushed) shows in read and a live update repairs it", async () => {
+    const c = (await L.check({}, { host: cs.host, name: "pub", command: serve("hello-published"), networks: [{ network: "front" }], ports: [{ hostPort: 18931, containerPort: 80, hostAddress: "127.0.0.1" }], stopGraceSeconds: 0 })).inputs!;
+    forgetReads();
+    let outs = (await L.read("", { ...c, pid: 0 })).props!;
+    expect(await L.diff("", outs, c)).toEqual({ changes: false });
+    const pid = outs.pid as number;
+    const inNs = (cmd: string) => execFileSync("nsenter", [`--net=/proc/${pid}/ns/net`, "sh", "-c", cmd], { encoding: "utf8" });
+    const veth = () => execFileSync("sh", ["-c", `grep -l '^${prefix}/container/pub/' /sys/class/net/ks*/ifalias | cut -d/ -f5`], { encoding: "utf8" }).trim();
+
+    const repaired = async (what: string) => {
+      forgetReads();
+      expect(await L.diff("", outs, c), what).toEqual({ changes: true });
+      const seen = (await L.read("", outs)).props!;
+      outs = (await L.update("", seen, c)).outs!;
+      expect(outs.pid, `${what}: repaired without a restart`).toBe(pid);
+      forgetReads();
+      expect(await L.diff("", outs, c), `${what}: nothing left to do`).toEqual({ changes: false });
+      expect((await sh("timeout 5 busybox wget -q -O - http://127.0.0.1:18931/")).out, what).toContain("hello-published");
+      return seen;
+    };
+
+    inNs("ip addr flush dev eth0");
+    expect((await repaired("address removed")).networks).toEqual([]);
+    expect(inNs("ip -o -4 addr show dev eth0")).toContain(`${outs.address}/24`);
+
+    const before = veth();
+    execFileSync("ip", ["link", "del", "dev", before]);
+    expect((await repaired("veth deleted")).networks).toEqual([]);
+    expect(veth()).toBe(before);
+
+    execFileSync("nft", ["flush", "chain", "ip", prefix, "ports"]);
+    expect((await sh("timeout 3 busybox wget -q -O - http://127.0.0.1:18931/")).code).not.toBe(0);
+    expect((await repaired("port rule flushed")).ports).toEqual([]);
+  });
+
+  it("writes resolv.conf and hosts as declared and changes them live", async () => {
+    const dns = { nameservers: ["192.0.2.53"], search: ["corp.example"], options: ["ndots:2"] };
+    const { inputs, outs } = await cs.create("named", { command: idle, hostname: "named-1", networks: [{ network: "front" }], dns, hosts: { "db.internal": "10.231.1.200" }, stopGraceSeconds: 0 });
+    expect((await cs.exec("named", "cat /etc/resolv.conf")).out).toMatch(/nameserver 192\.0\.2\.53\nsearch corp\.example\noptions ndots:2/);
+    const hosts = (await cs.exec("named", "cat /etc/hosts")).out;
+    expect(hosts).toContain(`${outs.address}\tnamed-1`);
+    expect(hosts).toContain("10.231.1.200\tdb.internal");
+    // read-only inside
+    expect((await cs.exec("named", "echo x >> /etc/hosts")).code).not.toBe(0);
+    const next = { ...inputs, dns: { nameservers: ["192.0.2.54"] } };
+    const up = (await L.update("", outs, (await L.check({}, next)).inputs!)).outs!;
+    expect(up.pid).toBe(outs.pid);
+    expect((await cs.exec("named", "cat /etc/resolv.conf")).out).toContain("nameserver 192.0.2.54");
+  });
+
+  it("shapes a container's traffic with tc, live", async () => {
+    const big = ["sh", "-c", "mkdir -p /www && head -c 262144 /dev/zero > /www/big && exec httpd -f -p 80 -h /www"];
+    const { inputs, outs } = await cs.create("slow", { command: big, networks: [{ network: "front", bandwidth: { ingress: "2mbit", egress: "1mbit" } }], stopGraceSeconds: 0 });
+    const veth = execFileSync("sh", ["-c", `grep -l '^${prefix}/container/slow/' /sys/class/net/ks*/ifalias | cut -d/ -f5`], { encoding: "utf8" }).trim();
+    expect(execFileSync("tc", ["qdisc", "show", "dev", veth, "root"], { encoding: "utf8" })).toMatch(/tbf .*rate 2Mbit/);
+    expect(execFileSync("nsenter", [`--net=/proc/${outs.pid}/ns/net`, "tc", "qdisc", "show", "dev", "eth0", "root"], { encoding: "utf8" })).toMatch(/tbf .*rate 1Mbit/);
+    const download = async () => {
+      const t0 = Date.now();
+      const r = await cs.exec("client", `timeout 20 wget -q -O - http://${outs.address}/big | wc -c`);
+      expect(r.out.trim()).toBe("262144");
+      return Date.now() - t0;
+    };
+    // 256 KiB out of the container at 1 Mbit/s: about 2.1 s; without the limit: well under 1 s
+    const shaped = await download();
+    const up = (await L.update("", outs, (await L.check({}, { ...inputs, networks: [{ network: "front" }] })).inputs!)).outs!;
+    expect(up.pid).toBe(outs.pid);
+    expect(execFileSync("tc", ["qdisc", "show", "dev", veth, "root"], { encoding: "utf8" })).not.toContain("tbf");
+    const free = await download();
+    console.log(`256 KiB download: ${shaped} ms at 1mbit, ${free} ms unshaped`);
+    expect(shaped).toBeGreaterThan(1500);
+    expect(free).toBeLessThan(shaped / 2);
+  });
 });
