@@ -146,15 +146,15 @@ export async function netAdmission(t: Transport, layout: HostLayout, a: Containe
     const rec = records.get(name);
     // A Network's ref is checked by the schema; one given by name is known only here.
     if (!rec) {
-      if (typeof n.network === "string") failures.push({ property: `networks[${i}].network`, reason: `got ${JSON.stringify(name)}; no such network on host ${t.target} under prefix ${layout.stateDir.split("/").pop()} (create a Network of that name, or pass the Network's ref)` });
+      if (typeof n.network === "string") failures.push({ property: `networks.${i}.network`, reason: `got ${JSON.stringify(name)}; no such network on host ${t.target} under prefix ${layout.stateDir.split("/").pop()} (create a Network of that name, or pass the Network's ref)` });
       return;
     }
     if (n.address === undefined) return;
     const s = parseSubnet(rec.subnet)!;
     if (!isHostAddress(s, parseIPv4(n.address)!) || n.address === rec.gateway) {
-      failures.push({ property: `networks[${i}].address`, reason: `got ${JSON.stringify(n.address)}; expected a free host address in ${name}'s subnet ${rec.subnet}, other than its gateway ${rec.gateway}` });
+      failures.push({ property: `networks.${i}.address`, reason: `got ${JSON.stringify(n.address)}; expected a free host address in ${name}'s subnet ${rec.subnet}, other than its gateway ${rec.gateway}` });
     } else if (owners[i] !== undefined && owners[i] !== a.name) {
-      failures.push({ property: `networks[${i}].address`, reason: `got ${JSON.stringify(n.address)}, already the address of container ${owners[i]} on network ${name}` });
+      failures.push({ property: `networks.${i}.address`, reason: `got ${JSON.stringify(n.address)}, already the address of container ${owners[i]} on network ${name}` });
     }
   });
   if (a.ports.length) {
@@ -172,9 +172,9 @@ export async function netAdmission(t: Transport, layout: HostLayout, a: Containe
     });
     a.ports.forEach((p, i) => {
       const other = taken.find((x) => x.owner !== a.name && portsClash(x.key, portKey(p)));
-      if (other) failures.push({ property: `ports[${i}].hostPort`, reason: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, already published by container ${other.owner}` });
+      if (other) failures.push({ property: `ports.${i}.hostPort`, reason: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, already published by container ${other.owner}` });
       const sock = sockets.find((s) => s.proto === p.protocol && s.port === p.hostPort && (s.addr === "0.0.0.0" || p.hostAddress === "0.0.0.0" || s.addr === p.hostAddress));
-      if (!other && sock) failures.push({ property: `ports[${i}].hostPort`, reason: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, where a process on host ${t.target} already listens (${sock.addr}:${sock.port})` });
+      if (!other && sock) failures.push({ property: `ports.${i}.hostPort`, reason: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, where a process on host ${t.target} already listens (${sock.addr}:${sock.port})` });
     });
   }
   return failures;

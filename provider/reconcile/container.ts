@@ -132,7 +132,8 @@ async function start(c: Ctx, a: ContainerArgs): Promise<void> {
   await writeStartFiles(c, a);
   try {
     await c.h.t.run(["rm", "-f", `${c.bundle}/stopped`]);
-    const r = await c.h.t.run(["sh", `${c.bundle}/start.sh`], { allowFailure: true, timeoutMs: 120_000 });
+    // under the bundle's lock, which the supervisor takes to restart: the two never start it at once
+    const r = await c.h.t.run(["flock", "-w", "60", `${c.bundle}/lock`, "sh", `${c.bundle}/start.sh`], { allowFailure: true, timeoutMs: 120_000 });
     if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `start.sh exited with ${r.exitCode}`);
   } catch (e) {
     await c.runtime.delete(a.name);

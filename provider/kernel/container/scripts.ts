@@ -64,7 +64,8 @@ export function supervisorScript(runtime: string, layout: HostLayout, intervalSe
     `    awk '$2 == "max" { m[$1] = $3 } $2 == "size" { s[$1] = $3 } END { for (b in s) if ((b in m) && s[b] > m[b]) print b, m[b] }' |`,
     `    while read -r b max; do tail -c $((max / 2)) "$b/log" > "$b/log.tmp" && cat "$b/log.tmp" > "$b/log"; rm -f "$b/log.tmp"; done`,
     // restart candidates: a policy other than "no"; the runtime is asked once, only if there are any
-    `  wants=$(grep -L '^no$' ${c}/*/restart 2>/dev/null)`,
+    // a positive match: a restart file being rewritten (empty for a moment) is not a candidate
+    `  wants=$(grep -lx -e always -e on-failure ${c}/*/restart 2>/dev/null)`,
     `  if [ -n "$wants" ]; then`,
     `    states=$(${rt} list 2>/dev/null | awk 'NR > 1 {print $1, $3}')`,
     `    for f in $wants; do`,

@@ -151,4 +151,127 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
     expect(shaped).toBeGreaterThan(1500);
     expect(free).toBeLessThan(shaped / 2);
   });
+
+  it("a network's drift (address, NAT rule, bridge) is found, shown and repaired", async () => {
+    const br = front.outs.bridge as string;
+    forgetReads();
+    expect(await N.diff("", front.outs, front.inputs)).toEqual({ changes: false });
+    execFileSync("ip", ["addr", "flush", "dev", br]);
+    forgetReads();
+    expect(await N.diff("", front.outs, front.inputs)).toEqual({ changes: true });
+    front.outs = (await N.update("", front.outs, front.inputs)).outs!;
+    expect(execFileSync("ip", ["-o", "-4", "addr", "show", "dev", br], { encoding: "utf8" })).toContain("10.231.1.1/24");
+
+    execFileSync("nft", ["flush", "chain", "ip", prefix, "postrouting"]);
+    forgetReads();
+    expect(await N.diff("", front.outs, front.inputs)).toEqual({ changes: true });
+    expect((await N.read("", front.outs)).props!.nat).toBe(false);
+    front.outs = (await N.update("", front.outs, front.inputs)).outs!;
+    expect(execFileSync("nft", ["list", "chain", "ip", prefix, "postrouting"], { encoding: "utf8" })).toContain("masquerade");
+
+    // the bridge deleted: the network reads as gone; re-created, its containers' veths are repaired by their update
+    execFileSync("ip", ["link", "del", "dev", br]);
+    forgetReads();
+    expect(await N.read("", front.outs)).toEqual({});
+    front.outs = (await N.create(front.inputs)).outs!;
+    for (const [name, command] of [["client", idle], ["web", serve("hello-front")]] as const) {
+      const c = (await L.check({}, { host: cs.host, name, command, networks: [{ network: name === "web" ? ns.ref(front.outs) : "front" }], stopGraceSeconds: 0 })).inputs!;
+      const outs = (await L.read("", { ...c, pid: 0 })).props!;
+      expect(await L.diff("", outs, c), name).toEqual({ changes: true });
+      const repaired = (await L.update("", outs, c)).outs!;
+      expect(repaired.pid, name).toBe(outs.pid);
+      forgetReads();
+      expect(await L.diff("", (await L.read("", repaired)).props!, c), name).toEqual({ changes: false });
+    }
+    expect((await fetchIn("client", "http://10.231.1.2/")).out).toContain("hello-front");
+  });
+
+  it("a stopped container's ports forward nowhere (rules go, claims stay) and come back on start", async () => {
+    const c = (await L.check({}, { host: cs.host, name: "pub", command: serve("hello-published"), networks: [{ network: "front" }], ports: [{ hostPort: 18931, containerPort: 80, hostAddress: "127.0.0.1" }], stopGraceSeconds: 0 })).inputs!;
+    forgetReads();
+    const outs = (await L.read("", { ...c, pid: 0 })).props!;
+    const stopped = (await L.update("", outs, { ...c, state: "stopped" })).outs!;
+    expect(execFileSync("nft", ["list", "chain", "ip", prefix, "ports"], { encoding: "utf8" })).not.toContain("18931");
+    expect(execFileSync("sh", ["-c", `grep -l '^${prefix}/container/pub/' /sys/class/net/ks*/ifalias 2>/dev/null | wc -l`], { encoding: "utf8" }).trim()).toBe("0");
+    // another container cannot take the port meanwhile
+    const taken = await L.check({}, { host: cs.host, name: "thief", command: idle, networks: [{ network: "front" }], ports: [{ hostPort: 18931, hostAddress: "127.0.0.1" }] });
+    expect(taken.failures).toEqual([{ property: "ports.0.hostPort", reason: "got tcp 127.0.0.1:18931, already published by container pub" }]);
+    const again = (await L.update("", stopped, c)).outs!;
+    expect(again.address).toBe(outs.address);
+    expect((await sh("timeout 5 busybox wget -q -O - http://127.0.0.1:18931/")).out).toContain("hello-published");
+  });
+
+  it("rejects bad input at check, naming the input, and creates nothing", async () => {
+    const failures = async (args: Record<string, unknown>, lifecycle = L) => (await lifecycle.check({}, { host: cs.host, stopGraceSeconds: 0, ...args })).failures;
+    const ref = ns.ref(front.outs);
+    expect(await failures({ name: "bad1", command: idle, networks: [{ network: ref, address: "10.231.9.5" }] })).toEqual([
+      { property: "networks.0.address", reason: 'got "10.231.9.5"; expected an address inside front\'s subnet 10.231.1.0/24 (10.231.1.1 to 10.231.1.254)' },
+    ]);
+    expect(await failures({ name: "bad2", command: idle, networks: [{ network: ref, address: "10.231.1.1" }] })).toEqual([
+      { property: "networks.0.address", reason: 'got "10.231.1.1", which is front\'s gateway (the host\'s address on the bridge); expected another address in 10.231.1.0/24' },
+    ]);
+    // the same, for a network named as a string (known only from the host)
+    expect(await failures({ name: "bad3", command: idle, networks: [{ network: "front", address: "10.231.1.1" }] })).toEqual([
+      { property: "networks.0.address", reason: 'got "10.231.1.1"; expected a free host address in front\'s subnet 10.231.1.0/24, other than its gateway 10.231.1.1' },
+    ]);
+    expect(await failures({ name: "bad4", command: idle, networks: [{ network: "nowhere" }] })).toEqual([
+      { property: "networks.0.network", reason: `got "nowhere"; no such network on host local under prefix ${prefix} (create a Network of that name, or pass the Network's ref)` },
+    ]);
+    expect(await failures({ name: "bad5", command: idle, networks: [{ network: "front" }], ports: [{ hostPort: 65536 }] })).toEqual([
+      { property: "ports.0.hostPort", reason: "expected a port from 1 to 65535" },
+    ]);
+    expect(await failures({ name: "bad6", command: idle, networks: [{ network: "front" }], ports: [{ hostPort: 18931, hostAddress: "0.0.0.0" }] })).toEqual([
+      { property: "ports.0.hostPort", reason: "got tcp 0.0.0.0:18931, already published by container pub" },
+    ]);
+    expect(await failures({ name: "bad7", command: idle, networks: [{ network: "front", address: (await L.read("", { ...(await L.check({}, { host: cs.host, name: "web", command: serve("hello-front"), networks: [{ network: ref }], stopGraceSeconds: 0 })).inputs!, pid: 0 })).props!.address }] })).toEqual([
+      { property: "networks.0.address", reason: 'got "10.231.1.2", already the address of container web on network front' },
+    ]);
+    expect(await failures({ name: "lap", subnet: "10.231.1.128/25" }, N)).toEqual([
+      { property: "subnet", reason: 'got "10.231.1.128/25", which overlaps network front\'s 10.231.1.0/24 on host local' },
+    ]);
+    expect(await failures({ name: "long", subnet: "10.231.7.0/24", bridge: "ks-much-too-long-1" }, N)).toEqual([
+      { property: "bridge", reason: 'got "ks-much-too-long-1" (18 characters); the kernel allows at most 15 in an interface name' },
+    ]);
+    expect(await failures({ name: "gw", subnet: "10.231.7.0/24", gateway: "10.231.8.1" }, N)).toEqual([
+      { property: "gateway", reason: 'got "10.231.8.1"; expected a host address inside 10.231.7.0/24 (10.231.7.1 to 10.231.7.254)' },
+    ]);
+    // a host interface that is not kslice's
+    expect(await failures({ name: "lo2", subnet: "10.231.7.0/24", bridge: "ks" }, N)).toEqual(undefined);
+    const bundles = execFileSync("ls", [`/var/lib/${prefix}/containers`], { encoding: "utf8" });
+    for (const n of ["bad1", "bad2", "bad3", "bad4", "bad5", "bad6", "bad7"]) expect(bundles).not.toContain(n);
+    expect(execFileSync("ls", [`/var/lib/${prefix}/networks`], { encoding: "utf8" }).trim().split("\n").sort()).toEqual(["back", "front"]);
+  });
+
+  it("a create that fails halfway leaves no veth, rule, address or claim", async () => {
+    const before = execFileSync("sh", ["-c", `ls /var/lib/${prefix}/networks/front/addresses | sort`], { encoding: "utf8" });
+    const c = await L.check({}, { host: cs.host, name: "broken", command: ["/no/such/binary"], networks: [{ network: "front" }], ports: [{ hostPort: 18932, hostAddress: "127.0.0.1" }], stopGraceSeconds: 0 });
+    await expect(L.create(c.inputs!)).rejects.toThrow(/broken/);
+    expect(execFileSync("sh", ["-c", `ls /var/lib/${prefix}/networks/front/addresses | sort`], { encoding: "utf8" })).toBe(before);
+    expect(existsSync(`/var/lib/${prefix}/ports/broken`)).toBe(false);
+    expect(existsSync(`/var/lib/${prefix}/containers/broken`)).toBe(false);
+    expect(execFileSync("nft", ["list", "table", "ip", prefix], { encoding: "utf8" })).not.toContain("c:broken");
+    expect(execFileSync("sh", ["-c", `cat /sys/class/net/ks*/ifalias | grep -c '/container/broken/' || true`], { encoding: "utf8" }).trim()).toBe("0");
+  });
+
+  it("a network with containers on it refuses to go, naming them", async () => {
+    await expect(N.delete("", back.outs)).rejects.toThrow(/network back still has containers on it: stranger/);
+  });
+
+  it("50 containers created in parallel get 50 distinct addresses", async () => {
+    const wide = await ns.create("wide", { subnet: "10.231.64.0/26" });
+    const made = await Promise.all(
+      Array.from({ length: 50 }, (_, i) => cs.create(`p${i}`, { command: idle, networks: [{ network: ns.ref(wide.outs) }], stopGraceSeconds: 0 })),
+    );
+    const addrs = made.map((m) => m.outs.address as string);
+    expect(new Set(addrs).size).toBe(50);
+    for (const a of addrs) expect(a).toMatch(/^10\.231\.64\.([2-9]|[1-5]\d|6[0-2])$/);
+    // the kernel agrees: each init's eth0 holds its own address
+    const seen = made.map((m) => execFileSync("nsenter", [`--net=/proc/${m.outs.pid}/ns/net`, "ip", "-o", "-4", "addr", "show", "dev", "eth0"], { encoding: "utf8" }).split(/\s+/)[3]);
+    expect(seen).toEqual(addrs.map((a) => `${a}/26`));
+    // the 62-address subnet holds 61 containers: the 12th beyond these is refused with a clear error
+    const more = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => cs.create(`q${i}`, { command: idle, networks: [{ network: "wide" }], stopGraceSeconds: 0 })));
+    const refused = more.filter((r) => r.status === "rejected");
+    expect(refused).toHaveLength(1);
+    expect(String((refused[0] as PromiseRejectedResult).reason)).toContain("network wide (10.231.64.0/26) has no free address left");
+  });
 });
