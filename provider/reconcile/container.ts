@@ -82,6 +82,16 @@ function specOf(a: ContainerArgs, c: Ctx): Record<string, unknown> {
 
 const hash = (v: unknown) => createHash("sha256").update(JSON.stringify(v)).digest("hex").slice(0, 16);
 
+/** Writes several bundle files (in place) and runs `then`, in one command: one round trip over SSH. */
+async function putFiles(c: Ctx, files: { path: string; content: string; mode?: string }[], then: string[] = []): Promise<void> {
+  const script = [
+    "umask 077",
+    ...files.map((f) => `printf '%s' ${q(f.content)} > ${q(f.path)} && chmod ${f.mode ?? "600"} ${q(f.path)} || exit 1`),
+    ...then,
+  ].join("\n");
+  await c.h.t.run(["sh", "-c", script]);
+}
+
 /** Writes a bundle file in place (same inode: a bind mount of it sees the new content). */
 async function putFile(c: Ctx, path: string, content: string, mode = "600"): Promise<void> {
   await c.h.t.run(["sh", "-c", `umask 077; cat > ${q(path)} && chmod ${mode} ${q(path)}`], { input: content });
@@ -107,24 +117,34 @@ async function prepareNet(c: Ctx, a: ContainerArgs): Promise<NetPlan> {
   }
   const [hostResolv] = await c.h.t.readFiles(["/etc/resolv.conf"]);
   const etc = etcFiles(a, plan, hostResolv ?? "");
-  await putFile(c, `${c.bundle}/net.sh`, netScriptFor(a.host.prefix, c.layout, a, plan));
-  await putFile(c, `${c.bundle}/resolv.conf`, etc.resolv, "644");
-  await putFile(c, `${c.bundle}/hosts`, etc.hosts, "644");
+  const r = `${c.bundle}/rootfs/etc`;
+  await putFiles(c, [
+    { path: `${c.bundle}/net.sh`, content: netScriptFor(a.host.prefix, c.layout, a, plan) },
+    { path: `${c.bundle}/resolv.conf`, content: etc.resolv, mode: "644" },
+    { path: `${c.bundle}/hosts`, content: etc.hosts, mode: "644" },
+  ], [
+    // The bind mounts' targets, made as the host's root: a user-namespaced runtime may not create
+    // them in a root-owned /etc. Nothing is made where the image has a file or a symlink.
+    `[ -d ${q(r)} ] || mkdir -p ${q(r)}`,
+    ...["resolv.conf", "hosts"].map((f) => `[ -e ${q(`${r}/${f}`)} ] || [ -L ${q(`${r}/${f}`)} ] || : > ${q(`${r}/${f}`)}`),
+  ]);
   return plan;
 }
 
 /** What start.sh runs from; written on every start, so the declaration (not an edited bundle) runs. */
 async function writeStartFiles(c: Ctx, a: ContainerArgs): Promise<void> {
   await prepareNet(c, a);
-  await putFile(c, `${c.bundle}/config.json`, JSON.stringify(specOf(a, c), null, 2));
   const writes = c.h.cgroups.plan(a.limits, await planCtx(c, a)).map((s) => ({
     key: `limits.${s.key}`,
     path: `${c.h.cgroups.dir(s.controller, c.path)}/${s.file}`,
     value: s.value,
   }));
-  await putFile(c, `${c.bundle}/start.sh`, startScript(c.runtime.name, c.layout, a.name, writes, hasNetworking(a) ? `${c.bundle}/net.sh` : undefined));
-  await putFile(c, `${c.bundle}/restart`, a.restartPolicy);
-  await putFile(c, `${c.bundle}/logmax`, String(a.logMaxSize));
+  await putFiles(c, [
+    { path: `${c.bundle}/config.json`, content: JSON.stringify(specOf(a, c), null, 2) },
+    { path: `${c.bundle}/start.sh`, content: startScript(c.runtime.name, c.layout, a.name, writes, hasNetworking(a) ? `${c.bundle}/net.sh` : undefined) },
+    { path: `${c.bundle}/restart`, content: a.restartPolicy },
+    { path: `${c.bundle}/logmax`, content: String(a.logMaxSize) },
+  ]);
 }
 
 /** Starts the container from its bundle with the same script the host's supervisor uses to restart it. */

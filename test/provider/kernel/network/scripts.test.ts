@@ -1,0 +1,100 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import type { HostLayout } from "../../../../provider/kernel/container/layout";
+import { allocateScript, parseAllocations, releaseScript } from "../../../../provider/kernel/network/allocate";
+import { parseNetProbe, type Attachment } from "../../../../provider/kernel/network/attach";
+import { hostNameservers, hostsFile, resolvConf } from "../../../../provider/kernel/network/dns";
+import { macFor, vethName } from "../../../../provider/kernel/network/names";
+import { portRules, ruleComments } from "../../../../provider/kernel/network/nft";
+
+const dir = mkdtempSync(join(tmpdir(), "kslice-alloc-"));
+const layout = { networks: dir, network: (n: string) => join(dir, n) } as unknown as HostLayout;
+const run = (script: string) => {
+  try {
+    return { out: execFileSync("sh", ["-c", script], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }), err: "" };
+  } catch (e) {
+    return { out: "", err: String((e as { stderr?: string }).stderr) };
+  }
+};
+const alloc = (container: string, address?: string) =>
+  run(allocateScript(layout, container, [{ network: "n", subnet: "10.0.0.0/29", gateway: "10.0.0.1", address }]));
+
+describe("address allocation script (a temp dir stands in for /var/lib/<prefix>/networks)", () => {
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  mkdirSync(join(dir, "n", "addresses"), { recursive: true });
+
+  it("hands out the lowest free address, skipping the gateway, and the same one again to its owner", () => {
+    expect(parseAllocations(alloc("a").out)).toEqual(new Map([["n", "10.0.0.2"]]));
+    expect(alloc("b").out).toBe("n 10.0.0.3\n");
+    expect(alloc("a").out).toBe("n 10.0.0.2\n");
+  });
+
+  it("claims static addresses, refuses one held by another, and moves a changed static claim", () => {
+    expect(alloc("c", "10.0.0.6").out).toBe("n 10.0.0.6\n");
+    expect(alloc("d", "10.0.0.6").err).toContain("address 10.0.0.6 on network n is taken by container c");
+    expect(alloc("c", "10.0.0.5").out).toBe("n 10.0.0.5\n");
+    expect(readdirSync(join(dir, "n", "addresses")).sort()).toEqual(["10.0.0.2", "10.0.0.3", "10.0.0.5"]);
+  });
+
+  it("says so when the subnet is full, and frees on release", () => {
+    expect(alloc("d").out).toBe("n 10.0.0.4\n");
+    expect(alloc("e").out).toBe("n 10.0.0.6\n");
+    expect(alloc("f").err).toContain("network n (10.0.0.0/29) has no free address left");
+    run(releaseScript(layout, "b"));
+    expect(alloc("f").out).toBe("n 10.0.0.3\n");
+  });
+
+  it("refuses a network that is not on the host", () => {
+    expect(run(allocateScript(layout, "a", [{ network: "nope", subnet: "10.0.1.0/24", gateway: "10.0.1.1" }])).err).toContain('network "nope" is not on the host');
+  });
+});
+
+describe("reading a container's network probe", () => {
+  const att: Attachment = {
+    index: 0, network: "front", bridge: "ks-front", address: "10.231.1.2", bits: 24, gateway: "10.231.1.1",
+    veth: vethName("kslice", "web", 0, "front"), alias: "kslice/container/web/front", mac: macFor(parseInt("0ae70102", 16)), egress: 1_000_000,
+  };
+  const ports = [{ protocol: "tcp" as const, hostAddress: "127.0.0.1", hostPort: 8080, address: "10.231.1.2", containerPort: 80 }];
+  const comments = ruleComments("c:web", portRules(ports)).map((c) => `nft ${c}`);
+  const healthy = ["host 0 ks-front/0x1003/41", "peer 0 41", "addr 0 10.231.1.2/24", "in 0 ", "out 0 tbf 8001: root refcnt 2 rate 1Mbit", "route default via 10.231.1.1 dev eth0", ...comments].join("\n");
+
+  it("sees a healthy attachment as such", () => {
+    expect(parseNetProbe(healthy, "web", [att], ports)).toEqual({ attachments: [], ports: false });
+    expect(att.mac).toBe("02:42:0a:e7:01:02");
+  });
+
+  it.each([
+    ["detached from the bridge", "host 0 ks-front/", "host 0 /"],
+    ["down", "/0x1003/", "/0x1002/"],
+    ["a peer in another namespace", "peer 0 41", "peer 0 7"],
+    ["its address removed", "addr 0 10.231.1.2/24", "addr 0 "],
+    ["its default route gone", "route default via 10.231.1.1 dev eth0", "route "],
+    ["its shaping removed", "rate 1Mbit", ""],
+    ["a different rate", "rate 1Mbit", "rate 10Mbit"],
+  ])("finds an attachment %s", (_what, from, to) => {
+    expect(parseNetProbe(healthy.replace(from, to), "web", [att], ports).attachments).toEqual([0]);
+  });
+
+  it("finds flushed port rules, and rules for another declaration", () => {
+    expect(parseNetProbe(healthy.split("\n").filter((l) => !l.startsWith("nft")).join("\n"), "web", [att], ports).ports).toBe(true);
+    expect(parseNetProbe(healthy, "web", [att], [{ ...ports[0]!, containerPort: 81 }]).ports).toBe(true);
+  });
+});
+
+describe("resolv.conf and hosts", () => {
+  it("takes the host's nameservers except loopback ones", () => {
+    expect(hostNameservers("nameserver 127.0.0.53\nnameserver 10.255.255.53\n# x\nnameserver ::1\n")).toEqual(["10.255.255.53"]);
+    expect(resolvConf(undefined, "nameserver 127.0.0.53\nnameserver 192.0.2.1\n")).toContain("nameserver 192.0.2.1\n");
+    expect(resolvConf({ nameservers: ["192.0.2.9"], search: ["a.example"], options: ["ndots:2"] }, "nameserver 192.0.2.1")).toBe(
+      "# written by kslice from the container's declaration\nnameserver 192.0.2.9\nsearch a.example\noptions ndots:2\n",
+    );
+  });
+
+  it("names the container on its first address, or 127.0.1.1 without one", () => {
+    expect(hostsFile("web", "10.231.1.2", { db: "10.231.1.9" })).toContain("10.231.1.2\tweb\n10.231.1.9\tdb\n");
+    expect(hostsFile("web", undefined, {})).toContain("127.0.1.1\tweb\n");
+  });
+});
