@@ -44,6 +44,11 @@ export const networkArgs = z
     gateway: ipv4.optional(),
     /** The Linux bridge's name (at most 15 characters, starting with "ks"). @default "ks-" and the network's name, or a hash when too long */
     bridge: bridgeName.optional(),
+    /**
+     * Where allocated addresses come from (Docker's --ip-range): a CIDR inside the subnet. Static
+     * addresses outside it can never be taken by a container created in parallel. @default the whole subnet
+     */
+    dynamicRange: subnet.optional(),
     /** Masquerade the containers' outbound traffic behind the host's addresses (nftables). @default false */
     nat: z.boolean().default(false),
     /** Drop traffic between this network and kslice's other networks on the host. @default true */
@@ -51,6 +56,10 @@ export const networkArgs = z
   })
   .superRefine((a, ctx) => {
     const s = parseSubnet(a.subnet);
+    const r = a.dynamicRange === undefined ? undefined : parseSubnet(a.dynamicRange);
+    if (s && r && (r.base < s.base || r.base + r.size > s.base + s.size)) {
+      ctx.addIssue({ code: "custom", path: ["dynamicRange"], message: `got ${show(a.dynamicRange)}; expected a range inside the subnet ${a.subnet}`, input: a.dynamicRange });
+    }
     if (!s || a.gateway === undefined) return;
     const gw = parseIPv4(a.gateway)!;
     if (!isHostAddress(s, gw)) {

@@ -28,7 +28,7 @@ export async function allocate(t: Transport, layout: HostLayout, a: ContainerArg
   if (!a.networks.length) return new Map();
   const reqs = a.networks.map((n) => {
     const rec = records.get(attachmentName(n))!;
-    return { network: rec.name, subnet: rec.subnet, gateway: rec.gateway, address: n.address };
+    return { network: rec.name, subnet: rec.subnet, gateway: rec.gateway, dynamicRange: rec.dynamicRange, address: n.address };
   });
   const r = await t.run(["sh", "-c", allocateScript(layout, a.name, reqs)], { allowFailure: true });
   if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `address allocation exited with ${r.exitCode}`);
@@ -154,7 +154,8 @@ export async function netAdmission(t: Transport, layout: HostLayout, a: Containe
     if (!isHostAddress(s, parseIPv4(n.address)!) || n.address === rec.gateway) {
       failures.push({ property: `networks.${i}.address`, reason: `got ${JSON.stringify(n.address)}; expected a free host address in ${name}'s subnet ${rec.subnet}, other than its gateway ${rec.gateway}` });
     } else if (owners[i] !== undefined && owners[i] !== a.name) {
-      failures.push({ property: `networks.${i}.address`, reason: `got ${JSON.stringify(n.address)}, already the address of container ${owners[i]} on network ${name}` });
+      const hint = rec.dynamicRange ? "" : "; give the network a dynamicRange that leaves static addresses out, so parallel creates cannot take them";
+      failures.push({ property: `networks.${i}.address`, reason: `got ${JSON.stringify(n.address)}, already the address of container ${owners[i]} on network ${name}${hint}` });
     }
   });
   if (a.ports.length) {

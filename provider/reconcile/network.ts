@@ -11,7 +11,7 @@ import { hostContext } from "./host-context";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
 
-const inputKeys = ["host", "name", "subnet", "gateway", "bridge", "nat", "isolated"] as const;
+const inputKeys = ["host", "name", "subnet", "gateway", "bridge", "nat", "isolated", "dynamicRange"] as const;
 /** A network's identity on the host: another value is another bridge (and its containers' addresses). */
 const replaceKeys = ["name", "subnet", "gateway", "bridge"] as const;
 
@@ -30,6 +30,7 @@ export function networkSpec(a: NetworkArgs): NetworkSpec {
     bits: s.bits,
     nat: a.nat,
     isolated: a.isolated,
+    ...(a.dynamicRange ? { dynamicRange: a.dynamicRange } : {}),
   };
 }
 
@@ -158,7 +159,7 @@ export const networkLifecycle: LifecycleImpl = {
     const replaces: string[] = replaceKeys.filter((k) => JSON.stringify(networkSpec(o)[k]) !== JSON.stringify(networkSpec(a)[k]));
     if (connectionKey(o.host.connection) !== connectionKey(a.host.connection) || o.host.prefix !== a.host.prefix) replaces.push("host");
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
-    if (o.nat !== a.nat || o.isolated !== a.isolated) return { changes: true };
+    if (o.nat !== a.nat || o.isolated !== a.isolated || o.dynamicRange !== a.dynamicRange) return { changes: true };
     const obs = await observe(await context(a));
     return { changes: obs.missing || obs.drift.length > 0 };
   },

@@ -14,6 +14,8 @@ export interface NetworkArgs {
   gateway?: pulumi.Input<string>;
   /** Bridge name: at most 15 characters, starting with "ks". @default "ks-<name>" (a digest under a non-default prefix) */
   bridge?: pulumi.Input<string>;
+  /** Allocated addresses come from this CIDR inside the subnet (Docker's --ip-range); keep static ones outside it. @default the subnet */
+  dynamicRange?: pulumi.Input<string>;
   /** Masquerade the containers' outbound traffic (nftables); changes apply live. @default false */
   nat?: pulumi.Input<boolean>;
   /** Drop traffic to and from kslice's other networks; changes apply live. @default true */
@@ -35,6 +37,7 @@ export class Network extends pulumi.dynamic.Resource {
   declare readonly gateway: pulumi.Output<string>;
   declare readonly bridge: pulumi.Output<string>;
   declare readonly nat: pulumi.Output<boolean>;
+  declare readonly dynamicRange: pulumi.Output<string | undefined>;
   declare readonly isolated: pulumi.Output<boolean>;
   declare readonly prefixLength: pulumi.Output<number>;
   /** "up", "down" or "missing", as the kernel shows the bridge. */
@@ -53,7 +56,8 @@ export class Network extends pulumi.dynamic.Resource {
     super(
       shimProvider("network"),
       name,
-      { ...args, host: h.host, name: netName, prefixLength: undefined, status: undefined },
+      // every output named, so that those left to defaults (gateway, bridge) still come back
+      { nat: undefined, isolated: undefined, gateway: undefined, bridge: undefined, ...args, host: h.host, name: netName, prefixLength: undefined, status: undefined },
       { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
       "kslice",
       "Network",

@@ -26,7 +26,7 @@ describe("Networks through the real engine", () => {
     expect(p.ok).toBe(false);
     expect(p.stderr).toContain("networks.0.address");
     expect(p.stderr).toContain("front's gateway");
-    delete stack.config["kslice:webAddress"];
+    stack.config["kslice:webAddress"] = "10.232.0.10"; // (config persists in the stack: set it back)
     expect(leaksOf(prefix)).toEqual([]);
   });
 
@@ -37,7 +37,7 @@ describe("Networks through the real engine", () => {
     expect(out.web).toEqual({ front: "10.232.0.10", back: "10.232.1.2" });
     expect(out.workers).toHaveLength(50);
     expect(new Set(out.workers).size).toBe(50);
-    expect(out.workers).not.toContain("10.232.0.10");
+    for (const a of out.workers) expect(Number(a.split(".")[3])).toBeGreaterThanOrEqual(128);
     expect((await published()).out).toContain("hello-e2e");
     const w = await sh(`runc --root /run/${prefix}/runtime exec w7 timeout 5 wget -q -O - http://10.232.0.10/`);
     expect(w.out).toContain("hello-e2e");
@@ -73,6 +73,6 @@ describe("Networks through the real engine", () => {
     const p = await stack.run("preview");
     expect(p.ok).toBe(false);
     expect(p.stderr).toMatch(/subnet.*overlaps/);
-    delete stack.config["kslice:backSubnet"];
+    stack.config["kslice:backSubnet"] = "10.232.1.0/24";
   });
 });

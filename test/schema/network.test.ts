@@ -64,6 +64,7 @@ describe("networkArgs", () => {
     [{ bridge: "ks-much-too-long-1" }, "bridge", 'got "ks-much-too-long-1" (18 characters); the kernel allows at most 15 in an interface name'],
     [{ bridge: "br0" }, "bridge", 'got "br0"; expected a name starting with "ks"'],
     [{ name: "Front" }, "name", "expected lower-case letters"],
+    [{ dynamicRange: "10.231.2.0/25" }, "dynamicRange", 'got "10.231.2.0/25"; expected a range inside the subnet 10.231.1.0/24'],
     [{ nat: "yes" }, "nat", 'got "yes"; expected boolean'],
   ])("rejects %j at %s", (input, property, reason) => {
     const f = netFailures(input);

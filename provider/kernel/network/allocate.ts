@@ -6,6 +6,8 @@ export interface AllocationRequest {
   network: string;
   subnet: string;
   gateway: string;
+  /** Allocated addresses come from here. @default the subnet */
+  dynamicRange?: string;
   /** A static address; undefined: the lowest free one. */
   address?: string;
 }
@@ -21,6 +23,9 @@ export function allocateScript(layout: HostLayout, container: string, reqs: Allo
   const lines = [`c=${q(container)}`];
   for (const r of reqs) {
     const s = parseSubnet(r.subnet)!;
+    const range = r.dynamicRange ? parseSubnet(r.dynamicRange)! : s;
+    const first = Math.max(range.base, s.base + 1);
+    const last = Math.min(range.base + range.size - 1, s.base + s.size - 2);
     const d = `${layout.network(r.network)}/addresses`;
     const want = r.address === undefined ? "" : r.address;
     lines.push(
@@ -32,20 +37,20 @@ export function allocateScript(layout: HostLayout, container: string, reqs: Allo
         ? [
             `want=${q(want)}`,
             `if [ "$mine" != "$want" ]; then`,
-            `  if [ -e "$d/$want" ]; then echo "networks: address $want on network ${r.network} is taken by container $(cat "$d/$want")" >&2; exit 4; fi`,
+            `  if [ -e "$d/$want" ]; then echo "networks: address $want on network ${r.network} is taken by container $(cat "$d/$want")${r.dynamicRange ? "" : " (a network's dynamicRange keeps allocated addresses away from static ones)"}" >&2; exit 4; fi`,
             `  [ -n "$mine" ] && rm -f "$d/$mine"`,
             `  echo "$c" > "$d/$want"; mine=$want`,
             `fi`,
           ].join("\n")
         : [
             `if [ -z "$mine" ]; then`,
-            `  i=${s.base + 1}; end=${s.base + s.size - 2}; gw=${parseIPv4(r.gateway)}`,
+            `  i=${first}; end=${last}; gw=${parseIPv4(r.gateway)}`,
             `  while [ $i -le $end ]; do`,
             `    ip=$((i >> 24 & 255)).$((i >> 16 & 255)).$((i >> 8 & 255)).$((i & 255))`,
             `    [ $i -ne $gw ] && [ ! -e "$d/$ip" ] && break`,
             `    i=$((i + 1))`,
             `  done`,
-            `  [ $i -le $end ] || { echo "networks: network ${r.network} (${r.subnet}) has no free address left" >&2; exit 4; }`,
+            `  [ $i -le $end ] || { echo "networks: network ${r.network} (${r.dynamicRange ?? r.subnet}) has no free address left" >&2; exit 4; }`,
             `  echo "$c" > "$d/$ip"; mine=$ip`,
             `fi`,
           ].join("\n"),

@@ -12,6 +12,8 @@ export interface NetworkSpec {
   bits: number;
   nat: boolean;
   isolated: boolean;
+  /** Where allocated addresses come from. @default the subnet */
+  dynamicRange?: string;
 }
 
 const forwardWas = (layout: HostLayout) => `${layout.networks}/.ip_forward-was`;

@@ -47,6 +47,15 @@ describe("address allocation script (a temp dir stands in for /var/lib/<prefix>/
     expect(alloc("f").out).toBe("n 10.0.0.3\n");
   });
 
+  it("allocates from the dynamic range only, while static addresses may lie outside it", () => {
+    mkdirSync(join(dir, "r", "addresses"), { recursive: true });
+    const req = (container: string, address?: string) =>
+      run(allocateScript(layout, container, [{ network: "r", subnet: "10.0.2.0/24", gateway: "10.0.2.1", dynamicRange: "10.0.2.128/30", address }]));
+    expect(req("s", "10.0.2.10").out).toBe("r 10.0.2.10\n");
+    expect(["x", "y", "z", "w"].map((c) => req(c).out)).toEqual(["r 10.0.2.128\n", "r 10.0.2.129\n", "r 10.0.2.130\n", "r 10.0.2.131\n"]);
+    expect(req("v").err).toContain("network r (10.0.2.128/30) has no free address left");
+  });
+
   it("refuses a network that is not on the host", () => {
     expect(run(allocateScript(layout, "a", [{ network: "nope", subnet: "10.0.1.0/24", gateway: "10.0.1.1" }])).err).toContain('network "nope" is not on the host');
   });
