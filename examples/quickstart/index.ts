@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as kslice from "kslice";
 
-// One host, one tenant's budget, three containers sharing it.
+// One host, one tenant's budget and network, three containers sharing them.
 export default async () => {
   const config = new pulumi.Config("kslice");
   const host = new kslice.Host("local", {
@@ -12,18 +12,31 @@ export default async () => {
     host,
     limits: { memory: { max: "512Mi" }, cpu: { max: 1.5, weight: 200 }, pids: { max: 256 } },
   });
+  // The tenant's own bridge: NAT for outbound traffic, isolated from other kslice networks.
+  const net = new kslice.Network("tenant-net", {
+    host,
+    subnet: config.get("subnet") ?? "10.213.0.0/24",
+    dynamicRange: config.get("dynamicRange") ?? "10.213.0.128/25",
+    nat: true,
+  });
   // Each init handles SIGTERM so that stop and destroy do not wait for the grace period.
   const web = new kslice.Container("web", {
     host,
     parent: tenant,
     command: ["sh", "-c", "mkdir -p /www && echo 'hello from kslice' > /www/index.html && trap 'exit 0' TERM && httpd -f -p 8080 -h /www & wait"],
     limits: { memory: { max: "64Mi" }, pids: { max: 32 } },
+    networks: [{ network: net }],
+    // published on the host's loopback only: http://127.0.0.1:8080/
+    ports: [{ hostPort: Number(config.get("webPort") ?? "8080"), containerPort: 8080, hostAddress: "127.0.0.1" }],
   });
+  // Asks web for its page every 5 s, by name (an /etc/hosts entry), and logs the answer.
   const worker = new kslice.Container("worker", {
     host,
     parent: tenant,
-    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do echo tick; sleep 5 & wait; done"],
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do echo \"tick: $(timeout 3 wget -q -O - http://web:8080/)\"; sleep 5 & wait; done"],
     limits: { cpu: { max: 0.25 }, memory: { max: "32Mi" }, pids: { max: 16 } },
+    networks: [{ network: net, bandwidth: { egress: "10mbit", ingress: "10mbit" } }],
+    hosts: web.address.apply((a) => ({ web: a ?? "127.0.0.1" })),
   });
   const cache = new kslice.Container("cache", {
     host,
@@ -31,10 +44,11 @@ export default async () => {
     command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /dev/shm/c && dd if=/dev/zero of=/dev/shm/c/blob bs=1M count=24 2>/dev/null; sleep 3600 & wait"],
     limits: { memory: { max: "128Mi" }, pids: { max: 16 } },
   });
-  const show = (c: kslice.Container) => ({ pid: c.pid, status: c.status, limits: c.limits, usage: c.usage, log: c.logPath });
+  const show = (c: kslice.Container) => ({ pid: c.pid, status: c.status, address: c.address, limits: c.limits, usage: c.usage, log: c.logPath });
   return {
     host: { kernelRelease: host.kernelRelease, cgroupMode: host.cgroupMode, cpuCount: host.cpuCount, runtime: pulumi.interpolate`${host.runtimeName} ${host.runtimeVersion}` },
     tenant: { path: tenant.path, limits: tenant.limits },
+    network: { bridge: net.bridge, subnet: net.subnet, gateway: net.gateway },
     containers: { web: show(web), worker: show(worker), cache: show(cache) },
   };
 };

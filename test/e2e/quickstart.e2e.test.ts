@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { leaksOf } from "../helpers/leaks";
+import { sh } from "../helpers/networks";
 import { alive, sleep } from "../helpers/procs";
 import { testPrefix } from "../helpers/prefix";
 import { TestStack } from "../helpers/stack";
@@ -9,7 +10,10 @@ import { TestStack } from "../helpers/stack";
 const pinned = JSON.parse(readFileSync("package.json", "utf8")).dependencies["@pulumi/pulumi"];
 
 describe("examples/quickstart through the real engine", () => {
-  const stack = new TestStack("examples/quickstart", { config: { "kslice:prefix": testPrefix } });
+  // its own subnet and port, so that a demo stack left up on this host does not collide
+  const stack = new TestStack("examples/quickstart", {
+    config: { "kslice:prefix": testPrefix, "kslice:subnet": "10.234.0.0/24", "kslice:dynamicRange": "10.234.0.128/25", "kslice:webPort": "18961" },
+  });
   afterAll(() => stack.dispose());
 
   it("up creates the Host with facts that agree with the kernel", async () => {
@@ -18,7 +22,7 @@ describe("examples/quickstart through the real engine", () => {
     expect(r.ok).toBe(true);
     console.log(`e2e ran pulumi v${r.json!.pulumiVersion}`);
     expect(r.json!.pulumiVersion).toBe(pinned);
-    expect(r.json!.summary).toMatchObject({ create: 6 });
+    expect(r.json!.summary).toMatchObject({ create: 7 });
     const out = r.json!.outputs as { host: Record<string, unknown>; containers: Record<string, { pid: number; status: string }> };
     expect(out.host.kernelRelease).toBe(execFileSync("uname", ["-r"], { encoding: "utf8" }).trim());
     expect(out.host.cpuCount).toBe(Number(execFileSync("nproc", { encoding: "utf8" })));
@@ -28,16 +32,21 @@ describe("examples/quickstart through the real engine", () => {
       expect(c.status).toBe("running");
       expect(alive(c.pid)).toBe(true);
     }
+    // web answers on its published port; the worker reaches it by name over the tenant's network
+    expect((await sh("timeout 5 busybox wget -q -O - http://127.0.0.1:18961/")).out).toContain("hello from kslice");
+    const worker = out.containers.worker as unknown as { log: string };
+    await sleep(1500);
+    expect(readFileSync(worker.log, "utf8")).toContain("tick: hello from kslice");
   });
 
   it("a second preview and a refresh show no changes", async () => {
     const p = await stack.run("preview", "--expect-no-changes");
     expect(p.stderr).not.toMatch(/error/i);
     expect(p.ok).toBe(true);
-    expect(p.json!.summary).toEqual({ same: 6 });
+    expect(p.json!.summary).toEqual({ same: 7 });
     const r = await stack.run("refresh");
     expect(r.ok).toBe(true);
-    expect(r.json!.summary).toEqual({ same: 6 });
+    expect(r.json!.summary).toEqual({ same: 7 });
   });
 
   it("a container killed behind kslice's back shows in preview --refresh and a plain up restarts it", async () => {
@@ -57,7 +66,7 @@ describe("examples/quickstart through the real engine", () => {
   it("destroy removes the Host and leaves nothing on the host", async () => {
     const r = await stack.run("destroy");
     expect(r.ok).toBe(true);
-    expect(r.json!.summary).toMatchObject({ delete: 6 });
+    expect(r.json!.summary).toMatchObject({ delete: 7 });
     expect(r.json!.outputs).toEqual({});
     expect(leaksOf(testPrefix)).toEqual([]);
   });

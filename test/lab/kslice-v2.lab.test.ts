@@ -12,6 +12,7 @@ import { CgroupDriver } from "../../provider/kernel/cgroup/driver";
 import { hostLifecycle } from "../../provider/reconcile/host";
 import { forgetReads, hostContext } from "../../provider/reconcile/host-context";
 import { limitsLifecycle as L } from "../../provider/reconcile/limits";
+import { networkLifecycle as N } from "../../provider/reconcile/network";
 import type { Props } from "../../provider/reconcile/provider-types";
 import { closeAllTransports, openTransport } from "../../provider/transport/open";
 import { shellQuote as q, type Transport } from "../../provider/transport/transport";
@@ -77,12 +78,13 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
     }
     try {
       if (!up) return;
-      for (const name of ["box", "web-a", "web-b"]) {
+      for (const name of ["box", "web-a", "web-b", "n-web", "n-client"]) {
         await C.delete("", { host: host(), name, parent: name.startsWith("web") ? "tenant" : undefined, command: ["true"] }).catch(() => undefined);
       }
       for (const [name, parent] of [["kid", "live"], ["live", undefined], ["old", undefined], ["child", "tenant"], ["tenant", undefined]] as const) {
         await L.delete("", { host: host(), name, parent, onDeleteWithProcesses: "kill" }).catch(() => undefined);
       }
+      await N.delete("", { host: host(), name: "lan", subnet: "10.233.0.0/24" }).catch(() => undefined);
       await hostLifecycle.delete("", { ...host(), runtime: "auto" }).catch(() => undefined);
     } finally {
       await closeAllTransports();
@@ -351,6 +353,48 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
     });
   });
 
+  describe("networks over SSH", () => {
+    const serve = ["sh", "-c", "mkdir -p /www && echo hello-lab > /www/index.html && exec httpd -f -p 80 -h /www"];
+    const port = { hostPort: 18951, containerPort: 80, hostAddress: "127.0.0.1" };
+    let net: Props;
+    let web: { inputs: Props; outs: Props };
+
+    it("makes a bridge with NAT; two containers reach each other; a published port answers on the VM's 127.0.0.1", async () => {
+      const c = await N.check({}, { host: host(), name: "lan", subnet: "10.233.0.0/24", nat: true });
+      expect(c.failures).toBeUndefined();
+      net = (await N.create(c.inputs!)).outs!;
+      expect(await ok(`ip -o -4 addr show dev ${net.bridge}`)).toContain("10.233.0.1/24");
+      expect(await ok(`nft list table ip ${prefix}`)).toContain("masquerade");
+      web = await makeContainer({ name: "n-web", command: serve, networks: [{ network: "lan" }], ports: [port] });
+      await makeContainer({ name: "n-client", command: ["sleep", "600"], networks: [{ network: "lan", address: "10.233.0.77" }] });
+      expect(web.outs.address).toBe("10.233.0.2");
+      expect((await exec("n-client", "timeout 5 wget -q -O - http://10.233.0.2/")).stdout).toContain("hello-lab");
+      expect((await exec("n-client", "cat /etc/hosts")).stdout).toContain("10.233.0.77\tn-client");
+      expect(await ok(`timeout 5 busybox wget -q -O - http://127.0.0.1:${port.hostPort}/`)).toContain("hello-lab");
+    });
+
+    it("finds a flushed rule and a removed address, and repairs both live", async () => {
+      forgetReads();
+      let outs = (await C.read("", { ...web.inputs, pid: 0 })).props!;
+      expect(await C.diff("", outs, web.inputs)).toEqual({ changes: false });
+      await ok(`nft flush chain ip ${prefix} ports; nsenter --net=/proc/${outs.pid}/ns/net ip addr flush dev eth0`);
+      expect(await C.diff("", outs, web.inputs)).toEqual({ changes: true });
+      const seen = (await C.read("", outs)).props!;
+      expect(seen.networks).toEqual([]);
+      outs = (await C.update("", seen, web.inputs)).outs!;
+      expect(outs.pid).toBe(web.outs.pid);
+      forgetReads();
+      expect(await C.diff("", outs, web.inputs)).toEqual({ changes: false });
+      expect(await ok(`timeout 5 busybox wget -q -O - http://127.0.0.1:${port.hostPort}/`)).toContain("hello-lab");
+    });
+
+    it("deletes the containers and the network: no veth, rule or bridge is left", async () => {
+      for (const name of ["n-web", "n-client"]) await C.delete("", { host: host(), name, command: ["true"], networks: [{ network: "lan" }], ports: name === "n-web" ? [port] : [] });
+      await N.delete("", net);
+      expect((await ok(`grep -l '^${prefix}/' /sys/class/net/*/ifalias 2>/dev/null; nft list tables; true`)).trim()).not.toContain(prefix);
+    });
+  });
+
   it("deletes everything, and leaves nothing named after the prefix on the host", async () => {
     for (const name of ["web-a", "web-b"]) await C.delete("", { host: host(), name, parent: "tenant", command: ["sleep", "600"] });
     await C.delete("", { host: host(), name: "box", command: ["sleep", "600"] });
@@ -366,6 +410,8 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
         `P='${prefix.slice(0, half)}''${prefix.slice(half)}'`,
         `find /sys/fs/cgroup /run /var/lib -name "*$P*" 2>/dev/null`,
         `grep -F "$P" /proc/mounts`,
+        `grep -l "^$P" /sys/class/net/*/ifalias 2>/dev/null`,
+        `nft list tables 2>/dev/null | grep -F "$P"`,
         `for d in /proc/[0-9]*; do c=$(tr '\\0' ' ' < $d/cmdline 2>/dev/null); case $c in *"$P"*) echo "process \${d#/proc/}: $c";; esac; done`,
         `true`,
       ].join("\n"),
