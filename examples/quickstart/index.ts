@@ -19,13 +19,15 @@ export default async () => {
     dynamicRange: config.get("dynamicRange") ?? "10.213.0.128/25",
     nat: true,
   });
+  const webAddress = config.get("webAddress") ?? "10.213.0.10";
   // Each init handles SIGTERM so that stop and destroy do not wait for the grace period.
   const web = new kslice.Container("web", {
     host,
     parent: tenant,
     command: ["sh", "-c", "mkdir -p /www && echo 'hello from kslice' > /www/index.html && trap 'exit 0' TERM && httpd -f -p 8080 -h /www & wait"],
     limits: { memory: { max: "64Mi" }, pids: { max: 32 } },
-    networks: [{ network: net }],
+    // a static address, outside the range allocated ones come from
+    networks: [{ network: net, address: webAddress }],
     // published on the host's loopback only: http://127.0.0.1:8080/
     ports: [{ hostPort: Number(config.get("webPort") ?? "8080"), containerPort: 8080, hostAddress: "127.0.0.1" }],
   });
@@ -36,7 +38,7 @@ export default async () => {
     command: ["sh", "-c", "trap 'exit 0' TERM; while :; do echo \"tick: $(timeout 3 wget -q -O - http://web:8080/)\"; sleep 5 & wait; done"],
     limits: { cpu: { max: 0.25 }, memory: { max: "32Mi" }, pids: { max: 16 } },
     networks: [{ network: net, bandwidth: { egress: "10mbit", ingress: "10mbit" } }],
-    hosts: web.address.apply((a) => ({ web: a ?? "127.0.0.1" })),
+    hosts: { web: webAddress },
   });
   const cache = new kslice.Container("cache", {
     host,

@@ -193,7 +193,10 @@ export const networkLifecycle: LifecycleImpl = {
     const present = (which: (r: (typeof all)[number]) => boolean) => all.every((r, i) => !which(r) || o.probe.comments.has(comments[i]!));
     const nat = a.nat && o.probe.ipForward && present((r) => r.rule.startsWith("ip saddr"));
     const isolated = a.isolated && present((r) => r.chain === "forward");
-    const seen = { ...props, nat, isolated };
+    // left out when left out and the kernel agrees with the default (no perpetual diff)
+    const seen: Props = { ...props };
+    if (props.nat !== undefined || nat) seen.nat = nat;
+    if (props.isolated !== undefined || !isolated) seen.isolated = isolated;
     return { id, props: { ...seen, ...outputs(seen, c, o) } };
   },
 

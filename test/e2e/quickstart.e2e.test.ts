@@ -12,7 +12,7 @@ const pinned = JSON.parse(readFileSync("package.json", "utf8")).dependencies["@p
 describe("examples/quickstart through the real engine", () => {
   // its own subnet and port, so that a demo stack left up on this host does not collide
   const stack = new TestStack("examples/quickstart", {
-    config: { "kslice:prefix": testPrefix, "kslice:subnet": "10.234.0.0/24", "kslice:dynamicRange": "10.234.0.128/25", "kslice:webPort": "18961" },
+    config: { "kslice:prefix": testPrefix, "kslice:subnet": "10.234.0.0/24", "kslice:dynamicRange": "10.234.0.128/25", "kslice:webAddress": "10.234.0.10", "kslice:webPort": "18961" },
   });
   afterAll(() => stack.dispose());
 
@@ -35,7 +35,8 @@ describe("examples/quickstart through the real engine", () => {
     // web answers on its published port; the worker reaches it by name over the tenant's network
     expect((await sh("timeout 5 busybox wget -q -O - http://127.0.0.1:18961/")).out).toContain("hello from kslice");
     const worker = out.containers.worker as unknown as { log: string };
-    await sleep(1500);
+    // the worker asks every 5 s and may have started before web: wait for an answer, bounded
+    for (let i = 0; i < 24 && !readFileSync(worker.log, "utf8").includes("tick: hello from kslice"); i++) await sleep(500);
     expect(readFileSync(worker.log, "utf8")).toContain("tick: hello from kslice");
   });
 
