@@ -108,7 +108,7 @@ export async function observeNet(t: Transport, prefix: string, layout: HostLayou
 export function claimPortsScript(layout: HostLayout, a: ContainerArgs): string {
   const d = q(layout.ports);
   return [
-    `mkdir -p ${d}; exec 9>${d}/.lock; flock -w 60 9 || exit 1`,
+    `mkdir -p ${d} ${q(layout.runDir)}; exec 9>${q(`${layout.runDir}/ports.lock`)}; flock -w 60 9 || exit 1`,
     ...a.ports.map((p, i) => {
       const any = p.hostAddress === "0.0.0.0";
       const re = `^${p.protocol}/${any ? "[^/]*" : `(${p.hostAddress.replace(/\./g, "\\.")}|0\\.0\\.0\\.0)`}/${p.hostPort}$`;

@@ -82,14 +82,46 @@ function specOf(a: ContainerArgs, c: Ctx): Record<string, unknown> {
 
 const hash = (v: unknown) => createHash("sha256").update(JSON.stringify(v)).digest("hex").slice(0, 16);
 
-/** Writes several bundle files (in place) and runs `then`, in one command: one round trip over SSH. */
-async function putFiles(c: Ctx, files: { path: string; content: string; mode?: string }[], then: string[] = []): Promise<void> {
-  const script = [
-    "umask 077",
-    ...files.map((f) => `printf '%s' ${q(f.content)} > ${q(f.path)} && chmod ${f.mode ?? "600"} ${q(f.path)} || exit 1`),
-    ...then,
+/**
+ * Run once at create, before the container ever ran (its rootfs holds only the image): the
+ * "stopped" marker, so that the supervisor leaves the new bundle alone until kslice starts it, and
+ * the targets of the /etc bind mounts, made as the host's root (a user-namespaced runtime may not
+ * create them in a root-owned /etc). Exclusive creates (set -C) into a real /etc only: nothing is
+ * made through a symlink or over an image's own file.
+ */
+function etcTargetsScript(rootfs: string, stopped: string): string {
+  const etc = q(`${rootfs}/etc`);
+  return [
+    `: > ${q(stopped)}`,
+    `[ -L ${etc} ] && exit 0`,
+    `[ -d ${etc} ] || mkdir ${etc} || exit 1`,
+    `set -C`,
+    ...["resolv.conf", "hosts"].map((f) => `[ -e ${q(`${rootfs}/etc/${f}`)} ] || [ -L ${q(`${rootfs}/etc/${f}`)} ] || : > ${q(`${rootfs}/etc/${f}`)}`),
+    `exit 0`,
   ].join("\n");
-  await c.h.t.run(["sh", "-c", script]);
+}
+
+interface BundleFile {
+  path: string;
+  content: string;
+  mode?: string;
+  /** Rewrite the same inode (a bind mount of it must see the change); otherwise a new file is renamed over it. */
+  inPlace?: boolean;
+}
+
+/**
+ * Writes bundle files in one command (one round trip over SSH). Scripts are replaced by rename: a
+ * shell that runs one (the supervisor's restart) never reads a half-written or mixed text. A file
+ * too large for one argument (ARG_MAX: a big env in config.json) goes through stdin on its own.
+ */
+async function putFiles(c: Ctx, files: BundleFile[]): Promise<void> {
+  const small = files.filter((f) => f.content.length < 64 * 1024);
+  const write = (f: BundleFile, source: string) =>
+    f.inPlace
+      ? `${source} > ${q(f.path)} && chmod ${f.mode ?? "600"} ${q(f.path)} || exit 1`
+      : `${source} > ${q(`${f.path}.new`)} && chmod ${f.mode ?? "600"} ${q(`${f.path}.new`)} && mv -f ${q(`${f.path}.new`)} ${q(f.path)} || exit 1`;
+  if (small.length) await c.h.t.run(["sh", "-c", ["umask 077", ...small.map((f) => write(f, `printf '%s' ${q(f.content)}`))].join("\n")]);
+  for (const f of files.filter((x) => !small.includes(x))) await c.h.t.run(["sh", "-c", `umask 077; ${write(f, "cat")}`], { input: f.content });
 }
 
 /** Writes a bundle file in place (same inode: a bind mount of it sees the new content). */
@@ -109,24 +141,19 @@ async function planCtx(c: Ctx, a: ContainerArgs) {
 async function prepareNet(c: Ctx, a: ContainerArgs): Promise<NetPlan> {
   let plan: NetPlan = { atts: [], ports: [] };
   if (hasNetworking(a)) {
-    await claimPorts(c.h.t, c.layout, a);
     const records = await networkRecords(c.h.t, c.layout, a);
     const unknown = a.networks.map(attachmentName).filter((n) => !records.get(n));
     if (unknown.length) throw new Error(`networks: network ${unknown.join(", ")} is not on the host (create its Network first)`);
+    await claimPorts(c.h.t, c.layout, a);
     plan = netPlan(a.host.prefix, a, records, await allocate(c.h.t, c.layout, a, records));
   }
   const [hostResolv] = await c.h.t.readFiles(["/etc/resolv.conf"]);
   const etc = etcFiles(a, plan, hostResolv ?? "");
-  const r = `${c.bundle}/rootfs/etc`;
   await putFiles(c, [
     { path: `${c.bundle}/net.sh`, content: netScriptFor(a.host.prefix, c.layout, a, plan) },
-    { path: `${c.bundle}/resolv.conf`, content: etc.resolv, mode: "644" },
-    { path: `${c.bundle}/hosts`, content: etc.hosts, mode: "644" },
-  ], [
-    // The bind mounts' targets, made as the host's root: a user-namespaced runtime may not create
-    // them in a root-owned /etc. Nothing is made where the image has a file or a symlink.
-    `[ -d ${q(r)} ] || mkdir -p ${q(r)}`,
-    ...["resolv.conf", "hosts"].map((f) => `[ -e ${q(`${r}/${f}`)} ] || [ -L ${q(`${r}/${f}`)} ] || : > ${q(`${r}/${f}`)}`),
+    // bind-mounted into the container: rewritten in place, so that it sees the change
+    { path: `${c.bundle}/resolv.conf`, content: etc.resolv, mode: "644", inPlace: true },
+    { path: `${c.bundle}/hosts`, content: etc.hosts, mode: "644", inPlace: true },
   ]);
   return plan;
 }
@@ -151,9 +178,9 @@ async function writeStartFiles(c: Ctx, a: ContainerArgs): Promise<void> {
 async function start(c: Ctx, a: ContainerArgs): Promise<void> {
   await writeStartFiles(c, a);
   try {
-    await c.h.t.run(["rm", "-f", `${c.bundle}/stopped`]);
     // under the bundle's lock, which the supervisor takes to restart: the two never start it at once
-    const r = await c.h.t.run(["flock", "-w", "60", `${c.bundle}/lock`, "sh", `${c.bundle}/start.sh`], { allowFailure: true, timeoutMs: 120_000 });
+    const b = q(c.bundle);
+    const r = await c.h.t.run(["flock", "-w", "60", `${c.bundle}/lock`, "sh", "-c", `rm -f ${b}/stopped && exec sh ${b}/start.sh`], { allowFailure: true, timeoutMs: 120_000 });
     if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `start.sh exited with ${r.exitCode}`);
   } catch (e) {
     await c.runtime.delete(a.name);
@@ -187,8 +214,9 @@ async function stop(c: Ctx, a: ContainerArgs): Promise<void> {
   await c.runtime.stop(a.name, a.stopGraceSeconds * 1000);
   await c.runtime.delete(a.name);
   await c.h.cgroups.remove(c.path); // runc leaves no processes, but may leave the directory
-  // a stopped container's ports forward nowhere: their rules go (the claims and addresses stay)
-  if (hasNetworking(a)) await c.h.t.run(["sh", "-c", detachScript(a.host.prefix, c.layout, a.name)]);
+  // a stopped container's ports forward nowhere: their rules go (the claims and addresses stay).
+  // Whatever the new declaration says: an update may stop it and drop its ports at once.
+  await c.h.t.run(["sh", "-c", detachScript(a.host.prefix, c.layout, a.name)]);
   c.snapshots.invalidate();
 }
 
@@ -325,6 +353,7 @@ export const containerLifecycle: LifecycleImpl = {
       undo.push(() => c.h.t.run(["rm", "-rf", c.bundle]));
       await mountRootfs(c.h.t, c.bundle, lower, a.security.userNamespace ? userNamespaceBase(a.name) : undefined);
       undo.push(() => unmountRootfs(c.h.t, c.bundle));
+      await c.h.t.run(["sh", "-c", etcTargetsScript(`${c.bundle}/rootfs`, `${c.bundle}/stopped`)]);
       await putFile(c, `${c.bundle}/kslice.json`, JSON.stringify({ specHash: hash(spec), lower }));
       await c.h.t.run(["sh", "-c", `: > ${q(c.log)}`]);
       if (hasNetworking(a)) {
@@ -436,9 +465,19 @@ const gone = (o: ContainerArgs, a: ContainerArgs) => {
 
 /** Applies networks, ports and DNS to a running container without restarting it (and repairs them). */
 async function joinLive(c: Ctx, o: ContainerArgs, a: ContainerArgs, pid: number): Promise<void> {
-  await prepareNet(c, a);
-  const r = await c.h.t.run(["sh", `${c.bundle}/net.sh`, String(pid)], { allowFailure: true });
-  if (r.exitCode !== 0) throw new Error(`${c.h.t.target}: container ${a.name}: ${r.stderr.trim()}`);
+  try {
+    await prepareNet(c, a);
+    // under the bundle's lock: a restart by the supervisor cannot interleave (net.sh checks the pid is the init's)
+    const r = await c.h.t.run(["flock", "-w", "60", `${c.bundle}/lock`, "sh", `${c.bundle}/net.sh`, String(pid)], { allowFailure: true });
+    if (r.exitCode !== 0) throw new Error(`${c.h.t.target}: container ${a.name}: ${r.stderr.trim()}`);
+  } catch (e) {
+    // the state keeps the old declaration: claims on networks it does not know go, and net.sh is put back
+    const before = new Set(o.networks.map(attachmentName));
+    const added = a.networks.map(attachmentName).filter((n) => !before.has(n));
+    if (added.length) await releaseAddresses(c.h.t, c.layout, a.name, added).catch(() => undefined);
+    await prepareNet(c, o).catch(() => undefined);
+    throw e;
+  }
   // start.sh calls net.sh only when the container has networking: rewrite it when that changes
   if (hasNetworking(o) !== hasNetworking(a)) await writeStartFiles(c, a);
 }

@@ -101,7 +101,7 @@ async function observe(c: Ctx): Promise<Observed> {
   if (!probe.up) drift.push("up");
   if (probe.addresses.join(" ") !== `${n.gateway}/${n.bits}`) drift.push("gateway");
   if (!probe.routeLocalnet) drift.push("route_localnet");
-  if (n.nat && !probe.ipForward) drift.push("ip_forward");
+  if (!probe.ipForward) drift.push("ip_forward");
   if (!probe.recorded) drift.push("record");
   if (!probe.inSet) drift.push("set");
   const rules = ruleComments(networkOwner(n.name), networkRules(n.bridge, n.subnet, n.nat, n.isolated));
@@ -170,11 +170,20 @@ export const networkLifecycle: LifecycleImpl = {
     return serialized(connectionKey(a.host.connection), async () => {
       const failures = await admission(c);
       if (failures.length) throw new Error(`${c.t.target}: network ${a.name}: ${failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
+      // A network of this name already on the host (state lost, another stack) is taken over only
+      // if it is the same network: its containers' addresses live in its subnet.
+      const [record] = await c.t.readFiles([`${c.layout.network(a.name)}/network.json`]);
+      if (record !== undefined) {
+        const old = JSON.parse(record) as NetworkSpec;
+        if (old.subnet !== c.spec.subnet || old.gateway !== c.spec.gateway || old.bridge !== c.spec.bridge) {
+          throw new Error(`${c.t.target}: a network named ${a.name} already exists under prefix ${a.host.prefix} with another subnet, gateway or bridge (${old.subnet}, ${old.gateway}, ${old.bridge}); delete it or choose another name`);
+        }
+      }
       try {
         await ensure(c);
       } catch (e) {
-        // nothing half-made stays: the bridge, the rules, the record
-        await c.t.run(["sh", "-c", removeNetworkScript(c.prefix, c.layout, c.spec)], { allowFailure: true });
+        // nothing half-made stays (the bridge, the rules, the record), unless it was there before
+        if (record === undefined) await c.t.run(["sh", "-c", removeNetworkScript(c.prefix, c.layout, c.spec)], { allowFailure: true });
         throw e;
       }
       return { id: `${connectionKey(a.host.connection)}/${a.host.prefix}/network/${a.name}`, outs: outputs(inputs, c, await observe(c)) };
@@ -185,7 +194,9 @@ export const networkLifecycle: LifecycleImpl = {
     const a = parse(props);
     const c = await context(a);
     const o = await observe(c);
-    if (o.missing) return {};
+    // gone from the kernel and from the host's records: gone. A bridge deleted by hand while the
+    // record (and the containers' addresses) remain reads as status "missing", which update re-creates.
+    if (o.missing && !o.probe.recorded) return {};
     // In the declaration's terms where one maps: a flushed NAT or isolation rule reads as false.
     // (A removed gateway address shows as a planned update: diff asks the kernel.)
     const all = networkRules(c.spec.bridge, c.spec.subnet, c.spec.nat, c.spec.isolated);
@@ -215,7 +226,5 @@ export const networkLifecycle: LifecycleImpl = {
       throw new Error(`${c.t.target}: network ${a.name} still has containers on it: ${users.join(", ")}; delete them or take the network out of their networks first`);
     }
     await c.t.run(["sh", "-c", removeNetworkScript(c.prefix, c.layout, c.spec)]);
-    // the prefix's table goes with its last network (published ports need a network)
-    await c.t.run(["sh", "-c", `[ -d ${q(c.layout.networks)} ] || nft delete table ip ${nftTable(c.prefix)} 2>/dev/null; true`]);
   },
 };

@@ -1,7 +1,7 @@
 import { shellQuote as q } from "../../transport/transport";
 import type { HostLayout } from "../container/layout";
 import { bridgeAlias, networkOwner, nftTable } from "./names";
-import { ensureRulesScript, networkRules, removeRulesScript } from "./nft";
+import { ensureRulesScript, networkRules, nftLock, removeRulesScript } from "./nft";
 
 /** A network as the host keeps it (networks/<name>/network.json) and as the kernel should show it. */
 export interface NetworkSpec {
@@ -37,14 +37,15 @@ export function ensureNetworkScript(prefix: string, layout: HostLayout, n: Netwo
     `  ip link set dev ${br} alias ${q(alias)}`,
     `fi`,
     `mkdir -p ${q(`${dir}/addresses`)}`,
-    `printf '%s\\n' ${q(JSON.stringify(n))} > ${q(`${dir}/network.json`)}`,
-    `[ "$(ip -o -4 addr show dev ${br} | awk '{print $4}')" = ${q(`${n.gateway}/${n.bits}`)} ] || { ip addr flush dev ${br}; ip addr add ${q(`${n.gateway}/${n.bits}`)} dev ${br}; }`,
+    // renamed into place: a reader (a container's check) never sees it half-written
+    `printf '%s\\n' ${q(JSON.stringify(n))} > ${q(`${dir}/network.json.new`)} && mv -f ${q(`${dir}/network.json.new`)} ${q(`${dir}/network.json`)}`,
+    `[ "$(ip -o -4 addr show dev ${br} | awk '{print $4}')" = ${q(`${n.gateway}/${n.bits}`)} ] || { ip -4 addr flush dev ${br}; ip addr add ${q(`${n.gateway}/${n.bits}`)} dev ${br}; }`,
     `ip link set dev ${br} up`,
     // 127.0.0.1:port → a container is routed out of the bridge with a loopback source (Docker's way without a proxy)
     `echo 1 > /proc/sys/net/ipv4/conf/${n.bridge}/route_localnet`,
-    ...(n.nat
-      ? [`if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 1 ]; then cat /proc/sys/net/ipv4/ip_forward > ${q(forwardWas(layout))}; echo 1 > /proc/sys/net/ipv4/ip_forward; fi`]
-      : []),
+    // forwarding: NAT needs it, and so do published ports reached from other machines (DNAT, then
+    // forward); the old value is kept and put back when the prefix's last network goes
+    `if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 1 ]; then [ -f ${q(forwardWas(layout))} ] || cat /proc/sys/net/ipv4/ip_forward > ${q(forwardWas(layout))}; echo 1 > /proc/sys/net/ipv4/ip_forward; fi`,
     "set +e",
     ensureRulesScript(table, layout.runDir, networkOwner(n.name), networkRules(n.bridge, n.subnet, n.nat, n.isolated), [
       `add element ip ${table} bridges { ${JSON.stringify(n.bridge)} }`,
@@ -63,7 +64,7 @@ export function probeNetworkScript(layout: HostLayout, n: { name: string; bridge
     `echo "localnet $(cat /proc/sys/net/ipv4/conf/${n.bridge}/route_localnet 2>/dev/null)"`,
     `echo "forward $(cat /proc/sys/net/ipv4/ip_forward)"`,
     `echo "record $([ -f ${q(`${layout.network(n.name)}/network.json`)} ] && echo yes)"`,
-    `echo "member $(nft list set ip ${table} bridges 2>/dev/null | grep -c ${q(`"${n.bridge}"`)})"`,
+    `echo "member $(nft list set ip ${table} bridges 2>/dev/null | grep -cF ${q(`"${n.bridge}"`)})"`,
     `nft list table ip ${table} 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`,
   ].join("\n");
 }
@@ -97,18 +98,19 @@ export function parseNetworkProbe(out: string): NetworkProbe {
 }
 
 /**
- * Removes the bridge, the network's rules and its record. ip_forward goes back to what it was
- * when the last NAT network of the prefix goes.
+ * Removes the bridge, the network's rules and its record. With the prefix's last network go its
+ * nftables table (under the lock) and ip_forward's change.
  */
 export function removeNetworkScript(prefix: string, layout: HostLayout, n: { name: string; bridge: string }): string {
   const table = nftTable(prefix);
   const was = q(forwardWas(layout));
   return [
     `(\n${removeRulesScript(table, layout.runDir, networkOwner(n.name), [`delete element ip ${table} bridges { ${JSON.stringify(n.bridge)} }`])}\n) || exit 1`,
-    `[ "$(cat /sys/class/net/${n.bridge}/ifalias 2>/dev/null)" = ${q(bridgeAlias(prefix, n.name))} ] && ip link del dev ${q(n.bridge)}`,
+    `if [ "$(cat /sys/class/net/${n.bridge}/ifalias 2>/dev/null)" = ${q(bridgeAlias(prefix, n.name))} ]; then ip link del dev ${q(n.bridge)} || exit 1; fi`,
     `rm -rf ${q(layout.network(n.name))}`,
-    `if [ -f ${was} ] && ! grep -qs '"nat":true' ${q(layout.networks)}/*/network.json; then cat ${was} > /proc/sys/net/ipv4/ip_forward; rm -f ${was}; fi`,
+    `[ -n "$(ls ${q(layout.networks)} 2>/dev/null)" ] && exit 0`,
+    `if [ -f ${was} ]; then cat ${was} > /proc/sys/net/ipv4/ip_forward; rm -f ${was}; fi`,
     `rmdir ${q(layout.networks)} 2>/dev/null`,
-    `exit 0`,
+    `exec 8>${q(nftLock(layout.runDir))}; flock -w 60 8 && { nft delete table ip ${table} 2>/dev/null; true; }`,
   ].join("\n");
 }

@@ -169,11 +169,14 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
     front.outs = (await N.update("", front.outs, front.inputs)).outs!;
     expect(execFileSync("nft", ["list", "chain", "ip", prefix, "postrouting"], { encoding: "utf8" })).toContain("masquerade");
 
-    // the bridge deleted: the network reads as gone; re-created, its containers' veths are repaired by their update
+    // the bridge deleted: the network reads as missing, update re-creates it, its containers' update re-attaches them
     execFileSync("ip", ["link", "del", "dev", br]);
     forgetReads();
-    expect(await N.read("", front.outs)).toEqual({});
-    front.outs = (await N.create(front.inputs)).outs!;
+    const seen = (await N.read("", front.outs)).props!;
+    expect(seen.status).toBe("missing");
+    expect(await N.diff("", seen, front.inputs)).toEqual({ changes: true });
+    front.outs = (await N.update("", seen, front.inputs)).outs!;
+    expect(front.outs.status).toBe("up");
     for (const [name, command] of [["client", idle], ["web", serve("hello-front")]] as const) {
       const c = (await L.check({}, { host: cs.host, name, command, networks: [{ network: name === "web" ? ns.ref(front.outs) : "front" }], stopGraceSeconds: 0 })).inputs!;
       const outs = (await L.read("", { ...c, pid: 0 })).props!;
@@ -224,7 +227,7 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
       { property: "ports.0.hostPort", reason: "got tcp 0.0.0.0:18931, already published by container pub" },
     ]);
     expect(await failures({ name: "bad7", command: idle, networks: [{ network: "front", address: (await L.read("", { ...(await L.check({}, { host: cs.host, name: "web", command: serve("hello-front"), networks: [{ network: ref }], stopGraceSeconds: 0 })).inputs!, pid: 0 })).props!.address }] })).toEqual([
-      { property: "networks.0.address", reason: 'got "10.231.1.2", already the address of container web on network front' },
+      { property: "networks.0.address", reason: 'got "10.231.1.2", already the address of container web on network front; give the network a dynamicRange that leaves static addresses out, so parallel creates cannot take them' },
     ]);
     expect(await failures({ name: "lap", subnet: "10.231.1.128/25" }, N)).toEqual([
       { property: "subnet", reason: 'got "10.231.1.128/25", which overlaps network front\'s 10.231.1.0/24 on host local' },
@@ -253,8 +256,25 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
     expect(execFileSync("sh", ["-c", `cat /sys/class/net/ks*/ifalias | grep -c '/container/broken/' || true`], { encoding: "utf8" }).trim()).toBe("0");
   });
 
-  it("a network with containers on it refuses to go, naming them", async () => {
+  it("a network with containers on it refuses to go, naming them; the Host refuses while networks remain", async () => {
     await expect(N.delete("", back.outs)).rejects.toThrow(/network back still has containers on it: stranger/);
+    await expect(cs.deleteHost()).rejects.toThrow(/networks back, front/);
+  });
+
+  it("a restart by the supervisor puts the container back on its network", async () => {
+    const { outs } = await cs.create("phoenix", { command: idle, networks: [{ network: "front" }], restartPolicy: "always", stopGraceSeconds: 0 });
+    execFileSync("kill", ["-9", String(outs.pid)]);
+    let pid = 0;
+    for (let i = 0; i < 40 && (!pid || pid === outs.pid); i++) {
+      await new Promise((r) => setTimeout(r, 250));
+      forgetReads();
+      const o = (await L.read("", outs)).props;
+      pid = o?.status === "running" ? (o.pid as number) : 0;
+    }
+    expect(pid).not.toBe(outs.pid);
+    expect(pid).toBeGreaterThan(0);
+    const addr = execFileSync("nsenter", [`--net=/proc/${pid}/ns/net`, "ip", "-o", "-4", "addr", "show", "dev", "eth0"], { encoding: "utf8" });
+    expect(addr).toContain(`${outs.address}/24`);
   });
 
   it("50 containers created in parallel get 50 distinct addresses", async () => {
