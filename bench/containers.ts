@@ -503,6 +503,8 @@ interface NResult {
   load: string;
   floor: { up?: OpResult; upNoop?: OpResult; preview?: OpResult; destroy?: OpResult };
   kslice: { up?: OpResult; upNoop?: OpResult; preview?: OpResult; refresh?: OpResult; destroy?: OpResult; outputs?: OpResult; running?: number; mem?: HostMem; supervisors?: number };
+  /** The same containers, each on one network (bench/programs/networked). */
+  networked: { up?: OpResult; preview?: OpResult; destroy?: OpResult };
   raw?: RawResult;
   podman?: PodmanResult;
   errors: string[];
@@ -518,7 +520,7 @@ const median = (xs: number[]) => {
 const undestroyed = new Set<string>();
 
 async function benchN(c: Ctx, n: number): Promise<NResult> {
-  const r: NResult = { n, load: readFileSync("/proc/loadavg", "utf8").trim(), floor: {}, kslice: {}, errors: [] };
+  const r: NResult = { n, load: readFileSync("/proc/loadavg", "utf8").trim(), floor: {}, kslice: {}, networked: {}, errors: [] };
   const timeout = 600_000 + n * 5_000;
   const deadline = () => now() + 60_000 + n * 5_000;
   say(`\n== N = ${n}  (load average at start: ${r.load})`);
@@ -574,6 +576,18 @@ async function benchN(c: Ctx, n: number): Promise<NResult> {
     r.errors.push(`kslice: ${(e as Error).message}`);
   }
 
+  // 2b. the same containers, each on a network: the cost of a veth, an address and the rules
+  const kn = `networked-n${n}`;
+  try {
+    undestroyed.add(`networked|${kn}|${n}`);
+    r.networked.up = await step("kslice up with a network (create)", "networked", kn, "up");
+    if (r.networked.up.ok) r.networked.preview = await step("kslice preview with a network (no-op)", "networked", kn, "preview");
+    r.networked.destroy = await step("kslice destroy with a network", "networked", kn, "destroy");
+    if (r.networked.destroy.ok) undestroyed.delete(`networked|${kn}|${n}`);
+  } catch (e) {
+    r.errors.push(`kslice with a network: ${(e as Error).message}`);
+  }
+
   // 3. raw runc, sequential
   if (!aborted) {
     progress(`raw runc: ${n} × runc run -d …`);
@@ -609,6 +623,9 @@ function reportN(c: Ctx, r: NResult): void {
   add("kslice preview (no-op)", "kslice", r.kslice.preview);
   add("kslice refresh", "kslice", r.kslice.refresh);
   add("kslice destroy", "kslice", r.kslice.destroy);
+  add("kslice up with a network (create N+3)", "kslice", r.networked.up);
+  add("kslice preview with a network (no-op)", "kslice", r.networked.preview);
+  add("kslice destroy with a network", "kslice", r.networked.destroy);
   add("noop up (create N)", "engine floor", r.floor.up);
   add("noop up (no-op)", "engine floor", r.floor.upNoop);
   add("noop preview (no-op)", "engine floor", r.floor.preview);
@@ -662,6 +679,7 @@ interface Summary {
   podMem?: number;
   ksCpu?: number;
   podCpu?: number;
+  netCreatePer?: number;
 }
 
 function summarise(r: NResult): Summary {
@@ -685,6 +703,7 @@ function summarise(r: NResult): Summary {
     podMem: r.podman?.available && r.podman.mem ? r.podman.mem.rssKiB / n : undefined,
     ksCpu: r.kslice.mem?.cpuPct,
     podCpu: r.podman?.available ? r.podman.mem?.cpuPct : undefined,
+    netCreatePer: r.networked.up?.ok ? r.networked.up.ms / n : undefined,
   };
 }
 
@@ -700,11 +719,13 @@ function reportSummary(c: Ctx, results: NResult[]): void {
         f(m.createPer), f(m.beyondFloorPer), f(m.runcPer), f(m.podmanPer),
         ratio(m.createPer, m.runcPer), ratio(m.beyondFloorPer, m.runcPer), ratio(m.createPer, m.podmanPer),
         x(m.previewRatio), x(m.upNoopRatio), f(m.ksMem), f(m.podMem), f(m.ksCpu), f(m.podCpu),
+        f(m.netCreatePer), ratio(m.netCreatePer, m.createPer),
       ]),
       [
         "N", "kslice up/N", "(up−floor up)/N", "runc run", "podman run",
         "kslice/runc", "beyond-floor/runc", "kslice/podman",
         "preview ks/floor", "no-op up ks/floor", "ks KiB/ctr", "conmon KiB/ctr", "ks CPU%", "conmon CPU%",
+        "net up/N", "net/plain",
       ],
     ),
   );
@@ -717,7 +738,9 @@ function reportSummary(c: Ctx, results: NResult[]): void {
   preview ks/floor   no-op preview of the kslice stack (N+2 resources) / no-op preview of the floor stack (N resources)
   ks KiB/ctr         RSS of kslice's host processes outside container cgroups (the supervisor) / N
   conmon KiB/ctr     RSS of podman's conmon processes / N
-  ks CPU%, conmon    CPU they use while the N containers idle, % of one core (with the children they reap)`);
+  ks CPU%, conmon    CPU they use while the N containers idle, % of one core (with the children they reap)
+  net up/N           kslice up/N with every container on one Network (veth, allocated address, its rules)
+  net/plain          net up/N against kslice up/N of the same run: what networking adds to a create`);
   const last = sums.find((m) => m.n === 200) ?? sums[sums.length - 1];
   if (last) {
     const tgt = (v: number | undefined, limit: number, strict: boolean) =>
