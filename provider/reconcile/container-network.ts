@@ -131,7 +131,9 @@ export const releasePorts = (t: Transport, layout: HostLayout, container: string
  * Checks at preview against the host: networks that do not exist, addresses outside their subnet
  * or held by another container, ports published by another container or bound by a host process.
  */
-export async function netAdmission(t: Transport, layout: HostLayout, a: ContainerArgs): Promise<InputFailure[]> {
+export async function netAdmission(t: Transport, layout: HostLayout, a: ContainerArgs, previousName?: string): Promise<InputFailure[]> {
+  // claims held under the container's old name are its own: a rename replaces it, deleting first
+  const mine = (owner: string | undefined) => owner === a.name || (previousName !== undefined && owner === previousName);
   if (!hasNetworking(a)) return [];
   const failures: InputFailure[] = [];
   const records = await networkRecords(t, layout, a);
@@ -153,7 +155,7 @@ export async function netAdmission(t: Transport, layout: HostLayout, a: Containe
     const s = parseSubnet(rec.subnet)!;
     if (!isHostAddress(s, parseIPv4(n.address)!) || n.address === rec.gateway) {
       failures.push({ property: `networks.${i}.address`, reason: `got ${JSON.stringify(n.address)}; expected a free host address in ${name}'s subnet ${rec.subnet}, other than its gateway ${rec.gateway}` });
-    } else if (owners[i] !== undefined && owners[i] !== a.name) {
+    } else if (owners[i] !== undefined && !mine(owners[i])) {
       const hint = rec.dynamicRange ? "" : "; give the network a dynamicRange that leaves static addresses out, so parallel creates cannot take them";
       failures.push({ property: `networks.${i}.address`, reason: `got ${JSON.stringify(n.address)}, already the address of container ${owners[i]} on network ${name}${hint}` });
     }
@@ -172,7 +174,7 @@ export async function netAdmission(t: Transport, layout: HostLayout, a: Containe
       return { proto: proto!, port: Number(m?.[2]), addr: addr === "*" || addr === "::" ? "0.0.0.0" : addr };
     });
     a.ports.forEach((p, i) => {
-      const other = taken.find((x) => x.owner !== a.name && portsClash(x.key, portKey(p)));
+      const other = taken.find((x) => !mine(x.owner) && portsClash(x.key, portKey(p)));
       if (other) failures.push({ property: `ports.${i}.hostPort`, reason: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, already published by container ${other.owner}` });
       const sock = sockets.find((s) => s.proto === p.protocol && s.port === p.hostPort && (s.addr === "0.0.0.0" || p.hostAddress === "0.0.0.0" || s.addr === p.hostAddress));
       if (!other && sock) failures.push({ property: `ports.${i}.hostPort`, reason: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, where a process on host ${t.target} already listens (${sock.addr}:${sock.port})` });

@@ -282,7 +282,7 @@ async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): Promise<
   return c.h.cgroups.drift(c.h.cgroups.plan(a.limits, await planCtx(c, a)), files).length > 0;
 }
 
-async function admission(a: ContainerArgs, c: Ctx): Promise<InputFailure[]> {
+async function admission(a: ContainerArgs, c: Ctx, previousName?: string): Promise<InputFailure[]> {
   const failures = await limitsAdmission(a, c.h);
   if (a.security.userNamespace && !c.h.facts.userNamespaces) {
     failures.push({ property: "security.userNamespace", reason: `host ${c.h.t.target} has user namespaces disabled (user.max_user_namespaces is 0)` });
@@ -297,18 +297,18 @@ async function admission(a: ContainerArgs, c: Ctx): Promise<InputFailure[]> {
       if (ok !== "1") failures.push({ property: checks[i]!.property, reason: `got ${JSON.stringify(checks[i]!.path)}; no such path on host ${c.h.t.target}` });
     });
   }
-  failures.push(...(await netAdmission(c.h.t, c.layout, a)));
+  failures.push(...(await netAdmission(c.h.t, c.layout, a, previousName)));
   return failures;
 }
 
 export const containerLifecycle: LifecycleImpl = {
-  async check(_olds, news): Promise<CheckResult> {
+  async check(olds, news): Promise<CheckResult> {
     const inputs = pickInputs(news);
     if (containsUnknown(inputs)) return { inputs };
     const r = parseInput(containerArgs, inputs);
     if (!r.ok) return { failures: r.failures };
     try {
-      const failures = await admission(r.value, await context(r.value));
+      const failures = await admission(r.value, await context(r.value), typeof olds.name === "string" ? olds.name : undefined);
       if (failures.length) return { failures };
     } catch (e) {
       return { failures: [{ property: "host", reason: (e as Error).message }] };

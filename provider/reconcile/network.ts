@@ -51,7 +51,7 @@ async function admission(c: Ctx): Promise<InputFailure[]> {
   const n = c.spec;
   const r = await c.t.run(["sh", "-c", [
     `for t in ip nft nsenter tc flock; do command -v $t >/dev/null || echo "missing $t"; done`,
-    `echo "alias $(cat /sys/class/net/${n.bridge}/ifalias 2>/dev/null || echo '-')"`,
+    `if [ -e /sys/class/net/${n.bridge} ]; then echo "alias $(cat /sys/class/net/${n.bridge}/ifalias)"; else echo "alias -"; fi`,
     `grep -H . ${q(c.layout.networks)}/*/network.json 2>/dev/null | sed 's/^/record /'`,
     `ip -o -4 route show table main 2>/dev/null | sed 's/^/route /'`,
   ].join("\n")]);
@@ -64,7 +64,8 @@ async function admission(c: Ctx): Promise<InputFailure[]> {
   }
   const alias = (lines.find((l) => l.startsWith("alias ")) ?? "alias -").slice(6);
   if (alias !== "-" && alias !== bridgeAlias(c.prefix, n.name)) {
-    failures.push({ property: "bridge", reason: `got ${JSON.stringify(n.bridge)}, an interface that already exists on host ${c.t.target} and is not this network's (alias ${JSON.stringify(alias)}); choose another name` });
+    const owner = alias ? `its alias is ${JSON.stringify(alias)}` : "it has no alias";
+    failures.push({ property: "bridge", reason: `got ${JSON.stringify(n.bridge)}, an interface that already exists on host ${c.t.target} and is not this network's (${owner}); choose another name` });
   }
   const mine = parseSubnet(n.subnet)!;
   for (const l of lines.filter((x) => x.startsWith("record "))) {

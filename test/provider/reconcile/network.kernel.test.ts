@@ -238,8 +238,18 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
     expect(await failures({ name: "gw", subnet: "10.231.7.0/24", gateway: "10.231.8.1" }, N)).toEqual([
       { property: "gateway", reason: 'got "10.231.8.1"; expected a host address inside 10.231.7.0/24 (10.231.7.1 to 10.231.7.254)' },
     ]);
+    // a rename keeps the old name's claims: the engine deletes the old container first
+    expect((await L.check({ name: "pub" }, { host: cs.host, name: "pub2", command: idle, networks: [{ network: "front" }], ports: [{ hostPort: 18931, hostAddress: "127.0.0.1" }] })).failures).toBeUndefined();
     // a host interface that is not kslice's
-    expect(await failures({ name: "lo2", subnet: "10.231.7.0/24", bridge: "ks" }, N)).toEqual(undefined);
+    const foreign = `ksx${prefix.slice(-6).replace(/-/g, "")}`;
+    execFileSync("ip", ["link", "add", foreign, "type", "veth", "peer", "name", `${foreign}p`]); // (no dummy module here)
+    try {
+      expect(await failures({ name: "other", subnet: "10.231.7.0/24", bridge: foreign }, N)).toEqual([
+        { property: "bridge", reason: `got "${foreign}", an interface that already exists on host local and is not this network's (it has no alias); choose another name` },
+      ]);
+    } finally {
+      execFileSync("ip", ["link", "del", foreign]);
+    }
     const bundles = execFileSync("ls", [`/var/lib/${prefix}/containers`], { encoding: "utf8" });
     for (const n of ["bad1", "bad2", "bad3", "bad4", "bad5", "bad6", "bad7"]) expect(bundles).not.toContain(n);
     expect(execFileSync("ls", [`/var/lib/${prefix}/networks`], { encoding: "utf8" }).trim().split("\n").sort()).toEqual(["back", "front"]);
