@@ -4,7 +4,7 @@ import { defaultGateway, networkArgs, type NetworkArgs } from "../../schema/netw
 import { hostLayout, type HostLayout } from "../kernel/container/layout";
 import { ensureNetworkScript, parseNetworkProbe, probeNetworkScript, removeNetworkScript, type NetworkProbe, type NetworkSpec } from "../kernel/network/bridge";
 import { bridgeAlias, defaultBridge, networkOwner, nftTable } from "../kernel/network/names";
-import { baseComments, networkRules, ruleComments } from "../kernel/network/nft";
+import { baseComments, networkRules, nftLock, ruleComments } from "../kernel/network/nft";
 import { connectionKey } from "../transport/open";
 import { shellQuote as q, type Transport } from "../transport/transport";
 import { hostContext } from "./host-context";
@@ -180,11 +180,16 @@ export const networkLifecycle: LifecycleImpl = {
           throw new Error(`${c.t.target}: a network named ${a.name} already exists under prefix ${a.host.prefix} with another subnet, gateway or bridge (${old.subnet}, ${old.gateway}, ${old.bridge}); delete it or choose another name`);
         }
       }
+      const fresh = (await c.t.run(["test", "-d", c.layout.stateDir], { allowFailure: true })).exitCode !== 0;
       try {
         await ensure(c);
       } catch (e) {
-        // nothing half-made stays (the bridge, the rules, the record), unless it was there before
+        // nothing half-made stays (the bridge, the rules, the record, the prefix's dirs), unless it was there before
         if (record === undefined) await c.t.run(["sh", "-c", removeNetworkScript(c.prefix, c.layout, c.spec)], { allowFailure: true });
+        if (fresh) {
+          const d = c.layout;
+          await c.t.run(["sh", "-c", `rm -f ${q(nftLock(d.runDir))}; rmdir ${q(d.networks)} ${q(d.stateDir)} ${q(d.runDir)} 2>/dev/null; true`]);
+        }
         throw e;
       }
       return { id: `${connectionKey(a.host.connection)}/${a.host.prefix}/network/${a.name}`, outs: outputs(inputs, c, await observe(c)) };

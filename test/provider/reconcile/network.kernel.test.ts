@@ -1,5 +1,7 @@
 import { execFileSync } from "node:child_process";
+import { once } from "node:events";
 import { existsSync, readFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { afterAll, describe, expect, it } from "vitest";
 import { containerLifecycle as L } from "../../../provider/reconcile/container";
 import { forgetReads } from "../../../provider/reconcile/host-context";
@@ -253,6 +255,32 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
     const bundles = execFileSync("ls", [`/var/lib/${prefix}/containers`], { encoding: "utf8" });
     for (const n of ["bad1", "bad2", "bad3", "bad4", "bad5", "bad6", "bad7"]) expect(bundles).not.toContain(n);
     expect(execFileSync("ls", [`/var/lib/${prefix}/networks`], { encoding: "utf8" }).trim().split("\n").sort()).toEqual(["back", "front"]);
+  });
+
+  it("refuses a port where a host process already listens", async () => {
+    const server = createServer().listen(18933, "127.0.0.1");
+    await once(server, "listening");
+    try {
+      const c = await L.check({}, { host: cs.host, name: "squatter", command: idle, networks: [{ network: "front" }], ports: [{ hostPort: 18933 }] });
+      expect(c.failures).toEqual([{ property: "ports.0.hostPort", reason: "got tcp 0.0.0.0:18933, where a process on host local already listens (127.0.0.1:18933)" }]);
+    } finally {
+      server.close();
+    }
+  });
+
+  it("a network whose create fails halfway leaves no bridge, record or rule", async () => {
+    // another prefix whose nftables table holds a "bridges" set of the wrong type: the rules step fails after the bridge is made
+    const other = new Networks(`${prefix}-f`);
+    execFileSync("nft", ["-f", "-"], { input: `add table ip ${other.prefix}\nadd set ip ${other.prefix} bridges { type ipv4_addr; }\n` });
+    try {
+      await expect(other.create("half", { subnet: "10.231.9.0/24" })).rejects.toThrow(/network half/);
+      expect(execFileSync("sh", ["-c", `grep -l '^${other.prefix}/' /sys/class/net/*/ifalias 2>/dev/null | wc -l`], { encoding: "utf8" }).trim()).toBe("0");
+      expect(existsSync(`/var/lib/${other.prefix}/networks/half`)).toBe(false);
+      // the table was the prefix's (named after it): it went with the failed create's cleanup, as did the prefix's dirs
+      expect(leaksOf(other.prefix)).toEqual([]);
+    } finally {
+      execFileSync("sh", ["-c", `nft delete table ip ${other.prefix} 2>/dev/null; rm -rf /var/lib/${other.prefix} /run/${other.prefix}`]);
+    }
   });
 
   it("a create that fails halfway leaves no veth, rule, address or claim", async () => {
