@@ -1,7 +1,10 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
+import { createSocket } from "node:dgram";
 import { once } from "node:events";
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { containerLifecycle as L } from "../../../provider/reconcile/container";
 import { forgetReads } from "../../../provider/reconcile/host-context";
@@ -79,6 +82,50 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
     await cs.create("pub", { command: serve("hello-published"), networks: [{ network: "front" }], ports: [{ hostPort: 18931, containerPort: 80, hostAddress: "127.0.0.1" }], stopGraceSeconds: 0 });
     const r = await sh("timeout 5 busybox wget -q -O - http://127.0.0.1:18931/");
     expect(r.out).toContain("hello-published");
+  });
+
+  it("a published udp port reaches the container (its namespace counts the datagram)", async () => {
+    const { outs } = await cs.create("udp", { command: idle, networks: [{ network: "front" }], ports: [{ hostPort: 18953, containerPort: 53, protocol: "udp", hostAddress: "127.0.0.1" }], stopGraceSeconds: 0 });
+    // nothing listens on 53 inside: a datagram that arrives there is counted as Udp NoPorts in the container's namespace
+    const noPorts = () => {
+      const snmp = execFileSync("nsenter", [`--net=/proc/${outs.pid}/ns/net`, "cat", "/proc/net/snmp"], { encoding: "utf8" }).split("\n").filter((l) => l.startsWith("Udp:"));
+      return Number(snmp[1]!.split(/\s+/)[snmp[0]!.split(/\s+/).indexOf("NoPorts")]);
+    };
+    const before = noPorts();
+    const sock = createSocket("udp4");
+    await new Promise<void>((resolve, reject) => sock.send("kslice", 18953, "127.0.0.1", (e) => (e ? reject(e) : resolve())));
+    sock.close();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(noPorts()).toBe(before + 1);
+  });
+
+  it("NAT masquerades outbound traffic; without NAT the container's own address goes out", async () => {
+    // an "outside" of our own: a named netns behind a veth, serving its caller's address over CGI
+    const ext = `${prefix}-ext`;
+    const veth = `ksx${prefix.slice(-6).replace(/-/g, "")}e`;
+    const www = mkdtempSync(join(tmpdir(), "kslice-cgi-"));
+    mkdirSync(join(www, "cgi-bin"));
+    writeFileSync(join(www, "cgi-bin", "ip"), '#!/bin/sh\necho "Content-Type: text/plain"\necho\necho "$REMOTE_ADDR"\n', { mode: 0o755 });
+    const setup = [
+      `ip netns add ${ext}`,
+      `ip link add ${veth} type veth peer name eth0 netns ${ext}`,
+      `ip addr add 10.231.200.1/24 dev ${veth} && ip link set ${veth} up`,
+      `ip netns exec ${ext} sh -c 'ip addr add 10.231.200.2/24 dev eth0 && ip link set eth0 up && ip link set lo up && ip route add default via 10.231.200.1'`,
+    ];
+    let server: ReturnType<typeof spawn> | undefined;
+    try {
+      execFileSync("sh", ["-c", setup.join(" && ")]);
+      server = spawn("ip", ["netns", "exec", ext, "busybox", "httpd", "-f", "-p", "80", "-h", www], { stdio: "ignore" });
+      await new Promise((r) => setTimeout(r, 300));
+      // client is on front (nat: true), stranger on back (nat: false)
+      // (httpd listens on a v6 socket: it reports v4 callers as ::ffff:a.b.c.d)
+      expect((await fetchIn("client", "http://10.231.200.2/cgi-bin/ip")).out.trim()).toBe("[::ffff:10.231.200.1]");
+      expect((await fetchIn("stranger", "http://10.231.200.2/cgi-bin/ip")).out.trim()).toBe("[::ffff:10.231.2.50]");
+    } finally {
+      server?.kill("SIGKILL");
+      execFileSync("sh", ["-c", `ip link del ${veth} 2>/dev/null; ip netns del ${ext} 2>/dev/null; true`]);
+      rmSync(www, { recursive: true, force: true });
+    }
   });
 
   it("drift (address removed, veth deleted, rule flushed) shows in read and a live update repairs it", async () => {
