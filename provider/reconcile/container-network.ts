@@ -6,6 +6,7 @@ import type { HostLayout } from "../kernel/container/layout";
 import { allocateScript, parseAllocations, releaseScript } from "../kernel/network/allocate";
 import { detachScript, netScript, parseNetProbe, probeNetScript, type Attachment, type NetDrift } from "../kernel/network/attach";
 import type { NetworkSpec } from "../kernel/network/bridge";
+import type { ContainerSnapshot } from "../kernel/container/snapshot";
 import { hostsFile, resolvConf } from "../kernel/network/dns";
 import { macFor, vethAlias, vethName } from "../kernel/network/names";
 import type { PortRule } from "../kernel/network/nft";
@@ -78,23 +79,18 @@ export function etcFiles(a: ContainerArgs, p: NetPlan, hostResolv: string) {
   };
 }
 
-/** The container's networks and addresses as the host holds them, and a probe of its namespace. */
-export async function observeNet(t: Transport, prefix: string, layout: HostLayout, a: ContainerArgs, pid: number | undefined) {
+/**
+ * The container's networks and addresses as the host holds them (from the host's shared snapshot:
+ * one read serves every container) and, when it runs, one probe of its namespace.
+ */
+export async function observeNet(t: Transport, prefix: string, a: ContainerArgs, pid: number | undefined, snap: ContainerSnapshot) {
   const names = a.networks.map(attachmentName);
-  const script = [
-    ...names.map((n) => `echo "record $(cat ${q(recordPath(layout, n))} 2>/dev/null)"`),
-    `grep -lxF -- ${q(a.name)} ${q(layout.networks)}/*/addresses/* 2>/dev/null | awk -F/ '{print "addr", $(NF-2), $NF}'`,
-  ];
-  const first = await t.run(["sh", "-c", script.join("\n")]);
-  const lines = first.stdout.split("\n");
-  const records = new Map<string, NetworkSpec | undefined>(
-    lines.filter((l) => l.startsWith("record ")).map((l, i) => [names[i]!, l.length > 7 ? (JSON.parse(l.slice(7)) as NetworkSpec) : undefined]),
-  );
-  const addresses = new Map(lines.filter((l) => l.startsWith("addr ")).map((l) => l.split(" ").slice(1) as [string, string]));
+  const records = new Map<string, NetworkSpec | undefined>(names.map((n) => [n, snap.networks.get(n)]));
+  const addresses = snap.addresses.get(a.name) ?? new Map<string, string>();
   let drift: NetDrift | undefined;
   if (pid && hasNetworking(a)) {
-    const complete = names.every((n) => records.get(n) && addresses.has(n));
-    if (!complete) drift = { attachments: a.networks.map((_, i) => i).filter((i) => !records.get(names[i]!) || !addresses.has(names[i]!)), ports: a.ports.length > 0 };
+    const missing = a.networks.map((_, i) => i).filter((i) => !records.get(names[i]!) || !addresses.has(names[i]!));
+    if (missing.length) drift = { attachments: missing, ports: a.ports.length > 0 };
     else {
       const p = netPlan(prefix, a, records, addresses);
       const probe = await t.run(["sh", "-c", probeNetScript(prefix, pid, p.atts)]);

@@ -237,7 +237,7 @@ async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot): Prom
   const s = snap ?? (await c.snapshots.get());
   const st = s.states.get(a.name);
   const running = st?.status === "running";
-  const net = hasNetworking(a) ? await observeNet(c.h.t, a.host.prefix, c.layout, a, running ? st!.pid : undefined) : undefined;
+  const net = hasNetworking(a) ? await observeNet(c.h.t, a.host.prefix, a, running ? st!.pid : undefined, s) : undefined;
   const addresses = net?.addresses ?? new Map<string, string>();
   if (!st) return { status: s.bundles.has(a.name) ? "stopped" : "missing", pid: 0, startedAt: "", specHash: undefined, usage: undefined, addresses, net: undefined };
   const [config] = running ? await c.h.t.readFiles([`${c.bundle}/config.json`]) : [undefined];

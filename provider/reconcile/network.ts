@@ -7,7 +7,7 @@ import { bridgeAlias, defaultBridge, networkOwner, nftTable } from "../kernel/ne
 import { baseComments, networkRules, nftLock, ruleComments } from "../kernel/network/nft";
 import { connectionKey } from "../transport/open";
 import { shellQuote as q, type Transport } from "../transport/transport";
-import { hostContext } from "./host-context";
+import { forgetReads, hostContext } from "./host-context";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
 
@@ -126,6 +126,7 @@ function serialized<T>(key: string, f: () => Promise<T>): Promise<T> {
 
 async function ensure(c: Ctx): Promise<void> {
   const r = await c.t.run(["sh", "-c", ensureNetworkScript(c.prefix, c.layout, c.spec)], { allowFailure: true });
+  forgetReads(); // the host's shared reads hold network records
   if (r.exitCode !== 0) throw new Error(`${c.t.target}: network ${c.spec.name}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
 }
 
@@ -232,5 +233,6 @@ export const networkLifecycle: LifecycleImpl = {
       throw new Error(`${c.t.target}: network ${a.name} still has containers on it: ${users.join(", ")}; delete them or take the network out of their networks first`);
     }
     await c.t.run(["sh", "-c", removeNetworkScript(c.prefix, c.layout, c.spec)]);
+    forgetReads();
   },
 };

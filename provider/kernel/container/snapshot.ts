@@ -2,6 +2,7 @@ import { shellQuote as q, type Transport } from "../../transport/transport";
 import { SharedRead } from "../shared-read";
 import type { HostLayout } from "./layout";
 import type { RuntimeState } from "./runtime";
+import type { NetworkSpec } from "../network/bridge";
 
 /** Every kslice container on a host at one moment: the runtime's list and the bundles on disk. */
 export interface ContainerSnapshot {
@@ -9,6 +10,10 @@ export interface ContainerSnapshot {
   bundles: Set<string>;
   /** Log sizes in bytes, by container. */
   logSizes: Map<string, number>;
+  /** The host's network records, by network name. */
+  networks: Map<string, NetworkSpec>;
+  /** Addresses held, by container, then network. */
+  addresses: Map<string, Map<string, string>>;
 }
 
 export function snapshotScript(runtime: string, layout: HostLayout): string {
@@ -18,11 +23,33 @@ export function snapshotScript(runtime: string, layout: HostLayout): string {
     // two processes whatever the number of containers (a basename and a stat each cost O(N) per read)
     `find ${q(layout.containers)} -mindepth 1 -maxdepth 1 -type d -printf '%f 0\\n' 2>/dev/null`,
     `find ${q(layout.containers)} -mindepth 2 -maxdepth 2 -name log -printf '%h %s\\n' 2>/dev/null | sed 's|^.*/||'`,
+    // networks and the addresses containers hold: two greps whatever their number
+    `echo @@networks`,
+    `grep -H "" ${q(layout.networks)}/*/network.json 2>/dev/null`,
+    `echo @@addresses`,
+    `grep -r "" ${q(layout.networks)}/*/addresses 2>/dev/null`,
+    `true`,
   ].join("; ");
 }
 
 export function parseSnapshot(out: string): ContainerSnapshot {
-  const [list = "", bundles = ""] = out.split("@@bundles\n");
+  const [head = "", addressPart = ""] = out.split("@@addresses\n");
+  const [rest = "", networkPart = ""] = head.split("@@networks\n");
+  const [list = "", bundles = ""] = rest.split("@@bundles\n");
+  const networks = new Map<string, NetworkSpec>();
+  for (const line of networkPart.split("\n").filter(Boolean)) {
+    const spec = JSON.parse(line.slice(line.indexOf(":") + 1)) as NetworkSpec;
+    networks.set(spec.name, spec);
+  }
+  // ".../networks/<net>/addresses/<ip>:<owner>"
+  const addresses = new Map<string, Map<string, string>>();
+  for (const line of addressPart.split("\n").filter(Boolean)) {
+    const m = /\/([^/]+)\/addresses\/([\d.]+):(.+)$/.exec(line);
+    if (!m) continue;
+    const [, net, ip, owner] = m as unknown as [string, string, string, string];
+    if (!addresses.has(owner)) addresses.set(owner, new Map());
+    addresses.get(owner)!.set(net, ip);
+  }
   const parsed = JSON.parse(list.trim() || "null") as RuntimeState[] | null;
   const states = new Map((parsed ?? []).map((s) => [s.id, { id: s.id, status: s.status, pid: s.pid, created: s.created }]));
   const names = new Set<string>();
@@ -32,7 +59,7 @@ export function parseSnapshot(out: string): ContainerSnapshot {
     names.add(n!);
     logSizes.set(n!, Math.max(logSizes.get(n!) ?? 0, Number(size) || 0));
   }
-  return { states, bundles: names, logSizes };
+  return { states, bundles: names, logSizes, networks, addresses };
 }
 
 /** One snapshot of a host's containers, shared by a burst of reads (see SharedRead). */
