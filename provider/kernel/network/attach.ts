@@ -82,19 +82,24 @@ export function detachScript(prefix: string, layout: HostLayout, container: stri
   ].join("\n");
 }
 
-/** Prints what the kernel shows of a running container's networks; parseNetProbe reads it. */
-export function probeNetScript(prefix: string, pid: number, atts: Attachment[]): string {
+/**
+ * Prints what the kernel shows of a running container's networks; parseNetProbe reads it. Few
+ * processes per container (a diff of hundreds of containers runs one each): sysfs is read with
+ * the shell's own `read`, and the container's namespace is entered once for all its interfaces.
+ */
+export function probeNetScript(prefix: string, pid: number, atts: Attachment[], withRules = true): string {
   return [
-    `ns=/proc/${pid}/ns/net; inns() { nsenter --net="$ns" "$@"; }`,
-    ...atts.flatMap((a) => [
-      `echo "host ${a.index} $(basename "$(readlink /sys/class/net/${a.veth}/master 2>/dev/null)" 2>/dev/null)/$(cat /sys/class/net/${a.veth}/flags 2>/dev/null)/$(cat /sys/class/net/${a.veth}/ifindex 2>/dev/null)"`,
-      `echo "peer ${a.index} ${peerOf(a.index)}"`,
-      `echo "addr ${a.index} $(inns ip -o -4 addr show dev eth${a.index} 2>/dev/null | awk '{print $4}' | tr '\\n' ' ')"`,
-      `echo "in ${a.index} $(tc qdisc show dev ${a.veth} root 2>/dev/null | grep -o 'tbf.*rate [^ ]*')"`,
-      `echo "out ${a.index} $(inns tc qdisc show dev eth${a.index} root 2>/dev/null | grep -o 'tbf.*rate [^ ]*')"`,
-    ]),
-    `echo "route $(inns ip route show default 2>/dev/null | head -n 1)"`,
-    `nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`,
+    ...atts.flatMap((a) => {
+      const d = `/sys/class/net/${a.veth}`;
+      return [
+        `i= f=; read -r i < ${d}/ifindex 2>/dev/null; read -r f < ${d}/flags 2>/dev/null`,
+        `[ -e /sys/class/net/${a.bridge}/brif/${a.veth} ] && m=${a.bridge} || m=`,
+        `echo "host ${a.index} $m/$f/$i"`,
+        `echo "in ${a.index} $(tc qdisc show dev ${a.veth} root 2>/dev/null)"`,
+      ];
+    }),
+    `nsenter --net=/proc/${pid}/ns/net sh -c 'ip -o link show | sed "s/^/L /"; ip -o -4 addr show | sed "s/^/A /"; echo "route $(ip route show default | head -n 1)"; tc qdisc show | sed "s/^/Q /"' 2>/dev/null`,
+    ...(withRules ? [`nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`] : []),
   ].join("\n");
 }
 
@@ -119,13 +124,18 @@ const sameRate = (declared: number | undefined, shown: number | undefined) =>
 export function parseNetProbe(out: string, container: string, atts: Attachment[], ports: PortRule[]): NetDrift {
   const lines = out.split("\n");
   const val = (k: string) => (lines.find((l) => l === k || l.startsWith(`${k} `)) ?? "").slice(k.length + 1).trim();
+  const inNs = (tag: string, re: RegExp) => lines.filter((l) => l.startsWith(`${tag} `)).map((l) => re.exec(l.slice(2))).filter((m): m is RegExpExecArray => m !== null);
   const drifted = atts
     .filter((a) => {
+      const e = `eth${a.index}`;
       const [master, flags, ifindex] = val(`host ${a.index}`).split("/");
-      if (master !== a.bridge || !(Number(flags) & IFF_UP) || !ifindex || val(`peer ${a.index}`) !== ifindex) return true;
-      if (val(`addr ${a.index}`) !== `${a.address}/${a.bits}`) return true;
+      const peer = inNs("L", new RegExp(`^\\d+: ${e}@if(\\d+):`))[0]?.[1];
+      if (master !== a.bridge || !(Number(flags) & IFF_UP) || !ifindex || peer !== ifindex) return true;
+      const addrs = inNs("A", new RegExp(`^\\d+: ${e}\\s+inet (\\S+)`)).map((m) => m[1]);
+      if (addrs.join(" ") !== `${a.address}/${a.bits}`) return true;
       if (a.index === 0 && !val("route").startsWith(`default via ${a.gateway} dev eth0`)) return true;
-      return !sameRate(a.ingress, rateOf(val(`in ${a.index}`))) || !sameRate(a.egress, rateOf(val(`out ${a.index}`)));
+      const out = inNs("Q", new RegExp(`dev ${e} root .*`))[0]?.[0] ?? "";
+      return !sameRate(a.ingress, rateOf(val(`in ${a.index}`))) || !sameRate(a.egress, rateOf(out));
     })
     .map((a) => a.index);
   const have = lines.filter((l) => l.startsWith(`nft ${containerOwner(container)} `)).map((l) => l.slice(4)).sort();

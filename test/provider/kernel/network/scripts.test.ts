@@ -68,7 +68,18 @@ describe("reading a container's network probe", () => {
   };
   const ports = [{ protocol: "tcp" as const, hostAddress: "127.0.0.1", hostPort: 8080, address: "10.231.1.2", containerPort: 80 }];
   const comments = ruleComments("c:web", portRules(ports)).map((c) => `nft ${c}`);
-  const healthy = ["host 0 ks-front/0x1003/41", "peer 0 41", "addr 0 10.231.1.2/24", "in 0 ", "out 0 tbf 8001: root refcnt 2 rate 1Mbit", "route default via 10.231.1.1 dev eth0", ...comments].join("\n");
+  const healthy = [
+    "host 0 ks-front/0x1003/41",
+    "in 0 qdisc noqueue 0: dev ks0 root refcnt 2",
+    "L 1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536",
+    "L 2: eth0@if41: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc tbf state UP",
+    "A 1: lo    inet 127.0.0.1/8 scope host lo",
+    "A 2: eth0    inet 10.231.1.2/24 scope global eth0\\       valid_lft forever",
+    "route default via 10.231.1.1 dev eth0 ",
+    "Q qdisc noqueue 0: dev lo root refcnt 2",
+    "Q qdisc tbf 8001: dev eth0 root refcnt 2 rate 1Mbit burst 16000b lat 50ms",
+    ...comments,
+  ].join("\n");
 
   it("sees a healthy attachment as such", () => {
     expect(parseNetProbe(healthy, "web", [att], ports)).toEqual({ attachments: [], ports: false });
@@ -78,8 +89,9 @@ describe("reading a container's network probe", () => {
   it.each([
     ["detached from the bridge", "host 0 ks-front/", "host 0 /"],
     ["down", "/0x1003/", "/0x1002/"],
-    ["a peer in another namespace", "peer 0 41", "peer 0 7"],
-    ["its address removed", "addr 0 10.231.1.2/24", "addr 0 "],
+    ["a peer in another namespace", "eth0@if41", "eth0@if7"],
+    ["another address", "inet 10.231.1.2/24", "inet 10.231.1.9/24"],
+    ["its address removed", "A 2: eth0    inet 10.231.1.2/24", "A 2: eth0    inet6 fe80::42/64"],
     ["its default route gone", "route default via 10.231.1.1 dev eth0", "route "],
     ["its shaping removed", "rate 1Mbit", ""],
     ["a different rate", "rate 1Mbit", "rate 10Mbit"],
