@@ -32,8 +32,6 @@ export function parseSubnet(s: string): Subnet | undefined {
   return { base, bits, size };
 }
 
-export const formatSubnet = (s: Subnet) => `${formatIPv4(s.base)}/${s.bits}`;
-
 /** Usable for a host: inside the subnet, neither its network nor its broadcast address. */
 export function isHostAddress(s: Subnet, ip: number): boolean {
   return ip > s.base && ip < s.base + s.size - 1;

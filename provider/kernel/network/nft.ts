@@ -90,10 +90,6 @@ export function removeRulesScript(table: string, runDir: string, owner: string, 
   ].join("\n");
 }
 
-/** Every comment in the table, one per line (empty when the table is gone). */
-export const listCommentsScript = (table: string) =>
-  `nft list table ip ${q(table)} 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "//; s/"$//'`;
-
 /** A network's rules: loopback masquerade for published ports, optional NAT, isolation. */
 export function networkRules(bridge: string, subnet: string, nat: boolean, isolated: boolean): NftRule[] {
   const br = JSON.stringify(bridge);
