@@ -1,12 +1,15 @@
 // Runs an example (or a test program) through the real Pulumi engine with the Automation API.
 //   node dist/scripts/stack.js <up|preview|refresh|destroy|outputs|rm> <dir> [--stack NAME] [--program FILE]
-//        [--config key=value]... [--json]
+//        [--config key=value]... [--secret-env key=VAR]... [--secret-file key=PATH]... [--json]
+// Secret values never appear in any process's arguments (every local user can read those): they
+// come from an environment variable or a file and reach `pulumi config set --secret` on stdin.
 // The Node.js language host (pulumi-language-nodejs) is not served by the Go module proxy, so
 // programs run inline in this process; the engine, backend and dynamic providers are the real ones.
-import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { LocalWorkspace, PulumiCommand, type InlineProgramArgs } from "@pulumi/pulumi/automation";
-import { pulumiEnv, repoRoot } from "./pulumi-env";
+import { defaultStateDir, pulumiEnv, repoRoot } from "./pulumi-env";
 
 interface Cli {
   op: string;
@@ -25,7 +28,7 @@ function parseArgs(argv: string[]): Cli {
   const [op, dir, ...rest] = argv;
   const ops = ["up", "preview", "refresh", "destroy", "outputs", "rm"];
   if (!op || !ops.includes(op) || !dir) {
-    throw new Error(`usage: stack <${ops.join("|")}> <example dir> [--stack NAME] [--program FILE] [--workdir DIR] [--config k=v] [--secret k=v] [--json]`);
+    throw new Error(`usage: stack <${ops.join("|")}> <example dir> [--stack NAME] [--program FILE] [--workdir DIR] [--config k=v] [--secret-env k=VAR] [--secret-file k=PATH] [--json]`);
   }
   const cli: Cli = { op, dir: resolve(dir), stack: "dev", config: {}, secrets: {}, json: false, extra: {} };
   for (let i = 0; i < rest.length; i++) {
@@ -41,9 +44,14 @@ function parseArgs(argv: string[]): Cli {
     else if (a === "--config") {
       const [k, ...v] = next().split("=");
       cli.config[k!] = v.join("=");
-    } else if (a === "--secret") {
+    } else if (a === "--secret-env" || a === "--secret-file") {
       const [k, ...v] = next().split("=");
-      cli.secrets[k!] = v.join("=");
+      const from = v.join("=");
+      const value = a === "--secret-env" ? process.env[from] : readFileSync(from, "utf8").replace(/\n$/, "");
+      if (value === undefined) throw new Error(`--secret-env ${k}=${from}: the environment variable ${from} is not set`);
+      cli.secrets[k!] = value;
+    } else if (a === "--secret") {
+      throw new Error("--secret k=v would put the value in the process's arguments, readable by every local user: use --secret-env k=VAR or --secret-file k=PATH");
     } else if (a === "--json") cli.json = true;
     else if (a === "--expect-no-changes") cli.extra.expectNoChanges = true;
     else if (a === "--refresh") cli.extra.refresh = true;
@@ -65,7 +73,9 @@ async function main(): Promise<void> {
   const env = pulumiEnv();
   Object.assign(process.env, env);
   const stateDir = env.PULUMI_BACKEND_URL!.replace(/^file:\/\//, "");
-  mkdirSync(stateDir, { recursive: true });
+  // the state holds every secret (encrypted) and the resources' outputs: the owner's only
+  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+  if (stateDir === defaultStateDir) chmodSync(stateDir, 0o700);
   // The compiled program sits in dist/ at the example's place in the tree.
   const programFile = cli.program ?? join(repoRoot, "dist", relative(repoRoot, cli.dir), "index.js");
   if (!existsSync(programFile)) throw new Error(`${programFile} not found: run npm run build`);
@@ -87,7 +97,10 @@ async function main(): Promise<void> {
     { workDir, pulumiCommand, envVars: env },
   );
   for (const [k, v] of Object.entries(cli.config)) await stack.setConfig(k, { value: v });
-  for (const [k, v] of Object.entries(cli.secrets)) await stack.setConfig(k, { value: v, secret: true });
+  // not stack.setConfig: the Automation API passes the value as an argument
+  for (const [k, v] of Object.entries(cli.secrets)) {
+    execFileSync(env.KSLICE_PULUMI_BIN!, ["config", "set", "--secret", k, "--stack", cli.stack, "--non-interactive"], { cwd: workDir, env, input: v, stdio: ["pipe", "ignore", "inherit"] });
+  }
   // The engine's own display goes to stderr; --json keeps stdout for the machine-readable result.
   const onOutput = (s: string) => process.stderr.write(s);
   const common = { onOutput, color: "never" as const };

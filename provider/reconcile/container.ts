@@ -4,9 +4,10 @@ import { parseInput, type InputFailure } from "../../schema/issues";
 import { resolveBlockDevices } from "../kernel/block-devices";
 import { hostLayout, type HostLayout } from "../kernel/container/layout";
 import { ociSpec, userNamespaceBase } from "../kernel/container/oci-spec";
-import { ensureLower, mountRootfs, unmountRootfs } from "../kernel/container/rootfs";
+import { ensureLower, makeBundleDir, mountRootfs, unmountRootfs } from "../kernel/container/rootfs";
 import { OciRuntime } from "../kernel/container/runtime";
 import { startScript, supervisorScript } from "../kernel/container/scripts";
+import { writeBundleFiles, type BundleFile } from "../kernel/container/files";
 import { SnapshotCache, snapshotScript, type ContainerSnapshot } from "../kernel/container/snapshot";
 import { chooseRuntime } from "../kernel/host-facts";
 import type { Usage } from "../kernel/cgroup/usage";
@@ -101,33 +102,11 @@ function etcTargetsScript(rootfs: string, stopped: string): string {
   ].join("\n");
 }
 
-interface BundleFile {
-  path: string;
-  content: string;
-  mode?: string;
-  /** Rewrite the same inode (a bind mount of it must see the change); otherwise a new file is renamed over it. */
-  inPlace?: boolean;
-}
+/** Writes bundle files in one command, their contents over stdin (config.json holds secrets). */
+const putFiles = (c: Ctx, files: BundleFile[]) => writeBundleFiles(c.h.t, files);
 
-/**
- * Writes bundle files in one command (one round trip over SSH). Scripts are replaced by rename: a
- * shell that runs one (the supervisor's restart) never reads a half-written or mixed text. A file
- * too large for one argument (ARG_MAX: a big env in config.json) goes through stdin on its own.
- */
-async function putFiles(c: Ctx, files: BundleFile[]): Promise<void> {
-  const small = files.filter((f) => f.content.length < 64 * 1024);
-  const write = (f: BundleFile, source: string) =>
-    f.inPlace
-      ? `${source} > ${q(f.path)} && chmod ${f.mode ?? "600"} ${q(f.path)} || exit 1`
-      : `${source} > ${q(`${f.path}.new`)} && chmod ${f.mode ?? "600"} ${q(`${f.path}.new`)} && mv -f ${q(`${f.path}.new`)} ${q(f.path)} || exit 1`;
-  if (small.length) await c.h.t.run(["sh", "-c", ["umask 077", ...small.map((f) => write(f, `printf '%s' ${q(f.content)}`))].join("\n")]);
-  for (const f of files.filter((x) => !small.includes(x))) await c.h.t.run(["sh", "-c", `umask 077; ${write(f, "cat")}`], { input: f.content });
-}
-
-/** Writes a bundle file in place (same inode: a bind mount of it sees the new content). */
-async function putFile(c: Ctx, path: string, content: string, mode = "600"): Promise<void> {
-  await c.h.t.run(["sh", "-c", `umask 077; cat > ${q(path)} && chmod ${mode} ${q(path)}`], { input: content });
-}
+/** Writes one bundle file, renamed into place (the supervisor may be running it). */
+const putFile = (c: Ctx, path: string, content: string) => putFiles(c, [{ path, content }]);
 
 async function planCtx(c: Ctx, a: ContainerArgs) {
   return { periodUs: 100_000, devices: await resolveBlockDevices(c.h.t, (a.limits.io?.devices ?? []).map((d) => d.device)) };
@@ -348,14 +327,14 @@ export const containerLifecycle: LifecycleImpl = {
       const { lower, built } = await ensureLower(c.h.t, c.layout, a.rootfs);
       // a template this create built goes with it, unless another container already uses it
       if (built) undo.push(() => c.h.t.run(["sh", "-c", `[ -n "$(ls -A ${q(c.layout.containers)} 2>/dev/null)" ] || rm -rf ${q(lower)}`]));
-      // 0711: a user-namespaced root must reach its rootfs, but nobody may list or read the bundle.
-      await c.h.t.run(["mkdir", "-m", "0711", c.bundle]);
+      const idBase = a.security.userNamespace ? userNamespaceBase(a.name) : undefined;
+      await makeBundleDir(c.h.t, c.layout.containers, c.bundle, idBase);
       undo.push(() => c.h.t.run(["rm", "-rf", c.bundle]));
-      await mountRootfs(c.h.t, c.bundle, lower, a.security.userNamespace ? userNamespaceBase(a.name) : undefined);
+      await mountRootfs(c.h.t, c.bundle, lower, idBase);
       undo.push(() => unmountRootfs(c.h.t, c.bundle));
       await c.h.t.run(["sh", "-c", etcTargetsScript(`${c.bundle}/rootfs`, `${c.bundle}/stopped`)]);
       await putFile(c, `${c.bundle}/kslice.json`, JSON.stringify({ specHash: hash(spec), lower }));
-      await c.h.t.run(["sh", "-c", `: > ${q(c.log)}`]);
+      await c.h.t.run(["sh", "-c", `umask 077; : > ${q(c.log)}`]);
       if (hasNetworking(a)) {
         // claimed at create, stopped or not: a container keeps its addresses and ports while it exists
         undo.push(() => releasePorts(c.h.t, c.layout, a.name));

@@ -42,7 +42,7 @@ export class CommandError extends Error implements CommandResult {
   constructor(target: string, result: CommandResult, options?: { cause?: unknown }) {
     const why = result.timedOut ? "timed out" : `exited with ${result.exitCode}`;
     const stderr = result.stderr.trim();
-    super(`${target}: \`${result.command}\` ${why}${stderr ? `: ${stderr}` : ""}`, options);
+    super(`${target}: \`${briefCommand(result.command)}\` ${why}${stderr ? `: ${stderr}` : ""}`, options);
     this.name = "CommandError";
     this.command = result.command;
     this.exitCode = result.exitCode;
@@ -50,6 +50,17 @@ export class CommandError extends Error implements CommandResult {
     this.stderr = result.stderr;
     this.timedOut = result.timedOut;
   }
+}
+
+/**
+ * A command as an error message shows it: a whole script is a wall of text that buries the
+ * failing step's stderr, so only its first line is kept unless KSLICE_DEBUG is set.
+ */
+export function briefCommand(command: string): string {
+  if (process.env.KSLICE_DEBUG || (command.length <= 160 && !command.includes("\n"))) return command;
+  const lines = command.split("\n");
+  const first = lines[0]!.length > 120 ? `${lines[0]!.slice(0, 120)}…` : lines[0]!;
+  return `${first} … (${lines.length}-line script; KSLICE_DEBUG=1 shows it whole)`;
 }
 
 export class FileError extends Error {

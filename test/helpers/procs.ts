@@ -18,3 +18,6 @@ export function alive(pid: number): boolean {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** setpriv arguments that run a command as an unprivileged host user (nobody, no groups, no capabilities). */
+export const asNobody = ["--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--"];

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,6 +15,8 @@ export interface StackRun {
 /** A stack of an example driven by the real CLI (scripts/stack.ts) with a backend of its own. */
 export class TestStack {
   readonly backend = mkdtempSync(join(tmpdir(), "kslice-backend-"));
+  /** A throwaway backend's passphrase, made per stack (the backend dir is 0700 and removed after). */
+  readonly passphrase = randomBytes(16).toString("hex");
 
   /** Stack config passed on every run; change it between runs to change the program's inputs. */
   readonly config: Record<string, string>;
@@ -22,29 +25,36 @@ export class TestStack {
 
   constructor(
     readonly dir: string,
-    readonly opts: { program?: string; config?: Record<string, string>; stack?: string } = {},
+    readonly opts: {
+      program?: string;
+      config?: Record<string, string>;
+      stack?: string;
+    } = {},
   ) {
     this.config = { ...opts.config };
   }
 
-  run(op: string, ...flags: string[]): Promise<StackRun> {
-    const args = [
-      join(repoRoot, "dist/scripts/stack.js"), op, join(repoRoot, this.dir), "--json",
+  /** The runner's command line and environment for one operation (secrets go in the environment). */
+  command(op: string, ...flags: string[]): { argv: string[]; env: NodeJS.ProcessEnv } {
+    const argv = [
+      process.execPath, join(repoRoot, "dist/scripts/stack.js"), op, join(repoRoot, this.dir), "--json",
       "--stack", this.opts.stack ?? "test", "--workdir", join(this.backend, "work"), ...flags,
     ];
-    if (this.opts.program) args.push("--program", join(repoRoot, this.opts.program));
-    for (const [k, v] of Object.entries(this.config)) args.push("--config", `${k}=${v}`);
-    for (const [k, v] of Object.entries(this.secrets)) args.push("--secret", `${k}=${v}`);
+    if (this.opts.program) argv.push("--program", join(repoRoot, this.opts.program));
+    for (const [k, v] of Object.entries(this.config)) argv.push("--config", `${k}=${v}`);
+    // values through the environment: never in a process's arguments
+    const secretEnv: Record<string, string> = {};
+    Object.entries(this.secrets).forEach(([k, v], i) => {
+      secretEnv[`KSLICE_TEST_SECRET_${i}`] = v;
+      argv.push("--secret-env", `${k}=KSLICE_TEST_SECRET_${i}`);
+    });
+    return { argv, env: { ...process.env, ...secretEnv, PULUMI_BACKEND_URL: `file://${this.backend}`, PULUMI_CONFIG_PASSPHRASE: this.passphrase } };
+  }
+
+  run(op: string, ...flags: string[]): Promise<StackRun> {
+    const { argv, env } = this.command(op, ...flags);
     return new Promise((resolve) => {
-      execFile(
-        process.execPath,
-        args,
-        { env: { ...process.env, PULUMI_BACKEND_URL: `file://${this.backend}`, PULUMI_CONFIG_PASSPHRASE: "test" }, timeout: 600_000, maxBuffer: 64 << 20 },
-        (err, stdout, stderr) => {
-          const line = stdout.trim().split("\n").pop();
-          resolve({ ok: !err, json: line ? JSON.parse(line) : undefined, stderr });
-        },
-      );
+      execFile(argv[0]!, argv.slice(1), { env, timeout: 600_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => resolve(parseRun(!err, stdout, stderr)));
     });
   }
 
@@ -53,4 +63,10 @@ export class TestStack {
     await this.run("destroy");
     rmSync(this.backend, { recursive: true, force: true });
   }
+}
+
+/** A runner's result from its output (--json: the last line of stdout). */
+export function parseRun(ok: boolean, stdout: string, stderr: string): StackRun {
+  const line = stdout.trim().split("\n").pop();
+  return { ok, json: line ? JSON.parse(line) : undefined, stderr };
 }

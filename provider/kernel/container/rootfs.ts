@@ -84,6 +84,18 @@ export async function ensureLower(
 }
 
 /**
+ * Makes a container's bundle directory, readable by root alone: it holds the writable layer, the
+ * log and config.json (the env, secrets included). A user-namespaced container's root must still
+ * reach its rootfs through it, so that bundle is 0710 with the container's root group (its mapped
+ * gid) as group: search, no listing, and nobody else.
+ */
+export async function makeBundleDir(t: Transport, containers: string, bundle: string, userNamespaceGid?: number): Promise<void> {
+  const group = userNamespaceGid === undefined ? "" : ` && chgrp ${userNamespaceGid} ${q(bundle)} && chmod 0710 ${q(bundle)}`;
+  // the containers dir lists names only to root; search stays open for user-namespaced roots
+  await t.run(["sh", "-c", `mkdir -p ${q(containers)} && chmod 0711 ${q(containers)} && mkdir -m 0700 ${q(bundle)}${group}`]);
+}
+
+/**
  * Mounts lower + a private upper at bundle/rootfs. With a user namespace the upper's top is owned
  * by the container's root (ownerId), so that root can write in its own / (the lower stays host-owned).
  */
