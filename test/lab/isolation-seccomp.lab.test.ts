@@ -23,7 +23,8 @@ const boxes: Record<string, Props> = {
 };
 
 describe("the seccomp allow-list on a cgroup v2 host (crun), attacked from inside containers", () => {
-  const lab = useLab(1);
+  // TCG on a shared 2-core machine: sshd can take minutes to answer under load.
+  const lab = useLab(1, { bootTimeoutMs: 300_000 });
   const vm = (): LabHost => lab().hosts[0]!;
   const host = () => ({ connection: sshConnection(vm()), prefix });
   const declared = (name: string) => ({
