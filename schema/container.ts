@@ -83,8 +83,10 @@ export const containerArgs = z.strictObject({
       userNamespace: z.boolean().default(false),
       /** Mount the rootfs read-only. @default false */
       readOnlyRootfs: z.boolean().default(false),
+      /** Docker's default allow-list seccomp profile, or "unconfined" for none. @default "default" */
+      seccomp: z.enum(["default", "unconfined"]).default("default"),
     })
-    .default({ capAdd: [], capDrop: [], userNamespace: false, readOnlyRootfs: false }),
+    .default({ capAdd: [], capDrop: [], userNamespace: false, readOnlyRootfs: false, seccomp: "default" }),
   /** Time between SIGTERM and SIGKILL when stopping (an init ignores SIGTERM unless it handles it). @default 10 */
   stopGraceSeconds: z.number().min(0).max(600).default(10),
   /** Log file cap; the oldest half is dropped when exceeded. @default "8Mi" */

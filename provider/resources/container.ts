@@ -73,6 +73,8 @@ export interface ContainerArgs {
     userNamespace?: boolean;
     /** @default false */
     readOnlyRootfs?: boolean;
+    /** Docker's default allow-list profile, or "unconfined" for no seccomp filter. @default "default" */
+    seccomp?: "default" | "unconfined";
   }>;
   /** Seconds between SIGTERM and SIGKILL on stop. @default 10 */
   stopGraceSeconds?: pulumi.Input<number>;

@@ -1,5 +1,5 @@
 import type { ContainerArgs } from "../../../schema/container";
-import { defaultSeccomp } from "./seccomp";
+import { seccompProfile } from "./seccomp";
 
 /** The 14 capabilities Docker grants by default. */
 export const defaultCapabilities = [
@@ -63,6 +63,7 @@ export function ociSpec(a: ContainerArgs, ctx: SpecContext): Record<string, unkn
     ...(userns ? [{ type: "user" }] : []),
   ];
   const base = userNamespaceBase(a.name);
+  const seccomp = seccompProfile(caps, a.security.seccomp);
   return {
     ociVersion: "1.0.2",
     process: {
@@ -92,7 +93,7 @@ export function ociSpec(a: ContainerArgs, ctx: SpecContext): Record<string, unkn
         : {}),
       maskedPaths,
       readonlyPaths,
-      seccomp: defaultSeccomp(),
+      ...(seccomp ? { seccomp } : {}),
     },
   };
 }

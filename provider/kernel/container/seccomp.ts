@@ -1,46 +1,73 @@
-/**
- * The default seccomp filter: everything is allowed except the syscalls Docker's default profile
- * keeps from unprivileged containers (kernel modules, mounts, kexec, reboot, clock and keyring
- * changes, tracing other processes' memory, bpf, namespaces escapes). A deny list rather than
- * Docker's 300-entry allow list: the same protection for these calls, and new harmless syscalls
- * keep working. EPERM, not KILL, so programs get an error they can report.
- */
-export const deniedSyscalls = [
-  "acct", "add_key", "bpf", "clock_adjtime", "clock_settime", "create_module", "delete_module",
-  "finit_module", "fsconfig", "fsmount", "fsopen", "fspick", "get_kernel_syms", "get_mempolicy",
-  "init_module", "ioperm", "iopl", "kcmp", "kexec_file_load", "kexec_load", "keyctl", "lookup_dcookie",
-  "mbind", "mount", "mount_setattr", "move_mount", "move_pages", "name_to_handle_at", "nfsservctl",
-  "open_by_handle_at", "open_tree", "perf_event_open", "pivot_root", "process_vm_readv",
-  "process_vm_writev", "query_module", "quotactl", "quotactl_fd", "reboot", "request_key",
-  "set_mempolicy", "setns", "settimeofday", "stime", "swapoff", "swapon", "syslog", "umount",
-  "umount2", "unshare", "uselib", "userfaultfd", "ustat", "vm86", "vm86old",
-];
-
-const S_IFMT = 0o170000;
-const S_IFCHR = 0o020000;
-const S_IFBLK = 0o060000;
+import profile from "./seccomp-default.json";
 
 /**
- * runc allows mknod of any device in the devices cgroup (as Docker does; opening is what it
- * denies), so device nodes are refused here: mknod/mknodat with a char or block type get EPERM.
- * FIFOs and sockets stay allowed.
+ * The seccomp filter is an allow list kept as data: seccomp-default.json is Docker's default
+ * profile (github.com/moby/profiles/seccomp v0.2.3, as vendored by moby/moby b985e2313a) with
+ * kslice's changes marked by a "comment" (device nodes), so `diff` against moby's file shows all of
+ * them. Everything not allowed gets EPERM; clone3 gets ENOSYS so that libc falls back to clone,
+ * whose namespace flags the filter can see. This file only resolves the profile for one container
+ * (its capabilities and the host's architecture), as moby's setupSeccomp does.
  */
-const deviceNodeRules = [
-  ["mknod", 1],
-  ["mknodat", 2],
-].flatMap(([name, index]) =>
-  [S_IFCHR, S_IFBLK].map((type) => ({
-    names: [name as string],
-    action: "SCMP_ACT_ERRNO",
-    errnoRet: 1,
-    args: [{ index: index as number, value: S_IFMT, valueTwo: type, op: "SCMP_CMP_MASKED_EQ" }],
-  })),
-);
 
-export function defaultSeccomp() {
+export type SeccompMode = "default" | "unconfined";
+
+interface Rule {
+  names: string[];
+  action: string;
+  errnoRet?: number;
+  args?: { index: number; value: number; valueTwo?: number; op: string }[];
+  comment?: string;
+  includes?: { caps?: string[]; arches?: string[]; minKernel?: string };
+  excludes?: { caps?: string[]; arches?: string[] };
+}
+
+interface Profile {
+  defaultAction: string;
+  defaultErrnoRet: number;
+  archMap: { architecture: string; subArchitectures: string[] | null }[];
+  syscalls: Rule[];
+}
+
+/** The OCI `linux.seccomp` section. */
+export interface OciSeccomp {
+  defaultAction: string;
+  defaultErrnoRet: number;
+  architectures: string[];
+  syscalls: { names: string[]; action: string; errnoRet?: number; args?: Rule["args"] }[];
+}
+
+/** Go's GOARCH names, as the profile's "arches" use them, to libseccomp's. */
+const seccompArch: Record<string, string> = {
+  amd64: "SCMP_ARCH_X86_64", arm64: "SCMP_ARCH_AARCH64", s390x: "SCMP_ARCH_S390X", riscv64: "SCMP_ARCH_RISCV64",
+};
+
+/**
+ * The filter for a container with these (final) capabilities, or none when unconfined.
+ * A rule is kept when every capability it `includes` is held and none it `excludes` is, and its
+ * arches match. `minKernel` rules are kept: kslice's hosts run kernels far above the 4.8 they ask.
+ * @param arch the host's architecture in Go's names; kslice's hosts are x86_64.
+ */
+export function seccompProfile(caps: readonly string[], mode: SeccompMode = "default", arch = "amd64"): OciSeccomp | undefined {
+  if (mode === "unconfined") return undefined;
+  const p = profile as Profile;
+  const held = new Set(caps);
+  const native = seccompArch[arch];
+  const entry = p.archMap.find((m) => m.architecture === native);
+  if (!entry) throw new Error(`seccomp: no architecture ${arch} in the default profile`);
+  const keep = (r: Rule) =>
+    (r.includes?.caps ?? []).every((c) => held.has(c)) &&
+    !(r.excludes?.caps ?? []).some((c) => held.has(c)) &&
+    (r.includes?.arches === undefined || r.includes.arches.includes(arch)) &&
+    !(r.excludes?.arches ?? []).includes(arch);
   return {
-    defaultAction: "SCMP_ACT_ALLOW",
-    architectures: ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64"],
-    syscalls: [{ names: deniedSyscalls, action: "SCMP_ACT_ERRNO", errnoRet: 1 }, ...deviceNodeRules],
+    defaultAction: p.defaultAction,
+    defaultErrnoRet: p.defaultErrnoRet,
+    architectures: [entry.architecture, ...(entry.subArchitectures ?? [])],
+    syscalls: p.syscalls.filter(keep).map(({ names, action, errnoRet, args }) => ({
+      names,
+      action,
+      ...(errnoRet === undefined ? {} : { errnoRet }),
+      ...(args === undefined ? {} : { args }),
+    })),
   };
 }
