@@ -8,6 +8,7 @@ import { ensureLower, makeBundleDir, mountRootfs, unmountRootfs } from "../kerne
 import { OciRuntime } from "../kernel/container/runtime";
 import { startScript, supervisorScript } from "../kernel/container/scripts";
 import { writeBundleFiles, type BundleFile } from "../kernel/container/files";
+import { expectedSecurity, parseSecurity, securityDrift } from "../kernel/container/security";
 import { SnapshotCache, snapshotScript, type ContainerSnapshot } from "../kernel/container/snapshot";
 import { chooseRuntime } from "../kernel/host-facts";
 import type { Usage } from "../kernel/cgroup/usage";
@@ -210,6 +211,8 @@ interface Observed {
   addresses: Map<string, string>;
   /** Attachments and ports of a running container that the kernel does not show as declared. */
   net: { attachments: number[]; ports: boolean } | undefined;
+  /** Security facets of the running init that differ from the declaration (capabilities, seccomp, …). */
+  security: string[];
 }
 
 async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot): Promise<Observed> {
@@ -218,8 +221,12 @@ async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot): Prom
   const running = st?.status === "running";
   const net = hasNetworking(a) ? await observeNet(c.h.t, a.host.prefix, a, running ? st!.pid : undefined, s) : undefined;
   const addresses = net?.addresses ?? new Map<string, string>();
-  if (!st) return { status: s.bundles.has(a.name) ? "stopped" : "missing", pid: 0, startedAt: "", specHash: undefined, usage: undefined, addresses, net: undefined };
-  const [config] = running ? await c.h.t.readFiles([`${c.bundle}/config.json`]) : [undefined];
+  if (!st) return { status: s.bundles.has(a.name) ? "stopped" : "missing", pid: 0, startedAt: "", specHash: undefined, usage: undefined, addresses, net: undefined, security: [] };
+  const [config, status, uidMap] = running
+    ? await c.h.t.readFiles([`${c.bundle}/config.json`, `/proc/${st.pid}/status`, `/proc/${st.pid}/uid_map`])
+    : [undefined, undefined, undefined];
+  // what the kernel shows of the init, not what config.json says
+  const sec = parseSecurity(status, uidMap);
   return {
     status: st.status as Observed["status"],
     pid: running ? st.pid : 0,
@@ -228,6 +235,7 @@ async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot): Prom
     usage: running ? await c.h.cgroups.usage(c.path) : undefined,
     addresses,
     net: net?.drift,
+    security: sec ? securityDrift(expectedSecurity(specOf(a, c)), sec) : [],
   };
 }
 
@@ -246,6 +254,8 @@ function outputs(a: ContainerArgs, inputs: Props, c: Ctx, o: Observed): Props {
     /** network name → address */
     addresses: Object.fromEntries(a.networks.map((n) => [attachmentName(n), o.addresses.get(attachmentName(n)) ?? null])),
     address: o.addresses.get(a.networks[0] ? attachmentName(a.networks[0]) : "") ?? null,
+    /** What of the running init's security the kernel shows otherwise than declared; up restarts it from the declaration. */
+    securityDrift: o.security,
   };
 }
 
@@ -257,6 +267,7 @@ async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): Promise<
   // The init was replaced behind kslice's back: another pid, started from another config.
   if (o.pid !== recordedPid && o.specHash !== hash(specOf(a, c))) return true;
   if (o.net && (o.net.attachments.length || o.net.ports)) return true;
+  if (o.security.length) return true;
   const files = await c.h.cgroups.read(c.path);
   return c.h.cgroups.drift(c.h.cgroups.plan(a.limits, await planCtx(c, a)), files).length > 0;
 }
@@ -395,7 +406,7 @@ export const containerLifecycle: LifecycleImpl = {
     const now = await observe(c, a);
     if (a.state === "stopped") {
       if (now.status !== "stopped" && now.status !== "missing") await stop(c, a);
-    } else if (now.status !== "running" || (now.pid !== olds.pid && now.specHash !== hash(specOf(a, c)))) {
+    } else if (now.status !== "running" || (now.pid !== olds.pid && now.specHash !== hash(specOf(a, c))) || now.security.length) {
       if (now.status === "running") await stop(c, a);
       await start(c, a);
     } else {

@@ -119,6 +119,12 @@ export class Container extends pulumi.dynamic.Resource {
   declare readonly addresses: pulumi.Output<Record<string, string>>;
   /** Address on the first network (null without one). */
   declare readonly address: pulumi.Output<string | null>;
+  /**
+   * Facets of the running init's security that the kernel (/proc/<pid>/status, uid_map) shows
+   * otherwise than declared: "capabilities", "seccomp", "no_new_privs", "uid_map". Empty when it
+   * runs as declared; the next up restarts it from the declaration.
+   */
+  declare readonly securityDrift: pulumi.Output<string[]>;
 
   constructor(name: string, args: ContainerArgs, opts?: pulumi.CustomResourceOptions) {
     const h = hostInput(args.host, opts);
@@ -126,6 +132,7 @@ export class Container extends pulumi.dynamic.Resource {
     const outputs = {
       runtimeId: undefined, runtime: undefined, status: undefined, pid: undefined, startedAt: undefined,
       cgroupPath: undefined, bundlePath: undefined, logPath: undefined, usage: undefined, addresses: undefined, address: undefined,
+      securityDrift: undefined,
     };
     // A Network given as such becomes its ref: identity known at preview, and the dependency.
     const networks = Array.isArray(args.networks)

@@ -1,0 +1,78 @@
+/**
+ * The security state of a container's init as the kernel reports it (/proc/<pid>/status and
+ * uid_map), compared with what its spec declares. config.json on the host says what kslice wrote,
+ * not what runs: an init restarted by hand from an edited config, then the file put back, keeps
+ * its other capabilities, filter or ids, and only the kernel shows it.
+ */
+
+/** Capability names by number (linux/capability.h), as /proc/<pid>/status's bit masks use them. */
+export const capabilityNames = [
+  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
+  "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
+  "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
+  "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
+  "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
+  "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
+  "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
+  "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
+];
+
+export interface SecurityState {
+  /**
+   * Effective capabilities, by name (an unknown bit as CAP_<n>). Undefined in an expectation for
+   * a non-root init: its execve clears them (no ambient set), so only the bounding set is compared.
+   */
+  capEff: string[] | undefined;
+  capBnd: string[];
+  /** 0 none, 1 strict, 2 filter. */
+  seccomp: number;
+  noNewPrivs: boolean;
+  /** Host id that the container's id 0 maps to, and how many; 0 and 4294967295 outside a user namespace. */
+  uidMap: { hostId: number; size: number };
+}
+
+function capsOf(hex: string): string[] {
+  const mask = BigInt(`0x${hex}`);
+  const names: string[] = [];
+  for (let bit = 0n; bit < 64n; bit++) if ((mask >> bit) & 1n) names.push(capabilityNames[Number(bit)] ?? `CAP_${bit}`);
+  return names.sort();
+}
+
+/** Parses /proc/<pid>/status and /proc/<pid>/uid_map; undefined when the process is gone. */
+export function parseSecurity(status: string | undefined, uidMap: string | undefined): SecurityState | undefined {
+  if (!status || uidMap === undefined) return undefined;
+  const field = (k: string) => new RegExp(`^${k}:\\s*(\\S+)`, "m").exec(status)?.[1];
+  const [, hostId, size] = (uidMap.trim().split("\n")[0] ?? "").trim().split(/\s+/).map(Number);
+  return {
+    capEff: capsOf(field("CapEff") ?? "0"),
+    capBnd: capsOf(field("CapBnd") ?? "0"),
+    seccomp: Number(field("Seccomp") ?? 0),
+    noNewPrivs: field("NoNewPrivs") === "1",
+    uidMap: { hostId: hostId ?? 0, size: size ?? 0 },
+  };
+}
+
+/** What the kernel should show for a spec kslice wrote (its process and linux sections). */
+export function expectedSecurity(spec: Record<string, unknown>): SecurityState {
+  const process = spec.process as { user: { uid: number }; capabilities: { effective: string[]; bounding: string[] }; noNewPrivileges: boolean };
+  const linux = spec.linux as { seccomp?: unknown; uidMappings?: { hostID: number; size: number }[] };
+  const map = linux.uidMappings?.[0];
+  return {
+    capEff: process.user.uid === 0 ? [...process.capabilities.effective].sort() : undefined,
+    capBnd: [...process.capabilities.bounding].sort(),
+    seccomp: linux.seccomp ? 2 : 0,
+    noNewPrivs: process.noNewPrivileges,
+    uidMap: map ? { hostId: map.hostID, size: map.size } : { hostId: 0, size: 4294967295 },
+  };
+}
+
+/** The facets that differ, in words for a message ("capabilities", "seccomp", …); empty when equal. */
+export function securityDrift(want: SecurityState, have: SecurityState): string[] {
+  const same = (x: unknown, y: unknown) => JSON.stringify(x) === JSON.stringify(y);
+  return [
+    ...((want.capEff === undefined || same(want.capEff, have.capEff)) && same(want.capBnd, have.capBnd) ? [] : ["capabilities"]),
+    ...(want.seccomp === have.seccomp ? [] : ["seccomp"]),
+    ...(want.noNewPrivs === have.noNewPrivs ? [] : ["no_new_privs"]),
+    ...(same(want.uidMap, have.uidMap) ? [] : ["uid_map"]),
+  ];
+}
