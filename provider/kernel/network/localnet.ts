@@ -27,6 +27,8 @@ export const applyLocalnet = (layout: HostLayout, bridge: string) =>
 export function localnetScript(layout: HostLayout, container: string, bridges: string[]): string {
   const d = localnetDir(layout);
   return [
+    // nothing recorded and nothing to record: leave /run/<prefix> alone (it may be gone with the host)
+    ...(bridges.length ? [] : [`[ -d ${q(d)} ] || exit 0`]),
     `mkdir -p ${q(layout.runDir)}; exec 7>${q(`${layout.runDir}/localnet.lock`)}; flock -w 60 7 || { echo "timed out waiting for the route_localnet lock" >&2; exit 1; }`,
     `rm -f ${q(d)}/*/${q(container)} 2>/dev/null`,
     ...bridges.map((b) => `mkdir -p ${q(`${d}/${b}`)} && : > ${q(`${d}/${b}/${container}`)} || exit 1`),
