@@ -1,5 +1,5 @@
 import { shellQuote as q } from "../../transport/transport";
-import type { HostLayout } from "../container/layout";
+import { hostLayout, type HostLayout } from "../container/layout";
 import { bridgeAlias, networkOwner, nftTable } from "./names";
 import { applyLocalnet, localnetDir, localnetWanted } from "./localnet";
 import { ensureRulesScript, networkRules, nftLock, removeRulesScript } from "./nft";
@@ -114,7 +114,16 @@ export function removeNetworkScript(prefix: string, layout: HostLayout, n: { nam
     `if [ "$(cat /sys/class/net/${n.bridge}/ifalias 2>/dev/null)" = ${q(bridgeAlias(prefix, n.name))} ]; then ip link del dev ${q(n.bridge)} || exit 1; fi`,
     `rm -rf ${q(layout.network(n.name))} ${q(`${localnetDir(layout)}/${n.bridge}`)}`,
     `[ -n "$(ls ${q(layout.networks)} 2>/dev/null)" ] && exit 0`,
-    `if [ -f ${was} ]; then cat ${was} > /proc/sys/net/ipv4/ip_forward; rm -f ${was}; fi`,
+    // Another prefix's bridges still need forwarding: its last network puts the old value back
+    // (the record is handed over), else one prefix's leaving would cut every other team's NAT.
+    `if [ -f ${was} ]; then`,
+    `  keep=; for b in /sys/class/net/ks*/bridge; do`,
+    `    a=$(cat "\${b%/bridge}/ifalias" 2>/dev/null); case $a in */network/*) ;; *) continue ;; esac; p=\${a%%/network/*}`,
+    `    [ "$p" != ${q(prefix)} ] && [ -d "${hostLayout("$p").networks}" ] || continue`,
+    `    [ -f "${forwardWas(hostLayout("$p"))}" ] || mv ${was} "${forwardWas(hostLayout("$p"))}"; keep=1; break`,
+    `  done`,
+    `  [ -n "$keep" ] || cat ${was} > /proc/sys/net/ipv4/ip_forward; rm -f ${was}`,
+    `fi`,
     `rmdir ${q(layout.networks)} 2>/dev/null`,
     `exec 8>${q(nftLock(layout.runDir))}; flock -w 60 8 && { nft delete table ip ${table} 2>/dev/null; true; }`,
   ].join("\n");
