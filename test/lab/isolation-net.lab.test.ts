@@ -23,7 +23,8 @@ const SECRET_PORT = 18401;
 const PUBLISHED = 18402;
 
 describe("the host's loopback is out of a container's reach (cgroup v2, crun, over SSH)", () => {
-  const lab = useLab(1);
+  // boot bounded more loosely than the default 90 s: the build machine's 2 cores are shared
+  const lab = useLab(1, { bootTimeoutMs: 240_000 });
   const vm = (): LabHost => lab().hosts[0]!;
   const host = () => ({ connection: sshConnection(vm()), prefix });
   const ok = async (command: string, input?: string): Promise<string> => {
