@@ -108,4 +108,22 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
     containers.splice(containers.indexOf(pub.inputs), 1);
     expect(await localnet()).toBe("0");
   });
+
+  it("deletes the container, the network and the host's setup: nothing named after the prefix is left", async () => {
+    for (const c of containers.splice(0).reverse()) await C.delete("", c);
+    await N.delete("", net);
+    await hostLifecycle.delete("", { ...host(), runtime: "auto" });
+    // the prefix in two quoted halves, so this very command line does not match itself
+    const half = Math.floor(prefix.length / 2);
+    const leaks = await ok(
+      [
+        `P='${prefix.slice(0, half)}''${prefix.slice(half)}'`,
+        `find /sys/fs/cgroup /run /var/lib -name "*$P*" 2>/dev/null`,
+        `grep -l "^$P" /sys/class/net/*/ifalias 2>/dev/null`,
+        `nft list tables 2>/dev/null | grep -F "$P"`,
+        `true`,
+      ].join("\n"),
+    );
+    expect(leaks).toBe("");
+  });
 });
