@@ -93,7 +93,7 @@ export async function observeNet(t: Transport, prefix: string, a: ContainerArgs,
     if (missing.length) drift = { attachments: missing, ports: a.ports.length > 0 };
     else {
       const p = netPlan(prefix, a, records, addresses);
-      const probe = await t.run(["sh", "-c", probeNetScript(prefix, pid, p.atts)]);
+      const probe = await t.run(["sh", "-c", probeNetScript(prefix, pid, p.atts, true, p.ports)]);
       drift = parseNetProbe(probe.stdout, a.name, p.atts, p.ports);
     }
   }

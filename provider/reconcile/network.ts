@@ -101,7 +101,8 @@ async function observe(c: Ctx): Promise<Observed> {
   if (probe.alias !== bridgeAlias(c.prefix, n.name)) drift.push("alias");
   if (!probe.up) drift.push("up");
   if (probe.addresses.join(" ") !== `${n.gateway}/${n.bits}`) drift.push("gateway");
-  if (!probe.routeLocalnet) drift.push("route_localnet");
+  // route_localnet follows the containers' loopback ports, not the network's inputs
+  if (probe.routeLocalnet !== probe.localnetWanted) drift.push("route_localnet");
   if (!probe.ipForward) drift.push("ip_forward");
   if (!probe.recorded) drift.push("record");
   if (!probe.inSet) drift.push("set");

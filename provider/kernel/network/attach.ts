@@ -2,7 +2,8 @@ import { parseRate } from "../../../schema/units";
 import { shellQuote as q } from "../../transport/transport";
 import type { HostLayout } from "../container/layout";
 import { containerOwner, nftTable, vethAliasPrefix } from "./names";
-import { ensureRulesScript, portRules, removeRulesScript, ruleComments, type PortRule } from "./nft";
+import { localnetScript } from "./localnet";
+import { ensureRulesScript, onLoopback, portRules, removeRulesScript, ruleComments, type PortRule } from "./nft";
 
 /** A container's place on one network, resolved: names, addresses and rates. */
 export interface Attachment {
@@ -19,6 +20,12 @@ export interface Attachment {
   /** bits per second into / out of the container */
   ingress?: number;
   egress?: number;
+}
+
+/** Bridges that carry a port this container publishes on the host's loopback (route_localnet). */
+export function loopbackBridges(atts: Attachment[], ports: PortRule[]): string[] {
+  const bridges = ports.filter((p) => onLoopback(p.hostAddress)).map((p) => atts.find((a) => a.address === p.address)?.bridge);
+  return [...new Set(bridges.filter((b): b is string => b !== undefined))].sort();
 }
 
 /** tbf needs a bucket of at least one packet; 20 ms of traffic, or 16 kB for slow rates. */
@@ -68,6 +75,7 @@ export function netScript(prefix: string, layout: HostLayout, container: string,
       ];
     }),
     `(\n${ensureRulesScript(nftTable(prefix), layout.runDir, containerOwner(container), portRules(ports))}\n) || exit 1`,
+    `(\n${localnetScript(layout, container, loopbackBridges(atts, ports))}\n) || exit 1`,
     `exit 0`,
   ].join("\n");
 }
@@ -77,7 +85,9 @@ export function detachScript(prefix: string, layout: HostLayout, container: stri
   const mine = vethAliasPrefix(prefix, container).replace(/[.]/g, "\\.");
   return [
     `for f in $(grep -l ${q(`^${mine}`)} /sys/class/net/ks*/ifalias 2>/dev/null); do v=\${f%/ifalias}; ip link del dev "\${v##*/}" 2>/dev/null; done`,
-    ...(keepRules ? [] : [`(\n${removeRulesScript(nftTable(prefix), layout.runDir, containerOwner(container))}\n) || exit 1`]),
+    ...(keepRules
+      ? []
+      : [`(\n${removeRulesScript(nftTable(prefix), layout.runDir, containerOwner(container))}\n) || exit 1`, `(\n${localnetScript(layout, container, [])}\n) || exit 1`]),
     "exit 0",
   ].join("\n");
 }
@@ -87,8 +97,9 @@ export function detachScript(prefix: string, layout: HostLayout, container: stri
  * processes per container (a diff of hundreds of containers runs one each): sysfs is read with
  * the shell's own `read`, and the container's namespace is entered once for all its interfaces.
  */
-export function probeNetScript(prefix: string, pid: number, atts: Attachment[], withRules = true): string {
+export function probeNetScript(prefix: string, pid: number, atts: Attachment[], withRules = true, ports: PortRule[] = []): string {
   return [
+    ...loopbackBridges(atts, ports).map((b) => `l=; read -r l < /proc/sys/net/ipv4/conf/${b}/route_localnet 2>/dev/null; echo "localnet ${b} $l"`),
     ...atts.flatMap((a) => {
       const d = `/sys/class/net/${a.veth}`;
       return [
@@ -140,5 +151,7 @@ export function parseNetProbe(out: string, container: string, atts: Attachment[]
     .map((a) => a.index);
   const have = lines.filter((l) => l.startsWith(`nft ${containerOwner(container)} `)).map((l) => l.slice(4)).sort();
   const want = ruleComments(containerOwner(container), portRules(ports)).sort();
-  return { attachments: drifted, ports: JSON.stringify(have) !== JSON.stringify(want) };
+  // a loopback-published port needs route_localnet on its bridge
+  const localnet = loopbackBridges(atts, ports).every((b) => val(`localnet ${b}`) === "1");
+  return { attachments: drifted, ports: JSON.stringify(have) !== JSON.stringify(want) || !localnet };
 }

@@ -1,6 +1,7 @@
 import { shellQuote as q } from "../../transport/transport";
-import type { HostLayout } from "../container/layout";
+import { hostLayout, type HostLayout } from "../container/layout";
 import { bridgeAlias, networkOwner, nftTable } from "./names";
+import { applyLocalnet, localnetDir, localnetWanted } from "./localnet";
 import { ensureRulesScript, networkRules, nftLock, removeRulesScript } from "./nft";
 
 /** A network as the host keeps it (networks/<name>/network.json) and as the kernel should show it. */
@@ -41,8 +42,8 @@ export function ensureNetworkScript(prefix: string, layout: HostLayout, n: Netwo
     `printf '%s\\n' ${q(JSON.stringify(n))} > ${q(`${dir}/network.json.new`)} && mv -f ${q(`${dir}/network.json.new`)} ${q(`${dir}/network.json`)}`,
     `[ "$(ip -o -4 addr show dev ${br} | awk '{print $4}')" = ${q(`${n.gateway}/${n.bits}`)} ] || { ip -4 addr flush dev ${br}; ip addr add ${q(`${n.gateway}/${n.bits}`)} dev ${br}; }`,
     `ip link set dev ${br} up`,
-    // 127.0.0.1:port → a container is routed out of the bridge with a loopback source (Docker's way without a proxy)
-    `echo 1 > /proc/sys/net/ipv4/conf/${n.bridge}/route_localnet`,
+    // only while a container publishes a port on the host's loopback through it (see localnet.ts)
+    applyLocalnet(layout, n.bridge),
     // forwarding: NAT needs it, and so do published ports reached from other machines (DNAT, then
     // forward); the old value is kept and put back when the prefix's last network goes
     `if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 1 ]; then [ -f ${q(forwardWas(layout))} ] || cat /proc/sys/net/ipv4/ip_forward > ${q(forwardWas(layout))}; echo 1 > /proc/sys/net/ipv4/ip_forward; fi`,
@@ -62,6 +63,7 @@ export function probeNetworkScript(layout: HostLayout, n: { name: string; bridge
     `echo "flags $(ip -o link show dev ${br} 2>/dev/null | grep -o '<[^>]*>')"`,
     `echo "addr $(ip -o -4 addr show dev ${br} 2>/dev/null | awk '{print $4}' | tr '\\n' ' ')"`,
     `echo "localnet $(cat /proc/sys/net/ipv4/conf/${n.bridge}/route_localnet 2>/dev/null)"`,
+    `echo "localnet-wanted ${localnetWanted(layout, n.bridge)}"`,
     `echo "forward $(cat /proc/sys/net/ipv4/ip_forward)"`,
     `echo "record $([ -f ${q(`${layout.network(n.name)}/network.json`)} ] && echo yes)"`,
     `echo "member $(nft list set ip ${table} bridges 2>/dev/null | grep -cF ${q(`"${n.bridge}"`)})"`,
@@ -75,6 +77,8 @@ export interface NetworkProbe {
   up: boolean;
   addresses: string[];
   routeLocalnet: boolean;
+  /** whether a container publishes a loopback port through the bridge (so route_localnet must be 1) */
+  localnetWanted: boolean;
   ipForward: boolean;
   recorded: boolean;
   inSet: boolean;
@@ -90,6 +94,7 @@ export function parseNetworkProbe(out: string): NetworkProbe {
     up: /[<,]UP[,>]/.test(val("flags")),
     addresses: val("addr").split(" ").filter(Boolean),
     routeLocalnet: val("localnet") === "1",
+    localnetWanted: val("localnet-wanted") === "1",
     ipForward: val("forward") === "1",
     recorded: val("record") === "yes",
     inSet: Number(val("member")) > 0,
@@ -107,9 +112,18 @@ export function removeNetworkScript(prefix: string, layout: HostLayout, n: { nam
   return [
     `(\n${removeRulesScript(table, layout.runDir, networkOwner(n.name), [`delete element ip ${table} bridges { ${JSON.stringify(n.bridge)} }`])}\n) || exit 1`,
     `if [ "$(cat /sys/class/net/${n.bridge}/ifalias 2>/dev/null)" = ${q(bridgeAlias(prefix, n.name))} ]; then ip link del dev ${q(n.bridge)} || exit 1; fi`,
-    `rm -rf ${q(layout.network(n.name))}`,
+    `rm -rf ${q(layout.network(n.name))} ${q(`${localnetDir(layout)}/${n.bridge}`)}`,
     `[ -n "$(ls ${q(layout.networks)} 2>/dev/null)" ] && exit 0`,
-    `if [ -f ${was} ]; then cat ${was} > /proc/sys/net/ipv4/ip_forward; rm -f ${was}; fi`,
+    // Another prefix's bridges still need forwarding: its last network puts the old value back
+    // (the record is handed over), else one prefix's leaving would cut every other team's NAT.
+    `if [ -f ${was} ]; then`,
+    `  keep=; for b in /sys/class/net/ks*/bridge; do`,
+    `    a=$(cat "\${b%/bridge}/ifalias" 2>/dev/null); case $a in */network/*) ;; *) continue ;; esac; p=\${a%%/network/*}`,
+    `    [ "$p" != ${q(prefix)} ] && [ -d "${hostLayout("$p").networks}" ] || continue`,
+    `    [ -f "${forwardWas(hostLayout("$p"))}" ] || mv ${was} "${forwardWas(hostLayout("$p"))}"; keep=1; break`,
+    `  done`,
+    `  [ -n "$keep" ] || cat ${was} > /proc/sys/net/ipv4/ip_forward; rm -f ${was}`,
+    `fi`,
     `rmdir ${q(layout.networks)} 2>/dev/null`,
     `exec 8>${q(nftLock(layout.runDir))}; flock -w 60 8 && { nft delete table ip ${table} 2>/dev/null; true; }`,
   ].join("\n");

@@ -3,14 +3,15 @@ import { shellQuote as q } from "../../transport/transport";
 
 /** One rule in the prefix's table, owned by a network or a container (its comment says which). */
 export interface NftRule {
-  chain: "ports" | "postrouting" | "forward";
+  chain: "ports" | "postrouting" | "forward" | "guard";
   rule: string;
 }
 
 /**
  * The prefix's table: published ports live in the regular chain "ports", reached from prerouting
  * (traffic from outside) and output (from the host itself, 127.0.0.1 included) for local
- * destinations only. Every statement is idempotent ("add" of an existing object is a no-op).
+ * destinations only. "guard" filters at prerouting after DNAT, before the routing decision (see
+ * baseRules). Every statement is idempotent ("add" of an existing object is a no-op).
  * The table is named after the prefix, which the Host's schema keeps to [a-z0-9-] (nft takes
  * no quoted table names).
  */
@@ -24,12 +25,30 @@ export function skeleton(table: string): string {
     `add chain ${t} output { type nat hook output priority -100; policy accept; }`,
     `add chain ${t} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
     `add chain ${t} forward { type filter hook forward priority filter; policy accept; }`,
+    `add chain ${t} guard { type filter hook prerouting priority filter; policy accept; }`,
   ].join("\n");
 }
 
-const baseJumps: { chain: string; rule: string }[] = [
+/**
+ * Every kslice interface is named "ks…" (the schema holds bridges to it, veths are "ks" + a hash),
+ * so the nft wildcard "ks*" names the bridges of every prefix on the host, those made later
+ * included, with no coordination between the prefixes' tables. A prefix's own `@bridges` set would
+ * leave other prefixes' bridges out.
+ */
+export const ksliceIfaces = `"ks*"`;
+
+const baseRules: { chain: string; rule: string }[] = [
   { chain: "prerouting", rule: "fib daddr type local jump ports" },
   { chain: "output", rule: "fib daddr type local jump ports" },
+  // CVE-2020-8558: a container must not reach the host's 127.0.0.0/8 services through its gateway
+  // (routed locally on a bridge with route_localnet=1). kube-proxy's fix, at prerouting priority
+  // filter: DNAT (priority dstnat) has run, routing not yet. Let through only a connection that
+  // conntrack says was DNATed: the replies of a port published to 127.0.0.1, whose destination
+  // the masquerade's undo has just set back to 127.0.0.1. A SYN to 127.0.0.1:<published port>
+  // is DNATed to the container's address, so no longer matches. Identical in every prefix's table:
+  // an accept in one table never overrides a drop in another.
+  { chain: "guard", rule: `iifname ${ksliceIfaces} ip daddr 127.0.0.0/8 ct status dnat accept` },
+  { chain: "guard", rule: `iifname ${ksliceIfaces} ip daddr 127.0.0.0/8 drop` },
 ];
 
 /** Comments of an owner's rules: "<owner> <i>/<n> <hash>", so a flushed or altered set is seen. */
@@ -37,8 +56,8 @@ export function ruleComments(owner: string, rules: { chain: string; rule: string
   return rules.map((r, i) => `${owner} ${i}/${rules.length} ${createHash("sha256").update(`${r.chain} ${r.rule}`).digest("hex").slice(0, 8)}`);
 }
 
-/** Comments the table must hold for its base chains to reach "ports". */
-export const baseComments = ruleComments("k:base", baseJumps);
+/** Comments the table must hold for its base chains to reach "ports" and for the loopback guard. */
+export const baseComments = ruleComments("k:base", baseRules);
 
 /** The lock that serializes a prefix's nftables edits (list, then replace by handle). */
 export const nftLock = (runDir: string) => `${runDir}/nft.lock`;
@@ -69,7 +88,7 @@ export function ensureRulesScript(table: string, runDir: string, owner: string, 
     `tx=$(mktemp); trap 'rm -f "$tx"' EXIT`,
     `nft -f - <<'KSLICE_NFT' || exit 1\n${[skeleton(table), ...extra].join("\n")}\nKSLICE_NFT`,
     `all=$(${list})`,
-    ...plan("k:base", baseJumps),
+    ...plan("k:base", baseRules),
     ...plan(owner, rules),
     `if [ -s "$tx" ]; then nft -f "$tx" || exit 1; fi`,
   ].join("\n");
@@ -97,10 +116,12 @@ export function networkRules(bridge: string, subnet: string, nat: boolean, isola
     // 127.0.0.1:port → container: the reply must come back to an address the container can reach
     { chain: "postrouting", rule: `oifname ${br} ip saddr 127.0.0.0/8 masquerade` },
     ...(nat ? [{ chain: "postrouting" as const, rule: `ip saddr ${subnet} oifname != ${br} masquerade` }] : []),
+    // isolated from every kslice bridge on the host, whatever its prefix (see ksliceIfaces): one
+    // isolated side is enough to drop, so two networks talk only when neither is isolated
     ...(isolated
       ? [
-          { chain: "forward" as const, rule: `iifname ${br} oifname @bridges oifname != ${br} drop` },
-          { chain: "forward" as const, rule: `oifname ${br} iifname @bridges iifname != ${br} drop` },
+          { chain: "forward" as const, rule: `iifname ${br} oifname ${ksliceIfaces} oifname != ${br} drop` },
+          { chain: "forward" as const, rule: `oifname ${br} iifname ${ksliceIfaces} iifname != ${br} drop` },
         ]
       : []),
   ];
@@ -120,3 +141,6 @@ export function portRules(ports: PortRule[]): NftRule[] {
     rule: `${p.hostAddress === "0.0.0.0" ? "" : `ip daddr ${p.hostAddress} `}${p.protocol} dport ${p.hostPort} dnat to ${p.address}:${p.containerPort}`,
   }));
 }
+
+/** A port reachable on the host's loopback: published to 0.0.0.0 or to an address in 127.0.0.0/8. */
+export const onLoopback = (hostAddress: string) => hostAddress === "0.0.0.0" || hostAddress.startsWith("127.");

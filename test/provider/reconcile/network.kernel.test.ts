@@ -44,7 +44,7 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
     expect(readFileSync(`/sys/class/net/${br}/ifalias`, "utf8").trim()).toBe(`${prefix}/network/front`);
     const table = execFileSync("nft", ["list", "table", "ip", prefix], { encoding: "utf8" });
     expect(table).toContain(`ip saddr 10.231.1.0/24 oifname != "${br}" masquerade`);
-    expect(table).toContain(`iifname "${br}" oifname @bridges oifname != "${br}" drop`);
+    expect(table).toContain(`iifname "${br}" oifname "ks*" oifname != "${br}" drop`);
     expect(await N.diff("", front.outs, front.inputs)).toEqual({ changes: false });
   });
 
@@ -102,7 +102,8 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
   it("NAT masquerades outbound traffic; without NAT the container's own address goes out", async () => {
     // an "outside" of our own: a named netns behind a veth, serving its caller's address over CGI
     const ext = `${prefix}-ext`;
-    const veth = `ksx${prefix.slice(-6).replace(/-/g, "")}e`;
+    // not "ks…": isolation drops traffic to every kslice-named interface
+    const veth = `nsx${prefix.slice(-6).replace(/-/g, "")}e`;
     const www = mkdtempSync(join(tmpdir(), "kslice-cgi-"));
     mkdirSync(join(www, "cgi-bin"));
     writeFileSync(join(www, "cgi-bin", "ip"), '#!/bin/sh\necho "Content-Type: text/plain"\necho\necho "$REMOTE_ADDR"\n', { mode: 0o755 });

@@ -5,10 +5,11 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import type { HostLayout } from "../../../../provider/kernel/container/layout";
 import { allocateScript, parseAllocations, releaseScript } from "../../../../provider/kernel/network/allocate";
-import { parseNetProbe, type Attachment } from "../../../../provider/kernel/network/attach";
+import { loopbackBridges, parseNetProbe, type Attachment } from "../../../../provider/kernel/network/attach";
+import { localnetScript } from "../../../../provider/kernel/network/localnet";
 import { hostNameservers, hostsFile, resolvConf } from "../../../../provider/kernel/network/dns";
 import { macFor, vethName } from "../../../../provider/kernel/network/names";
-import { portRules, ruleComments } from "../../../../provider/kernel/network/nft";
+import { networkRules, portRules, ruleComments } from "../../../../provider/kernel/network/nft";
 
 const dir = mkdtempSync(join(tmpdir(), "kslice-alloc-"));
 const layout = { networks: dir, network: (n: string) => join(dir, n) } as unknown as HostLayout;
@@ -78,6 +79,7 @@ describe("reading a container's network probe", () => {
     "route default via 10.231.1.1 dev eth0 ",
     "Q qdisc noqueue 0: dev lo root refcnt 2",
     "Q qdisc tbf 8001: dev eth0 root refcnt 2 rate 1Mbit burst 16000b lat 50ms",
+    "localnet ks-front 1",
     ...comments,
   ].join("\n");
 
@@ -102,6 +104,40 @@ describe("reading a container's network probe", () => {
   it("finds flushed port rules, and rules for another declaration", () => {
     expect(parseNetProbe(healthy.split("\n").filter((l) => !l.startsWith("nft")).join("\n"), "web", [att], ports).ports).toBe(true);
     expect(parseNetProbe(healthy, "web", [att], [{ ...ports[0]!, containerPort: 81 }]).ports).toBe(true);
+  });
+
+  it("needs route_localnet on the bridge of a port published on the host's loopback, and only there", () => {
+    expect(parseNetProbe(healthy.replace("localnet ks-front 1", "localnet ks-front 0"), "web", [att], ports).ports).toBe(true);
+    expect(loopbackBridges([att], ports)).toEqual(["ks-front"]);
+    expect(loopbackBridges([att], [{ ...ports[0]!, hostAddress: "0.0.0.0" }])).toEqual(["ks-front"]);
+    expect(loopbackBridges([att], [{ ...ports[0]!, hostAddress: "192.0.2.7" }])).toEqual([]);
+  });
+});
+
+describe("route_localnet records (a temp dir stands in for /run/<prefix>)", () => {
+  const run = mkdtempSync(join(tmpdir(), "kslice-localnet-"));
+  const l = { runDir: run } as unknown as HostLayout;
+  afterAll(() => rmSync(run, { recursive: true, force: true }));
+  const marks = () => execFileSync("sh", ["-c", `cd ${run} && find localnet -type f 2>/dev/null | sort`], { encoding: "utf8" }).trim();
+
+  it("keeps a bridge's record while any container needs it, and removes it with the last", () => {
+    execFileSync("sh", ["-c", localnetScript(l, "a", ["ks-x", "ks-y"])]);
+    execFileSync("sh", ["-c", localnetScript(l, "b", ["ks-x"])]);
+    expect(marks()).toBe("localnet/ks-x/a\nlocalnet/ks-x/b\nlocalnet/ks-y/a");
+    execFileSync("sh", ["-c", localnetScript(l, "a", [])]);
+    expect(marks()).toBe("localnet/ks-x/b");
+    execFileSync("sh", ["-c", localnetScript(l, "b", [])]);
+    expect(marks()).toBe("");
+    expect(readdirSync(run)).toEqual(["localnet.lock"]);
+  });
+});
+
+describe("a network's isolation rules", () => {
+  it("match every kslice interface (ks*), not only the prefix's own bridges", () => {
+    expect(networkRules("ks-a", "10.0.0.0/24", false, true).filter((r) => r.chain === "forward").map((r) => r.rule)).toEqual([
+      'iifname "ks-a" oifname "ks*" oifname != "ks-a" drop',
+      'oifname "ks-a" iifname "ks*" iifname != "ks-a" drop',
+    ]);
   });
 });
 

@@ -1,0 +1,129 @@
+// The CVE-2020-8558 attack on a cgroup v2 host with crun, over SSH: a container sends a raw TCP SYN
+// for the VM's 127.0.0.1 to its gateway's MAC. kslice's guard (and route_localnet kept off) must
+// leave it unanswered; with both undone by hand the same probe gets a SYN-ACK, so the probe works.
+// One VM; the static probe is built here and copied over ssh.
+import { execFileSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { containerLifecycle as C } from "../../provider/reconcile/container";
+import { hostLifecycle } from "../../provider/reconcile/host";
+import { forgetReads } from "../../provider/reconcile/host-context";
+import { networkLifecycle as N } from "../../provider/reconcile/network";
+import type { Props } from "../../provider/reconcile/provider-types";
+import { closeAllTransports } from "../../provider/transport/open";
+import { shellQuote as q } from "../../provider/transport/transport";
+import { sshConnection, sshRun, useLab, type LabHost } from "../helpers/lab";
+import { testPrefix } from "../helpers/prefix";
+
+const prefix = `${testPrefix}-lo`;
+const probeDir = `/root/${prefix}-probe`;
+const SECRET_PORT = 18401;
+const PUBLISHED = 18402;
+
+describe("the host's loopback is out of a container's reach (cgroup v2, crun, over SSH)", () => {
+  // boot bounded more loosely than the default 90 s: the build machine's 2 cores are shared
+  const lab = useLab(1, { bootTimeoutMs: 240_000 });
+  const vm = (): LabHost => lab().hosts[0]!;
+  const host = () => ({ connection: sshConnection(vm()), prefix });
+  const ok = async (command: string, input?: string): Promise<string> => {
+    const r = await sshRun(vm(), command, input, { timeoutMs: 60_000 });
+    expect(r.exitCode, `${command}: ${r.stderr}`).toBe(0);
+    forgetReads();
+    return r.stdout;
+  };
+  const exec = (name: string, script: string) => sshRun(vm(), `crun --root /run/${prefix}/runtime exec ${name} sh -c ${q(script)} 2>&1`, undefined, { timeoutMs: 60_000 });
+  let net: Props;
+  let netInputs: Props;
+  const containers: Props[] = [];
+  const localnet = async () => (await ok(`cat /proc/sys/net/ipv4/conf/${net.bridge}/route_localnet`)).trim();
+  const attack = async (port = SECRET_PORT) => {
+    const mac = (await ok(`cat /sys/class/net/${net.bridge}/address`)).trim();
+    return (await exec("attacker", `/probe/loopback-syn ${mac} 127.0.0.1 ${port}`)).stdout.trim();
+  };
+  async function makeContainer(args: Props): Promise<{ inputs: Props; outs: Props }> {
+    const c = await C.check({}, { host: host(), stopGraceSeconds: 0, ...args });
+    expect(c.failures).toBeUndefined();
+    containers.push(c.inputs!);
+    return { inputs: c.inputs!, outs: (await C.create(c.inputs!)).outs! };
+  }
+
+  const local = mkdtempSync(join(tmpdir(), "kslice-probe-"));
+  beforeAll(() => {
+    execFileSync("gcc", ["-static", "-O2", "-o", join(local, "loopback-syn"), join(__dirname, "../fixtures/probes/loopback-syn.c")]);
+  });
+
+  afterAll(async () => {
+    try {
+      vm();
+    } catch {
+      rmSync(local, { recursive: true, force: true });
+      return; // the lab did not boot: nothing was made
+    }
+    try {
+      for (const c of containers.reverse()) await C.delete("", c).catch(() => undefined);
+      if (net) await N.delete("", net).catch(() => undefined);
+      await hostLifecycle.delete("", { ...host(), runtime: "auto" }).catch(() => undefined);
+      await sshRun(vm(), `kill $(cat ${probeDir}/httpd.pid) 2>/dev/null; rm -rf ${probeDir}`).catch(() => undefined);
+    } finally {
+      await closeAllTransports();
+      rmSync(local, { recursive: true, force: true });
+    }
+  });
+
+  it("a raw SYN to the VM's 127.0.0.1 from a container is unanswered; with the guard flushed and route_localnet=1 it is answered", async () => {
+    // the probe, and a VM service that trusts its loopback binding
+    await ok(`mkdir -p ${probeDir}/www && base64 -d > ${probeDir}/loopback-syn && chmod 755 ${probeDir}/loopback-syn`, readFileSync(join(local, "loopback-syn")).toString("base64"));
+    await ok(`echo host-secret > ${probeDir}/www/index.html; setsid busybox httpd -f -p 127.0.0.1:${SECRET_PORT} -h ${probeDir}/www </dev/null >/dev/null 2>&1 & echo $! > ${probeDir}/httpd.pid`);
+    expect(await ok(`sleep 0.3; timeout 5 busybox wget -q -O - http://127.0.0.1:${SECRET_PORT}/`)).toContain("host-secret");
+
+    const c = await N.check({}, { host: host(), name: "lo-net", subnet: "10.241.10.0/24" });
+    expect(c.failures).toBeUndefined();
+    netInputs = c.inputs!;
+    net = (await N.create(netInputs)).outs!;
+    await makeContainer({ name: "attacker", command: ["sleep", "600"], networks: [{ network: "lo-net" }], mounts: [{ type: "bind", source: probeDir, target: "/probe" }] });
+    expect(await localnet()).toBe("0");
+    expect(await attack()).toBe("none");
+
+    await ok(`echo 1 > /proc/sys/net/ipv4/conf/${net.bridge}/route_localnet && nft flush chain ip ${prefix} guard`);
+    try {
+      expect(await attack()).toBe("synack");
+    } finally {
+      expect(await N.diff("", net, netInputs)).toEqual({ changes: true });
+      net = (await N.update("", net, netInputs)).outs!;
+    }
+    expect(await localnet()).toBe("0");
+    expect(await attack()).toBe("none");
+  });
+
+  it("a port published to 127.0.0.1 answers there and turns route_localnet on, while it lasts; the guard still refuses the attack", async () => {
+    const serve = ["sh", "-c", "mkdir -p /www && echo hello-lab > /www/index.html && exec httpd -f -p 80 -h /www"];
+    const pub = await makeContainer({ name: "pub", command: serve, networks: [{ network: "lo-net" }], ports: [{ hostPort: PUBLISHED, containerPort: 80, hostAddress: "127.0.0.1" }] });
+    expect(await localnet()).toBe("1");
+    expect(await ok(`timeout 5 busybox wget -q -O - http://127.0.0.1:${PUBLISHED}/`)).toContain("hello-lab");
+    expect(await attack()).toBe("none");
+    expect(await N.diff("", net, netInputs)).toEqual({ changes: false });
+    await C.delete("", pub.outs);
+    containers.splice(containers.indexOf(pub.inputs), 1);
+    expect(await localnet()).toBe("0");
+  });
+
+  it("deletes the container, the network and the host's setup: nothing named after the prefix is left", async () => {
+    for (const c of containers.splice(0).reverse()) await C.delete("", c);
+    await N.delete("", net);
+    await hostLifecycle.delete("", { ...host(), runtime: "auto" });
+    // the prefix in two quoted halves, so this very command line does not match itself
+    const half = Math.floor(prefix.length / 2);
+    const leaks = await ok(
+      [
+        `P='${prefix.slice(0, half)}''${prefix.slice(half)}'`,
+        `find /sys/fs/cgroup /run /var/lib -name "*$P*" 2>/dev/null`,
+        `grep -l "^$P" /sys/class/net/*/ifalias 2>/dev/null`,
+        `nft list tables 2>/dev/null | grep -F "$P"`,
+        `true`,
+      ].join("\n"),
+    );
+    expect(leaks).toBe("");
+  });
+});
