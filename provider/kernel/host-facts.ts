@@ -50,6 +50,8 @@ const sections = {
     "test -e /sys/fs/cgroup/blkio/blkio.weight && echo v1-blkio-weight",
     "ls /sys/fs/cgroup/*/memory.swap.max >/dev/null 2>&1 && echo v2-swap",
     "ls /sys/fs/cgroup/*/cgroup.kill >/dev/null 2>&1 && echo cgroup-kill",
+    // runtimes that take the recursive read-only mount option (runc/crun `features`)
+    "for rt in runc crun; do command -v $rt >/dev/null && $rt features 2>/dev/null | grep -q '\"rro\"' && echo $rt-rro; done",
     "true",
   ].join("; "),
   effective: "cat /sys/fs/cgroup/cpuset.cpus.effective 2>/dev/null || cat /sys/fs/cgroup/cpuset/cpuset.effective_cpus",
@@ -130,6 +132,15 @@ export function parseFacts(output: string): HostFacts {
     nofileHard: s.nofile === "unlimited" ? 1024 * 1024 : Number(s.nofile) || 1024,
     effectiveCpus: s.effective || (Number(s.cpus) > 1 ? `0-${Number(s.cpus) - 1}` : "0"),
   };
+}
+
+/**
+ * Can read-only bind mounts be recursive here (OCI "rro")? The runtime must list the option and the
+ * kernel must have mount_setattr (5.12).
+ */
+export function recursiveReadOnly(facts: Pick<HostFacts, "features" | "kernelRelease">, runtime: RuntimeName): boolean {
+  const [major = 0, minor = 0] = facts.kernelRelease.split(/[.-]/).map(Number);
+  return facts.features.includes(`${runtime}-rro`) && (major > 5 || (major === 5 && minor >= 12));
 }
 
 /** v1 controllers kslice knows by name (name=systemd and similar named hierarchies are not controllers). */
