@@ -2,7 +2,7 @@ import type { ContainerArgs } from "../../schema/container";
 import type { HostLayout } from "../kernel/container/layout";
 import type { ContainerSnapshot } from "../kernel/container/snapshot";
 import {
-  chooseRange, claimRangeScript, legacyBase, maxRangeIndex, parseClaim, rangeBase, rangeIndex, releaseRangeScript,
+  chooseRanges, claimRangeScript, legacyBase, maxRangeIndex, parseClaim, rangeBase, rangeIndex, releaseRangeScript,
 } from "../kernel/container/uid-ranges";
 import type { Transport } from "../transport/transport";
 
@@ -29,19 +29,19 @@ export async function ensureRange(t: Pick<Transport, "run" | "target">, layout: 
   // a bundle without a claim was made with the hashed base: its upper layer belongs to that range
   const legacy = snap.bundles.has(a.name) ? rangeIndex(legacyBase(a.name)) : undefined;
   let taken = snap.takenRanges;
-  for (let attempt = 0; attempt < 20; attempt++) {
-    const index = chooseRange(taken, legacy);
-    if (index === undefined) throw new Error(`security.userNamespace: host ${t.target} has no user-namespace range left (${maxRangeIndex + 1} claimed)`);
-    if (legacy !== undefined && index !== legacy) {
+  for (let attempt = 0; attempt < 10; attempt++) {
+    const candidates = legacy === undefined ? chooseRanges(taken) : [legacy];
+    if (!candidates.length) throw new Error(`security.userNamespace: host ${t.target} has no user-namespace range left (${maxRangeIndex + 1} claimed)`);
+    const r = parseClaim((await t.run(["sh", "-c", claimRangeScript(layout, a.name, candidates)])).stdout);
+    if ("index" in r) return rangeBase(r.index);
+    if (legacy !== undefined) {
       throw new Error(
-        `security.userNamespace: container ${a.name} was made with host uids ${legacyBase(a.name)}+ (a hashed range), which another container now holds; delete and re-create it to get a range of its own`,
+        `security.userNamespace: container ${a.name} was made with host uids ${legacyBase(a.name)}+ (a hashed range), which another container holds; delete and re-create it to get a range of its own`,
       );
     }
-    const r = parseClaim((await t.run(["sh", "-c", claimRangeScript(layout, a.name, index)])).stdout);
-    if ("index" in r) return rangeBase(r.index);
     taken = r.taken;
   }
-  throw new Error(`security.userNamespace: could not claim a user-namespace range on host ${t.target} (other creates kept taking the chosen one)`);
+  throw new Error(`security.userNamespace: could not claim a user-namespace range on host ${t.target} (other creates kept taking the chosen ones)`);
 }
 
 /** Gives the container's range back (delete, or a create that failed). */

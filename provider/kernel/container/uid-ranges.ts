@@ -31,33 +31,39 @@ export function legacyBase(name: string): number {
   return rangeBase(h % 4096);
 }
 
-/** The range to claim: `preferred` if free (an existing container keeps its ids), else the lowest free index. */
-export function chooseRange(taken: Iterable<number>, preferred?: number): number | undefined {
+/**
+ * The ranges to try, in order: `preferred` (an existing container keeps its ids) if free, then the
+ * lowest free indexes. Several, so that creates racing on one stale view of the claims each get one
+ * of them in a single trip to the host (the script takes the first still free under the lock).
+ */
+export function chooseRanges(taken: Iterable<number>, preferred?: number, count = 64): number[] {
   const used = new Set(taken);
-  if (preferred !== undefined && !used.has(preferred)) return preferred;
-  for (let i = 0; i <= maxRangeIndex; i++) if (!used.has(i)) return i;
-  return undefined;
+  const out = preferred !== undefined && !used.has(preferred) ? [preferred] : [];
+  for (let i = 0; i <= maxRangeIndex && out.length < count; i++) if (!used.has(i) && i !== preferred) out.push(i);
+  return out;
 }
 
 /** Every prefix's claims: a glob over /var/lib/<prefix>/uid-ranges (no global file is left behind). */
 const allClaims = "/var/lib/*/uid-ranges";
 
 /**
- * Claims range `index` for `container` under the host-wide lock (flock on /var/lib itself).
- * Idempotent: a container that holds a range already gets it back, whatever index was asked.
- * Prints "claimed <index>", or "taken" and then every claimed index on the host when another
- * container got `index` first (the caller chooses again from that list).
+ * Claims for `container` the first of `candidates` that no container of any prefix holds, under the
+ * host-wide lock (flock on /var/lib itself). Idempotent: a container that holds a range already
+ * gets it back. Prints "claimed <index>", or "taken" and then every claimed index on the host when
+ * all candidates were taken meanwhile (the caller chooses again from that list).
  */
-export function claimRangeScript(layout: HostLayout, container: string, index: number): string {
+export function claimRangeScript(layout: HostLayout, container: string, candidates: number[]): string {
   return [
-    `c=${q(container)}; d=${q(layout.uidRanges)}; i=${index}`,
+    `c=${q(container)}; d=${q(layout.uidRanges)}`,
     `exec 9</var/lib; flock -w 60 9 || { echo "timed out waiting for the lock of /var/lib (user-namespace ranges)" >&2; exit 1; }`,
     `mkdir -p "$d" || exit 1`,
     `mine=$(grep -lxF -- "$c" "$d"/* 2>/dev/null | head -n 1)`,
     `[ -n "$mine" ] && { echo "claimed \${mine##*/}"; exit 0; }`,
-    `for f in ${allClaims}/$i; do [ -e "$f" ] || continue; echo taken; for g in ${allClaims}/*; do [ -e "$g" ] && echo "\${g##*/}"; done; exit 0; done`,
-    `echo "$c" > "$d/$i" || exit 1`,
-    `echo "claimed $i"`,
+    `for i in ${candidates.map((i) => String(Math.trunc(i))).join(" ")}; do`,
+    `  set -- ${allClaims}/$i; [ -e "$1" ] && continue`,
+    `  echo "$c" > "$d/$i" || exit 1; echo "claimed $i"; exit 0`,
+    `done`,
+    `echo taken; for g in ${allClaims}/*; do [ -e "$g" ] && echo "\${g##*/}"; done; exit 0`,
   ].join("\n");
 }
 
