@@ -5,9 +5,10 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { hostLayout } from "../../../provider/kernel/container/layout";
 import { parseSnapshot } from "../../../provider/kernel/container/snapshot";
-import { rangeBase, rangeSize } from "../../../provider/kernel/container/uid-ranges";
+import { legacyBase, rangeBase, rangeIndex, rangeSize } from "../../../provider/kernel/container/uid-ranges";
 import { containerLifecycle as L } from "../../../provider/reconcile/container";
 import { ensureRange, releaseRange } from "../../../provider/reconcile/container-userns";
+import { forgetReads } from "../../../provider/reconcile/host-context";
 import { LocalTransport } from "../../../provider/transport/local";
 import type { ContainerArgs } from "../../../schema/container";
 import { Containers } from "../../helpers/containers";
@@ -101,6 +102,28 @@ describe("user-namespace ranges are allocated on the host (runc, cgroup v1)", ()
     expect(uidMap(started.pid as number)).toEqual([[rangeBase(held), rangeSize]]);
     await L.delete("", started);
     expect([...claims(prefixA).values()]).not.toContain("idle");
+  });
+
+  it("a bundle made before ranges were claimed keeps its hashed range when free, and is refused when another holds it", async () => {
+    // "Ab" and "BC" had one hashed base; made here, then turned into such older bundles: no claim, upper owned by the hash
+    const old = [
+      await a.create("Ab", { command: ["sleep", "600"], security: userns, state: "stopped", stopGraceSeconds: 1 }),
+      await a.create("BC", { command: ["sleep", "600"], security: userns, state: "stopped", stopGraceSeconds: 1 }),
+    ];
+    expect(legacyBase("Ab")).toBe(legacyBase("BC"));
+    for (const [i, n] of claims(prefixA)) if (n === "Ab" || n === "BC") rmSync(join(hostLayout(prefixA).uidRanges, String(i)));
+    for (const o of old) {
+      const bundle = o.outs.bundlePath as string;
+      // overlayfs caches its root's owner: chown the upper while unmounted, as a create did then
+      const opts = `lowerdir=${hostLayout(prefixA).templates}/busybox,upperdir=${bundle}/upper,workdir=${bundle}/work`;
+      execFileSync("sh", ["-c", `umount ${bundle}/rootfs && chown ${legacyBase("Ab")}:${legacyBase("Ab")} ${bundle}/upper && mount -t overlay overlay -o ${opts} ${bundle}/rootfs`]);
+    }
+    forgetReads();
+    const started = (await L.update("", old[0]!.outs, { ...old[0]!.inputs, state: "running" })).outs!;
+    expect(uidMap(started.pid as number)).toEqual([[legacyBase("Ab"), rangeSize]]);
+    expect(claims(prefixA).get(rangeIndex(legacyBase("Ab"))!)).toBe("Ab");
+    expect(await a.exec("Ab", "touch /w && echo ok")).toEqual({ code: 0, out: "ok\n" });
+    await expect(L.update("", old[1]!.outs, { ...old[1]!.inputs, state: "running" })).rejects.toThrow(/BC was made with host uids .* which another container holds/);
   });
 
   it("the template and a path rootfs are readable, and / is writable, by a user-namespaced root", async () => {
