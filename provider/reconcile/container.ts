@@ -171,7 +171,7 @@ async function writeStartFiles(c: Ctx, a: ContainerArgs): Promise<void> {
     path: `${c.h.cgroups.dir(s.controller, c.path)}/${s.file}`,
     value: s.value,
   }));
-  const uidBase = await ensureRange(c.h.t, c.layout, a, await c.snapshots.get());
+  const uidBase = a.security.userNamespace ? await ensureRange(c.h.t, c.layout, a, await c.snapshots.get()) : undefined;
   await putFiles(c, [
     { path: `${c.bundle}/config.json`, content: JSON.stringify(specOf(a, c, uidBase), null, 2) },
     { path: `${c.bundle}/start.sh`, content: startScript(c.runtime.name, c.layout, a.name, writes, hasNetworking(a) ? `${c.bundle}/net.sh` : undefined) },
