@@ -50,8 +50,6 @@ const sections = {
     "test -e /sys/fs/cgroup/blkio/blkio.weight && echo v1-blkio-weight",
     "ls /sys/fs/cgroup/*/memory.swap.max >/dev/null 2>&1 && echo v2-swap",
     "ls /sys/fs/cgroup/*/cgroup.kill >/dev/null 2>&1 && echo cgroup-kill",
-    // runtimes that take the recursive read-only mount option (runc/crun `features`)
-    "for rt in runc crun; do command -v $rt >/dev/null && $rt features 2>/dev/null | grep -q '\"rro\"' && echo $rt-rro; done",
     "true",
   ].join("; "),
   effective: "cat /sys/fs/cgroup/cpuset.cpus.effective 2>/dev/null || cat /sys/fs/cgroup/cpuset/cpuset.effective_cpus",
@@ -134,13 +132,21 @@ export function parseFacts(output: string): HostFacts {
   };
 }
 
+/** Runtime versions that take the recursive read-only mount option "rro" (runc #3272, crun #778). */
+const rroSince: Record<RuntimeName, [number, number]> = { runc: [1, 1], crun: [1, 4] };
+
 /**
- * Can read-only bind mounts be recursive here (OCI "rro")? The runtime must list the option and the
- * kernel must have mount_setattr (5.12).
+ * Can read-only bind mounts be recursive here (OCI "rro")? The runtime's version must take the
+ * option (Debian 12's crun 1.8.1 has no `features` command to ask) and the kernel must have
+ * mount_setattr (5.12).
  */
-export function recursiveReadOnly(facts: Pick<HostFacts, "features" | "kernelRelease">, runtime: RuntimeName): boolean {
-  const [major = 0, minor = 0] = facts.kernelRelease.split(/[.-]/).map(Number);
-  return facts.features.includes(`${runtime}-rro`) && (major > 5 || (major === 5 && minor >= 12));
+export function recursiveReadOnly(facts: Pick<HostFacts, "runtimes" | "kernelRelease">, runtime: RuntimeName): boolean {
+  const atLeast = (v: string, [major, minor]: [number, number]) => {
+    const [a = 0, b = 0] = v.split(/[.+~-]/).map(Number);
+    return a > major || (a === major && b >= minor);
+  };
+  const version = facts.runtimes.find((r) => r.name === runtime)?.version;
+  return version !== undefined && atLeast(version, rroSince[runtime]) && atLeast(facts.kernelRelease, [5, 12]);
 }
 
 /** v1 controllers kslice knows by name (name=systemd and similar named hierarchies are not controllers). */

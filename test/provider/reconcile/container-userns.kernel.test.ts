@@ -7,6 +7,7 @@ import { hostLayout } from "../../../provider/kernel/container/layout";
 import { parseSnapshot } from "../../../provider/kernel/container/snapshot";
 import { legacyBase, rangeBase, rangeIndex, rangeSize } from "../../../provider/kernel/container/uid-ranges";
 import { containerLifecycle as L } from "../../../provider/reconcile/container";
+import { readOnlyBindFailures } from "../../../provider/reconcile/container-mounts";
 import { ensureRange, releaseRange } from "../../../provider/reconcile/container-userns";
 import { forgetReads } from "../../../provider/reconcile/host-context";
 import { LocalTransport } from "../../../provider/transport/local";
@@ -153,6 +154,14 @@ describe("read-only mounts stay read-only", () => {
     expect([top.code, sub.code]).toEqual([1, 1]);
     expect(sub.out).toMatch(/read-only file system/i);
     expect(readdirSync(join(src, "sub"))).toEqual([]);
+  });
+
+  it("where the runtime cannot make it recursive, check refuses a read-only bind with a submount, naming the input", async () => {
+    const t = new LocalTransport();
+    const mounts = [{ type: "bind", source: join(work, "tree"), target: "/a", readOnly: true }, { type: "bind", source: `${src}/`, target: "/b", readOnly: true }];
+    const failures = await readOnlyBindFailures(t, { mounts } as ContainerArgs, false);
+    expect(failures).toEqual([{ property: "mounts.1.source", reason: expect.stringContaining(`has a mount below it (${src}/sub)`) }]);
+    expect(await readOnlyBindFailures(t, { mounts } as ContainerArgs, true)).toEqual([]);
   });
 
   it("/sys/fs/cgroup is not writable in a user-namespaced container on this v1 host", async () => {

@@ -34,10 +34,13 @@ describe("the OCI spec's user-namespace and mount parts", () => {
     expect(at(ociSpec(a, { ...ctx, recursiveReadOnly: true }), "/w")[0]!.options).toContain("rw");
   });
 
-  it("takes rro from the runtime's features and a kernel with mount_setattr (5.12)", () => {
-    expect(recursiveReadOnly({ features: ["runc-rro"], kernelRelease: "6.18.44-fc" }, "runc")).toBe(true);
-    expect(recursiveReadOnly({ features: ["runc-rro"], kernelRelease: "6.1.0-27-amd64" }, "crun")).toBe(false);
-    expect(recursiveReadOnly({ features: ["crun-rro"], kernelRelease: "5.10.0" }, "crun")).toBe(false);
-    expect(recursiveReadOnly({ features: ["crun-rro"], kernelRelease: "5.12.1" }, "crun")).toBe(true);
+  it("takes rro from runc 1.1 and crun 1.4 on, with a kernel that has mount_setattr (5.12)", () => {
+    const host = (name: "runc" | "crun", version: string, kernelRelease: string) => ({ runtimes: [{ name, path: `/usr/bin/${name}`, version }], kernelRelease });
+    expect(recursiveReadOnly(host("runc", "1.1.5+ds1", "6.18.44-fc"), "runc")).toBe(true);
+    expect(recursiveReadOnly(host("runc", "1.0.3", "6.18.44-fc"), "runc")).toBe(false);
+    expect(recursiveReadOnly(host("crun", "1.8.1", "6.1.0-27-amd64"), "crun")).toBe(true);
+    expect(recursiveReadOnly(host("crun", "1.8.1", "5.10.0-30-amd64"), "crun")).toBe(false);
+    expect(recursiveReadOnly(host("crun", "1.3", "6.1.0"), "crun")).toBe(false);
+    expect(recursiveReadOnly(host("runc", "1.1.5", "6.1.0"), "crun")).toBe(false);
   });
 });
