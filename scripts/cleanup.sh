@@ -24,6 +24,11 @@ done </proc/mounts
 grep -E " /(run|var/lib)/$prefix" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
 rm -rf /run/"$prefix" /run/"$prefix"-* /var/lib/"$prefix"-* 2>/dev/null
 [ "$prefix" = kslice ] || rm -rf /var/lib/"$prefix"
+# the default prefix keeps its templates: only claims of user-namespace ranges whose bundle is gone go
+if [ "$prefix" = kslice ]; then
+  for r in /var/lib/kslice/uid-ranges/*; do [ -e "$r" ] && [ ! -d "/var/lib/kslice/containers/$(cat "$r")" ] && rm -f "$r"; done
+  rmdir /var/lib/kslice/uid-ranges 2>/dev/null
+fi
 for n in $(ip netns list 2>/dev/null | awk '{print $1}'); do case $n in "$prefix"-*) ip netns delete "$n" ;; esac; done
 for f in /sys/class/net/ks*/ifalias; do
   [ -e "$f" ] || continue

@@ -17,6 +17,7 @@ for d in /run/"$prefix" /run/"$prefix"-* /var/lib/"$prefix" /var/lib/"$prefix"-*
   # the default prefix keeps cached templates in /var/lib/kslice: only bundles there are leaks
   if [ "$d" = /var/lib/kslice ]; then
     for b in /var/lib/kslice/containers/*; do [ -e "$b" ] && say "bundle $b"; done
+    for r in /var/lib/kslice/uid-ranges/*; do [ -e "$r" ] && say "user-namespace range claim $r ($(cat "$r"))"; done
     continue
   fi
   say "dir $d"

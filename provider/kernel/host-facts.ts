@@ -132,6 +132,23 @@ export function parseFacts(output: string): HostFacts {
   };
 }
 
+/** Runtime versions that take the recursive read-only mount option "rro" (runc #3272, crun #778). */
+const rroSince: Record<RuntimeName, [number, number]> = { runc: [1, 1], crun: [1, 4] };
+
+/**
+ * Can read-only bind mounts be recursive here (OCI "rro")? The runtime's version must take the
+ * option (Debian 12's crun 1.8.1 has no `features` command to ask) and the kernel must have
+ * mount_setattr (5.12).
+ */
+export function recursiveReadOnly(facts: Pick<HostFacts, "runtimes" | "kernelRelease">, runtime: RuntimeName): boolean {
+  const atLeast = (v: string, [major, minor]: [number, number]) => {
+    const [a = 0, b = 0] = v.split(/[.+~-]/).map(Number);
+    return a > major || (a === major && b >= minor);
+  };
+  const version = facts.runtimes.find((r) => r.name === runtime)?.version;
+  return version !== undefined && atLeast(version, rroSince[runtime]) && atLeast(facts.kernelRelease, [5, 12]);
+}
+
 /** v1 controllers kslice knows by name (name=systemd and similar named hierarchies are not controllers). */
 const v1Controllers = new Set([
   "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",

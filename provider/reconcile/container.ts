@@ -3,14 +3,16 @@ import { containerArgs, type ContainerArgs } from "../../schema/container";
 import { parseInput, type InputFailure } from "../../schema/issues";
 import { resolveBlockDevices } from "../kernel/block-devices";
 import { hostLayout, type HostLayout } from "../kernel/container/layout";
-import { ociSpec, userNamespaceBase } from "../kernel/container/oci-spec";
+import { ociSpec } from "../kernel/container/oci-spec";
 import { ensureLower, makeBundleDir, mountRootfs, unmountRootfs } from "../kernel/container/rootfs";
 import { OciRuntime } from "../kernel/container/runtime";
 import { startScript, supervisorScript } from "../kernel/container/scripts";
 import { writeBundleFiles, type BundleFile } from "../kernel/container/files";
 import { expectedSecurity, parseSecurity, securityDrift } from "../kernel/container/security";
 import { SnapshotCache, snapshotScript, type ContainerSnapshot } from "../kernel/container/snapshot";
-import { chooseRuntime } from "../kernel/host-facts";
+import { chooseRuntime, recursiveReadOnly } from "../kernel/host-facts";
+import { readOnlyBindFailures } from "./container-mounts";
+import { ensureRange, releaseRange, uidBaseOf } from "./container-userns";
 import type { Usage } from "../kernel/cgroup/usage";
 import { connectionKey } from "../transport/open";
 import { shellQuote as q } from "../transport/transport";
@@ -73,12 +75,15 @@ async function context(a: ContainerArgs): Promise<Ctx> {
   return { h, layout, runtime, path: a.parent ? `${a.parent}/${a.name}` : a.name, bundle, log: `${bundle}/log`, snapshots };
 }
 
-function specOf(a: ContainerArgs, c: Ctx): Record<string, unknown> {
+/** uidBase: the container's user-namespace range (uidBaseOf, ensureRange), if it has one. */
+function specOf(a: ContainerArgs, c: Ctx, uidBase: number | undefined): Record<string, unknown> {
   return ociSpec(a, {
     cgroupsPath: `/${a.host.prefix}/${c.path}`,
     cgroupVersion: c.h.cgroups.version,
     nofileHard: c.h.facts.nofileHard,
     etc: { resolvConf: `${c.bundle}/resolv.conf`, hosts: `${c.bundle}/hosts` },
+    userNamespaceBase: uidBase,
+    recursiveReadOnly: recursiveReadOnly(c.h.facts, c.runtime.name),
   });
 }
 
@@ -146,8 +151,9 @@ async function writeStartFiles(c: Ctx, a: ContainerArgs): Promise<void> {
     path: `${c.h.cgroups.dir(s.controller, c.path)}/${s.file}`,
     value: s.value,
   }));
+  const uidBase = a.security.userNamespace ? await ensureRange(c.h.t, c.layout, a, await c.snapshots.get()) : undefined;
   await putFiles(c, [
-    { path: `${c.bundle}/config.json`, content: JSON.stringify(specOf(a, c), null, 2) },
+    { path: `${c.bundle}/config.json`, content: JSON.stringify(specOf(a, c, uidBase), null, 2) },
     { path: `${c.bundle}/start.sh`, content: startScript(c.runtime.name, c.layout, a.name, writes, hasNetworking(a) ? `${c.bundle}/net.sh` : undefined) },
     { path: `${c.bundle}/restart`, content: a.restartPolicy },
     { path: `${c.bundle}/logmax`, content: String(a.logMaxSize) },
@@ -209,6 +215,8 @@ interface Observed {
   usage: Usage | undefined;
   /** Addresses held on the host, by network. */
   addresses: Map<string, string>;
+  /** Host uid of the container's root, if it is user-namespaced. */
+  uidBase: number | undefined;
   /** Attachments and ports of a running container that the kernel does not show as declared. */
   net: { attachments: number[]; ports: boolean } | undefined;
   /** Security facets of the running init that differ from the declaration (capabilities, seccomp, …). */
@@ -221,7 +229,8 @@ async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot): Prom
   const running = st?.status === "running";
   const net = hasNetworking(a) ? await observeNet(c.h.t, a.host.prefix, a, running ? st!.pid : undefined, s) : undefined;
   const addresses = net?.addresses ?? new Map<string, string>();
-  if (!st) return { status: s.bundles.has(a.name) ? "stopped" : "missing", pid: 0, startedAt: "", specHash: undefined, usage: undefined, addresses, net: undefined, security: [] };
+  const uidBase = uidBaseOf(a, s);
+  if (!st) return { status: s.bundles.has(a.name) ? "stopped" : "missing", pid: 0, startedAt: "", specHash: undefined, usage: undefined, addresses, net: undefined, uidBase, security: [] };
   const [config, status, uidMap] = running
     ? await c.h.t.readFiles([`${c.bundle}/config.json`, `/proc/${st.pid}/status`, `/proc/${st.pid}/uid_map`])
     : [undefined, undefined, undefined];
@@ -235,7 +244,8 @@ async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot): Prom
     usage: running ? await c.h.cgroups.usage(c.path) : undefined,
     addresses,
     net: net?.drift,
-    security: sec ? securityDrift(expectedSecurity(specOf(a, c)), sec) : [],
+    uidBase,
+    security: sec ? securityDrift(expectedSecurity(specOf(a, c, uidBase)), sec) : [],
   };
 }
 
@@ -265,7 +275,7 @@ async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): Promise<
   if (a.state === "stopped") return o.status === "running" || o.status === "created" || o.status === "missing";
   if (o.status !== "running") return true;
   // The init was replaced behind kslice's back: another pid, started from another config.
-  if (o.pid !== recordedPid && o.specHash !== hash(specOf(a, c))) return true;
+  if (o.pid !== recordedPid && o.specHash !== hash(specOf(a, c, o.uidBase))) return true;
   if (o.net && (o.net.attachments.length || o.net.ports)) return true;
   if (o.security.length) return true;
   const files = await c.h.cgroups.read(c.path);
@@ -288,6 +298,7 @@ async function admission(a: ContainerArgs, c: Ctx, previousName?: string): Promi
     });
   }
   failures.push(...(await netAdmission(c.h.t, c.layout, a, previousName)));
+  failures.push(...(await readOnlyBindFailures(c.h.t, a, recursiveReadOnly(c.h.facts, c.runtime.name))));
   return failures;
 }
 
@@ -321,10 +332,9 @@ export const containerLifecycle: LifecycleImpl = {
   async create(inputs) {
     const a = parse(inputs);
     const c = await context(a);
-    const spec = specOf(a, c);
     const snap = await c.snapshots.get();
     if (snap.bundles.has(a.name) || snap.states.has(a.name)) {
-      return adopt(c, a, inputs, spec, snap);
+      return adopt(c, a, inputs, specOf(a, c, uidBaseOf(a, snap)), snap);
     }
     // Shared dirs and root cgroups made by the first container of a host go again if that create fails.
     const stateExisted = (await c.h.t.run(["test", "-d", c.layout.stateDir], { allowFailure: true })).exitCode === 0;
@@ -335,16 +345,19 @@ export const containerLifecycle: LifecycleImpl = {
     ];
     try {
       await c.h.t.run(["mkdir", "-p", c.layout.containers, c.layout.runtimeRoot]);
+      // claimed at create, stopped or not: a container keeps its range while it exists
+      if (a.security.userNamespace) undo.push(() => releaseRange(c.h.t, c.layout, a.name));
+      const uidBase = await ensureRange(c.h.t, c.layout, a, snap);
+      const spec = specOf(a, c, uidBase);
       const { lower, built } = await ensureLower(c.h.t, c.layout, a.rootfs);
       // a template this create built goes with it, unless another container already uses it
       if (built) undo.push(() => c.h.t.run(["sh", "-c", `[ -n "$(ls -A ${q(c.layout.containers)} 2>/dev/null)" ] || rm -rf ${q(lower)}`]));
-      const idBase = a.security.userNamespace ? userNamespaceBase(a.name) : undefined;
-      await makeBundleDir(c.h.t, c.layout.containers, c.bundle, idBase);
+      await makeBundleDir(c.h.t, c.layout.containers, c.bundle, uidBase);
       undo.push(() => c.h.t.run(["rm", "-rf", c.bundle]));
-      await mountRootfs(c.h.t, c.bundle, lower, idBase);
+      await mountRootfs(c.h.t, c.bundle, lower, uidBase);
       undo.push(() => unmountRootfs(c.h.t, c.bundle));
       await c.h.t.run(["sh", "-c", etcTargetsScript(`${c.bundle}/rootfs`, `${c.bundle}/stopped`)]);
-      await putFile(c, `${c.bundle}/kslice.json`, JSON.stringify({ specHash: hash(spec), lower }));
+      await putFile(c, `${c.bundle}/kslice.json`, JSON.stringify({ specHash: hash(spec), lower, ...(uidBase === undefined ? {} : { uidBase }) }));
       await c.h.t.run(["sh", "-c", `umask 077; : > ${q(c.log)}`]);
       if (hasNetworking(a)) {
         // claimed at create, stopped or not: a container keeps its addresses and ports while it exists
@@ -406,7 +419,7 @@ export const containerLifecycle: LifecycleImpl = {
     const now = await observe(c, a);
     if (a.state === "stopped") {
       if (now.status !== "stopped" && now.status !== "missing") await stop(c, a);
-    } else if (now.status !== "running" || (now.pid !== olds.pid && now.specHash !== hash(specOf(a, c))) || now.security.length) {
+    } else if (now.status !== "running" || (now.pid !== olds.pid && now.specHash !== hash(specOf(a, c, now.uidBase))) || now.security.length) {
       if (now.status === "running") await stop(c, a);
       await start(c, a);
     } else {
@@ -441,6 +454,7 @@ export const containerLifecycle: LifecycleImpl = {
     await releasePorts(c.h.t, c.layout, a.name);
     await unmountRootfs(c.h.t, c.bundle);
     await c.h.t.run(["rm", "-rf", c.bundle]);
+    await releaseRange(c.h.t, c.layout, a.name);
     c.snapshots.invalidate();
   },
 };
@@ -484,6 +498,8 @@ async function adopt(c: Ctx, a: ContainerArgs, inputs: Props, spec: unknown, sna
       `${c.h.t.target}: a container named ${a.name} already exists under prefix ${a.host.prefix} with another declaration; delete it or choose another name`,
     );
   }
+  // its range becomes a claim (a container made before ranges were allocated keeps its hashed one)
+  await ensureRange(c.h.t, c.layout, a, snap);
   const o = await observe(c, a, snap);
   if (a.state === "running" && o.status !== "running") await start(c, a);
   if (a.state === "stopped" && o.status === "running") await stop(c, a);

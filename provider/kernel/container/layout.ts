@@ -13,6 +13,8 @@ export function hostLayout(prefix: string) {
     network: (name: string) => `${state}/networks/${name}`,
     /** Published ports claimed by each container: one file per container. */
     ports: `${state}/ports`,
+    /** User-namespace ranges claimed by this prefix's containers: one file per range index (uid-ranges.ts). */
+    uidRanges: `${state}/uid-ranges`,
   };
 }
 

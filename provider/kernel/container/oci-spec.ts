@@ -1,5 +1,6 @@
 import type { ContainerArgs } from "../../../schema/container";
 import { seccompProfile } from "./seccomp";
+import { rangeSize } from "./uid-ranges";
 
 /** The 14 capabilities Docker grants by default. */
 export const defaultCapabilities = [
@@ -15,13 +16,6 @@ export const maskedPaths = [
 ];
 export const readonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
-/** uid/gid range of a user-namespaced container: 65536 ids from a base derived from its name. */
-export function userNamespaceBase(name: string): number {
-  let h = 0;
-  for (const c of name) h = (h * 31 + c.charCodeAt(0)) >>> 0;
-  return 2 ** 20 + (h % 4096) * 65536;
-}
-
 export interface SpecContext {
   /** cgroupsPath: "/<prefix>/<parent>/<name>". */
   cgroupsPath: string;
@@ -30,6 +24,10 @@ export interface SpecContext {
   nofileHard: number;
   /** Host files bind-mounted read-only as /etc/resolv.conf and /etc/hosts (rewritten in place to change them live). */
   etc: { resolvConf: string; hosts: string };
+  /** Host uid/gid of the container's root: its claimed range (uid-ranges.ts). Required with a user namespace. */
+  userNamespaceBase?: number;
+  /** The runtime and kernel make read-only binds recursive ("rro", mount_setattr): submounts are read-only too. */
+  recursiveReadOnly?: boolean;
 }
 
 /** The OCI runtime config for a container (pure: unit-tested, written by the reconciler). */
@@ -38,6 +36,10 @@ export function ociSpec(a: ContainerArgs, ctx: SpecContext): Record<string, unkn
   const caps = [...new Set([...defaultCapabilities, ...a.security.capAdd])].filter((c) => !drop.has(c)).sort();
   const userns = a.security.userNamespace;
   const nofile = Math.min(1024 * 1024, ctx.nofileHard);
+  // plain "ro" leaves the source's submounts writable: where "rro" is missing, check refuses those
+  const readOnly = ctx.recursiveReadOnly ? "rro" : "ro";
+  const base = ctx.userNamespaceBase;
+  if (userns && base === undefined) throw new Error(`container ${a.name}: no user-namespace range claimed`);
   const mounts: Record<string, unknown>[] = [
     { destination: "/proc", type: "proc", source: "proc" },
     { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
@@ -45,15 +47,16 @@ export function ociSpec(a: ContainerArgs, ctx: SpecContext): Record<string, unkn
     { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
     { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
-    // A v1 cgroup mount needs the host's namespace; in a user namespace /sys/fs/cgroup stays as sysfs shows it.
-    ...(userns && ctx.cgroupVersion === 1
-      ? []
-      : [{ destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"] }]),
+    // A v1 cgroup mount needs the host's cgroup namespace; in a user namespace on v1 an empty
+    // read-only tmpfs stands at /sys/fs/cgroup instead (the runtime may otherwise leave it writable).
+    userns && ctx.cgroupVersion === 1
+      ? { destination: "/sys/fs/cgroup", type: "tmpfs", source: "tmpfs", options: ["nosuid", "noexec", "nodev", "ro", "size=4k", "mode=555"] }
+      : { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"] },
     { destination: "/etc/resolv.conf", type: "bind", source: ctx.etc.resolvConf, options: ["rbind", "ro", "nosuid", "nodev", "noexec"] },
     { destination: "/etc/hosts", type: "bind", source: ctx.etc.hosts, options: ["rbind", "ro", "nosuid", "nodev", "noexec"] },
     ...a.mounts.map((m) =>
       m.type === "bind"
-        ? { destination: m.target, type: "bind", source: m.source, options: ["rbind", m.readOnly ? "ro" : "rw", "nosuid", "nodev"] }
+        ? { destination: m.target, type: "bind", source: m.source, options: ["rbind", m.readOnly ? readOnly : "rw", "nosuid", "nodev"] }
         : { destination: m.target, type: "tmpfs", source: "tmpfs", options: ["nosuid", "nodev", `size=${m.size}`, "mode=1777"] },
     ),
   ];
@@ -62,7 +65,6 @@ export function ociSpec(a: ContainerArgs, ctx: SpecContext): Record<string, unkn
     ...(ctx.cgroupVersion === 2 ? [{ type: "cgroup" }] : []),
     ...(userns ? [{ type: "user" }] : []),
   ];
-  const base = userNamespaceBase(a.name);
   const seccomp = seccompProfile(caps, a.security.seccomp);
   return {
     ociVersion: "1.0.2",
@@ -89,7 +91,7 @@ export function ociSpec(a: ContainerArgs, ctx: SpecContext): Record<string, unkn
       resources: { devices: [{ allow: false, access: "rwm" }] },
       namespaces,
       ...(userns
-        ? { uidMappings: [{ containerID: 0, hostID: base, size: 65536 }], gidMappings: [{ containerID: 0, hostID: base, size: 65536 }] }
+        ? { uidMappings: [{ containerID: 0, hostID: base, size: rangeSize }], gidMappings: [{ containerID: 0, hostID: base, size: rangeSize }] }
         : {}),
       maskedPaths,
       readonlyPaths,

@@ -3,6 +3,7 @@ import { SharedRead } from "../shared-read";
 import type { HostLayout } from "./layout";
 import type { RuntimeState } from "./runtime";
 import type { NetworkSpec } from "../network/bridge";
+import { parseRangesSnapshot, rangesSnapshotScript } from "./uid-ranges";
 
 /** Every kslice container on a host at one moment: the runtime's list and the bundles on disk. */
 export interface ContainerSnapshot {
@@ -14,6 +15,10 @@ export interface ContainerSnapshot {
   networks: Map<string, NetworkSpec>;
   /** Addresses held, by container, then network. */
   addresses: Map<string, Map<string, string>>;
+  /** User-namespace range index claimed by each of the prefix's containers. */
+  ranges: Map<string, number>;
+  /** Range indexes claimed on the host by every prefix. */
+  takenRanges: number[];
 }
 
 export function snapshotScript(runtime: string, layout: HostLayout): string {
@@ -28,12 +33,15 @@ export function snapshotScript(runtime: string, layout: HostLayout): string {
     `grep -H "" ${q(layout.networks)}/*/network.json 2>/dev/null`,
     `echo @@addresses`,
     `grep -r "" ${q(layout.networks)}/*/addresses 2>/dev/null`,
+    `echo @@uids`,
+    rangesSnapshotScript(layout),
     `true`,
   ].join("; ");
 }
 
 export function parseSnapshot(out: string): ContainerSnapshot {
-  const [head = "", addressPart = ""] = out.split("@@addresses\n");
+  const [beforeUids = "", uidPart = ""] = out.split("@@uids\n");
+  const [head = "", addressPart = ""] = beforeUids.split("@@addresses\n");
   const [rest = "", networkPart = ""] = head.split("@@networks\n");
   const [list = "", bundles = ""] = rest.split("@@bundles\n");
   const networks = new Map<string, NetworkSpec>();
@@ -59,7 +67,7 @@ export function parseSnapshot(out: string): ContainerSnapshot {
     names.add(n!);
     logSizes.set(n!, Math.max(logSizes.get(n!) ?? 0, Number(size) || 0));
   }
-  return { states, bundles: names, logSizes, networks, addresses };
+  return { states, bundles: names, logSizes, networks, addresses, ...parseRangesSnapshot(uidPart) };
 }
 
 /** One snapshot of a host's containers, shared by a burst of reads (see SharedRead). */
