@@ -88,9 +88,28 @@ export async function ensureLower(
  * by the container's root (ownerId), so that root can write in its own / (the lower stays host-owned).
  */
 export async function mountRootfs(t: Transport, bundle: string, lower: string, ownerId?: number): Promise<void> {
-  const opts = `lowerdir=${lower},upperdir=${bundle}/upper,workdir=${bundle}/work`;
   const own = ownerId === undefined ? "" : `chown ${ownerId}:${ownerId} ${q(`${bundle}/upper`)} && `;
-  await t.run(["sh", "-c", `mkdir -p ${q(`${bundle}/upper`)} ${q(`${bundle}/work`)} ${q(`${bundle}/rootfs`)} && ${own}mount -t overlay overlay -o ${q(opts)} ${q(`${bundle}/rootfs`)}`]);
+  await t.run(["sh", "-c", `mkdir -p ${q(`${bundle}/upper`)} ${q(`${bundle}/work`)} ${q(`${bundle}/rootfs`)} && ${own}${overlayMount(bundle, lower)}`]);
+}
+
+/** The overlay mount of a bundle's rootfs: lower (the template) + the bundle's own upper and work. */
+export function overlayMount(bundle: string, lower: string): string {
+  const opts = `lowerdir=${lower},upperdir=${bundle}/upper,workdir=${bundle}/work`;
+  return `mount -t overlay overlay -o ${q(opts)} ${q(`${bundle}/rootfs`)}`;
+}
+
+/**
+ * Shell that mounts the rootfs again when it is not mounted (after a reboot, or an unmount behind
+ * kslice's back), keeping the writable layer. start.sh runs it, so every start can.
+ */
+export function ensureRootfsMounted(bundle: string, lower: string): string {
+  const r = q(`${bundle}/rootfs`);
+  return `mountpoint -q ${r} || { [ -d ${q(`${bundle}/upper`)} ] && mkdir -p ${q(`${bundle}/work`)} ${r} && ${overlayMount(bundle, lower)}; } || { echo "cannot mount the rootfs (lower ${lower}, upper ${bundle}/upper)" >&2; exit 1; }`;
+}
+
+/** Where a container's overlay lower is: the user's path, or the template (built by ensureLower). */
+export function lowerOf(layout: HostLayout, r: Rootfs): string {
+  return "path" in r ? r.path : `${layout.templates}/${templateKey(r)!}`;
 }
 
 export async function unmountRootfs(t: Transport, bundle: string): Promise<void> {
