@@ -491,7 +491,10 @@ export const containerLifecycle: LifecycleImpl = {
       now.status = "running";
     }
     if (a.state === "stopped") {
-      if (now.status !== "stopped" && now.status !== "missing") await stop(c, a);
+      // an init that already exited (a crash waiting for its restart) is stopped too: marked, so
+      // that neither the supervisor nor a boot starts it again
+      if (now.status !== "missing") await stop(c, a);
+      else await markStopped(c);
     } else if (now.status !== "running" || (now.pid !== olds.pid && now.specHash !== hash(specOf(a, c)))) {
       if (now.status === "running") await stop(c, a);
       await start(c, a);
