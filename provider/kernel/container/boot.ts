@@ -39,7 +39,7 @@ export function launchSupervisorScript(prefix: string, layout: HostLayout): stri
   return [
     `if ${systemd}; then`,
     // already active: systemd-run refuses the name, and the running one goes on
-    `  systemctl is-active -q ${supervisorUnitName(prefix)} || systemd-run --quiet --collect --unit=${supervisorUnitName(prefix)} --description=${q(`kslice supervisor (${prefix})`)} /bin/sh ${script} >/dev/null 2>&1 || true`,
+    `  systemctl is-active -q ${supervisorUnitName(prefix)} || systemd-run --quiet --no-block --collect --unit=${supervisorUnitName(prefix)} --description=${q(`kslice supervisor (${prefix})`)} /bin/sh ${script} >/dev/null 2>&1 || true`,
     `else`,
     `  setsid -f sh -c ${q(moveSelf)} _ ${script} </dev/null >/dev/null 2>&1`,
     `fi`,
