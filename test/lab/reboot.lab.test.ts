@@ -23,7 +23,8 @@ const unit = `${prefix}-boot.service`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("a host reboot: containers declared running come back by themselves", () => {
-  const lab = useLab(1);
+  // the build machine is shared: give a slow TCG boot room
+  const lab = useLab(1, { bootTimeoutMs: 300_000 });
   const vm = (): LabHost => lab().hosts[0]!;
   const host = () => ({ connection: sshConnection(vm()), prefix });
   // the test's own view of the VM: plain OpenSSH, no multiplexing (the reboot would cut a master)

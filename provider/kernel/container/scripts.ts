@@ -84,7 +84,7 @@ export function supervisorScript(runtime: string, layout: HostLayout, intervalSe
     `        *created*|*creating*|*paused*) continue ;;`,
     `      esac`,
     `      [ "$now" -lt "$until" ] && continue`,
-    `      echo "kslice: restarting $id (policy $(cat "$f"), restart $((n + 1)))" >> "$b/log"`,
+    `      echo "kslice: restarting $id (policy $(cat "$f")), restart $((n + 1))" >> "$b/log"`,
     // under the bundle's lock, so a stop by kslice (which takes it to mark "stopped") cannot interleave
     `      flock -n "$b/lock" sh -c '[ -f "$1/stopped" ] || sh "$1/start.sh"' _ "$b" >/dev/null 2>>"$b/log"`,
     // the next restart waits 1, 2, 4 … up to 64 s
