@@ -211,11 +211,14 @@ async function start(c: Ctx, a: ContainerArgs): Promise<void> {
  * Scripts are replaced by rename: a running shell keeps reading the text it started with.
  */
 async function ensureSupervisor(c: Ctx): Promise<void> {
-  await putFiles(c, [
-    { path: supervisorPath(c.layout), content: supervisorScript(c.runtime.name, c.layout) },
-    { path: bootScriptPath(c.layout), content: bootScript(c.runtime.name, c.prefix, c.layout) },
-  ]);
-  await c.h.t.run(["sh", "-c", `${installBootUnitScript(c.prefix, c.layout)}\n${launchSupervisorScript(c.prefix, c.layout)}`]);
+  // shared by every container of the prefix: each writer renames its own temp file (parallel creates)
+  const put = (path: string, content: string) => `t=$(mktemp ${q(`${path}.XXXXXX`)}) && printf '%s' ${q(content)} > "$t" && mv -f "$t" ${q(path)} || exit 1`;
+  await c.h.t.run(["sh", "-c", [
+    put(supervisorPath(c.layout), supervisorScript(c.runtime.name, c.layout)),
+    put(bootScriptPath(c.layout), bootScript(c.runtime.name, c.prefix, c.layout)),
+    installBootUnitScript(c.prefix, c.layout),
+    launchSupervisorScript(c.prefix, c.layout),
+  ].join("\n")]);
 }
 
 /**

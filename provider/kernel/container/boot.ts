@@ -112,7 +112,9 @@ export function installBootUnitScript(prefix: string, layout: HostLayout): strin
   const unit = unitPath(prefix);
   return [
     `if ${systemd} && [ ! -f ${q(unit)} ]; then`,
-    `  printf '%s' ${q(bootUnit(prefix, layout))} > ${q(`${unit}.new`)} && mv -f ${q(`${unit}.new`)} ${q(unit)} && systemctl daemon-reload && systemctl enable -q ${bootUnitName(prefix)} || { echo "cannot install ${unit}" >&2; exit 1; }`,
+    // parallel creates may race here: each renames its own temp file, and "enabled" is what counts
+    `  t=$(mktemp ${q(`${unit}.XXXXXX`)}) && printf '%s' ${q(bootUnit(prefix, layout))} > "$t" && chmod 644 "$t" && mv -f "$t" ${q(unit)} && systemctl daemon-reload && systemctl enable -q ${bootUnitName(prefix)} ||`,
+    `    systemctl is-enabled -q ${bootUnitName(prefix)} || { echo "cannot install ${unit}" >&2; exit 1; }`,
     `fi`,
   ].join("\n");
 }

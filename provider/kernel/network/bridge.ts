@@ -53,7 +53,7 @@ export function ensureNetworkScript(prefix: string, layout: HostLayout, n: Netwo
   ].join("\n");
   // kept beside the record as ensure.sh: a boot (boot.sh) runs it again to bring the network back
   const keep = q(`${dir}/ensure.sh`);
-  return `${body}\n[ $? = 0 ] || exit 1\ncat > ${keep}.new <<'KSLICE_ENSURE'\n${body}\nKSLICE_ENSURE\nmv -f ${keep}.new ${keep}`;
+  return `${body}\n[ $? = 0 ] || exit 1\nt=$(mktemp ${keep}.XXXXXX) || exit 1\ncat > "$t" <<'KSLICE_ENSURE'\n${body}\nKSLICE_ENSURE\nmv -f "$t" ${keep}`;
 }
 
 /** What the kernel shows of a network, for observeNetwork to compare. */
