@@ -240,13 +240,14 @@ async function thawIfPaused(c: Ctx, name: string): Promise<void> {
  * killed create): runtime state and processes, cgroup (`path` below the prefix), veths and rules,
  * address and port claims, the rootfs mount and the bundle. Idempotent.
  */
-export async function removeContainer(h: HostContext, runtime: OciRuntime, prefix: string, name: string, path: string): Promise<void> {
+export async function removeContainer(h: HostContext, runtime: OciRuntime, prefix: string, name: string, path: string, graceMs = 0): Promise<void> {
   const layout = hostLayout(prefix);
   const b = layout.bundle(name);
   // the supervisor must not start it again meanwhile (it takes the same lock to restart)
   await h.t.run(["sh", "-c", `[ -d ${q(b)} ] || exit 0; flock -w 60 ${q(`${b}/lock`)} touch ${q(`${b}/stopped`)}`]);
   const s = await runtime.state(name).catch(() => undefined);
-  if (s?.status === "paused") await runtime.resume(name).catch(() => undefined);
+  if (s?.status === "paused") await runtime.resume(name).catch(() => undefined); // a frozen init cannot act on SIGTERM
+  if (graceMs && s && s.status !== "stopped") await runtime.stop(name, graceMs).catch(() => undefined);
   await runtime.delete(name);
   await h.cgroups.remove(path);
   // veths go with the netns; named here too, since the kernel frees a netns asynchronously
@@ -254,7 +255,8 @@ export async function removeContainer(h: HostContext, runtime: OciRuntime, prefi
   await releaseAddresses(h.t, layout, name);
   await releasePorts(h.t, layout, name);
   await unmountRootfs(h.t, b);
-  await h.t.run(["rm", "-rf", b]);
+  // the prefix's last container takes the boot unit with it (Host delete does too)
+  await h.t.run(["sh", "-c", `rm -rf ${q(b)} || exit 1; [ -n "$(ls -A ${q(layout.containers)} 2>/dev/null)" ] || { ${removeBootUnitScript(prefix)}; }`]);
 }
 
 /**
@@ -525,12 +527,7 @@ export const containerLifecycle: LifecycleImpl = {
   async delete(_id, props) {
     const a = parse(props);
     const c = await context(a);
-    await markStopped(c);
-    await thawIfPaused(c, a.name).catch(() => undefined);
-    await c.runtime.stop(a.name, Math.min(a.stopGraceSeconds, 2) * 1000).catch(() => undefined);
-    await removeContainer(c.h, c.runtime, c.prefix, a.name, c.path);
-    // the prefix's last container takes the boot unit with it (Host delete does too)
-    await c.h.t.run(["sh", "-c", `[ -n "$(ls -A ${q(c.layout.containers)} 2>/dev/null)" ] || { ${removeBootUnitScript(c.prefix)}; }`]);
+    await removeContainer(c.h, c.runtime, c.prefix, a.name, c.path, Math.min(a.stopGraceSeconds, 2) * 1000);
     c.snapshots.invalidate();
   },
 };

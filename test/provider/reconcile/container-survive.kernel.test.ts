@@ -84,6 +84,11 @@ describe("containers survive the host's bad day", () => {
     expect(outs).toMatchObject({ status: "running", pid });
     expect(stateOf("frozen")).toMatchObject({ status: "running", pid });
     expect(await L.diff("", outs, c.inputs)).toEqual({ changes: false });
+    // frozen again, it is still deleted cleanly (thawed first)
+    runc("pause", "frozen");
+    await L.delete("", outs);
+    expect(stateOf("frozen").status).toBe("missing");
+    expect(existsSync(bundle("frozen"))).toBe(false);
   });
 
   it("a live limit change is what the supervisor's restart writes (start.sh is rewritten)", async () => {
@@ -128,7 +133,7 @@ describe("containers survive the host's bad day", () => {
     expect((await cs.exec("keep", "echo precious > /data.txt && cat /data.txt")).out).toContain("precious");
     const bridge = net.outs.bridge as string;
 
-    await simulateReboot(["keep", "frozen", "keeper", "crasher"], bridge);
+    await simulateReboot(["keep", "keeper", "crasher"], bridge);
     const boot = await sh(`sh /var/lib/${prefix}/boot.sh`, 60_000);
     expect(boot.out).toBe("");
     expect(boot.code).toBe(0);
@@ -154,7 +159,7 @@ describe("containers survive the host's bad day", () => {
   });
 
   it("after a reboot without boot.sh, update repairs the network and starts the container with its data", async () => {
-    await simulateReboot(["keep", "frozen", "keeper"], net.outs.bridge as string);
+    await simulateReboot(["keep", "keeper"], net.outs.bridge as string);
     expect(await N.diff("", net.outs, net.inputs)).toEqual({ changes: true });
     net.outs = (await N.update("", net.outs, net.inputs)).outs!;
     const read = (await L.read("", keep.outs)).props! as Props;
