@@ -20,8 +20,8 @@ const systemd = `[ -d /run/systemd/system ] && command -v systemd-run >/dev/null
 
 /**
  * Starts the prefix's supervisor away from the caller: as a transient systemd unit where systemd
- * runs (a login session or CI job ending kills its cgroup), else detached (setsid) in a cgroup of
- * its own in every hierarchy. Its flock keeps it to one per prefix, so starting it twice is harmless.
+ * runs (a login session or CI job ending kills its cgroup; systemd restarts it if it is killed),
+ * else detached (setsid) in a cgroup of its own in every hierarchy. Its flock keeps it to one per prefix, so starting it twice is harmless.
  */
 export function launchSupervisorScript(prefix: string, layout: HostLayout): string {
   const script = q(supervisorPath(layout));
@@ -39,7 +39,7 @@ export function launchSupervisorScript(prefix: string, layout: HostLayout): stri
   return [
     `if ${systemd}; then`,
     // already active: systemd-run refuses the name, and the running one goes on
-    `  systemctl is-active -q ${supervisorUnitName(prefix)} || systemd-run --quiet --no-block --collect --unit=${supervisorUnitName(prefix)} --description=${q(`kslice supervisor (${prefix})`)} /bin/sh ${script} >/dev/null 2>&1 || true`,
+    `  systemctl is-active -q ${supervisorUnitName(prefix)} || systemd-run --quiet --no-block --collect --property=Restart=on-failure --property=RestartSec=5 --unit=${supervisorUnitName(prefix)} --description=${q(`kslice supervisor (${prefix})`)} /bin/sh ${script} >/dev/null 2>&1 || true`,
     `else`,
     `  setsid -f sh -c ${q(moveSelf)} _ ${script} </dev/null >/dev/null 2>&1`,
     `fi`,
