@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # cleanup.sh PREFIX — removes what a kslice run with PREFIX left behind (after leaks.sh reported it):
-# its supervisor, containers in its runtime root, processes in its cgroups, the cgroups (deepest
-# first), mounts and dirs, its interfaces (by alias) and its nftables table.
+# its supervisor (and its unit), its boot unit, containers in its runtime root, processes in its
+# cgroups, the cgroups (deepest first), mounts and dirs, its interfaces (by alias) and its nftables table.
 set -u
 prefix=${1:?usage: cleanup.sh PREFIX}
 pkill -f "/var/lib/$prefix[^/]*/supervisor.sh" 2>/dev/null
+if [ -d /run/systemd/system ]; then systemctl stop "$prefix"-supervisor.service 2>/dev/null; systemctl disable -q "$prefix"-boot.service 2>/dev/null; fi
+if [ -e /etc/systemd/system/"$prefix"-boot.service ]; then
+  rm -f /etc/systemd/system/"$prefix"-boot.service /etc/systemd/system/*/"$prefix"-boot.service
+  [ -d /run/systemd/system ] && systemctl daemon-reload
+fi
 for root in /run/"$prefix"/runtime /run/"$prefix"-*/runtime; do
   [ -d "$root" ] || continue
   for rt in runc crun; do

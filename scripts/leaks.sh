@@ -2,7 +2,8 @@
 # leaks.sh PREFIX — lists kernel objects a kslice run with PREFIX left behind; exits 1 if any.
 # Mirrors the conventions of DESIGN.md: cgroups <prefix>* at the root of every hierarchy, runtime
 # state /run/<prefix>*, host state /var/lib/<prefix>*, netns <prefix>-*, mounts under those dirs,
-# interfaces whose alias starts with "<prefix>/", the nftables table named after the prefix.
+# interfaces whose alias starts with "<prefix>/", the nftables table named after the prefix, the
+# boot unit <prefix>-boot.service and the supervisor's unit (its cgroup <prefix>-supervisor elsewhere).
 set -u
 prefix=${1:?usage: leaks.sh PREFIX}
 found=0
@@ -33,6 +34,11 @@ for f in /sys/class/net/ks*/ifalias; do
   [ -e "$f" ] || continue
   case $(cat "$f" 2>/dev/null) in "$prefix"/*|"$prefix"-*/*) d=${f%/ifalias}; say "link ${d##*/} ($(cat "$f"))" ;; esac
 done
+# the prefix's boot unit (enabled on systemd hosts) and its supervisor's transient unit
+for f in /etc/systemd/system/"$prefix"-boot.service /etc/systemd/system/*/"$prefix"-boot.service; do
+  [ -e "$f" ] || [ -L "$f" ] && say "unit file $f"
+done
+if [ -d /run/systemd/system ] && systemctl is-active -q "$prefix"-supervisor.service 2>/dev/null; then say "unit $prefix-supervisor.service"; fi
 # the prefix's nftables table (published ports, NAT, isolation)
 for t in $(nft list tables ip 2>/dev/null | awk '{print $3}'); do
   case $t in "$prefix"|"$prefix"-*) say "nftables table ip $t" ;; esac

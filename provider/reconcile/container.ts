@@ -4,7 +4,8 @@ import { parseInput, type InputFailure } from "../../schema/issues";
 import { resolveBlockDevices } from "../kernel/block-devices";
 import { hostLayout, type HostLayout } from "../kernel/container/layout";
 import { ociSpec } from "../kernel/container/oci-spec";
-import { ensureLower, makeBundleDir, mountRootfs, unmountRootfs } from "../kernel/container/rootfs";
+import { ensureLower, lowerOf, makeBundleDir, mountRootfs, unmountRootfs } from "../kernel/container/rootfs";
+import { bootScript, bootScriptPath, installBootUnitScript, launchSupervisorScript, removeBootUnitScript, supervisorPath } from "../kernel/container/boot";
 import { OciRuntime } from "../kernel/container/runtime";
 import { startScript, supervisorScript } from "../kernel/container/scripts";
 import { writeBundleFiles, type BundleFile } from "../kernel/container/files";
@@ -21,6 +22,7 @@ import { limitsAdmission, removedLimits } from "./limits";
 import { observedInputs } from "./limits-observed";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
+import { pauseAt } from "./test-hooks";
 import {
   allocate, claimPorts, etcFiles, hasNetworking, netAdmission, netPlan, netScriptFor, networkRecords, observeNet,
   releaseAddresses, releasePorts, type NetPlan,
@@ -47,6 +49,7 @@ function parse(props: Props): ContainerArgs {
 
 interface Ctx {
   h: HostContext;
+  prefix: string;
   layout: HostLayout;
   runtime: OciRuntime;
   /** cgroup path below the prefix */
@@ -72,7 +75,7 @@ async function context(a: ContainerArgs): Promise<Ctx> {
     registerSharedRead(snapshots);
   }
   const bundle = layout.bundle(a.name);
-  return { h, layout, runtime, path: a.parent ? `${a.parent}/${a.name}` : a.name, bundle, log: `${bundle}/log`, snapshots };
+  return { h, prefix: a.host.prefix, layout, runtime, path: a.parent ? `${a.parent}/${a.name}` : a.name, bundle, log: `${bundle}/log`, snapshots };
 }
 
 /** uidBase: the container's user-namespace range (uidBaseOf, ensureRange), if it has one. */
@@ -146,18 +149,27 @@ async function prepareNet(c: Ctx, a: ContainerArgs): Promise<NetPlan> {
 /** What start.sh runs from; written on every start, so the declaration (not an edited bundle) runs. */
 async function writeStartFiles(c: Ctx, a: ContainerArgs): Promise<void> {
   await prepareNet(c, a);
+  const uidBase = a.security.userNamespace ? await ensureRange(c.h.t, c.layout, a, await c.snapshots.get()) : undefined;
+  await putFiles(c, [
+    { path: `${c.bundle}/config.json`, content: JSON.stringify(specOf(a, c, uidBase), null, 2) },
+    await startFile(c, a),
+    { path: `${c.bundle}/restart`, content: a.restartPolicy },
+    { path: `${c.bundle}/logmax`, content: String(a.logMaxSize) },
+  ]);
+}
+
+/**
+ * start.sh with the declared limits (so a restart by the supervisor writes them too) and the
+ * rootfs's overlay (so a start after a reboot mounts it again).
+ */
+async function startFile(c: Ctx, a: ContainerArgs): Promise<BundleFile> {
   const writes = c.h.cgroups.plan(a.limits, await planCtx(c, a)).map((s) => ({
     key: `limits.${s.key}`,
     path: `${c.h.cgroups.dir(s.controller, c.path)}/${s.file}`,
     value: s.value,
   }));
-  const uidBase = a.security.userNamespace ? await ensureRange(c.h.t, c.layout, a, await c.snapshots.get()) : undefined;
-  await putFiles(c, [
-    { path: `${c.bundle}/config.json`, content: JSON.stringify(specOf(a, c, uidBase), null, 2) },
-    { path: `${c.bundle}/start.sh`, content: startScript(c.runtime.name, c.layout, a.name, writes, hasNetworking(a) ? `${c.bundle}/net.sh` : undefined) },
-    { path: `${c.bundle}/restart`, content: a.restartPolicy },
-    { path: `${c.bundle}/logmax`, content: String(a.logMaxSize) },
-  ]);
+  const net = hasNetworking(a) ? `${c.bundle}/net.sh` : undefined;
+  return { path: `${c.bundle}/start.sh`, content: startScript(c.runtime.name, c.layout, a.name, writes, net, lowerOf(c.layout, a.rootfs)) };
 }
 
 /** Starts the container from its bundle with the same script the host's supervisor uses to restart it. */
@@ -166,7 +178,7 @@ async function start(c: Ctx, a: ContainerArgs): Promise<void> {
   try {
     // under the bundle's lock, which the supervisor takes to restart: the two never start it at once
     const b = q(c.bundle);
-    const r = await c.h.t.run(["flock", "-w", "60", `${c.bundle}/lock`, "sh", "-c", `rm -f ${b}/stopped && exec sh ${b}/start.sh`], { allowFailure: true, timeoutMs: 120_000 });
+    const r = await c.h.t.run(["flock", "-w", "60", `${c.bundle}/lock`, "sh", "-c", `rm -f ${b}/stopped ${b}/backoff && exec sh ${b}/start.sh`], { allowFailure: true, timeoutMs: 120_000 });
     if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `start.sh exited with ${r.exitCode}`);
   } catch (e) {
     await c.runtime.delete(a.name);
@@ -179,11 +191,20 @@ async function start(c: Ctx, a: ContainerArgs): Promise<void> {
   await ensureSupervisor(c);
 }
 
-/** The host's one supervisor (restart policies, log caps); its own flock keeps it to one per prefix. */
+/**
+ * The host's one supervisor (restart policies, log caps; its own flock keeps it to one per prefix),
+ * and what brings the prefix back after a boot: boot.sh and, on systemd hosts, its unit.
+ * Scripts are replaced by rename: a running shell keeps reading the text it started with.
+ */
 async function ensureSupervisor(c: Ctx): Promise<void> {
-  const script = `${c.layout.stateDir}/supervisor.sh`;
-  await putFile(c, script, supervisorScript(c.runtime.name, c.layout));
-  await c.h.t.run(["sh", "-c", `setsid -f sh ${q(script)} </dev/null >/dev/null 2>&1`]);
+  // shared by every container of the prefix: each writer renames its own temp file (parallel creates)
+  const put = (path: string, content: string) => `t=$(mktemp ${q(`${path}.XXXXXX`)}) && printf '%s' ${q(content)} > "$t" && mv -f "$t" ${q(path)} || exit 1`;
+  await c.h.t.run(["sh", "-c", [
+    put(supervisorPath(c.layout), supervisorScript(c.runtime.name, c.layout)),
+    put(bootScriptPath(c.layout), bootScript(c.runtime.name, c.prefix, c.layout)),
+    installBootUnitScript(c.prefix, c.layout),
+    launchSupervisorScript(c.prefix, c.layout),
+  ].join("\n")]);
 }
 
 /**
@@ -195,8 +216,51 @@ async function markStopped(c: Ctx): Promise<void> {
   await c.h.t.run(["sh", "-c", `[ -d ${b} ] || exit 0; flock -w 60 ${q(`${c.bundle}/lock`)} touch ${q(`${c.bundle}/stopped`)}`]);
 }
 
+async function thawIfPaused(c: Ctx, name: string): Promise<void> {
+  const s = await c.runtime.state(name).catch(() => undefined);
+  if (s?.status === "paused") await c.runtime.resume(name);
+}
+
+/**
+ * Removes everything a container has on the host, whatever state it is in (complete, or left by a
+ * killed create): runtime state and processes, cgroup (`path` below the prefix), veths and rules,
+ * address and port claims, the rootfs mount and the bundle. Idempotent.
+ */
+export async function removeContainer(h: HostContext, runtime: OciRuntime, prefix: string, name: string, path: string, graceMs = 0): Promise<void> {
+  const layout = hostLayout(prefix);
+  const b = layout.bundle(name);
+  // the supervisor must not start it again meanwhile (it takes the same lock to restart)
+  await h.t.run(["sh", "-c", `[ -d ${q(b)} ] || exit 0; flock -w 60 ${q(`${b}/lock`)} touch ${q(`${b}/stopped`)}`]);
+  const s = await runtime.state(name).catch(() => undefined);
+  if (s?.status === "paused") await runtime.resume(name).catch(() => undefined); // a frozen init cannot act on SIGTERM
+  if (graceMs && s && s.status !== "stopped") await runtime.stop(name, graceMs).catch(() => undefined);
+  await runtime.delete(name);
+  await h.cgroups.remove(path);
+  // veths go with the netns; named here too, since the kernel frees a netns asynchronously
+  await h.t.run(["sh", "-c", detachScript(prefix, layout, name)]);
+  await releaseAddresses(h.t, layout, name);
+  await releasePorts(h.t, layout, name);
+  await unmountRootfs(h.t, b);
+  await releaseRange(h.t, layout, name);
+  // the prefix's last container takes the boot unit with it (Host delete does too)
+  await h.t.run(["sh", "-c", `rm -rf ${q(b)} || exit 1; [ -n "$(ls -A ${q(layout.containers)} 2>/dev/null)" ] || { ${removeBootUnitScript(prefix)}; }`]);
+}
+
+/**
+ * A bundle whose create never finished (the provider killed: the "creating" marker is still
+ * there, or kslice.json was never written) gives the cgroup path it was made for; a complete
+ * bundle, or none, gives undefined.
+ */
+async function incompleteBundle(c: Ctx): Promise<string | undefined> {
+  const b = q(c.bundle);
+  const r = await c.h.t.run(["sh", "-c", `[ -d ${b} ] || exit 0; if [ -f ${b}/creating ] || [ ! -f ${b}/kslice.json ]; then echo incomplete; cat ${b}/creating 2>/dev/null; fi; true`]);
+  const [flag, path] = r.stdout.split("\n");
+  return flag === "incomplete" ? path || c.path : undefined;
+}
+
 async function stop(c: Ctx, a: ContainerArgs): Promise<void> {
   await markStopped(c);
+  await thawIfPaused(c, a.name); // a frozen init cannot act on SIGTERM
   await c.runtime.stop(a.name, a.stopGraceSeconds * 1000);
   await c.runtime.delete(a.name);
   await c.h.cgroups.remove(c.path); // runc leaves no processes, but may leave the directory
@@ -227,21 +291,23 @@ async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot): Prom
   const s = snap ?? (await c.snapshots.get());
   const st = s.states.get(a.name);
   const running = st?.status === "running";
-  const net = hasNetworking(a) ? await observeNet(c.h.t, a.host.prefix, a, running ? st!.pid : undefined, s) : undefined;
+  // a paused (frozen) container keeps its init and its pid: observed as it is, thawed by update
+  const live = running || st?.status === "paused";
+  const net = hasNetworking(a) ? await observeNet(c.h.t, a.host.prefix, a, live ? st!.pid : undefined, s) : undefined;
   const addresses = net?.addresses ?? new Map<string, string>();
   const uidBase = uidBaseOf(a, s);
   if (!st) return { status: s.bundles.has(a.name) ? "stopped" : "missing", pid: 0, startedAt: "", specHash: undefined, usage: undefined, addresses, net: undefined, uidBase, security: [] };
-  const [config, status, uidMap] = running
+  const [config, status, uidMap] = live
     ? await c.h.t.readFiles([`${c.bundle}/config.json`, `/proc/${st.pid}/status`, `/proc/${st.pid}/uid_map`])
     : [undefined, undefined, undefined];
   // what the kernel shows of the init, not what config.json says
   const sec = parseSecurity(status, uidMap);
   return {
     status: st.status as Observed["status"],
-    pid: running ? st.pid : 0,
+    pid: live ? st.pid : 0,
     startedAt: st.created,
     specHash: config === undefined ? undefined : hash(JSON.parse(config)),
-    usage: running ? await c.h.cgroups.usage(c.path) : undefined,
+    usage: live ? await c.h.cgroups.usage(c.path) : undefined,
     addresses,
     net: net?.drift,
     uidBase,
@@ -334,7 +400,11 @@ export const containerLifecycle: LifecycleImpl = {
     const c = await context(a);
     const snap = await c.snapshots.get();
     if (snap.bundles.has(a.name) || snap.states.has(a.name)) {
-      return adopt(c, a, inputs, specOf(a, c, uidBaseOf(a, snap)), snap);
+      // a create killed half-way: what it made goes, and this create makes it again from the start
+      const left = await incompleteBundle(c);
+      if (left === undefined) return adopt(c, a, inputs, specOf(a, c, uidBaseOf(a, snap)), snap);
+      await removeContainer(c.h, c.runtime, c.prefix, a.name, left);
+      c.snapshots.invalidate();
     }
     // Shared dirs and root cgroups made by the first container of a host go again if that create fails.
     const stateExisted = (await c.h.t.run(["test", "-d", c.layout.stateDir], { allowFailure: true })).exitCode === 0;
@@ -352,12 +422,16 @@ export const containerLifecycle: LifecycleImpl = {
       const { lower, built } = await ensureLower(c.h.t, c.layout, a.rootfs);
       // a template this create built goes with it, unless another container already uses it
       if (built) undo.push(() => c.h.t.run(["sh", "-c", `[ -n "$(ls -A ${q(c.layout.containers)} 2>/dev/null)" ] || rm -rf ${q(lower)}`]));
-      await makeBundleDir(c.h.t, c.layout.containers, c.bundle, uidBase);
+      // "creating" (the cgroup path) marks the bundle incomplete until the last step removes it
+      await makeBundleDir(c.h.t, c.layout.containers, c.bundle, uidBase, c.path);
       undo.push(() => c.h.t.run(["rm", "-rf", c.bundle]));
+      await pauseAt("bundle");
       await mountRootfs(c.h.t, c.bundle, lower, uidBase);
       undo.push(() => unmountRootfs(c.h.t, c.bundle));
+      await pauseAt("mount");
       await c.h.t.run(["sh", "-c", etcTargetsScript(`${c.bundle}/rootfs`, `${c.bundle}/stopped`)]);
       await putFile(c, `${c.bundle}/kslice.json`, JSON.stringify({ specHash: hash(spec), lower, ...(uidBase === undefined ? {} : { uidBase }) }));
+      await pauseAt("spec");
       await c.h.t.run(["sh", "-c", `umask 077; : > ${q(c.log)}`]);
       if (hasNetworking(a)) {
         // claimed at create, stopped or not: a container keeps its addresses and ports while it exists
@@ -372,7 +446,9 @@ export const containerLifecycle: LifecycleImpl = {
           await c.h.cgroups.remove(c.path);
         });
         await start(c, a);
+        await pauseAt("start");
       }
+      await c.h.t.run(["rm", "-f", `${c.bundle}/creating`]);
     } catch (e) {
       for (const u of undo.reverse()) await u().catch(() => undefined);
       c.snapshots.invalidate();
@@ -387,11 +463,12 @@ export const containerLifecycle: LifecycleImpl = {
     const c = await context(a);
     const o = await observe(c, a);
     if (o.status === "missing") return {};
-    const actual = o.status === "running" ? "running" : "stopped";
+    // paused: its init lives (status "paused" says it is frozen; diff finds it, update thaws it)
+    const actual = o.status === "running" || o.status === "paused" ? "running" : "stopped";
     // Shown in the user's terms: left out when it was left out and the kernel agrees with the default.
     const state = props.state === undefined && actual === "running" ? undefined : actual;
     let limits = props.limits;
-    if (o.status === "running") {
+    if (o.status === "running" || o.status === "paused") {
       const files = await c.h.cgroups.read(c.path);
       const pc = await planCtx(c, a);
       const drift = c.h.cgroups.drift(c.h.cgroups.plan(a.limits, pc), files);
@@ -417,8 +494,16 @@ export const containerLifecycle: LifecycleImpl = {
     const a = parse(news);
     const c = await context(a);
     const now = await observe(c, a);
+    if (a.state === "running" && now.status === "paused") {
+      // frozen behind kslice's back: thawed, the same init goes on
+      await c.runtime.resume(a.name);
+      now.status = "running";
+    }
     if (a.state === "stopped") {
-      if (now.status !== "stopped" && now.status !== "missing") await stop(c, a);
+      // an init that already exited (a crash waiting for its restart) is stopped too: marked, so
+      // that neither the supervisor nor a boot starts it again
+      if (now.status !== "missing") await stop(c, a);
+      else await markStopped(c);
     } else if (now.status !== "running" || (now.pid !== olds.pid && now.specHash !== hash(specOf(a, c, now.uidBase))) || now.security.length) {
       if (now.status === "running") await stop(c, a);
       await start(c, a);
@@ -427,6 +512,8 @@ export const containerLifecycle: LifecycleImpl = {
       const files = await c.h.cgroups.read(c.path);
       const wanted = c.h.cgroups.drift(c.h.cgroups.plan(a.limits, pc), files).map((d) => d.setting);
       await c.h.cgroups.apply(c.path, a.parent ?? "", [...c.h.cgroups.reset(removedLimits(o.limits, a.limits), pc), ...wanted]);
+      // a restart by the supervisor (or a boot) must write the new limits, not the ones it started with
+      if (JSON.stringify(o.limits) !== JSON.stringify(a.limits)) await putFiles(c, [await startFile(c, a)]);
       if (netChanged(o, a) || now.net?.attachments.length || now.net?.ports) await joinLive(c, o, a, now.pid);
     }
     if (a.state === "stopped" && netChanged(o, a)) await prepareNet(c, a);
@@ -444,17 +531,7 @@ export const containerLifecycle: LifecycleImpl = {
   async delete(_id, props) {
     const a = parse(props);
     const c = await context(a);
-    await markStopped(c);
-    await c.runtime.stop(a.name, Math.min(a.stopGraceSeconds, 2) * 1000).catch(() => undefined);
-    await c.runtime.delete(a.name);
-    await c.h.cgroups.remove(c.path);
-    // veths go with the netns; named here too, since the kernel frees a netns asynchronously
-    await c.h.t.run(["sh", "-c", detachScript(a.host.prefix, c.layout, a.name)]);
-    await releaseAddresses(c.h.t, c.layout, a.name);
-    await releasePorts(c.h.t, c.layout, a.name);
-    await unmountRootfs(c.h.t, c.bundle);
-    await c.h.t.run(["rm", "-rf", c.bundle]);
-    await releaseRange(c.h.t, c.layout, a.name);
+    await removeContainer(c.h, c.runtime, c.prefix, a.name, c.path, Math.min(a.stopGraceSeconds, 2) * 1000);
     c.snapshots.invalidate();
   },
 };

@@ -8,6 +8,9 @@ import { shellQuote } from "../transport/transport";
 import { hostContext } from "./host-context";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
+import { removeBootUnitScript, stopSupervisorScript } from "../kernel/container/boot";
+import { OciRuntime } from "../kernel/container/runtime";
+import { removeContainer } from "./container";
 
 /** The Host's outputs: its inputs (Node's diff only sees old outputs) and the facts read from the kernel. */
 export interface HostOutputs extends HostArgs {
@@ -117,6 +120,14 @@ export const hostLifecycle: LifecycleImpl = {
     const a = parse(props);
     const h = await hostContext(a);
     const layout = hostLayout(a.prefix);
+    // bundles that a killed create left incomplete belong to no resource: they go here
+    const incomplete = await h.t.run(["sh", "-c", `for b in ${shellQuote(layout.containers)}/*; do [ -d "$b" ] || continue; if [ -f "$b/creating" ] || [ ! -f "$b/kslice.json" ]; then echo "\${b##*/} $(cat "$b/creating" 2>/dev/null)"; fi; done; true`]);
+    for (const line of incomplete.stdout.split("\n").filter(Boolean)) {
+      const [name, path] = line.split(" ") as [string, string | undefined];
+      const chosen = chooseRuntime(h.facts, a.runtime);
+      if ("error" in chosen) throw new Error(`${h.t.target}: runtime: ${chosen.error}`);
+      await removeContainer(h, new OciRuntime(h.t, chosen.runtime.name, layout.runtimeRoot), a.prefix, name, path || name);
+    }
     const ls = await h.t.run(["sh", "-c", `ls ${shellQuote(layout.containers)} 2>/dev/null; echo @@; ls ${shellQuote(layout.networks)} 2>/dev/null; true`]);
     const [containers, networks] = ls.stdout.split("@@\n").map((x) => x.split("\n").filter(Boolean)) as [string[], string[]];
     const cgroups = containers.length || networks.length ? [] : await h.cgroups.removeRootIfEmpty();
@@ -128,7 +139,8 @@ export const hostLifecycle: LifecycleImpl = {
       ];
       throw new Error(`${h.t.target}: cannot remove kslice's setup under prefix "${a.prefix}": ${what.join("; ")} remain; delete the resources that manage them first`);
     }
-    // Runtime state and templates go with the last container.
+    // Runtime state and templates go with the last container, and so do the supervisor and the boot unit.
+    await h.t.run(["sh", "-c", `${stopSupervisorScript(a.prefix)}\n${removeBootUnitScript(a.prefix)}`]);
     await h.t.run(["rm", "-rf", layout.runDir, layout.stateDir]);
     await h.t.run(["sh", "-c", `nft delete table ip ${nftTable(a.prefix)} 2>/dev/null; true`]);
   },

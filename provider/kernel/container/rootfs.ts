@@ -87,12 +87,14 @@ export async function ensureLower(
  * Makes a container's bundle directory, readable by root alone: it holds the writable layer, the
  * log and config.json (the env, secrets included). A user-namespaced container's root must still
  * reach its rootfs through it, so that bundle is 0710 with the container's root group (its mapped
- * gid) as group: search, no listing, and nobody else.
+ * gid) as group: search, no listing, and nobody else. `creating` (the cgroup path) goes into the
+ * bundle's "creating" marker.
  */
-export async function makeBundleDir(t: Transport, containers: string, bundle: string, userNamespaceGid?: number): Promise<void> {
+export async function makeBundleDir(t: Transport, containers: string, bundle: string, userNamespaceGid: number | undefined, creating: string): Promise<void> {
   const group = userNamespaceGid === undefined ? "" : ` && chgrp ${userNamespaceGid} ${q(bundle)} && chmod 0710 ${q(bundle)}`;
-  // the containers dir lists names only to root; search stays open for user-namespaced roots
-  await t.run(["sh", "-c", `mkdir -p ${q(containers)} && chmod 0711 ${q(containers)} && mkdir -m 0700 ${q(bundle)}${group}`]);
+  // the containers dir lists names only to root; search stays open for user-namespaced roots.
+  // "creating" marks the bundle incomplete until the create's last step removes it.
+  await t.run(["sh", "-c", `mkdir -p ${q(containers)} && chmod 0711 ${q(containers)} && mkdir -m 0700 ${q(bundle)}${group} && printf '%s' ${q(creating)} > ${q(`${bundle}/creating`)}`]);
 }
 
 /**
@@ -100,9 +102,28 @@ export async function makeBundleDir(t: Transport, containers: string, bundle: st
  * by the container's root (ownerId), so that root can write in its own / (the lower stays host-owned).
  */
 export async function mountRootfs(t: Transport, bundle: string, lower: string, ownerId?: number): Promise<void> {
-  const opts = `lowerdir=${lower},upperdir=${bundle}/upper,workdir=${bundle}/work`;
   const own = ownerId === undefined ? "" : `chown ${ownerId}:${ownerId} ${q(`${bundle}/upper`)} && `;
-  await t.run(["sh", "-c", `mkdir -p ${q(`${bundle}/upper`)} ${q(`${bundle}/work`)} ${q(`${bundle}/rootfs`)} && ${own}mount -t overlay overlay -o ${q(opts)} ${q(`${bundle}/rootfs`)}`]);
+  await t.run(["sh", "-c", `mkdir -p ${q(`${bundle}/upper`)} ${q(`${bundle}/work`)} ${q(`${bundle}/rootfs`)} && ${own}${overlayMount(bundle, lower)}`]);
+}
+
+/** The overlay mount of a bundle's rootfs: lower (the template) + the bundle's own upper and work. */
+export function overlayMount(bundle: string, lower: string): string {
+  const opts = `lowerdir=${lower},upperdir=${bundle}/upper,workdir=${bundle}/work`;
+  return `mount -t overlay overlay -o ${q(opts)} ${q(`${bundle}/rootfs`)}`;
+}
+
+/**
+ * Shell that mounts the rootfs again when it is not mounted (after a reboot, or an unmount behind
+ * kslice's back), keeping the writable layer. start.sh runs it, so every start can.
+ */
+export function ensureRootfsMounted(bundle: string, lower: string): string {
+  const r = q(`${bundle}/rootfs`);
+  return `mountpoint -q ${r} || { [ -d ${q(`${bundle}/upper`)} ] && mkdir -p ${q(`${bundle}/work`)} ${r} && ${overlayMount(bundle, lower)}; } || { echo "cannot mount the rootfs (lower ${lower}, upper ${bundle}/upper)" >&2; exit 1; }`;
+}
+
+/** Where a container's overlay lower is: the user's path, or the template (built by ensureLower). */
+export function lowerOf(layout: HostLayout, r: Rootfs): string {
+  return "path" in r ? r.path : `${layout.templates}/${templateKey(r)!}`;
 }
 
 export async function unmountRootfs(t: Transport, bundle: string): Promise<void> {

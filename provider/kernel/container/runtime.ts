@@ -51,6 +51,11 @@ export class OciRuntime {
     }
   }
 
+  /** Thaws a paused (frozen) container: the same processes go on. */
+  async resume(id: string): Promise<void> {
+    await this.t.run(this.argv("resume", id));
+  }
+
   /** Removes the container from the runtime; idempotent. */
   async delete(id: string): Promise<void> {
     const r = await this.t.run(this.argv("delete", "--force", id), { allowFailure: true });

@@ -1,5 +1,6 @@
 import { shellQuote as q } from "../../transport/transport";
 import type { HostLayout } from "./layout";
+import { ensureRootfsMounted } from "./rootfs";
 
 export interface CgroupWrite {
   /** The input it carries, for the error message. */
@@ -15,12 +16,14 @@ export interface CgroupWrite {
  * SSH a start is one round trip. A write the kernel refuses for order (v1 memsw) is retried once.
  * `netScript` (the bundle's net.sh) puts the container on its networks before its init runs.
  */
-export function startScript(runtime: string, layout: HostLayout, id: string, writes: CgroupWrite[], netScript?: string): string {
+export function startScript(runtime: string, layout: HostLayout, id: string, writes: CgroupWrite[], netScript?: string, lower?: string): string {
   const rt = `${runtime} --root ${q(layout.runtimeRoot)}`;
   const b = layout.bundle(id);
   return [
     "#!/bin/sh",
     `# written by kslice: starts container ${id}`,
+    // after a reboot nothing is mounted and /run is empty: the rootfs is mounted again here
+    ...(lower ? [ensureRootfsMounted(b, lower)] : []),
     `mkdir -p ${q(layout.runtimeRoot)}`,
     `${rt} delete --force ${q(id)} >/dev/null 2>&1`,
     `if ! ${rt} create --bundle ${q(b)} --pid-file ${q(`${b}/init.pid`)} ${q(id)} </dev/null >>${q(`${b}/log`)} 2>&1; then`,
@@ -45,7 +48,9 @@ export function startScript(runtime: string, layout: HostLayout, id: string, wri
  * One process per host, started with the first container and gone with the last: restarts
  * containers whose policy says so, and keeps every log under its cap (the newest half is kept).
  * runc keeps no exit status, so "on-failure" restarts any exit that kslice did not ask for.
- * Logs are trimmed once per interval: the cap holds to within one interval of output.
+ * Logs are trimmed once per interval: the cap holds to within one interval of output. A container
+ * that keeps failing is restarted after 1, 2, 4 … 64 s (bundle file "backoff", cleared by a start
+ * from kslice and after a minute up).
  */
 export function supervisorScript(runtime: string, layout: HostLayout, intervalSeconds = 1): string {
   const rt = `${runtime} --root ${q(layout.runtimeRoot)}`;
@@ -68,13 +73,22 @@ export function supervisorScript(runtime: string, layout: HostLayout, intervalSe
     `  wants=$(grep -lx -e always -e on-failure ${c}/*/restart 2>/dev/null)`,
     `  if [ -n "$wants" ]; then`,
     `    states=$(${rt} list 2>/dev/null | awk 'NR > 1 {print $1, $3}')`,
+    `    now=$(date +%s)`,
     `    for f in $wants; do`,
     `      b=\${f%/restart}; id=\${b##*/}`,
-    `      [ -f "$b/stopped" ] || [ ! -f "$b/start.sh" ] && continue`,
-    `      case " $(printf '%s\\n' "$states" | awk -v id="$id" '$1 == id {print $2}') " in *running*|*created*|*creating*|*paused*) continue ;; esac`,
-    `      echo "kslice: restarting $id (policy $(cat "$f"))" >> "$b/log"`,
+    `      [ -f "$b/stopped" ] || [ -f "$b/creating" ] || [ ! -f "$b/start.sh" ] && continue`,
+    // backoff: "<restarts> <not before>"; forgotten once the container stayed up for a minute
+    `      n=0; until=0; [ -f "$b/backoff" ] && read -r n until < "$b/backoff"`,
+    `      case " $(printf '%s\\n' "$states" | awk -v id="$id" '$1 == id {print $2}') " in`,
+    `        *running*) [ "$n" -gt 0 ] && [ "$now" -gt $((until + 60)) ] && rm -f "$b/backoff"; continue ;;`,
+    `        *created*|*creating*|*paused*) continue ;;`,
+    `      esac`,
+    `      [ "$now" -lt "$until" ] && continue`,
+    `      echo "kslice: restarting $id (policy $(cat "$f")), restart $((n + 1))" >> "$b/log"`,
     // under the bundle's lock, so a stop by kslice (which takes it to mark "stopped") cannot interleave
     `      flock -n "$b/lock" sh -c '[ -f "$1/stopped" ] || sh "$1/start.sh"' _ "$b" >/dev/null 2>>"$b/log"`,
+    // the next restart waits 1, 2, 4 … up to 64 s
+    `      d=$((1 << (n < 6 ? n : 6))); echo "$((n + 1)) $((now + d))" > "$b/backoff"`,
     `    done`,
     `  fi`,
     `  sleep ${intervalSeconds}`,

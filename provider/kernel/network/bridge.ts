@@ -28,7 +28,7 @@ export function ensureNetworkScript(prefix: string, layout: HostLayout, n: Netwo
   const alias = bridgeAlias(prefix, n.name);
   const dir = layout.network(n.name);
   const table = nftTable(prefix);
-  return [
+  const body = [
     "set -e",
     `if ip link show dev ${br} >/dev/null 2>&1; then`,
     `  a=$(cat /sys/class/net/${n.bridge}/ifalias 2>/dev/null || true)`,
@@ -52,6 +52,9 @@ export function ensureNetworkScript(prefix: string, layout: HostLayout, n: Netwo
       `add element ip ${table} bridges { ${JSON.stringify(n.bridge)} }`,
     ]),
   ].join("\n");
+  // kept beside the record as ensure.sh: a boot (boot.sh) runs it again to bring the network back
+  const keep = q(`${dir}/ensure.sh`);
+  return `${body}\n[ $? = 0 ] || exit 1\nt=$(mktemp ${keep}.XXXXXX) || exit 1\ncat > "$t" <<'KSLICE_ENSURE'\n${body}\nKSLICE_ENSURE\nmv -f "$t" ${keep}`;
 }
 
 /** What the kernel shows of a network, for observeNetwork to compare. */
