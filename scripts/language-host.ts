@@ -168,7 +168,9 @@ function main(): void {
     runtimeOptionsPrompts: unary(() => new pb.RuntimeOptionsResponse()),
     about: unary(() => {
       const version = spawnSync(process.execPath, ["--version"], { encoding: "utf8" }).stdout.trim();
-      return new pb.AboutResponse().setExecutable(process.execPath).setVersion(version);
+      const res = new pb.AboutResponse().setExecutable(process.execPath).setVersion(version);
+      res.getMetadataMap().set("languageHost", "kslice stand-in (scripts/language-host.ts)");
+      return res;
     }),
     getProgramDependencies: unary(programDependencies),
     cancel: unary(() => {
