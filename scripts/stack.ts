@@ -1,8 +1,9 @@
 // Runs an example (or a test program) through the real Pulumi engine with the Automation API.
 //   node dist/scripts/stack.js <up|preview|refresh|destroy|outputs|rm> <dir> [--stack NAME] [--program FILE]
 //        [--config key=value]... [--json]
-// The Node.js language host (pulumi-language-nodejs) is not served by the Go module proxy, so
-// programs run inline in this process; the engine, backend and dynamic providers are the real ones.
+// Programs run inline in this process (no language host), which lets tests pass any compiled
+// program and the JSON summary come back; the engine, backend and dynamic providers are the real
+// ones. Plain `pulumi` in a project directory works too (scripts/language-host.ts).
 import { existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
 import { LocalWorkspace, PulumiCommand, type InlineProgramArgs } from "@pulumi/pulumi/automation";

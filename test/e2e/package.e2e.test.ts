@@ -146,3 +146,35 @@ describe("the packed package in a project of its own, driven by the pulumi CLI",
     expect(leaksOf(prefix)).toEqual([]);
   });
 });
+
+// The README's `cd examples/quickstart && pulumi up`, here as a preview (nothing on the host
+// changes): the language host runs the compiled example that Pulumi.yaml names as main.
+describe("pulumi preview in examples/quickstart with the plain CLI", () => {
+  const work = mkdtempSync(join(tmpdir(), "kslice-qs-"));
+  const configFile = join(work, "Pulumi.test.yaml");
+  const env = {
+    ...process.env,
+    PATH: `${bin}:${process.env.PATH}`,
+    PULUMI_BACKEND_URL: `file://${work}`,
+    PULUMI_CONFIG_PASSPHRASE: "test",
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+  };
+  const dir = join(repoRoot, "examples", "quickstart");
+  afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+  it("previews the seven resources of the example", async () => {
+    let r = await run("pulumi", ["stack", "init", "test", "--non-interactive"], dir, env);
+    expect(r.ok, r.stderr).toBe(true);
+    // its own prefix, subnet and port, so that a demo stack up on this host does not collide
+    const config = { "kslice:prefix": `${testPrefix}-qsp`, "kslice:subnet": "10.247.61.0/24", "kslice:dynamicRange": "10.247.61.128/25", "kslice:webAddress": "10.247.61.10", "kslice:webPort": "18977" };
+    for (const [k, v] of Object.entries(config)) {
+      r = await run("pulumi", ["config", "set", k, v, "--stack", "test", "--config-file", configFile], dir, env);
+      expect(r.ok, r.stderr).toBe(true);
+    }
+    r = await run("pulumi", ["preview", "--json", "--stack", "test", "--config-file", configFile, "--non-interactive"], dir, env);
+    expect(r.ok, r.stderr + r.stdout).toBe(true);
+    expect(JSON.parse(r.stdout).changeSummary).toEqual({ create: 7 });
+    expect(leaksOf(`${testPrefix}-qsp`)).toEqual([]);
+  });
+});
