@@ -8,7 +8,7 @@ export default tseslint.config(
   {
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
-      // Layering (DESIGN.md): only provider/resources may import @pulumi/pulumi.
+      // Layering (ARCHITECTURE.md, "Layers"): only provider/resources may import @pulumi/pulumi.
       "no-restricted-imports": ["error", { patterns: [{ group: ["@pulumi/pulumi", "@pulumi/pulumi/*"], message: "only provider/resources (and examples, scripts) import @pulumi/pulumi" }] }],
     },
   },

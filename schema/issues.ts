@@ -15,8 +15,8 @@ export function show(value: unknown): string {
 const list = (values: readonly unknown[]) => values.map(show).join(", ");
 
 /**
- * Turns zod's terse defaults into "got X; expected Y" messages (STYLE.md: show the bad value
- * and what was expected). Passed per parse so that a user's own zod is not affected.
+ * Turns zod's terse defaults into "got X; expected Y" messages (ARCHITECTURE.md, "Errors": show the bad
+ * value and what was expected). Passed per parse so that a user's own zod is not affected.
  */
 export const friendlyError: z.core.$ZodErrorMap = (issue) => {
   const got = show(issue.input);

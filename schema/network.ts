@@ -82,7 +82,7 @@ function fnv(s: string, seed: number): string {
 
 /**
  * Interface names hold 15 characters, too few for a prefix and a name: kslice's start with "ks"
- * (DESIGN.md) and carry an alias "<prefix>/…" naming their owner. The default prefix gets a
+ * (ARCHITECTURE.md, "Naming rules") and carry an alias "<prefix>/…" naming their owner. The default prefix gets a
  * readable "ks-<network>"; other prefixes (test runs) a digest, so that two prefixes never clash.
  */
 export function defaultBridge(prefix: string, network: string): string {

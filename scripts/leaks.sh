@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # leaks.sh PREFIX — lists kernel objects a kslice run with PREFIX left behind; exits 1 if any.
-# Mirrors the conventions of DESIGN.md: cgroups <prefix>* at the root of every hierarchy, runtime
+# Mirrors ARCHITECTURE.md, "Where kslice keeps things on a host": cgroups <prefix>* at the root of every hierarchy, runtime
 # state /run/<prefix>*, host state /var/lib/<prefix>*, netns <prefix>-*, mounts under those dirs,
 # interfaces whose alias starts with "<prefix>/", the nftables table named after the prefix, the
 # boot unit <prefix>-boot.service and the supervisor's unit (its cgroup <prefix>-supervisor elsewhere).

@@ -48,4 +48,20 @@ if [ ! -f dist/.stamp ] || [ -n "$(find provider schema examples scripts test/la
 else
   log "build: up to date"
 fi
+# 5. The Node.js language host `pulumi up` starts in a project directory. The official one cannot be
+# had here, so a stand-in (scripts/language-host.ts) goes beside the CLI, unless a real one is there
+# or on PATH. It is a copy plus a wrapper, so it works for projects outside this repository; the
+# project's own @pulumi/pulumi serves it, this repository's when the project has none installed.
+host="$bin/pulumi-language-nodejs"
+other=$(command -v pulumi-language-nodejs 2>/dev/null || true)
+if { [ -n "$other" ] && [ "$other" != "$host" ]; } || { [ -e "$host" ] && ! grep -q 'kslice stand-in' "$host"; }; then
+  log "language host: using ${other:-$host}"
+elif ! cmp -s dist/scripts/language-host.js "$host.js" || ! grep -q "KSLICE_LANGUAGE_HOST_SDK:-$PWD}" "$host" 2>/dev/null; then
+  install -m 0644 dist/scripts/language-host.js "$host.js"
+  printf '#!/bin/sh\n# kslice stand-in for the Node.js language host (kslice: scripts/language-host.ts)\nKSLICE_LANGUAGE_HOST_SDK=${KSLICE_LANGUAGE_HOST_SDK:-%s} exec node "$(dirname "$0")/pulumi-language-nodejs.js" "$@"\n' "$PWD" > "$host.tmp"
+  chmod 0755 "$host.tmp" && mv "$host.tmp" "$host"
+  log "language host: installed kslice's stand-in as $host"
+else
+  log "language host: kslice's stand-in at $host"
+fi
 log "done in $(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN{printf "%.1f", e-s}')s (pulumi: $bin)"

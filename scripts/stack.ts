@@ -3,8 +3,9 @@
 //        [--config key=value]... [--secret-env key=VAR]... [--secret-file key=PATH]... [--json]
 // Secret values never appear in any process's arguments (every local user can read those): they
 // come from an environment variable or a file and reach `pulumi config set --secret` on stdin.
-// The Node.js language host (pulumi-language-nodejs) is not served by the Go module proxy, so
-// programs run inline in this process; the engine, backend and dynamic providers are the real ones.
+// Programs run inline in this process (no language host), which lets tests pass any compiled
+// program and the JSON summary come back; the engine, backend and dynamic providers are the real
+// ones. Plain `pulumi` in a project directory works too (scripts/language-host.ts).
 import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";

@@ -1,8 +1,10 @@
 import * as pulumi from "@pulumi/pulumi";
 import * as kslice from "kslice";
 
-// One host, one tenant's budget and network, three containers sharing them.
-export default async () => {
+// One host, one tenant's budget and network, three containers sharing them. `export =` of a function
+// is what both `pulumi up` (the SDK runs it, its result is the stack's outputs) and the Automation
+// API runner (scripts/stack.ts) take as the program.
+export = async () => {
   const config = new pulumi.Config("kslice");
   const host = new kslice.Host("local", {
     connection: { type: "local" },

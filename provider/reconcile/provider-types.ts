@@ -1,7 +1,7 @@
 import type { InputFailure } from "../../schema/issues";
 
 // The shapes Pulumi's dynamic provider methods take and return, restated here so that the
-// lower layers never import @pulumi/pulumi (DESIGN.md layers).
+// lower layers never import @pulumi/pulumi (ARCHITECTURE.md, "Layers").
 export type Props = Record<string, unknown>;
 export interface CheckResult { inputs?: Props; failures?: InputFailure[] }
 export interface DiffResult { changes?: boolean; replaces?: string[]; deleteBeforeReplace?: boolean }

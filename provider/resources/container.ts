@@ -10,15 +10,15 @@ export type RootfsArgs =
   /** The host's busybox-static as a tiny rootfs (no network needed). */
   | { busybox: Record<string, never> }
   /** An existing directory on the host, used read-only below a private writable layer. */
-  | { path: string }
+  | { path: pulumi.Input<string> }
   /** A Debian suite built once per host with mmdebstrap and shared read-only. */
-  | { debootstrap: { suite: string; mirror?: string; packages?: string[] } }
+  | { debootstrap: pulumi.Input<{ suite: pulumi.Input<string>; mirror?: pulumi.Input<string>; packages?: pulumi.Input<pulumi.Input<string>[]> }> }
   /** An OCI image layout on the host, unpacked once with umoci and shared read-only. */
-  | { ociLayout: { path: string; ref?: string } };
+  | { ociLayout: pulumi.Input<{ path: pulumi.Input<string>; ref?: pulumi.Input<string> }> };
 
 export type MountArgs =
-  | { type: "bind"; source: string; target: string; /** @default true */ readOnly?: boolean }
-  | { type: "tmpfs"; target: string; /** @default "64Mi" */ size?: Size };
+  | { type: "bind"; source: pulumi.Input<string>; target: pulumi.Input<string>; /** @default true */ readOnly?: pulumi.Input<boolean> }
+  | { type: "tmpfs"; target: pulumi.Input<string>; /** @default "64Mi" */ size?: pulumi.Input<Size> };
 
 export interface NetworkAttachmentArgs {
   /** A Network, its `ref`, or the name of a network already on the host. */
@@ -26,19 +26,19 @@ export interface NetworkAttachmentArgs {
   /** A static address in the subnet. @default the lowest free one, kept while the container exists */
   address?: pulumi.Input<string>;
   /** Traffic shaping (tc), e.g. "10mbit"; changes apply live. */
-  bandwidth?: pulumi.Input<{ ingress?: string | number; egress?: string | number }>;
+  bandwidth?: pulumi.Input<{ ingress?: pulumi.Input<string | number>; egress?: pulumi.Input<string | number> }>;
 }
 
 export interface PublishedPortArgs {
-  hostPort: number;
+  hostPort: pulumi.Input<number>;
   /** @default hostPort */
-  containerPort?: number;
+  containerPort?: pulumi.Input<number>;
   /** @default "tcp" */
-  protocol?: "tcp" | "udp";
+  protocol?: pulumi.Input<"tcp" | "udp">;
   /** @default "0.0.0.0" (every address of the host) */
-  hostAddress?: string;
+  hostAddress?: pulumi.Input<string>;
   /** The container's network that receives it. @default its first */
-  network?: string;
+  network?: pulumi.Input<string>;
 }
 
 export interface ContainerArgs {
@@ -58,7 +58,7 @@ export interface ContainerArgs {
   /** @default "/" */
   workingDir?: pulumi.Input<string>;
   /** @default { uid: 0, gid: 0 } */
-  user?: pulumi.Input<{ uid: number; gid: number }>;
+  user?: pulumi.Input<{ uid: pulumi.Input<number>; gid: pulumi.Input<number> }>;
   /** @default the container's name */
   hostname?: pulumi.Input<string>;
   mounts?: pulumi.Input<pulumi.Input<MountArgs>[]>;
@@ -67,14 +67,14 @@ export interface ContainerArgs {
   /** @default "no" */
   restartPolicy?: pulumi.Input<"no" | "on-failure" | "always">;
   security?: pulumi.Input<{
-    capAdd?: string[];
-    capDrop?: string[];
+    capAdd?: pulumi.Input<pulumi.Input<string>[]>;
+    capDrop?: pulumi.Input<pulumi.Input<string>[]>;
     /** @default false */
-    userNamespace?: boolean;
+    userNamespace?: pulumi.Input<boolean>;
     /** @default false */
-    readOnlyRootfs?: boolean;
+    readOnlyRootfs?: pulumi.Input<boolean>;
     /** Docker's default allow-list profile, or "unconfined" for no seccomp filter. @default "default" */
-    seccomp?: "default" | "unconfined";
+    seccomp?: pulumi.Input<"default" | "unconfined">;
   }>;
   /** Seconds between SIGTERM and SIGKILL on stop. @default 10 */
   stopGraceSeconds?: pulumi.Input<number>;
@@ -85,7 +85,7 @@ export interface ContainerArgs {
   /** Host address and port → container port (nftables DNAT); changes apply live. */
   ports?: pulumi.Input<pulumi.Input<PublishedPortArgs>[]>;
   /** /etc/resolv.conf. @default the host's nameservers (loopback ones left out) */
-  dns?: pulumi.Input<{ nameservers?: string[]; search?: string[]; options?: string[] }>;
+  dns?: pulumi.Input<{ nameservers?: pulumi.Input<pulumi.Input<string>[]>; search?: pulumi.Input<pulumi.Input<string>[]>; options?: pulumi.Input<pulumi.Input<string>[]> }>;
   /** Extra /etc/hosts entries, name → address. */
   hosts?: pulumi.Input<Record<string, pulumi.Input<string>>>;
 }
@@ -100,11 +100,11 @@ export interface ContainerUsage {
 
 /** An isolated partition of the host's kernel, run by its OCI runtime and kept as declared. */
 export class Container extends pulumi.dynamic.Resource {
-  declare readonly limits: pulumi.Output<LimitsArgs>;
+  declare readonly limits: pulumi.Output<pulumi.Unwrap<LimitsArgs>>;
   declare readonly runtimeId: pulumi.Output<string>;
   declare readonly runtime: pulumi.Output<string>;
-  /** "running" or "stopped", as the runtime reports it. */
-  declare readonly status: pulumi.Output<string>;
+  /** As the runtime reports it; "missing" when the container is gone from the host. */
+  declare readonly status: pulumi.Output<"running" | "stopped" | "created" | "paused" | "missing">;
   /** Host pid of the container's init (0 when not running). */
   declare readonly pid: pulumi.Output<number>;
   declare readonly startedAt: pulumi.Output<string>;
@@ -141,7 +141,8 @@ export class Container extends pulumi.dynamic.Resource {
     super(
       shimProvider("container"),
       name,
-      { ...args, host: h.host, name: args.name ?? name, parent, networks, ...outputs },
+      // env values are secret in state even when given as plain text (inputs are stored as given)
+      { ...args, host: h.host, name: args.name ?? name, parent, networks, env: args.env === undefined ? undefined : pulumi.secret(args.env), ...outputs },
       { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host", "env"] },
       "kslice",
       "Container",

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { Host, type ConnectionArgs } from "./host";
+import { Host, secretIfSsh, type ConnectionArgs } from "./host";
 
 /** Where a resource lives: a Host, or its connection and prefix written out. */
 export interface HostRef {
@@ -14,5 +14,7 @@ export function hostInput(
   opts: pulumi.CustomResourceOptions | undefined,
 ): { host: pulumi.Input<HostRef>; opts: pulumi.CustomResourceOptions } {
   // host.ref carries the dependency on the Host.
-  return host instanceof Host ? { host: host.ref, opts: opts ?? {} } : { host, opts: opts ?? {} };
+  // A connection written out gets the Host's treatment: secret in state when it holds a key.
+  if (host instanceof Host) return { host: host.ref, opts: opts ?? {} };
+  return { host: pulumi.output(host).apply((h) => pulumi.all([secretIfSsh(h.connection), h.prefix]).apply(([connection, prefix]) => ({ connection, prefix }))), opts: opts ?? {} };
 }

@@ -8,19 +8,19 @@ export interface LocalConnectionArgs {
 export interface SshConnectionArgs {
   type: "ssh";
   /** Host name or address. */
-  host: string;
+  host: pulumi.Input<string>;
   /** @default 22 */
-  port?: number;
+  port?: pulumi.Input<number>;
   /** @default "root" */
-  user?: string;
-  /** OpenSSH private key; pass a Pulumi secret (it is kept secret in state). */
-  privateKey: string;
+  user?: pulumi.Input<string>;
+  /** OpenSSH private key; kept secret in state whether or not it is a Pulumi secret. */
+  privateKey: pulumi.Input<string>;
   /** Expected host public key, "ssh-ed25519 AAAA…"; required unless insecureIgnoreHostKey. */
-  hostKey?: string;
+  hostKey?: pulumi.Input<string>;
   /** @default false */
-  insecureIgnoreHostKey?: boolean;
+  insecureIgnoreHostKey?: pulumi.Input<boolean>;
   /** @default 10 */
-  connectTimeoutSeconds?: number;
+  connectTimeoutSeconds?: pulumi.Input<number>;
 }
 
 export type ConnectionArgs = LocalConnectionArgs | SshConnectionArgs;
@@ -40,9 +40,19 @@ export interface RuntimeInfo {
   version: string;
 }
 
+/**
+ * An SSH connection holds a private key. The engine stores inputs as the program gave them
+ * (additionalSecretOutputs covers only outputs), so a plain key would sit in the state's inputs of
+ * the Host and of every resource on it: make the connection secret whether or not the key was.
+ */
+export function secretIfSsh(connection: pulumi.Input<ConnectionArgs>): pulumi.Output<pulumi.Unwrap<ConnectionArgs>> {
+  type Connection = pulumi.Unwrap<ConnectionArgs>;
+  return pulumi.output(connection).apply((c): pulumi.Output<Connection> => (c.type === "ssh" ? pulumi.secret<Connection>(c) : pulumi.output<Connection>(c)));
+}
+
 /** A Linux host that kslice slices into containers; its outputs are read from the host's kernel. */
 export class Host extends pulumi.dynamic.Resource {
-  declare readonly connection: pulumi.Output<ConnectionArgs>;
+  declare readonly connection: pulumi.Output<pulumi.Unwrap<ConnectionArgs>>;
   declare readonly prefix: pulumi.Output<string>;
   declare readonly runtime: pulumi.Output<"auto" | "runc" | "crun">;
   declare readonly hostname: pulumi.Output<string>;
@@ -64,7 +74,7 @@ export class Host extends pulumi.dynamic.Resource {
    * What other resources need to reach this host: its connection and prefix, from the inputs (so
    * known during preview even while the Host updates), carrying a dependency on the Host.
    */
-  readonly ref: pulumi.Output<{ connection: ConnectionArgs; prefix: string }>;
+  readonly ref: pulumi.Output<{ connection: pulumi.Unwrap<ConnectionArgs>; prefix: string }>;
 
   constructor(name: string, args: HostArgs, opts?: pulumi.CustomResourceOptions) {
     const outputs = {
@@ -72,12 +82,13 @@ export class Host extends pulumi.dynamic.Resource {
       cpuCount: undefined, memoryTotalBytes: undefined, userNamespaces: undefined, runtimes: undefined,
       runtimeName: undefined, runtimeVersion: undefined,
     };
-    super(shimProvider("host"), name, { ...args, ...outputs }, {
+    const connection = secretIfSsh(args.connection);
+    super(shimProvider("host"), name, { ...args, connection, ...outputs }, {
       ...opts,
       additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"],
     }, "kslice", "Host");
     this.ref = pulumi
-      .all([this.urn, args.connection, args.prefix ?? "kslice"])
+      .all([this.urn, connection, args.prefix ?? "kslice"])
       .apply(([, connection, prefix]) => ({ connection, prefix }));
   }
 }

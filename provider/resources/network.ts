@@ -41,7 +41,7 @@ export class Network extends pulumi.dynamic.Resource {
   declare readonly isolated: pulumi.Output<boolean>;
   declare readonly prefixLength: pulumi.Output<number>;
   /** "up", "down" or "missing", as the kernel shows the bridge. */
-  declare readonly status: pulumi.Output<string>;
+  declare readonly status: pulumi.Output<"up" | "down" | "missing">;
 
   /**
    * For a container's networks: derived from the inputs (known during preview, so a container's

@@ -27,7 +27,7 @@ export class ResourceLimits extends pulumi.dynamic.Resource {
    */
   readonly path: pulumi.Output<string>;
   declare readonly name: pulumi.Output<string>;
-  declare readonly limits: pulumi.Output<LimitsArgs>;
+  declare readonly limits: pulumi.Output<pulumi.Unwrap<LimitsArgs>>;
 
   constructor(name: string, args: ResourceLimitsArgs, opts?: pulumi.CustomResourceOptions) {
     const h = hostInput(args.host, opts);

@@ -1,4 +1,4 @@
-// Every v1 <-> v2 conversion lives here, each with its formula (STYLE.md).
+// Every v1 <-> v2 conversion lives here, each with its formula (ARCHITECTURE.md, "cgroup v1 and v2").
 
 /** The v1 memory counters' "unlimited": PAGE_COUNTER_MAX * PAGE_SIZE (9223372036854771712 on x86_64). */
 export const v1Unlimited = 2n ** 62n;

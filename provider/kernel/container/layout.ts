@@ -1,4 +1,4 @@
-/** Where kslice keeps things on a host (DESIGN.md conventions), for one prefix. */
+/** Where kslice keeps things on a host (ARCHITECTURE.md, "Where kslice keeps things on a host"), for one prefix. */
 export function hostLayout(prefix: string) {
   const state = `/var/lib/${prefix}`;
   return {

@@ -8,7 +8,7 @@ export interface RuntimeState {
   created: string;
 }
 
-/** runc or crun through its CLI, always with kslice's own --root (DESIGN.md). Starts go through start.sh (scripts.ts). */
+/** runc or crun through its CLI, always with kslice's own --root (ARCHITECTURE.md, "Where kslice keeps things on a host"). Starts go through start.sh (scripts.ts). */
 export class OciRuntime {
   constructor(
     readonly t: Transport,
