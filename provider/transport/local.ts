@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import {
   CommandError,
@@ -57,6 +58,16 @@ export class LocalTransport implements Transport {
     } catch (e) {
       throw new FileError(this.target, "write", path, errText(e), data, { cause: e });
     }
+  }
+
+  attach(argv: readonly string[]): Promise<number> {
+    const [file, ...args] = argv;
+    if (!file) return Promise.reject(new Error("attach: empty command"));
+    return new Promise((resolve, reject) => {
+      const child = spawn(file, args, { stdio: "inherit" });
+      child.on("error", (e) => reject(new CommandError(this.target, { command: commandLine(argv), exitCode: -1, stdout: "", stderr: e.message, timedOut: false }, { cause: e })));
+      child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    });
   }
 
   async close(): Promise<void> {}

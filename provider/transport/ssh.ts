@@ -146,6 +146,17 @@ export class SshTransport implements Transport {
     if (r.exitCode !== 0) throw new FileError(this.target, "write", path, r.stderr.trim().replace(/^sh: \d+: /, ""), data);
   }
 
+  async attach(argv: readonly string[], options: { tty?: boolean } = {}): Promise<number> {
+    await this.ensureMaster();
+    const { spawn } = await import("node:child_process");
+    const remote = commandLine(argv);
+    return new Promise((resolve, reject) => {
+      const child = spawn("ssh", [...this.options(), "-o", "ControlMaster=no", options.tty ? "-tt" : "-T", this.c.host, "--", remote], { stdio: "inherit" });
+      child.on("error", reject);
+      child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    });
+  }
+
   async close(): Promise<void> {
     this.master = undefined;
     if (!this.dir) return;
