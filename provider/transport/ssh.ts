@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SshConnection } from "../../schema/connection";
 import { BatchReader } from "./batch-read";
+import { forwardSignals } from "./local";
 import {
   CommandError,
   FileError,
@@ -152,6 +153,7 @@ export class SshTransport implements Transport {
     const remote = commandLine(argv);
     return new Promise((resolve, reject) => {
       const child = spawn("ssh", [...this.options(), "-o", "ControlMaster=no", options.tty ? "-tt" : "-T", this.c.host, "--", remote], { stdio: "inherit" });
+      child.on("exit", forwardSignals(child));
       child.on("error", reject);
       child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
     });
