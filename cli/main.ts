@@ -80,6 +80,19 @@ async function knownContainer(obs: PrefixObserver, name: string | undefined, com
   return name;
 }
 
+/** PNG through librsvg's rsvg-convert, on this machine (not the host). */
+async function writePng(out: string, svg: string): Promise<void> {
+  const { execFile } = await import("node:child_process");
+  await new Promise<void>((resolve, reject) => {
+    const child = execFile("rsvg-convert", ["--format", "png", "--output", out], { timeout: 60_000 }, (err, _stdout, stderr) => {
+      if (!err) return resolve();
+      const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
+      reject(new Error(missing ? "--out FILE.png needs rsvg-convert (apt-get install librsvg2-bin); .svg and .html need nothing" : `rsvg-convert: ${stderr.trim() || err.message}`));
+    });
+    child.stdin!.end(svg);
+  });
+}
+
 async function main(argv: string[]): Promise<number> {
   const dash = argv.indexOf("--");
   const own = dash >= 0 ? argv.slice(0, dash) : argv;
@@ -148,7 +161,7 @@ async function main(argv: string[]): Promise<number> {
       return 0;
     }
     case "report": {
-      if (!v.out || !/\.(html|svg)$/.test(v.out)) throw new UsageError(`kslice report needs --out FILE.html or FILE.svg${v.out ? `; got ${JSON.stringify(v.out)}` : ""}`);
+      if (!v.out || !/\.(html|svg|png)$/.test(v.out)) throw new UsageError(`kslice report needs --out FILE.html, FILE.svg or FILE.png${v.out ? `; got ${JSON.stringify(v.out)}` : ""}`);
       const seconds = number("seconds", v.seconds, 30, 1);
       const intervalMs = number("interval", v.interval, 1, 0.2) * 1000;
       const count = Math.max(2, Math.floor((seconds * 1000) / intervalMs) + 1);
@@ -161,7 +174,8 @@ async function main(argv: string[]): Promise<number> {
         views.push(buildView(meta(obs), cur, prev));
         prev = cur;
       }
-      writeFileSync(v.out, v.out.endsWith(".svg") ? reportSvg(views) : reportHtml(views));
+      if (v.out.endsWith(".png")) await writePng(v.out, reportSvg(views));
+      else writeFileSync(v.out, v.out.endsWith(".svg") ? reportSvg(views) : reportHtml(views));
       process.stderr.write(`kslice report: ${views.length} samples, ${views[views.length - 1]!.containers.length} containers, written to ${v.out}\n`);
       return 0;
     }

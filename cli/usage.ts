@@ -13,7 +13,7 @@ commands:
   logs NAME [-f] [--tail N]           a container's log (runtime, init output, supervisor lines)
   exec NAME -- CMD [ARG...]           run a command in a container (a TTY when stdin is one)
   events [-f] [--json] [--interval S] restarts, state changes, OOM kills and limit hits
-  report --out FILE.html|FILE.svg [--seconds N] [--interval S]
+  report --out FILE.html|.svg|.png [--seconds N] [--interval S]
                                       usage over a sampled window against limits, one chart per container
 
 host options:
