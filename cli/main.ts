@@ -70,6 +70,11 @@ function meta(obs: PrefixObserver) {
   return { host: obs.t.target, prefix: obs.prefix, cgroupVersion: obs.driver.version, runtime: obs.runtime };
 }
 
+function attach(obs: PrefixObserver, argv: string[], tty = false): Promise<number> {
+  if (!obs.t.attach) throw new Error(`${obs.t.target}: this transport cannot stream a command`);
+  return obs.t.attach(argv, { tty });
+}
+
 async function knownContainer(obs: PrefixObserver, name: string | undefined, command: string): Promise<string> {
   if (!name) throw new UsageError(`kslice ${command} needs a container NAME`);
   const s = await obs.sample();
@@ -133,13 +138,13 @@ async function main(argv: string[]): Promise<number> {
     case "logs": {
       const name = await knownContainer(obs, positionals[0], "logs");
       const lines = number("tail", v.tail, 100, 0);
-      return obs.t.attach(logArgv(obs.layout, name, { lines: Math.floor(lines), follow: !!v.follow }));
+      return attach(obs, logArgv(obs.layout, name, { lines: Math.floor(lines), follow: !!v.follow }));
     }
     case "exec": {
       const name = await knownContainer(obs, positionals[0], "exec");
       if (!rest.length) throw new UsageError(`kslice exec ${name} needs a command after "--", e.g. kslice exec ${name} -- sh`);
       const tty = !!process.stdin.isTTY && !!process.stdout.isTTY;
-      return obs.t.attach(execArgv(obs.runtime, obs.layout, name, rest, tty), { tty });
+      return attach(obs, execArgv(obs.runtime, obs.layout, name, rest, tty), tty);
     }
     case "events": {
       const intervalMs = number("interval", v.interval, 1, 0.2) * 1000;
@@ -168,8 +173,10 @@ async function main(argv: string[]): Promise<number> {
       const first = await viewOf(obs, 0);
       const views: PrefixView[] = [];
       let prev = first.sample;
+      const start = Date.now();
       for (let i = 1; i < count; i++) {
-        await sleep(intervalMs);
+        // on a fixed clock: the time a sample takes does not stretch the window
+        await sleep(Math.max(0, start + i * intervalMs - Date.now()));
         const cur = await obs.sample();
         views.push(buildView(meta(obs), cur, prev));
         prev = cur;

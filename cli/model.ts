@@ -132,7 +132,7 @@ export function buildView(
   return {
     ...meta,
     sampledAt: new Date(cur.atMs).toISOString(),
-    intervalSeconds: intervalMs === null ? null : intervalMs / 1000,
+    intervalSeconds: intervalMs === null ? null : Math.round(intervalMs / 10) / 100,
     containers,
     budgets,
     networks,

@@ -45,7 +45,7 @@ export function chart(kind: "container" | "budget", name: string, series: UsageV
       : "";
     const last = p.limits[p.limits.length - 1];
     return [
-      `<text x="${left}" y="${top - 4}" font-size="11">${esc(p.title)}: now ${esc(p.unit(p.values[p.values.length - 1] ?? 0))}, peak ${esc(p.unit(Math.max(0, ...p.values)))}, limit ${last == null ? "none" : esc(p.unit(last))}</text>`,
+      `<text x="${left}" y="${top - 4}" font-size="11">${esc(p.title)}: now ${esc(p.unit(p.values[p.values.length - 1] ?? 0))}, sampled peak ${esc(p.unit(Math.max(0, ...p.values)))}, limit ${last == null ? "none" : esc(p.unit(last))}</text>`,
       `<rect x="${left}" y="${top}" width="${plotWidth}" height="${panelHeight}" fill="#fafafa" stroke="#ccc"/>`,
       `<text x="${left - 4}" y="${top + 10}" font-size="9" text-anchor="end">${esc(p.unit(scale))}</text>`,
       `<text x="${left - 4}" y="${top + panelHeight}" font-size="9" text-anchor="end">0</text>`,

@@ -33,8 +33,9 @@ export interface Transport {
   /**
    * Runs a command on this process's stdin, stdout and stderr (a terminal on the host when `tty`),
    * unbounded, for streaming and interactive commands (logs -f, exec); resolves with its exit code.
+   * Optional so that test fakes need not have it; local and ssh do.
    */
-  attach(argv: readonly string[], options?: { tty?: boolean }): Promise<number>;
+  attach?(argv: readonly string[], options?: { tty?: boolean }): Promise<number>;
   close(): Promise<void>;
 }
 

@@ -52,7 +52,7 @@ describe("kslice report", () => {
     const usage = /<polyline class="usage"[^>]* points="([^"]+)"/.exec(spin)![1]!;
     expect(usage.split(" ")).toHaveLength(4);
     expect(spin.slice(0, spin.indexOf("</svg>")).match(/class="limit"/g)).toHaveLength(3);
-    expect(spin).toMatch(/memory: now [^,]+, peak [^,]+, limit 64Mi/);
+    expect(spin).toMatch(/memory: now [^,]+, sampled peak [^,]+, limit 64Mi/);
     expect(spin).toMatch(/limit 20%/);
   });
 
