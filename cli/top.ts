@@ -4,13 +4,19 @@ import { buildView, pressure, type BudgetView, type ContainerView, type PrefixVi
 
 type Item = { depth: number; budget?: BudgetView; container?: ContainerView };
 
-/** Budgets as a tree; at every level, the most pressed first (budgets and containers together). */
+/** Budgets as a tree; at every level, the most pressed first (budgets and containers together; a budget counts as its most pressed member). */
 export function pressureOrder(view: PrefixView): Item[] {
   const out: Item[] = [];
+  const subtree = (b: BudgetView): number =>
+    Math.max(
+      pressure(b),
+      ...view.containers.filter((c) => b.containers.includes(c.name)).map(pressure),
+      ...view.budgets.filter((x) => x.parent === b.path).map(subtree),
+    );
   const walk = (parent: string | null, depth: number) => {
     type Kid = { p: number; budget?: BudgetView; container?: ContainerView };
     const kids: Kid[] = [
-      ...view.budgets.filter((b) => b.parent === parent).map((b): Kid => ({ p: pressure(b), budget: b })),
+      ...view.budgets.filter((b) => b.parent === parent).map((b): Kid => ({ p: subtree(b), budget: b })),
       ...view.containers
         .filter((c) => (parent === null ? !c.cgroup || !view.budgets.some((b) => b.containers.includes(c.name)) : view.budgets.find((b) => b.path === parent)?.containers.includes(c.name)))
         .map((c): Kid => ({ p: pressure(c), container: c })),

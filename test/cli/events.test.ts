@@ -52,5 +52,11 @@ describe("top's order", () => {
     ]);
     v.budgets = [{ path: "t", parent: null, containers: ["low", "high"], ...container("t", { pids: { current: 10, max: 20 } }) }];
     expect(pressureOrder(v).map((i) => `${"  ".repeat(i.depth)}${i.budget?.path ?? i.container!.name}`)).toEqual(["t", "  high", "  low", "free"]);
+    // a budget under little pressure of its own comes first when a member is pressed
+    v.budgets[0]!.pids = { current: 10, max: 1000 };
+    v.containers[2]!.memory.currentBytes = 85;
+    expect(pressureOrder(v).map((i) => i.budget?.path ?? i.container!.name)).toEqual(["t", "high", "low", "free"]);
+    v.containers[1]!.pids.current = 1;
+    expect(pressureOrder(v).map((i) => i.budget?.path ?? i.container!.name)).toEqual(["free", "t", "high", "low"]);
   });
 });
