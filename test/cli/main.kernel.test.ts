@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { kslice, ksliceLive } from "../helpers/cli";
+import { cliPath, kslice, ksliceLive } from "../helpers/cli";
 import { Containers } from "../helpers/containers";
 import { leaksOf } from "../helpers/leaks";
 import { testPrefix } from "../helpers/prefix";
@@ -30,12 +30,40 @@ describe("kslice exec and logs", () => {
   it("exec runs inside the container's pid namespace", async () => {
     const pid = await kslice(["--prefix", prefix, "exec", "box", "--", "sh", "-c", "echo $$"]);
     expect(pid.code).toBe(0);
-    expect(Number(pid.stdout.trim())).toBeLessThan(10);
+    expect(Number(pid.stdout.trim())).toBeLessThan(100);
     const init = await kslice(["--prefix", prefix, "exec", "box", "--", "cat", "/proc/1/cmdline"]);
     expect(init.stdout.split("\0").filter(Boolean)).toEqual(["sleep", "600"]);
     // and in the container's cgroup: its processes are counted there
     const cgroup = await kslice(["--prefix", prefix, "exec", "box", "--", "cat", "/proc/self/cgroup"]);
     expect(cgroup.stdout).toMatch(new RegExp(`pids:/${prefix}/box`));
+  });
+
+  it("exec gives an interactive shell a terminal (in tmux)", async () => {
+    const socket = `${prefix}-tmux`;
+    const tmux = (...args: string[]) => execFileSync("tmux", ["-L", socket, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+    try {
+      tmux("new-session", "-d", "-s", "sh", "-x", "120", "-y", "20", `node ${cliPath} --prefix ${prefix} exec box -- sh`);
+      let screen = "";
+      for (let i = 0; i < 100 && !/^\/ # *$/m.test(screen); i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        screen = tmux("capture-pane", "-p", "-t", "sh");
+      }
+      // a small pid (each exec takes the next one in the container's namespace) and the container's init as pid 1
+      tmux("send-keys", "-t", "sh", "tty; echo pid=$$; cat /proc/1/cmdline | tr '\\0' ' '; echo", "Enter");
+      for (let i = 0; i < 100 && !/^sleep 600 *$/m.test(screen); i++) {
+        await new Promise((r) => setTimeout(r, 200));
+        screen = tmux("capture-pane", "-p", "-t", "sh");
+      }
+      expect(screen).toMatch(/^\/dev\/pts\/\d+$/m); // a terminal inside the container
+      expect(Number(/^pid=(\d+)$/m.exec(screen)?.[1])).toBeLessThan(100);
+      expect(screen).toMatch(/^sleep 600 *$/m);
+    } finally {
+      try {
+        tmux("kill-server");
+      } catch {
+        // gone already
+      }
+    }
   });
 
   it("exec passes the command's exit code through", async () => {

@@ -20,7 +20,8 @@ const cg = `/sys/fs/cgroup/${prefix}`;
 const field = (text: string, name: string) => Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1]);
 
 describe("kslice CLI over SSH on a cgroup v2 host (crun)", () => {
-  const lab = useLab(1);
+  // the build machine is shared: under load a TCG guest can take well over the default 90 s to boot
+  const lab = useLab(1, { bootTimeoutMs: 300_000 });
   const vm = (): LabHost => lab().hosts[0]!;
   const host = () => ({ connection: sshConnection(vm()), prefix });
   const cli = (...args: string[]) =>
