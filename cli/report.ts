@@ -27,7 +27,15 @@ function panels(series: UsageView[]): Panel[] {
 }
 
 /** A small SVG: one panel per resource, usage as a line, the limit dashed in red. */
-export function chart(kind: "container" | "budget", name: string, series: UsageView[], seconds: number): string {
+/** Members' memory over time, stacked under a budget's own line. */
+export interface Stack {
+  name: string;
+  memory: number[];
+}
+
+const palette = ["#90caf9", "#a5d6a7", "#ffcc80", "#ce93d8", "#80cbc4", "#f48fb1"];
+
+export function chart(kind: "container" | "budget", name: string, series: UsageView[], seconds: number, stacks: Stack[] = []): string {
   const { width, panelHeight, gap } = chartSize;
   const ps = panels(series);
   const height = 20 + ps.length * (panelHeight + gap);
@@ -44,11 +52,24 @@ export function chart(kind: "container" | "budget", name: string, series: UsageV
       ? `<polyline class="limit" fill="none" stroke="#c62828" stroke-dasharray="4 3" points="${p.limits.map((l, i) => `${x(i).toFixed(1)},${y(l ?? 0).toFixed(1)}`).join(" ")}"/>`
       : "";
     const last = p.limits[p.limits.length - 1];
+    // a budget's members' memory, stacked: which container uses the budget's memory
+    const areas: string[] = [];
+    if (k === 0 && stacks.length) {
+      let base = p.values.map(() => 0);
+      stacks.forEach((st, j) => {
+        const upper = base.map((b, i) => b + (st.memory[i] ?? 0));
+        const pts = [...upper.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`), ...base.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).reverse()];
+        areas.push(`<polygon class="stack" data-name="${esc(st.name)}" fill="${palette[j % palette.length]}" fill-opacity="0.8" points="${pts.join(" ")}"><title>${esc(st.name)}</title></polygon>`);
+        base = upper;
+      });
+      areas.push(`<text x="${width - 12}" y="${top - 4}" font-size="9" text-anchor="end">stacked: ${esc(stacks.map((st) => st.name).join(", "))}</text>`);
+    }
     return [
       `<text x="${left}" y="${top - 4}" font-size="11">${esc(p.title)}: now ${esc(p.unit(p.values[p.values.length - 1] ?? 0))}, sampled peak ${esc(p.unit(Math.max(0, ...p.values)))}, limit ${last == null ? "none" : esc(p.unit(last))}</text>`,
       `<rect x="${left}" y="${top}" width="${plotWidth}" height="${panelHeight}" fill="#fafafa" stroke="#ccc"/>`,
       `<text x="${left - 4}" y="${top + 10}" font-size="9" text-anchor="end">${esc(p.unit(scale))}</text>`,
       `<text x="${left - 4}" y="${top + panelHeight}" font-size="9" text-anchor="end">0</text>`,
+      ...areas,
       limitLine,
       `<polyline class="usage" fill="none" stroke="#1565c0" stroke-width="1.5" points="${line}"/>`,
     ].join("");
@@ -66,7 +87,8 @@ export function charts(views: PrefixView[]): string[] {
   const seconds = views.length > 1 ? (Date.parse(last.sampledAt) - Date.parse(views[0]!.sampledAt)) / 1000 : 0;
   const out: string[] = [];
   for (const b of last.budgets) {
-    out.push(chart("budget", b.path, views.map((v) => v.budgets.find((x) => x.path === b.path) ?? b), seconds));
+    const stacks = b.containers.map((n) => ({ name: n, memory: views.map((v) => v.containers.find((c) => c.name === n)?.memory.currentBytes ?? 0) }));
+    out.push(chart("budget", b.path, views.map((v) => v.budgets.find((x) => x.path === b.path) ?? b), seconds, stacks));
   }
   for (const c of last.containers) {
     out.push(chart("container", c.name, views.map((v) => v.containers.find((x) => x.name === c.name) ?? c), seconds));

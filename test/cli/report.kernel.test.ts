@@ -48,12 +48,15 @@ describe("kslice report", () => {
       expect(Number(m[3]) * Number(m[4])).toBeLessThan(1000 * 1000);
     }
     // 4 samples of usage (2 s every 0.5 s), and spin's limits drawn: memory 64Mi, 20% CPU, 16 tasks
-    const spin = html.slice(html.indexOf('data-name="spin"'));
+    const spin = html.slice(html.indexOf('class="chart container" data-name="spin"'));
     const usage = /<polyline class="usage"[^>]* points="([^"]+)"/.exec(spin)![1]!;
     expect(usage.split(" ")).toHaveLength(4);
     expect(spin.slice(0, spin.indexOf("</svg>")).match(/class="limit"/g)).toHaveLength(3);
     expect(spin).toMatch(/memory: now [^,]+, sampled peak [^,]+, limit 64Mi/);
     expect(spin).toMatch(/limit 20%/);
+    // the budget's memory panel stacks its member's memory
+    const tenant = html.slice(html.indexOf('class="chart budget" data-name="tenant"'));
+    expect([...tenant.slice(0, tenant.indexOf("</svg>")).matchAll(/<polygon class="stack" data-name="([^"]+)"/g)].map((m) => m[1])).toEqual(["spin"]);
   });
 
   it("renders as an image: SVG and PNG of sane dimensions", async () => {
