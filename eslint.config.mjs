@@ -27,6 +27,17 @@ export default tseslint.config(
     },
   },
   {
+    // The operator CLI is a top layer beside resources: it reads through kernel and transport and
+    // validates with schema; it never goes through Pulumi or the reconcile layer.
+    files: ["cli/**"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [
+        { group: ["@pulumi/pulumi", "@pulumi/pulumi/*"], message: "the CLI never imports @pulumi/pulumi" },
+        { group: ["**/reconcile/*", "**/resources/*"], message: "the CLI reads the kernel through provider/kernel and provider/transport only" },
+      ] }],
+    },
+  },
+  {
     files: ["provider/transport/**"],
     rules: {
       "no-restricted-imports": ["error", { patterns: [

@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import {
   CommandError,
@@ -59,7 +60,29 @@ export class LocalTransport implements Transport {
     }
   }
 
+  attach(argv: readonly string[]): Promise<number> {
+    const [file, ...args] = argv;
+    if (!file) return Promise.reject(new Error("attach: empty command"));
+    return new Promise((resolve, reject) => {
+      const child = spawn(file, args, { stdio: "inherit" });
+      const stop = forwardSignals(child);
+      child.on("exit", stop);
+      child.on("error", (e) => reject(new CommandError(this.target, { command: commandLine(argv), exitCode: -1, stdout: "", stderr: e.message, timedOut: false }, { cause: e })));
+      child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    });
+  }
+
   async close(): Promise<void> {}
+}
+
+/** Passes signals sent to this process on to an attached child, which would outlive it otherwise. */
+export function forwardSignals(child: ChildProcess): () => void {
+  const signals = ["SIGINT", "SIGTERM", "SIGHUP"] as const;
+  const handlers = signals.map((sig) => [sig, () => child.kill(sig)] as const);
+  for (const [sig, h] of handlers) process.on(sig, h);
+  return () => {
+    for (const [sig, h] of handlers) process.off(sig, h);
+  };
 }
 
 function errText(e: unknown): string {

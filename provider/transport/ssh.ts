@@ -3,6 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { SshConnection } from "../../schema/connection";
 import { BatchReader } from "./batch-read";
+import { forwardSignals } from "./local";
 import {
   CommandError,
   FileError,
@@ -144,6 +145,18 @@ export class SshTransport implements Transport {
     // printf keeps the write a single write(2), which cgroup files need.
     const r = await this.run(["sh", "-c", `printf %s ${shellQuote(data)} > ${shellQuote(path)}`], { allowFailure: true });
     if (r.exitCode !== 0) throw new FileError(this.target, "write", path, r.stderr.trim().replace(/^sh: \d+: /, ""), data);
+  }
+
+  async attach(argv: readonly string[], options: { tty?: boolean } = {}): Promise<number> {
+    await this.ensureMaster();
+    const { spawn } = await import("node:child_process");
+    const remote = commandLine(argv);
+    return new Promise((resolve, reject) => {
+      const child = spawn("ssh", [...this.options(), "-o", "ControlMaster=no", options.tty ? "-tt" : "-T", this.c.host, "--", remote], { stdio: "inherit" });
+      child.on("exit", forwardSignals(child));
+      child.on("error", reject);
+      child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
+    });
   }
 
   async close(): Promise<void> {

@@ -30,6 +30,12 @@ export interface Transport {
   readFiles(paths: string[]): Promise<(string | undefined)[]>;
   /** Writes a whole file (no create of parents); rejects with a FileError naming path and data. */
   writeFile(path: string, data: string): Promise<void>;
+  /**
+   * Runs a command on this process's stdin, stdout and stderr (a terminal on the host when `tty`),
+   * unbounded, for streaming and interactive commands (logs -f, exec); resolves with its exit code.
+   * Optional so that test fakes need not have it; local and ssh do.
+   */
+  attach?(argv: readonly string[], options?: { tty?: boolean }): Promise<number>;
   close(): Promise<void>;
 }
 

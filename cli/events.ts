@@ -1,0 +1,89 @@
+import type { PrefixView, UsageView } from "./model";
+
+/**
+ * Events derived from samples of the kernel (kslice keeps no event log of its own):
+ * - the runtime's state between two samples: a container appears, disappears, changes status,
+ *   or runs with a new init pid;
+ * - the supervisor's lines in each bundle log ("kslice: restarting …"), counted;
+ * - fail counters that increase: OOM kills, pids.max hits, memory.max (v1 failcnt) and
+ *   memory.high events, for containers and budgets alike.
+ * Not sources: drift repaired by `pulumi up` (the provider writes no record of it), changes that
+ * come and go between two samples (a container restarted twice in one interval is one event;
+ * counters still count every hit), CPU throttling (continuous under a quota: shown by ps).
+ */
+export interface KsliceEvent {
+  /** The host's clock at the sample that saw it. */
+  at: string;
+  object: "container" | "budget";
+  name: string;
+  kind: "present" | "created" | "removed" | "started" | "stopped" | "status" | "new-pid" | "restarted" | "oom-kill" | "pids-max" | "memory-max" | "memory-high";
+  /** How many (counters: by how much they rose, or their total in a first sample). */
+  count?: number;
+  detail: string;
+}
+
+const counters = [
+  ["oomKills", "oom-kill", "OOM kill(s)"],
+  ["pidsMaxHits", "pids-max", "fork(s) refused at pids.max"],
+  ["memoryMaxEvents", "memory-max", "hit(s) of memory.max"],
+  ["memoryHighEvents", "memory-high", "time(s) over memory.high"],
+] as const;
+
+function counterEvents(at: string, object: KsliceEvent["object"], name: string, cur: UsageView, prev: UsageView | undefined): KsliceEvent[] {
+  const out: KsliceEvent[] = [];
+  for (const [field, kind, text] of counters) {
+    const now = cur.failures[field] ?? 0;
+    const before = prev ? (prev.failures[field] ?? 0) : 0;
+    // a counter that went down belongs to a cgroup made anew: count from zero
+    const rise = now >= before ? now - before : now;
+    if (rise > 0) out.push({ at, object, name, kind, count: rise, detail: `${rise} ${text}${prev ? "" : " so far"} (total ${now})` });
+  }
+  return out;
+}
+
+/** What one sample tells: each container's state, and the counters and restarts so far. */
+export function initialEvents(view: PrefixView): KsliceEvent[] {
+  const at = view.sampledAt;
+  const out: KsliceEvent[] = [];
+  for (const c of view.containers) {
+    out.push({ at, object: "container", name: c.name, kind: "present", detail: `${c.status}${c.pid ? ` (pid ${c.pid})` : ""}` });
+    if (c.restarts) out.push({ at, object: "container", name: c.name, kind: "restarted", count: c.restarts, detail: `${c.restarts} restart(s) by the supervisor in the log` });
+    out.push(...counterEvents(at, "container", c.name, c, undefined));
+  }
+  for (const b of view.budgets) out.push(...counterEvents(at, "budget", b.path, b, undefined));
+  return out;
+}
+
+/** What changed between two samples. */
+export function diffEvents(prev: PrefixView, cur: PrefixView): KsliceEvent[] {
+  const at = cur.sampledAt;
+  const out: KsliceEvent[] = [];
+  const before = new Map(prev.containers.map((c) => [c.name, c]));
+  for (const c of cur.containers) {
+    const p = before.get(c.name);
+    if (!p) {
+      out.push({ at, object: "container", name: c.name, kind: "created", detail: `${c.status}${c.pid ? ` (pid ${c.pid})` : ""}` });
+      out.push(...counterEvents(at, "container", c.name, c, undefined));
+      continue;
+    }
+    if (c.restarts > p.restarts) {
+      out.push({ at, object: "container", name: c.name, kind: "restarted", count: c.restarts - p.restarts, detail: `restarted by the supervisor${c.pid ? ` (pid ${c.pid})` : ""}` });
+    } else if (p.status !== c.status) {
+      const kind = c.status === "running" ? "started" : c.status === "stopped" || c.status === "absent" ? "stopped" : "status";
+      out.push({ at, object: "container", name: c.name, kind, detail: `${p.status} -> ${c.status}${c.pid ? ` (pid ${c.pid})` : ""}` });
+    } else if (c.pid && p.pid && c.pid !== p.pid) {
+      out.push({ at, object: "container", name: c.name, kind: "new-pid", detail: `init pid ${p.pid} -> ${c.pid} (started again)` });
+    }
+    out.push(...counterEvents(at, "container", c.name, c, p));
+  }
+  for (const p of prev.containers) {
+    if (!cur.containers.some((c) => c.name === p.name)) out.push({ at, object: "container", name: p.name, kind: "removed", detail: "gone from the runtime and the host" });
+  }
+  const budgetsBefore = new Map(prev.budgets.map((b) => [b.path, b]));
+  for (const b of cur.budgets) out.push(...counterEvents(at, "budget", b.path, b, budgetsBefore.get(b.path)));
+  return out;
+}
+
+export function formatEvent(e: KsliceEvent): string {
+  return `${e.at}  ${e.object} ${e.name}  ${e.kind}  ${e.detail}`;
+}

@@ -1,0 +1,154 @@
+import type { FailCounters } from "../provider/kernel/cgroup/counters";
+import type { NodeSample, PrefixSample } from "../provider/kernel/observe/sample";
+
+/** Usage against limits of one cgroup node; a limit of null is "max" (none). */
+export interface UsageView {
+  memory: { currentBytes: number; peakBytes: number; maxBytes: number | null; highBytes: number | null };
+  /** percent: of one core, averaged over the interval between two samples; null with one sample. */
+  cpu: { usageNs: number; percent: number | null; maxCores: number | null };
+  pids: { current: number; max: number | null };
+  failures: FailCounters;
+}
+
+export interface ContainerView extends UsageView {
+  name: string;
+  /** Cgroup path below the prefix ("tenant-a/web"); null when the bundle names none. */
+  cgroup: string | null;
+  /** The runtime's status (created, running, paused, stopped), or "absent": a bundle the runtime does not know. */
+  status: string;
+  pid: number | null;
+  createdAt: string | null;
+  uptimeSeconds: number | null;
+  /** Address per network. */
+  addresses: Record<string, string>;
+  /** Restarts by the host's supervisor still in the log (the log is capped, older ones are trimmed). */
+  restarts: number;
+}
+
+export interface BudgetView extends UsageView {
+  /** Path below the prefix. */
+  path: string;
+  parent: string | null;
+  /** Containers directly inside. */
+  containers: string[];
+}
+
+export interface NetworkView {
+  name: string;
+  bridge: string;
+  subnet: string;
+  gateway: string;
+  /** Address per container. */
+  addresses: Record<string, string>;
+}
+
+export interface PrefixView {
+  host: string;
+  prefix: string;
+  cgroupVersion: 1 | 2;
+  runtime: string;
+  /** When the (last) sample was taken, by the host's clock. */
+  sampledAt: string;
+  /** Seconds between the two samples CPU % was computed from; null with one sample. */
+  intervalSeconds: number | null;
+  containers: ContainerView[];
+  budgets: BudgetView[];
+  networks: NetworkView[];
+}
+
+const limit = (v: number | "max" | undefined) => (typeof v === "number" ? v : null);
+
+function usageView(node: NodeSample | undefined, prevNode: NodeSample | undefined, intervalMs: number | null): UsageView {
+  const u = node?.usage;
+  const l = node?.limits;
+  const delta = u && prevNode ? u.cpuUsageNs - prevNode.usage.cpuUsageNs : -1;
+  return {
+    memory: {
+      currentBytes: u?.memoryCurrentBytes ?? 0,
+      peakBytes: u?.memoryPeakBytes ?? 0,
+      maxBytes: limit(l?.memory?.max),
+      highBytes: limit(l?.memory?.high),
+    },
+    cpu: {
+      usageNs: u?.cpuUsageNs ?? 0,
+      // a negative delta is a cgroup made anew (a restart) between the samples
+      percent: intervalMs && delta >= 0 ? Math.round((delta / (intervalMs * 1e6)) * 1000) / 10 : null,
+      maxCores: limit(l?.cpu?.max),
+    },
+    pids: { current: u?.pidsCurrent ?? 0, max: limit(l?.pids?.max) },
+    failures: node?.counters ?? { oomKills: 0, pidsMaxHits: 0, memoryHighEvents: null, memoryMaxEvents: 0, cpuThrottledPeriods: 0, cpuThrottledUs: 0 },
+  };
+}
+
+/** Pure: one or two samples of a prefix as what `ps` shows (CPU % needs two). */
+export function buildView(
+  meta: { host: string; prefix: string; cgroupVersion: 1 | 2; runtime: string },
+  cur: PrefixSample,
+  prev?: PrefixSample,
+): PrefixView {
+  const intervalMs = prev ? cur.atMs - prev.atMs : null;
+  const { snapshot } = cur;
+  const names = [...new Set([...snapshot.bundles, ...snapshot.states.keys()])].sort();
+  const containerPaths = new Set([...cur.cgroups.values()]);
+  const containers = names.map((name): ContainerView => {
+    const state = snapshot.states.get(name);
+    const cgroup = cur.cgroups.get(name) ?? null;
+    const running = state && state.status !== "stopped";
+    const created = state?.created ? Date.parse(state.created) : NaN;
+    return {
+      name,
+      cgroup,
+      status: state?.status ?? "absent",
+      pid: running && state.pid ? state.pid : null,
+      createdAt: state?.created ?? null,
+      uptimeSeconds: running && !Number.isNaN(created) ? Math.max(0, Math.round((cur.atMs - created) / 1000)) : null,
+      addresses: Object.fromEntries(snapshot.addresses.get(name) ?? []),
+      restarts: cur.restarts.get(name) ?? 0,
+      ...usageView(cgroup ? cur.nodes.get(cgroup) : undefined, cgroup ? prev?.nodes.get(cgroup) : undefined, intervalMs),
+    };
+  });
+  // Budgets: every node that is neither a container's cgroup nor inside one.
+  const insideContainer = (p: string) => [...containerPaths].some((c) => p === c || p.startsWith(`${c}/`));
+  const budgets = [...cur.nodes.keys()]
+    .filter((p) => !insideContainer(p))
+    .map((path): BudgetView => {
+      const parent = path.includes("/") ? path.slice(0, path.lastIndexOf("/")) : null;
+      return {
+        path,
+        parent,
+        containers: containers.filter((c) => c.cgroup && c.cgroup.slice(0, Math.max(0, c.cgroup.lastIndexOf("/"))) === path).map((c) => c.name),
+        ...usageView(cur.nodes.get(path), prev?.nodes.get(path), intervalMs),
+      };
+    });
+  const networks = [...snapshot.networks.values()]
+    .sort((a, b) => a.name.localeCompare(b.name))
+    .map((n): NetworkView => ({
+      name: n.name,
+      bridge: n.bridge,
+      subnet: n.subnet,
+      gateway: n.gateway,
+      addresses: Object.fromEntries([...snapshot.addresses].flatMap(([owner, byNet]) => (byNet.has(n.name) ? [[owner, byNet.get(n.name)!]] : []))),
+    }));
+  return {
+    ...meta,
+    sampledAt: new Date(cur.atMs).toISOString(),
+    intervalSeconds: intervalMs === null ? null : Math.round(intervalMs / 10) / 100,
+    containers,
+    budgets,
+    networks,
+  };
+}
+
+/** How close a node is to its tightest limit, 0..1+ (unlimited resources do not count). */
+export function pressure(u: UsageView): number {
+  const parts = [
+    u.memory.maxBytes ? u.memory.currentBytes / u.memory.maxBytes : 0,
+    u.cpu.maxCores && u.cpu.percent !== null ? u.cpu.percent / (u.cpu.maxCores * 100) : 0,
+    u.pids.max ? u.pids.current / u.pids.max : 0,
+  ];
+  return Math.max(...parts);
+}
+
+export function isEmpty(v: PrefixView): boolean {
+  return !v.containers.length && !v.budgets.length && !v.networks.length;
+}

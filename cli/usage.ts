@@ -1,0 +1,25 @@
+/** A mistake on the command line: printed with a hint, exit code 2. */
+export class UsageError extends Error {
+  override name = "UsageError";
+}
+
+export const usageText = `kslice — see and enter what runs under one kslice prefix
+
+usage: kslice [host options] COMMAND [options]
+
+commands:
+  ps [--json] [--interval S]          every container, budget and network: status, usage vs limits, fail counters
+  top [--interval S]                  ps refreshing in place, with bars, sorted by pressure (q or Ctrl-C quits)
+  logs NAME [-f] [--tail N]           a container's log (runtime, init output, supervisor lines)
+  exec NAME -- CMD [ARG...]           run a command in a container (a TTY when stdin is one)
+  events [-f] [--json] [--interval S] restarts, state changes, OOM kills and limit hits
+  report --out FILE.html|.svg|.png [--seconds N] [--interval S]
+                                      usage over a sampled window against limits, one chart per container
+
+host options:
+  --prefix P                          kslice prefix on the host (default: kslice)
+  --ssh USER@HOST[:PORT] --key FILE   reach the host over SSH (default: this host)
+  --host-key "ssh-ed25519 AAAA..."    the host's expected public key
+  --insecure-ignore-host-key          skip host-key checking (throwaway hosts only)
+  --runtime auto|runc|crun            OCI runtime (default: auto, as the provider picks it)
+`;

@@ -1,0 +1,161 @@
+import type { Limits } from "../../../schema/limits";
+import type { Transport } from "../../transport/transport";
+import { shellQuote as q } from "../../transport/transport";
+import { CgroupDriver } from "../cgroup/driver";
+import { counterFiles, parseCounters, type FailCounters } from "../cgroup/counters";
+import type { Files } from "../cgroup/settings";
+import { parseTree, treeScript } from "../cgroup/tree";
+import { parseUsage, usageFiles, type Usage } from "../cgroup/usage";
+import { hostLayout, type HostLayout } from "../container/layout";
+import { parseSnapshot, snapshotScript, type ContainerSnapshot } from "../container/snapshot";
+import { chooseRuntime, readHostFacts, type HostFacts, type RuntimeName } from "../host-facts";
+
+/** One cgroup node below the prefix (a budget or a container's cgroup) at one moment. */
+export interface NodeSample {
+  /** Path below the prefix, e.g. "tenant-a/web". */
+  path: string;
+  /** Limits as the kernel reports them, in kslice's (v2) vocabulary. */
+  limits: Limits;
+  usage: Usage;
+  counters: FailCounters;
+}
+
+/** Everything of one prefix on a host, read by one command. */
+export interface PrefixSample {
+  /** The host's clock when the sample was taken, in ms since the epoch. */
+  atMs: number;
+  /** The host's uptime then, in seconds (boot time = atMs - uptime). */
+  hostUptimeSeconds: number;
+  snapshot: ContainerSnapshot;
+  /** Cgroup path below the prefix of each container, from its bundle's config.json. */
+  cgroups: Map<string, string>;
+  /** Restarts by the host's supervisor, counted in each container's log ("kslice: restarting …"). */
+  restarts: Map<string, number>;
+  /** Every cgroup node below the prefix, by path. */
+  nodes: Map<string, NodeSample>;
+}
+
+const section = (name: string) => `@@sample-${name}`;
+
+/**
+ * The one script that samples a whole prefix: clock, runtime state, bundles and networks (the
+ * provider's snapshot script), supervisor restarts, and every usage, limit and fail-counter file of
+ * every cgroup below the prefix (the provider's tree script). A handful of processes whatever the
+ * number of containers, one round trip over SSH.
+ */
+export function sampleScript(runtime: string, layout: HostLayout, driver: CgroupDriver): string {
+  const v = driver.version;
+  const names = new Set<string>([
+    ...driver.mappings.flatMap((m) => m.files.map((f) => f.file)),
+    ...usageFiles[v].map(([, f]) => f),
+    ...counterFiles[v].map(([, f]) => f),
+  ]);
+  const c = q(layout.containers);
+  return [
+    `echo ${section("clock")}`,
+    `date +%s%N; cut -d' ' -f1 /proc/uptime`,
+    `echo ${section("snapshot")}`,
+    // the runtime makes its --root when listing: a read must leave a host without one as it is
+    `if [ -d ${q(layout.runtimeRoot)} ]; then rt=${q(runtime)}; else rt=true; fi`,
+    snapshotScript('"$rt"', layout),
+    `echo ${section("cgroups")}`,
+    `grep -H '"cgroupsPath"' ${c}/*/config.json 2>/dev/null`,
+    `echo ${section("restarts")}`,
+    `grep -c '^kslice: restarting ' ${c}/*/log 2>/dev/null`,
+    `echo ${section("tree")}`,
+    treeScript(driver.hierarchies().map((h) => `${h}/${driver.prefix}`), [...names]),
+  ].join("\n");
+}
+
+function sections(out: string): Record<string, string> {
+  const parts: Record<string, string[]> = {};
+  let current = "";
+  for (const line of out.split("\n")) {
+    const m = /^@@sample-(\w+)$/.exec(line);
+    if (m) parts[(current = m[1]!)] = [];
+    else if (current) parts[current]!.push(line);
+  }
+  return Object.fromEntries(Object.entries(parts).map(([k, v]) => [k, `${v.join("\n")}\n`]));
+}
+
+/** Pure: the script's output as a sample. */
+export function parseSample(out: string, driver: CgroupDriver, layout: HostLayout): PrefixSample {
+  const s = sections(out);
+  const [clock = "0", uptime = "0"] = (s.clock ?? "").trim().split("\n");
+  const bundleOf = (file: string) => file.slice(layout.containers.length + 1).split("/")[0]!;
+  const cgroups = new Map<string, string>();
+  for (const line of (s.cgroups ?? "").split("\n").filter(Boolean)) {
+    const i = line.indexOf(":");
+    const m = /"cgroupsPath":\s*"([^"]*)"/.exec(line.slice(i + 1));
+    if (i > 0 && m) cgroups.set(bundleOf(line.slice(0, i)), m[1]!.replace(new RegExp(`^/?${driver.prefix}/`), ""));
+  }
+  const restarts = new Map<string, number>();
+  for (const line of (s.restarts ?? "").split("\n").filter(Boolean)) {
+    const i = line.lastIndexOf(":");
+    if (i > 0) restarts.set(bundleOf(line.slice(0, i)), Number(line.slice(i + 1)) || 0);
+  }
+  const tree = parseTree(s.tree ?? "");
+  const main = driver.dir(driver.version === 2 ? "memory" : "pids", "");
+  const ctx = { periodUs: 100_000, devices: {} };
+  const nodes = new Map<string, NodeSample>();
+  for (const dir of [...tree.dirs].filter((d) => d.startsWith(`${main}/`)).sort()) {
+    const path = dir.slice(main.length + 1);
+    const read = (pairs: readonly (readonly [string, string])[]): Files =>
+      Object.fromEntries(pairs.map(([ctrl, f]) => [`${ctrl}/${f}`, tree.files.get(`${safeDir(driver, ctrl, path)}/${f}`)]));
+    const limitFiles = read(driver.mappings.flatMap((m) => m.files.map((f) => [f.controller, f.file] as const)));
+    nodes.set(path, {
+      path,
+      limits: driver.observe(limitFiles, ctx),
+      usage: parseUsage(driver.version, read(usageFiles[driver.version])),
+      counters: parseCounters(driver.version, read(counterFiles[driver.version])),
+    });
+  }
+  return {
+    atMs: Math.round(Number(clock) / 1e6),
+    hostUptimeSeconds: Number(uptime) || 0,
+    snapshot: parseSnapshot(s.snapshot ?? ""),
+    cgroups,
+    restarts,
+    nodes,
+  };
+}
+
+/** A v1 host may lack a controller's hierarchy: its files then read as missing. */
+function safeDir(driver: CgroupDriver, controller: string, path: string): string {
+  try {
+    return driver.dir(controller, path);
+  } catch {
+    return "/nonexistent";
+  }
+}
+
+/** Samples one prefix of a host, one command per sample. */
+export class PrefixObserver {
+  readonly layout: HostLayout;
+  readonly driver: CgroupDriver;
+  readonly script: string;
+
+  constructor(
+    readonly t: Transport,
+    readonly facts: HostFacts,
+    readonly prefix: string,
+    readonly runtime: RuntimeName,
+  ) {
+    this.layout = hostLayout(prefix);
+    this.driver = new CgroupDriver(t, facts, prefix);
+    this.script = sampleScript(runtime, this.layout, this.driver);
+  }
+
+  /** Reads the host's facts (one command) and picks the runtime as the provider does. */
+  static async open(t: Transport, prefix: string, runtime: "auto" | RuntimeName = "auto"): Promise<PrefixObserver> {
+    const facts = await readHostFacts(t);
+    const chosen = chooseRuntime(facts, runtime);
+    if ("error" in chosen) throw new Error(`${t.target}: ${chosen.error}`);
+    return new PrefixObserver(t, facts, prefix, chosen.runtime.name);
+  }
+
+  async sample(): Promise<PrefixSample> {
+    const r = await this.t.run(["sh", "-c", this.script], { timeoutMs: 30_000 });
+    return parseSample(r.stdout, this.driver, this.layout);
+  }
+}

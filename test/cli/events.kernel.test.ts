@@ -1,0 +1,84 @@
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { KsliceEvent } from "../../cli/events";
+import type { PrefixView } from "../../cli/model";
+import { kslice, ksliceLive } from "../helpers/cli";
+import { Containers } from "../helpers/containers";
+import { leaksOf } from "../helpers/leaks";
+import { testPrefix } from "../helpers/prefix";
+import { sleep } from "../helpers/procs";
+
+const prefix = `${testPrefix}-cev`;
+const cs = new Containers(prefix);
+const cg = (ctrl: string, path: string, file: string) => readFileSync(`/sys/fs/cgroup/${ctrl}/${prefix}/${path}/${file}`, "utf8");
+const field = (text: string, name: string) => Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1]);
+const forkBomb = "i=0; while [ $i -lt 60 ]; do sleep 30 >/dev/null 2>&1 & i=$((i+1)); done 2>/dev/null; sleep 0.5; true";
+
+async function events(args: string[] = []): Promise<KsliceEvent[]> {
+  const r = await kslice(["--prefix", prefix, "events", "--json", ...args]);
+  expect(r.code).toBe(0);
+  return r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as KsliceEvent);
+}
+
+describe("fail counters and events", () => {
+  beforeAll(async () => {
+    await cs.create("hog", { command: ["sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=256M count=1; sleep 600"], limits: { memory: { max: "32Mi" } } });
+    await cs.create("forky", { command: ["sleep", "600"], limits: { pids: { max: 20 } } });
+    await sleep(2500); // the hog's dd runs after 1 s
+  });
+  afterAll(async () => {
+    await cs.cleanup();
+    expect(leaksOf(prefix)).toEqual([]);
+  });
+
+  it("an OOM kill shows in ps's counters and in events", async () => {
+    const kernel = field(cg("memory", "hog", "memory.oom_control"), "oom_kill");
+    expect(kernel).toBeGreaterThan(0);
+    const r = await kslice(["--prefix", prefix, "ps", "--json", "--interval", "0"]);
+    const hog = (JSON.parse(r.stdout) as PrefixView).containers.find((c) => c.name === "hog")!;
+    expect(hog.failures.oomKills).toBe(kernel);
+    expect(hog.failures.memoryMaxEvents).toBe(Number(cg("memory", "hog", "memory.failcnt")));
+    expect(hog.failures.memoryMaxEvents).toBeGreaterThan(0);
+    const evs = await events();
+    expect(evs).toContainEqual(expect.objectContaining({ object: "container", name: "hog", kind: "oom-kill", count: kernel }));
+    expect(evs).toContainEqual(expect.objectContaining({ name: "hog", kind: "present" }));
+    expect(evs.some((e) => e.name === "forky" && e.kind !== "present")).toBe(false);
+  });
+
+  it("events -f reports a fork bomb stopped at pids.max as it happens", async () => {
+    const live = ksliceLive(["--prefix", prefix, "events", "-f", "--interval", "0.5"]);
+    try {
+      await live.waitFor(/container forky {2}present/);
+      await cs.exec("forky", forkBomb); // its own exit code varies with where the forks failed
+      const out = await live.waitFor(/container forky {2}pids-max {2}\d+ fork/);
+      const hits = field(cg("pids", "forky", "pids.events"), "max");
+      expect(hits).toBeGreaterThan(0);
+      expect(out).toMatch(new RegExp(`container forky  pids-max  \\d+ fork\\S* refused at pids.max \\(total ${hits}\\)`));
+    } finally {
+      const exited = new Promise((r) => live.child.once("exit", r));
+      live.child.kill("SIGTERM");
+      await exited;
+    }
+    const r = await kslice(["--prefix", prefix, "ps", "--json", "--interval", "0"]);
+    const forky = (JSON.parse(r.stdout) as PrefixView).containers.find((c) => c.name === "forky")!;
+    expect(forky.failures.pidsMaxHits).toBe(field(cg("pids", "forky", "pids.events"), "max"));
+    expect(forky.pids.max).toBe(20);
+  });
+
+  it("events -f reports a restart by the supervisor and a stop", async () => {
+    await cs.create("flappy", { command: ["sleep", "600"], restartPolicy: "always" });
+    const live = ksliceLive(["--prefix", prefix, "events", "-f", "--interval", "0.5"]);
+    try {
+      const first = /container flappy {2}present {2}running \(pid (\d+)\)/.exec(await live.waitFor(/container flappy {2}present/))!;
+      process.kill(Number(first[1]), "SIGKILL");
+      await live.waitFor(/container flappy {2}(restarted|stopped|new-pid)/);
+      await live.waitFor(/container flappy {2}(restarted|started|new-pid) /);
+    } finally {
+      const exited = new Promise((r) => live.child.once("exit", r));
+      live.child.kill("SIGTERM");
+      await exited;
+    }
+    const after = await events();
+    expect(after).toContainEqual(expect.objectContaining({ name: "flappy", kind: "restarted" }));
+  });
+});

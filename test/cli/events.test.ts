@@ -1,0 +1,62 @@
+import { describe, expect, it } from "vitest";
+import { diffEvents, initialEvents } from "../../cli/events";
+import type { ContainerView, PrefixView } from "../../cli/model";
+import { pressureOrder } from "../../cli/top";
+
+const failures = { oomKills: 0, pidsMaxHits: 0, memoryHighEvents: null, memoryMaxEvents: 0, cpuThrottledPeriods: 0, cpuThrottledUs: 0 };
+function container(name: string, over: Partial<ContainerView> = {}): ContainerView {
+  return {
+    name, cgroup: name, status: "running", pid: 100, createdAt: null, uptimeSeconds: 1, addresses: {}, restarts: 0,
+    memory: { currentBytes: 0, peakBytes: 0, maxBytes: null, highBytes: null }, cpu: { usageNs: 0, percent: 0, maxCores: null },
+    pids: { current: 1, max: null }, failures, ...over,
+  };
+}
+const view = (containers: ContainerView[], at = "2026-01-01T00:00:00.000Z"): PrefixView => ({
+  host: "local", prefix: "p", cgroupVersion: 2, runtime: "crun", sampledAt: at, intervalSeconds: null, containers, budgets: [], networks: [],
+});
+
+describe("events", () => {
+  it("a first sample tells each container's state and the counters so far", () => {
+    const evs = initialEvents(view([container("a", { failures: { ...failures, oomKills: 2 } }), container("b", { restarts: 1 })]));
+    expect(evs.map((e) => `${e.name} ${e.kind} ${e.count ?? ""}`)).toEqual(["a present ", "a oom-kill 2", "b present ", "b restarted 1"]);
+  });
+
+  it("between two samples: creation, removal, stop, new pid, restarts and counter rises", () => {
+    const before = view([container("gone"), container("stops"), container("same", { pid: 5 }), container("r"), container("ooms")]);
+    const after = view([
+      container("stops", { status: "stopped", pid: null }),
+      container("same", { pid: 6 }),
+      container("r", { restarts: 2, pid: 9 }),
+      container("ooms", { failures: { ...failures, oomKills: 3, memoryMaxEvents: 4, pidsMaxHits: 1 } }),
+      container("new"),
+    ]);
+    const evs = diffEvents(before, after).map((e) => `${e.name} ${e.kind} ${e.count ?? ""}`.trim());
+    expect(evs.sort()).toEqual(
+      ["gone removed", "new created", "ooms memory-max 4", "ooms oom-kill 3", "ooms pids-max 1", "r restarted 2", "same new-pid", "stops stopped"].sort(),
+    );
+  });
+
+  it("a counter that went down is a cgroup made anew: it counts from zero", () => {
+    const before = view([container("a", { failures: { ...failures, oomKills: 5 } })]);
+    const after = view([container("a", { failures: { ...failures, oomKills: 1 } })]);
+    expect(diffEvents(before, after).map((e) => [e.kind, e.count])).toEqual([["oom-kill", 1]]);
+  });
+});
+
+describe("top's order", () => {
+  it("puts the most pressed first at each level of the budget tree", () => {
+    const v = view([
+      container("low", { cgroup: "t/low", pids: { current: 1, max: 100 } }),
+      container("high", { cgroup: "t/high", pids: { current: 9, max: 10 } }),
+      container("free", { memory: { currentBytes: 10, peakBytes: 10, maxBytes: 100, highBytes: null } }),
+    ]);
+    v.budgets = [{ path: "t", parent: null, containers: ["low", "high"], ...container("t", { pids: { current: 10, max: 20 } }) }];
+    expect(pressureOrder(v).map((i) => `${"  ".repeat(i.depth)}${i.budget?.path ?? i.container!.name}`)).toEqual(["t", "  high", "  low", "free"]);
+    // a budget under little pressure of its own comes first when a member is pressed
+    v.budgets[0]!.pids = { current: 10, max: 1000 };
+    v.containers[2]!.memory.currentBytes = 85;
+    expect(pressureOrder(v).map((i) => i.budget?.path ?? i.container!.name)).toEqual(["t", "high", "low", "free"]);
+    v.containers[1]!.pids.current = 1;
+    expect(pressureOrder(v).map((i) => i.budget?.path ?? i.container!.name)).toEqual(["free", "t", "high", "low"]);
+  });
+});

@@ -1,0 +1,110 @@
+import { execFileSync } from "node:child_process";
+import { readFileSync } from "node:fs";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { limitsLifecycle } from "../../provider/reconcile/limits";
+import type { PrefixView } from "../../cli/model";
+import { kslice } from "../helpers/cli";
+import { Containers } from "../helpers/containers";
+import { leaksOf } from "../helpers/leaks";
+import { testPrefix } from "../helpers/prefix";
+
+// This machine runs cgroup v1 (hybrid): the kernel files read below are v1's.
+const prefix = `${testPrefix}-cps`;
+const cs = new Containers(prefix);
+const host = cs.host;
+const cg = (ctrl: string, path: string, file: string) => readFileSync(`/sys/fs/cgroup/${ctrl}/${prefix}/${path}/${file}`, "utf8").trim();
+const field = (text: string, name: string) => Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1]);
+
+describe("kslice ps", () => {
+  let view: PrefixView;
+  beforeAll(async () => {
+    const c = await limitsLifecycle.check({}, { host, name: "tenant", limits: { memory: { max: "128Mi" }, cpu: { max: 1 }, pids: { max: 100 } } });
+    await limitsLifecycle.create(c.inputs!);
+    await cs.create("web", { parent: "tenant", command: ["sleep", "600"], limits: { memory: { max: "48Mi" }, cpu: { max: 0.5 }, pids: { max: 30 } } });
+    await cs.create("solo", { command: ["sleep", "600"] });
+    const r = await kslice(["--prefix", prefix, "ps", "--json", "--interval", "0.5"]);
+    expect(r.stderr).toBe("");
+    expect(r.code).toBe(0);
+    view = JSON.parse(r.stdout) as PrefixView;
+  });
+  afterAll(async () => {
+    await cs.cleanup(false);
+    await limitsLifecycle.delete("", { host, name: "tenant", onDeleteWithProcesses: "kill" }).catch(() => undefined);
+    await cs.deleteHost();
+    expect(leaksOf(prefix)).toEqual([]);
+  });
+
+  it("lists every container with the runtime's status and pid", () => {
+    const state = JSON.parse(execFileSync("runc", ["--root", `/run/${prefix}/runtime`, "state", "web"], { encoding: "utf8" })) as { pid: number; status: string };
+    const web = view.containers.find((c) => c.name === "web")!;
+    expect(web.status).toBe("running");
+    expect(web.pid).toBe(state.pid);
+    expect(web.cgroup).toBe("tenant/web");
+    expect(web.uptimeSeconds).toBeGreaterThanOrEqual(0);
+    expect(view.containers.map((c) => c.name).sort()).toEqual(["solo", "web"]);
+    expect(view.cgroupVersion).toBe(1);
+  });
+
+  it("agrees with the kernel's cgroup files: limits, usage and fail counters", () => {
+    const web = view.containers.find((c) => c.name === "web")!;
+    expect(web.memory.maxBytes).toBe(Number(cg("memory", "tenant/web", "memory.limit_in_bytes")));
+    expect(web.memory.maxBytes).toBe(48 * 2 ** 20);
+    expect(web.pids.max).toBe(Number(cg("pids", "tenant/web", "pids.max")));
+    expect(web.cpu.maxCores).toBe(Number(cg("cpu", "tenant/web", "cpu.cfs_quota_us")) / Number(cg("cpu", "tenant/web", "cpu.cfs_period_us")));
+    // an idle sleep: its task count and peak do not move between our reads
+    expect(web.pids.current).toBe(Number(cg("pids", "tenant/web", "pids.current")));
+    expect(web.memory.peakBytes).toBe(Number(cg("memory", "tenant/web", "memory.max_usage_in_bytes")));
+    expect(web.memory.currentBytes).toBeGreaterThan(0);
+    expect(web.cpu.percent).not.toBeNull();
+    expect(web.failures).toEqual({
+      oomKills: field(cg("memory", "tenant/web", "memory.oom_control"), "oom_kill"),
+      pidsMaxHits: field(cg("pids", "tenant/web", "pids.events"), "max"),
+      memoryHighEvents: null,
+      memoryMaxEvents: Number(cg("memory", "tenant/web", "memory.failcnt")),
+      cpuThrottledPeriods: field(cg("cpu", "tenant/web", "cpu.stat"), "nr_throttled"),
+      cpuThrottledUs: Math.round(field(cg("cpu", "tenant/web", "cpu.stat"), "throttled_time") / 1000),
+    });
+    const solo = view.containers.find((c) => c.name === "solo")!;
+    expect(solo.memory.maxBytes).toBeNull();
+    expect(solo.pids.max).toBeNull();
+  });
+
+  it("shows budgets with their limits and the containers inside", () => {
+    const tenant = view.budgets.find((b) => b.path === "tenant")!;
+    expect(tenant.parent).toBeNull();
+    expect(tenant.containers).toEqual(["web"]);
+    expect(tenant.memory.maxBytes).toBe(Number(cg("memory", "tenant", "memory.limit_in_bytes")));
+    expect(tenant.pids.max).toBe(100);
+    expect(tenant.cpu.maxCores).toBe(1);
+    expect(view.budgets.map((b) => b.path)).toEqual(["tenant"]);
+  });
+
+  it("prints a table with the budget tree", async () => {
+    const r = await kslice(["--prefix", prefix, "ps", "--interval", "0"]);
+    expect(r.code).toBe(0);
+    const lines = r.stdout.split("\n");
+    expect(lines[0]).toMatch(/^NAME\s+KIND\s+STATUS\s+PID/);
+    const tenant = lines.findIndex((l) => /^tenant\/\s+budget/.test(l));
+    expect(tenant).toBeGreaterThan(0);
+    expect(lines[tenant + 1]).toMatch(/^ {2}web\s+container\s+running\s+\d+/);
+    expect(r.stdout).toMatch(/48Mi/);
+  });
+
+  it("refuses bad input with a clear error and a non-zero exit", async () => {
+    const empty = await kslice(["--prefix", `${prefix}-none`, "ps"]);
+    expect(empty.code).toBe(1);
+    expect(empty.stderr).toMatch(/nothing under prefix "[^"]+-none"/);
+    const flag = await kslice(["--prefix", prefix, "ps", "--bogus"]);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toMatch(/Unknown option '--bogus'/);
+    const misplaced = await kslice(["--prefix", prefix, "ps", "--tail", "3"]);
+    expect(misplaced.code).toBe(2);
+    expect(misplaced.stderr).toMatch(/kslice ps takes no --tail/);
+    const prefixBad = await kslice(["--prefix", "Bad_Prefix", "ps"]);
+    expect(prefixBad.code).toBe(2);
+    expect(prefixBad.stderr).toMatch(/--prefix: got "Bad_Prefix"/);
+    const cmd = await kslice(["--prefix", prefix, "pss"]);
+    expect(cmd.code).toBe(2);
+    expect(cmd.stderr).toMatch(/unknown command "pss"/);
+  });
+});
