@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "./host";
 import { hostInput, type HostRef } from "./host-ref";
+import { ownerInput } from "./owner";
 import type { LimitsArgs, Size } from "./limits-types";
 import { Network, type NetworkRef } from "./network";
 import { ResourceLimits } from "./resource-limits";
@@ -86,6 +87,11 @@ export interface ContainerArgs {
   dns?: pulumi.Input<{ nameservers?: string[]; search?: string[]; options?: string[] }>;
   /** Extra /etc/hosts entries, name → address. */
   hosts?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /**
+   * Take over a container of this name that another stack or resource made (its owner is recorded
+   * on the host). Ownerless containers and this resource's own are taken over without it. @default false
+   */
+  adopt?: pulumi.Input<boolean>;
 }
 
 export interface ContainerUsage {
@@ -132,7 +138,12 @@ export class Container extends pulumi.dynamic.Resource {
     super(
       shimProvider("container"),
       name,
-      { ...args, host: h.host, name: args.name ?? name, parent, networks, ...outputs },
+      {
+        ...args, host: h.host, name: args.name ?? name, parent, networks, ...outputs,
+        owner: ownerInput(name, "Container", opts),
+        // the parent's declared limits, for check at preview (dropped by check, never stored)
+        parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
+      },
       { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host", "env"] },
       "kslice",
       "Container",

@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { ownerInput } from "./owner";
 import { shimProvider } from "./shim";
 
 export interface LocalConnectionArgs {
@@ -72,7 +73,7 @@ export class Host extends pulumi.dynamic.Resource {
       cpuCount: undefined, memoryTotalBytes: undefined, userNamespaces: undefined, runtimes: undefined,
       runtimeName: undefined, runtimeVersion: undefined,
     };
-    super(shimProvider("host"), name, { ...args, ...outputs }, {
+    super(shimProvider("host"), name, { ...args, ...outputs, owner: ownerInput(name, "Host", opts) }, {
       ...opts,
       additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"],
     }, "kslice", "Host");
