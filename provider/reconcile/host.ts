@@ -8,6 +8,8 @@ import { shellQuote } from "../transport/transport";
 import { hostContext } from "./host-context";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
+import { ownerOf, stackOf } from "./ownership";
+import { prefixUsersScript, stackFile, writeRecordScript } from "../kernel/owners";
 
 /** The Host's outputs: its inputs (Node's diff only sees old outputs) and the facts read from the kernel. */
 export interface HostOutputs extends HostArgs {
@@ -58,6 +60,36 @@ const factKeys = [
   "memoryTotalBytes", "userNamespaces", "runtimes", "runtimeName", "runtimeVersion",
 ] as const;
 
+const owned = (props: Props) => (ownerOf(props) ? { owner: ownerOf(props) } : {});
+
+/** Registers the Host's stack as a user of the prefix on the host (one file per stack). */
+async function registerStack(a: HostArgs, owner: string | undefined): Promise<void> {
+  if (!owner) return;
+  const { t } = await hostContext(a);
+  await t.run(["sh", "-c", writeRecordScript(stackFile(hostLayout(a.prefix), stackOf(owner)), owner)]);
+}
+
+/**
+ * Unregisters this Host's stack from the prefix; true when another stack still uses it (its file,
+ * or containers and networks it owns), in which case the prefix's setup stays, and a warning says so.
+ */
+async function usedByOthers(a: HostArgs, owner: string | undefined): Promise<boolean> {
+  const { t } = await hostContext(a);
+  const layout = hostLayout(a.prefix);
+  const mine = owner ? stackOf(owner) : undefined;
+  if (mine) await t.run(["rm", "-f", stackFile(layout, mine)]);
+  const lines = (await t.run(["sh", "-c", prefixUsersScript(layout)])).stdout.split("\n").filter(Boolean);
+  const stacks = new Set(lines.filter((l) => l.startsWith("stack ")).map((l) => decodeURIComponent(l.slice(6))));
+  for (const l of lines.filter((x) => !x.startsWith("stack "))) {
+    const recorded = l.split(" ")[2];
+    if (recorded && recorded !== "-" && stackOf(recorded) !== mine) stacks.add(stackOf(recorded));
+  }
+  if (mine) stacks.delete(mine);
+  if (!stacks.size) return false;
+  console.error(`warning: ${t.target}: prefix "${a.prefix}" is still used by stack ${[...stacks].join(", ")}; its setup stays (only this stack's resources were removed)`);
+  return true;
+}
+
 /** Inputs whose change means another host (or another namespace of objects on it): replace. */
 export function hostReplaces(olds: HostArgs, news: HostArgs): string[] {
   const out: string[] = [];
@@ -70,6 +102,7 @@ export function hostReplaces(olds: HostArgs, news: HostArgs): string[] {
 
 export const hostLifecycle: LifecycleImpl = {
   async check(_olds, news): Promise<CheckResult> {
+    const owner = ownerOf(news) ? { owner: ownerOf(news) } : {};
     if (containsUnknown(news)) return { inputs: news };
     const r = parseInput(hostArgs, pickInputs(news));
     if (!r.ok) return { failures: r.failures };
@@ -81,7 +114,7 @@ export const hostLifecycle: LifecycleImpl = {
     } catch (e) {
       return { failures: [{ property: "connection", reason: (e as Error).message }] };
     }
-    return { inputs: r.value as unknown as Props };
+    return { inputs: { ...r.value, ...owner } as unknown as Props };
   },
 
   async diff(_id, olds, news): Promise<DiffResult> {
@@ -100,16 +133,19 @@ export const hostLifecycle: LifecycleImpl = {
   async create(inputs) {
     const args = parse(inputs);
     const outs = await observe(args);
-    return { id: `${connectionKey(args.connection)}/${args.prefix}`, outs: outs as unknown as Props };
+    await registerStack(args, ownerOf(inputs));
+    return { id: `${connectionKey(args.connection)}/${args.prefix}`, outs: { ...outs, ...owned(inputs) } as unknown as Props };
   },
 
   async read(id, props) {
     const outs = await observe(parse(props));
-    return { id, props: outs as unknown as Props };
+    return { id, props: { ...outs, ...owned(props) } as unknown as Props };
   },
 
   async update(_id, _olds, news) {
-    return { outs: (await observe(parse(news))) as unknown as Props };
+    const args = parse(news);
+    await registerStack(args, ownerOf(news));
+    return { outs: { ...(await observe(args)), ...owned(news) } as unknown as Props };
   },
 
   async delete(_id, props) {
@@ -117,6 +153,7 @@ export const hostLifecycle: LifecycleImpl = {
     const a = parse(props);
     const h = await hostContext(a);
     const layout = hostLayout(a.prefix);
+    if (await usedByOthers(a, ownerOf(props))) return;
     const ls = await h.t.run(["sh", "-c", `ls ${shellQuote(layout.containers)} 2>/dev/null; echo @@; ls ${shellQuote(layout.networks)} 2>/dev/null; true`]);
     const [containers, networks] = ls.stdout.split("@@\n").map((x) => x.split("\n").filter(Boolean)) as [string[], string[]];
     const cgroups = containers.length || networks.length ? [] : await h.cgroups.removeRootIfEmpty();
