@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -27,7 +27,7 @@ export class TestStack {
     this.config = { ...opts.config };
   }
 
-  run(op: string, ...flags: string[]): Promise<StackRun> {
+  private args(op: string, flags: string[]): string[] {
     const args = [
       join(repoRoot, "dist/scripts/stack.js"), op, join(repoRoot, this.dir), "--json",
       "--stack", this.opts.stack ?? "test", "--workdir", join(this.backend, "work"), ...flags,
@@ -35,11 +35,25 @@ export class TestStack {
     if (this.opts.program) args.push("--program", join(repoRoot, this.opts.program));
     for (const [k, v] of Object.entries(this.config)) args.push("--config", `${k}=${v}`);
     for (const [k, v] of Object.entries(this.secrets)) args.push("--secret", `${k}=${v}`);
+    return args;
+  }
+
+  private get env() {
+    return { ...process.env, PULUMI_BACKEND_URL: `file://${this.backend}`, PULUMI_CONFIG_PASSPHRASE: "test" };
+  }
+
+  /** Starts a run without waiting for it (to interrupt it); its output is discarded. */
+  start(op: string, ...flags: string[]): ChildProcess {
+    return spawn(process.execPath, this.args(op, flags), { env: this.env, stdio: "ignore" });
+  }
+
+  run(op: string, ...flags: string[]): Promise<StackRun> {
+    const args = this.args(op, flags);
     return new Promise((resolve) => {
       execFile(
         process.execPath,
         args,
-        { env: { ...process.env, PULUMI_BACKEND_URL: `file://${this.backend}`, PULUMI_CONFIG_PASSPHRASE: "test" }, timeout: 600_000, maxBuffer: 64 << 20 },
+        { env: this.env, timeout: 600_000, maxBuffer: 64 << 20 },
         (err, stdout, stderr) => {
           const line = stdout.trim().split("\n").pop();
           resolve({ ok: !err, json: line ? JSON.parse(line) : undefined, stderr });
