@@ -14,12 +14,12 @@ const cs = new Containers(prefix);
 const urn = (stack: string, type: string, name: string) => `urn:pulumi:${stack}::proj::pulumi-nodejs:dynamic/kslice:${type}::${name}`;
 const recorded = (file: string) => (JSON.parse(readFileSync(file, "utf8")) as { owner?: string }).owner;
 
-describe("single-resource checks at preview", () => {
-  afterAll(async () => {
-    await cs.cleanup();
-    expect(leaksOf(prefix)).toEqual([]);
-  });
+afterAll(async () => {
+  await cs.cleanup();
+  expect(leaksOf(prefix)).toEqual([]);
+});
 
+describe("single-resource checks at preview", () => {
   it("refuses a capability name the kernel does not know, and accepts a known one", async () => {
     const bogus = await L.check({}, { host: cs.host, name: "caps", command: ["true"], security: { capAdd: ["CAP_BOGUS"], capDrop: ["NET_RAW"] } });
     expect(bogus.failures).toEqual([{ property: "security.capAdd.0", reason: expect.stringMatching(/^got "CAP_BOGUS"; not a capability the kernel of host local knows \(CAP_CHOWN … CAP_/) }]);
