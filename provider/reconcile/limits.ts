@@ -62,7 +62,7 @@ async function ownerAdmission(a: ResourceLimitsArgs, h: HostContext, olds: Props
   if (conflict) failures.push({ property: "name", reason: conflict });
   const o = typeof olds.name === "string" ? parseInput(resourceLimitsArgs, declared(olds)) : undefined;
   const isNew = !o?.ok || nodePath(o.value) !== path || connectionKey(o.value.host.connection) !== connectionKey(a.host.connection) || o.value.host.prefix !== a.host.prefix;
-  if (isNew && !conflict && !a.adopt && recordedOwner(record) === undefined && (await h.cgroups.exists(path))) {
+  if (owner && isNew && !conflict && !a.adopt && recordedOwner(record) === undefined && (await h.cgroups.exists(path))) {
     failures.push({ property: "name", reason: `${where} already exists and kslice has no record of its owner; set adopt: true to take it over (its processes stay)` });
   }
   return failures;
