@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { containerLifecycle as L } from "../../../provider/reconcile/container";
 import { limitsLifecycle } from "../../../provider/reconcile/limits";
+import { networkLifecycle as N } from "../../../provider/reconcile/network";
 import { forgetClaims } from "../../../provider/reconcile/ownership";
 import { Containers } from "../../helpers/containers";
 import { leaksOf } from "../../helpers/leaks";
@@ -115,5 +116,46 @@ describe("owners of budgets", () => {
     expect(r.inputs).toBeUndefined();
     const ok = await limitsLifecycle.check({}, { host, name: "child", parent: "new-tenant", limits: { pids: { max: 8 } }, parentLimits: { pids: { max: 16 } }, owner: urn("a", "ResourceLimits", "child") });
     expect(ok.inputs).not.toHaveProperty("parentLimits");
+  });
+});
+
+describe("owners of networks", () => {
+  const host = { connection: { type: "local" }, prefix };
+  const mine = urn("a", "Network", "net");
+  const theirs = urn("b", "Network", "net");
+  const record = `/var/lib/${prefix}/networks/shared/network.json`;
+
+  it("records the owner in network.json; another owner is refused at check unless adopt: true; the old owner's delete leaves it", async () => {
+    const args = { host, name: "shared", subnet: "10.242.200.0/24", owner: mine };
+    const made = await N.create((await N.check({}, args)).inputs!);
+    expect(recorded(record)).toBe(mine);
+    forgetClaims(); // another stack's program runs in a provider process of its own
+    const refused = await N.check({}, { ...args, owner: theirs });
+    expect(refused.failures).toEqual([{ property: "name", reason: expect.stringContaining(`already belongs to ${mine} (stack proj/a); set adopt: true`) }]);
+    forgetClaims();
+    const adopted = await N.check({}, { ...args, owner: theirs, adopt: true });
+    expect(adopted.failures).toBeUndefined();
+    const taken = await N.create(adopted.inputs!);
+    expect(recorded(record)).toBe(theirs);
+    await N.delete(made.id, made.outs!);
+    expect(existsSync(record)).toBe(true);
+    await N.delete(taken.id, taken.outs!);
+    expect(existsSync(record)).toBe(false);
+  });
+});
+
+describe("state written before owners were recorded", () => {
+  it("shows no change when the program now passes an owner, and the next update records it", async () => {
+    const { outs, inputs } = await cs.create("legacy", { command: ["sleep", "600"], stopGraceSeconds: 0 });
+    expect(recorded(`/var/lib/${prefix}/containers/legacy/kslice.json`)).toBeUndefined();
+    const owner = urn("a", "Container", "legacy");
+    forgetClaims();
+    const news = (await L.check(inputs, { ...inputs, owner })).inputs!;
+    expect(await L.diff("", outs, news)).toEqual({ changes: false });
+    const updated = await L.update("", outs, { ...news, restartPolicy: "always" });
+    expect(updated.outs!.pid).toBe(outs.pid);
+    expect(recorded(`/var/lib/${prefix}/containers/legacy/kslice.json`)).toBe(owner);
+    await L.delete("", updated.outs!);
+    expect(alive(outs.pid as number)).toBe(false);
   });
 });
