@@ -14,10 +14,14 @@ export const budgetRecord = (layout: HostLayout, path: string) => `${layout.stat
 export const ownersDir = (layout: HostLayout) => `${layout.stateDir}/owners`;
 export const stackFile = (layout: HostLayout, stack: string) => `${ownersDir(layout)}/${encodeURIComponent(stack)}`;
 
-/** Writes a record file by rename (a reader never sees half of it), making its directory. */
+/**
+ * Writes a record file by rename (a reader never sees half of it), making its directory; once more
+ * if a parallel delete removed the emptied directory in between.
+ */
 export function writeRecordScript(file: string, content: string): string {
   const dir = file.slice(0, file.lastIndexOf("/"));
-  return `umask 022; mkdir -p ${q(dir)} && printf '%s\\n' ${q(content)} > ${q(`${file}.new`)} && mv -f ${q(`${file}.new`)} ${q(file)}`;
+  const write = `mkdir -p ${q(dir)} && printf '%s\\n' ${q(content)} > ${q(`${file}.new`)} && mv -f ${q(`${file}.new`)} ${q(file)}`;
+  return `umask 022; ${write} 2>/dev/null || ${write}`;
 }
 
 /** Removes a record file and the directories it leaves empty, up to (not including) `top`. */

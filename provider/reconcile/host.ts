@@ -77,7 +77,6 @@ async function usedByOthers(a: HostArgs, owner: string | undefined): Promise<boo
   const { t } = await hostContext(a);
   const layout = hostLayout(a.prefix);
   const mine = owner ? stackOf(owner) : undefined;
-  if (mine) await t.run(["rm", "-f", stackFile(layout, mine)]);
   const lines = (await t.run(["sh", "-c", prefixUsersScript(layout)])).stdout.split("\n").filter(Boolean);
   const stacks = new Set(lines.filter((l) => l.startsWith("stack ")).map((l) => decodeURIComponent(l.slice(6))));
   for (const l of lines.filter((x) => !x.startsWith("stack "))) {
@@ -85,7 +84,9 @@ async function usedByOthers(a: HostArgs, owner: string | undefined): Promise<boo
     if (recorded && recorded !== "-" && stackOf(recorded) !== mine) stacks.add(stackOf(recorded));
   }
   if (mine) stacks.delete(mine);
+  // the last user: the caller removes the whole setup (this registration with it), or fails and keeps it
   if (!stacks.size) return false;
+  if (mine) await t.run(["rm", "-f", stackFile(layout, mine)]);
   console.error(`warning: ${t.target}: prefix "${a.prefix}" is still used by stack ${[...stacks].join(", ")}; its setup stays (only this stack's resources were removed)`);
   return true;
 }
