@@ -10,6 +10,19 @@ import type { HostLayout } from "./container/layout";
  */
 export const budgetRecord = (layout: HostLayout, path: string) => `${layout.stateDir}/limits/${path}.json`;
 
+/**
+ * Every budget record of a prefix in one read (the engine checks many budgets in a burst: one
+ * command, not one per budget). Prints `<path>\t<record>` per record, path below the prefix.
+ */
+export function budgetRecordsScript(layout: HostLayout): string {
+  const dir = q(`${layout.stateDir}/limits`);
+  return `[ -d ${dir} ] || exit 0; cd ${dir} && find . -name '*.json' -type f | while IFS= read -r f; do p=\${f#./}; printf '%s\t%s\n' "\${p%.json}" "$(cat -- "$f" 2>/dev/null)"; done`;
+}
+
+export function parseBudgetRecords(out: string): Map<string, string> {
+  return new Map(out.split("\n").filter((l) => l.includes("\t")).map((l) => [l.slice(0, l.indexOf("\t")), l.slice(l.indexOf("\t") + 1)]));
+}
+
 /** Stacks using a prefix on a host: one file per stack, so that Host delete removes only its own setup. */
 export const ownersDir = (layout: HostLayout) => `${layout.stateDir}/owners`;
 export const stackFile = (layout: HostLayout, stack: string) => `${ownersDir(layout)}/${encodeURIComponent(stack)}`;

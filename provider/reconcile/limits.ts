@@ -6,12 +6,13 @@ import { observedInputs } from "./limits-observed";
 import { resolveBlockDevices } from "../kernel/block-devices";
 import type { PlanContext } from "../kernel/cgroup/settings";
 import { connectionKey } from "../transport/open";
-import { hostContext, type HostContext } from "./host-context";
+import { hostContext, registerSharedRead, type HostContext } from "./host-context";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
 import { claim, ownerConflict, ownerOf, recordedOwner } from "./ownership";
 import { hostLayout } from "../kernel/container/layout";
-import { budgetRecord, removeRecordScript, writeRecordScript } from "../kernel/owners";
+import { budgetRecord, budgetRecordsScript, parseBudgetRecords, removeRecordScript, writeRecordScript } from "../kernel/owners";
+import { SharedRead } from "../kernel/shared-read";
 import { limits as limitsSchema } from "../../schema/limits";
 
 const periodUs = 100_000;
@@ -43,6 +44,19 @@ export function declaredParentLimits(v: unknown): Limits | undefined {
 
 const recordFile = (a: ResourceLimitsArgs) => budgetRecord(hostLayout(a.host.prefix), nodePath(a));
 
+// The budget records of a host and prefix, read once for a burst of checks (see SharedRead).
+const recordReads = new Map<string, SharedRead<Map<string, string>>>();
+function budgetRecords(a: ResourceLimitsArgs, h: HostContext): SharedRead<Map<string, string>> {
+  const key = `${connectionKey(a.host.connection)}/${a.host.prefix}`;
+  let r = recordReads.get(key);
+  if (!r) {
+    r = new SharedRead(h.t, budgetRecordsScript(hostLayout(a.host.prefix)), parseBudgetRecords, 1000);
+    recordReads.set(key, r);
+    registerSharedRead(r);
+  }
+  return r;
+}
+
 /**
  * Ownership at check: a path declared twice in this program; a new node over a cgroup that exists
  * (kslice's own record: crash recovery, taken over; another owner's or none: adopt: true); a node
@@ -57,7 +71,7 @@ async function ownerAdmission(a: ResourceLimitsArgs, h: HostContext, olds: Props
       failures.push({ property: "name", reason: `got ${JSON.stringify(path)}, also the path of ${other} in this program` });
     }
   }
-  const [record] = await h.t.readFiles([recordFile(a)]);
+  const record = (await budgetRecords(a, h).get()).get(path);
   const conflict = ownerConflict(where, recordedOwner(record), owner, a.adopt);
   if (conflict) failures.push({ property: "name", reason: conflict });
   const o = typeof olds.name === "string" ? parseInput(resourceLimitsArgs, declared(olds)) : undefined;
@@ -202,7 +216,8 @@ export const limitsLifecycle: LifecycleImpl = {
     if (conflict) throw new Error(`${h.t.target}: ${conflict}`);
     // the record goes first: a create killed after the mkdir is recognised as ours by the next one
     if (owner) await h.t.run(["sh", "-c", writeRecordScript(recordFile(a), JSON.stringify({ owner }))]);
-    const forget = () => (record === undefined ? h.t.run(["sh", "-c", removeRecordScript(recordFile(a), "/var/lib")]) : Promise.resolve());
+    budgetRecords(a, h).invalidate();
+    const forget = () => (record === undefined ? h.t.run(["sh", "-c", removeRecordScript(recordFile(a), "/var/lib")]).finally(() => budgetRecords(a, h).invalidate()) : Promise.resolve());
     let undo: () => Promise<unknown>;
     try {
       undo = await h.cgroups.create(path, a.parent ?? "", { adopt: a.adopt || (owner !== undefined && recordedOwner(record) === owner) });
@@ -247,7 +262,10 @@ export const limitsLifecycle: LifecycleImpl = {
     const wanted = h.cgroups.drift(h.cgroups.plan(a.limits, ctx), files).map((d) => d.setting);
     await h.cgroups.apply(path, parent, [...resets, ...wanted]);
     // state written before ownership: the record comes with the first update
-    if (ownerOf(news) && ownerOf(olds) !== ownerOf(news)) await h.t.run(["sh", "-c", writeRecordScript(recordFile(a), JSON.stringify({ owner: ownerOf(news) }))]);
+    if (ownerOf(news) && ownerOf(olds) !== ownerOf(news)) {
+      await h.t.run(["sh", "-c", writeRecordScript(recordFile(a), JSON.stringify({ owner: ownerOf(news) }))]);
+      budgetRecords(a, h).invalidate();
+    }
     return { outs: { ...pickInputs(news), path } };
   },
 
@@ -261,7 +279,7 @@ export const limitsLifecycle: LifecycleImpl = {
       console.error(`warning: ${h.t.target}: cgroup ${a.host.prefix}/${path} now belongs to ${holder}; left in place`);
       return;
     }
-    const forget = () => h.t.run(["sh", "-c", removeRecordScript(recordFile(a), "/var/lib")]);
+    const forget = () => h.t.run(["sh", "-c", removeRecordScript(recordFile(a), "/var/lib")]).finally(() => budgetRecords(a, h).invalidate());
     if (!(await h.cgroups.exists(path))) return void (await forget());
     const procs = await h.cgroups.procs(path);
     if (procs.length) {
