@@ -4,7 +4,7 @@ import { parseInput, type InputFailure } from "../../schema/issues";
 import { resolveBlockDevices } from "../kernel/block-devices";
 import { hostLayout, type HostLayout } from "../kernel/container/layout";
 import { ociSpec } from "../kernel/container/oci-spec";
-import { ensureLower, lowerOf, makeBundleDir, mountRootfs, unmountRootfs } from "../kernel/container/rootfs";
+import { bundleAccessScript, ensureLower, lowerOf, makeBundleDir, mountRootfs, unmountRootfs } from "../kernel/container/rootfs";
 import { bootScript, bootScriptPath, installBootUnitScript, launchSupervisorScript, removeBootUnitScript, supervisorPath } from "../kernel/container/boot";
 import { OciRuntime } from "../kernel/container/runtime";
 import { startScript, supervisorScript } from "../kernel/container/scripts";
@@ -159,6 +159,7 @@ async function prepareNet(c: Ctx, a: ContainerArgs): Promise<NetPlan> {
 async function writeStartFiles(c: Ctx, a: ContainerArgs): Promise<void> {
   await prepareNet(c, a);
   const uidBase = a.security.userNamespace ? await ensureRange(c.h.t, c.layout, a, await c.snapshots.get()) : undefined;
+  await c.h.t.run(["sh", "-c", bundleAccessScript(c.bundle, uidBase)]);
   await putFiles(c, [
     { path: `${c.bundle}/config.json`, content: JSON.stringify(specOf(a, c, uidBase), null, 2) },
     await startFile(c, a),
