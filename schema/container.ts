@@ -74,6 +74,13 @@ export const containerArgs = z.strictObject({
   state: z.enum(["running", "stopped"]).default("running"),
   /** What happens when the init exits by itself. @default "no" */
   restartPolicy: z.enum(["no", "on-failure", "always"]).default("no"),
+  /**
+   * Read the container's usage (memory, CPU time, tasks, OOM kills) into the `usage` output at
+   * create, update and refresh. Off by default: usage changes on every refresh, and a refresh of
+   * an untouched stack should show nothing (`kslice ps` and `kslice top` show usage instead).
+   * @default false
+   */
+  reportUsage: z.boolean().default(false),
   security: z
     .strictObject({
       /** Capabilities added to, or dropped from, Docker's default 14. */

@@ -35,7 +35,7 @@ import { attachmentName } from "../../schema/container-network";
 
 const inputKeys = [
   "host", "name", "parent", "limits", "rootfs", "command", "env", "workingDir", "user", "hostname",
-  "mounts", "state", "restartPolicy", "security", "logMaxSize", "stopGraceSeconds", "networks", "ports", "dns", "hosts", "adopt", "owner",
+  "mounts", "state", "restartPolicy", "reportUsage", "security", "logMaxSize", "stopGraceSeconds", "networks", "ports", "dns", "hosts", "adopt", "owner",
 ] as const;
 /** Inputs a running container cannot take: changing them replaces it (delete first: names are unique). */
 export const replaceKeys = ["name", "parent", "rootfs", "command", "env", "workingDir", "user", "hostname", "mounts", "security"] as const;
@@ -317,7 +317,7 @@ async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot): Prom
     pid: live ? st.pid : 0,
     startedAt: st.created,
     specHash: config === undefined ? undefined : hash(JSON.parse(config)),
-    usage: live ? await c.h.cgroups.usage(c.path) : undefined,
+    usage: live && a.reportUsage ? await c.h.cgroups.usage(c.path) : undefined,
     addresses,
     net: net?.drift,
     uidBase,

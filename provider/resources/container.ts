@@ -67,6 +67,12 @@ export interface ContainerArgs {
   state?: pulumi.Input<"running" | "stopped">;
   /** @default "no" */
   restartPolicy?: pulumi.Input<"no" | "on-failure" | "always">;
+  /**
+   * Fill the `usage` output (memory, CPU time, tasks, OOM kills) at create, update and refresh.
+   * Usage changes on every refresh; `kslice ps`/`top` show it without touching the stack.
+   * @default false: `usage` is null
+   */
+  reportUsage?: pulumi.Input<boolean>;
   security?: pulumi.Input<{
     capAdd?: pulumi.Input<pulumi.Input<string>[]>;
     capDrop?: pulumi.Input<pulumi.Input<string>[]>;
@@ -119,7 +125,7 @@ export class Container extends pulumi.dynamic.Resource {
   declare readonly bundlePath: pulumi.Output<string>;
   /** Host path of the container's stdout/stderr log. */
   declare readonly logPath: pulumi.Output<string>;
-  /** Read from the kernel at create, update and refresh. */
+  /** Read from the kernel at create, update and refresh when `reportUsage` is set; null otherwise. */
   declare readonly usage: pulumi.Output<ContainerUsage | null>;
   /** Address on each network, by network name. */
   declare readonly addresses: pulumi.Output<Record<string, string>>;

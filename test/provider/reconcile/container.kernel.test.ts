@@ -20,7 +20,7 @@ describe("Container lifecycle against runc and the kernel", () => {
   });
 
   it("creates a running container with its limits, log and usage", async () => {
-    const { outs } = await cs.create("web", { command: ["sh", "-c", "echo started; exec sleep 600"], limits: { pids: { max: 32 }, memory: { max: "64Mi" } }, stopGraceSeconds: 1 });
+    const { outs } = await cs.create("web", { command: ["sh", "-c", "echo started; exec sleep 600"], limits: { pids: { max: 32 }, memory: { max: "64Mi" } }, stopGraceSeconds: 1, reportUsage: true });
     expect(outs).toMatchObject({ status: "running", runtime: "runc", cgroupPath: "web" });
     expect(alive(outs.pid as number)).toBe(true);
     expect(readFileSync(pidsMax("web"), "utf8").trim()).toBe("32");
