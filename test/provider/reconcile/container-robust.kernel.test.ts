@@ -1,0 +1,75 @@
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { containerLifecycle as L } from "../../../provider/reconcile/container";
+import { hostContext } from "../../../provider/reconcile/host-context";
+import { Containers } from "../../helpers/containers";
+import { leaksOf } from "../../helpers/leaks";
+import { testPrefix } from "../../helpers/prefix";
+
+const work = mkdtempSync(join(tmpdir(), "kslice-robust-"));
+const prefixes: string[] = [];
+const fresh = (s: string) => {
+  const p = `${testPrefix}-rb${s}`;
+  prefixes.push(p);
+  return new Containers(p);
+};
+
+describe("container create, delete and identity under an operator's bad day", () => {
+  afterAll(async () => {
+    for (const p of prefixes) {
+      await new Containers(p).cleanup();
+      expect(leaksOf(p)).toEqual([]);
+    }
+    rmSync(work, { recursive: true, force: true });
+  });
+
+  it("delete gives the init its stopGraceSeconds (not 2 s) to act on SIGTERM", async () => {
+    const cs = fresh("g");
+    const out = join(work, "grace");
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out);
+    const { id, outs } = await cs.create("slow", {
+      command: ["sh", "-c", "trap 'sleep 3; echo graceful > /out/done; exit 0' TERM; sleep 600 & wait"],
+      mounts: [{ type: "bind", source: out, target: "/out", readOnly: false }],
+      stopGraceSeconds: 20,
+    });
+    await L.delete(id, outs);
+    expect(readFileSync(join(out, "done"), "utf8")).toBe("graceful\n");
+    await cs.cleanup();
+  });
+
+  it("a failed first create on a fresh prefix leaves the shared setup to its siblings (Host delete removes it)", async () => {
+    const cs = fresh("u");
+    await expect(cs.create("bad", { command: ["/no/such/binary"], stopGraceSeconds: 1 })).rejects.toThrow(/container bad/);
+    // the template it built and the prefix's dirs are still there for a sibling
+    expect(existsSync(`/var/lib/${cs.prefix}/templates/busybox/bin/sh`)).toBe(true);
+    expect(existsSync(`/var/lib/${cs.prefix}/containers/bad`)).toBe(false);
+    // failing and working creates in parallel: every working one runs
+    const results = await Promise.allSettled([
+      ...Array.from({ length: 3 }, (_, i) => cs.create(`bad${i}`, { command: ["/no/such/binary"], stopGraceSeconds: 1 })),
+      ...Array.from({ length: 3 }, (_, i) => cs.create(`ok${i}`, { command: ["sleep", "600"], stopGraceSeconds: 1 })),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(["rejected", "rejected", "rejected", "fulfilled", "fulfilled", "fulfilled"]);
+    await cs.cleanup();
+  });
+
+  it("the spec hash does not depend on the caller's RLIMIT_NOFILE hard limit (ulimit -Hn of another shell)", async () => {
+    const cs = fresh("n");
+    const { outs, inputs } = await cs.create("web", { command: ["sleep", "600"], stopGraceSeconds: 1 });
+    const facts = (await hostContext(cs.host)).facts;
+    const before = facts.nofileHard;
+    try {
+      facts.nofileHard = before - 1000; // as a shell with a lower `ulimit -Hn` reads it
+      // an init restarted by the supervisor has another pid than the state records: the spec decides
+      expect(await L.diff("", { ...outs, pid: 1 }, inputs)).toEqual({ changes: false });
+      // state lost: the next create adopts it, the same declaration from another shell
+      const again = await L.create(inputs);
+      expect(again.outs!.pid).toBe(outs.pid);
+    } finally {
+      facts.nofileHard = before;
+    }
+    await cs.cleanup();
+  });
+});
