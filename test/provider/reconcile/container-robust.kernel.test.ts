@@ -9,18 +9,18 @@ import { leaksOf } from "../../helpers/leaks";
 import { testPrefix } from "../../helpers/prefix";
 
 const work = mkdtempSync(join(tmpdir(), "kslice-robust-"));
-const prefixes: string[] = [];
+const made: Containers[] = [];
 const fresh = (s: string) => {
-  const p = `${testPrefix}-rb${s}`;
-  prefixes.push(p);
-  return new Containers(p);
+  const cs = new Containers(`${testPrefix}-rb${s}`);
+  made.push(cs);
+  return cs;
 };
 
 describe("container create, delete and identity under an operator's bad day", () => {
   afterAll(async () => {
-    for (const p of prefixes) {
-      await new Containers(p).cleanup();
-      expect(leaksOf(p)).toEqual([]);
+    for (const cs of made) {
+      await cs.cleanup(); // what a failed test left too
+      expect(leaksOf(cs.prefix)).toEqual([]);
     }
     rmSync(work, { recursive: true, force: true });
   });
