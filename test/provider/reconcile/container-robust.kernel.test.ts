@@ -58,7 +58,7 @@ describe("container create, delete and identity under an operator's bad day", ()
   it("the spec hash does not depend on the caller's RLIMIT_NOFILE hard limit (ulimit -Hn of another shell)", async () => {
     const cs = fresh("n");
     const { outs, inputs } = await cs.create("web", { command: ["sleep", "600"], stopGraceSeconds: 1 });
-    const facts = (await hostContext(cs.host)).facts;
+    const facts = (await hostContext({ connection: { type: "local" }, prefix: cs.prefix })).facts;
     const before = facts.nofileHard;
     try {
       facts.nofileHard = before - 1000; // as a shell with a lower `ulimit -Hn` reads it
