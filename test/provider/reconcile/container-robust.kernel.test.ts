@@ -1,3 +1,4 @@
+import { execFileSync } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -70,6 +71,17 @@ describe("container create, delete and identity under an operator's bad day", ()
     } finally {
       facts.nofileHard = before;
     }
+    await cs.cleanup();
+  });
+
+  it("a start from a process with a lower hard RLIMIT_NOFILE (another shell, the supervisor) caps the container's, instead of failing", async () => {
+    const cs = fresh("s");
+    const { outs } = await cs.create("web", { command: ["sleep", "600"], stopGraceSeconds: 1 });
+    const bundle = outs.bundlePath as string;
+    // what the supervisor does to restart it, here from a process whose hard limit is 8000
+    execFileSync("prlimit", ["--nofile=1024:8000", "--", "sh", `${bundle}/start.sh`], { stdio: ["ignore", "ignore", "pipe"] });
+    const pid = readFileSync(`${bundle}/init.pid`, "utf8").trim();
+    expect(readFileSync(`/proc/${pid}/limits`, "utf8")).toMatch(/^Max open files\s+1024\s+8000\s+files/m);
     await cs.cleanup();
   });
 });
