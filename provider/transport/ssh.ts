@@ -170,7 +170,13 @@ export class SshTransport implements Transport {
 
   async attach(argv: readonly string[], options: { tty?: boolean } = {}): Promise<number> {
     await this.ensureMaster();
-    const { spawn } = await import("node:child_process");
+    // its output goes to the terminal, so a lost master cannot be told afterwards: ask it first
+    const { execa } = await import("execa");
+    const alive = await execa("ssh", [...this.options(), "-O", "check", this.c.host], { reject: false, timeout: 5000 });
+    if (alive.exitCode !== 0) {
+      this.master = undefined;
+      await this.ensureMaster();
+    }
     const remote = commandLine(argv);
     return new Promise((resolve, reject) => {
       const child = spawn("ssh", [...this.options(), "-o", "ControlMaster=no", options.tty ? "-tt" : "-T", this.c.host, "--", remote], { stdio: "inherit" });

@@ -112,6 +112,10 @@ describe("SshTransport against a real OpenSSH server on loopback", () => {
     execFileSync("ssh", ["-o", `ControlPath=${join(dir, "mux")}`, "-O", "exit", "127.0.0.1"], { stdio: "ignore" });
     expect((await fresh.run(["sh", "-c", `echo run >> ${count}; echo ok`])).stdout).toBe("ok\n");
     expect(readFileSync(count, "utf8")).toBe("run\n");
+    // attach (logs -f, exec) too: its output is the terminal's, so the master is asked first
+    execFileSync("ssh", ["-o", `ControlPath=${join(dir, "mux")}`, "-O", "exit", "127.0.0.1"], { stdio: "ignore" });
+    expect(await fresh.attach(["sh", "-c", `echo run >> ${count}; exit 3`])).toBe(3);
+    expect(readFileSync(count, "utf8")).toBe("run\nrun\n");
     await fresh.close();
     rmSync(join(count, ".."), { recursive: true });
   });
