@@ -91,6 +91,8 @@ export const containerArgs = z.strictObject({
   stopGraceSeconds: z.number().min(0).max(600).default(10),
   /** Log file cap; the oldest half is dropped when exceeded. @default "8Mi" */
   logMaxSize: size.default(8 * 2 ** 20),
+  /** Take over a container of this name that another owner (stack or resource) made. @default false */
+  adopt: z.boolean().default(false),
   ...networkFields,
 }).superRefine(checkNetworkFields);
 

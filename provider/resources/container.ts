@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "./host";
 import { hostInput, type HostRef } from "./host-ref";
+import { ownerInput } from "./owner";
 import type { LimitsArgs, Size } from "./limits-types";
 import { Network, type NetworkRef } from "./network";
 import { ResourceLimits } from "./resource-limits";
@@ -88,6 +89,11 @@ export interface ContainerArgs {
   dns?: pulumi.Input<{ nameservers?: pulumi.Input<pulumi.Input<string>[]>; search?: pulumi.Input<pulumi.Input<string>[]>; options?: pulumi.Input<pulumi.Input<string>[]> }>;
   /** Extra /etc/hosts entries, name → address. */
   hosts?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /**
+   * Take over a container of this name that another stack or resource made (its owner is recorded
+   * on the host). Ownerless containers and this resource's own are taken over without it. @default false
+   */
+  adopt?: pulumi.Input<boolean>;
 }
 
 export interface ContainerUsage {
@@ -141,8 +147,14 @@ export class Container extends pulumi.dynamic.Resource {
     super(
       shimProvider("container"),
       name,
-      // env values are secret in state even when given as plain text (inputs are stored as given)
-      { ...args, host: h.host, name: args.name ?? name, parent, networks, env: args.env === undefined ? undefined : pulumi.secret(args.env), ...outputs },
+      {
+        ...args, host: h.host, name: args.name ?? name, parent, networks, ...outputs,
+        // env values are secret in state even when given as plain text (inputs are stored as given)
+        env: args.env === undefined ? undefined : pulumi.secret(args.env),
+        owner: ownerInput(name, "Container", opts),
+        // the parent's declared limits, for check at preview (dropped by check, never stored)
+        parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
+      },
       { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host", "env"] },
       "kslice",
       "Container",

@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -49,6 +49,12 @@ export class TestStack {
       argv.push("--secret-env", `${k}=KSLICE_TEST_SECRET_${i}`);
     });
     return { argv, env: { ...process.env, ...secretEnv, PULUMI_BACKEND_URL: `file://${this.backend}`, PULUMI_CONFIG_PASSPHRASE: this.passphrase } };
+  }
+
+  /** Starts a run without waiting for it (to interrupt it); its output is discarded. */
+  start(op: string, ...flags: string[]): ChildProcess {
+    const { argv, env } = this.command(op, ...flags);
+    return spawn(argv[0]!, argv.slice(1), { env, stdio: "ignore" });
   }
 
   run(op: string, ...flags: string[]): Promise<StackRun> {
