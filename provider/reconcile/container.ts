@@ -109,6 +109,8 @@ const hash = (spec: unknown) => {
   const v = p?.rlimits ? { ...(spec as object), process: { ...p, rlimits: undefined } } : spec;
   return createHash("sha256").update(JSON.stringify(v)).digest("hex").slice(0, 16);
 };
+/** The hash kslice.json recorded before the rlimit was left out (bundles made by older kslice). */
+const legacyHash = (spec: unknown) => createHash("sha256").update(JSON.stringify(spec)).digest("hex").slice(0, 16);
 
 /**
  * Run once at create, before the container ever ran (its rootfs holds only the image): the
@@ -632,7 +634,7 @@ async function adopt(c: Ctx, a: ContainerArgs, inputs: Props, spec: unknown, sna
   const conflict = ownerConflict(`container ${a.name} under prefix ${a.host.prefix} on host ${c.h.t.target}`, recordedOwner(meta), ownerOf(inputs), a.adopt);
   if (conflict) throw new Error(`${c.h.t.target}: ${conflict}`);
   const recorded = meta ? (JSON.parse(meta) as { specHash?: string }).specHash : undefined;
-  if (recorded !== hash(spec)) {
+  if (recorded !== hash(spec) && recorded !== legacyHash(spec)) {
     throw new Error(
       `${c.h.t.target}: a container named ${a.name} already exists under prefix ${a.host.prefix} with another declaration; delete it or choose another name`,
     );
