@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -68,6 +69,12 @@ describe("container create, delete and identity under an operator's bad day", ()
       // state lost: the next create adopts it, the same declaration from another shell
       const again = await L.create(inputs);
       expect(again.outs!.pid).toBe(outs.pid);
+      // a bundle made by an older kslice recorded the hash of the whole config, rlimit included
+      const meta = `${outs.bundlePath as string}/kslice.json`;
+      facts.nofileHard = before;
+      const whole = createHash("sha256").update(JSON.stringify(JSON.parse(readFileSync(`${outs.bundlePath as string}/config.json`, "utf8")))).digest("hex").slice(0, 16);
+      writeFileSync(meta, JSON.stringify({ ...JSON.parse(readFileSync(meta, "utf8")), specHash: whole }));
+      expect((await L.create(inputs)).outs!.pid).toBe(outs.pid);
     } finally {
       facts.nofileHard = before;
     }
