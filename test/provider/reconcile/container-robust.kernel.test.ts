@@ -5,7 +5,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { containerLifecycle as L } from "../../../provider/reconcile/container";
-import { hostContext } from "../../../provider/reconcile/host-context";
+import { forgetReads, hostContext } from "../../../provider/reconcile/host-context";
+import { containerArgs } from "../../../schema/container";
+import { parseInput } from "../../../schema/issues";
 import { Containers } from "../../helpers/containers";
 import { leaksOf } from "../../helpers/leaks";
 import { testPrefix } from "../../helpers/prefix";
@@ -89,6 +91,18 @@ describe("container create, delete and identity under an operator's bad day", ()
     execFileSync("prlimit", ["--nofile=1024:8000", "--", "sh", `${bundle}/start.sh`], { stdio: ["ignore", "ignore", "pipe"] });
     const pid = readFileSync(`${bundle}/init.pid`, "utf8").trim();
     expect(readFileSync(`/proc/${pid}/limits`, "utf8")).toMatch(/^Max open files\s+1024\s+8000\s+files/m);
+    await cs.cleanup();
+  });
+
+  it("refresh of a container whose memory.low was made unlimited by hand stores inputs the schema takes", async () => {
+    const cs = fresh("r");
+    const { id, outs, inputs } = await cs.create("web", { command: ["sleep", "600"], limits: { memory: { low: "16Mi", max: "64Mi" } }, stopGraceSeconds: 1 });
+    writeFileSync(`/sys/fs/cgroup/memory/${cs.prefix}/web/memory.soft_limit_in_bytes`, "-1"); // v1's unlimited: "max"
+    forgetReads(); // what the provider read a moment ago is not what the kernel holds now
+    const read = await L.read(id, outs);
+    const parsed = parseInput(containerArgs, Object.fromEntries(Object.keys(inputs).map((k) => [k, read.props![k]])));
+    expect(parsed.ok ? [] : parsed.failures).toEqual([]);
+    expect(await L.diff(id, read.props!, inputs)).toEqual({ changes: true });
     await cs.cleanup();
   });
 });
