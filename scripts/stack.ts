@@ -13,6 +13,11 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileS
 import { dirname, join, relative, resolve } from "node:path";
 import { LocalWorkspace, PulumiCommand, type InlineProgramArgs } from "@pulumi/pulumi/automation";
 import { defaultStateDir, pulumiEnv, repoRoot } from "./pulumi-env";
+import { failureMessage } from "./stack-failure";
+
+/** The engine's display as streamed to the user, so that a failure does not print it again. */
+let streamed = "";
+let op = "";
 
 interface Cli {
   op: string;
@@ -74,6 +79,7 @@ function projectName(dir: string): string {
 
 async function main(): Promise<void> {
   const cli = parseArgs(process.argv.slice(2));
+  op = cli.op;
   const env = pulumiEnv();
   Object.assign(process.env, env);
   const stateDir = env.PULUMI_BACKEND_URL!.replace(/^file:\/\//, "");
@@ -106,7 +112,10 @@ async function main(): Promise<void> {
     execFileSync(env.KSLICE_PULUMI_BIN!, ["config", "set", "--secret", k, "--stack", cli.stack, "--non-interactive"], { cwd: workDir, env, input: v, stdio: ["pipe", "ignore", "inherit"] });
   }
   // The engine's own display goes to stderr; --json keeps stdout for the machine-readable result.
-  const onOutput = (s: string) => process.stderr.write(s);
+  const onOutput = (s: string) => {
+    streamed += s;
+    process.stderr.write(s);
+  };
   const common = { onOutput, color: "never" as const };
   let summary: unknown;
   switch (cli.op) {
@@ -146,6 +155,6 @@ async function main(): Promise<void> {
 }
 
 main().catch((e: unknown) => {
-  process.stderr.write(`${e instanceof Error ? e.message : String(e)}\n`);
+  process.stderr.write(`${failureMessage(e, op, streamed)}\n`);
   process.exit(1);
 });

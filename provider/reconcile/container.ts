@@ -99,7 +99,18 @@ function specOf(a: ContainerArgs, c: Ctx, uidBase: number | undefined): Record<s
   });
 }
 
-const hash = (v: unknown) => createHash("sha256").update(JSON.stringify(v)).digest("hex").slice(0, 16);
+/**
+ * Hash of a runtime config, to tell an init started from another declaration. The RLIMIT_NOFILE
+ * ceiling is left out: it is the starting process's own hard limit (root here cannot raise it),
+ * which differs between shells, and must not make an `up` from another shell restart containers.
+ */
+const hash = (spec: unknown) => {
+  const p = (spec as { process?: { rlimits?: unknown } }).process;
+  const v = p?.rlimits ? { ...(spec as object), process: { ...p, rlimits: undefined } } : spec;
+  return createHash("sha256").update(JSON.stringify(v)).digest("hex").slice(0, 16);
+};
+/** The hash kslice.json recorded before the rlimit was left out (bundles made by older kslice). */
+const legacyHash = (spec: unknown) => createHash("sha256").update(JSON.stringify(spec)).digest("hex").slice(0, 16);
 
 /**
  * Run once at create, before the container ever ran (its rootfs holds only the image): the
@@ -447,22 +458,17 @@ export const containerLifecycle: LifecycleImpl = {
       await removeContainer(c.h, c.runtime, c.prefix, a.name, left);
       c.snapshots.invalidate();
     }
-    // Shared dirs and root cgroups made by the first container of a host go again if that create fails.
-    const stateExisted = (await c.h.t.run(["test", "-d", c.layout.stateDir], { allowFailure: true })).exitCode === 0;
-    const rootExisted = await c.h.cgroups.exists("");
-    const undo: (() => Promise<unknown>)[] = [
-      ...(stateExisted ? [] : [() => c.h.t.run(["sh", "-c", `rmdir ${[c.layout.containers, c.layout.templates, c.layout.stateDir, c.layout.runtimeRoot, c.layout.runDir].map(q).join(" ")} 2>/dev/null; true`])]),
-      ...(rootExisted ? [] : [() => c.h.cgroups.removeRootIfEmpty()]),
-    ];
+    // The prefix's shared setup (its dirs, root cgroups, templates) stays when this create fails:
+    // a sibling created in parallel may already use it, and no lock spans its steps. Host delete
+    // removes it, and a kept template is a cache the next create reuses.
+    const undo: (() => Promise<unknown>)[] = [];
     try {
       await c.h.t.run(["mkdir", "-p", c.layout.containers, c.layout.runtimeRoot]);
       // claimed at create, stopped or not: a container keeps its range while it exists
       if (a.security.userNamespace) undo.push(() => releaseRange(c.h.t, c.layout, a.name));
       const uidBase = await ensureRange(c.h.t, c.layout, a, snap);
       const spec = specOf(a, c, uidBase);
-      const { lower, built } = await ensureLower(c.h.t, c.layout, a.rootfs);
-      // a template this create built goes with it, unless another container already uses it
-      if (built) undo.push(() => c.h.t.run(["sh", "-c", `[ -n "$(ls -A ${q(c.layout.containers)} 2>/dev/null)" ] || rm -rf ${q(lower)}`]));
+      const { lower } = await ensureLower(c.h.t, c.layout, a.rootfs);
       // "creating" (the cgroup path) marks the bundle incomplete until the last step removes it
       await makeBundleDir(c.h.t, c.layout.containers, c.bundle, uidBase, c.path);
       undo.push(() => c.h.t.run(["rm", "-rf", c.bundle]));
@@ -581,7 +587,7 @@ export const containerLifecycle: LifecycleImpl = {
       c.snapshots.invalidate();
       return;
     }
-    await removeContainer(c.h, c.runtime, c.prefix, a.name, c.path, Math.min(a.stopGraceSeconds, 2) * 1000);
+    await removeContainer(c.h, c.runtime, c.prefix, a.name, c.path, a.stopGraceSeconds * 1000);
     c.snapshots.invalidate();
   },
 };
@@ -628,7 +634,7 @@ async function adopt(c: Ctx, a: ContainerArgs, inputs: Props, spec: unknown, sna
   const conflict = ownerConflict(`container ${a.name} under prefix ${a.host.prefix} on host ${c.h.t.target}`, recordedOwner(meta), ownerOf(inputs), a.adopt);
   if (conflict) throw new Error(`${c.h.t.target}: ${conflict}`);
   const recorded = meta ? (JSON.parse(meta) as { specHash?: string }).specHash : undefined;
-  if (recorded !== hash(spec)) {
+  if (recorded !== hash(spec) && recorded !== legacyHash(spec)) {
     throw new Error(
       `${c.h.t.target}: a container named ${a.name} already exists under prefix ${a.host.prefix} with another declaration; delete it or choose another name`,
     );

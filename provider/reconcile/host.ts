@@ -179,7 +179,11 @@ export const hostLifecycle: LifecycleImpl = {
     }
     // Runtime state and templates go with the last container, and so do the supervisor and the boot unit.
     await h.t.run(["sh", "-c", `${stopSupervisorScript(a.prefix)}\n${removeBootUnitScript(a.prefix)}`]);
-    await h.t.run(["rm", "-rf", layout.runDir, layout.stateDir]);
+    // a dir that is a mount point (a volume for /var/lib/<prefix>) is emptied and kept: rm cannot remove it
+    const rm = await h.t.run(["sh", "-c", [layout.runDir, layout.stateDir].map((d) =>
+      `if mountpoint -q ${shellQuote(d)}; then find ${shellQuote(d)} -mindepth 1 -maxdepth 1 -exec rm -rf {} + || exit 1; echo ${shellQuote(d)}; else rm -rf ${shellQuote(d)} || exit 1; fi`).join("\n")]);
+    const kept = rm.stdout.split("\n").filter(Boolean);
+    if (kept.length) console.warn(`${h.t.target}: prefix "${a.prefix}": ${kept.join(", ")} emptied and kept: a mount point`);
     await h.t.run(["sh", "-c", `nft delete table ip ${nftTable(a.prefix)} 2>/dev/null; true`]);
   },
 };

@@ -1,9 +1,14 @@
-import type { Limits } from "../../schema/limits";
+import { limits as limitsSchema, type Limits } from "../../schema/limits";
 import { formatSize, parseSize } from "../../schema/units";
 import type { Setting } from "../kernel/cgroup/settings";
 import type { Props } from "./provider-types";
 
-/** Replaces each drifted input in the user's limits with the kernel's value, in the user's notation. */
+/**
+ * Replaces each drifted input in the user's limits with the kernel's value, in the user's notation.
+ * A kernel value the schema cannot hold (an empty cpuset, which means "the parent's"; v1's
+ * unlimited soft limit or v2's "max" as memory.low) leaves the field out: state must stay
+ * parseable, and the program's value is then shown as added, which the next `up` writes.
+ */
 export function observedInputs(userLimits: Record<string, Record<string, unknown>>, drift: Setting[], observed: Limits): Props {
   const out = structuredClone(userLimits ?? {});
   for (const s of drift) {
@@ -16,7 +21,10 @@ export function observedInputs(userLimits: Record<string, Record<string, unknown
       out.io!.devices = list.map((d) => (d.device === dev ? { ...(seen ?? {}), device: dev } : d));
     } else if (ctrl === "cpu" && field === "cpuset") {
       const v = (obs.cpuset as Record<string, string> | undefined)?.[sub!];
-      out.cpu = { ...out.cpu, cpuset: { ...(out.cpu?.cpuset as object), [sub!]: v ?? "" } };
+      const cpuset: Record<string, unknown> = { ...(out.cpu?.cpuset as object), [sub!]: v };
+      if (v === undefined) delete cpuset[sub!]; // empty: the parent's set
+      out.cpu = { ...out.cpu, cpuset };
+      if (!Object.keys(cpuset).length) delete out.cpu.cpuset;
     } else {
       const v = obs[field!];
       const written = out[ctrl!]?.[field!];
@@ -25,6 +33,35 @@ export function observedInputs(userLimits: Record<string, Record<string, unknown
       out[ctrl!] = { ...out[ctrl!], [field!]: shown ?? "max" };
     }
   }
+  return schemaValid(out);
+}
+
+/** Drops every field of refreshed limits that the limits schema rejects (and objects left empty). */
+function schemaValid(out: Record<string, Record<string, unknown>>): Props {
+  for (let i = 0; i < 20; i++) {
+    const r = limitsSchema.safeParse(out);
+    if (r.success) break;
+    for (const issue of r.error.issues) dropPath(out, issue.path.length ? issue.path : []);
+  }
   return out;
+}
+
+function dropPath(root: Record<string, unknown>, path: PropertyKey[]): void {
+  if (!path.length) return;
+  const parents: Record<string, unknown>[] = [root];
+  for (const k of path.slice(0, -1)) {
+    const next = parents[parents.length - 1]![k as string];
+    if (typeof next !== "object" || next === null) return;
+    parents.push(next as Record<string, unknown>);
+  }
+  const last = parents[parents.length - 1]!;
+  if (Array.isArray(last)) last.splice(Number(path[path.length - 1]), 1);
+  else delete last[path[path.length - 1] as string];
+  // objects emptied by it go too ({ cpu: { cpuset: {} } } would manage nothing but still diff)
+  for (let i = parents.length - 1; i > 0; i--) {
+    const p = parents[i]!;
+    if (Array.isArray(p) || Object.keys(p).length) break;
+    delete parents[i - 1]![path[i - 1] as string];
+  }
 }
 

@@ -1,3 +1,4 @@
+import { spawn } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -18,10 +19,26 @@ import {
 /**
  * OpenSSH through execa. One ControlMaster per host per process, so N operations pay one
  * handshake. The private key is on disk (0600, in a private temp dir) only while the master
- * connects; the dir holds known_hosts and the socket, and is removed on close or exit. Dirs of
- * processes that died without exiting (SIGKILL) are swept by the next transport.
+ * connects; the dir holds known_hosts and the socket, and is removed on close or exit. A provider
+ * the engine kills (no exit handler runs) leaves it to a small watcher process that removes it when
+ * the provider's pid is gone; dirs left anyway are swept by the next transport.
  */
 const dirPrefix = "kslice-ssh-";
+
+/**
+ * Printed by the fallback connection ssh makes when the master's socket does not answer: the
+ * command never started, so running it again is safe. Any other exit 255 came through the master
+ * (the command's own status, or a connection lost while it ran) and is never retried.
+ */
+const noMaster = "kslice-ssh: no master connection";
+
+/** Removes `dir` once process `pid` is gone, however it ended (SIGKILL included). */
+function watchDir(pid: number, dir: string): void {
+  const script = `tail --pid="$1" -f /dev/null 2>/dev/null || while kill -0 "$1" 2>/dev/null; do sleep 1; done; rm -rf "$2"`;
+  const w = spawn("sh", ["-c", script, "_", String(pid), dir], { detached: true, stdio: "ignore" });
+  w.on("error", () => undefined);
+  w.unref();
+}
 
 /** Removes the temp dirs of transports whose process is gone (killed before its exit handler ran). */
 function sweepDeadDirs(): void {
@@ -44,13 +61,15 @@ export class SshTransport implements Transport {
     this.target = `${c.user}@${c.host}:${c.port}`;
   }
 
-  private options(): string[] {
+  /** `client`: a command through the master, which must never open a connection of its own. */
+  private options(client = true): string[] {
     if (!this.dir) {
       sweepDeadDirs();
       this.dir = mkdtempSync(join(tmpdir(), `${dirPrefix}${process.pid}-`));
       const known = this.c.hostKey ? `[${this.c.host}]:${this.c.port} ${this.c.hostKey}\n${this.c.host} ${this.c.hostKey}\n` : "";
       writeFileSync(join(this.dir, "known_hosts"), known, { mode: 0o600 });
       process.once("exit", () => this.cleanupSync());
+      watchDir(process.pid, this.dir);
     }
     const strict = this.c.insecureIgnoreHostKey ? "no" : "yes";
     return [
@@ -66,6 +85,8 @@ export class SshTransport implements Transport {
       "-o", "ServerAliveInterval=5",
       "-o", "ServerAliveCountMax=3",
       "-o", `ControlPath=${join(this.dir, "mux")}`,
+      // a client never connects on its own beside the master: it says so, and run() reconnects
+      ...(client ? ["-o", `ProxyCommand=sh -c 'echo "${noMaster}" >&2'`] : []),
     ];
   }
 
@@ -78,7 +99,7 @@ export class SshTransport implements Transport {
   private ensureMaster(): Promise<void> {
     this.master ??= (async () => {
       const { execa } = await import("execa");
-      const opts = this.options();
+      const opts = this.options(false);
       const key = join(this.dir!, "key");
       writeFileSync(key, this.c.privateKey.endsWith("\n") ? this.c.privateKey : `${this.c.privateKey}\n`, { mode: 0o600 });
       const r = await execa("ssh", [...opts, "-i", key, "-o", "ControlMaster=yes", "-o", "ControlPersist=120", "-N", "-f", this.c.host], {
@@ -103,15 +124,15 @@ export class SshTransport implements Transport {
   async run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
     const remote = commandLine(argv);
     let r = await this.exec(remote, options);
-    if (r.exitCode === 255 && !r.timedOut) {
-      // the master may have expired after being idle: connect again, once
+    if (r.exitCode === 255 && r.stderr.includes(noMaster)) {
+      // the master expired after being idle (or was killed) and the command never started: connect again, once
       this.master = undefined;
       r = await this.exec(remote, options);
     }
-    // 255 is ssh's own failure (unreachable, auth, host key), not the remote command's.
-    if (r.exitCode === 255) {
-      throw new CommandError(this.target, { ...r, command: `ssh ${this.target} ${remote}`, stderr: r.stderr.trim() || "ssh failed to connect" });
+    if (r.exitCode === 255 && r.stderr.includes(noMaster)) {
+      throw new CommandError(this.target, { ...r, command: `ssh ${this.target} ${remote}`, stderr: "ssh lost its master connection and could not start the command" });
     }
+    // any other 255 is the command's own status, or a connection lost while it ran: not run again
     if ((r.exitCode !== 0 || r.timedOut) && !options.allowFailure) throw new CommandError(this.target, r);
     return r;
   }
@@ -149,7 +170,13 @@ export class SshTransport implements Transport {
 
   async attach(argv: readonly string[], options: { tty?: boolean } = {}): Promise<number> {
     await this.ensureMaster();
-    const { spawn } = await import("node:child_process");
+    // its output goes to the terminal, so a lost master cannot be told afterwards: ask it first
+    const { execa } = await import("execa");
+    const alive = await execa("ssh", [...this.options(), "-O", "check", this.c.host], { reject: false, timeout: 5000 });
+    if (alive.exitCode !== 0) {
+      this.master = undefined;
+      await this.ensureMaster();
+    }
     const remote = commandLine(argv);
     return new Promise((resolve, reject) => {
       const child = spawn("ssh", [...this.options(), "-o", "ControlMaster=no", options.tty ? "-tt" : "-T", this.c.host, "--", remote], { stdio: "inherit" });

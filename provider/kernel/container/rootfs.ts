@@ -6,7 +6,7 @@ import type { HostLayout } from "./layout";
 /**
  * Templates are read-only trees shared by every container made from them; each container gets a
  * private upper layer through overlayfs (OpenVZ's template density with mainline overlayfs).
- * A template is built in a temp dir and renamed into place, so parallel creates are safe.
+ * A template is built in a temp dir under a per-template lock and renamed into place when whole.
  */
 export function templateKey(r: Rootfs): string | undefined {
   if ("busybox" in r) return "busybox";
@@ -20,20 +20,21 @@ export function templateKey(r: Rootfs): string | undefined {
   return undefined;
 }
 
-/** The build script for a template into "$tmp"; runs on the host. */
+/** A step of a build: its own stderr stays, and a line naming it follows when it fails. */
+const step = (what: string, cmd: string) => `{ ${cmd}; } || { echo "template build: ${what.replace(/["$`\\]/g, "")} failed" >&2; exit 1; }`;
+
+/** The build script for a template into "$tmp" (a subshell: each step exits it on failure); runs on the host. */
 function buildScript(r: Rootfs): string {
   if ("busybox" in r) {
     // Applets as links to a copy of the binary (busybox-static: it must run alone).
     return [
-      `bb=$(command -v busybox) || { echo "busybox not found: install busybox-static" >&2; exit 1; }`,
-      `mkdir -p "$tmp/bin" "$tmp/etc" "$tmp/root" "$tmp/tmp" "$tmp/var/log" "$tmp/proc" "$tmp/sys" "$tmp/dev"`,
-      `chmod 1777 "$tmp/tmp"`,
-      `cp "$bb" "$tmp/bin/busybox"`,
+      `bb=$(command -v busybox) || { echo "template build: busybox not found: install busybox-static" >&2; exit 1; }`,
+      step("mkdir", `mkdir -p "$tmp/bin" "$tmp/etc" "$tmp/root" "$tmp/tmp" "$tmp/var/log" "$tmp/proc" "$tmp/sys" "$tmp/dev" && chmod 1777 "$tmp/tmp"`),
+      step("copy of busybox", `cp "$bb" "$tmp/bin/busybox"`),
       // one process for ~400 applet links (an ln each took 13 s over SSH on an emulated VM)
-      `chroot "$tmp" /bin/busybox --install -s /bin`,
-      `printf 'root:x:0:0:root:/root:/bin/sh\\nnobody:x:65534:65534:nobody:/:/bin/false\\n' > "$tmp/etc/passwd"`,
-      `printf 'root:x:0:\\nnogroup:x:65534:\\n' > "$tmp/etc/group"`,
-    ].join(" && ");
+      step("busybox --install", `chroot "$tmp" /bin/busybox --install -s /bin`),
+      step("passwd and group", `printf 'root:x:0:0:root:/root:/bin/sh\\nnobody:x:65534:65534:nobody:/:/bin/false\\n' > "$tmp/etc/passwd" && printf 'root:x:0:\\nnogroup:x:65534:\\n' > "$tmp/etc/group"`),
+    ].join("\n");
   }
   if ("debootstrap" in r) {
     const d = r.debootstrap;
@@ -46,15 +47,24 @@ function buildScript(r: Rootfs): string {
     ].join("; ");
     const mirror = d.mirror ? `m=${q(d.mirror)}` : detect;
     const pkgs = d.packages.length ? `--include=${q(d.packages.join(","))}` : "";
-    return `${mirror}; mmdebstrap --quiet --mode=root --variant=minbase ${pkgs} ${q(d.suite)} "$tmp" "$m"`;
+    return `${mirror}\n${step(`mmdebstrap ${d.suite}`, `mmdebstrap --quiet --mode=root --variant=minbase ${pkgs} ${q(d.suite)} "$tmp" "$m"`)}`;
   }
   if ("ociLayout" in r) {
-    return `umoci unpack --image ${q(`${r.ociLayout.path}:${r.ociLayout.ref}`)} "$tmp/oci" && mv "$tmp/oci/rootfs" "$tmp/rootfs.d" && rm -rf "$tmp/oci" && mv "$tmp/rootfs.d"/* "$tmp/" 2>/dev/null; rmdir "$tmp/rootfs.d" 2>/dev/null; true`;
+    // unpacked beside "$tmp", whose place its rootfs then takes (dotfiles included)
+    const ref = `${r.ociLayout.path}:${r.ociLayout.ref}`;
+    return [
+      step(`umoci unpack of ${ref}`, `umoci unpack --image ${q(ref)} "$tmp.oci"`),
+      step("moving the unpacked rootfs", `rmdir "$tmp" && mv -T "$tmp.oci/rootfs" "$tmp"`),
+    ].join("\n");
   }
   throw new Error("no template for a path rootfs");
 }
 
-/** Makes sure the template exists and returns the lower directory of the container's overlay. */
+/**
+ * Makes sure the template exists and returns the lower directory of the container's overlay.
+ * Built once per host: parallel creates wait on the template's lock (flock) and reuse the result;
+ * a failed build publishes nothing and its error names the step, with the step's stderr.
+ */
 export async function ensureLower(
   t: Transport,
   layout: HostLayout,
@@ -70,14 +80,16 @@ export async function ensureLower(
   const key = templateKey(r)!;
   const dir = `${layout.templates}/${key}`;
   const script = [
-    `set -e`,
     `[ -d ${q(dir)} ] && { echo cached; exit 0; }`,
-    `mkdir -p ${q(layout.templates)}`,
-    `tmp=$(mktemp -d ${q(`${layout.templates}/.build-${key}-XXXXXX`)})`,
-    `trap 'rm -rf "$tmp"' EXIT`,
-    `( ${buildScript(r)} )`,
-    // another create may have won the race: keep its template
-    `mv -T "$tmp" ${q(dir)} 2>/dev/null || true`,
+    `mkdir -p ${q(layout.templates)} || exit 1`,
+    // one build per template: the others wait here, then find it built
+    `exec 9>${q(`${layout.templates}/.lock-${key}`)} || exit 1`,
+    `flock -w ${Math.max(1, Math.floor(timeoutMs / 1000) - 5)} 9 || { echo "template ${key}: another build still holds its lock" >&2; exit 1; }`,
+    `[ -d ${q(dir)} ] && { echo cached; exit 0; }`,
+    `tmp=$(mktemp -d ${q(`${layout.templates}/.build-${key}-XXXXXX`)}) || exit 1`,
+    `trap 'rm -rf "$tmp" "$tmp.oci"' EXIT`,
+    `( ${buildScript(r)}\n) || exit 1`,
+    `mv -T "$tmp" ${q(dir)} || { echo "template ${key}: cannot publish the build" >&2; exit 1; }`,
   ].join("\n");
   const r2 = await t.run(["sh", "-c", script], { timeoutMs });
   return { lower: dir, built: !r2.stdout.includes("cached") };

@@ -10,6 +10,20 @@ export interface CgroupWrite {
 }
 
 /**
+ * Caps the config's RLIMIT_NOFILE at this shell's hard limit: the runtime cannot set one above its
+ * own (root here lacks CAP_SYS_RESOURCE), and whoever starts it (the provider from any shell, the
+ * supervisor, a boot) may have a lower one than the provider that wrote the config.
+ * config.json is JSON.stringify(…, null, 2): "hard" and "soft" follow the "type" line.
+ */
+function capNofile(config: string): string[] {
+  const c = q(config);
+  return [
+    `h=$(ulimit -Hn); set -- $(sed -n '/"type": "RLIMIT_NOFILE"/{n;s/[^0-9]//gp;n;s/[^0-9]//gp;}' ${c})`,
+    `if [ $# = 2 ] && [ "$h" != unlimited ] && [ "$h" -lt "$1" ]; then s=$2; [ "$h" -lt "$s" ] && s=$h; sed -i "/\\"type\\": \\"RLIMIT_NOFILE\\"/{n;s/[0-9][0-9]*/$h/;n;s/[0-9][0-9]*/$s/;}" ${c}; fi`,
+  ];
+}
+
+/**
  * The script that starts a container from its bundle: runtime create (stdio on the log), the
  * container's own limits written to its new cgroup, runtime start. The provider and the host's
  * supervisor (restart policies) run the same script, so a restart keeps the declared limits; over
@@ -25,6 +39,7 @@ export function startScript(runtime: string, layout: HostLayout, id: string, wri
     // after a reboot nothing is mounted and /run is empty: the rootfs is mounted again here
     ...(lower ? [ensureRootfsMounted(b, lower)] : []),
     `mkdir -p ${q(layout.runtimeRoot)}`,
+    ...capNofile(`${b}/config.json`),
     `${rt} delete --force ${q(id)} >/dev/null 2>&1`,
     `if ! ${rt} create --bundle ${q(b)} --pid-file ${q(`${b}/init.pid`)} ${q(id)} </dev/null >>${q(`${b}/log`)} 2>&1; then`,
     `  tail -c 2000 ${q(`${b}/log`)} >&2; exit 1`,

@@ -1,5 +1,6 @@
-import { describe, expect, it } from "vitest";
-import { existsSync } from "node:fs";
+import { describe, expect, it, vi } from "vitest";
+import { execFileSync } from "node:child_process";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { hostLifecycle } from "../../../provider/reconcile/host";
 import { limitsLifecycle } from "../../../provider/reconcile/limits";
 import { leaksOf } from "../../helpers/leaks";
@@ -45,5 +46,30 @@ describe("Host lifecycle on the local host", () => {
   it("check rejects crun on this hybrid host at the runtime input", async () => {
     const r = await hostLifecycle.check({}, { ...inputs, runtime: "crun" });
     expect(r.failures).toEqual([{ property: "runtime", reason: expect.stringContaining("hybrid") }]);
+  });
+});
+
+describe("Host delete when /var/lib/<prefix> is a mount point", () => {
+  it("empties it and leaves the mount point, saying so", async () => {
+    const p = `${testPrefix}-hmnt`;
+    const dir = `/var/lib/${p}`;
+    mkdirSync(dir, { recursive: true });
+    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", dir]);
+    const warn = vi.spyOn(console, "warn").mockImplementation(() => undefined);
+    try {
+      const limits = { host: { connection: { type: "local" }, prefix: p }, name: "n" };
+      const made = await limitsLifecycle.create((await limitsLifecycle.check({}, limits)).inputs!);
+      mkdirSync(`${dir}/templates/busybox`, { recursive: true });
+      writeFileSync(`${dir}/templates/.lock-busybox`, "");
+      await limitsLifecycle.delete(made.id, made.outs!);
+      await hostLifecycle.delete("", { connection: { type: "local" }, prefix: p, runtime: "auto" });
+      expect(execFileSync("mountpoint", ["-q", dir]).length).toBe(0); // still mounted
+      expect(readdirSync(dir)).toEqual([]);
+      expect(warn.mock.calls.flat().join(" ")).toContain(`${dir} emptied and kept: a mount point`);
+    } finally {
+      warn.mockRestore();
+      execFileSync("sh", ["-c", `umount ${dir}; rmdir ${dir}`]);
+    }
+    expect(leaksOf(p)).toEqual([]);
   });
 });

@@ -1,11 +1,15 @@
-import { existsSync, mkdtempSync, readdirSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshTransport } from "../../../provider/transport/ssh";
 import { CommandError } from "../../../provider/transport/transport";
+import { sleep } from "../../helpers/procs";
 import { freePort, startSshd, type LocalSshd } from "../../helpers/sshd";
+
+const repoRoot = join(__dirname, "..", "..", "..");
 
 describe("SshTransport against a real OpenSSH server on loopback", () => {
   let sshd: LocalSshd;
@@ -88,4 +92,47 @@ describe("SshTransport against a real OpenSSH server on loopback", () => {
     expect(e.message).toContain(`root@127.0.0.1:${port}`);
     expect(Date.now() - start).toBeLessThan(10_000);
   });
+
+  it("a command that exits 255 runs once: its status is its own, not a reason to run it again", async () => {
+    const count = join(mkdtempSync(join(tmpdir(), "kslice-ssh255-")), "runs");
+    const e = await t.run(["sh", "-c", `echo run >> ${count}; exit 255`]).catch((x) => x);
+    expect(e).toBeInstanceOf(CommandError);
+    expect(e.exitCode).toBe(255);
+    expect(readFileSync(count, "utf8")).toBe("run\n");
+    expect((await t.run(["sh", "-c", `echo run >> ${count}; exit 255`], { allowFailure: true })).exitCode).toBe(255);
+    expect(readFileSync(count, "utf8")).toBe("run\nrun\n");
+    rmSync(join(count, ".."), { recursive: true });
+  });
+
+  it("a master gone before the command (idle expiry, killed) is reopened and the command runs once", async () => {
+    const count = join(mkdtempSync(join(tmpdir(), "kslice-sshmaster-")), "runs");
+    const fresh = new SshTransport(conn());
+    await fresh.run(["true"]);
+    const dir = (fresh as unknown as { dir: string }).dir;
+    execFileSync("ssh", ["-o", `ControlPath=${join(dir, "mux")}`, "-O", "exit", "127.0.0.1"], { stdio: "ignore" });
+    expect((await fresh.run(["sh", "-c", `echo run >> ${count}; echo ok`])).stdout).toBe("ok\n");
+    expect(readFileSync(count, "utf8")).toBe("run\n");
+    // attach (logs -f, exec) too: its output is the terminal's, so the master is asked first
+    execFileSync("ssh", ["-o", `ControlPath=${join(dir, "mux")}`, "-O", "exit", "127.0.0.1"], { stdio: "ignore" });
+    expect(await fresh.attach(["sh", "-c", `echo run >> ${count}; exit 3`])).toBe(3);
+    expect(readFileSync(count, "utf8")).toBe("run\nrun\n");
+    await fresh.close();
+    rmSync(join(count, ".."), { recursive: true });
+  });
+
+  it("a provider killed with SIGKILL (as the engine ends it) leaves no temp dir behind", async () => {
+    const child = spawn(join(repoRoot, "node_modules", ".bin", "vite-node"), [join(repoRoot, "test", "helpers", "ssh-child.ts"), JSON.stringify(conn())], {
+      cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"],
+    });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    const dirOf = () => /^(\/.*kslice-ssh-\d+-\w+)$/m.exec(out)?.[1];
+    for (let i = 0; i < 300 && !dirOf(); i++) await sleep(100);
+    const dir = dirOf()!;
+    expect(dir).toBeDefined();
+    expect(existsSync(dir)).toBe(true);
+    child.kill("SIGKILL");
+    for (let i = 0; i < 100 && existsSync(dir); i++) await sleep(100);
+    expect(existsSync(dir)).toBe(false);
+  }, 60_000);
 });
