@@ -162,7 +162,15 @@ export class CgroupDriver {
     const dirs = this.hierarchies().map((h) => `${h}/${this.prefix}`);
     const script = [`mkdir -p ${dirs.map(shellQuote).join(" ")}`];
     if (this.version === 1 && this.facts.cgroupV1Mounts.cpuset) {
-      script.push(`echo 1 > ${shellQuote(`${this.dir("cpuset", "")}/cgroup.clone_children`)}`);
+      const top = shellQuote(this.facts.cgroupV1Mounts.cpuset);
+      const d = shellQuote(this.dir("cpuset", ""));
+      // a v1 cpuset starts empty unless its parent clones (the host's root often does not): the
+      // prefix takes the root's cpus and mems, or no child under it could be given any
+      script.push(
+        `{ [ -n "$(cat ${d}/cpuset.cpus)" ] || cat ${top}/cpuset.cpus > ${d}/cpuset.cpus; }`,
+        `{ [ -n "$(cat ${d}/cpuset.mems)" ] || cat ${top}/cpuset.mems > ${d}/cpuset.mems; }`,
+        `echo 1 > ${d}/cgroup.clone_children`,
+      );
     }
     await this.t.run(["sh", "-c", script.join(" && ")]);
     if (this.version === 2) await this.enableControllers([this.facts.cgroupV2Mount!, this.dir("cpu", "")]);
