@@ -29,6 +29,7 @@ export interface HostUnderTest {
   /** Every cgroup.procs file a process must join to be in the node (one on v2, one per controller on v1). */
   procsFiles(prefix: string, node: string): string[];
   read(path: string): Promise<string>;
+  /** Writes a kernel file (one write, no truncate) or replaces a regular file's content. */
   write(path: string, data: string): Promise<void>;
   exists(path: string): Promise<boolean>;
   /** Runs a shell script on the host; never rejects for an exit code. */
@@ -89,7 +90,10 @@ export async function hostUnderTest(connection: Connection): Promise<HostUnderTe
     },
     procsFiles,
     read: async (path) => (await t.readFile(path)).trim(),
-    write: (path, data) => t.writeFile(path, data),
+    write: async (path, data) => {
+      if (/^\/(sys|proc)\//.test(path)) return t.writeFile(path, data);
+      await t.run(["sh", "-c", `cat > ${q(path)}`], { input: data });
+    },
     exists: async (path) => (await sh(`test -e ${q(path)}`)).code === 0,
     sh,
     async runtimeCli(prefix, ...args) {
