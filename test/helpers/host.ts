@@ -54,6 +54,8 @@ const v1Names: Record<string, [string, string]> = {
   "cpu.weight": ["cpu", "cpu.shares"],
   "cpu.max": ["cpu", "cpu.cfs_quota_us"],
   "io.weight": ["blkio", "blkio.weight"],
+  // a process joins every v1 hierarchy; the pids one stands for them when one file is asked for
+  "cgroup.procs": ["pids", "cgroup.procs"],
 };
 
 export async function hostUnderTest(connection: Connection): Promise<HostUnderTest> {
@@ -140,15 +142,19 @@ export function localRuntime(): RuntimeName {
   return chosen.runtime.name;
 }
 
-/** Path of a cgroup setting of `<prefix>/<node>` on this machine, named by its v2 file (see HostUnderTest.cgroupFile). */
+/** Path of a cgroup setting of `<prefix>/<node>` (node may be "") on this machine, named by its v2 file (see HostUnderTest.cgroupFile). */
 export function localCgroupFile(prefix: string, node: string, v2File: string): string {
   const f = localFactsSync();
-  if (f.cgroupMode === "unified") return `${f.cgroupV2Mount ?? "/sys/fs/cgroup"}/${prefix}/${node}/${v2File}`;
+  const path = (...parts: string[]) => parts.filter(Boolean).join("/");
+  if (f.cgroupMode === "unified") return path(f.cgroupV2Mount ?? "/sys/fs/cgroup", prefix, node, v2File);
   const [controller, file] = v1Names[v2File] ?? [v2File.split(".")[0]!, v2File];
   const mount = f.cgroupV1Mounts[controller];
   if (!mount) throw new Error(`no cgroup v1 hierarchy for ${controller} on this machine`);
-  return `${mount}/${prefix}/${node}/${file}`;
+  return path(mount, prefix, node, file);
 }
+
+/** Is this machine cgroup v2 only? */
+export const localV2 = (): boolean => localFactsSync().cgroupMode === "unified";
 
 /** A real whole block device of this machine ("/dev/vda", "/dev/sda", …) from /sys/block, or undefined. */
 export function localBlockDevice(): string | undefined {

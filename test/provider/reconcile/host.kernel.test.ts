@@ -40,7 +40,7 @@ describe("Host lifecycle on the local host", () => {
     const elsewhere = { ...created, machineId: "0123456789abcdef0123456789abcdef" };
     expect(await hostLifecycle.diff("x", elsewhere, { ...inputs, runtime: "auto" })).toMatchObject({ replaces: ["connection"] });
     // state from before machine ids: connections are compared, as before
-    const { machineId: _, ...unrecorded } = overSsh;
+    const { machineId: _, ...unrecorded } = overSsh as Record<string, unknown>;
     expect(await hostLifecycle.diff("x", unrecorded, { ...inputs, runtime: "auto" })).toMatchObject({ replaces: ["connection"] });
   });
 
