@@ -34,7 +34,7 @@ describe("Host lifecycle on the local host", () => {
   it("a host is its machine: another way into the same machine updates, another machine replaces", async () => {
     const created = (await hostLifecycle.create({ ...inputs, runtime: "auto" })).outs!;
     // this machine was reached over SSH before: now locally, the same machine-id
-    const overSsh = { ...created, connection: { type: "ssh", host: "10.9.9.9", port: 2222, user: "root", privateKey: "k", insecureIgnoreHostKey: true, connectTimeoutSeconds: 10 } };
+    const overSsh = { ...created, connection: { type: "ssh", host: "127.0.0.1", port: 1, user: "root", privateKey: "k", insecureIgnoreHostKey: true, connectTimeoutSeconds: 10 } };
     expect(await hostLifecycle.diff("x", overSsh, { ...inputs, runtime: "auto" })).toEqual({ changes: true });
     // the outputs recorded another machine: the same connection now reaches a different one
     const elsewhere = { ...created, machineId: "0123456789abcdef0123456789abcdef" };

@@ -115,6 +115,16 @@ export function limitsSuite(connect: () => Promise<HostUnderTest>, prefix: strin
       expect(await hits()).toBeGreaterThan(hitsBefore);
     });
 
+    it("a host is its machine: a new connection to it updates in place, another machine replaces", async () => {
+      const c = (await limitsLifecycle.check({}, { host: host(), name: "tenant", limits: tenantLimits() })).inputs!;
+      const outs = (await limitsLifecycle.read("", { ...c, path: "tenant" })).props!;
+      expect(outs.machineId).toEqual(h.facts.machineId || expect.stringMatching(/^connection /));
+      // the state knew this machine by another address (gone now): an update, not a replace
+      const before = { ...outs, host: { ...host(), connection: { type: "ssh", host: "127.0.0.1", port: 1, user: "root", privateKey: "k", insecureIgnoreHostKey: true, connectTimeoutSeconds: 1 } } };
+      expect(await limitsLifecycle.diff("", before, c)).toEqual({ changes: true });
+      expect(await limitsLifecycle.diff("", { ...outs, machineId: "0123456789abcdef0123456789abcdef" }, c)).toMatchObject({ replaces: ["host"] });
+    });
+
     it("rejects at check a child limit above its parent's, naming the input", async () => {
       const r = await limitsLifecycle.check({}, { host: host(), name: "big", parent: "tenant", limits: { memory: { max: "1Gi" }, pids: { max: 500 } } });
       expect(r.failures).toEqual([
