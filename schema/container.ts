@@ -74,6 +74,13 @@ export const containerArgs = z.strictObject({
   state: z.enum(["running", "stopped"]).default("running"),
   /** What happens when the init exits by itself. @default "no" */
   restartPolicy: z.enum(["no", "on-failure", "always"]).default("no"),
+  /**
+   * Read the container's usage (memory, CPU time, tasks, OOM kills) into the `usage` output at
+   * create, update and refresh. Off by default: usage changes on every refresh, and a refresh of
+   * an untouched stack should show nothing (`kslice ps` and `kslice top` show usage instead).
+   * @default false
+   */
+  reportUsage: z.boolean().default(false),
   security: z
     .strictObject({
       /** Capabilities added to, or dropped from, Docker's default 14. */
@@ -91,6 +98,8 @@ export const containerArgs = z.strictObject({
   stopGraceSeconds: z.number().min(0).max(600).default(10),
   /** Log file cap; the oldest half is dropped when exceeded. @default "8Mi" */
   logMaxSize: size.default(8 * 2 ** 20),
+  /** Take over a container of this name that another owner (stack or resource) made. @default false */
+  adopt: z.boolean().default(false),
   ...networkFields,
 }).superRefine(checkNetworkFields);
 

@@ -53,6 +53,8 @@ export const networkArgs = z
     nat: z.boolean().default(false),
     /** Drop traffic between this network and kslice's other networks on the host. @default true */
     isolated: z.boolean().default(true),
+    /** Take over a network of this name that another owner (stack or resource) made. @default false */
+    adopt: z.boolean().default(false),
   })
   .superRefine((a, ctx) => {
     const s = parseSubnet(a.subnet);

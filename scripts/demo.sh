@@ -16,10 +16,11 @@ stack up --json 2>/dev/null | node -e '
   console.log(`tenant ${o.tenant.path}: ${JSON.stringify(o.tenant.limits)}`);
   console.log(`network: bridge ${o.network.bridge}, ${o.network.subnet}, gateway ${o.network.gateway}, NAT`);
   for (const [n, c] of Object.entries(o.containers)) {
-    const u = c.usage || {};
     console.log(`  ${n.padEnd(7)} pid ${String(c.pid).padEnd(7)} ${c.status.padEnd(8)} ${(c.address ?? "loopback only").padEnd(14)} limits ${JSON.stringify(c.limits)}`);
-    console.log(`          memory ${(u.memoryCurrentBytes / 2 ** 20).toFixed(1)} MiB (peak ${(u.memoryPeakBytes / 2 ** 20).toFixed(1)}), cpu ${(u.cpuUsageNs / 1e6).toFixed(0)} ms, ${u.pidsCurrent} tasks, ${u.oomKills} OOM kills`);
   }'
+
+say "kslice ps: usage against limits, read from the kernel (usage stays out of the stack)"
+node dist/cli/main.js ps --prefix kslice
 
 say "web's published port on the host: http://127.0.0.1:8080/"
 busybox wget -q -O - http://127.0.0.1:8080/ 2>&1 | head -n 3 || true
@@ -36,7 +37,7 @@ $runtime --root /run/$prefix/runtime kill worker KILL
 sleep 1
 
 say "pulumi preview --refresh shows what differs from the declaration"
-stack preview --refresh 2>&1 | grep -E '^\s+[~+-] |=>|to update|unchanged' | grep -vE 'usage|cpuUsageNs|memory(Current|Peak)Bytes|pidsCurrent' || true
+stack preview --refresh 2>&1 | grep -E '^\s+[~+-] |=>|to update|unchanged' || true
 
 say "pulumi up repairs it"
 stack up --json 2>/dev/null | node -e 'const r = JSON.parse(require("fs").readFileSync(0, "utf8")); console.log(`changes ${JSON.stringify(r.summary)}; worker pid ${r.outputs.containers.worker.pid} ${r.outputs.containers.worker.status}`)'

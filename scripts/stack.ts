@@ -1,8 +1,10 @@
 // Runs an example (or a test program) through the real Pulumi engine with the Automation API.
-//   node dist/scripts/stack.js <up|preview|refresh|destroy|outputs|rm> <dir> [--stack NAME] [--program FILE]
+//   node dist/scripts/stack.js <up|preview|refresh|destroy|outputs|rm|cancel> <dir> [--stack NAME] [--program FILE]
 //        [--config key=value]... [--secret-env key=VAR]... [--secret-file key=PATH]... [--json]
 // Secret values never appear in any process's arguments (every local user can read those): they
 // come from an environment variable or a file and reach `pulumi config set --secret` on stdin.
+// After an interrupted run: `cancel` removes the stack's lock, and `refresh --clear-pending-creates`
+// forgets creates the engine never saw finish (kslice adopts what they made on the next up).
 // Programs run inline in this process (no language host), which lets tests pass any compiled
 // program and the JSON summary come back; the engine, backend and dynamic providers are the real
 // ones. Plain `pulumi` in a project directory works too (scripts/language-host.ts).
@@ -22,12 +24,12 @@ interface Cli {
   config: Record<string, string>;
   secrets: Record<string, string>;
   json: boolean;
-  extra: { expectNoChanges?: boolean; refresh?: boolean; parallel?: number };
+  extra: { expectNoChanges?: boolean; refresh?: boolean; parallel?: number; clearPendingCreates?: boolean };
 }
 
 function parseArgs(argv: string[]): Cli {
   const [op, dir, ...rest] = argv;
-  const ops = ["up", "preview", "refresh", "destroy", "outputs", "rm"];
+  const ops = ["up", "preview", "refresh", "destroy", "outputs", "rm", "cancel"];
   if (!op || !ops.includes(op) || !dir) {
     throw new Error(`usage: stack <${ops.join("|")}> <example dir> [--stack NAME] [--program FILE] [--workdir DIR] [--config k=v] [--secret-env k=VAR] [--secret-file k=PATH] [--json]`);
   }
@@ -57,6 +59,7 @@ function parseArgs(argv: string[]): Cli {
     else if (a === "--expect-no-changes") cli.extra.expectNoChanges = true;
     else if (a === "--refresh") cli.extra.refresh = true;
     else if (a === "--parallel") cli.extra.parallel = Number(next());
+    else if (a === "--clear-pending-creates") cli.extra.clearPendingCreates = true;
     else throw new Error(`unknown option ${a}`);
   }
   return cli;
@@ -118,7 +121,11 @@ async function main(): Promise<void> {
       break;
     }
     case "refresh":
-      summary = (await stack.refresh({ ...common })).summary.resourceChanges;
+      summary = (await stack.refresh({ ...common, clearPendingCreates: cli.extra.clearPendingCreates })).summary.resourceChanges;
+      break;
+    case "cancel":
+      // the file backend's cancel removes the lock an interrupted run left
+      await stack.cancel();
       break;
     case "destroy":
       summary = (await stack.destroy({ ...common, parallel: cli.extra.parallel })).summary.resourceChanges;

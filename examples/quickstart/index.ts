@@ -48,7 +48,7 @@ export = async () => {
     command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /dev/shm/c && dd if=/dev/zero of=/dev/shm/c/blob bs=1M count=24 2>/dev/null; sleep 3600 & wait"],
     limits: { memory: { max: "128Mi" }, pids: { max: 16 } },
   });
-  const show = (c: kslice.Container) => ({ pid: c.pid, status: c.status, address: c.address, limits: c.limits, usage: c.usage, log: c.logPath });
+  const show = (c: kslice.Container) => ({ pid: c.pid, status: c.status, address: c.address, limits: c.limits, log: c.logPath });
   return {
     host: { kernelRelease: host.kernelRelease, cgroupMode: host.cgroupMode, cpuCount: host.cpuCount, runtime: pulumi.interpolate`${host.runtimeName} ${host.runtimeVersion}` },
     tenant: { path: tenant.path, limits: tenant.limits },

@@ -4,7 +4,7 @@ import { parseInput, type InputFailure } from "../../schema/issues";
 import { resolveBlockDevices } from "../kernel/block-devices";
 import { hostLayout, type HostLayout } from "../kernel/container/layout";
 import { ociSpec } from "../kernel/container/oci-spec";
-import { ensureLower, lowerOf, makeBundleDir, mountRootfs, unmountRootfs } from "../kernel/container/rootfs";
+import { bundleAccessScript, ensureLower, lowerOf, makeBundleDir, mountRootfs, unmountRootfs } from "../kernel/container/rootfs";
 import { bootScript, bootScriptPath, installBootUnitScript, launchSupervisorScript, removeBootUnitScript, supervisorPath } from "../kernel/container/boot";
 import { OciRuntime } from "../kernel/container/runtime";
 import { startScript, supervisorScript } from "../kernel/container/scripts";
@@ -19,11 +19,14 @@ import { connectionKey } from "../transport/open";
 import { shellQuote as q } from "../transport/transport";
 import { hostContext, registerSharedRead, type HostContext } from "./host-context";
 import { hostMoved, machineIdentity } from "./host-identity";
-import { limitsAdmission, removedLimits } from "./limits";
+import { declaredParentLimits, limitsAdmission, removedLimits } from "./limits";
 import { observedInputs } from "./limits-observed";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
 import { pauseAt } from "./test-hooks";
+import { claim, ownerConflict, ownerOf, recordedOwner } from "./ownership";
+import { kernelCapabilities } from "../kernel/capabilities";
+import type { Limits } from "../../schema/limits";
 import {
   allocate, claimPorts, etcFiles, hasNetworking, netAdmission, netPlan, netScriptFor, networkRecords, observeNet,
   releaseAddresses, releasePorts, type NetPlan,
@@ -33,7 +36,7 @@ import { attachmentName } from "../../schema/container-network";
 
 const inputKeys = [
   "host", "name", "parent", "limits", "rootfs", "command", "env", "workingDir", "user", "hostname",
-  "mounts", "state", "restartPolicy", "security", "logMaxSize", "stopGraceSeconds", "networks", "ports", "dns", "hosts",
+  "mounts", "state", "restartPolicy", "reportUsage", "security", "logMaxSize", "stopGraceSeconds", "networks", "ports", "dns", "hosts", "adopt", "owner",
 ] as const;
 /** Inputs a running container cannot take: changing them replaces it (delete first: names are unique). */
 export const replaceKeys = ["name", "parent", "rootfs", "command", "env", "workingDir", "user", "hostname", "mounts", "security"] as const;
@@ -42,8 +45,14 @@ function pickInputs(props: Props): Props {
   return Object.fromEntries(inputKeys.filter((k) => props[k] !== undefined).map((k) => [k, props[k]]));
 }
 
+/** The declaration without `owner` (kept in state, never diffed: see ownership.ts). */
+function declared(props: Props): Props {
+  const { owner: _owner, ...rest } = pickInputs(props);
+  return rest;
+}
+
 function parse(props: Props): ContainerArgs {
-  const r = parseInput(containerArgs, pickInputs(props));
+  const r = parseInput(containerArgs, declared(props));
   if (!r.ok) throw new Error(r.failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
   return r.value;
 }
@@ -151,6 +160,7 @@ async function prepareNet(c: Ctx, a: ContainerArgs): Promise<NetPlan> {
 async function writeStartFiles(c: Ctx, a: ContainerArgs): Promise<void> {
   await prepareNet(c, a);
   const uidBase = a.security.userNamespace ? await ensureRange(c.h.t, c.layout, a, await c.snapshots.get()) : undefined;
+  await c.h.t.run(["sh", "-c", bundleAccessScript(c.bundle, uidBase)]);
   await putFiles(c, [
     { path: `${c.bundle}/config.json`, content: JSON.stringify(specOf(a, c, uidBase), null, 2) },
     await startFile(c, a),
@@ -308,7 +318,7 @@ async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot): Prom
     pid: live ? st.pid : 0,
     startedAt: st.created,
     specHash: config === undefined ? undefined : hash(JSON.parse(config)),
-    usage: live ? await c.h.cgroups.usage(c.path) : undefined,
+    usage: live && a.reportUsage ? await c.h.cgroups.usage(c.path) : undefined,
     addresses,
     net: net?.drift,
     uidBase,
@@ -350,23 +360,54 @@ async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): Promise<
   return c.h.cgroups.drift(c.h.cgroups.plan(a.limits, await planCtx(c, a)), files).length > 0;
 }
 
-async function admission(a: ContainerArgs, c: Ctx, previousName?: string): Promise<InputFailure[]> {
-  const failures = await limitsAdmission(a, c.h);
+async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?: string, parentLimits?: Limits): Promise<InputFailure[]> {
+  const failures = await limitsAdmission(a, c.h, parentLimits);
+  failures.push(...(await ownerAdmission(a, c, owner)));
   if (a.security.userNamespace && !c.h.facts.userNamespaces) {
     failures.push({ property: "security.userNamespace", reason: `host ${c.h.t.target} has user namespaces disabled (user.max_user_namespaces is 0)` });
   }
   const checks = [
-    ...("path" in a.rootfs ? [{ property: "rootfs.path", path: a.rootfs.path }] : []),
-    ...a.mounts.flatMap((m, i) => (m.type === "bind" ? [{ property: `mounts.${i}.source`, path: m.source }] : [])),
+    ...("path" in a.rootfs ? [{ property: "rootfs.path", path: a.rootfs.path, test: `[ -e ${q(a.rootfs.path)} ]`, missing: "no such path" }] : []),
+    ...("ociLayout" in a.rootfs
+      ? [{ property: "rootfs.ociLayout.path", path: a.rootfs.ociLayout.path, test: `[ -f ${q(`${a.rootfs.ociLayout.path}/oci-layout`)} ]`, missing: "no OCI image layout (its oci-layout file) at that path" }]
+      : []),
+    ...a.mounts.flatMap((m, i) => (m.type === "bind" ? [{ property: `mounts.${i}.source`, path: m.source, test: `[ -e ${q(m.source)} ]`, missing: "no such path" }] : [])),
   ];
   if (checks.length) {
-    const r = await c.h.t.run(["sh", "-c", checks.map((x) => `[ -e ${q(x.path)} ] && echo 1 || echo 0`).join("; ")]);
+    const r = await c.h.t.run(["sh", "-c", checks.map((x) => `${x.test} && echo 1 || echo 0`).join("; ")]);
     r.stdout.trim().split("\n").forEach((ok, i) => {
-      if (ok !== "1") failures.push({ property: checks[i]!.property, reason: `got ${JSON.stringify(checks[i]!.path)}; no such path on host ${c.h.t.target}` });
+      if (ok !== "1") failures.push({ property: checks[i]!.property, reason: `got ${JSON.stringify(checks[i]!.path)}; ${checks[i]!.missing} on host ${c.h.t.target}` });
     });
+  }
+  const caps = [
+    ...a.security.capAdd.map((cap, i) => ({ property: `security.capAdd.${i}`, cap })),
+    ...a.security.capDrop.map((cap, i) => ({ property: `security.capDrop.${i}`, cap })),
+  ];
+  if (caps.length) {
+    const known = await kernelCapabilities(c.h.t);
+    for (const x of caps.filter((x) => !known.includes(x.cap))) {
+      failures.push({ property: x.property, reason: `got ${JSON.stringify(x.cap)}; not a capability the kernel of host ${c.h.t.target} knows (${known[0]} … ${known[known.length - 1]})` });
+    }
   }
   failures.push(...(await netAdmission(c.h.t, c.layout, a, previousName)));
   failures.push(...(await readOnlyBindFailures(c.h.t, a, recursiveReadOnly(c.h.facts, c.runtime.name))));
+  return failures;
+}
+
+/**
+ * Ownership at check: a name declared twice in this program, or a container on the host that
+ * another owner made (refused unless adopt: true), is refused before anything is created.
+ */
+async function ownerAdmission(a: ContainerArgs, c: Ctx, owner: string | undefined): Promise<InputFailure[]> {
+  const failures: InputFailure[] = [];
+  if (owner) {
+    for (const other of claim(`container ${connectionKey(a.host.connection)}/${a.host.prefix}`, owner, a.name)) {
+      failures.push({ property: "name", reason: `got ${JSON.stringify(a.name)}, also the name of ${other} in this program; one host and prefix hold one container of a name` });
+    }
+  }
+  const [meta] = await c.h.t.readFiles([`${c.bundle}/kslice.json`]);
+  const conflict = ownerConflict(`container ${a.name} under prefix ${a.host.prefix} on host ${c.h.t.target}`, recordedOwner(meta), owner, a.adopt);
+  if (conflict) failures.push({ property: "name", reason: conflict });
   return failures;
 }
 
@@ -374,10 +415,10 @@ export const containerLifecycle: LifecycleImpl = {
   async check(olds, news): Promise<CheckResult> {
     const inputs = pickInputs(news);
     if (containsUnknown(inputs)) return { inputs };
-    const r = parseInput(containerArgs, inputs);
+    const r = parseInput(containerArgs, declared(inputs));
     if (!r.ok) return { failures: r.failures };
     try {
-      const failures = await admission(r.value, await context(r.value), typeof olds.name === "string" ? olds.name : undefined);
+      const failures = await admission(r.value, await context(r.value), typeof olds.name === "string" ? olds.name : undefined, ownerOf(inputs), declaredParentLimits(news.parentLimits));
       if (failures.length) return { failures };
     } catch (e) {
       return { failures: [{ property: "host", reason: (e as Error).message }] };
@@ -432,7 +473,7 @@ export const containerLifecycle: LifecycleImpl = {
       undo.push(() => unmountRootfs(c.h.t, c.bundle));
       await pauseAt("mount");
       await c.h.t.run(["sh", "-c", etcTargetsScript(`${c.bundle}/rootfs`, `${c.bundle}/stopped`)]);
-      await putFile(c, `${c.bundle}/kslice.json`, JSON.stringify({ specHash: hash(spec), lower, ...(uidBase === undefined ? {} : { uidBase }) }));
+      await putFile(c, `${c.bundle}/kslice.json`, JSON.stringify({ specHash: hash(spec), lower, owner: ownerOf(inputs), ...(uidBase === undefined ? {} : { uidBase }) }));
       await pauseAt("spec");
       await c.h.t.run(["sh", "-c", `umask 077; : > ${q(c.log)}`]);
       if (hasNetworking(a)) {
@@ -521,6 +562,7 @@ export const containerLifecycle: LifecycleImpl = {
     if (a.state === "stopped" && netChanged(o, a)) await prepareNet(c, a);
     if (gone(o, a).length) await releaseAddresses(c.h.t, c.layout, a.name, gone(o, a));
     if (o.ports.length && !a.ports.length) await releasePorts(c.h.t, c.layout, a.name);
+    if (ownerOf(news) && ownerOf(olds) !== ownerOf(news)) await recordOwner(c, ownerOf(news)!);
     if (o.restartPolicy !== a.restartPolicy || o.logMaxSize !== a.logMaxSize) {
       await putFile(c, `${c.bundle}/restart`, a.restartPolicy);
       await putFile(c, `${c.bundle}/logmax`, String(a.logMaxSize));
@@ -533,6 +575,14 @@ export const containerLifecycle: LifecycleImpl = {
   async delete(_id, props) {
     const a = parse(props);
     const c = await context(a);
+    // taken over by another owner (adopt: true): it is theirs now, and stays
+    const [meta] = await c.h.t.readFiles([`${c.bundle}/kslice.json`]);
+    const holder = recordedOwner(meta);
+    if (holder && holder !== ownerOf(props)) {
+      console.error(`warning: ${c.h.t.target}: container ${a.name} under prefix ${a.host.prefix} now belongs to ${holder}; left in place`);
+      c.snapshots.invalidate();
+      return;
+    }
     await removeContainer(c.h, c.runtime, c.prefix, a.name, c.path, Math.min(a.stopGraceSeconds, 2) * 1000);
     c.snapshots.invalidate();
   },
@@ -565,12 +615,20 @@ async function joinLive(c: Ctx, o: ContainerArgs, a: ContainerArgs, pid: number)
   if (hasNetworking(o) !== hasNetworking(a)) await writeStartFiles(c, a);
 }
 
+/** Writes the owner into the bundle's record (a container made before ownership was recorded). */
+async function recordOwner(c: Ctx, owner: string): Promise<void> {
+  const [meta] = await c.h.t.readFiles([`${c.bundle}/kslice.json`]);
+  if (meta !== undefined) await putFile(c, `${c.bundle}/kslice.json`, JSON.stringify({ ...(JSON.parse(meta) as object), owner }));
+}
+
 /**
  * A container of this name is already on the host (state lost, or the provider killed mid-create).
  * If it was made from the same declaration, take it over without restarting it; otherwise refuse.
  */
 async function adopt(c: Ctx, a: ContainerArgs, inputs: Props, spec: unknown, snap: ContainerSnapshot) {
   const [meta] = await c.h.t.readFiles([`${c.bundle}/kslice.json`]);
+  const conflict = ownerConflict(`container ${a.name} under prefix ${a.host.prefix} on host ${c.h.t.target}`, recordedOwner(meta), ownerOf(inputs), a.adopt);
+  if (conflict) throw new Error(`${c.h.t.target}: ${conflict}`);
   const recorded = meta ? (JSON.parse(meta) as { specHash?: string }).specHash : undefined;
   if (recorded !== hash(spec)) {
     throw new Error(
@@ -579,6 +637,7 @@ async function adopt(c: Ctx, a: ContainerArgs, inputs: Props, spec: unknown, sna
   }
   // its range becomes a claim (a container made before ranges were allocated keeps its hashed one)
   await ensureRange(c.h.t, c.layout, a, snap);
+  if (ownerOf(inputs) && recordedOwner(meta) !== ownerOf(inputs)) await recordOwner(c, ownerOf(inputs)!);
   const o = await observe(c, a, snap);
   if (a.state === "running" && o.status !== "running") await start(c, a);
   if (a.state === "stopped" && o.status === "running") await stop(c, a);

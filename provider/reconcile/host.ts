@@ -12,6 +12,8 @@ import { containsUnknown } from "./unknown";
 import { removeBootUnitScript, stopSupervisorScript } from "../kernel/container/boot";
 import { OciRuntime } from "../kernel/container/runtime";
 import { removeContainer } from "./container";
+import { ownerOf, stackOf } from "./ownership";
+import { prefixUsersScript, stackFile, writeRecordScript } from "../kernel/owners";
 
 /** The Host's outputs: its inputs (Node's diff only sees old outputs) and the facts read from the kernel. */
 export interface HostOutputs extends HostArgs {
@@ -65,6 +67,37 @@ const factKeys = [
   "memoryTotalBytes", "userNamespaces", "runtimes", "runtimeName", "runtimeVersion",
 ] as const;
 
+const owned = (props: Props) => (ownerOf(props) ? { owner: ownerOf(props) } : {});
+
+/** Registers the Host's stack as a user of the prefix on the host (one file per stack). */
+async function registerStack(a: HostArgs, owner: string | undefined): Promise<void> {
+  if (!owner) return;
+  const { t } = await hostContext(a);
+  await t.run(["sh", "-c", writeRecordScript(stackFile(hostLayout(a.prefix), stackOf(owner)), owner)]);
+}
+
+/**
+ * Unregisters this Host's stack from the prefix; true when another stack still uses it (its file,
+ * or containers and networks it owns), in which case the prefix's setup stays, and a warning says so.
+ */
+async function usedByOthers(a: HostArgs, owner: string | undefined): Promise<boolean> {
+  const { t } = await hostContext(a);
+  const layout = hostLayout(a.prefix);
+  const mine = owner ? stackOf(owner) : undefined;
+  const lines = (await t.run(["sh", "-c", prefixUsersScript(layout)])).stdout.split("\n").filter(Boolean);
+  const stacks = new Set(lines.filter((l) => l.startsWith("stack ")).map((l) => decodeURIComponent(l.slice(6))));
+  for (const l of lines.filter((x) => !x.startsWith("stack "))) {
+    const recorded = l.split(" ")[2];
+    if (recorded && recorded !== "-" && stackOf(recorded) !== mine) stacks.add(stackOf(recorded));
+  }
+  if (mine) stacks.delete(mine);
+  // the last user: the caller removes the whole setup (this registration with it), or fails and keeps it
+  if (!stacks.size) return false;
+  if (mine) await t.run(["rm", "-f", stackFile(layout, mine)]);
+  console.error(`warning: ${t.target}: prefix "${a.prefix}" is still used by stack ${[...stacks].join(", ")}; its setup stays (only this stack's resources were removed)`);
+  return true;
+}
+
 /**
  * Inputs whose change means another machine (or another namespace of objects on it): replace.
  * A new address, port, user or transport of the same machine (its machine-id) is an update.
@@ -76,6 +109,7 @@ export async function hostReplaces(oldOutputs: Props, olds: HostArgs, news: Host
 
 export const hostLifecycle: LifecycleImpl = {
   async check(_olds, news): Promise<CheckResult> {
+    const owner = ownerOf(news) ? { owner: ownerOf(news) } : {};
     if (containsUnknown(news)) return { inputs: news };
     const r = parseInput(hostArgs, pickInputs(news));
     if (!r.ok) return { failures: r.failures };
@@ -87,7 +121,7 @@ export const hostLifecycle: LifecycleImpl = {
     } catch (e) {
       return { failures: [{ property: "connection", reason: (e as Error).message }] };
     }
-    return { inputs: r.value as unknown as Props };
+    return { inputs: { ...r.value, ...owner } as unknown as Props };
   },
 
   async diff(_id, olds, news): Promise<DiffResult> {
@@ -106,16 +140,19 @@ export const hostLifecycle: LifecycleImpl = {
   async create(inputs) {
     const args = parse(inputs);
     const outs = await observe(args);
-    return { id: `${connectionKey(args.connection)}/${args.prefix}`, outs: outs as unknown as Props };
+    await registerStack(args, ownerOf(inputs));
+    return { id: `${connectionKey(args.connection)}/${args.prefix}`, outs: { ...outs, ...owned(inputs) } as unknown as Props };
   },
 
   async read(id, props) {
     const outs = await observe(parse(props));
-    return { id, props: outs as unknown as Props };
+    return { id, props: { ...outs, ...owned(props) } as unknown as Props };
   },
 
   async update(_id, _olds, news) {
-    return { outs: (await observe(parse(news))) as unknown as Props };
+    const args = parse(news);
+    await registerStack(args, ownerOf(news));
+    return { outs: { ...(await observe(args)), ...owned(news) } as unknown as Props };
   },
 
   async delete(_id, props) {
@@ -123,6 +160,7 @@ export const hostLifecycle: LifecycleImpl = {
     const a = parse(props);
     const h = await hostContext(a);
     const layout = hostLayout(a.prefix);
+    if (await usedByOthers(a, ownerOf(props))) return;
     // bundles that a killed create left incomplete belong to no resource: they go here
     const incomplete = await h.t.run(["sh", "-c", `for b in ${shellQuote(layout.containers)}/*; do [ -d "$b" ] || continue; if [ -f "$b/creating" ] || [ ! -f "$b/kslice.json" ]; then echo "\${b##*/} $(cat "$b/creating" 2>/dev/null)"; fi; done; true`]);
     for (const line of incomplete.stdout.split("\n").filter(Boolean)) {

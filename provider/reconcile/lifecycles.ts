@@ -3,6 +3,10 @@ import { hostLifecycle } from "./host";
 import { limitsLifecycle } from "./limits";
 import { networkLifecycle } from "./network";
 import type { LifecycleImpl } from "./provider-types";
+import { watchEngine } from "./engine-watchdog";
+
+// Loaded by the provider shim inside the engine's dynamic-provider process: exit when the engine is gone.
+watchEngine();
 
 /** Every resource kind's implementation, looked up by the provider shim at call time. */
 export const lifecycles: Record<string, LifecycleImpl> = {

@@ -7,22 +7,80 @@ import { resolveBlockDevices } from "../kernel/block-devices";
 import type { PlanContext } from "../kernel/cgroup/settings";
 import { connectionKey } from "../transport/open";
 import { hostMoved, machineIdentity } from "./host-identity";
-import { hostContext, type HostContext } from "./host-context";
+import { hostContext, registerSharedRead, type HostContext } from "./host-context";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
+import { claim, ownerConflict, ownerOf, recordedOwner } from "./ownership";
+import { hostLayout } from "../kernel/container/layout";
+import { budgetRecord, budgetRecordsScript, parseBudgetRecords, removeRecordScript, writeRecordScript } from "../kernel/owners";
+import { SharedRead } from "../kernel/shared-read";
+import { limits as limitsSchema } from "../../schema/limits";
 
 const periodUs = 100_000;
 
 function parse(props: Props): ResourceLimitsArgs {
-  const r = parseInput(resourceLimitsArgs, pickInputs(props));
+  const r = parseInput(resourceLimitsArgs, declared(props));
   if (!r.ok) throw new Error(r.failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
   return r.value;
 }
 
-const inputKeys = ["host", "name", "parent", "limits", "onDeleteWithProcesses", "adopt"] as const;
+const inputKeys = ["host", "name", "parent", "limits", "onDeleteWithProcesses", "adopt", "owner"] as const;
 
 function pickInputs(props: Props): Props {
   return Object.fromEntries(inputKeys.filter((k) => props[k] !== undefined).map((k) => [k, props[k]]));
+}
+
+/** The declaration without `owner` (kept in state, never diffed: see ownership.ts). */
+function declared(props: Props): Props {
+  const { owner: _owner, ...rest } = pickInputs(props);
+  return rest;
+}
+
+/** A parent's declared limits as its ResourceLimits passed them (unknown or invalid: none). */
+export function declaredParentLimits(v: unknown): Limits | undefined {
+  if (v === undefined || containsUnknown(v)) return undefined;
+  const r = limitsSchema.safeParse(v);
+  return r.success ? r.data : undefined;
+}
+
+const recordFile = (a: ResourceLimitsArgs) => budgetRecord(hostLayout(a.host.prefix), nodePath(a));
+
+// The budget records of a host and prefix, read once for a burst of checks (see SharedRead).
+const recordReads = new Map<string, SharedRead<Map<string, string>>>();
+function budgetRecords(a: ResourceLimitsArgs, h: HostContext): SharedRead<Map<string, string>> {
+  const key = `${connectionKey(a.host.connection)}/${a.host.prefix}`;
+  let r = recordReads.get(key);
+  if (!r) {
+    r = new SharedRead(h.t, budgetRecordsScript(hostLayout(a.host.prefix)), parseBudgetRecords, 1000);
+    recordReads.set(key, r);
+    registerSharedRead(r);
+  }
+  return r;
+}
+
+/**
+ * Ownership at check: a path declared twice in this program; a new node over a cgroup that exists
+ * (kslice's own record: crash recovery, taken over; another owner's or none: adopt: true); a node
+ * another owner took over.
+ */
+async function ownerAdmission(a: ResourceLimitsArgs, h: HostContext, olds: Props, owner: string | undefined): Promise<InputFailure[]> {
+  const failures: InputFailure[] = [];
+  const path = nodePath(a);
+  const where = `cgroup ${a.host.prefix}/${path} on host ${h.t.target}`;
+  if (owner) {
+    for (const other of claim(`budget ${connectionKey(a.host.connection)}/${a.host.prefix}`, owner, path)) {
+      failures.push({ property: "name", reason: `got ${JSON.stringify(path)}, also the path of ${other} in this program` });
+    }
+  }
+  const record = (await budgetRecords(a, h).get()).get(path);
+  const conflict = ownerConflict(where, recordedOwner(record), owner, a.adopt);
+  if (conflict) failures.push({ property: "name", reason: conflict });
+  const o = typeof olds.name === "string" ? parseInput(resourceLimitsArgs, declared(olds)) : undefined;
+  const isNew = !o?.ok || nodePath(o.value) !== path || connectionKey(o.value.host.connection) !== connectionKey(a.host.connection) || o.value.host.prefix !== a.host.prefix;
+  if (owner && isNew && !conflict && !a.adopt && recordedOwner(record) === undefined && (await h.cgroups.exists(path))) {
+    failures.push({ property: "name", reason: `${where} already exists and kslice has no record of its owner; set adopt: true to take it over (its processes stay)` });
+  }
+  return failures;
 }
 
 export const nodePath = (a: { name: string; parent?: string }) => (a.parent ? `${a.parent}/${a.name}` : a.name);
@@ -58,7 +116,12 @@ export function removedLimits(olds: Limits, news: Limits): Limits {
  * Host-specific checks of the limits of a node (a ResourceLimits or a container): what the host
  * cannot express, and admission against the host and the parent.
  */
-export async function limitsAdmission(a: Pick<ResourceLimitsArgs, "limits" | "name" | "parent">, h: HostContext): Promise<InputFailure[]> {
+export async function limitsAdmission(
+  a: Pick<ResourceLimitsArgs, "limits" | "name" | "parent">,
+  h: HostContext,
+  /** The parent's declared limits when it is a ResourceLimits of the same program (it may not exist yet). */
+  declaredParent?: Limits,
+): Promise<InputFailure[]> {
   const failures: InputFailure[] = [];
   const at = (key: string, reason: string) => failures.push({ property: `limits.${key}`, reason: `${reason} (host ${h.t.target})` });
   for (const u of h.cgroups.unsupported(a.limits)) at(u.key, u.reason);
@@ -78,9 +141,9 @@ export async function limitsAdmission(a: Pick<ResourceLimitsArgs, "limits" | "na
     });
   }
   if (a.parent) {
-    if (await h.cgroups.exists(a.parent)) {
-      const ctx = await planContext(h, {});
-      const p = h.cgroups.observe(await h.cgroups.read(a.parent), ctx);
+    // declared limits win: the parent may not exist yet, or be about to change
+    const p = declaredParent ?? ((await h.cgroups.exists(a.parent)) ? h.cgroups.observe(await h.cgroups.read(a.parent), await planContext(h, {})) : undefined);
+    if (p) {
       const above = (key: string, mine: number | "max" | undefined, theirs: number | "max" | undefined, show: (n: number) => string) => {
         if (mine === undefined || theirs === undefined || theirs === "max") return;
         if (mine === "max" || mine > theirs) at(key, `got ${mine === "max" ? "max" : show(mine)}, above the parent ${a.parent}'s ${show(theirs)}`);
@@ -107,14 +170,15 @@ export async function limitsAdmission(a: Pick<ResourceLimitsArgs, "limits" | "na
 }
 
 export const limitsLifecycle: LifecycleImpl = {
-  async check(_olds, news): Promise<CheckResult> {
+  async check(olds, news): Promise<CheckResult> {
     const inputs = pickInputs(news);
     if (containsUnknown(inputs)) return { inputs };
-    const r = parseInput(resourceLimitsArgs, inputs);
+    const r = parseInput(resourceLimitsArgs, declared(inputs));
     if (!r.ok) return { failures: r.failures };
     try {
       const h = await hostContext(r.value.host);
-      const failures = await limitsAdmission(r.value, h);
+      const failures = await limitsAdmission(r.value, h, declaredParentLimits(news.parentLimits));
+      failures.push(...(await ownerAdmission(r.value, h, olds, ownerOf(inputs))));
       if (failures.length) return { failures };
     } catch (e) {
       return { failures: [{ property: "host", reason: (e as Error).message }] };
@@ -132,7 +196,7 @@ export const limitsLifecycle: LifecycleImpl = {
     const a = parse(n);
     if (await hostMoved(olds, o.host, a.host)) replaces.push("host");
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
-    if (JSON.stringify(pickInputs(olds)) !== JSON.stringify(n)) return { changes: true };
+    if (JSON.stringify(declared(olds)) !== JSON.stringify(declared(n))) return { changes: true };
     // Same inputs: diff against the kernel.
     const h = await hostContext(a.host);
     const path = nodePath(a);
@@ -147,12 +211,27 @@ export const limitsLifecycle: LifecycleImpl = {
     const h = await hostContext(a.host);
     const path = nodePath(a);
     const ctx = await planContext(h, a.limits);
-    const undo = await h.cgroups.create(path, a.parent ?? "", { adopt: a.adopt });
+    const owner = ownerOf(inputs);
+    const [record] = await h.t.readFiles([recordFile(a)]);
+    const conflict = ownerConflict(`cgroup ${a.host.prefix}/${path} on host ${h.t.target}`, recordedOwner(record), owner, a.adopt);
+    if (conflict) throw new Error(`${h.t.target}: ${conflict}`);
+    // the record goes first: a create killed after the mkdir is recognised as ours by the next one
+    if (owner) await h.t.run(["sh", "-c", writeRecordScript(recordFile(a), JSON.stringify({ owner }))]);
+    budgetRecords(a, h).invalidate();
+    const forget = () => (record === undefined ? h.t.run(["sh", "-c", removeRecordScript(recordFile(a), "/var/lib")]).finally(() => budgetRecords(a, h).invalidate()) : Promise.resolve());
+    let undo: () => Promise<unknown>;
+    try {
+      undo = await h.cgroups.create(path, a.parent ?? "", { adopt: a.adopt || (owner !== undefined && recordedOwner(record) === owner) });
+    } catch (e) {
+      await forget();
+      throw e;
+    }
     try {
       await h.cgroups.apply(path, a.parent ?? "", h.cgroups.plan(a.limits, ctx));
     } catch (e) {
       // Transactional create: an adopted node stays, one made here goes.
       await undo();
+      await forget();
       throw new Error(`${h.t.target}: cgroup ${a.host.prefix}/${path}: ${(e as Error).message}`, { cause: e });
     }
     return { id: `${connectionKey(a.host.connection)}/${a.host.prefix}/${path}`, outs: { ...pickInputs(inputs), path, machineId: machineIdentity(h.facts, a.host.connection) } };
@@ -183,6 +262,11 @@ export const limitsLifecycle: LifecycleImpl = {
     const resets = h.cgroups.reset(removedLimits(o.limits, a.limits), ctx);
     const wanted = h.cgroups.drift(h.cgroups.plan(a.limits, ctx), files).map((d) => d.setting);
     await h.cgroups.apply(path, parent, [...resets, ...wanted]);
+    // state written before ownership: the record comes with the first update
+    if (ownerOf(news) && ownerOf(olds) !== ownerOf(news)) {
+      await h.t.run(["sh", "-c", writeRecordScript(recordFile(a), JSON.stringify({ owner: ownerOf(news) }))]);
+      budgetRecords(a, h).invalidate();
+    }
     return { outs: { ...pickInputs(news), path, machineId: machineIdentity(h.facts, a.host.connection) } };
   },
 
@@ -190,7 +274,14 @@ export const limitsLifecycle: LifecycleImpl = {
     const a = parse(props);
     const h = await hostContext(a.host);
     const path = nodePath(a);
-    if (!(await h.cgroups.exists(path))) return;
+    const [record] = await h.t.readFiles([recordFile(a)]);
+    const holder = recordedOwner(record);
+    if (holder && holder !== ownerOf(props)) {
+      console.error(`warning: ${h.t.target}: cgroup ${a.host.prefix}/${path} now belongs to ${holder}; left in place`);
+      return;
+    }
+    const forget = () => h.t.run(["sh", "-c", removeRecordScript(recordFile(a), "/var/lib")]).finally(() => budgetRecords(a, h).invalidate());
+    if (!(await h.cgroups.exists(path))) return void (await forget());
     const procs = await h.cgroups.procs(path);
     if (procs.length) {
       if (a.onDeleteWithProcesses !== "kill") {
@@ -206,5 +297,6 @@ export const limitsLifecycle: LifecycleImpl = {
       throw new Error(`${h.t.target}: cgroup ${a.host.prefix}/${path} still has child cgroups: ${children.join(", ")}`);
     }
     await h.cgroups.remove(path);
+    await forget();
   },
 };

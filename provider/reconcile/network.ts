@@ -11,8 +11,9 @@ import { shellQuote as q, type Transport } from "../transport/transport";
 import { forgetReads, hostContext } from "./host-context";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
+import { claim, ownerConflict, ownerOf } from "./ownership";
 
-const inputKeys = ["host", "name", "subnet", "gateway", "bridge", "nat", "isolated", "dynamicRange"] as const;
+const inputKeys = ["host", "name", "subnet", "gateway", "bridge", "nat", "isolated", "dynamicRange", "adopt", "owner"] as const;
 /** A network's identity on the host: another value is another bridge (and its containers' addresses). */
 const replaceKeys = ["name", "subnet", "gateway", "bridge"] as const;
 
@@ -35,15 +36,21 @@ export function networkSpec(a: NetworkArgs): NetworkSpec {
   };
 }
 
+/** The declaration without `owner` (kept in state and in the host's record, never diffed: see ownership.ts). */
+function declared(props: Props): Props {
+  const { owner: _owner, ...rest } = pickInputs(props);
+  return rest;
+}
+
 function parse(props: Props): NetworkArgs {
-  const r = parseInput(networkArgs, pickInputs(props));
+  const r = parseInput(networkArgs, declared(props));
   if (!r.ok) throw new Error(r.failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
   return r.value;
 }
 
-async function context(a: NetworkArgs) {
+async function context(a: NetworkArgs, owner?: string) {
   const h = await hostContext(a.host);
-  return { t: h.t, facts: h.facts, connection: a.host.connection, layout: hostLayout(a.host.prefix), spec: networkSpec(a), prefix: a.host.prefix };
+  return { t: h.t, facts: h.facts, connection: a.host.connection, layout: hostLayout(a.host.prefix), spec: { ...networkSpec(a), ...(owner ? { owner } : {}) }, prefix: a.host.prefix, adopt: a.adopt };
 }
 type Ctx = Awaited<ReturnType<typeof context>>;
 
@@ -72,7 +79,11 @@ async function admission(c: Ctx): Promise<InputFailure[]> {
   for (const l of lines.filter((x) => x.startsWith("record "))) {
     const json = l.slice(l.indexOf(":", 7) + 1);
     const other = JSON.parse(json) as NetworkSpec;
-    if (other.name === n.name) continue;
+    if (other.name === n.name) {
+      const conflict = ownerConflict(`network ${n.name} under prefix ${c.prefix} on host ${c.t.target}`, other.owner, n.owner, c.adopt);
+      if (conflict) failures.push({ property: "name", reason: conflict });
+      continue;
+    }
     if (overlaps(mine, parseSubnet(other.subnet)!)) {
       failures.push({ property: "subnet", reason: `got ${JSON.stringify(n.subnet)}, which overlaps network ${other.name}'s ${other.subnet} on host ${c.t.target}` });
     }
@@ -142,15 +153,34 @@ async function attached(t: Transport, layout: HostLayout, name: string): Promise
   return r.stdout.split("\n").filter(Boolean);
 }
 
+/**
+ * Names and subnets declared in this program, claimed at check: two networks of one name on one
+ * host and prefix, or two overlapping subnets on one host, are refused before either exists.
+ */
+function claims(c: Ctx, a: NetworkArgs, owner: string | undefined): InputFailure[] {
+  if (!owner) return [];
+  const host = connectionKey(a.host.connection);
+  const failures: InputFailure[] = [];
+  for (const other of claim(`network ${host}/${a.host.prefix}`, owner, a.name)) {
+    failures.push({ property: "name", reason: `got ${JSON.stringify(a.name)}, also the name of ${other} in this program` });
+  }
+  const overlap = (x: string, y: string) => overlaps(parseSubnet(x.split(" ")[0]!)!, parseSubnet(y.split(" ")[0]!)!);
+  for (const other of claim(`subnet ${host}`, owner, `${c.spec.subnet} ${a.name}`, overlap)) {
+    failures.push({ property: "subnet", reason: `got ${JSON.stringify(a.subnet)}, which overlaps the subnet of ${other} in this program on host ${c.t.target}` });
+  }
+  return failures;
+}
+
 export const networkLifecycle: LifecycleImpl = {
   async check(_olds, news): Promise<CheckResult> {
     const inputs = pickInputs(news);
     if (containsUnknown(inputs)) return { inputs };
-    const r = parseInput(networkArgs, inputs);
+    const r = parseInput(networkArgs, declared(inputs));
     if (!r.ok) return { failures: r.failures };
     try {
-      const c = await context(r.value);
+      const c = await context(r.value, ownerOf(inputs));
       const failures = await admission(c);
+      failures.push(...claims(c, r.value, ownerOf(inputs)));
       if (failures.length) return { failures };
       // Defaults filled in, so that a preview shows them and containers' refs carry them.
       return { inputs: { ...inputs, host: r.value.host, gateway: c.spec.gateway, bridge: c.spec.bridge } };
@@ -176,7 +206,7 @@ export const networkLifecycle: LifecycleImpl = {
 
   async create(inputs) {
     const a = parse(inputs);
-    const c = await context(a);
+    const c = await context(a, ownerOf(inputs));
     return serialized(connectionKey(a.host.connection), async () => {
       const failures = await admission(c);
       if (failures.length) throw new Error(`${c.t.target}: network ${a.name}: ${failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
@@ -185,6 +215,8 @@ export const networkLifecycle: LifecycleImpl = {
       const [record] = await c.t.readFiles([`${c.layout.network(a.name)}/network.json`]);
       if (record !== undefined) {
         const old = JSON.parse(record) as NetworkSpec;
+        const conflict = ownerConflict(`network ${a.name} under prefix ${a.host.prefix} on host ${c.t.target}`, old.owner, ownerOf(inputs), a.adopt);
+        if (conflict) throw new Error(`${c.t.target}: ${conflict}`);
         if (old.subnet !== c.spec.subnet || old.gateway !== c.spec.gateway || old.bridge !== c.spec.bridge) {
           throw new Error(`${c.t.target}: a network named ${a.name} already exists under prefix ${a.host.prefix} with another subnet, gateway or bridge (${old.subnet}, ${old.gateway}, ${old.bridge}); delete it or choose another name`);
         }
@@ -228,7 +260,7 @@ export const networkLifecycle: LifecycleImpl = {
 
   async update(_id, _olds, news) {
     const a = parse(news);
-    const c = await context(a);
+    const c = await context(a, ownerOf(news));
     await ensure(c);
     return { outs: outputs(news, c, await observe(c)) };
   },
@@ -236,6 +268,13 @@ export const networkLifecycle: LifecycleImpl = {
   async delete(_id, props) {
     const a = parse(props);
     const c = await context(a);
+    // taken over by another owner (adopt: true): it is theirs now, and stays
+    const [record] = await c.t.readFiles([`${c.layout.network(a.name)}/network.json`]);
+    const holder = record ? (JSON.parse(record) as NetworkSpec).owner : undefined;
+    if (holder && holder !== ownerOf(props)) {
+      console.error(`warning: ${c.t.target}: network ${a.name} under prefix ${a.host.prefix} now belongs to ${holder}; left in place`);
+      return;
+    }
     const users = await attached(c.t, c.layout, a.name);
     if (users.length) {
       throw new Error(`${c.t.target}: network ${a.name} still has containers on it: ${users.join(", ")}; delete them or take the network out of their networks first`);

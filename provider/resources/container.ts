@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "./host";
 import { hostInput, type HostRef } from "./host-ref";
+import { ownerInput } from "./owner";
 import type { LimitsArgs, Size } from "./limits-types";
 import { Network, type NetworkRef } from "./network";
 import { ResourceLimits } from "./resource-limits";
@@ -66,6 +67,12 @@ export interface ContainerArgs {
   state?: pulumi.Input<"running" | "stopped">;
   /** @default "no" */
   restartPolicy?: pulumi.Input<"no" | "on-failure" | "always">;
+  /**
+   * Fill the `usage` output (memory, CPU time, tasks, OOM kills) at create, update and refresh.
+   * Usage changes on every refresh; `kslice ps`/`top` show it without touching the stack.
+   * @default false: `usage` is null
+   */
+  reportUsage?: pulumi.Input<boolean>;
   security?: pulumi.Input<{
     capAdd?: pulumi.Input<pulumi.Input<string>[]>;
     capDrop?: pulumi.Input<pulumi.Input<string>[]>;
@@ -88,6 +95,11 @@ export interface ContainerArgs {
   dns?: pulumi.Input<{ nameservers?: pulumi.Input<pulumi.Input<string>[]>; search?: pulumi.Input<pulumi.Input<string>[]>; options?: pulumi.Input<pulumi.Input<string>[]> }>;
   /** Extra /etc/hosts entries, name → address. */
   hosts?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /**
+   * Take over a container of this name that another stack or resource made (its owner is recorded
+   * on the host). Ownerless containers and this resource's own are taken over without it. @default false
+   */
+  adopt?: pulumi.Input<boolean>;
 }
 
 export interface ContainerUsage {
@@ -113,7 +125,7 @@ export class Container extends pulumi.dynamic.Resource {
   declare readonly bundlePath: pulumi.Output<string>;
   /** Host path of the container's stdout/stderr log. */
   declare readonly logPath: pulumi.Output<string>;
-  /** Read from the kernel at create, update and refresh. */
+  /** Read from the kernel at create, update and refresh when `reportUsage` is set; null otherwise. */
   declare readonly usage: pulumi.Output<ContainerUsage | null>;
   /** Address on each network, by network name. */
   declare readonly addresses: pulumi.Output<Record<string, string>>;
@@ -141,8 +153,14 @@ export class Container extends pulumi.dynamic.Resource {
     super(
       shimProvider("container"),
       name,
-      // env values are secret in state even when given as plain text (inputs are stored as given)
-      { ...args, host: h.host, name: args.name ?? name, parent, networks, env: args.env === undefined ? undefined : pulumi.secret(args.env), ...outputs },
+      {
+        ...args, host: h.host, name: args.name ?? name, parent, networks, ...outputs,
+        // env values are secret in state even when given as plain text (inputs are stored as given)
+        env: args.env === undefined ? undefined : pulumi.secret(args.env),
+        owner: ownerInput(name, "Container", opts),
+        // the parent's declared limits, for check at preview (dropped by check, never stored)
+        parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
+      },
       { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host", "env"] },
       "kslice",
       "Container",

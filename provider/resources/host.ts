@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import { ownerInput } from "./owner";
 import { shimProvider } from "./shim";
 
 export interface LocalConnectionArgs {
@@ -88,7 +89,7 @@ export class Host extends pulumi.dynamic.Resource {
       runtimeName: undefined, runtimeVersion: undefined,
     };
     const connection = secretIfSsh(args.connection);
-    super(shimProvider("host"), name, { ...args, connection, ...outputs }, {
+    super(shimProvider("host"), name, { ...args, connection, ...outputs, owner: ownerInput(name, "Host", opts) }, {
       ...opts,
       additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"],
     }, "kslice", "Host");

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import { defaultBridge, defaultGateway } from "../../schema/network";
 import type { Host } from "./host";
 import { hostInput, type HostRef } from "./host-ref";
+import { ownerInput } from "./owner";
 import { shimProvider } from "./shim";
 
 export interface NetworkArgs {
@@ -20,6 +21,8 @@ export interface NetworkArgs {
   nat?: pulumi.Input<boolean>;
   /** Drop traffic to and from kslice's other networks; changes apply live. @default true */
   isolated?: pulumi.Input<boolean>;
+  /** Take over a network of this name that another stack or resource made. @default false */
+  adopt?: pulumi.Input<boolean>;
 }
 
 /** What a container's `networks[].network` takes: the network's identity, known at preview. */
@@ -57,7 +60,7 @@ export class Network extends pulumi.dynamic.Resource {
       shimProvider("network"),
       name,
       // every output named, so that those left to defaults (gateway, bridge) still come back
-      { nat: undefined, isolated: undefined, gateway: undefined, bridge: undefined, ...args, host: h.host, name: netName, prefixLength: undefined, status: undefined },
+      { nat: undefined, isolated: undefined, gateway: undefined, bridge: undefined, ...args, host: h.host, name: netName, prefixLength: undefined, status: undefined, owner: ownerInput(name, "Network", opts) },
       { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
       "kslice",
       "Network",

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "./host";
 import { hostInput, type HostRef } from "./host-ref";
+import { ownerInput } from "./owner";
 import type { LimitsArgs } from "./limits-types";
 import { shimProvider } from "./shim";
 
@@ -28,6 +29,8 @@ export class ResourceLimits extends pulumi.dynamic.Resource {
   readonly path: pulumi.Output<string>;
   declare readonly name: pulumi.Output<string>;
   declare readonly limits: pulumi.Output<pulumi.Unwrap<LimitsArgs>>;
+  /** The limits as declared (known at preview), so that children are checked against them before this node exists. */
+  readonly declaredLimits: pulumi.Output<pulumi.Unwrap<LimitsArgs>>;
 
   constructor(name: string, args: ResourceLimitsArgs, opts?: pulumi.CustomResourceOptions) {
     const h = hostInput(args.host, opts);
@@ -36,7 +39,11 @@ export class ResourceLimits extends pulumi.dynamic.Resource {
     super(
       shimProvider("limits"),
       name,
-      { ...args, host: h.host, name: nodeName, parent, limits: args.limits ?? {} },
+      {
+        ...args, host: h.host, name: nodeName, parent, limits: args.limits ?? {},
+        owner: ownerInput(name, "ResourceLimits", opts),
+        parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
+      },
       { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
       "kslice",
       "ResourceLimits",
@@ -44,5 +51,6 @@ export class ResourceLimits extends pulumi.dynamic.Resource {
     this.path = pulumi
       .all([this.urn, nodeName, parent])
       .apply(([, n, p]) => (p ? `${p}/${n}` : n));
+    this.declaredLimits = pulumi.output(args.limits ?? {});
   }
 }

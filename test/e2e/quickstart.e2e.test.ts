@@ -46,9 +46,15 @@ describe("examples/quickstart through the real engine", () => {
     expect(p.stderr).not.toMatch(/error/i);
     expect(p.ok).toBe(true);
     expect(p.json!.summary).toEqual({ same: 7 });
+    const before = stack.exportResources();
+    await sleep(1100); // a CPU tick or two for a usage figure to move, if one were recorded
     const r = await stack.run("refresh");
     expect(r.ok).toBe(true);
     expect(r.json!.summary).toEqual({ same: 7 });
+    // quiet: a refresh of an untouched stack changes no recorded property (usage is opt-in: reportUsage)
+    const after = stack.exportResources();
+    expect(after.map((res) => res.urn)).toEqual(before.map((res) => res.urn));
+    for (const [i, res] of after.entries()) expect(res.outputs, res.urn).toEqual(before[i]!.outputs);
   });
 
   it("a container killed behind kslice's back shows in preview --refresh and a plain up restarts it", async () => {

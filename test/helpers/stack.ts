@@ -1,6 +1,6 @@
-import { execFile } from "node:child_process";
+import { execFile, execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 
@@ -51,11 +51,25 @@ export class TestStack {
     return { argv, env: { ...process.env, ...secretEnv, PULUMI_BACKEND_URL: `file://${this.backend}`, PULUMI_CONFIG_PASSPHRASE: this.passphrase } };
   }
 
+  /** Starts a run without waiting for it (to interrupt it); its output is discarded. */
+  start(op: string, ...flags: string[]): ChildProcess {
+    const { argv, env } = this.command(op, ...flags);
+    return spawn(argv[0]!, argv.slice(1), { env, stdio: "ignore" });
+  }
+
   run(op: string, ...flags: string[]): Promise<StackRun> {
     const { argv, env } = this.command(op, ...flags);
     return new Promise((resolve) => {
       execFile(argv[0]!, argv.slice(1), { env, timeout: 600_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) => resolve(parseRun(!err, stdout, stderr)));
     });
+  }
+
+  /** The stack's resources as the state holds them (`pulumi stack export`): type, name and outputs. */
+  exportResources(): { type: string; urn: string; outputs: Record<string, unknown> }[] {
+    const { env } = this.command("outputs");
+    const bin = readFileSync(join(repoRoot, "node_modules", ".kslice-pulumi-bin"), "utf8").trim();
+    const out = execFileSync(join(bin, "pulumi"), ["stack", "export", "--stack", this.opts.stack ?? "test", "--show-secrets"], { cwd: join(this.backend, "work"), env, encoding: "utf8" });
+    return (JSON.parse(out).deployment.resources ?? []) as { type: string; urn: string; outputs: Record<string, unknown> }[];
   }
 
   /** Destroys whatever is left and removes the backend. */

@@ -27,6 +27,10 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
   const lab = useLab(1, { bootTimeoutMs: 240_000 });
   const vm = (): LabHost => lab().hosts[0]!;
   const host = () => ({ connection: sshConnection(vm()), prefix });
+  /** A second team on the same VM: another prefix, its own nftables table. */
+  const host2 = () => ({ connection: sshConnection(vm()), prefix: `${prefix}2` });
+  let net2: Props | undefined;
+  const others: Props[] = [];
   const ok = async (command: string, input?: string): Promise<string> => {
     const r = await sshRun(vm(), command, input, { timeoutMs: 60_000 });
     expect(r.exitCode, `${command}: ${r.stderr}`).toBe(0);
@@ -65,6 +69,9 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
       for (const c of containers.reverse()) await C.delete("", c).catch(() => undefined);
       if (net) await N.delete("", net).catch(() => undefined);
       await hostLifecycle.delete("", { ...host(), runtime: "auto" }).catch(() => undefined);
+      for (const c of others) await C.delete("", c).catch(() => undefined);
+      if (net2) await N.delete("", net2).catch(() => undefined);
+      await hostLifecycle.delete("", { ...host2(), runtime: "auto" }).catch(() => undefined);
       await sshRun(vm(), `kill $(cat ${probeDir}/httpd.pid) 2>/dev/null; rm -rf ${probeDir}`).catch(() => undefined);
     } finally {
       await closeAllTransports();
@@ -109,10 +116,70 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
     expect(await localnet()).toBe("0");
   });
 
+  it("an isolated network of another prefix on the same host is out of reach, both ways", async () => {
+    const c2 = await N.check({}, { host: host2(), name: "team-b", subnet: "10.241.11.0/24" });
+    expect(c2.failures).toBeUndefined();
+    net2 = (await N.create(c2.inputs!)).outs!;
+    const serve = ["sh", "-c", "mkdir -p /www && echo team-b > /www/index.html && exec httpd -f -p 80 -h /www"];
+    const other = await C.check({}, { host: host2(), name: "other", command: serve, networks: [{ network: "team-b" }], stopGraceSeconds: 0 });
+    expect(other.failures).toBeUndefined();
+    others.push(other.inputs!);
+    const o = (await C.create(other.inputs!)).outs!;
+    await makeContainer({ name: "near", command: serve, networks: [{ network: "lo-net" }] });
+    const near = containers.at(-1)!;
+    const nearAddress = ((await C.read("", { ...near })).props!.address) as string;
+    expect(await ok("cat /proc/sys/net/ipv4/ip_forward")).toBe("1\n");
+    // same network answers (the fetch works at all); across prefixes nothing comes back
+    expect((await exec("attacker", `timeout 10 wget -q -O - http://${nearAddress}/`)).stdout).toContain("team-b");
+    expect((await exec("attacker", `timeout 5 wget -q -O - http://${o.address}/ || echo unreachable`)).stdout).toContain("unreachable");
+    const back = await sshRun(vm(), `crun --root /run/${prefix}2/runtime exec other sh -c ${q(`timeout 5 wget -q -O - http://${nearAddress}/ || echo unreachable`)} 2>&1`, undefined, { timeoutMs: 60_000 });
+    expect(back.stdout).toContain("unreachable");
+  });
+
+  it("keeps a container's bundle (config.json with its env, log, writable layer) from other users of the VM", async () => {
+    const { outs } = await makeContainer({ name: "vault", command: ["sh", "-c", "echo private > /data; exec sleep 600"], env: { TOKEN: "lab-secret" } });
+    const bundle = outs.bundlePath as string;
+    await ok("sleep 0.3");
+    for (const f of ["config.json", "log", "upper/data"]) {
+      await ok(`test -f ${bundle}/${f}`); // root sees it: the path is right
+      const r = await sshRun(vm(), `setpriv --reuid=65534 --regid=65534 --clear-groups -- cat ${bundle}/${f}`);
+      expect(r.exitCode, f).not.toBe(0);
+      expect(r.stderr).toMatch(/Permission denied/);
+    }
+    expect((await sshRun(vm(), `setpriv --reuid=65534 --regid=65534 --clear-groups -- ls ${bundle}/rootfs`)).exitCode).not.toBe(0);
+  });
+
+  it("finds an init restarted by hand with more capabilities and no seccomp filter (config put back), and update restarts it as declared", async () => {
+    const { inputs, outs } = await makeContainer({ name: "tamper", command: ["sleep", "600"] });
+    const bundle = outs.bundlePath as string;
+    const rt = `crun --root /run/${prefix}/runtime`;
+    const original = await ok(`cat ${bundle}/config.json`);
+    const spec = JSON.parse(original);
+    for (const set of ["bounding", "effective", "permitted"]) spec.process.capabilities[set].push("CAP_SYS_ADMIN");
+    spec.process.noNewPrivileges = false;
+    delete spec.linux.seccomp;
+    // behind kslice's back: started from the edited config, then the file put back
+    await ok(`cat > ${bundle}/config.json`, JSON.stringify(spec));
+    await ok(`${rt} delete --force tamper && ${rt} run --detach --bundle ${bundle} tamper </dev/null >>${bundle}/log 2>&1`);
+    await ok(`cat > ${bundle}/config.json`, original);
+    const pid = Number((await ok(`${rt} state tamper | grep '"pid"' | tr -dc 0-9`)).trim());
+    expect((await ok(`grep Seccomp: /proc/${pid}/status`)).trim()).toMatch(/0$/);
+    const read = (await C.read("", { ...outs, pid })).props!;
+    expect(read.securityDrift).toEqual(["capabilities", "seccomp", "no_new_privs"]);
+    expect(await C.diff("", { ...read, pid }, inputs)).toEqual({ changes: true });
+    const updated = (await C.update("", { ...read, pid }, inputs)).outs!;
+    expect(updated.pid).not.toBe(pid);
+    expect(updated.securityDrift).toEqual([]);
+    expect((await ok(`grep Seccomp: /proc/${updated.pid}/status`)).trim()).toMatch(/2$/);
+  });
+
   it("deletes the container, the network and the host's setup: nothing named after the prefix is left", async () => {
     for (const c of containers.splice(0).reverse()) await C.delete("", c);
     await N.delete("", net);
     await hostLifecycle.delete("", { ...host(), runtime: "auto" });
+    for (const c of others.splice(0)) await C.delete("", c);
+    if (net2) await N.delete("", net2);
+    await hostLifecycle.delete("", { ...host2(), runtime: "auto" });
     // the prefix in two quoted halves, so this very command line does not match itself
     const half = Math.floor(prefix.length / 2);
     const leaks = await ok(

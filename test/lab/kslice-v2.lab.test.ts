@@ -249,6 +249,7 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
       name: "box",
       command: ["sh", "-c", "echo started; exec sleep 600"],
       limits: { memory: { max: "48Mi", high: "40Mi" }, pids: { max: 24 }, cpu: { weight: 50, max: 0.5 } },
+      reportUsage: true,
     };
     let box: { inputs: Props; outs: Props };
 

@@ -91,10 +91,16 @@ export async function ensureLower(
  * bundle's "creating" marker.
  */
 export async function makeBundleDir(t: Transport, containers: string, bundle: string, userNamespaceGid: number | undefined, creating: string): Promise<void> {
-  const group = userNamespaceGid === undefined ? "" : ` && chgrp ${userNamespaceGid} ${q(bundle)} && chmod 0710 ${q(bundle)}`;
   // the containers dir lists names only to root; search stays open for user-namespaced roots.
   // "creating" marks the bundle incomplete until the create's last step removes it.
-  await t.run(["sh", "-c", `mkdir -p ${q(containers)} && chmod 0711 ${q(containers)} && mkdir -m 0700 ${q(bundle)}${group} && printf '%s' ${q(creating)} > ${q(`${bundle}/creating`)}`]);
+  await t.run(["sh", "-c", `mkdir -p ${q(containers)} && chmod 0711 ${q(containers)} && mkdir -m 0700 ${q(bundle)} && ${bundleAccessScript(bundle, userNamespaceGid)} && printf '%s' ${q(creating)} > ${q(`${bundle}/creating`)}`]);
+}
+
+/** Sets who may reach into a bundle (see makeBundleDir); run at every start too, so older bundles (0711) close. */
+export function bundleAccessScript(bundle: string, userNamespaceGid: number | undefined): string {
+  return userNamespaceGid === undefined
+    ? `chgrp 0 ${q(bundle)} && chmod 0700 ${q(bundle)}`
+    : `chgrp ${userNamespaceGid} ${q(bundle)} && chmod 0710 ${q(bundle)}`;
 }
 
 /**

@@ -4,18 +4,7 @@
  * not what runs: an init restarted by hand from an edited config, then the file put back, keeps
  * its other capabilities, filter or ids, and only the kernel shows it.
  */
-
-/** Capability names by number (linux/capability.h), as /proc/<pid>/status's bit masks use them. */
-export const capabilityNames = [
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL",
-  "CAP_SETGID", "CAP_SETUID", "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE",
-  "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_IPC_LOCK", "CAP_IPC_OWNER",
-  "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
-  "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME",
-  "CAP_SYS_TTY_CONFIG", "CAP_MKNOD", "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL",
-  "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG", "CAP_WAKE_ALARM",
-  "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
-];
+import { capabilityNames } from "../capabilities";
 
 export interface SecurityState {
   /**
@@ -34,7 +23,7 @@ export interface SecurityState {
 function capsOf(hex: string): string[] {
   const mask = BigInt(`0x${hex}`);
   const names: string[] = [];
-  for (let bit = 0n; bit < 64n; bit++) if ((mask >> bit) & 1n) names.push(capabilityNames[Number(bit)] ?? `CAP_${bit}`);
+  for (let bit = 0n; bit < 64n; bit++) if ((mask >> bit) & 1n) names.push((capabilityNames as readonly string[])[Number(bit)] ?? `CAP_${bit}`);
   return names.sort();
 }
 

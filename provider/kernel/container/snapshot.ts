@@ -23,7 +23,8 @@ export interface ContainerSnapshot {
 
 export function snapshotScript(runtime: string, layout: HostLayout): string {
   return [
-    `${runtime} --root ${q(layout.runtimeRoot)} list --format json 2>/dev/null || echo null`,
+    // runc makes its --root when listing: a read (a preview) must not leave /run/<prefix>/runtime behind
+    `if [ -d ${q(layout.runtimeRoot)} ]; then ${runtime} --root ${q(layout.runtimeRoot)} list --format json 2>/dev/null || echo null; else echo null; fi`,
     `echo @@bundles`,
     // two processes whatever the number of containers (a basename and a stat each cost O(N) per read)
     `find ${q(layout.containers)} -mindepth 1 -maxdepth 1 -type d -printf '%f 0\\n' 2>/dev/null`,

@@ -15,6 +15,8 @@ export interface NetworkSpec {
   isolated: boolean;
   /** Where allocated addresses come from. @default the subnet */
   dynamicRange?: string;
+  /** URN of the resource that made it (absent: made before owners were recorded). */
+  owner?: string;
 }
 
 const forwardWas = (layout: HostLayout) => `${layout.networks}/.ip_forward-was`;

@@ -1,10 +1,12 @@
-import { readFileSync } from "node:fs";
+import { spawnSync } from "node:child_process";
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Containers } from "../../helpers/containers";
 import { localCgroupFile, localV2 } from "../../helpers/host";
 import { leaksOf } from "../../helpers/leaks";
 import { testPrefix } from "../../helpers/prefix";
-import { alive, sleep } from "../../helpers/procs";
+import { alive, asNobody, sleep } from "../../helpers/procs";
 
 const prefix = `${testPrefix}-sec`;
 const cs = new Containers(prefix);
@@ -100,5 +102,18 @@ describe("a user-namespaced container", () => {
     expect(inside.out.trim().split("\n")[0]).toBe("0");
     const hostUid = Number(/Uid:\s+(\d+)/.exec(readFileSync(`/proc/${r.outs.pid}/status`, "utf8"))![1]);
     expect(hostUid).toBeGreaterThanOrEqual(2 ** 20);
+  });
+
+  it("keeps its bundle from other host users while its own root reaches its rootfs", async () => {
+    const r = await us.create("closed", { command: ["sh", "-c", "echo private > /data; exec sleep 600"], security: { userNamespace: true }, stopGraceSeconds: 1 });
+    await sleep(300);
+    const bundle = r.outs.bundlePath as string;
+    expect(statSync(bundle).mode & 0o777).toBe(0o710);
+    for (const f of ["config.json", "log", "upper/data"]) {
+      expect(statSync(join(bundle, f)).isFile()).toBe(true);
+      expect(spawnSync("setpriv", [...asNobody, "cat", join(bundle, f)]).status, f).not.toBe(0);
+    }
+    expect(spawnSync("setpriv", [...asNobody, "ls", join(bundle, "rootfs")]).status).not.toBe(0);
+    expect((await us.exec("closed", "cat /data")).out).toBe("private\n");
   });
 });

@@ -32,7 +32,7 @@ export function containerSuite(connect: () => Promise<HostUnderTest>, prefix: st
     });
 
     it("creates a running container with its limits, log and usage", async () => {
-      const { outs } = await cs.create("web", webArgs);
+      const { outs } = await cs.create("web", { ...webArgs, reportUsage: true });
       expect(outs).toMatchObject({ status: "running", runtime: h.runtime, cgroupPath: "web" });
       expect(await h.alive(outs.pid as number)).toBe(true);
       expect(await h.read(pidsMax("web"))).toBe("32");

@@ -1,8 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { defaultCapabilities } from "../../../../provider/kernel/container/oci-spec";
-import { capabilityNames, expectedSecurity, parseSecurity, securityDrift } from "../../../../provider/kernel/container/security";
+import { capabilityNames } from "../../../../provider/kernel/capabilities";
+import { expectedSecurity, parseSecurity, securityDrift } from "../../../../provider/kernel/container/security";
 
-const mask = (names: string[]) => names.reduce((m, n) => m | (1n << BigInt(capabilityNames.indexOf(n))), 0n).toString(16).padStart(16, "0");
+const mask = (names: string[]) => names.reduce((m, n) => m | (1n << BigInt(capabilityNames.indexOf(n as (typeof capabilityNames)[number]))), 0n).toString(16).padStart(16, "0");
 const status = (caps: string[], seccomp: number, nnp: number) =>
   `Name:\tsleep\nCapInh:\t0000000000000000\nCapPrm:\t${mask(caps)}\nCapEff:\t${mask(caps)}\nCapBnd:\t${mask(caps)}\nNoNewPrivs:\t${nnp}\nSeccomp:\t${seccomp}\n`;
 const spec = (uid: number, userns: boolean, seccomp: boolean) => ({

@@ -1,0 +1,32 @@
+import { afterAll, describe, expect, it } from "vitest";
+import { leaksOf } from "../helpers/leaks";
+import { testPrefix } from "../helpers/prefix";
+import { TestStack } from "../helpers/stack";
+
+const prefix = `${testPrefix}-e2c`;
+
+// Mistakes that span two resources of one program: the preview fails naming the input, and the
+// host holds nothing afterwards (the resources do not exist yet when they are checked).
+describe("refused at preview across resources", () => {
+  const stack = new TestStack("test/fixtures/programs", { program: "dist/test/fixtures/programs/precheck/index.js", config: { "kslice:prefix": prefix } });
+  afterAll(async () => {
+    await stack.dispose();
+    expect(leaksOf(prefix)).toEqual([]);
+  });
+
+  it.each([
+    ["child-above-parent", "limits.pids.max", "got 32, above the parent tenant's 16"],
+    ["container-above-parent", "limits.memory.max", "got 128Mi, above the parent tenant's 64Mi"],
+    ["two-containers", "name", 'got "same", also the name of urn:pulumi:test::kslice-test::pulumi-nodejs:dynamic/kslice:Container::'],
+    ["two-networks", "name", 'got "same", also the name of urn:pulumi:test::kslice-test::pulumi-nodejs:dynamic/kslice:Network::'],
+    ["two-budgets", "name", 'got "same", also the path of urn:pulumi:test::kslice-test::pulumi-nodejs:dynamic/kslice:ResourceLimits::'],
+    ["overlapping-subnets", "subnet", "which overlaps the subnet of urn:pulumi:test::kslice-test::pulumi-nodejs:dynamic/kslice:Network::"],
+  ])("%s: %s", async (name, property, reason) => {
+    stack.config["kslice:case"] = name;
+    const p = await stack.run("preview");
+    expect(p.ok).toBe(false);
+    expect(p.stderr).toMatch(new RegExp(`property ${property.replace(/\./g, "\\.")} value .* has a problem: `));
+    expect(p.stderr).toContain(reason);
+    expect(leaksOf(prefix)).toEqual([]);
+  });
+});
