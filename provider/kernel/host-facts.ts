@@ -11,6 +11,11 @@ export interface RuntimeInfo {
 
 /** What the kernel and the host's tools report; read in one command so SSH pays one round trip. */
 export interface HostFacts {
+  /**
+   * The machine's identity (/etc/machine-id, written once at install and kept across reboots and
+   * address changes); "" when the host has none.
+   */
+  machineId: string;
   hostname: string;
   kernelRelease: string;
   cgroupMode: CgroupMode;
@@ -35,6 +40,7 @@ export interface HostFacts {
 }
 
 const sections = {
+  machineid: "cat /etc/machine-id 2>/dev/null || cat /var/lib/dbus/machine-id",
   hostname: "cat /proc/sys/kernel/hostname",
   release: "uname -r",
   cpus: "nproc",
@@ -115,6 +121,7 @@ export function parseFacts(output: string): HostFacts {
     if (path && version?.[1]) runtimes.push({ name, path, version: version[1] });
   }
   return {
+    machineId: /^[0-9a-f]{32}$/.test(s.machineid) ? s.machineid : "",
     hostname: s.hostname,
     kernelRelease: s.release,
     cgroupMode,

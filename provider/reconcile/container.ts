@@ -18,6 +18,7 @@ import type { Usage } from "../kernel/cgroup/usage";
 import { connectionKey } from "../transport/open";
 import { shellQuote as q } from "../transport/transport";
 import { hostContext, registerSharedRead, type HostContext } from "./host-context";
+import { hostMoved, machineIdentity } from "./host-identity";
 import { declaredParentLimits, limitsAdmission, removedLimits } from "./limits";
 import { observedInputs } from "./limits-observed";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
@@ -340,6 +341,7 @@ function outputs(a: ContainerArgs, inputs: Props, c: Ctx, o: Observed): Props {
   return {
     ...pickInputs(inputs),
     runtimeId: a.name,
+    machineId: machineIdentity(c.h.facts, a.host.connection),
     runtime: c.runtime.name,
     status: o.status,
     pid: o.pid,
@@ -441,7 +443,7 @@ export const containerLifecycle: LifecycleImpl = {
     const o = parse(olds);
     const a = parse(n);
     const replaces: string[] = replaceKeys.filter((k) => JSON.stringify(o[k]) !== JSON.stringify(a[k]));
-    if (connectionKey(o.host.connection) !== connectionKey(a.host.connection) || o.host.prefix !== a.host.prefix) replaces.push("host");
+    if (await hostMoved(olds, o.host, a.host)) replaces.push("host");
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
     if (JSON.stringify(o) !== JSON.stringify(a)) return { changes: true };
     return { changes: await drifted(await context(a), a, olds.pid) };

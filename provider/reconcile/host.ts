@@ -6,6 +6,7 @@ import { hostLayout } from "../kernel/container/layout";
 import { nftTable } from "../kernel/network/names";
 import { shellQuote } from "../transport/transport";
 import { hostContext } from "./host-context";
+import { hostMoved, machineIdentity } from "./host-identity";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
 import { removeBootUnitScript, stopSupervisorScript } from "../kernel/container/boot";
@@ -16,6 +17,8 @@ import { prefixUsersScript, stackFile, writeRecordScript } from "../kernel/owner
 
 /** The Host's outputs: its inputs (Node's diff only sees old outputs) and the facts read from the kernel. */
 export interface HostOutputs extends HostArgs {
+  /** The machine's identity (its /etc/machine-id): what tells this host from another, whatever its address. */
+  machineId: string;
   hostname: string;
   kernelRelease: string;
   cgroupMode: HostFacts["cgroupMode"];
@@ -45,6 +48,7 @@ async function observe(args: HostArgs): Promise<HostOutputs> {
   if ("error" in chosen) throw new Error(`${t.target}: runtime: ${chosen.error}`);
   return {
     ...args,
+    machineId: machineIdentity(facts, args.connection),
     hostname: facts.hostname,
     kernelRelease: facts.kernelRelease,
     cgroupMode: facts.cgroupMode,
@@ -59,7 +63,7 @@ async function observe(args: HostArgs): Promise<HostOutputs> {
 }
 
 const factKeys = [
-  "hostname", "kernelRelease", "cgroupMode", "cgroupControllers", "cpuCount",
+  "machineId", "hostname", "kernelRelease", "cgroupMode", "cgroupControllers", "cpuCount",
   "memoryTotalBytes", "userNamespaces", "runtimes", "runtimeName", "runtimeVersion",
 ] as const;
 
@@ -94,14 +98,13 @@ async function usedByOthers(a: HostArgs, owner: string | undefined): Promise<boo
   return true;
 }
 
-/** Inputs whose change means another host (or another namespace of objects on it): replace. */
-export function hostReplaces(olds: HostArgs, news: HostArgs): string[] {
-  const out: string[] = [];
-  if (connectionKey(olds.connection) !== connectionKey(news.connection) || olds.connection.type !== news.connection.type) {
-    out.push("connection");
-  }
-  if (olds.prefix !== news.prefix) out.push("prefix");
-  return out;
+/**
+ * Inputs whose change means another machine (or another namespace of objects on it): replace.
+ * A new address, port, user or transport of the same machine (its machine-id) is an update.
+ */
+export async function hostReplaces(oldOutputs: Props, olds: HostArgs, news: HostArgs): Promise<string[]> {
+  if (olds.prefix !== news.prefix) return ["prefix"];
+  return (await hostMoved(oldOutputs, olds, news)) ? ["connection"] : [];
 }
 
 export const hostLifecycle: LifecycleImpl = {
@@ -125,7 +128,7 @@ export const hostLifecycle: LifecycleImpl = {
     if (containsUnknown(news)) return { changes: true };
     const o = parse(olds);
     const n = parse(news);
-    const replaces = hostReplaces(o, n);
+    const replaces = await hostReplaces(olds, o, n);
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
     if (JSON.stringify(o) !== JSON.stringify(n)) return { changes: true };
     // Diff against the kernel: a changed fact (kernel upgraded, runtime installed) updates the outputs.

@@ -6,6 +6,7 @@ import { observedInputs } from "./limits-observed";
 import { resolveBlockDevices } from "../kernel/block-devices";
 import type { PlanContext } from "../kernel/cgroup/settings";
 import { connectionKey } from "../transport/open";
+import { hostMoved, machineIdentity } from "./host-identity";
 import { hostContext, registerSharedRead, type HostContext } from "./host-context";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
@@ -193,7 +194,7 @@ export const limitsLifecycle: LifecycleImpl = {
     const replaces: string[] = (["name", "parent"] as const).filter((k) => JSON.stringify(n[k]) !== JSON.stringify(olds[k]));
     const o = parse(olds);
     const a = parse(n);
-    if (connectionKey(o.host.connection) !== connectionKey(a.host.connection) || o.host.prefix !== a.host.prefix) replaces.push("host");
+    if (await hostMoved(olds, o.host, a.host)) replaces.push("host");
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
     if (JSON.stringify(declared(olds)) !== JSON.stringify(declared(n))) return { changes: true };
     // Same inputs: diff against the kernel.
@@ -233,7 +234,7 @@ export const limitsLifecycle: LifecycleImpl = {
       await forget();
       throw new Error(`${h.t.target}: cgroup ${a.host.prefix}/${path}: ${(e as Error).message}`, { cause: e });
     }
-    return { id: `${connectionKey(a.host.connection)}/${a.host.prefix}/${path}`, outs: { ...pickInputs(inputs), path } };
+    return { id: `${connectionKey(a.host.connection)}/${a.host.prefix}/${path}`, outs: { ...pickInputs(inputs), path, machineId: machineIdentity(h.facts, a.host.connection) } };
   },
 
   async read(id, props) {
@@ -245,7 +246,7 @@ export const limitsLifecycle: LifecycleImpl = {
     const files = await h.cgroups.read(path);
     const drift = h.cgroups.drift(h.cgroups.plan(a.limits, ctx), files).map((d) => d.setting);
     const limits = drift.length ? observedInputs(props.limits as Record<string, Record<string, unknown>>, drift, h.cgroups.observe(files, ctx)) : props.limits;
-    return { id, props: { ...props, ...(limits !== undefined ? { limits } : {}), path } };
+    return { id, props: { ...props, ...(limits !== undefined ? { limits } : {}), path, machineId: machineIdentity(h.facts, a.host.connection) } };
   },
 
   async update(_id, olds, news) {
@@ -266,7 +267,7 @@ export const limitsLifecycle: LifecycleImpl = {
       await h.t.run(["sh", "-c", writeRecordScript(recordFile(a), JSON.stringify({ owner: ownerOf(news) }))]);
       budgetRecords(a, h).invalidate();
     }
-    return { outs: { ...pickInputs(news), path } };
+    return { outs: { ...pickInputs(news), path, machineId: machineIdentity(h.facts, a.host.connection) } };
   },
 
   async delete(_id, props) {

@@ -6,6 +6,7 @@ import { ensureNetworkScript, parseNetworkProbe, probeNetworkScript, removeNetwo
 import { bridgeAlias, defaultBridge, networkOwner, nftTable } from "../kernel/network/names";
 import { baseComments, networkRules, nftLock, ruleComments } from "../kernel/network/nft";
 import { connectionKey } from "../transport/open";
+import { connectionChanged, hostMoved, machineIdentity } from "./host-identity";
 import { shellQuote as q, type Transport } from "../transport/transport";
 import { forgetReads, hostContext } from "./host-context";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
@@ -49,7 +50,7 @@ function parse(props: Props): NetworkArgs {
 
 async function context(a: NetworkArgs, owner?: string) {
   const h = await hostContext(a.host);
-  return { t: h.t, layout: hostLayout(a.host.prefix), spec: { ...networkSpec(a), ...(owner ? { owner } : {}) }, prefix: a.host.prefix, adopt: a.adopt };
+  return { t: h.t, facts: h.facts, connection: a.host.connection, layout: hostLayout(a.host.prefix), spec: { ...networkSpec(a), ...(owner ? { owner } : {}) }, prefix: a.host.prefix, adopt: a.adopt };
 }
 type Ctx = Awaited<ReturnType<typeof context>>;
 
@@ -124,7 +125,11 @@ async function observe(c: Ctx): Promise<Observed> {
 
 function outputs(inputs: Props, c: Ctx, o: Observed): Props {
   const n = c.spec;
-  return { ...pickInputs(inputs), bridge: n.bridge, gateway: n.gateway, prefixLength: n.bits, status: o.missing ? "missing" : o.probe.up ? "up" : "down" };
+  return {
+    ...pickInputs(inputs),
+    machineId: machineIdentity(c.facts, c.connection),
+    bridge: n.bridge, gateway: n.gateway, prefixLength: n.bits, status: o.missing ? "missing" : o.probe.up ? "up" : "down",
+  };
 }
 
 // Networks of one host are created one at a time by this process, so that two new networks of
@@ -190,8 +195,10 @@ export const networkLifecycle: LifecycleImpl = {
     const o = parse(olds);
     const a = parse(n);
     const replaces: string[] = replaceKeys.filter((k) => JSON.stringify(networkSpec(o)[k]) !== JSON.stringify(networkSpec(a)[k]));
-    if (connectionKey(o.host.connection) !== connectionKey(a.host.connection) || o.host.prefix !== a.host.prefix) replaces.push("host");
+    if (await hostMoved(olds, o.host, a.host)) replaces.push("host");
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
+    // the same machine reached another way: the state must learn the new connection
+    if (connectionChanged(o.host, a.host)) return { changes: true };
     if (o.nat !== a.nat || o.isolated !== a.isolated || o.dynamicRange !== a.dynamicRange) return { changes: true };
     const obs = await observe(await context(a));
     return { changes: obs.missing || obs.drift.length > 0 };

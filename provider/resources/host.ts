@@ -56,6 +56,11 @@ export class Host extends pulumi.dynamic.Resource {
   declare readonly connection: pulumi.Output<pulumi.Unwrap<ConnectionArgs>>;
   declare readonly prefix: pulumi.Output<string>;
   declare readonly runtime: pulumi.Output<"auto" | "runc" | "crun">;
+  /**
+   * The machine's identity (its /etc/machine-id; `connection <user@host:port>` on a host without
+   * one). A new address, port or user of the same machine updates in place; another machine replaces.
+   */
+  declare readonly machineId: pulumi.Output<string>;
   declare readonly hostname: pulumi.Output<string>;
   /** `uname -r` */
   declare readonly kernelRelease: pulumi.Output<string>;
@@ -79,7 +84,7 @@ export class Host extends pulumi.dynamic.Resource {
 
   constructor(name: string, args: HostArgs, opts?: pulumi.CustomResourceOptions) {
     const outputs = {
-      hostname: undefined, kernelRelease: undefined, cgroupMode: undefined, cgroupControllers: undefined,
+      machineId: undefined, hostname: undefined, kernelRelease: undefined, cgroupMode: undefined, cgroupControllers: undefined,
       cpuCount: undefined, memoryTotalBytes: undefined, userNamespaces: undefined, runtimes: undefined,
       runtimeName: undefined, runtimeVersion: undefined,
     };

@@ -5,14 +5,17 @@ import { limitsLifecycle } from "../../provider/reconcile/limits";
 import type { PrefixView } from "../../cli/model";
 import { kslice } from "../helpers/cli";
 import { Containers } from "../helpers/containers";
+import { localCgroupFile, localRuntime, localV2 } from "../helpers/host";
 import { leaksOf } from "../helpers/leaks";
 import { testPrefix } from "../helpers/prefix";
 
-// This machine runs cgroup v1 (hybrid): the kernel files read below are v1's.
+// The kernel files read below are this host's: v1's or v2's, as its facts say.
 const prefix = `${testPrefix}-cps`;
 const cs = new Containers(prefix);
 const host = cs.host;
-const cg = (ctrl: string, path: string, file: string) => readFileSync(`/sys/fs/cgroup/${ctrl}/${prefix}/${path}/${file}`, "utf8").trim();
+/** A cgroup file of `<prefix>/<path>`, named by its v2 file (on v1, the file that holds the same setting). */
+const cg = (path: string, v2File: string) => readFileSync(localCgroupFile(prefix, path, v2File), "utf8").trim();
+const v2 = localV2();
 const field = (text: string, name: string) => Number(new RegExp(`^${name} (\\d+)`, "m").exec(text)?.[1]);
 
 describe("kslice ps", () => {
@@ -35,34 +38,36 @@ describe("kslice ps", () => {
   });
 
   it("lists every container with the runtime's status and pid", () => {
-    const state = JSON.parse(execFileSync("runc", ["--root", `/run/${prefix}/runtime`, "state", "web"], { encoding: "utf8" })) as { pid: number; status: string };
+    const state = JSON.parse(execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, "state", "web"], { encoding: "utf8" })) as { pid: number; status: string };
     const web = view.containers.find((c) => c.name === "web")!;
     expect(web.status).toBe("running");
     expect(web.pid).toBe(state.pid);
     expect(web.cgroup).toBe("tenant/web");
     expect(web.uptimeSeconds).toBeGreaterThanOrEqual(0);
     expect(view.containers.map((c) => c.name).sort()).toEqual(["solo", "web"]);
-    expect(view.cgroupVersion).toBe(1);
+    expect(view.cgroupVersion).toBe(v2 ? 2 : 1);
   });
 
   it("agrees with the kernel's cgroup files: limits, usage and fail counters", () => {
     const web = view.containers.find((c) => c.name === "web")!;
-    expect(web.memory.maxBytes).toBe(Number(cg("memory", "tenant/web", "memory.limit_in_bytes")));
+    expect(web.memory.maxBytes).toBe(Number(cg("tenant/web", "memory.max")));
     expect(web.memory.maxBytes).toBe(48 * 2 ** 20);
-    expect(web.pids.max).toBe(Number(cg("pids", "tenant/web", "pids.max")));
-    expect(web.cpu.maxCores).toBe(Number(cg("cpu", "tenant/web", "cpu.cfs_quota_us")) / Number(cg("cpu", "tenant/web", "cpu.cfs_period_us")));
+    expect(web.pids.max).toBe(Number(cg("tenant/web", "pids.max")));
+    const [quota, period] = v2 ? cg("tenant/web", "cpu.max").split(" ").map(Number) : [Number(cg("tenant/web", "cpu.max")), Number(cg("tenant/web", "cpu.cfs_period_us"))];
+    expect(web.cpu.maxCores).toBe(quota! / period!);
     // an idle sleep: its task count and peak do not move between our reads
-    expect(web.pids.current).toBe(Number(cg("pids", "tenant/web", "pids.current")));
-    expect(web.memory.peakBytes).toBe(Number(cg("memory", "tenant/web", "memory.max_usage_in_bytes")));
+    expect(web.pids.current).toBe(Number(cg("tenant/web", "pids.current")));
+    expect(web.memory.peakBytes).toBe(Number(cg("tenant/web", v2 ? "memory.peak" : "memory.max_usage_in_bytes")));
     expect(web.memory.currentBytes).toBeGreaterThan(0);
     expect(web.cpu.percent).not.toBeNull();
+    const events = v2 ? cg("tenant/web", "memory.events") : "";
     expect(web.failures).toEqual({
-      oomKills: field(cg("memory", "tenant/web", "memory.oom_control"), "oom_kill"),
-      pidsMaxHits: field(cg("pids", "tenant/web", "pids.events"), "max"),
-      memoryHighEvents: null,
-      memoryMaxEvents: Number(cg("memory", "tenant/web", "memory.failcnt")),
-      cpuThrottledPeriods: field(cg("cpu", "tenant/web", "cpu.stat"), "nr_throttled"),
-      cpuThrottledUs: Math.round(field(cg("cpu", "tenant/web", "cpu.stat"), "throttled_time") / 1000),
+      oomKills: field(v2 ? events : cg("tenant/web", "memory.oom_control"), "oom_kill"),
+      pidsMaxHits: field(cg("tenant/web", "pids.events"), "max"),
+      memoryHighEvents: v2 ? field(events, "high") : null,
+      memoryMaxEvents: v2 ? field(events, "max") : Number(cg("tenant/web", "memory.failcnt")),
+      cpuThrottledPeriods: field(cg("tenant/web", "cpu.stat"), "nr_throttled"),
+      cpuThrottledUs: v2 ? field(cg("tenant/web", "cpu.stat"), "throttled_usec") : Math.round(field(cg("tenant/web", "cpu.stat"), "throttled_time") / 1000),
     });
     const solo = view.containers.find((c) => c.name === "solo")!;
     expect(solo.memory.maxBytes).toBeNull();
@@ -73,7 +78,7 @@ describe("kslice ps", () => {
     const tenant = view.budgets.find((b) => b.path === "tenant")!;
     expect(tenant.parent).toBeNull();
     expect(tenant.containers).toEqual(["web"]);
-    expect(tenant.memory.maxBytes).toBe(Number(cg("memory", "tenant", "memory.limit_in_bytes")));
+    expect(tenant.memory.maxBytes).toBe(Number(cg("tenant", "memory.max")));
     expect(tenant.pids.max).toBe(100);
     expect(tenant.cpu.maxCores).toBe(1);
     expect(view.budgets.map((b) => b.path)).toEqual(["tenant"]);

@@ -1,12 +1,13 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
+import { localCgroupFile } from "../helpers/host";
 import { leaksOf } from "../helpers/leaks";
 import { testPrefix } from "../helpers/prefix";
 import { TestStack } from "../helpers/stack";
 
 const prefix = `${testPrefix}-e2l`;
-const pids = (p: string) => `/sys/fs/cgroup/pids/${prefix}/${p}/pids.max`;
-const memMax = (p: string) => `/sys/fs/cgroup/memory/${prefix}/${p}/memory.limit_in_bytes`;
+const pids = (p: string) => localCgroupFile(prefix, p, "pids.max");
+const memMax = (p: string) => localCgroupFile(prefix, p, "memory.max");
 const read = (f: string) => readFileSync(f, "utf8").trim();
 const limits = (max: string) => JSON.stringify({ memory: { max }, pids: { max: 64 }, cpu: { weight: 300 } });
 
@@ -69,7 +70,7 @@ describe("shared host setup under parallelism", () => {
     const r = await stack.run("up", "--parallel", "32");
     expect(r.ok, r.stderr).toBe(true);
     expect(r.json!.summary).toEqual({ create: 42 });
-    for (let i = 0; i < 40; i++) expect(read(`/sys/fs/cgroup/pids/${parallelPrefix}/slice-${i}/pids.max`)).toBe("32");
+    for (let i = 0; i < 40; i++) expect(read(localCgroupFile(parallelPrefix, `slice-${i}`, "pids.max"))).toBe("32");
     const d = await stack.run("destroy", "--parallel", "32");
     expect(d.ok, d.stderr).toBe(true);
     expect(leaksOf(parallelPrefix)).toEqual([]);

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
+import { localRuntime } from "../helpers/host";
 import { leaksOf } from "../helpers/leaks";
 import { sh } from "../helpers/networks";
 import { testPrefix } from "../helpers/prefix";
@@ -8,7 +9,7 @@ import { TestStack } from "../helpers/stack";
 const prefix = `${testPrefix}-e2n`;
 const port = "18941";
 const published = () => sh(`timeout 5 busybox wget -q -O - http://127.0.0.1:${port}/`);
-const runc = (...args: string[]) => execFileSync("runc", ["--root", `/run/${prefix}/runtime`, ...args], { encoding: "utf8" });
+const runc = (...args: string[]) => execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, ...args], { encoding: "utf8" });
 
 describe("Networks through the real engine", () => {
   const stack = new TestStack("test/fixtures/programs", {
@@ -39,7 +40,7 @@ describe("Networks through the real engine", () => {
     expect(new Set(out.workers).size).toBe(50);
     for (const a of out.workers) expect(Number(a.split(".")[3])).toBeGreaterThanOrEqual(128);
     expect((await published()).out).toContain("hello-e2e");
-    const w = await sh(`runc --root /run/${prefix}/runtime exec w7 timeout 5 wget -q -O - http://10.232.0.10/`);
+    const w = await sh(`${localRuntime()} --root /run/${prefix}/runtime exec w7 timeout 5 wget -q -O - http://10.232.0.10/`);
     expect(w.out).toContain("hello-e2e");
     const p = await stack.run("preview", "--expect-no-changes");
     expect(p.ok, p.stderr).toBe(true);
@@ -63,7 +64,7 @@ describe("Networks through the real engine", () => {
     expect(up.json!.summary).toMatchObject({ update: 2 });
     expect((await published()).out).toContain("hello-e2e");
     expect(JSON.parse(runc("state", "w3")).pid).toBe(JSON.parse(pid).pid); // repaired live
-    expect((await sh(`runc --root /run/${prefix}/runtime exec w3 timeout 5 wget -q -O - http://10.232.0.10/`)).out).toContain("hello-e2e");
+    expect((await sh(`${localRuntime()} --root /run/${prefix}/runtime exec w3 timeout 5 wget -q -O - http://10.232.0.10/`)).out).toContain("hello-e2e");
     const again = await stack.run("preview", "--refresh", "--expect-no-changes");
     expect(again.ok, again.stderr).toBe(true);
   });

@@ -1,6 +1,7 @@
 import { execFileSync } from "node:child_process";
 import { readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
+import { localRuntime } from "../helpers/host";
 import { leaksOf } from "../helpers/leaks";
 import { sh } from "../helpers/networks";
 import { alive, sleep } from "../helpers/procs";
@@ -57,7 +58,7 @@ describe("examples/quickstart through the real engine", () => {
   });
 
   it("a container killed behind kslice's back shows in preview --refresh and a plain up restarts it", async () => {
-    execFileSync("runc", ["--root", `/run/${testPrefix}/runtime`, "kill", "worker", "KILL"]);
+    execFileSync(localRuntime(), ["--root", `/run/${testPrefix}/runtime`, "kill", "worker", "KILL"]);
     await sleep(500);
     const p = await stack.run("preview", "--refresh");
     expect(p.ok, p.stderr).toBe(true);

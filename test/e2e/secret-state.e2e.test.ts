@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { localCgroupFile } from "../helpers/host";
 import { leaksOf } from "../helpers/leaks";
 import { testPrefix } from "../helpers/prefix";
 import { startSshd, type LocalSshd } from "../helpers/sshd";
@@ -32,7 +33,7 @@ describe("secret inputs stay secret in state whether or not the program wrapped 
     const r = await stack.run("up");
     expect(r.ok, r.stderr).toBe(true);
     expect(r.json!.outputs).toMatchObject({ path: "budget" });
-    expect(readFileSync(`/sys/fs/cgroup/memory/${prefix}/budget/memory.limit_in_bytes`, "utf8").trim()).toBe(String(48 << 20));
+    expect(readFileSync(localCgroupFile(prefix, "budget", "memory.max"), "utf8").trim()).toBe(String(48 << 20));
     // the values reached the container as given
     const pid = (r.json!.outputs as { pid: number }).pid;
     const environ = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0");

@@ -2,6 +2,7 @@ import { execFileSync } from "node:child_process";
 import { readFileSync, readdirSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { localCgroupFile, localFactsSync, localRuntime } from "../helpers/host";
 import { leaksOf } from "../helpers/leaks";
 import { testPrefix } from "../helpers/prefix";
 import { startSshd, type LocalSshd } from "../helpers/sshd";
@@ -31,11 +32,11 @@ describe("a Host over SSH (OpenSSH on loopback) through the real engine", () => 
     expect(r.ok, r.stderr).toBe(true);
     expect(r.json!.outputs).toMatchObject({
       kernelRelease: execFileSync("uname", ["-r"], { encoding: "utf8" }).trim(),
-      cgroupMode: "hybrid",
-      runtime: "runc",
+      cgroupMode: localFactsSync().cgroupMode,
+      runtime: localRuntime(),
       path: "budget",
     });
-    expect(readFileSync(`/sys/fs/cgroup/pids/${prefix}/budget/pids.max`, "utf8").trim()).toBe("40");
+    expect(readFileSync(localCgroupFile(prefix, "budget", "pids.max"), "utf8").trim()).toBe("40");
   });
 
   it("keeps the private key out of the state file in plain text", () => {

@@ -2,14 +2,18 @@ import { execFile } from "node:child_process";
 import { containerLifecycle as L } from "../../provider/reconcile/container";
 import { hostLifecycle } from "../../provider/reconcile/host";
 import type { Props } from "../../provider/reconcile/provider-types";
+import { localRuntime } from "./host";
 
 /** Creates containers through the real lifecycle (check then create) and removes them all at the end. */
 export class Containers {
   private made: { id: string; outs: Props }[] = [];
-  constructor(readonly prefix: string) {}
+  constructor(
+    readonly prefix: string,
+    readonly connection: Props = { type: "local" },
+  ) {}
 
   get host() {
-    return { connection: { type: "local" }, prefix: this.prefix };
+    return { connection: this.connection, prefix: this.prefix };
   }
 
   async create(name: string, args: Props): Promise<{ id: string; outs: Props; inputs: Props }> {
@@ -20,10 +24,10 @@ export class Containers {
     return { id: r.id, outs: r.outs!, inputs: c.inputs! };
   }
 
-  /** Runs a command inside a running container with the runtime's exec. */
+  /** Runs a command inside a running container of this machine with the runtime's exec. */
   exec(name: string, script: string): Promise<{ code: number; out: string }> {
     return new Promise((resolve) => {
-      execFile("runc", ["--root", `/run/${this.prefix}/runtime`, "exec", name, "sh", "-c", script], { timeout: 30_000 }, (err, stdout, stderr) =>
+      execFile(localRuntime(), ["--root", `/run/${this.prefix}/runtime`, "exec", name, "sh", "-c", script], { timeout: 30_000 }, (err, stdout, stderr) =>
         resolve({ code: err ? (typeof err.code === "number" ? err.code : 1) : 0, out: `${stdout}${stderr}` }),
       );
     });

@@ -9,6 +9,7 @@ describe("parseFacts", () => {
   it("reads a hybrid host: v1 controllers, a v2 tree without controllers", () => {
     const f = parseFacts(fixture("hybrid"));
     expect(f.cgroupMode).toBe("hybrid");
+    expect(f.machineId).toBe("3d1219c7c4c5404aaa1f6d2a48adfda4");
     expect(f.cgroupV2Mount).toBe("/sys/fs/cgroup/unified");
     expect(f.cgroupV2Controllers).toEqual([]);
     expect(managedControllers(f)).toEqual(["cpu", "cpuacct", "memory", "pids"]);
@@ -25,6 +26,7 @@ describe("parseFacts", () => {
   it("reads a unified host and a missing runtime", () => {
     const f = parseFacts(fixture("unified"));
     expect(f.cgroupMode).toBe("unified");
+    expect(f.machineId).toBe(""); // no machine-id: the host is known by its connection
     expect(managedControllers(f)).toEqual(["cpu", "cpuset", "hugetlb", "io", "memory", "misc", "pids", "rdma"]);
     expect(f.userNamespaces).toBe(false);
     expect(f.runtimes.map((r) => r.name)).toEqual(["crun"]);

@@ -7,13 +7,14 @@ import { afterAll, describe, expect, it } from "vitest";
 import { containerLifecycle as L } from "../../../provider/reconcile/container";
 import { forgetReads } from "../../../provider/reconcile/host-context";
 import { Containers } from "../../helpers/containers";
+import { localRuntime } from "../../helpers/host";
 import { leaksOf } from "../../helpers/leaks";
 import { testPrefix } from "../../helpers/prefix";
 import { sleep } from "../../helpers/procs";
 
 const prefix = `${testPrefix}-secd`;
 const cs = new Containers(prefix);
-const runc = (...args: string[]) => execFileSync("runc", ["--root", `/run/${prefix}/runtime`, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+const runc = (...args: string[]) => execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 const status = (pid: number) => readFileSync(`/proc/${pid}/status`, "utf8");
 const field = (s: string, k: string) => new RegExp(`^${k}:\\s*(\\S+)`, "m").exec(s)![1]!;
 
@@ -42,7 +43,7 @@ describe("a container's security as the kernel shows it", () => {
     writeFileSync(`${bundle}/config.json`, JSON.stringify(spec));
     runc("delete", "--force", "box");
     // stdio to the log: the container would hold a pipe to this process open
-    execFileSync("sh", ["-c", `runc --root /run/${prefix}/runtime run --detach --bundle ${bundle} box </dev/null >>${bundle}/log 2>&1`]);
+    execFileSync("sh", ["-c", `${localRuntime()} --root /run/${prefix}/runtime run --detach --bundle ${bundle} box </dev/null >>${bundle}/log 2>&1`]);
     writeFileSync(`${bundle}/config.json`, original);
     const tampered = Number(runc("state", "box").match(/"pid": (\d+)/)![1]);
     expect(field(status(tampered), "Seccomp")).toBe("0");

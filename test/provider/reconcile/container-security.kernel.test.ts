@@ -3,6 +3,7 @@ import { readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Containers } from "../../helpers/containers";
+import { localCgroupFile, localV2 } from "../../helpers/host";
 import { leaksOf } from "../../helpers/leaks";
 import { testPrefix } from "../../helpers/prefix";
 import { alive, asNobody, sleep } from "../../helpers/procs";
@@ -10,7 +11,7 @@ import { alive, asNobody, sleep } from "../../helpers/procs";
 const prefix = `${testPrefix}-sec`;
 const cs = new Containers(prefix);
 
-describe("a default container is isolated (runc, cgroup v1)", () => {
+describe("a default container is isolated (this host's runtime and cgroup mode)", () => {
   let pid = 0;
   beforeAll(async () => {
     const r = await cs.create("box", { command: ["sleep", "600"], limits: { pids: { max: 64 } } });
@@ -46,9 +47,10 @@ describe("a default container is isolated (runc, cgroup v1)", () => {
   });
 
   it("cannot raise its own cgroup limits", async () => {
-    const r = await cs.exec("box", "echo max > /sys/fs/cgroup/pids/pids.max");
+    // its own cgroup as the container sees it (v2: the namespace's root; v1: the pids hierarchy)
+    const r = await cs.exec("box", `echo max > ${localV2() ? "/sys/fs/cgroup/pids.max" : "/sys/fs/cgroup/pids/pids.max"}`);
     expect(r.code).not.toBe(0);
-    expect(readFileSync(`/sys/fs/cgroup/pids/${prefix}/box/pids.max`, "utf8").trim()).toBe("64");
+    expect(readFileSync(localCgroupFile(prefix, "box", "pids.max"), "utf8").trim()).toBe("64");
   });
 
   it("runs with Docker's 14 capabilities and no_new_privs", async () => {
@@ -71,7 +73,7 @@ describe("resource limits hold inside containers", () => {
     await rs.create("forky", { command: ["sleep", "600"], limits: { pids: { max: 20 } } });
     const r = await rs.exec("forky", "i=0; while [ $i -lt 60 ]; do sleep 30 >/dev/null 2>&1 & i=$((i+1)); done 2>/dev/null; sleep 0.5; ls -d /proc/[0-9]* | wc -l");
     expect(Number(r.out.trim().split("\n").pop())).toBeLessThanOrEqual(20);
-    const events = readFileSync(`/sys/fs/cgroup/pids/${testPrefix}-res/forky/pids.events`, "utf8");
+    const events = readFileSync(localCgroupFile(`${testPrefix}-res`, "forky", "pids.events"), "utf8");
     expect(Number(/max (\d+)/.exec(events)![1])).toBeGreaterThan(0);
   });
 
@@ -79,8 +81,9 @@ describe("resource limits hold inside containers", () => {
     const neighbour = await rs.create("calm", { command: ["sleep", "600"] });
     await rs.create("hog", { command: ["sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=256M count=1; sleep 600"], limits: { memory: { max: "32Mi" } } });
     await sleep(2500);
-    const oom = readFileSync(`/sys/fs/cgroup/memory/${testPrefix}-res/hog/memory.oom_control`, "utf8");
-    expect(Number(/oom_kill (\d+)/.exec(oom)![1])).toBeGreaterThan(0);
+    // v1 counts it in memory.oom_control, v2 in memory.events
+    const oom = readFileSync(localCgroupFile(`${testPrefix}-res`, "hog", localV2() ? "memory.events" : "memory.oom_control"), "utf8");
+    expect(Number(/^oom_kill (\d+)/m.exec(oom)![1])).toBeGreaterThan(0);
     expect(alive(neighbour.outs.pid as number)).toBe(true);
     expect(alive(process.pid)).toBe(true);
   });

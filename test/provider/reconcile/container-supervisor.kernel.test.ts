@@ -3,13 +3,14 @@ import { readFileSync, statSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { containerLifecycle as L } from "../../../provider/reconcile/container";
 import { Containers } from "../../helpers/containers";
+import { localCgroupFile, localRuntime } from "../../helpers/host";
 import { leaksOf } from "../../helpers/leaks";
 import { testPrefix } from "../../helpers/prefix";
 import { alive, sleep } from "../../helpers/procs";
 
 const prefix = `${testPrefix}-sup`;
 const cs = new Containers(prefix);
-const runc = (...args: string[]) => execFileSync("runc", ["--root", `/run/${prefix}/runtime`, ...args], { encoding: "utf8" });
+const runc = (...args: string[]) => execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, ...args], { encoding: "utf8" });
 // mid-restart a container briefly does not exist
 const stateOf = (id: string): { status: string; pid: number } => {
   try {
@@ -46,7 +47,7 @@ describe("the host supervisor: restart policies and log caps without kslice runn
     runc("kill", "phoenix", "KILL");
     runc("kill", "mortal", "KILL");
     expect(await until(() => stateOf("phoenix").status === "running" && stateOf("phoenix").pid !== always.outs.pid, 8000)).toBe(true);
-    expect(readFileSync(`/sys/fs/cgroup/pids/${prefix}/phoenix/pids.max`, "utf8").trim()).toBe("12");
+    expect(readFileSync(localCgroupFile(prefix, "phoenix", "pids.max"), "utf8").trim()).toBe("12");
     expect(readFileSync(always.outs.logPath as string, "utf8")).toContain("restarting phoenix (policy always)");
     await sleep(1500);
     expect(stateOf("mortal").status).toBe("stopped");

@@ -10,6 +10,7 @@ import { forgetReads } from "../../../provider/reconcile/host-context";
 import { networkLifecycle as N } from "../../../provider/reconcile/network";
 import type { Props } from "../../../provider/reconcile/provider-types";
 import { Containers } from "../../helpers/containers";
+import { localCgroupFile, localRuntime } from "../../helpers/host";
 import { leaksOf } from "../../helpers/leaks";
 import { Networks, sh } from "../../helpers/networks";
 import { testPrefix } from "../../helpers/prefix";
@@ -18,7 +19,7 @@ import { sleep } from "../../helpers/procs";
 const prefix = `${testPrefix}-srv`;
 const cs = new Containers(prefix);
 const ns = new Networks(prefix);
-const runc = (...args: string[]) => execFileSync("runc", ["--root", `/run/${prefix}/runtime`, ...args], { encoding: "utf8" });
+const runc = (...args: string[]) => execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, ...args], { encoding: "utf8" });
 const stateOf = (id: string): { status: string; pid: number } => {
   try {
     return JSON.parse(runc("state", id));
@@ -44,8 +45,8 @@ async function until(what: () => boolean, ms: number): Promise<boolean> {
 /** Everything a reboot takes: processes, runtime state, mounts, cgroups, bridges, rules, /run. */
 async function simulateReboot(names: string[], bridge: string): Promise<void> {
   const script = [
-    ...names.map((n) => `runc --root /run/${prefix}/runtime delete --force ${n} 2>/dev/null; umount ${bundle(n)}/rootfs 2>/dev/null`),
-    `kill $(cat /sys/fs/cgroup/pids/${prefix}-supervisor/cgroup.procs) 2>/dev/null`,
+    ...names.map((n) => `${localRuntime()} --root /run/${prefix}/runtime delete --force ${n} 2>/dev/null; umount ${bundle(n)}/rootfs 2>/dev/null`),
+    `kill $(cat ${localCgroupFile(`${prefix}-supervisor`, "", "cgroup.procs")}) 2>/dev/null`,
     `sleep 0.3`,
     `for m in $(awk '$3 == "cgroup" || $3 == "cgroup2" {print $2}' /proc/mounts); do find "$m/${prefix}" "$m/${prefix}-supervisor" -depth -type d -exec rmdir {} + 2>/dev/null; done`,
     `rm -rf /run/${prefix}`,
@@ -93,10 +94,10 @@ describe("containers survive the host's bad day", () => {
     const c = await cs.create("keeper", { command: ["sleep", "600"], restartPolicy: "always", limits: { pids: { max: 12 } }, stopGraceSeconds: 1 });
     const outs = (await L.update("", c.outs, { ...c.inputs, limits: { pids: { max: 20 } } })).outs!;
     expect(outs.pid).toBe(c.outs.pid);
-    expect(readFileSync(`/sys/fs/cgroup/pids/${prefix}/keeper/pids.max`, "utf8").trim()).toBe("20");
+    expect(readFileSync(localCgroupFile(prefix, "keeper", "pids.max"), "utf8").trim()).toBe("20");
     runc("kill", "keeper", "KILL");
     expect(await until(() => stateOf("keeper").status === "running" && stateOf("keeper").pid !== c.outs.pid, 10_000)).toBe(true);
-    expect(readFileSync(`/sys/fs/cgroup/pids/${prefix}/keeper/pids.max`, "utf8").trim()).toBe("20");
+    expect(readFileSync(localCgroupFile(prefix, "keeper", "pids.max"), "utf8").trim()).toBe("20");
   });
 
   it("the supervisor runs in a cgroup of its own, and a crash loop is restarted with growing delays", async () => {

@@ -1,11 +1,13 @@
 import { execFileSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
+import { dirname } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { containerLifecycle as L } from "../../../provider/reconcile/container";
 import { limitsLifecycle } from "../../../provider/reconcile/limits";
 import { networkLifecycle as N } from "../../../provider/reconcile/network";
 import { forgetClaims } from "../../../provider/reconcile/ownership";
 import { Containers } from "../../helpers/containers";
+import { localCgroupFile } from "../../helpers/host";
 import { leaksOf } from "../../helpers/leaks";
 import { testPrefix } from "../../helpers/prefix";
 import { alive } from "../../helpers/procs";
@@ -99,7 +101,7 @@ describe("owners of budgets", () => {
     await limitsLifecycle.delete(made.id, made.outs!);
     expect(existsSync(record)).toBe(false);
     // a cgroup kslice has no record of (made by hand): adopt: true only
-    execFileSync("mkdir", ["-p", `/sys/fs/cgroup/pids/${prefix}/tenant`]);
+    execFileSync("mkdir", ["-p", dirname(localCgroupFile(prefix, "tenant", "pids.max"))]);
     forgetClaims();
     const hand = await limitsLifecycle.check({}, { ...args, limits: {} });
     expect(hand.failures).toEqual([{ property: "name", reason: expect.stringContaining("kslice has no record of its owner; set adopt: true") }]);
