@@ -75,10 +75,14 @@ describe("Network isolation against the kernel: the host's loopback, and other p
     expect(execFileSync("nft", ["list", "chain", "ip", p1, "guard"], { encoding: "utf8" })).toMatch(/iifname "ks\*" ip daddr 127\.0\.0\.0\/8 drop/);
     expect(await attack(cs1, "attacker", brA)).toBe("none");
 
-    // the probe works: undo kslice's defence by hand (kslice before this fix) and the host answers
+    // the probe works: undo kslice's defence by hand (kslice before this fix) and the host answers.
+    // Another prefix's guard (another run on this host) drops the probe as well: the control needs
+    // the host to itself, and says so rather than fail.
+    const others = execFileSync("sh", ["-c", `nft list tables ip | awk '{print $3}' | while read t; do [ "$t" != ${p1} ] && nft list chain ip "$t" guard >/dev/null 2>&1 && echo "$t"; done; true`], { encoding: "utf8" }).trim();
     execFileSync("sh", ["-c", `echo 1 > /proc/sys/net/ipv4/conf/${brA}/route_localnet && nft flush chain ip ${p1} guard`]);
     try {
-      expect(await attack(cs1, "attacker", brA)).toBe("synack");
+      if (others) console.warn(`control skipped: the guard chains of ${others.split("\n").join(", ")} drop the probe too`);
+      else expect(await attack(cs1, "attacker", brA)).toBe("synack");
     } finally {
       // which is drift: the network's diff sees it and a live update puts the defence back
       forgetReads();
