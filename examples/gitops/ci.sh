@@ -62,7 +62,7 @@ check() {
   jq -r -f "$here/drift-report.jq" "$work/preview.json" >"$work/rows.tsv"
   if [ ! -s "$work/rows.tsv" ]; then
     # no changing step, yet the preview failed: show why
-    echo "ci.sh: pulumi preview exited $rc:" >&2
+    echo "ci.sh: pulumi preview failed (exit $rc):" >&2
     jq -r '.diagnostics[]?.message' "$work/preview.json" >&2
     cat "$work/preview.err" >&2
     return 3
