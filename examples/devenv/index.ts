@@ -28,7 +28,7 @@ export = async () => {
     : { type: "local" };
   const host = new kslice.Host("host", { connection, prefix: config.get("prefix") ?? "kslice" });
   const packages = config.getObject<string[]>("packages") ?? defaultPackages;
-  const mirror = config.get("mirror"); // e.g. a snapshot.debian.org URL, to pin every version in time
+  const mirror = config.get("mirror"); // e.g. a dated snapshot of the Debian archive, to pin every version in time
 
   const net = new kslice.Network("devnet", {
     host,
