@@ -1,8 +1,7 @@
 // examples/devenv reproduces one environment wherever it is brought up: here two stacks of the
-// example on two prefixes of this host stand for two hosts (each prefix builds its own template
-// with mmdebstrap from the host's mirror, as another host would). The lab VMs cannot take part:
-// their user networking is restrict=on (no route to a Debian mirror) and their image has no
-// mmdebstrap, so the provider's debootstrap rootfs cannot be built there (README, examples/devenv).
+// example on two prefixes of this host (each prefix builds its own template with mmdebstrap from
+// the host's mirror, as another host would), and the package-list change. The same program on a
+// lab VM over SSH: test/lab/devenv.lab.test.ts.
 import { execFile } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
