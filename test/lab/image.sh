@@ -18,6 +18,7 @@ suite=bookworm
 packages=(
   linux-image-amd64 initramfs-tools systemd-sysv udev kmod
   openssh-server runc crun iproute2 busybox-static nftables procps
+  mmdebstrap  # kslice builds debootstrap templates with it (examples/devenv)
 )
 # Free space left in the root filesystem for what tests put there (rootfs trees, bundles).
 free_mib=2048

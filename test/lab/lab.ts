@@ -46,6 +46,8 @@ export interface LabOptions {
   accel?: Accel;
   /** Bound on boot-to-SSH for all VMs. @default 90 s, plus 30 s per further VM */
   bootTimeoutMs?: number;
+  /** A Debian mirror the guests reach at 10.0.2.100:80 (qemu.ts `mirror`), for tests that build Debian trees in a guest. @default none */
+  mirror?: { host: string; port: number };
 }
 
 const maxVms = 8;
@@ -90,7 +92,7 @@ interface BootContext {
   clientKey: string;
   usedPorts: Set<number>;
   vms: Vm[];
-  opts: Required<Omit<LabOptions, "log">>;
+  opts: Required<Omit<LabOptions, "log" | "mirror">> & Pick<LabOptions, "mirror">;
   /** Set when another VM of the run failed: the others give up instead of booting on. */
   aborted: boolean;
 }
@@ -126,7 +128,7 @@ async function bootVm(
       hostKey,
       knownHostsPath,
     };
-    const spec: VmSpec = { name, dir, image: ctx.image, port, memoryMiB: ctx.opts.memoryMiB, cpus: ctx.opts.cpus, accel: ctx.opts.accel };
+    const spec: VmSpec = { name, dir, image: ctx.image, port, memoryMiB: ctx.opts.memoryMiB, cpus: ctx.opts.cpus, accel: ctx.opts.accel, mirror: ctx.opts.mirror };
     if (ctx.aborted) throw new Error(abortedMessage);
     const started = Date.now();
     const child = spawnQemu(spec);
@@ -203,7 +205,7 @@ export async function startLab(count: number, opts: LabOptions = {}): Promise<La
     const clientKey = join(dir, "id_ed25519");
     await keygen(clientKey, "kslice-lab");
     const started = Date.now();
-    const ctx: BootContext = { dir, image, clientKey, usedPorts: new Set(), vms, opts: { memoryMiB, cpus, accel, bootTimeoutMs }, aborted: false };
+    const ctx: BootContext = { dir, image, clientKey, usedPorts: new Set(), vms, opts: { memoryMiB, cpus, accel, bootTimeoutMs, mirror: opts.mirror }, aborted: false };
     // Boot all at once; the first failure stops the others' waits, and all settle before cleanup.
     const settled = await Promise.allSettled(
       Array.from({ length: count }, (_, i) =>

@@ -15,7 +15,15 @@ export interface VmSpec {
   memoryMiB: number;
   cpus: number;
   accel: Accel;
+  /**
+   * The Debian mirror (host:port, plain HTTP) that the guest reaches at 10.0.2.100:80 through a
+   * guestfwd; restrict=on still cuts the guest off from everything else. @default no forward
+   */
+  mirror?: { host: string; port: number };
 }
+
+/** The guest's address of the forwarded mirror (inside QEMU's user network, never on the host). */
+export const mirrorGuestAddress = "10.0.2.100";
 
 // Kernel command line: cgroup v2 only (no v1 controller can be mounted), root straight from
 // the virtio disk, console on the serial port (kept in console.log), and less work at boot.
@@ -55,11 +63,20 @@ export function qemuArgs(vm: VmSpec): string[] {
     "-append", cmdline,
     "-drive", `file=${join(vm.dir, "overlay.qcow2")},if=virtio,format=qcow2,cache=unsafe,discard=unmap`,
     // restrict=on: the guest reaches neither the host nor the outside; only the forward below reaches it.
-    "-nic", `user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:${vm.port}-:22`,
+    "-nic", `user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:${vm.port}-:22${mirrorForward(vm)}`,
     "-device", "virtio-rng-pci",
     ...fwcfg,
     "-serial", `file:${join(vm.dir, "console.log")}`,
   ];
+}
+
+// QEMU runs the command per guest connection with the connection as its stdin and stdout; bash's
+// /dev/tcp joins it to the mirror. Names and ports are checked: this string reaches a shell.
+function mirrorForward(vm: VmSpec): string {
+  if (!vm.mirror) return "";
+  const { host, port } = vm.mirror;
+  if (!/^[a-z0-9.-]+$/i.test(host) || !Number.isInteger(port) || port < 1 || port > 65535) throw new Error(`lab mirror: bad host:port ${host}:${port}`);
+  return `,guestfwd=tcp:${mirrorGuestAddress}:80-cmd:bash -c 'exec 3<>/dev/tcp/${host}/${port}; cat <&3 & cat >&3; wait'`;
 }
 
 const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p));

@@ -1,0 +1,45 @@
+import * as pulumi from "@pulumi/pulumi";
+import * as kslice from "kslice";
+
+// What a GitOps repository declares for one host: a team's budget and two containers in it.
+// ci.sh (beside this file) checks on every branch that the host's kernel still matches this
+// program, and applies it on main. The host is this machine, or one reached over SSH when
+// `sshHost` is set:
+//   pulumi config set sshHost 10.0.0.5
+//   pulumi config set sshHostKey "ssh-ed25519 AAAA…"
+//   pulumi config set --secret sshPrivateKey -- "$(cat deploy_key)"
+export = async () => {
+  const config = new pulumi.Config();
+  const sshHost = config.get("sshHost");
+  const connection: kslice.HostArgs["connection"] = sshHost
+    ? {
+        type: "ssh",
+        host: sshHost,
+        port: config.getNumber("sshPort") ?? 22,
+        user: config.get("sshUser") ?? "root",
+        privateKey: config.requireSecret("sshPrivateKey"),
+        hostKey: config.require("sshHostKey"),
+      }
+    : { type: "local" };
+  const host = new kslice.Host("host", { connection, prefix: config.get("prefix") ?? "kslice" });
+
+  const team = new kslice.ResourceLimits("team", {
+    host,
+    limits: { memory: { max: config.get("teamMemory") ?? "256Mi" }, cpu: { max: 1 }, pids: { max: 128 } },
+  });
+  // Each init handles SIGTERM so that an update that restarts it, and destroy, do not wait.
+  const api = new kslice.Container("api", {
+    host,
+    parent: team,
+    command: ["sh", "-c", "mkdir -p /www && echo ok > /www/health && trap 'exit 0' TERM && httpd -f -p 8080 -h /www & wait"],
+    limits: { memory: { max: "64Mi" }, cpu: { max: 0.5 }, pids: { max: config.getNumber("apiPids") ?? 32 } },
+  });
+  const worker = new kslice.Container("worker", {
+    host,
+    parent: team,
+    command: ["sh", "-c", "trap 'exit 0' TERM; while :; do date > /tmp/heartbeat; sleep 10 & wait; done"],
+    limits: { memory: { max: "32Mi" }, cpu: { max: 0.25 }, pids: { max: 16 } },
+  });
+  const show = (c: kslice.Container) => ({ pid: c.pid, status: c.status, cgroupPath: c.cgroupPath, limits: c.limits });
+  return { team: { path: team.path, limits: team.limits }, api: show(api), worker: show(worker) };
+};
