@@ -5,10 +5,11 @@ import { resolveBlockDevices } from "../kernel/block-devices";
 import { hostLayout, type HostLayout } from "../kernel/container/layout";
 import { ociSpec } from "../kernel/container/oci-spec";
 import { bundleAccessScript, ensureLower, lowerOf, makeBundleDir, mountRootfs, unmountRootfs } from "../kernel/container/rootfs";
-import { bootScript, bootScriptPath, installBootUnitScript, launchSupervisorScript, removeBootUnitScript, supervisorPath } from "../kernel/container/boot";
+import { bootScript, bootScriptPath, installBootUnitScript, launchSupervisorScript, supervisorPath } from "../kernel/container/boot";
 import { OciRuntime } from "../kernel/container/runtime";
 import { startScript, supervisorScript } from "../kernel/container/scripts";
 import { writeBundleFiles, type BundleFile } from "../kernel/container/files";
+import { createLogScript, incompleteBundlesScript, parseIncompleteBundles, removeBundleScript } from "../kernel/container/bundle-state";
 import { expectedSecurity, parseSecurity, securityDrift } from "../kernel/container/security";
 import { SnapshotCache, snapshotScript, type ContainerSnapshot } from "../kernel/container/snapshot";
 import { chooseRuntime, recursiveReadOnly } from "../kernel/host-facts";
@@ -265,7 +266,7 @@ export async function removeContainer(h: HostContext, runtime: OciRuntime, prefi
   await unmountRootfs(h.t, b);
   await releaseRange(h.t, layout, name);
   // the prefix's last container takes the boot unit with it (Host delete does too)
-  await h.t.run(["sh", "-c", `rm -rf ${q(b)} || exit 1; [ -n "$(ls -A ${q(layout.containers)} 2>/dev/null)" ] || { ${removeBootUnitScript(prefix)}; }`]);
+  await h.t.run(["sh", "-c", removeBundleScript(prefix, layout, name)]);
 }
 
 /**
@@ -273,11 +274,9 @@ export async function removeContainer(h: HostContext, runtime: OciRuntime, prefi
  * there, or kslice.json was never written) gives the cgroup path it was made for; a complete
  * bundle, or none, gives undefined.
  */
-async function incompleteBundle(c: Ctx): Promise<string | undefined> {
-  const b = q(c.bundle);
-  const r = await c.h.t.run(["sh", "-c", `[ -d ${b} ] || exit 0; if [ -f ${b}/creating ] || [ ! -f ${b}/kslice.json ]; then echo incomplete; cat ${b}/creating 2>/dev/null; fi; true`]);
-  const [flag, path] = r.stdout.split("\n");
-  return flag === "incomplete" ? path || c.path : undefined;
+async function incompleteBundle(c: Ctx, name: string): Promise<string | undefined> {
+  const left = parseIncompleteBundles((await c.h.t.run(["sh", "-c", incompleteBundlesScript(c.layout, name)])).stdout).get(name);
+  return left === undefined ? undefined : left || c.path;
 }
 
 async function stop(c: Ctx, a: ContainerArgs): Promise<void> {
@@ -455,7 +454,7 @@ export const containerLifecycle: LifecycleImpl = {
     const snap = await c.snapshots.get();
     if (snap.bundles.has(a.name) || snap.states.has(a.name)) {
       // a create killed half-way: what it made goes, and this create makes it again from the start
-      const left = await incompleteBundle(c);
+      const left = await incompleteBundle(c, a.name);
       if (left === undefined) return adopt(c, a, inputs, specOf(a, c, uidBaseOf(a, snap)), snap);
       await removeContainer(c.h, c.runtime, c.prefix, a.name, left);
       c.snapshots.invalidate();
@@ -481,7 +480,7 @@ export const containerLifecycle: LifecycleImpl = {
       await c.h.t.run(["sh", "-c", etcTargetsScript(`${c.bundle}/rootfs`, `${c.bundle}/stopped`)]);
       await putFile(c, `${c.bundle}/kslice.json`, JSON.stringify({ specHash: hash(spec), lower, owner: ownerOf(inputs), ...(uidBase === undefined ? {} : { uidBase }) }));
       await pauseAt("spec");
-      await c.h.t.run(["sh", "-c", `umask 077; : > ${q(c.log)}`]);
+      await c.h.t.run(["sh", "-c", createLogScript(c.log)]);
       if (hasNetworking(a)) {
         // claimed at create, stopped or not: a container keeps its addresses and ports while it exists
         undo.push(() => releasePorts(c.h.t, c.layout, a.name));

@@ -12,6 +12,7 @@ import { containsUnknown } from "./unknown";
 import { removeBootUnitScript, stopSupervisorScript } from "../kernel/container/boot";
 import { OciRuntime } from "../kernel/container/runtime";
 import { removeContainer } from "./container";
+import { incompleteBundlesScript, parseIncompleteBundles } from "../kernel/container/bundle-state";
 import { ownerOf, stackOf } from "./ownership";
 import { prefixUsersScript, stackFile, writeRecordScript } from "../kernel/owners";
 
@@ -162,9 +163,8 @@ export const hostLifecycle: LifecycleImpl = {
     const layout = hostLayout(a.prefix);
     if (await usedByOthers(a, ownerOf(props))) return;
     // bundles that a killed create left incomplete belong to no resource: they go here
-    const incomplete = await h.t.run(["sh", "-c", `for b in ${shellQuote(layout.containers)}/*; do [ -d "$b" ] || continue; if [ -f "$b/creating" ] || [ ! -f "$b/kslice.json" ]; then echo "\${b##*/} $(cat "$b/creating" 2>/dev/null)"; fi; done; true`]);
-    for (const line of incomplete.stdout.split("\n").filter(Boolean)) {
-      const [name, path] = line.split(" ") as [string, string | undefined];
+    const incomplete = parseIncompleteBundles((await h.t.run(["sh", "-c", incompleteBundlesScript(layout)])).stdout);
+    for (const [name, path] of incomplete) {
       const chosen = chooseRuntime(h.facts, a.runtime);
       if ("error" in chosen) throw new Error(`${h.t.target}: runtime: ${chosen.error}`);
       await removeContainer(h, new OciRuntime(h.t, chosen.runtime.name, layout.runtimeRoot), a.prefix, name, path || name);
