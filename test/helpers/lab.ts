@@ -12,10 +12,10 @@ export { sshRun, type Lab, type LabHost, type LabOptions } from "../lab/lab";
  */
 export function useLab(count = 1, opts: LabOptions = {}): () => Lab {
   let lab: Lab | undefined;
-  // Bounded: a cold image build (about a minute here) plus the boot timeout, with room to spare.
+  // Bounded: a cold image build (about 4 minutes here) plus up to three boots, with room to spare.
   beforeAll(async () => {
     lab = await startLab(count, { log: (s) => console.log(s), ...opts });
-  }, 600_000);
+  }, 900_000);
   afterAll(async () => {
     await lab?.stop();
   }, 60_000);
