@@ -10,9 +10,8 @@ import { afterAll, describe, expect, it } from "vitest";
 import { leaksOf } from "../helpers/leaks";
 import { testPrefix } from "../helpers/prefix";
 import { alive } from "../helpers/procs";
-import { repoRoot } from "../helpers/stack";
+import { repoRoot, plainPulumiEnv } from "../helpers/stack";
 
-const bin = readFileSync(join(repoRoot, "node_modules", ".kslice-pulumi-bin"), "utf8").trim();
 interface Run { code: number; out: string; stdout: string }
 
 describe("examples/devenv: the same environment from the same program", () => {
@@ -26,14 +25,7 @@ describe("examples/devenv: the same environment from the same program", () => {
     b: { prefix: `${testPrefix}-devb`, subnet: "10.243.42.0/24", bridge: `ksdv${id}b` },
   };
   type StackName = keyof typeof stacks;
-  const env = {
-    ...process.env,
-    PATH: `${bin}:${process.env.PATH}`,
-    PULUMI_BACKEND_URL: `file://${join(work, "state")}`,
-    PULUMI_CONFIG_PASSPHRASE: "test",
-    PULUMI_SKIP_UPDATE_CHECK: "true",
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-  };
+  const env = plainPulumiEnv(work);
   const run = (cmd: string, args: string[], cwd = project): Promise<Run> =>
     new Promise((resolve) => {
       execFile(cmd, args, { cwd, env, timeout: 290_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) =>

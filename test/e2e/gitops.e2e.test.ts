@@ -10,9 +10,8 @@ import { cgroupFileOf } from "../helpers/cgroup-files";
 import { leaksOf } from "../helpers/leaks";
 import { testPrefix } from "../helpers/prefix";
 import { alive } from "../helpers/procs";
-import { repoRoot } from "../helpers/stack";
+import { repoRoot, plainPulumiEnv } from "../helpers/stack";
 
-const bin = readFileSync(join(repoRoot, "node_modules", ".kslice-pulumi-bin"), "utf8").trim();
 const script = join(repoRoot, "examples", "gitops", "ci.sh");
 
 interface Run { code: number; out: string }
@@ -21,15 +20,7 @@ describe("examples/gitops/ci.sh against a real stack", () => {
   const work = mkdtempSync(join(tmpdir(), "kslice-gitops-"));
   const project = join(work, "project");
   const prefix = `${testPrefix}-gitops`;
-  const env = {
-    ...process.env,
-    PATH: `${bin}:${process.env.PATH}`,
-    PULUMI_BACKEND_URL: `file://${join(work, "state")}`,
-    PULUMI_CONFIG_PASSPHRASE: "test",
-    PULUMI_SKIP_UPDATE_CHECK: "true",
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    PULUMI_STACK: "test",
-  };
+  const env = plainPulumiEnv(work, { PULUMI_STACK: "test" });
   const run = (cmd: string, args: string[], extra: NodeJS.ProcessEnv = {}): Promise<Run> =>
     new Promise((resolve) => {
       const e: NodeJS.ProcessEnv = { ...env, ...extra };

@@ -6,12 +6,11 @@ import { afterAll, describe, expect, it } from "vitest";
 import { leaksOf } from "../helpers/leaks";
 import { testPrefix } from "../helpers/prefix";
 import { alive } from "../helpers/procs";
-import { repoRoot } from "../helpers/stack";
+import { repoRoot, plainPulumiEnv } from "../helpers/stack";
 
 const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8"));
 const pinned: string = pkg.dependencies["@pulumi/pulumi"];
 /** The CLI setup built (scripts/pulumi-env.ts), with the language host setup put beside it. */
-const bin = readFileSync(join(repoRoot, "node_modules", ".kslice-pulumi-bin"), "utf8").trim();
 
 interface Run { ok: boolean; stdout: string; stderr: string }
 
@@ -29,15 +28,7 @@ describe("the packed package in a project of its own, driven by the pulumi CLI",
   const project = join(work, "project");
   const prefix = `${testPrefix}-pkg`;
   // the offline settings of scripts/pulumi-env.ts, with a backend of its own
-  const env = {
-    ...process.env,
-    PATH: `${bin}:${process.env.PATH}`,
-    PULUMI_BACKEND_URL: `file://${join(work, "state")}`,
-    PULUMI_CONFIG_PASSPHRASE: "test",
-    PULUMI_SKIP_UPDATE_CHECK: "true",
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-    PULUMI_PARALLEL_DIFF: "true",
-  };
+  const env = plainPulumiEnv(work, { PULUMI_PARALLEL_DIFF: "true" });
   const pulumi = (...args: string[]) => run("pulumi", [...args, "--non-interactive", "--stack", "test"], project, env);
   let tarball = "";
   let deployed = false;
@@ -152,14 +143,7 @@ describe("the packed package in a project of its own, driven by the pulumi CLI",
 describe("pulumi preview in examples/quickstart with the plain CLI", () => {
   const work = mkdtempSync(join(tmpdir(), "kslice-qs-"));
   const configFile = join(work, "Pulumi.test.yaml");
-  const env = {
-    ...process.env,
-    PATH: `${bin}:${process.env.PATH}`,
-    PULUMI_BACKEND_URL: `file://${work}`,
-    PULUMI_CONFIG_PASSPHRASE: "test",
-    PULUMI_SKIP_UPDATE_CHECK: "true",
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-  };
+  const env = plainPulumiEnv(work, { PULUMI_BACKEND_URL: `file://${work}` });
   const dir = join(repoRoot, "examples", "quickstart");
   afterAll(() => rmSync(work, { recursive: true, force: true }));
 

@@ -79,6 +79,25 @@ export class TestStack {
   }
 }
 
+/** The directory of the Pulumi CLI setup.sh recorded (with the language host beside it). */
+export const pulumiBin = (): string => readFileSync(join(repoRoot, "node_modules", ".kslice-pulumi-bin"), "utf8").trim();
+
+/**
+ * The environment for the plain `pulumi` CLI in a project of a test's own: the offline settings of
+ * scripts/pulumi-env.ts with a file backend under `work`, and `extra` on top.
+ */
+export function plainPulumiEnv(work: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  return {
+    ...process.env,
+    PATH: `${pulumiBin()}:${process.env.PATH}`,
+    PULUMI_BACKEND_URL: `file://${join(work, "state")}`,
+    PULUMI_CONFIG_PASSPHRASE: "test",
+    PULUMI_SKIP_UPDATE_CHECK: "true",
+    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
+    ...extra,
+  };
+}
+
 /** A runner's result from its output (--json: the last line of stdout). */
 export function parseRun(ok: boolean, stdout: string, stderr: string): StackRun {
   const line = stdout.trim().split("\n").pop();

@@ -12,10 +12,9 @@ import { afterAll, describe, expect, it } from "vitest";
 import { sshRun, useLab, type LabHost } from "../helpers/lab";
 import { leaksOf } from "../helpers/leaks";
 import { testPrefix } from "../helpers/prefix";
-import { repoRoot } from "../helpers/stack";
+import { repoRoot, plainPulumiEnv } from "../helpers/stack";
 import { shellQuote as q } from "../../provider/transport/transport";
 
-const bin = readFileSync(join(repoRoot, "node_modules", ".kslice-pulumi-bin"), "utf8").trim();
 
 /** This machine's Debian mirror as the lab image was built from it (image.sh): deb822 sources first. */
 function hostMirror(): URL {
@@ -43,14 +42,7 @@ describe("examples/devenv: the same environment on this host and on a lab VM", (
   const here = { prefix: `${testPrefix}-devh`, subnet: "10.243.51.0/24", bridge: `ksdv${id}h` };
   const there = { prefix: `${testPrefix}-devv`, subnet: "10.243.52.0/24", bridge: `ksdv${id}v` };
   const packages = ["less", "make"];
-  const env = {
-    ...process.env,
-    PATH: `${bin}:${process.env.PATH}`,
-    PULUMI_BACKEND_URL: `file://${join(work, "state")}`,
-    PULUMI_CONFIG_PASSPHRASE: "test",
-    PULUMI_SKIP_UPDATE_CHECK: "true",
-    PULUMI_DISABLE_AUTOMATIC_PLUGIN_ACQUISITION: "true",
-  };
+  const env = plainPulumiEnv(work);
   const run = (cmd: string, args: string[], input?: string, timeout = 280_000): Promise<Run> =>
     new Promise((resolve) => {
       const child = execFile(cmd, args, { cwd: project, env, timeout, maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
