@@ -13,8 +13,11 @@ import {
 /** Commands through execa, files through fs: no shell, no extra process for a cgroup write. */
 export class LocalTransport implements Transport {
   readonly target = "local";
+  /** Host commands run (processes started by run), for tests and benchmarks; file reads and writes go through fs. */
+  commands = 0;
 
   async run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+    this.commands++;
     // execa is ESM-only; this package is CommonJS so that the provider shim can require() it.
     const { execa } = await import("execa");
     const [file, ...args] = argv;

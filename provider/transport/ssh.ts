@@ -121,7 +121,11 @@ export class SshTransport implements Transport {
     return this.master;
   }
 
+  /** Commands run on the host (each one SSH round trip; file reads and writes included), for tests and benchmarks. */
+  commands = 0;
+
   async run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
+    this.commands++;
     const remote = commandLine(argv);
     let r = await this.exec(remote, options);
     if (r.exitCode === 255 && r.stderr.includes(noMaster)) {

@@ -23,6 +23,8 @@ export const defaultTimeoutMs = 60_000;
 export interface Transport {
   /** Names the host in messages: "local" or "root@10.0.0.5:22". */
   readonly target: string;
+  /** Commands run so far (local: processes; ssh: round trips), for tests and benchmarks; fakes may leave it out. */
+  readonly commands?: number;
   run(argv: readonly string[], options?: RunOptions): Promise<CommandResult>;
   /** Reads a whole file; rejects with a FileError naming the path. */
   readFile(path: string): Promise<string>;
