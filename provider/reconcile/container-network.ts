@@ -10,6 +10,7 @@ import type { ContainerSnapshot } from "../kernel/container/snapshot";
 import { hostsFile, resolvConf } from "../kernel/network/dns";
 import { macFor, vethAlias, vethName } from "../kernel/network/names";
 import type { PortRule } from "../kernel/network/nft";
+import { claimPortsScript as portClaims, releasePortsScript } from "../kernel/network/port-claims";
 import { shellQuote as q, type Transport } from "../transport/transport";
 
 /** Does the container touch networking at all? (No network and no ports: kslice adds nothing.) */
@@ -100,28 +101,14 @@ export async function observeNet(t: Transport, prefix: string, a: ContainerArgs,
   return { records, addresses, drift };
 }
 
-/** Published ports claimed on the host, one file per container, checked and written under a lock. */
-export function claimPortsScript(layout: HostLayout, a: ContainerArgs): string {
-  const d = q(layout.ports);
-  return [
-    `mkdir -p ${d} ${q(layout.runDir)}; exec 9>${q(`${layout.runDir}/ports.lock`)}; flock -w 60 9 || exit 1`,
-    ...a.ports.map((p, i) => {
-      const any = p.hostAddress === "0.0.0.0";
-      const re = `^${p.protocol}/${any ? "[^/]*" : `(${p.hostAddress.replace(/\./g, "\\.")}|0\\.0\\.0\\.0)`}/${p.hostPort}$`;
-      return `o=$(grep -lE ${q(re)} ${d}/* 2>/dev/null | grep -vxF ${q(`${layout.ports}/${a.name}`)} | head -n 1); [ -z "$o" ] || { echo "ports[${i}]: ${p.protocol} ${p.hostAddress}:${p.hostPort} is already published by container \${o##*/}" >&2; exit 4; }`;
-    }),
-    a.ports.length ? `printf '%s\\n' ${a.ports.map((p) => q(portKey(p))).join(" ")} > ${q(`${layout.ports}/${a.name}`)}` : `rm -f ${q(`${layout.ports}/${a.name}`)}`,
-    `exit 0`,
-  ].join("\n");
-}
+export const claimPortsScript = (layout: HostLayout, a: ContainerArgs) => portClaims(layout, a.name, a.ports);
 
 export async function claimPorts(t: Transport, layout: HostLayout, a: ContainerArgs): Promise<void> {
   const r = await t.run(["sh", "-c", claimPortsScript(layout, a)], { allowFailure: true });
   if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `port claim exited with ${r.exitCode}`);
 }
 
-export const releasePorts = (t: Transport, layout: HostLayout, container: string) =>
-  t.run(["sh", "-c", `rm -f ${q(`${layout.ports}/${container}`)}; rmdir ${q(layout.ports)} 2>/dev/null; true`]);
+export const releasePorts = (t: Transport, layout: HostLayout, container: string) => t.run(["sh", "-c", releasePortsScript(layout, container)]);
 
 /**
  * Checks at preview against the host: networks that do not exist, addresses outside their subnet

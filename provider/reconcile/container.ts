@@ -4,17 +4,16 @@ import { parseInput, type InputFailure } from "../../schema/issues";
 import { resolveBlockDevices } from "../kernel/block-devices";
 import { hostLayout, type HostLayout } from "../kernel/container/layout";
 import { ociSpec } from "../kernel/container/oci-spec";
-import { bundleAccessScript, ensureLower, lowerOf, makeBundleDir, mountRootfs, unmountRootfs } from "../kernel/container/rootfs";
-import { bootScript, bootScriptPath, installBootUnitScript, launchSupervisorScript, supervisorPath } from "../kernel/container/boot";
+import { ensureLower, lowerOf } from "../kernel/container/rootfs";
 import { OciRuntime } from "../kernel/container/runtime";
-import { startScript, supervisorScript } from "../kernel/container/scripts";
+import { startScript } from "../kernel/container/scripts";
 import { writeBundleFiles, type BundleFile } from "../kernel/container/files";
-import { createLogScript, incompleteBundlesScript, parseIncompleteBundles, removeBundleScript } from "../kernel/container/bundle-state";
+import { incompleteBundlesScript, parseIncompleteBundles } from "../kernel/container/bundle-state";
 import { expectedSecurity, parseSecurity, securityDrift } from "../kernel/container/security";
 import { SnapshotCache, snapshotScript, type ContainerSnapshot } from "../kernel/container/snapshot";
 import { chooseRuntime, recursiveReadOnly } from "../kernel/host-facts";
 import { readOnlyBindFailures } from "./container-mounts";
-import { ensureRange, releaseRange, uidBaseOf } from "./container-userns";
+import { ensureRange, uidBaseOf } from "./container-userns";
 import type { Usage } from "../kernel/cgroup/usage";
 import { connectionKey } from "../transport/open";
 import { shellQuote as q } from "../transport/transport";
@@ -24,15 +23,21 @@ import { declaredParentLimits, limitsAdmission, removedLimits } from "./limits";
 import { observedInputs } from "./limits-observed";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
-import { pauseAt } from "./test-hooks";
+import { pauseHook } from "./test-hooks";
 import { claim, ownerConflict, ownerOf, recordedOwner } from "./ownership";
 import { kernelCapabilities } from "../kernel/capabilities";
 import type { Limits } from "../../schema/limits";
 import {
-  allocate, claimPorts, etcFiles, hasNetworking, netAdmission, netPlan, netScriptFor, networkRecords, observeNet,
+  etcFiles, hasNetworking, netAdmission, netPlan, netScriptFor, observeNet,
   releaseAddresses, releasePorts, type NetPlan,
 } from "./container-network";
-import { detachScript } from "../kernel/network/attach";
+import {
+  createSteps, filesAndSupervisorSteps, markStoppedSteps, networkSteps, parseReport, removeContainerSteps, startContainerSteps, stopContainerSteps,
+  templateMissing, type ContainerSite, type NetClaims,
+} from "../kernel/container/operations";
+import { chooseRanges, maxRangeIndex, rangeBase } from "../kernel/container/uid-ranges";
+import { chooseAddress, lostRace, type AddressClaim } from "../kernel/network/allocate";
+import { runTransaction, StepError, type Pause, type PauseHook, type Step } from "../kernel/transaction";
 import { attachmentName } from "../../schema/container-network";
 
 const inputKeys = [
@@ -114,25 +119,6 @@ const hash = (spec: unknown) => {
 /** The hash kslice.json recorded before the rlimit was left out (bundles made by older kslice). */
 const legacyHash = (spec: unknown) => createHash("sha256").update(JSON.stringify(spec)).digest("hex").slice(0, 16);
 
-/**
- * Run once at create, before the container ever ran (its rootfs holds only the image): the
- * "stopped" marker, so that the supervisor leaves the new bundle alone until kslice starts it, and
- * the targets of the /etc bind mounts, made as the host's root (a user-namespaced runtime may not
- * create them in a root-owned /etc). Exclusive creates (set -C) into a real /etc only: nothing is
- * made through a symlink or over an image's own file.
- */
-function etcTargetsScript(rootfs: string, stopped: string): string {
-  const etc = q(`${rootfs}/etc`);
-  return [
-    `: > ${q(stopped)}`,
-    `[ -L ${etc} ] && exit 0`,
-    `[ -d ${etc} ] || mkdir ${etc} || exit 1`,
-    `set -C`,
-    ...["resolv.conf", "hosts"].map((f) => `[ -e ${q(`${rootfs}/etc/${f}`)} ] || [ -L ${q(`${rootfs}/etc/${f}`)} ] || : > ${q(`${rootfs}/etc/${f}`)}`),
-    `exit 0`,
-  ].join("\n");
-}
-
 /** Writes bundle files in one command, their contents over stdin (config.json holds secrets). */
 const putFiles = (c: Ctx, files: BundleFile[]) => writeBundleFiles(c.h.t, files);
 
@@ -143,42 +129,91 @@ async function planCtx(c: Ctx, a: ContainerArgs) {
   return { periodUs: 100_000, devices: await resolveBlockDevices(c.h.t, (a.limits.io?.devices ?? []).map((d) => d.device)) };
 }
 
+const site = (c: Ctx, name: string): ContainerSite => ({ prefix: c.prefix, layout: c.layout, runtime: c.runtime.name, name, removeCgroup: c.h.cgroups.removeScript(c.path) });
+
 /**
- * Claims the container's addresses (again: idempotent) and writes what its networking needs into
- * the bundle: net.sh, resolv.conf, hosts. The files are rewritten in place, so a running
- * container sees a change at once (they are bind mounts).
+ * Addresses and ranges chosen by operations under way in this process, not yet claimed on the
+ * host: parallel creates of one provider choose apart instead of racing for one (creates of
+ * other processes that race still lose cleanly, and are retried).
  */
-async function prepareNet(c: Ctx, a: ContainerArgs): Promise<NetPlan> {
+const picked = new Map<string, Set<string>>();
+function pick(key: string, value: string): () => void {
+  const set = picked.get(key) ?? new Set<string>();
+  picked.set(key, set);
+  set.add(value);
+  return () => set.delete(value);
+}
+
+/** What a container's networking needs, decided from the host's snapshot: claims to make and files to write. */
+interface NetDecision {
+  claims: NetClaims | undefined;
+  files: BundleFile[];
+  addresses: Map<string, string>;
+  release: () => void;
+}
+
+/**
+ * Chooses the container's addresses (the ones it holds, the declared ones, or the lowest free) and
+ * writes what its networking needs: net.sh, resolv.conf, hosts. The host's script claims them
+ * exclusively (allocate.ts); resolv.conf and hosts are rewritten in place, so a running container
+ * sees a change at once (they are bind mounts).
+ */
+async function decideNet(c: Ctx, a: ContainerArgs, snap: ContainerSnapshot): Promise<NetDecision> {
+  const releases: (() => void)[] = [];
   let plan: NetPlan = { atts: [], ports: [] };
+  let claims: NetClaims | undefined;
+  const addresses = new Map<string, string>();
   if (hasNetworking(a)) {
-    const records = await networkRecords(c.h.t, c.layout, a);
-    const unknown = a.networks.map(attachmentName).filter((n) => !records.get(n));
+    const records = new Map(a.networks.map((n) => [attachmentName(n), snap.networks.get(attachmentName(n))]));
+    const unknown = [...records].filter(([, r]) => !r).map(([n]) => n);
     if (unknown.length) throw new Error(`networks: network ${unknown.join(", ")} is not on the host (create its Network first)`);
-    await claimPorts(c.h.t, c.layout, a);
-    plan = netPlan(a.host.prefix, a, records, await allocate(c.h.t, c.layout, a, records));
+    const held = snap.addresses.get(a.name);
+    const addressClaims: AddressClaim[] = a.networks.map((n) => {
+      const rec = records.get(attachmentName(n))!;
+      const key = `${c.h.t.target}/${c.prefix}/network/${rec.name}`;
+      const taken = new Set(picked.get(key));
+      for (const [owner, m] of snap.addresses) if (owner !== a.name && m.get(rec.name)) taken.add(m.get(rec.name)!);
+      const address = n.address ?? held?.get(rec.name) ?? chooseAddress({ network: rec.name, subnet: rec.subnet, gateway: rec.gateway, dynamicRange: rec.dynamicRange }, taken);
+      if (!address) throw new Error(`networks: network ${rec.name} (${rec.dynamicRange ?? rec.subnet}) has no free address left`);
+      releases.push(pick(key, address));
+      addresses.set(rec.name, address);
+      return { network: rec.name, address, declared: n.address !== undefined, dynamicRange: rec.dynamicRange };
+    });
+    claims = { ports: a.ports, addresses: addressClaims };
+    plan = netPlan(a.host.prefix, a, records, addresses);
   }
-  const [hostResolv] = await c.h.t.readFiles(["/etc/resolv.conf"]);
+  // the host's resolv.conf only when the declaration names no nameservers (one batched read over SSH)
+  const [hostResolv] = a.dns?.nameservers ? [""] : await c.h.t.readFiles(["/etc/resolv.conf"]);
   const etc = etcFiles(a, plan, hostResolv ?? "");
-  await putFiles(c, [
+  const files: BundleFile[] = [
     { path: `${c.bundle}/net.sh`, content: netScriptFor(a.host.prefix, c.layout, a, plan) },
     // bind-mounted into the container: rewritten in place, so that it sees the change
     { path: `${c.bundle}/resolv.conf`, content: etc.resolv, mode: "644", inPlace: true },
     { path: `${c.bundle}/hosts`, content: etc.hosts, mode: "644", inPlace: true },
-  ]);
-  return plan;
+  ];
+  return { claims, files, addresses, release: () => releases.forEach((r) => r()) };
 }
 
-/** What start.sh runs from; written on every start, so the declaration (not an edited bundle) runs. */
-async function writeStartFiles(c: Ctx, a: ContainerArgs): Promise<void> {
-  await prepareNet(c, a);
-  const uidBase = a.security.userNamespace ? await ensureRange(c.h.t, c.layout, a, await c.snapshots.get()) : undefined;
-  await c.h.t.run(["sh", "-c", bundleAccessScript(c.bundle, uidBase)]);
-  await putFiles(c, [
+/** The user-namespace range a new container takes: the one it holds, else the lowest free one (claimed by the create's script). */
+function decideRange(c: Ctx, a: ContainerArgs, snap: ContainerSnapshot): { base: number; index: number; release: () => void } | undefined {
+  if (!a.security.userNamespace) return undefined;
+  const held = snap.ranges.get(a.name);
+  if (held !== undefined) return { base: rangeBase(held), index: held, release: () => undefined };
+  const key = `${c.h.t.target}/uid-ranges`;
+  const [index] = chooseRanges([...snap.takenRanges, ...[...(picked.get(key) ?? [])].map(Number)], undefined, 1);
+  if (index === undefined) throw new Error(`security.userNamespace: host ${c.h.t.target} has no user-namespace range left (${maxRangeIndex + 1} claimed)`);
+  return { base: rangeBase(index), index, release: pick(key, String(index)) };
+}
+
+/** The files a start runs from, written on every start, so the declaration (not an edited bundle) runs. */
+async function startFiles(c: Ctx, a: ContainerArgs, uidBase: number | undefined, netFiles: BundleFile[]): Promise<BundleFile[]> {
+  return [
+    ...netFiles,
     { path: `${c.bundle}/config.json`, content: JSON.stringify(specOf(a, c, uidBase), null, 2) },
     await startFile(c, a),
     { path: `${c.bundle}/restart`, content: a.restartPolicy },
     { path: `${c.bundle}/logmax`, content: String(a.logMaxSize) },
-  ]);
+  ];
 }
 
 /**
@@ -195,78 +230,62 @@ async function startFile(c: Ctx, a: ContainerArgs): Promise<BundleFile> {
   return { path: `${c.bundle}/start.sh`, content: startScript(c.runtime.name, c.layout, a.name, writes, net, lowerOf(c.layout, a.rootfs)) };
 }
 
-/** Starts the container from its bundle with the same script the host's supervisor uses to restart it. */
-async function start(c: Ctx, a: ContainerArgs): Promise<void> {
-  await writeStartFiles(c, a);
+/** Runs one operation's script on the container's host; its failure reads `<host>: container <name>: <step>: <stderr>`. */
+async function operate(c: Ctx, name: string, steps: (Step | Pause)[], hook?: PauseHook): Promise<string> {
   try {
-    // under the bundle's lock, which the supervisor takes to restart: the two never start it at once
-    const b = q(c.bundle);
-    const r = await c.h.t.run(["flock", "-w", "60", `${c.bundle}/lock`, "sh", "-c", `rm -f ${b}/stopped ${b}/backoff && exec sh ${b}/start.sh`], { allowFailure: true, timeoutMs: 120_000 });
-    if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `start.sh exited with ${r.exitCode}`);
+    return await runTransaction(c.h.t, steps, { hook, timeoutMs: 180_000 });
   } catch (e) {
-    await c.runtime.delete(a.name);
-    await c.h.cgroups.remove(c.path);
-    throw e;
+    throw new Error(`${c.h.t.target}: container ${name}: ${(e as Error).message}`, { cause: e });
   } finally {
     c.snapshots.invalidate();
     c.h.cgroups.invalidate();
   }
-  await ensureSupervisor(c);
 }
 
 /**
- * The host's one supervisor (restart policies, log caps; its own flock keeps it to one per prefix),
- * and what brings the prefix back after a boot: boot.sh and, on systemd hosts, its unit.
- * Scripts are replaced by rename: a running shell keeps reading the text it started with.
+ * Starts the container from its bundle with the same script the host's supervisor uses to restart
+ * it, its files written from the declaration first (claims it holds are kept; new ones made).
+ * `filesOnly`: the files alone. One command.
  */
-async function ensureSupervisor(c: Ctx): Promise<void> {
-  // shared by every container of the prefix: each writer renames its own temp file (parallel creates)
-  const put = (path: string, content: string) => `t=$(mktemp ${q(`${path}.XXXXXX`)}) && printf '%s' ${q(content)} > "$t" && mv -f "$t" ${q(path)} || exit 1`;
-  await c.h.t.run(["sh", "-c", [
-    put(supervisorPath(c.layout), supervisorScript(c.runtime.name, c.layout)),
-    put(bootScriptPath(c.layout), bootScript(c.runtime.name, c.prefix, c.layout)),
-    installBootUnitScript(c.prefix, c.layout),
-    launchSupervisorScript(c.prefix, c.layout),
-  ].join("\n")]);
+async function start(c: Ctx, a: ContainerArgs, filesOnly = false): Promise<void> {
+  const snap = await c.snapshots.get();
+  const uidBase = a.security.userNamespace ? await ensureRange(c.h.t, c.layout, a, snap) : undefined;
+  const net = await decideNet(c, a, snap);
+  try {
+    const files = await startFiles(c, a, uidBase, net.files);
+    await operate(c, a.name, startContainerSteps(site(c, a.name), { files, uidBase, net: net.claims }, filesOnly));
+  } finally {
+    net.release();
+  }
 }
 
-/**
- * Tells the supervisor that the coming exit is asked for. Taken under the bundle's lock, which the
- * supervisor holds while it restarts: no restart can begin after this, and one under way is over.
- */
-async function markStopped(c: Ctx): Promise<void> {
-  const b = q(c.bundle);
-  await c.h.t.run(["sh", "-c", `[ -d ${b} ] || exit 0; flock -w 60 ${q(`${c.bundle}/lock`)} touch ${q(`${c.bundle}/stopped`)}`]);
+/** Claims and network files from the declaration; with `joinPid`, joins the running init to them live. */
+async function prepareNet(c: Ctx, a: ContainerArgs, joinPid?: number): Promise<void> {
+  const net = await decideNet(c, a, await c.snapshots.get());
+  try {
+    await operate(c, a.name, networkSteps(site(c, a.name), net.claims, net.files, joinPid));
+  } finally {
+    net.release();
+  }
 }
 
-async function thawIfPaused(c: Ctx, name: string): Promise<void> {
-  const s = await c.runtime.state(name).catch(() => undefined);
-  if (s?.status === "paused") await c.runtime.resume(name);
-}
+/** Tells the supervisor that the coming exit is asked for (see operations.ts markStopped). */
+const markStopped = (c: Ctx) => operate(c, c.bundle.split("/").pop()!, markStoppedSteps(site(c, c.bundle.split("/").pop()!)));
 
 /**
  * Removes everything a container has on the host, whatever state it is in (complete, or left by a
  * killed create): runtime state and processes, cgroup (`path` below the prefix), veths and rules,
- * address and port claims, the rootfs mount and the bundle. Idempotent.
+ * address and port claims, the rootfs mount and the bundle. Idempotent; one command.
  */
 export async function removeContainer(h: HostContext, runtime: OciRuntime, prefix: string, name: string, path: string, graceMs = 0): Promise<void> {
-  const layout = hostLayout(prefix);
-  const b = layout.bundle(name);
-  // the supervisor must not start it again meanwhile (it takes the same lock to restart)
-  await h.t.run(["sh", "-c", `[ -d ${q(b)} ] || exit 0; flock -w 60 ${q(`${b}/lock`)} touch ${q(`${b}/stopped`)}`]);
-  const s = await runtime.state(name).catch(() => undefined);
-  if (s?.status === "paused") await runtime.resume(name).catch(() => undefined); // a frozen init cannot act on SIGTERM
-  if (graceMs && s && s.status !== "stopped") await runtime.stop(name, graceMs).catch(() => undefined);
-  await runtime.delete(name);
-  await h.cgroups.remove(path);
-  // veths go with the netns; named here too, since the kernel frees a netns asynchronously
-  await h.t.run(["sh", "-c", detachScript(prefix, layout, name)]);
-  await releaseAddresses(h.t, layout, name);
-  await releasePorts(h.t, layout, name);
-  await unmountRootfs(h.t, b);
-  await releaseRange(h.t, layout, name);
-  // the prefix's last container takes the boot unit with it (Host delete does too)
-  await h.t.run(["sh", "-c", removeBundleScript(prefix, layout, name)]);
+  const s: ContainerSite = { prefix, layout: hostLayout(prefix), runtime: runtime.name, name, removeCgroup: h.cgroups.removeScript(path) };
+  try {
+    await runTransaction(h.t, removeContainerSteps(s, graceMs), { timeoutMs: 120_000 + graceMs });
+  } catch (e) {
+    throw new Error(`${h.t.target}: container ${name}: ${(e as Error).message}`, { cause: e });
+  } finally {
+    h.cgroups.invalidate();
+  }
 }
 
 /**
@@ -279,16 +298,13 @@ async function incompleteBundle(c: Ctx, name: string): Promise<string | undefine
   return left === undefined ? undefined : left || c.path;
 }
 
+/**
+ * Stops the container: its init (thawed first, SIGTERM, SIGKILL after the grace), runtime state and
+ * cgroup go, and its port rules (a stopped container's ports forward nowhere, whatever the new
+ * declaration says: an update may stop it and drop its ports at once); claims and bundle stay.
+ */
 async function stop(c: Ctx, a: ContainerArgs): Promise<void> {
-  await markStopped(c);
-  await thawIfPaused(c, a.name); // a frozen init cannot act on SIGTERM
-  await c.runtime.stop(a.name, a.stopGraceSeconds * 1000);
-  await c.runtime.delete(a.name);
-  await c.h.cgroups.remove(c.path); // runc leaves no processes, but may leave the directory
-  // a stopped container's ports forward nowhere: their rules go (the claims and addresses stay).
-  // Whatever the new declaration says: an update may stop it and drop its ports at once.
-  await c.h.t.run(["sh", "-c", detachScript(a.host.prefix, c.layout, a.name)]);
-  c.snapshots.invalidate();
+  await operate(c, a.name, stopContainerSteps(site(c, a.name), a.stopGraceSeconds * 1000));
 }
 
 interface Observed {
@@ -421,6 +437,55 @@ async function ownerAdmission(a: ContainerArgs, c: Ctx, owner: string | undefine
   return failures;
 }
 
+/** One try of a create: decisions from the snapshot, then one script. */
+async function createOnce(c: Ctx, a: ContainerArgs, inputs: Props, snap: ContainerSnapshot): Promise<Observed> {
+  const releases: (() => void)[] = [];
+  try {
+    const uid = decideRange(c, a, snap);
+    if (uid) releases.push(uid.release);
+    const spec = specOf(a, c, uid?.base);
+    const lower = lowerOf(c.layout, a.rootfs);
+    const running = a.state === "running";
+    const net = running || hasNetworking(a) ? await decideNet(c, a, snap).catch((e: Error) => {
+      throw new Error(`${c.h.t.target}: container ${a.name}: ${e.message}`, { cause: e });
+    }) : undefined;
+    if (net) releases.push(net.release);
+    const record = JSON.stringify({ specHash: hash(spec), lower, owner: ownerOf(inputs), ...(uid === undefined ? {} : { uidBase: uid.base }) });
+    const out = await operate(c, a.name, createSteps(site(c, a.name), {
+      cgroupPath: c.path,
+      lower,
+      template: !("path" in a.rootfs),
+      uid: uid && { base: uid.base, index: uid.index },
+      record,
+      netFiles: !running && net ? net.files : [],
+      net: net?.claims,
+      start: running ? { files: await startFiles(c, a, uid?.base, net!.files), uidBase: uid?.base } : undefined,
+    }), pauseHook());
+    return await observedFromReport(c, a, spec, uid?.base, net?.addresses ?? new Map(), out);
+  } finally {
+    releases.forEach((r) => r());
+  }
+}
+
+/** What a create's (or start's) script reported of the kernel, as observe would find it. */
+async function observedFromReport(c: Ctx, a: ContainerArgs, spec: unknown, uidBase: number | undefined, addresses: Map<string, string>, out: string): Promise<Observed> {
+  const r = parseReport(out);
+  const st = r.state;
+  const live = st?.status === "running" || st?.status === "paused";
+  const sec = live ? parseSecurity(r.status, r.uidMap) : undefined;
+  return {
+    status: (st?.status ?? "stopped") as Observed["status"],
+    pid: live ? st!.pid : 0,
+    startedAt: st?.created ?? "",
+    specHash: live ? hash(spec) : undefined,
+    usage: live && a.reportUsage ? await c.h.cgroups.usage(c.path) : undefined,
+    addresses,
+    net: undefined,
+    uidBase,
+    security: sec ? securityDrift(expectedSecurity(spec as Record<string, unknown>), sec) : [],
+  };
+}
+
 export const containerLifecycle: LifecycleImpl = {
   async check(olds, news): Promise<CheckResult> {
     const inputs = pickInputs(news);
@@ -451,59 +516,35 @@ export const containerLifecycle: LifecycleImpl = {
   async create(inputs) {
     const a = parse(inputs);
     const c = await context(a);
-    const snap = await c.snapshots.get();
+    let snap = await c.snapshots.get();
     if (snap.bundles.has(a.name) || snap.states.has(a.name)) {
       // a create killed half-way: what it made goes, and this create makes it again from the start
       const left = await incompleteBundle(c, a.name);
       if (left === undefined) return adopt(c, a, inputs, specOf(a, c, uidBaseOf(a, snap)), snap);
       await removeContainer(c.h, c.runtime, c.prefix, a.name, left);
       c.snapshots.invalidate();
+      snap = await c.snapshots.get();
     }
-    // The prefix's shared setup (its dirs, root cgroups, templates) stays when this create fails:
-    // a sibling created in parallel may already use it, and no lock spans its steps. Host delete
-    // removes it, and a kept template is a cache the next create reuses.
-    const undo: (() => Promise<unknown>)[] = [];
-    try {
-      await c.h.t.run(["mkdir", "-p", c.layout.containers, c.layout.runtimeRoot]);
-      // claimed at create, stopped or not: a container keeps its range while it exists
-      if (a.security.userNamespace) undo.push(() => releaseRange(c.h.t, c.layout, a.name));
-      const uidBase = await ensureRange(c.h.t, c.layout, a, snap);
-      const spec = specOf(a, c, uidBase);
-      const { lower } = await ensureLower(c.h.t, c.layout, a.rootfs);
-      // "creating" (the cgroup path) marks the bundle incomplete until the last step removes it
-      await makeBundleDir(c.h.t, c.layout.containers, c.bundle, uidBase, c.path);
-      undo.push(() => c.h.t.run(["rm", "-rf", c.bundle]));
-      await pauseAt("bundle");
-      await mountRootfs(c.h.t, c.bundle, lower, uidBase);
-      undo.push(() => unmountRootfs(c.h.t, c.bundle));
-      await pauseAt("mount");
-      await c.h.t.run(["sh", "-c", etcTargetsScript(`${c.bundle}/rootfs`, `${c.bundle}/stopped`)]);
-      await putFile(c, `${c.bundle}/kslice.json`, JSON.stringify({ specHash: hash(spec), lower, owner: ownerOf(inputs), ...(uidBase === undefined ? {} : { uidBase }) }));
-      await pauseAt("spec");
-      await c.h.t.run(["sh", "-c", createLogScript(c.log)]);
-      if (hasNetworking(a)) {
-        // claimed at create, stopped or not: a container keeps its addresses and ports while it exists
-        undo.push(() => releasePorts(c.h.t, c.layout, a.name));
-        undo.push(() => c.h.t.run(["sh", "-c", detachScript(a.host.prefix, c.layout, a.name)]));
-        undo.push(() => releaseAddresses(c.h.t, c.layout, a.name));
-        await prepareNet(c, a);
+    // One script makes the whole container (operations.ts createSteps), undoing its own steps when
+    // one fails. The prefix's shared setup (its dirs, root cgroups, templates) stays: a sibling
+    // created in parallel may already use it. Host delete removes it, and a kept template is a
+    // cache the next create reuses. A claim lost to a create of another process (the snapshot was
+    // stale) fails that script cleanly: read again, choose again.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const o = await createOnce(c, a, inputs, snap);
+        return { id: `${connectionKey(a.host.connection)}/${a.host.prefix}/${a.name}`, outs: outputs(a, inputs, c, o) };
+      } catch (e) {
+        const step = (e as Error).cause;
+        if (step instanceof StepError && step.exitCode === templateMissing && attempt <= 2) {
+          // rare: the template is built apart (minutes, under its own lock), then the create runs again
+          await ensureLower(c.h.t, c.layout, a.rootfs).catch((err: Error) => {
+            throw new Error(`${c.h.t.target}: container ${a.name}: ${err.message}`, { cause: err });
+          });
+        } else if (!(step instanceof StepError && step.exitCode === lostRace && attempt <= 5)) throw e;
+        snap = await c.snapshots.get();
       }
-      if (a.state === "running") {
-        undo.push(async () => {
-          await c.runtime.delete(a.name);
-          await c.h.cgroups.remove(c.path);
-        });
-        await start(c, a);
-        await pauseAt("start");
-      }
-      await c.h.t.run(["rm", "-f", `${c.bundle}/creating`]);
-    } catch (e) {
-      for (const u of undo.reverse()) await u().catch(() => undefined);
-      c.snapshots.invalidate();
-      throw new Error(`${c.h.t.target}: container ${a.name}: ${(e as Error).message}`, { cause: e });
     }
-    c.snapshots.invalidate();
-    return { id: `${connectionKey(a.host.connection)}/${a.host.prefix}/${a.name}`, outs: outputs(a, inputs, c, await observe(c, a)) };
   },
 
   async read(id, props) {
@@ -569,9 +610,10 @@ export const containerLifecycle: LifecycleImpl = {
     if (o.ports.length && !a.ports.length) await releasePorts(c.h.t, c.layout, a.name);
     if (ownerOf(news) && ownerOf(olds) !== ownerOf(news)) await recordOwner(c, ownerOf(news)!);
     if (o.restartPolicy !== a.restartPolicy || o.logMaxSize !== a.logMaxSize) {
-      await putFile(c, `${c.bundle}/restart`, a.restartPolicy);
-      await putFile(c, `${c.bundle}/logmax`, String(a.logMaxSize));
-      await ensureSupervisor(c);
+      await operate(c, a.name, filesAndSupervisorSteps(site(c, a.name), [
+        { path: `${c.bundle}/restart`, content: a.restartPolicy },
+        { path: `${c.bundle}/logmax`, content: String(a.logMaxSize) },
+      ]));
     }
     c.snapshots.invalidate();
     return { outs: outputs(a, news, c, await observe(c, a)) };
@@ -604,10 +646,7 @@ const gone = (o: ContainerArgs, a: ContainerArgs) => {
 /** Applies networks, ports and DNS to a running container without restarting it (and repairs them). */
 async function joinLive(c: Ctx, o: ContainerArgs, a: ContainerArgs, pid: number): Promise<void> {
   try {
-    await prepareNet(c, a);
-    // under the bundle's lock: a restart by the supervisor cannot interleave (net.sh checks the pid is the init's)
-    const r = await c.h.t.run(["flock", "-w", "60", `${c.bundle}/lock`, "sh", `${c.bundle}/net.sh`, String(pid)], { allowFailure: true });
-    if (r.exitCode !== 0) throw new Error(`${c.h.t.target}: container ${a.name}: ${r.stderr.trim()}`);
+    await prepareNet(c, a, pid);
   } catch (e) {
     // the state keeps the old declaration: claims on networks it does not know go, and net.sh is put back
     const before = new Set(o.networks.map(attachmentName));
@@ -617,7 +656,7 @@ async function joinLive(c: Ctx, o: ContainerArgs, a: ContainerArgs, pid: number)
     throw e;
   }
   // start.sh calls net.sh only when the container has networking: rewrite it when that changes
-  if (hasNetworking(o) !== hasNetworking(a)) await writeStartFiles(c, a);
+  if (hasNetworking(o) !== hasNetworking(a)) await start(c, a, true);
 }
 
 /** Writes the owner into the bundle's record (a container made before ownership was recorded). */

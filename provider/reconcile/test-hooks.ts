@@ -1,14 +1,11 @@
-import { writeFileSync } from "node:fs";
-
 /**
- * Test hook for crash recovery: with KSLICE_TEST_PAUSE_AT=<step> a create stops at that named
- * step for good, after writing the step's name to KSLICE_TEST_PAUSE_FILE (if set), so that a test
- * can SIGKILL the provider exactly there. Without the variable it costs nothing.
+ * Test hook for crash recovery: with KSLICE_TEST_PAUSE_AT=<step> (bundle, mount, spec, start) a
+ * create's script stops at that named step for good, after writing the step's name to
+ * KSLICE_TEST_PAUSE_FILE (if set; a path on the host, so local hosts only), so that a test can
+ * SIGKILL the provider exactly there (the script then exits without undoing anything, as if killed
+ * with it). Without the variable the script holds no pause at all.
  */
-export async function pauseAt(step: string): Promise<void> {
-  if (process.env.KSLICE_TEST_PAUSE_AT !== step) return;
-  const file = process.env.KSLICE_TEST_PAUSE_FILE;
-  if (file) writeFileSync(file, step);
-  // a pending promise alone would let node exit: a timer keeps the process alive until it is killed
-  await new Promise<never>(() => setInterval(() => undefined, 60_000));
+export function pauseHook(): { at: string; file?: string } | undefined {
+  const at = process.env.KSLICE_TEST_PAUSE_AT;
+  return at ? { at, file: process.env.KSLICE_TEST_PAUSE_FILE } : undefined;
 }

@@ -268,13 +268,17 @@ export class CgroupDriver {
     throw new Error(`${this.t.target}: processes in cgroup ${this.prefix}/${path} survived SIGKILL for 5 s`);
   }
 
-  /** Removes the node from every cgroup hierarchy (including ones a runtime added); idempotent. */
-  async remove(path: string): Promise<void> {
+  /** The shell that removes the node from every hierarchy (a step of a whole operation's script; remove() runs it alone). */
+  removeScript(path: string): string {
     const dirs = this.facts.cgroupMounts.map((m) => `${m}/${this.prefix}/${path}`);
     // rmdir can see EBUSY for a moment after the last process exits: retry briefly.
-    const script = `for d in ${dirs.map(shellQuote).join(" ")}; do [ -d "$d" ] || continue; for i in 1 2 3 4 5 6 7 8 9 10; do rmdir "$d" 2>/dev/null && break; sleep 0.1; done; [ -d "$d" ] && { rmdir "$d"; exit 1; }; done; exit 0`;
+    return `for d in ${dirs.map(shellQuote).join(" ")}; do [ -d "$d" ] || continue; for i in 1 2 3 4 5 6 7 8 9 10; do rmdir "$d" 2>/dev/null && break; sleep 0.1; done; [ -d "$d" ] && { rmdir "$d"; exit 1; }; done; exit 0`;
+  }
+
+  /** Removes the node from every cgroup hierarchy (including ones a runtime added); idempotent. */
+  async remove(path: string): Promise<void> {
     try {
-      await this.t.run(["sh", "-c", script]);
+      await this.t.run(["sh", "-c", this.removeScript(path)]);
     } finally {
       this.invalidate();
     }

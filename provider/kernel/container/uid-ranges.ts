@@ -103,3 +103,20 @@ export function parseRangesSnapshot(out: string): { ranges: Map<string, number>;
   }
   return { ranges, takenRanges: all.split("\n").filter(Boolean).map(Number).filter((n) => Number.isInteger(n)) };
 }
+
+/**
+ * Claims exactly `index` for a container (its uids are already in the config the same script
+ * writes), under the host-wide lock: exit status 75 when any prefix holds it meanwhile (read the
+ * claims again and choose again). A range the container already holds is kept.
+ */
+export function claimOneRangeScript(layout: HostLayout, container: string, index: number): string {
+  const i = String(Math.trunc(index));
+  return [
+    `c=${q(container)}; d=${q(layout.uidRanges)}`,
+    `exec 9</var/lib; flock -w 60 9 || { echo "timed out waiting for the lock of /var/lib (user-namespace ranges)" >&2; exit 1; }`,
+    `mkdir -p "$d" || exit 1`,
+    `[ "$(cat "$d/${i}" 2>/dev/null)" = "$c" ] && exit 0`,
+    `set -- ${allClaims}/${i}; [ -e "$1" ] && { echo "user-namespace range ${i} was claimed meanwhile" >&2; exit 75; }`,
+    `(set -C; echo "$c" > "$d/${i}") || exit 75`,
+  ].join("\n");
+}

@@ -71,3 +71,63 @@ export function releaseScript(layout: HostLayout, container: string, networks?: 
   return `for d in ${dirs}; do [ -d "$d" ] || continue; grep -lxF -- ${q(container)} "$d"/* 2>/dev/null | xargs -r rm -f; done; exit 0`;
 }
 
+
+/** The addresses a request may take: [first, last] as numbers, the gateway left out by the caller. */
+function bounds(r: Pick<AllocationRequest, "subnet" | "dynamicRange">): [number, number] {
+  const s = parseSubnet(r.subnet)!;
+  const range = r.dynamicRange ? parseSubnet(r.dynamicRange)! : s;
+  return [Math.max(range.base, s.base + 1), Math.min(range.base + range.size - 1, s.base + s.size - 2)];
+}
+
+const dotted = (i: number) => [i >>> 24, (i >>> 16) & 255, (i >>> 8) & 255, i & 255].join(".");
+
+/**
+ * The lowest address of the request's range that is neither the gateway nor in `taken` (the
+ * network's claims as last read, and the picks of creates under way in this process); undefined
+ * when the range is full. The claim script takes it only if it is still free.
+ */
+export function chooseAddress(r: AllocationRequest, taken: ReadonlySet<string>): string | undefined {
+  const [first, last] = bounds(r);
+  const gw = parseIPv4(r.gateway);
+  for (let i = first; i <= last; i++) if (i !== gw && !taken.has(dotted(i))) return dotted(i);
+  return undefined;
+}
+
+export interface AddressClaim {
+  network: string;
+  address: string;
+  /** Declared by the user: taken by another container is an error, not a lost race to retry. */
+  declared: boolean;
+  dynamicRange?: string;
+}
+
+/** Exit status of a claim script when another create took a chosen address or range first: read again and retry. */
+export const lostRace = 75;
+
+/**
+ * Claims the chosen addresses for a container, each under its network's lock and by an exclusive
+ * create (set -C): an address another container holds fails the script, with exit status
+ * `lostRace` for an allocated one (chosen from a stale read) and 4 for a declared one. A claim the
+ * container already holds is kept; one it holds on the network at another address moves.
+ */
+export function claimAddressesScript(layout: HostLayout, container: string, claims: AddressClaim[]): string {
+  const lines = [`c=${q(container)}`];
+  for (const r of claims) {
+    lines.push(
+      `d=${q(`${layout.network(r.network)}/addresses`)}; want=${q(r.address)}`,
+      `[ -d "$d" ] || { echo ${q(`networks: network ${JSON.stringify(r.network)} is not on the host (create its Network first)`)} >&2; exit 3; }`,
+      `exec 9>"$d/../lock"; flock -w 60 9 || { echo "timed out waiting for the lock of network ${r.network}" >&2; exit 1; }`,
+      `mine=$(grep -lxF -- "$c" "$d"/* 2>/dev/null | head -n 1); mine=\${mine##*/}`,
+      `if [ "$mine" != "$want" ]; then`,
+      r.declared
+        ? `  [ -e "$d/$want" ] && { echo "networks: address $want on network ${r.network} is taken by container $(cat "$d/$want")${r.dynamicRange ? "" : " (a network's dynamicRange keeps allocated addresses away from static ones)"}" >&2; exit 4; }`
+        : `  [ -e "$d/$want" ] && { echo "networks: address $want on network ${r.network} was taken meanwhile" >&2; exit ${lostRace}; }`,
+      `  (set -C; echo "$c" > "$d/$want") 2>/dev/null || { echo "networks: address $want on network ${r.network} was taken meanwhile" >&2; exit ${r.declared ? 4 : lostRace}; }`,
+      `  [ -n "$mine" ] && rm -f "$d/$mine"`,
+      `fi`,
+      `exec 9>&-`,
+    );
+  }
+  lines.push("exit 0");
+  return lines.join("\n");
+}

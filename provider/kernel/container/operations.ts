@@ -1,0 +1,306 @@
+import { shellQuote as q } from "../../transport/transport";
+import { claimAddressesScript, releaseScript, type AddressClaim } from "../network/allocate";
+import { detachScript } from "../network/attach";
+import { claimPortsScript, releasePortsScript, type PortDeclaration } from "../network/port-claims";
+import type { Pause, Step } from "../transaction";
+import { bootScript, bootScriptPath, installBootUnitScript, launchSupervisorScript, supervisorPath } from "./boot";
+import { createLogScript, removeBundleScript } from "./bundle-state";
+import { writeFilesScript, type BundleFile } from "./files";
+import type { HostLayout } from "./layout";
+import { bundleAccessScript, overlayMount } from "./rootfs";
+import { supervisorScript } from "./scripts";
+import { claimOneRangeScript, releaseRangeScript } from "./uid-ranges";
+
+/**
+ * A container's whole operations (create, start, stop, delete), each as the steps of one script
+ * (transaction.ts): reconcile decides the data (addresses, ranges, files), these say the shell.
+ */
+export interface ContainerSite {
+  prefix: string;
+  layout: HostLayout;
+  runtime: "runc" | "crun";
+  name: string;
+  /** The shell that removes the container's cgroup node from every hierarchy (the cgroup driver's removeScript). */
+  removeCgroup: string;
+}
+
+/** Exit status of the create's first step when the template is not built yet: build it (ensureLower), then run the create again. */
+export const templateMissing = 76;
+
+export interface NetClaims {
+  ports: PortDeclaration[];
+  addresses: AddressClaim[];
+}
+
+export interface StartPlan {
+  /** config.json (secrets: over stdin), start.sh, restart, logmax, and the network files. */
+  files: BundleFile[];
+  uidBase: number | undefined;
+  /** The claims the start's networking needs (idempotent: held ones are kept). */
+  net?: NetClaims;
+}
+
+export interface CreatePlan {
+  /** The cgroup path below the prefix: the "creating" marker's content. */
+  cgroupPath: string;
+  /** The overlay's lower: a template (built apart when missing) or the user's path. */
+  lower: string;
+  template: boolean;
+  uid?: { base: number; index: number };
+  /** kslice.json: the spec hash, the lower, the owner, the uid base. */
+  record: string;
+  /** Files of a stopped container's networking (a running one's go with start.files). */
+  netFiles: BundleFile[];
+  net?: NetClaims;
+  start?: StartPlan;
+}
+
+const rt = (s: ContainerSite) => `${s.runtime} --root ${q(s.layout.runtimeRoot)}`;
+const bundleOf = (s: ContainerSite) => s.layout.bundle(s.name);
+
+/**
+ * Run once at create, before the container ever ran (its rootfs holds only the image): the
+ * "stopped" marker, so that the supervisor leaves the new bundle alone until kslice starts it, and
+ * the targets of the /etc bind mounts, made as the host's root (a user-namespaced runtime may not
+ * create them in a root-owned /etc). Exclusive creates (set -C) into a real /etc only: nothing is
+ * made through a symlink or over an image's own file.
+ */
+function etcTargetsScript(rootfs: string, stopped: string): string {
+  const etc = q(`${rootfs}/etc`);
+  return [
+    `: > ${q(stopped)}`,
+    `[ -L ${etc} ] && exit 0`,
+    `[ -d ${etc} ] || mkdir ${etc} || exit 1`,
+    `set -C`,
+    ...["resolv.conf", "hosts"].map((f) => `[ -e ${q(`${rootfs}/etc/${f}`)} ] || [ -L ${q(`${rootfs}/etc/${f}`)} ] || : > ${q(`${rootfs}/etc/${f}`)}`),
+    `exit 0`,
+  ].join("\n");
+}
+
+/** Writes a file shared by the prefix's containers: each writer renames its own temp file (parallel creates). */
+function putShared(path: string, content: string): string {
+  const body = Buffer.from(content, "utf8").toString("base64").replace(/.{1,76}/g, "$&\n");
+  return `t=$(mktemp ${q(`${path}.XXXXXX`)}) || exit 1\nbase64 -d > "$t" <<'KSLICE_B64' || exit 1\n${body}KSLICE_B64\nchmod 600 "$t" && mv -f "$t" ${q(path)} || exit 1`;
+}
+
+/**
+ * The host's one supervisor (restart policies, log caps; its own flock keeps it to one per prefix),
+ * and what brings the prefix back after a boot: boot.sh and, on systemd hosts, its unit.
+ * Scripts are replaced by rename: a running shell keeps reading the text it started with.
+ */
+export function supervisorStep(s: ContainerSite): Step {
+  return {
+    name: "supervisor",
+    run: [
+      putShared(supervisorPath(s.layout), supervisorScript(s.runtime, s.layout)),
+      putShared(bootScriptPath(s.layout), bootScript(s.runtime, s.prefix, s.layout)),
+      installBootUnitScript(s.prefix, s.layout),
+      launchSupervisorScript(s.prefix, s.layout),
+    ].join("\n"),
+  };
+}
+
+/** The claims of ports and addresses, each undone by giving back all the container's claims of its kind. */
+function claimSteps(s: ContainerSite, net: NetClaims): Step[] {
+  return [
+    { name: "ports", run: claimPortsScript(s.layout, s.name, net.ports), undo: releasePortsScript(s.layout, s.name) },
+    ...(net.addresses.length
+      ? [{ name: "addresses", run: claimAddressesScript(s.layout, s.name, net.addresses), undo: releaseScript(s.layout, s.name, net.addresses.map((a) => a.network)) }]
+      : []),
+  ];
+}
+
+/** Deletes the runtime's container (idempotent: one that does not exist is fine). */
+const runtimeDelete = (s: ContainerSite) =>
+  `o=$(${rt(s)} delete --force ${q(s.name)} 2>&1) || case $o in *"does not exist"*|*"not exist"*|*"No such file"*) ;; *) echo "$o" >&2; exit 1 ;; esac`;
+
+/**
+ * Starts the container from its bundle with the same script the host's supervisor uses to restart
+ * it, under the bundle's lock (the supervisor takes it to restart: the two never start it at once).
+ * A failed start takes the runtime's container, its cgroup and its veths with it.
+ */
+function startSteps(s: ContainerSite, p: StartPlan, claimsUndone: boolean): Step[] {
+  const b = bundleOf(s);
+  return [
+    // claims made by a start of an existing container stay when it fails (the declaration keeps them)
+    ...(p.net ? claimSteps(s, p.net).map((x) => (claimsUndone ? x : { ...x, undo: undefined })) : []),
+    { name: "files", run: [bundleAccessScript(b, p.uidBase), writeFilesScript(p.files)].join(" || exit 1\n") },
+    {
+      name: "start",
+      run: `flock -w 60 ${q(`${b}/lock`)} sh -c ${q(`rm -f ${q(`${b}/stopped`)} ${q(`${b}/backoff`)} && exec sh ${q(`${b}/start.sh`)}`)}`,
+      undo: [runtimeDelete(s), s.removeCgroup, detachScript(s.prefix, s.layout, s.name)].map((x) => `(\n${x}\n)`).join("\n"),
+    },
+    supervisorStep(s),
+  ];
+}
+
+/**
+ * What the kernel shows of the container once the operation is done: the runtime's state, then
+ * its init's /proc status and uid_map (section markers @@status, @@uidmap); nothing when it has no
+ * runtime state.
+ */
+function reportStep(s: ContainerSite): Step {
+  return {
+    name: "report",
+    output: true,
+    run: [
+      `st=$(${rt(s)} state ${q(s.name)} 2>/dev/null) || exit 0`,
+      `printf '%s\\n' "$st"`,
+      `pid=$(printf '%s\\n' "$st" | sed -n 's/^ *"pid": *\\([0-9]*\\).*/\\1/p')`,
+      `echo @@status; cat /proc/$pid/status 2>/dev/null; echo @@uidmap; cat /proc/$pid/uid_map 2>/dev/null; exit 0`,
+    ].join("\n"),
+  };
+}
+
+export function parseReport(out: string): { state?: { status: string; pid: number; created: string }; status?: string; uidMap?: string } {
+  if (!out.trim()) return {};
+  const [state = "", rest = ""] = out.split("@@status\n");
+  const [status = "", uidMap = ""] = rest.split("@@uidmap\n");
+  const s = JSON.parse(state) as { status: string; pid: number; created: string };
+  return { state: { status: s.status, pid: s.pid, created: s.created }, status: status || undefined, uidMap: uidMap || undefined };
+}
+
+/**
+ * A create, whole: template check, uid range, bundle (marked "creating" until the last step),
+ * rootfs, /etc targets, kslice.json, log, network claims and files, and for a running container
+ * the start and the supervisor; then the report. Test pause points: bundle, mount, spec, start.
+ */
+export function createSteps(s: ContainerSite, p: CreatePlan): (Step | Pause)[] {
+  const b = bundleOf(s);
+  const steps: (Step | Pause)[] = [
+    {
+      name: "rootfs",
+      run: p.template
+        ? `[ -d ${q(p.lower)} ] || exit ${templateMissing}`
+        : `[ -d ${q(p.lower)} ] || { echo ${q(`rootfs.path: ${p.lower} is not a directory on the host`)} >&2; exit 1; }`,
+    },
+    // the containers dir lists names only to root; search stays open for user-namespaced roots
+    { name: "dirs", run: `mkdir -p ${q(s.layout.containers)} ${q(s.layout.runtimeRoot)} && chmod 0711 ${q(s.layout.containers)}` },
+    // claimed at create, stopped or not: a container keeps its range while it exists
+    ...(p.uid ? [{ name: "uid-range", run: claimOneRangeScript(s.layout, s.name, p.uid.index), undo: releaseRangeScript(s.layout, s.name) }] : []),
+    {
+      // exclusive: a bundle of this name that exists is another's (or a create's left over: reconcile removes those first)
+      name: "bundle",
+      run: [
+        `mkdir -m 0700 ${q(b)} || exit 1`,
+        // "creating" marks the bundle incomplete until the create's last step removes it
+        `{ ${bundleAccessScript(b, p.uid?.base)} && printf '%s' ${q(p.cgroupPath)} > ${q(`${b}/creating`)}; } || { rm -rf ${q(b)}; exit 1; }`,
+      ].join("\n"),
+      undo: `rm -rf ${q(b)}`,
+      undoWhenDone: true,
+    },
+    { pause: "bundle" },
+    {
+      name: "mount",
+      run: [
+        `mkdir -p ${q(`${b}/upper`)} ${q(`${b}/work`)} ${q(`${b}/rootfs`)} || exit 1`,
+        ...(p.uid ? [`chown ${p.uid.base}:${p.uid.base} ${q(`${b}/upper`)} || exit 1`] : []),
+        overlayMount(b, p.lower),
+      ].join("\n"),
+      undo: `if mountpoint -q ${q(`${b}/rootfs`)}; then umount ${q(`${b}/rootfs`)} || umount -l ${q(`${b}/rootfs`)}; fi`,
+    },
+    { pause: "mount" },
+    { name: "etc", run: etcTargetsScript(`${b}/rootfs`, `${b}/stopped`) },
+    { name: "record", run: writeFilesScript([{ path: `${b}/kslice.json`, content: p.record }]) },
+    { pause: "spec" },
+    { name: "log", run: createLogScript(`${b}/log`) },
+  ];
+  // claimed at create, stopped or not: a container keeps its addresses and ports while it exists
+  if (p.net) steps.push(...claimSteps(s, p.net));
+  if (p.netFiles.length) steps.push({ name: "network-files", run: writeFilesScript(p.netFiles) });
+  if (p.start) steps.push(...startSteps(s, p.start, true));
+  steps.push({ pause: "start" }, { name: "finish", run: `rm -f ${q(`${b}/creating`)}` }, reportStep(s));
+  return steps;
+}
+
+/**
+ * A start of an existing container (update, adoption): its files written from the declaration,
+ * then started; the report follows. `filesOnly`: the files alone (what a later start runs).
+ */
+export function startContainerSteps(s: ContainerSite, p: StartPlan, filesOnly = false): Step[] {
+  const steps = startSteps(s, p, false);
+  return filesOnly ? steps.filter((x) => x.name !== "start" && x.name !== "supervisor") : [...steps, reportStep(s)];
+}
+
+/**
+ * Marks the coming exit as asked for. Taken under the bundle's lock, which the supervisor holds
+ * while it restarts: no restart can begin after this, and one under way is over.
+ */
+function markStopped(s: ContainerSite): string {
+  const b = bundleOf(s);
+  return `if [ -d ${q(b)} ]; then flock -w 60 ${q(`${b}/lock`)} touch ${q(`${b}/stopped`)} || exit 1; fi`;
+}
+
+/** Only the "stopped" mark (an init already gone: neither the supervisor nor a boot starts it again). */
+export const markStoppedSteps = (s: ContainerSite): Step[] => [{ name: "stop", run: markStopped(s) }];
+
+/**
+ * Stops the init: thawed first (a frozen init cannot act on SIGTERM), SIGTERM, SIGKILL after the
+ * grace period (bounded), then the runtime's container deleted.
+ */
+function stopInit(s: ContainerSite, graceMs: number): string {
+  const st = `${rt(s)} state ${q(s.name)} 2>/dev/null | sed -n 's/^ *"status": *"\\([a-z]*\\)".*/\\1/p'`;
+  const wait = (tenths: number) => `i=0; while [ $i -lt ${tenths} ]; do s=$(${st}); [ -z "$s" ] || [ "$s" = stopped ] && break; sleep 0.1; i=$((i + 1)); done`;
+  return [
+    markStopped(s),
+    `s=$(${st})`,
+    `[ "$s" = paused ] && ${rt(s)} resume ${q(s.name)} 2>/dev/null`,
+    ...(graceMs > 0
+      ? [
+          `if [ -n "$s" ] && [ "$s" != stopped ]; then`,
+          `  ${rt(s)} kill ${q(s.name)} TERM 2>/dev/null; ${wait(Math.ceil(graceMs / 100))}`,
+          `  if [ -n "$s" ] && [ "$s" != stopped ]; then ${rt(s)} kill ${q(s.name)} KILL 2>/dev/null; ${wait(50)}; fi`,
+          `fi`,
+        ]
+      : []),
+    runtimeDelete(s),
+  ].join("\n");
+}
+
+/**
+ * Stops a container and keeps its bundle and claims: init, runtime state and cgroup (runc leaves
+ * the directory) go, and its veths and port rules (a stopped container's ports forward nowhere).
+ */
+export function stopContainerSteps(s: ContainerSite, graceMs: number): Step[] {
+  return [
+    { name: "stop", run: stopInit(s, graceMs) },
+    { name: "cgroup", run: s.removeCgroup },
+    { name: "network", run: detachScript(s.prefix, s.layout, s.name) },
+  ];
+}
+
+/**
+ * Removes everything a container has on the host, whatever state it is in (complete, or left by a
+ * killed create): runtime state and processes, cgroup, veths and rules (named too: the kernel frees
+ * a netns asynchronously), address and port claims, the rootfs mount, the uid range and the
+ * bundle; the prefix's last container takes the boot unit with it. Idempotent.
+ */
+export function removeContainerSteps(s: ContainerSite, graceMs: number): Step[] {
+  const b = bundleOf(s);
+  return [
+    ...stopContainerSteps(s, graceMs),
+    { name: "claims", run: `(\n${releaseScript(s.layout, s.name)}\n) && ${releasePortsScript(s.layout, s.name)}` },
+    { name: "rootfs", run: `if mountpoint -q ${q(`${b}/rootfs`)}; then umount ${q(`${b}/rootfs`)} || umount -l ${q(`${b}/rootfs`)}; fi; true` },
+    { name: "uid-range", run: releaseRangeScript(s.layout, s.name) },
+    { name: "bundle", run: removeBundleScript(s.prefix, s.layout, s.name) },
+  ];
+}
+
+/**
+ * The container's network claims and files; with `joinPid`, net.sh then runs against that running
+ * init under the bundle's lock (networks joined live; a restart by the supervisor cannot
+ * interleave, and net.sh checks the pid is the init's). Claims stay when a later step fails.
+ */
+export function networkSteps(s: ContainerSite, net: NetClaims | undefined, files: BundleFile[], joinPid?: number): Step[] {
+  const b = bundleOf(s);
+  return [
+    ...(net ? claimSteps(s, net).map((x) => ({ ...x, undo: undefined })) : []),
+    { name: "network-files", run: writeFilesScript(files) },
+    ...(joinPid ? [{ name: "join", run: `flock -w 60 ${q(`${b}/lock`)} sh ${q(`${b}/net.sh`)} ${Math.trunc(joinPid)}` }] : []),
+  ];
+}
+
+/** Bundle files (renamed into place, or rewritten in place), then the supervisor (a changed restart policy or log cap). */
+export function filesAndSupervisorSteps(s: ContainerSite, files: BundleFile[]): Step[] {
+  return [{ name: "files", run: writeFilesScript(files) }, supervisorStep(s)];
+}

@@ -1,0 +1,98 @@
+import type { Transport } from "../transport/transport";
+
+/**
+ * One operation on a host (a create, a start, a stop, a delete) as one script: one command, one
+ * SSH round trip. Its steps run in order; when one fails, the undos registered so far run in
+ * reverse, and the script exits non-zero naming the step, with that step's stderr alone.
+ */
+export interface Step {
+  /** Named in the error: `<step>: <its stderr>`. */
+  name: string;
+  /** Shell run in a subshell (`exit` ends the step); its stdout is dropped unless `output`. */
+  run: string;
+  /**
+   * Shell that takes back what the step made, registered before the step runs (so a step that
+   * fails halfway is undone too): it must be idempotent and touch only what the step makes.
+   */
+  undo?: string;
+  /** The step's stdout goes to the script's stdout (the caller parses it). */
+  output?: boolean;
+  /** Register the undo only once the step succeeded (a step that fails made nothing of its own, e.g. an exclusive mkdir). */
+  undoWhenDone?: boolean;
+}
+
+/** A point where a test stops the operation for good (see reconcile/test-hooks.ts). */
+export interface Pause {
+  pause: string;
+}
+
+/** The crash-test hook as the script honours it: where to stop, and the file that says it stopped there. */
+export interface PauseHook {
+  at: string;
+  file?: string;
+}
+
+const marker = "@@kslice-step";
+
+/**
+ * The script (for `sh -s`: file contents in it travel over stdin, never in argv). At a pause
+ * point named by `hook`, the script writes the point's name to hook.file and then waits for its
+ * caller (the provider) to die, and exits without undoing anything: as if the whole create had
+ * been SIGKILLed there.
+ */
+export function transactionScript(steps: (Step | Pause)[], hook?: PauseHook): string {
+  const out = [
+    "umask 077",
+    `ks_err=$(mktemp) || exit 1`,
+    `ks_undo=`,
+    `ks_fail() {`,
+    `  for u in $ks_undo; do ( $u ) </dev/null >/dev/null 2>&1; done`,
+    `  echo "${marker} $1 $2" >&2; cat "$ks_err" >&2; rm -f "$ks_err"; exit 1`,
+    `}`,
+  ];
+  steps.forEach((s, i) => {
+    if ("pause" in s) {
+      if (hook?.at !== s.pause) return;
+      out.push(
+        ...(hook.file ? [`printf '%s' '${s.pause.replace(/[^a-z0-9_-]/gi, "")}' > '${hook.file.replace(/'/g, `'\\''`)}'`] : []),
+        `while kill -0 $PPID 2>/dev/null; do sleep 0.1; done`,
+        `rm -f "$ks_err"; exit 99`,
+      );
+      return;
+    }
+    out.push(`ks_step_${i}() {`, s.run, `}`);
+    const register = `ks_undo="ks_undo_${i} $ks_undo"`;
+    if (s.undo) out.push(`ks_undo_${i}() {`, s.undo, `}`, ...(s.undoWhenDone ? [] : [register]));
+    const stdout = s.output ? "" : " >/dev/null";
+    out.push(`( ks_step_${i} ) </dev/null 2>"$ks_err"${stdout} || ks_fail ${stepName(s.name)} $?`);
+    if (s.undo && s.undoWhenDone) out.push(register);
+  });
+  out.push(`rm -f "$ks_err"`, `exit 0`);
+  return out.join("\n");
+}
+
+const stepName = (n: string) => n.replace(/[^A-Za-z0-9_.-]/g, "-");
+
+/** A step of an operation failed: its name, exit status and stderr. */
+export class StepError extends Error {
+  constructor(
+    readonly step: string,
+    readonly exitCode: number,
+    readonly stderr: string,
+  ) {
+    super(`${step}: ${stderr || `exited with ${exitCode}`}`);
+    this.name = "StepError";
+  }
+}
+
+/** Runs an operation's script; resolves with its stdout, rejects with a StepError naming the failing step. */
+export async function runTransaction(t: Pick<Transport, "run">, steps: (Step | Pause)[], options: { timeoutMs?: number; hook?: PauseHook } = {}): Promise<string> {
+  const r = await t.run(["sh", "-s"], { input: transactionScript(steps, options.hook), allowFailure: true, timeoutMs: options.timeoutMs ?? 180_000 });
+  if (r.exitCode === 0 && !r.timedOut) return r.stdout;
+  const at = r.stderr.lastIndexOf(`${marker} `);
+  if (at < 0) throw new StepError("script", r.exitCode, r.timedOut ? "timed out" : r.stderr.trim());
+  const [head, ...rest] = r.stderr.slice(at).split("\n");
+  const [, name = "script", code = "1"] = head!.split(" ");
+  const before = r.stderr.slice(0, at).trim();
+  throw new StepError(name, Number(code), [before, rest.join("\n").trim()].filter(Boolean).join("\n"));
+}
