@@ -42,7 +42,6 @@ const marker = "@@kslice-step";
  */
 export function transactionScript(steps: (Step | Pause)[], hook?: PauseHook): string {
   const out = [
-    "umask 077",
     `ks_err=$(mktemp) || exit 1`,
     `ks_undo=`,
     `ks_fail() {`,
