@@ -3,14 +3,14 @@ import type { ContainerArgs } from "../../schema/container";
 import { isHostAddress, parseIPv4, parseSubnet } from "../../schema/ipv4";
 import type { InputFailure } from "../../schema/issues";
 import type { HostLayout } from "../kernel/container/layout";
-import { allocateScript, parseAllocations, releaseScript } from "../kernel/network/allocate";
+import { releaseScript } from "../kernel/network/allocate";
 import { detachScript, netScript, parseNetProbe, probeNetScript, type Attachment, type NetDrift } from "../kernel/network/attach";
 import type { NetworkSpec } from "../kernel/network/bridge";
 import type { ContainerSnapshot } from "../kernel/container/snapshot";
 import { hostsFile, resolvConf } from "../kernel/network/dns";
 import { macFor, vethAlias, vethName } from "../kernel/network/names";
 import type { PortRule } from "../kernel/network/nft";
-import { claimPortsScript as portClaims, releasePortsScript } from "../kernel/network/port-claims";
+import { releasePortsScript } from "../kernel/network/port-claims";
 import { shellQuote as q, type Transport } from "../transport/transport";
 
 /** Does the container touch networking at all? (No network and no ports: kslice adds nothing.) */
@@ -23,18 +23,6 @@ export async function networkRecords(t: Transport, layout: HostLayout, a: Contai
   const names = a.networks.map(attachmentName);
   const files = await t.readFiles(names.map((n) => recordPath(layout, n)));
   return new Map(names.map((n, i) => [n, files[i] === undefined ? undefined : (JSON.parse(files[i]!) as NetworkSpec)]));
-}
-
-/** Claims (or finds again) the container's addresses; "<network> → address". */
-export async function allocate(t: Transport, layout: HostLayout, a: ContainerArgs, records: Map<string, NetworkSpec | undefined>): Promise<Map<string, string>> {
-  if (!a.networks.length) return new Map();
-  const reqs = a.networks.map((n) => {
-    const rec = records.get(attachmentName(n))!;
-    return { network: rec.name, subnet: rec.subnet, gateway: rec.gateway, dynamicRange: rec.dynamicRange, address: n.address };
-  });
-  const r = await t.run(["sh", "-c", allocateScript(layout, a.name, reqs)], { allowFailure: true });
-  if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `address allocation exited with ${r.exitCode}`);
-  return parseAllocations(r.stdout);
 }
 
 export const releaseAddresses = (t: Transport, layout: HostLayout, container: string, networks?: string[]) =>
@@ -99,13 +87,6 @@ export async function observeNet(t: Transport, prefix: string, a: ContainerArgs,
     }
   }
   return { records, addresses, drift };
-}
-
-export const claimPortsScript = (layout: HostLayout, a: ContainerArgs) => portClaims(layout, a.name, a.ports);
-
-export async function claimPorts(t: Transport, layout: HostLayout, a: ContainerArgs): Promise<void> {
-  const r = await t.run(["sh", "-c", claimPortsScript(layout, a)], { allowFailure: true });
-  if (r.exitCode !== 0) throw new Error(r.stderr.trim() || `port claim exited with ${r.exitCode}`);
 }
 
 export const releasePorts = (t: Transport, layout: HostLayout, container: string) => t.run(["sh", "-c", releasePortsScript(layout, container)]);

@@ -96,32 +96,15 @@ export async function ensureLower(
 }
 
 /**
- * Makes a container's bundle directory, readable by root alone: it holds the writable layer, the
- * log and config.json (the env, secrets included). A user-namespaced container's root must still
- * reach its rootfs through it, so that bundle is 0710 with the container's root group (its mapped
- * gid) as group: search, no listing, and nobody else. `creating` (the cgroup path) goes into the
- * bundle's "creating" marker.
+ * Who may reach into a bundle. It is readable by root alone: it holds the writable layer, the log
+ * and config.json (the env, secrets included). A user-namespaced container's root must still reach
+ * its rootfs through it, so that bundle is 0710 with the container's root group (its mapped gid)
+ * as group: search, no listing, and nobody else. Run at every start too, so older bundles (0711) close.
  */
-export async function makeBundleDir(t: Transport, containers: string, bundle: string, userNamespaceGid: number | undefined, creating: string): Promise<void> {
-  // the containers dir lists names only to root; search stays open for user-namespaced roots.
-  // "creating" marks the bundle incomplete until the create's last step removes it.
-  await t.run(["sh", "-c", `mkdir -p ${q(containers)} && chmod 0711 ${q(containers)} && mkdir -m 0700 ${q(bundle)} && ${bundleAccessScript(bundle, userNamespaceGid)} && printf '%s' ${q(creating)} > ${q(`${bundle}/creating`)}`]);
-}
-
-/** Sets who may reach into a bundle (see makeBundleDir); run at every start too, so older bundles (0711) close. */
 export function bundleAccessScript(bundle: string, userNamespaceGid: number | undefined): string {
   return userNamespaceGid === undefined
     ? `chgrp 0 ${q(bundle)} && chmod 0700 ${q(bundle)}`
     : `chgrp ${userNamespaceGid} ${q(bundle)} && chmod 0710 ${q(bundle)}`;
-}
-
-/**
- * Mounts lower + a private upper at bundle/rootfs. With a user namespace the upper's top is owned
- * by the container's root (ownerId), so that root can write in its own / (the lower stays host-owned).
- */
-export async function mountRootfs(t: Transport, bundle: string, lower: string, ownerId?: number): Promise<void> {
-  const own = ownerId === undefined ? "" : `chown ${ownerId}:${ownerId} ${q(`${bundle}/upper`)} && `;
-  await t.run(["sh", "-c", `mkdir -p ${q(`${bundle}/upper`)} ${q(`${bundle}/work`)} ${q(`${bundle}/rootfs`)} && ${own}${overlayMount(bundle, lower)}`]);
 }
 
 /** The overlay mount of a bundle's rootfs: lower (the template) + the bundle's own upper and work. */
@@ -142,8 +125,4 @@ export function ensureRootfsMounted(bundle: string, lower: string): string {
 /** Where a container's overlay lower is: the user's path, or the template (built by ensureLower). */
 export function lowerOf(layout: HostLayout, r: Rootfs): string {
   return "path" in r ? r.path : `${layout.templates}/${templateKey(r)!}`;
-}
-
-export async function unmountRootfs(t: Transport, bundle: string): Promise<void> {
-  await t.run(["sh", "-c", `if mountpoint -q ${q(`${bundle}/rootfs`)}; then umount ${q(`${bundle}/rootfs`)} || umount -l ${q(`${bundle}/rootfs`)}; fi`]);
 }
