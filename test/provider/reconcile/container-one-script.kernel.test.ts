@@ -9,6 +9,7 @@ import { Containers } from "../../helpers/containers";
 import { leaksOf } from "../../helpers/leaks";
 import { Networks } from "../../helpers/networks";
 import { testPrefix } from "../../helpers/prefix";
+import { startSshd } from "../../helpers/sshd";
 
 const prefix = `${testPrefix}-one`;
 const cs = new Containers(prefix);
@@ -50,6 +51,30 @@ describe("one create, one script", () => {
     console.log(`[one-script] host commands for its delete: ${deleted}`);
     expect(r.outs).toMatchObject({ status: "running", address: "10.231.7.2" });
     expect(used).toBeLessThanOrEqual(2);
+  });
+
+  it("over SSH (OpenSSH on loopback) the same create costs at most 3 round trips", async () => {
+    const sshd = await startSshd(18312);
+    try {
+      const connection = { type: "ssh", host: "127.0.0.1", port: sshd.port, privateKey: sshd.privateKey, hostKey: sshd.hostKey };
+      // the host's facts over SSH are read once, by the first check
+      const checked = await L.check({}, { host: { connection, prefix }, name: "remote", ...args(), ports: [] });
+      expect(checked.failures).toBeUndefined();
+      const ssh = openTransport((checked.inputs!.host as { connection: never }).connection);
+      const before = ssh.commands ?? 0;
+      const r = await L.create(checked.inputs!);
+      const used = (ssh.commands ?? 0) - before;
+      console.log(`[one-script] SSH round trips for one create (network, limits): ${used}`);
+      const beforeDelete = ssh.commands ?? 0;
+      await L.delete(r.id, r.outs!);
+      console.log(`[one-script] SSH round trips for its delete: ${(ssh.commands ?? 0) - beforeDelete}`);
+      expect(r.outs).toMatchObject({ status: "running", address: "10.231.7.2" });
+      // the snapshot, /etc/resolv.conf, the script
+      expect(used).toBeLessThanOrEqual(3);
+      await ssh.close();
+    } finally {
+      await sshd.stop();
+    }
   });
 
   it("a start that fails at the end of the script undoes the whole create and names the step", async () => {
