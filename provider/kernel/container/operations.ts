@@ -208,8 +208,8 @@ export function createSteps(s: ContainerSite, p: CreatePlan): (Step | Pause)[] {
   // claimed at create, stopped or not: a container keeps its addresses and ports while it exists
   if (p.net) steps.push(...claimSteps(s, p.net));
   if (p.netFiles.length) steps.push({ name: "network-files", run: writeFilesScript(p.netFiles) });
-  if (p.start) steps.push(...startSteps(s, p.start, true));
-  steps.push({ pause: "start" }, { name: "finish", run: `rm -f ${q(`${b}/creating`)}` }, reportStep(s));
+  if (p.start) steps.push(...startSteps(s, p.start, true), { pause: "start" });
+  steps.push({ name: "finish", run: `rm -f ${q(`${b}/creating`)}` }, reportStep(s));
   return steps;
 }
 
