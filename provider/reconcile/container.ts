@@ -28,7 +28,7 @@ import { claim, ownerConflict, ownerOf, recordedOwner } from "./ownership";
 import { kernelCapabilities } from "../kernel/capabilities";
 import type { Limits } from "../../schema/limits";
 import {
-  etcFiles, hasNetworking, netAdmission, netPlan, netScriptFor, observeNet,
+  etcFiles, hasNetworking, netAdmission, netPlan, netScriptFor, networkRecords, observeNet,
   releaseAddresses, releasePorts, type NetPlan,
 } from "./container-network";
 import {
@@ -164,26 +164,35 @@ async function decideNet(c: Ctx, a: ContainerArgs, snap: ContainerSnapshot): Pro
   let claims: NetClaims | undefined;
   const addresses = new Map<string, string>();
   if (hasNetworking(a)) {
-    const records = new Map(a.networks.map((n) => [attachmentName(n), snap.networks.get(attachmentName(n))]));
+    let records = new Map(a.networks.map((n) => [attachmentName(n), snap.networks.get(attachmentName(n))]));
+    // a Network made since the snapshot was read (it is shared for a moment): its record is read afresh
+    if ([...records.values()].some((r) => !r)) records = await networkRecords(c.h.t, c.layout, a);
     const unknown = [...records].filter(([, r]) => !r).map(([n]) => n);
     if (unknown.length) throw new Error(`networks: network ${unknown.join(", ")} is not on the host (create its Network first)`);
     const held = snap.addresses.get(a.name);
-    const addressClaims: AddressClaim[] = a.networks.map((n) => {
+    const addressClaims: AddressClaim[] = [];
+    for (const n of a.networks) {
       const rec = records.get(attachmentName(n))!;
       const key = `${c.h.t.target}/${c.prefix}/network/${rec.name}`;
       const taken = new Set(picked.get(key));
       for (const [owner, m] of snap.addresses) if (owner !== a.name && m.get(rec.name)) taken.add(m.get(rec.name)!);
       const address = n.address ?? held?.get(rec.name) ?? chooseAddress({ network: rec.name, subnet: rec.subnet, gateway: rec.gateway, dynamicRange: rec.dynamicRange }, taken);
-      if (!address) throw new Error(`networks: network ${rec.name} (${rec.dynamicRange ?? rec.subnet}) has no free address left`);
+      if (!address) {
+        releases.forEach((r) => r());
+        throw new Error(`networks: network ${rec.name} (${rec.dynamicRange ?? rec.subnet}) has no free address left`);
+      }
       releases.push(pick(key, address));
       addresses.set(rec.name, address);
-      return { network: rec.name, address, declared: n.address !== undefined, dynamicRange: rec.dynamicRange };
-    });
+      addressClaims.push({ network: rec.name, address, declared: n.address !== undefined, dynamicRange: rec.dynamicRange });
+    }
     claims = { ports: a.ports, addresses: addressClaims };
     plan = netPlan(a.host.prefix, a, records, addresses);
   }
   // the host's resolv.conf only when the declaration names no nameservers (one batched read over SSH)
-  const [hostResolv] = a.dns?.nameservers ? [""] : await c.h.t.readFiles(["/etc/resolv.conf"]);
+  const [hostResolv] = a.dns?.nameservers ? [""] : await c.h.t.readFiles(["/etc/resolv.conf"]).catch((e: unknown) => {
+    releases.forEach((r) => r());
+    throw e;
+  });
   const etc = etcFiles(a, plan, hostResolv ?? "");
   const files: BundleFile[] = [
     { path: `${c.bundle}/net.sh`, content: netScriptFor(a.host.prefix, c.layout, a, plan) },
