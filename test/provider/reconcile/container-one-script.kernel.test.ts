@@ -1,7 +1,7 @@
 // One create, one script (issue 12): a create of a container with a network and limits costs a
 // bounded number of host commands (one shared read, one write script), and a create that fails
 // late in its script leaves nothing behind and names the failing step.
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { containerLifecycle as L } from "../../../provider/reconcile/container";
 import { openTransport } from "../../../provider/transport/open";
@@ -27,6 +27,7 @@ describe("one create, one script", () => {
   });
 
   let net: Awaited<ReturnType<Networks["create"]>>;
+  let warm: Awaited<ReturnType<Containers["create"]>>;
   const args = () => ({
     command: ["sleep", "600"],
     limits: { memory: { max: "64Mi" }, pids: { max: 32 }, cpu: { max: 0.5 } },
@@ -38,7 +39,7 @@ describe("one create, one script", () => {
   it("creates a running container with a network, a port and limits in at most 2 host commands", async () => {
     net = await ns.create("lan", { subnet: "10.231.7.0/24" });
     // the host's setup (facts, cgroups, the template) is made and cached by a first container
-    await cs.create("warm", { command: ["sleep", "600"], stopGraceSeconds: 1 });
+    warm = await cs.create("warm", { command: ["sleep", "600"], stopGraceSeconds: 1 });
     const checked = await L.check({}, { host: cs.host, name: "web", ...args() });
     expect(checked.failures).toBeUndefined();
     const before = commands();
@@ -74,6 +75,22 @@ describe("one create, one script", () => {
       await ssh.close();
     } finally {
       await sshd.stop();
+    }
+  });
+
+  it("an address another process claimed after the shared snapshot was read is a lost race: read again, and the next one is taken", async () => {
+    const checked = await L.check({}, { host: cs.host, name: "late", ...args(), ports: [] });
+    // a diff reads the host's snapshot, which the create then shares (it is kept for a moment)
+    await L.diff("", warm.outs, warm.inputs);
+    const ghost = `/var/lib/${prefix}/networks/lan/addresses/10.231.7.2`;
+    writeFileSync(ghost, "ghost\n");
+    try {
+      const r = await L.create(checked.inputs!);
+      expect(r.outs).toMatchObject({ status: "running", address: "10.231.7.3" });
+      await L.delete(r.id, r.outs!);
+      expect(claims(`/var/lib/${prefix}/networks/lan/addresses`)).toEqual(["10.231.7.2"]);
+    } finally {
+      rmSync(ghost, { force: true });
     }
   });
 
