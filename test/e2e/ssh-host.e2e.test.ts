@@ -9,6 +9,8 @@ import { startSshd, type LocalSshd } from "../helpers/sshd";
 import { TestStack } from "../helpers/stack";
 
 const prefix = `${testPrefix}-ssh`;
+/** Sessions any read of a host costs whatever its size: facts, cgroup tree, container snapshot. */
+const fixed = 3;
 
 describe("a Host over SSH (OpenSSH on loopback) through the real engine", () => {
   let sshd: LocalSshd;
@@ -57,6 +59,27 @@ describe("a Host over SSH (OpenSSH on loopback) through the real engine", () => 
     const used = sessions() - before;
     console.log(`preview of 21 budgets + host over SSH: ${used} ssh sessions`);
     expect(used).toBeLessThanOrEqual(4);
+  });
+
+  // Fixed per host: the ControlMaster's own session is not a "Starting session" line; the Host's
+  // facts read (1), the cgroup tree (1) and the container snapshot (1) are shared by every resource.
+  it("a no-op preview and a refresh of 20 containers on a Network over SSH cost at most 0.1 commands per container", async () => {
+    const n = 20;
+    stack.config["kslice:containers"] = String(n);
+    const up = await stack.run("up");
+    expect(up.ok, up.stderr).toBe(true);
+    const sessions = () => (sshd.log().match(/Starting session/g) ?? []).length;
+    let before = sessions();
+    const p = await stack.run("preview", "--expect-no-changes");
+    expect(p.ok, p.stderr).toBe(true);
+    const preview = sessions() - before;
+    before = sessions();
+    const r = await stack.run("refresh");
+    expect(r.ok, r.stderr).toBe(true);
+    const refresh = sessions() - before;
+    console.log(`over SSH, ${n} containers on a Network + 21 budgets + host: no-op preview ${preview} ssh sessions, refresh ${refresh}`);
+    expect(preview / n).toBeLessThanOrEqual(0.1 + fixed / n);
+    expect(refresh / n).toBeLessThanOrEqual(0.1 + fixed / n);
   });
 
   it("a second preview shows no changes; destroy removes the budget", async () => {
