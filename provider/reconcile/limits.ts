@@ -51,7 +51,7 @@ function budgetRecords(a: ResourceLimitsArgs, h: HostContext): SharedRead<Map<st
   const key = `${connectionKey(a.host.connection)}/${a.host.prefix}`;
   let r = recordReads.get(key);
   if (!r) {
-    r = new SharedRead(h.t, budgetRecordsScript(hostLayout(a.host.prefix)), parseBudgetRecords, 1000);
+    r = new SharedRead(h.t, budgetRecordsScript(hostLayout(a.host.prefix)), parseBudgetRecords, 2000);
     recordReads.set(key, r);
     registerSharedRead(r);
   }

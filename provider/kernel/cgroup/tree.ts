@@ -40,7 +40,7 @@ export function parseTree(out: string): CgroupTree {
 
 /** One read of a host's kslice cgroup trees, shared by a burst of reads (see SharedRead). */
 export class TreeCache extends SharedRead<CgroupTree> {
-  constructor(t: Pick<Transport, "run">, script: string, windowMs = 1000) {
+  constructor(t: Pick<Transport, "run">, script: string, windowMs = 2000) {
     super(t, script, parseTree, windowMs);
   }
 }
