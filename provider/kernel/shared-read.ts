@@ -4,6 +4,13 @@ import type { Transport } from "../transport/transport";
 export const maxAgeMs = 30_000;
 
 /**
+ * How long a shared read outlives its last caller. The engine's checks come one at a time, and on
+ * a loaded machine the gap between two can pass a second; within one engine run nothing but
+ * kslice's own changes (which invalidate) is expected to change what it read.
+ */
+export const idleMs = 5_000;
+
+/**
  * One read of the host, shared by every caller until it has been idle for `windowMs` (no caller
  * asked) or is `maxAgeMs` old. The engine checks resources one after another and diffs or reads
  * them as the checks end, so a fixed window from the read's start expires in the middle of a slow

@@ -85,7 +85,7 @@ export function etcFiles(a: ContainerArgs, p: NetPlan, hostResolv: string) {
  * one read serves every container) and, when it runs, a probe of its namespace (one for the
  * whole burst of a preview or refresh: see netProbeText).
  */
-export async function observeNet(t: Transport, prefix: string, a: ContainerArgs, pid: number | undefined, snap: ContainerSnapshot) {
+export async function observeNet(t: Transport, prefix: string, a: ContainerArgs, pid: number | undefined, snap: ContainerSnapshot, burst = false) {
   const names = a.networks.map(attachmentName);
   const records = new Map<string, NetworkSpec | undefined>(names.map((n) => [n, snap.networks.get(n)]));
   const addresses = snap.addresses.get(a.name) ?? new Map<string, string>();
@@ -96,7 +96,7 @@ export async function observeNet(t: Transport, prefix: string, a: ContainerArgs,
     else {
       const p = netPlan(prefix, a, records, addresses);
       const own = async () => (await t.run(["sh", "-c", probeNetScript(prefix, pid, p.atts, true, p.ports)])).stdout;
-      drift = parseNetProbe(await netProbeText(t, prefix, snap, a.name, p.atts, p.ports, own), a.name, p.atts, p.ports);
+      drift = parseNetProbe(await netProbeText(t, prefix, snap, a.name, p.atts, p.ports, own, burst), a.name, p.atts, p.ports);
     }
   }
   return { records, addresses, drift };

@@ -57,26 +57,28 @@ const live = (snap: ContainerSnapshot) => [...snap.states.values()].filter((s) =
 const inits: PerResourceReads<Map<string, (string | undefined)[]>> = new WeakMap();
 
 /** A live init's /proc status and uid_map (what its security is checked against), shared by a burst. */
-export function initFiles(t: Transport, snap: ContainerSnapshot, name: string, pid: number): Promise<(string | undefined)[]> {
+export function initFiles(t: Transport, snap: ContainerSnapshot, name: string, pid: number, burst = false): Promise<(string | undefined)[]> {
   const files = (p: number) => [`/proc/${p}/status`, `/proc/${p}/uid_map`];
   const all = async () => {
     const states = live(snap);
     const read = await t.readFiles(states.flatMap((s) => files(s.pid)));
     return new Map(states.map((s, i) => [s.id, read.slice(2 * i, 2 * i + 2)]));
   };
-  return perResource(inits, snap, () => t.readFiles(files(pid)), all, (m) => m.get(name));
+  return perResource(inits, snap, () => t.readFiles(files(pid)), all, (m) => m.get(name), burst);
 }
 
 const views: PerResourceReads<HostNetView> = new WeakMap();
 
 /**
- * What the kernel shows of a running container's networks (probeNetScript's output): its own
- * probe for the first asker of a snapshot, then one probe of every container for the rest.
+ * What the kernel shows of a running container's networks (probeNetScript's output), from one
+ * probe of every container for a burst (see perResource).
  */
-export function netProbeText(t: Transport, prefix: string, snap: ContainerSnapshot, name: string, atts: Attachment[], ports: PortRule[], one: () => Promise<string>): Promise<string> {
+export function netProbeText(
+  t: Transport, prefix: string, snap: ContainerSnapshot, name: string, atts: Attachment[], ports: PortRule[], one: () => Promise<string>, burst = false,
+): Promise<string> {
   const all = async () => {
     const script = probeAllNetScript(prefix, hostLayout(prefix), live(snap).map((s) => ({ name: s.id, pid: s.pid })));
     return parseProbeAll((await t.run(["sh", "-c", script])).stdout);
   };
-  return perResource(views, snap, one, all, (view) => probeTextFor(view, name, atts, ports));
+  return perResource(views, snap, one, all, (view) => probeTextFor(view, name, atts, ports), burst);
 }

@@ -302,8 +302,9 @@ interface Observed {
 }
 
 /**
- * `recordedPid`: the pid the state holds. The config an init runs from is read only when the live
- * pid is another (the only case its hash is compared); the rest comes from reads shared by a burst.
+ * `recordedPid`: the pid the state holds, given by diff and read. The config an init runs from is
+ * then read only when the live pid is another (the only case its hash is compared), and the rest
+ * comes from reads of every container, shared by the burst of diffs or reads.
  */
 async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot, recordedPid?: unknown): Promise<Observed> {
   const s = snap ?? (await c.snapshots.get());
@@ -311,7 +312,9 @@ async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot, recor
   const running = st?.status === "running";
   // a paused (frozen) container keeps its init and its pid: observed as it is, thawed by update
   const live = running || st?.status === "paused";
-  const net = hasNetworking(a) ? await observeNet(c.h.t, a.host.prefix, a, live ? st!.pid : undefined, s) : undefined;
+  // diff and read (which give the recorded pid) come in bursts: every container is read at once
+  const burst = recordedPid !== undefined;
+  const net = hasNetworking(a) ? await observeNet(c.h.t, a.host.prefix, a, live ? st!.pid : undefined, s, burst) : undefined;
   const addresses = net?.addresses ?? new Map<string, string>();
   const uidBase = uidBaseOf(a, s);
   if (!st) return { status: s.bundles.has(a.name) ? "stopped" : "missing", pid: 0, startedAt: "", specHash: undefined, usage: undefined, addresses, net: undefined, uidBase, security: [] };
@@ -319,7 +322,7 @@ async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot, recor
     ? [undefined, undefined, undefined]
     : recordedPid === undefined || recordedPid !== st.pid
       ? await c.h.t.readFiles([`${c.bundle}/config.json`, `/proc/${st.pid}/status`, `/proc/${st.pid}/uid_map`])
-      : [undefined, ...(await initFiles(c.h.t, s, a.name, st.pid))];
+      : [undefined, ...(await initFiles(c.h.t, s, a.name, st.pid, burst))];
   // what the kernel shows of the init, not what config.json says
   const sec = parseSecurity(status, uidMap);
   return {

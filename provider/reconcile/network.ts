@@ -145,8 +145,8 @@ interface Observed {
 
 const probes: PerResourceReads<Map<string, string>> = new WeakMap();
 
-/** The probe of one network: its own for the first asker of a snapshot, then one of every recorded network for the rest. */
-async function probeText(c: Ctx): Promise<string> {
+/** The probe of one network: its own, or one of every recorded network for a burst (see perResource). */
+async function probeText(c: Ctx, burst: boolean): Promise<string> {
   const table = nftTable(c.prefix);
   const one = async () => (await c.t.run(["sh", "-c", probeNetworkScript(c.layout, c.spec, table)])).stdout;
   const snap = await c.snapshots.get();
@@ -157,12 +157,13 @@ async function probeText(c: Ctx): Promise<string> {
     return new Map(parts.map((p) => [p.slice(0, p.indexOf("\n")), p.slice(p.indexOf("\n") + 1)]));
   };
   // only a record that names the same bridge answers for this network
-  return perResource(probes, snap, one, all, (m) => (snap.networks.get(c.spec.name)?.bridge === c.spec.bridge ? m.get(c.spec.name) : undefined));
+  return perResource(probes, snap, one, all, (m) => (snap.networks.get(c.spec.name)?.bridge === c.spec.bridge ? m.get(c.spec.name) : undefined), burst);
 }
 
-async function observe(c: Ctx): Promise<Observed> {
+/** `burst`: asked by diff or read, which come for every network at once. */
+async function observe(c: Ctx, burst = false): Promise<Observed> {
   const n = c.spec;
-  const probe = parseNetworkProbe(await probeText(c));
+  const probe = parseNetworkProbe(await probeText(c, burst));
   const drift: string[] = [];
   if (probe.alias !== bridgeAlias(c.prefix, n.name)) drift.push("alias");
   if (!probe.up) drift.push("up");
@@ -254,7 +255,7 @@ export const networkLifecycle: LifecycleImpl = {
     // the same machine reached another way: the state must learn the new connection
     if (connectionChanged(o.host, a.host)) return { changes: true };
     if (o.nat !== a.nat || o.isolated !== a.isolated || o.dynamicRange !== a.dynamicRange) return { changes: true };
-    const obs = await observe(await context(a));
+    const obs = await observe(await context(a), true);
     return { changes: obs.missing || obs.drift.length > 0 };
   },
 
@@ -294,7 +295,7 @@ export const networkLifecycle: LifecycleImpl = {
   async read(id, props) {
     const a = parse(props);
     const c = await context(a);
-    const o = await observe(c);
+    const o = await observe(c, true);
     // gone from the kernel and from the host's records: gone. A bridge deleted by hand while the
     // record (and the containers' addresses) remain reads as status "missing", which update re-creates.
     if (o.missing && !o.probe.recorded) return {};

@@ -1,5 +1,5 @@
 import { shellQuote as q, type Transport } from "../../transport/transport";
-import { SharedRead } from "../shared-read";
+import { SharedRead, idleMs } from "../shared-read";
 import type { HostLayout } from "./layout";
 import type { RuntimeState } from "./runtime";
 import type { NetworkSpec } from "../network/bridge";
@@ -85,7 +85,7 @@ export function parseSnapshot(out: string): ContainerSnapshot {
 
 /** One snapshot of a host's containers, shared by a burst of reads (see SharedRead). */
 export class SnapshotCache extends SharedRead<ContainerSnapshot> {
-  constructor(t: Pick<Transport, "run">, script: string, windowMs = 2000) {
+  constructor(t: Pick<Transport, "run">, script: string, windowMs = idleMs) {
     super(t, script, parseSnapshot, windowMs);
   }
 }
@@ -94,11 +94,11 @@ export class SnapshotCache extends SharedRead<ContainerSnapshot> {
 export type PerResourceReads<All> = WeakMap<ContainerSnapshot, { asked: number; all?: Promise<All | undefined> }>;
 
 /**
- * A read about one resource, shared by the burst it comes in: the first asker of a snapshot
- * reads its own container (a create observes one), a later asker of the same snapshot (a preview's
- * diffs or a refresh's reads, one per container) reads every container at once, in one command,
- * and the rest of the burst picks its answer from that. A container the read for all left out,
- * or a failed read for all, falls back to its own read.
+ * A read about one resource, shared by the burst it comes in. The first asker of a snapshot reads
+ * its own resource (a create observes one), unless it says a burst is under way (a diff or a read:
+ * a preview or refresh asks for every resource); any later asker of the same snapshot reads every
+ * resource at once, in one command, and the rest of the burst picks its answer from that. A
+ * resource the read for all left out, or a failed read for all, falls back to its own read.
  */
 export async function perResource<V, All>(
   memo: PerResourceReads<All>,
@@ -106,10 +106,12 @@ export async function perResource<V, All>(
   one: () => Promise<V>,
   all: () => Promise<All>,
   pick: (all: All) => V | undefined,
+  /** The caller knows a burst is under way (a diff or a read, never alone): no read of its own first. */
+  burst = false,
 ): Promise<V> {
   let entry = memo.get(snap);
   if (!entry) memo.set(snap, (entry = { asked: 0 }));
-  if (entry.asked++ === 0) return one();
+  if (entry.asked++ === 0 && !burst) return one();
   entry.all ??= all().catch(() => undefined);
   const read = await entry.all;
   const found = read === undefined ? undefined : pick(read);

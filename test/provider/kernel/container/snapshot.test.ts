@@ -53,5 +53,8 @@ describe("perResource", () => {
     expect([own, all]).toEqual([2, 1]);
     // another snapshot (a change was made): asked afresh
     expect(await ask("b", parseSnapshot("null\n@@bundles\n"))).toBe("own b");
+    // a caller in a burst (diff, read) reads for all at once, first or not
+    const burst = parseSnapshot("null\n@@bundles\n");
+    expect(await perResource(memo, burst, async () => "own", async () => new Map([["a", "all a"]]), (m) => m.get("a"), true)).toBe("all a");
   });
 });
