@@ -11,12 +11,22 @@ export const capabilityNames = [
   "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
 ] as const;
 
+// The kernel's capabilities do not change while it runs: read once per host per process.
+const known = new WeakMap<Transport, Promise<string[]>>();
+
 /**
  * The capabilities the host's kernel knows: the names numbered 0 … cap_last_cap. A name the
  * kernel does not know makes runc only warn in the container's log, so check refuses it instead.
  */
-export async function kernelCapabilities(t: Transport): Promise<string[]> {
-  const [last] = await t.readFiles(["/proc/sys/kernel/cap_last_cap"]);
-  const n = Number(last?.trim());
-  return capabilityNames.slice(0, Number.isInteger(n) ? n + 1 : capabilityNames.length);
+export function kernelCapabilities(t: Transport): Promise<string[]> {
+  let caps = known.get(t);
+  if (!caps) {
+    caps = t.readFiles(["/proc/sys/kernel/cap_last_cap"]).then(([last]) => {
+      const n = Number(last?.trim());
+      return capabilityNames.slice(0, Number.isInteger(n) ? n + 1 : capabilityNames.length);
+    });
+    known.set(t, caps);
+    caps.catch(() => known.delete(t));
+  }
+  return caps;
 }

@@ -1,12 +1,24 @@
 import type { Transport } from "../transport/transport";
 
+/** How long a shared read may serve at most, however busy its callers keep it. */
+export const maxAgeMs = 30_000;
+
 /**
- * One read of the host, shared by the callers that ask within `windowMs` of its start (the engine
- * checks and diffs many resources of a host in a burst), so a preview costs a few reads per host
- * instead of several per resource. Every change kslice makes must invalidate it.
+ * How long a shared read outlives its last caller. The engine's checks come one at a time, and on
+ * a loaded machine the gap between two can pass a second; within one engine run nothing but
+ * kslice's own changes (which invalidate) is expected to change what it read.
+ */
+export const idleMs = 5_000;
+
+/**
+ * One read of the host, shared by every caller until it has been idle for `windowMs` (no caller
+ * asked) or is `maxAgeMs` old. The engine checks resources one after another and diffs or reads
+ * them as the checks end, so a fixed window from the read's start expires in the middle of a slow
+ * preview; an idle window lasts the whole burst, and a preview costs a few reads per host instead
+ * of several per resource. Every change kslice makes must invalidate it.
  */
 export class SharedRead<T> {
-  private current: { at: number; p: Promise<T> } | undefined;
+  private current: { at: number; used: number; p: Promise<T> } | undefined;
   /** How many commands were run, for tests and benchmarks. */
   reads = 0;
 
@@ -18,12 +30,18 @@ export class SharedRead<T> {
   ) {}
 
   get(): Promise<T> {
-    if (this.current && Date.now() - this.current.at < this.windowMs) return this.current.p;
+    const now = Date.now();
+    const c = this.current;
+    if (c && now - c.used < this.windowMs && now - c.at < maxAgeMs) {
+      c.used = now;
+      return c.p;
+    }
     this.reads++;
     const p = this.t.run(["sh", "-c", this.script]).then((r) => this.parse(r.stdout));
-    const entry = { at: Date.now(), p };
+    const entry = { at: now, used: now, p };
     this.current = entry;
-    p.catch(() => {
+    // idle from when the answer came, not from when it was asked (a slow host is not idle)
+    p.then(() => (entry.used = Date.now()), () => {
       if (this.current === entry) this.current = undefined;
     });
     return p;

@@ -12,6 +12,7 @@ import { macFor, vethAlias, vethName } from "../kernel/network/names";
 import type { PortRule } from "../kernel/network/nft";
 import { releasePortsScript } from "../kernel/network/port-claims";
 import { shellQuote as q, type Transport } from "../transport/transport";
+import { netProbeText } from "./container-reads";
 
 /** Does the container touch networking at all? (No network and no ports: kslice adds nothing.) */
 export const hasNetworking = (a: ContainerArgs) => a.networks.length > 0 || a.ports.length > 0;
@@ -70,9 +71,10 @@ export function etcFiles(a: ContainerArgs, p: NetPlan, hostResolv: string) {
 
 /**
  * The container's networks and addresses as the host holds them (from the host's shared snapshot:
- * one read serves every container) and, when it runs, one probe of its namespace.
+ * one read serves every container) and, when it runs, a probe of its namespace (one for the
+ * whole burst of a preview or refresh: see netProbeText).
  */
-export async function observeNet(t: Transport, prefix: string, a: ContainerArgs, pid: number | undefined, snap: ContainerSnapshot) {
+export async function observeNet(t: Transport, prefix: string, a: ContainerArgs, pid: number | undefined, snap: ContainerSnapshot, burst = false) {
   const names = a.networks.map(attachmentName);
   const records = new Map<string, NetworkSpec | undefined>(names.map((n) => [n, snap.networks.get(n)]));
   const addresses = snap.addresses.get(a.name) ?? new Map<string, string>();
@@ -82,8 +84,8 @@ export async function observeNet(t: Transport, prefix: string, a: ContainerArgs,
     if (missing.length) drift = { attachments: missing, ports: a.ports.length > 0 };
     else {
       const p = netPlan(prefix, a, records, addresses);
-      const probe = await t.run(["sh", "-c", probeNetScript(prefix, pid, p.atts, true, p.ports)]);
-      drift = parseNetProbe(probe.stdout, a.name, p.atts, p.ports);
+      const own = async () => (await t.run(["sh", "-c", probeNetScript(prefix, pid, p.atts, true, p.ports)])).stdout;
+      drift = parseNetProbe(await netProbeText(t, prefix, snap, a.name, p.atts, p.ports, own, burst), a.name, p.atts, p.ports);
     }
   }
   return { records, addresses, drift };
@@ -91,22 +93,35 @@ export async function observeNet(t: Transport, prefix: string, a: ContainerArgs,
 
 export const releasePorts = (t: Transport, layout: HostLayout, container: string) => t.run(["sh", "-c", releasePortsScript(layout, container)]);
 
+/** Port claims and listening sockets, read once per host snapshot (the checks of a burst share it). */
+const portReads = new WeakMap<ContainerSnapshot, Promise<string>>();
+
+function portsRead(t: Transport, layout: HostLayout, snap: ContainerSnapshot): Promise<string> {
+  let r = portReads.get(snap);
+  if (!r) {
+    r = t.run(["sh", "-c", `grep -H . ${q(layout.ports)}/* 2>/dev/null; echo @@; ss -Hlnt 2>/dev/null | awk '{print "tcp", $4}'; ss -Hlnu 2>/dev/null | awk '{print "udp", $4}'`]).then((x) => x.stdout);
+    portReads.set(snap, r);
+    r.catch(() => portReads.delete(snap));
+  }
+  return r;
+}
+
 /**
  * Checks at preview against the host: networks that do not exist, addresses outside their subnet
  * or held by another container, ports published by another container or bound by a host process.
+ * Everything comes from the host's snapshot, shared by the checks of every container.
  */
-export async function netAdmission(t: Transport, layout: HostLayout, a: ContainerArgs, previousName?: string): Promise<InputFailure[]> {
+export async function netAdmission(t: Transport, layout: HostLayout, a: ContainerArgs, snap: ContainerSnapshot, previousName?: string): Promise<InputFailure[]> {
   // claims held under the container's old name are its own: a rename replaces it, deleting first
   const mine = (owner: string | undefined) => owner === a.name || (previousName !== undefined && owner === previousName);
   if (!hasNetworking(a)) return [];
   const failures: InputFailure[] = [];
-  const records = await networkRecords(t, layout, a);
-  const owners = await t.readFiles(
-    a.networks.map((n) => {
-      const rec = records.get(attachmentName(n));
-      return n.address && rec ? `${layout.network(rec.name)}/addresses/${n.address}` : "/nonexistent";
-    }),
-  );
+  const records = new Map(a.networks.map((n) => [attachmentName(n), snap.networks.get(attachmentName(n))]));
+  const holder = (network: string, address: string) => [...snap.addresses].find(([, held]) => held.get(network) === address)?.[0];
+  const owners = a.networks.map((n) => {
+    const rec = records.get(attachmentName(n));
+    return n.address && rec ? holder(rec.name, n.address) : undefined;
+  });
   a.networks.forEach((n, i) => {
     const name = attachmentName(n);
     const rec = records.get(name);
@@ -125,8 +140,7 @@ export async function netAdmission(t: Transport, layout: HostLayout, a: Containe
     }
   });
   if (a.ports.length) {
-    const r = await t.run(["sh", "-c", `grep -H . ${q(layout.ports)}/* 2>/dev/null; echo @@; ss -Hlnt 2>/dev/null | awk '{print "tcp", $4}'; ss -Hlnu 2>/dev/null | awk '{print "udp", $4}'`]);
-    const [claims = "", listening = ""] = r.stdout.split("@@\n");
+    const [claims = "", listening = ""] = (await portsRead(t, layout, snap)).split("@@\n");
     const taken = claims.split("\n").filter(Boolean).map((l) => {
       const [file, key] = l.split(":");
       return { owner: file!.split("/").pop()!, key: key! };

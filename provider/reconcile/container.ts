@@ -10,14 +10,15 @@ import { startScript } from "../kernel/container/scripts";
 import { writeBundleFiles, type BundleFile } from "../kernel/container/files";
 import { incompleteBundlesScript, parseIncompleteBundles } from "../kernel/container/bundle-state";
 import { expectedSecurity, parseSecurity, securityDrift } from "../kernel/container/security";
-import { SnapshotCache, snapshotScript, type ContainerSnapshot } from "../kernel/container/snapshot";
+import type { ContainerSnapshot, SnapshotCache } from "../kernel/container/snapshot";
 import { chooseRuntime, recursiveReadOnly } from "../kernel/host-facts";
 import { readOnlyBindFailures } from "./container-mounts";
+import { hostSnapshots, initFiles, sharedTests } from "./container-reads";
 import { ensureRange, uidBaseOf } from "./container-userns";
 import type { Usage } from "../kernel/cgroup/usage";
 import { connectionKey } from "../transport/open";
 import { shellQuote as q } from "../transport/transport";
-import { hostContext, registerSharedRead, type HostContext } from "./host-context";
+import { hostContext, type HostContext } from "./host-context";
 import { hostMoved, machineIdentity } from "./host-identity";
 import { declaredParentLimits, limitsAdmission, removedLimits } from "./limits";
 import { observedInputs } from "./limits-observed";
@@ -75,21 +76,13 @@ interface Ctx {
   snapshots: SnapshotCache;
 }
 
-const snapshotCaches = new Map<string, SnapshotCache>();
-
 async function context(a: ContainerArgs): Promise<Ctx> {
   const h = await hostContext(a.host);
   const chosen = chooseRuntime(h.facts, a.host.runtime ?? "auto");
   if ("error" in chosen) throw new Error(`${h.t.target}: ${chosen.error}`);
   const layout = hostLayout(a.host.prefix);
   const runtime = new OciRuntime(h.t, chosen.runtime.name, layout.runtimeRoot);
-  const key = `${connectionKey(a.host.connection)}/${a.host.prefix}`;
-  let snapshots = snapshotCaches.get(key);
-  if (!snapshots) {
-    snapshots = new SnapshotCache(h.t, snapshotScript(chosen.runtime.name, layout));
-    snapshotCaches.set(key, snapshots);
-    registerSharedRead(snapshots);
-  }
+  const snapshots = hostSnapshots(h, a.host);
   const bundle = layout.bundle(a.name);
   return { h, prefix: a.host.prefix, layout, runtime, path: a.parent ? `${a.parent}/${a.name}` : a.name, bundle, log: `${bundle}/log`, snapshots };
 }
@@ -333,19 +326,28 @@ interface Observed {
   security: string[];
 }
 
-async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot): Promise<Observed> {
+/**
+ * `recordedPid`: the pid the state holds, given by diff and read. The config an init runs from is
+ * then read only when the live pid is another (the only case its hash is compared), and the rest
+ * comes from reads of every container, shared by the burst of diffs or reads.
+ */
+async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot, recordedPid?: unknown): Promise<Observed> {
   const s = snap ?? (await c.snapshots.get());
   const st = s.states.get(a.name);
   const running = st?.status === "running";
   // a paused (frozen) container keeps its init and its pid: observed as it is, thawed by update
   const live = running || st?.status === "paused";
-  const net = hasNetworking(a) ? await observeNet(c.h.t, a.host.prefix, a, live ? st!.pid : undefined, s) : undefined;
+  // diff and read (which give the recorded pid) come in bursts: every container is read at once
+  const burst = recordedPid !== undefined;
+  const net = hasNetworking(a) ? await observeNet(c.h.t, a.host.prefix, a, live ? st!.pid : undefined, s, burst) : undefined;
   const addresses = net?.addresses ?? new Map<string, string>();
   const uidBase = uidBaseOf(a, s);
   if (!st) return { status: s.bundles.has(a.name) ? "stopped" : "missing", pid: 0, startedAt: "", specHash: undefined, usage: undefined, addresses, net: undefined, uidBase, security: [] };
-  const [config, status, uidMap] = live
-    ? await c.h.t.readFiles([`${c.bundle}/config.json`, `/proc/${st.pid}/status`, `/proc/${st.pid}/uid_map`])
-    : [undefined, undefined, undefined];
+  const [config, status, uidMap] = !live
+    ? [undefined, undefined, undefined]
+    : recordedPid === undefined || recordedPid !== st.pid
+      ? await c.h.t.readFiles([`${c.bundle}/config.json`, `/proc/${st.pid}/status`, `/proc/${st.pid}/uid_map`])
+      : [undefined, ...(await initFiles(c.h.t, s, a.name, st.pid, burst))];
   // what the kernel shows of the init, not what config.json says
   const sec = parseSecurity(status, uidMap);
   return {
@@ -384,7 +386,7 @@ function outputs(a: ContainerArgs, inputs: Props, c: Ctx, o: Observed): Props {
 
 /** Does the kernel hold what the inputs declare? (the running state, the init, the limits) */
 async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): Promise<boolean> {
-  const o = await observe(c, a);
+  const o = await observe(c, a, undefined, recordedPid);
   if (a.state === "stopped") return o.status === "running" || o.status === "created" || o.status === "missing";
   if (o.status !== "running") return true;
   // The init was replaced behind kslice's back: another pid, started from another config.
@@ -408,8 +410,9 @@ async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?
       : []),
     ...a.mounts.flatMap((m, i) => (m.type === "bind" ? [{ property: `mounts.${i}.source`, path: m.source, test: `[ -e ${q(m.source)} ]`, missing: "no such path" }] : [])),
   ];
+  const tests = sharedTests(c.h.t, await c.snapshots.get());
   if (checks.length) {
-    const r = await c.h.t.run(["sh", "-c", checks.map((x) => `${x.test} && echo 1 || echo 0`).join("; ")]);
+    const r = await tests.run(["sh", "-c", checks.map((x) => `${x.test} && echo 1 || echo 0`).join("; ")]);
     r.stdout.trim().split("\n").forEach((ok, i) => {
       if (ok !== "1") failures.push({ property: checks[i]!.property, reason: `got ${JSON.stringify(checks[i]!.path)}; ${checks[i]!.missing} on host ${c.h.t.target}` });
     });
@@ -424,8 +427,8 @@ async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?
       failures.push({ property: x.property, reason: `got ${JSON.stringify(x.cap)}; not a capability the kernel of host ${c.h.t.target} knows (${known[0]} … ${known[known.length - 1]})` });
     }
   }
-  failures.push(...(await netAdmission(c.h.t, c.layout, a, previousName)));
-  failures.push(...(await readOnlyBindFailures(c.h.t, a, recursiveReadOnly(c.h.facts, c.runtime.name))));
+  failures.push(...(await netAdmission(c.h.t, c.layout, a, await c.snapshots.get(), previousName)));
+  failures.push(...(await readOnlyBindFailures(tests, a, recursiveReadOnly(c.h.facts, c.runtime.name))));
   return failures;
 }
 
@@ -440,7 +443,8 @@ async function ownerAdmission(a: ContainerArgs, c: Ctx, owner: string | undefine
       failures.push({ property: "name", reason: `got ${JSON.stringify(a.name)}, also the name of ${other} in this program; one host and prefix hold one container of a name` });
     }
   }
-  const [meta] = await c.h.t.readFiles([`${c.bundle}/kslice.json`]);
+  // from the host's snapshot: one read serves every container's check
+  const meta = (await c.snapshots.get()).records.get(a.name);
   const conflict = ownerConflict(`container ${a.name} under prefix ${a.host.prefix} on host ${c.h.t.target}`, recordedOwner(meta), owner, a.adopt);
   if (conflict) failures.push({ property: "name", reason: conflict });
   return failures;
@@ -559,7 +563,8 @@ export const containerLifecycle: LifecycleImpl = {
   async read(id, props) {
     const a = parse(props);
     const c = await context(a);
-    const o = await observe(c, a);
+    // the config's hash is no output: read needs none (the state's pid spares it)
+    const o = await observe(c, a, undefined, props.pid);
     if (o.status === "missing") return {};
     // paused: its init lives (status "paused" says it is frozen; diff finds it, update thaws it)
     const actual = o.status === "running" || o.status === "paused" ? "running" : "stopped";

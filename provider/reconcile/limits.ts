@@ -13,7 +13,7 @@ import { containsUnknown } from "./unknown";
 import { claim, ownerConflict, ownerOf, recordedOwner } from "./ownership";
 import { hostLayout } from "../kernel/container/layout";
 import { budgetRecord, budgetRecordsScript, parseBudgetRecords, removeRecordScript, writeRecordScript } from "../kernel/owners";
-import { SharedRead } from "../kernel/shared-read";
+import { SharedRead, idleMs } from "../kernel/shared-read";
 import { limits as limitsSchema } from "../../schema/limits";
 
 const periodUs = 100_000;
@@ -51,7 +51,7 @@ function budgetRecords(a: ResourceLimitsArgs, h: HostContext): SharedRead<Map<st
   const key = `${connectionKey(a.host.connection)}/${a.host.prefix}`;
   let r = recordReads.get(key);
   if (!r) {
-    r = new SharedRead(h.t, budgetRecordsScript(hostLayout(a.host.prefix)), parseBudgetRecords, 1000);
+    r = new SharedRead(h.t, budgetRecordsScript(hostLayout(a.host.prefix)), parseBudgetRecords, idleMs);
     recordReads.set(key, r);
     registerSharedRead(r);
   }

@@ -12,6 +12,8 @@ import { forgetReads, hostContext } from "./host-context";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
 import { claim, ownerConflict, ownerOf } from "./ownership";
+import { hostSnapshots } from "./container-reads";
+import { perResource, type ContainerSnapshot, type PerResourceReads } from "../kernel/container/snapshot";
 
 const inputKeys = ["host", "name", "subnet", "gateway", "bridge", "nat", "isolated", "dynamicRange", "adopt", "owner"] as const;
 /** A network's identity on the host: another value is another bridge (and its containers' addresses). */
@@ -50,20 +52,55 @@ function parse(props: Props): NetworkArgs {
 
 async function context(a: NetworkArgs, owner?: string) {
   const h = await hostContext(a.host);
-  return { t: h.t, facts: h.facts, connection: a.host.connection, layout: hostLayout(a.host.prefix), spec: { ...networkSpec(a), ...(owner ? { owner } : {}) }, prefix: a.host.prefix, adopt: a.adopt };
+  return {
+    t: h.t, facts: h.facts, connection: a.host.connection, layout: hostLayout(a.host.prefix), spec: { ...networkSpec(a), ...(owner ? { owner } : {}) }, prefix: a.host.prefix, adopt: a.adopt,
+    snapshots: hostSnapshots(h, a.host),
+  };
 }
 type Ctx = Awaited<ReturnType<typeof context>>;
 
-/** What the host already holds that this network would collide with: subnets, the bridge name, tools. */
-async function admission(c: Ctx): Promise<InputFailure[]> {
+const toolsScript = `for t in ip nft nsenter tc flock; do command -v $t >/dev/null || echo "missing $t"; done`;
+const routesScript = `ip -o -4 route show table main 2>/dev/null | sed 's/^/route /'`;
+
+// What checks need of the host beside its records (tools, interfaces, routes): once per snapshot.
+const hostReads = new WeakMap<ContainerSnapshot, Promise<string>>();
+
+/**
+ * admission's view of the host, in its fresh form's lines. At check (`shared`) it comes from the
+ * host's snapshot and one read of its interfaces and routes, shared by every network's check.
+ */
+async function admissionLines(c: Ctx, shared: boolean): Promise<string[]> {
   const n = c.spec;
-  const r = await c.t.run(["sh", "-c", [
-    `for t in ip nft nsenter tc flock; do command -v $t >/dev/null || echo "missing $t"; done`,
-    `if [ -e /sys/class/net/${n.bridge} ]; then echo "alias $(cat /sys/class/net/${n.bridge}/ifalias)"; else echo "alias -"; fi`,
-    `grep -H . ${q(c.layout.networks)}/*/network.json 2>/dev/null | sed 's/^/record /'`,
-    `ip -o -4 route show table main 2>/dev/null | sed 's/^/route /'`,
-  ].join("\n")]);
-  const lines = r.stdout.split("\n");
+  if (!shared) {
+    const r = await c.t.run(["sh", "-c", [
+      toolsScript,
+      `if [ -e /sys/class/net/${n.bridge} ]; then echo "alias $(cat /sys/class/net/${n.bridge}/ifalias)"; else echo "alias -"; fi`,
+      `grep -H . ${q(c.layout.networks)}/*/network.json 2>/dev/null | sed 's/^/record /'`,
+      routesScript,
+    ].join("\n")]);
+    return r.stdout.split("\n");
+  }
+  const snap = await c.snapshots.get();
+  let host = hostReads.get(snap);
+  if (!host) {
+    const ifaces = `for d in /sys/class/net/*; do [ -e "$d/ifindex" ] || continue; a=; read -r a < "$d/ifalias" 2>/dev/null; echo "iface \${d##*/} $a"; done`;
+    host = c.t.run(["sh", "-c", [toolsScript, ifaces, routesScript].join("\n")]).then((r) => r.stdout);
+    hostReads.set(snap, host);
+    host.catch(() => hostReads.delete(snap));
+  }
+  const lines = (await host).split("\n");
+  const iface = lines.find((l) => l === `iface ${n.bridge}` || l.startsWith(`iface ${n.bridge} `));
+  return [
+    ...lines.filter((l) => !l.startsWith("iface ")),
+    `alias ${iface === undefined ? "-" : iface.slice(`iface ${n.bridge} `.length)}`,
+    ...[...snap.networks.values()].map((spec) => `record -:${JSON.stringify(spec)}`),
+  ];
+}
+
+/** What the host already holds that this network would collide with: subnets, the bridge name, tools. */
+async function admission(c: Ctx, shared = false): Promise<InputFailure[]> {
+  const n = c.spec;
+  const lines = await admissionLines(c, shared);
   const failures: InputFailure[] = [];
   const missing = lines.filter((l) => l.startsWith("missing ")).map((l) => l.slice(8));
   if (missing.length) {
@@ -106,9 +143,27 @@ interface Observed {
   drift: string[];
 }
 
-async function observe(c: Ctx): Promise<Observed> {
+const probes: PerResourceReads<Map<string, string>> = new WeakMap();
+
+/** The probe of one network: its own, or one of every recorded network for a burst (see perResource). */
+async function probeText(c: Ctx, burst: boolean): Promise<string> {
+  const table = nftTable(c.prefix);
+  const one = async () => (await c.t.run(["sh", "-c", probeNetworkScript(c.layout, c.spec, table)])).stdout;
+  const snap = await c.snapshots.get();
+  const all = async () => {
+    const nets = [...snap.networks.values()];
+    const script = nets.map((n) => `echo ${q(`@@network ${n.name}`)}\n${probeNetworkScript(c.layout, n, table)}`).join("\n");
+    const parts = (await c.t.run(["sh", "-c", script])).stdout.split(/^@@network /m).slice(1);
+    return new Map(parts.map((p) => [p.slice(0, p.indexOf("\n")), p.slice(p.indexOf("\n") + 1)]));
+  };
+  // only a record that names the same bridge answers for this network
+  return perResource(probes, snap, one, all, (m) => (snap.networks.get(c.spec.name)?.bridge === c.spec.bridge ? m.get(c.spec.name) : undefined), burst);
+}
+
+/** `burst`: asked by diff or read, which come for every network at once. */
+async function observe(c: Ctx, burst = false): Promise<Observed> {
   const n = c.spec;
-  const probe = parseNetworkProbe((await c.t.run(["sh", "-c", probeNetworkScript(c.layout, n, nftTable(c.prefix))])).stdout);
+  const probe = parseNetworkProbe(await probeText(c, burst));
   const drift: string[] = [];
   if (probe.alias !== bridgeAlias(c.prefix, n.name)) drift.push("alias");
   if (!probe.up) drift.push("up");
@@ -179,7 +234,7 @@ export const networkLifecycle: LifecycleImpl = {
     if (!r.ok) return { failures: r.failures };
     try {
       const c = await context(r.value, ownerOf(inputs));
-      const failures = await admission(c);
+      const failures = await admission(c, true);
       failures.push(...claims(c, r.value, ownerOf(inputs)));
       if (failures.length) return { failures };
       // Defaults filled in, so that a preview shows them and containers' refs carry them.
@@ -200,7 +255,7 @@ export const networkLifecycle: LifecycleImpl = {
     // the same machine reached another way: the state must learn the new connection
     if (connectionChanged(o.host, a.host)) return { changes: true };
     if (o.nat !== a.nat || o.isolated !== a.isolated || o.dynamicRange !== a.dynamicRange) return { changes: true };
-    const obs = await observe(await context(a));
+    const obs = await observe(await context(a), true);
     return { changes: obs.missing || obs.drift.length > 0 };
   },
 
@@ -240,7 +295,7 @@ export const networkLifecycle: LifecycleImpl = {
   async read(id, props) {
     const a = parse(props);
     const c = await context(a);
-    const o = await observe(c);
+    const o = await observe(c, true);
     // gone from the kernel and from the host's records: gone. A bridge deleted by hand while the
     // record (and the containers' addresses) remain reads as status "missing", which update re-creates.
     if (o.missing && !o.probe.recorded) return {};

@@ -4,6 +4,7 @@ import {
   CommandError,
   FileError,
   commandLine,
+  countCommand,
   defaultTimeoutMs,
   type CommandResult,
   type RunOptions,
@@ -18,6 +19,7 @@ export class LocalTransport implements Transport {
 
   async run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
     this.commands++;
+    countCommand();
     // execa is ESM-only; this package is CommonJS so that the provider shim can require() it.
     const { execa } = await import("execa");
     const [file, ...args] = argv;
@@ -66,6 +68,8 @@ export class LocalTransport implements Transport {
   attach(argv: readonly string[]): Promise<number> {
     const [file, ...args] = argv;
     if (!file) return Promise.reject(new Error("attach: empty command"));
+    this.commands++;
+    countCommand();
     return new Promise((resolve, reject) => {
       const child = spawn(file, args, { stdio: "inherit" });
       const stop = forwardSignals(child);

@@ -9,6 +9,7 @@ import {
   CommandError,
   FileError,
   commandLine,
+  countCommand,
   defaultTimeoutMs,
   shellQuote,
   type CommandResult,
@@ -55,6 +56,8 @@ function sweepDeadDirs(): void {
 
 export class SshTransport implements Transport {
   readonly target: string;
+  /** SSH sessions run through the master (a command started again after a lost master counts twice). */
+  commands = 0;
   private dir: string | undefined;
 
   constructor(private readonly c: SshConnection) {
@@ -121,11 +124,7 @@ export class SshTransport implements Transport {
     return this.master;
   }
 
-  /** Commands run on the host (each one SSH round trip; file reads and writes included), for tests and benchmarks. */
-  commands = 0;
-
   async run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
-    this.commands++;
     const remote = commandLine(argv);
     let r = await this.exec(remote, options);
     if (r.exitCode === 255 && r.stderr.includes(noMaster)) {
@@ -144,6 +143,8 @@ export class SshTransport implements Transport {
   private async exec(remote: string, options: RunOptions): Promise<CommandResult> {
     await this.ensureMaster();
     const { execa } = await import("execa");
+    this.commands++;
+    countCommand();
     const r = await execa("ssh", [...this.options(), "-o", "ControlMaster=no", this.c.host, "--", remote], {
       input: options.input ?? "",
       timeout: options.timeoutMs ?? defaultTimeoutMs,
@@ -182,6 +183,8 @@ export class SshTransport implements Transport {
       await this.ensureMaster();
     }
     const remote = commandLine(argv);
+    this.commands++;
+    countCommand();
     return new Promise((resolve, reject) => {
       const child = spawn("ssh", [...this.options(), "-o", "ControlMaster=no", options.tty ? "-tt" : "-T", this.c.host, "--", remote], { stdio: "inherit" });
       child.on("exit", forwardSignals(child));

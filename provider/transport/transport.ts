@@ -1,3 +1,5 @@
+import { appendFileSync } from "node:fs";
+
 /** What one command on a host produced. Errors have the same shape (execa's convention). */
 export interface CommandResult {
   /** The command as it would be typed, for messages. */
@@ -19,11 +21,28 @@ export interface RunOptions {
 
 export const defaultTimeoutMs = 60_000;
 
+let commandsRun = 0;
+
+/**
+ * Counts one command run on a host (a process spawned locally, a session over SSH), every
+ * transport of this process together. With KSLICE_COUNT_COMMANDS=<file>, each command appends
+ * "<pid> <total so far>" to the file, so the last line of a pid is its process's total: written as
+ * it goes, since the engine may kill a provider before any exit handler runs.
+ */
+export function countCommand(): void {
+  commandsRun++;
+  const file = process.env.KSLICE_COUNT_COMMANDS;
+  if (file) appendFileSync(file, `${process.pid} ${commandsRun}\n`);
+}
+
+/** Commands this process has run on hosts, all transports together. */
+export const hostCommands = (): number => commandsRun;
+
 /** The one way kslice reaches a host: local (execa, fs) or ssh (OpenSSH, multiplexed). */
 export interface Transport {
   /** Names the host in messages: "local" or "root@10.0.0.5:22". */
   readonly target: string;
-  /** Commands run so far (local: processes; ssh: round trips), for tests and benchmarks; fakes may leave it out. */
+  /** Commands this transport has run on its host (local processes, SSH sessions), for tests and benchmarks; fakes may leave it out. */
   readonly commands?: number;
   run(argv: readonly string[], options?: RunOptions): Promise<CommandResult>;
   /** Reads a whole file; rejects with a FileError naming the path. */

@@ -9,6 +9,14 @@ import { startSshd, type LocalSshd } from "../helpers/sshd";
 import { TestStack } from "../helpers/stack";
 
 const prefix = `${testPrefix}-ssh`;
+/**
+ * Sessions a preview of this stack costs whatever its size, one read each shared by every
+ * resource: the host's facts, the cgroup tree, the budgets' records, the host's snapshot
+ * (containers, bundles' records, networks, addresses), the host's interfaces and routes (networks'
+ * checks), every network's probe, every running init's /proc files, every container's namespace.
+ * A refresh makes six of them (no checks: no budget records, no interfaces and routes).
+ */
+const fixed = 8;
 
 describe("a Host over SSH (OpenSSH on loopback) through the real engine", () => {
   let sshd: LocalSshd;
@@ -57,6 +65,26 @@ describe("a Host over SSH (OpenSSH on loopback) through the real engine", () => 
     const used = sessions() - before;
     console.log(`preview of 21 budgets + host over SSH: ${used} ssh sessions`);
     expect(used).toBeLessThanOrEqual(4);
+  });
+
+  // Before reads were shared per burst (issue 12): 160 sessions for the preview, 105 for the refresh.
+  it("a no-op preview and a refresh of 20 containers on a Network over SSH cost at most 0.1 commands per container", async () => {
+    const n = 20;
+    stack.config["kslice:containers"] = String(n);
+    const up = await stack.run("up");
+    expect(up.ok, up.stderr).toBe(true);
+    const sessions = () => (sshd.log().match(/Starting session/g) ?? []).length;
+    let before = sessions();
+    const p = await stack.run("preview", "--expect-no-changes");
+    expect(p.ok, p.stderr).toBe(true);
+    const preview = sessions() - before;
+    before = sessions();
+    const r = await stack.run("refresh");
+    expect(r.ok, r.stderr).toBe(true);
+    const refresh = sessions() - before;
+    console.log(`over SSH, ${n} containers on a Network + 21 budgets + host: no-op preview ${preview} ssh sessions, refresh ${refresh}`);
+    expect(preview / n).toBeLessThanOrEqual(0.1 + fixed / n);
+    expect(refresh / n).toBeLessThanOrEqual(0.1 + fixed / n);
   });
 
   it("a second preview shows no changes; destroy removes the budget", async () => {

@@ -24,13 +24,13 @@ export async function freePort(): Promise<number> {
 }
 
 /** An OpenSSH server on 127.0.0.1 with keys of its own, for tests of the SSH transport. */
-/** `port`: a fixed one (a test given its own range of ports); default any free one. */
-export async function startSshd(fixedPort?: number): Promise<LocalSshd> {
+/** `KSLICE_TEST_SSHD_PORT` pins the port (a run confined to given host ports); a free one otherwise. */
+export async function startSshd(): Promise<LocalSshd> {
   const dir = mkdtempSync(join(tmpdir(), "kslice-sshd-"));
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "host")]);
   execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", join(dir, "client")]);
   writeFileSync(join(dir, "authorized_keys"), readFileSync(join(dir, "client.pub")));
-  const port = fixedPort ?? (await freePort());
+  const port = Number(process.env.KSLICE_TEST_SSHD_PORT) || (await freePort());
   writeFileSync(
     join(dir, "sshd_config"),
     [

@@ -1,5 +1,5 @@
 import { shellQuote as q, type Transport } from "../../transport/transport";
-import { SharedRead } from "../shared-read";
+import { SharedRead, idleMs } from "../shared-read";
 
 /** Every directory and every wanted file of kslice's cgroup trees on one host, read at one moment. */
 export interface CgroupTree {
@@ -40,7 +40,7 @@ export function parseTree(out: string): CgroupTree {
 
 /** One read of a host's kslice cgroup trees, shared by a burst of reads (see SharedRead). */
 export class TreeCache extends SharedRead<CgroupTree> {
-  constructor(t: Pick<Transport, "run">, script: string, windowMs = 1000) {
+  constructor(t: Pick<Transport, "run">, script: string, windowMs = idleMs) {
     super(t, script, parseTree, windowMs);
   }
 }

@@ -1,5 +1,5 @@
 import { shellQuote as q, type Transport } from "../../transport/transport";
-import { SharedRead } from "../shared-read";
+import { SharedRead, idleMs } from "../shared-read";
 import type { HostLayout } from "./layout";
 import type { RuntimeState } from "./runtime";
 import type { NetworkSpec } from "../network/bridge";
@@ -19,6 +19,8 @@ export interface ContainerSnapshot {
   ranges: Map<string, number>;
   /** Range indexes claimed on the host by every prefix. */
   takenRanges: number[];
+  /** Each bundle's kslice.json (owner, specHash, …) as written, by container. */
+  records: Map<string, string>;
 }
 
 export function snapshotScript(runtime: string, layout: HostLayout): string {
@@ -34,6 +36,9 @@ export function snapshotScript(runtime: string, layout: HostLayout): string {
     `grep -H "" ${q(layout.networks)}/*/network.json 2>/dev/null`,
     `echo @@addresses`,
     `grep -r "" ${q(layout.networks)}/*/addresses 2>/dev/null`,
+    // every bundle's record (its owner, for check): one grep whatever their number
+    `echo @@records`,
+    `grep -H "" ${q(layout.containers)}/*/kslice.json 2>/dev/null`,
     `echo @@uids`,
     rangesSnapshotScript(layout),
     `true`,
@@ -42,7 +47,14 @@ export function snapshotScript(runtime: string, layout: HostLayout): string {
 
 export function parseSnapshot(out: string): ContainerSnapshot {
   const [beforeUids = "", uidPart = ""] = out.split("@@uids\n");
-  const [head = "", addressPart = ""] = beforeUids.split("@@addresses\n");
+  const [beforeRecords = "", recordPart = ""] = beforeUids.split("@@records\n");
+  const [head = "", addressPart = ""] = beforeRecords.split("@@addresses\n");
+  // ".../<name>/kslice.json:<json>"
+  const records = new Map<string, string>();
+  for (const line of recordPart.split("\n").filter(Boolean)) {
+    const m = /\/([^/]+)\/kslice\.json:(.*)$/.exec(line);
+    if (m) records.set(m[1]!, m[2]!);
+  }
   const [rest = "", networkPart = ""] = head.split("@@networks\n");
   const [list = "", bundles = ""] = rest.split("@@bundles\n");
   const networks = new Map<string, NetworkSpec>();
@@ -68,12 +80,40 @@ export function parseSnapshot(out: string): ContainerSnapshot {
     names.add(n!);
     logSizes.set(n!, Math.max(logSizes.get(n!) ?? 0, Number(size) || 0));
   }
-  return { states, bundles: names, logSizes, networks, addresses, ...parseRangesSnapshot(uidPart) };
+  return { states, bundles: names, logSizes, networks, addresses, records, ...parseRangesSnapshot(uidPart) };
 }
 
 /** One snapshot of a host's containers, shared by a burst of reads (see SharedRead). */
 export class SnapshotCache extends SharedRead<ContainerSnapshot> {
-  constructor(t: Pick<Transport, "run">, script: string, windowMs = 1000) {
+  constructor(t: Pick<Transport, "run">, script: string, windowMs = idleMs) {
     super(t, script, parseSnapshot, windowMs);
   }
+}
+
+/** Reads of one snapshot's resources (containers, networks): how many asked, and the read made for all. */
+export type PerResourceReads<All> = WeakMap<ContainerSnapshot, { asked: number; all?: Promise<All | undefined> }>;
+
+/**
+ * A read about one resource, shared by the burst it comes in. The first asker of a snapshot reads
+ * its own resource (a create observes one), unless it says a burst is under way (a diff or a read:
+ * a preview or refresh asks for every resource); any later asker of the same snapshot reads every
+ * resource at once, in one command, and the rest of the burst picks its answer from that. A
+ * resource the read for all left out, or a failed read for all, falls back to its own read.
+ */
+export async function perResource<V, All>(
+  memo: PerResourceReads<All>,
+  snap: ContainerSnapshot,
+  one: () => Promise<V>,
+  all: () => Promise<All>,
+  pick: (all: All) => V | undefined,
+  /** The caller knows a burst is under way (a diff or a read, never alone): no read of its own first. */
+  burst = false,
+): Promise<V> {
+  let entry = memo.get(snap);
+  if (!entry) memo.set(snap, (entry = { asked: 0 }));
+  if (entry.asked++ === 0 && !burst) return one();
+  entry.all ??= all().catch(() => undefined);
+  const read = await entry.all;
+  const found = read === undefined ? undefined : pick(read);
+  return found !== undefined ? found : one();
 }

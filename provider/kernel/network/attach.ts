@@ -92,6 +92,9 @@ export function detachScript(prefix: string, layout: HostLayout, container: stri
   ].join("\n");
 }
 
+/** What a probe prints from inside a container's network namespace: links, addresses, route, qdiscs. */
+export const inNamespaceProbe = `ip -o link show | sed "s/^/L /"; ip -o -4 addr show | sed "s/^/A /"; echo "route $(ip route show default | head -n 1)"; tc qdisc show | sed "s/^/Q /"`;
+
 /**
  * Prints what the kernel shows of a running container's networks; parseNetProbe reads it. Few
  * processes per container (a diff of hundreds of containers runs one each): sysfs is read with
@@ -109,7 +112,7 @@ export function probeNetScript(prefix: string, pid: number, atts: Attachment[], 
         `echo "in ${a.index} $(tc qdisc show dev ${a.veth} root 2>/dev/null)"`,
       ];
     }),
-    `nsenter --net=/proc/${pid}/ns/net sh -c 'ip -o link show | sed "s/^/L /"; ip -o -4 addr show | sed "s/^/A /"; echo "route $(ip route show default | head -n 1)"; tc qdisc show | sed "s/^/Q /"' 2>/dev/null`,
+    `nsenter --net=/proc/${pid}/ns/net sh -c ${q(inNamespaceProbe)} 2>/dev/null`,
     ...(withRules ? [`nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`] : []),
   ].join("\n");
 }

@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { containerLifecycle as L } from "../../../provider/reconcile/container";
+import { forgetReads } from "../../../provider/reconcile/host-context";
 import { Containers } from "../../helpers/containers";
 import { leaksOf } from "../../helpers/leaks";
 import { Networks, sh } from "../../helpers/networks";
@@ -36,6 +37,7 @@ async function killedAt(step: string, inputs: Record<string, unknown>): Promise<
   expect(existsSync(flag), `the create never reached step ${step}: ${stderr}`).toBe(true);
   child.kill("SIGKILL");
   await exited;
+  forgetReads(); // another process changed the host: the next create is another engine run
 }
 
 describe("a provider killed mid-create", () => {

@@ -55,7 +55,7 @@ describe("one create, one script", () => {
   });
 
   it("over SSH (OpenSSH on loopback) the same create costs at most 3 round trips", async () => {
-    const sshd = await startSshd(18312);
+    const sshd = await startSshd();
     try {
       const connection = { type: "ssh", host: "127.0.0.1", port: sshd.port, privateKey: sshd.privateKey, hostKey: sshd.hostKey };
       // the host's facts over SSH are read once, by the first check

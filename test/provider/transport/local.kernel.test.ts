@@ -1,6 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { LocalTransport } from "../../../provider/transport/local";
-import { CommandError, FileError } from "../../../provider/transport/transport";
+import { CommandError, FileError, hostCommands } from "../../../provider/transport/transport";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
 
 const t = new LocalTransport();
 
@@ -8,6 +11,24 @@ describe("LocalTransport", () => {
   it("runs a command with input and returns its output", async () => {
     const r = await t.run(["sh", "-c", "cat; echo err >&2"], { input: "hello" });
     expect(r).toMatchObject({ exitCode: 0, stdout: "hello", stderr: "err\n", timedOut: false });
+  });
+
+  it("counts every command, and appends the process's running total to KSLICE_COUNT_COMMANDS", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "kslice-count-")), "commands");
+    const own = new LocalTransport();
+    const before = hostCommands();
+    process.env.KSLICE_COUNT_COMMANDS = file;
+    try {
+      await own.run(["true"]);
+      await own.run(["sh", "-c", "exit 1"], { allowFailure: true });
+      await own.readFiles(["/proc/self/status"]); // files through fs: no command
+    } finally {
+      delete process.env.KSLICE_COUNT_COMMANDS;
+    }
+    expect(own.commands).toBe(2);
+    expect(hostCommands() - before).toBe(2);
+    expect(readFileSync(file, "utf8")).toBe(`${process.pid} ${before + 1}\n${process.pid} ${before + 2}\n`);
+    rmSync(dirname(file), { recursive: true });
   });
 
   it("rejects a failing command with its exit code and stderr", async () => {

@@ -1,4 +1,5 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { maxAgeMs } from "../../../../provider/kernel/shared-read";
 import { TreeCache, parseTree, treeScript } from "../../../../provider/kernel/cgroup/tree";
 import type { CommandResult, RunOptions } from "../../../../provider/transport/transport";
 
@@ -42,5 +43,32 @@ describe("TreeCache", () => {
     cache.invalidate();
     await cache.get();
     expect(runs).toBe(2);
+  });
+});
+
+describe("SharedRead", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("serves callers while they keep asking, reads again once idle, and at most every maxAgeMs", async () => {
+    vi.useFakeTimers({ toFake: ["Date"] });
+    let runs = 0;
+    const t = { run: async (): Promise<CommandResult> => (runs++, { command: "", exitCode: 0, stdout: "@@d /x\n", stderr: "", timedOut: false }) };
+    const cache = new TreeCache(t as never, "script", 1000);
+    const at = (ms: number) => vi.setSystemTime(new Date(ms));
+    at(0);
+    // asked every 900 ms for 9 s: one read, though the burst outlasts the window
+    for (let ms = 0; ms < 9000; ms += 900) {
+      at(ms);
+      await cache.get();
+    }
+    expect(runs).toBe(1);
+    at(8100 + 1000); // idle for the window
+    await cache.get();
+    expect(runs).toBe(2);
+    for (let ms = 9100; ms <= 9100 + maxAgeMs; ms += 500) {
+      at(ms);
+      await cache.get();
+    }
+    expect(runs).toBe(3);
   });
 });

@@ -1,0 +1,84 @@
+import { shellQuote as q } from "../../transport/transport";
+import type { HostLayout } from "../container/layout";
+import { inNamespaceProbe, loopbackBridges, type Attachment } from "./attach";
+import { nftTable } from "./names";
+import type { PortRule } from "./nft";
+
+/**
+ * What the kernel shows of every running container's networks on a host, in one command: the
+ * host's side once (veths, bridge ports, route_localnet, qdiscs, port rules) and each container's
+ * namespace entered once. Only containers whose net.sh joins networks (one grep for all) are
+ * entered. probeTextFor cuts one container's part out, in probeNetScript's format.
+ */
+export function probeAllNetScript(prefix: string, layout: HostLayout, live: { name: string; pid: number }[]): string {
+  return [
+    `echo @@veths`,
+    `for d in /sys/class/net/ks*; do [ -e "$d/ifindex" ] || continue; i= f=; read -r i < "$d/ifindex"; read -r f < "$d/flags"; echo "\${d##*/} $f $i"; done`,
+    `echo @@brif`,
+    `for p in /sys/class/net/*/brif/ks*; do [ -e "$p" ] || continue; b=\${p%/brif/*}; echo "\${b##*/} \${p##*/}"; done`,
+    `echo @@localnet`,
+    `for b in /sys/class/net/*/bridge; do b=\${b%/bridge}; b=\${b##*/}; l=; read -r l < "/proc/sys/net/ipv4/conf/$b/route_localnet" 2>/dev/null; echo "$b $l"; done`,
+    `echo @@qdisc`,
+    `tc qdisc show 2>/dev/null`,
+    `echo @@nft`,
+    `nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "//; s/"$//'`,
+    `nets=$(grep -l 'inns()' ${q(layout.containers)}/*/net.sh 2>/dev/null)`,
+    ...live.map(({ name, pid }) =>
+      `case "$nets" in *${q(`/${name}/net.sh`)}*) echo ${q(`@@ns ${name}`)}; nsenter --net=/proc/${pid}/ns/net sh -c ${q(inNamespaceProbe)} 2>/dev/null;; esac`),
+    `true`,
+  ].join("\n");
+}
+
+export interface HostNetView {
+  /** veth → [flags, ifindex] as sysfs shows them */
+  veths: Map<string, [string, string]>;
+  /** "<bridge> <veth>" for each port of a bridge */
+  ports: Set<string>;
+  localnet: Map<string, string>;
+  qdiscs: string[];
+  comments: string[];
+  /** container → the lines its namespace printed */
+  namespaces: Map<string, string[]>;
+}
+
+export function parseProbeAll(out: string): HostNetView {
+  const view: HostNetView = { veths: new Map(), ports: new Set(), localnet: new Map(), qdiscs: [], comments: [], namespaces: new Map() };
+  let section = "";
+  let ns: string[] = [];
+  for (const line of out.split("\n")) {
+    if (line.startsWith("@@ns ")) {
+      view.namespaces.set(line.slice(5), (ns = []));
+      section = "ns";
+      continue;
+    }
+    if (line.startsWith("@@")) {
+      section = line.slice(2);
+      continue;
+    }
+    if (!line) continue;
+    const [a = "", b = "", c = ""] = line.split(" ");
+    if (section === "veths") view.veths.set(a, [b, c]);
+    else if (section === "brif") view.ports.add(`${a} ${b}`);
+    else if (section === "localnet") view.localnet.set(a, b);
+    else if (section === "qdisc") view.qdiscs.push(line);
+    else if (section === "nft") view.comments.push(line);
+    else if (section === "ns") ns.push(line);
+  }
+  return view;
+}
+
+/** One container's part of the host's view, as probeNetScript prints it; undefined if its namespace was not entered. */
+export function probeTextFor(view: HostNetView, container: string, atts: Attachment[], ports: PortRule[]): string | undefined {
+  const inside = view.namespaces.get(container);
+  if (!inside) return undefined;
+  return [
+    ...loopbackBridges(atts, ports).map((b) => `localnet ${b} ${view.localnet.get(b) ?? ""}`),
+    ...atts.flatMap((a) => {
+      const [flags = "", ifindex = ""] = view.veths.get(a.veth) ?? [];
+      const master = view.ports.has(`${a.bridge} ${a.veth}`) ? a.bridge : "";
+      return [`host ${a.index} ${master}/${flags}/${ifindex}`, `in ${a.index} ${view.qdiscs.find((l) => l.includes(` dev ${a.veth} root `)) ?? ""}`];
+    }),
+    ...inside,
+    ...view.comments.map((c) => `nft ${c}`),
+  ].join("\n");
+}

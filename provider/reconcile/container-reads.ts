@@ -1,0 +1,84 @@
+import type { Connection } from "../../schema/connection";
+import { hostLayout } from "../kernel/container/layout";
+import { SnapshotCache, perResource, snapshotScript, type ContainerSnapshot, type PerResourceReads } from "../kernel/container/snapshot";
+import { chooseRuntime } from "../kernel/host-facts";
+import { connectionKey } from "../transport/open";
+import { registerSharedRead, type HostContext } from "./host-context";
+import type { Attachment } from "../kernel/network/attach";
+import type { PortRule } from "../kernel/network/nft";
+import { parseProbeAll, probeAllNetScript, probeTextFor, type HostNetView } from "../kernel/network/probe-all";
+import type { CommandResult, Transport } from "../transport/transport";
+
+const snapshotCaches = new Map<string, SnapshotCache>();
+
+/**
+ * The snapshot of a host and prefix (containers, bundles' records, networks, addresses, ranges),
+ * one per provider process, shared by every kind that reads them: containers and networks.
+ */
+export function hostSnapshots(h: HostContext, host: { connection: Connection; prefix: string; runtime?: "auto" | "runc" | "crun" }): SnapshotCache {
+  const key = `${connectionKey(host.connection)}/${host.prefix}`;
+  let snapshots = snapshotCaches.get(key);
+  if (!snapshots) {
+    // a host without a runtime has no containers to list (its networks are still read)
+    const chosen = chooseRuntime(h.facts, host.runtime ?? "auto");
+    snapshots = new SnapshotCache(h.t, snapshotScript("error" in chosen ? "runc" : chosen.runtime.name, hostLayout(host.prefix)));
+    snapshotCaches.set(key, snapshots);
+    registerSharedRead(snapshots);
+  }
+  return snapshots;
+}
+
+// Read-only commands of checks (paths on the host, submounts of bind sources), answered once per
+// host snapshot: the containers of a program mostly share their rootfs and bind sources, so a
+// preview of N of them runs each distinct test once. Dropped with the snapshot (a change made).
+const answers = new WeakMap<ContainerSnapshot, Map<string, Promise<CommandResult>>>();
+
+/** A transport whose read-only commands are shared with every check of the same snapshot. */
+export function sharedTests(t: Transport, snap: ContainerSnapshot): Pick<Transport, "run" | "target"> {
+  return {
+    target: t.target,
+    run(argv) {
+      let byCommand = answers.get(snap);
+      if (!byCommand) answers.set(snap, (byCommand = new Map()));
+      const key = JSON.stringify(argv);
+      let r = byCommand.get(key);
+      if (!r) {
+        r = t.run(argv);
+        byCommand.set(key, r);
+        r.catch(() => byCommand.delete(key));
+      }
+      return r;
+    },
+  };
+}
+
+const live = (snap: ContainerSnapshot) => [...snap.states.values()].filter((s) => s.status === "running" || s.status === "paused");
+
+const inits: PerResourceReads<Map<string, (string | undefined)[]>> = new WeakMap();
+
+/** A live init's /proc status and uid_map (what its security is checked against), shared by a burst. */
+export function initFiles(t: Transport, snap: ContainerSnapshot, name: string, pid: number, burst = false): Promise<(string | undefined)[]> {
+  const files = (p: number) => [`/proc/${p}/status`, `/proc/${p}/uid_map`];
+  const all = async () => {
+    const states = live(snap);
+    const read = await t.readFiles(states.flatMap((s) => files(s.pid)));
+    return new Map(states.map((s, i) => [s.id, read.slice(2 * i, 2 * i + 2)]));
+  };
+  return perResource(inits, snap, () => t.readFiles(files(pid)), all, (m) => m.get(name), burst);
+}
+
+const views: PerResourceReads<HostNetView> = new WeakMap();
+
+/**
+ * What the kernel shows of a running container's networks (probeNetScript's output), from one
+ * probe of every container for a burst (see perResource).
+ */
+export function netProbeText(
+  t: Transport, prefix: string, snap: ContainerSnapshot, name: string, atts: Attachment[], ports: PortRule[], one: () => Promise<string>, burst = false,
+): Promise<string> {
+  const all = async () => {
+    const script = probeAllNetScript(prefix, hostLayout(prefix), live(snap).map((s) => ({ name: s.id, pid: s.pid })));
+    return parseProbeAll((await t.run(["sh", "-c", script])).stdout);
+  };
+  return perResource(views, snap, one, all, (view) => probeTextFor(view, name, atts, ports), burst);
+}

@@ -1,0 +1,48 @@
+import { describe, expect, it } from "vitest";
+import { parseNetProbe, type Attachment } from "../../../../provider/kernel/network/attach";
+import { parseProbeAll, probeAllNetScript, probeTextFor } from "../../../../provider/kernel/network/probe-all";
+import { hostLayout } from "../../../../provider/kernel/container/layout";
+
+const att = (index: number, veth: string, bridge: string, address: string): Attachment => ({
+  index, network: `n${index}`, bridge, address, bits: 24, gateway: address.replace(/\d+$/, "1"), veth, alias: "", mac: "", egress: index ? 8_000_000 : undefined,
+});
+
+// the host's view of two containers: "web" as declared, "idle" with its veth taken off its bridge
+const out = [
+  "@@veths", "ksaaa 0x1003 17", "ksbbb 0x1003 19", "ksccc 0x1002 21",
+  "@@brif", "br0 ksaaa", "br1 ksbbb",
+  "@@localnet", "br0 1", "br1 0",
+  "@@qdisc", "qdisc noqueue 0: dev ksaaa root refcnt 2", "qdisc noqueue 0: dev ksbbb root refcnt 2",
+  "@@nft", "c:web tcp 127.0.0.1:8080",
+  "@@ns web",
+  "L 1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536", "L 2: eth0@if17: <BROADCAST,UP> mtu 1500", "L 3: eth1@if19: <BROADCAST,UP> mtu 1500",
+  "A 2: eth0    inet 10.232.40.2/24 brd 10.232.40.255 scope global eth0", "A 3: eth1    inet 10.232.41.2/24 brd 10.232.41.255 scope global eth1",
+  "route default via 10.232.40.1 dev eth0",
+  "Q qdisc tbf 8001: dev eth1 root refcnt 2 rate 8Mbit burst 20000b lat 50ms",
+  "@@ns idle",
+  "L 2: eth0@if21: <BROADCAST,UP> mtu 1500",
+  "A 2: eth0    inet 10.232.40.3/24 scope global eth0",
+  "route default via 10.232.40.1 dev eth0",
+  "",
+].join("\n");
+
+describe("probeAllNetScript / probeTextFor", () => {
+  it("enters only the namespaces of containers whose net.sh joins networks, in one script", () => {
+    const s = probeAllNetScript("kslice", hostLayout("kslice"), [{ name: "web", pid: 42 }, { name: "idle", pid: 43 }]);
+    expect(s).toContain("*/web/net.sh*) echo '@@ns web'; nsenter --net=/proc/42/ns/net");
+    expect(s.match(/nft list/g)).toHaveLength(1);
+  });
+
+  it("gives each container its part in probeNetScript's format: drift is found as a probe of its own finds it", () => {
+    const view = parseProbeAll(out);
+    const web = [att(0, "ksaaa", "br0", "10.232.40.2"), att(1, "ksbbb", "br1", "10.232.41.2")];
+    const port = { protocol: "tcp" as const, hostAddress: "127.0.0.1", hostPort: 8080, containerPort: 80, address: "10.232.40.2" };
+    const text = probeTextFor(view, "web", web, [port])!;
+    expect(text).toContain("host 0 br0/0x1003/17");
+    expect(text).toContain("localnet br0 1");
+    expect(parseNetProbe(text, "web", web, [port]).attachments).toEqual([]);
+    const idle = [att(0, "ksccc", "br0", "10.232.40.3")];
+    expect(parseNetProbe(probeTextFor(view, "idle", idle, [])!, "idle", idle, [])).toEqual({ attachments: [0], ports: false });
+    expect(probeTextFor(view, "gone", idle, [])).toBeUndefined();
+  });
+});
