@@ -6,7 +6,7 @@ import { connectionKey } from "../transport/open";
 import { registerSharedRead, type HostContext } from "./host-context";
 import type { Attachment } from "../kernel/network/attach";
 import type { PortRule } from "../kernel/network/nft";
-import { parseProbeAll, probeAllNetScript, probeTextFor, type HostNetView } from "../kernel/network/probe-all";
+import { parseProbeAll, probeAllNetInput, probeAllNetScript, probeTextFor, type HostNetView } from "../kernel/network/probe-all";
 import type { CommandResult, Transport } from "../transport/transport";
 
 const snapshotCaches = new Map<string, SnapshotCache>();
@@ -77,8 +77,8 @@ export function netProbeText(
   t: Transport, prefix: string, snap: ContainerSnapshot, name: string, atts: Attachment[], ports: PortRule[], one: () => Promise<string>, burst = false,
 ): Promise<string> {
   const all = async () => {
-    const script = probeAllNetScript(prefix, hostLayout(prefix), live(snap).map((s) => ({ name: s.id, pid: s.pid })));
-    return parseProbeAll((await t.run(["sh", "-c", script])).stdout);
+    const input = probeAllNetInput(live(snap).map((s) => ({ name: s.id, pid: s.pid })));
+    return parseProbeAll((await t.run(["sh", "-c", probeAllNetScript(prefix, hostLayout(prefix))], { input })).stdout);
   };
   return perResource(views, snap, one, all, (view) => probeTextFor(view, name, atts, ports), burst);
 }

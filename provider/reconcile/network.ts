@@ -152,8 +152,13 @@ async function probeText(c: Ctx, burst: boolean): Promise<string> {
   const snap = await c.snapshots.get();
   const all = async () => {
     const nets = [...snap.networks.values()];
-    const script = nets.map((n) => `echo ${q(`@@network ${n.name}`)}\n${probeNetworkScript(c.layout, n, table)}`).join("\n");
-    const parts = (await c.t.run(["sh", "-c", script])).stdout.split(/^@@network /m).slice(1);
+    // about 1 KB of script per network: 50 a command keeps it well under the 128 KiB an argument may hold
+    const chunks = Array.from({ length: Math.ceil(nets.length / 50) }, (_, i) => nets.slice(i * 50, i * 50 + 50));
+    const outs = await Promise.all(chunks.map(async (chunk) => {
+      const script = chunk.map((n) => `echo ${q(`@@network ${n.name}`)}\n${probeNetworkScript(c.layout, n, table)}`).join("\n");
+      return (await c.t.run(["sh", "-c", script])).stdout;
+    }));
+    const parts = outs.join("\n").split(/^@@network /m).slice(1);
     return new Map(parts.map((p) => [p.slice(0, p.indexOf("\n")), p.slice(p.indexOf("\n") + 1)]));
   };
   // only a record that names the same bridge answers for this network

@@ -75,9 +75,14 @@ describe("a Host over SSH (OpenSSH on loopback) through the real engine", () => 
     expect(up.ok, up.stderr).toBe(true);
     const sessions = () => (sshd.log().match(/Starting session/g) ?? []).length;
     let before = sessions();
-    const p = await stack.run("preview", "--expect-no-changes");
+    // the provider's own count (what the bench reads) agrees with sshd's
+    const counts = join(stack.backend, "commands");
+    process.env.KSLICE_COUNT_COMMANDS = counts;
+    const p = await stack.run("preview", "--expect-no-changes").finally(() => delete process.env.KSLICE_COUNT_COMMANDS);
     expect(p.ok, p.stderr).toBe(true);
     const preview = sessions() - before;
+    const lastByPid = new Map(readFileSync(counts, "utf8").trim().split("\n").map((l) => l.split(" ") as [string, string]));
+    expect([...lastByPid.values()].reduce((sum, n) => sum + Number(n), 0)).toBe(preview);
     before = sessions();
     const r = await stack.run("refresh");
     expect(r.ok, r.stderr).toBe(true);

@@ -4,13 +4,16 @@ import { inNamespaceProbe, loopbackBridges, type Attachment } from "./attach";
 import { nftTable } from "./names";
 import type { PortRule } from "./nft";
 
+/** probeAllNetScript's input: the running containers to probe, by name and init pid. */
+export const probeAllNetInput = (live: { name: string; pid: number }[]) => live.map((c) => `${c.name} ${c.pid}\n`).join("");
+
 /**
  * What the kernel shows of every running container's networks on a host, in one command: the
  * host's side once (veths, bridge ports, route_localnet, qdiscs, port rules) and each container's
  * namespace entered once. Only containers whose net.sh joins networks (one grep for all) are
  * entered. probeTextFor cuts one container's part out, in probeNetScript's format.
  */
-export function probeAllNetScript(prefix: string, layout: HostLayout, live: { name: string; pid: number }[]): string {
+export function probeAllNetScript(prefix: string, layout: HostLayout): string {
   return [
     `echo @@veths`,
     `for d in /sys/class/net/ks*; do [ -e "$d/ifindex" ] || continue; i= f=; read -r i < "$d/ifindex"; read -r f < "$d/flags"; echo "\${d##*/} $f $i"; done`,
@@ -23,8 +26,8 @@ export function probeAllNetScript(prefix: string, layout: HostLayout, live: { na
     `echo @@nft`,
     `nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "//; s/"$//'`,
     `nets=$(grep -l 'inns()' ${q(layout.containers)}/*/net.sh 2>/dev/null)`,
-    ...live.map(({ name, pid }) =>
-      `case "$nets" in *${q(`/${name}/net.sh`)}*) echo ${q(`@@ns ${name}`)}; nsenter --net=/proc/${pid}/ns/net sh -c ${q(inNamespaceProbe)} 2>/dev/null;; esac`),
+    // "<name> <pid>" lines on stdin (probeAllNetInput): the script's size stays the same whatever their number
+    `while read -r n pid; do case "$nets" in *"/$n/net.sh"*) echo "@@ns $n"; nsenter --net="/proc/$pid/ns/net" sh -c ${q(inNamespaceProbe)} 2>/dev/null;; esac; done`,
     `true`,
   ].join("\n");
 }

@@ -1,7 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseNetProbe, type Attachment } from "../../../../provider/kernel/network/attach";
-import { parseProbeAll, probeAllNetScript, probeTextFor } from "../../../../provider/kernel/network/probe-all";
-import { hostLayout } from "../../../../provider/kernel/container/layout";
+import { parseProbeAll, probeTextFor } from "../../../../provider/kernel/network/probe-all";
 
 const att = (index: number, veth: string, bridge: string, address: string): Attachment => ({
   index, network: `n${index}`, bridge, address, bits: 24, gateway: address.replace(/\d+$/, "1"), veth, alias: "", mac: "", egress: index ? 8_000_000 : undefined,
@@ -26,13 +25,7 @@ const out = [
   "",
 ].join("\n");
 
-describe("probeAllNetScript / probeTextFor", () => {
-  it("enters only the namespaces of containers whose net.sh joins networks, in one script", () => {
-    const s = probeAllNetScript("kslice", hostLayout("kslice"), [{ name: "web", pid: 42 }, { name: "idle", pid: 43 }]);
-    expect(s).toContain("*/web/net.sh*) echo '@@ns web'; nsenter --net=/proc/42/ns/net");
-    expect(s.match(/nft list/g)).toHaveLength(1);
-  });
-
+describe("probeTextFor", () => {
   it("gives each container its part in probeNetScript's format: drift is found as a probe of its own finds it", () => {
     const view = parseProbeAll(out);
     const web = [att(0, "ksaaa", "br0", "10.232.40.2"), att(1, "ksbbb", "br1", "10.232.41.2")];

@@ -1,0 +1,31 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { hostLayout } from "../../../../provider/kernel/container/layout";
+import { parseProbeAll, probeAllNetInput, probeAllNetScript } from "../../../../provider/kernel/network/probe-all";
+
+// The script run by sh against a fake host (bundles in a temp dir, nsenter/tc/nft as functions):
+// which namespaces it enters, and that its size does not grow with the number of containers.
+describe("probeAllNetScript", () => {
+  it("enters the namespaces of the containers on its input whose net.sh joins networks, in one script of a fixed size", async () => {
+    // a fake host: two bundles, one with networks; "nsenter" is a function that says where it went
+    const dir = mkdtempSync(join(tmpdir(), "kslice-probe-all-"));
+    const layout = { ...hostLayout("kslice"), containers: dir };
+    mkdirSync(join(dir, "web"));
+    mkdirSync(join(dir, "alone"));
+    writeFileSync(join(dir, "web", "net.sh"), "inns() { nsenter; }\n");
+    writeFileSync(join(dir, "alone", "net.sh"), "# no networks\n");
+    const fake = `nsenter() { echo "L entered $1"; }; tc() { :; }; nft() { :; }\n`;
+    try {
+      const script = probeAllNetScript("kslice", layout);
+      const out = execFileSync("sh", ["-c", fake + script], { input: probeAllNetInput([{ name: "web", pid: 42 }, { name: "alone", pid: 43 }]), encoding: "utf8" });
+      expect([...parseProbeAll(out).namespaces]).toEqual([["web", ["L entered --net=/proc/42/ns/net"]]]);
+      expect(script.match(/nft list/g)).toHaveLength(1);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+});
