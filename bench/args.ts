@@ -1,0 +1,27 @@
+// Command line of the bench: node dist/bench/containers.js [N ...] [--parallel P] [--no-podman]
+export interface Opts {
+  /** Container counts, each measured in turn. */
+  ns: number[];
+  /** The engine's --parallel (up, destroy) and PULUMI_PARALLEL (preview, refresh). */
+  parallel: number;
+  /** Whether to measure the podman baseline. */
+  podman: boolean;
+}
+
+export const usage = "usage: containers.js [N ...] [--parallel P] [--no-podman]";
+
+export function parseArgs(argv: string[]): Opts {
+  const opts: Opts = { ns: [], parallel: 16, podman: true };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (arg === "--parallel") opts.parallel = Number(argv[++i]);
+    else if (arg === "--no-podman") opts.podman = false;
+    else if (/^\d+$/.test(arg)) opts.ns.push(Number(arg));
+    else throw new Error(`${usage}; got ${JSON.stringify(arg)}`);
+  }
+  if (!opts.ns.length) opts.ns = [10, 50, 200];
+  // bounded: the networked program's /22 holds 1000 addresses, and every phase's deadline grows with N
+  for (const n of opts.ns) if (n < 1 || n > 1000) throw new Error(`N must be within 1..1000 (bounded); got ${n}`);
+  if (!(opts.parallel >= 1 && opts.parallel <= 256)) throw new Error(`--parallel must be within 1..256`);
+  return opts;
+}
