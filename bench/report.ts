@@ -187,7 +187,8 @@ export function reportSummary(c: Ctx, sums: Summary[], podmanVersion: string): v
   idle KiB/ctr       host memory per idle kslice container beyond its own processes: (MemAvailable before up
                      − with all N running − the containers' own PSS) / N; the supervisor, kernel objects and
                      page cache included; noisy on a shared machine
-  kernel KiB/ctr     Δ(Slab + KernelStack + PageTables + Percpu) / N over the same interval
+  kernel KiB/ctr     Δ(SUnreclaim + KernelStack + PageTables + Percpu) / N over the same interval: kernel objects
+                     that cannot be dropped (containers' own and the host's)
   net up/N           kslice up/N with every container on one Network (veth, allocated address, its rules)
   net/plain          net up/N against kslice up/N of the same run: what networking adds to a create
   cmds/ctr           host commands of the no-op preview / N, as the provider counts them (KSLICE_COUNT_COMMANDS);
@@ -295,7 +296,7 @@ export function reportMarkdown(sums: Summary[], commandLine: string, date: strin
     row("kslice refresh", (m) => ms(m.refreshPer)),
     row("kslice destroy", (m) => ms(m.destroyPer)),
     row("host memory per idle container beyond its own processes (supervisor included)", (m) => (m.idle ? `${m.idle.beyondOwnKiB.toFixed(0)} KiB` : "n/a")),
-    row("kernel objects per idle container (Slab, stacks, page tables)", (m) => (m.idle ? `${m.idle.kernelKiB.toFixed(0)} KiB` : "n/a")),
+    row("unreclaimable kernel memory per idle container (slab, stacks, page tables)", (m) => (m.idle ? `${m.idle.kernelKiB.toFixed(0)} KiB` : "n/a")),
     row("supervisor CPU while all idle", (m) => (m.ksCpu === undefined ? "n/a" : `${m.ksCpu.toFixed(2)}% of a core`)),
     row("host commands per container, no-op preview (provider / strace)", (m) => `${f(m.commandsPer, 2)} / ${f(m.tracedPer, 2)}`),
   ];

@@ -136,9 +136,8 @@ export const isSupervisor = (prefix: string) => (p: Proc) => p.cmdline.includes(
 /** The /proc/meminfo fields an idle container can grow, KiB. */
 export interface MemInfo {
   available: number;
-  /** Slab + KernelStack + PageTables + Percpu: memory the kernel holds for objects, not for files. */
+  /** SUnreclaim + KernelStack + PageTables + Percpu: what the kernel holds and cannot drop (reclaimable slab is cache). */
   kernel: number;
-  slab: number;
 }
 
 export function meminfo(): MemInfo {
@@ -146,8 +145,7 @@ export function meminfo(): MemInfo {
   const kib = (field: string) => Number(new RegExp(`^${field}:\\s*(\\d+)`, "m").exec(text)?.[1] ?? 0);
   return {
     available: kib("MemAvailable"),
-    kernel: kib("Slab") + kib("KernelStack") + kib("PageTables") + kib("Percpu"),
-    slab: kib("Slab"),
+    kernel: kib("SUnreclaim") + kib("KernelStack") + kib("PageTables") + kib("Percpu"),
   };
 }
 
@@ -162,7 +160,7 @@ export interface IdleCost {
   n: number;
   /** (MemAvailable before − after) / N − the containers' own PSS / N: supervisor, conmon, kernel, page cache. */
   beyondOwnKiB: number;
-  /** Δ(Slab + KernelStack + PageTables + Percpu) / N. */
+  /** Δ(SUnreclaim + KernelStack + PageTables + Percpu) / N. */
   kernelKiB: number;
   /** The containers' own processes (PSS) / N. */
   ownKiB: number;

@@ -51,6 +51,7 @@ export function runStack(c: Ctx, op: string, program: string, stack: string, n: 
     "--stack", stack, "--workdir", join(c.tmp, "work"),
     "--program", join(repoRoot, `dist/bench/programs/${program}/index.js`),
     "--config", `kslice:prefix=${c.prefix}`, "--config", `kslice:count=${n}`,
+    "--config", `kslice:subnet=${c.opts.subnet}`,
   ];
   if (op === "up" || op === "destroy") args.push("--parallel", String(c.opts.parallel));
   const argv = [...(extra.wrap ?? []), process.execPath, ...args];
