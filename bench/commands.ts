@@ -2,8 +2,8 @@
 // - the provider's own count: with KSLICE_COUNT_COMMANDS=<file> set, each provider process appends
 //   its number of host commands to <file> when it exits (the transport counts; over SSH too);
 // - a local proxy that needs nothing from the provider: the same preview run once more under
-//   `strace -f --seccomp-bpf`, counting the programs a node process exec'd (the provider's commands),
-//   not the engine's own plugins. Local only, and untimed: strace slows what it traces.
+//   `strace -f --seccomp-bpf`, counting the programs the provider processes (node …/dynamic-provider)
+//   exec'd. Local only, and untimed: strace slows what it traces.
 import { existsSync, readFileSync } from "node:fs";
 import { sh } from "./common";
 
@@ -41,20 +41,17 @@ export const straceAvailable = () => sh("strace -f --seccomp-bpf -e trace=execve
 export const straceWrap = (file: string) => ["strace", "-f", "--seccomp-bpf", "-qq", "-s", "256", "-e", "trace=execve,clone,clone3,fork,vfork", "-e", "signal=none", "-o", file];
 
 export interface ExecCount {
-  /** Successful execs by a process a node process created: the provider's host commands. */
+  /** Successful execs by a process a provider process created: the provider's host commands. */
   commands: number;
   /** The same, by program name, most first. */
   byProgram: [string, number][];
 }
 
-/** The engine's own programs, started by node too (the runner starts pulumi; the language host starts node). */
-const engineOwn = (name: string) => name === "node" || name.startsWith("pulumi");
-
-/** Counts, in a strace -f trace, the programs node processes exec'd (see straceWrap). */
+/** Counts, in a strace -f trace, the programs the dynamic provider's node processes exec'd (see straceWrap). */
 export function countExecs(traceFile: string): ExecCount {
   const creator = new Map<number, number>();
   const pending = new Map<number, string>();
-  const execs: [number, string][] = [];
+  const execs: [number, string, string][] = [];
   for (const line of readFileSync(traceFile, "utf8").split("\n")) {
     const pid = Number(/^(\d+)\s/.exec(line)?.[1]);
     if (!pid) continue;
@@ -65,17 +62,18 @@ export function countExecs(traceFile: string): ExecCount {
     }
     const call = /^\d+\s+execve\("([^"]*)"/.exec(line);
     if (call) {
-      if (/<unfinished \.\.\.>$/.test(line)) pending.set(pid, call[1]!);
-      else if (/= 0$/.test(line)) execs.push([pid, call[1]!]);
+      if (/<unfinished \.\.\.>$/.test(line)) pending.set(pid, line);
+      else if (/= 0$/.test(line)) execs.push([pid, call[1]!, line]);
       continue;
     }
-    if (/^\d+\s+<\.\.\. execve resumed>.*= 0$/.test(line) && pending.has(pid)) execs.push([pid, pending.get(pid)!]);
+    const resumed = pending.get(pid);
+    if (resumed && /^\d+\s+<\.\.\. execve resumed>.*= 0$/.test(line)) execs.push([pid, /execve\("([^"]*)"/.exec(resumed)![1]!, resumed]);
     if (/^\d+\s+<\.\.\. execve resumed>/.test(line)) pending.delete(pid);
   }
   // a process runs what it last exec'd, else what its creator ran (threads, forks before exec);
   // the trace is in time order, so a parent's exec is seen before its child's
-  const image = new Map<number, string>();
-  const imageOf = (pid: number): string | undefined => {
+  const image = new Map<number, { path: string; provider: boolean }>();
+  const imageOf = (pid: number) => {
     for (let p: number | undefined = pid, hops = 0; p !== undefined && hops < 64; p = creator.get(p), hops++) {
       const img = image.get(p);
       if (img) return img;
@@ -85,12 +83,13 @@ export function countExecs(traceFile: string): ExecCount {
   const base = (path: string) => path.slice(path.lastIndexOf("/") + 1);
   const byProgram = new Map<string, number>();
   let commands = 0;
-  for (const [pid, path] of execs) {
+  for (const [pid, path, line] of execs) {
     const parent = creator.get(pid);
     const parentImage = parent === undefined ? undefined : imageOf(parent);
-    image.set(pid, path);
     const name = base(path);
-    if (parentImage && base(parentImage) === "node" && !engineOwn(name)) {
+    // pulumi-resource-pulumi-nodejs (a shell script) starts: node …/@pulumi/pulumi/cmd/dynamic-provider …
+    image.set(pid, { path, provider: name === "node" && /\/cmd\/dynamic-provider\/index\.js"/.test(line) });
+    if (parentImage?.provider) {
       commands++;
       byProgram.set(name, (byProgram.get(name) ?? 0) + 1);
     }
