@@ -134,7 +134,7 @@ export async function destroyLeftStacks(c: Ctx): Promise<void> {
   for (const key of [...undestroyed]) {
     const [program, stack, n] = key.split("|") as [string, string, string];
     say(`  cleanup: destroying stack ${stack} left by a failed step`);
-    const r = await runStack(c, "destroy", program, stack, Number(n), stackTimeoutMs(Number(n)));
+    const r = await runStack(c, "destroy", program, stack, Number(n), Math.max(900_000, stackTimeoutMs(Number(n))));
     if (r.ok) undestroyed.delete(key);
     else say(`  cleanup: destroy ${stack} failed: ${r.error}`);
   }
