@@ -1,4 +1,4 @@
-// Command line of the bench: node dist/bench/containers.js [N ...] [--parallel P] [--no-podman] [--subnet CIDR]
+// Command line of the bench: node dist/bench/containers.js [N ...] [--parallel P] [--no-podman] [--no-network] [--subnet CIDR]
 export interface Opts {
   /** Container counts, each measured in turn. */
   ns: number[];
@@ -6,18 +6,21 @@ export interface Opts {
   parallel: number;
   /** Whether to measure the podman baseline. */
   podman: boolean;
+  /** Whether to measure the same N containers each on a Network (the longest phase after the plain one). */
+  network: boolean;
   /** The IPv4 range of the networked program's Network: free on the host, room for every N. */
   subnet: string;
 }
 
-export const usage = "usage: containers.js [N ...] [--parallel P] [--no-podman] [--subnet CIDR]";
+export const usage = "usage: containers.js [N ...] [--parallel P] [--no-podman] [--no-network] [--subnet CIDR]";
 
 export function parseArgs(argv: string[]): Opts {
-  const opts: Opts = { ns: [], parallel: 16, podman: true, subnet: "10.241.0.0/22" };
+  const opts: Opts = { ns: [], parallel: 16, podman: true, network: true, subnet: "10.241.0.0/22" };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--parallel") opts.parallel = Number(argv[++i]);
     else if (arg === "--no-podman") opts.podman = false;
+    else if (arg === "--no-network") opts.network = false;
     else if (arg === "--subnet") opts.subnet = argv[++i] ?? "";
     else if (/^\d+$/.test(arg)) opts.ns.push(Number(arg));
     else throw new Error(`${usage}; got ${JSON.stringify(arg)}`);

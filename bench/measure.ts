@@ -112,18 +112,20 @@ export async function benchN(c: Ctx, n: number): Promise<NResult> {
 
   // 2b. the same containers, each on a network: the cost of a veth, an address and the rules
   const kn = `networked-n${n}`;
-  try {
-    undestroyed.add(`networked|${kn}|${n}`);
-    r.networked.up = await step("kslice up with a network (create)", "networked", kn, "up");
-    if (r.networked.up.ok) {
-      const counted = await countedPreview("kslice preview with a network (no-op)", "networked", kn);
-      r.networked.preview = counted.preview;
-      r.networked.commands = counted.commands;
+  if (c.opts.network) {
+    try {
+      undestroyed.add(`networked|${kn}|${n}`);
+      r.networked.up = await step("kslice up with a network (create)", "networked", kn, "up");
+      if (r.networked.up.ok) {
+        const counted = await countedPreview("kslice preview with a network (no-op)", "networked", kn);
+        r.networked.preview = counted.preview;
+        r.networked.commands = counted.commands;
+      }
+      r.networked.destroy = await step("kslice destroy with a network", "networked", kn, "destroy");
+      if (r.networked.destroy.ok) undestroyed.delete(`networked|${kn}|${n}`);
+    } catch (e) {
+      r.errors.push(`kslice with a network: ${(e as Error).message}`);
     }
-    r.networked.destroy = await step("kslice destroy with a network", "networked", kn, "destroy");
-    if (r.networked.destroy.ok) undestroyed.delete(`networked|${kn}|${n}`);
-  } catch (e) {
-    r.errors.push(`kslice with a network: ${(e as Error).message}`);
   }
 
   // 3. raw runc, sequential

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# npm run bench [-- N ...] [--no-podman] [--parallel P] [--subnet CIDR] — kslice against the engine floor,
+# npm run bench [-- N ...] [--no-podman] [--no-network] [--parallel P] [--subnet CIDR] — kslice against the engine floor,
 # raw runc and podman, measured in one run (bench/containers.ts). Prints figures, ratios, the targets of
 # issue 12 and README markdown; with two N or more writes bench/results/<date>-N<…>.svg and .png.
 # Asserts nothing. Exits non-zero only when a step fails or something is left behind.
