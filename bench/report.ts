@@ -99,6 +99,8 @@ export interface Summary {
   previewRatio?: number;
   upNoopRatio?: number;
   ksMem?: number;
+  /** The supervisor's PSS / N, KiB. */
+  ksPss?: number;
   podMem?: number;
   ksCpu?: number;
   podCpu?: number;
@@ -136,6 +138,7 @@ export function summarise(r: NResult): Summary {
     previewRatio: pv !== undefined && fpv !== undefined ? pv / fpv : undefined,
     upNoopRatio: un !== undefined && fun !== undefined ? un / fun : undefined,
     ksMem: r.kslice.mem ? r.kslice.mem.rssKiB / n : undefined,
+    ksPss: r.kslice.mem ? r.kslice.mem.pssKiB / n : undefined,
     podMem: r.podman?.available && r.podman.mem ? r.podman.mem.rssKiB / n : undefined,
     ksCpu: r.kslice.mem?.cpuPct,
     podCpu: r.podman?.available ? r.podman.mem?.cpuPct : undefined,
@@ -295,8 +298,10 @@ export function reportMarkdown(sums: Summary[], commandLine: string, date: strin
     row("kslice no-op preview with a Network", (m) => ms(m.netPreviewPer)),
     row("kslice refresh", (m) => ms(m.refreshPer)),
     row("kslice destroy", (m) => ms(m.destroyPer)),
-    row("host memory per idle container beyond its own processes (supervisor included)", (m) => (m.idle ? `${m.idle.beyondOwnKiB.toFixed(0)} KiB` : "n/a")),
-    row("unreclaimable kernel memory per idle container (slab, stacks, page tables)", (m) => (m.idle ? `${m.idle.kernelKiB.toFixed(0)} KiB` : "n/a")),
+    row("host memory per idle container beyond its own processes: unreclaimable kernel memory + the supervisor's PSS", (m) =>
+      m.idle && m.ksPss !== undefined ? `${(m.idle.kernelKiB + m.ksPss).toFixed(0)} KiB` : "n/a",
+    ),
+    row("the same from MemAvailable (before up − all running − own PSS; noisy on a shared machine)", (m) => (m.idle ? `${m.idle.beyondOwnKiB.toFixed(0)} KiB` : "n/a")),
     row("supervisor CPU while all idle", (m) => (m.ksCpu === undefined ? "n/a" : `${m.ksCpu.toFixed(2)}% of a core`)),
     row("host commands per container, no-op preview (provider / strace)", (m) => `${f(m.commandsPer, 2)} / ${f(m.tracedPer, 2)}`),
   ];
