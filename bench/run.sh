@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# npm run bench [-- N ...] — kslice against the engine floor, raw runc and podman, measured in one run.
-# Prints figures and ratios; asserts none. Exits non-zero only when a step fails or something is left behind.
+# npm run bench [-- N ...] [--no-podman] [--no-network] [--parallel P] [--subnet CIDR] — kslice against the engine floor,
+# raw runc and podman, measured in one run (bench/containers.ts). Prints figures, ratios, the targets of
+# issue 12 and README markdown; with two N or more writes bench/results/<date>-N<…>.svg and .png.
+# Asserts nothing. Exits non-zero only when a step fails or something is left behind.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ "$(id -u)" = 0 ] || { echo "bench: must run as root (cgroups, runc, podman)" >&2; exit 1; }

@@ -14,8 +14,8 @@ export function containersScene(network: boolean) {
     host,
     limits: { memory: { max: "16Gi" }, pids: { max: 8192 }, cpu: { weight: 100 } },
   });
-  // a /22 holds the largest N the bench takes (1000)
-  const net = network ? new kslice.Network("bench", { host, subnet: "10.241.0.0/22" }) : undefined;
+  // the bench's --subnet (default 10.241.0.0/22: a /22 holds the largest N the bench takes, 1000)
+  const net = network ? new kslice.Network("bench", { host, subnet: config.get("subnet") ?? "10.241.0.0/22" }) : undefined;
   const pids = [];
   for (let i = 0; i < n; i++) {
     const c = new kslice.Container(`c-${i}`, {

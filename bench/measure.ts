@@ -1,0 +1,151 @@
+// One N, in order: the engine floor, kslice (plain, then each container on a Network) through the
+// engine, raw runc, podman. Each phase cleans up after itself; what a failed step leaves is destroyed
+// at the end of the run (stack.ts undestroyed, baselines' cleanups).
+import { mkdtempSync, rmSync } from "node:fs";
+import { join } from "node:path";
+import { mean, ms1, now, progress, run, s, say, sh } from "./common";
+import { countEnv, countExecs, readCommandCount, straceAvailable, straceWrap, type ExecCount } from "./commands";
+import { loadAverage } from "./machine";
+import { podmanPeer, rawRunc, type PodmanResult, type RawResult } from "./baselines";
+import { cgroupPssKiB, idleCost, isSupervisor, ksliceHostProcs, meminfo, sampleHost, type HostMem, type IdleCost } from "./samplers";
+import { runStack, stackTimeoutMs, summaryText, undestroyed, type Ctx, type OpResult } from "./stack";
+
+/** Host commands of one no-op preview: the provider's own count and the strace proxy. */
+export interface Commands {
+  provider?: number;
+  traced?: ExecCount;
+}
+
+export interface NResult {
+  n: number;
+  load: string;
+  floor: { up?: OpResult; upNoop?: OpResult; preview?: OpResult; destroy?: OpResult };
+  kslice: {
+    up?: OpResult; upNoop?: OpResult; preview?: OpResult; refresh?: OpResult; destroy?: OpResult; outputs?: OpResult;
+    running?: number; mem?: HostMem; supervisors?: number; idle?: IdleCost; commands?: Commands;
+  };
+  /** The same containers, each on one network (bench/programs/networked). */
+  networked: { up?: OpResult; preview?: OpResult; destroy?: OpResult; commands?: Commands };
+  raw?: RawResult;
+  podman?: PodmanResult;
+  errors: string[];
+}
+
+export async function benchN(c: Ctx, n: number): Promise<NResult> {
+  const r: NResult = { n, load: loadAverage(), floor: {}, kslice: {}, networked: {}, errors: [] };
+  const timeout = stackTimeoutMs(n);
+  const deadline = () => now() + 60_000 + n * 5_000;
+  const strace = straceAvailable();
+  say(`\n== N = ${n}  (load average at start: ${r.load})`);
+  const step = async (label: string, program: string, stack: string, op: string, env?: Record<string, string>): Promise<OpResult> => {
+    if (run.aborted) throw new Error("aborted");
+    const x = await runStack(c, op, program, stack, n, timeout, { env });
+    progress(`${label}: ${s(x.ms)} s${x.engine ? ` (engine: ${x.engine})` : ""} ${summaryText(x)}`);
+    if (!x.ok) {
+      r.errors.push(`${label}: ${x.error}`);
+      say(`    ${x.error?.replace(/\n/g, "\n    ")}`);
+    }
+    return x;
+  };
+  /** The timed no-op preview with the provider's counter on, then (untimed) once more under strace. */
+  const countedPreview = async (label: string, program: string, stack: string): Promise<{ preview: OpResult; commands: Commands }> => {
+    const dir = mkdtempSync(join(c.tmp, "count-"));
+    const preview = await step(label, program, stack, "preview", { [countEnv]: join(dir, "provider") });
+    const commands: Commands = { provider: readCommandCount(join(dir, "provider")) };
+    if (preview.ok && strace && !run.aborted) {
+      const trace = join(dir, "trace");
+      const x = await runStack(c, "preview", program, stack, n, timeout, { wrap: straceWrap(trace) });
+      if (x.ok) commands.traced = countExecs(trace);
+      else r.errors.push(`${label} under strace: ${x.error}`);
+    }
+    const top = commands.traced?.byProgram.slice(0, 6).map(([k, v]) => `${k} ${v}`).join(", ");
+    progress(`${label}: host commands: provider's count ${commands.provider ?? "n/a"}; exec'd by the provider (strace) ${commands.traced?.commands ?? "n/a"}${top ? ` (${top})` : ""}`);
+    rmSync(dir, { recursive: true, force: true });
+    return { preview, commands };
+  };
+
+  // 1. the engine's floor: N do-nothing dynamic resources
+  const fs = `noop-n${n}`;
+  try {
+    undestroyed.add(`noop|${fs}|${n}`);
+    r.floor.up = await step("floor up (create)", "noop", fs, "up");
+    if (r.floor.up.ok) {
+      r.floor.upNoop = await step("floor up (no-op)", "noop", fs, "up");
+      r.floor.preview = await step("floor preview (no-op)", "noop", fs, "preview");
+    }
+    r.floor.destroy = await step("floor destroy", "noop", fs, "destroy");
+    if (r.floor.destroy.ok) undestroyed.delete(`noop|${fs}|${n}`);
+  } catch (e) {
+    r.errors.push(`floor: ${(e as Error).message}`);
+  }
+
+  // 2. kslice through the engine
+  const ks = `containers-n${n}`;
+  try {
+    undestroyed.add(`containers|${ks}|${n}`);
+    const before = meminfo();
+    r.kslice.up = await step("kslice up (create)", "containers", ks, "up");
+    if (r.kslice.up.ok) {
+      const list = sh(`runc --root /run/${c.prefix}/runtime list --format json`).out.trim();
+      const states = list && list !== "null" ? (JSON.parse(list) as { status: string }[]) : [];
+      r.kslice.running = states.filter((x) => x.status === "running").length;
+      progress(`runc lists ${r.kslice.running} running of ${n}`);
+      if (r.kslice.running !== n) r.errors.push(`kslice: ${r.kslice.running} containers running after up, expected ${n}`);
+      const supervisor = isSupervisor(c.prefix);
+      r.kslice.supervisors = ksliceHostProcs(c.prefix).filter(supervisor).length;
+      r.kslice.mem = await sampleHost(() => ksliceHostProcs(c.prefix), supervisor);
+      r.kslice.idle = idleCost(n, before, meminfo(), cgroupPssKiB(c.prefix));
+      progress(`kslice host processes outside containers (first sample): ${r.kslice.mem.procs.join("; ") || "none"}`);
+      progress(`kslice idle, per container: ${r.kslice.idle.beyondOwnKiB.toFixed(0)} KiB of host memory beyond its own processes (${r.kslice.idle.ownKiB.toFixed(0)} KiB PSS), kernel objects ${r.kslice.idle.kernelKiB.toFixed(0)} KiB; supervisor CPU ${r.kslice.mem.cpuPct.toFixed(2)}% of a core over ${s(r.kslice.mem.windowMs)} s`);
+      r.kslice.upNoop = await step("kslice up (no-op)", "containers", ks, "up");
+      const counted = await countedPreview("kslice preview (no-op)", "containers", ks);
+      r.kslice.preview = counted.preview;
+      r.kslice.commands = counted.commands;
+      r.kslice.outputs = await step("runner fixed cost (stack.js outputs)", "containers", ks, "outputs");
+      r.kslice.refresh = await step("kslice refresh", "containers", ks, "refresh");
+    }
+    r.kslice.destroy = await step("kslice destroy", "containers", ks, "destroy");
+    if (r.kslice.destroy.ok) undestroyed.delete(`containers|${ks}|${n}`);
+  } catch (e) {
+    r.errors.push(`kslice: ${(e as Error).message}`);
+  }
+
+  // 2b. the same containers, each on a network: the cost of a veth, an address and the rules
+  const kn = `networked-n${n}`;
+  if (c.opts.network) {
+    try {
+      undestroyed.add(`networked|${kn}|${n}`);
+      r.networked.up = await step("kslice up with a network (create)", "networked", kn, "up");
+      if (r.networked.up.ok) {
+        const counted = await countedPreview("kslice preview with a network (no-op)", "networked", kn);
+        r.networked.preview = counted.preview;
+        r.networked.commands = counted.commands;
+      }
+      r.networked.destroy = await step("kslice destroy with a network", "networked", kn, "destroy");
+      if (r.networked.destroy.ok) undestroyed.delete(`networked|${kn}|${n}`);
+    } catch (e) {
+      r.errors.push(`kslice with a network: ${(e as Error).message}`);
+    }
+  }
+
+  // 3. raw runc, sequential
+  if (!run.aborted) {
+    progress(`raw runc: ${n} × runc run -d …`);
+    r.raw = await rawRunc(c.prefix, n, deadline());
+    if (r.raw.error) r.errors.push(`raw runc: ${r.raw.error}`);
+    progress(`raw runc: ${r.raw.started} started, mean ${ms1(mean(r.raw.runMs) ?? 0)} ms per runc run -d; deleted ${r.raw.deleteMs.length}${r.raw.error ? `; error: ${r.raw.error}` : ""}`);
+  }
+
+  // 4. podman, sequential
+  if (!run.aborted && c.opts.podman) {
+    progress(`podman: ${n} × podman run -d …`);
+    r.podman = await podmanPeer(c.prefix, n, deadline());
+    if (!r.podman.available) progress(`podman: unavailable: ${r.podman.error}`);
+    else {
+      if (r.podman.error) r.errors.push(`podman: ${r.podman.error}`);
+      progress(`podman: ${r.podman.started} started, mean ${ms1(mean(r.podman.runMs) ?? 0)} ms per podman run -d; rm -f -a + cleanup ${s(r.podman.rmMs ?? 0)} s`);
+    }
+    if (r.podman.leftovers) r.errors.push(`podman: left after rm -f -a: ${r.podman.leftovers}`);
+  }
+  return r;
+}
