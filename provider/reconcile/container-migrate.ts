@@ -195,8 +195,8 @@ async function migrate(inner: LifecycleImpl, id: string, olds: Props, news: Prop
     created = (await step("create on target (unstarted)", toName, () => inner.create({ ...news, state: "stopped" }))).outs ?? {};
     if (before.props) {
       stoppedAt = Date.now();
+      stopped = wasRunning; // set before: a stop that failed half-way is undone by a start too
       await step("stop on source", fromName, () => inner.update(id, olds, { ...olds, state: "stopped" }));
-      stopped = wasRunning;
       bytes = await step("copy of the writable layer", `${fromName} → ${toName}`, () => copyUpper(from, to, a, o.name));
     } else {
       log(`warning: container ${a.name}: not on ${fromName} (deleted behind kslice's back): created on ${toName} from its declaration, with no data to move`);

@@ -85,9 +85,10 @@ describe("a container whose host changes migrates with its data", () => {
   }, 900_000);
 
   it("a failure on the target (its disk full) leaves the container running on the source, unchanged; the error names the step and host", async () => {
-    // leave ~16 MiB free on A's /var/lib, root's reserved blocks included: the 50 MiB layer cannot land there
-    await ok("a", `fallocate -l $(( $(stat -f -c %f /var/lib) * $(stat -f -c %S /var/lib) - 16 * 1024 * 1024 )) /var/lib/fill.kslice-test`);
     try {
+      // leave ~40 MiB free on A's /var/lib (root's reserved blocks counted; ext4 keeps 16 MiB of
+      // them for itself): the bundle fits, the 50 MiB layer cannot land
+      await ok("a", `fallocate -l $(( $(stat -f -c %f /var/lib) * $(stat -f -c %S /var/lib) - 40 * 1024 * 1024 )) /var/lib/fill.kslice-test`);
       const r = await up("a");
       expect(r.ok).toBe(false);
       expect(r.stderr).toContain(`migration from ${target("b")} to ${target("a")} failed at step "copy of the writable layer (unpack)" on host ${target("a")}`);
