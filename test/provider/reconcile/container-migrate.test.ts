@@ -1,0 +1,36 @@
+import { describe, expect, it } from "vitest";
+import { chooseMode } from "../../../provider/reconcile/container-migrate";
+import type { HostContext } from "../../../provider/reconcile/host-context";
+
+/** A host whose live-support script answers `answer` (a fake transport: no host is touched). */
+function fakeHost(name: string, answer: string, runtime: "runc" | "crun" = "crun") {
+  const calls: string[] = [];
+  const h = {
+    t: { target: name, run: async (argv: string[]) => (calls.push(argv.join(" ")), { command: "", exitCode: 0, stdout: `${answer}\n`, stderr: "", timedOut: false }) },
+    facts: { cgroupMode: "unified", runtimes: [{ name: runtime, path: `/usr/bin/${runtime}`, version: "1" }] },
+  } as unknown as HostContext;
+  return { h, host: { connection: { type: "local" as const }, prefix: "kslice", runtime: "auto" as const }, name, calls };
+}
+
+describe("choosing how a container migrates", () => {
+  it("cold asks no host anything", async () => {
+    const a = fakeHost("A", "ok");
+    expect(await chooseMode("cold", a, fakeHost("B", "ok"))).toEqual({ mode: "cold" });
+    expect(a.calls).toEqual([]);
+  });
+
+  it("live-or-cold falls back to cold saying which host cannot and why", async () => {
+    const r = await chooseMode("live-or-cold", fakeHost("A", "criu is not installed"), fakeHost("B", "crun was built without CRIU (crun --version does not show +CRIU)"));
+    expect(r).toEqual({ mode: "cold", fallback: "host A: criu is not installed; host B: crun was built without CRIU (crun --version does not show +CRIU)" });
+  });
+
+  it("live alone is an error naming the host and why", async () => {
+    const r = await chooseMode("live", fakeHost("A", "criu check failed: Error (criu/vdso.c): vdso"), fakeHost("B", "criu is not installed"));
+    expect(r).toEqual({ error: "host A: criu check failed: Error (criu/vdso.c): vdso; host B: criu is not installed" });
+  });
+
+  it("hosts that pass every check still answer that kslice cannot restore yet (no silent cold move under live)", async () => {
+    const r = await chooseMode("live", fakeHost("A", "ok", "runc"), fakeHost("B", "ok", "runc"));
+    expect(r).toMatchObject({ error: expect.stringContaining("host A: live restore is not implemented yet") });
+  });
+});
