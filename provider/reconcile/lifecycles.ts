@@ -2,6 +2,7 @@ import { containerLifecycle } from "./container";
 import { hostLifecycle } from "./host";
 import { limitsLifecycle } from "./limits";
 import { networkLifecycle } from "./network";
+import { placementLifecycle } from "./placement-lifecycle";
 import type { LifecycleImpl } from "./provider-types";
 import { watchEngine } from "./engine-watchdog";
 
@@ -14,4 +15,5 @@ export const lifecycles: Record<string, LifecycleImpl> = {
   limits: limitsLifecycle,
   container: containerLifecycle,
   network: networkLifecycle,
+  placement: placementLifecycle,
 };
