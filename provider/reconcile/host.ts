@@ -99,6 +99,14 @@ async function usedByOthers(a: HostArgs, owner: string | undefined): Promise<boo
   return true;
 }
 
+const firstLine = (e: unknown) => String((e as Error).message ?? e).split("\n")[0]!;
+
+/** The old inputs name the same connection and prefix (the Host exists; only its answer is missing). */
+function knownAndSame(olds: Props, news: HostArgs): boolean {
+  const o = parseInput(hostArgs, pickInputs(olds));
+  return o.ok && JSON.stringify(o.value.connection) === JSON.stringify(news.connection) && o.value.prefix === news.prefix;
+}
+
 /**
  * Inputs whose change means another machine (or another namespace of objects on it): replace.
  * A new address, port, user or transport of the same machine (its machine-id) is an update.
@@ -120,7 +128,10 @@ export const hostLifecycle: LifecycleImpl = {
       const chosen = chooseRuntime(facts, r.value.runtime);
       if ("error" in chosen) return { failures: [{ property: "runtime", reason: `${t.target}: ${chosen.error}` }] };
     } catch (e) {
-      return { failures: [{ property: "connection", reason: (e as Error).message }] };
+      // A host already in the state that does not answer now (down, unplugged) fails only what
+      // runs on it: a ContainerSet re-places its replicas. A new host must answer.
+      if (!knownAndSame(_olds, r.value)) return { failures: [{ property: "connection", reason: (e as Error).message }] };
+      console.error(`warning: host ${connectionKey(r.value.connection)} does not answer (${firstLine(e)}); kept as it was`);
     }
     return { inputs: { ...r.value, ...owner } as unknown as Props };
   },
@@ -133,7 +144,13 @@ export const hostLifecycle: LifecycleImpl = {
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
     if (JSON.stringify(o) !== JSON.stringify(n)) return { changes: true };
     // Diff against the kernel: a changed fact (kernel upgraded, runtime installed) updates the outputs.
-    const now = await observe(n);
+    let now: HostOutputs;
+    try {
+      now = await observe(n);
+    } catch (e) {
+      console.error(`warning: host ${connectionKey(n.connection)} does not answer (${firstLine(e)}); its facts are not refreshed`);
+      return { changes: false };
+    }
     const changed = factKeys.some((k) => JSON.stringify(now[k]) !== JSON.stringify(olds[k]));
     return { changes: changed };
   },
