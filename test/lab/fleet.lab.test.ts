@@ -12,7 +12,8 @@ const prefix = `${testPrefix}-fl`;
 type Assignments = Record<string, { host: string; reason: string }>;
 
 describe("ContainerSet over three lab VMs: placement, drain, a VM lost and back", () => {
-  const lab = useLab(3);
+  // three VMs boot together under TCG: on a loaded machine that took over 240 s
+  const lab = useLab(3, { bootTimeoutMs: 600_000 });
   const vm = (name: string): LabHost => lab().hosts.find((h) => h.name === name)!;
   let stack: TestStack | undefined;
   const crun = `crun --root /run/${prefix}/runtime`;
