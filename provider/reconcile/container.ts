@@ -34,6 +34,7 @@ import {
 } from "./container-network";
 import { detachScript } from "../kernel/network/attach";
 import { attachmentName } from "../../schema/container-network";
+import { unreachableAtCheck } from "./unreachable";
 
 const inputKeys = [
   "host", "name", "parent", "limits", "rootfs", "command", "env", "workingDir", "user", "hostname",
@@ -431,7 +432,8 @@ export const containerLifecycle: LifecycleImpl = {
       const failures = await admission(r.value, await context(r.value), typeof olds.name === "string" ? olds.name : undefined, ownerOf(inputs), declaredParentLimits(news.parentLimits));
       if (failures.length) return { failures };
     } catch (e) {
-      return { failures: [{ property: "host", reason: (e as Error).message }] };
+      const failures = unreachableAtCheck(e);
+      if (failures.length) return { failures };
     }
     return { inputs: { ...inputs, host: r.value.host } };
   },

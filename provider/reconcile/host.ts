@@ -15,6 +15,7 @@ import { removeContainer } from "./container";
 import { incompleteBundlesScript, parseIncompleteBundles } from "../kernel/container/bundle-state";
 import { ownerOf, stackOf } from "./ownership";
 import { prefixUsersScript, stackFile, writeRecordScript } from "../kernel/owners";
+import { unreachableAtCheck } from "./unreachable";
 
 /** The Host's outputs: its inputs (Node's diff only sees old outputs) and the facts read from the kernel. */
 export interface HostOutputs extends HostArgs {
@@ -101,12 +102,6 @@ async function usedByOthers(a: HostArgs, owner: string | undefined): Promise<boo
 
 const firstLine = (e: unknown) => String((e as Error).message ?? e).split("\n")[0]!;
 
-/** The old inputs name the same connection and prefix (the Host exists; only its answer is missing). */
-function knownAndSame(olds: Props, news: HostArgs): boolean {
-  const o = parseInput(hostArgs, pickInputs(olds));
-  return o.ok && JSON.stringify(o.value.connection) === JSON.stringify(news.connection) && o.value.prefix === news.prefix;
-}
-
 /**
  * Inputs whose change means another machine (or another namespace of objects on it): replace.
  * A new address, port, user or transport of the same machine (its machine-id) is an update.
@@ -128,10 +123,10 @@ export const hostLifecycle: LifecycleImpl = {
       const chosen = chooseRuntime(facts, r.value.runtime);
       if ("error" in chosen) return { failures: [{ property: "runtime", reason: `${t.target}: ${chosen.error}` }] };
     } catch (e) {
-      // A host already in the state that does not answer now (down, unplugged) fails only what
-      // runs on it: a ContainerSet re-places its replicas. A new host must answer.
-      if (!knownAndSame(_olds, r.value)) return { failures: [{ property: "connection", reason: (e as Error).message }] };
-      console.error(`warning: host ${connectionKey(r.value.connection)} does not answer (${firstLine(e)}); kept as it was`);
+      // A host that does not answer (down, unplugged) fails only what runs on it, at its own step:
+      // a ContainerSet re-places its replicas. A refused key or host key is a failure here.
+      const failures = unreachableAtCheck(e, "connection");
+      if (failures.length) return { failures };
     }
     return { inputs: { ...r.value, ...owner } as unknown as Props };
   },

@@ -8,6 +8,8 @@ import { forwardSignals } from "./local";
 import {
   CommandError,
   FileError,
+  HostUnreachableError,
+  unreachableText,
   commandLine,
   defaultTimeoutMs,
   shellQuote,
@@ -132,7 +134,8 @@ export class SshTransport implements Transport {
     const failed = this.lastFailure;
     if (!this.master && failed && Date.now() - failed.at < failFastMs) {
       const ago = ((Date.now() - failed.at) / 1000).toFixed(0);
-      return Promise.reject(new CommandError(this.target, { ...failed.error, stderr: `${failed.error.stderr.trim()} (host unreachable ${ago}s ago; not retried for ${failFastMs / 1000}s)` }));
+      const Kind = failed.error instanceof HostUnreachableError ? HostUnreachableError : CommandError;
+      return Promise.reject(new Kind(this.target, { ...failed.error, stderr: `${failed.error.stderr.trim()} (host unreachable ${ago}s ago; not retried for ${failFastMs / 1000}s)` }));
     }
     this.master ??= (async () => {
       const { execa } = await import("execa");
@@ -146,13 +149,14 @@ export class SshTransport implements Transport {
       }).finally(() => rmSync(key, { force: true }));
       if (r.exitCode !== 0) {
         this.master = undefined;
-        const error = new CommandError(this.target, {
+        const result = {
           command: `ssh ${this.target}`,
           exitCode: r.exitCode ?? -1,
           stdout: "",
           stderr: String(r.stderr ?? "").trim() || (r.timedOut ? "connection timed out" : "ssh failed to connect"),
           timedOut: r.timedOut,
-        });
+        };
+        const error = r.timedOut || unreachableText.test(result.stderr) ? new HostUnreachableError(this.target, result) : new CommandError(this.target, result);
         this.lastFailure = { at: Date.now(), error };
         throw error;
       }

@@ -41,17 +41,21 @@ describe("one good host and one dead address in one up", () => {
     expect(leaksOf(prefix)).toEqual([]);
   }, 300_000);
 
-  it("the good host's budgets are made; the dead host's fail, each naming the host", async () => {
+  it("the good host's budgets are made; the dead host fails on its own, naming the host, and its budgets are not attempted", async () => {
     const started = Date.now();
     const r = await stack.run("up", "--continue-on-error");
     const seconds = (Date.now() - started) / 1000;
-    console.log(`[dead host] up with one dead host (connectTimeoutSeconds 3) failed after ${seconds.toFixed(1)} s`);
+    console.log(`[dead host] up with one dead host (connectTimeoutSeconds 3) ended after ${seconds.toFixed(1)} s (engine start included)`);
     expect(r.ok).toBe(false);
     const target = `root@127.0.0.1:${port}`;
-    expect(r.stderr).toContain(target);
+    // a check that cannot reach the host warns (a failed check would stop the whole update)
+    expect(r.stderr).toContain(`warning: ${target}: `);
+    expect(r.stderr).toMatch(new RegExp(`Host dead \\*\\*creating failed\\*\\* error: ${target.replace(/\./g, "\\.")}: .*(timed out|refused)`));
+    const names = stack.exportResources().map((x) => x.urn.split("::").pop());
     for (let i = 1; i <= 3; i++) {
       expect(existsSync(localCgroupFile(prefix, `good-${i}`, "pids.max")), `good-${i}`).toBe(true);
-      expect(r.stderr).toMatch(new RegExp(`dead-${i}[\\s\\S]*${target.replace(/\./g, "\\.")}|${target.replace(/\./g, "\\.")}[\\s\\S]*dead-${i}`));
+      expect(names).toContain(`good-${i}`);
+      expect(names).not.toContain(`dead-${i}`);
     }
   }, 300_000);
 });
