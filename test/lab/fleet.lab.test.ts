@@ -75,7 +75,8 @@ describe("ContainerSet over three lab VMs: placement, drain, a VM lost and back"
   it("a pool without room for the replicas is refused at preview, naming each host and the shortfall", async () => {
     stack!.config["kslice:memory"] = "300Mi";
     const p = await stack!.run("preview");
-    delete stack!.config["kslice:memory"];
+    // config set stays in the stack's config file: set it back, not just left out
+    stack!.config["kslice:memory"] = "32Mi";
     expect(p.ok).toBe(false);
     expect(p.stderr).toMatch(/replicas: 6 replica\(s\) of memory 300Mi, cpu 0\.1 cores each do not fit: the pool has room for 3, short by 3 \(memory 900Mi, cpu 0\.3 cores\)/);
     for (const h of ["lab-1", "lab-2", "lab-3"]) expect(p.stderr).toMatch(new RegExp(`${h}: room for 1 \\(memory \\d+Mi free of \\d+Mi`));
