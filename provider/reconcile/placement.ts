@@ -122,7 +122,7 @@ export function place(replicas: readonly string[], hosts: readonly PoolHost[], d
     count.set(target.key, count.get(target.key)! + 1);
     const prevKey = previous[r]?.host;
     const prev = hosts.find((h) => h.key === prevKey);
-    const peers = `${count.get(target.key)} of ${n} there`;
+    const peers = `now ${count.get(target.key)} there`;
     let reason: string;
     if (prevKey === undefined) reason = `placed on ${target.key} (${peers}; spread over ${eligible.length} eligible host(s))`;
     else if (!prev || !keys.has(prevKey)) reason = `moved from ${prevKey} to ${target.key}: ${prevKey} left the pool`;
