@@ -100,6 +100,19 @@ export const containerArgs = z.strictObject({
   logMaxSize: size.default(8 * 2 ** 20),
   /** Take over a container of this name that another owner (stack or resource) made. @default false */
   adopt: z.boolean().default(false),
+  /**
+   * How a change of `host` to another machine (or prefix) moves the container: "cold" (stop, copy
+   * its writable layer, start there), "live" (CRIU checkpoint and restore; refused at preview where
+   * either host cannot), "live-or-cold" (live where possible, else cold with a warning saying why).
+   * @default "cold"
+   */
+  migration: z.enum(["cold", "live", "live-or-cold"]).default("cold"),
+  /**
+   * When the host it moves from cannot be reached: "fail" (naming the host), or "recreate" (created
+   * afresh on the new host without its data; the old copy is removed when that host answers again).
+   * @default "fail"
+   */
+  onSourceLost: z.enum(["fail", "recreate"]).default("fail"),
   ...networkFields,
 }).superRefine(checkNetworkFields);
 

@@ -36,9 +36,10 @@ import { detachScript } from "../kernel/network/attach";
 import { attachmentName } from "../../schema/container-network";
 import { unreachableAtCheck } from "./unreachable";
 
-const inputKeys = [
+export const inputKeys = [
   "host", "name", "parent", "limits", "rootfs", "command", "env", "workingDir", "user", "hostname",
   "mounts", "state", "restartPolicy", "reportUsage", "security", "logMaxSize", "stopGraceSeconds", "networks", "ports", "dns", "hosts", "adopt", "owner",
+  "migration", "onSourceLost",
 ] as const;
 /** Inputs a running container cannot take: changing them replaces it (delete first: names are unique). */
 export const replaceKeys = ["name", "parent", "rootfs", "command", "env", "workingDir", "user", "hostname", "mounts", "security"] as const;

@@ -1,4 +1,5 @@
-import { containerLifecycle } from "./container";
+import { containerLifecycle, inputKeys, replaceKeys } from "./container";
+import { withMigration } from "./container-migrate";
 import { hostLifecycle } from "./host";
 import { limitsLifecycle } from "./limits";
 import { networkLifecycle } from "./network";
@@ -13,7 +14,8 @@ watchEngine();
 export const lifecycles: Record<string, LifecycleImpl> = {
   host: hostLifecycle,
   limits: limitsLifecycle,
-  container: containerLifecycle,
+  // a move to another host migrates (container-migrate.ts)
+  container: withMigration(containerLifecycle, inputKeys, replaceKeys),
   network: networkLifecycle,
   placement: placementLifecycle,
 };

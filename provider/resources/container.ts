@@ -100,6 +100,30 @@ export interface ContainerArgs {
    * on the host). Ownerless containers and this resource's own are taken over without it. @default false
    */
   adopt?: pulumi.Input<boolean>;
+  /**
+   * How a change of `host` to another machine (or prefix) moves the container: "cold" stops it,
+   * copies its writable layer and starts it there; "live" checkpoints and restores it with CRIU
+   * (refused at preview where a host cannot); "live-or-cold" falls back to cold with a warning.
+   * @default "cold"
+   */
+  migration?: pulumi.Input<"cold" | "live" | "live-or-cold">;
+  /**
+   * When the host it moves from cannot be reached: "fail" naming the host, or "recreate": created
+   * afresh (empty) on the new host, the old copy removed when its host answers again. @default "fail"
+   */
+  onSourceLost?: pulumi.Input<"fail" | "recreate">;
+}
+
+/** The container's last move between hosts (`lastMigration`). */
+export interface ContainerMigration {
+  from: string;
+  to: string;
+  mode: "cold" | "live" | "recreate";
+  /** From the stop on the source to the start on the target; null when not started. */
+  downtimeMs: number | null;
+  bytes: number;
+  templateBuilt: boolean;
+  at: string;
 }
 
 export interface ContainerUsage {
@@ -137,6 +161,10 @@ export class Container extends pulumi.dynamic.Resource {
    * runs as declared; the next up restarts it from the declaration.
    */
   declare readonly securityDrift: pulumi.Output<string[]>;
+  /** Its last migration between hosts; null until it moves. */
+  declare readonly lastMigration: pulumi.Output<ContainerMigration | null>;
+  /** Copies left on hosts that could not be reached when it moved (onSourceLost: "recreate"); removed when they answer. */
+  declare readonly leftBehind: pulumi.Output<{ connection: unknown; prefix: string; machineId: string | null; name: string }[]>;
 
   constructor(name: string, args: ContainerArgs, opts?: pulumi.CustomResourceOptions) {
     const h = hostInput(args.host, opts);
@@ -144,7 +172,7 @@ export class Container extends pulumi.dynamic.Resource {
     const outputs = {
       runtimeId: undefined, runtime: undefined, status: undefined, pid: undefined, startedAt: undefined,
       cgroupPath: undefined, bundlePath: undefined, logPath: undefined, usage: undefined, addresses: undefined, address: undefined,
-      securityDrift: undefined,
+      securityDrift: undefined, lastMigration: undefined, leftBehind: undefined,
     };
     // A Network given as such becomes its ref: identity known at preview, and the dependency.
     const networks = Array.isArray(args.networks)
@@ -161,7 +189,7 @@ export class Container extends pulumi.dynamic.Resource {
         // the parent's declared limits, for check at preview (dropped by check, never stored)
         parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
       },
-      { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host", "env"] },
+      { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host", "env", "leftBehind"] },
       "kslice",
       "Container",
     );

@@ -7,8 +7,10 @@ import {
   defaultTimeoutMs,
   type CommandResult,
   type RunOptions,
+  type StreamingCommand,
   type Transport,
 } from "./transport";
+import { spawnStreaming } from "./stream";
 
 /** Commands through execa, files through fs: no shell, no extra process for a cgroup write. */
 export class LocalTransport implements Transport {
@@ -70,6 +72,12 @@ export class LocalTransport implements Transport {
       child.on("error", (e) => reject(new CommandError(this.target, { command: commandLine(argv), exitCode: -1, stdout: "", stderr: e.message, timedOut: false }, { cause: e })));
       child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
     });
+  }
+
+  async stream(argv: readonly string[], options: { timeoutMs?: number } = {}): Promise<StreamingCommand> {
+    const [file, ...args] = argv;
+    if (!file) throw new Error("stream: empty command");
+    return spawnStreaming(file, args, commandLine(argv), options.timeoutMs ?? defaultTimeoutMs);
   }
 
   async close(): Promise<void> {}

@@ -15,8 +15,10 @@ import {
   shellQuote,
   type CommandResult,
   type RunOptions,
+  type StreamingCommand,
   type Transport,
 } from "./transport";
+import { spawnStreaming } from "./stream";
 
 /**
  * OpenSSH through execa. One ControlMaster per host per process, so N operations pay one
@@ -232,6 +234,24 @@ export class SshTransport implements Transport {
       child.on("error", reject);
       child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
     });
+  }
+
+  /** A command whose stdin and stdout stream through the master connection (host-to-host copies). */
+  async stream(argv: readonly string[], options: { timeoutMs?: number } = {}): Promise<StreamingCommand> {
+    await this.ready();
+    const remote = commandLine(argv);
+    return spawnStreaming("ssh", [...this.options(), "-o", "ControlMaster=no", "-T", this.c.host, "--", remote], remote, options.timeoutMs ?? defaultTimeoutMs);
+  }
+
+  /** Opens the master connection, or a new one when it is gone (a streamed command cannot be retried). */
+  private async ready(): Promise<void> {
+    await this.ensureMaster();
+    const { execa } = await import("execa");
+    const alive = await execa("ssh", [...this.options(), "-O", "check", this.c.host], { reject: false, timeout: 5000 });
+    if (alive.exitCode !== 0) {
+      this.master = undefined;
+      await this.ensureMaster();
+    }
   }
 
   async close(): Promise<void> {

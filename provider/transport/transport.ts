@@ -36,7 +36,22 @@ export interface Transport {
    * Optional so that test fakes need not have it; local and ssh do.
    */
   attach?(argv: readonly string[], options?: { tty?: boolean }): Promise<number>;
+  /**
+   * Starts a command whose standard input and output are streams of this process, for copies from
+   * one host to another (pipeHosts in stream.ts); `done` resolves with its result once it exited.
+   * Optional so that test fakes need not have it; local and ssh do.
+   */
+  stream?(argv: readonly string[], options?: { timeoutMs?: number }): Promise<StreamingCommand>;
   close(): Promise<void>;
+}
+
+/** A running command with its stdin and stdout as streams (Transport.stream). */
+export interface StreamingCommand {
+  stdin: NodeJS.WritableStream;
+  stdout: NodeJS.ReadableStream;
+  /** Its result: stdout is empty (it went to the stream); stderr is kept. Never rejects. */
+  done: Promise<CommandResult>;
+  kill(): void;
 }
 
 export class CommandError extends Error implements CommandResult {

@@ -6,6 +6,8 @@ import { join } from "node:path";
 
 export interface LocalSshd {
   port: number;
+  /** sshd's pid (a test may SIGSTOP it to make the host unreachable). */
+  pid: number;
   privateKey: string;
   hostKey: string;
   /** Lines of sshd's log, e.g. to count accepted connections. */
@@ -56,6 +58,7 @@ export async function startSshd(): Promise<LocalSshd> {
   const pub = readFileSync(join(dir, "host.pub"), "utf8").trim().split(" ");
   return {
     port,
+    pid: proc.pid!,
     privateKey: readFileSync(join(dir, "client"), "utf8"),
     hostKey: `${pub[0]} ${pub[1]}`,
     log: () => log,

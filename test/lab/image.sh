@@ -19,6 +19,7 @@ packages=(
   linux-image-amd64 initramfs-tools systemd-sysv udev kmod
   openssh-server runc crun iproute2 busybox-static nftables procps
   mmdebstrap  # kslice builds debootstrap templates with it (examples/devenv)
+  criu  # live migration (checkpoint/restore) where the guest kernel allows it
 )
 # Free space left in the root filesystem for what tests put there (rootfs trees, bundles).
 free_mib=2048

@@ -1,0 +1,61 @@
+import { shellQuote as q } from "../../transport/transport";
+import { ensureRootfsMounted } from "./rootfs";
+import { rangeSize } from "./uid-ranges";
+
+/**
+ * Scripts of a container's migration between hosts (reconcile/container-migrate.ts drives them).
+ * The writable layer (the overlay's upper dir) moves as a GNU tar stream: numeric owners, xattrs
+ * (all namespaces: overlay's whiteouts and opaque dirs are trusted.overlay.*) and ACLs intact.
+ */
+const tarFlags = ["--xattrs", "--xattrs-include='*'", "--acls", "--numeric-owner"].join(" ");
+
+/** Bytes in the upper dir (for the progress line), or 0 when it cannot be told. */
+export function upperSizeScript(bundle: string): string {
+  return `du -sb ${q(`${bundle}/upper`)} 2>/dev/null | cut -f1 || echo 0`;
+}
+
+/**
+ * Writes the upper dir as a tar stream on stdout. With `shift` (a user-namespaced container whose
+ * range differs on the target) every owner and group inside the source's range [from, from+65536)
+ * is written as the same id of the target's range, by tar's own --owner-map/--group-map: modes,
+ * setuid bits and file capabilities stay as they are (a chown afterwards would clear them).
+ */
+export function archiveUpperScript(bundle: string, shift?: { from: number; to: number }): string {
+  const upper = q(`${bundle}/upper`);
+  if (!shift || shift.from === shift.to) return `cd ${upper} || exit 1\nexec tar ${tarFlags} -cf - .`;
+  const d = shift.to - shift.from;
+  return [
+    `cd ${upper} || exit 1`,
+    `m=$(mktemp) || exit 1; trap 'rm -f "$m"' EXIT`,
+    // every id in use, owners and groups alike: one map serves both
+    `find . -xdev -printf '%U\\n%G\\n' | sort -un | awk -v lo=${shift.from} -v hi=${shift.from + rangeSize} -v d=${d} '$1 >= lo && $1 < hi { print "+" $1 " +" ($1 + d) }' > "$m" || exit 1`,
+    `tar ${tarFlags} --owner-map="$m" --group-map="$m" -cf - .`,
+  ].join("\n");
+}
+
+/**
+ * Replaces the (fresh, never started) upper dir of a bundle with the tar stream on stdin, then
+ * mounts the rootfs again over it: overlayfs must not see its upper change while mounted.
+ */
+export function restoreUpperScript(bundle: string, lower: string): string {
+  const b = q(bundle);
+  return [
+    `if mountpoint -q ${b}/rootfs; then umount ${b}/rootfs || exit 1; fi`,
+    `rm -rf ${b}/upper ${b}/work && mkdir ${b}/upper || exit 1`,
+    `tar -C ${b}/upper ${tarFlags} -xpf - || { echo "tar could not unpack the writable layer into ${bundle}/upper" >&2; exit 1; }`,
+    ensureRootfsMounted(bundle, lower),
+  ].join("\n");
+}
+
+/**
+ * Whether the host can checkpoint and restore a container with `runtime`: prints "ok", or one line
+ * saying why not (criu missing, `criu check` failing, crun built without CRIU).
+ */
+export function liveSupportScript(runtime: "runc" | "crun"): string {
+  return [
+    `command -v criu >/dev/null 2>&1 || { echo "criu is not installed"; exit 0; }`,
+    `out=$(criu check 2>&1) || { echo "criu check failed: $(printf '%s' "$out" | grep -v '^$' | tail -n 2 | tr '\\n' ' ')"; exit 0; }`,
+    ...(runtime === "crun" ? [`crun --version 2>/dev/null | grep -q '+CRIU' || { echo "crun was built without CRIU (crun --version does not show +CRIU)"; exit 0; }`] : []),
+    `echo ok`,
+  ].join("\n");
+}

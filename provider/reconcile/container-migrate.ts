@@ -1,0 +1,379 @@
+import { containerArgs, type ContainerArgs } from "../../schema/container";
+import type { Connection } from "../../schema/connection";
+import { parseInput, type InputFailure } from "../../schema/issues";
+import { hostLayout } from "../kernel/container/layout";
+import { archiveUpperScript, liveSupportScript, restoreUpperScript, upperSizeScript } from "../kernel/container/migrate";
+import { lowerOf } from "../kernel/container/rootfs";
+import { chooseRuntime } from "../kernel/host-facts";
+import { connectionKey } from "../transport/open";
+import { pipeHosts } from "../transport/stream";
+import { forgetReads, hostContext, type HostContext } from "./host-context";
+import { hostMoved, machineIdentity } from "./host-identity";
+import { ownerOf, recordedOwner } from "./ownership";
+import type { CheckResult, DiffResult, LifecycleImpl, Props, UpdateResult } from "./provider-types";
+import { containsUnknown } from "./unknown";
+
+/**
+ * A Container whose `host` moves to another machine (or prefix) migrates instead of being rebuilt
+ * empty (ARCHITECTURE.md, "Migration"): created unstarted on the target from the same declaration,
+ * stopped on the source, its writable layer streamed across by the provider, started on the target,
+ * and only then removed from the source. Any failure before that removal undoes the target and
+ * restarts the source as it was. This wraps the container lifecycle, whose create, update and
+ * delete do the work on each host: the migration only orders them and moves the data.
+ */
+
+type HostRef = ContainerArgs["host"];
+
+/** Where a container was left when its source could not be reached (onSourceLost: "recreate"). */
+export interface LeftBehind {
+  connection: Connection;
+  prefix: string;
+  machineId: string | null;
+  name: string;
+}
+
+export interface MigrationRecord {
+  from: string;
+  to: string;
+  /** cold, live, or recreate (the source was lost: created afresh, its data left there) */
+  mode: "cold" | "live" | "recreate";
+  /** From the stop on the source to the start on the target; null when it was not started. */
+  downtimeMs: number | null;
+  /** Bytes of the writable layer moved. */
+  bytes: number;
+  /** The target had no rootfs template: it was built there first. */
+  templateBuilt: boolean;
+  at: string;
+}
+
+/** The declaration in props (inputs or outputs), parsed; undefined when it does not parse. */
+function declaration(props: Props, inputKeys: readonly string[]): ContainerArgs | undefined {
+  const picked = Object.fromEntries(inputKeys.filter((k) => k !== "owner" && props[k] !== undefined).map((k) => [k, props[k]]));
+  const r = parseInput(containerArgs, picked);
+  return r.ok ? r.value : undefined;
+}
+
+/** How messages name a host: its connection, and its prefix when the move changes that. */
+function where(host: HostRef, other: HostRef): string {
+  return host.prefix === other.prefix ? connectionKey(host.connection) : `${connectionKey(host.connection)} (prefix ${host.prefix})`;
+}
+
+/** The same connection with a short connect timeout: a lost host must not hold a preview long. */
+function quick(connection: Connection): Connection {
+  return connection.type === "ssh" ? { ...connection, connectTimeoutSeconds: Math.min(3, connection.connectTimeoutSeconds) } : connection;
+}
+
+/** The host's context, or why it cannot be reached. */
+async function reach(host: HostRef, fast = false): Promise<{ h: HostContext } | { error: string }> {
+  try {
+    const h = await hostContext(fast ? { ...host, connection: quick(host.connection) } : host);
+    await h.t.run(["true"], { timeoutMs: 15_000 });
+    return { h };
+  } catch (e) {
+    return { error: (e as Error).message };
+  }
+}
+
+/** Why `host` cannot checkpoint and restore a container, or undefined when it can. */
+export async function liveUnsupported(h: HostContext, host: HostRef): Promise<string | undefined> {
+  const chosen = chooseRuntime(h.facts, host.runtime ?? "auto");
+  if ("error" in chosen) return chosen.error;
+  const r = await h.t.run(["sh", "-c", liveSupportScript(chosen.runtime.name)], { timeoutMs: 30_000, allowFailure: true });
+  const answer = r.stdout.trim() || r.stderr.trim() || `exit ${r.exitCode}`;
+  if (answer !== "ok") return answer;
+  // kslice restores only what it can give back as it was: an init on networks would come back
+  // without its veths (made by net.sh from the host side at each start)
+  return "live restore is not implemented yet (kslice restarts containers through start.sh)";
+}
+
+/** The migration mode to use, or why the declared one cannot be had. */
+export async function chooseMode(
+  declared: ContainerArgs["migration"],
+  from: { h: HostContext; host: HostRef; name: string },
+  to: { h: HostContext; host: HostRef; name: string },
+): Promise<{ mode: "cold" | "live"; fallback?: string } | { error: string }> {
+  if (declared === "cold") return { mode: "cold" };
+  const why = [
+    await liveUnsupported(from.h, from.host).then((w) => w && `host ${from.name}: ${w}`),
+    await liveUnsupported(to.h, to.host).then((w) => w && `host ${to.name}: ${w}`),
+  ].filter(Boolean).join("; ");
+  if (!why) return { mode: "live" };
+  return declared === "live" ? { error: why } : { mode: "cold", fallback: why };
+}
+
+/** A failure of one step of a migration, naming the step and the host it ran on. */
+class StepError extends Error {
+  constructor(readonly step: string, readonly host: string, cause: unknown) {
+    super(`step "${step}" on host ${host}: ${(cause as Error).message ?? String(cause)}`, { cause });
+  }
+}
+
+async function step<T>(name: string, host: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw e instanceof StepError ? e : new StepError(name, host, e);
+  }
+}
+
+const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+const log = (s: string) => console.error(`kslice: ${s}`);
+
+/** Reads the user-namespace base a bundle was made with (kslice.json), if any. */
+async function uidBase(h: HostContext, bundle: string): Promise<number | undefined> {
+  const [meta] = await h.t.readFiles([`${bundle}/kslice.json`]);
+  try {
+    const b = meta ? (JSON.parse(meta) as { uidBase?: unknown }).uidBase : undefined;
+    return typeof b === "number" ? b : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Streams the source bundle's upper dir into the target bundle (host to host through this
+ * process), shifting user-namespace ids when the target's range differs. Returns the bytes moved.
+ */
+async function copyUpper(
+  from: { h: HostContext; host: HostRef; name: string },
+  to: { h: HostContext; host: HostRef; name: string },
+  a: ContainerArgs,
+  container: string,
+): Promise<number> {
+  const src = hostLayout(from.host.prefix).bundle(container);
+  const dst = hostLayout(to.host.prefix).bundle(a.name);
+  const [fromBase, toBase] = [await uidBase(from.h, src), await uidBase(to.h, dst)];
+  const shift = fromBase !== undefined && toBase !== undefined ? { from: fromBase, to: toBase } : undefined;
+  const total = Number((await from.h.t.run(["sh", "-c", upperSizeScript(src)])).stdout.trim()) || 0;
+  let last = Date.now();
+  const r = await pipeHosts(
+    from.h.t, ["sh", "-c", archiveUpperScript(src, shift)],
+    to.h.t, ["sh", "-c", restoreUpperScript(dst, lowerOf(hostLayout(to.host.prefix), a.rootfs))],
+    {
+      timeoutMs: 3_600_000,
+      onBytes: (n) => {
+        if (Date.now() - last < 5000) return;
+        last = Date.now();
+        log(`container ${a.name}: migrating from ${from.name} to ${to.name}: ${mib(n)} of about ${mib(total)} moved`);
+      },
+    },
+  );
+  const failed = (side: { exitCode: number; stderr: string; timedOut: boolean }) =>
+    side.timedOut ? "timed out" : `exited with ${side.exitCode}: ${side.stderr.trim() || "(no stderr)"}`;
+  if (r.to.exitCode !== 0 || r.to.timedOut) throw new StepError("copy of the writable layer (unpack)", to.name, new Error(failed(r.to)));
+  if (r.from.exitCode !== 0 || r.from.timedOut) throw new StepError("copy of the writable layer (tar)", from.name, new Error(failed(r.from)));
+  return r.bytes;
+}
+
+/** Moves a container from olds' host to news' host; see the file's comment. */
+async function migrate(inner: LifecycleImpl, id: string, olds: Props, news: Props, o: ContainerArgs, a: ContainerArgs): Promise<UpdateResult> {
+  const fromName = where(o.host, a.host);
+  const toName = where(a.host, o.host);
+  const source = await reach(o.host);
+  if ("error" in source) return sourceLost(inner, olds, news, o, a, source.error);
+  const target = await reach(a.host);
+  if ("error" in target) throw new Error(`container ${a.name}: cannot migrate to host ${toName}, which cannot be reached: ${target.error}`);
+  const from = { h: source.h, host: o.host, name: fromName };
+  const to = { h: target.h, host: a.host, name: toName };
+  const chosen = await chooseMode(a.migration, from, to);
+  if ("error" in chosen) throw new Error(`container ${a.name}: migration: "live" is not possible: ${chosen.error}`);
+  if (chosen.fallback) log(`warning: container ${a.name}: live migration is not possible (${chosen.fallback}); migrating cold`);
+  // live would land here once implemented; chooseMode never answers "live" before then
+  const mode = "cold" as const;
+  log(`container ${a.name}: migrating from ${fromName} to ${toName} (${mode})`);
+
+  const before = await inner.read(id, olds);
+  const wasRunning = before.props?.status === "running" || before.props?.status === "paused";
+  const templateBuilt = !("path" in a.rootfs) && (await target.h.t.run(["test", "-d", lowerOf(hostLayout(a.host.prefix), a.rootfs)], { allowFailure: true })).exitCode !== 0;
+  let created: Props | undefined;
+  let stopped = false;
+  let bytes = 0;
+  let stoppedAt = 0;
+  let outs: Props;
+  try {
+    // made first (its template built if missing) while the source still runs: shorter downtime
+    created = (await step("create on target (unstarted)", toName, () => inner.create({ ...news, state: "stopped" }))).outs ?? {};
+    if (before.props) {
+      stoppedAt = Date.now();
+      await step("stop on source", fromName, () => inner.update(id, olds, { ...olds, state: "stopped" }));
+      stopped = wasRunning;
+      bytes = await step("copy of the writable layer", `${fromName} → ${toName}`, () => copyUpper(from, to, a, o.name));
+    } else {
+      log(`warning: container ${a.name}: not on ${fromName} (deleted behind kslice's back): created on ${toName} from its declaration, with no data to move`);
+    }
+    outs = (await step(a.state === "running" ? "start on target" : "record on target", toName, () => inner.update(id, created!, news))).outs ?? {};
+  } catch (e) {
+    const undo: string[] = [];
+    if (created) await inner.delete(id, created).catch((u: Error) => undo.push(`removing it from ${toName} failed too: ${u.message}`));
+    if (stopped) await inner.update(id, { ...olds, state: "stopped" }, olds).catch((u: Error) => undo.push(`restarting it on ${fromName} failed too: ${u.message}`));
+    forgetReads();
+    const state = undo.length ? undo.join("; ") : `it is on ${fromName} as before${stopped ? " (restarted)" : ""}`;
+    throw new Error(`container ${a.name}: migration from ${fromName} to ${toName} failed at ${(e as Error).message}; ${state}`, { cause: e });
+  }
+  const downtimeMs = a.state === "running" && stoppedAt ? Date.now() - stoppedAt : null;
+  let leftBehind = leftBehindOf(olds);
+  try {
+    await inner.delete(id, olds);
+  } catch (e) {
+    // it runs on the target now: the copy on the source goes at a later up, when that host answers
+    log(`warning: container ${a.name}: migrated to ${toName}, but removing it from ${fromName} failed (${(e as Error).message}); the next up removes it`);
+    leftBehind = [...leftBehind, { connection: o.host.connection, prefix: o.host.prefix, machineId: typeof olds.machineId === "string" ? olds.machineId : null, name: o.name }];
+  }
+  forgetReads();
+  const record: MigrationRecord = { from: fromName, to: toName, mode, downtimeMs, bytes, templateBuilt, at: new Date().toISOString() };
+  log(`container ${a.name}: migrated from ${fromName} to ${toName} (${mode}): ${mib(bytes)} moved${templateBuilt ? ", template built on the target first" : ""}, downtime ${downtimeMs === null ? "none (not started)" : `${downtimeMs} ms`}`);
+  return { outs: { ...outs, lastMigration: record, leftBehind } };
+}
+
+/** The source cannot be reached: fail naming it, or (onSourceLost: "recreate") create afresh on the target. */
+async function sourceLost(inner: LifecycleImpl, olds: Props, news: Props, o: ContainerArgs, a: ContainerArgs, why: string): Promise<UpdateResult> {
+  const fromName = where(o.host, a.host);
+  const toName = where(a.host, o.host);
+  if (a.onSourceLost === "fail") {
+    throw new Error(`container ${a.name}: cannot migrate from host ${fromName}, which cannot be reached (${why}); set onSourceLost: "recreate" to create it afresh on ${toName} without its data`);
+  }
+  log(`warning: container ${a.name}: host ${fromName} cannot be reached (${why}): re-created EMPTY on ${toName}; its data on ${fromName} is lost to it (removed when that host answers again)`);
+  const created = (await inner.create(news)).outs ?? {};
+  forgetReads();
+  const leftBehind = [...leftBehindOf(olds), { connection: o.host.connection, prefix: o.host.prefix, machineId: typeof olds.machineId === "string" ? olds.machineId : null, name: o.name }];
+  const record: MigrationRecord = { from: fromName, to: toName, mode: "recreate", downtimeMs: null, bytes: 0, templateBuilt: false, at: new Date().toISOString() };
+  return { outs: { ...created, lastMigration: record, leftBehind } };
+}
+
+export function leftBehindOf(props: Props): LeftBehind[] {
+  return Array.isArray(props.leftBehind) ? (props.leftBehind as LeftBehind[]) : [];
+}
+
+/** Left-behind copies whose host answers again (short connect timeout: a lost host stays cheap). */
+async function reachableLeftBehind(props: Props): Promise<LeftBehind[]> {
+  const all = leftBehindOf(props);
+  const answers = await Promise.all(all.map(async (l) => ("h" in (await reach({ connection: l.connection, prefix: l.prefix }, true)) ? l : undefined)));
+  return answers.filter((l): l is LeftBehind => l !== undefined);
+}
+
+/**
+ * Removes the copies left on hosts that answer again: only a container this resource made (its
+ * kslice.json names this resource's URN as owner); one of another owner is left alone and
+ * forgotten. Returns the records still waiting for their host.
+ */
+async function cleanLeftBehind(inner: LifecycleImpl, id: string, props: Props): Promise<LeftBehind[]> {
+  const all = leftBehindOf(props);
+  if (!all.length) return all;
+  const back = await reachableLeftBehind(props);
+  for (const l of back) {
+    const host = { connection: quick(l.connection), prefix: l.prefix };
+    const h = await hostContext(host);
+    const [meta] = await h.t.readFiles([`${hostLayout(l.prefix).bundle(l.name)}/kslice.json`]);
+    const holder = recordedOwner(meta);
+    if (meta !== undefined && holder !== ownerOf(props)) {
+      log(`warning: container ${l.name} left on ${connectionKey(l.connection)} belongs to ${holder ?? "no one"}, not to this resource: left in place`);
+      continue;
+    }
+    if (meta !== undefined) {
+      await inner.delete(id, { ...props, host: host, name: l.name, leftBehind: undefined });
+      log(`container ${l.name}: the copy left on ${connectionKey(l.connection)} when it was lost is removed`);
+    }
+  }
+  forgetReads();
+  return all.filter((l) => !back.includes(l));
+}
+
+/** Migration outputs kept across updates and refreshes (the container lifecycle knows nothing of them). */
+function carried(olds: Props): Props {
+  return { lastMigration: olds.lastMigration ?? null, leftBehind: leftBehindOf(olds) };
+}
+
+/**
+ * The container lifecycle with migration: a host change that is only a move (nothing else that
+ * replaces changed) is an update that migrates; check refuses "live" where it cannot be had;
+ * diff says which containers will migrate, and finds left-behind copies whose host is back.
+ */
+export function withMigration(inner: LifecycleImpl, inputKeys: readonly string[], replaceKeys: readonly string[]): LifecycleImpl {
+  const moving = async (olds: Props, news: Props) => {
+    const o = declaration(olds, inputKeys);
+    const a = declaration(news, inputKeys);
+    if (!o || !a) return undefined;
+    if (replaceKeys.some((k) => JSON.stringify(o[k as keyof ContainerArgs]) !== JSON.stringify(a[k as keyof ContainerArgs]))) return undefined;
+    return (await hostMoved(olds, o.host, a.host)) ? { o, a } : undefined;
+  };
+  return {
+    ...inner,
+
+    async check(olds, news): Promise<CheckResult> {
+      const r = await inner.check(olds, news);
+      if (r.failures?.length || !r.inputs || containsUnknown(r.inputs)) return r;
+      const failures = await liveAdmission(olds, r.inputs, inputKeys);
+      return failures.length ? { failures } : r;
+    },
+
+    async diff(id, olds, news): Promise<DiffResult> {
+      if (containsUnknown(news)) return inner.diff(id, olds, news);
+      const m = await moving(olds, news);
+      if (m) {
+        await announce(m.o, m.a);
+        return { changes: true };
+      }
+      const r = await inner.diff(id, olds, news);
+      if (r.changes || !leftBehindOf(olds).length) return r;
+      return { changes: (await reachableLeftBehind(olds)).length > 0 };
+    },
+
+    async update(id, olds, news) {
+      const m = await moving(olds, news);
+      if (m) return migrate(inner, id, olds, news, m.o, m.a);
+      const r = await inner.update(id, olds, news);
+      const leftBehind = await cleanLeftBehind(inner, id, { ...news, leftBehind: olds.leftBehind });
+      return { outs: { ...r.outs, ...carried(olds), leftBehind } };
+    },
+
+    async create(inputs) {
+      const r = await inner.create(inputs);
+      return { ...r, outs: { ...r.outs, lastMigration: null, leftBehind: [] } };
+    },
+
+    async read(id, props) {
+      const r = await inner.read(id, props);
+      return r.props ? { ...r, props: { ...r.props, ...carried(props) } } : r;
+    },
+  };
+}
+
+/** Preview's word on a move: which container migrates where, how, or why it cannot. */
+async function announce(o: ContainerArgs, a: ContainerArgs): Promise<void> {
+  const fromName = where(o.host, a.host);
+  const toName = where(a.host, o.host);
+  const source = await reach(o.host, true);
+  if ("error" in source) {
+    if (a.onSourceLost === "fail") {
+      throw new Error(`container ${a.name}: cannot migrate from host ${fromName}, which cannot be reached (${source.error}); set onSourceLost: "recreate" to create it afresh on ${toName} without its data`);
+    }
+    log(`warning: container ${a.name} will be re-created EMPTY on ${toName}: host ${fromName} cannot be reached (${source.error}), onSourceLost: "recreate"`);
+    return;
+  }
+  const target = await reach(a.host);
+  if ("error" in target) throw new Error(`container ${a.name}: cannot migrate to host ${toName}: ${target.error}`);
+  const chosen = await chooseMode(a.migration, { h: source.h, host: o.host, name: fromName }, { h: target.h, host: a.host, name: toName });
+  if ("error" in chosen) throw new Error(`container ${a.name}: migration: "live" is not possible: ${chosen.error}`);
+  const fallback = chosen.fallback ? ` (live is not possible: ${chosen.fallback})` : "";
+  log(`container ${a.name} will migrate from ${fromName} to ${toName} (${chosen.mode})${fallback}`);
+}
+
+/**
+ * migration: "live" is refused at check when the container moves and either host cannot
+ * checkpoint and restore (naming the host and why). A source that cannot be reached is left to
+ * diff and update (onSourceLost).
+ */
+async function liveAdmission(olds: Props, inputs: Props, inputKeys: readonly string[]): Promise<InputFailure[]> {
+  if (inputs.migration !== "live") return [];
+  const o = declaration(olds, inputKeys);
+  const a = declaration(inputs, inputKeys);
+  if (!o || !a) return [];
+  if (o.host.prefix === a.host.prefix && JSON.stringify(o.host.connection) === JSON.stringify(a.host.connection)) return [];
+  const source = await reach(o.host, true);
+  const target = await reach(a.host);
+  if ("error" in source || "error" in target) return [];
+  const same = machineIdentity(source.h.facts, o.host.connection) === machineIdentity(target.h.facts, a.host.connection);
+  if (same && o.host.prefix === a.host.prefix) return [];
+  const chosen = await chooseMode("live", { h: source.h, host: o.host, name: where(o.host, a.host) }, { h: target.h, host: a.host, name: where(a.host, o.host) });
+  return "error" in chosen ? [{ property: "migration", reason: `got "live", but the container cannot move live: ${chosen.error}; use "live-or-cold" or "cold"` }] : [];
+}

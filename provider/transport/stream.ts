@@ -1,0 +1,69 @@
+import { spawn } from "node:child_process";
+import { type CommandResult, type StreamingCommand, type Transport } from "./transport";
+
+/**
+ * Spawns `file args` with piped stdio and a bound: the child is killed (TERM, then KILL) when
+ * `timeoutMs` passes. `command` is how messages show it.
+ */
+export function spawnStreaming(file: string, args: readonly string[], command: string, timeoutMs: number): StreamingCommand {
+  const child = spawn(file, args, { stdio: ["pipe", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr.setEncoding("utf8");
+  child.stderr.on("data", (d: string) => (stderr = (stderr + d).slice(-8000)));
+  // a reader that went away is the other side's failure, reported by its own result
+  child.stdin.on("error", () => undefined);
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    child.kill("SIGTERM");
+    setTimeout(() => child.kill("SIGKILL"), 2000).unref();
+  }, timeoutMs);
+  const done = new Promise<CommandResult>((resolve) => {
+    child.on("error", (e) => (stderr += e.message));
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ command, exitCode: code ?? (signal ? 128 : -1), stdout: "", stderr, timedOut });
+    });
+  });
+  return { stdin: child.stdin, stdout: child.stdout, done, kill: () => child.kill("SIGKILL") };
+}
+
+export interface PipeResult {
+  bytes: number;
+  from: CommandResult;
+  to: CommandResult;
+}
+
+/**
+ * Runs `fromArgv` on one host and `toArgv` on another (or the same), the first's stdout piped
+ * through this process into the second's stdin: a host-to-host copy driven by the provider, over
+ * the transports it already holds (no key or route between the hosts). `onBytes` sees the running
+ * total. Resolves when both exited; a side that failed is in its result (the caller names it).
+ */
+export async function pipeHosts(
+  from: Transport,
+  fromArgv: readonly string[],
+  to: Transport,
+  toArgv: readonly string[],
+  options: { timeoutMs: number; onBytes?: (total: number) => void },
+): Promise<PipeResult> {
+  if (!from.stream || !to.stream) throw new Error(`pipe from ${from.target} to ${to.target}: a transport cannot stream`);
+  const dst = await to.stream(toArgv, { timeoutMs: options.timeoutMs });
+  const src = await from.stream(fromArgv, { timeoutMs: options.timeoutMs }).catch((e: unknown) => {
+    dst.kill();
+    throw e;
+  });
+  let bytes = 0;
+  src.stdout.on("data", (chunk: Buffer) => {
+    bytes += chunk.length;
+    options.onBytes?.(bytes);
+  });
+  src.stdout.pipe(dst.stdin);
+  // one side ending early must not leave the other waiting forever
+  const [a, b] = await Promise.all([
+    src.done.then((r) => (r.exitCode !== 0 && dst.kill(), r)),
+    dst.done.then((r) => (r.exitCode !== 0 && src.kill(), r)),
+  ]);
+  return { bytes, from: a, to: b };
+}
+

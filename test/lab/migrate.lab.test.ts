@@ -1,0 +1,152 @@
+// Migration between two cgroup v2 lab VMs (issue 13), through the real engine: a container's `host`
+// changes from one VM to the other and it moves with its data (cold), stopped ones stay stopped, a
+// failure injected on the target (its disk full) leaves it on the source, and live migration is
+// refused at preview or falls back to cold where the VMs cannot checkpoint.
+import { afterAll, describe, expect, it } from "vitest";
+import { shellQuote as q } from "../../provider/transport/transport";
+import { sshRun, useLab, type LabHost } from "../helpers/lab";
+import { testPrefix } from "../helpers/prefix";
+import { TestStack } from "../helpers/stack";
+
+const prefix = `${testPrefix}-mig`;
+const rt = `crun --root /run/${prefix}/runtime`;
+const bundle = `/var/lib/${prefix}/containers/box`;
+
+describe("a container whose host changes migrates with its data", () => {
+  // the build machine is shared: give slow TCG boots room
+  const lab = useLab(2, { bootTimeoutMs: 300_000 });
+  const vm = (k: "a" | "b"): LabHost => lab().hosts[k === "a" ? 0 : 1]!;
+  const target = (k: "a" | "b") => `${vm(k).ssh.user}@${vm(k).ssh.host}:${vm(k).ssh.port}`;
+  async function ok(k: "a" | "b", command: string): Promise<string> {
+    const r = await sshRun(vm(k), command, undefined, { timeoutMs: 120_000 });
+    expect(r.exitCode, `${command}: ${r.stderr}`).toBe(0);
+    return r.stdout;
+  }
+  const inside = (k: "a" | "b", script: string) => ok(k, `${rt} exec box sh -c ${q(script)}`);
+  const status = async (k: "a" | "b") => (await ok(k, `${rt} state box 2>/dev/null | grep -o '"status": *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"'; true`)).trim() || "missing";
+  const sha = "sha256sum /data/blob | cut -d' ' -f1";
+
+  let stack: TestStack | undefined;
+  function makeStack(): TestStack {
+    const s = new TestStack("test/fixtures/programs", {
+      program: "dist/test/fixtures/programs/migrate/index.js",
+      config: {
+        "kslice:aPrefix": prefix, "kslice:bPrefix": prefix, "kslice:network": "true",
+        "kslice:aSshPort": String(vm("a").ssh.port), "kslice:aHostKey": vm("a").ssh.hostKey,
+        "kslice:bSshPort": String(vm("b").ssh.port), "kslice:bHostKey": vm("b").ssh.hostKey,
+      },
+    });
+    s.secrets["kslice:privateKey"] = vm("a").ssh.privateKey; // one client key per lab run
+    return s;
+  }
+  const up = async (at: "a" | "b", extra: Record<string, string> = {}) => {
+    Object.assign(stack!.config, { "kslice:at": at }, extra);
+    return stack!.run("up");
+  };
+
+  afterAll(async () => {
+    await stack?.dispose();
+  }, 300_000);
+
+  let data = "";
+  it("cold: 50 MiB written inside on A arrive on B (template built there first), limits, network and port as declared, nothing left on A", async () => {
+    stack = makeStack();
+    const first = await up("a");
+    expect(first.ok, first.stderr).toBe(true);
+    data = (await inside("a", `mkdir -p /data && dd if=/dev/urandom of=/data/blob bs=1M count=50 2>/dev/null && touch /data/owned && chown 1234:4321 /data/owned && ${sha}`)).trim();
+    expect(data).toMatch(/^[0-9a-f]{64}$/);
+    expect((await sshRun(vm("b"), `test -d /var/lib/${prefix}/templates/busybox`)).exitCode).not.toBe(0);
+
+    const preview = (Object.assign(stack.config, { "kslice:at": "b" }), await stack.run("preview"));
+    expect(preview.ok, preview.stderr).toBe(true);
+    expect(preview.json!.summary).toMatchObject({ update: 1 });
+    expect(preview.json!.summary).not.toHaveProperty("replace");
+
+    const moved = await up("b");
+    expect(moved.ok, moved.stderr).toBe(true);
+    expect(moved.stderr).toContain(`container box will migrate from ${target("a")} to ${target("b")} (cold)`);
+    expect(moved.json!.summary).toMatchObject({ update: 1 });
+    const m = moved.json!.outputs.lastMigration as { mode: string; downtimeMs: number; bytes: number; templateBuilt: boolean; from: string; to: string };
+    expect(m).toMatchObject({ mode: "cold", templateBuilt: true, from: target("a"), to: target("b") });
+    expect(m.bytes).toBeGreaterThan(50 * 2 ** 20);
+    expect(m.downtimeMs).toBeGreaterThan(0);
+    console.log(`cold migration of 50 MiB between lab VMs: downtime ${m.downtimeMs} ms, ${m.bytes} bytes`);
+
+    expect(await status("b")).toBe("running");
+    expect((await inside("b", sha)).trim()).toBe(data);
+    expect((await inside("b", "stat -c '%u:%g' /data/owned")).trim()).toBe("1234:4321");
+    expect((await ok("b", `cat /sys/fs/cgroup/${prefix}/box/memory.max /sys/fs/cgroup/${prefix}/box/pids.max`)).trim().split("\n")).toEqual([String(96 * 2 ** 20), "48"]);
+    expect(moved.json!.outputs.address).toMatch(/^10\.234\.7\.\d+$/);
+    expect(await ok("b", `nft list table ip ${prefix} | grep -c 'dport 18341'`)).not.toBe("0");
+    // nothing of the container is left on A (its host setup stays: the Host is still declared there)
+    const leftOnA = await ok("a", `ls /var/lib/${prefix}/containers /run/${prefix}/runtime; ls -d /sys/fs/cgroup/${prefix}/box; grep -rl box /var/lib/${prefix}/ports /var/lib/${prefix}/networks; true`);
+    expect(leftOnA).not.toMatch(/box/);
+    expect(await status("a")).toBe("missing");
+    expect((await stack.run("preview", "--expect-no-changes")).ok).toBe(true);
+  }, 600_000);
+
+  it("a failure on the target (its disk full) leaves the container running on the source, unchanged; the error names the step and host", async () => {
+    // leave ~16 MiB free on A's /var/lib: the 50 MiB layer cannot land there
+    await ok("a", `avail=$(df --output=avail -B1 /var/lib | tail -n 1); fallocate -l $((avail - 16 * 1024 * 1024)) /var/lib/fill.kslice-test`);
+    try {
+      const r = await up("a");
+      expect(r.ok).toBe(false);
+      expect(r.stderr).toContain(`migration from ${target("b")} to ${target("a")} failed at step "copy of the writable layer (unpack)" on host ${target("a")}`);
+      expect(r.stderr).toMatch(/No space left on device/);
+    } finally {
+      await ok("a", "rm -f /var/lib/fill.kslice-test");
+    }
+    expect(await status("b")).toBe("running");
+    expect((await inside("b", sha)).trim()).toBe(data);
+    expect(await status("a")).toBe("missing");
+    expect((await sshRun(vm("a"), `test -e ${bundle}`)).exitCode).not.toBe(0);
+    // the state still says B: back to it, nothing to do
+    Object.assign(stack!.config, { "kslice:at": "b" });
+    expect((await stack!.run("preview", "--expect-no-changes")).ok).toBe(true);
+  }, 600_000);
+
+  it("live: refused at preview naming the host and why; live-or-cold falls back to cold saying why", async () => {
+    Object.assign(stack!.config, { "kslice:at": "a", "kslice:migration": "live" });
+    const refused = await stack!.run("preview");
+    expect(refused.ok).toBe(false);
+    expect(refused.stderr).toContain("migration");
+    // Debian 12's crun 1.8 is built without CRIU (criu check itself passes in the VMs)
+    expect(refused.stderr).toContain(`host ${target("b")}: crun was built without CRIU`);
+
+    const fell = await up("a", { "kslice:migration": "live-or-cold" });
+    expect(fell.ok, fell.stderr).toBe(true);
+    expect(fell.stderr).toMatch(/live migration is not possible \(host .*crun was built without CRIU.*\); migrating cold/);
+    expect((fell.json!.outputs.lastMigration as { mode: string }).mode).toBe("cold");
+    expect(await status("a")).toBe("running");
+    expect((await inside("a", sha)).trim()).toBe(data);
+  }, 600_000);
+
+  it("a stopped container moves stopped: its data arrives, it is not started", async () => {
+    const stopped = await up("a", { "kslice:state": "stopped", "kslice:migration": "cold" });
+    expect(stopped.ok, stopped.stderr).toBe(true);
+    const moved = await up("b");
+    expect(moved.ok, moved.stderr).toBe(true);
+    expect(moved.json!.outputs.status).toBe("stopped");
+    expect((moved.json!.outputs.lastMigration as { downtimeMs: unknown }).downtimeMs).toBeNull();
+    expect(await status("b")).toBe("missing"); // not created in the runtime: nothing runs
+    expect((await ok("b", `sha256sum ${bundle}/upper/data/blob | cut -d' ' -f1`)).trim()).toBe(data);
+    expect((await sshRun(vm("a"), `test -e ${bundle}`)).exitCode).not.toBe(0);
+    expect((await stack!.run("preview", "--expect-no-changes")).ok).toBe(true);
+  }, 600_000);
+
+  it("destroy leaves nothing named after the prefix on either VM", async () => {
+    const d = await stack!.run("destroy");
+    expect(d.ok, d.stderr).toBe(true);
+    const half = Math.floor(prefix.length / 2);
+    for (const k of ["a", "b"] as const) {
+      const leaks = await ok(k, [
+        `P='${prefix.slice(0, half)}''${prefix.slice(half)}'`,
+        `find /sys/fs/cgroup /run /var/lib -name "*$P*" 2>/dev/null`,
+        `grep -l "^$P" /sys/class/net/*/ifalias 2>/dev/null`,
+        `nft list tables 2>/dev/null | grep -F "$P"`,
+        `true`,
+      ].join("\n"));
+      expect(leaks, `left on ${k}`).toBe("");
+    }
+  }, 300_000);
+});
