@@ -11,7 +11,11 @@ export interface ContainerSetArgs {
   hosts: PoolHostArgs[];
   /** How many containers of the template run across the pool. */
   replicas: number;
-  /** Every replica's declaration: a Container's inputs without host, name and parent. */
+  /**
+   * Every replica's declaration: a Container's inputs without host, name and parent. A replica that
+   * changes host migrates (`migration`); `onSourceLost` defaults to "recreate" here: a replica on a
+   * host that stopped answering is made afresh on another.
+   */
   template: Omit<ContainerArgs, "host" | "name" | "parent">;
   /** Replica i (from 1) is named `<namePrefix>-<i>` on its host. @default the set's name */
   namePrefix?: string;
@@ -55,7 +59,8 @@ export class ContainerSet extends pulumi.ComponentResource {
         if (!entry) throw new Error(`ContainerSet ${name}: replica ${replica} has no host in the placement (got ${JSON.stringify(key)})`);
         return entry.host;
       });
-      return new Container(`${name}-${i + 1}`, { ...args.template, host, name: replica }, { parent: this });
+      // a replica whose host stopped answering is made afresh elsewhere (the stale copy goes when it returns)
+      return new Container(`${name}-${i + 1}`, { onSourceLost: "recreate", ...args.template, host, name: replica }, { parent: this });
     });
     this.registerOutputs({ assignments: this.assignments, warnings: this.warnings });
   }
