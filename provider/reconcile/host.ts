@@ -16,6 +16,7 @@ import { incompleteBundlesScript, parseIncompleteBundles } from "../kernel/conta
 import { ownerOf, stackOf } from "./ownership";
 import { prefixUsersScript, stackFile, writeRecordScript } from "../kernel/owners";
 import { unreachableAtCheck } from "./unreachable";
+import { isHostUnreachable } from "../transport/transport";
 
 /** The Host's outputs: its inputs (Node's diff only sees old outputs) and the facts read from the kernel. */
 export interface HostOutputs extends HostArgs {
@@ -135,7 +136,15 @@ export const hostLifecycle: LifecycleImpl = {
     if (containsUnknown(news)) return { changes: true };
     const o = parse(olds);
     const n = parse(news);
-    const replaces = await hostReplaces(olds, o, n);
+    let replaces: string[];
+    try {
+      replaces = await hostReplaces(olds, o, n);
+    } catch (e) {
+      // a machine that does not answer cannot say who it is: nothing to replace, only inputs to record
+      if (!isHostUnreachable(e)) throw e;
+      console.error(`warning: host ${connectionKey(n.connection)} does not answer (${firstLine(e)}); its facts are not refreshed`);
+      return { changes: JSON.stringify(o) !== JSON.stringify(n) };
+    }
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
     if (JSON.stringify(o) !== JSON.stringify(n)) return { changes: true };
     // Diff against the kernel: a changed fact (kernel upgraded, runtime installed) updates the outputs.
@@ -162,10 +171,17 @@ export const hostLifecycle: LifecycleImpl = {
     return { id, props: { ...outs, ...owned(props) } as unknown as Props };
   },
 
-  async update(_id, _olds, news) {
+  async update(_id, olds, news) {
     const args = parse(news);
-    await registerStack(args, ownerOf(news));
-    return { outs: { ...(await observe(args)), ...owned(news) } as unknown as Props };
+    try {
+      await registerStack(args, ownerOf(news));
+      return { outs: { ...(await observe(args)), ...owned(news) } as unknown as Props };
+    } catch (e) {
+      // e.g. `draining` set on a host that is down: the inputs are recorded, its facts stay as last read
+      if (!isHostUnreachable(e)) throw e;
+      console.error(`warning: host ${connectionKey(args.connection)} does not answer (${firstLine(e)}); its inputs are recorded, its facts not refreshed`);
+      return { outs: { ...olds, ...args, ...owned(news) } as unknown as Props };
+    }
   },
 
   async delete(_id, props) {
