@@ -18,6 +18,8 @@ export const hostArgs = z.strictObject({
    * @default "auto"
    */
   runtime: z.enum(runtimeChoices).default("auto"),
+  /** Take the host out of its pools: a ContainerSet moves its replicas to the other hosts at the next up. @default false */
+  draining: z.boolean().default(false),
 });
 
 export type HostArgs = z.output<typeof hostArgs>;

@@ -9,6 +9,7 @@ import { z } from "zod";
 import { containerArgs } from "../schema/container";
 import { hostArgs } from "../schema/host";
 import { networkArgs } from "../schema/network";
+import { placementArgs } from "../schema/placement";
 import { resourceLimitsArgs } from "../schema/resource-limits";
 
 /** The repository root, from the source (vitest) or from dist/scripts. */
@@ -25,6 +26,7 @@ const resources = [
   { name: "ResourceLimits", file: "provider/resources/resource-limits.ts", schema: resourceLimitsArgs },
   { name: "Container", file: "provider/resources/container.ts", schema: containerArgs },
   { name: "Network", file: "provider/resources/network.ts", schema: networkArgs },
+  { name: "Placement", file: "provider/resources/placement.ts", schema: placementArgs },
 ];
 
 interface Doc { text: string; default?: string; optional?: boolean }

@@ -29,7 +29,7 @@ interface Cli {
   config: Record<string, string>;
   secrets: Record<string, string>;
   json: boolean;
-  extra: { expectNoChanges?: boolean; refresh?: boolean; parallel?: number; clearPendingCreates?: boolean };
+  extra: { expectNoChanges?: boolean; refresh?: boolean; parallel?: number; clearPendingCreates?: boolean; continueOnError?: boolean };
 }
 
 function parseArgs(argv: string[]): Cli {
@@ -65,6 +65,8 @@ function parseArgs(argv: string[]): Cli {
     else if (a === "--refresh") cli.extra.refresh = true;
     else if (a === "--parallel") cli.extra.parallel = Number(next());
     else if (a === "--clear-pending-creates") cli.extra.clearPendingCreates = true;
+    // one failing resource does not stop the others (a dead host fails only its own)
+    else if (a === "--continue-on-error") cli.extra.continueOnError = true;
     else throw new Error(`unknown option ${a}`);
   }
   return cli;
@@ -120,7 +122,7 @@ async function main(): Promise<void> {
   let summary: unknown;
   switch (cli.op) {
     case "up": {
-      const r = await stack.up({ ...common, refresh: cli.extra.refresh, parallel: cli.extra.parallel });
+      const r = await stack.up({ ...common, refresh: cli.extra.refresh, parallel: cli.extra.parallel, continueOnError: cli.extra.continueOnError });
       summary = r.summary.resourceChanges;
       break;
     }

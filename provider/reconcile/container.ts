@@ -40,6 +40,7 @@ import { chooseRanges, maxRangeIndex, rangeBase } from "../kernel/container/uid-
 import { chooseAddress, lostRace, type AddressClaim } from "../kernel/network/allocate";
 import { runTransaction, StepError, type Pause, type PauseHook, type Step } from "../kernel/transaction";
 import { attachmentName } from "../../schema/container-network";
+import { unreachableAtCheck } from "./unreachable";
 
 export const inputKeys = [
   "host", "name", "parent", "limits", "rootfs", "command", "env", "workingDir", "user", "hostname",
@@ -510,7 +511,8 @@ export const containerLifecycle: LifecycleImpl = {
       const failures = await admission(r.value, await context(r.value), typeof olds.name === "string" ? olds.name : undefined, ownerOf(inputs), declaredParentLimits(news.parentLimits));
       if (failures.length) return { failures };
     } catch (e) {
-      return { failures: [{ property: "host", reason: (e as Error).message }] };
+      const failures = unreachableAtCheck(e);
+      if (failures.length) return { failures };
     }
     return { inputs: { ...inputs, host: r.value.host } };
   },

@@ -15,6 +15,8 @@ import { removeContainer } from "./container";
 import { incompleteBundlesScript, parseIncompleteBundles } from "../kernel/container/bundle-state";
 import { ownerOf, stackOf } from "./ownership";
 import { prefixUsersScript, stackFile, writeRecordScript } from "../kernel/owners";
+import { unreachableAtCheck } from "./unreachable";
+import { isHostUnreachable } from "../transport/transport";
 
 /** The Host's outputs: its inputs (Node's diff only sees old outputs) and the facts read from the kernel. */
 export interface HostOutputs extends HostArgs {
@@ -39,8 +41,8 @@ function parse(props: Props): HostArgs {
 }
 
 function pickInputs(props: Props): Props {
-  const { connection, prefix, runtime } = props;
-  return Object.fromEntries(Object.entries({ connection, prefix, runtime }).filter(([, v]) => v !== undefined));
+  const { connection, prefix, runtime, draining } = props;
+  return Object.fromEntries(Object.entries({ connection, prefix, runtime, draining }).filter(([, v]) => v !== undefined));
 }
 
 async function observe(args: HostArgs): Promise<HostOutputs> {
@@ -99,6 +101,8 @@ async function usedByOthers(a: HostArgs, owner: string | undefined): Promise<boo
   return true;
 }
 
+const firstLine = (e: unknown) => String((e as Error).message ?? e).split("\n")[0]!;
+
 /**
  * Inputs whose change means another machine (or another namespace of objects on it): replace.
  * A new address, port, user or transport of the same machine (its machine-id) is an update.
@@ -120,7 +124,10 @@ export const hostLifecycle: LifecycleImpl = {
       const chosen = chooseRuntime(facts, r.value.runtime);
       if ("error" in chosen) return { failures: [{ property: "runtime", reason: `${t.target}: ${chosen.error}` }] };
     } catch (e) {
-      return { failures: [{ property: "connection", reason: (e as Error).message }] };
+      // A host that does not answer (down, unplugged) fails only what runs on it, at its own step:
+      // a ContainerSet re-places its replicas. A refused key or host key is a failure here.
+      const failures = unreachableAtCheck(e, "connection");
+      if (failures.length) return { failures };
     }
     return { inputs: { ...r.value, ...owner } as unknown as Props };
   },
@@ -129,11 +136,25 @@ export const hostLifecycle: LifecycleImpl = {
     if (containsUnknown(news)) return { changes: true };
     const o = parse(olds);
     const n = parse(news);
-    const replaces = await hostReplaces(olds, o, n);
+    let replaces: string[];
+    try {
+      replaces = await hostReplaces(olds, o, n);
+    } catch (e) {
+      // a machine that does not answer cannot say who it is: nothing to replace, only inputs to record
+      if (!isHostUnreachable(e)) throw e;
+      console.error(`warning: host ${connectionKey(n.connection)} does not answer (${firstLine(e)}); its facts are not refreshed`);
+      return { changes: JSON.stringify(o) !== JSON.stringify(n) };
+    }
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
     if (JSON.stringify(o) !== JSON.stringify(n)) return { changes: true };
     // Diff against the kernel: a changed fact (kernel upgraded, runtime installed) updates the outputs.
-    const now = await observe(n);
+    let now: HostOutputs;
+    try {
+      now = await observe(n);
+    } catch (e) {
+      console.error(`warning: host ${connectionKey(n.connection)} does not answer (${firstLine(e)}); its facts are not refreshed`);
+      return { changes: false };
+    }
     const changed = factKeys.some((k) => JSON.stringify(now[k]) !== JSON.stringify(olds[k]));
     return { changes: changed };
   },
@@ -150,10 +171,17 @@ export const hostLifecycle: LifecycleImpl = {
     return { id, props: { ...outs, ...owned(props) } as unknown as Props };
   },
 
-  async update(_id, _olds, news) {
+  async update(_id, olds, news) {
     const args = parse(news);
-    await registerStack(args, ownerOf(news));
-    return { outs: { ...(await observe(args)), ...owned(news) } as unknown as Props };
+    try {
+      await registerStack(args, ownerOf(news));
+      return { outs: { ...(await observe(args)), ...owned(news) } as unknown as Props };
+    } catch (e) {
+      // e.g. `draining` set on a host that is down: the inputs are recorded, its facts stay as last read
+      if (!isHostUnreachable(e)) throw e;
+      console.error(`warning: host ${connectionKey(args.connection)} does not answer (${firstLine(e)}); its inputs are recorded, its facts not refreshed`);
+      return { outs: { ...olds, ...args, ...owned(news) } as unknown as Props };
+    }
   },
 
   async delete(_id, props) {

@@ -3,6 +3,7 @@ import { withMigration } from "./container-migrate";
 import { hostLifecycle } from "./host";
 import { limitsLifecycle } from "./limits";
 import { networkLifecycle } from "./network";
+import { placementLifecycle } from "./placement-lifecycle";
 import type { LifecycleImpl } from "./provider-types";
 import { watchEngine } from "./engine-watchdog";
 
@@ -16,4 +17,5 @@ export const lifecycles: Record<string, LifecycleImpl> = {
   // a move to another host migrates (container-migrate.ts)
   container: withMigration(containerLifecycle, inputKeys, replaceKeys),
   network: networkLifecycle,
+  placement: placementLifecycle,
 };

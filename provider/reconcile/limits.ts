@@ -15,6 +15,7 @@ import { hostLayout } from "../kernel/container/layout";
 import { budgetRecord, budgetRecordsScript, parseBudgetRecords, removeRecordScript, writeRecordScript } from "../kernel/owners";
 import { SharedRead, idleMs } from "../kernel/shared-read";
 import { limits as limitsSchema } from "../../schema/limits";
+import { unreachableAtCheck } from "./unreachable";
 
 const periodUs = 100_000;
 
@@ -181,7 +182,8 @@ export const limitsLifecycle: LifecycleImpl = {
       failures.push(...(await ownerAdmission(r.value, h, olds, ownerOf(inputs))));
       if (failures.length) return { failures };
     } catch (e) {
-      return { failures: [{ property: "host", reason: (e as Error).message }] };
+      const failures = unreachableAtCheck(e);
+      if (failures.length) return { failures };
     }
     // Keep the user's notation ("256Mi") in state so that diffs are shown as written.
     return { inputs: { ...inputs, host: r.value.host, onDeleteWithProcesses: r.value.onDeleteWithProcesses, adopt: r.value.adopt } };

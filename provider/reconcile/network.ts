@@ -14,6 +14,7 @@ import { containsUnknown } from "./unknown";
 import { claim, ownerConflict, ownerOf } from "./ownership";
 import { hostSnapshots } from "./container-reads";
 import { perResource, type ContainerSnapshot, type PerResourceReads } from "../kernel/container/snapshot";
+import { unreachableAtCheck } from "./unreachable";
 
 const inputKeys = ["host", "name", "subnet", "gateway", "bridge", "nat", "isolated", "dynamicRange", "adopt", "owner"] as const;
 /** A network's identity on the host: another value is another bridge (and its containers' addresses). */
@@ -245,7 +246,8 @@ export const networkLifecycle: LifecycleImpl = {
       // Defaults filled in, so that a preview shows them and containers' refs carry them.
       return { inputs: { ...inputs, host: r.value.host, gateway: c.spec.gateway, bridge: c.spec.bridge } };
     } catch (e) {
-      return { failures: [{ property: "host", reason: (e as Error).message }] };
+      const failures = unreachableAtCheck(e);
+      return failures.length ? { failures } : { inputs: { ...inputs, host: r.value.host } };
     }
   },
 

@@ -33,6 +33,11 @@ export interface HostArgs {
   prefix?: pulumi.Input<string>;
   /** OCI runtime: "auto" picks crun on cgroup v2 hosts, runc elsewhere. @default "auto" */
   runtime?: pulumi.Input<"auto" | "runc" | "crun">;
+  /**
+   * Take the host out of every ContainerSet's pool: its replicas move to the other hosts at the next
+   * up (their containers change host), and none is placed here. Containers declared on it alone stay. @default false
+   */
+  draining?: pulumi.Input<boolean>;
 }
 
 export interface RuntimeInfo {
@@ -82,6 +87,9 @@ export class Host extends pulumi.dynamic.Resource {
    */
   readonly ref: pulumi.Output<{ connection: pulumi.Unwrap<ConnectionArgs>; prefix: string }>;
 
+  /** What a ContainerSet's pool needs: the Host's name (its key) and whether it is draining, from the inputs. */
+  readonly poolEntry: pulumi.Output<{ key: string; draining: boolean }>;
+
   constructor(name: string, args: HostArgs, opts?: pulumi.CustomResourceOptions) {
     const outputs = {
       machineId: undefined, hostname: undefined, kernelRelease: undefined, cgroupMode: undefined, cgroupControllers: undefined,
@@ -96,5 +104,6 @@ export class Host extends pulumi.dynamic.Resource {
     this.ref = pulumi
       .all([this.urn, connection, args.prefix ?? "kslice"])
       .apply(([, connection, prefix]) => ({ connection, prefix }));
+    this.poolEntry = pulumi.output(args.draining ?? false).apply((draining) => ({ key: name, draining }));
   }
 }

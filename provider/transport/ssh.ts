@@ -8,6 +8,8 @@ import { forwardSignals } from "./local";
 import {
   CommandError,
   FileError,
+  HostUnreachableError,
+  unreachableText,
   commandLine,
   countCommand,
   defaultTimeoutMs,
@@ -56,11 +58,43 @@ function sweepDeadDirs(): void {
   }
 }
 
+/**
+ * Commands at once through one host's master. OpenSSH's sshd allows MaxSessions=10 per connection
+ * by default; beyond it a session is refused ("open failed"). A few stay free for attach and -O.
+ */
+export const maxSessionsPerHost = 8;
+
+/**
+ * After the master failed to connect, commands fail at once for this long with that error instead
+ * of each waiting out ConnectTimeout again: a dead host fails all its resources fast.
+ */
+export const failFastMs = 15_000;
+
+/** A counting semaphore: at most `limit` holders; the others wait in order. */
+class Slots {
+  private busy = 0;
+  private readonly waiting: (() => void)[] = [];
+  constructor(private readonly limit: number) {}
+  async with<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.busy >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    else this.busy++;
+    try {
+      return await fn();
+    } finally {
+      const next = this.waiting.shift();
+      if (next) next();
+      else this.busy--;
+    }
+  }
+}
+
 export class SshTransport implements Transport {
   readonly target: string;
   /** SSH sessions run through the master (a command started again after a lost master counts twice). */
   commands = 0;
   private dir: string | undefined;
+  private readonly slots = new Slots(maxSessionsPerHost);
+  private lastFailure: { at: number; error: CommandError } | undefined;
 
   constructor(private readonly c: SshConnection) {
     this.target = `${c.user}@${c.host}:${c.port}`;
@@ -102,6 +136,12 @@ export class SshTransport implements Transport {
    * started together would each open their own connection before the socket exists.
    */
   private ensureMaster(): Promise<void> {
+    const failed = this.lastFailure;
+    if (!this.master && failed && Date.now() - failed.at < failFastMs) {
+      const ago = ((Date.now() - failed.at) / 1000).toFixed(0);
+      const Kind = failed.error instanceof HostUnreachableError ? HostUnreachableError : CommandError;
+      return Promise.reject(new Kind(this.target, { ...failed.error, stderr: `${failed.error.stderr.trim()} (host unreachable ${ago}s ago; not retried for ${failFastMs / 1000}s)` }));
+    }
     this.master ??= (async () => {
       const { execa } = await import("execa");
       const opts = this.options(false);
@@ -114,14 +154,18 @@ export class SshTransport implements Transport {
       }).finally(() => rmSync(key, { force: true }));
       if (r.exitCode !== 0) {
         this.master = undefined;
-        throw new CommandError(this.target, {
+        const result = {
           command: `ssh ${this.target}`,
           exitCode: r.exitCode ?? -1,
           stdout: "",
           stderr: String(r.stderr ?? "").trim() || (r.timedOut ? "connection timed out" : "ssh failed to connect"),
           timedOut: r.timedOut,
-        });
+        };
+        const error = r.timedOut || unreachableText.test(result.stderr) ? new HostUnreachableError(this.target, result) : new CommandError(this.target, result);
+        this.lastFailure = { at: Date.now(), error };
+        throw error;
       }
+      this.lastFailure = undefined;
     })();
     return this.master;
   }
@@ -142,7 +186,11 @@ export class SshTransport implements Transport {
     return r;
   }
 
-  private async exec(remote: string, options: RunOptions): Promise<CommandResult> {
+  private exec(remote: string, options: RunOptions): Promise<CommandResult> {
+    return this.slots.with(() => this.execNow(remote, options));
+  }
+
+  private async execNow(remote: string, options: RunOptions): Promise<CommandResult> {
     await this.ensureMaster();
     const { execa } = await import("execa");
     this.commands++;

@@ -94,6 +94,23 @@ export class CommandError extends Error implements CommandResult {
   }
 }
 
+/** The host did not answer at all (refused, timed out, no route): no command ran there. */
+export class HostUnreachableError extends CommandError {
+  constructor(target: string, result: CommandResult, options?: { cause?: unknown }) {
+    super(target, result, options);
+    this.name = "HostUnreachableError";
+  }
+}
+
+/** True when `e`, or an error it was caused by, says the host did not answer. */
+export function isHostUnreachable(e: unknown): boolean {
+  for (let x = e, depth = 0; x && depth < 5; x = (x as { cause?: unknown }).cause, depth++) if (x instanceof HostUnreachableError) return true;
+  return false;
+}
+
+/** What ssh prints when it never reached the host (as opposed to a refused key or host key). */
+export const unreachableText = /Connection refused|timed out|No route to host|Network is unreachable|Could not resolve|Connection reset|Connection closed by remote host|banner exchange/i;
+
 /**
  * A command as an error message shows it: a whole script is a wall of text that buries the
  * failing step's stderr, so only its first line is kept unless KSLICE_DEBUG is set.

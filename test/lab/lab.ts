@@ -34,6 +34,10 @@ export interface Lab {
   image: LabImage;
   /** Kills the VMs, waits for their QEMU processes and removes the run directory. Safe to call twice. */
   stop(): Promise<void>;
+  /** Kills one VM's QEMU at once (a machine that dies), keeping its disk for boot(). */
+  kill(name: string): Promise<void>;
+  /** Boots a VM that kill() stopped from its own disk (same port, identity and host key); resolves when SSH answers. */
+  boot(name: string): Promise<void>;
 }
 
 export interface LabOptions {
@@ -235,7 +239,31 @@ export async function startLab(count: number, opts: LabOptions = {}): Promise<La
       log(`[lab] ${h.name}: ssh root@127.0.0.1 -p ${h.ssh.port} after ${h.bootSeconds.toFixed(1)}s, QEMU RSS ${(h.memoryKiB / 1024).toFixed(0)} MiB`);
     }
     log(`[lab] ${count} VM(s) (${accel}, ${cpus} vCPU, ${memoryMiB} MiB) answered SSH in ${((Date.now() - started) / 1000).toFixed(1)}s`);
-    return { hosts, dir, image, stop };
+    const vmOf = (name: string) => {
+      const vm = vms.find((v) => v.spec.name === name);
+      const host = hosts.find((h) => h.name === name);
+      if (!vm || !host) throw new Error(`lab: no VM ${name}`);
+      return { vm, host };
+    };
+    const kill = async (name: string) => {
+      const { vm } = vmOf(name);
+      vm.child.kill("SIGKILL");
+      await vm.exited;
+    };
+    const boot = async (name: string) => {
+      const { vm, host } = vmOf(name);
+      const child = spawnQemu(vm.spec);
+      let exitCode: number | null | undefined;
+      const exited = new Promise<void>((resolve) => child.once("exit", (code, signal) => ((exitCode = code ?? (signal ? -1 : null)), resolve())));
+      vms.splice(vms.indexOf(vm), 1, { spec: vm.spec, child, exited });
+      writeFileSync(join(vm.spec.dir, "qemu.pid"), String(child.pid ?? ""));
+      await waitForSsh(host.ssh, {
+        timeoutMs: bootTimeoutMs,
+        failure: () => (exitCode !== undefined ? `QEMU for ${name} exited (${exitCode}); its stderr: ${tail(join(vm.spec.dir, "qemu.err"), 10)}` : undefined),
+      });
+      host.pid = child.pid ?? 0;
+    };
+    return { hosts, dir, image, stop, kill, boot };
   } catch (err) {
     await stop().catch(() => {});
     throw err;

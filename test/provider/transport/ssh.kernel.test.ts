@@ -4,8 +4,8 @@ import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { SshTransport } from "../../../provider/transport/ssh";
-import { CommandError } from "../../../provider/transport/transport";
+import { SshTransport, maxSessionsPerHost } from "../../../provider/transport/ssh";
+import { CommandError, HostUnreachableError, isHostUnreachable } from "../../../provider/transport/transport";
 import { sleep } from "../../helpers/procs";
 import { freePort, startSshd, type LocalSshd } from "../../helpers/sshd";
 
@@ -73,12 +73,40 @@ describe("SshTransport against a real OpenSSH server on loopback", () => {
     expect(e.message).toMatch(/Host key verification failed|REMOTE HOST IDENTIFICATION HAS CHANGED/);
   });
 
-  it("fails fast and names the host when nothing listens", async () => {
+  it("fails fast and names the host when nothing listens; its next commands fail at once, unreachable", async () => {
     const port = await freePort();
     const dead = new SshTransport(conn({ port }));
     const e = await dead.run(["true"]).catch((x) => x);
     expect(e.message).toContain(`root@127.0.0.1:${port}`);
     expect(e.message).toContain("Connection refused");
+    expect(e).toBeInstanceOf(HostUnreachableError);
+    const again = await Promise.all([dead.run(["true"]).catch((x) => x), dead.readFiles(["/etc/hostname"]).catch((x) => x)]);
+    for (const x of again) {
+      expect(isHostUnreachable(x)).toBe(true);
+      expect(x.message).toMatch(/Connection refused \(host unreachable \d+s ago; not retried for 15s\)/);
+    }
+  });
+
+  it("a refused host key is not 'unreachable' (a check fails on it at preview)", async () => {
+    const other = new SshTransport(conn({ hostKey: "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHJlZ2lzdGVyZWQta2V5LWZvci1hLWRpZmZlcmVudC1ob3N0" }));
+    const e = await other.run(["true"]).catch((x) => x);
+    await other.close();
+    expect(isHostUnreachable(e)).toBe(false);
+  });
+
+  it(`runs at most ${maxSessionsPerHost} commands at once on one host (sshd allows 10 sessions per connection); 24 started together all succeed`, async () => {
+    const log = join(mkdtempSync(join(tmpdir(), "kslice-sessions-")), "log");
+    const results = await Promise.all(Array.from({ length: 24 }, (_, i) => t.run(["sh", "-c", `echo + >> ${log}; sleep 0.3; echo - >> ${log}; echo ${i}`])));
+    expect(results.map((r) => r.stdout.trim())).toEqual(Array.from({ length: 24 }, (_, i) => String(i)));
+    let now = 0;
+    let most = 0;
+    for (const c of readFileSync(log, "utf8").split("\n").filter(Boolean)) {
+      now += c === "+" ? 1 : -1;
+      most = Math.max(most, now);
+    }
+    console.log(`[ssh] 24 commands at once: at most ${most} ran together`);
+    expect(most).toBeLessThanOrEqual(maxSessionsPerHost);
+    expect(most).toBeGreaterThan(1);
   });
 
   it("bounds a host that accepts TCP but never speaks SSH", async () => {

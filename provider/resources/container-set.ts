@@ -1,0 +1,67 @@
+import * as pulumi from "@pulumi/pulumi";
+import { Container, type ContainerArgs } from "./container";
+import { Host } from "./host";
+import { Placement, type PlacementAssignment } from "./placement";
+
+/** A pool entry: a Host (draining when the Host says so), or a Host with `draining` set here. */
+export type PoolHostArgs = Host | { host: Host; /** @default the Host's own `draining` */ draining?: pulumi.Input<boolean> };
+
+export interface ContainerSetArgs {
+  /** The hosts the replicas may run on, in order of preference when counts tie. */
+  hosts: PoolHostArgs[];
+  /** How many containers of the template run across the pool. */
+  replicas: number;
+  /**
+   * Every replica's declaration: a Container's inputs without host, name and parent. A replica that
+   * changes host migrates (`migration`); `onSourceLost` defaults to "recreate" here: a replica on a
+   * host that stopped answering is made afresh on another.
+   */
+  template: Omit<ContainerArgs, "host" | "name" | "parent">;
+  /** Replica i (from 1) is named `<namePrefix>-<i>` on its host. @default the set's name */
+  namePrefix?: string;
+  /** Bound on asking each host whether it answers, at every preview and up. @default 10 */
+  probeTimeoutSeconds?: pulumi.Input<number>;
+}
+
+/**
+ * N replicas of one container declaration across a pool of Hosts: a Placement decides where each
+ * runs (room for its declared memory and CPU, spread over kernels, stable from one up to the next,
+ * away from draining and unreachable hosts), and one Container per replica follows its answer.
+ */
+export class ContainerSet extends pulumi.ComponentResource {
+  readonly placement: Placement;
+  readonly containers: Container[];
+  /** Replica name → host (the Host's name) and why it runs there. */
+  readonly assignments: pulumi.Output<Record<string, PlacementAssignment>>;
+  /** Replicas recreated away from an unreachable host at this up. */
+  readonly warnings: pulumi.Output<string[]>;
+
+  constructor(name: string, args: ContainerSetArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("kslice:index:ContainerSet", name, {}, opts);
+    if (!Number.isInteger(args.replicas) || args.replicas < 1) throw new Error(`ContainerSet ${name}: replicas: got ${args.replicas}; expected a whole number of at least 1`);
+    const prefix = args.namePrefix ?? name;
+    const replicas = Array.from({ length: args.replicas }, (_, i) => `${prefix}-${i + 1}`);
+    const entries = args.hosts.map((e) => (e instanceof Host ? { host: e, draining: undefined } : e));
+    const pool = pulumi.all(entries.map((e) =>
+      pulumi.all([e.host.poolEntry, e.host.ref, e.draining]).apply(([entry, ref, draining]) => ({ key: entry.key, host: ref, draining: draining ?? entry.draining }))));
+    this.placement = new Placement(`${name}-placement`, {
+      replicas,
+      hosts: pool,
+      limits: args.template.limits,
+      probeTimeoutSeconds: args.probeTimeoutSeconds,
+    }, { parent: this });
+    this.assignments = this.placement.assignments;
+    this.warnings = this.placement.warnings;
+    this.containers = replicas.map((replica, i) => {
+      const host = pulumi.all([this.placement.assignments, pool]).apply(([assigned, hosts]) => {
+        const key = assigned[replica]?.host;
+        const entry = hosts.find((h) => h.key === key);
+        if (!entry) throw new Error(`ContainerSet ${name}: replica ${replica} has no host in the placement (got ${JSON.stringify(key)})`);
+        return entry.host;
+      });
+      // a replica whose host stopped answering is made afresh elsewhere (the stale copy goes when it returns)
+      return new Container(`${name}-${i + 1}`, { onSourceLost: "recreate", ...args.template, host, name: replica }, { parent: this });
+    });
+    this.registerOutputs({ assignments: this.assignments, warnings: this.warnings });
+  }
+}
