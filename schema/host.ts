@@ -18,8 +18,8 @@ export const hostArgs = z.strictObject({
    * @default "auto"
    */
   runtime: z.enum(runtimeChoices).default("auto"),
-  /** Take the host out of its pools: a ContainerSet moves its replicas to the other hosts at the next up. @default false */
-  draining: z.boolean().default(false),
+  /** Take the host out of its pools: a ContainerSet moves its replicas to the other hosts at the next up. @default false (left unset by check, so hosts declared before it show no change) */
+  draining: z.boolean().optional(),
 });
 
 export type HostArgs = z.output<typeof hostArgs>;

@@ -16,7 +16,6 @@ describe("hostArgs", () => {
         connection: { type: "ssh", host: "h", port: 22, user: "root", privateKey: "k", insecureIgnoreHostKey: false, connectTimeoutSeconds: 10 },
         prefix: "kslice",
         runtime: "auto",
-        draining: false,
       },
     });
   });

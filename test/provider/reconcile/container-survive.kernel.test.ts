@@ -28,13 +28,22 @@ const stateOf = (id: string): { status: string; pid: number } => {
   }
 };
 const bundle = (name: string) => `/var/lib/${prefix}/containers/${name}`;
-/** The supervisor shell (its cgroup also holds the short-lived commands it runs). */
+/** The supervisor shell, not its subshells (a forked `$(…)` has the same command line for a moment). */
 const supervisorPids = () => {
+  let pids: string[];
   try {
-    return execFileSync("pgrep", ["-xf", `sh /var/lib/${prefix}/supervisor.sh`], { encoding: "utf8" }).split("\n").filter(Boolean);
+    pids = execFileSync("pgrep", ["-xf", `sh /var/lib/${prefix}/supervisor.sh`], { encoding: "utf8" }).split("\n").filter(Boolean);
   } catch {
     return [];
   }
+  const ppid = (pid: string) => {
+    try {
+      return /^PPid:\s*(\d+)/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+    } catch {
+      return undefined; // gone since pgrep: a subshell
+    }
+  };
+  return pids.filter((p) => { const pp = ppid(p); return pp !== undefined && !pids.includes(pp); });
 };
 
 async function until(what: () => boolean, ms: number): Promise<boolean> {
