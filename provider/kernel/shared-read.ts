@@ -18,7 +18,7 @@ export const idleMs = 5_000;
  * of several per resource. Every change kslice makes must invalidate it.
  */
 export class SharedRead<T> {
-  private current: { at: number; used: number; p: Promise<T> } | undefined;
+  private latest: { at: number; used: number; p: Promise<T> } | undefined;
   /** How many commands were run, for tests and benchmarks. */
   reads = 0;
 
@@ -31,7 +31,7 @@ export class SharedRead<T> {
 
   get(): Promise<T> {
     const now = Date.now();
-    const c = this.current;
+    const c = this.latest;
     if (c && now - c.used < this.windowMs && now - c.at < maxAgeMs) {
       c.used = now;
       return c.p;
@@ -39,15 +39,38 @@ export class SharedRead<T> {
     this.reads++;
     const p = this.t.run(["sh", "-c", this.script]).then((r) => this.parse(r.stdout));
     const entry = { at: now, used: now, p };
-    this.current = entry;
+    this.latest = entry;
     // idle from when the answer came, not from when it was asked (a slow host is not idle)
     p.then(() => (entry.used = Date.now()), () => {
-      if (this.current === entry) this.current = undefined;
+      if (this.latest === entry) this.latest = undefined;
     });
     return p;
   }
 
+  /** The read a get() would return now, without starting one. */
+  current(): Promise<T> | undefined {
+    const c = this.latest;
+    const now = Date.now();
+    return c && now - c.used < this.windowMs && now - c.at < maxAgeMs ? c.p : undefined;
+  }
+
+  /**
+   * Changes what the current read answers, in place of reading again (a change kslice made and
+   * knows the effect of); as old as the read it amends. False when no read is current.
+   */
+  amend(f: (v: T) => T): boolean {
+    if (!this.current() || !this.latest) return false;
+    this.latest = { ...this.latest, p: this.latest.p.then(f) };
+    return true;
+  }
+
+  /** Takes another read's current answer, changed by f, as this one's (no read when none is current). */
+  adopt<U>(other: SharedRead<U>, f: (v: U) => T): void {
+    const o = other.latest;
+    if (o && other.current()) this.latest = { at: o.at, used: Date.now(), p: o.p.then(f) };
+  }
+
   invalidate(): void {
-    this.current = undefined;
+    this.latest = undefined;
   }
 }

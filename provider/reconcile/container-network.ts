@@ -6,7 +6,7 @@ import type { HostLayout } from "../kernel/container/layout";
 import { releaseScript } from "../kernel/network/allocate";
 import { detachScript, netScript, parseNetProbe, probeNetScript, type Attachment, type NetDrift } from "../kernel/network/attach";
 import type { NetworkSpec } from "../kernel/network/bridge";
-import type { ContainerSnapshot } from "../kernel/container/snapshot";
+import type { ClaimsSnapshot, ContainerSnapshot } from "../kernel/container/snapshot";
 import { hostsFile, resolvConf } from "../kernel/network/dns";
 import { macFor, vethAlias, vethName } from "../kernel/network/names";
 import type { PortRule } from "../kernel/network/nft";
@@ -85,7 +85,7 @@ export async function observeNet(t: Transport, prefix: string, a: ContainerArgs,
     else {
       const p = netPlan(prefix, a, records, addresses);
       const own = async () => (await t.run(["sh", "-c", probeNetScript(prefix, pid, p.atts, true, p.ports)])).stdout;
-      drift = parseNetProbe(await netProbeText(t, prefix, snap, a.name, p.atts, p.ports, own, burst), a.name, p.atts, p.ports);
+      drift = parseNetProbe(await netProbeText(t, prefix, snap, a.name, pid, p.atts, p.ports, own, burst), a.name, p.atts, p.ports);
     }
   }
   return { records, addresses, drift };
@@ -94,9 +94,9 @@ export async function observeNet(t: Transport, prefix: string, a: ContainerArgs,
 export const releasePorts = (t: Transport, layout: HostLayout, container: string) => t.run(["sh", "-c", releasePortsScript(layout, container)]);
 
 /** Port claims and listening sockets, read once per host snapshot (the checks of a burst share it). */
-const portReads = new WeakMap<ContainerSnapshot, Promise<string>>();
+const portReads = new WeakMap<ClaimsSnapshot, Promise<string>>();
 
-function portsRead(t: Transport, layout: HostLayout, snap: ContainerSnapshot): Promise<string> {
+function portsRead(t: Transport, layout: HostLayout, snap: ClaimsSnapshot): Promise<string> {
   let r = portReads.get(snap);
   if (!r) {
     r = t.run(["sh", "-c", `grep -H . ${q(layout.ports)}/* 2>/dev/null; echo @@; ss -Hlnt 2>/dev/null | awk '{print "tcp", $4}'; ss -Hlnu 2>/dev/null | awk '{print "udp", $4}'`]).then((x) => x.stdout);
@@ -111,7 +111,7 @@ function portsRead(t: Transport, layout: HostLayout, snap: ContainerSnapshot): P
  * or held by another container, ports published by another container or bound by a host process.
  * Everything comes from the host's snapshot, shared by the checks of every container.
  */
-export async function netAdmission(t: Transport, layout: HostLayout, a: ContainerArgs, snap: ContainerSnapshot, previousName?: string): Promise<InputFailure[]> {
+export async function netAdmission(t: Transport, layout: HostLayout, a: ContainerArgs, snap: ClaimsSnapshot, previousName?: string): Promise<InputFailure[]> {
   // claims held under the container's old name are its own: a rename replaces it, deleting first
   const mine = (owner: string | undefined) => owner === a.name || (previousName !== undefined && owner === previousName);
   if (!hasNetworking(a)) return [];

@@ -1,6 +1,6 @@
 import type { Connection } from "../../schema/connection";
 import { hostLayout } from "../kernel/container/layout";
-import { SnapshotCache, perResource, snapshotScript, type ContainerSnapshot, type PerResourceReads } from "../kernel/container/snapshot";
+import { SnapshotCache, perResource, type ClaimsSnapshot, type ContainerSnapshot, type PerResourceReads } from "../kernel/container/snapshot";
 import { chooseRuntime } from "../kernel/host-facts";
 import { connectionKey } from "../transport/open";
 import { registerSharedRead, type HostContext } from "./host-context";
@@ -21,7 +21,7 @@ export function hostSnapshots(h: HostContext, host: { connection: Connection; pr
   if (!snapshots) {
     // a host without a runtime has no containers to list (its networks are still read)
     const chosen = chooseRuntime(h.facts, host.runtime ?? "auto");
-    snapshots = new SnapshotCache(h.t, snapshotScript("error" in chosen ? "runc" : chosen.runtime.name, hostLayout(host.prefix)));
+    snapshots = new SnapshotCache(h.t, "error" in chosen ? "runc" : chosen.runtime.name, hostLayout(host.prefix));
     snapshotCaches.set(key, snapshots);
     registerSharedRead(snapshots);
   }
@@ -31,21 +31,22 @@ export function hostSnapshots(h: HostContext, host: { connection: Connection; pr
 // Read-only commands of checks (paths on the host, submounts of bind sources), answered once per
 // host snapshot: the containers of a program mostly share their rootfs and bind sources, so a
 // preview of N of them runs each distinct test once. Dropped with the snapshot (a change made).
-const answers = new WeakMap<ContainerSnapshot, Map<string, Promise<CommandResult>>>();
+const answers = new WeakMap<object, Map<string, Promise<CommandResult>>>();
 
 /** A transport whose read-only commands are shared with every check of the same snapshot. */
-export function sharedTests(t: Transport, snap: ContainerSnapshot): Pick<Transport, "run" | "target"> {
+export function sharedTests(t: Transport, snap: ClaimsSnapshot): Pick<Transport, "run" | "target"> {
   return {
     target: t.target,
     run(argv) {
-      let byCommand = answers.get(snap);
-      if (!byCommand) answers.set(snap, (byCommand = new Map()));
-      const key = JSON.stringify(argv);
-      let r = byCommand.get(key);
+      const key = snap.source ?? snap;
+      let byCommand = answers.get(key);
+      if (!byCommand) answers.set(key, (byCommand = new Map()));
+      const command = JSON.stringify(argv);
+      let r = byCommand.get(command);
       if (!r) {
         r = t.run(argv);
-        byCommand.set(key, r);
-        r.catch(() => byCommand.delete(key));
+        byCommand.set(command, r);
+        r.catch(() => byCommand.delete(command));
       }
       return r;
     },
@@ -62,9 +63,10 @@ export function initFiles(t: Transport, snap: ContainerSnapshot, name: string, p
   const all = async () => {
     const states = live(snap);
     const read = await t.readFiles(states.flatMap((s) => files(s.pid)));
-    return new Map(states.map((s, i) => [s.id, read.slice(2 * i, 2 * i + 2)]));
+    return new Map(states.map((s, i) => [`${s.id} ${s.pid}`, read.slice(2 * i, 2 * i + 2)]));
   };
-  return perResource(inits, snap, () => t.readFiles(files(pid)), all, (m) => m.get(name), burst);
+  // by name and pid: the burst's read may be older than this snapshot (an init restarted since is read anew)
+  return perResource(inits, snap, () => t.readFiles(files(pid)), all, (m) => m.get(`${name} ${pid}`), burst);
 }
 
 const views: PerResourceReads<HostNetView> = new WeakMap();
@@ -74,11 +76,26 @@ const views: PerResourceReads<HostNetView> = new WeakMap();
  * probe of every container for a burst (see perResource).
  */
 export function netProbeText(
-  t: Transport, prefix: string, snap: ContainerSnapshot, name: string, atts: Attachment[], ports: PortRule[], one: () => Promise<string>, burst = false,
+  t: Transport, prefix: string, snap: ContainerSnapshot, name: string, pid: number, atts: Attachment[], ports: PortRule[], one: () => Promise<string>, burst = false,
 ): Promise<string> {
   const all = async () => {
     const input = probeAllNetInput(live(snap).map((s) => ({ name: s.id, pid: s.pid })));
-    return parseProbeAll((await t.run(["sh", "-c", probeAllNetScript(prefix, hostLayout(prefix))], { input })).stdout);
+    // hundreds of namespaces entered one after another take longer than a command's default minute on a loaded host
+    return parseProbeAll((await t.run(["sh", "-c", probeAllNetScript(prefix, hostLayout(prefix))], { input, timeoutMs: 600_000 })).stdout);
   };
-  return perResource(views, snap, one, all, (view) => probeTextFor(view, name, atts, ports), burst);
+  return perResource(views, snap, one, all, (view) => (view.pids.get(name) === pid ? probeTextFor(view, name, atts, ports) : undefined), burst);
+}
+
+const resolvConfs = new WeakMap<object, Promise<string>>();
+
+/** The host's /etc/resolv.conf (what a container without nameservers of its own gets), read once per host read. */
+export function hostResolvConf(t: Pick<Transport, "readFiles">, snap: ClaimsSnapshot): Promise<string> {
+  const key = snap.source ?? snap;
+  let r = resolvConfs.get(key);
+  if (!r) {
+    r = t.readFiles(["/etc/resolv.conf"]).then(([text]) => text ?? "");
+    resolvConfs.set(key, r);
+    r.catch(() => resolvConfs.delete(key));
+  }
+  return r;
 }

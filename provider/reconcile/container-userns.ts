@@ -1,6 +1,6 @@
 import type { ContainerArgs } from "../../schema/container";
 import type { HostLayout } from "../kernel/container/layout";
-import type { ContainerSnapshot } from "../kernel/container/snapshot";
+import type { ClaimsSnapshot } from "../kernel/container/snapshot";
 import {
   chooseRanges, claimRangeScript, legacyBase, maxRangeIndex, parseClaim, rangeBase, rangeIndex, releaseRangeScript,
 } from "../kernel/container/uid-ranges";
@@ -10,7 +10,7 @@ import type { Transport } from "../transport/transport";
  * The host uid of a user-namespaced container's root, as the host shows it now: its claim, or for a
  * bundle made before ranges were claimed (no claim yet), the hashed base it was made with.
  */
-export function uidBaseOf(a: ContainerArgs, snap: Pick<ContainerSnapshot, "ranges" | "bundles">): number | undefined {
+export function uidBaseOf(a: ContainerArgs, snap: Pick<ClaimsSnapshot, "ranges" | "bundles">): number | undefined {
   if (!a.security.userNamespace) return undefined;
   const claimed = snap.ranges.get(a.name);
   if (claimed !== undefined) return rangeBase(claimed);
@@ -22,7 +22,7 @@ export function uidBaseOf(a: ContainerArgs, snap: Pick<ContainerSnapshot, "range
  * here from the snapshot's claims; the host's script takes it under the host-wide lock only if it
  * is still free, else answers with the claims of the moment and the choice is made again.
  */
-export async function ensureRange(t: Pick<Transport, "run" | "target">, layout: HostLayout, a: ContainerArgs, snap: ContainerSnapshot): Promise<number | undefined> {
+export async function ensureRange(t: Pick<Transport, "run" | "target">, layout: HostLayout, a: ContainerArgs, snap: ClaimsSnapshot): Promise<number | undefined> {
   if (!a.security.userNamespace) return undefined;
   const held = snap.ranges.get(a.name);
   if (held !== undefined) return rangeBase(held);

@@ -10,10 +10,10 @@ import { startScript } from "../kernel/container/scripts";
 import { writeBundleFiles, type BundleFile } from "../kernel/container/files";
 import { incompleteBundlesScript, parseIncompleteBundles } from "../kernel/container/bundle-state";
 import { expectedSecurity, parseSecurity, securityDrift } from "../kernel/container/security";
-import type { ContainerSnapshot, SnapshotCache } from "../kernel/container/snapshot";
+import type { ClaimsSnapshot, ContainerSnapshot, Made, SnapshotCache } from "../kernel/container/snapshot";
 import { chooseRuntime, recursiveReadOnly } from "../kernel/host-facts";
 import { readOnlyBindFailures } from "./container-mounts";
-import { hostSnapshots, initFiles, sharedTests } from "./container-reads";
+import { hostResolvConf, hostSnapshots, initFiles, sharedTests } from "./container-reads";
 import { ensureRange, uidBaseOf } from "./container-userns";
 import type { Usage } from "../kernel/cgroup/usage";
 import { connectionKey } from "../transport/open";
@@ -153,7 +153,7 @@ interface NetDecision {
  * exclusively (allocate.ts); resolv.conf and hosts are rewritten in place, so a running container
  * sees a change at once (they are bind mounts).
  */
-async function decideNet(c: Ctx, a: ContainerArgs, snap: ContainerSnapshot): Promise<NetDecision> {
+async function decideNet(c: Ctx, a: ContainerArgs, snap: ClaimsSnapshot): Promise<NetDecision> {
   const releases: (() => void)[] = [];
   let plan: NetPlan = { atts: [], ports: [] };
   let claims: NetClaims | undefined;
@@ -183,12 +183,12 @@ async function decideNet(c: Ctx, a: ContainerArgs, snap: ContainerSnapshot): Pro
     claims = { ports: a.ports, addresses: addressClaims };
     plan = netPlan(a.host.prefix, a, records, addresses);
   }
-  // the host's resolv.conf only when the declaration names no nameservers (one batched read over SSH)
-  const [hostResolv] = a.dns?.nameservers ? [""] : await c.h.t.readFiles(["/etc/resolv.conf"]).catch((e: unknown) => {
+  // the host's resolv.conf only when the declaration names no nameservers (once per host read)
+  const hostResolv = a.dns?.nameservers ? "" : await hostResolvConf(c.h.t, snap).catch((e: unknown) => {
     releases.forEach((r) => r());
     throw e;
   });
-  const etc = etcFiles(a, plan, hostResolv ?? "");
+  const etc = etcFiles(a, plan, hostResolv);
   const files: BundleFile[] = [
     { path: `${c.bundle}/net.sh`, content: netScriptFor(a.host.prefix, c.layout, a, plan) },
     // bind-mounted into the container: rewritten in place, so that it sees the change
@@ -199,7 +199,7 @@ async function decideNet(c: Ctx, a: ContainerArgs, snap: ContainerSnapshot): Pro
 }
 
 /** The user-namespace range a new container takes: the one it holds, else the lowest free one (claimed by the create's script). */
-function decideRange(c: Ctx, a: ContainerArgs, snap: ContainerSnapshot): { base: number; index: number; release: () => void } | undefined {
+function decideRange(c: Ctx, a: ContainerArgs, snap: ClaimsSnapshot): { base: number; index: number; release: () => void } | undefined {
   if (!a.security.userNamespace) return undefined;
   const held = snap.ranges.get(a.name);
   if (held !== undefined) return { base: rangeBase(held), index: held, release: () => undefined };
@@ -235,13 +235,18 @@ async function startFile(c: Ctx, a: ContainerArgs): Promise<BundleFile> {
 }
 
 /** Runs one operation's script on the container's host; its failure reads `<host>: container <name>: <step>: <stderr>`. */
-async function operate(c: Ctx, name: string, steps: (Step | Pause)[], hook?: PauseHook): Promise<string> {
+async function operate(c: Ctx, name: string, steps: (Step | Pause)[], hook?: PauseHook, made?: Made): Promise<string> {
+  let ok = false;
   try {
-    return await runTransaction(c.h.t, steps, { hook, timeoutMs: 180_000 });
+    const out = await runTransaction(c.h.t, steps, { hook, timeoutMs: 180_000 });
+    ok = true;
+    return out;
   } catch (e) {
     throw new Error(`${c.h.t.target}: container ${name}: ${(e as Error).message}`, { cause: e });
   } finally {
-    c.snapshots.invalidate();
+    // a create that succeeded says what it claimed; anything else is read again
+    if (ok && made) c.snapshots.made(made);
+    else c.snapshots.invalidate();
     c.h.cgroups.invalidate();
   }
 }
@@ -252,7 +257,7 @@ async function operate(c: Ctx, name: string, steps: (Step | Pause)[], hook?: Pau
  * `filesOnly`: the files alone. One command.
  */
 async function start(c: Ctx, a: ContainerArgs, filesOnly = false): Promise<void> {
-  const snap = await c.snapshots.get();
+  const snap = await c.snapshots.claims();
   const uidBase = a.security.userNamespace ? await ensureRange(c.h.t, c.layout, a, snap) : undefined;
   const net = await decideNet(c, a, snap);
   try {
@@ -265,7 +270,7 @@ async function start(c: Ctx, a: ContainerArgs, filesOnly = false): Promise<void>
 
 /** Claims and network files from the declaration; with `joinPid`, joins the running init to them live. */
 async function prepareNet(c: Ctx, a: ContainerArgs, joinPid?: number): Promise<void> {
-  const net = await decideNet(c, a, await c.snapshots.get());
+  const net = await decideNet(c, a, await c.snapshots.claims());
   try {
     await operate(c, a.name, networkSteps(site(c, a.name), net.claims, net.files, joinPid));
   } finally {
@@ -412,7 +417,7 @@ async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?
       : []),
     ...a.mounts.flatMap((m, i) => (m.type === "bind" ? [{ property: `mounts.${i}.source`, path: m.source, test: `[ -e ${q(m.source)} ]`, missing: "no such path" }] : [])),
   ];
-  const tests = sharedTests(c.h.t, await c.snapshots.get());
+  const tests = sharedTests(c.h.t, await c.snapshots.claims());
   if (checks.length) {
     const r = await tests.run(["sh", "-c", checks.map((x) => `${x.test} && echo 1 || echo 0`).join("; ")]);
     r.stdout.trim().split("\n").forEach((ok, i) => {
@@ -429,7 +434,7 @@ async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?
       failures.push({ property: x.property, reason: `got ${JSON.stringify(x.cap)}; not a capability the kernel of host ${c.h.t.target} knows (${known[0]} … ${known[known.length - 1]})` });
     }
   }
-  failures.push(...(await netAdmission(c.h.t, c.layout, a, await c.snapshots.get(), previousName)));
+  failures.push(...(await netAdmission(c.h.t, c.layout, a, await c.snapshots.claims(), previousName)));
   failures.push(...(await readOnlyBindFailures(tests, a, recursiveReadOnly(c.h.facts, c.runtime.name))));
   return failures;
 }
@@ -446,14 +451,14 @@ async function ownerAdmission(a: ContainerArgs, c: Ctx, owner: string | undefine
     }
   }
   // from the host's snapshot: one read serves every container's check
-  const meta = (await c.snapshots.get()).records.get(a.name);
+  const meta = (await c.snapshots.claims()).records.get(a.name);
   const conflict = ownerConflict(`container ${a.name} under prefix ${a.host.prefix} on host ${c.h.t.target}`, recordedOwner(meta), owner, a.adopt);
   if (conflict) failures.push({ property: "name", reason: conflict });
   return failures;
 }
 
 /** One try of a create: decisions from the snapshot, then one script. */
-async function createOnce(c: Ctx, a: ContainerArgs, inputs: Props, snap: ContainerSnapshot): Promise<Observed> {
+async function createOnce(c: Ctx, a: ContainerArgs, inputs: Props, snap: ClaimsSnapshot): Promise<Observed> {
   const releases: (() => void)[] = [];
   try {
     const uid = decideRange(c, a, snap);
@@ -475,7 +480,7 @@ async function createOnce(c: Ctx, a: ContainerArgs, inputs: Props, snap: Contain
       netFiles: !running && net ? net.files : [],
       net: net?.claims,
       start: running ? { files: await startFiles(c, a, uid?.base, net!.files), uidBase: uid?.base } : undefined,
-    }), pauseHook());
+    }), pauseHook(), { name: a.name, record, started: running, addresses: net?.claims ? net.addresses : new Map(), rangeIndex: uid?.index });
     return await observedFromReport(c, a, spec, uid?.base, net?.addresses ?? new Map(), out);
   } finally {
     releases.forEach((r) => r());
@@ -532,14 +537,15 @@ export const containerLifecycle: LifecycleImpl = {
   async create(inputs) {
     const a = parse(inputs);
     const c = await context(a);
-    let snap = await c.snapshots.get();
-    if (snap.bundles.has(a.name) || snap.states.has(a.name)) {
+    // decided from the claims alone (no runtime list: a create of hundreds would read it for each)
+    let snap = await c.snapshots.claims();
+    if (snap.bundles.has(a.name) || snap.runtimeIds.has(a.name)) {
       // a create killed half-way: what it made goes, and this create makes it again from the start
       const left = await incompleteBundle(c, a.name);
-      if (left === undefined) return adopt(c, a, inputs, specOf(a, c, uidBaseOf(a, snap)), snap);
+      if (left === undefined) return adopt(c, a, inputs, specOf(a, c, uidBaseOf(a, snap)), await c.snapshots.get());
       await removeContainer(c.h, c.runtime, c.prefix, a.name, left);
       c.snapshots.invalidate();
-      snap = await c.snapshots.get();
+      snap = await c.snapshots.claims();
     }
     // One script makes the whole container (operations.ts createSteps), undoing its own steps when
     // one fails. The prefix's shared setup (its dirs, root cgroups, templates) stays: a sibling
@@ -558,7 +564,7 @@ export const containerLifecycle: LifecycleImpl = {
             throw new Error(`${c.h.t.target}: container ${a.name}: ${err.message}`, { cause: err });
           });
         } else if (!(step instanceof StepError && step.exitCode === lostRace && attempt <= 5)) throw e;
-        snap = await c.snapshots.get();
+        snap = await c.snapshots.claims();
       }
     }
   },

@@ -13,7 +13,7 @@ import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-t
 import { containsUnknown } from "./unknown";
 import { claim, ownerConflict, ownerOf } from "./ownership";
 import { hostSnapshots } from "./container-reads";
-import { perResource, type ContainerSnapshot, type PerResourceReads } from "../kernel/container/snapshot";
+import { perResource, type ClaimsSnapshot, type PerResourceReads } from "../kernel/container/snapshot";
 import { unreachableAtCheck } from "./unreachable";
 
 const inputKeys = ["host", "name", "subnet", "gateway", "bridge", "nat", "isolated", "dynamicRange", "adopt", "owner"] as const;
@@ -64,7 +64,7 @@ const toolsScript = `for t in ip nft nsenter tc flock; do command -v $t >/dev/nu
 const routesScript = `ip -o -4 route show table main 2>/dev/null | sed 's/^/route /'`;
 
 // What checks need of the host beside its records (tools, interfaces, routes): once per snapshot.
-const hostReads = new WeakMap<ContainerSnapshot, Promise<string>>();
+const hostReads = new WeakMap<ClaimsSnapshot, Promise<string>>();
 
 /**
  * admission's view of the host, in its fresh form's lines. At check (`shared`) it comes from the
@@ -81,7 +81,7 @@ async function admissionLines(c: Ctx, shared: boolean): Promise<string[]> {
     ].join("\n")]);
     return r.stdout.split("\n");
   }
-  const snap = await c.snapshots.get();
+  const snap = await c.snapshots.claims();
   let host = hostReads.get(snap);
   if (!host) {
     const ifaces = `for d in /sys/class/net/*; do [ -e "$d/ifindex" ] || continue; a=; read -r a < "$d/ifalias" 2>/dev/null; echo "iface \${d##*/} $a"; done`;
@@ -150,7 +150,7 @@ const probes: PerResourceReads<Map<string, string>> = new WeakMap();
 async function probeText(c: Ctx, burst: boolean): Promise<string> {
   const table = nftTable(c.prefix);
   const one = async () => (await c.t.run(["sh", "-c", probeNetworkScript(c.layout, c.spec, table)])).stdout;
-  const snap = await c.snapshots.get();
+  const snap = await c.snapshots.claims();
   const all = async () => {
     const nets = [...snap.networks.values()];
     // about 1 KB of script per network: 50 a command keeps it well under the 128 KiB an argument may hold

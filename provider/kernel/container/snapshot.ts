@@ -5,10 +5,15 @@ import type { RuntimeState } from "./runtime";
 import type { NetworkSpec } from "../network/bridge";
 import { parseRangesSnapshot, rangesSnapshotScript } from "./uid-ranges";
 
-/** Every kslice container on a host at one moment: the runtime's list and the bundles on disk. */
-export interface ContainerSnapshot {
-  states: Map<string, RuntimeState>;
+/**
+ * What kslice has claimed on a host at one moment, from its own files (no runtime asked): bundles,
+ * records, networks, addresses, ranges. What checks and creates decide from; cheap to read again
+ * after every change (a few greps, whatever the number of containers).
+ */
+export interface ClaimsSnapshot {
   bundles: Set<string>;
+  /** Containers the runtime keeps state for (its root's directories), without asking it. */
+  runtimeIds: Set<string>;
   /** Log sizes in bytes, by container. */
   logSizes: Map<string, number>;
   /** The host's network records, by network name. */
@@ -21,16 +26,52 @@ export interface ContainerSnapshot {
   takenRanges: number[];
   /** Each bundle's kslice.json (owner, specHash, …) as written, by container. */
   records: Map<string, string>;
+  /**
+   * Changes when kslice changes the host (SnapshotCache.invalidate), not when a read merely ages:
+   * what a burst read of every container (perResource) is kept by.
+   */
+  epoch?: object;
+  /** The host read this snapshot came from (itself, or the one it amends): what read-only tests are shared by. */
+  source?: object;
+}
+
+/** A container kslice made, as its create's script claimed it: what the next checks must see. */
+export interface Made {
+  name: string;
+  record: string;
+  started: boolean;
+  /** network → address */
+  addresses: Map<string, string>;
+  rangeIndex?: number;
+}
+
+/** Every kslice container on a host at one moment: the runtime's list and what kslice claimed. */
+export interface ContainerSnapshot extends ClaimsSnapshot {
+  states: Map<string, RuntimeState>;
 }
 
 export function snapshotScript(runtime: string, layout: HostLayout): string {
+  // runc makes its --root when listing: a read (a preview) must not leave /run/<prefix>/runtime behind
+  return [`if [ -d ${q(layout.runtimeRoot)} ]; then ${runtime} --root ${q(layout.runtimeRoot)} list --format json 2>/dev/null || echo null; else echo null; fi`, ...claimsSections(layout)].join("; ");
+}
+
+/**
+ * The snapshot without the runtime's list (which reads every container's state: 0.6 ms each, the
+ * most of a read at hundreds), for what decides from claims alone: checks and creates.
+ */
+export function claimsSnapshotScript(layout: HostLayout): string {
+  return ["echo null", ...claimsSections(layout)].join("; ");
+}
+
+function claimsSections(layout: HostLayout): string[] {
   return [
-    // runc makes its --root when listing: a read (a preview) must not leave /run/<prefix>/runtime behind
-    `if [ -d ${q(layout.runtimeRoot)} ]; then ${runtime} --root ${q(layout.runtimeRoot)} list --format json 2>/dev/null || echo null; else echo null; fi`,
     `echo @@bundles`,
     // two processes whatever the number of containers (a basename and a stat each cost O(N) per read)
     `find ${q(layout.containers)} -mindepth 1 -maxdepth 1 -type d -printf '%f 0\\n' 2>/dev/null`,
     `find ${q(layout.containers)} -mindepth 2 -maxdepth 2 -name log -printf '%h %s\\n' 2>/dev/null | sed 's|^.*/||'`,
+    // the runtime keeps a directory per container in its root (runc and crun alike)
+    `echo @@runtime`,
+    `find ${q(layout.runtimeRoot)} -mindepth 1 -maxdepth 1 -type d -printf '%f\\n' 2>/dev/null`,
     // networks and the addresses containers hold: two greps whatever their number
     `echo @@networks`,
     `grep -H "" ${q(layout.networks)}/*/network.json 2>/dev/null`,
@@ -42,7 +83,7 @@ export function snapshotScript(runtime: string, layout: HostLayout): string {
     `echo @@uids`,
     rangesSnapshotScript(layout),
     `true`,
-  ].join("; ");
+  ];
 }
 
 export function parseSnapshot(out: string): ContainerSnapshot {
@@ -56,7 +97,8 @@ export function parseSnapshot(out: string): ContainerSnapshot {
     if (m) records.set(m[1]!, m[2]!);
   }
   const [rest = "", networkPart = ""] = head.split("@@networks\n");
-  const [list = "", bundles = ""] = rest.split("@@bundles\n");
+  const [list = "", bundlesAndRuntime = ""] = rest.split("@@bundles\n");
+  const [bundles = "", runtimePart = ""] = bundlesAndRuntime.split("@@runtime\n");
   const networks = new Map<string, NetworkSpec>();
   for (const line of networkPart.split("\n").filter(Boolean)) {
     const spec = JSON.parse(line.slice(line.indexOf(":") + 1)) as NetworkSpec;
@@ -80,18 +122,84 @@ export function parseSnapshot(out: string): ContainerSnapshot {
     names.add(n!);
     logSizes.set(n!, Math.max(logSizes.get(n!) ?? 0, Number(size) || 0));
   }
-  return { states, bundles: names, logSizes, networks, addresses, records, ...parseRangesSnapshot(uidPart) };
+  const runtimeIds = new Set(runtimePart.split("\n").filter(Boolean));
+  return { states, bundles: names, runtimeIds, logSizes, networks, addresses, records, ...parseRangesSnapshot(uidPart) };
 }
 
-/** One snapshot of a host's containers, shared by a burst of reads (see SharedRead). */
-export class SnapshotCache extends SharedRead<ContainerSnapshot> {
-  constructor(t: Pick<Transport, "run">, script: string, windowMs = idleMs) {
-    super(t, script, parseSnapshot, windowMs);
+/**
+ * The snapshots of one host and prefix, each shared by a burst of reads (see SharedRead): the full
+ * one (the runtime's list too) for diffs and reads, the claims alone for checks and creates (a
+ * current full one serves those too). Every change kslice makes invalidates both.
+ */
+export class SnapshotCache {
+  private readonly full: SharedRead<ContainerSnapshot>;
+  private readonly claimsOnly: SharedRead<ContainerSnapshot>;
+  private epoch: object = {};
+
+  constructor(t: Pick<Transport, "run">, runtime: string, layout: HostLayout, windowMs = idleMs) {
+    this.full = new SharedRead(t, snapshotScript(runtime, layout), parseSnapshot, windowMs);
+    this.claimsOnly = new SharedRead(t, claimsSnapshotScript(layout), parseSnapshot, windowMs);
+  }
+
+  /** Reads made, for tests and benchmarks. */
+  get reads(): number {
+    return this.full.reads + this.claimsOnly.reads;
+  }
+
+  get(): Promise<ContainerSnapshot> {
+    return this.stamp(this.full.get());
+  }
+
+  claims(): Promise<ClaimsSnapshot> {
+    return this.stamp(this.full.current() ?? this.claimsOnly.get());
+  }
+
+  invalidate(): void {
+    this.full.invalidate();
+    this.claimsOnly.invalidate();
+    this.epoch = {};
+  }
+
+  /**
+   * A create of this process succeeded: its claims are added to the current claims snapshot
+   * instead of reading the host again, so the checks and creates of an up of N containers read
+   * the host once per snapshot age, not once each. Claims stay exclusive on the host (a create
+   * whose snapshot missed another process's claim loses its script and reads again).
+   */
+  made(m: Made): void {
+    const epoch = (this.epoch = {});
+    const add = (s: ClaimsSnapshot): ContainerSnapshot => {
+      const c: ContainerSnapshot = {
+        ...s,
+        states: new Map(), // a claims snapshot: the runtime's list is the full one's
+        bundles: new Set(s.bundles).add(m.name),
+        runtimeIds: m.started ? new Set(s.runtimeIds).add(m.name) : s.runtimeIds,
+        logSizes: new Map(s.logSizes).set(m.name, 0),
+        addresses: m.addresses.size ? new Map(s.addresses).set(m.name, new Map(m.addresses)) : s.addresses,
+        ranges: m.rangeIndex === undefined ? s.ranges : new Map(s.ranges).set(m.name, m.rangeIndex),
+        takenRanges: m.rangeIndex === undefined ? s.takenRanges : [...s.takenRanges, m.rangeIndex],
+        records: new Map(s.records).set(m.name, m.record),
+        epoch,
+        source: s.source ?? s,
+      };
+      return c;
+    };
+    if (!this.claimsOnly.amend(add)) this.claimsOnly.adopt(this.full, add);
+    this.full.invalidate();
+  }
+
+  /** The epoch is the one the read was asked in (a change made while it ran begins another). */
+  private stamp<S extends ClaimsSnapshot>(p: Promise<S>): Promise<S> {
+    const epoch = this.epoch;
+    return p.then((s) => {
+      s.epoch ??= epoch;
+      return s;
+    });
   }
 }
 
-/** Reads of one snapshot's resources (containers, networks): how many asked, and the read made for all. */
-export type PerResourceReads<All> = WeakMap<ContainerSnapshot, { asked: number; all?: Promise<All | undefined> }>;
+/** Reads of one epoch's resources (containers, networks): how many asked, and the read made for all. */
+export type PerResourceReads<All> = WeakMap<object, { asked: number; used: number; all?: Promise<All | undefined> }>;
 
 /**
  * A read about one resource, shared by the burst it comes in. The first asker of a snapshot reads
@@ -102,15 +210,20 @@ export type PerResourceReads<All> = WeakMap<ContainerSnapshot, { asked: number; 
  */
 export async function perResource<V, All>(
   memo: PerResourceReads<All>,
-  snap: ContainerSnapshot,
+  snap: ClaimsSnapshot,
   one: () => Promise<V>,
   all: () => Promise<All>,
   pick: (all: All) => V | undefined,
   /** The caller knows a burst is under way (a diff or a read, never alone): no read of its own first. */
   burst = false,
 ): Promise<V> {
-  let entry = memo.get(snap);
-  if (!entry) memo.set(snap, (entry = { asked: 0 }));
+  // kept by epoch, not by snapshot: a burst that outlives a snapshot's age (a preview of hundreds)
+  // keeps its read of every resource until kslice changes something, or nobody asked for a while
+  const key = snap.epoch ?? snap;
+  const now = Date.now();
+  let entry = memo.get(key);
+  if (!entry || now - entry.used > idleMs) memo.set(key, (entry = { asked: 0, used: now }));
+  entry.used = now;
   if (entry.asked++ === 0 && !burst) return one();
   entry.all ??= all().catch(() => undefined);
   const read = await entry.all;

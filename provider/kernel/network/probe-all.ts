@@ -27,7 +27,7 @@ export function probeAllNetScript(prefix: string, layout: HostLayout): string {
     `nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "//; s/"$//'`,
     `nets=$(grep -l 'inns()' ${q(layout.containers)}/*/net.sh 2>/dev/null)`,
     // "<name> <pid>" lines on stdin (probeAllNetInput): the script's size stays the same whatever their number
-    `while read -r n pid; do case "$nets" in *"/$n/net.sh"*) echo "@@ns $n"; nsenter --net="/proc/$pid/ns/net" sh -c ${q(inNamespaceProbe)} 2>/dev/null;; esac; done`,
+    `while read -r n pid; do case "$nets" in *"/$n/net.sh"*) echo "@@ns $n $pid"; nsenter --net="/proc/$pid/ns/net" sh -c ${q(inNamespaceProbe)} 2>/dev/null;; esac; done`,
     `true`,
   ].join("\n");
 }
@@ -42,15 +42,19 @@ export interface HostNetView {
   comments: string[];
   /** container → the lines its namespace printed */
   namespaces: Map<string, string[]>;
+  /** container → the pid whose namespace was entered */
+  pids: Map<string, number>;
 }
 
 export function parseProbeAll(out: string): HostNetView {
-  const view: HostNetView = { veths: new Map(), ports: new Set(), localnet: new Map(), qdiscs: [], comments: [], namespaces: new Map() };
+  const view: HostNetView = { veths: new Map(), ports: new Set(), localnet: new Map(), qdiscs: [], comments: [], namespaces: new Map(), pids: new Map() };
   let section = "";
   let ns: string[] = [];
   for (const line of out.split("\n")) {
     if (line.startsWith("@@ns ")) {
-      view.namespaces.set(line.slice(5), (ns = []));
+      const [name = "", pid = ""] = line.slice(5).split(" ");
+      view.namespaces.set(name, (ns = []));
+      view.pids.set(name, Number(pid));
       section = "ns";
       continue;
     }

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { parseSnapshot, perResource, type ContainerSnapshot, type PerResourceReads } from "../../../../provider/kernel/container/snapshot";
+import { SnapshotCache, claimsSnapshotScript, parseSnapshot, perResource, snapshotScript, type ContainerSnapshot, type PerResourceReads } from "../../../../provider/kernel/container/snapshot";
+import { hostLayout } from "../../../../provider/kernel/container/layout";
 
 describe("parseSnapshot", () => {
   it("reads runtime states, bundles, log sizes, network records and who holds which address", () => {
@@ -56,5 +57,78 @@ describe("perResource", () => {
     // a caller in a burst (diff, read) reads for all at once, first or not
     const burst = parseSnapshot("null\n@@bundles\n");
     expect(await perResource(memo, burst, async () => "own", async () => new Map([["a", "all a"]]), (m) => m.get("a"), true)).toBe("all a");
+  });
+});
+
+describe("SnapshotCache", () => {
+  const layout = hostLayout("k");
+  // a host whose runtime lists one container "web"; the claims script alone never asks the runtime
+  const fakeHost = () => {
+    const ran: string[] = [];
+    const t = {
+      run: async (argv: readonly string[]) => {
+        const script = argv[2]!;
+        ran.push(script === snapshotScript("runc", layout) ? "full" : script === claimsSnapshotScript(layout) ? "claims" : "other");
+        const list = script.startsWith("echo null") ? "null" : '[{"id":"web","status":"running","pid":7,"created":"x"}]';
+        return { stdout: `${list}\n@@bundles\nweb 0\n@@runtime\nweb\n@@networks\n@@addresses\n`, stderr: "", code: 0 };
+      },
+    };
+    return { t, ran };
+  };
+
+  it("checks and creates read the claims alone; a current full snapshot serves them; a change reads again", async () => {
+    const { t, ran } = fakeHost();
+    const cache = new SnapshotCache(t, "runc", layout);
+    const claims = await cache.claims();
+    expect([...claims.bundles, ...claims.runtimeIds]).toEqual(["web", "web"]);
+    expect("states" in claims && (claims as ContainerSnapshot).states.size).toBe(0);
+    expect(ran).toEqual(["claims"]);
+    const full = await cache.get();
+    expect(full.states.get("web")?.pid).toBe(7);
+    expect(await cache.claims()).toBe(full);
+    expect(ran).toEqual(["claims", "full"]);
+    cache.invalidate();
+    const after = await cache.claims();
+    expect(ran).toEqual(["claims", "full", "claims"]);
+    // another epoch: reads of every resource made before the change are not reused
+    expect(after.epoch).not.toBe(full.epoch);
+    expect(full.epoch).toBe(claims.epoch);
+  });
+
+  it("a create's claims amend the current claims snapshot: the next check sees them without reading the host", async () => {
+    const { t, ran } = fakeHost();
+    const cache = new SnapshotCache(t, "runc", layout);
+    const before = await cache.get();
+    cache.made({ name: "db", record: '{"owner":"o"}', started: true, addresses: new Map([["lan", "10.0.0.2"]]), rangeIndex: 4 });
+    const after = await cache.claims();
+    expect(ran).toEqual(["full"]);
+    expect([...after.bundles].sort()).toEqual(["db", "web"]);
+    expect(after.runtimeIds.has("db")).toBe(true);
+    expect(after.records.get("db")).toBe('{"owner":"o"}');
+    expect(after.addresses.get("db")?.get("lan")).toBe("10.0.0.2");
+    expect([after.ranges.get("db"), after.takenRanges.includes(4)]).toEqual([4, true]);
+    // the snapshot it amends is left as it was; reads of every resource begin again (a new epoch)
+    expect(before.bundles.has("db")).toBe(false);
+    expect(after.epoch).not.toBe(before.epoch);
+    expect(after.source).toBe(before);
+    // the full snapshot (the runtime's list) is read again; a failed change reads the claims again too
+    await cache.get();
+    cache.invalidate();
+    await cache.claims();
+    expect(ran).toEqual(["full", "full", "claims"]);
+  });
+
+  it("a burst's read of every resource outlives the snapshot's age, not a change", async () => {
+    const epoch = {};
+    const older = { ...parseSnapshot("null\n@@bundles\n"), epoch };
+    const newer = { ...parseSnapshot("null\n@@bundles\n"), epoch }; // read again after 30 s, nothing changed
+    const memo: PerResourceReads<Map<string, string>> = new WeakMap();
+    let all = 0;
+    const ask = (s: ContainerSnapshot) => perResource(memo, s, async () => "own", async () => (all++, new Map([["a", "all a"]])), (m) => m.get("a"), true);
+    expect(await ask(older)).toBe("all a");
+    expect(await ask(newer)).toBe("all a");
+    expect(all).toBe(1);
+    expect(await ask({ ...newer, epoch: {} })).toBe("all a");
+    expect(all).toBe(2);
   });
 });

@@ -13,12 +13,12 @@ const out = [
   "@@localnet", "br0 1", "br1 0",
   "@@qdisc", "qdisc noqueue 0: dev ksaaa root refcnt 2", "qdisc noqueue 0: dev ksbbb root refcnt 2",
   "@@nft", "c:web tcp 127.0.0.1:8080",
-  "@@ns web",
+  "@@ns web 4242",
   "L 1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536", "L 2: eth0@if17: <BROADCAST,UP> mtu 1500", "L 3: eth1@if19: <BROADCAST,UP> mtu 1500",
   "A 2: eth0    inet 10.232.40.2/24 brd 10.232.40.255 scope global eth0", "A 3: eth1    inet 10.232.41.2/24 brd 10.232.41.255 scope global eth1",
   "route default via 10.232.40.1 dev eth0",
   "Q qdisc tbf 8001: dev eth1 root refcnt 2 rate 8Mbit burst 20000b lat 50ms",
-  "@@ns idle",
+  "@@ns idle 4343",
   "L 2: eth0@if21: <BROADCAST,UP> mtu 1500",
   "A 2: eth0    inet 10.232.40.3/24 scope global eth0",
   "route default via 10.232.40.1 dev eth0",
@@ -37,5 +37,7 @@ describe("probeTextFor", () => {
     const idle = [att(0, "ksccc", "br0", "10.232.40.3")];
     expect(parseNetProbe(probeTextFor(view, "idle", idle, [])!, "idle", idle, [])).toEqual({ attachments: [0], ports: false });
     expect(probeTextFor(view, "gone", idle, [])).toBeUndefined();
+    // the pid whose namespace was entered: a caller with another pid (a restarted init) reads its own
+    expect([view.pids.get("web"), view.pids.get("idle")]).toEqual([4242, 4343]);
   });
 });
