@@ -11,6 +11,8 @@ export const bootUnitName = (prefix: string) => `${prefix}-boot.service`;
 export const supervisorUnitName = (prefix: string) => `${prefix}-supervisor.service`;
 /** Where the supervisor runs on a host without systemd: a cgroup of its own, not its caller's. */
 export const supervisorCgroup = (prefix: string) => `${prefix}-supervisor`;
+/** Held by the running supervisor for as long as it lives. */
+export const supervisorLock = (layout: HostLayout) => `${layout.runDir}/supervisor.lock`;
 const unitPath = (prefix: string) => `/etc/systemd/system/${bootUnitName(prefix)}`;
 export const bootScriptPath = (layout: HostLayout) => `${layout.stateDir}/boot.sh`;
 export const supervisorPath = (layout: HostLayout) => `${layout.stateDir}/supervisor.sh`;
@@ -41,7 +43,8 @@ export function launchSupervisorScript(prefix: string, layout: HostLayout): stri
     // already active: systemd-run refuses the name, and the running one goes on
     `  systemctl is-active -q ${supervisorUnitName(prefix)} || systemd-run --quiet --no-block --collect --property=Restart=on-failure --property=RestartSec=5 --unit=${supervisorUnitName(prefix)} --description=${q(`kslice supervisor (${prefix})`)} /bin/sh ${script} >/dev/null 2>&1 || true`,
     `else`,
-    `  setsid -f sh -c ${q(moveSelf)} _ ${script} </dev/null >/dev/null 2>&1`,
+    // one process to learn that it runs (its lock is held), instead of a dozen to start one that exits at once
+    `  flock -n -E 99 ${q(supervisorLock(layout))} true 2>/dev/null; [ $? = 99 ] || setsid -f sh -c ${q(moveSelf)} _ ${script} </dev/null >/dev/null 2>&1`,
     `fi`,
   ].join("\n");
 }

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { shellQuote as q } from "../../transport/transport";
 import { claimAddressesScript, releaseScript, type AddressClaim } from "../network/allocate";
 import { detachScript } from "../network/attach";
@@ -77,10 +78,23 @@ function etcTargetsScript(rootfs: string, stopped: string): string {
   ].join("\n");
 }
 
-/** Writes a file shared by the prefix's containers: each writer renames its own temp file (parallel creates). */
+/**
+ * Writes a file shared by the prefix's containers: each writer renames its own temp file (parallel
+ * creates). Its second line names its content's hash, so a create that finds it current (all but
+ * the first, and every create after an upgrade's first) reads one line with the shell's own `read`
+ * and writes nothing.
+ */
 function putShared(path: string, content: string): string {
-  const body = Buffer.from(content, "utf8").toString("base64").replace(/.{1,76}/g, "$&\n");
-  return `t=$(mktemp ${q(`${path}.XXXXXX`)}) || exit 1\nbase64 -d > "$t" <<'KSLICE_B64' || exit 1\n${body}KSLICE_B64\nchmod 600 "$t" && mv -f "$t" ${q(path)} || exit 1`;
+  const stamp = `# kslice content ${createHash("sha256").update(content).digest("hex").slice(0, 16)}`;
+  const [first = "", ...rest] = content.split("\n");
+  const stamped = first.startsWith("#!") ? [first, stamp, ...rest].join("\n") : `${stamp}\n${content}`;
+  const body = Buffer.from(stamped, "utf8").toString("base64").replace(/.{1,76}/g, "$&\n");
+  return [
+    `l1= l2=; { read -r l1; read -r l2; } < ${q(path)} 2>/dev/null`,
+    `if [ "$l1" != ${q(stamp)} ] && [ "$l2" != ${q(stamp)} ]; then`,
+    `t=$(mktemp ${q(`${path}.XXXXXX`)}) || exit 1\nbase64 -d > "$t" <<'KSLICE_B64' || exit 1\n${body}KSLICE_B64\nchmod 600 "$t" && mv -f "$t" ${q(path)} || exit 1`,
+    `fi`,
+  ].join("\n");
 }
 
 /**
@@ -119,12 +133,12 @@ const runtimeDelete = (s: ContainerSite) =>
  * it, under the bundle's lock (the supervisor takes it to restart: the two never start it at once).
  * A failed start takes the runtime's container, its cgroup and its veths with it.
  */
-function startSteps(s: ContainerSite, p: StartPlan, claimsUndone: boolean): Step[] {
+function startSteps(s: ContainerSite, p: StartPlan, creating: boolean): Step[] {
   const b = bundleOf(s);
   return [
     // claims made by a start of an existing container stay when it fails (the declaration keeps them)
-    ...(p.net ? claimSteps(s, p.net).map((x) => (claimsUndone ? x : { ...x, undo: undefined })) : []),
-    { name: "files", run: [bundleAccessScript(b, p.uidBase), writeFilesScript(p.files)].join(" || exit 1\n") },
+    ...(p.net ? claimSteps(s, p.net).map((x) => (creating ? x : { ...x, undo: undefined })) : []),
+    { name: "files", run: [bundleAccessScript(b, p.uidBase), writeFilesScript(p.files, creating)].join(" || exit 1\n") },
     {
       name: "start",
       run: `flock -w 60 ${q(`${b}/lock`)} sh -c ${q(`rm -f ${q(`${b}/stopped`)} ${q(`${b}/backoff`)} && exec sh ${q(`${b}/start.sh`)}`)}`,
@@ -201,13 +215,13 @@ export function createSteps(s: ContainerSite, p: CreatePlan): (Step | Pause)[] {
     },
     { pause: "mount" },
     { name: "etc", run: etcTargetsScript(`${b}/rootfs`, `${b}/stopped`) },
-    { name: "record", run: writeFilesScript([{ path: `${b}/kslice.json`, content: p.record }]) },
+    { name: "record", run: writeFilesScript([{ path: `${b}/kslice.json`, content: p.record }], true) },
     { pause: "spec" },
     { name: "log", run: createLogScript(`${b}/log`) },
   ];
   // claimed at create, stopped or not: a container keeps its addresses and ports while it exists
   if (p.net) steps.push(...claimSteps(s, p.net));
-  if (p.netFiles.length) steps.push({ name: "network-files", run: writeFilesScript(p.netFiles) });
+  if (p.netFiles.length) steps.push({ name: "network-files", run: writeFilesScript(p.netFiles, true) });
   if (p.start) steps.push(...startSteps(s, p.start, true), { pause: "start" });
   steps.push({ name: "finish", run: `rm -f ${q(`${b}/creating`)}` }, reportStep(s));
   return steps;

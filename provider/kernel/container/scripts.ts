@@ -1,6 +1,7 @@
 import { shellQuote as q } from "../../transport/transport";
 import type { HostLayout } from "./layout";
 import { ensureRootfsMounted } from "./rootfs";
+import { supervisorLock } from "./boot";
 
 export interface CgroupWrite {
   /** The input it carries, for the error message. */
@@ -38,9 +39,11 @@ export function startScript(runtime: string, layout: HostLayout, id: string, wri
     `# written by kslice: starts container ${id}`,
     // after a reboot nothing is mounted and /run is empty: the rootfs is mounted again here
     ...(lower ? [ensureRootfsMounted(b, lower)] : []),
-    `mkdir -p ${q(layout.runtimeRoot)}`,
+    // tests are shell builtins: a first start (every create) runs no process for these
+    `[ -d ${q(layout.runtimeRoot)} ] || mkdir -p ${q(layout.runtimeRoot)}`,
     ...capNofile(`${b}/config.json`),
-    `${rt} delete --force ${q(id)} >/dev/null 2>&1`,
+    // a restart's stopped container goes first; runc and crun keep a directory per container in their root
+    `[ -e ${q(`${layout.runtimeRoot}/${id}`)} ] && ${rt} delete --force ${q(id)} >/dev/null 2>&1`,
     `if ! ${rt} create --bundle ${q(b)} --pid-file ${q(`${b}/init.pid`)} ${q(id)} </dev/null >>${q(`${b}/log`)} 2>&1; then`,
     `  tail -c 2000 ${q(`${b}/log`)} >&2; exit 1`,
     `fi`,
@@ -76,7 +79,7 @@ export function supervisorScript(runtime: string, layout: HostLayout, intervalSe
     "#!/bin/sh",
     "# written by kslice: restart policies and log caps for the containers of this prefix",
     // one per prefix: the lock is held as long as this shell lives (the kernel drops it on death)
-    `exec 9>${q(`${layout.runDir}/supervisor.lock`)} && flock -n 9 || exit 0`,
+    `exec 9>${q(supervisorLock(layout))} && flock -n 9 || exit 0`,
     `while [ -d ${c} ]; do`,
     `  set -- ${c}/*/kslice.json; [ -e "$1" ] || break`,
     // logs over their cap: sizes and caps in one find and one grep, joined by awk
