@@ -1,6 +1,7 @@
 import type { ContainerArgs } from "../../schema/container";
 import type { InputFailure } from "../../schema/issues";
-import { shellQuote as q, type Transport } from "../transport/transport";
+import { parseSubmounts, submountsScript } from "../kernel/container/admission";
+import type { Transport } from "../transport/transport";
 
 /**
  * Where the runtime cannot make a read-only bind recursive ("rro"), plain "ro" leaves the source's
@@ -10,13 +11,9 @@ export async function readOnlyBindFailures(t: Pick<Transport, "run" | "target">,
   if (recursive) return [];
   const binds = a.mounts.flatMap((m, i) => (m.type === "bind" && m.readOnly ? [{ i, source: m.source }] : []));
   if (!binds.length) return [];
-  // one line per bind: the first mount point below its (resolved) source, or nothing
-  const script = binds
-    .map((b) => `s=$(realpath -e ${q(b.source)} 2>/dev/null) && awk -v s="\${s%/}/" 'index($5, s) == 1 { print $5; exit }' /proc/self/mountinfo; echo @@`)
-    .join("; ");
-  const out = (await t.run(["sh", "-c", script])).stdout.split("@@\n");
+  const out = parseSubmounts((await t.run(["sh", "-c", submountsScript(binds.map((b) => b.source))])).stdout);
   return binds.flatMap((b, k) => {
-    const sub = out[k]?.trim();
+    const sub = out[k];
     return sub
       ? [{
           property: `mounts.${b.i}.source`,

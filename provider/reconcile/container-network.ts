@@ -7,11 +7,12 @@ import { releaseScript } from "../kernel/network/allocate";
 import { detachScript, netScript, parseNetProbe, probeNetScript, type Attachment, type NetDrift } from "../kernel/network/attach";
 import type { NetworkSpec } from "../kernel/network/bridge";
 import type { ClaimsSnapshot, ContainerSnapshot } from "../kernel/container/snapshot";
+import { portsReadScript } from "../kernel/container/admission";
 import { hostsFile, resolvConf } from "../kernel/network/dns";
 import { macFor, vethAlias, vethName } from "../kernel/network/names";
 import type { PortRule } from "../kernel/network/nft";
 import { releasePortsScript } from "../kernel/network/port-claims";
-import { shellQuote as q, type Transport } from "../transport/transport";
+import type { Transport } from "../transport/transport";
 import { netProbeText } from "./container-reads";
 
 /** Does the container touch networking at all? (No network and no ports: kslice adds nothing.) */
@@ -99,7 +100,7 @@ const portReads = new WeakMap<ClaimsSnapshot, Promise<string>>();
 function portsRead(t: Transport, layout: HostLayout, snap: ClaimsSnapshot): Promise<string> {
   let r = portReads.get(snap);
   if (!r) {
-    r = t.run(["sh", "-c", `grep -H . ${q(layout.ports)}/* 2>/dev/null; echo @@; ss -Hlnt 2>/dev/null | awk '{print "tcp", $4}'; ss -Hlnu 2>/dev/null | awk '{print "udp", $4}'`]).then((x) => x.stdout);
+    r = t.run(["sh", "-c", portsReadScript(layout)]).then((x) => x.stdout);
     portReads.set(snap, r);
     r.catch(() => portReads.delete(snap));
   }

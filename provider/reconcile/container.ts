@@ -14,10 +14,10 @@ import type { ClaimsSnapshot, ContainerSnapshot, Made, SnapshotCache } from "../
 import { chooseRuntime, recursiveReadOnly } from "../kernel/host-facts";
 import { readOnlyBindFailures } from "./container-mounts";
 import { hostResolvConf, hostSnapshots, initFiles, sharedTests } from "./container-reads";
+import { parsePathTests, pathTestsScript, type PathTest } from "../kernel/container/admission";
 import { ensureRange, uidBaseOf } from "./container-userns";
 import type { Usage } from "../kernel/cgroup/usage";
 import { connectionKey } from "../transport/open";
-import { shellQuote as q } from "../transport/transport";
 import { hostContext, type HostContext } from "./host-context";
 import { hostMoved, machineIdentity } from "./host-identity";
 import { declaredParentLimits, limitsAdmission, removedLimits } from "./limits";
@@ -410,18 +410,17 @@ async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?
   if (a.security.userNamespace && !c.h.facts.userNamespaces) {
     failures.push({ property: "security.userNamespace", reason: `host ${c.h.t.target} has user namespaces disabled (user.max_user_namespaces is 0)` });
   }
-  const checks = [
-    ...("path" in a.rootfs ? [{ property: "rootfs.path", path: a.rootfs.path, test: `[ -e ${q(a.rootfs.path)} ]`, missing: "no such path" }] : []),
+  const checks: (PathTest & { property: string; missing: string })[] = [
+    ...("path" in a.rootfs ? [{ property: "rootfs.path", path: a.rootfs.path, kind: "exists" as const, missing: "no such path" }] : []),
     ...("ociLayout" in a.rootfs
-      ? [{ property: "rootfs.ociLayout.path", path: a.rootfs.ociLayout.path, test: `[ -f ${q(`${a.rootfs.ociLayout.path}/oci-layout`)} ]`, missing: "no OCI image layout (its oci-layout file) at that path" }]
+      ? [{ property: "rootfs.ociLayout.path", path: a.rootfs.ociLayout.path, kind: "ociLayout" as const, missing: "no OCI image layout (its oci-layout file) at that path" }]
       : []),
-    ...a.mounts.flatMap((m, i) => (m.type === "bind" ? [{ property: `mounts.${i}.source`, path: m.source, test: `[ -e ${q(m.source)} ]`, missing: "no such path" }] : [])),
+    ...a.mounts.flatMap((m, i) => (m.type === "bind" ? [{ property: `mounts.${i}.source`, path: m.source, kind: "exists" as const, missing: "no such path" }] : [])),
   ];
   const tests = sharedTests(c.h.t, await c.snapshots.claims());
   if (checks.length) {
-    const r = await tests.run(["sh", "-c", checks.map((x) => `${x.test} && echo 1 || echo 0`).join("; ")]);
-    r.stdout.trim().split("\n").forEach((ok, i) => {
-      if (ok !== "1") failures.push({ property: checks[i]!.property, reason: `got ${JSON.stringify(checks[i]!.path)}; ${checks[i]!.missing} on host ${c.h.t.target}` });
+    parsePathTests((await tests.run(["sh", "-c", pathTestsScript(checks)])).stdout).forEach((ok, i) => {
+      if (!ok) failures.push({ property: checks[i]!.property, reason: `got ${JSON.stringify(checks[i]!.path)}; ${checks[i]!.missing} on host ${c.h.t.target}` });
     });
   }
   const caps = [
