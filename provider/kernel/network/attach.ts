@@ -47,8 +47,9 @@ export function netScript(prefix: string, layout: HostLayout, container: string,
     `pid=\${1:?usage: net.sh PID}; ns=/proc/$pid/ns/net`,
     `[ -e "$ns" ] || { echo "process $pid is gone" >&2; exit 1; }`,
     // a stale pid (the init restarted, the number reused) must never lead into the host's namespace
-    `[ "$(cat ${q(`${layout.bundle(container)}/init.pid`)} 2>/dev/null)" = "$pid" ] || { echo "process $pid is not the init of container ${container}" >&2; exit 1; }`,
-    `[ "$(readlink "$ns")" != "$(readlink /proc/self/ns/net)" ] || { echo "process $pid is in the host's network namespace" >&2; exit 1; }`,
+    // the shell's own read and test (-ef: the same namespace inode), no process for either
+    `init=; { read -r init < ${q(`${layout.bundle(container)}/init.pid`)}; } 2>/dev/null; [ "$init" = "$pid" ] || { echo "process $pid is not the init of container ${container}" >&2; exit 1; }`,
+    `! [ "$ns" -ef /proc/$$/ns/net ] || { echo "process $pid is in the host's network namespace" >&2; exit 1; }`,
     `inns() { nsenter --net="$ns" "$@"; }`,
     // veths of this container that are not declared any more
     `for f in $(grep -l ${q(`^${mine}`)} /sys/class/net/ks*/ifalias 2>/dev/null); do`,

@@ -66,6 +66,31 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
     expect(alone.out.trim().split("\n")).toEqual(["lo"]);
   });
 
+  it("net.sh joins only its container's init: another pid or the host's own namespace is refused, changing nothing", async () => {
+    const net = `/var/lib/${prefix}/containers/client/net.sh`;
+    const links = () => execFileSync("ip", ["-o", "link", "show"], { encoding: "utf8" }).split("\n").length;
+    const before = links();
+    // a process of another container (its init), then a host process (this test's own pid)
+    const other = JSON.parse(execFileSync("runc", ["--root", `/run/${prefix}/runtime`, "state", "web"], { encoding: "utf8" })).pid as number;
+    for (const pid of [other, process.pid]) {
+      const r = await sh(`sh ${net} ${pid}`);
+      expect(r.code).not.toBe(0);
+      expect(r.out).toContain(`process ${pid} is not the init of container client`);
+    }
+    // the container's init file names a host process: the namespace test refuses it
+    const initFile = `/var/lib/${prefix}/containers/client/init.pid`;
+    const saved = readFileSync(initFile, "utf8");
+    try {
+      writeFileSync(initFile, String(process.pid));
+      const r = await sh(`sh ${net} ${process.pid}`);
+      expect(r.code).not.toBe(0);
+      expect(r.out).toContain(`process ${process.pid} is in the host's network namespace`);
+    } finally {
+      writeFileSync(initFile, saved);
+    }
+    expect(links()).toBe(before);
+  });
+
   it("isolation is the rule's doing: with both networks open the stranger gets through (a live change)", async () => {
     const f = await N.update("", front.outs, { ...front.inputs, isolated: false });
     const b = await N.update("", back.outs, { ...back.inputs, isolated: false });
