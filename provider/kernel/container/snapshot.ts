@@ -227,6 +227,9 @@ export async function perResource<V, All>(
   if (entry.asked++ === 0 && !burst) return one();
   entry.all ??= all().catch(() => undefined);
   const read = await entry.all;
+  // idle from when the answer came: a read of 500 namespaces outlasts the idle window, and the
+  // engine asks nothing more until the diffs waiting on it are answered
+  entry.used = Date.now();
   const found = read === undefined ? undefined : pick(read);
   return found !== undefined ? found : one();
 }

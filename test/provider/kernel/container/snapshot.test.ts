@@ -1,4 +1,4 @@
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { SnapshotCache, claimsSnapshotScript, parseSnapshot, perResource, snapshotScript, type ContainerSnapshot, type PerResourceReads } from "../../../../provider/kernel/container/snapshot";
 import { hostLayout } from "../../../../provider/kernel/container/layout";
 
@@ -130,5 +130,30 @@ describe("SnapshotCache", () => {
     expect(all).toBe(1);
     expect(await ask({ ...newer, epoch: {} })).toBe("all a");
     expect(all).toBe(2);
+  });
+});
+
+describe("perResource, a slow read for all", () => {
+  it("is idle from when its answer came, not from when it was asked (a read longer than the idle window is not made twice)", async () => {
+    vi.useFakeTimers();
+    try {
+      const snap = { ...parseSnapshot("null\n@@bundles\n"), epoch: {} };
+      const memo: PerResourceReads<Map<string, string>> = new WeakMap();
+      let all = 0;
+      // every namespace of hundreds of containers: longer than the 5 s idle window
+      const slow = () => new Promise<Map<string, string>>((resolve) => setTimeout(() => (all++, resolve(new Map([["a", "all a"], ["b", "all b"]]))), 8000));
+      const ask = (name: string) => perResource(memo, snap, async () => "own", slow, (m) => m.get(name), true);
+      const first = ask("a");
+      await vi.advanceTimersByTimeAsync(8000);
+      expect(await first).toBe("all a");
+      // the engine's next diffs come once the first are answered
+      await vi.advanceTimersByTimeAsync(100);
+      const next = ask("b");
+      await vi.advanceTimersByTimeAsync(8000);
+      expect(await next).toBe("all b");
+      expect(all).toBe(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
