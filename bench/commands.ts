@@ -11,28 +11,21 @@ export const countEnv = "KSLICE_COUNT_COMMANDS";
 
 /**
  * The host commands the provider processes reported in file, summed; undefined while the file stays
- * empty (a provider without the counter). One record a line: a number, or JSON with a count in it.
+ * empty (a provider without the counter). The provider appends "<pid> <total so far>" after every
+ * command (transport.ts countCommand), so a process's count is the last (largest) total of its pid;
+ * a line of a bare number is one process's total.
  */
 export function readCommandCount(file: string): number | undefined {
   if (!existsSync(file)) return undefined;
-  let total: number | undefined;
+  const byPid = new Map<string, number>();
+  let bare: number | undefined;
   for (const line of readFileSync(file, "utf8").split("\n").map((l) => l.trim()).filter(Boolean)) {
-    let count: number | undefined;
-    try {
-      const json: unknown = JSON.parse(line);
-      if (typeof json === "number") count = json;
-      else if (json && typeof json === "object") {
-        const rec = json as Record<string, unknown>;
-        const v = rec.commands ?? rec.count ?? rec.hostCommands;
-        if (typeof v === "number") count = v;
-      }
-    } catch {
-      const m = /(\d+)\D*$/.exec(line); // "… 42" or "commands=42"
-      if (m) count = Number(m[1]);
-    }
-    if (count !== undefined && Number.isFinite(count)) total = (total ?? 0) + count;
+    const m = /^(\d+)\s+(\d+)$/.exec(line);
+    if (m) byPid.set(m[1]!, Math.max(byPid.get(m[1]!) ?? 0, Number(m[2])));
+    else if (/^\d+$/.test(line)) bare = (bare ?? 0) + Number(line);
   }
-  return total;
+  if (!byPid.size && bare === undefined) return undefined;
+  return [...byPid.values()].reduce((a, b) => a + b, bare ?? 0);
 }
 
 export const straceAvailable = () => sh("strace -f --seccomp-bpf -e trace=execve -o /dev/null true").code === 0;
