@@ -70,7 +70,7 @@ describe("SnapshotCache", () => {
         const script = argv[2]!;
         ran.push(script === snapshotScript("runc", layout) ? "full" : script === claimsSnapshotScript(layout) ? "claims" : "other");
         const list = script.startsWith("echo null") ? "null" : '[{"id":"web","status":"running","pid":7,"created":"x"}]';
-        return { stdout: `${list}\n@@bundles\nweb 0\n@@runtime\nweb\n@@networks\n@@addresses\n`, stderr: "", code: 0 };
+        return { command: "sh", exitCode: 0, timedOut: false, stdout: `${list}\n@@bundles\nweb 0\n@@runtime\nweb\n@@networks\n@@addresses\n`, stderr: "" };
       },
     };
     return { t, ran };
