@@ -31,8 +31,8 @@ export class SharedRead<T> {
 
   get(): Promise<T> {
     const now = Date.now();
-    const c = this.latest;
-    if (c && now - c.used < this.windowMs && now - c.at < maxAgeMs) {
+    const c = this.live(now);
+    if (c) {
       c.used = now;
       return c.p;
     }
@@ -49,9 +49,12 @@ export class SharedRead<T> {
 
   /** The read a get() would return now, without starting one. */
   current(): Promise<T> | undefined {
+    return this.live(Date.now())?.p;
+  }
+
+  private live(now: number): { at: number; used: number; p: Promise<T> } | undefined {
     const c = this.latest;
-    const now = Date.now();
-    return c && now - c.used < this.windowMs && now - c.at < maxAgeMs ? c.p : undefined;
+    return c && now - c.used < this.windowMs && now - c.at < maxAgeMs ? c : undefined;
   }
 
   /**
@@ -59,15 +62,17 @@ export class SharedRead<T> {
    * knows the effect of); as old as the read it amends. False when no read is current.
    */
   amend(f: (v: T) => T): boolean {
-    if (!this.current() || !this.latest) return false;
-    this.latest = { ...this.latest, p: this.latest.p.then(f) };
+    const c = this.live(Date.now());
+    if (!c) return false;
+    // the same entry: a read that fails still drops it (get's rejection handler compares entries)
+    c.p = c.p.then(f);
     return true;
   }
 
   /** Takes another read's current answer, changed by f, as this one's (no read when none is current). */
   adopt<U>(other: SharedRead<U>, f: (v: U) => T): void {
-    const o = other.latest;
-    if (o && other.current()) this.latest = { at: o.at, used: Date.now(), p: o.p.then(f) };
+    const o = other.live(Date.now());
+    if (o) this.latest = { at: o.at, used: Date.now(), p: o.p.then(f) };
   }
 
   invalidate(): void {
