@@ -58,21 +58,40 @@ export function netScript(prefix: string, layout: HostLayout, container: string,
     `done`,
     ...atts.flatMap((a) => {
       const e = `eth${a.index}`;
+      const fail = (what: string) => `{ echo ${q(`networks.${a.index}: ${what}`)}": $err" >&2; exit 1; }`;
       return [
-        `p=${peerOf(a.index)}; i=$(cat /sys/class/net/${a.veth}/ifindex 2>/dev/null)`,
-        `if [ -z "$p" ] || [ "$p" != "$i" ]; then`,
-        `  inns ip link del dev ${e} 2>/dev/null; ip link del dev ${a.veth} 2>/dev/null`,
-        // a veth of an exited init can take a moment to go: retry the name for up to 2 s
-        `  n=0; until err=$(ip link add name ${a.veth} type veth peer name ${e} address ${a.mac} netns "$pid" 2>&1); do`,
-        `    n=$((n + 1)); [ $n -lt 20 ] || { echo "networks.${a.index}: cannot create veth ${a.veth}: $err" >&2; exit 1; }; sleep 0.1`,
+        `i=; read -r i < /sys/class/net/${a.veth}/ifindex 2>/dev/null; p=; [ -z "$i" ] || p=${peerOf(a.index)}`,
+        `if [ -n "$i" ] && [ "$p" = "$i" ]; then`,
+        // the pair is there: repair what differs, in place
+        `  ip link set dev ${a.veth} alias ${q(a.alias)} master ${q(a.bridge)} up || { echo "networks.${a.index}: cannot attach ${a.veth} to bridge ${a.bridge} of network ${a.network}" >&2; exit 1; }`,
+        `  inns ip link set dev ${e} address ${a.mac} up || exit 1`,
+        `  [ "$(inns ip -o -4 addr show dev ${e} | awk '{print $4}')" = ${q(`${a.address}/${a.bits}`)} ] || { inns ip -4 addr flush dev ${e} && inns ip addr add ${q(`${a.address}/${a.bits}`)} dev ${e}; } || exit 1`,
+        ...(a.index === 0 ? [`  inns ip route replace default via ${a.gateway} dev ${e} || exit 1`] : []),
+        a.ingress ? `  tc qdisc replace dev ${a.veth} root ${tbf(a.ingress)} || exit 1` : `  tc qdisc del dev ${a.veth} root 2>/dev/null`,
+        a.egress ? `  inns tc qdisc replace dev ${e} root ${tbf(a.egress)} || exit 1` : `  inns tc qdisc del dev ${e} root 2>/dev/null`,
+        `else`,
+        // a new pair (every start): one ip for the host's side, one in the namespace; nothing to undo
+        // in a new veth, so no qdisc to delete. ip link add ignores an alias (IFLA_IFALIAS), so it is
+        // set on its own line. A veth of an exited init can take a moment to go: retry for up to 2 s.
+        `  [ -e /sys/class/net/${a.bridge} ] || { echo "networks.${a.index}: bridge ${a.bridge} of network ${a.network} is missing" >&2; exit 1; }`,
+        `  [ -z "$i" ] || ip link del dev ${a.veth} 2>/dev/null`,
+        `  n=0; until err=$(ip -batch - 2>&1 <<KSLICE_IP`,
+        `link add name ${a.veth} up master ${a.bridge} type veth peer name ${e} address ${a.mac} netns $pid`,
+        `link set dev ${a.veth} alias ${a.alias}`,
+        `KSLICE_IP`,
+        `  ); do`,
+        `    inns ip link del dev ${e} 2>/dev/null; ip link del dev ${a.veth} 2>/dev/null`,
+        `    n=$((n + 1)); [ $n -lt 20 ] || ${fail(`cannot create veth ${a.veth} on bridge ${a.bridge} of network ${a.network}`)}; sleep 0.1`,
         `  done`,
+        `  err=$(inns ip -batch - 2>&1 <<KSLICE_IP`,
+        `link set dev ${e} up`,
+        `addr add ${a.address}/${a.bits} dev ${e}`,
+        ...(a.index === 0 ? [`route replace default via ${a.gateway} dev ${e}`] : []),
+        `KSLICE_IP`,
+        `  ) || ${fail(`cannot give ${e} its address ${a.address}/${a.bits}`)}`,
+        ...(a.ingress ? [`  tc qdisc replace dev ${a.veth} root ${tbf(a.ingress)} || exit 1`] : []),
+        ...(a.egress ? [`  inns tc qdisc replace dev ${e} root ${tbf(a.egress)} || exit 1`] : []),
         `fi`,
-        `ip link set dev ${a.veth} alias ${q(a.alias)} master ${q(a.bridge)} up || { echo "networks.${a.index}: cannot attach ${a.veth} to bridge ${a.bridge} of network ${a.network}" >&2; exit 1; }`,
-        `inns ip link set dev ${e} address ${a.mac} up || exit 1`,
-        `[ "$(inns ip -o -4 addr show dev ${e} | awk '{print $4}')" = ${q(`${a.address}/${a.bits}`)} ] || { inns ip -4 addr flush dev ${e} && inns ip addr add ${q(`${a.address}/${a.bits}`)} dev ${e}; } || exit 1`,
-        ...(a.index === 0 ? [`inns ip route replace default via ${a.gateway} dev ${e} || exit 1`] : []),
-        a.ingress ? `tc qdisc replace dev ${a.veth} root ${tbf(a.ingress)} || exit 1` : `tc qdisc del dev ${a.veth} root 2>/dev/null`,
-        a.egress ? `inns tc qdisc replace dev ${e} root ${tbf(a.egress)} || exit 1` : `inns tc qdisc del dev ${e} root 2>/dev/null`,
       ];
     }),
     `(\n${ensureRulesScript(nftTable(prefix), layout.runDir, containerOwner(container), portRules(ports))}\n) || exit 1`,

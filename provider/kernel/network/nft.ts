@@ -84,6 +84,8 @@ export function ensureRulesScript(table: string, runDir: string, owner: string, 
     ];
   };
   return [
+    // most calls (every networked start) find everything in place: one list and one awk, no lock
+    ...(extra.length ? [] : [`${holdsExactly(table, [...baseComments, ...ruleComments(owner, rules)], ["k:base", owner])} && exit 0`]),
     `mkdir -p ${q(runDir)}; exec 8>${q(nftLock(runDir))}; flock -w 60 8 || { echo "timed out waiting for the nftables lock" >&2; exit 1; }`,
     `tx=$(mktemp); trap 'rm -f "$tx"' EXIT`,
     `nft -f - <<'KSLICE_NFT' || exit 1\n${[skeleton(table), ...extra].join("\n")}\nKSLICE_NFT`,
@@ -92,6 +94,21 @@ export function ensureRulesScript(table: string, runDir: string, owner: string, 
     ...plan(owner, rules),
     `if [ -s "$tx" ]; then nft -f "$tx" || exit 1; fi`,
   ].join("\n");
+}
+
+/**
+ * Shell whose status is 0 when the table's rules tagged with one of `tags` have exactly the comments
+ * `want`, each once (a missing table: 1). Read only: the ensure that follows a 1 lists again under
+ * the lock. Comments hold no "|" (tags and hex).
+ */
+export function holdsExactly(table: string, want: string[], tags: string[]): string {
+  const awk = [
+    `BEGIN { n = split(w, a, "|"); for (i = 1; i <= n; i++) need[a[i]] = 1; split(t, tg, "|") }`,
+    `/comment "/ { c = $0; sub(/^.*comment "/, "", c); sub(/".*$/, "", c)`,
+    `  for (j in tg) if (index(c, tg[j] " ") == 1) { if (!(c in need) || seen[c]++) bad = 1 } }`,
+    `END { for (c in need) if (!(c in seen)) bad = 1; exit bad }`,
+  ].join("\n");
+  return `nft list table ip ${table} 2>/dev/null | awk -v w=${q(want.join("|"))} -v t=${q(tags.join("|"))} ${q(awk)}`;
 }
 
 /** Removes an owner's rules (and `extra` statements such as a set element), leaving the rest. */

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
@@ -9,7 +9,7 @@ import { loopbackBridges, parseNetProbe, type Attachment } from "../../../../pro
 import { localnetScript } from "../../../../provider/kernel/network/localnet";
 import { hostNameservers, hostsFile, resolvConf } from "../../../../provider/kernel/network/dns";
 import { macFor, vethName } from "../../../../provider/kernel/network/names";
-import { networkRules, portRules, ruleComments } from "../../../../provider/kernel/network/nft";
+import { baseComments, holdsExactly, networkRules, portRules, ruleComments } from "../../../../provider/kernel/network/nft";
 
 const dir = mkdtempSync(join(tmpdir(), "kslice-alloc-"));
 const layout = { networks: dir, network: (n: string) => join(dir, n) } as unknown as HostLayout;
@@ -153,5 +153,39 @@ describe("resolv.conf and hosts", () => {
   it("names the container on its first address, or 127.0.1.1 without one", () => {
     expect(hostsFile("web", "10.231.1.2", { db: "10.231.1.9" })).toContain("10.231.1.2\tweb\n10.231.1.9\tdb\n");
     expect(hostsFile("web", undefined, {})).toContain("127.0.1.1\tweb\n");
+  });
+});
+
+describe("the read-only test that lets a start skip the nftables lock (a stand-in nft prints a listing)", () => {
+  const bin = mkdtempSync(join(tmpdir(), "kslice-nft-"));
+  afterAll(() => rmSync(bin, { recursive: true, force: true }));
+  const mine = ruleComments("c:web", portRules([{ protocol: "tcp", hostAddress: "0.0.0.0", hostPort: 8080, address: "10.1.0.2", containerPort: 80 }]));
+  const rule = (comment: string) => `\t\ttcp dport 1 accept comment "${comment}"`;
+  // exit status of holdsExactly against a table holding rules with these comments (none: no table)
+  const holds = (comments: string[] | undefined) => {
+    const listing = comments ? ["table ip t {", "\tchain ports {", ...comments.map(rule), "\t}", "}"].join("\n") : "";
+    writeFileSync(join(bin, "nft"), comments ? `#!/bin/sh\ncat <<'EOF'\n${listing}\nEOF\n` : "#!/bin/sh\necho 'Error: No such file or directory' >&2; exit 1\n", { mode: 0o755 });
+    try {
+      execFileSync("sh", ["-c", holdsExactly("t", [...baseComments, ...mine], ["k:base", "c:web"])], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, stdio: "ignore" });
+      return 0;
+    } catch (e) {
+      return (e as { status: number }).status;
+    }
+  };
+
+  it("passes only when the base rules and the owner's are there, each once, whatever other owners hold", () => {
+    expect(holds([...baseComments, ...mine])).toBe(0);
+    expect(holds([...mine, ...baseComments, "c:webx 0/1 11111111", "c:other 0/1 22222222", "n:net 0/2 33333333"])).toBe(0);
+  });
+
+  it.each([
+    ["no table", undefined],
+    ["a base rule missing (the loopback guard)", [...baseComments.slice(0, 3), ...mine]],
+    ["the owner's rule missing", [...baseComments]],
+    ["an owner's rule of an older declaration", [...baseComments, ...mine, "c:web 0/2 44444444"]],
+    ["a rule twice", [...baseComments, ...mine, ...mine]],
+    ["a base rule twice", [...baseComments, baseComments[3]!, ...mine]],
+  ])("fails with %s, so the ensure lists again under the lock", (_, comments) => {
+    expect(holds(comments)).toBe(1);
   });
 });
