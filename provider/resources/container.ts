@@ -5,7 +5,7 @@ import { ownerInput } from "./owner";
 import type { LimitsArgs, Size } from "./limits-types";
 import { Network, type NetworkRef } from "./network";
 import { ResourceLimits } from "./resource-limits";
-import { shimProvider } from "./shim";
+import { KsliceResource } from "./shim";
 
 export type RootfsArgs =
   /** The host's busybox-static as a tiny rootfs (no network needed). */
@@ -135,7 +135,7 @@ export interface ContainerUsage {
 }
 
 /** An isolated partition of the host's kernel, run by its OCI runtime and kept as declared. */
-export class Container extends pulumi.dynamic.Resource {
+export class Container extends KsliceResource {
   declare readonly limits: pulumi.Output<pulumi.Unwrap<LimitsArgs>>;
   declare readonly runtimeId: pulumi.Output<string>;
   declare readonly runtime: pulumi.Output<string>;
@@ -179,7 +179,7 @@ export class Container extends pulumi.dynamic.Resource {
       ? args.networks.map((n) => (n && typeof n === "object" && "network" in n && n.network instanceof Network ? { ...n, network: n.network.ref } : n))
       : args.networks;
     super(
-      shimProvider("container"),
+      "container",
       name,
       {
         ...args, host: h.host, name: args.name ?? name, parent, networks, ...outputs,
@@ -190,7 +190,6 @@ export class Container extends pulumi.dynamic.Resource {
         parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
       },
       { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host", "env", "leftBehind"] },
-      "kslice",
       "Container",
     );
   }

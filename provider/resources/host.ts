@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ownerInput } from "./owner";
-import { shimProvider } from "./shim";
+import { KsliceResource } from "./shim";
 
 export interface LocalConnectionArgs {
   type: "local";
@@ -57,7 +57,7 @@ export function secretIfSsh(connection: pulumi.Input<ConnectionArgs>): pulumi.Ou
 }
 
 /** A Linux host that kslice slices into containers; its outputs are read from the host's kernel. */
-export class Host extends pulumi.dynamic.Resource {
+export class Host extends KsliceResource {
   declare readonly connection: pulumi.Output<pulumi.Unwrap<ConnectionArgs>>;
   declare readonly prefix: pulumi.Output<string>;
   declare readonly runtime: pulumi.Output<"auto" | "runc" | "crun">;
@@ -97,10 +97,10 @@ export class Host extends pulumi.dynamic.Resource {
       runtimeName: undefined, runtimeVersion: undefined,
     };
     const connection = secretIfSsh(args.connection);
-    super(shimProvider("host"), name, { ...args, connection, ...outputs, owner: ownerInput(name, "Host", opts) }, {
+    super("host", name, { ...args, connection, ...outputs, owner: ownerInput(name, "Host", opts) }, {
       ...opts,
       additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"],
-    }, "kslice", "Host");
+    }, "Host",);
     this.ref = pulumi
       .all([this.urn, connection, args.prefix ?? "kslice"])
       .apply(([, connection, prefix]) => ({ connection, prefix }));

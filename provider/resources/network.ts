@@ -3,7 +3,7 @@ import { defaultBridge, defaultGateway } from "../../schema/network";
 import type { Host } from "./host";
 import { hostInput, type HostRef } from "./host-ref";
 import { ownerInput } from "./owner";
-import { shimProvider } from "./shim";
+import { KsliceResource } from "./shim";
 
 export interface NetworkArgs {
   host: Host | pulumi.Input<HostRef>;
@@ -34,7 +34,7 @@ export interface NetworkRef {
 }
 
 /** A Linux bridge with a subnet and gateway, optional NAT, isolated from kslice's other networks. */
-export class Network extends pulumi.dynamic.Resource {
+export class Network extends KsliceResource {
   declare readonly name: pulumi.Output<string>;
   declare readonly subnet: pulumi.Output<string>;
   declare readonly gateway: pulumi.Output<string>;
@@ -57,12 +57,11 @@ export class Network extends pulumi.dynamic.Resource {
     const h = hostInput(args.host, opts);
     const netName = args.name ?? name;
     super(
-      shimProvider("network"),
+      "network",
       name,
       // every output named, so that those left to defaults (gateway, bridge) still come back
       { nat: undefined, isolated: undefined, gateway: undefined, bridge: undefined, ...args, host: h.host, name: netName, prefixLength: undefined, status: undefined, owner: ownerInput(name, "Network", opts) },
       { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
-      "kslice",
       "Network",
     );
     this.ref = pulumi

@@ -3,7 +3,7 @@ import type { Host } from "./host";
 import { hostInput, type HostRef } from "./host-ref";
 import { ownerInput } from "./owner";
 import type { LimitsArgs } from "./limits-types";
-import { shimProvider } from "./shim";
+import { KsliceResource } from "./shim";
 
 export interface ResourceLimitsArgs {
   /** The host: a kslice.Host, or its connection and prefix. */
@@ -21,7 +21,7 @@ export interface ResourceLimitsArgs {
 }
 
 /** One cgroup node with declared limits, nestable through `parent`; containers are placed inside. */
-export class ResourceLimits extends pulumi.dynamic.Resource {
+export class ResourceLimits extends KsliceResource {
   /**
    * Path below the host's prefix, e.g. "tenant-a/web". Derived from the inputs (known during
    * preview even while this resource updates) and carrying a dependency on this resource.
@@ -37,7 +37,7 @@ export class ResourceLimits extends pulumi.dynamic.Resource {
     const parent = args.parent instanceof ResourceLimits ? args.parent.path : args.parent;
     const nodeName = args.name ?? name;
     super(
-      shimProvider("limits"),
+      "limits",
       name,
       {
         ...args, host: h.host, name: nodeName, parent, limits: args.limits ?? {},
@@ -45,7 +45,6 @@ export class ResourceLimits extends pulumi.dynamic.Resource {
         parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
       },
       { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
-      "kslice",
       "ResourceLimits",
     );
     this.path = pulumi
