@@ -41,12 +41,15 @@ const marker = "@@kslice-step";
  * been SIGKILLed there.
  */
 export function transactionScript(steps: (Step | Pause)[], hook?: PauseHook): string {
+  // a step's stderr is kept in $ks_e by command substitution (no temp file: no mktemp, no rm per
+  // operation); its stdout goes to fd 3, the script's stdout, or nowhere. A step leaves no process
+  // holding its stderr (runtime and supervisor have theirs on the log or /dev/null).
   const out = [
-    `ks_err=$(mktemp) || exit 1`,
+    `exec 3>&1`,
     `ks_undo=`,
     `ks_fail() {`,
-    `  for u in $ks_undo; do ( $u ) </dev/null >/dev/null 2>&1; done`,
-    `  echo "${marker} $1 $2" >&2; cat "$ks_err" >&2; rm -f "$ks_err"; exit 1`,
+    `  for u in $ks_undo; do ( $u ) </dev/null >/dev/null 2>&1 3>&-; done`,
+    `  echo "${marker} $1 $2" >&2; printf '%s\n' "$ks_e" >&2; exit 1`,
     `}`,
   ];
   steps.forEach((s, i) => {
@@ -55,18 +58,18 @@ export function transactionScript(steps: (Step | Pause)[], hook?: PauseHook): st
       out.push(
         ...(hook.file ? [`printf '%s' '${s.pause.replace(/[^a-z0-9_-]/gi, "")}' > '${hook.file.replace(/'/g, `'\\''`)}'`] : []),
         `while kill -0 $PPID 2>/dev/null; do sleep 0.1; done`,
-        `rm -f "$ks_err"; exit 99`,
+        `exit 99`,
       );
       return;
     }
     out.push(`ks_step_${i}() {`, s.run, `}`);
     const register = `ks_undo="ks_undo_${i} $ks_undo"`;
     if (s.undo) out.push(`ks_undo_${i}() {`, s.undo, `}`, ...(s.undoWhenDone ? [] : [register]));
-    const stdout = s.output ? "" : " >/dev/null";
-    out.push(`( ks_step_${i} ) </dev/null 2>"$ks_err"${stdout} || ks_fail ${stepName(s.name)} $?`);
+    const stdout = s.output ? "&3" : "/dev/null";
+    out.push(`ks_e=$( ( ks_step_${i} ) </dev/null 2>&1 >${stdout} 3>&- ) || ks_fail ${stepName(s.name)} $?`);
     if (s.undo && s.undoWhenDone) out.push(register);
   });
-  out.push(`rm -f "$ks_err"`, `exit 0`);
+  out.push(`exit 0`);
   return out.join("\n");
 }
 

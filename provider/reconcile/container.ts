@@ -3,7 +3,7 @@ import { containerArgs, type ContainerArgs } from "../../schema/container";
 import { parseInput, type InputFailure } from "../../schema/issues";
 import { resolveBlockDevices } from "../kernel/block-devices";
 import { hostLayout, type HostLayout } from "../kernel/container/layout";
-import { ociSpec } from "../kernel/container/oci-spec";
+import { nofileLimit, ociSpec } from "../kernel/container/oci-spec";
 import { ensureLower, lowerOf } from "../kernel/container/rootfs";
 import { OciRuntime } from "../kernel/container/runtime";
 import { startScript } from "../kernel/container/scripts";
@@ -231,7 +231,7 @@ async function startFile(c: Ctx, a: ContainerArgs): Promise<BundleFile> {
     value: s.value,
   }));
   const net = hasNetworking(a) ? `${c.bundle}/net.sh` : undefined;
-  return { path: `${c.bundle}/start.sh`, content: startScript(c.runtime.name, c.layout, a.name, writes, net, lowerOf(c.layout, a.rootfs)) };
+  return { path: `${c.bundle}/start.sh`, content: startScript(c.runtime.name, c.layout, a.name, writes, nofileLimit(c.h.facts.nofileHard), net, lowerOf(c.layout, a.rootfs)) };
 }
 
 /** Runs one operation's script on the container's host; its failure reads `<host>: container <name>: <step>: <stderr>`. */

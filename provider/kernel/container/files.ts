@@ -36,8 +36,8 @@ export function writeFilesScript(files: BundleFile[], fresh = false): string {
       lines.push(`printf '%s' ${q(f.content)} > ${target} || ${failed}`);
     }
     if (!direct) lines.push("set +C");
-    // an existing file keeps its mode when rewritten in place; execute bits come from no umask
-    if (f.inPlace || mode & 0o111) lines.push(`chmod ${f.mode ?? "600"} ${target} || exit 1`);
+    // an existing file keeps its mode when rewritten in place (a fresh bundle has none); execute bits come from no umask
+    if ((f.inPlace && !fresh) || mode & 0o111) lines.push(`chmod ${f.mode ?? "600"} ${target} || exit 1`);
     if (!direct) lines.push(`mv -f ${target} ${q(f.path)} || exit 1`);
   }
   lines.push("umask 077");

@@ -3,6 +3,9 @@ import { seccompProfile } from "./seccomp";
 import { rangeSize } from "./uid-ranges";
 
 /** The 14 capabilities Docker grants by default. */
+/** The RLIMIT_NOFILE a container's config holds (hard), given the host's hard limit. */
+export const nofileLimit = (hostHard: number) => Math.min(1024 * 1024, hostHard);
+
 export const defaultCapabilities = [
   "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
   "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
@@ -35,7 +38,7 @@ export function ociSpec(a: ContainerArgs, ctx: SpecContext): Record<string, unkn
   const drop = new Set(a.security.capDrop);
   const caps = [...new Set([...defaultCapabilities, ...a.security.capAdd])].filter((c) => !drop.has(c)).sort();
   const userns = a.security.userNamespace;
-  const nofile = Math.min(1024 * 1024, ctx.nofileHard);
+  const nofile = nofileLimit(ctx.nofileHard);
   // plain "ro" leaves the source's submounts writable: where "rro" is missing, check refuses those
   const readOnly = ctx.recursiveReadOnly ? "rro" : "ro";
   const base = ctx.userNamespaceBase;

@@ -66,10 +66,10 @@ const bundleOf = (s: ContainerSite) => s.layout.bundle(s.name);
  * create them in a root-owned /etc). Exclusive creates (set -C) into a real /etc only: nothing is
  * made through a symlink or over an image's own file.
  */
-function etcTargetsScript(rootfs: string, stopped: string): string {
+function etcTargetsScript(rootfs: string, stopped?: string): string {
   const etc = q(`${rootfs}/etc`);
   return [
-    `: > ${q(stopped)}`,
+    ...(stopped ? [`: > ${q(stopped)}`] : []),
     `[ -L ${etc} ] && exit 0`,
     `[ -d ${etc} ] || mkdir ${etc} || exit 1`,
     `set -C`,
@@ -114,12 +114,15 @@ export function supervisorStep(s: ContainerSite): Step {
   };
 }
 
-/** The claims of ports and addresses, each undone by giving back all the container's claims of its kind. */
-function claimSteps(s: ContainerSite, net: NetClaims): Step[] {
+/**
+ * The claims of ports and addresses, each undone by giving back all the container's claims of its
+ * kind. `fresh`: a create's, which holds no claim yet (no ports: nothing to claim or give back).
+ */
+function claimSteps(s: ContainerSite, net: NetClaims, fresh = false): Step[] {
   return [
-    { name: "ports", run: claimPortsScript(s.layout, s.name, net.ports), undo: releasePortsScript(s.layout, s.name) },
+    ...(fresh && !net.ports.length ? [] : [{ name: "ports", run: claimPortsScript(s.layout, s.name, net.ports), undo: releasePortsScript(s.layout, s.name) }]),
     ...(net.addresses.length
-      ? [{ name: "addresses", run: claimAddressesScript(s.layout, s.name, net.addresses), undo: releaseScript(s.layout, s.name, net.addresses.map((a) => a.network)) }]
+      ? [{ name: "addresses", run: claimAddressesScript(s.layout, s.name, net.addresses, fresh), undo: releaseScript(s.layout, s.name, net.addresses.map((a) => a.network)) }]
       : []),
   ];
 }
@@ -138,10 +141,17 @@ function startSteps(s: ContainerSite, p: StartPlan, creating: boolean): Step[] {
   return [
     // claims made by a start of an existing container stay when it fails (the declaration keeps them)
     ...(p.net ? claimSteps(s, p.net).map((x) => (creating ? x : { ...x, undo: undefined })) : []),
-    { name: "files", run: [bundleAccessScript(b, p.uidBase), writeFilesScript(p.files, creating)].join(" || exit 1\n") },
+    // a bundle this create made has its access already
+    { name: "files", run: [...(creating ? [] : [bundleAccessScript(b, p.uidBase)]), writeFilesScript(p.files, creating)].join(" || exit 1\n") },
     {
       name: "start",
-      run: `flock -w 60 ${q(`${b}/lock`)} sh -c ${q(`rm -f ${q(`${b}/stopped`)} ${q(`${b}/backoff`)} && exec sh ${q(`${b}/start.sh`)}`)}`,
+      // the step's own subshell takes the lock and runs start.sh (which ends in exec of the runtime's start)
+      run: [
+        `exec 9>>${q(`${b}/lock`)} && flock -w 60 9 || { echo "timed out waiting for the lock of container ${s.name}" >&2; exit 1; }`,
+        // a new bundle has neither
+        ...(creating ? [] : [`rm -f ${q(`${b}/stopped`)} ${q(`${b}/backoff`)} || exit 1`]),
+        `. ${q(`${b}/start.sh`)}`,
+      ].join("\n"),
       undo: [runtimeDelete(s), s.removeCgroup, detachScript(s.prefix, s.layout, s.name)].map((x) => `(\n${x}\n)`).join("\n"),
     },
     supervisorStep(s),
@@ -160,8 +170,11 @@ function reportStep(s: ContainerSite): Step {
     run: [
       `st=$(${rt(s)} state ${q(s.name)} 2>/dev/null) || exit 0`,
       `printf '%s\\n' "$st"`,
-      `pid=$(printf '%s\\n' "$st" | sed -n 's/^ *"pid": *\\([0-9]*\\).*/\\1/p')`,
-      `echo @@status; cat /proc/$pid/status 2>/dev/null; echo @@uidmap; cat /proc/$pid/uid_map 2>/dev/null; exit 0`,
+      // "pid": 123 (runc) or "pid" : 123: the shell's own expansions, no process
+      `case $st in *'"pid"'*) pid=\${st#*'"pid"'}; pid=\${pid#*:}; pid=\${pid# }; pid=\${pid%%[!0-9]*} ;; *) pid= ;; esac`,
+      // read by the shell (no cat): a line at a time
+      `show() { while IFS= read -r l; do printf '%s\\n' "$l"; done < "$1"; } 2>/dev/null`,
+      `echo @@status; [ -z "$pid" ] || show /proc/$pid/status; echo @@uidmap; [ -z "$pid" ] || show /proc/$pid/uid_map; exit 0`,
     ].join("\n"),
   };
 }
@@ -189,16 +202,17 @@ export function createSteps(s: ContainerSite, p: CreatePlan): (Step | Pause)[] {
         : `[ -d ${q(p.lower)} ] || { echo ${q(`rootfs.path: ${p.lower} is not a directory on the host`)} >&2; exit 1; }`,
     },
     // the containers dir lists names only to root; search stays open for user-namespaced roots
-    { name: "dirs", run: `mkdir -p ${q(s.layout.containers)} ${q(s.layout.runtimeRoot)} && chmod 0711 ${q(s.layout.containers)}` },
+    { name: "dirs", run: `[ -d ${q(s.layout.runtimeRoot)} ] || mkdir -p ${q(s.layout.runtimeRoot)} || exit 1\nchmod 0711 ${q(s.layout.containers)} 2>/dev/null || { mkdir -p ${q(s.layout.containers)} && chmod 0711 ${q(s.layout.containers)}; }` },
     // claimed at create, stopped or not: a container keeps its range while it exists
     ...(p.uid ? [{ name: "uid-range", run: claimOneRangeScript(s.layout, s.name, p.uid.index), undo: releaseRangeScript(s.layout, s.name) }] : []),
     {
       // exclusive: a bundle of this name that exists is another's (or a create's left over: reconcile removes those first)
       name: "bundle",
       run: [
-        `mkdir -m 0700 ${q(b)} || exit 1`,
+        // made with its access (bundleAccessScript): root's group, or the user namespace's for search
+        `mkdir -m ${p.uid ? "0710" : "0700"} ${q(b)} || exit 1`,
         // "creating" marks the bundle incomplete until the create's last step removes it
-        `{ ${bundleAccessScript(b, p.uid?.base)} && printf '%s' ${q(p.cgroupPath)} > ${q(`${b}/creating`)}; } || { rm -rf ${q(b)}; exit 1; }`,
+        `{ ${p.uid ? `chgrp ${p.uid.base} ${q(b)} && ` : ""}printf '%s' ${q(p.cgroupPath)} > ${q(`${b}/creating`)}; } || { rm -rf ${q(b)}; exit 1; }`,
       ].join("\n"),
       undo: `rm -rf ${q(b)}`,
       undoWhenDone: true,
@@ -214,13 +228,14 @@ export function createSteps(s: ContainerSite, p: CreatePlan): (Step | Pause)[] {
       undo: `if mountpoint -q ${q(`${b}/rootfs`)}; then umount ${q(`${b}/rootfs`)} || umount -l ${q(`${b}/rootfs`)}; fi`,
     },
     { pause: "mount" },
-    { name: "etc", run: etcTargetsScript(`${b}/rootfs`, `${b}/stopped`) },
+    // a container created stopped is marked so; one that starts is kept from the supervisor by "creating" alone
+    { name: "etc", run: etcTargetsScript(`${b}/rootfs`, p.start ? undefined : `${b}/stopped`) },
     { name: "record", run: writeFilesScript([{ path: `${b}/kslice.json`, content: p.record }], true) },
     { pause: "spec" },
     { name: "log", run: createLogScript(`${b}/log`) },
   ];
   // claimed at create, stopped or not: a container keeps its addresses and ports while it exists
-  if (p.net) steps.push(...claimSteps(s, p.net));
+  if (p.net) steps.push(...claimSteps(s, p.net, true));
   if (p.netFiles.length) steps.push({ name: "network-files", run: writeFilesScript(p.netFiles, true) });
   if (p.start) steps.push(...startSteps(s, p.start, true), { pause: "start" });
   steps.push({ name: "finish", run: `rm -f ${q(`${b}/creating`)}` }, reportStep(s));

@@ -16,11 +16,14 @@ export interface CgroupWrite {
  * supervisor, a boot) may have a lower one than the provider that wrote the config.
  * config.json is JSON.stringify(…, null, 2): "hard" and "soft" follow the "type" line.
  */
-function capNofile(config: string): string[] {
+function capNofile(config: string, hard: number): string[] {
   const c = q(config);
+  // the config holds `hard` (its writer's limit): a shell with at least that runs no process here
   return [
-    `h=$(ulimit -Hn); set -- $(sed -n '/"type": "RLIMIT_NOFILE"/{n;s/[^0-9]//gp;n;s/[^0-9]//gp;}' ${c})`,
-    `if [ $# = 2 ] && [ "$h" != unlimited ] && [ "$h" -lt "$1" ]; then s=$2; [ "$h" -lt "$s" ] && s=$h; sed -i "/\\"type\\": \\"RLIMIT_NOFILE\\"/{n;s/[0-9][0-9]*/$h/;n;s/[0-9][0-9]*/$s/;}" ${c}; fi`,
+    `h=$(ulimit -Hn); if [ "$h" != unlimited ] && [ "$h" -lt ${Math.trunc(hard)} ]; then`,
+    `  set -- $(sed -n '/"type": "RLIMIT_NOFILE"/{n;s/[^0-9]//gp;n;s/[^0-9]//gp;}' ${c})`,
+    `  if [ $# = 2 ] && [ "$h" -lt "$1" ]; then s=$2; [ "$h" -lt "$s" ] && s=$h; sed -i "/\\"type\\": \\"RLIMIT_NOFILE\\"/{n;s/[0-9][0-9]*/$h/;n;s/[0-9][0-9]*/$s/;}" ${c}; fi`,
+    `fi`,
   ];
 }
 
@@ -31,7 +34,7 @@ function capNofile(config: string): string[] {
  * SSH a start is one round trip. A write the kernel refuses for order (v1 memsw) is retried once.
  * `netScript` (the bundle's net.sh) puts the container on its networks before its init runs.
  */
-export function startScript(runtime: string, layout: HostLayout, id: string, writes: CgroupWrite[], netScript?: string, lower?: string): string {
+export function startScript(runtime: string, layout: HostLayout, id: string, writes: CgroupWrite[], nofileHard: number, netScript?: string, lower?: string): string {
   const rt = `${runtime} --root ${q(layout.runtimeRoot)}`;
   const b = layout.bundle(id);
   return [
@@ -41,7 +44,7 @@ export function startScript(runtime: string, layout: HostLayout, id: string, wri
     ...(lower ? [ensureRootfsMounted(b, lower)] : []),
     // tests are shell builtins: a first start (every create) runs no process for these
     `[ -d ${q(layout.runtimeRoot)} ] || mkdir -p ${q(layout.runtimeRoot)}`,
-    ...capNofile(`${b}/config.json`),
+    ...capNofile(`${b}/config.json`, nofileHard),
     // a restart's stopped container goes first; runc and crun keep a directory per container in their root
     `[ -e ${q(`${layout.runtimeRoot}/${id}`)} ] && ${rt} delete --force ${q(id)} >/dev/null 2>&1`,
     `if ! ${rt} create --bundle ${q(b)} --pid-file ${q(`${b}/init.pid`)} ${q(id)} </dev/null >>${q(`${b}/log`)} 2>&1; then`,
@@ -56,7 +59,7 @@ export function startScript(runtime: string, layout: HostLayout, id: string, wri
     ),
     // networks join between create and start: the init never runs without its interfaces
     ...(netScript
-      ? [`if ! err=$(sh ${q(netScript)} "$(cat ${q(`${b}/init.pid`)})" 2>&1 >/dev/null); then echo "$err" >&2; ${rt} delete --force ${q(id)} >/dev/null 2>&1; exit 1; fi`]
+      ? [`pid=; read -r pid < ${q(`${b}/init.pid`)}; if ! err=$(sh ${q(netScript)} "$pid" 2>&1 >/dev/null); then echo "$err" >&2; ${rt} delete --force ${q(id)} >/dev/null 2>&1; exit 1; fi`]
       : []),
     `exec ${rt} start ${q(id)}`,
   ].join("\n");

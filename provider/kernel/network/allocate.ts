@@ -110,9 +110,22 @@ export const lostRace = 75;
  * `lostRace` for an allocated one (chosen from a stale read) and 4 for a declared one. A claim the
  * container already holds is kept; one it holds on the network at another address moves.
  */
-export function claimAddressesScript(layout: HostLayout, container: string, claims: AddressClaim[]): string {
+export function claimAddressesScript(layout: HostLayout, container: string, claims: AddressClaim[], fresh = false): string {
   const lines = [`c=${q(container)}`];
   for (const r of claims) {
+    if (fresh) {
+      // a container being created holds no other address here (a left-over create's claims went
+      // with it): the exclusive create alone claims, with no lock and no read of the other claims
+      lines.push(
+        `d=${q(`${layout.network(r.network)}/addresses`)}; want=${q(r.address)}`,
+        `[ -d "$d" ] || { echo ${q(`networks: network ${JSON.stringify(r.network)} is not on the host (create its Network first)`)} >&2; exit 3; }`,
+        `if ! (set -C; echo "$c" > "$d/$want") 2>/dev/null; then`,
+        `  o=; read -r o < "$d/$want" 2>/dev/null`,
+        `  [ "$o" = "$c" ] || { echo "networks: address $want on network ${r.network} ${r.declared ? "is taken by container $o" : "was taken meanwhile"}" >&2; exit ${r.declared ? 4 : lostRace}; }`,
+        `fi`,
+      );
+      continue;
+    }
     lines.push(
       `d=${q(`${layout.network(r.network)}/addresses`)}; want=${q(r.address)}`,
       `[ -d "$d" ] || { echo ${q(`networks: network ${JSON.stringify(r.network)} is not on the host (create its Network first)`)} >&2; exit 3; }`,

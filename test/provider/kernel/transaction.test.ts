@@ -50,7 +50,8 @@ describe("an operation's script (transaction.ts), run by sh in a temp dir", () =
 describe("address claims: chosen from a read, taken exclusively", () => {
   const layout = { network: (n: string) => join(dir, "nets", n) } as unknown as HostLayout;
   const addresses = join(dir, "nets", "n", "addresses");
-  const claim = (c: string, address: string, declared = false) => runTransaction(t, [step("addresses", claimAddressesScript(layout, c, [{ network: "n", address, declared }]))]).catch((e: StepError) => e);
+  const claim = (c: string, address: string, declared = false, fresh = false) =>
+    runTransaction(t, [step("addresses", claimAddressesScript(layout, c, [{ network: "n", address, declared }], fresh))]).catch((e: StepError) => e);
 
   it("chooses the lowest free address apart from the gateway and the taken ones", () => {
     const r = { network: "n", subnet: "10.0.0.0/29", gateway: "10.0.0.1" };
@@ -69,5 +70,18 @@ describe("address claims: chosen from a read, taken exclusively", () => {
     // a declared address that changed moves the claim
     expect(await claim("a", "10.0.0.3", true)).toBe("");
     expect(readdirSync(addresses)).toEqual(["10.0.0.3"]);
+  });
+
+  it("a create's claim (fresh: no lock, no read of the others) is as exclusive, and tells a lost race from a declared address's holder", async () => {
+    expect(await claim("c", "10.0.0.4", false, true)).toBe("");
+    expect(await claim("c", "10.0.0.4", false, true)).toBe("");
+    expect(readFileSync(join(addresses, "10.0.0.4"), "utf8")).toBe("c\n");
+    expect(((await claim("d", "10.0.0.4", false, true)) as StepError).exitCode).toBe(lostRace);
+    const declared = (await claim("d", "10.0.0.3", true, true)) as StepError;
+    expect([declared.exitCode, declared.message]).toEqual([4, expect.stringContaining("address 10.0.0.3 on network n is taken by container a")]);
+    // two creates after one address at once: one holds it
+    const both = await Promise.all(["e", "f"].map((c) => claim(c, "10.0.0.5", false, true)));
+    expect(both.filter((r) => r === "")).toHaveLength(1);
+    expect(both.filter((r) => r instanceof StepError && r.exitCode === lostRace)).toHaveLength(1);
   });
 });

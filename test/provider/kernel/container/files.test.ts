@@ -18,7 +18,7 @@ describe("writeFilesScript", () => {
     { path: join(d, "empty"), content: "" },
   ];
 
-  it.each([false, true])("writes every byte with the declared mode (fresh %s), over what was there", (fresh) => {
+  it("writes every byte with the declared mode over what was there: a wider mode does not survive, a bind-mounted file keeps its inode", () => {
     const d = mkdtempSync(join(tmpdir(), "kslice-files-"));
     try {
       // what a bundle held before: a wider mode that must not survive, and a bind-mounted file rewritten in place
@@ -27,12 +27,25 @@ describe("writeFilesScript", () => {
       chmodSync(join(d, "hosts"), 0o600);
       const inode = statSync(join(d, "hosts")).ino;
       const fs = files(d);
-      run(writeFilesScript(fs, fresh));
+      run(writeFilesScript(fs));
       for (const f of fs) expect(readFileSync(f.path, "utf8")).toBe(f.content);
-      expect([mode(join(d, "net.sh")), mode(join(d, "hosts")), mode(join(d, "nul")), mode(join(d, "empty"))]).toEqual(["700", "644", "600", "600"]);
-      // a rename leaves a new file of mode 600; fresh (a bundle the script made) writes in place
-      expect(mode(join(d, "config.json"))).toBe(fresh ? "644" : "600");
+      expect([mode(join(d, "config.json")), mode(join(d, "net.sh")), mode(join(d, "hosts")), mode(join(d, "nul")), mode(join(d, "empty"))]).toEqual(["600", "700", "644", "600", "600"]);
       expect(statSync(join(d, "hosts")).ino).toBe(inode);
+      expect(execFileSync("ls", ["-A", d], { encoding: "utf8" }).split("\n").filter(Boolean).sort()).toEqual(["config.json", "empty", "hosts", "net.sh", "nul"]);
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  it("fresh (a bundle the script made): every file new, with its mode from the umask alone (no chmod but for execute bits)", () => {
+    const d = mkdtempSync(join(tmpdir(), "kslice-files-"));
+    try {
+      const fs = files(d);
+      const script = writeFilesScript(fs, true);
+      expect(script.match(/chmod/g)).toHaveLength(1);
+      run(script);
+      for (const f of fs) expect(readFileSync(f.path, "utf8")).toBe(f.content);
+      expect([mode(join(d, "config.json")), mode(join(d, "net.sh")), mode(join(d, "hosts")), mode(join(d, "nul")), mode(join(d, "empty"))]).toEqual(["600", "700", "644", "600", "600"]);
       expect(execFileSync("ls", ["-A", d], { encoding: "utf8" }).split("\n").filter(Boolean).sort()).toEqual(["config.json", "empty", "hosts", "net.sh", "nul"]);
     } finally {
       rmSync(d, { recursive: true, force: true });
