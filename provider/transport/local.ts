@@ -11,9 +11,9 @@ import {
   type StreamingCommand,
   type Transport,
 } from "./transport";
-import { spawnStreaming } from "./stream";
+import { runProcess, spawnStreaming } from "./stream";
 
-/** Commands through execa, files through fs: no shell, no extra process for a cgroup write. */
+/** Commands through node's spawn, files through fs: no shell, no extra process for a cgroup write. */
 export class LocalTransport implements Transport {
   readonly target = "local";
   /** Host commands run (processes started by run), for tests and benchmarks; file reads and writes go through fs. */
@@ -22,26 +22,11 @@ export class LocalTransport implements Transport {
   async run(argv: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
     this.commands++;
     countCommand();
-    // execa is ESM-only; this package is CommonJS so that the provider shim can require() it.
-    const { execa } = await import("execa");
     const [file, ...args] = argv;
     if (!file) throw new Error("run: empty command");
-    const r = await execa(file, args, {
-      input: options.input ?? "",
-      timeout: options.timeoutMs ?? defaultTimeoutMs,
-      reject: false,
-      stripFinalNewline: false,
-      forceKillAfterDelay: 2000,
-    });
-    const result: CommandResult = {
-      command: commandLine(argv),
-      exitCode: r.exitCode ?? -1,
-      stdout: String(r.stdout ?? ""),
-      stderr: String(r.stderr ?? (r.cause instanceof Error ? r.cause.message : "")),
-      timedOut: r.timedOut,
-    };
+    const { cause, ...result } = await runProcess(file, args, commandLine(argv), options.input ?? "", options.timeoutMs ?? defaultTimeoutMs);
     if ((result.exitCode !== 0 || result.timedOut) && !options.allowFailure) {
-      throw new CommandError(this.target, result, { cause: r.cause });
+      throw new CommandError(this.target, result, { cause });
     }
     return result;
   }

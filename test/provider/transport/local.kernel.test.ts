@@ -45,6 +45,15 @@ describe("LocalTransport", () => {
     expect(Date.now() - start).toBeLessThan(5000);
   });
 
+  it("passes a large input whole, survives a command that reads none of it, and names a program that is not there", async () => {
+    const big = "x".repeat(4 << 20);
+    expect((await t.run(["wc", "-c"], { input: big })).stdout.trim()).toBe(String(big.length));
+    expect((await t.run(["sh", "-c", "exit 0"], { input: big })).exitCode).toBe(0);
+    const e = await t.run(["kslice-no-such-program"]).catch((x) => x);
+    expect(e).toBeInstanceOf(CommandError);
+    expect(e.message).toContain("ENOENT");
+  });
+
   it("names the file, the data and the errno when a kernel file rejects a write", async () => {
     // pids.max of the root cgroup does not exist: ENOENT, and the message carries path and data
     const e = await t.writeFile("/proc/self/no-such-file", "42").catch((x) => x);
