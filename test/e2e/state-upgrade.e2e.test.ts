@@ -10,7 +10,7 @@ import { pulumiBin, repoRoot, TestStack } from "../helpers/stack";
 const prefix = `${testPrefix}-e2u`;
 const kinds: Record<string, string> = { Host: "host", ResourceLimits: "limits", Container: "container", Network: "network", Placement: "placement" };
 // the __provider text kslice's resources held until the one-line shim: the SDK's serialized closure
-const serialized = (kind: string) => readFileSync(join(repoRoot, "test/fixtures/state/serialized-shim.js"), "utf8").replace('kind: "KIND"', `kind: "${kind}"`);
+const serialized = (kind: string) => readFileSync(join(repoRoot, "test/fixtures/state/serialized-shim.txt"), "utf8").replace('kind: "KIND"', `kind: "${kind}"`);
 
 interface StateResource {
   type: string;

@@ -59,7 +59,7 @@ export function startScript(runtime: string, layout: HostLayout, id: string, wri
     ),
     // networks join between create and start: the init never runs without its interfaces
     ...(netScript
-      ? [`pid=; read -r pid < ${q(`${b}/init.pid`)}; if ! err=$(sh ${q(netScript)} "$pid" 2>&1 >/dev/null); then echo "$err" >&2; ${rt} delete --force ${q(id)} >/dev/null 2>&1; exit 1; fi`]
+      ? [`pid=; read -r pid < ${q(`${b}/init.pid`)}; if ! err=$(sh ${q(netScript)} "$pid" new 2>&1 >/dev/null); then echo "$err" >&2; ${rt} delete --force ${q(id)} >/dev/null 2>&1; exit 1; fi`]
       : []),
     `exec ${rt} start ${q(id)}`,
   ].join("\n");

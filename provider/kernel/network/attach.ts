@@ -44,15 +44,16 @@ export function netScript(prefix: string, layout: HostLayout, container: string,
   return [
     "#!/bin/sh",
     `# written by kslice: joins container ${container} to its networks; $1 is its init's pid`,
-    `pid=\${1:?usage: net.sh PID}; ns=/proc/$pid/ns/net`,
+    `pid=\${1:?usage: net.sh PID [new]}; ns=/proc/$pid/ns/net`,
     `[ -e "$ns" ] || { echo "process $pid is gone" >&2; exit 1; }`,
     // a stale pid (the init restarted, the number reused) must never lead into the host's namespace
     // the shell's own read and test (-ef: the same namespace inode), no process for either
     `init=; { read -r init < ${q(`${layout.bundle(container)}/init.pid`)}; } 2>/dev/null; [ "$init" = "$pid" ] || { echo "process $pid is not the init of container ${container}" >&2; exit 1; }`,
     `! [ "$ns" -ef /proc/$$/ns/net ] || { echo "process $pid is in the host's network namespace" >&2; exit 1; }`,
     `inns() { nsenter --net="$ns" "$@"; }`,
-    // veths of this container that are not declared any more
-    `for f in $(grep -l ${q(`^${mine}`)} /sys/class/net/ks*/ifalias 2>/dev/null); do`,
+    // veths of this container that are not declared any more; "new" (start.sh: an init the runtime
+    // has just made) has none, and a start of hundreds would read every veth's alias each time
+    `[ "$2" = new ] || for f in $(grep -l ${q(`^${mine}`)} /sys/class/net/ks*/ifalias 2>/dev/null); do`,
     `  v=\${f%/ifalias}; v=\${v##*/}`,
     `  case " ${keep} " in *" $v "*) ;; *) ip link del dev "$v" 2>/dev/null ;; esac`,
     `done`,

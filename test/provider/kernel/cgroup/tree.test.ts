@@ -1,3 +1,7 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { maxAgeMs } from "../../../../provider/kernel/shared-read";
 import { TreeCache, parseTree, treeScript } from "../../../../provider/kernel/cgroup/tree";
@@ -20,6 +24,31 @@ describe("parseTree", () => {
     expect(t.files.get("/sys/fs/cgroup/k/web/cgroup.procs")).toBe("");
     expect(t.files.get("/sys/fs/cgroup/k/web/io.max")).toBe("8:0 rbps=1 wbps=max riops=max wiops=max\n254:0 rbps=2 wbps=max riops=max wiops=max");
     expect(t.files.has("/sys/fs/cgroup/k/web/memory.max")).toBe(false);
+  });
+
+  it("reads grep's lines before find's (they share a pipe) as after them", () => {
+    const t = parseTree(["/k/a/pids.max:7", "@@d /k", "@@d /k/a", "@@f /k/a/pids.max", "@@f /k/a/cgroup.procs", ""].join("\n"));
+    expect(t.files).toEqual(new Map([["/k/a/pids.max", "7"], ["/k/a/cgroup.procs", ""]]));
+  });
+
+  it("run by sh on a tree of files: every directory, every wanted file with its content, nothing else", () => {
+    const root = mkdtempSync(join(tmpdir(), "kslice-tree-"));
+    try {
+      mkdirSync(join(root, "a b", "c"), { recursive: true });
+      writeFileSync(join(root, "a b", "pids.max"), "16\n");
+      writeFileSync(join(root, "a b", "c", "io.max"), "8:0 rbps=1\n254:0 rbps=2\n");
+      writeFileSync(join(root, "a b", "c", "pids.max"), "");
+      writeFileSync(join(root, "a b", "other"), "x\n");
+      const t = parseTree(execFileSync("sh", ["-c", treeScript([root], ["pids.max", "io.max"])], { encoding: "utf8" }));
+      expect([...t.dirs].sort()).toEqual([root, join(root, "a b"), join(root, "a b", "c")]);
+      expect(t.files).toEqual(new Map([
+        [join(root, "a b", "pids.max"), "16"],
+        [join(root, "a b", "c", "io.max"), "8:0 rbps=1\n254:0 rbps=2"],
+        [join(root, "a b", "c", "pids.max"), ""],
+      ]));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it("quotes roots and names into one command", () => {
