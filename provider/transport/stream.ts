@@ -1,5 +1,21 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { type CommandResult, type StreamingCommand, type Transport } from "./transport";
+
+/** Kills `child` when `timeoutMs` passes (TERM, then KILL 2 s later); `end` stops that and tells whether it fired. */
+function bound(child: ChildProcess, timeoutMs: number): { end: () => boolean } {
+  let fired = false;
+  const timer = setTimeout(() => {
+    fired = true;
+    child.kill("SIGTERM");
+    setTimeout(() => child.kill("SIGKILL"), 2000).unref();
+  }, timeoutMs);
+  return {
+    end: () => {
+      clearTimeout(timer);
+      return fired;
+    },
+  };
+}
 
 /**
  * Spawns `file args` with piped stdio and a bound: the child is killed (TERM, then KILL) when
@@ -12,17 +28,11 @@ export function spawnStreaming(file: string, args: readonly string[], command: s
   child.stderr.on("data", (d: string) => (stderr = (stderr + d).slice(-8000)));
   // a reader that went away is the other side's failure, reported by its own result
   child.stdin.on("error", () => undefined);
-  let timedOut = false;
-  const timer = setTimeout(() => {
-    timedOut = true;
-    child.kill("SIGTERM");
-    setTimeout(() => child.kill("SIGKILL"), 2000).unref();
-  }, timeoutMs);
+  const limit = bound(child, timeoutMs);
   const done = new Promise<CommandResult>((resolve) => {
     child.on("error", (e) => (stderr += e.message));
     child.on("close", (code, signal) => {
-      clearTimeout(timer);
-      resolve({ command, exitCode: code ?? (signal ? 128 : -1), stdout: "", stderr, timedOut });
+      resolve({ command, exitCode: code ?? (signal ? 128 : -1), stdout: "", stderr, timedOut: limit.end() });
     });
   });
   return { stdin: child.stdin, stdout: child.stdout, done, kill: () => child.kill("SIGKILL") };
@@ -43,15 +53,10 @@ export function runProcess(file: string, args: readonly string[], command: strin
     child.stderr.on("data", (d: Buffer) => err.push(d));
     // a child that exits without reading its input is judged by its exit status
     child.stdin.on("error", () => undefined);
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      child.kill("SIGTERM");
-      setTimeout(() => child.kill("SIGKILL"), 2000).unref();
-    }, timeoutMs);
+    const limit = bound(child, timeoutMs);
     child.on("error", (e) => (cause = e));
     child.on("close", (code, signal) => {
-      clearTimeout(timer);
+      const timedOut = limit.end();
       const stderr = Buffer.concat(err).toString("utf8");
       resolve({ command, exitCode: code ?? (signal ? 128 : -1), stdout: Buffer.concat(out).toString("utf8"), stderr: stderr || (cause?.message ?? ""), timedOut, cause });
     });
