@@ -14,6 +14,8 @@ const serialized = (kind: string) => readFileSync(join(repoRoot, "test/fixtures/
 
 interface StateResource {
   type: string;
+  sourcePosition?: string;
+  stackTrace?: unknown[];
   inputs?: Record<string, unknown>;
   outputs?: Record<string, unknown>;
 }
@@ -40,6 +42,13 @@ describe("a stack whose state was written by an earlier kslice (its __provider a
     pid = r.json!.outputs.sharedPid as number;
     expect(providers().every((p) => typeof p === "string" && p.length < 120)).toBe(true);
     const state = JSON.parse(pulumi("stack", "export"));
+    // constructed with Error.stackTraceLimit 0 (shim.ts): the SDK still records where each resource was declared
+    const mine = (state.deployment.resources as StateResource[]).filter((r) => r.type.startsWith("pulumi-nodejs:dynamic/kslice:"));
+    expect(mine.length).toBe(3);
+    for (const r of mine) {
+      expect(r.sourcePosition).toMatch(/^project:\/\/\/.*#\d+,\d+$/);
+      expect(r.stackTrace?.length).toBeGreaterThan(1);
+    }
     for (const res of state.deployment.resources as StateResource[]) {
       const kind = kinds[res.type.replace("pulumi-nodejs:dynamic/kslice:", "")];
       if (!res.type.startsWith("pulumi-nodejs:dynamic/kslice:") || !kind) continue;
