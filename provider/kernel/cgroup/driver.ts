@@ -271,8 +271,9 @@ export class CgroupDriver {
   /** The shell that removes the node from every hierarchy (a step of a whole operation's script; remove() runs it alone). */
   removeScript(path: string): string {
     const dirs = this.facts.cgroupMounts.map((m) => `${m}/${this.prefix}/${path}`);
-    // rmdir can see EBUSY for a moment after the last process exits: retry briefly.
-    return `for d in ${dirs.map(shellQuote).join(" ")}; do [ -d "$d" ] || continue; for i in 1 2 3 4 5 6 7 8 9 10; do rmdir "$d" 2>/dev/null && break; sleep 0.1; done; [ -d "$d" ] && { rmdir "$d"; exit 1; }; done; exit 0`;
+    // rmdir sees EBUSY until the last killed process has left; on a loaded host that took more
+    // than 1 s once (a delete failed under the kernel tier beside three lab VMs): retry for 5 s.
+    return `for d in ${dirs.map(shellQuote).join(" ")}; do [ -d "$d" ] || continue; i=0; until rmdir "$d" 2>/dev/null; do i=$((i + 1)); [ $i -lt 50 ] || break; sleep 0.1; done; [ -d "$d" ] && { rmdir "$d"; exit 1; }; done; exit 0`;
   }
 
   /** Removes the node from every cgroup hierarchy (including ones a runtime added); idempotent. */
