@@ -35,7 +35,8 @@ export class Containers {
 
   /** Deletes every container made here, then (unless other resources remain) the host's setup. */
   async cleanup(deleteHost = true): Promise<void> {
-    for (const m of this.made.reverse()) await L.delete(m.id, m.outs).catch(() => undefined);
+    // a failed delete is said (the leak check that follows fails on what it left)
+    for (const m of this.made.reverse()) await L.delete(m.id, m.outs).catch((e: unknown) => console.error(`cleanup: delete of ${m.id} failed: ${String(e)}`));
     this.made = [];
     if (deleteHost) await this.deleteHost();
   }
