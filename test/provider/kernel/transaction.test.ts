@@ -18,8 +18,10 @@ const t = {
 };
 const step = (name: string, run: string, undo?: string, more: Partial<Step> = {}): Step => ({ name, run, undo, ...more });
 
+// after every describe of the file: the address claims below use the dir too
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
 describe("an operation's script (transaction.ts), run by sh in a temp dir", () => {
-  afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it("runs its steps in order and returns the output of the steps that give it", async () => {
     const out = await runTransaction(t, [step("a", "echo dropped; : > a"), step("b", "cat a && echo kept", undefined, { output: true })]);

@@ -2,7 +2,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from "node:fs";
 import { createServer, type Server } from "node:net";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { SshTransport, maxSessionsPerHost } from "../../../provider/transport/ssh";
 import { CommandError, HostUnreachableError, isHostUnreachable } from "../../../provider/transport/transport";
@@ -105,6 +105,7 @@ describe("SshTransport against a real OpenSSH server on loopback", () => {
       most = Math.max(most, now);
     }
     console.log(`[ssh] 24 commands at once: at most ${most} ran together`);
+    rmSync(dirname(log), { recursive: true, force: true });
     expect(most).toBeLessThanOrEqual(maxSessionsPerHost);
     expect(most).toBeGreaterThan(1);
   });
