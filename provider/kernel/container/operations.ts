@@ -8,7 +8,7 @@ import { bootScript, bootScriptPath, installBootUnitScript, launchSupervisorScri
 import { createLogScript, removeBundleScript } from "./bundle-state";
 import { writeFilesScript, type BundleFile } from "./files";
 import type { HostLayout } from "./layout";
-import { bundleAccessScript, overlayMount } from "./rootfs";
+import { bundleAccessScript, bundleMode, overlayMount } from "./rootfs";
 import { supervisorScript } from "./scripts";
 import { claimOneRangeScript, releaseRangeScript } from "./uid-ranges";
 
@@ -210,7 +210,7 @@ export function createSteps(s: ContainerSite, p: CreatePlan): (Step | Pause)[] {
       name: "bundle",
       run: [
         // made with its access (bundleAccessScript): root's group, or the user namespace's for search
-        `mkdir -m ${p.uid ? "0710" : "0700"} ${q(b)} || exit 1`,
+        `mkdir -m ${bundleMode(p.uid?.base)} ${q(b)} || exit 1`,
         // "creating" marks the bundle incomplete until the create's last step removes it
         `{ ${p.uid ? `chgrp ${p.uid.base} ${q(b)} && ` : ""}printf '%s' ${q(p.cgroupPath)} > ${q(`${b}/creating`)}; } || { rm -rf ${q(b)}; exit 1; }`,
       ].join("\n"),

@@ -102,10 +102,11 @@ export async function ensureLower(
  * as group: search, no listing, and nobody else. Run at every start too, so older bundles (0711) close.
  */
 export function bundleAccessScript(bundle: string, userNamespaceGid: number | undefined): string {
-  return userNamespaceGid === undefined
-    ? `chgrp 0 ${q(bundle)} && chmod 0700 ${q(bundle)}`
-    : `chgrp ${userNamespaceGid} ${q(bundle)} && chmod 0710 ${q(bundle)}`;
+  return `chgrp ${userNamespaceGid ?? 0} ${q(bundle)} && chmod ${bundleMode(userNamespaceGid)} ${q(bundle)}`;
 }
+
+/** The bundle's mode (see bundleAccessScript); a create makes the bundle with it (mkdir -m). */
+export const bundleMode = (userNamespaceGid: number | undefined) => (userNamespaceGid === undefined ? "0700" : "0710");
 
 /** The overlay mount of a bundle's rootfs: lower (the template) + the bundle's own upper and work. */
 export function overlayMount(bundle: string, lower: string): string {
