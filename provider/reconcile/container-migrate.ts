@@ -1,6 +1,6 @@
-import { containerArgs, type ContainerArgs } from "../../schema/container";
+import type { ContainerArgs } from "../../schema/container";
 import type { Connection } from "../../schema/connection";
-import { parseInput, type InputFailure } from "../../schema/issues";
+import type { InputFailure } from "../../schema/issues";
 import { hostLayout } from "../kernel/container/layout";
 import { archiveUpperScript, liveSupportScript, restoreUpperScript, upperSizeScript } from "../kernel/container/migrate";
 import { lowerOf } from "../kernel/container/rootfs";
@@ -47,11 +47,6 @@ export interface MigrationRecord {
 }
 
 /** The declaration in props (inputs or outputs), parsed; undefined when it does not parse. */
-function declaration(props: Props, inputKeys: readonly string[]): ContainerArgs | undefined {
-  const picked = Object.fromEntries(inputKeys.filter((k) => k !== "owner" && props[k] !== undefined).map((k) => [k, props[k]]));
-  const r = parseInput(containerArgs, picked);
-  return r.ok ? r.value : undefined;
-}
 
 /** How messages name a host: its connection, and its prefix when the move changes that. */
 function where(host: HostRef, other: HostRef): string {
@@ -288,10 +283,10 @@ function carried(olds: Props): Props {
  * replaces changed) is an update that migrates; check refuses "live" where it cannot be had;
  * diff says which containers will migrate, and finds left-behind copies whose host is back.
  */
-export function withMigration(inner: LifecycleImpl, inputKeys: readonly string[], replaceKeys: readonly string[]): LifecycleImpl {
+export function withMigration(inner: LifecycleImpl, declaration: (props: Props) => ContainerArgs | undefined, replaceKeys: readonly string[]): LifecycleImpl {
   const moving = async (olds: Props, news: Props) => {
-    const o = declaration(olds, inputKeys);
-    const a = declaration(news, inputKeys);
+    const o = declaration(olds);
+    const a = declaration(news);
     if (!o || !a) return undefined;
     if (replaceKeys.some((k) => JSON.stringify(o[k as keyof ContainerArgs]) !== JSON.stringify(a[k as keyof ContainerArgs]))) return undefined;
     return (await hostMoved(olds, o.host, a.host)) ? { o, a } : undefined;
@@ -302,7 +297,7 @@ export function withMigration(inner: LifecycleImpl, inputKeys: readonly string[]
     async check(olds, news): Promise<CheckResult> {
       const r = await inner.check(olds, news);
       if (r.failures?.length || !r.inputs || containsUnknown(r.inputs)) return r;
-      const failures = await liveAdmission(olds, r.inputs, inputKeys);
+      const failures = await liveAdmission(olds, r.inputs, declaration);
       return failures.length ? { failures } : r;
     },
 
@@ -363,10 +358,10 @@ async function announce(o: ContainerArgs, a: ContainerArgs): Promise<void> {
  * checkpoint and restore (naming the host and why). A source that cannot be reached is left to
  * diff and update (onSourceLost).
  */
-async function liveAdmission(olds: Props, inputs: Props, inputKeys: readonly string[]): Promise<InputFailure[]> {
+async function liveAdmission(olds: Props, inputs: Props, declaration: (props: Props) => ContainerArgs | undefined): Promise<InputFailure[]> {
   if (inputs.migration !== "live") return [];
-  const o = declaration(olds, inputKeys);
-  const a = declaration(inputs, inputKeys);
+  const o = declaration(olds);
+  const a = declaration(inputs);
   if (!o || !a) return [];
   if (o.host.prefix === a.host.prefix && JSON.stringify(o.host.connection) === JSON.stringify(a.host.connection)) return [];
   const source = await reach(o.host, true);

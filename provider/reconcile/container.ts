@@ -60,8 +60,25 @@ function declared(props: Props): Props {
   return rest;
 }
 
+// A diff parses the same olds and news twice (the migration's wrapper, then the container's):
+// parsed once per object the engine's call gave (a fresh one per call). Never mutated.
+type Parsed = { ok: true; value: ContainerArgs } | { ok: false; failures: InputFailure[] };
+const parsed = new WeakMap<Props, Parsed>();
+
+function parseDeclared(props: Props): Parsed {
+  let r = parsed.get(props);
+  if (!r) parsed.set(props, (r = parseInput(containerArgs, declared(props))));
+  return r;
+}
+
+/** The declaration in props (inputs or outputs), or undefined when it is not a valid one. */
+export function declaration(props: Props): ContainerArgs | undefined {
+  const r = parseDeclared(props);
+  return r.ok ? r.value : undefined;
+}
+
 function parse(props: Props): ContainerArgs {
-  const r = parseInput(containerArgs, declared(props));
+  const r = parseDeclared(props);
   if (!r.ok) throw new Error(r.failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
   return r.value;
 }
@@ -522,10 +539,9 @@ export const containerLifecycle: LifecycleImpl = {
   },
 
   async diff(_id, olds, news): Promise<DiffResult> {
-    const n = pickInputs(news);
-    if (containsUnknown(n)) return { changes: true };
+    if (containsUnknown(pickInputs(news))) return { changes: true };
     const o = parse(olds);
-    const a = parse(n);
+    const a = parse(news);
     const replaces: string[] = replaceKeys.filter((k) => JSON.stringify(o[k]) !== JSON.stringify(a[k]));
     if (await hostMoved(olds, o.host, a.host)) replaces.push("host");
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };

@@ -12,6 +12,7 @@ import { containsUnknown } from "./unknown";
 import { removeBootUnitScript, stopSupervisorScript } from "../kernel/container/boot";
 import { OciRuntime } from "../kernel/container/runtime";
 import { removeContainer } from "./container";
+import { warmReads } from "./container-reads";
 import { incompleteBundlesScript, parseIncompleteBundles } from "../kernel/container/bundle-state";
 import { ownerOf, stackOf } from "./ownership";
 import { prefixUsersScript, stackFile, writeRecordScript } from "../kernel/owners";
@@ -120,9 +121,11 @@ export const hostLifecycle: LifecycleImpl = {
     if (!r.ok) return { failures: r.failures };
     // Preview must not fail later for a missing runtime: ask the host now (read-only).
     try {
-      const { t, facts } = await hostContext(r.value);
-      const chosen = chooseRuntime(facts, r.value.runtime);
-      if ("error" in chosen) return { failures: [{ property: "runtime", reason: `${t.target}: ${chosen.error}` }] };
+      const h = await hostContext(r.value);
+      const chosen = chooseRuntime(h.facts, r.value.runtime);
+      if ("error" in chosen) return { failures: [{ property: "runtime", reason: `${h.t.target}: ${chosen.error}` }] };
+      // the budgets' and containers' diffs come next and wait on these: read them meanwhile
+      warmReads(h, r.value);
     } catch (e) {
       // A host that does not answer (down, unplugged) fails only what runs on it, at its own step:
       // a ContainerSet re-places its replicas. A refused key or host key is a failure here.

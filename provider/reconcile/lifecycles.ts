@@ -1,4 +1,4 @@
-import { containerLifecycle, inputKeys, replaceKeys } from "./container";
+import { containerLifecycle, declaration, replaceKeys } from "./container";
 import { withMigration } from "./container-migrate";
 import { hostLifecycle } from "./host";
 import { limitsLifecycle } from "./limits";
@@ -15,7 +15,7 @@ export const lifecycles: Record<string, LifecycleImpl> = {
   host: hostLifecycle,
   limits: limitsLifecycle,
   // a move to another host migrates (container-migrate.ts)
-  container: withMigration(containerLifecycle, inputKeys, replaceKeys),
+  container: withMigration(containerLifecycle, declaration, replaceKeys),
   network: networkLifecycle,
   placement: placementLifecycle,
 };

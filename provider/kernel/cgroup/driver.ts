@@ -35,10 +35,22 @@ export class CgroupDriver {
     this.tree = tree ?? new TreeCache(t, this.treeScript());
   }
 
-  /** The script that reads every directory and every file kslice looks at under the prefix. */
-  treeScript(): string {
-    const names = new Set(["cgroup.procs", ...this.mappings.flatMap((m) => m.files.map((f) => f.file)), ...usageFiles[this.version].map(([, f]) => f)]);
-    return treeScript(this.hierarchies().map((h) => `${h}/${this.prefix}`), [...names]);
+  /**
+   * The script that reads every directory under the prefix and, in each, the files kslice looks at
+   * (`extra` too: [controller, file]), each in its controller's hierarchy.
+   */
+  treeScript(extra: readonly (readonly [string, string])[] = []): string {
+    const wanted: (readonly [string, string])[] = [
+      [this.version === 2 ? "memory" : "pids", "cgroup.procs"],
+      ...this.mappings.flatMap((m) => m.files.map((f) => [f.controller, f.file] as const)),
+      ...usageFiles[this.version],
+      ...extra,
+    ];
+    const mount = (controller: string) => (this.version === 2 ? this.facts.cgroupV2Mount : this.facts.cgroupV1Mounts[controller]);
+    return treeScript(this.hierarchies().map((h) => ({
+      root: `${h}/${this.prefix}`,
+      files: [...new Set(wanted.filter(([c]) => mount(c) === h).map(([, f]) => f))],
+    })));
   }
 
   /** Forgets what was read: after kslice changes something, or when the caller must see changes made meanwhile. */

@@ -4,7 +4,7 @@ import { shellQuote as q } from "../../transport/transport";
 import { CgroupDriver } from "../cgroup/driver";
 import { counterFiles, parseCounters, type FailCounters } from "../cgroup/counters";
 import type { Files } from "../cgroup/settings";
-import { parseTree, treeScript } from "../cgroup/tree";
+import { parseTree } from "../cgroup/tree";
 import { parseUsage, usageFiles, type Usage } from "../cgroup/usage";
 import { hostLayout, type HostLayout } from "../container/layout";
 import { parseSnapshot, snapshotScript, type ContainerSnapshot } from "../container/snapshot";
@@ -44,12 +44,6 @@ const section = (name: string) => `@@sample-${name}`;
  * number of containers, one round trip over SSH.
  */
 export function sampleScript(runtime: string, layout: HostLayout, driver: CgroupDriver): string {
-  const v = driver.version;
-  const names = new Set<string>([
-    ...driver.mappings.flatMap((m) => m.files.map((f) => f.file)),
-    ...usageFiles[v].map(([, f]) => f),
-    ...counterFiles[v].map(([, f]) => f),
-  ]);
   const c = q(layout.containers);
   return [
     `echo ${section("clock")}`,
@@ -63,7 +57,7 @@ export function sampleScript(runtime: string, layout: HostLayout, driver: Cgroup
     `echo ${section("restarts")}`,
     `grep -c '^kslice: restarting ' ${c}/*/log 2>/dev/null`,
     `echo ${section("tree")}`,
-    treeScript(driver.hierarchies().map((h) => `${h}/${driver.prefix}`), [...names]),
+    driver.treeScript(counterFiles[driver.version]),
   ].join("\n");
 }
 

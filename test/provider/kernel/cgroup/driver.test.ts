@@ -18,12 +18,9 @@ function fakeTransport(files: Record<string, string>): Transport & { writes: [st
     run: async (argv) => {
       if (!String(argv[argv.length - 1]).includes("@@d")) return done(argv.join(" "));
       const dirs = new Set(Object.keys(files).flatMap((f) => f.split("/").slice(1, -1).map((_, i, parts) => `/${parts.slice(0, i + 1).join("/")}`)));
-      const out = [
-        ...[...dirs].map((d) => `@@d ${d}`),
-        ...Object.keys(files).map((f) => `@@f ${f}`),
-        ...Object.entries(files).flatMap(([f, c]) => c.split("\n").filter(Boolean).map((l) => `${f}:${l}`)),
-      ];
-      return { ...done("tree"), stdout: `${out.join("\n")}\n` };
+      // tail -v: a header per file, its content, an empty line before the next header
+      const out = [...[...dirs].map((d) => `@@d ${d}\n`), Object.entries(files).map(([f, c]) => `==> ${f} <==\n${c}`).join("\n")];
+      return { ...done("tree"), stdout: out.join("") };
     },
     readFile: async (p) => files[p] ?? "",
     readFiles: async (ps) => ps.map((p) => files[p]),

@@ -13,47 +13,69 @@ describe("parseTree", () => {
       [
         "@@d /sys/fs/cgroup/k",
         "@@d /sys/fs/cgroup/k/web",
-        "@@f /sys/fs/cgroup/k/web/cgroup.procs",
-        "@@f /sys/fs/cgroup/k/web/io.max",
-        "/sys/fs/cgroup/k/web/io.max:8:0 rbps=1 wbps=max riops=max wiops=max",
-        "/sys/fs/cgroup/k/web/io.max:254:0 rbps=2 wbps=max riops=max wiops=max",
+        "==> /sys/fs/cgroup/k/web/cgroup.procs <==",
+        "",
+        "==> /sys/fs/cgroup/k/web/io.max <==",
+        "8:0 rbps=1 wbps=max riops=max wiops=max",
+        "254:0 rbps=2 wbps=max riops=max wiops=max",
+        "",
+        "==> /sys/fs/cgroup/k/web/pids.max <==",
+        "max",
         "",
       ].join("\n"),
     );
     expect([...t.dirs]).toEqual(["/sys/fs/cgroup/k", "/sys/fs/cgroup/k/web"]);
     expect(t.files.get("/sys/fs/cgroup/k/web/cgroup.procs")).toBe("");
     expect(t.files.get("/sys/fs/cgroup/k/web/io.max")).toBe("8:0 rbps=1 wbps=max riops=max wiops=max\n254:0 rbps=2 wbps=max riops=max wiops=max");
+    expect(t.files.get("/sys/fs/cgroup/k/web/pids.max")).toBe("max");
     expect(t.files.has("/sys/fs/cgroup/k/web/memory.max")).toBe(false);
   });
 
-  it("reads grep's lines before find's (they share a pipe) as after them", () => {
-    const t = parseTree(["/k/a/pids.max:7", "@@d /k", "@@d /k/a", "@@f /k/a/pids.max", "@@f /k/a/cgroup.procs", ""].join("\n"));
-    expect(t.files).toEqual(new Map([["/k/a/pids.max", "7"], ["/k/a/cgroup.procs", ""]]));
+  it("reads the blocks of two tail runs (xargs splits a long list): no empty line between them", () => {
+    const t = parseTree(["@@d /k", "==> /k/a <==", "", "==> /k/b <==", "7", "==> /k/c <==", "==> /k/d <==", "1", "2", ""].join("\n"));
+    expect(t.files).toEqual(new Map([["/k/a", ""], ["/k/b", "7"], ["/k/c", ""], ["/k/d", "1\n2"]]));
   });
 
-  it("run by sh on a tree of files: every directory, every wanted file with its content, nothing else", () => {
-    const root = mkdtempSync(join(tmpdir(), "kslice-tree-"));
+  it("run by sh on trees of files: every directory, each root's wanted files with their content, nothing else", () => {
+    const base = mkdtempSync(join(tmpdir(), "kslice-tree-"));
     try {
-      mkdirSync(join(root, "a b", "c"), { recursive: true });
-      writeFileSync(join(root, "a b", "pids.max"), "16\n");
-      writeFileSync(join(root, "a b", "c", "io.max"), "8:0 rbps=1\n254:0 rbps=2\n");
-      writeFileSync(join(root, "a b", "c", "pids.max"), "");
-      writeFileSync(join(root, "a b", "other"), "x\n");
-      const t = parseTree(execFileSync("sh", ["-c", treeScript([root], ["pids.max", "io.max"])], { encoding: "utf8" }));
-      expect([...t.dirs].sort()).toEqual([root, join(root, "a b"), join(root, "a b", "c")]);
-      expect(t.files).toEqual(new Map([
-        [join(root, "a b", "pids.max"), "16"],
-        [join(root, "a b", "c", "io.max"), "8:0 rbps=1\n254:0 rbps=2"],
-        [join(root, "a b", "c", "pids.max"), ""],
-      ]));
+      // a root whose name sed would read as a pattern ("." and "*"), and a space
+      const a = join(base, "a.b*"), b = join(base, "x y");
+      mkdirSync(join(a, "c d"), { recursive: true });
+      mkdirSync(join(b, "c"), { recursive: true });
+      mkdirSync(join(base, "aXb*", "c"), { recursive: true });
+      writeFileSync(join(a, "pids.max"), "16\n");
+      writeFileSync(join(a, "c d", "io.max"), "8:0 rbps=1\n254:0 rbps=2\n");
+      writeFileSync(join(a, "c d", "pids.max"), "");
+      writeFileSync(join(a, "other"), "x\n");
+      // wanted under a only: not read under b
+      writeFileSync(join(b, "c", "pids.max"), "9\n");
+      writeFileSync(join(b, "c", "memory.max"), "max\n");
+      // a sibling that "a.b*" as a regular expression would match
+      writeFileSync(join(base, "aXb*", "c", "pids.max"), "1\n");
+      const many = Array.from({ length: 3000 }, (_, i) => `d${i}`);
+      for (const d of many) mkdirSync(join(b, d));
+      for (const d of many) writeFileSync(join(b, d, "memory.max"), `${d}\n`);
+      const script = treeScript([{ root: a, files: ["pids.max", "io.max"] }, { root: b, files: ["memory.max"] }]);
+      const t = parseTree(execFileSync("sh", ["-c", script], { encoding: "utf8", maxBuffer: 1 << 26 }));
+      expect([...t.dirs].sort()).toEqual([a, join(a, "c d"), b, join(b, "c"), ...many.map((d) => join(b, d))].sort());
+      const files = new Map([
+        [join(a, "pids.max"), "16"],
+        [join(a, "c d", "io.max"), "8:0 rbps=1\n254:0 rbps=2"],
+        [join(a, "c d", "pids.max"), ""],
+        [join(b, "c", "memory.max"), "max"],
+        // 3000 paths: more than one tail run
+        ...many.map((d) => [join(b, d, "memory.max"), d] as [string, string]),
+      ]);
+      expect(t.files).toEqual(files);
     } finally {
-      rmSync(root, { recursive: true, force: true });
+      rmSync(base, { recursive: true, force: true });
     }
   });
 
-  it("quotes roots and names into one command", () => {
-    expect(treeScript(["/sys/fs/cgroup/a b"], ["pids.max", "cgroup.procs"])).toContain("-name pids.max -o -name cgroup.procs");
-    expect(treeScript(["/sys/fs/cgroup/a b"], ["x"])).toContain("'/sys/fs/cgroup/a b'");
+  it("a root that is missing reads as nothing, and the script can be part of a larger one", () => {
+    const out = execFileSync("sh", ["-c", `${treeScript([{ root: "/nonexistent/kslice", files: ["pids.max"] }])}\necho after`], { encoding: "utf8" });
+    expect(out).toBe("after\n");
   });
 });
 

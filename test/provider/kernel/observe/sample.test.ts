@@ -18,7 +18,8 @@ describe("sampleScript", () => {
   it("is one command reading every hierarchy of the prefix, guarded against making the runtime's root", () => {
     const s = sampleScript("runc", layout, driver);
     for (const h of ["cpu", "cpuacct", "memory", "pids"]) expect(s).toContain(`/sys/fs/cgroup/${h}/${prefix}`);
-    for (const f of ["memory.failcnt", "pids.events", "cpu.stat", "memory.oom_control", "pids.max"]) expect(s).toContain(f);
+    // each file in every directory of its hierarchy (sed names them, "." escaped)
+    for (const f of ["memory.failcnt", "pids.events", "cpu.stat", "memory.oom_control", "pids.max"]) expect(s).toContain(`&/${f.replace(/\./g, "\\.")}`);
     expect(s).toMatch(/if \[ -d \/run\/kslice-tclidemo\/runtime \]; then rt=runc; else rt=true; fi/);
   });
 });
