@@ -61,6 +61,7 @@ const initPaths = (p: number) => [`/proc/${p}/status`, `/proc/${p}/uid_map`];
 /** Every live init's /proc status and uid_map, by "<name> <pid>". */
 async function allInitFiles(t: Transport, snap: ContainerSnapshot): Promise<Map<string, (string | undefined)[]>> {
   const states = live(snap);
+  if (!states.length) return new Map();
   const read = await t.readFiles(states.flatMap((s) => initPaths(s.pid)));
   return new Map(states.map((s, i) => [`${s.id} ${s.pid}`, read.slice(2 * i, 2 * i + 2)]));
 }
@@ -72,17 +73,20 @@ export function initFiles(t: Transport, snap: ContainerSnapshot, name: string, p
 }
 
 /**
- * Starts, without waiting for them, the host reads that the first container diffs of a preview
- * wait on: the cgroup tree, the snapshot (the runtime's list of every container) and then every
- * live init's security files. Called at the Host's check, the first step of a program on its
- * host: a preview of 500 containers waited 0.8 s on them at its first diffs, with nothing else
- * running. What reads them later takes these (the same shared reads), or reads again once they
- * have aged out; a failed read here is read again, and fails, where it is used.
+ * Starts, without waiting for them, the host reads that the first diffs of a preview wait on: the
+ * cgroup tree (budgets and containers), then, when a process runs in the prefix's cgroups, the
+ * snapshot (the runtime's list of every container) and every live init's security files. Called
+ * at the Host's check, the first step of a program on its host: at 500 containers the first diffs
+ * waited 0.8 s on them. A stack of budgets alone, or a host without containers, reads nothing more
+ * than before. Later reads take these (the same shared reads) or read again once they have aged
+ * out; a read that fails here is read again, and fails, where it is used.
  */
 export function warmReads(h: HostContext, host: { connection: Connection; prefix: string; runtime?: "auto" | "runc" | "crun" }): void {
-  const ignore = () => undefined;
-  h.cgroups.tree.get().catch(ignore);
-  hostSnapshots(h, host).get().then((snap) => startBurst(inits, snap, () => allInitFiles(h.t, snap)), ignore);
+  h.cgroups.procs("").then(async (procs) => {
+    if (!procs.length) return;
+    const snap = await hostSnapshots(h, host).get();
+    startBurst(inits, snap, () => allInitFiles(h.t, snap));
+  }).catch(() => undefined);
 }
 
 const views: PerResourceReads<HostNetView> = new WeakMap();

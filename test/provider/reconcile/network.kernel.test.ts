@@ -1,7 +1,7 @@
 import { execFileSync, spawn } from "node:child_process";
 import { createSocket } from "node:dgram";
 import { once } from "node:events";
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -33,6 +33,7 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
 
   let front: Awaited<ReturnType<Networks["create"]>>;
   let back: Awaited<ReturnType<Networks["create"]>>;
+  let clientPid: number;
 
   it("creates a bridge with its gateway, rules and record", async () => {
     front = await ns.create("front", { subnet: "10.231.1.0/24", nat: true });
@@ -50,7 +51,7 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
 
   it("two containers on one network reach each other; another network's cannot; no network is loopback only", async () => {
     const web = await cs.create("web", { command: serve("hello-front"), networks: [{ network: ns.ref(front.outs) }], stopGraceSeconds: 0 });
-    await cs.create("client", { command: idle, networks: [{ network: "front" }], stopGraceSeconds: 0 });
+    clientPid = (await cs.create("client", { command: idle, networks: [{ network: "front" }], stopGraceSeconds: 0 })).outs.pid as number;
     await cs.create("stranger", { command: idle, networks: [{ network: ns.ref(back.outs), address: "10.231.2.50" }], stopGraceSeconds: 0 });
     await cs.create("alone", { command: idle, stopGraceSeconds: 0 });
     expect(web.outs.address).toBe("10.231.1.2");
@@ -64,6 +65,21 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
     expect(blocked.code).not.toBe(0);
     const alone = await cs.exec("alone", "cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d ' '");
     expect(alone.out.trim().split("\n")).toEqual(["lo"]);
+  });
+
+  // Networks are IPv4: an IPv6 link-local address on each end would send DAD, MLD and router
+  // solicitations at every start, which the bridge floods to every container on it.
+  it.skipIf(!existsSync("/proc/sys/net/ipv6"))("neither end of a container's veth gets an IPv6 address, and its namespace sends no ICMPv6", async () => {
+    const inNs = (...cmd: string[]) => execFileSync("nsenter", [`--net=/proc/${clientPid}/ns/net`, ...cmd], { encoding: "utf8" });
+    // DAD and the first solicitation wait up to a second after the link is up
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(inNs("ip", "-o", "-6", "addr", "show", "dev", "eth0")).toBe("");
+    // the host ends: the bridge's ports (web's and client's at least)
+    const ports = readdirSync(`/sys/class/net/${front.outs.bridge as string}/brif`);
+    expect(ports.length).toBeGreaterThanOrEqual(2);
+    for (const v of ports) expect(execFileSync("ip", ["-o", "-6", "addr", "show", "dev", v], { encoding: "utf8" })).toBe("");
+    expect(inNs("cat", "/proc/net/snmp6")).toMatch(/^Icmp6OutMsgs\s+0$/m);
+    expect(inNs("ip", "-o", "-4", "addr", "show", "dev", "eth0")).toContain("10.231.1.3/24");
   });
 
   it("net.sh joins only its container's init: another pid or the host's own namespace is refused, changing nothing", async () => {

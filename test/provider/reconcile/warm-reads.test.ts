@@ -1,0 +1,69 @@
+import { readFileSync } from "node:fs";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { CgroupDriver } from "../../../provider/kernel/cgroup/driver";
+import { parseFacts } from "../../../provider/kernel/host-facts";
+import { hostSnapshots, initFiles, warmReads } from "../../../provider/reconcile/container-reads";
+import type { HostContext } from "../../../provider/reconcile/host-context";
+import type { CommandResult } from "../../../provider/transport/transport";
+
+const facts = parseFacts(readFileSync(join(__dirname, "../../fixtures/facts/unified.txt"), "utf8"));
+
+/** A host in a fake transport: its cgroup tree (tail -v's format), the runtime's list, /proc files. */
+function fakeHost(prefix: string, procs: string) {
+  const commands: string[] = [];
+  const ok = (stdout: string): CommandResult => ({ command: "", exitCode: 0, stdout, stderr: "", timedOut: false });
+  const root = `${facts.cgroupV2Mount}/${prefix}`;
+  const t = {
+    target: "fake",
+    run: async (argv: readonly string[]) => {
+      const script = String(argv[argv.length - 1]);
+      commands.push(script.includes("ks_tree_dirs") ? "tree" : script.includes(" list --format json") ? "snapshot" : script);
+      if (script.includes("ks_tree_dirs")) return ok(`@@d ${root}\n@@d ${root}/web\n==> ${root}/web/cgroup.procs <==\n${procs}`);
+      if (script.includes(" list --format json")) {
+        return ok(`${procs ? JSON.stringify([{ id: "web", pid: 4242, status: "running", created: "2026-11-30T00:00:00Z" }]) : "null"}\n@@bundles\nweb 0\n`);
+      }
+      return ok("");
+    },
+    readFiles: async (paths: string[]) => (commands.push(`read ${paths.join(" ")}`), paths.map((p) => `${p}: contents`)),
+  };
+  const h = { t, facts, cgroups: new CgroupDriver(t as never, facts, prefix) } as unknown as HostContext;
+  return { h, host: { connection: { type: "local" as const }, prefix }, commands };
+}
+
+const settle = () => new Promise((r) => setTimeout(r, 20));
+
+describe("warmReads (the Host's check starts the reads the first diffs wait on)", () => {
+  it("reads the tree, then the snapshot and the live inits' files, which the diffs then take without reading again", async () => {
+    const f = fakeHost("kslice-warm1", "4242\n");
+    warmReads(f.h, f.host);
+    await settle();
+    expect(f.commands).toEqual(["tree", "snapshot", "read /proc/4242/status /proc/4242/uid_map"]);
+    // what a burst of diffs asks next
+    const snap = await hostSnapshots(f.h, f.host).get();
+    expect(await initFiles(f.h.t, snap, "web", 4242, true)).toEqual(["/proc/4242/status: contents", "/proc/4242/uid_map: contents"]);
+    await f.h.cgroups.read("web");
+    expect(f.commands).toHaveLength(3);
+  });
+
+  it("a prefix with no process in its cgroups (budgets alone, nothing running) costs the tree read alone", async () => {
+    const f = fakeHost("kslice-warm2", "");
+    warmReads(f.h, f.host);
+    await settle();
+    expect(f.commands).toEqual(["tree"]);
+  });
+
+  it("a host that fails to answer leaves nothing behind: the next read asks again", async () => {
+    const f = fakeHost("kslice-warm3", "4242\n");
+    let fail = true;
+    const run = f.h.t.run.bind(f.h.t);
+    (f.h.t as { run: typeof run }).run = async (argv, o) => {
+      if (fail) throw new Error("host does not answer");
+      return run(argv, o);
+    };
+    warmReads(f.h, f.host);
+    await settle();
+    fail = false;
+    expect((await f.h.cgroups.procs("")).length).toBe(1);
+  });
+});
