@@ -46,8 +46,6 @@ export interface MigrationRecord {
   at: string;
 }
 
-/** The declaration in props (inputs or outputs), parsed; undefined when it does not parse. */
-
 /** How messages name a host: its connection, and its prefix when the move changes that. */
 function where(host: HostRef, other: HostRef): string {
   return host.prefix === other.prefix ? connectionKey(host.connection) : `${connectionKey(host.connection)} (prefix ${host.prefix})`;
