@@ -42,7 +42,7 @@ import { runTransaction, StepError, type Pause, type PauseHook, type Step } from
 import { attachmentName } from "../../schema/container-network";
 import { unreachableAtCheck } from "./unreachable";
 
-export const inputKeys = [
+const inputKeys = [
   "host", "name", "parent", "limits", "rootfs", "command", "env", "workingDir", "user", "hostname",
   "mounts", "state", "restartPolicy", "reportUsage", "security", "logMaxSize", "stopGraceSeconds", "networks", "ports", "dns", "hosts", "adopt", "owner",
   "migration", "onSourceLost",
@@ -526,7 +526,7 @@ export const containerLifecycle: LifecycleImpl = {
   async check(olds, news): Promise<CheckResult> {
     const inputs = pickInputs(news);
     if (containsUnknown(inputs)) return { inputs };
-    const r = parseInput(containerArgs, declared(inputs));
+    const r = parseDeclared(inputs);
     if (!r.ok) return { failures: r.failures };
     try {
       const failures = await admission(r.value, await context(r.value), typeof olds.name === "string" ? olds.name : undefined, ownerOf(inputs), declaredParentLimits(news.parentLimits));

@@ -199,14 +199,19 @@ export class SnapshotCache {
 }
 
 /** Reads of one epoch's resources (containers, networks): how many asked, and the read made for all. */
-export type PerResourceReads<All> = WeakMap<object, { asked: number; used: number; all?: Promise<All | undefined> }>;
+interface BurstEntry<All> {
+  asked: number;
+  used: number;
+  all?: Promise<All | undefined>;
+}
+export type PerResourceReads<All> = WeakMap<object, BurstEntry<All>>;
 
 /** Starts the read for all of a burst that is about to come (see perResource), unless one has started. */
 export function startBurst<All>(memo: PerResourceReads<All>, snap: ClaimsSnapshot, all: () => Promise<All>): void {
   const key = snap.epoch ?? snap;
   const e = memo.get(key);
   if (e && Date.now() - e.used <= idleMs) return;
-  const entry: { asked: number; used: number; all?: Promise<All | undefined> } = { asked: 1, used: Date.now() };
+  const entry: BurstEntry<All> = { asked: 1, used: Date.now() };
   // idle from when the answer came, as perResource counts it
   entry.all = all().then((v) => ((entry.used = Date.now()), v), () => undefined);
   memo.set(key, entry);
