@@ -60,15 +60,37 @@ function declared(props: Props): Props {
   return rest;
 }
 
-// A diff parses the same olds and news twice (the migration's wrapper, then the container's):
-// parsed once per object the engine's call gave (a fresh one per call). Never mutated.
+// A preview parsed each container's declaration five times (check: news, olds and the checked
+// inputs; diff: olds and news, each a fresh object from the engine) where two are distinct, the
+// old and the new, and one when nothing changed: 0.27 s of a provider's 3 s at 500 containers.
+// Parsed once per declaration (its JSON text) and per object; frozen, since calls share it.
 type Parsed = { ok: true; value: ContainerArgs } | { ok: false; failures: InputFailure[] };
 const parsed = new WeakMap<Props, Parsed>();
+const byText = new Map<string, Parsed>();
+const byTextMax = 4096;
 
 function parseDeclared(props: Props): Parsed {
   let r = parsed.get(props);
-  if (!r) parsed.set(props, (r = parseInput(containerArgs, declared(props))));
+  if (r) return r;
+  const d = declared(props);
+  const text = JSON.stringify(d);
+  r = byText.get(text);
+  if (!r) {
+    r = deepFreeze(parseInput(containerArgs, d));
+    // a bounded memo: an up of N containers holds about 2N declarations at once
+    if (byText.size >= byTextMax) byText.clear();
+    byText.set(text, r);
+  }
+  parsed.set(props, r);
   return r;
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v && typeof v === "object" && !Object.isFrozen(v)) {
+    Object.freeze(v);
+    for (const x of Object.values(v)) deepFreeze(x);
+  }
+  return v;
 }
 
 /** The declaration in props (inputs or outputs), or undefined when it is not a valid one. */
