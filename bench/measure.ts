@@ -3,7 +3,7 @@
 // at the end of the run (stack.ts undestroyed, baselines' cleanups).
 import { mkdtempSync, rmSync } from "node:fs";
 import { join } from "node:path";
-import { mean, ms1, now, progress, run, s, say, sh } from "./common";
+import { mean, median, ms1, now, progress, run, s, say, sh } from "./common";
 import { countEnv, countExecs, readCommandCount, straceAvailable, straceWrap, type ExecCount } from "./commands";
 import { loadAverage } from "./machine";
 import { podmanPeer, rawRunc, type PodmanResult, type RawResult } from "./baselines";
@@ -16,10 +16,20 @@ export interface Commands {
   traced?: ExecCount;
 }
 
+/** A stack whose provider does nothing: up, no-op up, no-op preview, destroy. */
+export interface DoNothing {
+  up?: OpResult;
+  upNoop?: OpResult;
+  preview?: OpResult;
+  destroy?: OpResult;
+}
+
 export interface NResult {
   n: number;
   load: string;
-  floor: { up?: OpResult; upNoop?: OpResult; preview?: OpResult; destroy?: OpResult };
+  floor: DoNothing;
+  /** kslice's own resources and program with a do-nothing provider (bench/programs/shaped). */
+  shaped: DoNothing;
   kslice: {
     up?: OpResult; upNoop?: OpResult; preview?: OpResult; refresh?: OpResult; destroy?: OpResult; outputs?: OpResult;
     running?: number; mem?: HostMem; supervisors?: number; idle?: IdleCost; commands?: Commands;
@@ -31,8 +41,11 @@ export interface NResult {
   errors: string[];
 }
 
+/** Runs of each no-op preview; the median is reported. */
+const previewRuns = 3;
+
 export async function benchN(c: Ctx, n: number): Promise<NResult> {
-  const r: NResult = { n, load: loadAverage(), floor: {}, kslice: {}, networked: {}, errors: [] };
+  const r: NResult = { n, load: loadAverage(), floor: {}, shaped: {}, kslice: {}, networked: {}, errors: [] };
   const timeout = stackTimeoutMs(n);
   const deadline = () => now() + 60_000 + n * 5_000;
   const strace = straceAvailable();
@@ -47,11 +60,34 @@ export async function benchN(c: Ctx, n: number): Promise<NResult> {
     }
     return x;
   };
-  /** The timed no-op preview with the provider's counter on, then (untimed) once more under strace. */
+  /**
+   * A no-op preview, `previewRuns` times: it changes nothing, so the runs are alike, and their
+   * median is what compares (one preview of the floor varied by 20% between runs of the bench).
+   */
+  const previews = async (label: string, program: string, stack: string, env?: Record<string, string>): Promise<OpResult> => {
+    const runs: OpResult[] = [];
+    for (let i = 0; i < previewRuns; i++) {
+      const x = await runStack(c, "preview", program, stack, n, timeout, { env });
+      runs.push(x);
+      if (!x.ok || run.aborted) break;
+    }
+    const failed = runs.find((x) => !x.ok);
+    const samples = runs.map((x) => x.ms);
+    const x: OpResult = failed ?? { ...runs[0]!, ms: median(samples)!, samples };
+    progress(`${label}: ${s(x.ms)} s${failed ? "" : ` (median of ${samples.map(s).join(", ")})`} ${summaryText(x)}`);
+    if (!x.ok) {
+      r.errors.push(`${label}: ${x.error}`);
+      say(`    ${x.error?.replace(/\n/g, "\n    ")}`);
+    }
+    return x;
+  };
+  /** The timed no-op previews with the provider's counter on, then (untimed) once more under strace. */
   const countedPreview = async (label: string, program: string, stack: string): Promise<{ preview: OpResult; commands: Commands }> => {
     const dir = mkdtempSync(join(c.tmp, "count-"));
-    const preview = await step(label, program, stack, "preview", { [countEnv]: join(dir, "provider") });
-    const commands: Commands = { provider: readCommandCount(join(dir, "provider")) };
+    const preview = await previews(label, program, stack, { [countEnv]: join(dir, "provider") });
+    // the counter file sums every run's commands
+    const count = readCommandCount(join(dir, "provider"));
+    const commands: Commands = { provider: count === undefined ? undefined : count / (preview.samples?.length ?? 1) };
     if (preview.ok && strace && !run.aborted) {
       const trace = join(dir, "trace");
       const x = await runStack(c, "preview", program, stack, n, timeout, { wrap: straceWrap(trace) });
@@ -59,25 +95,32 @@ export async function benchN(c: Ctx, n: number): Promise<NResult> {
       else r.errors.push(`${label} under strace: ${x.error}`);
     }
     const top = commands.traced?.byProgram.slice(0, 6).map(([k, v]) => `${k} ${v}`).join(", ");
-    progress(`${label}: host commands: provider's count ${commands.provider ?? "n/a"}; exec'd by the provider (strace) ${commands.traced?.commands ?? "n/a"}${top ? ` (${top})` : ""}`);
+    progress(`${label}: host commands: provider's count ${commands.provider === undefined ? "n/a" : +commands.provider.toFixed(2)}; exec'd by the provider (strace) ${commands.traced?.commands ?? "n/a"}${top ? ` (${top})` : ""}`);
     rmSync(dir, { recursive: true, force: true });
     return { preview, commands };
   };
 
-  // 1. the engine's floor: N do-nothing dynamic resources
-  const fs = `noop-n${n}`;
-  try {
-    undestroyed.add(`noop|${fs}|${n}`);
-    r.floor.up = await step("floor up (create)", "noop", fs, "up");
-    if (r.floor.up.ok) {
-      r.floor.upNoop = await step("floor up (no-op)", "noop", fs, "up");
-      r.floor.preview = await step("floor preview (no-op)", "noop", fs, "preview");
+  /** A do-nothing stack of `program`, made, previewed and destroyed (the no-op up only when asked). */
+  const doNothing = async (label: string, program: string, into: DoNothing, noopUp: boolean) => {
+    const st = `${program}-n${n}`;
+    try {
+      undestroyed.add(`${program}|${st}|${n}`);
+      into.up = await step(`${label} up (create)`, program, st, "up");
+      if (into.up.ok) {
+        if (noopUp) into.upNoop = await step(`${label} up (no-op)`, program, st, "up");
+        into.preview = await previews(`${label} preview (no-op)`, program, st);
+      }
+      into.destroy = await step(`${label} destroy`, program, st, "destroy");
+      if (into.destroy.ok) undestroyed.delete(`${program}|${st}|${n}`);
+    } catch (e) {
+      r.errors.push(`${label}: ${(e as Error).message}`);
     }
-    r.floor.destroy = await step("floor destroy", "noop", fs, "destroy");
-    if (r.floor.destroy.ok) undestroyed.delete(`noop|${fs}|${n}`);
-  } catch (e) {
-    r.errors.push(`floor: ${(e as Error).message}`);
-  }
+  };
+
+  // 1. the engine's floor: N do-nothing dynamic resources
+  await doNothing("floor", "noop", r.floor, true);
+  // 1b. the same floor in kslice's shape: its Host, budget and N Containers, a do-nothing provider
+  await doNothing("shaped floor", "shaped", r.shaped, false);
 
   // 2. kslice through the engine
   const ks = `containers-n${n}`;

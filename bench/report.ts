@@ -38,6 +38,9 @@ export function reportN(c: Ctx, r: NResult): void {
   add("noop up (no-op)", "engine floor", r.floor.upNoop);
   add("noop preview (no-op)", "engine floor", r.floor.preview);
   add("noop destroy", "engine floor", r.floor.destroy);
+  add("shaped up (create N+2)", "shaped floor", r.shaped.up);
+  add("shaped preview (no-op)", "shaped floor", r.shaped.preview);
+  add("shaped destroy", "shaped floor", r.shaped.destroy);
   add("stack.js outputs (fixed cost of every run)", "runner", r.kslice.outputs);
   const rr = r.raw;
   if (rr) {
@@ -94,6 +97,8 @@ export interface Summary {
   podmanPer?: number;
   previewPer?: number;
   floorPreviewPer?: number;
+  /** The no-op preview of kslice's resources with a do-nothing provider, per container. */
+  shapedPreviewPer?: number;
   refreshPer?: number;
   destroyPer?: number;
   previewRatio?: number;
@@ -133,6 +138,7 @@ export function summarise(r: NResult): Summary {
     podmanPer: r.podman?.available && !r.podman.error ? mean(r.podman.runMs) : undefined,
     previewPer: perN(pv),
     floorPreviewPer: perN(fpv),
+    shapedPreviewPer: perN(ok(r.shaped.preview)),
     refreshPer: perN(ok(r.kslice.refresh)),
     destroyPer: perN(ok(r.kslice.destroy)),
     previewRatio: pv !== undefined && fpv !== undefined ? pv / fpv : undefined,
@@ -164,14 +170,14 @@ export function reportSummary(c: Ctx, sums: Summary[], podmanVersion: string): v
         String(m.n),
         f(m.createPer), f(m.beyondFloorPer), f(m.runcPer), f(m.podmanPer),
         ratio(m.createPer, m.runcPer), ratio(m.beyondFloorPer, m.runcPer), ratio(m.createPer, m.podmanPer),
-        times(m.previewRatio), times(m.upNoopRatio), f(m.ksMem), f(m.podMem), f(m.ksCpu, 2), f(m.podCpu, 2),
+        times(m.previewRatio), ratio(m.shapedPreviewPer, m.floorPreviewPer), ratio(m.previewPer, m.shapedPreviewPer), times(m.upNoopRatio), f(m.ksMem), f(m.podMem), f(m.ksCpu, 2), f(m.podCpu, 2),
         f(m.idle?.beyondOwnKiB, 0), f(m.idle?.kernelKiB, 0),
         f(m.netCreatePer), ratio(m.netCreatePer, m.createPer), f(m.commandsPer, 2), f(m.tracedPer, 2),
       ]),
       [
         "N", "kslice up/N", "(up−floor up)/N", "runc run", "podman run",
         "kslice/runc", "beyond-floor/runc", "kslice/podman",
-        "preview ks/floor", "no-op up ks/floor", "ks KiB/ctr", "conmon KiB/ctr", "ks CPU%", "conmon CPU%",
+        "preview ks/floor", "shaped/floor", "ks/shaped", "no-op up ks/floor", "ks KiB/ctr", "conmon KiB/ctr", "ks CPU%", "conmon CPU%",
         "idle KiB/ctr", "kernel KiB/ctr",
         "net up/N", "net/plain", "cmds/ctr", "execs/ctr",
       ],
@@ -184,6 +190,10 @@ export function reportSummary(c: Ctx, sums: Summary[], podmanVersion: string): v
   runc run           mean of N sequential \`runc run -d\` (raw runc floor: bundle, overlay and spec prepared untimed)
   podman run         mean of N sequential \`podman run -d --rootfs\` (${podmanVersion})
   preview ks/floor   no-op preview of the kslice stack (N+2 resources) / no-op preview of the floor stack (N resources)
+  shaped/floor       no-op preview of the shaped floor (kslice's program and resources, each with a provider that
+                     does nothing and returns outputs of the same shape) / the floor's: what a Container's
+                     properties cost the SDK and the engine
+  ks/shaped          kslice's no-op preview / the shaped floor's: what kslice's own checks, diffs and reads add
   ks KiB/ctr         RSS of kslice's host processes outside container cgroups (the supervisor) / N
   conmon KiB/ctr     RSS of podman's conmon processes / N
   ks CPU%, conmon    CPU they use while the N containers idle, % of one core (with the children they reap)
@@ -295,6 +305,7 @@ export function reportMarkdown(sums: Summary[], commandLine: string, date: strin
     row("kslice create with every container on a Network", (m) => ms(m.netCreatePer)),
     row("kslice no-op preview", (m) => ms(m.previewPer)),
     row("engine floor no-op preview", (m) => ms(m.floorPreviewPer)),
+    row("engine floor no-op preview in kslice's shape (its resources, a provider that does nothing)", (m) => ms(m.shapedPreviewPer)),
     row("kslice no-op preview with a Network", (m) => ms(m.netPreviewPer)),
     row("kslice refresh", (m) => ms(m.refreshPer)),
     row("kslice destroy", (m) => ms(m.destroyPer)),

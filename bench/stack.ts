@@ -24,6 +24,8 @@ export interface OpResult {
   summary?: Record<string, number>;
   outputs?: Record<string, unknown>;
   error?: string;
+  /** For a repeated read-only op (previews): every run's ms; `ms` is their median. */
+  samples?: number[];
 }
 
 export interface RunOptions {
