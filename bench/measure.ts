@@ -50,21 +50,26 @@ export async function benchN(c: Ctx, n: number): Promise<NResult> {
   const deadline = () => now() + 60_000 + n * 5_000;
   const strace = straceAvailable();
   say(`\n== N = ${n}  (load average at start: ${r.load})`);
-  const step = async (label: string, program: string, stack: string, op: string, env?: Record<string, string>): Promise<OpResult> => {
-    if (run.aborted) throw new Error("aborted");
-    const x = await runStack(c, op, program, stack, n, timeout, { env });
-    progress(`${label}: ${s(x.ms)} s${x.engine ? ` (engine: ${x.engine})` : ""} ${summaryText(x)}`);
+  /** Prints one step's result (`detail` after its time) and records its failure. */
+  const reported = (label: string, x: OpResult, detail: string): OpResult => {
+    progress(`${label}: ${s(x.ms)} s${detail} ${summaryText(x)}`);
     if (!x.ok) {
       r.errors.push(`${label}: ${x.error}`);
       say(`    ${x.error?.replace(/\n/g, "\n    ")}`);
     }
     return x;
   };
+  const step = async (label: string, program: string, stack: string, op: string, env?: Record<string, string>): Promise<OpResult> => {
+    if (run.aborted) throw new Error("aborted");
+    const x = await runStack(c, op, program, stack, n, timeout, { env });
+    return reported(label, x, x.engine ? ` (engine: ${x.engine})` : "");
+  };
   /**
    * A no-op preview, `previewRuns` times: it changes nothing, so the runs are alike, and their
    * median is what compares (one preview of the floor varied by 20% between runs of the bench).
    */
   const previews = async (label: string, program: string, stack: string, env?: Record<string, string>): Promise<OpResult> => {
+    if (run.aborted) throw new Error("aborted");
     const runs: OpResult[] = [];
     for (let i = 0; i < previewRuns; i++) {
       const x = await runStack(c, "preview", program, stack, n, timeout, { env });
@@ -73,13 +78,8 @@ export async function benchN(c: Ctx, n: number): Promise<NResult> {
     }
     const failed = runs.find((x) => !x.ok);
     const samples = runs.map((x) => x.ms);
-    const x: OpResult = failed ?? { ...runs[0]!, ms: median(samples)!, samples };
-    progress(`${label}: ${s(x.ms)} s${failed ? "" : ` (median of ${samples.map(s).join(", ")})`} ${summaryText(x)}`);
-    if (!x.ok) {
-      r.errors.push(`${label}: ${x.error}`);
-      say(`    ${x.error?.replace(/\n/g, "\n    ")}`);
-    }
-    return x;
+    if (failed) return reported(label, failed, "");
+    return reported(label, { ...runs[0]!, ms: median(samples)!, samples }, ` (median of ${samples.map(s).join(", ")})`);
   };
   /** The timed no-op previews with the provider's counter on, then (untimed) once more under strace. */
   const countedPreview = async (label: string, program: string, stack: string): Promise<{ preview: OpResult; commands: Commands }> => {
