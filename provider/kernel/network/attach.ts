@@ -119,8 +119,23 @@ export function detachScript(prefix: string, layout: HostLayout, container: stri
   ].join("\n");
 }
 
-/** What a probe prints from inside a container's network namespace: links, addresses, route, qdiscs. */
-export const inNamespaceProbe = `ip -o link show | sed "s/^/L /"; ip -o -4 addr show | sed "s/^/A /"; echo "route $(ip route show default | head -n 1)"; tc qdisc show | sed "s/^/Q /"`;
+/**
+ * What a probe lists inside a container's network namespace: links, addresses and default routes
+ * in one `ip -batch`, then "@@q" and the qdiscs; probeLabels labels the lines. One `ip` instead
+ * of three, and the labels added by one awk per probe outside the namespaces instead of `sed` and
+ * `head` in each: 3 programs per namespace, were 10, and a no-op preview of 500 containers on a
+ * Network took 5 s longer than without.
+ */
+export const inNamespaceListing = `{ printf 'link show\\naddr show\\nroute show default\\n' | ip -o -4 -force -batch -; echo @@q; tc qdisc show; }`;
+
+/**
+ * Labels inNamespaceListing's lines as parseNetProbe reads them: "L " links, "A " addresses,
+ * "route " the first default route (empty when none), "Q " qdiscs. A line starting "@@" (another
+ * namespace's part) passes through and starts afresh; a namespace not entered prints nothing.
+ */
+export const probeLabels =
+  `awk '/^@@/ && $0 != "@@q" { print; r = q = 0; next } $0 == "@@q" { if (!r) print "route "; r = q = 1; next } q { print "Q " $0; next } ` +
+  `/^default/ { if (!r) print "route " $0; r = 1; next } /^[0-9]+: [^ ]+ +inet / { print "A " $0; next } { print "L " $0 }'`;
 
 /**
  * Prints what the kernel shows of a running container's networks; parseNetProbe reads it. Few
@@ -139,7 +154,7 @@ export function probeNetScript(prefix: string, pid: number, atts: Attachment[], 
         `echo "in ${a.index} $(tc qdisc show dev ${a.veth} root 2>/dev/null)"`,
       ];
     }),
-    `nsenter --net=/proc/${pid}/ns/net sh -c ${q(inNamespaceProbe)} 2>/dev/null`,
+    `nsenter --net=/proc/${pid}/ns/net sh -c ${q(inNamespaceListing)} 2>/dev/null | ${probeLabels}`,
     ...(withRules ? [`nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`] : []),
   ].join("\n");
 }

@@ -1,6 +1,6 @@
 import { shellQuote as q } from "../../transport/transport";
 import type { HostLayout } from "../container/layout";
-import { inNamespaceProbe, loopbackBridges, type Attachment } from "./attach";
+import { inNamespaceListing, loopbackBridges, probeLabels, type Attachment } from "./attach";
 import { nftTable } from "./names";
 import type { PortRule } from "./nft";
 
@@ -27,7 +27,7 @@ export function probeAllNetScript(prefix: string, layout: HostLayout): string {
     `nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "//; s/"$//'`,
     `nets=$(grep -l 'inns()' ${q(layout.containers)}/*/net.sh 2>/dev/null)`,
     // "<name> <pid>" lines on stdin (probeAllNetInput): the script's size stays the same whatever their number
-    `while read -r n pid; do case "$nets" in *"/$n/net.sh"*) echo "@@ns $n $pid"; nsenter --net="/proc/$pid/ns/net" sh -c ${q(inNamespaceProbe)} 2>/dev/null;; esac; done`,
+    `while read -r n pid; do case "$nets" in *"/$n/net.sh"*) echo "@@ns $n $pid"; nsenter --net="/proc/$pid/ns/net" sh -c ${q(inNamespaceListing)} 2>/dev/null;; esac; done | ${probeLabels}`,
     `true`,
   ].join("\n");
 }

@@ -17,7 +17,7 @@ describe("probeAllNetScript", () => {
     mkdirSync(join(dir, "alone"));
     writeFileSync(join(dir, "web", "net.sh"), "inns() { nsenter; }\n");
     writeFileSync(join(dir, "alone", "net.sh"), "# no networks\n");
-    const fake = `nsenter() { echo "L entered $1"; }; tc() { :; }; nft() { :; }\n`;
+    const fake = `nsenter() { echo "entered $1"; }; tc() { :; }; nft() { :; }\n`;
     try {
       const script = probeAllNetScript("kslice", layout);
       const out = execFileSync("sh", ["-c", fake + script], { input: probeAllNetInput([{ name: "web", pid: 42 }, { name: "alone", pid: 43 }]), encoding: "utf8" });
