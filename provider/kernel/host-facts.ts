@@ -148,6 +148,17 @@ const rroSince: Record<RuntimeName, [number, number]> = { runc: [1, 1], crun: [1
  * mount_setattr (5.12).
  */
 export function recursiveReadOnly(facts: Pick<HostFacts, "runtimes" | "kernelRelease">, runtime: RuntimeName): boolean {
+  // asked by every container's check and diff: answered once per facts and runtime
+  let known = rroKnown.get(facts);
+  if (!known) rroKnown.set(facts, (known = new Map()));
+  let v = known.get(runtime);
+  if (v === undefined) known.set(runtime, (v = rroOf(facts, runtime)));
+  return v;
+}
+
+const rroKnown = new WeakMap<object, Map<RuntimeName, boolean>>();
+
+function rroOf(facts: Pick<HostFacts, "runtimes" | "kernelRelease">, runtime: RuntimeName): boolean {
   const atLeast = (v: string, [major, minor]: [number, number]) => {
     const [a = 0, b = 0] = v.split(/[.+~-]/).map(Number);
     return a > major || (a === major && b >= minor);

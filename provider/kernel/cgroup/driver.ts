@@ -99,10 +99,12 @@ export class CgroupDriver {
     return (await this.tree.get()).dirs.has(this.mainDir(path));
   }
 
+  private observed?: ControllerMapping["files"];
+
   /** Reads every file the mappings observe, in one batch. */
   async read(path: string): Promise<Files> {
     const tree = await this.tree.get();
-    const wanted = this.mappings.flatMap((m) => m.files);
+    const wanted = (this.observed ??= this.mappings.flatMap((m) => m.files));
     return Object.fromEntries(wanted.map((f) => [fileKey(f), tree.files.get(`${this.dir(f.controller, path)}/${f.file}`)]));
   }
 

@@ -20,7 +20,19 @@ export interface SecurityState {
   uidMap: { hostId: number; size: number };
 }
 
+// every container of a program mostly shows the same sets: decoded once each (callers copy before changing)
+const capsKnown = new Map<string, readonly string[]>();
+
 function capsOf(hex: string): string[] {
+  let names = capsKnown.get(hex);
+  if (!names) {
+    if (capsKnown.size > 256) capsKnown.clear();
+    capsKnown.set(hex, (names = decodeCaps(hex)));
+  }
+  return [...names];
+}
+
+function decodeCaps(hex: string): string[] {
   const mask = BigInt(`0x${hex}`);
   const names: string[] = [];
   for (let bit = 0n; bit < 64n; bit++) if ((mask >> bit) & 1n) names.push((capabilityNames as readonly string[])[Number(bit)] ?? `CAP_${bit}`);

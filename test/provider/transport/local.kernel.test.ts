@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { LocalTransport } from "../../../provider/transport/local";
 import { CommandError, FileError, hostCommands } from "../../../provider/transport/transport";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 
@@ -29,6 +29,20 @@ describe("LocalTransport", () => {
     expect(hostCommands() - before).toBe(2);
     expect(readFileSync(file, "utf8")).toBe(`${process.pid} ${before + 1}\n${process.pid} ${before + 2}\n`);
     rmSync(dirname(file), { recursive: true });
+  });
+
+  it("reads a batch of files in order: one trailing newline dropped, a missing or unreadable one undefined", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "kslice-read-"));
+    try {
+      writeFileSync(join(dir, "a"), "one\n\n");
+      writeFileSync(join(dir, "b"), "two");
+      const got = await t.readFiles([join(dir, "a"), join(dir, "missing"), join(dir, "b"), dir, "/proc/self/status"]);
+      expect(got.slice(0, 4)).toEqual(["one\n", undefined, "two", undefined]);
+      // procfs reports size 0: read whole all the same
+      expect(got[4]).toMatch(/^Name:[\s\S]*\nPid:\s+\d+[\s\S]*CapEff:/);
+    } finally {
+      rmSync(dir, { recursive: true });
+    }
   });
 
   it("rejects a failing command with its exit code and stderr", async () => {
