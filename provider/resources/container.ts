@@ -5,7 +5,7 @@ import { ownerInput } from "./owner";
 import type { LimitsArgs, Size } from "./limits-types";
 import { Network, type NetworkRef } from "./network";
 import { ResourceLimits } from "./resource-limits";
-import { KsliceResource } from "./shim";
+import { ksliceArgs, quietStacks } from "./shim";
 
 export type RootfsArgs =
   /** The host's busybox-static as a tiny rootfs (no network needed). */
@@ -135,7 +135,7 @@ export interface ContainerUsage {
 }
 
 /** An isolated partition of the host's kernel, run by its OCI runtime and kept as declared. */
-export class Container extends KsliceResource {
+export class Container extends pulumi.CustomResource {
   declare readonly limits: pulumi.Output<pulumi.Unwrap<LimitsArgs>>;
   declare readonly runtimeId: pulumi.Output<string>;
   declare readonly runtime: pulumi.Output<string>;
@@ -178,19 +178,24 @@ export class Container extends KsliceResource {
     const networks = Array.isArray(args.networks)
       ? args.networks.map((n) => (n && typeof n === "object" && "network" in n && n.network instanceof Network ? { ...n, network: n.network.ref } : n))
       : args.networks;
-    super(
-      "container",
-      name,
-      {
-        ...args, host: h.host, name: args.name ?? name, parent, networks, ...outputs,
-        // env values are secret in state even when given as plain text (inputs are stored as given)
-        env: args.env === undefined ? undefined : pulumi.secret(args.env),
-        owner: ownerInput(name, "Container", opts),
-        // the parent's declared limits, for check at preview (dropped by check, never stored)
-        parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
-      },
-      { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host", "env", "leftBehind"] },
-      "Container",
-    );
+    const restore = quietStacks();
+    try {
+      super(...ksliceArgs(
+        "container",
+        name,
+        {
+          ...args, host: h.host, name: args.name ?? name, parent, networks, ...outputs,
+          // env values are secret in state even when given as plain text (inputs are stored as given)
+          env: args.env === undefined ? undefined : pulumi.secret(args.env),
+          owner: ownerInput(name, "Container", opts),
+          // the parent's declared limits, for check at preview (dropped by check, never stored)
+          parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
+        },
+        { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host", "env", "leftBehind"] },
+        "Container",
+      ));
+    } finally {
+      restore();
+    }
   }
 }

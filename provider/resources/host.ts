@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ownerInput } from "./owner";
-import { KsliceResource } from "./shim";
+import { ksliceArgs, quietStacks } from "./shim";
 
 export interface LocalConnectionArgs {
   type: "local";
@@ -57,7 +57,7 @@ export function secretIfSsh(connection: pulumi.Input<ConnectionArgs>): pulumi.Ou
 }
 
 /** A Linux host that kslice slices into containers; its outputs are read from the host's kernel. */
-export class Host extends KsliceResource {
+export class Host extends pulumi.CustomResource {
   declare readonly connection: pulumi.Output<pulumi.Unwrap<ConnectionArgs>>;
   declare readonly prefix: pulumi.Output<string>;
   declare readonly runtime: pulumi.Output<"auto" | "runc" | "crun">;
@@ -97,10 +97,15 @@ export class Host extends KsliceResource {
       runtimeName: undefined, runtimeVersion: undefined,
     };
     const connection = secretIfSsh(args.connection);
-    super("host", name, { ...args, connection, ...outputs, owner: ownerInput(name, "Host", opts) }, {
-      ...opts,
-      additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"],
-    }, "Host",);
+    const restore = quietStacks();
+    try {
+      super(...ksliceArgs("host", name, { ...args, connection, ...outputs, owner: ownerInput(name, "Host", opts) }, {
+        ...opts,
+        additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"],
+      }, "Host",));
+    } finally {
+      restore();
+    }
     this.ref = pulumi
       .all([this.urn, connection, args.prefix ?? "kslice"])
       .apply(([, connection, prefix]) => ({ connection, prefix }));

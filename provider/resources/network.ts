@@ -3,7 +3,7 @@ import { defaultBridge, defaultGateway } from "../../schema/network";
 import type { Host } from "./host";
 import { hostInput, type HostRef } from "./host-ref";
 import { ownerInput } from "./owner";
-import { KsliceResource } from "./shim";
+import { ksliceArgs, quietStacks } from "./shim";
 
 export interface NetworkArgs {
   host: Host | pulumi.Input<HostRef>;
@@ -34,7 +34,7 @@ export interface NetworkRef {
 }
 
 /** A Linux bridge with a subnet and gateway, optional NAT, isolated from kslice's other networks. */
-export class Network extends KsliceResource {
+export class Network extends pulumi.CustomResource {
   declare readonly name: pulumi.Output<string>;
   declare readonly subnet: pulumi.Output<string>;
   declare readonly gateway: pulumi.Output<string>;
@@ -56,14 +56,19 @@ export class Network extends KsliceResource {
   constructor(name: string, args: NetworkArgs, opts?: pulumi.CustomResourceOptions) {
     const h = hostInput(args.host, opts);
     const netName = args.name ?? name;
-    super(
-      "network",
-      name,
-      // every output named, so that those left to defaults (gateway, bridge) still come back
-      { nat: undefined, isolated: undefined, gateway: undefined, bridge: undefined, ...args, host: h.host, name: netName, prefixLength: undefined, status: undefined, owner: ownerInput(name, "Network", opts) },
-      { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
-      "Network",
-    );
+    const restore = quietStacks();
+    try {
+      super(...ksliceArgs(
+        "network",
+        name,
+        // every output named, so that those left to defaults (gateway, bridge) still come back
+        { nat: undefined, isolated: undefined, gateway: undefined, bridge: undefined, ...args, host: h.host, name: netName, prefixLength: undefined, status: undefined, owner: ownerInput(name, "Network", opts) },
+        { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
+        "Network",
+      ));
+    } finally {
+      restore();
+    }
     this.ref = pulumi
       .all([this.urn, netName, args.subnet, args.gateway, args.bridge, h.host])
       .apply(([, n, subnet, gateway, bridge, host]) => ({

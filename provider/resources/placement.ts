@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { ConnectionArgs } from "./host";
 import type { LimitsArgs } from "./limits-types";
-import { KsliceResource } from "./shim";
+import { ksliceArgs, quietStacks } from "./shim";
 
 export interface PlacementHostArgs {
   /** The pool entry's key: what assignments name (a ContainerSet uses the Host's name). */
@@ -32,16 +32,21 @@ export interface PlacementAssignment {
  * Decides which host of a pool each replica runs on (capacity, spread, stability, drain); makes
  * nothing on any host. Decided at check, so the answer is known at preview. Used by ContainerSet.
  */
-export class Placement extends KsliceResource {
+export class Placement extends pulumi.CustomResource {
   /** Replica name → host key and reason. */
   declare readonly assignments: pulumi.Output<Record<string, PlacementAssignment>>;
   /** Replicas recreated away from an unreachable host at this up. */
   declare readonly warnings: pulumi.Output<string[]>;
 
   constructor(name: string, args: PlacementArgs, opts?: pulumi.CustomResourceOptions) {
-    super("placement", name, { ...args, hosts: pulumi.secret(args.hosts), assignments: undefined, warnings: undefined }, {
-      ...opts,
-      additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "hosts"],
-    }, "Placement",);
+    const restore = quietStacks();
+    try {
+      super(...ksliceArgs("placement", name, { ...args, hosts: pulumi.secret(args.hosts), assignments: undefined, warnings: undefined }, {
+        ...opts,
+        additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "hosts"],
+      }, "Placement",));
+    } finally {
+      restore();
+    }
   }
 }

@@ -3,7 +3,7 @@ import type { Host } from "./host";
 import { hostInput, type HostRef } from "./host-ref";
 import { ownerInput } from "./owner";
 import type { LimitsArgs } from "./limits-types";
-import { KsliceResource } from "./shim";
+import { ksliceArgs, quietStacks } from "./shim";
 
 export interface ResourceLimitsArgs {
   /** The host: a kslice.Host, or its connection and prefix. */
@@ -21,7 +21,7 @@ export interface ResourceLimitsArgs {
 }
 
 /** One cgroup node with declared limits, nestable through `parent`; containers are placed inside. */
-export class ResourceLimits extends KsliceResource {
+export class ResourceLimits extends pulumi.CustomResource {
   /**
    * Path below the host's prefix, e.g. "tenant-a/web". Derived from the inputs (known during
    * preview even while this resource updates) and carrying a dependency on this resource.
@@ -36,17 +36,22 @@ export class ResourceLimits extends KsliceResource {
     const h = hostInput(args.host, opts);
     const parent = args.parent instanceof ResourceLimits ? args.parent.path : args.parent;
     const nodeName = args.name ?? name;
-    super(
-      "limits",
-      name,
-      {
-        ...args, host: h.host, name: nodeName, parent, limits: args.limits ?? {},
-        owner: ownerInput(name, "ResourceLimits", opts),
-        parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
-      },
-      { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
-      "ResourceLimits",
-    );
+    const restore = quietStacks();
+    try {
+      super(...ksliceArgs(
+        "limits",
+        name,
+        {
+          ...args, host: h.host, name: nodeName, parent, limits: args.limits ?? {},
+          owner: ownerInput(name, "ResourceLimits", opts),
+          parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
+        },
+        { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
+        "ResourceLimits",
+      ));
+    } finally {
+      restore();
+    }
     this.path = pulumi
       .all([this.urn, nodeName, parent])
       .apply(([, n, p]) => (p ? `${p}/${n}` : n));

@@ -15,21 +15,30 @@ export const providerText = (kind: Kind) =>
   `exports.handler = () => require("kslice/dist/provider/reconcile/lifecycles").lifecycles.${kind};\n`;
 
 /**
- * What pulumi.dynamic.Resource is (the same type token, "pulumi-nodejs:dynamic/kslice:<Type>",
- * served by the same dynamic-provider process), with providerText for the serialized closure.
+ * pulumi.CustomResource's arguments for a kslice resource: what pulumi.dynamic.Resource passes (the
+ * type token "pulumi-nodejs:dynamic/kslice:<Type>", served by the same dynamic-provider process),
+ * with providerText for the serialized closure. Each resource class extends CustomResource itself
+ * and calls super with these: the SDK takes a resource's source position a fixed number of frames
+ * above Resource's constructor, so a base class of kslice's own between them made every resource's
+ * position a line of kslice's instead of the user's program.
  */
-export abstract class KsliceResource extends pulumi.CustomResource {
-  constructor(kind: Kind, name: string, props: pulumi.Inputs, opts: pulumi.CustomResourceOptions | undefined, type: string) {
-    // The SDK makes four promises per property while it constructs the resource, each with a
-    // formatted stack trace (new Error().stack) kept only for its promise-leak report: a Container's
-    // 30 properties made that most of a program's CPU in a preview of 500. Constructed without
-    // them; the resource's own source position (taken with a limit of its own) is unchanged.
-    const limit = Error.stackTraceLimit;
-    Error.stackTraceLimit = 0;
-    try {
-      super(`pulumi-nodejs:dynamic/kslice:${type}`, name, { ...props, __provider: providerText(kind) }, opts);
-    } finally {
-      Error.stackTraceLimit = limit;
-    }
-  }
+export function ksliceArgs(
+  kind: Kind, name: string, props: pulumi.Inputs, opts: pulumi.CustomResourceOptions | undefined, type: string,
+): [string, string, pulumi.Inputs, pulumi.CustomResourceOptions | undefined] {
+  return [`pulumi-nodejs:dynamic/kslice:${type}`, name, { ...props, __provider: providerText(kind) }, opts];
+}
+
+/**
+ * Sets Error.stackTraceLimit to 0 until the returned function restores it; wraps a kslice
+ * resource's super call. The SDK makes four promises per property while it constructs the
+ * resource, each with a formatted stack trace (new Error().stack) kept only for its promise-leak
+ * report: a Container's 30 properties made that most of a program's CPU in a preview of 500.
+ * The resource's own source position (taken with a limit of its own) is unchanged.
+ */
+export function quietStacks(): () => void {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  return () => {
+    Error.stackTraceLimit = limit;
+  };
 }

@@ -39,6 +39,10 @@ describe("examples/quickstart through the real engine", () => {
     // the worker asks every 5 s and may have started before web: wait for an answer, bounded
     for (let i = 0; i < 24 && !readFileSync(worker.log, "utf8").includes("tick: hello from kslice"); i++) await sleep(500);
     expect(readFileSync(worker.log, "utf8")).toContain("tick: hello from kslice");
+    // each resource's source position is the program's line that declared it, not a line of kslice's
+    const kinds = stack.exportResources().filter((res) => res.type.startsWith("pulumi-nodejs:dynamic/kslice:"));
+    expect(kinds).toHaveLength(6); // all but the stack
+    for (const res of kinds) expect((res as { sourcePosition?: string }).sourcePosition, res.urn).toMatch(/\/examples\/quickstart\/index\.js#\d+,\d+$/);
   });
 
   it("a second preview and a refresh show no changes", async () => {
