@@ -119,13 +119,16 @@ export function detachScript(prefix: string, layout: HostLayout, container: stri
   ].join("\n");
 }
 
+/** `ip` arguments and batch (one command a line) that list a namespace's links, addresses and default routes. */
+export const nsListingArgs = "-o -4 -force -batch -";
+export const nsListingBatch = ["link show", "addr show", "route show default"];
+
 /**
- * What a probe lists inside a container's network namespace: links, addresses and default routes
- * in one `ip -batch`, then "@@q" and the qdiscs; probeLabels labels the lines. 4 programs per
- * namespace (nsenter, sh, ip, tc), were 10 (three `ip`, three `sed`, `head`): a no-op preview of
- * 500 containers on a Network took 5 s longer than without.
+ * What a probe of one container lists inside its network namespace: links, addresses and default
+ * routes in one `ip -batch`, then "@@q" and the qdiscs; probeLabels labels the lines. A probe of
+ * every container (probe-all.ts) runs the same `ip` without a shell, and tc only where needed.
  */
-export const inNamespaceListing = `{ printf 'link show\\naddr show\\nroute show default\\n' | ip -o -4 -force -batch -; echo @@q; tc qdisc show; }`;
+export const inNamespaceListing = `{ printf '%s\\n' ${nsListingBatch.map((c) => q(c)).join(" ")} | ip ${nsListingArgs}; echo @@q; tc qdisc show; }`;
 
 /**
  * Labels inNamespaceListing's lines as parseNetProbe reads them: "L " links, "A " addresses,

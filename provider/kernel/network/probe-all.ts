@@ -1,6 +1,6 @@
 import { shellQuote as q } from "../../transport/transport";
 import type { HostLayout } from "../container/layout";
-import { inNamespaceListing, loopbackBridges, probeLabels, type Attachment } from "./attach";
+import { loopbackBridges, nsListingArgs, nsListingBatch, probeLabels, type Attachment } from "./attach";
 import { nftTable } from "./names";
 import type { PortRule } from "./nft";
 
@@ -26,8 +26,18 @@ export function probeAllNetScript(prefix: string, layout: HostLayout): string {
     `echo @@nft`,
     `nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "//; s/"$//'`,
     `nets=$(grep -l 'inns()' ${q(layout.containers)}/*/net.sh 2>/dev/null)`,
-    // "<name> <pid>" lines on stdin (probeAllNetInput): the script's size stays the same whatever their number
-    `while read -r n pid; do case "$nets" in *"/$n/net.sh"*) echo "@@ns $n $pid"; nsenter --net="/proc/$pid/ns/net" sh -c ${q(inNamespaceListing)} 2>/dev/null;; esac; done | ${probeLabels}`,
+    // "<name> <pid>" lines on stdin (probeAllNetInput): the script's size stays the same whatever their
+    // number. One program per namespace: nsenter runs ip itself, its commands in a here-document.
+    `seen=$(while read -r n pid; do case "$nets" in *"/$n/net.sh"*) echo "@@ns $n $pid"; nsenter --net="/proc/$pid/ns/net" ip ${nsListingArgs} 2>/dev/null <<'KSLICE_IP'`,
+    ...nsListingBatch,
+    `KSLICE_IP`,
+    `;; esac; done | ${probeLabels})`,
+    `printf '%s\\n' "$seen"`,
+    // tc only where a link's root qdisc is not the default (noqueue, noop): an egress limit, or one
+    // put there by hand; "@@tc" adds its "Q" lines to the namespace already listed
+    `printf '%s\\n' "$seen" | awk '/^@@ns / { n = $2 " " $3 } /^L .* qdisc / && !/ qdisc (noqueue|noop) / { print n }' | uniq | while read -r n pid; do`,
+    `  echo "@@tc $n $pid"; nsenter --net="/proc/$pid/ns/net" tc qdisc show 2>/dev/null | sed 's/^/Q /'`,
+    `done`,
     `true`,
   ].join("\n");
 }
@@ -55,6 +65,13 @@ export function parseProbeAll(out: string): HostNetView {
       const [name = "", pid = ""] = line.slice(5).split(" ");
       view.namespaces.set(name, (ns = []));
       view.pids.set(name, Number(pid));
+      section = "ns";
+      continue;
+    }
+    if (line.startsWith("@@tc ")) {
+      // the qdiscs of a namespace listed above, entered again with the same pid
+      const [name = "", pid = ""] = line.slice(5).split(" ");
+      ns = view.pids.get(name) === Number(pid) ? (view.namespaces.get(name) ?? []) : [];
       section = "ns";
       continue;
     }

@@ -226,6 +226,17 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
     const veth = execFileSync("sh", ["-c", `grep -l '^${prefix}/container/slow/' /sys/class/net/ks*/ifalias | cut -d/ -f5`], { encoding: "utf8" }).trim();
     expect(execFileSync("tc", ["qdisc", "show", "dev", veth, "root"], { encoding: "utf8" })).toMatch(/tbf .*rate 2Mbit/);
     expect(execFileSync("nsenter", [`--net=/proc/${outs.pid}/ns/net`, "tc", "qdisc", "show", "dev", "eth0", "root"], { encoding: "utf8" })).toMatch(/tbf .*rate 1Mbit/);
+    // a diff reads every namespace at once (probe-all: tc only where a link's qdisc is not the default)
+    const egress = (rate: string | undefined) =>
+      execFileSync("nsenter", [`--net=/proc/${outs.pid}/ns/net`, "tc", "qdisc", rate ? "replace" : "del", "dev", "eth0", "root", ...(rate ? ["tbf", "rate", rate, "burst", "16000", "latency", "50ms"] : [])]);
+    const diffNow = async (olds: Record<string, unknown>, news: Record<string, unknown>) => (forgetReads(), await L.diff("", olds, news));
+    expect(await diffNow(outs, inputs)).toEqual({ changes: false });
+    egress("3mbit");
+    expect(await diffNow(outs, inputs), "egress rate changed by hand").toEqual({ changes: true });
+    egress(undefined);
+    expect(await diffNow(outs, inputs), "egress limit removed by hand").toEqual({ changes: true });
+    egress("1mbit");
+    expect(await diffNow(outs, inputs)).toEqual({ changes: false });
     const download = async () => {
       const t0 = Date.now();
       const r = await cs.exec("client", `timeout 20 wget -q -O - http://${outs.address}/big | wc -c`);
@@ -238,6 +249,12 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
     expect(up.pid).toBe(outs.pid);
     expect(execFileSync("tc", ["qdisc", "show", "dev", veth, "root"], { encoding: "utf8" })).not.toContain("tbf");
     const free = await download();
+    const unshaped = (await L.check({}, { ...inputs, networks: [{ network: "front" }] })).inputs!;
+    expect(await diffNow(up, unshaped)).toEqual({ changes: false });
+    egress("3mbit");
+    expect(await diffNow(up, unshaped), "an egress limit added by hand").toEqual({ changes: true });
+    egress(undefined);
+    expect(await diffNow(up, unshaped)).toEqual({ changes: false });
     console.log(`256 KiB download: ${shaped} ms at 1mbit, ${free} ms unshaped`);
     expect(shaped).toBeGreaterThan(1500);
     expect(free).toBeLessThan(shaped / 2);

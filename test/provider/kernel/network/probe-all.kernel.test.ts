@@ -15,13 +15,27 @@ describe("probeAllNetScript", () => {
     const layout = { ...hostLayout("kslice"), containers: dir };
     mkdirSync(join(dir, "web"));
     mkdirSync(join(dir, "alone"));
+    mkdirSync(join(dir, "shaped"));
     writeFileSync(join(dir, "web", "net.sh"), "inns() { nsenter; }\n");
+    writeFileSync(join(dir, "shaped", "net.sh"), "inns() { nsenter; }\n");
     writeFileSync(join(dir, "alone", "net.sh"), "# no networks\n");
-    const fake = `nsenter() { echo "entered $1"; }; tc() { :; }; nft() { :; }\n`;
+    // in pid 44's namespace eth0's root qdisc is a tbf (an egress limit): only there is tc run
+    const tbfLink = "2: eth0@if9: <BROADCAST,UP> mtu 1500 qdisc tbf state UP";
+    const fake = [
+      `nsenter() { case "$2" in`,
+      `  ip) if [ "$1" = --net=/proc/44/ns/net ]; then echo ${JSON.stringify(tbfLink)}; else echo "entered $1"; fi ;;`,
+      `  tc) echo "qdisc tbf 8001: dev eth0 root rate 8Mbit ($1)" ;;`,
+      `esac; }; tc() { :; }; nft() { :; }\n`,
+    ].join("\n");
     try {
       const script = probeAllNetScript("kslice", layout);
-      const out = execFileSync("sh", ["-c", fake + script], { input: probeAllNetInput([{ name: "web", pid: 42 }, { name: "alone", pid: 43 }]), encoding: "utf8" });
-      expect([...parseProbeAll(out).namespaces]).toEqual([["web", ["L entered --net=/proc/42/ns/net"]]]);
+      const input = probeAllNetInput([{ name: "web", pid: 42 }, { name: "alone", pid: 43 }, { name: "shaped", pid: 44 }]);
+      const out = execFileSync("sh", ["-c", fake + script], { input, encoding: "utf8" });
+      expect([...parseProbeAll(out).namespaces]).toEqual([
+        ["web", ["L entered --net=/proc/42/ns/net"]],
+        ["shaped", [`L ${tbfLink}`, "Q qdisc tbf 8001: dev eth0 root rate 8Mbit (--net=/proc/44/ns/net)"]],
+      ]);
+      expect(out.match(/^@@tc /gm)).toHaveLength(1);
       expect(script.match(/nft list/g)).toHaveLength(1);
     } finally {
       rmSync(dir, { recursive: true, force: true });

@@ -40,4 +40,16 @@ describe("probeTextFor", () => {
     // the pid whose namespace was entered: a caller with another pid (a restarted init) reads its own
     expect([view.pids.get("web"), view.pids.get("idle")]).toEqual([4242, 4343]);
   });
+
+  it("adds a later @@tc block's qdiscs to the namespace entered with the same pid, and drops another pid's", () => {
+    const shaped = [att(0, "ksaaa", "br0", "10.232.40.2"), att(1, "ksbbb", "br1", "10.232.41.2")];
+    const base = out.replace("Q qdisc tbf 8001: dev eth1 root refcnt 2 rate 8Mbit burst 20000b lat 50ms\n", "");
+    const text = (extra: string) => probeTextFor(parseProbeAll(base + extra), "web", shaped, [])!;
+    // eth1's limit of 8 Mbit declared: missing from the listing, it is drift
+    expect(parseNetProbe(text(""), "web", shaped, []).attachments).toEqual([1]);
+    expect(parseNetProbe(text("@@tc web 4242\nQ qdisc tbf 8001: dev eth1 root refcnt 2 rate 8Mbit burst 20000b lat 50ms\n"), "web", shaped, []).attachments).toEqual([]);
+    expect(parseNetProbe(text("@@tc web 4242\nQ qdisc tbf 8001: dev eth1 root refcnt 2 rate 4Mbit burst 20000b lat 50ms\n"), "web", shaped, []).attachments).toEqual([1]);
+    // another pid (an init restarted between the two): not this namespace's qdiscs
+    expect(parseNetProbe(text("@@tc web 999\nQ qdisc tbf 8001: dev eth1 root refcnt 2 rate 8Mbit burst 20000b lat 50ms\n"), "web", shaped, []).attachments).toEqual([1]);
+  });
 });
