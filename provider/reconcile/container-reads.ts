@@ -6,7 +6,7 @@ import { connectionKey } from "../transport/open";
 import { registerSharedRead, type HostContext } from "./host-context";
 import type { Attachment } from "../kernel/network/attach";
 import type { PortRule } from "../kernel/network/nft";
-import { parseProbeAll, probeAllNetInput, probeAllNetScript, probeTextFor, type HostNetView } from "../kernel/network/probe-all";
+import { parseProbeAll, probeAllNetScript, probeTextFor, type HostNetView } from "../kernel/network/probe-all";
 import type { CommandResult, Transport } from "../transport/transport";
 
 const snapshotCaches = new Map<string, SnapshotCache>();
@@ -56,6 +56,7 @@ export function sharedTests(t: Transport, snap: ClaimsSnapshot): Pick<Transport,
 const live = (snap: ContainerSnapshot) => [...snap.states.values()].filter((s) => s.status === "running" || s.status === "paused");
 
 const inits: PerResourceReads<Map<string, (string | undefined)[]>> = new WeakMap();
+const views: PerResourceReads<HostNetView> = new WeakMap();
 const initPaths = (p: number) => [`/proc/${p}/status`, `/proc/${p}/uid_map`];
 
 /** Every live init's /proc status and uid_map, by "<name> <pid>". */
@@ -75,7 +76,8 @@ export function initFiles(t: Transport, snap: ContainerSnapshot, name: string, p
 /**
  * Starts, without waiting for them, the host reads that the first diffs of a preview wait on: the
  * cgroup tree (budgets and containers), then, when a process runs in the prefix's cgroups, the
- * snapshot (the runtime's list of every container) and every live init's security files. Called
+ * snapshot (the runtime's list of every container), every live init's security files and, when
+ * containers hold addresses, the probe of their networks. Called
  * at the Host's check, the first step of a program on its host: at 500 containers the first diffs
  * waited 0.8 s on them. A stack of budgets alone, or a host without containers, reads nothing more
  * than before. Later reads take these (the same shared reads) or read again once they have aged
@@ -84,12 +86,16 @@ export function initFiles(t: Transport, snap: ContainerSnapshot, name: string, p
 export function warmReads(h: HostContext, host: { connection: Connection; prefix: string; runtime?: "auto" | "runc" | "crun" }): void {
   h.cgroups.procs("").then(async (procs) => {
     if (!procs.length) return;
-    const snap = await hostSnapshots(h, host).get();
+    const snapshots = hostSnapshots(h, host);
+    // containers hold addresses: their diffs will wait on the probe of every namespace (0.8 s at
+    // 500), which needs no runtime list: started with the claims (the read checks share)
+    snapshots.claims().then((claims) => {
+      if (claims.addresses.size) startBurst(views, claims, () => allNetViews(h.t, host.prefix));
+    }).catch(() => undefined);
+    const snap = await snapshots.get();
     startBurst(inits, snap, () => allInitFiles(h.t, snap));
   }).catch(() => undefined);
 }
-
-const views: PerResourceReads<HostNetView> = new WeakMap();
 
 /**
  * What the kernel shows of a running container's networks (probeNetScript's output), from one
@@ -98,12 +104,13 @@ const views: PerResourceReads<HostNetView> = new WeakMap();
 export function netProbeText(
   t: Transport, prefix: string, snap: ContainerSnapshot, name: string, pid: number, atts: Attachment[], ports: PortRule[], one: () => Promise<string>, burst = false,
 ): Promise<string> {
-  const all = async () => {
-    const input = probeAllNetInput(live(snap).map((s) => ({ name: s.id, pid: s.pid })));
-    // hundreds of namespaces entered one after another take longer than a command's default minute on a loaded host
-    return parseProbeAll((await t.run(["sh", "-c", probeAllNetScript(prefix, hostLayout(prefix))], { input, timeoutMs: 600_000 })).stdout);
-  };
-  return perResource(views, snap, one, all, (view) => (view.pids.get(name) === pid ? probeTextFor(view, name, atts, ports) : undefined), burst);
+  return perResource(views, snap, one, () => allNetViews(t, prefix), (view) => (view.pids.get(name) === pid ? probeTextFor(view, name, atts, ports) : undefined), burst);
+}
+
+/** One probe of every networked container (see probeAllNetScript). */
+async function allNetViews(t: Transport, prefix: string): Promise<HostNetView> {
+  // hundreds of namespaces entered take longer than a command's default minute on a loaded host
+  return parseProbeAll((await t.run(["sh", "-c", probeAllNetScript(prefix, hostLayout(prefix))], { timeoutMs: 600_000 })).stdout);
 }
 
 const resolvConfs = new WeakMap<object, Promise<string>>();

@@ -4,14 +4,14 @@ import { loopbackBridges, nsListingArgs, nsListingBatch, probeLabels, type Attac
 import { nftTable } from "./names";
 import type { PortRule } from "./nft";
 
-/** probeAllNetScript's input: the running containers to probe, by name and init pid. */
-export const probeAllNetInput = (live: { name: string; pid: number }[]) => live.map((c) => `${c.name} ${c.pid}\n`).join("");
-
 /**
  * What the kernel shows of every running container's networks on a host, in one command: the
  * host's side once (veths, bridge ports, route_localnet, qdiscs, port rules) and each container's
  * namespace entered once. Only containers whose net.sh joins networks (one grep for all) are
- * entered. probeTextFor cuts one container's part out, in probeNetScript's format.
+ * entered, through the pid in their bundle's init.pid (the runtime writes it at every start), so
+ * that the probe needs no list from the runtime and starts with a preview's first reads; a caller
+ * takes a container's part only when its pid is the one the runtime reports. probeTextFor cuts
+ * one container's part out, in probeNetScript's format.
  */
 export function probeAllNetScript(prefix: string, layout: HostLayout): string {
   return [
@@ -26,12 +26,22 @@ export function probeAllNetScript(prefix: string, layout: HostLayout): string {
     `echo @@nft`,
     `nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "//; s/"$//'`,
     `nets=$(grep -l 'inns()' ${q(layout.containers)}/*/net.sh 2>/dev/null)`,
-    // "<name> <pid>" lines on stdin (probeAllNetInput): the script's size stays the same whatever their
-    // number. One program per namespace: nsenter runs ip itself, its commands in a here-document.
-    `seen=$(while read -r n pid; do case "$nets" in *"/$n/net.sh"*) echo "@@ns $n $pid"; nsenter --net="/proc/$pid/ns/net" ip ${nsListingArgs} 2>/dev/null <<'KSLICE_IP'`,
+    // One program per namespace: nsenter runs ip itself, its commands in a here-document. The diffs
+    // of a preview all wait on this read: the namespaces are split between as many shells as the
+    // host has CPUs (up to 4), each writing its own file (their lines must not interleave).
+    `k=$(nproc 2>/dev/null) || k=1; [ "$k" -le 4 ] || k=4`,
+    `d=$(mktemp -d) || exit 1; trap 'rm -rf "$d"' EXIT; trap 'exit 1' INT TERM HUP`,
+    `j=0; while [ $j -lt $k ]; do`,
+    `  printf '%s\\n' $nets | awk -v k=$k -v j=$j 'NF && NR % k == j' | while read -r f; do`,
+    `    b=\${f%/net.sh}; pid=; { read -r pid < "$b/init.pid"; } 2>/dev/null; [ -n "$pid" ] || continue`,
+    `    echo "@@ns \${b##*/} $pid"; nsenter --net="/proc/$pid/ns/net" ip ${nsListingArgs} 2>/dev/null <<'KSLICE_IP'`,
     ...nsListingBatch,
     `KSLICE_IP`,
-    `;; esac; done | ${probeLabels})`,
+    `  done > "$d/$j" &`,
+    `  j=$((j + 1))`,
+    `done`,
+    `wait`,
+    `seen=$(cat "$d"/* | ${probeLabels})`,
     `printf '%s\\n' "$seen"`,
     // tc only where a link's root qdisc is not the default (noqueue, noop): an egress limit, or one
     // put there by hand; "@@tc" adds its "Q" lines to the namespace already listed
