@@ -3,26 +3,32 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CgroupDriver } from "../../../provider/kernel/cgroup/driver";
 import { parseFacts } from "../../../provider/kernel/host-facts";
-import { hostSnapshots, initFiles, warmReads } from "../../../provider/reconcile/container-reads";
+import { hostSnapshots, initFiles, netProbeText, warmReads } from "../../../provider/reconcile/container-reads";
 import type { HostContext } from "../../../provider/reconcile/host-context";
 import type { CommandResult } from "../../../provider/transport/transport";
 
 const facts = parseFacts(readFileSync(join(__dirname, "../../fixtures/facts/unified.txt"), "utf8"));
 
 /** A host in a fake transport: its cgroup tree (tail -v's format), the runtime's list, /proc files. */
-function fakeHost(prefix: string, procs: string) {
+function fakeHost(prefix: string, procs: string, networked = false) {
   const commands: string[] = [];
   const ok = (stdout: string): CommandResult => ({ command: "", exitCode: 0, stdout, stderr: "", timedOut: false });
   const root = `${facts.cgroupV2Mount}/${prefix}`;
+  // the claims: web's bundle, and with `networked` its address on network "front"
+  const claims = `@@bundles\nweb 0\n@@addresses\n${networked ? `/var/lib/${prefix}/networks/front/addresses/10.0.0.2:web\n` : ""}`;
+  const label = (script: string) =>
+    script.includes("ks_tree_dirs") ? "tree" : script.includes(" list --format json") ? "snapshot" : script.startsWith("echo null;") ? "claims" : script.includes("@@veths") ? "probe" : script;
   const t = {
     target: "fake",
     run: async (argv: readonly string[]) => {
       const script = String(argv[argv.length - 1]);
-      commands.push(script.includes("ks_tree_dirs") ? "tree" : script.includes(" list --format json") ? "snapshot" : script);
+      commands.push(label(script));
       if (script.includes("ks_tree_dirs")) return ok(`@@d ${root}\n@@d ${root}/web\n==> ${root}/web/cgroup.procs <==\n${procs}`);
       if (script.includes(" list --format json")) {
-        return ok(`${procs ? JSON.stringify([{ id: "web", pid: 4242, status: "running", created: "2026-11-30T00:00:00Z" }]) : "null"}\n@@bundles\nweb 0\n`);
+        return ok(`${procs ? JSON.stringify([{ id: "web", pid: 4242, status: "running", created: "2026-11-30T00:00:00Z" }]) : "null"}\n${claims}`);
       }
+      if (label(script) === "claims") return ok(`null\n${claims}`);
+      if (label(script) === "probe") return ok("@@ns web 4242\nL 2: eth0@if17: <BROADCAST,UP> mtu 1500 qdisc noqueue\n");
       return ok("");
     },
     readFiles: async (paths: string[]) => (commands.push(`read ${paths.join(" ")}`), paths.map((p) => `${p}: contents`)),
@@ -38,12 +44,26 @@ describe("warmReads (the Host's check starts the reads the first diffs wait on)"
     const f = fakeHost("kslice-warm1", "4242\n");
     warmReads(f.h, f.host);
     await settle();
-    expect(f.commands).toEqual(["tree", "snapshot", "read /proc/4242/status /proc/4242/uid_map"]);
+    // the claims are what checks read anyway (shared with them): no address held, no probe of networks
+    expect(f.commands).toEqual(["tree", "claims", "snapshot", "read /proc/4242/status /proc/4242/uid_map"]);
     // what a burst of diffs asks next
     const snap = await hostSnapshots(f.h, f.host).get();
     expect(await initFiles(f.h.t, snap, "web", 4242, true)).toEqual(["/proc/4242/status: contents", "/proc/4242/uid_map: contents"]);
     await f.h.cgroups.read("web");
-    expect(f.commands).toHaveLength(3);
+    expect(f.commands).toHaveLength(4);
+  });
+
+  it("with addresses claimed, starts the probe of every network with the claims, which a burst diff then takes", async () => {
+    const f = fakeHost("kslice-warm4", "4242\n", true);
+    warmReads(f.h, f.host);
+    await settle();
+    expect(f.commands).toEqual(["tree", "claims", "snapshot", "probe", "read /proc/4242/status /proc/4242/uid_map"]);
+    const snap = await hostSnapshots(f.h, f.host).get();
+    let own = 0;
+    const text = await netProbeText(f.h.t as never, "kslice-warm4", snap, "web", 4242, [], [], async () => (own++, ""), true);
+    expect(text).toContain("eth0@if17");
+    expect(own).toBe(0);
+    expect(f.commands).toHaveLength(5);
   });
 
   it("a prefix with no process in its cgroups (budgets alone, nothing running) costs the tree read alone", async () => {
