@@ -86,14 +86,12 @@ export function initFiles(t: Transport, snap: ContainerSnapshot, name: string, p
 export function warmReads(h: HostContext, host: { connection: Connection; prefix: string; runtime?: "auto" | "runc" | "crun" }): void {
   h.cgroups.procs("").then(async (procs) => {
     if (!procs.length) return;
-    const snapshots = hostSnapshots(h, host);
-    // containers hold addresses: their diffs will wait on the probe of every namespace (0.8 s at
-    // 500), which needs no runtime list: started with the claims (the read checks share)
-    snapshots.claims().then((claims) => {
-      if (claims.addresses.size) startBurst(views, claims, () => allNetViews(h.t, host.prefix));
-    }).catch(() => undefined);
-    const snap = await snapshots.get();
+    const snap = await hostSnapshots(h, host).get();
     startBurst(inits, snap, () => allInitFiles(h.t, snap));
+    // containers hold addresses: their diffs will wait on the probe of every namespace (0.8 s at
+    // 500). Started here, not with a claims read of its own: that was one more command and 0.2 s
+    // more for a preview of 500 without networks, which only waited on the runtime's list before.
+    if (snap.addresses.size) startBurst(views, snap, () => allNetViews(h.t, host.prefix));
   }).catch(() => undefined);
 }
 

@@ -8,10 +8,10 @@ import type { PortRule } from "./nft";
  * What the kernel shows of every running container's networks on a host, in one command: the
  * host's side once (veths, bridge ports, route_localnet, qdiscs, port rules) and each container's
  * namespace entered once. Only containers whose net.sh joins networks (one grep for all) are
- * entered, through the pid in their bundle's init.pid (the runtime writes it at every start), so
- * that the probe needs no list from the runtime and starts with a preview's first reads; a caller
- * takes a container's part only when its pid is the one the runtime reports. probeTextFor cuts
- * one container's part out, in probeNetScript's format.
+ * entered, through the pid in their bundle's init.pid (the runtime writes it at every start): the
+ * script takes no input and its size is fixed; a caller takes a container's part only when its
+ * pid is the one the runtime reports. probeTextFor cuts one container's part out, in
+ * probeNetScript's format.
  */
 export function probeAllNetScript(prefix: string, layout: HostLayout): string {
   return [

@@ -44,26 +44,26 @@ describe("warmReads (the Host's check starts the reads the first diffs wait on)"
     const f = fakeHost("kslice-warm1", "4242\n");
     warmReads(f.h, f.host);
     await settle();
-    // the claims are what checks read anyway (shared with them): no address held, no probe of networks
-    expect(f.commands).toEqual(["tree", "claims", "snapshot", "read /proc/4242/status /proc/4242/uid_map"]);
+    // no address held: no probe of networks
+    expect(f.commands).toEqual(["tree", "snapshot", "read /proc/4242/status /proc/4242/uid_map"]);
     // what a burst of diffs asks next
     const snap = await hostSnapshots(f.h, f.host).get();
     expect(await initFiles(f.h.t, snap, "web", 4242, true)).toEqual(["/proc/4242/status: contents", "/proc/4242/uid_map: contents"]);
     await f.h.cgroups.read("web");
-    expect(f.commands).toHaveLength(4);
+    expect(f.commands).toHaveLength(3);
   });
 
-  it("with addresses claimed, starts the probe of every network with the claims, which a burst diff then takes", async () => {
+  it("with addresses claimed, starts the probe of every network with the inits' files, which a burst diff then takes", async () => {
     const f = fakeHost("kslice-warm4", "4242\n", true);
     warmReads(f.h, f.host);
     await settle();
-    expect(f.commands).toEqual(["tree", "claims", "snapshot", "probe", "read /proc/4242/status /proc/4242/uid_map"]);
+    expect(f.commands).toEqual(["tree", "snapshot", "read /proc/4242/status /proc/4242/uid_map", "probe"]);
     const snap = await hostSnapshots(f.h, f.host).get();
     let own = 0;
     const text = await netProbeText(f.h.t as never, "kslice-warm4", snap, "web", 4242, [], [], async () => (own++, ""), true);
     expect(text).toContain("eth0@if17");
     expect(own).toBe(0);
-    expect(f.commands).toHaveLength(5);
+    expect(f.commands).toHaveLength(4);
   });
 
   it("a prefix with no process in its cgroups (budgets alone, nothing running) costs the tree read alone", async () => {
