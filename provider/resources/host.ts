@@ -99,10 +99,13 @@ export class Host extends pulumi.CustomResource {
     const connection = secretIfSsh(args.connection);
     const restore = quietStacks();
     try {
-      super(...ksliceArgs("host", name, { ...args, connection, ...outputs, owner: ownerInput(name, "Host", opts) }, {
-        ...opts,
-        additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"],
-      }, "Host",));
+      super(...ksliceArgs(
+        "host",
+        name,
+        { ...args, connection, ...outputs, owner: ownerInput(name, "Host", opts) },
+        { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"] },
+        "Host",
+      ));
     } finally {
       restore();
     }
