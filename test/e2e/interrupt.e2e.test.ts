@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { existsSync, readdirSync } from "node:fs";
+import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { leaksOf } from "../helpers/leaks";
 import { testPrefix } from "../helpers/prefix";
@@ -67,5 +67,78 @@ describe("the pulumi CLI killed during an up", () => {
     for (const pid of pids) expect(alive(pid)).toBe(true);
     const again = await stack.run("preview", "--expect-no-changes");
     expect(again.ok, again.stderr).toBe(true);
+  });
+});
+
+const prefixK = `${testPrefix}-e2k`;
+const containersK = `/var/lib/${prefixK}/containers`;
+
+/** Init pids of the containers on the host whose init is alive, by name. */
+function livePids(): Map<string, number> {
+  const out = new Map<string, number>();
+  if (!existsSync(containersK)) return out;
+  for (const c of readdirSync(containersK)) {
+    const f = `${containersK}/${c}/init.pid`;
+    const pid = existsSync(f) ? Number(readFileSync(f, "utf8").trim()) : 0;
+    if (pid > 0 && alive(pid)) out.set(c, pid);
+  }
+  return out;
+}
+
+// The file backend rewrites the whole state after every step (README: Performance); Pulumi's
+// PULUMI_SKIP_CHECKPOINTS writes it once at the end. An up killed midway then leaves a state that
+// knows nothing of what it made: kslice's next up must take it back (Ownership), not fail or restart.
+describe("an up and a destroy that skip the engine's checkpoints, killed midway", () => {
+  const stack = new TestStack("test/fixtures/programs", {
+    program: "dist/test/fixtures/programs/interrupt/index.js",
+    config: { "kslice:prefix": prefixK },
+    env: { PULUMI_EXPERIMENTAL: "true", PULUMI_SKIP_CHECKPOINTS: "true" },
+  });
+  afterAll(async () => {
+    await stack.run("cancel");
+    await stack.dispose();
+    expect(leaksOf(prefixK)).toEqual([]);
+  });
+
+  /** Starts `op`, kills the CLI with SIGKILL once `ready` holds, waits until its provider is gone, and unlocks the stack. */
+  async function killDuring(op: string, ready: () => boolean): Promise<void> {
+    const runner = stack.start(op, "--parallel", "1");
+    const exited = new Promise<void>((r) => runner.once("exit", () => r()));
+    expect(await until(ready, 300_000)).toBe(true);
+    const tree = descendants(runner.pid!);
+    const cli = tree.find((p) => new RegExp(`/pulumi ${op} `).test(p.args));
+    const provider = tree.find((p) => p.args.includes("dynamic-provider"));
+    expect(cli, JSON.stringify(tree)).toBeDefined();
+    process.kill(cli!.pid, "SIGKILL");
+    await exited;
+    if (provider) expect(await until(() => !alive(provider.pid), 30_000)).toBe(true);
+    const cancel = await stack.run("cancel");
+    expect(cancel.ok, cancel.stderr).toBe(true);
+  }
+
+  it("the next up takes back what the killed up made without restarting it, and the next destroy finishes the killed one's work", async () => {
+    await killDuring("up", () => livePids().size >= 2);
+    const made = livePids();
+    expect(made.size).toBeGreaterThanOrEqual(2);
+    // what makes this test: the state holds none of the containers that run on the host
+    expect(stack.exportResources().filter((r) => r.type.endsWith(":Container"))).toEqual([]);
+
+    const up = await stack.run("up");
+    expect(up.ok, up.stderr).toBe(true);
+    const pids = up.json!.outputs.pids as number[];
+    expect(pids).toHaveLength(4);
+    for (const pid of pids) expect(alive(pid)).toBe(true);
+    // taken over as they were: the same inits
+    const after = livePids();
+    for (const [name, pid] of made) expect(after.get(name), name).toBe(pid);
+    const again = await stack.run("preview", "--expect-no-changes");
+    expect(again.ok, again.stderr).toBe(true);
+
+    // a destroy killed after its first delete: the state still lists every container
+    await killDuring("destroy", () => livePids().size <= 3);
+    expect(stack.exportResources().filter((r) => r.type.endsWith(":Container"))).toHaveLength(4);
+    const destroy = await stack.run("destroy");
+    expect(destroy.ok, destroy.stderr).toBe(true);
+    expect(leaksOf(prefixK)).toEqual([]);
   });
 });

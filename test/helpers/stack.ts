@@ -29,6 +29,8 @@ export class TestStack {
       program?: string;
       config?: Record<string, string>;
       stack?: string;
+      /** Extra environment for every run (e.g. the engine's settings). */
+      env?: Record<string, string>;
     } = {},
   ) {
     this.config = { ...opts.config };
@@ -48,7 +50,7 @@ export class TestStack {
       secretEnv[`KSLICE_TEST_SECRET_${i}`] = v;
       argv.push("--secret-env", `${k}=KSLICE_TEST_SECRET_${i}`);
     });
-    return { argv, env: { ...process.env, ...secretEnv, PULUMI_BACKEND_URL: `file://${this.backend}`, PULUMI_CONFIG_PASSPHRASE: this.passphrase } };
+    return { argv, env: { ...process.env, ...this.opts.env, ...secretEnv, PULUMI_BACKEND_URL: `file://${this.backend}`, PULUMI_CONFIG_PASSPHRASE: this.passphrase } };
   }
 
   /** Starts a run without waiting for it (to interrupt it); its output is discarded. */
