@@ -1,4 +1,4 @@
-// Command line of the bench: node dist/bench/containers.js [N ...] [--parallel P] [--no-podman] [--no-network] [--subnet CIDR]
+// Command line of the bench: node dist/bench/containers.js [N ...] [--parallel P] [--no-podman] [--no-network] [--no-unsaved] [--subnet CIDR]
 export interface Opts {
   /** Container counts, each measured in turn. */
   ns: number[];
@@ -8,19 +8,22 @@ export interface Opts {
   podman: boolean;
   /** Whether to measure the same N containers each on a Network (the longest phase after the plain one). */
   network: boolean;
+  /** Whether to create (and destroy) the floor and kslice's stacks again with the engine's per-step checkpoints skipped. */
+  unsaved: boolean;
   /** The IPv4 range of the networked program's Network: free on the host, room for every N. */
   subnet: string;
 }
 
-export const usage = "usage: containers.js [N ...] [--parallel P] [--no-podman] [--no-network] [--subnet CIDR]";
+export const usage = "usage: containers.js [N ...] [--parallel P] [--no-podman] [--no-network] [--no-unsaved] [--subnet CIDR]";
 
 export function parseArgs(argv: string[]): Opts {
-  const opts: Opts = { ns: [], parallel: 16, podman: true, network: true, subnet: "10.241.0.0/22" };
+  const opts: Opts = { ns: [], parallel: 16, podman: true, network: true, unsaved: true, subnet: "10.241.0.0/22" };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (arg === "--parallel") opts.parallel = Number(argv[++i]);
     else if (arg === "--no-podman") opts.podman = false;
     else if (arg === "--no-network") opts.network = false;
+    else if (arg === "--no-unsaved") opts.unsaved = false;
     else if (arg === "--subnet") opts.subnet = argv[++i] ?? "";
     else if (/^\d+$/.test(arg)) opts.ns.push(Number(arg));
     else throw new Error(`${usage}; got ${JSON.stringify(arg)}`);

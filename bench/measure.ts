@@ -36,16 +36,25 @@ export interface NResult {
   };
   /** The same containers, each on one network (bench/programs/networked). */
   networked: { up?: OpResult; preview?: OpResult; destroy?: OpResult; commands?: Commands };
+  /** The creates of the floor, kslice and kslice on a Network again, with the engine's checkpoints skipped. */
+  unsaved: { floor?: OpResult; kslice?: OpResult; networked?: OpResult };
   raw?: RawResult;
   podman?: PodmanResult;
   errors: string[];
 }
 
+/**
+ * The engine's settings that skip its checkpoints: the file backend otherwise rewrites the whole
+ * state after every step (O(N) per step, O(N²) per up). Experimental in Pulumi; measured to show what
+ * those writes cost, and what is left of a create without them.
+ */
+export const skipCheckpoints = { PULUMI_EXPERIMENTAL: "true", PULUMI_SKIP_CHECKPOINTS: "true" };
+
 /** Runs of each no-op preview; the median is reported. */
 const previewRuns = 3;
 
 export async function benchN(c: Ctx, n: number): Promise<NResult> {
-  const r: NResult = { n, load: loadAverage(), floor: {}, shaped: {}, kslice: {}, networked: {}, errors: [] };
+  const r: NResult = { n, load: loadAverage(), floor: {}, shaped: {}, kslice: {}, networked: {}, unsaved: {}, errors: [] };
   const timeout = stackTimeoutMs(n);
   const deadline = () => now() + 60_000 + n * 5_000;
   const strace = straceAvailable();
@@ -169,6 +178,26 @@ export async function benchN(c: Ctx, n: number): Promise<NResult> {
     } catch (e) {
       r.errors.push(`kslice with a network: ${(e as Error).message}`);
     }
+  }
+
+  // 2c. the three creates again, the engine's checkpoints skipped (each stack destroyed the same way)
+  if (c.opts.unsaved) {
+    const unsaved = async (label: string, program: string): Promise<OpResult | undefined> => {
+      const st = `${program}-unsaved-n${n}`;
+      try {
+        undestroyed.add(`${program}|${st}|${n}`);
+        const up = await step(`${label} up (create), checkpoints skipped`, program, st, "up", skipCheckpoints);
+        const down = await step(`${label} destroy, checkpoints skipped`, program, st, "destroy", skipCheckpoints);
+        if (down.ok) undestroyed.delete(`${program}|${st}|${n}`);
+        return up;
+      } catch (e) {
+        r.errors.push(`${label}, checkpoints skipped: ${(e as Error).message}`);
+        return undefined;
+      }
+    };
+    r.unsaved.floor = await unsaved("floor", "noop");
+    r.unsaved.kslice = await unsaved("kslice", "containers");
+    if (c.opts.network) r.unsaved.networked = await unsaved("kslice with a network", "networked");
   }
 
   // 3. raw runc, sequential

@@ -41,6 +41,9 @@ export function reportN(c: Ctx, r: NResult): void {
   add("shaped up (create N+2)", "shaped floor", r.shaped.up);
   add("shaped preview (no-op)", "shaped floor", r.shaped.preview);
   add("shaped destroy", "shaped floor", r.shaped.destroy);
+  add("noop up (create N), checkpoints skipped", "engine floor", r.unsaved.floor);
+  add("kslice up (create N+2), checkpoints skipped", "kslice", r.unsaved.kslice);
+  add("kslice up with a network (create N+3), checkpoints skipped", "kslice", r.unsaved.networked);
   add("stack.js outputs (fixed cost of every run)", "runner", r.kslice.outputs);
   const rr = r.raw;
   if (rr) {
@@ -117,6 +120,10 @@ export interface Summary {
   tracedPer?: number;
   netCommandsPer?: number;
   netTracedPer?: number;
+  /** Creates with the engine's checkpoints skipped (PULUMI_SKIP_CHECKPOINTS), per container. */
+  unsavedCreatePer?: number;
+  unsavedFloorCreatePer?: number;
+  unsavedNetCreatePer?: number;
 }
 
 export function summarise(r: NResult): Summary {
@@ -155,6 +162,9 @@ export function summarise(r: NResult): Summary {
     tracedPer: perN(r.kslice.commands?.traced?.commands),
     netCommandsPer: perN(r.networked.commands?.provider),
     netTracedPer: perN(r.networked.commands?.traced?.commands),
+    unsavedCreatePer: perN(ok(r.unsaved.kslice)),
+    unsavedFloorCreatePer: perN(ok(r.unsaved.floor)),
+    unsavedNetCreatePer: perN(ok(r.unsaved.networked)),
   };
 }
 
@@ -208,6 +218,34 @@ export function reportSummary(c: Ctx, sums: Summary[], podmanVersion: string): v
                      n/a while the provider does not report them
   execs/ctr          programs the provider exec'd during the same preview run again under strace / N (local proxy)`);
   reportTargets(sums);
+  reportCheckpoints(sums);
+}
+
+/** Without the engine's per-step state writes: what they cost a create, and the ratios without them. */
+function checkpointRows(sums: Summary[]): { header: string[]; rows: string[][] } {
+  const ms = (x?: number) => (x === undefined ? "n/a" : `${x.toFixed(1)} ms`);
+  const share = (a?: number, b?: number) => (a === undefined || b === undefined || !(a > 0) ? "n/a" : `${(((a - b) / a) * 100).toFixed(0)}%`);
+  const floorRunc = (m: Summary) => (m.unsavedFloorCreatePer !== undefined && m.runcPer !== undefined ? m.unsavedFloorCreatePer + m.runcPer : undefined);
+  const row = (what: string, get: (m: Summary) => string) => [what, ...sums.map(get)];
+  return {
+    header: ["per container, checkpoints skipped", ...sums.map((m) => `N=${m.n}`)],
+    rows: [
+      row("kslice create (with checkpoints)", (m) => `${ms(m.unsavedCreatePer)} (${ms(m.createPer)})`),
+      row("kslice create on a Network (with checkpoints)", (m) => `${ms(m.unsavedNetCreatePer)} (${ms(m.netCreatePer)})`),
+      row("engine floor create (with checkpoints)", (m) => `${ms(m.unsavedFloorCreatePer)} (${ms(m.floorCreatePer)})`),
+      row("share of kslice's create that is checkpoints", (m) => share(m.createPer, m.unsavedCreatePer)),
+      row("create with a network / plain create (with checkpoints)", (m) => `${ratio(m.unsavedNetCreatePer, m.unsavedCreatePer)} (${ratio(m.netCreatePer, m.createPer)})`),
+      row("create / (engine floor + `runc run -d`)", (m) => ratio(m.unsavedCreatePer, floorRunc(m))),
+      row("kslice create / `podman run -d`", (m) => ratio(m.unsavedCreatePer, m.podmanPer)),
+    ],
+  };
+}
+
+function reportCheckpoints(sums: Summary[]): void {
+  if (sums.every((m) => m.unsavedCreatePer === undefined)) return;
+  say(`\n== The engine's checkpoints (creates run again with PULUMI_EXPERIMENTAL=true PULUMI_SKIP_CHECKPOINTS=true: the state written once, at the end)`);
+  const { header, rows } = checkpointRows(sums);
+  say(table(rows, header));
 }
 
 // ---------- the targets of issue 12 ----------
@@ -322,4 +360,9 @@ export function reportMarkdown(sums: Summary[], commandLine: string, date: strin
   say(markdown(rows, cols));
   say("");
   say(markdown(trows, header));
+  if (sums.some((m) => m.unsavedCreatePer !== undefined)) {
+    const cp = checkpointRows(sums);
+    say("");
+    say(markdown(cp.rows, cp.header));
+  }
 }
