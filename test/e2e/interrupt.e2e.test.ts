@@ -88,10 +88,10 @@ function livePids(): Map<string, number> {
 // The file backend rewrites the whole state after every step (README: Performance); Pulumi's
 // PULUMI_SKIP_CHECKPOINTS writes it once at the end. An up killed midway then leaves a state that
 // knows nothing of what it made: kslice's next up must take it back (Ownership), not fail or restart.
-describe("an up and a destroy that skip the engine's checkpoints, killed midway", () => {
+describe("an up and a destroy that skip the engine's checkpoints, killed midway (a budget, a Network, containers on it)", () => {
   const stack = new TestStack("test/fixtures/programs", {
     program: "dist/test/fixtures/programs/interrupt/index.js",
-    config: { "kslice:prefix": prefixK },
+    config: { "kslice:prefix": prefixK, "kslice:subnet": "10.247.86.0/24" },
     env: { PULUMI_EXPERIMENTAL: "true", PULUMI_SKIP_CHECKPOINTS: "true" },
   });
   afterAll(async () => {
@@ -128,9 +128,12 @@ describe("an up and a destroy that skip the engine's checkpoints, killed midway"
     const pids = up.json!.outputs.pids as number[];
     expect(pids).toHaveLength(4);
     for (const pid of pids) expect(alive(pid)).toBe(true);
-    // taken over as they were: the same inits
+    // taken over as they were: the same inits, and every container on the network with an address of its own
     const after = livePids();
     for (const [name, pid] of made) expect(after.get(name), name).toBe(pid);
+    const addresses = up.json!.outputs.addresses as string[];
+    expect(new Set(addresses).size).toBe(4);
+    for (const a of addresses) expect(a).toMatch(/^10\.247\.86\.\d+$/);
     const again = await stack.run("preview", "--expect-no-changes");
     expect(again.ok, again.stderr).toBe(true);
 
