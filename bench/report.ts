@@ -169,6 +169,7 @@ export function summarise(r: NResult): Summary {
 }
 
 const f = (x?: number, d = 1) => (x === undefined ? "n/a" : x.toFixed(d));
+const ms = (x?: number) => (x === undefined ? "n/a" : `${x.toFixed(1)} ms`);
 const times = (a?: number) => (a === undefined ? "n/a" : `${a.toFixed(2)}×`);
 const div = (a?: number, b?: number) => (a === undefined || b === undefined || !(b > 0) ? undefined : a / b);
 
@@ -223,7 +224,6 @@ export function reportSummary(c: Ctx, sums: Summary[], podmanVersion: string): v
 
 /** Without the engine's per-step state writes: what they cost a create, and the ratios without them. */
 function checkpointRows(sums: Summary[]): { header: string[]; rows: string[][] } {
-  const ms = (x?: number) => (x === undefined ? "n/a" : `${x.toFixed(1)} ms`);
   const share = (a?: number, b?: number) => (a === undefined || b === undefined || !(a > 0) ? "n/a" : `${(((a - b) / a) * 100).toFixed(0)}%`);
   const floorRunc = (m: Summary) => (m.unsavedFloorCreatePer !== undefined && m.runcPer !== undefined ? m.unsavedFloorCreatePer + m.runcPer : undefined);
   const row = (what: string, get: (m: Summary) => string) => [what, ...sums.map(get)];
@@ -334,7 +334,6 @@ function reportTargets(sums: Summary[]): void {
 export function reportMarkdown(sums: Summary[], commandLine: string, date: string): void {
   const cols = ["per container", ...sums.map((m) => `N=${m.n}`)];
   const row = (what: string, get: (m: Summary) => string) => [what, ...sums.map(get)];
-  const ms = (x?: number) => (x === undefined ? "n/a" : `${x.toFixed(1)} ms`);
   const rows = [
     row("kslice create through the engine", (m) => ms(m.createPer)),
     row("engine floor create (do-nothing dynamic resource)", (m) => ms(m.floorCreatePer)),
