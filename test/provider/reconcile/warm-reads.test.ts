@@ -27,7 +27,6 @@ function fakeHost(prefix: string, procs: string, networked = false) {
       if (script.includes(" list --format json")) {
         return ok(`${procs ? JSON.stringify([{ id: "web", pid: 4242, status: "running", created: "2026-11-30T00:00:00Z" }]) : "null"}\n${claims}`);
       }
-      if (label(script) === "claims") return ok(`null\n${claims}`);
       if (label(script) === "probe") return ok("@@ns web 4242\nL 2: eth0@if17: <BROADCAST,UP> mtu 1500 qdisc noqueue\n");
       return ok("");
     },
