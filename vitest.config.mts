@@ -25,6 +25,8 @@ export default defineConfig({
           hookTimeout: 300_000,
           // kernel objects and VMs are shared per host: run files one at a time
           fileParallelism: false,
+          // the lab's guests are booted once for the tier and shared by its files (test/lab/pool.ts)
+          ...(name === "lab" ? { globalSetup: ["test/lab/pool.ts"] } : {}),
         },
       })),
     ],

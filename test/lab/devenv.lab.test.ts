@@ -5,36 +5,24 @@
 // package-list change (new template, container replaced) is tested on this host
 // (test/e2e/devenv.e2e.test.ts): a second template build under TCG would double this test's time.
 import { execFile } from "node:child_process";
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, relative } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { sshRun, useLab, type LabHost } from "../helpers/lab";
 import { leaksOf } from "../helpers/leaks";
+import { hostMirror, mirrorOption } from "./mirror";
 import { testPrefix } from "../helpers/prefix";
 import { repoRoot, plainPulumiEnv } from "../helpers/stack";
 import { shellQuote as q } from "../../provider/transport/transport";
 
 
-/** This machine's Debian mirror as the lab image was built from it (image.sh): deb822 sources first. */
-function hostMirror(): URL {
-  const dir = "/etc/apt/sources.list.d";
-  const texts = [...readdirSync(dir).filter((f) => f.endsWith(".sources") || f.endsWith(".list")).map((f) => readFileSync(join(dir, f), "utf8"))];
-  try {
-    texts.push(readFileSync("/etc/apt/sources.list", "utf8"));
-  } catch {
-    // no classic sources file
-  }
-  const url = process.env.KSLICE_LAB_MIRROR ?? texts.join("\n").match(/^(?:URIs:|deb(?: \[[^\]]*\])?)\s+(http:\/\/\S+\/debian)\/?\s*$/m)?.[1] ?? texts.join("\n").match(/(http:\/\/\S+\/debian)\/? /)?.[1];
-  if (!url) throw new Error("no plain-HTTP Debian mirror in this machine's apt sources");
-  return new URL(url);
-}
-
 interface Run { code: number; out: string; stdout: string }
 
 describe("examples/devenv: the same environment on this host and on a lab VM", () => {
   const mirror = hostMirror();
-  const lab = useLab(1, { mirror: { host: mirror.hostname, port: Number(mirror.port || 80) } });
+  if (!mirror) throw new Error("no plain-HTTP Debian mirror in this machine's apt sources");
+  const lab = useLab(1, { mirror: mirrorOption() });
   const vm = (): LabHost => lab().hosts[0]!;
   const work = mkdtempSync(join(tmpdir(), "kslice-devlab-"));
   const project = join(work, "project");
@@ -56,6 +44,8 @@ describe("examples/devenv: the same environment on this host and on a lab VM", (
 
   afterAll(async () => {
     for (const s of deployed) await pulumi(s, ["destroy", "--yes", "--skip-preview"], undefined, 600_000);
+    // the guest as this file found it (it may be the tier's shared one)
+    await sshRun(vm(), "sed -i '/^10\\.0\\.2\\.100 /d' /etc/hosts; rm -rf /srv/devenv").catch(() => undefined);
     rmSync(work, { recursive: true, force: true });
   }, 900_000);
 

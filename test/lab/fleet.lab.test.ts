@@ -13,7 +13,7 @@ type Assignments = Record<string, { host: string; reason: string }>;
 
 describe("ContainerSet over three lab VMs: placement, drain, a VM lost and back", () => {
   // three VMs boot together under TCG: on a loaded machine that took over 240 s
-  const lab = useLab(3, { bootTimeoutMs: 600_000 });
+  const lab = useLab(3, { own: true, bootTimeoutMs: 600_000 }); // kills a guest
   const vm = (name: string): LabHost => lab().hosts.find((h) => h.name === name)!;
   let stack: TestStack | undefined;
   const crun = `crun --root /run/${prefix}/runtime`;

@@ -1,8 +1,9 @@
 import { spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, expect, it } from "vitest";
-import { useLab } from "../helpers/lab";
+import { describe, expect, inject, it } from "vitest";
+import { leaksOnGuests, useLab } from "../helpers/lab";
+import { testPrefix } from "../helpers/prefix";
 import { run } from "./exec";
 import { startLab, sshRun, sweepRuns, type Lab, type LabHost } from "./lab";
 import { processStartTicks, runsRoot } from "./runs";
@@ -40,7 +41,7 @@ async function ok(host: LabHost, command: string, input?: string): Promise<strin
 let firstLab: { dir: string; pids: number[] } | undefined;
 
 describe("one lab VM", () => {
-  const lab = useLab(1);
+  const lab = useLab(1, { own: true }); // the last suite checks what useLab's own boot left
 
   it("runs cgroup v2 only, with the cpu, memory, pids and io controllers", async () => {
     const l = lab();
@@ -103,6 +104,32 @@ describe("one lab VM", () => {
     // crun removed the container's cgroup; the parent it made is ours to remove.
     expect(await ok(host, "find /sys/fs/cgroup/kslice-lab -mindepth 1 -type d")).toBe("");
     await ok(host, `rmdir /sys/fs/cgroup/kslice-lab && rm -rf ${bundle} /run/kslice-lab`);
+  });
+});
+
+describe("the tier's shared guests (test/lab/pool.ts)", () => {
+  const lab = useLab(2);
+
+  it("are the pool's, booted once: this suite booted none, and cannot kill or reboot them", async (ctx) => {
+    const shared = inject("sharedLab");
+    if (!shared) return ctx.skip(); // KSLICE_LAB_SHARED=0: every suite boots its own
+    expect(lab().hosts.map((h) => h.pid)).toEqual(shared.hosts.map((h) => h.pid));
+    for (const h of lab().hosts) expect(processStartTicks(h.pid), `QEMU of ${h.name}`).toBeDefined();
+    expect((await ok(lab().hosts[1]!, "hostname")).trim()).toBe("lab-2");
+    await expect(lab().kill("lab-1")).rejects.toThrow(/own: true/);
+    await expect(lab().boot("lab-1")).rejects.toThrow(/own: true/);
+  });
+
+  it("a suite's leftovers under its prefix are found on every guest and removed", async () => {
+    const prefix = `${testPrefix}-lpool`;
+    const [a, b] = lab().hosts as [LabHost, LabHost];
+    await ok(a, `mkdir -p /var/lib/${prefix}/containers/x /sys/fs/cgroup/${prefix}/y`);
+    await ok(b, `mkdir -p /run/${prefix}-z`);
+    expect((await leaksOnGuests([a, b], prefix)).sort()).toEqual(
+      [`lab-1: leak: cgroup /sys/fs/cgroup/${prefix}`, `lab-1: leak: dir /var/lib/${prefix}`, `lab-2: leak: dir /run/${prefix}-z`].sort(),
+    );
+    expect(await leaksOnGuests([a, b], prefix)).toEqual([]);
+    expect(await ok(a, `ls -d /var/lib/${prefix} /sys/fs/cgroup/${prefix} 2>/dev/null; true`)).toBe("");
   });
 });
 

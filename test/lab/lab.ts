@@ -1,5 +1,5 @@
 import type { ChildProcess } from "node:child_process";
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
@@ -52,6 +52,13 @@ export interface LabOptions {
   bootTimeoutMs?: number;
   /** A Debian mirror the guests reach at 10.0.2.100:80 (qemu.ts `mirror`), for tests that build Debian trees in a guest. @default none */
   mirror?: { host: string; port: number };
+  /** Who boots them, for the boot log of `npm test` (scripts/test-table.ts): a test file, or "shared". @default "-" */
+  by?: string;
+  /**
+   * For useLab (test/helpers/lab.ts): this file reboots, crashes or kills its guests, so it boots its
+   * own instead of taking the tier's shared ones. startLab ignores it. @default false
+   */
+  own?: boolean;
 }
 
 const maxVms = 8;
@@ -96,7 +103,7 @@ interface BootContext {
   clientKey: string;
   usedPorts: Set<number>;
   vms: Vm[];
-  opts: Required<Omit<LabOptions, "log" | "mirror">> & Pick<LabOptions, "mirror">;
+  opts: Required<Omit<LabOptions, "log" | "mirror" | "by" | "own">> & Pick<LabOptions, "mirror">;
   /** Set when another VM of the run failed: the others give up instead of booting on. */
   aborted: boolean;
 }
@@ -176,6 +183,17 @@ async function bootVm(
   }
 }
 
+/** One line per boot for the table `npm test` prints (scripts/test-table.ts), when test.sh asks for it. */
+function recordBoot(by: string, vms: number, seconds: number, accel: Accel): void {
+  const file = process.env.KSLICE_LAB_BOOT_LOG;
+  if (!file) return;
+  try {
+    appendFileSync(file, JSON.stringify({ by, vms, seconds, accel }) + "\n");
+  } catch {
+    // the log is a report, never a reason to fail a boot
+  }
+}
+
 /**
  * Boots `count` throwaway VMs (cgroup v2 hosts) from copy-on-write overlays of the cached image,
  * each with a fresh host key, and resolves when every one answers SSH. On failure nothing is left.
@@ -238,7 +256,9 @@ export async function startLab(count: number, opts: LabOptions = {}): Promise<La
     for (const h of hosts) {
       log(`[lab] ${h.name}: ssh root@127.0.0.1 -p ${h.ssh.port} after ${h.bootSeconds.toFixed(1)}s, QEMU RSS ${(h.memoryKiB / 1024).toFixed(0)} MiB`);
     }
-    log(`[lab] ${count} VM(s) (${accel}, ${cpus} vCPU, ${memoryMiB} MiB) answered SSH in ${((Date.now() - started) / 1000).toFixed(1)}s`);
+    const bootSeconds = (Date.now() - started) / 1000;
+    log(`[lab] ${count} VM(s) (${accel}, ${cpus} vCPU, ${memoryMiB} MiB) answered SSH in ${bootSeconds.toFixed(1)}s`);
+    recordBoot(opts.by ?? "-", count, bootSeconds, accel);
     const vmOf = (name: string) => {
       const vm = vms.find((v) => v.spec.name === name);
       const host = hosts.find((h) => h.name === name);
@@ -252,6 +272,7 @@ export async function startLab(count: number, opts: LabOptions = {}): Promise<La
     };
     const boot = async (name: string) => {
       const { vm, host } = vmOf(name);
+      const bootStarted = Date.now();
       const child = spawnQemu(vm.spec);
       let exitCode: number | null | undefined;
       const exited = new Promise<void>((resolve) => child.once("exit", (code, signal) => ((exitCode = code ?? (signal ? -1 : null)), resolve())));
@@ -262,6 +283,7 @@ export async function startLab(count: number, opts: LabOptions = {}): Promise<La
         failure: () => (exitCode !== undefined ? `QEMU for ${name} exited (${exitCode}); its stderr: ${tail(join(vm.spec.dir, "qemu.err"), 10)}` : undefined),
       });
       host.pid = child.pid ?? 0;
+      recordBoot(opts.by ?? "-", 1, (Date.now() - bootStarted) / 1000, accel);
     };
     return { hosts, dir, image, stop, kill, boot };
   } catch (err) {

@@ -24,7 +24,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("a host reboot: containers declared running come back by themselves", () => {
   // the build machine is shared: give a slow TCG boot room
-  const lab = useLab(1, { bootTimeoutMs: 300_000 });
+  const lab = useLab(1, { own: true, bootTimeoutMs: 300_000 }); // reboots its guest
   const vm = (): LabHost => lab().hosts[0]!;
   const host = () => ({ connection: sshConnection(vm()), prefix });
   // the test's own view of the VM: plain OpenSSH, no multiplexing (the reboot would cut a master)

@@ -1,0 +1,165 @@
+// The cost of every tier, printed at the end of `npm test` (scripts/test.sh), so that a slower
+// suite shows in every CI log: wall time and test counts per tier, every lab file with its wall
+// time, and every lab VM boot with its time.
+//
+//   node dist/scripts/test-table.js DIR
+//
+// DIR holds what test.sh recorded: tiers.tsv (tier, start and end in ms, exit status), <tier>.json
+// (vitest's JSON reporter) and lab-boots.jsonl (one line per startLab, test/lab/lab.ts).
+import { existsSync, readFileSync } from "node:fs";
+import { join, relative } from "node:path";
+
+interface TierRun {
+  tier: string;
+  startMs: number;
+  endMs: number;
+  status: number;
+}
+
+interface VitestFile {
+  name: string;
+  startTime: number;
+  endTime: number;
+  status: string;
+  assertionResults: { status: string }[];
+}
+
+interface VitestReport {
+  numTotalTests: number;
+  numPassedTests: number;
+  numFailedTests: number;
+  numPendingTests: number;
+  numTodoTests: number;
+  testResults: VitestFile[];
+}
+
+export interface LabBoot {
+  /** The test file that booted them, or "shared" for the tier's shared guests. */
+  by: string;
+  vms: number;
+  seconds: number;
+  accel: string;
+}
+
+export interface TierRow {
+  tier: string;
+  seconds: number;
+  status: number;
+  files?: number;
+  passed?: number;
+  failed?: number;
+  skipped?: number;
+}
+
+export interface FileRow {
+  file: string;
+  seconds: number;
+  tests: number;
+  status: string;
+  boots: LabBoot[];
+}
+
+const root = join(__dirname, "..", "..");
+
+export function readTiers(text: string): TierRun[] {
+  return text
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .map((l) => {
+      const [tier, start, end, status] = l.split("\t");
+      return { tier: tier!, startMs: Number(start), endMs: Number(end), status: Number(status) };
+    });
+}
+
+export function readBoots(text: string): LabBoot[] {
+  return text
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .flatMap((l) => {
+      try {
+        return [JSON.parse(l) as LabBoot];
+      } catch {
+        return [];
+      }
+    });
+}
+
+export function tierRow(run: TierRun, report: VitestReport | undefined): TierRow {
+  const row: TierRow = { tier: run.tier, seconds: (run.endMs - run.startMs) / 1000, status: run.status };
+  if (!report) return row;
+  return {
+    ...row,
+    files: report.testResults.length,
+    passed: report.numPassedTests,
+    failed: report.numFailedTests,
+    skipped: report.numPendingTests + report.numTodoTests,
+  };
+}
+
+export function fileRows(report: VitestReport, boots: LabBoot[], base = root): FileRow[] {
+  return report.testResults.map((f) => {
+    const file = relative(base, f.name);
+    return {
+      file,
+      seconds: (f.endTime - f.startTime) / 1000,
+      tests: f.assertionResults.length,
+      status: f.status,
+      boots: boots.filter((b) => b.by === file),
+    };
+  });
+}
+
+const pad = (s: string, n: number) => (s.length >= n ? s : s + " ".repeat(n - s.length));
+const lpad = (s: string, n: number) => (s.length >= n ? s : " ".repeat(n - s.length) + s);
+const secs = (s: number) => `${s.toFixed(0)} s`;
+const bootText = (bs: LabBoot[]) => bs.map((b) => `${b.vms} VM${b.vms > 1 ? "s" : ""} ${b.seconds.toFixed(0)} s (${b.accel})`).join(", ");
+
+export function renderTable(tiers: TierRow[], labFiles: FileRow[], sharedBoots: LabBoot[], totalSeconds: number): string {
+  const out: string[] = ["", "== test time"];
+  out.push(`${pad("tier", 10)} ${lpad("wall", 8)} ${lpad("files", 6)} ${lpad("passed", 7)} ${lpad("failed", 7)} ${lpad("skipped", 8)}  status`);
+  for (const t of tiers) {
+    const n = (v: number | undefined) => (v === undefined ? "-" : String(v));
+    out.push(
+      `${pad(t.tier, 10)} ${lpad(secs(t.seconds), 8)} ${lpad(n(t.files), 6)} ${lpad(n(t.passed), 7)} ${lpad(n(t.failed), 7)} ${lpad(n(t.skipped), 8)}  ${t.status === 0 ? "ok" : `exit ${t.status}`}`,
+    );
+  }
+  out.push(`${pad("all", 10)} ${lpad(secs(totalSeconds), 8)}  (from the start of npm test; tiers marked & ran beside the others)`);
+  if (labFiles.length > 0 || sharedBoots.length > 0) {
+    out.push("", `${pad("lab file", 40)} ${lpad("wall", 7)} ${lpad("tests", 6)}  VM boots`);
+    if (sharedBoots.length > 0) out.push(`${pad("(shared guests, booted once)", 40)} ${lpad("", 7)} ${lpad("", 6)}  ${bootText(sharedBoots)}`);
+    for (const f of [...labFiles].sort((a, b) => b.seconds - a.seconds)) {
+      out.push(`${pad(f.file.replace(/^test\/lab\//, ""), 40)} ${lpad(secs(f.seconds), 7)} ${lpad(String(f.tests), 6)}  ${f.boots.length ? bootText(f.boots) : "shared"}${f.status === "passed" ? "" : `  ${f.status}`}`);
+    }
+    const boots = [...sharedBoots, ...labFiles.flatMap((f) => f.boots)];
+    out.push(`VM boots: ${boots.reduce((n, b) => n + b.vms, 0)} VMs in ${boots.length} boots, ${secs(boots.reduce((s, b) => s + b.seconds, 0))} waiting on them`);
+  }
+  return out.join("\n");
+}
+
+function readJson(path: string): VitestReport | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    return JSON.parse(readFileSync(path, "utf8")) as VitestReport;
+  } catch {
+    return undefined;
+  }
+}
+
+function main(dir: string, startMs: number): void {
+  const runs = existsSync(join(dir, "tiers.tsv")) ? readTiers(readFileSync(join(dir, "tiers.tsv"), "utf8")) : [];
+  const boots = existsSync(join(dir, "lab-boots.jsonl")) ? readBoots(readFileSync(join(dir, "lab-boots.jsonl"), "utf8")) : [];
+  const tiers = runs.map((r) => tierRow(r, readJson(join(dir, `${r.tier.replace(/&$/, "")}.json`))));
+  const lab = readJson(join(dir, "lab.json"));
+  const labFiles = lab ? fileRows(lab, boots) : [];
+  const total = runs.length > 0 ? (Math.max(...runs.map((r) => r.endMs)) - (startMs || Math.min(...runs.map((r) => r.startMs)))) / 1000 : 0;
+  console.log(renderTable(tiers, labFiles, boots.filter((b) => b.by === "shared"), total));
+}
+
+if (require.main === module) {
+  const [dir, start] = process.argv.slice(2);
+  if (!dir) {
+    console.error("usage: test-table DIR [START_MS]");
+    process.exit(2);
+  }
+  main(dir, Number(start ?? 0));
+}

@@ -1,0 +1,44 @@
+import { describe, expect, it } from "vitest";
+import { fileRows, readBoots, readTiers, renderTable, tierRow } from "../../scripts/test-table";
+
+const report = {
+  numTotalTests: 5,
+  numPassedTests: 4,
+  numFailedTests: 1,
+  numPendingTests: 1,
+  numTodoTests: 0,
+  testResults: [
+    { name: "/repo/test/lab/a.lab.test.ts", startTime: 1_000, endTime: 61_000, status: "passed", assertionResults: [{ status: "passed" }, { status: "passed" }] },
+    { name: "/repo/test/lab/b.lab.test.ts", startTime: 61_000, endTime: 241_000, status: "failed", assertionResults: [{ status: "failed" }, { status: "passed" }, { status: "pending" }] },
+  ],
+};
+
+describe("the test time table", () => {
+  it("reads tiers.tsv and the boot log, skipping a torn last line", () => {
+    expect(readTiers("unit\t0\t2500\t0\nlab&\t100\t900100\t1\n")).toEqual([
+      { tier: "unit", startMs: 0, endMs: 2500, status: 0 },
+      { tier: "lab&", startMs: 100, endMs: 900100, status: 1 },
+    ]);
+    expect(readBoots('{"by":"shared","vms":2,"seconds":31.5,"accel":"tcg"}\n{"by":"te')).toEqual([{ by: "shared", vms: 2, seconds: 31.5, accel: "tcg" }]);
+  });
+
+  it("counts each tier's files and tests, and gives each lab file its time and boots", () => {
+    const row = tierRow({ tier: "lab&", startMs: 0, endMs: 300_000, status: 1 }, report);
+    expect(row).toEqual({ tier: "lab&", seconds: 300, status: 1, files: 2, passed: 4, failed: 1, skipped: 1 });
+    expect(tierRow({ tier: "setup", startMs: 0, endMs: 5_000, status: 0 }, undefined)).toEqual({ tier: "setup", seconds: 5, status: 0 });
+    const boots = [{ by: "test/lab/b.lab.test.ts", vms: 3, seconds: 40, accel: "tcg" }];
+    const files = fileRows(report, boots, "/repo");
+    expect(files.map((f) => [f.file, f.seconds, f.tests, f.boots.length])).toEqual([
+      ["test/lab/a.lab.test.ts", 60, 2, 0],
+      ["test/lab/b.lab.test.ts", 180, 3, 1],
+    ]);
+    const text = renderTable([row], files, [{ by: "shared", vms: 2, seconds: 30, accel: "tcg" }], 400);
+    expect(text).toMatch(/^lab&\s+300 s\s+2\s+4\s+1\s+1\s+exit 1$/m);
+    // slowest file first, its own boots named, a shared file says so
+    expect(text.indexOf("b.lab.test.ts")).toBeLessThan(text.indexOf("a.lab.test.ts"));
+    expect(text).toMatch(/^b\.lab\.test\.ts\s+180 s\s+3\s+3 VMs 40 s \(tcg\)\s+failed$/m);
+    expect(text).toMatch(/^a\.lab\.test\.ts\s+60 s\s+2\s+shared$/m);
+    expect(text).toContain("VM boots: 5 VMs in 2 boots, 70 s waiting on them");
+    expect(text).toMatch(/^all\s+400 s/m);
+  });
+});
