@@ -155,6 +155,8 @@ export function removeBootUnitScript(prefix: string): string {
     `  rm -f ${q(unit)} /etc/systemd/system/multi-user.target.wants/${bootUnitName(prefix)}`,
     `  systemctl daemon-reload >/dev/null 2>&1`,
     `fi`,
+    // a boot that failed (a damaged bundle) keeps the unit listed as failed once its file is gone
+    `systemctl reset-failed ${bootUnitName(prefix)} >/dev/null 2>&1`,
     `true`,
   ].join("\n");
 }
