@@ -1,10 +1,12 @@
-import type { PrefixView, UsageView } from "./model";
+import type { ContainerView, PrefixView, UsageView } from "./model";
 
 /**
  * Events derived from samples of the kernel (kslice keeps no event log of its own):
  * - the runtime's state between two samples: a container appears, disappears, changes status,
  *   or runs with a new init pid;
  * - the supervisor's lines in each bundle log ("kslice: restarting …"), counted;
+ * - a bundle's records found empty or unreadable (a power loss before they were on disk: boot.sh
+ *   did not start it and said so in the log) and, once `pulumi up` rewrote them, repaired;
  * - fail counters that increase: OOM kills, pids.max hits, memory.max (v1 failcnt) and
  *   memory.high events, for containers and budgets alike.
  * Not sources: drift repaired by `pulumi up` (the provider writes no record of it), changes that
@@ -16,7 +18,9 @@ export interface KsliceEvent {
   at: string;
   object: "container" | "budget";
   name: string;
-  kind: "present" | "created" | "removed" | "started" | "stopped" | "status" | "new-pid" | "restarted" | "oom-kill" | "pids-max" | "memory-max" | "memory-high";
+  kind:
+    | "present" | "created" | "removed" | "started" | "stopped" | "status" | "new-pid" | "restarted" | "damaged" | "repaired"
+    | "oom-kill" | "pids-max" | "memory-max" | "memory-high";
   /** How many (counters: by how much they rose, or their total in a first sample). */
   count?: number;
   detail: string;
@@ -28,6 +32,9 @@ const counters = [
   ["memoryMaxEvents", "memory-max", "hit(s) of memory.max"],
   ["memoryHighEvents", "memory-high", "time(s) over memory.high"],
 ] as const;
+
+const damagedDetail = (c: ContainerView) =>
+  `records empty or unreadable (${c.damaged.join(", ")}): not started at boot; the next pulumi up rewrites them, keeping its writable layer`;
 
 function counterEvents(at: string, object: KsliceEvent["object"], name: string, cur: UsageView, prev: UsageView | undefined): KsliceEvent[] {
   const out: KsliceEvent[] = [];
@@ -48,6 +55,7 @@ export function initialEvents(view: PrefixView): KsliceEvent[] {
   for (const c of view.containers) {
     out.push({ at, object: "container", name: c.name, kind: "present", detail: `${c.status}${c.pid ? ` (pid ${c.pid})` : ""}` });
     if (c.restarts) out.push({ at, object: "container", name: c.name, kind: "restarted", count: c.restarts, detail: `${c.restarts} restart(s) by the supervisor in the log` });
+    if (c.damaged.length) out.push({ at, object: "container", name: c.name, kind: "damaged", detail: damagedDetail(c) });
     out.push(...counterEvents(at, "container", c.name, c, undefined));
   }
   for (const b of view.budgets) out.push(...counterEvents(at, "budget", b.path, b, undefined));
@@ -66,6 +74,8 @@ export function diffEvents(prev: PrefixView, cur: PrefixView): KsliceEvent[] {
       out.push(...counterEvents(at, "container", c.name, c, undefined));
       continue;
     }
+    if (c.damaged.length && !p.damaged.length) out.push({ at, object: "container", name: c.name, kind: "damaged", detail: damagedDetail(c) });
+    if (!c.damaged.length && p.damaged.length) out.push({ at, object: "container", name: c.name, kind: "repaired", detail: `records rewritten (${p.damaged.join(", ")})` });
     if (c.restarts > p.restarts) {
       out.push({ at, object: "container", name: c.name, kind: "restarted", count: c.restarts - p.restarts, detail: `restarted by the supervisor${c.pid ? ` (pid ${c.pid})` : ""}` });
     } else if (p.status !== c.status) {

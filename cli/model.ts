@@ -23,6 +23,11 @@ export interface ContainerView extends UsageView {
   addresses: Record<string, string>;
   /** Restarts by the host's supervisor still in the log (the log is capped, older ones are trimmed). */
   restarts: number;
+  /**
+   * Records of the bundle found empty or unreadable (a power loss before they were on disk): a boot
+   * does not start such a container, and the next `pulumi up` rewrites them. Empty when sound.
+   */
+  damaged: string[];
 }
 
 export interface BudgetView extends UsageView {
@@ -104,6 +109,7 @@ export function buildView(
       uptimeSeconds: running && !Number.isNaN(created) ? Math.max(0, Math.round((cur.atMs - created) / 1000)) : null,
       addresses: Object.fromEntries(snapshot.addresses.get(name) ?? []),
       restarts: cur.restarts.get(name) ?? 0,
+      damaged: snapshot.damaged.get(name) ?? [],
       ...usageView(cgroup ? cur.nodes.get(cgroup) : undefined, cgroup ? prev?.nodes.get(cgroup) : undefined, intervalMs),
     };
   });

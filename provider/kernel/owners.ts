@@ -1,5 +1,6 @@
 import { shellQuote as q } from "../transport/transport";
 import type { HostLayout } from "./container/layout";
+import { syncScript } from "./durable";
 
 /**
  * Owner records on a host. Bundles and networks keep their owner in their own record
@@ -29,19 +30,19 @@ export const stackFile = (layout: HostLayout, stack: string) => `${ownersDir(lay
 
 /**
  * Writes a record file by rename (a reader never sees half of it), making its directory; once more
- * if a parallel delete removed the emptied directory in between.
+ * if a parallel delete removed the emptied directory in between. On disk when the script ends (durable.ts).
  */
 export function writeRecordScript(file: string, content: string): string {
   const dir = file.slice(0, file.lastIndexOf("/"));
   const write = `mkdir -p ${q(dir)} && printf '%s\\n' ${q(content)} > ${q(`${file}.new`)} && mv -f ${q(`${file}.new`)} ${q(file)}`;
-  return `umask 022; ${write} 2>/dev/null || ${write}`;
+  return `umask 022; { ${write} 2>/dev/null || ${write}; } || exit 1\n${syncScript([file])}`;
 }
 
 /** Removes a record file and the directories it leaves empty, up to (not including) `top`. */
 export function removeRecordScript(file: string, top: string): string {
   const dirs: string[] = [];
   for (let d = file.slice(0, file.lastIndexOf("/")); d.length > top.length && d.startsWith(top); d = d.slice(0, d.lastIndexOf("/"))) dirs.push(d);
-  return [`rm -f ${q(file)}`, ...dirs.map((d) => `rmdir ${q(d)} 2>/dev/null`), "true"].join("; ");
+  return [`rm -f ${q(file)}`, ...dirs.map((d) => `rmdir ${q(d)} 2>/dev/null`), syncScript([file])].join("; ");
 }
 
 /**

@@ -1,4 +1,5 @@
 import type { Transport } from "../transport/transport";
+import { syncScript } from "./durable";
 
 /**
  * One operation on a host (a create, a start, a stop, a delete) as one script: one command, one
@@ -19,6 +20,11 @@ export interface Step {
   output?: boolean;
   /** Register the undo only once the step succeeded (a step that fails made nothing of its own, e.g. an exclusive mkdir). */
   undoWhenDone?: boolean;
+  /**
+   * The records the step writes, renames or removes on the host (files, directories; `*` globs):
+   * the script ends with one sync of them all (durable.ts), so a success is on disk.
+   */
+  writes?: string[];
 }
 
 /** A point where a test stops the operation for good (see reconcile/test-hooks.ts). */
@@ -69,6 +75,9 @@ export function transactionScript(steps: (Step | Pause)[], hook?: PauseHook): st
     out.push(`ks_e=$( ( ks_step_${i} ) </dev/null 2>&1 >${stdout} 3>&- ) || ks_fail ${stepName(s.name)} $?`);
     if (s.undo && s.undoWhenDone) out.push(register);
   });
+  // what the steps wrote, on disk before the script says it succeeded: one sync per operation
+  const writes = steps.flatMap((s) => ("pause" in s ? [] : (s.writes ?? [])));
+  if (writes.length) out.push(`ks_sync() {`, syncScript(writes), `}`, `ks_e=$( ( ks_sync ) </dev/null 2>&1 >/dev/null 3>&- ) || ks_fail sync $?`);
   out.push(`exit 0`);
   return out.join("\n");
 }

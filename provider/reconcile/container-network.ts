@@ -13,6 +13,7 @@ import { macFor, vethAlias, vethName } from "../kernel/network/names";
 import type { PortRule } from "../kernel/network/nft";
 import { releasePortsScript } from "../kernel/network/port-claims";
 import type { Transport } from "../transport/transport";
+import { durably } from "../kernel/durable";
 import { netProbeText } from "./container-reads";
 
 /** Does the container touch networking at all? (No network and no ports: kslice adds nothing.) */
@@ -28,7 +29,7 @@ export async function networkRecords(t: Transport, layout: HostLayout, a: Contai
 }
 
 export const releaseAddresses = (t: Transport, layout: HostLayout, container: string, networks?: string[]) =>
-  t.run(["sh", "-c", releaseScript(layout, container, networks)]);
+  t.run(["sh", "-c", durably(releaseScript(layout, container, networks), networks ? networks.map((n) => `${layout.network(n)}/addresses`) : [`${layout.networks}/*/addresses`])]);
 
 /** The kernel objects a container's networking consists of, from its declaration and the host's records. */
 export function netPlan(prefix: string, a: ContainerArgs, records: Map<string, NetworkSpec | undefined>, addresses: Map<string, string>) {
@@ -92,7 +93,7 @@ export async function observeNet(t: Transport, prefix: string, a: ContainerArgs,
   return { records, addresses, drift };
 }
 
-export const releasePorts = (t: Transport, layout: HostLayout, container: string) => t.run(["sh", "-c", releasePortsScript(layout, container)]);
+export const releasePorts = (t: Transport, layout: HostLayout, container: string) => t.run(["sh", "-c", durably(releasePortsScript(layout, container), [layout.ports])]);
 
 /** Port claims and listening sockets, read once per host snapshot (the checks of a burst share it). */
 const portReads = new WeakMap<ClaimsSnapshot, Promise<string>>();

@@ -295,16 +295,35 @@ async function operate(c: Ctx, name: string, steps: (Step | Pause)[], hook?: Pau
  * it, its files written from the declaration first (claims it holds are kept; new ones made).
  * `filesOnly`: the files alone. One command.
  */
-async function start(c: Ctx, a: ContainerArgs, filesOnly = false): Promise<void> {
+async function start(c: Ctx, a: ContainerArgs, filesOnly = false, rebuild?: { owner: string | undefined }): Promise<void> {
   const snap = await c.snapshots.claims();
   const uidBase = a.security.userNamespace ? await ensureRange(c.h.t, c.layout, a, snap) : undefined;
   const net = await decideNet(c, a, snap);
   try {
     const files = await startFiles(c, a, uidBase, net.files);
+    // a damaged bundle's kslice.json too, as its create wrote it (see repairRecords)
+    if (rebuild) files.push({ path: `${c.bundle}/kslice.json`, content: recordOf(c, a, rebuild.owner, uidBase) });
     await operate(c, a.name, startContainerSteps(site(c, a.name), { files, uidBase, net: net.claims }, filesOnly));
   } finally {
     net.release();
   }
+}
+
+/** kslice.json as a create writes it: the spec's hash, the lower, the owner, the uid base. */
+function recordOf(c: Ctx, a: ContainerArgs, owner: string | undefined, uidBase: number | undefined): string {
+  return JSON.stringify({ specHash: hash(specOf(a, c, uidBase)), lower: lowerOf(c.layout, a.rootfs), owner, ...(uidBase === undefined ? {} : { uidBase }) });
+}
+
+/**
+ * A bundle whose records a power loss left empty or unreadable (snapshot.ts `damaged`; boot.sh
+ * did not start it and said so) is rebuilt from the declaration in one command: kslice.json,
+ * config.json, start.sh, net.sh and the rest of a start's files, and the claims it holds. Its
+ * writable layer (upper) is kept: start.sh mounts it again.
+ */
+async function repairRecords(c: Ctx, a: ContainerArgs, owner: string | undefined): Promise<boolean> {
+  if (!(await c.snapshots.claims()).damaged.has(a.name)) return false;
+  await start(c, a, true, { owner });
+  return true;
 }
 
 /** Claims and network files from the declaration; with `joinPid`, joins the running init to them live. */
@@ -433,6 +452,8 @@ function outputs(a: ContainerArgs, inputs: Props, c: Ctx, o: Observed): Props {
 /** Does the kernel hold what the inputs declare? (the running state, the init, the limits) */
 async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): Promise<boolean> {
   const o = await observe(c, a, undefined, recordedPid);
+  // records a power loss emptied: up rewrites them, running or stopped
+  if ((await c.snapshots.get()).damaged.has(a.name)) return true;
   if (a.state === "stopped") return o.status === "running" || o.status === "created" || o.status === "missing";
   if (o.status !== "running") return true;
   // The init was replaced behind kslice's back: another pid, started from another config.
@@ -642,6 +663,7 @@ export const containerLifecycle: LifecycleImpl = {
     const o = parse(olds);
     const a = parse(news);
     const c = await context(a);
+    if (await repairRecords(c, a, ownerOf(news))) c.snapshots.invalidate();
     const now = await observe(c, a);
     if (a.state === "running" && now.status === "paused") {
       // frozen behind kslice's back: thawed, the same init goes on
@@ -733,11 +755,18 @@ async function adopt(c: Ctx, a: ContainerArgs, inputs: Props, spec: unknown, sna
   const [meta] = await c.h.t.readFiles([`${c.bundle}/kslice.json`]);
   const conflict = ownerConflict(`container ${a.name} under prefix ${a.host.prefix} on host ${c.h.t.target}`, recordedOwner(meta), ownerOf(inputs), a.adopt);
   if (conflict) throw new Error(`${c.h.t.target}: ${conflict}`);
-  const recorded = meta ? (JSON.parse(meta) as { specHash?: string }).specHash : undefined;
+  // kslice.json lost to a power loss: owner and declaration unknown, so taken as ownerless and
+  // rebuilt from this declaration (its writable layer kept)
+  const recordLost = snap.damaged.get(a.name)?.includes("kslice.json") ?? false;
+  const recorded = recordLost ? hash(spec) : meta ? (JSON.parse(meta) as { specHash?: string }).specHash : undefined;
   if (recorded !== hash(spec) && recorded !== legacyHash(spec)) {
     throw new Error(
       `${c.h.t.target}: a container named ${a.name} already exists under prefix ${a.host.prefix} with another declaration; delete it or choose another name`,
     );
+  }
+  if (await repairRecords(c, a, ownerOf(inputs))) {
+    c.snapshots.invalidate();
+    snap = await c.snapshots.get();
   }
   // its range becomes a claim (a container made before ranges were allocated keeps its hashed one)
   await ensureRange(c.h.t, c.layout, a, snap);

@@ -6,7 +6,7 @@ import { pressureOrder } from "../../cli/top";
 const failures = { oomKills: 0, pidsMaxHits: 0, memoryHighEvents: null, memoryMaxEvents: 0, cpuThrottledPeriods: 0, cpuThrottledUs: 0 };
 function container(name: string, over: Partial<ContainerView> = {}): ContainerView {
   return {
-    name, cgroup: name, status: "running", pid: 100, createdAt: null, uptimeSeconds: 1, addresses: {}, restarts: 0,
+    name, cgroup: name, status: "running", pid: 100, createdAt: null, uptimeSeconds: 1, addresses: {}, restarts: 0, damaged: [],
     memory: { currentBytes: 0, peakBytes: 0, maxBytes: null, highBytes: null }, cpu: { usageNs: 0, percent: 0, maxCores: null },
     pids: { current: 1, max: null }, failures, ...over,
   };
@@ -34,6 +34,17 @@ describe("events", () => {
     expect(evs.sort()).toEqual(
       ["gone removed", "new created", "ooms memory-max 4", "ooms oom-kill 3", "ooms pids-max 1", "r restarted 2", "same new-pid", "stops stopped"].sort(),
     );
+  });
+
+  it("records a power loss left empty: said in a first sample, when found, and when up rewrote them", () => {
+    expect(initialEvents(view([container("w", { status: "absent", pid: null, damaged: ["kslice.json", "start.sh"] })])).map((e) => `${e.kind} ${e.detail}`)).toEqual([
+      "present absent",
+      "damaged records empty or unreadable (kslice.json, start.sh): not started at boot; the next pulumi up rewrites them, keeping its writable layer",
+    ]);
+    const sound = view([container("w")]);
+    const damaged = view([container("w", { damaged: ["config.json"] })]);
+    expect(diffEvents(sound, damaged).map((e) => e.kind)).toEqual(["damaged"]);
+    expect(diffEvents(damaged, sound).map((e) => `${e.kind} ${e.detail}`)).toEqual(["repaired records rewritten (config.json)"]);
   });
 
   it("a counter that went down is a cgroup made anew: it counts from zero", () => {

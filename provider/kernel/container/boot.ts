@@ -15,6 +15,23 @@ export const supervisorCgroup = (prefix: string) => `${prefix}-supervisor`;
 export const supervisorLock = (layout: HostLayout) => `${layout.runDir}/supervisor.lock`;
 const unitPath = (prefix: string) => `/etc/systemd/system/${bootUnitName(prefix)}`;
 export const bootScriptPath = (layout: HostLayout) => `${layout.stateDir}/boot.sh`;
+/** What installing or removing the boot unit writes under /etc (durable.ts syncs them). */
+export const bootUnitWrites = (prefix: string) => [unitPath(prefix), `/etc/systemd/system/multi-user.target.wants/${bootUnitName(prefix)}`];
+
+/**
+ * A bundle's records that a start reads: empty (written, never synced before a power loss: ext4's
+ * delayed allocation) or, for kslice.json, not one JSON object, they make the bundle damaged, not
+ * absent. Shell for a loop over bundles "$b": sets $bad to the damaged files' names (empty: sound).
+ * kslice.json must be there (its create finished: no "creating" marker); the others only when present
+ * (a container created stopped has no config.json or start.sh until it first starts).
+ */
+export const damagedRecordsCheck = [
+  `bad=; l=; { IFS= read -r l || [ -n "$l" ]; } 2>/dev/null < "$b/kslice.json"; case $l in '{'*'}') ;; *) bad=" kslice.json" ;; esac`,
+  `for f in config.json start.sh net.sh; do [ -e "$b/$f" ] && [ ! -s "$b/$f" ] && bad="$bad $f"; done`,
+].join("\n");
+
+/** The line a boot writes to a damaged bundle's log and its own stderr (the unit's journal); `kslice events` and `ps` count it. */
+export const damagedLogPrefix = "kslice: damaged records";
 export const supervisorPath = (layout: HostLayout) => `${layout.stateDir}/supervisor.sh`;
 
 /** True on a host booted with systemd (sd_booted's test). */
@@ -80,8 +97,15 @@ export function bootScript(runtime: string, prefix: string, layout: HostLayout):
     `  sh "$f" >/dev/null || { echo "kslice: network \${f%/ensure.sh} could not be restored" >&2; rc=1; }`,
     `done`,
     `for b in ${q(layout.containers)}/*; do`,
-    `  [ -f "$b/kslice.json" ] && [ -f "$b/start.sh" ] && [ ! -f "$b/creating" ] && [ ! -f "$b/stopped" ] || continue`,
+    // a create that never finished is the next up's to take back or remove, not a boot's
+    `  [ -d "$b" ] && [ ! -f "$b/creating" ] || continue`,
     `  id=\${b##*/}`,
+    damagedRecordsCheck,
+    `  if [ -n "$bad" ]; then`,
+    `    m="${damagedLogPrefix} of container $id (empty or unreadable:$bad): not started; the next pulumi up rewrites them from its declaration, keeping its writable layer"`,
+    `    echo "$m" >&2; echo "$m" >> "$b/log"; rc=1; continue`,
+    `  fi`,
+    `  [ -f "$b/start.sh" ] && [ ! -f "$b/stopped" ] || continue`,
     `  case $(${rt} state "$id" 2>/dev/null | grep -o '"status": *"[a-z]*"') in *running*|*paused*) continue ;; esac`,
     `  rm -f "$b/backoff"`,
     `  flock -w 60 "$b/lock" sh -c '[ -f "$1/stopped" ] || sh "$1/start.sh"' _ "$b" </dev/null >/dev/null 2>>"$b/log" || { echo "kslice: container $id did not start (see $b/log)" >&2; rc=1; }`,
@@ -131,6 +155,8 @@ export function removeBootUnitScript(prefix: string): string {
     `  rm -f ${q(unit)} /etc/systemd/system/multi-user.target.wants/${bootUnitName(prefix)}`,
     `  systemctl daemon-reload >/dev/null 2>&1`,
     `fi`,
+    // a boot that failed (a damaged bundle) keeps the unit listed as failed once its file is gone
+    `systemctl reset-failed ${bootUnitName(prefix)} >/dev/null 2>&1`,
     `true`,
   ].join("\n");
 }

@@ -1,4 +1,5 @@
 import { shellQuote as q, type Transport } from "../../transport/transport";
+import { syncScript } from "../durable";
 
 /** A file of a container's bundle, as the host should hold it. */
 export interface BundleFile {
@@ -44,7 +45,7 @@ export function writeFilesScript(files: BundleFile[], fresh = false): string {
   return lines.join("\n");
 }
 
-/** Writes bundle files in one command (one round trip over SSH), their contents over stdin. */
+/** Writes bundle files in one command (one round trip over SSH), their contents over stdin, on disk when it returns (durable.ts). */
 export async function writeBundleFiles(t: Transport, files: BundleFile[]): Promise<void> {
-  if (files.length) await t.run(["sh", "-s"], { input: writeFilesScript(files) });
+  if (files.length) await t.run(["sh", "-s"], { input: `${writeFilesScript(files)}\n${syncScript(files.map((f) => f.path))}` });
 }

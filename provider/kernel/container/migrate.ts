@@ -43,6 +43,8 @@ export function restoreUpperScript(bundle: string, lower: string): string {
     `if mountpoint -q ${b}/rootfs; then umount ${b}/rootfs || exit 1; fi`,
     `rm -rf ${b}/upper ${b}/work && mkdir ${b}/upper || exit 1`,
     `tar -C ${b}/upper ${tarFlags} -xpf - || { echo "tar could not unpack the writable layer into ${bundle}/upper" >&2; exit 1; }`,
+    // the copy on disk before the source's is removed: a syncfs, once per move (durable.ts)
+    `sync -f ${b}/upper || { echo "sync of the unpacked writable layer in ${bundle}/upper failed" >&2; exit 1; }`,
     ensureRootfsMounted(bundle, lower),
   ].join("\n");
 }

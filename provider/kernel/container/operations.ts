@@ -4,7 +4,7 @@ import { claimAddressesScript, releaseScript, type AddressClaim } from "../netwo
 import { detachScript } from "../network/attach";
 import { claimPortsScript, releasePortsScript, type PortDeclaration } from "../network/port-claims";
 import type { Pause, Step } from "../transaction";
-import { bootScript, bootScriptPath, installBootUnitScript, launchSupervisorScript, supervisorPath } from "./boot";
+import { bootScript, bootScriptPath, bootUnitWrites, installBootUnitScript, launchSupervisorScript, supervisorPath } from "./boot";
 import { createLogScript, removeBundleScript } from "./bundle-state";
 import { writeFilesScript, type BundleFile } from "./files";
 import type { HostLayout } from "./layout";
@@ -111,6 +111,7 @@ export function supervisorStep(s: ContainerSite): Step {
       installBootUnitScript(s.prefix, s.layout),
       launchSupervisorScript(s.prefix, s.layout),
     ].join("\n"),
+    writes: [supervisorPath(s.layout), bootScriptPath(s.layout), ...bootUnitWrites(s.prefix)],
   };
 }
 
@@ -120,9 +121,17 @@ export function supervisorStep(s: ContainerSite): Step {
  */
 function claimSteps(s: ContainerSite, net: NetClaims, fresh = false): Step[] {
   return [
-    ...(fresh && !net.ports.length ? [] : [{ name: "ports", run: claimPortsScript(s.layout, s.name, net.ports), undo: releasePortsScript(s.layout, s.name) }]),
+    ...(fresh && !net.ports.length
+      ? []
+      : [{ name: "ports", run: claimPortsScript(s.layout, s.name, net.ports), undo: releasePortsScript(s.layout, s.name), writes: [`${s.layout.ports}/${s.name}`, s.layout.ports] }]),
     ...(net.addresses.length
-      ? [{ name: "addresses", run: claimAddressesScript(s.layout, s.name, net.addresses, fresh), undo: releaseScript(s.layout, s.name, net.addresses.map((a) => a.network)) }]
+      ? [{
+          name: "addresses",
+          run: claimAddressesScript(s.layout, s.name, net.addresses, fresh),
+          undo: releaseScript(s.layout, s.name, net.addresses.map((a) => a.network)),
+          // a claim that moved leaves its old name: the directory's fsync puts the removal on disk
+          writes: net.addresses.flatMap((a) => [`${s.layout.network(a.network)}/addresses/${a.address}`, `${s.layout.network(a.network)}/addresses`]),
+        }]
       : []),
   ];
 }
@@ -142,7 +151,7 @@ function startSteps(s: ContainerSite, p: StartPlan, creating: boolean): Step[] {
     // claims made by a start of an existing container stay when it fails (the declaration keeps them)
     ...(p.net ? claimSteps(s, p.net).map((x) => (creating ? x : { ...x, undo: undefined })) : []),
     // a bundle this create made has its access already
-    { name: "files", run: [...(creating ? [] : [bundleAccessScript(b, p.uidBase)]), writeFilesScript(p.files, creating)].join(" || exit 1\n") },
+    { name: "files", run: [...(creating ? [] : [bundleAccessScript(b, p.uidBase)]), writeFilesScript(p.files, creating)].join(" || exit 1\n"), writes: [b, ...p.files.map((f) => f.path)] },
     {
       name: "start",
       // the step's own subshell takes the lock and runs start.sh (which ends in exec of the runtime's start)
@@ -152,6 +161,8 @@ function startSteps(s: ContainerSite, p: StartPlan, creating: boolean): Step[] {
         ...(creating ? [] : [`rm -f ${q(`${b}/stopped`)} ${q(`${b}/backoff`)} || exit 1`]),
         `. ${q(`${b}/start.sh`)}`,
       ].join("\n"),
+      // the "stopped" mark's removal (a boot starts it again); start.sh may have capped config.json's nofile
+      writes: [b, `${b}/config.json`],
       undo: [runtimeDelete(s), s.removeCgroup, detachScript(s.prefix, s.layout, s.name)].map((x) => `(\n${x}\n)`).join("\n"),
     },
     supervisorStep(s),
@@ -202,9 +213,15 @@ export function createSteps(s: ContainerSite, p: CreatePlan): (Step | Pause)[] {
         : `[ -d ${q(p.lower)} ] || { echo ${q(`rootfs.path: ${p.lower} is not a directory on the host`)} >&2; exit 1; }`,
     },
     // the containers dir lists names only to root; search stays open for user-namespaced roots
-    { name: "dirs", run: `[ -d ${q(s.layout.runtimeRoot)} ] || mkdir -p ${q(s.layout.runtimeRoot)} || exit 1\nchmod 0711 ${q(s.layout.containers)} 2>/dev/null || { mkdir -p ${q(s.layout.containers)} && chmod 0711 ${q(s.layout.containers)}; }` },
+    {
+      name: "dirs",
+      run: `[ -d ${q(s.layout.runtimeRoot)} ] || mkdir -p ${q(s.layout.runtimeRoot)} || exit 1\nchmod 0711 ${q(s.layout.containers)} 2>/dev/null || { mkdir -p ${q(s.layout.containers)} && chmod 0711 ${q(s.layout.containers)}; }`,
+      writes: [s.layout.containers],
+    },
     // claimed at create, stopped or not: a container keeps its range while it exists
-    ...(p.uid ? [{ name: "uid-range", run: claimOneRangeScript(s.layout, s.name, p.uid.index), undo: releaseRangeScript(s.layout, s.name) }] : []),
+    ...(p.uid
+      ? [{ name: "uid-range", run: claimOneRangeScript(s.layout, s.name, p.uid.index), undo: releaseRangeScript(s.layout, s.name), writes: [`${s.layout.uidRanges}/${p.uid.index}`] }]
+      : []),
     {
       // exclusive: a bundle of this name that exists is another's (or a create's left over: reconcile removes those first)
       name: "bundle",
@@ -216,6 +233,7 @@ export function createSteps(s: ContainerSite, p: CreatePlan): (Step | Pause)[] {
       ].join("\n"),
       undo: `rm -rf ${q(b)}`,
       undoWhenDone: true,
+      writes: [b],
     },
     { pause: "bundle" },
     {
@@ -225,20 +243,27 @@ export function createSteps(s: ContainerSite, p: CreatePlan): (Step | Pause)[] {
         ...(p.uid ? [`chown ${p.uid.base}:${p.uid.base} ${q(`${b}/upper`)} || exit 1`] : []),
         overlayMount(b, p.lower),
       ].join("\n"),
+      // the writable layer's directories (the rootfs's fsync reaches the upper through the overlay)
+      writes: [`${b}/upper`, `${b}/work`, `${b}/rootfs`],
       undo: `if mountpoint -q ${q(`${b}/rootfs`)}; then umount ${q(`${b}/rootfs`)} || umount -l ${q(`${b}/rootfs`)}; fi`,
     },
     { pause: "mount" },
     // a container created stopped is marked so; one that starts is kept from the supervisor by "creating" alone
-    { name: "etc", run: etcTargetsScript(`${b}/rootfs`, p.start ? undefined : `${b}/stopped`) },
-    { name: "record", run: writeFilesScript([{ path: `${b}/kslice.json`, content: p.record }], true) },
+    {
+      name: "etc",
+      run: etcTargetsScript(`${b}/rootfs`, p.start ? undefined : `${b}/stopped`),
+      writes: [`${b}/stopped`, `${b}/rootfs/etc/resolv.conf`, `${b}/rootfs/etc/hosts`, `${b}/rootfs/etc`, `${b}/upper/etc`],
+    },
+    { name: "record", run: writeFilesScript([{ path: `${b}/kslice.json`, content: p.record }], true), writes: [`${b}/kslice.json`] },
     { pause: "spec" },
-    { name: "log", run: createLogScript(`${b}/log`) },
+    { name: "log", run: createLogScript(`${b}/log`), writes: [`${b}/log`] },
   ];
   // claimed at create, stopped or not: a container keeps its addresses and ports while it exists
   if (p.net) steps.push(...claimSteps(s, p.net, true));
-  if (p.netFiles.length) steps.push({ name: "network-files", run: writeFilesScript(p.netFiles, true) });
+  if (p.netFiles.length) steps.push({ name: "network-files", run: writeFilesScript(p.netFiles, true), writes: p.netFiles.map((f) => f.path) });
   if (p.start) steps.push(...startSteps(s, p.start, true), { pause: "start" });
-  steps.push({ name: "finish", run: `rm -f ${q(`${b}/creating`)}` }, reportStep(s));
+  // the marker's removal is on disk with the rest (durable.ts): a boot then finds the bundle complete
+  steps.push({ name: "finish", run: `rm -f ${q(`${b}/creating`)}`, writes: [b] }, reportStep(s));
   return steps;
 }
 
@@ -261,7 +286,7 @@ function markStopped(s: ContainerSite): string {
 }
 
 /** Only the "stopped" mark (an init already gone: neither the supervisor nor a boot starts it again). */
-export const markStoppedSteps = (s: ContainerSite): Step[] => [{ name: "stop", run: markStopped(s) }];
+export const markStoppedSteps = (s: ContainerSite): Step[] => [{ name: "stop", run: markStopped(s), writes: [`${bundleOf(s)}/stopped`] }];
 
 /**
  * Stops the init: thawed first (a frozen init cannot act on SIGTERM), SIGTERM, SIGKILL after the
@@ -292,7 +317,8 @@ function stopInit(s: ContainerSite, graceMs: number): string {
  */
 export function stopContainerSteps(s: ContainerSite, graceMs: number): Step[] {
   return [
-    { name: "stop", run: stopInit(s, graceMs) },
+    // the "stopped" mark on disk: a boot after a power loss leaves the container down
+    { name: "stop", run: stopInit(s, graceMs), writes: [`${bundleOf(s)}/stopped`] },
     { name: "cgroup", run: s.removeCgroup },
     { name: "network", run: detachScript(s.prefix, s.layout, s.name) },
   ];
@@ -308,10 +334,11 @@ export function removeContainerSteps(s: ContainerSite, graceMs: number): Step[] 
   const b = bundleOf(s);
   return [
     ...stopContainerSteps(s, graceMs),
-    { name: "claims", run: `(\n${releaseScript(s.layout, s.name)}\n) && ${releasePortsScript(s.layout, s.name)}` },
+    { name: "claims", run: `(\n${releaseScript(s.layout, s.name)}\n) && ${releasePortsScript(s.layout, s.name)}`, writes: [`${s.layout.networks}/*/addresses`, s.layout.ports] },
     { name: "rootfs", run: `if mountpoint -q ${q(`${b}/rootfs`)}; then umount ${q(`${b}/rootfs`)} || umount -l ${q(`${b}/rootfs`)}; fi; true` },
-    { name: "uid-range", run: releaseRangeScript(s.layout, s.name) },
-    { name: "bundle", run: removeBundleScript(s.prefix, s.layout, s.name) },
+    { name: "uid-range", run: releaseRangeScript(s.layout, s.name), writes: [s.layout.uidRanges] },
+    // the bundle's removal on disk: a boot after a power loss does not start a deleted container
+    { name: "bundle", run: removeBundleScript(s.prefix, s.layout, s.name), writes: [s.layout.containers, ...bootUnitWrites(s.prefix)] },
   ];
 }
 
@@ -324,12 +351,12 @@ export function networkSteps(s: ContainerSite, net: NetClaims | undefined, files
   const b = bundleOf(s);
   return [
     ...(net ? claimSteps(s, net).map((x) => ({ ...x, undo: undefined })) : []),
-    { name: "network-files", run: writeFilesScript(files) },
+    { name: "network-files", run: writeFilesScript(files), writes: files.map((f) => f.path) },
     ...(joinPid ? [{ name: "join", run: `flock -w 60 ${q(`${b}/lock`)} sh ${q(`${b}/net.sh`)} ${Math.trunc(joinPid)}` }] : []),
   ];
 }
 
 /** Bundle files (renamed into place, or rewritten in place), then the supervisor (a changed restart policy or log cap). */
 export function filesAndSupervisorSteps(s: ContainerSite, files: BundleFile[]): Step[] {
-  return [{ name: "files", run: writeFilesScript(files) }, supervisorStep(s)];
+  return [{ name: "files", run: writeFilesScript(files), writes: files.map((f) => f.path) }, supervisorStep(s)];
 }

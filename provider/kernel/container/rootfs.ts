@@ -89,7 +89,10 @@ export async function ensureLower(
     `tmp=$(mktemp -d ${q(`${layout.templates}/.build-${key}-XXXXXX`)}) || exit 1`,
     `trap 'rm -rf "$tmp" "$tmp.oci"' EXIT`,
     `( ${buildScript(r)}\n) || exit 1`,
+    // on disk before it is published, and its name after (durable.ts): a template is thousands of files, so one syncfs
+    `sync -f "$tmp" || { echo "template ${key}: sync of the build failed" >&2; exit 1; }`,
     `mv -T "$tmp" ${q(dir)} || { echo "template ${key}: cannot publish the build" >&2; exit 1; }`,
+    `sync -- ${q(layout.templates)} || exit 1`,
   ].join("\n");
   const r2 = await t.run(["sh", "-c", script], { timeoutMs });
   return { lower: dir, built: !r2.stdout.includes("cached") };

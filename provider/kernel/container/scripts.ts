@@ -97,7 +97,8 @@ export function supervisorScript(runtime: string, layout: HostLayout, intervalSe
     `    now=$(date +%s)`,
     `    for f in $wants; do`,
     `      b=\${f%/restart}; id=\${b##*/}`,
-    `      [ -f "$b/stopped" ] || [ -f "$b/creating" ] || [ ! -f "$b/start.sh" ] && continue`,
+    // an empty start.sh is a damaged bundle (boot.sh says so; the next up rewrites it): nothing to restart
+    `      [ -f "$b/stopped" ] || [ -f "$b/creating" ] || [ ! -s "$b/start.sh" ] && continue`,
     // backoff: "<restarts> <not before>"; forgotten once the container stayed up for a minute
     `      n=0; until=0; [ -f "$b/backoff" ] && read -r n until < "$b/backoff"`,
     `      case " $(printf '%s\\n' "$states" | awk -v id="$id" '$1 == id {print $2}') " in`,

@@ -27,6 +27,12 @@ export interface ClaimsSnapshot {
   /** Each bundle's kslice.json (owner, specHash, …) as written, by container. */
   records: Map<string, string>;
   /**
+   * Bundles whose records are damaged, by container: the files found empty (kslice.json, config.json,
+   * start.sh, net.sh: written, not yet on disk when the power went) or, kslice.json, not a JSON object.
+   * Such a container is not absent: `up` rewrites its records from the declaration, keeping its writable layer.
+   */
+  damaged: Map<string, string[]>;
+  /**
    * Changes when kslice changes the host (SnapshotCache.invalidate), not when a read merely ages:
    * what a burst read of every container (perResource) is kept by.
    */
@@ -80,15 +86,22 @@ function claimsSections(layout: HostLayout): string[] {
     // every bundle's record (its owner, for check): one grep whatever their number
     `echo @@records`,
     `grep -H "" ${q(layout.containers)}/*/kslice.json 2>/dev/null`,
+    // records left empty by a power loss (see damaged): one find whatever their number
+    `echo @@damaged`,
+    `find ${q(layout.containers)} -mindepth 2 -maxdepth 2 -type f \\( ${recordFiles.map((f) => `-name ${f}`).join(" -o ")} \\) -empty -printf '%h %f\\n' 2>/dev/null | sed 's|^.*/||'`,
     `echo @@uids`,
     rangesSnapshotScript(layout),
     `true`,
   ];
 }
 
+/** The records a start reads (boot.ts damagedRecordsCheck): empty, each makes its bundle damaged. */
+const recordFiles = ["kslice.json", "config.json", "start.sh", "net.sh"];
+
 export function parseSnapshot(out: string): ContainerSnapshot {
   const [beforeUids = "", uidPart = ""] = out.split("@@uids\n");
-  const [beforeRecords = "", recordPart = ""] = beforeUids.split("@@records\n");
+  const [beforeDamaged = "", damagedPart = ""] = beforeUids.split("@@damaged\n");
+  const [beforeRecords = "", recordPart = ""] = beforeDamaged.split("@@records\n");
   const [head = "", addressPart = ""] = beforeRecords.split("@@addresses\n");
   // ".../<name>/kslice.json:<json>"
   const records = new Map<string, string>();
@@ -96,6 +109,13 @@ export function parseSnapshot(out: string): ContainerSnapshot {
     const m = /\/([^/]+)\/kslice\.json:(.*)$/.exec(line);
     if (m) records.set(m[1]!, m[2]!);
   }
+  const damaged = new Map<string, string[]>();
+  const damage = (name: string, file: string) => damaged.set(name, [...(damaged.get(name) ?? []).filter((f) => f !== file), file]);
+  for (const line of damagedPart.split("\n").filter(Boolean)) {
+    const [name, file] = line.split(" ");
+    if (name && file) damage(name, file);
+  }
+  for (const [name, record] of records) if (!isRecord(record)) damage(name, "kslice.json");
   const [rest = "", networkPart = ""] = head.split("@@networks\n");
   const [list = "", bundlesAndRuntime = ""] = rest.split("@@bundles\n");
   const [bundles = "", runtimePart = ""] = bundlesAndRuntime.split("@@runtime\n");
@@ -123,7 +143,17 @@ export function parseSnapshot(out: string): ContainerSnapshot {
     logSizes.set(n!, Math.max(logSizes.get(n!) ?? 0, Number(size) || 0));
   }
   const runtimeIds = new Set(runtimePart.split("\n").filter(Boolean));
-  return { states, bundles: names, runtimeIds, logSizes, networks, addresses, records, ...parseRangesSnapshot(uidPart) };
+  return { states, bundles: names, runtimeIds, logSizes, networks, addresses, records, damaged, ...parseRangesSnapshot(uidPart) };
+}
+
+/** kslice.json as a create writes it: one JSON object. */
+function isRecord(text: string): boolean {
+  try {
+    const v: unknown = JSON.parse(text);
+    return typeof v === "object" && v !== null && !Array.isArray(v);
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -179,6 +209,7 @@ export class SnapshotCache {
         ranges: m.rangeIndex === undefined ? s.ranges : new Map(s.ranges).set(m.name, m.rangeIndex),
         takenRanges: m.rangeIndex === undefined ? s.takenRanges : [...s.takenRanges, m.rangeIndex],
         records: new Map(s.records).set(m.name, m.record),
+        damaged: s.damaged.has(m.name) ? new Map([...s.damaged].filter(([n]) => n !== m.name)) : s.damaged,
         epoch,
         source: s.source ?? s,
       };

@@ -61,7 +61,8 @@ export function claimRangeScript(layout: HostLayout, container: string, candidat
     `[ -n "$mine" ] && { echo "claimed \${mine##*/}"; exit 0; }`,
     `for i in ${candidates.map((i) => String(Math.trunc(i))).join(" ")}; do`,
     `  set -- ${allClaims}/$i; [ -e "$1" ] && continue`,
-    `  echo "$c" > "$d/$i" || exit 1; echo "claimed $i"; exit 0`,
+    // on disk before it is reported (durable.ts): the claim, its name, and the dirs made for it
+    `  echo "$c" > "$d/$i" && sync -- "$d/$i" "$d" ${q(layout.stateDir)} /var/lib || exit 1; echo "claimed $i"; exit 0`,
     `done`,
     `echo taken; for g in ${allClaims}/*; do [ -e "$g" ] && echo "\${g##*/}"; done; exit 0`,
   ].join("\n");

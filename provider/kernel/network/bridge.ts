@@ -3,6 +3,7 @@ import { hostLayout, type HostLayout } from "../container/layout";
 import { bridgeAlias, networkOwner, nftTable } from "./names";
 import { applyLocalnet, localnetDir, localnetWanted } from "./localnet";
 import { ensureRulesScript, networkRules, nftLock, removeRulesScript } from "./nft";
+import { syncScript } from "../durable";
 
 /** A network as the host keeps it (networks/<name>/network.json) and as the kernel should show it. */
 export interface NetworkSpec {
@@ -56,7 +57,9 @@ export function ensureNetworkScript(prefix: string, layout: HostLayout, n: Netwo
   ].join("\n");
   // kept beside the record as ensure.sh: a boot (boot.sh) runs it again to bring the network back
   const keep = q(`${dir}/ensure.sh`);
-  return `${body}\n[ $? = 0 ] || exit 1\nt=$(mktemp ${keep}.XXXXXX) || exit 1\ncat > "$t" <<'KSLICE_ENSURE'\n${body}\nKSLICE_ENSURE\nmv -f "$t" ${keep}`;
+  // the record, ensure.sh and the claims' directory on disk before the create or update reports success (durable.ts)
+  const synced = syncScript([`${dir}/network.json`, `${dir}/ensure.sh`, `${dir}/addresses`, forwardWas(layout)]);
+  return `${body}\n[ $? = 0 ] || exit 1\nt=$(mktemp ${keep}.XXXXXX) || exit 1\ncat > "$t" <<'KSLICE_ENSURE'\n${body}\nKSLICE_ENSURE\nmv -f "$t" ${keep} || exit 1\n${synced}`;
 }
 
 /** What the kernel shows of a network, for observeNetwork to compare. */
@@ -118,6 +121,8 @@ export function removeNetworkScript(prefix: string, layout: HostLayout, n: { nam
     `(\n${removeRulesScript(table, layout.runDir, networkOwner(n.name), [`delete element ip ${table} bridges { ${JSON.stringify(n.bridge)} }`])}\n) || exit 1`,
     `if [ "$(cat /sys/class/net/${n.bridge}/ifalias 2>/dev/null)" = ${q(bridgeAlias(prefix, n.name))} ]; then ip link del dev ${q(n.bridge)} || exit 1; fi`,
     `rm -rf ${q(layout.network(n.name))} ${q(`${localnetDir(layout)}/${n.bridge}`)}`,
+    // the record's removal on disk (durable.ts): a boot after a power loss does not bring the network back
+    `(\n${syncScript([layout.network(n.name)])}\n) || exit 1`,
     `[ -n "$(ls ${q(layout.networks)} 2>/dev/null)" ] && exit 0`,
     // Another prefix's bridges still need forwarding: its last network puts the old value back
     // (the record is handed over), else one prefix's leaving would cut every other team's NAT.
