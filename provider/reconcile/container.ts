@@ -1,3 +1,4 @@
+import type { NetDrift } from "../kernel/network/attach";
 import { createHash } from "node:crypto";
 import { containerArgs, type ContainerArgs } from "../../schema/container";
 import { parseInput, type InputFailure } from "../../schema/issues";
@@ -367,7 +368,7 @@ interface Observed {
   /** Host uid of the container's root, if it is user-namespaced. */
   uidBase: number | undefined;
   /** Attachments and ports of a running container that the kernel does not show as declared. */
-  net: { attachments: number[]; ports: boolean } | undefined;
+  net: NetDrift | undefined;
   /** Security facets of the running init that differ from the declaration (capabilities, seccomp, …). */
   security: string[];
 }
@@ -472,7 +473,7 @@ async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?
       failures.push({ property: x.property, reason: `got ${JSON.stringify(x.cap)}; not a capability the kernel of host ${c.h.t.target} knows (${known[0]} … ${known[known.length - 1]})` });
     }
   }
-  failures.push(...(await netAdmission(c.h.t, c.layout, a, await c.snapshots.claims(), previousName)));
+  failures.push(...(await netAdmission(c.h.t, c.layout, a, await c.snapshots.claims(), previousName, owner)));
   failures.push(...(await readOnlyBindFailures(tests, a, recursiveReadOnly(c.h.facts, c.runtime.name))));
   return failures;
 }
@@ -664,6 +665,10 @@ export const containerLifecycle: LifecycleImpl = {
       // a restart by the supervisor (or a boot) must write the new limits, not the ones it started with
       if (JSON.stringify(o.limits) !== JSON.stringify(a.limits)) await putFiles(c, [await startFile(c, a)]);
       if (netChanged(o, a) || now.net?.attachments.length || now.net?.ports) await joinLive(c, o, a, now.pid);
+      // another table's DNAT of the same host port is not ours to remove: say so, naming it
+      if (now.net?.shadowed?.length) {
+        throw new Error(`${c.h.t.target}: container ${a.name}: ${now.net.shadowed.join("; ")}; host ports belong to the machine: remove that rule or publish another port`);
+      }
     }
     if (a.state === "stopped" && netChanged(o, a)) await prepareNet(c, a);
     if (gone(o, a).length) await releaseAddresses(c.h.t, c.layout, a.name, gone(o, a));
