@@ -1,4 +1,5 @@
 import type { NetDrift } from "../kernel/network/attach";
+import { withDetail } from "./diff-detail";
 import { createHash } from "node:crypto";
 import { containerArgs, type ContainerArgs } from "../../schema/container";
 import { parseInput, type InputFailure } from "../../schema/issues";
@@ -431,17 +432,24 @@ function outputs(a: ContainerArgs, inputs: Props, c: Ctx, o: Observed): Props {
   };
 }
 
-/** Does the kernel hold what the inputs declare? (the running state, the init, the limits) */
-async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): Promise<boolean> {
+/**
+ * Which declared inputs the kernel does not hold (the running state, the init, networks, ports,
+ * security, limits): none when it holds them all. The keys are shown in the engine's diff
+ * (diff-detail.ts), so a plain preview says why an update happens.
+ */
+async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): Promise<string[]> {
   const o = await observe(c, a, undefined, recordedPid);
-  if (a.state === "stopped") return o.status === "running" || o.status === "created" || o.status === "missing";
-  if (o.status !== "running") return true;
+  if (a.state === "stopped") return o.status === "running" || o.status === "created" || o.status === "missing" ? ["state"] : [];
+  if (o.status !== "running") return ["status"];
   // The init was replaced behind kslice's back: another pid, started from another config.
-  if (o.pid !== recordedPid && o.specHash !== hash(specOf(a, c, o.uidBase))) return true;
-  if (o.net && (o.net.attachments.length || o.net.ports)) return true;
-  if (o.security.length) return true;
+  if (o.pid !== recordedPid && o.specHash !== hash(specOf(a, c, o.uidBase))) return ["state"];
+  const keys: string[] = [];
+  if (o.net?.attachments.length) keys.push("networks");
+  if (o.net?.ports) keys.push("ports");
+  if (o.security.length) keys.push("security");
   const files = await c.h.cgroups.read(c.path);
-  return c.h.cgroups.drift(c.h.cgroups.plan(a.limits, await planCtx(c, a)), files).length > 0;
+  if (c.h.cgroups.drift(c.h.cgroups.plan(a.limits, await planCtx(c, a)), files).length > 0) keys.push("limits");
+  return keys;
 }
 
 async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?: string, parentLimits?: Limits): Promise<InputFailure[]> {
@@ -569,7 +577,8 @@ export const containerLifecycle: LifecycleImpl = {
     if (await hostMoved(olds, o.host, a.host)) replaces.push("host");
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
     if (JSON.stringify(o) !== JSON.stringify(a)) return { changes: true };
-    return { changes: await drifted(await context(a), a, olds.pid) };
+    const keys = await drifted(await context(a), a, olds.pid);
+    return withDetail({ changes: keys.length > 0 }, keys);
   },
 
   async create(inputs) {

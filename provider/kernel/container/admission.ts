@@ -1,5 +1,4 @@
 import { shellQuote as q } from "../../transport/transport";
-import type { HostLayout } from "./layout";
 import { portClaimsReadScript } from "../network/port-claims";
 
 /** A path a declaration names, and what must be there: anything, or an OCI image layout. */

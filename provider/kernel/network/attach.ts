@@ -3,7 +3,7 @@ import { shellQuote as q } from "../../transport/transport";
 import type { HostLayout } from "../container/layout";
 import { containerOwner, nftTable, vethAliasPrefix } from "./names";
 import { localnetScript } from "./localnet";
-import { ensureRulesScript, onLoopback, portRules, removeRulesScript, ruleComments, type PortRule } from "./nft";
+import { ensureRulesScript, onLoopback, portRules, removeRulesScript, ruleComments, unpublishedMarker, type PortRule } from "./nft";
 
 /** A container's place on one network, resolved: names, addresses and rates. */
 export interface Attachment {
@@ -102,6 +102,8 @@ export function netScript(prefix: string, layout: HostLayout, container: string,
       ];
     }),
     `(\n${ensureRulesScript(nftTable(prefix), layout.runDir, containerOwner(container), portRules(ports))}\n) || exit 1`,
+    // the supervisor's mark that it took the rules away when the init died: they are back
+    `rm -f ${q(unpublishedMarker(layout.bundle(container)))}`,
     `(\n${localnetScript(layout, container, loopbackBridges(atts, ports))}\n) || exit 1`,
     `exit 0`,
   ].join("\n");
