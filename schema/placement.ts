@@ -24,7 +24,7 @@ export const placementArgs = z
     probeTimeoutSeconds: z.number().int().min(1).max(120).default(10),
     /** Computed at check: replica name → host key and why (kept in the inputs, so known at preview). */
     assignments: z.record(z.string(), assignment).optional(),
-    /** Computed at check: replicas recreated away from an unreachable host. */
+    /** Computed at check: replicas recreated away from an unreachable host; a pool with fewer machines than hosts. */
     warnings: z.array(z.string()).optional(),
   })
   .superRefine((v, ctx) => {

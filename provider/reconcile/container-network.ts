@@ -11,7 +11,8 @@ import { portsReadScript } from "../kernel/container/admission";
 import { hostsFile, resolvConf } from "../kernel/network/dns";
 import { macFor, vethAlias, vethName } from "../kernel/network/names";
 import type { PortRule } from "../kernel/network/nft";
-import { releasePortsScript } from "../kernel/network/port-claims";
+import { parsePortClaims, releasePortsScript, type PortClaim } from "../kernel/network/port-claims";
+import { stackOf } from "./ownership";
 import type { Transport } from "../transport/transport";
 import { durably } from "../kernel/durable";
 import { netProbeText } from "./container-reads";
@@ -95,13 +96,19 @@ export async function observeNet(t: Transport, prefix: string, a: ContainerArgs,
 
 export const releasePorts = (t: Transport, layout: HostLayout, container: string) => t.run(["sh", "-c", durably(releasePortsScript(layout, container), [layout.ports])]);
 
+/** Who holds a port: the container, and for another prefix of the machine that prefix and the owner's stack. */
+function holderText(claim: PortClaim, prefix: string): string {
+  if (claim.prefix === prefix) return `container ${claim.container}`;
+  return `container ${claim.container} under prefix ${claim.prefix} of this machine (${claim.owner ? `stack ${stackOf(claim.owner)}, ${claim.owner}` : "no owner recorded"})`;
+}
+
 /** Port claims and listening sockets, read once per host snapshot (the checks of a burst share it). */
 const portReads = new WeakMap<ClaimsSnapshot, Promise<string>>();
 
-function portsRead(t: Transport, layout: HostLayout, snap: ClaimsSnapshot): Promise<string> {
+function portsRead(t: Transport, snap: ClaimsSnapshot): Promise<string> {
   let r = portReads.get(snap);
   if (!r) {
-    r = t.run(["sh", "-c", portsReadScript(layout)]).then((x) => x.stdout);
+    r = t.run(["sh", "-c", portsReadScript()]).then((x) => x.stdout);
     portReads.set(snap, r);
     r.catch(() => portReads.delete(snap));
   }
@@ -110,12 +117,14 @@ function portsRead(t: Transport, layout: HostLayout, snap: ClaimsSnapshot): Prom
 
 /**
  * Checks at preview against the host: networks that do not exist, addresses outside their subnet
- * or held by another container, ports published by another container or bound by a host process.
- * Everything comes from the host's snapshot, shared by the checks of every container.
+ * or held by another container, ports published by another container (of any prefix: host ports
+ * belong to the machine) or bound by a host process. Everything comes from the host's snapshot,
+ * shared by the checks of every container. `owner`: this resource's URN (its claims under another
+ * prefix of the machine are its own: it is moving there).
  */
-export async function netAdmission(t: Transport, layout: HostLayout, a: ContainerArgs, snap: ClaimsSnapshot, previousName?: string): Promise<InputFailure[]> {
+export async function netAdmission(t: Transport, layout: HostLayout, a: ContainerArgs, snap: ClaimsSnapshot, previousName?: string, owner?: string): Promise<InputFailure[]> {
   // claims held under the container's old name are its own: a rename replaces it, deleting first
-  const mine = (owner: string | undefined) => owner === a.name || (previousName !== undefined && owner === previousName);
+  const mine = (holder: string | undefined) => holder === a.name || (previousName !== undefined && holder === previousName);
   if (!hasNetworking(a)) return [];
   const failures: InputFailure[] = [];
   const records = new Map(a.networks.map((n) => [attachmentName(n), snap.networks.get(attachmentName(n))]));
@@ -142,11 +151,9 @@ export async function netAdmission(t: Transport, layout: HostLayout, a: Containe
     }
   });
   if (a.ports.length) {
-    const [claims = "", listening = ""] = (await portsRead(t, layout, snap)).split("@@\n");
-    const taken = claims.split("\n").filter(Boolean).map((l) => {
-      const [file, key] = l.split(":");
-      return { owner: file!.split("/").pop()!, key: key! };
-    });
+    const [claims = "", listening = ""] = (await portsRead(t, snap)).split("@@\n");
+    const prefix = layout.stateDir.split("/").pop()!;
+    const taken = parsePortClaims(claims).filter((x) => (x.prefix === prefix ? !mine(x.container) : !(owner && x.owner === owner)));
     const sockets = listening.split("\n").filter(Boolean).map((l) => {
       const [proto, local] = l.split(" ");
       const m = /^(.*):(\d+)$/.exec(local ?? "");
@@ -154,8 +161,8 @@ export async function netAdmission(t: Transport, layout: HostLayout, a: Containe
       return { proto: proto!, port: Number(m?.[2]), addr: addr === "*" || addr === "::" ? "0.0.0.0" : addr };
     });
     a.ports.forEach((p, i) => {
-      const other = taken.find((x) => !mine(x.owner) && portsClash(x.key, portKey(p)));
-      if (other) failures.push({ property: `ports.${i}.hostPort`, reason: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, already published by container ${other.owner}` });
+      const other = taken.find((x) => portsClash(x.key, portKey(p)));
+      if (other) failures.push({ property: `ports.${i}.hostPort`, reason: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, already published by ${holderText(other, prefix)}` });
       const sock = sockets.find((s) => s.proto === p.protocol && s.port === p.hostPort && (s.addr === "0.0.0.0" || p.hostAddress === "0.0.0.0" || s.addr === p.hostAddress));
       if (!other && sock) failures.push({ property: `ports.${i}.hostPort`, reason: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, where a process on host ${t.target} already listens (${sock.addr}:${sock.port})` });
     });

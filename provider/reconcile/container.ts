@@ -1,3 +1,5 @@
+import type { NetDrift } from "../kernel/network/attach";
+import { withDetail } from "./diff-detail";
 import { createHash } from "node:crypto";
 import { containerArgs, type ContainerArgs } from "../../schema/container";
 import { parseInput, type InputFailure } from "../../schema/issues";
@@ -386,7 +388,7 @@ interface Observed {
   /** Host uid of the container's root, if it is user-namespaced. */
   uidBase: number | undefined;
   /** Attachments and ports of a running container that the kernel does not show as declared. */
-  net: { attachments: number[]; ports: boolean } | undefined;
+  net: NetDrift | undefined;
   /** Security facets of the running init that differ from the declaration (capabilities, seccomp, …). */
   security: string[];
 }
@@ -449,19 +451,26 @@ function outputs(a: ContainerArgs, inputs: Props, c: Ctx, o: Observed): Props {
   };
 }
 
-/** Does the kernel hold what the inputs declare? (the running state, the init, the limits) */
-async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): Promise<boolean> {
+/**
+ * Which declared inputs the kernel does not hold (the running state, the init, networks, ports,
+ * security, limits): none when it holds them all. The keys are shown in the engine's diff
+ * (diff-detail.ts), so a plain preview says why an update happens.
+ */
+async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): Promise<string[]> {
   const o = await observe(c, a, undefined, recordedPid);
   // records a power loss emptied: up rewrites them, running or stopped
-  if ((await c.snapshots.get()).damaged.has(a.name)) return true;
-  if (a.state === "stopped") return o.status === "running" || o.status === "created" || o.status === "missing";
-  if (o.status !== "running") return true;
+  if ((await c.snapshots.get()).damaged.has(a.name)) return ["status"];
+  if (a.state === "stopped") return o.status === "running" || o.status === "created" || o.status === "missing" ? ["state"] : [];
+  if (o.status !== "running") return ["status"];
   // The init was replaced behind kslice's back: another pid, started from another config.
-  if (o.pid !== recordedPid && o.specHash !== hash(specOf(a, c, o.uidBase))) return true;
-  if (o.net && (o.net.attachments.length || o.net.ports)) return true;
-  if (o.security.length) return true;
+  if (o.pid !== recordedPid && o.specHash !== hash(specOf(a, c, o.uidBase))) return ["state"];
+  const keys: string[] = [];
+  if (o.net?.attachments.length) keys.push("networks");
+  if (o.net?.ports) keys.push("ports");
+  if (o.security.length) keys.push("security");
   const files = await c.h.cgroups.read(c.path);
-  return c.h.cgroups.drift(c.h.cgroups.plan(a.limits, await planCtx(c, a)), files).length > 0;
+  if (c.h.cgroups.drift(c.h.cgroups.plan(a.limits, await planCtx(c, a)), files).length > 0) keys.push("limits");
+  return keys;
 }
 
 async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?: string, parentLimits?: Limits): Promise<InputFailure[]> {
@@ -493,7 +502,7 @@ async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?
       failures.push({ property: x.property, reason: `got ${JSON.stringify(x.cap)}; not a capability the kernel of host ${c.h.t.target} knows (${known[0]} … ${known[known.length - 1]})` });
     }
   }
-  failures.push(...(await netAdmission(c.h.t, c.layout, a, await c.snapshots.claims(), previousName)));
+  failures.push(...(await netAdmission(c.h.t, c.layout, a, await c.snapshots.claims(), previousName, owner)));
   failures.push(...(await readOnlyBindFailures(tests, a, recursiveReadOnly(c.h.facts, c.runtime.name))));
   return failures;
 }
@@ -589,7 +598,8 @@ export const containerLifecycle: LifecycleImpl = {
     if (await hostMoved(olds, o.host, a.host)) replaces.push("host");
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
     if (JSON.stringify(o) !== JSON.stringify(a)) return { changes: true };
-    return { changes: await drifted(await context(a), a, olds.pid) };
+    const keys = await drifted(await context(a), a, olds.pid);
+    return withDetail({ changes: keys.length > 0 }, keys);
   },
 
   async create(inputs) {
@@ -686,6 +696,10 @@ export const containerLifecycle: LifecycleImpl = {
       // a restart by the supervisor (or a boot) must write the new limits, not the ones it started with
       if (JSON.stringify(o.limits) !== JSON.stringify(a.limits)) await putFiles(c, [await startFile(c, a)]);
       if (netChanged(o, a) || now.net?.attachments.length || now.net?.ports) await joinLive(c, o, a, now.pid);
+      // another table's DNAT of the same host port is not ours to remove: say so, naming it
+      if (now.net?.shadowed?.length) {
+        throw new Error(`${c.h.t.target}: container ${a.name}: ${now.net.shadowed.join("; ")}; host ports belong to the machine: remove that rule or publish another port`);
+      }
     }
     if (a.state === "stopped" && netChanged(o, a)) await prepareNet(c, a);
     if (gone(o, a).length) await releaseAddresses(c.h.t, c.layout, a.name, gone(o, a));

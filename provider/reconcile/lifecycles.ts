@@ -6,6 +6,7 @@ import { networkLifecycle } from "./network";
 import { placementLifecycle } from "./placement-lifecycle";
 import type { LifecycleImpl } from "./provider-types";
 import { watchEngine } from "./engine-watchdog";
+import { showDiffDetail } from "./diff-detail";
 
 // Loaded by the provider shim inside the engine's dynamic-provider process: exit when the engine is gone.
 watchEngine();
@@ -15,7 +16,8 @@ export const lifecycles: Record<string, LifecycleImpl> = {
   host: hostLifecycle,
   limits: limitsLifecycle,
   // a move to another host migrates (container-migrate.ts)
-  container: withMigration(containerLifecycle, declaration, replaceKeys),
+  // the kernel's drift is named in the engine's diff display (diff-detail.ts)
+  container: showDiffDetail(withMigration(containerLifecycle, declaration, replaceKeys)),
   network: networkLifecycle,
   placement: placementLifecycle,
 };

@@ -11,7 +11,7 @@ import { shellQuote as q, type Transport } from "../transport/transport";
 import { forgetReads, hostContext } from "./host-context";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
-import { claim, ownerConflict, ownerOf } from "./ownership";
+import { claim, ownerConflict, ownerOf, stackOf } from "./ownership";
 import { hostSnapshots } from "./container-reads";
 import { perResource, type ClaimsSnapshot, type PerResourceReads } from "../kernel/container/snapshot";
 import { unreachableAtCheck } from "./unreachable";
@@ -62,6 +62,12 @@ type Ctx = Awaited<ReturnType<typeof context>>;
 
 const toolsScript = `for t in ip nft nsenter tc flock; do command -v $t >/dev/null || echo "missing $t"; done`;
 const routesScript = `ip -o -4 route show table main 2>/dev/null | sed 's/^/route /'`;
+/**
+ * Every other prefix's network records ("other <prefix> <json>"): subnets and bridges belong to
+ * the machine, whatever prefix declared them.
+ */
+const otherPrefixesScript = (prefix: string) =>
+  `for f in /var/lib/*/networks/*/network.json; do [ -f "$f" ] || continue; x=\${f%/networks/*}; x=\${x##*/}; [ "$x" = ${q(prefix)} ] || printf 'other %s %s\\n' "$x" "$(tr -d '\\n' < "$f")"; done`;
 
 // What checks need of the host beside its records (tools, interfaces, routes): once per snapshot.
 const hostReads = new WeakMap<ClaimsSnapshot, Promise<string>>();
@@ -78,6 +84,7 @@ async function admissionLines(c: Ctx, shared: boolean): Promise<string[]> {
       `if [ -e /sys/class/net/${n.bridge} ]; then echo "alias $(cat /sys/class/net/${n.bridge}/ifalias)"; else echo "alias -"; fi`,
       `grep -H . ${q(c.layout.networks)}/*/network.json 2>/dev/null | sed 's/^/record /'`,
       routesScript,
+      otherPrefixesScript(c.prefix),
     ].join("\n")]);
     return r.stdout.split("\n");
   }
@@ -85,7 +92,7 @@ async function admissionLines(c: Ctx, shared: boolean): Promise<string[]> {
   let host = hostReads.get(snap);
   if (!host) {
     const ifaces = `for d in /sys/class/net/*; do [ -e "$d/ifindex" ] || continue; a=; read -r a < "$d/ifalias" 2>/dev/null; echo "iface \${d##*/} $a"; done`;
-    host = c.t.run(["sh", "-c", [toolsScript, ifaces, routesScript].join("\n")]).then((r) => r.stdout);
+    host = c.t.run(["sh", "-c", [toolsScript, ifaces, routesScript, otherPrefixesScript(c.prefix)].join("\n")]).then((r) => r.stdout);
     hostReads.set(snap, host);
     host.catch(() => hostReads.delete(snap));
   }
@@ -126,6 +133,23 @@ async function admission(c: Ctx, shared = false): Promise<InputFailure[]> {
       failures.push({ property: "subnet", reason: `got ${JSON.stringify(n.subnet)}, which overlaps network ${other.name}'s ${other.subnet} on host ${c.t.target}` });
     }
     if (other.bridge === n.bridge) failures.push({ property: "bridge", reason: `got ${JSON.stringify(n.bridge)}, already the bridge of network ${other.name}` });
+  }
+  // another prefix's networks on this machine: their subnets are routed by the same kernel
+  for (const l of lines.filter((x) => x.startsWith("other "))) {
+    const [, prefix = "", ...rest] = l.split(" ");
+    let other: NetworkSpec;
+    try {
+      other = JSON.parse(rest.join(" ")) as NetworkSpec;
+    } catch {
+      continue;
+    }
+    // the same resource under another prefix (its host moved: it is replaced, deleting first)
+    if (n.owner && other.owner === n.owner) continue;
+    const holder = `network ${other.name} under prefix ${prefix} of this machine (${other.owner ? `stack ${stackOf(other.owner)}, ${other.owner}` : "no owner recorded"})`;
+    if (other.subnet && overlaps(mine, parseSubnet(other.subnet)!)) {
+      failures.push({ property: "subnet", reason: `got ${JSON.stringify(n.subnet)}, which overlaps ${other.subnet} of ${holder} on host ${c.t.target}; choose a free range` });
+    }
+    if (other.bridge === n.bridge) failures.push({ property: "bridge", reason: `got ${JSON.stringify(n.bridge)}, already the bridge of ${holder}` });
   }
   for (const l of lines.filter((x) => x.startsWith("route "))) {
     const [dst, , dev] = l.slice(6).split(" ");

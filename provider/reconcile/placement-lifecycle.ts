@@ -38,10 +38,15 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 const firstLine = (e: unknown) => ((e as Error).message ?? String(e)).split("\n")[0]!.slice(0, 240);
 
+/** The prefixes kslice uses on a machine: each registers its stacks under /var/lib/<prefix>/owners. */
+const prefixesScript = `for d in /var/lib/*/owners; do [ -d "$d" ] || continue; p=\${d%/owners}; echo "\${p##*/}"; done`;
+
 /**
- * Asks one host of the pool for its memory, CPUs and what is declared on it besides this set's
- * replicas (the direct children of its prefix's cgroup: containers and budgets), bounded in time.
- * A host that does not answer is unreachable, with the reason.
+ * Asks one host of the pool for its machine (machine-id), memory, CPUs and what is declared on that
+ * machine besides this set's replicas: the direct children of the cgroup of every prefix kslice
+ * uses there (containers and budgets), its own prefix's and the others', each once. Hosts that are
+ * prefixes of one machine thus report the same figures. Bounded in time; a host that does not
+ * answer is unreachable, with the reason.
  */
 async function probe(entry: PlacementArgs["hosts"][number], replicas: Set<string>, timeoutMs: number): Promise<PoolHost> {
   const base = { key: entry.key, draining: entry.draining };
@@ -49,15 +54,20 @@ async function probe(entry: PlacementArgs["hosts"][number], replicas: Set<string
     return await withTimeout((async () => {
       const h = await hostContext(entry.host);
       // facts are cached per process: ask the host itself whether it still answers
-      await h.t.run(["true"], { timeoutMs });
+      const listed = await h.t.run(["sh", "-c", prefixesScript], { timeoutMs });
+      const prefixes = new Set([entry.host.prefix, ...listed.stdout.split("\n").filter((p) => /^[a-z][a-z0-9-]{0,39}$/.test(p))]);
       let usedMemoryBytes = 0;
       let usedCpuMillis = 0;
-      for (const child of (await h.cgroups.children("")).filter((c) => !replicas.has(c))) {
-        const d = demandOf(h.cgroups.observe(await h.cgroups.read(child), { periodUs: 100_000, devices: {} }));
-        usedMemoryBytes += d.memoryBytes;
-        usedCpuMillis += d.cpuMillis;
+      for (const prefix of [...prefixes].sort()) {
+        const ctx = prefix === entry.host.prefix ? h : await hostContext({ ...entry.host, prefix });
+        for (const child of (await ctx.cgroups.children("")).filter((c) => !replicas.has(c))) {
+          const d = demandOf(ctx.cgroups.observe(await ctx.cgroups.read(child), { periodUs: 100_000, devices: {} }));
+          usedMemoryBytes += d.memoryBytes;
+          usedCpuMillis += d.cpuMillis;
+        }
       }
-      return { ...base, memoryBytes: h.facts.memoryTotalBytes, cpuMillis: h.facts.cpuCount * 1000, usedMemoryBytes, usedCpuMillis };
+      const machine = h.facts.machineId || undefined;
+      return { ...base, machine, memoryBytes: h.facts.memoryTotalBytes, cpuMillis: h.facts.cpuCount * 1000, usedMemoryBytes, usedCpuMillis };
     })(), timeoutMs, `host ${entry.key}`);
   } catch (e) {
     return { ...base, unreachable: firstLine(e), memoryBytes: 0, cpuMillis: 0, usedMemoryBytes: 0, usedCpuMillis: 0 };

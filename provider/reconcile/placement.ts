@@ -14,10 +14,18 @@ export interface PoolHost {
   draining: boolean;
   /** Why the host did not answer (probe error); undefined when it did. */
   unreachable?: string;
+  /**
+   * The machine (its machine-id) the host is a prefix of: hosts of one machine share one kernel, so
+   * one failure domain and one capacity. @default the host is a machine of its own
+   */
+  machine?: string;
   memoryBytes: number;
   /** In millicores (1000 per CPU): integers, so that sums of 0.1 cores stay exact. */
   cpuMillis: number;
-  /** Declared on the host by others (cgroups outside this set): memory.max, or memory.low without a max. */
+  /**
+   * Declared on the machine by others (cgroups outside this set, under every prefix of the
+   * machine): memory.max, or memory.low without a max. Hosts of one machine report the same figure.
+   */
   usedMemoryBytes: number;
   usedCpuMillis: number;
 }
@@ -45,9 +53,12 @@ export function roomFor(host: PoolHost, demand: Demand, limit: number): number {
 
 const cores = (millis: number) => `${millis / 1000} cores`;
 
-function roomText(host: PoolHost, demand: Demand, room: number): string {
+export const machineOf = (host: PoolHost) => host.machine || `host:${host.key}`;
+
+function roomText(host: PoolHost, demand: Demand, room: number, sharing: string[] = []): string {
   if (host.unreachable) return `${host.key}: unreachable (${host.unreachable})`;
   if (host.draining) return `${host.key}: draining`;
+  if (sharing.length) return `${host.key}: ${roomText(host, demand, room).slice(host.key.length + 2)}, shared with ${sharing.join(", ")} (one machine)`;
   const parts: string[] = [];
   if (demand.memoryBytes > 0) parts.push(`memory ${formatSize(Math.max(0, host.memoryBytes - host.usedMemoryBytes))} free of ${formatSize(host.memoryBytes)}`);
   if (demand.cpuMillis > 0) parts.push(`cpu ${cores(Math.max(0, host.cpuMillis - host.usedCpuMillis))} free of ${cores(host.cpuMillis)}`);
@@ -61,14 +72,18 @@ function demandText(demand: Demand): string {
 
 /**
  * Assigns each replica a host.
- * - Eligible hosts: reachable and not draining. A replica needs `demand` free on its host.
- * - Spread: the counts per host are balanced (water-filling: each next replica goes to the eligible
- *   host with the fewest that still has room), so two replicas share a kernel only when no other
- *   eligible host has room: one kernel is one failure domain.
+ * - Eligible hosts: reachable and not draining. A replica needs `demand` free on its machine.
+ * - Machines: hosts that are prefixes of one machine (same machine-id) share its kernel, so its
+ *   memory and CPUs are counted once for all of them, and they are one failure domain.
+ * - Spread: the counts per machine, then per host, are balanced (water-filling: each next replica
+ *   goes to the machine with the fewest that still has room, and on it to the host with the fewest),
+ *   so two replicas share a kernel only when no other eligible machine has room.
  * - Stable: a replica stays on its previous host while that host is eligible, has room, and is not
  *   above its balanced share; where the balance leaves a choice, hosts that already hold replicas
  *   keep them. The same inputs give the same answer, so an `up` with no change moves nothing.
  * - Not enough room in the pool: refused, naming each host's room and the shortfall.
+ * - A pool with fewer machines than hosts is warned about (it spreads over fewer failure domains
+ *   than it appears to).
  */
 export function place(replicas: readonly string[], hosts: readonly PoolHost[], demand: Demand, previous: Readonly<Record<string, { host: string; reason?: string } | undefined>>): PlacementResult {
   const n = replicas.length;
@@ -76,8 +91,17 @@ export function place(replicas: readonly string[], hosts: readonly PoolHost[], d
   const dup = hosts.find((h, i) => hosts.findIndex((o) => o.key === h.key) !== i);
   if (dup) return { ok: false, reason: `host ${dup.key} is in the pool twice` };
   const eligible = hosts.filter((h) => !h.unreachable && !h.draining);
-  const room = new Map(hosts.map((h) => [h.key, eligible.includes(h) ? roomFor(h, demand, n) : 0]));
-  const total = [...room.values()].reduce((a, b) => a + b, 0);
+  // Each machine's room: its figures are the same whichever of its hosts reported them (the most
+  // declared, should two reads differ); a machine none of whose hosts is eligible has none.
+  const machineRoom = new Map<string, number>();
+  for (const h of eligible) {
+    const m = machineOf(h);
+    const worst = eligible.filter((o) => machineOf(o) === m).reduce((a, b) => (b.usedMemoryBytes + b.usedCpuMillis > a.usedMemoryBytes + a.usedCpuMillis ? b : a));
+    if (!machineRoom.has(m)) machineRoom.set(m, roomFor(worst, demand, n));
+  }
+  const roomOf = (h: PoolHost) => (eligible.includes(h) ? (machineRoom.get(machineOf(h)) ?? 0) : 0);
+  const sharing = (h: PoolHost) => hosts.filter((o) => o !== h && h.machine && o.machine === h.machine).map((o) => o.key);
+  const total = [...machineRoom.values()].reduce((a, b) => a + b, 0);
   if (total < n) {
     const short = n - total;
     const need = [...(demand.memoryBytes > 0 ? [`memory ${formatSize(short * demand.memoryBytes)}`] : []), ...(demand.cpuMillis > 0 ? [`cpu ${cores(short * demand.cpuMillis)}`] : [])];
@@ -85,7 +109,7 @@ export function place(replicas: readonly string[], hosts: readonly PoolHost[], d
       ok: false,
       reason:
         `${n} replica(s) of ${demandText(demand)} each do not fit: the pool has room for ${total}, short by ${short}` +
-        `${need.length ? ` (${need.join(", ")})` : ""}; ${hosts.map((h) => roomText(h, demand, room.get(h.key) ?? 0)).join("; ")}`,
+        `${need.length ? ` (${need.join(", ")})` : ""}; ${hosts.map((h) => roomText(h, demand, roomOf(h), sharing(h))).join("; ")}`,
     };
   }
 
@@ -95,19 +119,41 @@ export function place(replicas: readonly string[], hosts: readonly PoolHost[], d
     const prev = previous[r]?.host;
     if (prev !== undefined && stayers.has(prev)) stayers.get(prev)!.push(r);
   }
+  const machineStayers = (m: string) => eligible.filter((h) => machineOf(h) === m).reduce((sum, h) => sum + stayers.get(h.key)!.length, 0);
 
-  // Balanced shares by water-filling; ties go to hosts with more stayers, then to pool order.
+  // Balanced shares by water-filling, machines first; ties go to machines and hosts with more
+  // stayers, then to pool order.
   const share = new Map(eligible.map((h) => [h.key, 0]));
-  const order = eligible.map((h, i) => ({ key: h.key, i }));
+  const machineShare = new Map([...machineRoom.keys()].map((m) => [m, 0]));
+  const order = eligible.map((h, i) => ({ key: h.key, m: machineOf(h), i }));
   for (let placed = 0; placed < n; placed++) {
     const next = order
-      .filter((h) => share.get(h.key)! < room.get(h.key)!)
-      .sort((a, b) => share.get(a.key)! - share.get(b.key)! || stayers.get(b.key)!.length - stayers.get(a.key)!.length || a.i - b.i)[0]!;
+      .filter((h) => machineShare.get(h.m)! < machineRoom.get(h.m)!)
+      .sort(
+        (a, b) =>
+          machineShare.get(a.m)! - machineShare.get(b.m)! ||
+          machineStayers(b.m) - machineStayers(a.m) ||
+          share.get(a.key)! - share.get(b.key)! ||
+          stayers.get(b.key)!.length - stayers.get(a.key)!.length ||
+          a.i - b.i,
+      )[0]!;
     share.set(next.key, share.get(next.key)! + 1);
+    machineShare.set(next.m, machineShare.get(next.m)! + 1);
   }
 
   const assignments: Record<string, Assignment> = {};
   const warnings: string[] = [];
+  const machines = new Set(hosts.filter((h) => !h.unreachable).map(machineOf));
+  const reachable = hosts.filter((h) => !h.unreachable);
+  if (machines.size < reachable.length) {
+    const groups = [...machines].map((m) => reachable.filter((h) => machineOf(h) === m)).filter((g) => g.length > 1);
+    warnings.push(
+      `the pool's ${reachable.length} reachable host(s) are ${machines.size} machine(s): ` +
+        groups.map((g) => `${g.map((h) => h.key).join(", ")} are prefixes of one machine (machine-id ${g[0]!.machine})`).join("; ") +
+        `; one machine is one failure domain, so replicas are spread over ${machines.size} machine(s) and its capacity is counted once`,
+    );
+  }
+  const spread = `spread over ${eligible.length} eligible host(s)${machineRoom.size < eligible.length ? ` on ${machineRoom.size} machine(s)` : ""}`;
   const count = new Map(eligible.map((h) => [h.key, 0]));
   for (const h of eligible) {
     for (const r of stayers.get(h.key)!.slice(0, share.get(h.key)!)) {
@@ -124,14 +170,14 @@ export function place(replicas: readonly string[], hosts: readonly PoolHost[], d
     const prev = hosts.find((h) => h.key === prevKey);
     const peers = `now ${count.get(target.key)} there`;
     let reason: string;
-    if (prevKey === undefined) reason = `placed on ${target.key} (${peers}; spread over ${eligible.length} eligible host(s))`;
+    if (prevKey === undefined) reason = `placed on ${target.key} (${peers}; ${spread})`;
     else if (!prev || !keys.has(prevKey)) reason = `moved from ${prevKey} to ${target.key}: ${prevKey} left the pool`;
     else if (prev.unreachable) {
       reason = `moved from ${prevKey} to ${target.key}: ${prevKey} is unreachable (${prev.unreachable})`;
       warnings.push(`${r}: host ${prevKey} is unreachable (${prev.unreachable}); recreated on ${target.key} (its data on ${prevKey} is not moved; the stale copy is removed when ${prevKey} returns)`);
     } else if (prev.draining) reason = `moved from ${prevKey} to ${target.key}: ${prevKey} is draining`;
-    else if (room.get(prevKey)! < stayers.get(prevKey)!.length && share.get(prevKey)! === room.get(prevKey)!) {
-      reason = `moved from ${prevKey} to ${target.key}: no room on ${prevKey} (${roomText(prev, demand, room.get(prevKey)!)}; each needs ${demandText(demand)})`;
+    else if (roomOf(prev) < machineStayers(machineOf(prev)) && machineShare.get(machineOf(prev))! === roomOf(prev)) {
+      reason = `moved from ${prevKey} to ${target.key}: no room on ${prevKey} (${roomText(prev, demand, roomOf(prev), sharing(prev))}; each needs ${demandText(demand)})`;
     } else reason = `moved from ${prevKey} to ${target.key}: spread (${peers})`;
     assignments[r] = { host: target.key, reason };
   }

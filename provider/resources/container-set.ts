@@ -25,7 +25,7 @@ export interface ContainerSetArgs {
 
 /**
  * N replicas of one container declaration across a pool of Hosts: a Placement decides where each
- * runs (room for its declared memory and CPU, spread over kernels, stable from one up to the next,
+ * runs (room for its declared memory and CPU on each machine, spread over machines (kernels), stable from one up to the next,
  * away from draining and unreachable hosts), and one Container per replica follows its answer.
  */
 export class ContainerSet extends pulumi.ComponentResource {
@@ -33,7 +33,7 @@ export class ContainerSet extends pulumi.ComponentResource {
   readonly containers: Container[];
   /** Replica name → host (the Host's name) and why it runs there. */
   readonly assignments: pulumi.Output<Record<string, PlacementAssignment>>;
-  /** Replicas recreated away from an unreachable host at this up. */
+  /** Replicas recreated away from an unreachable host at this up, and a pool with fewer machines than hosts (prefixes of one machine). */
   readonly warnings: pulumi.Output<string[]>;
 
   constructor(name: string, args: ContainerSetArgs, opts?: pulumi.ComponentResourceOptions) {

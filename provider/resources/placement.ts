@@ -35,7 +35,7 @@ export interface PlacementAssignment {
 export class Placement extends pulumi.CustomResource {
   /** Replica name → host key and reason. */
   declare readonly assignments: pulumi.Output<Record<string, PlacementAssignment>>;
-  /** Replicas recreated away from an unreachable host at this up. */
+  /** Replicas recreated away from an unreachable host at this up, and a pool with fewer machines than hosts (prefixes of one machine). */
   declare readonly warnings: pulumi.Output<string[]>;
 
   constructor(name: string, args: PlacementArgs, opts?: pulumi.CustomResourceOptions) {

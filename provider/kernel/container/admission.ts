@@ -1,5 +1,5 @@
 import { shellQuote as q } from "../../transport/transport";
-import type { HostLayout } from "./layout";
+import { portClaimsReadScript } from "../network/port-claims";
 
 /** A path a declaration names, and what must be there: anything, or an OCI image layout. */
 export interface PathTest {
@@ -21,7 +21,10 @@ export function submountsScript(sources: string[]): string {
 
 export const parseSubmounts = (out: string): (string | undefined)[] => out.split("@@\n").map((x) => x.trim() || undefined);
 
-/** The prefix's port claims ("<file>:<owner>"), then "@@", then the host's listening sockets ("tcp <addr:port>"). */
-export function portsReadScript(layout: HostLayout): string {
-  return `grep -H . ${q(layout.ports)}/* 2>/dev/null; echo @@; ss -Hlnt 2>/dev/null | awk '{print "tcp", $4}'; ss -Hlnu 2>/dev/null | awk '{print "udp", $4}'`;
+/**
+ * Every prefix's port claims (portClaimsReadScript: host ports belong to the machine), then "@@",
+ * then the host's listening sockets ("tcp <addr:port>").
+ */
+export function portsReadScript(): string {
+  return `${portClaimsReadScript()}\nss -Hlnt 2>/dev/null | awk '{print "tcp", $4}'; ss -Hlnu 2>/dev/null | awk '{print "udp", $4}'`;
 }

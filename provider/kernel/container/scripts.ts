@@ -2,6 +2,7 @@ import { shellQuote as q } from "../../transport/transport";
 import type { HostLayout } from "./layout";
 import { ensureRootfsMounted } from "./rootfs";
 import { supervisorLock } from "./boot";
+import { unpublishFunction } from "../network/nft";
 
 export interface CgroupWrite {
   /** The input it carries, for the error message. */
@@ -83,6 +84,7 @@ export function supervisorScript(runtime: string, layout: HostLayout, intervalSe
     "# written by kslice: restart policies and log caps for the containers of this prefix",
     // one per prefix: the lock is held as long as this shell lives (the kernel drops it on death)
     `exec 9>${q(supervisorLock(layout))} && flock -n 9 || exit 0`,
+    unpublishFunction(layout.stateDir.split("/").pop()!, layout.runDir),
     `while [ -d ${c} ]; do`,
     `  set -- ${c}/*/kslice.json; [ -e "$1" ] || break`,
     // logs over their cap: sizes and caps in one find and one grep, joined by awk
@@ -92,8 +94,18 @@ export function supervisorScript(runtime: string, layout: HostLayout, intervalSe
     // restart candidates: a policy other than "no"; the runtime is asked once, only if there are any
     // a positive match: a restart file being rewritten (empty for a moment) is not a candidate
     `  wants=$(grep -lx -e always -e on-failure ${c}/*/restart 2>/dev/null)`,
+    // containers that publish ports (their claims), whose rules go when their init dies (below)
+    `  pubs=; for p in ${q(layout.ports)}/*; do [ -f "$p" ] && pubs="$pubs \${p##*/}"; done`,
+    `  [ -n "$wants$pubs" ] && states=$(${rt} list 2>/dev/null | awk 'NR > 1 {print $1, $3}')`,
+    // an init dead behind kslice's back (not stopped by it, not being made): its ports refuse at
+    // once instead of forwarding to an address nobody answers; net.sh puts them back at its start
+    `  for id in $pubs; do`,
+    `    b=${c}/$id; [ -f "$b/stopped" ] || [ -f "$b/creating" ] || [ -f "$b/unpublished" ] || [ ! -f "$b/start.sh" ] && continue`,
+    `    case " $(printf '%s\\n' "$states" | awk -v id="$id" '$1 == id {print $2}') " in *running*|*created*|*creating*|*paused*) continue ;; esac`,
+    // under the bundle's lock (no start or stop of kslice's in between), and asking the runtime again
+    `    ( exec 7>>"$b/lock"; flock -n 7 || exit 0; ${rt} state "$id" 2>/dev/null | grep -q '"status": "\\(running\\|created\\|paused\\)"' && exit 0; unpublish "$id" && : > "$b/unpublished" )`,
+    `  done`,
     `  if [ -n "$wants" ]; then`,
-    `    states=$(${rt} list 2>/dev/null | awk 'NR > 1 {print $1, $3}')`,
     `    now=$(date +%s)`,
     `    for f in $wants; do`,
     `      b=\${f%/restart}; id=\${b##*/}`,

@@ -3,7 +3,7 @@ import { shellQuote as q } from "../../transport/transport";
 import type { HostLayout } from "../container/layout";
 import { containerOwner, nftTable, vethAliasPrefix } from "./names";
 import { localnetScript } from "./localnet";
-import { ensureRulesScript, onLoopback, portRules, removeRulesScript, ruleComments, type PortRule } from "./nft";
+import { ensureRulesScript, onLoopback, portRules, removeRulesScript, ruleComments, unpublishedMarker, type PortRule } from "./nft";
 
 /** A container's place on one network, resolved: names, addresses and rates. */
 export interface Attachment {
@@ -102,6 +102,8 @@ export function netScript(prefix: string, layout: HostLayout, container: string,
       ];
     }),
     `(\n${ensureRulesScript(nftTable(prefix), layout.runDir, containerOwner(container), portRules(ports))}\n) || exit 1`,
+    // the supervisor's mark that it took the rules away when the init died: they are back
+    `rm -f ${q(unpublishedMarker(layout.bundle(container)))}`,
     `(\n${localnetScript(layout, container, loopbackBridges(atts, ports))}\n) || exit 1`,
     `exit 0`,
   ].join("\n");
@@ -157,8 +159,26 @@ export function probeNetScript(prefix: string, pid: number, atts: Attachment[], 
       ];
     }),
     `nsenter --net=/proc/${pid}/ns/net sh -c ${q(inNamespaceListing)} 2>/dev/null | ${probeLabels}`,
-    ...(withRules ? [`nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`] : []),
+    ...(withRules ? [`nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`, foreignDnatsScript(prefix)] : []),
   ].join("\n");
+}
+
+/**
+ * Every DNAT rule of another nftables table ("dnat <family> <table> <rule>"): another prefix's
+ * published port (or anyone's rule) on a port of ours takes its packets whenever its chain runs
+ * first, and fights ours otherwise. Host ports belong to the machine.
+ */
+export const foreignDnatsScript = (prefix: string) =>
+  `nft list ruleset 2>/dev/null | awk -v me=${q(`ip ${nftTable(prefix)}`)} '/^table / { t = $2 " " $3 } / dnat to / && t != me { sub(/^[ \t]+/, ""); print "dnat " t " " $0 }'`;
+
+/** The other tables' DNAT rules that match a published port of ours (same protocol and port, overlapping address). */
+export function shadowingRules(lines: string[], port: PortRule): string[] {
+  return lines.filter((l) => {
+    const proto = / (tcp|udp) dport (\d+)\b/.exec(l);
+    if (!proto || proto[1] !== port.protocol || Number(proto[2]) !== port.hostPort) return false;
+    const daddr = / ip daddr (\S+)/.exec(l)?.[1];
+    return daddr === undefined || port.hostAddress === "0.0.0.0" || daddr === port.hostAddress;
+  }).map((l) => l.slice(5).replace(/ comment ".*$/, ""));
 }
 
 /** Which attachments and whether the published ports differ from what the kernel shows. */
@@ -166,6 +186,8 @@ export interface NetDrift {
   /** indexes of attachments not as declared */
   attachments: number[];
   ports: boolean;
+  /** Published ports that another table's DNAT rule also takes ("ports[i]: tcp 0.0.0.0:80 is also DNATed by table ip b: …"). */
+  shadowed?: string[];
 }
 
 const IFF_UP = 0x1;
@@ -200,5 +222,7 @@ export function parseNetProbe(out: string, container: string, atts: Attachment[]
   const want = ruleComments(containerOwner(container), portRules(ports)).sort();
   // a loopback-published port needs route_localnet on its bridge
   const localnet = loopbackBridges(atts, ports).every((b) => val(`localnet ${b}`) === "1");
-  return { attachments: drifted, ports: JSON.stringify(have) !== JSON.stringify(want) || !localnet };
+  const dnats = lines.filter((l) => l.startsWith("dnat "));
+  const shadowed = ports.flatMap((p, i) => shadowingRules(dnats, p).map((r) => `ports[${i}]: ${p.protocol} ${p.hostAddress}:${p.hostPort} is also DNATed by table ${r.split(" ").slice(0, 2).join(" ")}: ${r.split(" ").slice(2).join(" ")}`));
+  return { attachments: drifted, ports: JSON.stringify(have) !== JSON.stringify(want) || !localnet || shadowed.length > 0, ...(shadowed.length ? { shadowed } : {}) };
 }

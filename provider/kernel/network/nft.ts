@@ -161,3 +161,24 @@ export function portRules(ports: PortRule[]): NftRule[] {
 
 /** A port reachable on the host's loopback: published to 0.0.0.0 or to an address in 127.0.0.0/8. */
 export const onLoopback = (hostAddress: string) => hostAddress === "0.0.0.0" || hostAddress.startsWith("127.");
+
+/** A container's marker that the supervisor took its port rules away (its init died); net.sh removes it. */
+export const unpublishedMarker = (bundle: string) => `${bundle}/unpublished`;
+
+/**
+ * Shell function `unpublish NAME`: removes the container's port rules (owner c:NAME) from the
+ * prefix's table under its nftables lock, as a stop does. For the supervisor, which finds
+ * containers whose init died behind kslice's back: with no DNAT left, a connection to their ports
+ * is refused at once by the host (TCP reset, ICMP port unreachable) instead of being sent to an
+ * address nobody answers until the client times out.
+ */
+export function unpublishFunction(table: string, runDir: string): string {
+  const t = `ip ${table}`;
+  return [
+    `unpublish() (`,
+    `  exec 8>${q(nftLock(runDir))}; flock -w 10 8 || exit 1`,
+    `  tx=$(nft -a list chain ${t} ports 2>/dev/null | awk -v o="c:$1 " -v dq='"' 'index($0, "comment " dq o) { print "delete rule ${t} ports handle " $NF }')`,
+    `  [ -z "$tx" ] || printf '%s\\n' "$tx" | nft -f -`,
+    `)`,
+  ].join("\n");
+}

@@ -10,21 +10,69 @@ import { shellQuote as q } from "../../transport/transport";
 import type { HostLayout } from "../container/layout";
 
 /**
- * Published ports claimed on the host, one file per container, checked and written under a lock:
- * a port another container publishes fails with exit status 4, naming it. No ports: the claim goes.
+ * Every prefix's port claims: host ports belong to the machine, whatever prefix publishes them
+ * (a DNAT in one prefix's table and one in another's would fight over the same packets).
+ */
+export const allPortClaims = "/var/lib/*/ports";
+
+/** Prints the owner URN recorded in a bundle's kslice.json ($1), or nothing. */
+const ownerFn = `own() { sed -n 's/.*"owner": *"\\([^"]*\\)".*/\\1/p' "$1" 2>/dev/null | head -n 1; }`;
+
+/**
+ * Published ports claimed on the host, one file per container, checked and written under the
+ * host-wide lock (flock on /var/lib, as for user-namespace ranges) against the claims of every
+ * prefix: a port another container publishes, under this prefix or another, fails with exit status
+ * 4, naming the holder (its prefix, name and owner). A claim of another prefix by the same owner
+ * (this resource moving between prefixes of one machine) is not a clash. No ports: the claim goes.
  */
 export function claimPortsScript(layout: HostLayout, container: string, ports: PortDeclaration[]): string {
   const d = q(layout.ports);
+  const mine = q(`${layout.ports}/${container}`);
   return [
-    `mkdir -p ${d} ${q(layout.runDir)}; exec 9>${q(`${layout.runDir}/ports.lock`)}; flock -w 60 9 || exit 1`,
+    `mkdir -p ${d}; exec 9</var/lib; flock -w 60 9 || { echo "timed out waiting for the lock of /var/lib (published ports)" >&2; exit 1; }`,
+    ownerFn,
+    `me=$(own ${q(`${layout.bundle(container)}/kslice.json`)})`,
     ...ports.map((p, i) => {
       const any = p.hostAddress === "0.0.0.0";
       const re = `^${p.protocol}/${any ? "[^/]*" : `(${p.hostAddress.replace(/\./g, "\\.")}|0\\.0\\.0\\.0)`}/${p.hostPort}$`;
-      return `o=$(grep -lE ${q(re)} ${d}/* 2>/dev/null | grep -vxF ${q(`${layout.ports}/${container}`)} | head -n 1); [ -z "$o" ] || { echo "ports[${i}]: ${p.protocol} ${p.hostAddress}:${p.hostPort} is already published by container \${o##*/}" >&2; exit 4; }`;
+      return [
+        `o=$(grep -lE ${q(re)} ${allPortClaims}/* 2>/dev/null | grep -vxF ${mine} | while read -r f; do`,
+        `  x=\${f%/ports/*}; x=\${x##*/}; c=\${f##*/}; w=$(own "/var/lib/$x/containers/$c/kslice.json")`,
+        `  [ -n "$me" ] && [ "$w" = "$me" ] && continue; echo "$x $c \${w:--}"; break`,
+        `done)`,
+        `[ -z "$o" ] || { set -- $o; echo "ports[${i}]: ${p.protocol} ${p.hostAddress}:${p.hostPort} is already published by container $2 under prefix $1 (owner $3)" >&2; exit 4; }`,
+      ].join("\n");
     }),
-    ports.length ? `printf '%s\\n' ${ports.map((p) => q(portKey(p))).join(" ")} > ${q(`${layout.ports}/${container}`)}` : `rm -f ${q(`${layout.ports}/${container}`)}`,
+    ports.length ? `printf '%s\\n' ${ports.map((p) => q(portKey(p))).join(" ")} > ${mine}` : `rm -f ${mine}`,
     `exit 0`,
   ].join("\n");
+}
+
+/**
+ * Every prefix's port claims, one line per claimed port: "<prefix> <container> <owner or -> <key>"
+ * (keys of kslice's form only: another program's /var/lib/<x>/ports is left out), then "@@".
+ */
+export function portClaimsReadScript(): string {
+  return [
+    ownerFn,
+    `for f in ${allPortClaims}/*; do [ -f "$f" ] || continue; x=\${f%/ports/*}; x=\${x##*/}; c=\${f##*/}; w=$(own "/var/lib/$x/containers/$c/kslice.json")`,
+    `  grep -E '^(tcp|udp)/[0-9.]+/[0-9]+$' "$f" | sed "s|^|$x $c \${w:--} |"`,
+    `done; echo @@`,
+  ].join("\n");
+}
+
+export interface PortClaim {
+  prefix: string;
+  container: string;
+  owner: string | undefined;
+  key: string;
+}
+
+export function parsePortClaims(out: string): PortClaim[] {
+  return out.split("\n").filter(Boolean).map((l) => {
+    const [prefix = "", container = "", owner = "", key = ""] = l.split(" ");
+    return { prefix, container, owner: owner === "-" ? undefined : owner, key };
+  }).filter((c) => c.key);
 }
 
 /** Gives a container's port claim back. */

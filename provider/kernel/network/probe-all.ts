@@ -1,6 +1,6 @@
 import { shellQuote as q } from "../../transport/transport";
 import type { HostLayout } from "../container/layout";
-import { loopbackBridges, nsListingArgs, nsListingBatch, probeLabels, type Attachment } from "./attach";
+import { foreignDnatsScript, loopbackBridges, nsListingArgs, nsListingBatch, probeLabels, type Attachment } from "./attach";
 import { nftTable } from "./names";
 import type { PortRule } from "./nft";
 
@@ -25,6 +25,8 @@ export function probeAllNetScript(prefix: string, layout: HostLayout): string {
     `tc qdisc show 2>/dev/null`,
     `echo @@nft`,
     `nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "//; s/"$//'`,
+    `echo @@dnat`,
+    foreignDnatsScript(prefix),
     `nets=$(grep -l 'inns()' ${q(layout.containers)}/*/net.sh 2>/dev/null)`,
     // One program per namespace: nsenter runs ip itself, its commands in a here-document. The diffs
     // of a preview all wait on this read: the namespaces are split between as many shells as the
@@ -60,6 +62,8 @@ export interface HostNetView {
   localnet: Map<string, string>;
   qdiscs: string[];
   comments: string[];
+  /** Other tables' DNAT rules, as foreignDnatsScript prints them. */
+  dnats: string[];
   /** container → the lines its namespace printed */
   namespaces: Map<string, string[]>;
   /** container → the pid whose namespace was entered */
@@ -67,7 +71,7 @@ export interface HostNetView {
 }
 
 export function parseProbeAll(out: string): HostNetView {
-  const view: HostNetView = { veths: new Map(), ports: new Set(), localnet: new Map(), qdiscs: [], comments: [], namespaces: new Map(), pids: new Map() };
+  const view: HostNetView = { veths: new Map(), ports: new Set(), localnet: new Map(), qdiscs: [], comments: [], dnats: [], namespaces: new Map(), pids: new Map() };
   let section = "";
   let ns: string[] = [];
   for (const line of out.split("\n")) {
@@ -96,6 +100,7 @@ export function parseProbeAll(out: string): HostNetView {
     else if (section === "localnet") view.localnet.set(a, b);
     else if (section === "qdisc") view.qdiscs.push(line);
     else if (section === "nft") view.comments.push(line);
+    else if (section === "dnat") view.dnats.push(line);
     else if (section === "ns") ns.push(line);
   }
   return view;
@@ -114,5 +119,6 @@ export function probeTextFor(view: HostNetView, container: string, atts: Attachm
     }),
     ...inside,
     ...view.comments.map((c) => `nft ${c}`),
+    ...view.dnats,
   ].join("\n");
 }

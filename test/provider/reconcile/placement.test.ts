@@ -149,3 +149,38 @@ describe("roomFor", () => {
     expect(roomFor(host("a"), { memoryBytes: 0, cpuMillis: 0 }, 4)).toBe(4);
   });
 });
+
+describe("place: hosts that are prefixes of one machine", () => {
+  const Gi = 1024 * Mi;
+  // what every prefix's probe of one machine reports: the machine's figures, what is declared on it
+  const onMachine = (key: string, machine: string, more: Partial<PoolHost> = {}) => host(key, { machine, memoryBytes: 24 * Gi, cpuMillis: 2000, ...more });
+
+  it("counts the machine's memory once: 4 replicas of 10Gi do not fit two prefixes of one 24Gi machine", () => {
+    const r = place(names(4), [onMachine("a", "m1"), onMachine("b", "m1")], { memoryBytes: 10 * Gi, cpuMillis: 0 }, {});
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.reason).toMatch(/room for 2, short by 2.*a: room for 2 .*shared with b \(one machine\)/);
+  });
+
+  it("spreads across machines first: 2 replicas over a, b (one machine) and c go to two machines", () => {
+    const r = ok(place(names(2), [onMachine("a", "m1"), onMachine("b", "m1"), onMachine("c", "m2")], demand, {}));
+    expect(counts(r.assignments)).toEqual({ a: 1, c: 1 });
+    expect(r.assignments["r-0"]!.reason).toMatch(/spread over 3 eligible host\(s\) on 2 machine\(s\)/);
+  });
+
+  it("4 replicas over a, b (one machine) and c: 2 on each machine, the machine's 2 split between its prefixes", () => {
+    const r = ok(place(names(4), [onMachine("a", "m1"), onMachine("b", "m1"), onMachine("c", "m2")], demand, {}));
+    expect(counts(r.assignments)).toEqual({ a: 1, b: 1, c: 2 });
+  });
+
+  it("warns when the pool has fewer machines than hosts, naming them", () => {
+    const r = ok(place(names(2), [onMachine("a", "m1"), onMachine("b", "m1")], demand, {}));
+    expect(r.warnings).toEqual([expect.stringMatching(/2 reachable host\(s\) are 1 machine\(s\): a, b are prefixes of one machine \(machine-id m1\)/)]);
+    expect(ok(place(names(2), [onMachine("a", "m1"), onMachine("c", "m2")], demand, {})).warnings).toEqual([]);
+  });
+
+  it("is stable: the same inputs with the previous answer give the same answer", () => {
+    const pool = [onMachine("a", "m1"), onMachine("b", "m1"), onMachine("c", "m2")];
+    const first = ok(place(names(5), pool, demand, {}));
+    expect(ok(place(names(5), pool, demand, first.assignments)).assignments).toEqual(first.assignments);
+  });
+});
