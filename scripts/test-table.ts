@@ -114,7 +114,7 @@ const lpad = (s: string, n: number) => (s.length >= n ? s : " ".repeat(n - s.len
 const secs = (s: number) => `${s.toFixed(0)} s`;
 const bootText = (bs: LabBoot[]) => bs.map((b) => `${b.vms} VM${b.vms > 1 ? "s" : ""} ${b.seconds.toFixed(0)} s (${b.accel})`).join(", ");
 
-export function renderTable(tiers: TierRow[], labFiles: FileRow[], sharedBoots: LabBoot[], totalSeconds: number): string {
+export function renderTable(tiers: TierRow[], labFiles: FileRow[], sharedBoots: LabBoot[], totalSeconds: number, otherBoots: LabBoot[] = []): string {
   const out: string[] = ["", "== test time"];
   out.push(`${pad("tier", 10)} ${lpad("wall", 8)} ${lpad("files", 6)} ${lpad("passed", 7)} ${lpad("failed", 7)} ${lpad("skipped", 8)}  status`);
   for (const t of tiers) {
@@ -130,7 +130,9 @@ export function renderTable(tiers: TierRow[], labFiles: FileRow[], sharedBoots: 
     for (const f of [...labFiles].sort((a, b) => b.seconds - a.seconds)) {
       out.push(`${pad(f.file.replace(/^test\/lab\//, ""), 40)} ${lpad(secs(f.seconds), 7)} ${lpad(String(f.tests), 6)}  ${f.boots.length ? bootText(f.boots) : "shared"}${f.status === "passed" ? "" : `  ${f.status}`}`);
     }
-    const boots = [...sharedBoots, ...labFiles.flatMap((f) => f.boots)];
+    // boots a test made by calling startLab itself (lab.lab's own), not through useLab
+    if (otherBoots.length > 0) out.push(`${pad("(started by tests themselves)", 40)} ${lpad("", 7)} ${lpad("", 6)}  ${bootText(otherBoots)}`);
+    const boots = [...sharedBoots, ...labFiles.flatMap((f) => f.boots), ...otherBoots];
     out.push(`VM boots: ${boots.reduce((n, b) => n + b.vms, 0)} VMs in ${boots.length} boots, ${secs(boots.reduce((s, b) => s + b.seconds, 0))} waiting on them`);
   }
   return out.join("\n");
@@ -152,7 +154,8 @@ function main(dir: string, startMs: number): void {
   const lab = readJson(join(dir, "lab.json"));
   const labFiles = lab ? fileRows(lab, boots) : [];
   const total = runs.length > 0 ? (Math.max(...runs.map((r) => r.endMs)) - (startMs || Math.min(...runs.map((r) => r.startMs)))) / 1000 : 0;
-  console.log(renderTable(tiers, labFiles, boots.filter((b) => b.by === "shared"), total));
+  const known = new Set(["shared", ...labFiles.map((f) => f.file)]);
+  console.log(renderTable(tiers, labFiles, boots.filter((b) => b.by === "shared"), total, boots.filter((b) => !known.has(b.by))));
 }
 
 if (require.main === module) {

@@ -40,5 +40,8 @@ describe("the test time table", () => {
     expect(text).toMatch(/^a\.lab\.test\.ts\s+60 s\s+2\s+shared$/m);
     expect(text).toContain("VM boots: 5 VMs in 2 boots, 70 s waiting on them");
     expect(text).toMatch(/^all\s+400 s/m);
+    const withOthers = renderTable([row], files, [], 400, [{ by: "-", vms: 1, seconds: 20, accel: "tcg" }]);
+    expect(withOthers).toMatch(/^\(started by tests themselves\)\s+1 VM 20 s \(tcg\)$/m);
+    expect(withOthers).toContain("VM boots: 4 VMs in 2 boots, 60 s waiting on them");
   });
 });
