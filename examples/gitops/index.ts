@@ -27,11 +27,12 @@ export = async () => {
     host,
     limits: { memory: { max: config.get("teamMemory") ?? "256Mi" }, cpu: { max: 1 }, pids: { max: 128 } },
   });
-  // Each init handles SIGTERM so that an update that restarts it, and destroy, do not wait.
+  // Each init handles SIGTERM so that an update that restarts it, and destroy, do not wait: the
+  // `trap` is set in the init (PID 1) itself, and only httpd goes to the background (see quickstart).
   const api = new kslice.Container("api", {
     host,
     parent: team,
-    command: ["sh", "-c", "mkdir -p /www && echo ok > /www/health && trap 'exit 0' TERM && httpd -f -p 8080 -h /www & wait"],
+    command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /www && echo ok > /www/health || exit 1; httpd -f -p 8080 -h /www & wait"],
     limits: { memory: { max: "64Mi" }, cpu: { max: 0.5 }, pids: { max: config.getNumber("apiPids") ?? 32 } },
   });
   const worker = new kslice.Container("worker", {
