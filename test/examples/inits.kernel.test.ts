@@ -66,8 +66,11 @@ describe("the examples' inits handle SIGTERM", () => {
       // what the stop sends first; without a handler PID 1 never sees it, and only SIGKILL after the
       // 60 s grace would end it. The bound below is generous for a loaded machine, not a timing claim.
       process.kill(pid, "SIGTERM");
-      let gone = false;
-      for (let i = 0; i < 100 && !gone; i++) (gone = !alive(pid)) || (await sleep(100));
+      let gone = !alive(pid);
+      for (let i = 0; i < 100 && !gone; i++) {
+        await sleep(100);
+        gone = !alive(pid);
+      }
       expect(gone, `${example}/${name}: init ${pid} still runs 10 s after SIGTERM`).toBe(true);
     }
   });
