@@ -45,10 +45,12 @@ export function connectionOf(o: HostOptions): Connection {
   return r.value;
 }
 
-export function prefixOf(o: HostOptions): string {
-  const p = o.prefix ?? "kslice";
+/** The prefix: --prefix, else KSLICE_PREFIX from the environment, else the Host's default ("kslice"). */
+export function prefixOf(o: HostOptions, env: NodeJS.ProcessEnv = process.env): string {
+  const fromEnv = o.prefix === undefined && env.KSLICE_PREFIX ? env.KSLICE_PREFIX : undefined;
+  const p = o.prefix ?? fromEnv ?? "kslice";
   const r = prefixSchema.safeParse(p);
-  if (!r.success) throw new UsageError(`--prefix: got ${JSON.stringify(p)}; expected lowercase letters, digits and "-", starting with a letter`);
+  if (!r.success) throw new UsageError(`${fromEnv ? "KSLICE_PREFIX" : "--prefix"}: got ${JSON.stringify(p)}; expected lowercase letters, digits and "-", starting with a letter`);
   return p;
 }
 

@@ -17,7 +17,7 @@ commands:
                                       usage over a sampled window against limits, one chart per container
 
 host options:
-  --prefix P                          kslice prefix on the host (default: kslice)
+  --prefix P                          kslice prefix on the host (default: $KSLICE_PREFIX, else kslice)
   --ssh USER@HOST[:PORT] --key FILE   reach the host over SSH (default: this host)
   --host-key "ssh-ed25519 AAAA..."    the host's expected public key
   --insecure-ignore-host-key          skip host-key checking (throwaway hosts only)

@@ -21,13 +21,29 @@ const root = [join(__dirname, ".."), join(__dirname, "..", "..")].find((d) => {
   }
 })!;
 
-const resources = [
+/** Custom resources, checked by a schema; component resources (no schema) are read from their declarations alone. */
+const resources: { name: string; file: string; schema?: z.ZodType }[] = [
   { name: "Host", file: "provider/resources/host.ts", schema: hostArgs },
   { name: "ResourceLimits", file: "provider/resources/resource-limits.ts", schema: resourceLimitsArgs },
   { name: "Container", file: "provider/resources/container.ts", schema: containerArgs },
   { name: "Network", file: "provider/resources/network.ts", schema: networkArgs },
   { name: "Placement", file: "provider/resources/placement.ts", schema: placementArgs },
+  { name: "ContainerSet", file: "provider/resources/container-set.ts" },
 ];
+
+/**
+ * Defaults a component gives its children other than their own: ContainerSet's replicas are
+ * Containers whose `onSourceLost` is "recreate" unless the template says otherwise
+ * (provider/resources/container-set.ts), so the reference shows the row with the set's default.
+ */
+const componentDefaults: Record<string, { path: string; of: { resource: string; path: string }; default: string }[]> = {
+  ContainerSet: [{ path: "template.onSourceLost", of: { resource: "Container", path: "onSourceLost" }, default: '"recreate"' }],
+};
+
+/** A TypeScript type as a reference cell: pulumi.Input<T> shown as T (every input takes one anyway). */
+function tsTypeText(type: ts.Type, checker: ts.TypeChecker): string {
+  return checker.typeToString(type, undefined, ts.TypeFormatFlags.NoTruncation).replace(/\bInput<([^<>]*)>/g, "$1");
+}
 
 interface Doc { text: string; default?: string; optional?: boolean }
 type JsonSchema = { [k: string]: unknown };
@@ -152,8 +168,15 @@ export function generate(): string {
     const ctor = cls.members.find(ts.isConstructorDeclaration)!;
     const argsType = checker.getTypeAtLocation(ctor.parameters[1]!);
     const docs = inputDocs(argsType, checker);
-    const schema = z.toJSONSchema(r.schema, { io: "input", unrepresentable: "any" }) as JsonSchema;
     parts.push("", `## ${r.name}`, "", docOf(classSym, checker).text, "", "### Inputs", "", "| input | type | required | default | description |", "|---|---|---|---|---|");
+    if (!r.schema) {
+      // a component resource: its Args interface's own fields (nested declarations are named there)
+      parts.push(...componentInputs(argsType, checker, docs, r.name));
+      parts.push("", "### Outputs", "", "A component resource: its inputs are not stored; these are its properties.", "", "| output | type | description |", "|---|---|---|");
+      parts.push(...outputRows(cls, source, checker));
+      continue;
+    }
+    const schema = z.toJSONSchema(r.schema, { io: "input", unrepresentable: "any" }) as JsonSchema;
     for (const row of rows(schema)) {
       // a resource on a host takes the Host (or what its ref holds): the fields are the Host's
       if (r.name !== "Host" && row.path.startsWith("host.")) continue;
@@ -164,14 +187,40 @@ export function generate(): string {
       parts.push(`| \`${row.path}\` | ${cell(type)} | ${cell(required)} | ${cell(def)} | ${cell(doc?.text ?? "")} |`);
     }
     parts.push("", "### Outputs", "", "Besides the inputs, as stored (the engine keeps them in the outputs):", "", "| output | type | description |", "|---|---|---|");
-    for (const m of cls.members) {
-      if (!ts.isPropertyDeclaration(m) || !ts.isIdentifier(m.name)) continue;
-      const sym = checker.getSymbolAtLocation(m.name)!;
-      const text = m.type ? m.type.getText(source).replace(/^pulumi\.Output<(.*)>$/s, "$1").replace(/pulumi\.Unwrap<(.*)>/s, "$1") : "";
-      parts.push(`| \`${m.name.text}\` | \`${cell(oneLine(text))}\` | ${cell(docOf(sym, checker).text)} |`);
-    }
+    parts.push(...outputRows(cls, source, checker));
   }
   return `${parts.join("\n")}\n`;
+}
+
+/** One row per property the class declares: its type (the value inside pulumi.Output) and doc comment. */
+function outputRows(cls: ts.ClassDeclaration, source: ts.SourceFile, checker: ts.TypeChecker): string[] {
+  const out: string[] = [];
+  for (const m of cls.members) {
+    if (!ts.isPropertyDeclaration(m) || !ts.isIdentifier(m.name)) continue;
+    const sym = checker.getSymbolAtLocation(m.name)!;
+    const text = m.type ? m.type.getText(source).replace(/^pulumi\.Output<(.*)>$/s, "$1").replace(/pulumi\.Unwrap<(.*)>/s, "$1") : "";
+    out.push(`| \`${m.name.text}\` | \`${cell(oneLine(text))}\` | ${cell(docOf(sym, checker).text)} |`);
+  }
+  return out;
+}
+
+/** A component's input rows from its Args interface: top-level fields, and the defaults it gives its children. */
+function componentInputs(argsType: ts.Type, checker: ts.TypeChecker, docs: Map<string, Doc>, name: string): string[] {
+  const out: string[] = [];
+  for (const prop of argsType.getProperties()) {
+    const decl = prop.valueDeclaration ?? prop.declarations?.[0];
+    if (!decl) continue;
+    const doc = docs.get(prop.getName());
+    const optional = (prop.flags & ts.SymbolFlags.Optional) !== 0;
+    const type = tsTypeText(checker.getNonNullableType(checker.getTypeOfSymbolAtLocation(prop, decl)), checker);
+    out.push(`| \`${prop.getName()}\` | ${cell(type)} | ${optional ? "" : "yes"} | ${cell(doc?.default ?? "")} | ${cell(doc?.text ?? "")} |`);
+  }
+  for (const d of componentDefaults[name] ?? []) {
+    const of = resources.find((r) => r.name === d.of.resource)!;
+    const row = rows(z.toJSONSchema(of.schema!, { io: "input", unrepresentable: "any" }) as JsonSchema).find((x) => x.path === d.of.path)!;
+    out.push(`| \`${d.path}\` | ${cell(row.type)} |  | ${cell(d.default)} | as ${d.of.resource}'s \`${d.of.path}\` (default there ${cell(row.default ?? "none")}); this is the default inside a ${name} |`);
+  }
+  return out;
 }
 
 export const referenceFile = join(root, "docs", "API.md");

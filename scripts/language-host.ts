@@ -12,6 +12,7 @@
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
+import { connect } from "node:net";
 import { join } from "node:path";
 import type * as grpcJs from "@grpc/grpc-js";
 import type * as languagePb from "@pulumi/pulumi/proto/language_pb";
@@ -64,6 +65,43 @@ export function configEnv(config: Iterable<[string, string]>): string {
     out[i < 0 || key.slice(i + 1).startsWith("config:") ? key : `${key.slice(0, i)}:config:${key.slice(i + 1)}`] = value;
   }
   return JSON.stringify(out);
+}
+
+/**
+ * Ends the host once its engine is gone (a `kill -9` of `pulumi`): nothing else would, since the
+ * gRPC server keeps node alive. The same watch as the provider's (provider/reconcile/engine-
+ * watchdog.ts, which this self-contained file cannot import): every `intervalMs` a TCP connect to
+ * the engine's address; two refusals in a row, or a new parent (the CLI, our parent through the
+ * wrapper's `exec`, died and we were re-parented), call `gone`.
+ */
+export function watchEngine(engineAddress: string, gone: (why: string) => void, intervalMs = Number(process.env.KSLICE_ENGINE_WATCH_MS ?? 2000)): NodeJS.Timeout {
+  const parent = process.ppid;
+  const cut = engineAddress.lastIndexOf(":");
+  const host = cut > 0 ? engineAddress.slice(0, cut).replace(/^\[|\]$/g, "") : "";
+  const port = cut > 0 ? Number(engineAddress.slice(cut + 1)) : NaN;
+  let misses = 0;
+  let probing = false;
+  const timer = setInterval(() => {
+    if (process.ppid !== parent) return gone(`its parent ${parent} is gone`);
+    if (!Number.isInteger(port) || probing) return;
+    probing = true;
+    const socket = connect({ host: host || "127.0.0.1", port });
+    socket.setTimeout(intervalMs * 2);
+    let settled = false;
+    const done = (alive: boolean) => {
+      if (settled) return;
+      settled = true;
+      socket.destroy();
+      probing = false;
+      misses = alive ? 0 : misses + 1;
+      if (misses >= 2) gone(`the engine at ${engineAddress} is gone`);
+    };
+    socket.once("connect", () => done(true));
+    socket.once("error", () => done(false));
+    socket.once("timeout", () => done(false));
+  }, intervalMs);
+  timer.unref();
+  return timer;
 }
 
 function main(): void {
@@ -185,6 +223,12 @@ function main(): void {
     }
     // the engine reads this line to find us
     process.stdout.write(`${port}\n`);
+    watchEngine(engineAddress, (why) => {
+      process.stderr.write(`pulumi-language-nodejs (kslice stand-in): ${why}; exiting\n`);
+      // the program it runs talks to the same engine: it goes too
+      for (const child of running) child.kill("SIGKILL");
+      process.exit(1);
+    });
   });
 }
 

@@ -151,12 +151,19 @@ async function main(): Promise<void> {
   if (cli.json) {
     process.stdout.write(`${JSON.stringify({ op: cli.op, pulumiVersion: version, summary, outputs })}\n`);
   } else {
-    process.stdout.write(`\n${cli.op} done with pulumi v${version}; changes: ${JSON.stringify(summary)}\n`);
+    process.stdout.write(doneLine(cli.op, version, summary));
     if (cli.op !== "destroy" && cli.op !== "rm") process.stdout.write(`outputs:\n${JSON.stringify(outputs, null, 2)}\n`);
   }
 }
 
-main().catch((e: unknown) => {
-  process.stderr.write(`${failureMessage(e, op, streamed)}\n`);
-  process.exit(1);
-});
+/** The human line after a run: the engine's change summary where the operation has one (not rm, cancel, outputs). */
+export function doneLine(op: string, version: string | undefined, summary: unknown): string {
+  return `\n${op} done with pulumi v${version}${summary === undefined ? "" : `; changes: ${JSON.stringify(summary)}`}\n`;
+}
+
+if (require.main === module) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`${failureMessage(e, op, streamed)}\n`);
+    process.exit(1);
+  });
+}

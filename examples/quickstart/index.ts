@@ -22,11 +22,14 @@ export = async () => {
     nat: true,
   });
   const webAddress = config.get("webAddress") ?? "10.213.0.10";
-  // Each init handles SIGTERM so that stop and destroy do not wait for the grace period.
+  // Each init handles SIGTERM so that stop and destroy do not wait for the grace period: the init is
+  // PID 1 of its pid namespace, which the kernel sends no signal it has no handler for. The `trap` is
+  // set first, in the init itself; only httpd goes to the background (`& wait`), since `a && trap … && b &`
+  // would send the whole list, trap included, into a background subshell.
   const web = new kslice.Container("web", {
     host,
     parent: tenant,
-    command: ["sh", "-c", "mkdir -p /www && echo 'hello from kslice' > /www/index.html && trap 'exit 0' TERM && httpd -f -p 8080 -h /www & wait"],
+    command: ["sh", "-c", "trap 'exit 0' TERM; mkdir -p /www && echo 'hello from kslice' > /www/index.html || exit 1; httpd -f -p 8080 -h /www & wait"],
     limits: { memory: { max: "64Mi" }, pids: { max: 32 } },
     // a static address, outside the range allocated ones come from
     networks: [{ network: net, address: webAddress }],

@@ -29,7 +29,9 @@ export interface ContainerSetArgs {
  * away from draining and unreachable hosts), and one Container per replica follows its answer.
  */
 export class ContainerSet extends pulumi.ComponentResource {
+  /** The Placement resource (`<name>-placement`) that decides each replica's host. */
   readonly placement: Placement;
+  /** One Container per replica, `<namePrefix>-1` … `-<replicas>`, each on the host the placement gives it. */
   readonly containers: Container[];
   /** Replica name → host (the Host's name) and why it runs there. */
   readonly assignments: pulumi.Output<Record<string, PlacementAssignment>>;

@@ -80,6 +80,19 @@ describe("kslice exec and logs", () => {
     expect(last.stdout).toBe(`${log.trimEnd().split("\n").pop()}\n`);
   });
 
+  it("logs of a container that wrote nothing says so; the prefix can come from KSLICE_PREFIX", async () => {
+    await cs.create("quiet", { command: ["sleep", "600"], stopGraceSeconds: 0 });
+    process.env.KSLICE_PREFIX = prefix;
+    try {
+      const r = await kslice(["logs", "quiet"]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toBe("");
+      expect(r.stderr).toBe(`kslice: the log of container quiet is empty (/var/lib/${prefix}/containers/quiet/log)\n`);
+    } finally {
+      delete process.env.KSLICE_PREFIX;
+    }
+  });
+
   it("logs -f follows the log as the container writes it", async () => {
     const last = readFileSync(`/var/lib/${prefix}/containers/box/log`, "utf8").trimEnd().split("\n").pop()!;
     const live = ksliceLive(["--prefix", prefix, "logs", "box", "-f", "--tail", "1"]);
@@ -105,7 +118,7 @@ describe("kslice exec and logs", () => {
   it("refuses an unknown container, a missing command, and an unreachable host", async () => {
     const logs = await kslice(["--prefix", prefix, "logs", "nope"]);
     expect(logs.code).toBe(1);
-    expect(logs.stderr).toMatch(/no container "nope" under prefix "[^"]+" \(known: box\)/);
+    expect(logs.stderr).toMatch(/no container "nope" under prefix "[^"]+" \(known: box, quiet\)/);
     const exec = await kslice(["--prefix", prefix, "exec", "nope", "--", "true"]);
     expect(exec.code).toBe(1);
     expect(exec.stderr).toMatch(/no container "nope"/);

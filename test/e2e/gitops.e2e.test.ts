@@ -48,16 +48,18 @@ describe("examples/gitops/ci.sh against a real stack", () => {
     expect(r.code, r.out).toBe(0);
     r = await pulumi("config", "set", "prefix", prefix);
     expect(r.code, r.out).toBe(0);
+    r = await pulumi("config", "set", "subnet", "10.247.65.0/24");
+    expect(r.code, r.out).toBe(0);
 
     deployed = true;
     r = await ci("main");
     expect(r.code, r.out).toBe(0);
-    expect(r.out).toMatch(/5 created/);
+    expect(r.out).toMatch(/6 created/);
     expect(r.out).toMatch(/in sync: the host matches the repository/);
 
     r = await ci("feature/x");
     expect(r.code, r.out).toBe(0);
-    expect(r.out).toContain("in sync: the host matches the repository (5 same)");
+    expect(r.out).toContain("in sync: the host matches the repository (6 same)");
     expect(r.out).not.toMatch(/Updating|created|updated/);
   });
 

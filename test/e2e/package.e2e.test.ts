@@ -43,7 +43,7 @@ describe("the packed package in a project of its own, driven by the pulumi CLI",
     expect(r.ok, r.stderr).toBe(true);
     tarball = join(work, r.stdout.trim().split("\n").pop()!);
     const files = execFileSync("tar", ["tzf", tarball], { encoding: "utf8" }).trim().split("\n").map((f) => f.replace(/^package\//, ""));
-    for (const f of ["LICENSE", "README.md", "package.json", "dist/index.js", "dist/index.d.ts", "dist/index.js.map", "dist/provider/reconcile/lifecycles.js", "dist/schema/container.d.ts", "dist/provider/kernel/container/seccomp-default.json", "dist/cli/main.js"]) {
+    for (const f of ["LICENSE", "README.md", "package.json", "dist/index.js", "dist/index.d.ts", "docs/API.md", "dist/index.js.map", "dist/provider/reconcile/lifecycles.js", "dist/schema/container.d.ts", "dist/provider/kernel/container/seccomp-default.json", "dist/cli/main.js"]) {
       expect(files).toContain(f);
     }
     expect(files.filter((f) => /(^|\/)(test|bench|scripts|examples|lab)\/|\.test\.|^config\.json$|\.ts$/.test(f) && !f.endsWith(".d.ts"))).toEqual([]);

@@ -25,8 +25,21 @@ describe("refused at preview across resources", () => {
     stack.config["kslice:case"] = name;
     const p = await stack.run("preview");
     expect(p.ok).toBe(false);
-    expect(p.stderr).toMatch(new RegExp(`property ${property.replace(/\./g, "\\.")} value .* has a problem: `));
+    expect(p.stderr).toMatch(new RegExp(`resource '[^']+' has a problem: ${property.replace(/\./g, "\\.")}: `));
     expect(p.stderr).toContain(reason);
+    expect(leaksOf(prefix)).toEqual([]);
+  });
+
+  // The engine prints a failure naming a property as `property P value {V}`, V looked up as a
+  // top-level input: a nested path printed `value {<nil>}`. The runner prints what the engine said once.
+  it("a bad input reads once, with its path and without the engine's {<nil>}", async () => {
+    stack.config["kslice:case"] = "bad-input";
+    const p = await stack.run("preview");
+    expect(p.ok).toBe(false);
+    const message = "pulumi-nodejs:dynamic/kslice:Container resource 'c' has a problem: limits.cpu.max: ";
+    expect(p.stderr.split(message).length - 1, p.stderr).toBe(1);
+    expect(p.stderr).not.toContain("<nil>");
+    expect(p.stderr).not.toMatch(/property \S+ value/);
     expect(leaksOf(prefix)).toEqual([]);
   });
 });

@@ -78,7 +78,7 @@ describe("ContainerSet over three lab VMs: placement, drain, a VM lost and back"
     // config set stays in the stack's config file: set it back, not just left out
     stack!.config["kslice:memory"] = "32Mi";
     expect(p.ok).toBe(false);
-    expect(p.stderr).toMatch(/Placement resource .web-placement.: property replicas .* has a problem: 6 replica\(s\) of memory 300Mi, cpu 0\.1 cores each do not fit: the pool has room for 3, short by 3 \(memory 900Mi, cpu 0\.3 cores\)/);
+    expect(p.stderr).toMatch(/Placement resource .web-placement. has a problem: replicas: 6 replica\(s\) of memory 300Mi, cpu 0\.1 cores each do not fit: the pool has room for 3, short by 3 \(memory 900Mi, cpu 0\.3 cores\)/);
     for (const h of ["lab-1", "lab-2", "lab-3"]) expect(p.stderr).toMatch(new RegExp(`${h}: room for 1 \\(memory \\d+[KM]i free of \\d+[KM]i, cpu 1 cores free of 1 cores\\)`));
   }, 300_000);
 

@@ -1,6 +1,7 @@
 import { RunRequest, ProgramInfo } from "@pulumi/pulumi/proto/language_pb";
+import { createServer, type AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
-import { configEnv, runArguments } from "../../scripts/language-host";
+import { configEnv, runArguments, watchEngine } from "../../scripts/language-host";
 
 describe("the stand-in language host's command line for the SDK's cmd/run", () => {
   it("passes the flags the official host passes, then the entry point and the program's args", () => {
@@ -23,5 +24,24 @@ describe("the stand-in language host's command line for the SDK's cmd/run", () =
     expect(JSON.parse(configEnv([["kslice:prefix", "p"], ["proj:a:b", "1"], ["aws:config:region", "x"]]))).toEqual({
       "kslice:config:prefix": "p", "proj:config:a:b": "1", "aws:config:region": "x",
     });
+  });
+});
+
+describe("the stand-in language host's engine watch", () => {
+  it("says nothing while the engine answers and calls `gone` after two refused connections", async () => {
+    const engine = createServer((s) => s.destroy());
+    await new Promise<void>((r) => engine.listen(0, "127.0.0.1", r));
+    const address = `127.0.0.1:${(engine.address() as AddressInfo).port}`;
+    const reasons: string[] = [];
+    const timer = watchEngine(address, (why) => reasons.push(why), 20);
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      expect(reasons).toEqual([]);
+      await new Promise<void>((r) => engine.close(() => r()));
+      for (let i = 0; i < 100 && reasons.length === 0; i++) await new Promise((r) => setTimeout(r, 20));
+      expect(reasons[0]).toBe(`the engine at ${address} is gone`);
+    } finally {
+      clearInterval(timer);
+    }
   });
 });
