@@ -7,6 +7,7 @@ import { lowerOf } from "../kernel/container/rootfs";
 import { chooseRuntime } from "../kernel/host-facts";
 import { connectionKey } from "../transport/open";
 import { pipeHosts } from "../transport/stream";
+import { hostSnapshots } from "./container-reads";
 import { forgetReads, hostContext, type HostContext } from "./host-context";
 import { hostMoved, machineIdentity } from "./host-identity";
 import { ownerOf, recordedOwner } from "./ownership";
@@ -194,6 +195,17 @@ async function interrupted(h: HostContext, o: ContainerArgs, a: ContainerArgs, o
   const m = record as Partial<Move> | undefined;
   if (!m || !["copying", "copied", "started"].includes(m.phase as string)) return undefined;
   return JSON.stringify(m.source) === JSON.stringify(sourceOf(o)) ? (m as Move) : undefined;
+}
+
+/**
+ * The record of the finished migration that brought this resource's container to its host, or
+ * null: what a create that takes over a migrated container keeps as lastMigration (the state lost
+ * the move, e.g. a `refresh` after an interrupted one found the source gone and dropped it).
+ */
+async function migratedHere(a: ContainerArgs, owner: string | undefined): Promise<MigrationRecord | null> {
+  const { meta, record } = await readMoveRecord((await hostContext(a.host)).t, hostLayout(a.host.prefix).bundle(a.name));
+  const m = record as Partial<Move> | undefined;
+  return meta !== undefined && recordedOwner(meta) === owner && m?.phase === "started" && m.result ? m.result : null;
 }
 
 /** Moves a container from olds' host to news' host; see the file's comment. */
@@ -401,8 +413,12 @@ export function withMigration(inner: LifecycleImpl, declaration: (props: Props) 
     },
 
     async create(inputs) {
+      // a bundle already there is taken over by the create: one a migration brought keeps its record
+      const a = declaration(inputs);
+      const existed = a !== undefined && (await hostSnapshots(await hostContext(a.host), a.host).claims()).bundles.has(a.name);
       const r = await inner.create(inputs);
-      return { ...r, outs: { ...r.outs, lastMigration: null, leftBehind: [] } };
+      const lastMigration = existed ? await migratedHere(a, ownerOf(inputs)) : null;
+      return { ...r, outs: { ...r.outs, lastMigration, leftBehind: [] } };
     },
 
     async read(id, props) {

@@ -125,6 +125,7 @@ describe("a migration interrupted by a kill -9 of the CLI", () => {
 
     const again = await stack.run("preview", "--expect-no-changes");
     expect(again.ok, again.stderr).toBe(true);
+    expect(again.stderr).not.toContain("pending operations");
     expect(initPid(prefixB)).toBe(pid);
   });
 
@@ -156,6 +157,31 @@ describe("a migration interrupted by a kill -9 of the CLI", () => {
 
     const again = await stack.run("preview", "--expect-no-changes");
     expect(again.ok, again.stderr).toBe(true);
+    // the up cleared the engine's pending update
+    expect(again.stderr).not.toContain("pending operations");
     expect(leaksOf(prefixB).filter((l) => /box/.test(l))).toEqual([]);
+  });
+
+  it("killed after the move finished, then refreshed (as Pulumi's warning suggests): the next up takes it over all the same", async () => {
+    stack.config["kslice:at"] = "b";
+    await killAt("migrated");
+    const moved = initPid(prefixB);
+    expect(moved).toBeGreaterThan(0);
+    const recorded = JSON.parse(readFileSync(`${bundle(prefixB)}/migration.json`, "utf8"));
+    // refresh reads the source, where the container is gone: the state drops it
+    const refresh = await stack.run("refresh");
+    expect(refresh.ok, refresh.stderr).toBe(true);
+    expect(stack.exportResources().filter((r) => r.type.endsWith(":Container"))).toEqual([]);
+
+    const up = await stack.run("up");
+    expect(up.ok, up.stderr).toBe(true);
+    expect(up.json!.outputs.pid).toBe(moved);
+    expect(initPid(prefixB)).toBe(moved);
+    expect(up.json!.outputs.lastMigration).toEqual(recorded.result);
+    expect(inBox(prefixB, "cat /data")).toBe("precious");
+    const again = await stack.run("preview", "--expect-no-changes");
+    expect(again.ok, again.stderr).toBe(true);
+    expect(again.stderr).not.toContain("pending operations");
+    expect(leaksOf(prefixA).filter((l) => /box/.test(l))).toEqual([]);
   });
 });
