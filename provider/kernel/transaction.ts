@@ -60,12 +60,7 @@ export function transactionScript(steps: (Step | Pause)[], hook?: PauseHook): st
   ];
   steps.forEach((s, i) => {
     if ("pause" in s) {
-      if (hook?.at !== s.pause) return;
-      out.push(
-        ...(hook.file ? [`printf '%s' '${s.pause.replace(/[^a-z0-9_-]/gi, "")}' > '${hook.file.replace(/'/g, `'\\''`)}'`] : []),
-        `while kill -0 $PPID 2>/dev/null; do sleep 0.1; done`,
-        `exit 99`,
-      );
+      out.push(...pauseLines(s.pause, hook));
       return;
     }
     out.push(`ks_step_${i}() {`, s.run, `}`);
@@ -80,6 +75,20 @@ export function transactionScript(steps: (Step | Pause)[], hook?: PauseHook): st
   if (writes.length) out.push(`ks_sync() {`, syncScript(writes), `}`, `ks_e=$( ( ks_sync ) </dev/null 2>&1 >/dev/null 3>&- ) || ks_fail sync $?`);
   out.push(`exit 0`);
   return out.join("\n");
+}
+
+/**
+ * The shell of a test pause point (reconcile/test-hooks.ts): nothing unless `hook` names `point`;
+ * then it writes the point's name to hook.file, waits for its caller (the provider) to die, and
+ * exits 99 without undoing anything. Scripts other than transactions (a migration's) use it too.
+ */
+export function pauseLines(point: string, hook: PauseHook | undefined): string[] {
+  if (hook?.at !== point) return [];
+  return [
+    ...(hook.file ? [`printf '%s' '${point.replace(/[^a-z0-9_-]/gi, "")}' > '${hook.file.replace(/'/g, `'\\''`)}'`] : []),
+    `while kill -0 $PPID 2>/dev/null; do sleep 0.1; done`,
+    `exit 99`,
+  ];
 }
 
 const stepName = (n: string) => n.replace(/[^A-Za-z0-9_.-]/g, "-");

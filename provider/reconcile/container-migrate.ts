@@ -2,15 +2,17 @@ import type { ContainerArgs } from "../../schema/container";
 import type { Connection } from "../../schema/connection";
 import type { InputFailure } from "../../schema/issues";
 import { hostLayout } from "../kernel/container/layout";
-import { archiveUpperScript, liveSupportScript, restoreUpperScript, upperSizeScript } from "../kernel/container/migrate";
+import { archiveUpperScript, liveSupportScript, readMoveRecord, restoreUpperScript, upperSizeScript, writeMoveRecord } from "../kernel/container/migrate";
 import { lowerOf } from "../kernel/container/rootfs";
 import { chooseRuntime } from "../kernel/host-facts";
 import { connectionKey } from "../transport/open";
 import { pipeHosts } from "../transport/stream";
+import { hostSnapshots } from "./container-reads";
 import { forgetReads, hostContext, type HostContext } from "./host-context";
 import { hostMoved, machineIdentity } from "./host-identity";
 import { ownerOf, recordedOwner } from "./ownership";
 import type { CheckResult, DiffResult, LifecycleImpl, Props, UpdateResult } from "./provider-types";
+import { pauseAt, pauseHook } from "./test-hooks";
 import { containsUnknown } from "./unknown";
 
 /**
@@ -20,6 +22,11 @@ import { containsUnknown } from "./unknown";
  * and only then removed from the source. Any failure before that removal undoes the target and
  * restarts the source as it was. This wraps the container lifecycle, whose create, update and
  * delete do the work on each host: the migration only orders them and moves the data.
+ *
+ * Its progress is recorded on the target as it goes (a Move in the bundle's migration.json): the
+ * engine hears of a migration only when it returns, so a CLI killed meanwhile leaves a state that
+ * still names the source while the provider went on. The next up reads the record and resumes
+ * the move (the copy made again) or, once the data is on the target, takes it over as it is.
  */
 
 type HostRef = ContainerArgs["host"];
@@ -141,7 +148,7 @@ async function copyUpper(
   let last = Date.now();
   const r = await pipeHosts(
     from.h.t, ["sh", "-c", archiveUpperScript(src, shift)],
-    to.h.t, ["sh", "-c", restoreUpperScript(dst, lowerOf(hostLayout(to.host.prefix), a.rootfs))],
+    to.h.t, ["sh", "-c", restoreUpperScript(dst, lowerOf(hostLayout(to.host.prefix), a.rootfs), pauseHook())],
     {
       timeoutMs: 3_600_000,
       onBytes: (n) => {
@@ -158,6 +165,49 @@ async function copyUpper(
   return r.bytes;
 }
 
+/**
+ * How far a migration got, as recorded on the target (migration.json). `copying`: the source was
+ * (being) stopped and the copy is not known complete; `copied`: the writable layer is on the
+ * target; `started`: the target holds the container as declared (running or not) and `result` is
+ * the migration's record: only the source's removal may be missing.
+ */
+interface Move {
+  source: { connection: string; prefix: string; name: string };
+  phase: "copying" | "copied" | "started";
+  /** The source ran before the migration stopped it: a rollback starts it again. */
+  wasRunning: boolean;
+  /** When the source was stopped (ms since the epoch): downtime counts from there. */
+  stoppedAt: number | null;
+  bytes: number;
+  templateBuilt: boolean;
+  result?: MigrationRecord;
+}
+
+const sourceOf = (o: ContainerArgs): Move["source"] => ({ connection: connectionKey(o.host.connection), prefix: o.host.prefix, name: o.name });
+
+/**
+ * The record an interrupted migration of this resource from this source left on the target, or
+ * undefined: none, another source's, or a target container of another owner (create refuses that).
+ */
+async function interrupted(h: HostContext, o: ContainerArgs, a: ContainerArgs, owner: string | undefined): Promise<Move | undefined> {
+  const { meta, record } = await readMoveRecord(h.t, hostLayout(a.host.prefix).bundle(a.name));
+  if (meta === undefined || recordedOwner(meta) !== owner) return undefined;
+  const m = record as Partial<Move> | undefined;
+  if (!m || !["copying", "copied", "started"].includes(m.phase as string)) return undefined;
+  return JSON.stringify(m.source) === JSON.stringify(sourceOf(o)) ? (m as Move) : undefined;
+}
+
+/**
+ * The record of the finished migration that brought this resource's container to its host, or
+ * null: what a create that takes over a migrated container keeps as lastMigration (the state lost
+ * the move, e.g. a `refresh` after an interrupted one found the source gone and dropped it).
+ */
+async function migratedHere(a: ContainerArgs, owner: string | undefined): Promise<MigrationRecord | null> {
+  const { meta, record } = await readMoveRecord((await hostContext(a.host)).t, hostLayout(a.host.prefix).bundle(a.name));
+  const m = record as Partial<Move> | undefined;
+  return meta !== undefined && recordedOwner(meta) === owner && m?.phase === "started" && m.result ? m.result : null;
+}
+
 /** Moves a container from olds' host to news' host; see the file's comment. */
 async function migrate(inner: LifecycleImpl, id: string, olds: Props, news: Props, o: ContainerArgs, a: ContainerArgs): Promise<UpdateResult> {
   const fromName = where(o.host, a.host);
@@ -168,33 +218,47 @@ async function migrate(inner: LifecycleImpl, id: string, olds: Props, news: Prop
   if ("error" in target) throw new Error(`container ${a.name}: cannot migrate to host ${toName}, which cannot be reached: ${target.error}`);
   const from = { h: source.h, host: o.host, name: fromName };
   const to = { h: target.h, host: a.host, name: toName };
+  const dst = hostLayout(a.host.prefix).bundle(a.name);
+  const prior = await interrupted(target.h, o, a, ownerOf(news));
+  if (prior && prior.phase !== "copying") return takeOver(inner, id, olds, news, o, a, prior, target.h);
   const chosen = await chooseMode(a.migration, from, to);
   if ("error" in chosen) throw new Error(`container ${a.name}: migration: "live" is not possible: ${chosen.error}`);
   if (chosen.fallback) log(`warning: container ${a.name}: live migration is not possible (${chosen.fallback}); migrating cold`);
   // live would land here once implemented; chooseMode never answers "live" before then
   const mode = "cold" as const;
-  log(`container ${a.name}: migrating from ${fromName} to ${toName} (${mode})`);
+  log(prior
+    ? `container ${a.name}: resuming the migration from ${fromName} to ${toName} that was interrupted during its copy (${mode})`
+    : `container ${a.name}: migrating from ${fromName} to ${toName} (${mode})`);
 
   const before = await inner.read(id, olds);
-  const wasRunning = before.props?.status === "running" || before.props?.status === "paused";
-  const templateBuilt = !("path" in a.rootfs) && (await target.h.t.run(["test", "-d", lowerOf(hostLayout(a.host.prefix), a.rootfs)], { allowFailure: true })).exitCode !== 0;
+  // resumed: the source was stopped by the interrupted run, so its record says whether it ran
+  const wasRunning = prior ? prior.wasRunning : before.props?.status === "running" || before.props?.status === "paused";
+  const templateBuilt = prior ? prior.templateBuilt : !("path" in a.rootfs) && (await target.h.t.run(["test", "-d", lowerOf(hostLayout(a.host.prefix), a.rootfs)], { allowFailure: true })).exitCode !== 0;
+  const move = (m: Omit<Move, "source" | "templateBuilt">) => writeMoveRecord(target.h.t, dst, { source: sourceOf(o), templateBuilt, ...m });
   let created: Props | undefined;
   let stopped = false;
   let bytes = 0;
   let stoppedAt = 0;
   let outs: Props;
+  let record: MigrationRecord;
   try {
     // made first (its template built if missing) while the source still runs: shorter downtime
     created = (await step("create on target (unstarted)", toName, () => inner.create({ ...news, state: "stopped" }))).outs ?? {};
     if (before.props) {
-      stoppedAt = Date.now();
+      stoppedAt = prior?.stoppedAt ?? Date.now();
       stopped = wasRunning; // set before: a stop that failed half-way is undone by a start too
+      // recorded before the stop: an interruption from here on is resumed, the source restarted on a failure
+      await step("record on target", toName, () => move({ phase: "copying", wasRunning, stoppedAt, bytes: 0 }));
       await step("stop on source", fromName, () => inner.update(id, olds, { ...olds, state: "stopped" }));
       bytes = await step("copy of the writable layer", `${fromName} → ${toName}`, () => copyUpper(from, to, a, o.name));
     } else {
       log(`warning: container ${a.name}: not on ${fromName} (deleted behind kslice's back): created on ${toName} from its declaration, with no data to move`);
     }
+    await step("record on target", toName, () => move({ phase: "copied", wasRunning, stoppedAt: stoppedAt || null, bytes }));
     outs = (await step(a.state === "running" ? "start on target" : "record on target", toName, () => inner.update(id, created!, news))).outs ?? {};
+    const downtimeMs = a.state === "running" && stoppedAt ? Date.now() - stoppedAt : null;
+    record = { from: fromName, to: toName, mode, downtimeMs, bytes, templateBuilt, at: new Date().toISOString() };
+    await step("record on target", toName, () => move({ phase: "started", wasRunning, stoppedAt: stoppedAt || null, bytes, result: record }));
   } catch (e) {
     const undo: string[] = [];
     if (created) await inner.delete(id, created).catch((u: Error) => undo.push(`removing it from ${toName} failed too: ${u.message}`));
@@ -203,18 +267,47 @@ async function migrate(inner: LifecycleImpl, id: string, olds: Props, news: Prop
     const state = undo.length ? undo.join("; ") : `it is on ${fromName} as before${stopped ? " (restarted)" : ""}`;
     throw new Error(`container ${a.name}: migration from ${fromName} to ${toName} failed at ${(e as Error).message}; ${state}`, { cause: e });
   }
-  const downtimeMs = a.state === "running" && stoppedAt ? Date.now() - stoppedAt : null;
-  let leftBehind = leftBehindOf(olds);
+  const leftBehind = await removeSource(inner, id, olds, o, toName, fromName);
+  forgetReads();
+  log(`container ${a.name}: migrated from ${fromName} to ${toName} (${mode}): ${mib(bytes)} moved${templateBuilt ? ", template built on the target first" : ""}, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms`}`);
+  await pauseAt("migrated");
+  return { outs: { ...outs, lastMigration: record, leftBehind } };
+}
+
+/**
+ * The last step of a move: the container goes from the source. When that fails, it runs on the
+ * target already: the copy on the source goes at a later up, when that host answers (leftBehind).
+ */
+async function removeSource(inner: LifecycleImpl, id: string, olds: Props, o: ContainerArgs, toName: string, fromName: string): Promise<LeftBehind[]> {
   try {
     await inner.delete(id, olds);
+    return leftBehindOf(olds);
   } catch (e) {
-    // it runs on the target now: the copy on the source goes at a later up, when that host answers
-    log(`warning: container ${a.name}: migrated to ${toName}, but removing it from ${fromName} failed (${(e as Error).message}); the next up removes it`);
-    leftBehind = [...leftBehind, { connection: o.host.connection, prefix: o.host.prefix, machineId: typeof olds.machineId === "string" ? olds.machineId : null, name: o.name }];
+    log(`warning: container ${o.name}: migrated to ${toName}, but removing it from ${fromName} failed (${(e as Error).message}); the next up removes it`);
+    return [...leftBehindOf(olds), { connection: o.host.connection, prefix: o.host.prefix, machineId: typeof olds.machineId === "string" ? olds.machineId : null, name: o.name }];
   }
+}
+
+/**
+ * An interrupted migration whose data had reached the target (its record says copied or started):
+ * the container there is this resource's, taken over as it is (create adopts it: a running init
+ * keeps its pid; one the interruption left unstarted is started now), the source removed if it is
+ * still there, and the migration's own record kept as lastMigration.
+ */
+async function takeOver(inner: LifecycleImpl, id: string, olds: Props, news: Props, o: ContainerArgs, a: ContainerArgs, prior: Move, h: HostContext): Promise<UpdateResult> {
+  const fromName = where(o.host, a.host);
+  const toName = where(a.host, o.host);
+  log(`container ${a.name}: the migration from ${fromName} to ${toName} was interrupted after its data moved: taken over on ${toName} as it is`);
+  const outs = (await step("take over on target", toName, () => inner.create(news))).outs ?? {};
+  let record = prior.result;
+  if (!record) {
+    const downtimeMs = a.state === "running" && prior.stoppedAt ? Date.now() - prior.stoppedAt : null;
+    record = { from: fromName, to: toName, mode: "cold", downtimeMs, bytes: prior.bytes, templateBuilt: prior.templateBuilt, at: new Date().toISOString() };
+    await step("record on target", toName, () => writeMoveRecord(h.t, hostLayout(a.host.prefix).bundle(a.name), { ...prior, phase: "started", result: record }));
+  }
+  const leftBehind = (await inner.read(id, olds)).props ? await removeSource(inner, id, olds, o, toName, fromName) : leftBehindOf(olds);
   forgetReads();
-  const record: MigrationRecord = { from: fromName, to: toName, mode, downtimeMs, bytes, templateBuilt, at: new Date().toISOString() };
-  log(`container ${a.name}: migrated from ${fromName} to ${toName} (${mode}): ${mib(bytes)} moved${templateBuilt ? ", template built on the target first" : ""}, downtime ${downtimeMs === null ? "none (not started)" : `${downtimeMs} ms`}`);
+  log(`container ${a.name}: migrated from ${fromName} to ${toName} (${record.mode}): ${mib(record.bytes)} moved, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms`}`);
   return { outs: { ...outs, lastMigration: record, leftBehind } };
 }
 
@@ -303,7 +396,7 @@ export function withMigration(inner: LifecycleImpl, declaration: (props: Props) 
       if (containsUnknown(news)) return inner.diff(id, olds, news);
       const m = await moving(olds, news);
       if (m) {
-        await announce(m.o, m.a);
+        await announce(m.o, m.a, ownerOf(news));
         return { changes: true };
       }
       const r = await inner.diff(id, olds, news);
@@ -320,8 +413,12 @@ export function withMigration(inner: LifecycleImpl, declaration: (props: Props) 
     },
 
     async create(inputs) {
+      // a bundle already there is taken over by the create: one a migration brought keeps its record
+      const a = declaration(inputs);
+      const existed = a !== undefined && (await hostSnapshots(await hostContext(a.host), a.host).claims()).bundles.has(a.name);
       const r = await inner.create(inputs);
-      return { ...r, outs: { ...r.outs, lastMigration: null, leftBehind: [] } };
+      const lastMigration = existed ? await migratedHere(a, ownerOf(inputs)) : null;
+      return { ...r, outs: { ...r.outs, lastMigration, leftBehind: [] } };
     },
 
     async read(id, props) {
@@ -332,7 +429,7 @@ export function withMigration(inner: LifecycleImpl, declaration: (props: Props) 
 }
 
 /** Preview's word on a move: which container migrates where, how, or why it cannot. */
-async function announce(o: ContainerArgs, a: ContainerArgs): Promise<void> {
+async function announce(o: ContainerArgs, a: ContainerArgs, owner: string | undefined): Promise<void> {
   const fromName = where(o.host, a.host);
   const toName = where(a.host, o.host);
   const source = await reach(o.host, true);
@@ -345,10 +442,16 @@ async function announce(o: ContainerArgs, a: ContainerArgs): Promise<void> {
   }
   const target = await reach(a.host);
   if ("error" in target) throw new Error(`container ${a.name}: cannot migrate to host ${toName}: ${target.error}`);
+  const prior = await interrupted(target.h, o, a, owner);
+  if (prior && prior.phase !== "copying") {
+    log(`container ${a.name}: its migration from ${fromName} to ${toName} was interrupted after its data moved: it will be taken over there as it is`);
+    return;
+  }
   const chosen = await chooseMode(a.migration, { h: source.h, host: o.host, name: fromName }, { h: target.h, host: a.host, name: toName });
   if ("error" in chosen) throw new Error(`container ${a.name}: migration: "live" is not possible: ${chosen.error}`);
   const fallback = chosen.fallback ? ` (live is not possible: ${chosen.fallback})` : "";
-  log(`container ${a.name} will migrate from ${fromName} to ${toName} (${chosen.mode})${fallback}`);
+  const resumed = prior ? " (resuming the one interrupted during its copy)" : "";
+  log(`container ${a.name} will migrate from ${fromName} to ${toName} (${chosen.mode})${fallback}${resumed}`);
 }
 
 /**

@@ -1,4 +1,6 @@
-import { shellQuote as q } from "../../transport/transport";
+import { shellQuote as q, type Transport } from "../../transport/transport";
+import { durably } from "../durable";
+import { pauseLines, type PauseHook } from "../transaction";
 import { ensureRootfsMounted } from "./rootfs";
 import { rangeSize } from "./uid-ranges";
 
@@ -37,7 +39,7 @@ export function archiveUpperScript(bundle: string, shift?: { from: number; to: n
  * Replaces the (fresh, never started) upper dir of a bundle with the tar stream on stdin, then
  * mounts the rootfs again over it: overlayfs must not see its upper change while mounted.
  */
-export function restoreUpperScript(bundle: string, lower: string): string {
+export function restoreUpperScript(bundle: string, lower: string, hook?: PauseHook): string {
   const b = q(bundle);
   return [
     `if mountpoint -q ${b}/rootfs; then umount ${b}/rootfs || exit 1; fi`,
@@ -45,6 +47,8 @@ export function restoreUpperScript(bundle: string, lower: string): string {
     `tar -C ${b}/upper ${tarFlags} -xpf - || { echo "tar could not unpack the writable layer into ${bundle}/upper" >&2; exit 1; }`,
     // the copy on disk before the source's is removed: a syncfs, once per move (durable.ts)
     `sync -f ${b}/upper || { echo "sync of the unpacked writable layer in ${bundle}/upper failed" >&2; exit 1; }`,
+    // test pause point "copy": the layer unpacked, the rootfs not mounted again, the copy not reported
+    ...pauseLines("copy", hook),
     ensureRootfsMounted(bundle, lower),
   ].join("\n");
 }
@@ -60,4 +64,27 @@ export function liveSupportScript(runtime: "runc" | "crun"): string {
     ...(runtime === "crun" ? [`crun --version 2>/dev/null | grep -q '+CRIU' || { echo "crun was built without CRIU (crun --version does not show +CRIU)"; exit 0; }`] : []),
     `echo ok`,
   ].join("\n");
+}
+
+/**
+ * A migration's progress, kept in the target's bundle (`migration.json`, removed with the bundle)
+ * so that an up after an interruption can tell a move that finished from one to resume
+ * (reconcile/container-migrate.ts gives it its shape). One command, written to a temporary file
+ * and renamed (a reader sees the old record or the new one, never half of one), then synced.
+ */
+export const moveRecordFile = (bundle: string): string => `${bundle}/migration.json`;
+
+export async function writeMoveRecord(t: Pick<Transport, "run">, bundle: string, record: object): Promise<void> {
+  const file = q(moveRecordFile(bundle));
+  await t.run(["sh", "-c", durably(`cat > ${file}.tmp && mv -f ${file}.tmp ${file}`, [moveRecordFile(bundle)])], { input: JSON.stringify(record), timeoutMs: 30_000 });
+}
+
+/** The target bundle's kslice.json (its owner) and migration record as written, in one read; undefined where missing. */
+export async function readMoveRecord(t: Pick<Transport, "readFiles">, bundle: string): Promise<{ meta: string | undefined; record: unknown }> {
+  const [meta, record] = await t.readFiles([`${bundle}/kslice.json`, moveRecordFile(bundle)]);
+  try {
+    return { meta, record: record === undefined ? undefined : JSON.parse(record) };
+  } catch {
+    return { meta, record: undefined };
+  }
 }
