@@ -14,7 +14,7 @@ const bundle = `/var/lib/${prefix}/containers/box`;
 
 describe("a container whose host changes migrates with its data", () => {
   // the build machine is shared: give slow TCG boots room
-  const lab = useLab(2, { own: true, bootTimeoutMs: 300_000 }); // fills a guest's disk: its free space must be the image's own
+  const lab = useLab(2, { bootTimeoutMs: 300_000 });
   const vm = (k: "a" | "b"): LabHost => lab().hosts[k === "a" ? 0 : 1]!;
   const target = (k: "a" | "b") => `${vm(k).ssh.user}@${vm(k).ssh.host}:${vm(k).ssh.port}`;
   async function ok(k: "a" | "b", command: string): Promise<string> {

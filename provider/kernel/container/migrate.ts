@@ -44,7 +44,14 @@ export function restoreUpperScript(bundle: string, lower: string, hook?: PauseHo
   return [
     `if mountpoint -q ${b}/rootfs; then umount ${b}/rootfs || exit 1; fi`,
     `rm -rf ${b}/upper ${b}/work && mkdir ${b}/upper || exit 1`,
-    `tar -C ${b}/upper ${tarFlags} -xpf - || { echo "tar could not unpack the writable layer into ${bundle}/upper" >&2; exit 1; }`,
+    // a full disk shows in tar's stderr as ENOSPC or, when the last write was short, only as
+    // "Wrote only N of M bytes": say which it was from the filesystem's own free count
+    `tar -C ${b}/upper ${tarFlags} -xpf - || {`,
+    `  free=$(stat -f -c '%f %S' ${b}/upper 2>/dev/null | awk '{ print $1 * $2 }')`,
+    `  if [ -n "$free" ] && [ "$free" -lt 1048576 ]; then echo "tar could not unpack the writable layer into ${bundle}/upper: No space left on device ($free bytes free on its filesystem)" >&2`,
+    `  else echo "tar could not unpack the writable layer into ${bundle}/upper" >&2; fi`,
+    `  exit 1`,
+    `}`,
     // the copy on disk before the source's is removed: a syncfs, once per move (durable.ts)
     `sync -f ${b}/upper || { echo "sync of the unpacked writable layer in ${bundle}/upper failed" >&2; exit 1; }`,
     // test pause point "copy": the layer unpacked, the rootfs not mounted again, the copy not reported
