@@ -2,20 +2,16 @@ import { hostArgs, type HostArgs } from "../../schema/host";
 import { parseInput } from "../../schema/issues";
 import { chooseRuntime, managedControllers, type HostFacts } from "../kernel/host-facts";
 import { connectionKey } from "../transport/open";
-import { hostLayout } from "../kernel/container/layout";
-import { nftTable } from "../kernel/network/names";
-import { shellQuote } from "../transport/transport";
 import { hostContext } from "./host-context";
 import { hostMoved, machineIdentity } from "./host-identity";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
-import { removeBootUnitScript, stopSupervisorScript } from "../kernel/container/boot";
 import { OciRuntime } from "../kernel/container/runtime";
 import { removeContainer } from "./container";
 import { warmReads } from "./container-reads";
-import { incompleteBundlesScript, parseIncompleteBundles } from "../kernel/container/bundle-state";
 import { ownerOf, stackOf } from "./ownership";
-import { prefixUsersScript, stackFile, writeRecordScript } from "../kernel/owners";
+import { PrefixHost, type PrefixUsers } from "../kernel/prefix";
+import type { HostContext } from "./host-context";
 import { unreachableAtCheck } from "./unreachable";
 import { isHostUnreachable } from "../transport/transport";
 
@@ -73,33 +69,25 @@ const factKeys = [
 
 const owned = (props: Props) => (ownerOf(props) ? { owner: ownerOf(props) } : {});
 
+/** The prefix's setup on the host, as kernel/ reaches it. */
+const prefixHost = (h: HostContext, prefix: string) => new PrefixHost(h.t, prefix, h.cgroups, h.facts.cgroupMounts);
+
 /** Registers the Host's stack as a user of the prefix on the host (one file per stack). */
 async function registerStack(a: HostArgs, owner: string | undefined): Promise<void> {
   if (!owner) return;
-  const { t } = await hostContext(a);
-  await t.run(["sh", "-c", writeRecordScript(stackFile(hostLayout(a.prefix), stackOf(owner)), owner)]);
+  await prefixHost(await hostContext(a), a.prefix).registerStack(stackOf(owner), owner);
 }
 
 /**
- * Unregisters this Host's stack from the prefix; true when another stack still uses it (its file,
- * or containers and networks it owns), in which case the prefix's setup stays, and a warning says so.
+ * The stacks other than this Host's that still use the prefix (their registration, or containers
+ * and networks they own); when there are any, the prefix's setup stays and a warning says so.
  */
-async function usedByOthers(a: HostArgs, owner: string | undefined): Promise<boolean> {
-  const { t } = await hostContext(a);
-  const layout = hostLayout(a.prefix);
+function otherUsers(users: PrefixUsers, owner: string | undefined): string[] {
   const mine = owner ? stackOf(owner) : undefined;
-  const lines = (await t.run(["sh", "-c", prefixUsersScript(layout)])).stdout.split("\n").filter(Boolean);
-  const stacks = new Set(lines.filter((l) => l.startsWith("stack ")).map((l) => decodeURIComponent(l.slice(6))));
-  for (const l of lines.filter((x) => !x.startsWith("stack "))) {
-    const recorded = l.split(" ")[2];
-    if (recorded && recorded !== "-" && stackOf(recorded) !== mine) stacks.add(stackOf(recorded));
-  }
+  const stacks = new Set(users.stacks);
+  for (const { owner: recorded } of users.owners) if (recorded && recorded !== "-" && stackOf(recorded) !== mine) stacks.add(stackOf(recorded));
   if (mine) stacks.delete(mine);
-  // the last user: the caller removes the whole setup (this registration with it), or fails and keeps it
-  if (!stacks.size) return false;
-  if (mine) await t.run(["rm", "-f", stackFile(layout, mine)]);
-  console.error(`warning: ${t.target}: prefix "${a.prefix}" is still used by stack ${[...stacks].join(", ")}; its setup stays (only this stack's resources were removed)`);
-  return true;
+  return [...stacks];
 }
 
 const firstLine = (e: unknown) => String((e as Error).message ?? e).split("\n")[0]!;
@@ -191,33 +179,24 @@ export const hostLifecycle: LifecycleImpl = {
     // Host-level setup (the prefix's root cgroups) goes only when nothing of kslice is left in it.
     const a = parse(props);
     const h = await hostContext(a);
-    const layout = hostLayout(a.prefix);
-    if (await usedByOthers(a, ownerOf(props))) return;
+    const prefix = prefixHost(h, a.prefix);
+    const users = await prefix.users();
+    const others = otherUsers(users, ownerOf(props));
+    if (others.length) {
+      // not the last user: only this registration goes (the last one's goes with the whole setup)
+      const owner = ownerOf(props);
+      if (owner) await prefix.unregisterStack(stackOf(owner));
+      console.error(`warning: ${h.t.target}: prefix "${a.prefix}" is still used by stack ${others.join(", ")}; its setup stays (only this stack's resources were removed)`);
+      return;
+    }
     // bundles that a killed create left incomplete belong to no resource: they go here
-    const incomplete = parseIncompleteBundles((await h.t.run(["sh", "-c", incompleteBundlesScript(layout)])).stdout);
-    for (const [name, path] of incomplete) {
+    for (const [name, path] of users.incomplete) {
       const chosen = chooseRuntime(h.facts, a.runtime);
       if ("error" in chosen) throw new Error(`${h.t.target}: runtime: ${chosen.error}`);
-      await removeContainer(h, new OciRuntime(h.t, chosen.runtime.name, layout.runtimeRoot), a.prefix, name, path || name);
+      await removeContainer(h, new OciRuntime(h.t, chosen.runtime.name, prefix.layout.runtimeRoot), a.prefix, name, path || name);
     }
-    const ls = await h.t.run(["sh", "-c", `ls ${shellQuote(layout.containers)} 2>/dev/null; echo @@; ls ${shellQuote(layout.networks)} 2>/dev/null; true`]);
-    const [containers, networks] = ls.stdout.split("@@\n").map((x) => x.split("\n").filter(Boolean)) as [string[], string[]];
-    const cgroups = containers.length || networks.length ? [] : await h.cgroups.removeRootIfEmpty();
-    if (containers.length || cgroups.length || networks.length) {
-      const what = [
-        ...(containers.length ? [`containers ${containers.join(", ")}`] : []),
-        ...(networks.length ? [`networks ${networks.join(", ")}`] : []),
-        ...(cgroups.length ? [`cgroups ${cgroups.map((c) => `${a.prefix}/${c}`).join(", ")}`] : []),
-      ];
-      throw new Error(`${h.t.target}: cannot remove kslice's setup under prefix "${a.prefix}": ${what.join("; ")} remain; delete the resources that manage them first`);
-    }
-    // Runtime state and templates go with the last container, and so do the supervisor and the boot unit.
-    await h.t.run(["sh", "-c", `${stopSupervisorScript(a.prefix)}\n${removeBootUnitScript(a.prefix)}`]);
-    // a dir that is a mount point (a volume for /var/lib/<prefix>) is emptied and kept: rm cannot remove it
-    const rm = await h.t.run(["sh", "-c", [layout.runDir, layout.stateDir].map((d) =>
-      `if mountpoint -q ${shellQuote(d)}; then find ${shellQuote(d)} -mindepth 1 -maxdepth 1 -exec rm -rf {} + || exit 1; echo ${shellQuote(d)}; else rm -rf ${shellQuote(d)} || exit 1; fi`).join("\n")]);
-    const kept = rm.stdout.split("\n").filter(Boolean);
-    if (kept.length) console.warn(`${h.t.target}: prefix "${a.prefix}": ${kept.join(", ")} emptied and kept: a mount point`);
-    await h.t.run(["sh", "-c", `nft delete table ip ${nftTable(a.prefix)} 2>/dev/null; true`]);
+    // one transaction: refused while containers, networks or cgroups remain; else cgroups, supervisor, boot unit, state, table
+    const { keptMountPoints } = await prefix.remove();
+    if (keptMountPoints.length) console.warn(`${h.t.target}: prefix "${a.prefix}": ${keptMountPoints.join(", ")} emptied and kept: a mount point`);
   },
 };

@@ -6,6 +6,7 @@ import { limitsLifecycle } from "../../../provider/reconcile/limits";
 import { localCgroupFile, localFactsSync, localRuntime } from "../../helpers/host";
 import { leaksOf } from "../../helpers/leaks";
 import { testPrefix } from "../../helpers/prefix";
+import { hostCommands } from "../../../provider/transport/transport";
 
 describe("Host lifecycle on the local host", () => {
   const inputs = { connection: { type: "local" }, prefix: testPrefix };
@@ -53,7 +54,11 @@ describe("Host lifecycle on the local host", () => {
     await expect(hostLifecycle.delete("", host)).rejects.toThrow(`cgroups ${p}/left remain`);
     expect(existsSync(localCgroupFile(p, "left", "pids.max"))).toBe(true);
     await limitsLifecycle.delete(made.id, made.outs!);
+    const before = hostCommands();
     await hostLifecycle.delete("", host);
+    // one read of the prefix's users, then one transaction (was 8 commands of ad-hoc shell)
+    console.log(`[host] delete ran ${hostCommands() - before} host commands`);
+    expect(hostCommands() - before).toBe(2);
     expect(leaksOf(p)).toEqual([]);
   });
 
