@@ -1,4 +1,6 @@
-import { shellQuote as q } from "../transport/transport";
+import { shellQuote as q } from "./shell";
+import { SharedRead } from "./shared-read";
+import type { Transport } from "../transport/transport";
 import type { HostLayout } from "./container/layout";
 import { syncScript } from "./durable";
 
@@ -58,4 +60,54 @@ export function prefixUsersScript(layout: HostLayout): string {
     `for d in ${q(layout.networks)}/*/; do [ -d "$d" ] || continue; n=\${d%/}; o=$(${owner} "$d/network.json" 2>/dev/null); echo "network \${n##*/} \${o:--}"; done`,
     "true",
   ].join("\n");
+}
+
+/**
+ * The budget owner records of one prefix on one host (`limits/<path>.json`): every record in one
+ * shared read for a burst of checks, and one record read, written or removed with its directories.
+ * A write or a removal drops the shared read.
+ */
+export class BudgetRecords {
+  private readonly shared: SharedRead<Map<string, string>>;
+
+  constructor(
+    private readonly t: Pick<Transport, "run" | "readFiles">,
+    private readonly layout: HostLayout,
+    windowMs: number,
+  ) {
+    this.shared = new SharedRead(t, budgetRecordsScript(layout), parseBudgetRecords, windowMs);
+  }
+
+  /** Every record of the prefix: path below the prefix → the record's text (shared by a burst). */
+  all(): Promise<Map<string, string>> {
+    return this.shared.get();
+  }
+
+  invalidate(): void {
+    this.shared.invalidate();
+  }
+
+  /** One budget's record as it is on the host now (undefined when there is none). */
+  async read(path: string): Promise<string | undefined> {
+    const [record] = await this.t.readFiles([budgetRecord(this.layout, path)]);
+    return record;
+  }
+
+  /** Writes one budget's record (by rename, on disk when it returns). */
+  async write(path: string, content: string): Promise<void> {
+    try {
+      await this.t.run(["sh", "-c", writeRecordScript(budgetRecord(this.layout, path), content)]);
+    } finally {
+      this.invalidate();
+    }
+  }
+
+  /** Removes one budget's record and the directories it leaves empty. */
+  async remove(path: string): Promise<void> {
+    try {
+      await this.t.run(["sh", "-c", removeRecordScript(budgetRecord(this.layout, path), "/var/lib")]);
+    } finally {
+      this.invalidate();
+    }
+  }
 }

@@ -126,3 +126,12 @@ export class PrefixHost {
     }
   }
 }
+
+/**
+ * The prefixes kslice uses on a host (each has an owners/ directory under /var/lib), as one
+ * bounded command: it also tells whether the host still answers.
+ */
+export async function listPrefixes(t: Pick<Transport, "run">, timeoutMs: number): Promise<string[]> {
+  const script = `for d in /var/lib/*/owners; do [ -d "$d" ] || continue; p=\${d%/owners}; echo "\${p##*/}"; done`;
+  return (await t.run(["sh", "-c", script], { timeoutMs })).stdout.split("\n").filter((p) => /^[a-z][a-z0-9-]{0,39}$/.test(p));
+}

@@ -2,7 +2,7 @@ import type { Connection } from "../../schema/connection";
 import { CgroupDriver } from "../kernel/cgroup/driver";
 import type { TreeCache } from "../kernel/cgroup/tree";
 import { readHostFacts, type HostFacts } from "../kernel/host-facts";
-import { connectionKey, openTransport } from "../transport/open";
+import { connectionKey, openTransport } from "../kernel/connection";
 import type { Transport } from "../transport/transport";
 
 export interface HostContext {

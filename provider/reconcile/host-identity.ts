@@ -1,6 +1,6 @@
 import type { Connection } from "../../schema/connection";
 import type { HostFacts } from "../kernel/host-facts";
-import { connectionKey } from "../transport/open";
+import { connectionKey } from "../kernel/connection";
 import { hostContext } from "./host-context";
 import type { Props } from "./provider-types";
 

@@ -1,7 +1,7 @@
 import { hostArgs, type HostArgs } from "../../schema/host";
 import { parseInput } from "../../schema/issues";
 import { chooseRuntime, managedControllers, type HostFacts } from "../kernel/host-facts";
-import { connectionKey } from "../transport/open";
+import { connectionKey } from "../kernel/connection";
 import { hostContext } from "./host-context";
 import { hostMoved, machineIdentity } from "./host-identity";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
@@ -13,7 +13,7 @@ import { ownerOf, stackOf } from "./ownership";
 import { PrefixHost, type PrefixUsers } from "../kernel/prefix";
 import type { HostContext } from "./host-context";
 import { unreachableAtCheck } from "./unreachable";
-import { isHostUnreachable } from "../transport/transport";
+import { isHostUnreachable } from "../kernel/connection";
 
 /** The Host's outputs: its inputs (Node's diff only sees old outputs) and the facts read from the kernel. */
 export interface HostOutputs extends HostArgs {

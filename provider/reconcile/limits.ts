@@ -5,15 +5,15 @@ import { expandList, formatSize } from "../../schema/units";
 import { observedInputs } from "./limits-observed";
 import { resolveBlockDevices } from "../kernel/block-devices";
 import type { PlanContext } from "../kernel/cgroup/settings";
-import { connectionKey } from "../transport/open";
+import { connectionKey } from "../kernel/connection";
 import { hostMoved, machineIdentity } from "./host-identity";
 import { hostContext, registerSharedRead, type HostContext } from "./host-context";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
 import { claim, ownerConflict, ownerOf, recordedOwner } from "./ownership";
 import { hostLayout } from "../kernel/container/layout";
-import { budgetRecord, budgetRecordsScript, parseBudgetRecords, removeRecordScript, writeRecordScript } from "../kernel/owners";
-import { SharedRead, idleMs } from "../kernel/shared-read";
+import { BudgetRecords } from "../kernel/owners";
+import { idleMs } from "../kernel/shared-read";
 import { limits as limitsSchema } from "../../schema/limits";
 import { unreachableAtCheck } from "./unreachable";
 
@@ -44,15 +44,13 @@ export function declaredParentLimits(v: unknown): Limits | undefined {
   return r.success ? r.data : undefined;
 }
 
-const recordFile = (a: ResourceLimitsArgs) => budgetRecord(hostLayout(a.host.prefix), nodePath(a));
-
 // The budget records of a host and prefix, read once for a burst of checks (see SharedRead).
-const recordReads = new Map<string, SharedRead<Map<string, string>>>();
-function budgetRecords(a: ResourceLimitsArgs, h: HostContext): SharedRead<Map<string, string>> {
+const recordReads = new Map<string, BudgetRecords>();
+function budgetRecords(a: ResourceLimitsArgs, h: HostContext): BudgetRecords {
   const key = `${connectionKey(a.host.connection)}/${a.host.prefix}`;
   let r = recordReads.get(key);
   if (!r) {
-    r = new SharedRead(h.t, budgetRecordsScript(hostLayout(a.host.prefix)), parseBudgetRecords, idleMs);
+    r = new BudgetRecords(h.t, hostLayout(a.host.prefix), idleMs);
     recordReads.set(key, r);
     registerSharedRead(r);
   }
@@ -73,7 +71,7 @@ async function ownerAdmission(a: ResourceLimitsArgs, h: HostContext, olds: Props
       failures.push({ property: "name", reason: `got ${JSON.stringify(path)}, also the path of ${other} in this program` });
     }
   }
-  const record = (await budgetRecords(a, h).get()).get(path);
+  const record = (await budgetRecords(a, h).all()).get(path);
   const conflict = ownerConflict(where, recordedOwner(record), owner, a.adopt);
   if (conflict) failures.push({ property: "name", reason: conflict });
   const o = typeof olds.name === "string" ? parseInput(resourceLimitsArgs, declared(olds)) : undefined;
@@ -214,13 +212,13 @@ export const limitsLifecycle: LifecycleImpl = {
     const path = nodePath(a);
     const ctx = await planContext(h, a.limits);
     const owner = ownerOf(inputs);
-    const [record] = await h.t.readFiles([recordFile(a)]);
+    const record = await budgetRecords(a, h).read(path);
     const conflict = ownerConflict(`cgroup ${a.host.prefix}/${path} on host ${h.t.target}`, recordedOwner(record), owner, a.adopt);
     if (conflict) throw new Error(`${h.t.target}: ${conflict}`);
     // the record goes first: a create killed after the mkdir is recognised as ours by the next one
-    if (owner) await h.t.run(["sh", "-c", writeRecordScript(recordFile(a), JSON.stringify({ owner }))]);
+    if (owner) await budgetRecords(a, h).write(path, JSON.stringify({ owner }));
     budgetRecords(a, h).invalidate();
-    const forget = () => (record === undefined ? h.t.run(["sh", "-c", removeRecordScript(recordFile(a), "/var/lib")]).finally(() => budgetRecords(a, h).invalidate()) : Promise.resolve());
+    const forget = () => (record === undefined ? budgetRecords(a, h).remove(path) : Promise.resolve());
     let undo: () => Promise<unknown>;
     try {
       undo = await h.cgroups.create(path, a.parent ?? "", { adopt: a.adopt || (owner !== undefined && recordedOwner(record) === owner) });
@@ -266,8 +264,7 @@ export const limitsLifecycle: LifecycleImpl = {
     await h.cgroups.apply(path, parent, [...resets, ...wanted]);
     // state written before ownership: the record comes with the first update
     if (ownerOf(news) && ownerOf(olds) !== ownerOf(news)) {
-      await h.t.run(["sh", "-c", writeRecordScript(recordFile(a), JSON.stringify({ owner: ownerOf(news) }))]);
-      budgetRecords(a, h).invalidate();
+      await budgetRecords(a, h).write(path, JSON.stringify({ owner: ownerOf(news) }));
     }
     return { outs: { ...pickInputs(news), path, machineId: machineIdentity(h.facts, a.host.connection) } };
   },
@@ -276,13 +273,13 @@ export const limitsLifecycle: LifecycleImpl = {
     const a = parse(props);
     const h = await hostContext(a.host);
     const path = nodePath(a);
-    const [record] = await h.t.readFiles([recordFile(a)]);
+    const record = await budgetRecords(a, h).read(path);
     const holder = recordedOwner(record);
     if (holder && holder !== ownerOf(props)) {
       console.error(`warning: ${h.t.target}: cgroup ${a.host.prefix}/${path} now belongs to ${holder}; left in place`);
       return;
     }
-    const forget = () => h.t.run(["sh", "-c", removeRecordScript(recordFile(a), "/var/lib")]).finally(() => budgetRecords(a, h).invalidate());
+    const forget = () => budgetRecords(a, h).remove(path);
     if (!(await h.cgroups.exists(path))) return void (await forget());
     const procs = await h.cgroups.procs(path);
     if (procs.length) {

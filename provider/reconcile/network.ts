@@ -5,7 +5,7 @@ import { hostLayout, type HostLayout } from "../kernel/container/layout";
 import { ensureNetworkScript, parseNetworkProbe, probeNetworkScript, removeNetworkScript, type NetworkProbe, type NetworkSpec } from "../kernel/network/bridge";
 import { bridgeAlias, defaultBridge, networkOwner, nftTable } from "../kernel/network/names";
 import { baseComments, networkRules, nftLock, ruleComments } from "../kernel/network/nft";
-import { connectionKey } from "../transport/open";
+import { connectionKey } from "../kernel/connection";
 import { connectionChanged, hostMoved, machineIdentity } from "./host-identity";
 import { shellQuote as q, type Transport } from "../transport/transport";
 import { forgetReads, hostContext } from "./host-context";

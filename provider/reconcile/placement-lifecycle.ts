@@ -1,6 +1,7 @@
 import type { Limits } from "../../schema/limits";
 import { parseInput } from "../../schema/issues";
 import { placementArgs, type PlacementArgs } from "../../schema/placement";
+import { listPrefixes } from "../kernel/prefix";
 import { hostContext } from "./host-context";
 import { place, type Demand, type PoolHost } from "./placement";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
@@ -38,9 +39,6 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
 
 const firstLine = (e: unknown) => ((e as Error).message ?? String(e)).split("\n")[0]!.slice(0, 240);
 
-/** The prefixes kslice uses on a machine: each registers its stacks under /var/lib/<prefix>/owners. */
-const prefixesScript = `for d in /var/lib/*/owners; do [ -d "$d" ] || continue; p=\${d%/owners}; echo "\${p##*/}"; done`;
-
 /**
  * Asks one host of the pool for its machine (machine-id), memory, CPUs and what is declared on that
  * machine besides this set's replicas: the direct children of the cgroup of every prefix kslice
@@ -54,8 +52,7 @@ async function probe(entry: PlacementArgs["hosts"][number], replicas: Set<string
     return await withTimeout((async () => {
       const h = await hostContext(entry.host);
       // facts are cached per process: ask the host itself whether it still answers
-      const listed = await h.t.run(["sh", "-c", prefixesScript], { timeoutMs });
-      const prefixes = new Set([entry.host.prefix, ...listed.stdout.split("\n").filter((p) => /^[a-z][a-z0-9-]{0,39}$/.test(p))]);
+      const prefixes = new Set([entry.host.prefix, ...(await listPrefixes(h.t, timeoutMs))]);
       let usedMemoryBytes = 0;
       let usedCpuMillis = 0;
       for (const prefix of [...prefixes].sort()) {

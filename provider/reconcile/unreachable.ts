@@ -1,4 +1,4 @@
-import { isHostUnreachable } from "../transport/transport";
+import { isHostUnreachable } from "../kernel/connection";
 import type { InputFailure } from "../../schema/issues";
 
 /**
