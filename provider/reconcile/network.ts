@@ -1,13 +1,13 @@
 import { overlaps, parseSubnet, type Subnet } from "../../schema/ipv4";
 import { parseInput, type InputFailure } from "../../schema/issues";
 import { defaultGateway, networkArgs, type NetworkArgs } from "../../schema/network";
-import { hostLayout, type HostLayout } from "../kernel/container/layout";
-import { ensureNetworkScript, parseNetworkProbe, probeNetworkScript, removeNetworkScript, type NetworkProbe, type NetworkSpec } from "../kernel/network/bridge";
-import { bridgeAlias, defaultBridge, networkOwner, nftTable } from "../kernel/network/names";
-import { baseComments, networkRules, nftLock, ruleComments } from "../kernel/network/nft";
+import { hostLayout } from "../kernel/container/layout";
+import { parseNetworkProbe, type NetworkProbe, type NetworkSpec } from "../kernel/network/bridge";
+import { bridgeAlias, defaultBridge, networkOwner } from "../kernel/network/names";
+import { baseComments, networkRules, ruleComments } from "../kernel/network/nft";
 import { connectionKey } from "../kernel/connection";
+import { NetworkHost } from "../kernel/network/host";
 import { connectionChanged, hostMoved, machineIdentity } from "./host-identity";
-import { shellQuote as q, type Transport } from "../transport/transport";
 import { forgetReads, hostContext } from "./host-context";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
@@ -54,20 +54,11 @@ function parse(props: Props): NetworkArgs {
 async function context(a: NetworkArgs, owner?: string) {
   const h = await hostContext(a.host);
   return {
-    t: h.t, facts: h.facts, connection: a.host.connection, layout: hostLayout(a.host.prefix), spec: { ...networkSpec(a), ...(owner ? { owner } : {}) }, prefix: a.host.prefix, adopt: a.adopt,
+    t: h.t, net: new NetworkHost(h.t, a.host.prefix), facts: h.facts, connection: a.host.connection, layout: hostLayout(a.host.prefix), spec: { ...networkSpec(a), ...(owner ? { owner } : {}) }, prefix: a.host.prefix, adopt: a.adopt,
     snapshots: hostSnapshots(h, a.host),
   };
 }
 type Ctx = Awaited<ReturnType<typeof context>>;
-
-const toolsScript = `for t in ip nft nsenter tc flock; do command -v $t >/dev/null || echo "missing $t"; done`;
-const routesScript = `ip -o -4 route show table main 2>/dev/null | sed 's/^/route /'`;
-/**
- * Every other prefix's network records ("other <prefix> <json>"): subnets and bridges belong to
- * the machine, whatever prefix declared them.
- */
-const otherPrefixesScript = (prefix: string) =>
-  `for f in /var/lib/*/networks/*/network.json; do [ -f "$f" ] || continue; x=\${f%/networks/*}; x=\${x##*/}; [ "$x" = ${q(prefix)} ] || printf 'other %s %s\\n' "$x" "$(tr -d '\\n' < "$f")"; done`;
 
 // What checks need of the host beside its records (tools, interfaces, routes): once per snapshot.
 const hostReads = new WeakMap<ClaimsSnapshot, Promise<string>>();
@@ -79,20 +70,12 @@ const hostReads = new WeakMap<ClaimsSnapshot, Promise<string>>();
 async function admissionLines(c: Ctx, shared: boolean): Promise<string[]> {
   const n = c.spec;
   if (!shared) {
-    const r = await c.t.run(["sh", "-c", [
-      toolsScript,
-      `if [ -e /sys/class/net/${n.bridge} ]; then echo "alias $(cat /sys/class/net/${n.bridge}/ifalias)"; else echo "alias -"; fi`,
-      `grep -H . ${q(c.layout.networks)}/*/network.json 2>/dev/null | sed 's/^/record /'`,
-      routesScript,
-      otherPrefixesScript(c.prefix),
-    ].join("\n")]);
-    return r.stdout.split("\n");
+    return c.net.admissionLines(n.bridge);
   }
   const snap = await c.snapshots.claims();
   let host = hostReads.get(snap);
   if (!host) {
-    const ifaces = `for d in /sys/class/net/*; do [ -e "$d/ifindex" ] || continue; a=; read -r a < "$d/ifalias" 2>/dev/null; echo "iface \${d##*/} $a"; done`;
-    host = c.t.run(["sh", "-c", [toolsScript, ifaces, routesScript, otherPrefixesScript(c.prefix)].join("\n")]).then((r) => r.stdout);
+    host = c.net.hostLines();
     hostReads.set(snap, host);
     host.catch(() => hostReads.delete(snap));
   }
@@ -172,20 +155,9 @@ const probes: PerResourceReads<Map<string, string>> = new WeakMap();
 
 /** The probe of one network: its own, or one of every recorded network for a burst (see perResource). */
 async function probeText(c: Ctx, burst: boolean): Promise<string> {
-  const table = nftTable(c.prefix);
-  const one = async () => (await c.t.run(["sh", "-c", probeNetworkScript(c.layout, c.spec, table)])).stdout;
+  const one = () => c.net.probe(c.spec);
   const snap = await c.snapshots.claims();
-  const all = async () => {
-    const nets = [...snap.networks.values()];
-    // about 1 KB of script per network: 50 a command keeps it well under the 128 KiB an argument may hold
-    const chunks = Array.from({ length: Math.ceil(nets.length / 50) }, (_, i) => nets.slice(i * 50, i * 50 + 50));
-    const outs = await Promise.all(chunks.map(async (chunk) => {
-      const script = chunk.map((n) => `echo ${q(`@@network ${n.name}`)}\n${probeNetworkScript(c.layout, n, table)}`).join("\n");
-      return (await c.t.run(["sh", "-c", script])).stdout;
-    }));
-    const parts = outs.join("\n").split(/^@@network /m).slice(1);
-    return new Map(parts.map((p) => [p.slice(0, p.indexOf("\n")), p.slice(p.indexOf("\n") + 1)]));
-  };
+  const all = () => c.net.probeMany([...snap.networks.values()]);
   // only a record that names the same bridge answers for this network
   return perResource(probes, snap, one, all, (m) => (snap.networks.get(c.spec.name)?.bridge === c.spec.bridge ? m.get(c.spec.name) : undefined), burst);
 }
@@ -227,16 +199,13 @@ function serialized<T>(key: string, f: () => Promise<T>): Promise<T> {
 }
 
 async function ensure(c: Ctx): Promise<void> {
-  const r = await c.t.run(["sh", "-c", ensureNetworkScript(c.prefix, c.layout, c.spec)], { allowFailure: true });
-  forgetReads(); // the host's shared reads hold network records
-  if (r.exitCode !== 0) throw new Error(`${c.t.target}: network ${c.spec.name}: ${r.stderr.trim() || `exit ${r.exitCode}`}`);
+  try {
+    await c.net.ensure(c.spec);
+  } finally {
+    forgetReads(); // the host's shared reads hold network records
+  }
 }
 
-/** Containers that still hold an address on the network. */
-async function attached(t: Transport, layout: HostLayout, name: string): Promise<string[]> {
-  const r = await t.run(["sh", "-c", `cat ${q(`${layout.network(name)}/addresses`)}/* 2>/dev/null | sort -u; true`]);
-  return r.stdout.split("\n").filter(Boolean);
-}
 
 /**
  * Names and subnets declared in this program, claimed at check: two networks of one name on one
@@ -298,7 +267,7 @@ export const networkLifecycle: LifecycleImpl = {
       if (failures.length) throw new Error(`${c.t.target}: network ${a.name}: ${failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
       // A network of this name already on the host (state lost, another stack) is taken over only
       // if it is the same network: its containers' addresses live in its subnet.
-      const [record] = await c.t.readFiles([`${c.layout.network(a.name)}/network.json`]);
+      const record = await c.net.record(a.name);
       if (record !== undefined) {
         const old = JSON.parse(record) as NetworkSpec;
         const conflict = ownerConflict(`network ${a.name} under prefix ${a.host.prefix} on host ${c.t.target}`, old.owner, ownerOf(inputs), a.adopt);
@@ -307,16 +276,13 @@ export const networkLifecycle: LifecycleImpl = {
           throw new Error(`${c.t.target}: a network named ${a.name} already exists under prefix ${a.host.prefix} with another subnet, gateway or bridge (${old.subnet}, ${old.gateway}, ${old.bridge}); delete it or choose another name`);
         }
       }
-      const fresh = (await c.t.run(["test", "-d", c.layout.stateDir], { allowFailure: true })).exitCode !== 0;
+      const fresh = !(await c.net.stateDirExists());
       try {
         await ensure(c);
       } catch (e) {
         // nothing half-made stays (the bridge, the rules, the record, the prefix's dirs), unless it was there before
-        if (record === undefined) await c.t.run(["sh", "-c", removeNetworkScript(c.prefix, c.layout, c.spec)], { allowFailure: true });
-        if (fresh) {
-          const d = c.layout;
-          await c.t.run(["sh", "-c", `rm -f ${q(nftLock(d.runDir))}; rmdir ${q(d.networks)} ${q(d.stateDir)} ${q(d.runDir)} 2>/dev/null; true`]);
-        }
+        if (record === undefined) await c.net.remove(c.spec, { bestEffort: true });
+        if (fresh) await c.net.removeEmptyPrefixDirs();
         throw e;
       }
       return { id: `${connectionKey(a.host.connection)}/${a.host.prefix}/network/${a.name}`, outs: outputs(inputs, c, await observe(c)) };
@@ -355,17 +321,17 @@ export const networkLifecycle: LifecycleImpl = {
     const a = parse(props);
     const c = await context(a);
     // taken over by another owner (adopt: true): it is theirs now, and stays
-    const [record] = await c.t.readFiles([`${c.layout.network(a.name)}/network.json`]);
+    const record = await c.net.record(a.name);
     const holder = record ? (JSON.parse(record) as NetworkSpec).owner : undefined;
     if (holder && holder !== ownerOf(props)) {
       console.error(`warning: ${c.t.target}: network ${a.name} under prefix ${a.host.prefix} now belongs to ${holder}; left in place`);
       return;
     }
-    const users = await attached(c.t, c.layout, a.name);
+    const users = await c.net.attached(a.name);
     if (users.length) {
       throw new Error(`${c.t.target}: network ${a.name} still has containers on it: ${users.join(", ")}; delete them or take the network out of their networks first`);
     }
-    await c.t.run(["sh", "-c", removeNetworkScript(c.prefix, c.layout, c.spec)]);
+    await c.net.remove(c.spec);
     forgetReads();
   },
 };
