@@ -46,4 +46,30 @@ export default tseslint.config(
       ] }],
     },
   },
+  {
+    // Reconcile asks, kernel acts (ARCHITECTURE.md, "Layers"): reconcile/ calls typed operations of
+    // kernel/'s host objects; it runs no command, builds no shell and imports no transport value
+    // (types only). The Container path (reconcile/container*) is held to it on its own branch.
+    files: ["provider/reconcile/**"],
+    ignores: ["provider/reconcile/container*.ts", "provider/reconcile/container/**"],
+    rules: {
+      "no-restricted-imports": ["error", {
+        patterns: [
+          { group: ["@pulumi/pulumi", "@pulumi/pulumi/*"], message: "only provider/resources (and examples, scripts) import @pulumi/pulumi" },
+          { group: ["**/transport/*"], allowTypeImports: true, message: "reconcile reaches a host through kernel/'s host objects (kernel/connection.ts opens one); only transport types may be imported" },
+          { group: ["**/kernel/*", "**/kernel/**"], importNamePattern: "Script$|^shellQuote$|^runTransaction$", message: "reconcile builds no shell: ask a kernel/ host object for the operation" },
+        ],
+      }],
+      "no-restricted-syntax": ["error",
+        {
+          selector: "CallExpression[callee.type='MemberExpression'][callee.property.name=/^(run|readFiles|writeFile|stream)$/][callee.object.name='t']",
+          message: "reconcile runs no command: ask a kernel/ host object (PrefixHost, NetworkHost, BudgetRecords, …)",
+        },
+        {
+          selector: "CallExpression[callee.type='MemberExpression'][callee.property.name=/^(run|readFiles|writeFile|stream)$/][callee.object.property.name='t']",
+          message: "reconcile runs no command: ask a kernel/ host object (PrefixHost, NetworkHost, BudgetRecords, …)",
+        },
+      ],
+    },
+  },
 );
