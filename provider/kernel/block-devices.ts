@@ -1,4 +1,5 @@
-import { shellQuote, type Transport } from "../transport/transport";
+import { shellQuote } from "./shell";
+import type { Transport } from "../transport/transport";
 
 /**
  * Resolves block devices named by path ("/dev/vda") or number ("254:0") to "MAJ:MIN" on the host,

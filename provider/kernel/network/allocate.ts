@@ -1,5 +1,5 @@
 import { parseIPv4, parseSubnet } from "../../../schema/ipv4";
-import { shellQuote as q } from "../../transport/transport";
+import { shellQuote as q } from "../shell";
 import type { HostLayout } from "../container/layout";
 
 export interface AllocationRequest {

@@ -1,5 +1,5 @@
 import { parseRate } from "../../../schema/units";
-import { shellQuote as q } from "../../transport/transport";
+import { shellQuote as q } from "../shell";
 import type { HostLayout } from "../container/layout";
 import { containerOwner, nftTable, vethAliasPrefix } from "./names";
 import { localnetScript } from "./localnet";

@@ -1,4 +1,4 @@
-import { shellQuote as q } from "../../transport/transport";
+import { shellQuote as q } from "../shell";
 import { hostLayout, type HostLayout } from "../container/layout";
 import { bridgeAlias, networkOwner, nftTable } from "./names";
 import { applyLocalnet, localnetDir, localnetWanted } from "./localnet";

@@ -1,4 +1,4 @@
-import { shellQuote as q } from "../../transport/transport";
+import { shellQuote as q } from "../shell";
 import type { HostLayout } from "../container/layout";
 
 /**

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { shellQuote as q } from "../../transport/transport";
+import { shellQuote as q } from "../shell";
 
 /** One rule in the prefix's table, owned by a network or a container (its comment says which). */
 export interface NftRule {

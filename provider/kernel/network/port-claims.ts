@@ -6,7 +6,7 @@ export interface PortDeclaration {
   hostAddress: string;
   hostPort: number;
 }
-import { shellQuote as q } from "../../transport/transport";
+import { shellQuote as q } from "../shell";
 import type { HostLayout } from "../container/layout";
 
 /**
