@@ -33,6 +33,8 @@ export interface PrefixSample {
   restarts: Map<string, number>;
   /** Every cgroup node below the prefix, by path. */
   nodes: Map<string, NodeSample>;
+  /** Host ports each container has claimed ("tcp/0.0.0.0/18800", network/port-claims.ts), by container. */
+  ports: Map<string, string[]>;
 }
 
 const section = (name: string) => `@@sample-${name}`;
@@ -56,6 +58,8 @@ export function sampleScript(runtime: string, layout: HostLayout, driver: Cgroup
     `grep -H '"cgroupsPath"' ${c}/*/config.json 2>/dev/null`,
     `echo ${section("restarts")}`,
     `grep -c '^kslice: restarting ' ${c}/*/log 2>/dev/null`,
+    `echo ${section("ports")}`,
+    `grep -H . ${q(layout.ports)}/* 2>/dev/null`,
     `echo ${section("tree")}`,
     driver.treeScript(counterFiles[driver.version]),
   ].join("\n");
@@ -88,6 +92,12 @@ export function parseSample(out: string, driver: CgroupDriver, layout: HostLayou
     const i = line.lastIndexOf(":");
     if (i > 0) restarts.set(bundleOf(line.slice(0, i)), Number(line.slice(i + 1)) || 0);
   }
+  const ports = new Map<string, string[]>();
+  for (const line of (s.ports ?? "").split("\n").filter(Boolean)) {
+    const i = line.lastIndexOf(":");
+    const name = line.slice(0, i).split("/").pop()!;
+    if (i > 0) ports.set(name, [...(ports.get(name) ?? []), line.slice(i + 1)]);
+  }
   const tree = parseTree(s.tree ?? "");
   const main = driver.dir(driver.version === 2 ? "memory" : "pids", "");
   const ctx = { periodUs: 100_000, devices: {} };
@@ -111,6 +121,7 @@ export function parseSample(out: string, driver: CgroupDriver, layout: HostLayou
     cgroups,
     restarts,
     nodes,
+    ports,
   };
 }
 
