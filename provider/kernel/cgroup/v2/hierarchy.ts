@@ -1,6 +1,6 @@
 import { shellQuote, type Transport } from "../../../transport/transport";
 import type { HostFacts } from "../../host-facts";
-import { nodeDir, type CgroupHierarchy } from "../hierarchy";
+import { nodeDir, type CgroupHierarchy, type Freezer } from "../hierarchy";
 import { v2Mappings } from "./index";
 
 /** cgroup v2: one unified tree, in which a child sees a controller only when its parent delegates it. */
@@ -53,7 +53,7 @@ export class V2Hierarchy implements CgroupHierarchy {
     return this.facts.features.includes("cgroup-kill") ? `${this.dir(path)}/cgroup.kill` : undefined;
   }
 
-  freezer(path: string): { file: string; frozen: string; thawed: string } {
+  freezer(path: string): Freezer {
     return { file: `${this.dir(path)}/cgroup.freeze`, frozen: "1", thawed: "0" };
   }
 
