@@ -1,23 +1,15 @@
-import type { Limits } from "../../../schema/limits";
 import type { Transport } from "../../transport/transport";
 import { shellQuote as q } from "../../transport/transport";
-import { CgroupDriver } from "../cgroup/driver";
-import { counterFiles, parseCounters, type FailCounters } from "../cgroup/counters";
-import type { Files } from "../cgroup/settings";
+import { CgroupDriver, type NodeReport } from "../cgroup/driver";
 import { parseTree } from "../cgroup/tree";
-import { parseUsage, usageFiles, type Usage } from "../cgroup/usage";
 import { hostLayout, type HostLayout } from "../container/layout";
 import { parseSnapshot, snapshotScript, type ContainerSnapshot } from "../container/snapshot";
 import { chooseRuntime, readHostFacts, type HostFacts, type RuntimeName } from "../host-facts";
 
 /** One cgroup node below the prefix (a budget or a container's cgroup) at one moment. */
-export interface NodeSample {
+export interface NodeSample extends NodeReport {
   /** Path below the prefix, e.g. "tenant-a/web". */
   path: string;
-  /** Limits as the kernel reports them, in kslice's (v2) vocabulary. */
-  limits: Limits;
-  usage: Usage;
-  counters: FailCounters;
 }
 
 /** Everything of one prefix on a host, read by one command. */
@@ -61,7 +53,7 @@ export function sampleScript(runtime: string, layout: HostLayout, driver: Cgroup
     `echo ${section("ports")}`,
     `grep -H . ${q(layout.ports)}/* 2>/dev/null`,
     `echo ${section("tree")}`,
-    driver.treeScript(counterFiles[driver.version]),
+    driver.sampleScript(),
   ].join("\n");
 }
 
@@ -99,21 +91,9 @@ export function parseSample(out: string, driver: CgroupDriver, layout: HostLayou
     if (i > 0) ports.set(name, [...(ports.get(name) ?? []), line.slice(i + 1)]);
   }
   const tree = parseTree(s.tree ?? "");
-  const main = driver.dir(driver.version === 2 ? "memory" : "pids", "");
   const ctx = { periodUs: 100_000, devices: {} };
   const nodes = new Map<string, NodeSample>();
-  for (const dir of [...tree.dirs].filter((d) => d.startsWith(`${main}/`)).sort()) {
-    const path = dir.slice(main.length + 1);
-    const read = (pairs: readonly (readonly [string, string])[]): Files =>
-      Object.fromEntries(pairs.map(([ctrl, f]) => [`${ctrl}/${f}`, tree.files.get(`${safeDir(driver, ctrl, path)}/${f}`)]));
-    const limitFiles = read(driver.mappings.flatMap((m) => m.files.map((f) => [f.controller, f.file] as const)));
-    nodes.set(path, {
-      path,
-      limits: driver.observe(limitFiles, ctx),
-      usage: parseUsage(driver.version, read(usageFiles[driver.version])),
-      counters: parseCounters(driver.version, read(counterFiles[driver.version])),
-    });
-  }
+  for (const path of driver.nodesIn(tree)) nodes.set(path, { path, ...driver.reportIn(tree, path, ctx) });
   return {
     atMs: Math.round(Number(clock) / 1e6),
     hostUptimeSeconds: Number(uptime) || 0,
@@ -123,15 +103,6 @@ export function parseSample(out: string, driver: CgroupDriver, layout: HostLayou
     nodes,
     ports,
   };
-}
-
-/** A v1 host may lack a controller's hierarchy: its files then read as missing. */
-function safeDir(driver: CgroupDriver, controller: string, path: string): string {
-  try {
-    return driver.dir(controller, path);
-  } catch {
-    return "/nonexistent";
-  }
 }
 
 /** Samples one prefix of a host, one command per sample. */
