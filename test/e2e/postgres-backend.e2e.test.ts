@@ -115,10 +115,19 @@ describe("PostgreSQL as the team backend: examples/gitops/ci.sh from two pipelin
     const set = await pulumi("config", "set", "apiPids", "40");
     expect(set.code, set.out).toBe(0);
     const first = startPipeline("bash", [script, "--cwd", project]);
-    // its check (a preview) locks the stack too: wait for its up
+    // a preview (the check) takes no lock: wait for the first pipeline's up to hold it, then keep the
+    // first where it is (SIGSTOP to its process group: a slow up) while the second runs, so that the
+    // first cannot end before the second reaches its own up
     await waitFor("the first pipeline's up and its lock", () => first.out().includes("applying the repository") && locks().length === 1);
-    const second = await ci();
+    process.kill(-first.child.pid!, "SIGSTOP");
+    let second: Run;
+    try {
+      second = await ci();
+    } finally {
+      process.kill(-first.child.pid!, "SIGCONT");
+    }
     expect(second.code, second.out).toBe(3);
+    expect(second.out).toContain("ci.sh: pulumi up failed");
     expect(second.out).toMatch(/the stack is currently locked by 1 lock\(s\)/);
     expect(second.out).toContain("pulumi cancel");
     const done = await first.done;
