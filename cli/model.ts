@@ -1,4 +1,5 @@
 import type { FailCounters } from "../provider/kernel/cgroup/counters";
+import { stackOfUrn } from "../schema/urn";
 import type { NodeSample, PrefixSample } from "../provider/kernel/observe/sample";
 
 /** Usage against limits of one cgroup node; a limit of null is "max" (none). */
@@ -21,6 +22,11 @@ export interface ContainerView extends UsageView {
   uptimeSeconds: number | null;
   /** Address per network. */
   addresses: Record<string, string>;
+  /** Host ports it publishes, as "tcp 0.0.0.0:18800". */
+  ports: string[];
+  /** The resource that made it (its URN, kslice.json's owner) and that resource's `project/stack`; null when ownerless. */
+  owner: string | null;
+  stack: string | null;
   /** Restarts by the host's supervisor still in the log (the log is capped, older ones are trimmed). */
   restarts: number;
   /**
@@ -60,6 +66,18 @@ export interface PrefixView {
   budgets: BudgetView[];
   networks: NetworkView[];
 }
+
+/** The owner URN of a bundle's kslice.json, or null (none, or a record that is not JSON). */
+function ownerOfRecord(record: string | undefined): string | null {
+  try {
+    const owner = (JSON.parse(record ?? "") as { owner?: unknown }).owner;
+    return typeof owner === "string" && owner ? owner : null;
+  } catch {
+    return null;
+  }
+}
+
+const mapOrNull = <T, U>(v: T | null, f: (v: T) => U): U | null => (v === null ? null : f(v));
 
 const limit = (v: number | "max" | undefined) => (typeof v === "number" ? v : null);
 
@@ -108,6 +126,9 @@ export function buildView(
       createdAt: state?.created ?? null,
       uptimeSeconds: running && !Number.isNaN(created) ? Math.max(0, Math.round((cur.atMs - created) / 1000)) : null,
       addresses: Object.fromEntries(snapshot.addresses.get(name) ?? []),
+      ports: (cur.ports.get(name) ?? []).map((k) => k.split("/")).map(([proto, addr, port]) => `${proto} ${addr}:${port}`),
+      owner: ownerOfRecord(snapshot.records.get(name)),
+      stack: mapOrNull(ownerOfRecord(snapshot.records.get(name)), stackOfUrn),
       restarts: cur.restarts.get(name) ?? 0,
       damaged: snapshot.damaged.get(name) ?? [],
       ...usageView(cgroup ? cur.nodes.get(cgroup) : undefined, cgroup ? prev?.nodes.get(cgroup) : undefined, intervalMs),

@@ -84,10 +84,14 @@ async function main(): Promise<void> {
   op = cli.op;
   const env = pulumiEnv();
   Object.assign(process.env, env);
-  const stateDir = env.PULUMI_BACKEND_URL!.replace(/^file:\/\//, "");
-  // the state holds every secret (encrypted) and the resources' outputs: the owner's only
-  mkdirSync(stateDir, { recursive: true, mode: 0o700 });
-  if (stateDir === defaultStateDir) chmodSync(stateDir, 0o700);
+  // the state holds every secret (encrypted) and the resources' outputs: the owner's only. Only a
+  // file backend is a directory here (postgres://, s3://… are someone else's to keep).
+  const backend = env.PULUMI_BACKEND_URL!;
+  if (backend.startsWith("file://")) {
+    const stateDir = backend.slice("file://".length);
+    mkdirSync(stateDir, { recursive: true, mode: 0o700 });
+    if (stateDir === defaultStateDir) chmodSync(stateDir, 0o700);
+  }
   // The compiled program sits in dist/ at the example's place in the tree.
   const programFile = cli.program ?? join(repoRoot, "dist", relative(repoRoot, cli.dir), "index.js");
   if (!existsSync(programFile)) throw new Error(`${programFile} not found: run npm run build`);

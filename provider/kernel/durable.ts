@@ -13,7 +13,7 @@ import { shellQuote as q } from "../transport/transport";
  *
  * A path holding `*` is a glob (a record whose name the script finds, e.g. every network's
  * addresses); paths that do not exist when the sync runs (a file the script removed, a glob that
- * matched nothing) are skipped.
+ * matched nothing, a directory a concurrent operation removed) are skipped.
  */
 
 /** The directories above `path` whose entries a new file can change, up to /var/lib or /etc/systemd (not /var, not /). */
@@ -45,9 +45,16 @@ const word = (p: string) => p.split("*").map((s) => (s ? q(s) : "")).join("*");
 export function syncScript(writes: Iterable<string>): string {
   const targets = syncTargets(writes);
   if (!targets.length) return "true";
+  // a directory another operation removes between the look and the sync (two budgets' deletes
+  // emptying one parent) is not an I/O error: look again, and fail on the third failure
   return [
-    `set --; for f in ${targets.map(word).join(" ")}; do [ -e "$f" ] && set -- "$@" "$f"; done`,
-    `[ $# = 0 ] || sync -- "$@" || { echo "sync of what this operation wrote failed" >&2; exit 1; }`,
+    "ks_try=0",
+    "while :; do",
+    `  set --; for f in ${targets.map(word).join(" ")}; do [ -e "$f" ] && set -- "$@" "$f"; done`,
+    `  [ $# = 0 ] && break`,
+    `  ks_se=$(sync -- "$@" 2>&1) && break`,
+    `  ks_try=$((ks_try + 1)); [ $ks_try -lt 3 ] || { printf '%s\\n' "$ks_se" >&2; echo "sync of what this operation wrote failed" >&2; exit 1; }`,
+    "done",
   ].join("\n");
 }
 

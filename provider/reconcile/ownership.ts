@@ -1,4 +1,7 @@
+import { stackOfUrn as stackOf } from "../../schema/urn";
 import type { Props } from "./provider-types";
+
+export { stackOf };
 
 /**
  * Ownership of kernel objects (ARCHITECTURE: "everything kslice makes has an owner"). The owner is
@@ -6,12 +9,6 @@ import type { Props } from "./provider-types";
  * State written before ownership existed has none: such objects are ownerless.
  */
 export const ownerOf = (props: Props): string | undefined => (typeof props.owner === "string" && props.owner ? props.owner : undefined);
-
-/** `project/stack` of an owner URN (urn:pulumi:<stack>::<project>::<type>::<name>). */
-export function stackOf(owner: string): string {
-  const m = /^urn:pulumi:([^:]+)::([^:]+)::/.exec(owner);
-  return m ? `${m[2]}/${m[1]}` : owner;
-}
 
 /**
  * Why `mine` may not take over an object recorded as `recorded`'s, or undefined when it may:

@@ -7,12 +7,15 @@ import { kslice } from "../helpers/cli";
 import { Containers } from "../helpers/containers";
 import { localCgroupFile, localRuntime, localV2 } from "../helpers/host";
 import { leaksOf } from "../helpers/leaks";
+import { Networks } from "../helpers/networks";
 import { testPrefix } from "../helpers/prefix";
 
 // The kernel files read below are this host's: v1's or v2's, as its facts say.
 const prefix = `${testPrefix}-cps`;
 const cs = new Containers(prefix);
 const host = cs.host;
+const nets = new Networks(prefix);
+const owner = "urn:pulumi:staging::shop::kslice:index:Container::web";
 /** A cgroup file of `<prefix>/<path>`, named by its v2 file (on v1, the file that holds the same setting). */
 const cg = (path: string, v2File: string) => readFileSync(localCgroupFile(prefix, path, v2File), "utf8").trim();
 const v2 = localV2();
@@ -23,7 +26,11 @@ describe("kslice ps", () => {
   beforeAll(async () => {
     const c = await limitsLifecycle.check({}, { host, name: "tenant", limits: { memory: { max: "128Mi" }, cpu: { max: 1 }, pids: { max: 100 } } });
     await limitsLifecycle.create(c.inputs!);
-    await cs.create("web", { parent: "tenant", command: ["sleep", "600"], limits: { memory: { max: "48Mi" }, cpu: { max: 0.5 }, pids: { max: 30 } } });
+    const net = await nets.create("n", { subnet: "10.251.41.0/24" });
+    await cs.create("web", {
+      parent: "tenant", command: ["sleep", "600"], limits: { memory: { max: "48Mi" }, cpu: { max: 0.5 }, pids: { max: 30 } },
+      networks: [{ network: nets.ref(net.outs) }], ports: [{ hostPort: 18841, containerPort: 80 }], owner,
+    });
     await cs.create("solo", { command: ["sleep", "600"] });
     const r = await kslice(["--prefix", prefix, "ps", "--json", "--interval", "0.5"]);
     expect(r.stderr).toBe("");
@@ -32,6 +39,7 @@ describe("kslice ps", () => {
   });
   afterAll(async () => {
     await cs.cleanup(false);
+    await nets.cleanup();
     await limitsLifecycle.delete("", { host, name: "tenant", onDeleteWithProcesses: "kill" }).catch(() => undefined);
     await cs.deleteHost();
     expect(leaksOf(prefix)).toEqual([]);
@@ -46,6 +54,17 @@ describe("kslice ps", () => {
     expect(web.uptimeSeconds).toBeGreaterThanOrEqual(0);
     expect(view.containers.map((c) => c.name).sort()).toEqual(["solo", "web"]);
     expect(view.cgroupVersion).toBe(v2 ? 2 : 1);
+  });
+
+  it("shows each container's published ports and the stack that owns it, from the host's claims and records", () => {
+    const claim = readFileSync(`/var/lib/${prefix}/ports/web`, "utf8").trim();
+    expect(claim).toBe("tcp/0.0.0.0/18841");
+    const web = view.containers.find((c) => c.name === "web")!;
+    expect(web.ports).toEqual(["tcp 0.0.0.0:18841"]);
+    expect(web.owner).toBe(owner);
+    expect(web.stack).toBe("shop/staging");
+    const solo = view.containers.find((c) => c.name === "solo")!;
+    expect(solo).toMatchObject({ ports: [], owner: null, stack: null });
   });
 
   it("agrees with the kernel's cgroup files: limits, usage and fail counters", () => {
@@ -91,7 +110,7 @@ describe("kslice ps", () => {
     expect(lines[0]).toMatch(/^NAME\s+KIND\s+STATUS\s+PID/);
     const tenant = lines.findIndex((l) => /^tenant\/\s+budget/.test(l));
     expect(tenant).toBeGreaterThan(0);
-    expect(lines[tenant + 1]).toMatch(/^ {2}web\s+container\s+running\s+\d+/);
+    expect(lines[tenant + 1]).toMatch(/^ {2}web\s+container\s+running\s+\d+\s+10\.251\.41\.\d+\s+tcp 0\.0\.0\.0:18841\s+shop\/staging\s/);
     expect(r.stdout).toMatch(/48Mi/);
   });
 

@@ -77,7 +77,7 @@ describe("examples/quickstart through the real engine", () => {
 
   it("destroy removes the Host and leaves nothing on the host", async () => {
     const r = await stack.run("destroy");
-    expect(r.ok).toBe(true);
+    expect(r.ok, r.stderr).toBe(true);
     expect(r.json!.summary).toMatchObject({ delete: 7 });
     expect(r.json!.outputs).toEqual({});
     expect(leaksOf(testPrefix)).toEqual([]);

@@ -76,7 +76,9 @@ export class TestStack {
 
   /** Destroys whatever is left and removes the backend. */
   async dispose(): Promise<void> {
-    await this.run("destroy");
+    const r = await this.run("destroy");
+    // a leak check usually follows: without this, a failed destroy shows only as what it left
+    if (!r.ok) console.error(`[stack] destroy failed:\n${r.stderr.split("\n").slice(-40).join("\n")}`);
     rmSync(this.backend, { recursive: true, force: true });
   }
 }

@@ -5,10 +5,13 @@
 // container with its address, its published port and (after the update) its data and new limits,
 // the stopped one stopped; every record non-empty; and diff through the lifecycles must find no
 // changes. Without the sync at the end of each operation (durable.ts) the records are empty after
-// such a crash (ext4's delayed allocation), and this file fails.
+// such a crash (ext4's delayed allocation), and this file fails. The same holds for a migration's
+// last step: the target crashed the moment the move returned keeps the container, its data and
+// records, while the source has already let its copy go.
 import { spawn, type ChildProcess } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
 import { containerLifecycle as C } from "../../provider/reconcile/container";
+import { lifecycles } from "../../provider/reconcile/lifecycles";
 import { hostLifecycle } from "../../provider/reconcile/host";
 import { forgetReads } from "../../provider/reconcile/host-context";
 import { networkLifecycle as N } from "../../provider/reconcile/network";
@@ -29,25 +32,30 @@ const serve = ["sh", "-c", "mkdir -p /www && echo hello-lab > /www/index.html &&
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe("a power loss right after kslice reports success", () => {
-  const lab = useLab(1, { own: true, bootTimeoutMs: 300_000 }); // crashes its guest
+  // crashes its guests; the second is a migration's target
+  const lab = useLab(2, { own: true, bootTimeoutMs: 300_000 });
   const vm = (): LabHost => lab().hosts[0]!;
-  const host = () => ({ connection: sshConnection(vm()), prefix });
-  // the test's own view of the VM: plain OpenSSH, no multiplexing (the crash cuts every connection)
-  const sshRun = (command: string, timeoutMs = 120_000): Promise<CommandResult> =>
-    run("ssh", [...sshOptions(vm().ssh), vm().ssh.host, "--", command], { timeoutMs, allowFailure: true }).catch((e: Error) => ({ exitCode: -1, stdout: "", stderr: e.message }));
-  async function ok(command: string): Promise<string> {
-    const r = await sshRun(command);
+  const vm2 = (): LabHost => lab().hosts[1]!;
+  const host = (h = vm()) => ({ connection: sshConnection(h), prefix });
+  // the test's own view of a VM: plain OpenSSH, no multiplexing (the crash cuts every connection)
+  const sshRun = (command: string, timeoutMs = 120_000, h = vm()): Promise<CommandResult> =>
+    run("ssh", [...sshOptions(h.ssh), h.ssh.host, "--", command], { timeoutMs, allowFailure: true }).catch((e: Error) => ({ exitCode: -1, stdout: "", stderr: e.message }));
+  async function ok(command: string, h = vm()): Promise<string> {
+    const r = await sshRun(command, 120_000, h);
     expect(r.exitCode, `${command}: ${r.stderr}`).toBe(0);
     return r.stdout;
   }
-  const exec = (name: string, script: string) => sshRun(`crun --root ${runtimeRoot} exec ${name} sh -c ${q(script)} 2>&1`);
-  const status = async (name: string) => (await sshRun(`crun --root ${runtimeRoot} state ${name} 2>/dev/null | grep -o '"status": *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"'`)).stdout.trim() || "missing";
+  const exec = (name: string, script: string, h = vm()) => sshRun(`crun --root ${runtimeRoot} exec ${name} sh -c ${q(script)} 2>&1`, 120_000, h);
+  const status = async (name: string, h = vm()) =>
+    (await sshRun(`crun --root ${runtimeRoot} state ${name} 2>/dev/null | grep -o '"status": *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"'`, 120_000, h)).stdout.trim() || "missing";
 
   let net: { inputs: Props; outs: Props };
   let web: { inputs: Props; outs: Props };
   let idle: { inputs: Props; outs: Props };
-  async function make(kind: typeof C | typeof N, args: Props): Promise<{ inputs: Props; outs: Props }> {
-    const c = await kind.check({}, { host: host(), ...args });
+  let mover: { inputs: Props; outs: Props } | undefined;
+  let hostsMade = 0;
+  async function make(kind: typeof C | typeof N, args: Props, h = vm()): Promise<{ inputs: Props; outs: Props }> {
+    const c = await kind.check({}, { host: host(h), ...args });
     expect(c.failures).toBeUndefined();
     const r = await kind.create(c.inputs!);
     return { inputs: c.inputs!, outs: r.outs! };
@@ -64,9 +72,9 @@ describe("a power loss right after kslice reports success", () => {
    * handshake (seconds under TCG). fire() crashes, then waits until the guest has booted again and
    * its boot unit has run; nothing is written in the guest in between (the boot id tells the boot).
    */
-  async function armCrash(): Promise<{ fire: () => Promise<void> }> {
-    const bootId = (await ok("cat /proc/sys/kernel/random/boot_id")).trim();
-    const child = spawn("ssh", [...sshOptions(vm().ssh), vm().ssh.host, "--", "echo armed; read go && echo b > /proc/sysrq-trigger"], { stdio: ["pipe", "pipe", "ignore"] });
+  async function armCrash(h = vm()): Promise<{ fire: () => Promise<void> }> {
+    const bootId = (await ok("cat /proc/sys/kernel/random/boot_id", h)).trim();
+    const child = spawn("ssh", [...sshOptions(h.ssh), h.ssh.host, "--", "echo armed; read go && echo b > /proc/sysrq-trigger"], { stdio: ["pipe", "pipe", "ignore"] });
     sessions.push(child);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("the crash session did not log in within 60 s")), 60_000);
@@ -84,32 +92,32 @@ describe("a power loss right after kslice reports success", () => {
         // the session hangs with the guest: cut it once the crash had time to happen
         await sleep(3000);
         child.kill("SIGKILL");
-        await waitForBoot(bootId);
+        await waitForBoot(bootId, h);
       },
     };
   }
 
-  async function waitForBoot(bootId: string): Promise<void> {
+  async function waitForBoot(bootId: string, h: LabHost): Promise<void> {
     let back = false;
     for (const end = Date.now() + 240_000; !back && Date.now() < end; ) {
       await sleep(3000);
-      const r = await sshRun("cat /proc/sys/kernel/random/boot_id", 20_000);
+      const r = await sshRun("cat /proc/sys/kernel/random/boot_id", 20_000, h);
       back = r.exitCode === 0 && r.stdout.trim() !== "" && r.stdout.trim() !== bootId;
     }
     expect(back).toBe(true);
     // the unit is a oneshot: wait (bounded) until it has run, then it must have succeeded
     let done = false;
     for (const end = Date.now() + 180_000; !done && Date.now() < end; await sleep(2000)) {
-      const t = (await sshRun(`systemctl show -P ExecMainExitTimestampMonotonic ${unit}`)).stdout.trim();
+      const t = (await sshRun(`systemctl show -P ExecMainExitTimestampMonotonic ${unit}`, 120_000, h)).stdout.trim();
       done = t !== "" && t !== "0";
     }
     expect(done).toBe(true);
-    expect((await ok(`systemctl show -P Result ${unit}`)).trim(), await ok(`journalctl -b -u ${unit} --no-pager | tail -n 20`)).toBe("success");
+    expect((await ok(`systemctl show -P Result ${unit}`, h)).trim(), await ok(`journalctl -b -u ${unit} --no-pager | tail -n 20`, h)).toBe("success");
     forgetReads();
   }
 
   /** Every record the running container's start reads, with its size: none may be empty. */
-  const recordSizes = (name: string) => ok(`cd ${bundle(name)} && stat -c '%n %s' kslice.json config.json start.sh net.sh`);
+  const recordSizes = (name: string, h = vm()) => ok(`cd ${bundle(name)} && stat -c '%n %s' kslice.json config.json start.sh net.sh`, h);
 
   /** Crash sessions, killed at the end whatever happened (a failed operation leaves one waiting). */
   const sessions: ChildProcess[] = [];
@@ -123,8 +131,10 @@ describe("a power loss right after kslice reports success", () => {
     }
     try {
       for (const c of [web, idle]) if (c) await C.delete("", c.outs).catch(() => undefined);
+      if (mover) await lifecycles.container!.delete("", mover.outs).catch(() => undefined);
       if (net) await N.delete("", net.outs).catch(() => undefined);
       await hostLifecycle.delete("", { ...host(), runtime: "auto" }).catch(() => undefined);
+      if (hostsMade > 1) await hostLifecycle.delete("", { ...host(vm2()), runtime: "auto" }).catch(() => undefined);
     } finally {
       await closeAllTransports();
     }
@@ -181,13 +191,54 @@ describe("a power loss right after kslice reports success", () => {
     }
   });
 
+  it("crashed right after a migration returned: the container runs on the target with its data and records, nothing of it is left on the source", async () => {
+    const M = lifecycles.container!;
+    const h2 = await hostLifecycle.check({}, host(vm2()));
+    await hostLifecycle.create(h2.inputs!);
+    hostsMade = 2;
+    const args = { name: "mover", command: ["sleep", "infinity"], limits: { memory: { max: "64Mi" } }, stopGraceSeconds: 1 };
+    const c = await M.check({}, { host: host(), ...args });
+    expect(c.failures).toBeUndefined();
+    mover = { inputs: c.inputs!, outs: (await M.create(c.inputs!)).outs! };
+    const sum = (await exec("mover", "dd if=/dev/urandom of=/moved.bin bs=1M count=4 2>/dev/null && sync && md5sum /moved.bin")).stdout.trim();
+    expect(sum).toMatch(/^[0-9a-f]{32} /);
+
+    const moved = await M.check(mover.inputs, { ...mover.inputs, host: host(vm2()) });
+    expect(moved.failures).toBeUndefined();
+    expect(await M.diff("", mover.outs, moved.inputs!)).toMatchObject({ changes: true });
+    const crash = await armCrash(vm2());
+    mover = { inputs: moved.inputs!, outs: (await M.update("", mover.outs, moved.inputs!)).outs! };
+    await crash.fire();
+    expect(mover.outs).toMatchObject({ status: "running", lastMigration: { mode: "cold" } });
+
+    expect(await recordSizes("mover", vm2())).not.toMatch(/ 0$/m);
+    expect(await status("mover", vm2())).toBe("running");
+    expect((await exec("mover", "md5sum /moved.bin", vm2())).stdout.trim()).toBe(sum);
+    expect((await ok(`cat /sys/fs/cgroup/${prefix}/mover/memory.max`, vm2())).trim()).toBe(String(64 * 2 ** 20));
+    // the source let its copy go when the move returned: nothing of mover there
+    expect(await status("mover")).toBe("missing");
+    expect(await ok(`ls /var/lib/${prefix}/containers; ls -d /sys/fs/cgroup/${prefix}/mover 2>/dev/null; true`)).not.toMatch(/mover/);
+    const read = (await M.read("", mover.outs)).props!;
+    expect(read).toMatchObject({ status: "running" });
+    expect(await M.diff("", read, mover.inputs)).toMatchObject({ changes: false });
+    mover.outs = read;
+  });
+
   it("deletes everything: nothing named after the prefix is left, boot unit included", async () => {
     await C.delete("", web.outs);
     await C.delete("", idle.outs);
+    await lifecycles.container!.delete("", mover!.outs);
     await N.delete("", net.outs);
     await hostLifecycle.delete("", { ...host(), runtime: "auto" });
+    await hostLifecycle.delete("", { ...host(vm2()), runtime: "auto" });
+    expect(await leftOn(vm2())).toBe("");
+    expect(await leftOn(vm())).toBe("");
+  });
+
+  /** Anything named after the prefix on a guest: cgroups, runtime and host records, mounts, interfaces, nftables, units. */
+  async function leftOn(h: LabHost): Promise<string> {
     const half = Math.floor(prefix.length / 2);
-    const leaks = await ok(
+    return ok(
       [
         `P='${prefix.slice(0, half)}''${prefix.slice(half)}'`,
         `find /sys/fs/cgroup /run /var/lib /etc/systemd -name "*$P*" 2>/dev/null`,
@@ -197,7 +248,7 @@ describe("a power loss right after kslice reports success", () => {
         `systemctl list-units --all --no-legend 2>/dev/null | grep -F "$P"`,
         `true`,
       ].join("\n"),
+      h,
     );
-    expect(leaks).toBe("");
-  });
+  }
 });

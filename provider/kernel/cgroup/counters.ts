@@ -1,8 +1,9 @@
-import type { Files } from "./settings";
+import type { ControllerMapping, FileRef, Files } from "./settings";
 
 /**
  * The kernel's fail counters of a cgroup (what OpenVZ called failcnt): how often a limit was hit.
- * Each counts from the cgroup's creation and never goes down.
+ * Each counts from the cgroup's creation and never goes down. Each controller reports its own
+ * fields (its mapping's `counters`): the files named below are v2's and v1's.
  */
 export interface FailCounters {
   /** Processes killed by the OOM killer inside (v2 memory.events oom_kill; v1 memory.oom_control oom_kill). */
@@ -19,30 +20,15 @@ export interface FailCounters {
   cpuThrottledUs: number;
 }
 
-/** Files read for the counters, as [hierarchy or controller, file]. */
-export const counterFiles = {
-  1: [["memory", "memory.oom_control"], ["memory", "memory.failcnt"], ["pids", "pids.events"], ["cpu", "cpu.stat"]],
-  2: [["memory", "memory.events"], ["pids", "pids.events"], ["cpu", "cpu.stat"]],
-} as const;
+/** What no controller reports counts 0 (memory.high's events: null, no controller has them). */
+const none: FailCounters = { oomKills: 0, pidsMaxHits: 0, memoryHighEvents: null, memoryMaxEvents: 0, cpuThrottledPeriods: 0, cpuThrottledUs: 0 };
 
-const field = (v: string | undefined, name: string) => Number(new RegExp(`^${name} (\\d+)`, "m").exec(v ?? "")?.[1] ?? 0);
+/** The files a hierarchy's controllers read for the counters. */
+export function counterFiles(controllers: readonly ControllerMapping[]): FileRef[] {
+  return controllers.flatMap((c) => c.counters?.files ?? []);
+}
 
-export function parseCounters(version: 1 | 2, f: Files): FailCounters {
-  return version === 2
-    ? {
-        oomKills: field(f["memory/memory.events"], "oom_kill"),
-        pidsMaxHits: field(f["pids/pids.events"], "max"),
-        memoryHighEvents: field(f["memory/memory.events"], "high"),
-        memoryMaxEvents: field(f["memory/memory.events"], "max"),
-        cpuThrottledPeriods: field(f["cpu/cpu.stat"], "nr_throttled"),
-        cpuThrottledUs: field(f["cpu/cpu.stat"], "throttled_usec"),
-      }
-    : {
-        oomKills: field(f["memory/memory.oom_control"], "oom_kill"),
-        pidsMaxHits: field(f["pids/pids.events"], "max"),
-        memoryHighEvents: null,
-        memoryMaxEvents: Number((f["memory/memory.failcnt"] ?? "").trim()) || 0,
-        cpuThrottledPeriods: field(f["cpu/cpu.stat"], "nr_throttled"),
-        cpuThrottledUs: Math.round(field(f["cpu/cpu.stat"], "throttled_time") / 1000),
-      };
+/** The counters, each field from the controller that reports it; a missing file counts 0. */
+export function parseCounters(controllers: readonly ControllerMapping[], files: Files): FailCounters {
+  return Object.assign({ ...none }, ...controllers.map((c) => c.counters?.read(files) ?? {})) as FailCounters;
 }

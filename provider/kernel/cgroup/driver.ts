@@ -1,11 +1,12 @@
 import type { Limits } from "../../../schema/limits";
 import { CommandError, FileError, shellQuote, type Transport } from "../../transport/transport";
 import type { HostFacts } from "../host-facts";
-import { v1Mappings } from "./v1/index";
-import { v2Mappings } from "./v2/index";
-import { TreeCache, treeScript } from "./tree";
+import { counterFiles, parseCounters, type FailCounters } from "./counters";
+import { createHierarchy } from "./factory";
+import { nodeDir, type CgroupHierarchy } from "./hierarchy";
+import { fileKey, parentValue, type ControllerMapping, type FileRef, type Files, type PlanContext, type Setting } from "./settings";
+import { TreeCache, treeScript, type CgroupTree } from "./tree";
 import { parseUsage, usageFiles, type Usage } from "./usage";
-import { fileKey, parentValue, type ControllerMapping, type Files, type PlanContext, type Setting } from "./settings";
 
 /** A setting whose file content differs from the declared value. */
 export interface Drift {
@@ -13,13 +14,22 @@ export interface Drift {
   actual: string;
 }
 
+/** What a whole-prefix sample reports of one node. */
+export interface NodeReport {
+  /** Limits as the kernel reports them, in kslice's (v2) vocabulary. */
+  limits: Limits;
+  usage: Usage;
+  counters: FailCounters;
+}
+
 /**
- * cgroup v1 and v2 behind one interface. The host's mode is found once (host facts) and picks the
- * mappings; controllers never branch on the version. All file I/O goes through the transport.
+ * cgroup v1 and v2 behind one interface. The factory picks the host's hierarchy once, from its
+ * facts (factory.ts); everything that differs between the versions is there (hierarchy.ts), and
+ * nothing here branches on the version. All file I/O goes through the transport.
  */
 export class CgroupDriver {
-  readonly version: 1 | 2;
-  readonly mappings: ControllerMapping[];
+  readonly hierarchy: CgroupHierarchy;
+  readonly mappings: readonly ControllerMapping[];
 
   /** One read of all of kslice's cgroups on the host, shared by the reads of a burst. */
   readonly tree: TreeCache;
@@ -30,27 +40,36 @@ export class CgroupDriver {
     readonly prefix: string,
     tree?: TreeCache,
   ) {
-    this.version = facts.cgroupMode === "unified" ? 2 : 1;
-    this.mappings = this.version === 2 ? v2Mappings : v1Mappings;
+    this.hierarchy = createHierarchy(t, facts, prefix);
+    this.mappings = this.hierarchy.controllers;
     this.tree = tree ?? new TreeCache(t, this.treeScript());
+  }
+
+  /** The host's cgroup version, for what must tell the runtime or the user. */
+  get version(): 1 | 2 {
+    return this.hierarchy.version;
   }
 
   /**
    * The script that reads every directory under the prefix and, in each, the files kslice looks at
-   * (`extra` too: [controller, file]), each in its controller's hierarchy.
+   * (`extra` too), each in its controller's hierarchy.
    */
-  treeScript(extra: readonly (readonly [string, string])[] = []): string {
-    const wanted: (readonly [string, string])[] = [
-      [this.version === 2 ? "memory" : "pids", "cgroup.procs"],
-      ...this.mappings.flatMap((m) => m.files.map((f) => [f.controller, f.file] as const)),
-      ...usageFiles[this.version],
+  treeScript(extra: readonly FileRef[] = []): string {
+    const wanted: FileRef[] = [
+      { controller: this.hierarchy.procsController, file: "cgroup.procs" },
+      ...this.mappings.flatMap((m) => m.files),
+      ...usageFiles(this.mappings),
       ...extra,
     ];
-    const mount = (controller: string) => (this.version === 2 ? this.facts.cgroupV2Mount : this.facts.cgroupV1Mounts[controller]);
-    return treeScript(this.hierarchies().map((h) => ({
-      root: `${h}/${this.prefix}`,
-      files: [...new Set(wanted.filter(([c]) => mount(c) === h).map(([, f]) => f))],
+    return treeScript(this.hierarchy.roots().map((root) => ({
+      root: `${root}/${this.prefix}`,
+      files: [...new Set(wanted.filter((f) => this.hierarchy.mount(f.controller) === root).map((f) => f.file))],
     })));
+  }
+
+  /** treeScript with the fail counters' files too: what a whole-prefix sample reads. */
+  sampleScript(): string {
+    return this.treeScript(counterFiles(this.mappings));
   }
 
   /** Forgets what was read: after kslice changes something, or when the caller must see changes made meanwhile. */
@@ -60,19 +79,14 @@ export class CgroupDriver {
 
   /** The directory of a node (path below the prefix, "" for the prefix root) for a controller. */
   dir(controller: string, path: string): string {
-    const base = this.version === 2 ? this.facts.cgroupV2Mount : this.facts.cgroupV1Mounts[controller];
-    if (!base) throw new Error(`${this.t.target}: no cgroup hierarchy for the ${controller} controller`);
-    return [base, this.prefix, path].filter(Boolean).join("/");
+    const mount = this.hierarchy.mount(controller);
+    if (!mount) throw new Error(`${this.t.target}: no cgroup hierarchy for the ${controller} controller`);
+    return nodeDir(mount, this.prefix, path);
   }
 
-  /** Hierarchies where kslice makes its directories: the v2 tree, or every v1 controller's. */
-  hierarchies(): string[] {
-    return this.version === 2 ? [this.facts.cgroupV2Mount!] : [...new Set(Object.values(this.facts.cgroupV1Mounts))];
-  }
-
-  /** The hierarchy whose cgroup.procs tells which processes are inside. */
+  /** The directory that stands for the node: its hierarchy's cgroup.procs tells which processes are inside. */
   private mainDir(path: string): string {
-    return this.dir(this.version === 2 ? "memory" : "pids", path);
+    return this.dir(this.hierarchy.procsController, path);
   }
 
   plan(l: Limits, ctx: PlanContext): Setting[] {
@@ -86,12 +100,13 @@ export class CgroupDriver {
   unsupported(l: Limits): { key: string; reason: string }[] {
     const f = new Set(this.facts.features);
     const out = this.mappings.flatMap((m) => m.unsupported(l, f));
-    const have = new Set(this.version === 2 ? this.facts.cgroupV2Controllers : Object.keys(this.facts.cgroupV1Mounts));
-    const need: [keyof Limits, string][] = [["cpu", "cpu"], ["memory", "memory"], ["pids", "pids"], ["io", this.version === 2 ? "io" : "blkio"]];
+    const have = this.hierarchy.available();
+    const names = this.hierarchy.controllerNames;
+    const need: [keyof Limits, string][] = [["cpu", names.cpu], ["memory", names.memory], ["pids", names.pids], ["io", names.io]];
     for (const [key, ctrl] of need) {
       if (l[key] && Object.keys(l[key]!).length && !have.has(ctrl)) out.push({ key, reason: `the ${ctrl} controller is not available on this host` });
     }
-    if (l.cpu?.cpuset && !have.has("cpuset")) out.push({ key: "cpu.cpuset", reason: "the cpuset controller is not available on this host" });
+    if (l.cpu?.cpuset && !have.has(names.cpuset)) out.push({ key: "cpu.cpuset", reason: `the ${names.cpuset} controller is not available on this host` });
     return out;
   }
 
@@ -99,20 +114,48 @@ export class CgroupDriver {
     return (await this.tree.get()).dirs.has(this.mainDir(path));
   }
 
-  private observed?: ControllerMapping["files"];
+  private observed?: FileRef[];
 
   /** Reads every file the mappings observe, in one batch. */
   async read(path: string): Promise<Files> {
     const tree = await this.tree.get();
     const wanted = (this.observed ??= this.mappings.flatMap((m) => m.files));
-    return Object.fromEntries(wanted.map((f) => [fileKey(f), tree.files.get(`${this.dir(f.controller, path)}/${f.file}`)]));
+    return this.filesIn(tree, path, wanted, (c, p) => this.dir(c, p));
   }
 
-  /** What the node has used (memory, OOM kills, CPU time, tasks), in one batched read. */
+  /** What the node has used (memory, OOM kills, CPU time, tasks), each controller's part, in one batched read. */
   async usage(path: string): Promise<Usage> {
     const tree = await this.tree.get();
-    const wanted = usageFiles[this.version];
-    return parseUsage(this.version, Object.fromEntries(wanted.map(([c, f]) => [`${c}/${f}`, tree.files.get(`${this.dir(c, path)}/${f}`)])));
+    return parseUsage(this.mappings, this.filesIn(tree, path, usageFiles(this.mappings), (c, p) => this.dir(c, p)));
+  }
+
+  /** The node paths below the prefix in a tree read by sampleScript, sorted. */
+  nodesIn(tree: CgroupTree): string[] {
+    const top = this.mainDir("");
+    return [...tree.dirs].filter((d) => d.startsWith(`${top}/`)).sort().map((d) => d.slice(top.length + 1));
+  }
+
+  /** A node's limits, usage and fail counters from a tree read by sampleScript; a hierarchy the host lacks reads as missing files. */
+  reportIn(tree: CgroupTree, path: string, ctx: PlanContext): NodeReport {
+    const dirOrNone = (controller: string, p: string) => {
+      const mount = this.hierarchy.mount(controller);
+      return mount ? nodeDir(mount, this.prefix, p) : undefined;
+    };
+    const read = (refs: readonly FileRef[]) => this.filesIn(tree, path, refs, dirOrNone);
+    return {
+      limits: this.observe(read(this.mappings.flatMap((m) => m.files)), ctx),
+      usage: parseUsage(this.mappings, read(usageFiles(this.mappings))),
+      counters: parseCounters(this.mappings, read(counterFiles(this.mappings))),
+    };
+  }
+
+  private filesIn(tree: CgroupTree, path: string, refs: readonly FileRef[], dirOf: (controller: string, path: string) => string | undefined): Files {
+    return Object.fromEntries(
+      refs.map((f) => {
+        const d = dirOf(f.controller, path);
+        return [fileKey(f), d === undefined ? undefined : tree.files.get(`${d}/${f.file}`)];
+      }),
+    );
   }
 
   observe(files: Files, ctx: PlanContext): Limits {
@@ -143,13 +186,13 @@ export class CgroupDriver {
       this.invalidate();
     };
     try {
-      await this.ensureRoot();
+      await this.hierarchy.prepareRoot();
       if (parent && !(await this.exists(parent))) {
         throw new Error(`${this.t.target}: parent cgroup ${this.prefix}/${parent} does not exist`);
       }
-      if (this.version === 2 && parent) await this.enableControllers([this.dir("cpu", parent)]);
-      for (const h of this.hierarchies()) {
-        const d = [h, this.prefix, path].join("/");
+      if (parent) await this.hierarchy.prepareParent(parent);
+      for (const root of this.hierarchy.roots()) {
+        const d = [root, this.prefix, path].join("/");
         const r = await this.t.run(["mkdir", d], { allowFailure: true });
         if (r.exitCode === 0) made.push(d);
         else if (!/File exists/.test(r.stderr)) throw new CommandError(this.t.target, r);
@@ -159,10 +202,7 @@ export class CgroupDriver {
           );
         }
       }
-      if (this.version === 1 && this.facts.cgroupV1Mounts.cpuset) {
-        // v1 children start with empty cpus/mems; clone_children makes them inherit the parent's.
-        await this.t.writeFile(`${this.dir("cpuset", path)}/cgroup.clone_children`, "1");
-      }
+      await this.hierarchy.prepareNode(path);
     } catch (e) {
       await undo();
       throw e;
@@ -170,47 +210,6 @@ export class CgroupDriver {
       this.invalidate();
     }
     return undo;
-  }
-
-  private async ensureRoot(): Promise<void> {
-    const dirs = this.hierarchies().map((h) => `${h}/${this.prefix}`);
-    const script = [`mkdir -p ${dirs.map(shellQuote).join(" ")}`];
-    if (this.version === 1 && this.facts.cgroupV1Mounts.cpuset) {
-      const top = shellQuote(this.facts.cgroupV1Mounts.cpuset);
-      const d = shellQuote(this.dir("cpuset", ""));
-      // a v1 cpuset starts empty unless its parent clones (the host's root often does not): the
-      // prefix takes the root's cpus and mems, or no child under it could be given any
-      script.push(
-        `{ [ -n "$(cat ${d}/cpuset.cpus)" ] || cat ${top}/cpuset.cpus > ${d}/cpuset.cpus; }`,
-        `{ [ -n "$(cat ${d}/cpuset.mems)" ] || cat ${top}/cpuset.mems > ${d}/cpuset.mems; }`,
-        `echo 1 > ${d}/cgroup.clone_children`,
-      );
-    }
-    await this.t.run(["sh", "-c", script.join(" && ")]);
-    if (this.version === 2) await this.enableControllers([this.facts.cgroupV2Mount!, this.dir("cpu", "")]);
-  }
-
-  /** v2: children see a controller only when their parent lists it in cgroup.subtree_control. */
-  private async enableControllers(dirs: string[]): Promise<void> {
-    for (const d of dirs) {
-      const [available] = await this.t.readFiles([`${d}/cgroup.controllers`]);
-      const wanted = ["cpu", "cpuset", "memory", "pids", "io"].filter((c) => (available ?? "").split(/\s+/).includes(c));
-      if (!wanted.length) continue;
-      try {
-        await this.t.writeFile(`${d}/cgroup.subtree_control`, wanted.map((c) => `+${c}`).join(" "));
-      } catch (e) {
-        // v2's "no internal processes" rule: a cgroup holding processes cannot hand controllers to
-        // children (EBUSY, which dash's printf reports as a bare "I/O error"). Say so.
-        const [procs] = await this.t.readFiles([`${d}/cgroup.procs`]);
-        const pids = (procs ?? "").split("\n").filter(Boolean);
-        if (!pids.length) throw e;
-        throw new Error(
-          `${this.t.target}: cgroup ${d.slice(this.facts.cgroupV2Mount!.length + 1)} holds ${pids.length} process(es) (pids ${pids.slice(0, 10).join(", ")}); ` +
-            `cgroup v2 allows child cgroups only below a node without processes of its own: move them into a child first`,
-          { cause: e },
-        );
-      }
-    }
   }
 
   /**
@@ -222,9 +221,7 @@ export class CgroupDriver {
     const write = async (s: Setting) => {
       let value = s.value;
       if (value === parentValue) {
-        // v2's cpuset.cpus of a parent is often empty (inherited): its effective set is the value.
-        const file = this.version === 2 ? `${s.file}.effective` : s.file;
-        const [v] = await this.t.readFiles([`${this.dir(s.controller, parent)}/${file}`]);
+        const [v] = await this.t.readFiles([`${this.dir(s.controller, parent)}/${this.hierarchy.parentFile(s.file)}`]);
         value = (v ?? "").trim();
       }
       await this.t.writeFile(`${this.dir(s.controller, path)}/${s.file}`, value);
@@ -255,31 +252,34 @@ export class CgroupDriver {
     return [...tree.dirs].filter((d) => d.startsWith(`${top}/`) && !d.slice(top.length + 1).includes("/")).map((d) => d.slice(top.length + 1)).sort();
   }
 
-  /** Kills every process in the node and below (cgroup.kill where the kernel has it), bounded. */
+  /**
+   * Kills every process in the node and below, and waits (5 s at most) until none is left: with the
+   * kernel's cgroup.kill where the hierarchy has it, else by fallbackKill.
+   */
   async kill(path: string): Promise<void> {
     this.invalidate();
-    if (this.version === 2 && this.facts.features.includes("cgroup-kill")) {
-      await this.t.writeFile(`${this.dir("cpu", path)}/cgroup.kill`, "1");
-    } else {
-      // Freeze so nothing forks between listing and killing, then kill and thaw: v1's freezer
-      // hierarchy, or v2's cgroup.freeze on kernels without cgroup.kill (before 5.14).
-      const freezer =
-        this.version === 2
-          ? { file: `${this.dir("cpu", path)}/cgroup.freeze`, frozen: "1", thawed: "0" }
-          : this.facts.cgroupV1Mounts.freezer
-            ? { file: `${this.dir("freezer", path)}/freezer.state`, frozen: "FROZEN", thawed: "THAWED" }
-            : undefined;
-      if (freezer) await this.t.writeFile(freezer.file, freezer.frozen).catch(() => undefined);
-      const pids = await this.procs(path);
-      if (pids.length) await this.t.run(["kill", "-9", ...pids.map(String)], { allowFailure: true });
-      if (freezer) await this.t.writeFile(freezer.file, freezer.thawed).catch(() => undefined);
-    }
+    const killFile = this.hierarchy.killFile(path);
+    if (killFile) await this.t.writeFile(killFile, "1");
+    else await this.fallbackKill(path);
     for (let i = 0; i < 50; i++) {
       this.invalidate();
       if ((await this.procs(path)).length === 0) return;
       await new Promise((r) => setTimeout(r, 100));
     }
     throw new Error(`${this.t.target}: processes in cgroup ${this.prefix}/${path} survived SIGKILL for 5 s`);
+  }
+
+  /**
+   * Without cgroup.kill (v1; v2 before 5.14): freeze so nothing forks between listing and killing,
+   * SIGKILL every process listed, thaw. A host without a freezer (v1 without its hierarchy) is
+   * killed unfrozen; a failed freeze or thaw is no error (the wait in kill() judges the result).
+   */
+  private async fallbackKill(path: string): Promise<void> {
+    const freezer = this.hierarchy.freezer(path);
+    if (freezer) await this.t.writeFile(freezer.file, freezer.frozen).catch(() => undefined);
+    const pids = await this.procs(path);
+    if (pids.length) await this.t.run(["kill", "-9", ...pids.map(String)], { allowFailure: true });
+    if (freezer) await this.t.writeFile(freezer.file, freezer.thawed).catch(() => undefined);
   }
 
   /** The shell that removes the node from every hierarchy (a step of a whole operation's script; remove() runs it alone). */

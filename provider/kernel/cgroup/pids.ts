@@ -1,4 +1,4 @@
-import { trim, type ControllerMapping } from "./settings";
+import { count, keyed, trim, type ControllerMapping } from "./settings";
 
 // pids.max is the same file with the same values in v1 and v2; 0 is a valid limit (no new tasks).
 export const pids: ControllerMapping = {
@@ -11,4 +11,7 @@ export const pids: ControllerMapping = {
     return { pids: raw ? { max: raw === "max" ? "max" : Number(raw) } : {} };
   },
   unsupported: () => [],
+  usage: { files: [{ controller: "pids", file: "pids.current" }], read: (f) => ({ pidsCurrent: count(f["pids/pids.current"]) }) },
+  // forks refused at pids.max
+  counters: { files: [{ controller: "pids", file: "pids.events" }], read: (f) => ({ pidsMaxHits: keyed(f["pids/pids.events"], "max") }) },
 };

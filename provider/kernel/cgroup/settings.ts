@@ -1,4 +1,6 @@
 import type { Limits } from "../../../schema/limits";
+import type { FailCounters } from "./counters";
+import type { Usage } from "./usage";
 
 /** One file write that carries (part of) a limit. Planning is pure; one writer does the I/O. */
 export interface Setting {
@@ -22,12 +24,26 @@ export interface PlanContext {
 /** Raw file contents keyed "controller/file"; undefined when the file is missing. */
 export type Files = Record<string, string | undefined>;
 
-export const fileKey = (s: { controller: string; file: string }) => `${s.controller}/${s.file}`;
+/** A file of a node: on v1 `controller` names the hierarchy that holds it, on v2 the controller the file belongs to. */
+export interface FileRef {
+  controller: string;
+  file: string;
+}
 
-/** A controller's mapping of limits onto its files, for one cgroup version. */
+export const fileKey = (s: FileRef) => `${s.controller}/${s.file}`;
+
+/** What one controller reports about a node from its own files: its part of `T`. */
+export interface Report<T> {
+  /** The files it reads (in the node's directory of each file's hierarchy). */
+  files: readonly FileRef[];
+  /** Its fields of `T` from those files; a missing file counts 0. */
+  read(files: Files): Partial<T>;
+}
+
+/** A controller, for one cgroup version: its mapping of limits onto its files, and what it reports of usage. */
 export interface ControllerMapping {
   /** The files this controller reads to observe its limits. */
-  files: { controller: string; file: string }[];
+  files: FileRef[];
   plan(l: Limits, ctx: PlanContext): Setting[];
   /** The writes that return the given inputs (present in `l`) to the kernel's default. */
   reset(l: Limits, ctx: PlanContext): Setting[];
@@ -37,6 +53,10 @@ export interface ControllerMapping {
   observe(files: Files, ctx: PlanContext): Limits;
   /** Inputs this host cannot express, with the reason. */
   unsupported(l: Limits, features: Set<string>): { key: string; reason: string }[];
+  /** Its part of what the node has used (usage.ts); absent when it reports none. */
+  usage?: Report<Usage>;
+  /** Its part of the node's fail counters (counters.ts); absent when it has none. */
+  counters?: Report<FailCounters>;
 }
 
 /**
@@ -62,3 +82,9 @@ export function deviceLine(raw: string | undefined, entry: string): string | und
 export function pageAligned(v: number | "max"): string {
   return v === "max" ? "max" : String(Math.floor(v / 4096) * 4096);
 }
+
+/** A whole-number file ("4096\n"); 0 when missing or empty. */
+export const count = (raw: string | undefined) => Number(trim(raw)) || 0;
+
+/** A "name value" line of a flat keyed file (memory.events, cpu.stat, pids.events); 0 when missing. */
+export const keyed = (raw: string | undefined, name: string) => Number(new RegExp(`^${name} (\\d+)`, "m").exec(raw ?? "")?.[1] ?? 0);

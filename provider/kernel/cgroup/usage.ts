@@ -1,6 +1,6 @@
-import type { Files } from "./settings";
+import type { ControllerMapping, FileRef, Files } from "./settings";
 
-/** What a cgroup has used, read from the kernel. */
+/** What a cgroup has used, read from the kernel. Each controller reports its own fields (its mapping's `usage`). */
 export interface Usage {
   memoryCurrentBytes: number;
   memoryPeakBytes: number;
@@ -9,31 +9,15 @@ export interface Usage {
   pidsCurrent: number;
 }
 
-export const usageFiles = {
-  1: [
-    ["memory", "memory.usage_in_bytes"], ["memory", "memory.max_usage_in_bytes"], ["memory", "memory.oom_control"],
-    ["cpuacct", "cpuacct.usage"], ["pids", "pids.current"],
-  ],
-  2: [["memory", "memory.current"], ["memory", "memory.peak"], ["memory", "memory.events"], ["cpu", "cpu.stat"], ["pids", "pids.current"]],
-} as const;
+/** What no controller reports counts 0. */
+const none: Usage = { memoryCurrentBytes: 0, memoryPeakBytes: 0, oomKills: 0, cpuUsageNs: 0, pidsCurrent: 0 };
 
-const num = (v: string | undefined) => Number((v ?? "").trim()) || 0;
-const field = (v: string | undefined, name: string) => Number(new RegExp(`^${name} (\\d+)`, "m").exec(v ?? "")?.[1] ?? 0);
+/** The files a hierarchy's controllers read for the usage. */
+export function usageFiles(controllers: readonly ControllerMapping[]): FileRef[] {
+  return controllers.flatMap((c) => c.usage?.files ?? []);
+}
 
-export function parseUsage(version: 1 | 2, f: Files): Usage {
-  return version === 2
-    ? {
-        memoryCurrentBytes: num(f["memory/memory.current"]),
-        memoryPeakBytes: num(f["memory/memory.peak"]),
-        oomKills: field(f["memory/memory.events"], "oom_kill"),
-        cpuUsageNs: field(f["cpu/cpu.stat"], "usage_usec") * 1000,
-        pidsCurrent: num(f["pids/pids.current"]),
-      }
-    : {
-        memoryCurrentBytes: num(f["memory/memory.usage_in_bytes"]),
-        memoryPeakBytes: num(f["memory/memory.max_usage_in_bytes"]),
-        oomKills: field(f["memory/memory.oom_control"], "oom_kill"),
-        cpuUsageNs: num(f["cpuacct/cpuacct.usage"]),
-        pidsCurrent: num(f["pids/pids.current"]),
-      };
+/** The usage, each field from the controller that reports it; a missing file (a controller off, an older kernel) counts 0. */
+export function parseUsage(controllers: readonly ControllerMapping[], files: Files): Usage {
+  return Object.assign({ ...none }, ...controllers.map((c) => c.usage?.read(files) ?? {})) as Usage;
 }

@@ -44,12 +44,13 @@ export function restoreUpperScript(bundle: string, lower: string, hook?: PauseHo
   return [
     `if mountpoint -q ${b}/rootfs; then umount ${b}/rootfs || exit 1; fi`,
     `rm -rf ${b}/upper ${b}/work && mkdir ${b}/upper || exit 1`,
-    // a full disk shows in tar's stderr as ENOSPC or, when the last write was short, only as
-    // "Wrote only N of M bytes": say which it was from the filesystem's own free count
+    // a full disk shows in tar's stderr as ENOSPC or, when its last write was short, only as
+    // "Wrote only N of M bytes": a small write beside it tells which (free counts mislead on ext4,
+    // whose statfs counts blocks it keeps for itself as free)
     `tar -C ${b}/upper ${tarFlags} -xpf - || {`,
-    `  free=$(stat -f -c '%f %S' ${b}/upper 2>/dev/null | awk '{ print $1 * $2 }')`,
-    `  if [ -n "$free" ] && [ "$free" -lt 1048576 ]; then echo "tar could not unpack the writable layer into ${bundle}/upper: No space left on device ($free bytes free on its filesystem)" >&2`,
-    `  else echo "tar could not unpack the writable layer into ${bundle}/upper" >&2; fi`,
+    `  if head -c 65536 /dev/zero 2>/dev/null > ${b}/.space-probe; then why=""; else why=": No space left on device (a 64 KiB write to its filesystem fails too)"; fi`,
+    `  rm -f ${b}/.space-probe`,
+    `  echo "tar could not unpack the writable layer into ${bundle}/upper$why" >&2`,
     `  exit 1`,
     `}`,
     // the copy on disk before the source's is removed: a syncfs, once per move (durable.ts)

@@ -1,23 +1,15 @@
-import type { Limits } from "../../../schema/limits";
 import type { Transport } from "../../transport/transport";
 import { shellQuote as q } from "../../transport/transport";
-import { CgroupDriver } from "../cgroup/driver";
-import { counterFiles, parseCounters, type FailCounters } from "../cgroup/counters";
-import type { Files } from "../cgroup/settings";
+import { CgroupDriver, type NodeReport } from "../cgroup/driver";
 import { parseTree } from "../cgroup/tree";
-import { parseUsage, usageFiles, type Usage } from "../cgroup/usage";
 import { hostLayout, type HostLayout } from "../container/layout";
 import { parseSnapshot, snapshotScript, type ContainerSnapshot } from "../container/snapshot";
 import { chooseRuntime, readHostFacts, type HostFacts, type RuntimeName } from "../host-facts";
 
 /** One cgroup node below the prefix (a budget or a container's cgroup) at one moment. */
-export interface NodeSample {
+export interface NodeSample extends NodeReport {
   /** Path below the prefix, e.g. "tenant-a/web". */
   path: string;
-  /** Limits as the kernel reports them, in kslice's (v2) vocabulary. */
-  limits: Limits;
-  usage: Usage;
-  counters: FailCounters;
 }
 
 /** Everything of one prefix on a host, read by one command. */
@@ -33,6 +25,8 @@ export interface PrefixSample {
   restarts: Map<string, number>;
   /** Every cgroup node below the prefix, by path. */
   nodes: Map<string, NodeSample>;
+  /** Host ports each container has claimed ("tcp/0.0.0.0/18800", network/port-claims.ts), by container. */
+  ports: Map<string, string[]>;
 }
 
 const section = (name: string) => `@@sample-${name}`;
@@ -56,8 +50,10 @@ export function sampleScript(runtime: string, layout: HostLayout, driver: Cgroup
     `grep -H '"cgroupsPath"' ${c}/*/config.json 2>/dev/null`,
     `echo ${section("restarts")}`,
     `grep -c '^kslice: restarting ' ${c}/*/log 2>/dev/null`,
+    `echo ${section("ports")}`,
+    `grep -H . ${q(layout.ports)}/* 2>/dev/null`,
     `echo ${section("tree")}`,
-    driver.treeScript(counterFiles[driver.version]),
+    driver.sampleScript(),
   ].join("\n");
 }
 
@@ -88,22 +84,16 @@ export function parseSample(out: string, driver: CgroupDriver, layout: HostLayou
     const i = line.lastIndexOf(":");
     if (i > 0) restarts.set(bundleOf(line.slice(0, i)), Number(line.slice(i + 1)) || 0);
   }
+  const ports = new Map<string, string[]>();
+  for (const line of (s.ports ?? "").split("\n").filter(Boolean)) {
+    const i = line.lastIndexOf(":");
+    const name = line.slice(0, i).split("/").pop()!;
+    if (i > 0) ports.set(name, [...(ports.get(name) ?? []), line.slice(i + 1)]);
+  }
   const tree = parseTree(s.tree ?? "");
-  const main = driver.dir(driver.version === 2 ? "memory" : "pids", "");
   const ctx = { periodUs: 100_000, devices: {} };
   const nodes = new Map<string, NodeSample>();
-  for (const dir of [...tree.dirs].filter((d) => d.startsWith(`${main}/`)).sort()) {
-    const path = dir.slice(main.length + 1);
-    const read = (pairs: readonly (readonly [string, string])[]): Files =>
-      Object.fromEntries(pairs.map(([ctrl, f]) => [`${ctrl}/${f}`, tree.files.get(`${safeDir(driver, ctrl, path)}/${f}`)]));
-    const limitFiles = read(driver.mappings.flatMap((m) => m.files.map((f) => [f.controller, f.file] as const)));
-    nodes.set(path, {
-      path,
-      limits: driver.observe(limitFiles, ctx),
-      usage: parseUsage(driver.version, read(usageFiles[driver.version])),
-      counters: parseCounters(driver.version, read(counterFiles[driver.version])),
-    });
-  }
+  for (const path of driver.nodesIn(tree)) nodes.set(path, { path, ...driver.reportIn(tree, path, ctx) });
   return {
     atMs: Math.round(Number(clock) / 1e6),
     hostUptimeSeconds: Number(uptime) || 0,
@@ -111,16 +101,8 @@ export function parseSample(out: string, driver: CgroupDriver, layout: HostLayou
     cgroups,
     restarts,
     nodes,
+    ports,
   };
-}
-
-/** A v1 host may lack a controller's hierarchy: its files then read as missing. */
-function safeDir(driver: CgroupDriver, controller: string, path: string): string {
-  try {
-    return driver.dir(controller, path);
-  } catch {
-    return "/nonexistent";
-  }
 }
 
 /** Samples one prefix of a host, one command per sample. */

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { describe, expect, it } from "vitest";
 import { syncScript, syncTargets } from "../../../provider/kernel/durable";
@@ -29,6 +29,32 @@ describe("durable records", () => {
       execFileSync("sh", ["-c", script]);
       // sync's own failure (here: no such program) is the script's
       expect(() => execFileSync("sh", ["-c", `PATH=/nonexistent; ${script}`], { stdio: "ignore" })).toThrow();
+    } finally {
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+
+  it("a directory removed by another operation between the look and the sync is not a failure; a sync that keeps failing is", () => {
+    const d = mkdtempSync(`${tmpdir()}/ks-durable-`);
+    try {
+      mkdirSync(`${d}/bin`);
+      mkdirSync(`${d}/limits`);
+      writeFileSync(`${d}/a`, "x");
+      // a sync that finds limits/ gone, as when a concurrent delete removed it after the look
+      writeFileSync(`${d}/bin/sync`, `#!/bin/sh\nif [ -d ${d}/limits ]; then rmdir ${d}/limits; echo "sync: error opening '${d}/limits': No such file or directory" >&2; exit 1; fi\nexec /bin/sync "$@"\n`);
+      chmodSync(`${d}/bin/sync`, 0o755);
+      const script = syncScript([`${d}/a`, `${d}/limits/x.json`]);
+      execFileSync("sh", ["-c", `PATH=${d}/bin:$PATH; ${script}`]);
+      // a sync that always fails: the third failure is the script's, with sync's own message
+      writeFileSync(`${d}/bin/sync`, `#!/bin/sh\necho "sync: I/O error" >&2; exit 1\n`);
+      let stderr = "";
+      try {
+        execFileSync("sh", ["-c", `PATH=${d}/bin:$PATH; ${script}`], { stdio: "pipe" });
+      } catch (e) {
+        stderr = String((e as { stderr: Buffer }).stderr);
+      }
+      expect(stderr).toContain("sync: I/O error");
+      expect(stderr).toContain("sync of what this operation wrote failed");
     } finally {
       rmSync(d, { recursive: true, force: true });
     }

@@ -1,5 +1,5 @@
 import { coresToQuota, quotaToCores, sharesToWeight, weightToShares } from "../convert";
-import { trim, type ControllerMapping } from "../settings";
+import { count, keyed, trim, type ControllerMapping } from "../settings";
 
 const s = (key: string, file: string, value: string) => ({ key, controller: "cpu", file, value });
 
@@ -33,4 +33,11 @@ export const cpu: ControllerMapping = {
     };
   },
   unsupported: () => [],
+  // v1 accounts CPU time in its own controller, cpuacct (in ns)
+  usage: { files: [{ controller: "cpuacct", file: "cpuacct.usage" }], read: (f) => ({ cpuUsageNs: count(f["cpuacct/cpuacct.usage"]) }) },
+  counters: {
+    files: [{ controller: "cpu", file: "cpu.stat" }],
+    // throttled_time is in ns, the counter in µs
+    read: (f) => ({ cpuThrottledPeriods: keyed(f["cpu/cpu.stat"], "nr_throttled"), cpuThrottledUs: Math.round(keyed(f["cpu/cpu.stat"], "throttled_time") / 1000) }),
+  },
 };

@@ -1,5 +1,5 @@
 import { memswLimit, parseV1Bytes, swapFromMemsw } from "../convert";
-import { pageAligned, trim, type ControllerMapping, type Setting } from "../settings";
+import { count, keyed, pageAligned, trim, type ControllerMapping, type Setting } from "../settings";
 
 const s = (key: string, file: string, value: string): Setting => ({ key, controller: "memory", file, value });
 const bytes = (v: number | "max") => (v === "max" ? "-1" : String(v));
@@ -56,5 +56,23 @@ export const memory: ControllerMapping = {
       }
     }
     return out;
+  },
+  usage: {
+    files: ["memory.usage_in_bytes", "memory.max_usage_in_bytes", "memory.oom_control"].map((file) => ({ controller: "memory", file })),
+    read: (f) => ({
+      memoryCurrentBytes: count(f["memory/memory.usage_in_bytes"]),
+      memoryPeakBytes: count(f["memory/memory.max_usage_in_bytes"]),
+      oomKills: keyed(f["memory/memory.oom_control"], "oom_kill"),
+    }),
+  },
+  counters: {
+    files: ["memory.oom_control", "memory.failcnt"].map((file) => ({ controller: "memory", file })),
+    read: (f) => ({
+      oomKills: keyed(f["memory/memory.oom_control"], "oom_kill"),
+      // v1 has no memory.high, so no events of it
+      memoryHighEvents: null,
+      // failcnt: times usage hit memory.limit_in_bytes
+      memoryMaxEvents: count(f["memory/memory.failcnt"]),
+    }),
   },
 };

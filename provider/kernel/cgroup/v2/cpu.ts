@@ -1,5 +1,5 @@
 import { coresToQuota, quotaToCores } from "../convert";
-import { trim, type ControllerMapping } from "../settings";
+import { keyed, trim, type ControllerMapping } from "../settings";
 
 const s = (key: string, file: string, value: string) => ({ key, controller: "cpu", file, value });
 
@@ -32,4 +32,9 @@ export const cpu: ControllerMapping = {
     };
   },
   unsupported: () => [],
+  usage: { files: [{ controller: "cpu", file: "cpu.stat" }], read: (f) => ({ cpuUsageNs: keyed(f["cpu/cpu.stat"], "usage_usec") * 1000 }) },
+  counters: {
+    files: [{ controller: "cpu", file: "cpu.stat" }],
+    read: (f) => ({ cpuThrottledPeriods: keyed(f["cpu/cpu.stat"], "nr_throttled"), cpuThrottledUs: keyed(f["cpu/cpu.stat"], "throttled_usec") }),
+  },
 };

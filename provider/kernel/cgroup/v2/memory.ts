@@ -1,4 +1,4 @@
-import { pageAligned, trim, type ControllerMapping, type Setting } from "../settings";
+import { count, keyed, pageAligned, trim, type ControllerMapping, type Setting } from "../settings";
 
 const fields = [
   ["max", "memory.max", "max"],
@@ -33,5 +33,22 @@ export const memory: ControllerMapping = {
     return l.memory?.swapMax !== undefined && !features.has("v2-swap")
       ? [{ key: "memory.swapMax", reason: "this host's kernel has no swap accounting (memory.swap.max is missing)" }]
       : [];
+  },
+  // memory.peak is new in 5.19: missing before, counted 0
+  usage: {
+    files: ["memory.current", "memory.peak", "memory.events"].map((file) => ({ controller: "memory", file })),
+    read: (f) => ({
+      memoryCurrentBytes: count(f["memory/memory.current"]),
+      memoryPeakBytes: count(f["memory/memory.peak"]),
+      oomKills: keyed(f["memory/memory.events"], "oom_kill"),
+    }),
+  },
+  counters: {
+    files: [{ controller: "memory", file: "memory.events" }],
+    read: (f) => ({
+      oomKills: keyed(f["memory/memory.events"], "oom_kill"),
+      memoryHighEvents: keyed(f["memory/memory.events"], "high"),
+      memoryMaxEvents: keyed(f["memory/memory.events"], "max"),
+    }),
   },
 };

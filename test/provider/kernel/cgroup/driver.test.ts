@@ -61,4 +61,51 @@ describe("CgroupDriver", () => {
       /cgroup ks\/live holds 1 process\(es\) \(pids 4242\); cgroup v2 allows child cgroups only below a node without processes of its own/,
     );
   });
+
+  describe("kill: the kernel's cgroup.kill, else fallbackKill (freeze, SIGKILL each process, thaw)", () => {
+    /** A node holding pid 4242 that empties when killed; records writes and kill commands in order. */
+    function killable(procsFile: string) {
+      const files: Record<string, string> = { [procsFile]: "4242" };
+      const t = fakeTransport(files);
+      const steps: string[] = [];
+      const run = t.run;
+      t.run = async (argv, opts) => {
+        if (argv[0] === "kill") {
+          steps.push(argv.join(" "));
+          files[procsFile] = "";
+        }
+        return run(argv, opts);
+      };
+      t.writeFile = async (p, d) => {
+        steps.push(`${p}=${d}`);
+        if (p.endsWith("/cgroup.kill")) files[procsFile] = "";
+      };
+      return { t, steps };
+    }
+
+    it("v2 with cgroup.kill: one write, no signal sent by kslice", async () => {
+      const { t, steps } = killable("/sys/fs/cgroup/ks/web/cgroup.procs");
+      await new CgroupDriver(t, { ...parseFacts(fixture("unified")), features: ["cgroup-kill"] }, "ks").kill("web");
+      expect(steps).toEqual(["/sys/fs/cgroup/ks/web/cgroup.kill=1"]);
+    });
+
+    it("v2 before 5.14: frozen with cgroup.freeze around the SIGKILL", async () => {
+      const { t, steps } = killable("/sys/fs/cgroup/ks/web/cgroup.procs");
+      await new CgroupDriver(t, { ...parseFacts(fixture("unified")), features: [] }, "ks").kill("web");
+      expect(steps).toEqual(["/sys/fs/cgroup/ks/web/cgroup.freeze=1", "kill -9 4242", "/sys/fs/cgroup/ks/web/cgroup.freeze=0"]);
+    });
+
+    it("v1: frozen with the freezer hierarchy's freezer.state around the SIGKILL", async () => {
+      const { t, steps } = killable("/sys/fs/cgroup/pids/ks/web/cgroup.procs");
+      const facts = parseFacts(fixture("hybrid"));
+      await new CgroupDriver(t, { ...facts, cgroupV1Mounts: { ...facts.cgroupV1Mounts, freezer: "/sys/fs/cgroup/freezer" } }, "ks").kill("web");
+      expect(steps).toEqual(["/sys/fs/cgroup/freezer/ks/web/freezer.state=FROZEN", "kill -9 4242", "/sys/fs/cgroup/freezer/ks/web/freezer.state=THAWED"]);
+    });
+
+    it("v1 without a freezer hierarchy: SIGKILL alone", async () => {
+      const { t, steps } = killable("/sys/fs/cgroup/pids/ks/web/cgroup.procs");
+      await new CgroupDriver(t, parseFacts(fixture("hybrid")), "ks").kill("web");
+      expect(steps).toEqual(["kill -9 4242"]);
+    });
+  });
 });

@@ -71,7 +71,7 @@ describe("parseTree", () => {
     } finally {
       rmSync(base, { recursive: true, force: true });
     }
-  });
+  }, 30_000); // spawns sh and find on real trees: seconds under load, not the default 5
 
   it("a root that is missing reads as nothing, and the script can be part of a larger one", () => {
     const out = execFileSync("sh", ["-c", `${treeScript([{ root: "/nonexistent/kslice", files: ["pids.max"] }])}\necho after`], { encoding: "utf8" });
