@@ -19,6 +19,12 @@ export const networkAttachment = z.strictObject({
       egress: rate.optional(),
     })
     .optional(),
+  /**
+   * Anti-spoofing: frames leave this interface only from the container's own MAC, IPv4 only from
+   * its own address, ARP only naming both; no IPv6, VLAN tags or DHCP server replies. false lets
+   * the container send from any source, as a router or VPN gateway must. @default true
+   */
+  antiSpoofing: z.boolean().optional(),
 });
 
 const port = z.number().int("expected a whole port number").min(1, "expected a port from 1 to 65535").max(65535, "expected a port from 1 to 65535");

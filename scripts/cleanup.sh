@@ -39,7 +39,7 @@ for f in /sys/class/net/ks*/ifalias; do
   [ -e "$f" ] || continue
   case $(cat "$f" 2>/dev/null) in "$prefix"/*|"$prefix"-*/*) d=${f%/ifalias}; ip link del dev "${d##*/}" 2>/dev/null ;; esac
 done
-for t in $(nft list tables ip 2>/dev/null | awk '{print $3}'); do
-  case $t in "$prefix"|"$prefix"-*) nft delete table ip "$t" ;; esac
+nft list tables 2>/dev/null | while read -r _ f t; do
+  case $t in "$prefix"|"$prefix"-*) nft delete table "$f" "$t" ;; esac
 done
 exit 0

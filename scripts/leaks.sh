@@ -39,8 +39,8 @@ for f in /etc/systemd/system/"$prefix"-boot.service /etc/systemd/system/*/"$pref
   [ -e "$f" ] || [ -L "$f" ] && say "unit file $f"
 done
 if [ -d /run/systemd/system ] && systemctl is-active -q "$prefix"-supervisor.service 2>/dev/null; then say "unit $prefix-supervisor.service"; fi
-# the prefix's nftables table (published ports, NAT, isolation)
-for t in $(nft list tables ip 2>/dev/null | awk '{print $3}'); do
-  case $t in "$prefix"|"$prefix"-*) say "nftables table ip $t" ;; esac
-done
+# the prefix's nftables tables (ip: published ports, NAT, isolation; bridge: anti-spoofing)
+while read -r _ f t; do
+  case $t in "$prefix"|"$prefix"-*) say "nftables table $f $t" ;; esac
+done < <(nft list tables 2>/dev/null)
 exit $found

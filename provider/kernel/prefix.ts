@@ -111,7 +111,7 @@ export class PrefixHost {
             .map((d) => `if mountpoint -q ${q(d)}; then find ${q(d)} -mindepth 1 -maxdepth 1 -exec rm -rf {} + || exit 1; echo ${q(d)}; else rm -rf ${q(d)} || exit 1; fi`)
             .join("\n"),
         },
-        { name: "nftables", run: `nft delete table ip ${nftTable(prefix)} 2>/dev/null; true` },
+        { name: "nftables", run: `nft delete table ip ${nftTable(prefix)} 2>/dev/null; nft delete table bridge ${nftTable(prefix)} 2>/dev/null; true` },
       ]);
       return { keptMountPoints: out.split("\n").filter(Boolean) };
     } catch (e) {

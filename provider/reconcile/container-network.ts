@@ -49,6 +49,7 @@ export function netPlan(prefix: string, a: ContainerArgs, records: Map<string, N
       mac: macFor(parseIPv4(address)!),
       ingress: n.bandwidth?.ingress,
       egress: n.bandwidth?.egress,
+      guard: n.antiSpoofing !== false,
     };
   });
   const ports: PortRule[] = a.ports.map((p) => ({

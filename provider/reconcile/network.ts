@@ -5,6 +5,7 @@ import { hostLayout } from "../kernel/container/layout";
 import { parseNetworkProbe, type NetworkProbe, type NetworkSpec } from "../kernel/network/bridge";
 import { bridgeAlias, defaultBridge, networkOwner } from "../kernel/network/names";
 import { baseComments, networkRules, ruleComments } from "../kernel/network/nft";
+import { guardComments } from "../kernel/network/guard";
 import { connectionKey } from "../kernel/connection";
 import { NetworkHost } from "../kernel/network/host";
 import { connectionChanged, hostMoved, machineIdentity } from "./host-identity";
@@ -177,6 +178,7 @@ async function observe(c: Ctx, burst = false): Promise<Observed> {
   if (!probe.inSet) drift.push("set");
   const rules = ruleComments(networkOwner(n.name), networkRules(n.bridge, n.subnet, n.nat, n.isolated));
   if (![...rules, ...baseComments].every((x) => probe.comments.has(x))) drift.push("rules");
+  if (!guardComments.every((x) => probe.guardComments.has(x))) drift.push("anti-spoofing rules");
   return { probe, missing: !probe.isBridge, drift };
 }
 

@@ -28,6 +28,8 @@ export interface NetworkAttachmentArgs {
   address?: pulumi.Input<string>;
   /** Traffic shaping (tc), e.g. "10mbit"; changes apply live. */
   bandwidth?: pulumi.Input<{ ingress?: pulumi.Input<string | number>; egress?: pulumi.Input<string | number> }>;
+  /** Anti-spoofing: only the container's own MAC and address leave this interface; false for a router or VPN gateway. @default true */
+  antiSpoofing?: pulumi.Input<boolean>;
 }
 
 export interface PublishedPortArgs {

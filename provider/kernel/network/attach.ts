@@ -3,6 +3,7 @@ import { shellQuote as q } from "../shell";
 import type { HostLayout } from "../container/layout";
 import { containerOwner, nftTable, vethAliasPrefix } from "./names";
 import { localnetScript } from "./localnet";
+import { guardApplyScript, guardElements, guardLinesOf, guardListing, guardRemoveScript, wantedGuardLines } from "./guard";
 import { ensureRulesScript, onLoopback, portRules, removeRulesScript, ruleComments, unpublishedMarker, type PortRule } from "./nft";
 
 /** A container's place on one network, resolved: names, addresses and rates. */
@@ -20,7 +21,12 @@ export interface Attachment {
   /** bits per second into / out of the container */
   ingress?: number;
   egress?: number;
+  /** Anti-spoofing on this interface (guard.ts); false for a router or VPN gateway. */
+  guard: boolean;
 }
+
+/** The container's anti-spoofing elements last applied (guard.ts), in its bundle. */
+export const guardRecord = (layout: HostLayout, container: string) => `${layout.bundle(container)}/guard.nft`;
 
 /** Bridges that carry a port this container publishes on the host's loopback (route_localnet). */
 export function loopbackBridges(atts: Attachment[], ports: PortRule[]): string[] {
@@ -102,6 +108,7 @@ export function netScript(prefix: string, layout: HostLayout, container: string,
       ];
     }),
     `(\n${ensureRulesScript(nftTable(prefix), layout.runDir, containerOwner(container), portRules(ports))}\n) || exit 1`,
+    `(\n${guardApplyScript(nftTable(prefix), guardRecord(layout, container), guardElements(nftTable(prefix), atts.filter((a) => a.guard)))}\n) || exit 1`,
     // the supervisor's mark that it took the rules away when the init died: they are back
     `rm -f ${q(unpublishedMarker(layout.bundle(container)))}`,
     `(\n${localnetScript(layout, container, loopbackBridges(atts, ports))}\n) || exit 1`,
@@ -116,7 +123,11 @@ export function detachScript(prefix: string, layout: HostLayout, container: stri
     `for f in $(grep -l ${q(`^${mine}`)} /sys/class/net/ks*/ifalias 2>/dev/null); do v=\${f%/ifalias}; ip link del dev "\${v##*/}" 2>/dev/null; done`,
     ...(keepRules
       ? []
-      : [`(\n${removeRulesScript(nftTable(prefix), layout.runDir, containerOwner(container))}\n) || exit 1`, `(\n${localnetScript(layout, container, [])}\n) || exit 1`]),
+      : [
+          `(\n${removeRulesScript(nftTable(prefix), layout.runDir, containerOwner(container))}\n) || exit 1`,
+          `(\n${localnetScript(layout, container, [])}\n) || exit 1`,
+          `(\n${guardRemoveScript(nftTable(prefix), guardRecord(layout, container))}\n) || exit 1`,
+        ]),
     "exit 0",
   ].join("\n");
 }
@@ -159,7 +170,7 @@ export function probeNetScript(prefix: string, pid: number, atts: Attachment[], 
       ];
     }),
     `nsenter --net=/proc/${pid}/ns/net sh -c ${q(inNamespaceListing)} 2>/dev/null | ${probeLabels}`,
-    ...(withRules ? [`nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`, foreignDnatsScript(prefix)] : []),
+    ...(withRules ? [`nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`, foreignDnatsScript(prefix), guardListing(nftTable(prefix))] : []),
   ].join("\n");
 }
 
@@ -215,7 +226,9 @@ export function parseNetProbe(out: string, container: string, atts: Attachment[]
       if (addrs.join(" ") !== `${a.address}/${a.bits}`) return true;
       if (a.index === 0 && !val("route").startsWith(`default via ${a.gateway} dev eth0`)) return true;
       const out = inNs("Q", new RegExp(`dev ${e} root .*`))[0]?.[0] ?? "";
-      return !sameRate(a.ingress, rateOf(val(`in ${a.index}`))) || !sameRate(a.egress, rateOf(out));
+      if (!sameRate(a.ingress, rateOf(val(`in ${a.index}`))) || !sameRate(a.egress, rateOf(out))) return true;
+      // anti-spoofing: exactly its elements when guarded, none when not
+      return guardLinesOf(lines, a.veth).sort().join("\n") !== (a.guard ? wantedGuardLines(a).join("\n") : "");
     })
     .map((a) => a.index);
   const have = lines.filter((l) => l.startsWith(`nft ${containerOwner(container)} `)).map((l) => l.slice(4)).sort();

@@ -4,6 +4,7 @@ import { bridgeAlias, networkOwner, nftTable } from "./names";
 import { applyLocalnet, localnetDir, localnetWanted } from "./localnet";
 import { ensureRulesScript, networkRules, nftLock, removeRulesScript } from "./nft";
 import { syncScript } from "../durable";
+import { guardTable } from "./guard";
 
 /** A network as the host keeps it (networks/<name>/network.json) and as the kernel should show it. */
 export interface NetworkSpec {
@@ -51,9 +52,11 @@ export function ensureNetworkScript(prefix: string, layout: HostLayout, n: Netwo
     // forward); the old value is kept and put back when the prefix's last network goes
     `if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 1 ]; then [ -f ${q(forwardWas(layout))} ] || cat /proc/sys/net/ipv4/ip_forward > ${q(forwardWas(layout))}; echo 1 > /proc/sys/net/ipv4/ip_forward; fi`,
     "set +e",
-    ensureRulesScript(table, layout.runDir, networkOwner(n.name), networkRules(n.bridge, n.subnet, n.nat, n.isolated), [
+    `(\n${ensureRulesScript(table, layout.runDir, networkOwner(n.name), networkRules(n.bridge, n.subnet, n.nat, n.isolated), [
       `add element ip ${table} bridges { ${JSON.stringify(n.bridge)} }`,
-    ]),
+    ])}\n) || exit 1`,
+    // the prefix's anti-spoofing table and rules (guard.ts); its containers add their elements
+    `(\n${ensureRulesScript(table, layout.runDir, networkOwner(n.name), [], [], guardTable)}\n) || exit 1`,
   ].join("\n");
   // kept beside the record as ensure.sh: a boot (boot.sh) runs it again to bring the network back
   const keep = q(`${dir}/ensure.sh`);
@@ -76,6 +79,7 @@ export function probeNetworkScript(layout: HostLayout, n: { name: string; bridge
     `echo "record $([ -f ${q(`${layout.network(n.name)}/network.json`)} ] && echo yes)"`,
     `echo "member $(nft list set ip ${table} bridges 2>/dev/null | grep -cF ${q(`"${n.bridge}"`)})"`,
     `nft list table ip ${table} 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`,
+    `nft list table bridge ${table} 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/guard /; s/"$//'`,
   ].join("\n");
 }
 
@@ -91,6 +95,8 @@ export interface NetworkProbe {
   recorded: boolean;
   inSet: boolean;
   comments: Set<string>;
+  /** Comments of the rules in the prefix's anti-spoofing table (guard.ts). */
+  guardComments: Set<string>;
 }
 
 export function parseNetworkProbe(out: string): NetworkProbe {
@@ -107,6 +113,7 @@ export function parseNetworkProbe(out: string): NetworkProbe {
     recorded: val("record") === "yes",
     inSet: Number(val("member")) > 0,
     comments: new Set(lines.filter((l) => l.startsWith("nft ")).map((l) => l.slice(4))),
+    guardComments: new Set(lines.filter((l) => l.startsWith("guard ")).map((l) => l.slice(6))),
   };
 }
 
@@ -135,6 +142,6 @@ export function removeNetworkScript(prefix: string, layout: HostLayout, n: { nam
     `  [ -n "$keep" ] || cat ${was} > /proc/sys/net/ipv4/ip_forward; rm -f ${was}`,
     `fi`,
     `rmdir ${q(layout.networks)} 2>/dev/null`,
-    `exec 8>${q(nftLock(layout.runDir))}; flock -w 60 8 && { nft delete table ip ${table} 2>/dev/null; true; }`,
+    `exec 8>${q(nftLock(layout.runDir))}; flock -w 60 8 && { nft delete table ip ${table} 2>/dev/null; nft delete table bridge ${table} 2>/dev/null; true; }`,
   ].join("\n");
 }

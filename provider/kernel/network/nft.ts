@@ -3,7 +3,7 @@ import { shellQuote as q } from "../shell";
 
 /** One rule in the prefix's table, owned by a network or a container (its comment says which). */
 export interface NftRule {
-  chain: "ports" | "postrouting" | "forward" | "guard";
+  chain: string;
   rule: string;
 }
 
@@ -37,7 +37,7 @@ export function skeleton(table: string): string {
  */
 export const ksliceIfaces = `"ks*"`;
 
-const baseRules: { chain: string; rule: string }[] = [
+const baseRules: NftRule[] = [
   { chain: "prerouting", rule: "fib daddr type local jump ports" },
   { chain: "output", rule: "fib daddr type local jump ports" },
   // CVE-2020-8558: a container must not reach the host's 127.0.0.0/8 services through its gateway
@@ -62,14 +62,24 @@ export const baseComments = ruleComments("k:base", baseRules);
 /** The lock that serializes a prefix's nftables edits (list, then replace by handle). */
 export const nftLock = (runDir: string) => `${runDir}/nft.lock`;
 
+/** A family's table of a prefix: its objects (idempotent adds) and the base rules it always holds, tagged "k:base". */
+export interface TableKind {
+  family: "ip" | "bridge";
+  skeleton: (table: string) => string;
+  base: NftRule[];
+}
+
+/** The prefix's ip table: published ports, NAT, isolation, the loopback guard. */
+export const ipTable: TableKind = { family: "ip", skeleton, base: baseRules };
+
 /**
  * Shell that makes the table hold exactly `rules` for `owner` (none: removes them), and the base
  * jumps. nft has no "ensure" for rules: the owner's rules are listed with their handles and, unless
  * they are already the wanted ones, replaced in one transaction, under the prefix's lock.
  * `extra` nft statements (set elements) join the first, idempotent transaction.
  */
-export function ensureRulesScript(table: string, runDir: string, owner: string, rules: NftRule[], extra: string[] = []): string {
-  const t = `ip ${table}`;
+export function ensureRulesScript(table: string, runDir: string, owner: string, rules: NftRule[], extra: string[] = [], kind: TableKind = ipTable): string {
+  const t = `${kind.family} ${table}`;
   // "<chain> <handle> <comment>" for every commented rule
   const list = `nft -a list table ${t} 2>/dev/null | awk '/^\tchain / {c=$2} /comment "/ { h=$NF; sub(/^.*comment "/, ""); sub(/" # handle.*$/, ""); print c, h, $0 }'`;
   const plan = (tag: string, wanted: { chain: string; rule: string }[]) => {
@@ -85,12 +95,12 @@ export function ensureRulesScript(table: string, runDir: string, owner: string, 
   };
   return [
     // most calls (every networked start) find everything in place: one list and one awk, no lock
-    ...(extra.length ? [] : [`${holdsExactly(table, [...baseComments, ...ruleComments(owner, rules)], ["k:base", owner])} && exit 0`]),
+    ...(extra.length ? [] : [`${holdsExactly(table, [...ruleComments("k:base", kind.base), ...ruleComments(owner, rules)], ["k:base", owner], kind.family)} && exit 0`]),
     `mkdir -p ${q(runDir)}; exec 8>${q(nftLock(runDir))}; flock -w 60 8 || { echo "timed out waiting for the nftables lock" >&2; exit 1; }`,
     `tx=$(mktemp); trap 'rm -f "$tx"' EXIT`,
-    `nft -f - <<'KSLICE_NFT' || exit 1\n${[skeleton(table), ...extra].join("\n")}\nKSLICE_NFT`,
+    `nft -f - <<'KSLICE_NFT' || exit 1\n${[kind.skeleton(table), ...extra].join("\n")}\nKSLICE_NFT`,
     `all=$(${list})`,
-    ...plan("k:base", baseRules),
+    ...plan("k:base", kind.base),
     ...plan(owner, rules),
     `if [ -s "$tx" ]; then nft -f "$tx" || exit 1; fi`,
   ].join("\n");
@@ -101,14 +111,14 @@ export function ensureRulesScript(table: string, runDir: string, owner: string, 
  * `want`, each once (a missing table: 1). Read only: the ensure that follows a 1 lists again under
  * the lock. Comments hold no "|" (tags and hex).
  */
-export function holdsExactly(table: string, want: string[], tags: string[]): string {
+export function holdsExactly(table: string, want: string[], tags: string[], family: TableKind["family"] = "ip"): string {
   const awk = [
     `BEGIN { n = split(w, a, "|"); for (i = 1; i <= n; i++) need[a[i]] = 1; split(t, tg, "|") }`,
     `/comment "/ { c = $0; sub(/^.*comment "/, "", c); sub(/".*$/, "", c)`,
     `  for (j in tg) if (index(c, tg[j] " ") == 1) { if (!(c in need) || seen[c]++) bad = 1 } }`,
     `END { for (c in need) if (!(c in seen)) bad = 1; exit bad }`,
   ].join("\n");
-  return `nft list table ip ${table} 2>/dev/null | awk -v w=${q(want.join("|"))} -v t=${q(tags.join("|"))} ${q(awk)}`;
+  return `nft list table ${family} ${table} 2>/dev/null | awk -v w=${q(want.join("|"))} -v t=${q(tags.join("|"))} ${q(awk)}`;
 }
 
 /** Removes an owner's rules (and `extra` statements such as a set element), leaving the rest. */

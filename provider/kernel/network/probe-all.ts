@@ -1,6 +1,7 @@
 import { shellQuote as q } from "../shell";
 import type { HostLayout } from "../container/layout";
 import { foreignDnatsScript, loopbackBridges, nsListingArgs, nsListingBatch, probeLabels, type Attachment } from "./attach";
+import { guardLinesOf, guardListing } from "./guard";
 import { nftTable } from "./names";
 import type { PortRule } from "./nft";
 
@@ -27,6 +28,8 @@ export function probeAllNetScript(prefix: string, layout: HostLayout): string {
     `nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "//; s/"$//'`,
     `echo @@dnat`,
     foreignDnatsScript(prefix),
+    `echo @@guard`,
+    guardListing(nftTable(prefix)),
     `nets=$(grep -l 'inns()' ${q(layout.containers)}/*/net.sh 2>/dev/null)`,
     // One program per namespace: nsenter runs ip itself, its commands in a here-document. The diffs
     // of a preview all wait on this read: the namespaces are split between as many shells as the
@@ -64,6 +67,8 @@ export interface HostNetView {
   comments: string[];
   /** Other tables' DNAT rules, as foreignDnatsScript prints them. */
   dnats: string[];
+  /** The anti-spoofing sets' elements, as guardListing prints them. */
+  guard: string[];
   /** container → the lines its namespace printed */
   namespaces: Map<string, string[]>;
   /** container → the pid whose namespace was entered */
@@ -71,7 +76,7 @@ export interface HostNetView {
 }
 
 export function parseProbeAll(out: string): HostNetView {
-  const view: HostNetView = { veths: new Map(), ports: new Set(), localnet: new Map(), qdiscs: [], comments: [], dnats: [], namespaces: new Map(), pids: new Map() };
+  const view: HostNetView = { veths: new Map(), ports: new Set(), localnet: new Map(), qdiscs: [], comments: [], dnats: [], guard: [], namespaces: new Map(), pids: new Map() };
   let section = "";
   let ns: string[] = [];
   for (const line of out.split("\n")) {
@@ -101,6 +106,7 @@ export function parseProbeAll(out: string): HostNetView {
     else if (section === "qdisc") view.qdiscs.push(line);
     else if (section === "nft") view.comments.push(line);
     else if (section === "dnat") view.dnats.push(line);
+    else if (section === "guard") view.guard.push(line);
     else if (section === "ns") ns.push(line);
   }
   return view;
@@ -120,5 +126,6 @@ export function probeTextFor(view: HostNetView, container: string, atts: Attachm
     ...inside,
     ...view.comments.map((c) => `nft ${c}`),
     ...view.dnats,
+    ...atts.flatMap((a) => guardLinesOf(view.guard, a.veth)),
   ].join("\n");
 }
