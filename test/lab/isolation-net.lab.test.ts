@@ -56,6 +56,7 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
   const local = mkdtempSync(join(tmpdir(), "kslice-probe-"));
   beforeAll(() => {
     execFileSync("gcc", ["-static", "-O2", "-o", join(local, "loopback-syn"), join(__dirname, "../fixtures/probes/loopback-syn.c")]);
+    execFileSync("gcc", ["-static", "-O2", "-o", join(local, "spoof"), join(__dirname, "../fixtures/probes/spoof.c")]);
   });
 
   afterAll(async () => {
@@ -134,6 +135,67 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
     expect((await exec("attacker", `timeout 5 wget -q -O - http://${o.address}/ || echo unreachable`)).stdout).toContain("unreachable");
     const back = await sshRun(vm(), `crun --root /run/${prefix}2/runtime exec other sh -c ${q(`timeout 5 wget -q -O - http://${nearAddress}/ || echo unreachable`)} 2>&1`, undefined, { timeoutMs: 60_000 });
     expect(back.stdout).toContain("unreachable");
+  });
+
+  it("drops a container's forged IPv4 source, ARP replies for the gateway and router advertisements; with antiSpoofing false they arrive", async () => {
+    await ok(`base64 -d > ${probeDir}/spoof && chmod 755 ${probeDir}/spoof`, readFileSync(join(local, "spoof")).toString("base64"));
+    const { outs: w } = await makeContainer({ name: "witness", command: ["sleep", "600"], networks: [{ network: "lo-net" }], mounts: [{ type: "bind", source: probeDir, target: "/probe" }] });
+    let attacker = containers.find((c) => c.name === "attacker")!;
+    const near = ((await C.read("", { ...containers.find((c) => c.name === "near")! })).props!.address) as string;
+    const gateway = net.gateway as string;
+    const gatewayMac = (await ok(`cat /sys/class/net/${net.bridge}/address`)).trim();
+    const arpOfGateway = async () => (await exec("witness", `awk '$1 == "${gateway}" { print $4 }' /proc/net/arp`)).stdout.trim();
+    const round = async (tag: string) => {
+      // the witness's table holds the gateway's real MAC first (a previous round may have poisoned it)
+      await ok(`nsenter --net=/proc/${w.pid}/ns/net ip neigh flush all`);
+      await exec("witness", `/probe/spoof say ${gateway} 9 hello`);
+      for (let i = 0; i < 50 && !(await arpOfGateway()); i++) await ok("sleep 0.1");
+      expect(await arpOfGateway()).toBe(gatewayMac);
+      await ok(`setsid ${probeDir}/spoof listen 18463 12 > ${probeDir}/host-${tag} 2>&1 < /dev/null & sleep 0.5`);
+      await exec("witness", `/probe/spoof listen 18464 12 > /tmp/peer-${tag} 2>&1 & /probe/spoof sniff 12 > /tmp/sniff-${tag} 2>&1 & sleep 0.5`);
+      const send = async (args: string) => expect((await exec("attacker", `/probe/spoof ${args}`)).exitCode, args).toBe(0);
+      await send(`udp ${near} ${gateway} 18463 forged-${tag}`);
+      await send(`udp ${near} ${w.address} 18464 forged-${tag}`);
+      await send(`arp ${gateway} ${w.address} ${(await exec("witness", "cat /sys/class/net/eth0/address")).stdout.trim()} 15`);
+      await send("ra 3");
+      await send(`say ${w.address} 18464 honest-${tag}`);
+      const mac = (await exec("attacker", "cat /sys/class/net/eth0/address")).stdout.trim();
+      await ok("sleep 1");
+      return {
+        host: await ok(`cat ${probeDir}/host-${tag}`),
+        peer: (await exec("witness", `cat /tmp/peer-${tag}`)).stdout,
+        ra: (await exec("witness", `grep -c ${q(`frame ${mac} 86dd`)} /tmp/sniff-${tag}`)).stdout.trim(),
+        gateway: await arpOfGateway(),
+        mac,
+      };
+    };
+    const guarded = await round("guarded");
+    expect(guarded.host).not.toContain("forged");
+    expect(guarded.peer).not.toContain("forged");
+    expect(guarded.peer).toContain("honest-guarded");
+    expect(guarded.ra).toBe("0");
+    expect(guarded.gateway).toBe(gatewayMac);
+
+    const setGuard = async (on: boolean) => {
+      const c = await C.check({}, { ...attacker, networks: [{ network: "lo-net", antiSpoofing: on }] });
+      expect(c.failures).toBeUndefined();
+      const prev = (await C.read("", { ...attacker })).props!;
+      const outs = (await C.update("", prev, c.inputs!)).outs!;
+      expect(outs.pid).toBe(prev.pid);
+      containers[containers.indexOf(attacker)] = c.inputs!;
+      attacker = c.inputs!;
+    };
+    await setGuard(false);
+    try {
+      const open = await round("open");
+      expect(open.host).toContain(`from ${near} forged-open`);
+      expect(open.peer).toContain(`from ${near} forged-open`);
+      expect(Number(open.ra)).toBeGreaterThan(0);
+      expect(open.gateway).toBe(open.mac);
+    } finally {
+      await setGuard(true);
+    }
+    expect(await N.diff("", net, netInputs)).toEqual({ changes: false });
   });
 
   it("keeps a container's bundle (config.json with its env, log, writable layer) from other users of the VM", async () => {

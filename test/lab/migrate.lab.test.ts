@@ -78,6 +78,9 @@ describe("a container whose host changes migrates with its data", () => {
     expect((await ok("b", `cat /sys/fs/cgroup/${prefix}/box/memory.max /sys/fs/cgroup/${prefix}/box/pids.max`)).trim().split("\n")).toEqual([String(96 * 2 ** 20), "48"]);
     expect(moved.json!.outputs.address).toMatch(/^10\.234\.7\.\d+$/);
     expect(await ok("b", `nft list table ip ${prefix} | grep -c 'dport 18341'`)).not.toBe("0");
+    // its anti-spoofing elements came with it, and went from A
+    expect(await ok("b", `nft list set bridge ${prefix} ip4`)).toContain(` . ${moved.json!.outputs.address as string}`);
+    expect(await ok("a", `nft list set bridge ${prefix} ip4 2>/dev/null; true`)).not.toContain(` . ${moved.json!.outputs.address as string}`);
     // nothing of the container is left on A (its host setup stays: the Host is still declared there)
     const leftOnA = await ok("a", `ls /var/lib/${prefix}/containers /run/${prefix}/runtime; ls -d /sys/fs/cgroup/${prefix}/box; grep -rl box /var/lib/${prefix}/ports /var/lib/${prefix}/networks; true`);
     expect(leftOnA).not.toMatch(/box/);

@@ -98,6 +98,8 @@ describe("a host reboot: containers declared running come back by themselves", (
     expect(await status("keep")).toBe("running");
     expect((await exec("keep", "cat /data.txt")).stdout).toContain("precious");
     expect((await exec("keep", "ip -o -4 addr show dev eth0")).stdout).toContain("10.234.0.10/24");
+    // anti-spoofing back: the network's ensure.sh made the table and rules, the start its elements
+    expect(await ok(`nft list set bridge ${prefix} ip4`)).toMatch(/"ks[0-9a-f]+" \. 10\.234\.0\.10/);
     expect(await status("idle")).toBe("missing");
     expect((await ok(`systemctl is-active ${prefix}-supervisor.service`)).trim()).toBe("active");
   });

@@ -62,6 +62,7 @@ async function simulateReboot(names: string[], bridge: string): Promise<void> {
     `ip link del dev ${bridge} 2>/dev/null`,
     `for f in /sys/class/net/ks*/ifalias; do case $(cat "$f" 2>/dev/null) in ${prefix}/*) d=\${f%/ifalias}; ip link del dev "\${d##*/}" ;; esac; done 2>/dev/null`,
     `nft delete table ip ${prefix} 2>/dev/null`,
+    `nft delete table bridge ${prefix} 2>/dev/null`,
     // ip_forward is left alone: it is the host's, shared with whatever else runs here
     `true`,
   ].join("\n");
@@ -149,6 +150,8 @@ describe("containers survive the host's bad day", () => {
     expect(stateOf("keep").status).toBe("running");
     expect((await cs.exec("keep", "cat /data.txt")).out).toContain("precious");
     expect((await cs.exec("keep", "ip -o -4 addr show dev eth0")).out).toContain("10.219.77.10/24");
+    // anti-spoofing back: the network's ensure.sh made the table and rules, the start its elements
+    expect(execFileSync("nft", ["list", "set", "bridge", prefix, "ip4"], { encoding: "utf8" })).toMatch(/"ks[0-9a-f]+" \. 10\.219\.77\.10/);
     expect(stateOf("idle").status).toBe("missing");
     expect(stateOf("crasher").status).toBe("missing"); // stopped by kslice: left alone
     expect(await until(() => supervisorPids().length === 1, 5000)).toBe(true);

@@ -1,7 +1,7 @@
 // A tenant's forgeries on a kslice Network, from inside a container with the static probe
 // fixtures/probes/spoof.c: a forged IPv4 source to the host and to a neighbour, a forged source
 // MAC, ARP replies poisoning a neighbour's entry for the gateway, gratuitous ARP poisoning the
-// host's entry for a neighbour, IPv6 router advertisements. Each is dropped; the same probe with
+// host's entry for a neighbour, IPv6 router advertisements, a DHCP server's reply. Each is dropped; the same probe with
 // the attacker's antiSpoofing off gets through (the control, and what a router needs).
 import { execFileSync } from "node:child_process";
 import { createSocket, type Socket } from "node:dgram";
@@ -116,6 +116,8 @@ describe("anti-spoofing on a Network (bridge family nftables, per-veth set eleme
     await run(`arp ${gateway} ${n} ${neighbourMac} 15`);
     await run(`garp ${b} 15`);
     await run("ra 3");
+    // a DHCP server's reply, from its own address
+    await run(`say ${n} ${PEER_PORT} dhcp-${round} 67`);
     // and an honest datagram, which must pass either way
     await run(`say ${n} ${PEER_PORT} honest-${round}`);
     const attackerMac = await macOf("attacker");
@@ -136,7 +138,7 @@ describe("anti-spoofing on a Network (bridge family nftables, per-veth set eleme
     };
   }
 
-  it("drops every forgery from a guarded container; with antiSpoofing false the same probes get through", async () => {
+  it("drops every forgery and DHCP server reply from a guarded container; with antiSpoofing false the same probes get through", async () => {
     const guarded = await attack("guarded");
     expect(guarded.host).toEqual([]);
     expect(guarded.peer).toEqual([`from ${guarded.a} honest-guarded`]);
@@ -153,6 +155,7 @@ describe("anti-spoofing on a Network (bridge family nftables, per-veth set eleme
     expect(open.host).toContain(`${open.b} forged-to-host-open`);
     expect(open.peer).toContain(`from ${open.b} forged-to-peer-open`);
     expect(open.peer).toContain(`from ${open.a} honest-open`);
+    expect(open.peer).toContain(`from ${open.a} dhcp-open`);
     expect(open.forgedMacFrames).toBeGreaterThan(0);
     expect(open.ipv6FromAttacker).toBeGreaterThan(0);
     expect(open.neighbourGateway).toBe(open.attackerMac);
