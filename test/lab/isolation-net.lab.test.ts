@@ -151,8 +151,9 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
       await exec("witness", `/probe/spoof say ${gateway} 9 hello`);
       for (let i = 0; i < 50 && !(await arpOfGateway()); i++) await ok("sleep 0.1");
       expect(await arpOfGateway()).toBe(gatewayMac);
-      await ok(`setsid ${probeDir}/spoof listen 18463 12 > ${probeDir}/host-${tag} 2>&1 < /dev/null & sleep 0.5`);
-      await exec("witness", `/probe/spoof listen 18464 12 > /tmp/peer-${tag} 2>&1 & /probe/spoof sniff 12 > /tmp/sniff-${tag} 2>&1 & sleep 0.5`);
+      // witnesses with time to spare (an exec over SSH into a TCG guest can take seconds), stopped once read
+      await ok(`setsid ${probeDir}/spoof listen 18463 120 > ${probeDir}/host-${tag} 2>&1 < /dev/null & echo $! > ${probeDir}/host-${tag}.pid; sleep 0.5`);
+      await exec("witness", `/probe/spoof listen 18464 120 > /tmp/peer-${tag} 2>&1 & echo $! > /tmp/w-${tag}.pid; /probe/spoof sniff 120 > /tmp/sniff-${tag} 2>&1 & echo $! >> /tmp/w-${tag}.pid; sleep 0.5`);
       const send = async (args: string) => expect((await exec("attacker", `/probe/spoof ${args}`)).exitCode, args).toBe(0);
       await send(`udp ${near} ${gateway} 18463 forged-${tag}`);
       await send(`udp ${near} ${w.address} 18464 forged-${tag}`);
@@ -160,7 +161,8 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
       await send("ra 3");
       await send(`say ${w.address} 18464 honest-${tag}`);
       const mac = (await exec("attacker", "cat /sys/class/net/eth0/address")).stdout.trim();
-      await ok("sleep 1");
+      await ok(`sleep 1; kill $(cat ${probeDir}/host-${tag}.pid)`);
+      await exec("witness", `kill $(cat /tmp/w-${tag}.pid)`);
       return {
         host: await ok(`cat ${probeDir}/host-${tag}`),
         peer: (await exec("witness", `cat /tmp/peer-${tag}`)).stdout,
