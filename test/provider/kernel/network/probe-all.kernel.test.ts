@@ -40,9 +40,10 @@ describe("probeAllNetScript", () => {
         ["web", ["L entered --net=/proc/42/ns/net"]],
       ]);
       expect(out.match(/^@@tc /gm)).toHaveLength(1);
-      // a fixed number of nft reads whatever the count of containers: the prefix's ports chain, and
-      // other tables' DNAT rules (a published port shadowed by another prefix's rule is drift)
-      expect(script.match(/nft list/g)).toHaveLength(2);
+      // a fixed number of nft reads whatever the count of containers: the prefix's ports chain,
+      // other tables' DNAT rules (a published port shadowed by another prefix's rule is drift), and
+      // the anti-spoofing sets' elements
+      expect(script.match(/nft list/g)).toHaveLength(3);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
