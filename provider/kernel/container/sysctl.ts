@@ -9,10 +9,12 @@ import { shellQuote as q, type Transport } from "../../transport/transport";
  */
 const enter = (pid: number) => `nsenter --target ${Math.trunc(pid)} --net --ipc --uts`;
 
-/** One line per key, `key=value` as the kernel prints it; `key!` when it cannot be read. */
+/**
+ * `<path>:<value>` per readable key, by one grep: /proc/sys files answer a read at an offset other
+ * than 0 with nothing, so the shell's byte-at-a-time `read` cannot read them.
+ */
 export function readSysctlsScript(pid: number, keys: string[]): string {
-  const body = keys.map((k) => `v=; if IFS= read -r v < ${q(sysctlPath(k))}; then printf '%s=%s\\n' ${q(k)} "$v"; else echo ${q(`${k}!`)}; fi`).join("\n");
-  return `${enter(pid)} sh -c ${q(body)}`;
+  return `${enter(pid)} grep -H '' ${keys.map((k) => q(sysctlPath(k))).join(" ")}; true`;
 }
 
 /** Writes each value, naming the key and the kernel's refusal when one fails. */
@@ -27,8 +29,8 @@ export function writeSysctlsScript(pid: number, values: Record<string, string>):
 export function parseSysctls(out: string, declared: Record<string, string>): Map<string, string> {
   const seen = new Map<string, string>();
   for (const line of out.split("\n")) {
-    const i = line.indexOf("=");
-    if (i > 0) seen.set(line.slice(0, i), line.slice(i + 1).trim().split(/\s+/).join(" "));
+    const i = line.indexOf(":");
+    if (line.startsWith("/proc/sys/") && i > 0) seen.set(line.slice(10, i).replace(/\//g, "."), line.slice(i + 1).trim().split(/\s+/).join(" "));
   }
   const drift = new Map<string, string>();
   for (const [k, v] of Object.entries(declared)) {

@@ -4,14 +4,16 @@ import { parseSysctls, readSysctlsScript, writeSysctlsScript } from "../../../..
 
 describe("a container's sysctls on the host", () => {
   it("reports declared keys whose kernel value differs, comparing as the kernel prints them", () => {
-    const out = "kernel.sem=250\t32000\t32\t128\nnet.core.somaxconn=4096\nnet.ipv4.ip_unprivileged_port_start!\n";
+    // grep -H '': a missing file prints nothing here (its error goes to stderr)
+    const out = "/proc/sys/kernel/sem:250\t32000\t32\t128\n/proc/sys/net/core/somaxconn:4096\n";
     const declared = { "kernel.sem": "250 32000 32 128", "net.core.somaxconn": "1024", "net.ipv4.ip_unprivileged_port_start": "80", "kernel.shmmax": "1" };
     expect(parseSysctls(out, declared)).toEqual(new Map([["net.core.somaxconn", "4096"], ["net.ipv4.ip_unprivileged_port_start", ""], ["kernel.shmmax", ""]]));
+    expect(parseSysctls("/proc/sys/kernel/sem:250 32000 32 128\n", { "kernel.sem": "250 32000 32 128" })).toEqual(new Map());
   });
 
   it("enters the init's network, IPC and UTS namespaces and uses the host's /proc/sys", () => {
     const read = readSysctlsScript(42, ["net.core.somaxconn"]);
-    expect(read).toMatch(/^nsenter --target 42 --net --ipc --uts sh -c /);
+    expect(read).toMatch(/^nsenter --target 42 --net --ipc --uts grep -H '' /);
     expect(read).toContain("/proc/sys/net/core/somaxconn");
     const write = writeSysctlsScript(42, { "kernel.sem": "250 32000 32 128" });
     expect(write).toMatch(/^nsenter --target 42 --net --ipc --uts sh -c /);
