@@ -45,7 +45,7 @@ export async function rawRunc(prefix: string, n: number, deadlineMs: number): Pr
       if (now() > deadlineMs) throw new Error(`phase deadline passed after ${i} of ${n}`);
       const id = `r-${i}`;
       const b = `${p.bundles}/${id}`;
-      must(`mkdir -p ${b}/upper ${b}/work ${b}/rootfs && mount -t overlay overlay -o lowerdir=${lower},upperdir=${b}/upper,workdir=${b}/work ${b}/rootfs && : > ${b}/resolv.conf && : > ${b}/hosts`);
+      must(`mkdir -p ${b}/upper ${b}/work ${b}/rootfs && mount -t overlay overlay -o lowerdir=${lower},upperdir=${b}/upper,workdir=${b}/work ${b}/rootfs && : > ${b}/resolv.conf && : > ${b}/hosts && : > ${b}/hostname`);
       ids.push(id);
       const args = containerArgs.parse({
         host: { connection: { type: "local" }, prefix: `${prefix}-raw` },
@@ -54,7 +54,7 @@ export async function rawRunc(prefix: string, n: number, deadlineMs: number): Pr
         limits: { memory: { max: "32Mi" }, pids: { max: 16 }, cpu: { weight: 100 } },
         stopGraceSeconds: 1,
       });
-      const spec = ociSpec(args, { cgroupsPath: `/${p.cg}/${id}`, cgroupVersion: v2 ? 2 : 1, nofileHard: hard, etc: { resolvConf: `${b}/resolv.conf`, hosts: `${b}/hosts` } }) as {
+      const spec = ociSpec(args, { cgroupsPath: `/${p.cg}/${id}`, cgroupVersion: v2 ? 2 : 1, nofileHard: hard, etc: { resolvConf: `${b}/resolv.conf`, hosts: `${b}/hosts`, hostname: `${b}/hostname` } }) as {
         linux: { resources: Record<string, unknown> };
       };
       spec.linux.resources = { ...spec.linux.resources, memory: { limit: 32 * MiB }, pids: { limit: 16 }, cpu: { shares: 1024 } };

@@ -3,6 +3,7 @@ import { hostRef, cgroupName, cgroupPath } from "./resource-limits";
 import { limits } from "./limits";
 import { size } from "./units";
 import { checkNetworkFields, networkFields } from "./container-network";
+import { sysctls } from "./sysctl";
 
 const absPath = z.string().regex(/^\/\S*$/, "expected an absolute path like \"/data\"");
 
@@ -70,6 +71,12 @@ export const containerArgs = z.strictObject({
   /** @default the container's name */
   hostname: z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/, "expected a host name").optional(),
   mounts: z.array(mount).default([]),
+  /**
+   * Sysctls of the container's own namespaces, as Docker's --sysctl: net.* (its network namespace),
+   * kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.* (IPC), kernel.domainname (UTS). Others would
+   * change the host and are refused. Applied live; a removed one restarts the container. @default none
+   */
+  sysctls: sysctls.default({}),
   /** @default "running" */
   state: z.enum(["running", "stopped"]).default("running"),
   /** What happens when the init exits by itself. @default "no" */

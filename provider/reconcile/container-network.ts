@@ -8,7 +8,7 @@ import { detachScript, netScript, parseNetProbe, probeNetScript, type Attachment
 import type { NetworkSpec } from "../kernel/network/bridge";
 import type { ClaimsSnapshot, ContainerSnapshot } from "../kernel/container/snapshot";
 import { portsReadScript } from "../kernel/container/admission";
-import { hostsFile, resolvConf } from "../kernel/network/dns";
+import { hostnameFile, hostsFile, resolvConf } from "../kernel/network/dns";
 import { macFor, vethAlias, vethName } from "../kernel/network/names";
 import type { PortRule } from "../kernel/network/nft";
 import { parsePortClaims, releasePortsScript, type PortClaim } from "../kernel/network/port-claims";
@@ -69,7 +69,8 @@ export const netScriptFor = (prefix: string, layout: HostLayout, a: ContainerArg
 export function etcFiles(a: ContainerArgs, p: NetPlan, hostResolv: string) {
   return {
     resolv: resolvConf(a.dns, hostResolv),
-    hosts: hostsFile(a.hostname ?? a.name, p.atts[0]?.address, a.hosts),
+    hosts: hostsFile(a.hostname ?? a.name, p.atts.map((x) => x.address), a.hosts),
+    hostname: hostnameFile(a.hostname ?? a.name),
   };
 }
 

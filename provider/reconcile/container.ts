@@ -5,7 +5,9 @@ import { containerArgs, type ContainerArgs } from "../../schema/container";
 import { parseInput, type InputFailure } from "../../schema/issues";
 import { resolveBlockDevices } from "../kernel/block-devices";
 import { hostLayout, type HostLayout } from "../kernel/container/layout";
-import { nofileLimit, ociSpec } from "../kernel/container/oci-spec";
+import { nofileLimit, ociSpec, specBeforeHostname } from "../kernel/container/oci-spec";
+import { sysctlDrift, writeSysctls } from "../kernel/container/sysctl";
+import { sysctlPath } from "../../schema/sysctl";
 import { ensureLower, lowerOf } from "../kernel/container/rootfs";
 import { OciRuntime } from "../kernel/container/runtime";
 import { startScript } from "../kernel/container/scripts";
@@ -46,7 +48,7 @@ import { unreachableAtCheck } from "./unreachable";
 
 const inputKeys = [
   "host", "name", "parent", "limits", "rootfs", "command", "env", "workingDir", "user", "hostname",
-  "mounts", "state", "restartPolicy", "reportUsage", "security", "logMaxSize", "stopGraceSeconds", "networks", "ports", "dns", "hosts", "adopt", "owner",
+  "mounts", "sysctls", "state", "restartPolicy", "reportUsage", "security", "logMaxSize", "stopGraceSeconds", "networks", "ports", "dns", "hosts", "adopt", "owner",
   "migration", "onSourceLost",
 ] as const;
 /** Inputs a running container cannot take: changing them replaces it (delete first: names are unique). */
@@ -136,7 +138,7 @@ function specOf(a: ContainerArgs, c: Ctx, uidBase: number | undefined): Record<s
     cgroupsPath: `/${a.host.prefix}/${c.path}`,
     cgroupVersion: c.h.cgroups.version,
     nofileHard: c.h.facts.nofileHard,
-    etc: { resolvConf: `${c.bundle}/resolv.conf`, hosts: `${c.bundle}/hosts` },
+    etc: { resolvConf: `${c.bundle}/resolv.conf`, hosts: `${c.bundle}/hosts`, hostname: `${c.bundle}/hostname` },
     userNamespaceBase: uidBase,
     recursiveReadOnly: recursiveReadOnly(c.h.facts, c.runtime.name),
   });
@@ -154,6 +156,16 @@ const hash = (spec: unknown) => {
 };
 /** The hash kslice.json recorded before the rlimit was left out (bundles made by older kslice). */
 const legacyHash = (spec: unknown) => createHash("sha256").update(JSON.stringify(spec)).digest("hex").slice(0, 16);
+
+/**
+ * Does a recorded (or running) config's hash name this spec? A container made before /etc/hostname
+ * was mounted runs the same declaration: it gets the mount at its next start, not a restart now.
+ */
+function sameSpec(recorded: string | undefined, spec: Record<string, unknown>, legacy = false): boolean {
+  const before = specBeforeHostname(spec);
+  const forms = before ? [spec, before] : [spec];
+  return forms.some((f) => recorded === hash(f) || (legacy && recorded === legacyHash(f)));
+}
 
 /** Writes bundle files in one command, their contents over stdin (config.json holds secrets). */
 const putFiles = (c: Ctx, files: BundleFile[]) => writeBundleFiles(c.h.t, files);
@@ -235,6 +247,7 @@ async function decideNet(c: Ctx, a: ContainerArgs, snap: ClaimsSnapshot): Promis
     // bind-mounted into the container: rewritten in place, so that it sees the change
     { path: `${c.bundle}/resolv.conf`, content: etc.resolv, mode: "644", inPlace: true },
     { path: `${c.bundle}/hosts`, content: etc.hosts, mode: "644", inPlace: true },
+    { path: `${c.bundle}/hostname`, content: etc.hostname, mode: "644", inPlace: true },
   ];
   return { claims, files, addresses, release: () => releases.forEach((r) => r()) };
 }
@@ -391,6 +404,8 @@ interface Observed {
   net: NetDrift | undefined;
   /** Security facets of the running init that differ from the declaration (capabilities, seccomp, …). */
   security: string[];
+  /** Declared sysctls the init's namespaces hold otherwise: key → the kernel's value ("" unreadable). */
+  sysctls: Map<string, string>;
 }
 
 /**
@@ -409,7 +424,7 @@ async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot, recor
   const net = hasNetworking(a) ? await observeNet(c.h.t, a.host.prefix, a, live ? st!.pid : undefined, s, burst) : undefined;
   const addresses = net?.addresses ?? new Map<string, string>();
   const uidBase = uidBaseOf(a, s);
-  if (!st) return { status: s.bundles.has(a.name) ? "stopped" : "missing", pid: 0, startedAt: "", specHash: undefined, usage: undefined, addresses, net: undefined, uidBase, security: [] };
+  if (!st) return { status: s.bundles.has(a.name) ? "stopped" : "missing", pid: 0, startedAt: "", specHash: undefined, usage: undefined, addresses, net: undefined, uidBase, security: [], sysctls: new Map() };
   const [config, status, uidMap] = !live
     ? [undefined, undefined, undefined]
     : recordedPid === undefined || recordedPid !== st.pid
@@ -427,7 +442,13 @@ async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot, recor
     net: net?.drift,
     uidBase,
     security: sec ? securityDrift(expectedSecurity(specOf(a, c, uidBase)), sec) : [],
+    sysctls: live ? await observeSysctls(c, a, st.pid) : new Map(),
   };
+}
+
+/** Declared sysctls as the init's namespaces hold them; an init gone meanwhile holds none of them. */
+async function observeSysctls(c: Ctx, a: ContainerArgs, pid: number): Promise<Map<string, string>> {
+  return sysctlDrift(c.h.t, pid, a.sysctls).catch(() => new Map(Object.keys(a.sysctls).map((k) => [k, ""])));
 }
 
 function outputs(a: ContainerArgs, inputs: Props, c: Ctx, o: Observed): Props {
@@ -463,11 +484,12 @@ async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): Promise<
   if (a.state === "stopped") return o.status === "running" || o.status === "created" || o.status === "missing" ? ["state"] : [];
   if (o.status !== "running") return ["status"];
   // The init was replaced behind kslice's back: another pid, started from another config.
-  if (o.pid !== recordedPid && o.specHash !== hash(specOf(a, c, o.uidBase))) return ["state"];
+  if (o.pid !== recordedPid && !sameSpec(o.specHash, specOf(a, c, o.uidBase))) return ["state"];
   const keys: string[] = [];
   if (o.net?.attachments.length) keys.push("networks");
   if (o.net?.ports) keys.push("ports");
   if (o.security.length) keys.push("security");
+  if (o.sysctls.size) keys.push("sysctls");
   const files = await c.h.cgroups.read(c.path);
   if (c.h.cgroups.drift(c.h.cgroups.plan(a.limits, await planCtx(c, a)), files).length > 0) keys.push("limits");
   return keys;
@@ -485,6 +507,8 @@ async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?
       ? [{ property: "rootfs.ociLayout.path", path: a.rootfs.ociLayout.path, kind: "ociLayout" as const, missing: "no OCI image layout (its oci-layout file) at that path" }]
       : []),
     ...a.mounts.flatMap((m, i) => (m.type === "bind" ? [{ property: `mounts.${i}.source`, path: m.source, kind: "exists" as const, missing: "no such path" }] : [])),
+    // a namespaced sysctl is in the host's /proc/sys too (the kernel has it, whatever the namespace)
+    ...Object.keys(a.sysctls).map((k) => ({ property: `sysctls.${k}`, path: sysctlPath(k), kind: "exists" as const, missing: "no such sysctl in the kernel" })),
   ];
   const tests = sharedTests(c.h.t, await c.snapshots.claims());
   if (checks.length) {
@@ -571,6 +595,8 @@ async function observedFromReport(c: Ctx, a: ContainerArgs, spec: unknown, uidBa
     net: undefined,
     uidBase,
     security: sec ? securityDrift(expectedSecurity(spec as Record<string, unknown>), sec) : [],
+    // applied by the runtime from the spec at create
+    sysctls: new Map(),
   };
 }
 
@@ -666,7 +692,11 @@ export const containerLifecycle: LifecycleImpl = {
       net.ports = (props.ports as { network?: string }[] | undefined ?? []).filter((p) => kept.length && (p.network ? kept.includes(p.network) : kept[0] === attachmentName(a.networks[0]!)));
     }
     if (o.net?.ports) net.ports = [];
-    return { id, props: { ...outputs(a, props, c, o), ...(state ? { state } : {}), ...(limits !== undefined ? { limits } : {}), ...net } };
+    // a sysctl changed by hand reads as the kernel's value (one it cannot read, as not set)
+    const sysctls = o.sysctls.size
+      ? Object.fromEntries(Object.entries(a.sysctls).flatMap(([k, v]) => (o.sysctls.has(k) ? (o.sysctls.get(k) ? [[k, o.sysctls.get(k)]] : []) : [[k, v]])))
+      : undefined;
+    return { id, props: { ...outputs(a, props, c, o), ...(state ? { state } : {}), ...(limits !== undefined ? { limits } : {}), ...(sysctls ? { sysctls } : {}), ...net } };
   },
 
   async update(_id, olds, news) {
@@ -685,10 +715,14 @@ export const containerLifecycle: LifecycleImpl = {
       // that neither the supervisor nor a boot starts it again
       if (now.status !== "missing") await stop(c, a);
       else await markStopped(c);
-    } else if (now.status !== "running" || (now.pid !== olds.pid && now.specHash !== hash(specOf(a, c, now.uidBase))) || now.security.length) {
+    } else if (now.status !== "running" || (now.pid !== olds.pid && !sameSpec(now.specHash, specOf(a, c, now.uidBase))) || now.security.length || sysctlRemoved(o, a)) {
+      // a removed sysctl restarts: its namespace's default is known only to a new namespace
       if (now.status === "running") await stop(c, a);
       await start(c, a);
     } else {
+      // changed or drifted sysctls are written live, then into the spec a restart runs from
+      if (now.sysctls.size) await writeSysctls(c.h.t, now.pid, Object.fromEntries([...now.sysctls.keys()].map((k) => [k, a.sysctls[k]!])));
+      if (sysctlsChanged(o, a)) await putFiles(c, [{ path: `${c.bundle}/config.json`, content: JSON.stringify(specOf(a, c, now.uidBase), null, 2) }]);
       const pc = await planCtx(c, { ...a, limits: { io: { devices: [...(a.limits.io?.devices ?? []), ...(o.limits.io?.devices ?? [])] } } });
       const files = await c.h.cgroups.read(c.path);
       const wanted = c.h.cgroups.drift(c.h.cgroups.plan(a.limits, pc), files).map((d) => d.setting);
@@ -705,6 +739,8 @@ export const containerLifecycle: LifecycleImpl = {
     if (gone(o, a).length) await releaseAddresses(c.h.t, c.layout, a.name, gone(o, a));
     if (o.ports.length && !a.ports.length) await releasePorts(c.h.t, c.layout, a.name);
     if (ownerOf(news) && ownerOf(olds) !== ownerOf(news)) await recordOwner(c, ownerOf(news)!);
+    // the spec changed without a create: kslice.json names it, so adoption knows the declaration
+    if (sysctlsChanged(o, a)) await recordSpecHash(c, hash(specOf(a, c, now.uidBase)));
     if (o.restartPolicy !== a.restartPolicy || o.logMaxSize !== a.logMaxSize) {
       await operate(c, a.name, filesAndSupervisorSteps(site(c, a.name), [
         { path: `${c.bundle}/restart`, content: a.restartPolicy },
@@ -731,6 +767,9 @@ export const containerLifecycle: LifecycleImpl = {
   },
 };
 
+const sysctlsChanged = (o: ContainerArgs, a: ContainerArgs) => JSON.stringify(o.sysctls) !== JSON.stringify(a.sysctls);
+const sysctlRemoved = (o: ContainerArgs, a: ContainerArgs) => Object.keys(o.sysctls).some((k) => !(k in a.sysctls));
+
 const netKeys = ["networks", "ports", "dns", "hosts"] as const;
 const netChanged = (o: ContainerArgs, a: ContainerArgs) => netKeys.some((k) => JSON.stringify(o[k]) !== JSON.stringify(a[k]));
 /** Networks the container left. */
@@ -756,9 +795,14 @@ async function joinLive(c: Ctx, o: ContainerArgs, a: ContainerArgs, pid: number)
 }
 
 /** Writes the owner into the bundle's record (a container made before ownership was recorded). */
-async function recordOwner(c: Ctx, owner: string): Promise<void> {
+const recordOwner = (c: Ctx, owner: string) => amendRecord(c, { owner });
+
+/** Writes the hash of the spec the container now runs from into the bundle's record. */
+const recordSpecHash = (c: Ctx, specHash: string) => amendRecord(c, { specHash });
+
+async function amendRecord(c: Ctx, fields: Record<string, string>): Promise<void> {
   const [meta] = await c.h.t.readFiles([`${c.bundle}/kslice.json`]);
-  if (meta !== undefined) await putFile(c, `${c.bundle}/kslice.json`, JSON.stringify({ ...(JSON.parse(meta) as object), owner }));
+  if (meta !== undefined) await putFile(c, `${c.bundle}/kslice.json`, JSON.stringify({ ...(JSON.parse(meta) as object), ...fields }));
 }
 
 /**
@@ -773,7 +817,7 @@ async function adopt(c: Ctx, a: ContainerArgs, inputs: Props, spec: unknown, sna
   // rebuilt from this declaration (its writable layer kept)
   const recordLost = snap.damaged.get(a.name)?.includes("kslice.json") ?? false;
   const recorded = recordLost ? hash(spec) : meta ? (JSON.parse(meta) as { specHash?: string }).specHash : undefined;
-  if (recorded !== hash(spec) && recorded !== legacyHash(spec)) {
+  if (!sameSpec(recorded, spec as Record<string, unknown>, true)) {
     throw new Error(
       `${c.h.t.target}: a container named ${a.name} already exists under prefix ${a.host.prefix} with another declaration; delete it or choose another name`,
     );

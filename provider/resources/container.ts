@@ -65,6 +65,13 @@ export interface ContainerArgs {
   /** @default the container's name */
   hostname?: pulumi.Input<string>;
   mounts?: pulumi.Input<pulumi.Input<MountArgs>[]>;
+  /**
+   * Sysctls of the container's own namespaces, as Docker's --sysctl: `net.*`, `kernel.shm*`,
+   * `kernel.msg*`, `kernel.sem`, `fs.mqueue.*`, `kernel.domainname`; any other would change the host
+   * and is refused at preview. Values are strings (`"250 32000 32 128"`). Changes apply live; a
+   * removed one restarts the container. @default none: the kernel's defaults for a new namespace
+   */
+  sysctls?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /** Changes apply live (stop/start). @default "running" */
   state?: pulumi.Input<"running" | "stopped">;
   /** @default "no" */

@@ -78,7 +78,7 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
     }
     try {
       if (!up) return;
-      for (const name of ["box", "web-a", "web-b", "n-web", "n-client"]) {
+      for (const name of ["box", "web-a", "web-b", "n-web", "n-client", "n-sys"]) {
         await C.delete("", { host: host(), name, parent: name.startsWith("web") ? "tenant" : undefined, command: ["true"] }).catch(() => undefined);
       }
       for (const [name, parent] of [["kid", "live"], ["live", undefined], ["old", undefined], ["child", "tenant"], ["tenant", undefined]] as const) {
@@ -387,6 +387,26 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
       forgetReads();
       expect(await C.diff("", outs, web.inputs)).toEqual({ changes: false });
       expect(await ok(`timeout 5 busybox wget -q -O - http://127.0.0.1:${port.hostPort}/`)).toContain("hello-lab");
+    });
+
+    it("gives a container its /etc/hostname and sysctls of its own namespaces with crun, the VM's unchanged; a value changed by hand is repaired live", async () => {
+      const sysctls = { "net.core.somaxconn": "1024", "kernel.shmmax": "1073741824" };
+      const hostBefore = await ok("cat /proc/sys/net/core/somaxconn /proc/sys/kernel/shmmax");
+      const sys = await makeContainer({ name: "n-sys", command: ["sleep", "600"], hostname: "sys1", networks: [{ network: "lan" }], sysctls });
+      expect((await exec("n-sys", "cat /etc/hostname; cat /proc/sys/net/core/somaxconn /proc/sys/kernel/shmmax")).stdout).toBe("sys1\n1024\n1073741824\n");
+      expect((await exec("n-sys", "cat /etc/hosts")).stdout).toContain(`${sys.outs.address as string}\tsys1\n`);
+      // the control: the VM's own values differ from the container's, and stay
+      expect(hostBefore).not.toBe("1024\n1073741824\n");
+      expect(await ok("cat /proc/sys/net/core/somaxconn /proc/sys/kernel/shmmax")).toBe(hostBefore);
+      expect(await C.diff("", sys.outs, sys.inputs)).toEqual({ changes: false });
+      await ok(`nsenter --target ${sys.outs.pid as number} --net sh -c 'echo 999 > /proc/sys/net/core/somaxconn'`);
+      expect(await C.diff("", sys.outs, sys.inputs)).toEqual({ changes: true });
+      const outs = (await C.update("", sys.outs, sys.inputs)).outs!;
+      expect(outs.pid).toBe(sys.outs.pid);
+      expect((await exec("n-sys", "cat /proc/sys/net/core/somaxconn")).stdout).toBe("1024\n");
+      const refused = await C.check({}, { host: host(), name: "n-bad", command: ["true"], sysctls: { "vm.swappiness": "1" } });
+      expect(refused.failures).toEqual([{ property: "sysctls.vm.swappiness", reason: expect.stringContaining("not namespaced: it would change the host") }]);
+      await C.delete("", outs);
     });
 
     it("deletes the containers and the network: no veth, rule or bridge is left", async () => {

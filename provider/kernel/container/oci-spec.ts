@@ -25,12 +25,22 @@ export interface SpecContext {
   cgroupVersion: 1 | 2;
   /** RLIMIT_NOFILE hard limit of the host: root here cannot raise it (no CAP_SYS_RESOURCE). */
   nofileHard: number;
-  /** Host files bind-mounted read-only as /etc/resolv.conf and /etc/hosts (rewritten in place to change them live). */
-  etc: { resolvConf: string; hosts: string };
+  /** Host files bind-mounted read-only as /etc/resolv.conf, /etc/hosts and /etc/hostname (rewritten in place to change them live). */
+  etc: { resolvConf: string; hosts: string; hostname: string };
   /** Host uid/gid of the container's root: its claimed range (uid-ranges.ts). Required with a user namespace. */
   userNamespaceBase?: number;
   /** The runtime and kernel make read-only binds recursive ("rro", mount_setattr): submounts are read-only too. */
   recursiveReadOnly?: boolean;
+}
+
+/**
+ * The spec as kslice wrote it before /etc/hostname was mounted (and before sysctls): a container
+ * made then (its recorded hash) is still the same declaration when it declares no sysctls.
+ */
+export function specBeforeHostname(spec: Record<string, unknown>): Record<string, unknown> | undefined {
+  const mounts = spec.mounts as { destination: string }[];
+  if ((spec.linux as { sysctl?: unknown }).sysctl || !mounts.some((m) => m.destination === "/etc/hostname")) return undefined;
+  return { ...spec, mounts: mounts.filter((m) => m.destination !== "/etc/hostname") };
 }
 
 /** The OCI runtime config for a container (pure: unit-tested, written by the reconciler). */
@@ -57,6 +67,7 @@ export function ociSpec(a: ContainerArgs, ctx: SpecContext): Record<string, unkn
       : { destination: "/sys/fs/cgroup", type: "cgroup", source: "cgroup", options: ["nosuid", "noexec", "nodev", "relatime", "ro"] },
     { destination: "/etc/resolv.conf", type: "bind", source: ctx.etc.resolvConf, options: ["rbind", "ro", "nosuid", "nodev", "noexec"] },
     { destination: "/etc/hosts", type: "bind", source: ctx.etc.hosts, options: ["rbind", "ro", "nosuid", "nodev", "noexec"] },
+    { destination: "/etc/hostname", type: "bind", source: ctx.etc.hostname, options: ["rbind", "ro", "nosuid", "nodev", "noexec"] },
     ...a.mounts.map((m) =>
       m.type === "bind"
         ? { destination: m.target, type: "bind", source: m.source, options: ["rbind", m.readOnly ? readOnly : "rw", "nosuid", "nodev"] }
@@ -96,6 +107,9 @@ export function ociSpec(a: ContainerArgs, ctx: SpecContext): Record<string, unkn
       ...(userns
         ? { uidMappings: [{ containerID: 0, hostID: base, size: rangeSize }], gidMappings: [{ containerID: 0, hostID: base, size: rangeSize }] }
         : {}),
+      // written by the runtime in the container's namespaces before its init runs (schema/sysctl.ts
+      // admits only namespaced ones); left out when none, so older containers' specs stay the same
+      ...(Object.keys(a.sysctls).length ? { sysctl: { ...a.sysctls } } : {}),
       maskedPaths,
       readonlyPaths,
       ...(seccomp ? { seccomp } : {}),

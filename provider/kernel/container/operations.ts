@@ -9,7 +9,7 @@ import { createLogScript, removeBundleScript } from "./bundle-state";
 import { writeFilesScript, type BundleFile } from "./files";
 import type { HostLayout } from "./layout";
 import { bundleAccessScript, bundleMode, overlayMount } from "./rootfs";
-import { supervisorScript } from "./scripts";
+import { etcFiles, supervisorScript } from "./scripts";
 import { claimOneRangeScript, releaseRangeScript } from "./uid-ranges";
 
 /**
@@ -73,7 +73,7 @@ function etcTargetsScript(rootfs: string, stopped?: string): string {
     `[ -L ${etc} ] && exit 0`,
     `[ -d ${etc} ] || mkdir ${etc} || exit 1`,
     `set -C`,
-    ...["resolv.conf", "hosts"].map((f) => `[ -e ${q(`${rootfs}/etc/${f}`)} ] || [ -L ${q(`${rootfs}/etc/${f}`)} ] || : > ${q(`${rootfs}/etc/${f}`)}`),
+    ...etcFiles.map((f) => `[ -e ${q(`${rootfs}/etc/${f}`)} ] || [ -L ${q(`${rootfs}/etc/${f}`)} ] || : > ${q(`${rootfs}/etc/${f}`)}`),
     `exit 0`,
   ].join("\n");
 }
@@ -252,7 +252,7 @@ export function createSteps(s: ContainerSite, p: CreatePlan): (Step | Pause)[] {
     {
       name: "etc",
       run: etcTargetsScript(`${b}/rootfs`, p.start ? undefined : `${b}/stopped`),
-      writes: [`${b}/stopped`, `${b}/rootfs/etc/resolv.conf`, `${b}/rootfs/etc/hosts`, `${b}/rootfs/etc`, `${b}/upper/etc`],
+      writes: [`${b}/stopped`, ...etcFiles.map((f) => `${b}/rootfs/etc/${f}`), `${b}/rootfs/etc`, `${b}/upper/etc`],
     },
     { name: "record", run: writeFilesScript([{ path: `${b}/kslice.json`, content: p.record }], true), writes: [`${b}/kslice.json`] },
     { pause: "spec" },

@@ -28,6 +28,21 @@ function capNofile(config: string, hard: number): string[] {
   ];
 }
 
+/** The /etc files bind-mounted from the bundle (oci-spec.ts), whose targets kslice makes in the rootfs. */
+export const etcFiles = ["resolv.conf", "hosts", "hostname"];
+
+/**
+ * Makes missing /etc mount targets in a mounted rootfs, as the host's root (a user-namespaced
+ * runtime may not create them in a root-owned /etc): a container made before /etc/hostname was
+ * mounted gets it at its next start. Exclusive creates into a real /etc only, as at create; shell
+ * builtins, no process.
+ */
+function etcTargets(rootfs: string): string {
+  const etc = `${rootfs}/etc`;
+  const made = etcFiles.map((f) => q(`${etc}/${f}`)).map((f) => `[ -e ${f} ] || [ -L ${f} ] || { set -C; : > ${f}; set +C; }`);
+  return `if [ -d ${q(etc)} ] && [ ! -L ${q(etc)} ]; then ${made.join("; ")}; fi`;
+}
+
 /**
  * The script that starts a container from its bundle: runtime create (stdio on the log), the
  * container's own limits written to its new cgroup, runtime start. The provider and the host's
@@ -43,6 +58,7 @@ export function startScript(runtime: string, layout: HostLayout, id: string, wri
     `# written by kslice: starts container ${id}`,
     // after a reboot nothing is mounted and /run is empty: the rootfs is mounted again here
     ...(lower ? [ensureRootfsMounted(b, lower)] : []),
+    etcTargets(`${b}/rootfs`),
     // tests are shell builtins: a first start (every create) runs no process for these
     `[ -d ${q(layout.runtimeRoot)} ] || mkdir -p ${q(layout.runtimeRoot)}`,
     ...capNofile(`${b}/config.json`, nofileHard),

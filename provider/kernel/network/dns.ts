@@ -1,4 +1,4 @@
-/** /etc/resolv.conf and /etc/hosts of a container, bind-mounted read-only from its bundle. */
+/** /etc/resolv.conf, /etc/hosts and /etc/hostname of a container, bind-mounted read-only from its bundle. */
 
 export interface DnsSettings {
   nameservers?: string[];
@@ -25,14 +25,20 @@ export function resolvConf(dns: DnsSettings | undefined, hostResolvConf: string)
   ].join("\n");
 }
 
-/** localhost, the container's own name on its first address (127.0.1.1 without a network, as Debian does), then the declared entries. */
-export function hostsFile(hostname: string, firstAddress: string | undefined, extra: Record<string, string>): string {
+/**
+ * As Docker and podman write it: localhost, the container's name on each of its addresses (every
+ * network's; 127.0.1.1 without a network, as Debian does), then the declared entries.
+ */
+export function hostsFile(hostname: string, addresses: string[], extra: Record<string, string>): string {
   return [
     "# written by kslice from the container's declaration",
     "127.0.0.1\tlocalhost",
     "::1\tlocalhost ip6-localhost ip6-loopback",
-    `${firstAddress ?? "127.0.1.1"}\t${hostname}`,
+    ...(addresses.length ? addresses : ["127.0.1.1"]).map((address) => `${address}\t${hostname}`),
     ...Object.entries(extra).map(([name, addr]) => `${addr}\t${name}`),
     "",
   ].join("\n");
 }
+
+/** /etc/hostname: the name alone, as Docker writes it (`hostname` and programs read it at start). */
+export const hostnameFile = (hostname: string) => `${hostname}\n`;

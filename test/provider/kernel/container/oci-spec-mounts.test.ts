@@ -1,11 +1,11 @@
 import { describe, expect, it } from "vitest";
-import { ociSpec, type SpecContext } from "../../../../provider/kernel/container/oci-spec";
+import { ociSpec, specBeforeHostname, type SpecContext } from "../../../../provider/kernel/container/oci-spec";
 import { recursiveReadOnly } from "../../../../provider/kernel/host-facts";
 import { containerArgs } from "../../../../schema/container";
 
 const args = (extra: Record<string, unknown> = {}) =>
   containerArgs.parse({ host: { connection: { type: "local" } }, name: "web", command: ["sleep", "1"], ...extra });
-const ctx: SpecContext = { cgroupsPath: "/k/web", cgroupVersion: 1, nofileHard: 4096, etc: { resolvConf: "/b/resolv.conf", hosts: "/b/hosts" } };
+const ctx: SpecContext = { cgroupsPath: "/k/web", cgroupVersion: 1, nofileHard: 4096, etc: { resolvConf: "/b/resolv.conf", hosts: "/b/hosts", hostname: "/b/hostname" } };
 type Mount = { destination: string; type: string; options?: string[] };
 const mounts = (spec: Record<string, unknown>) => spec.mounts as Mount[];
 const at = (spec: Record<string, unknown>, dest: string) => mounts(spec).filter((m) => m.destination === dest);
@@ -42,5 +42,25 @@ describe("the OCI spec's user-namespace and mount parts", () => {
     expect(recursiveReadOnly(host("crun", "1.8.1", "5.10.0-30-amd64"), "crun")).toBe(false);
     expect(recursiveReadOnly(host("crun", "1.3", "6.1.0"), "crun")).toBe(false);
     expect(recursiveReadOnly(host("runc", "1.1.5", "6.1.0"), "crun")).toBe(false);
+  });
+
+  it("mounts /etc/resolv.conf, /etc/hosts and /etc/hostname read-only from the bundle, for every container", () => {
+    for (const dest of ["/etc/resolv.conf", "/etc/hosts", "/etc/hostname"]) {
+      expect(at(ociSpec(args(), ctx), dest)).toEqual([expect.objectContaining({ type: "bind", options: expect.arrayContaining(["ro"]) })]);
+    }
+    expect(at(ociSpec(args(), ctx), "/etc/hostname")[0]).toMatchObject({ source: "/b/hostname" });
+  });
+
+  it("hands declared sysctls to the runtime, and holds no sysctl key without them", () => {
+    const linux = (spec: Record<string, unknown>) => spec.linux as Record<string, unknown>;
+    expect(linux(ociSpec(args({ sysctls: { "net.core.somaxconn": "1024" } }), ctx)).sysctl).toEqual({ "net.core.somaxconn": "1024" });
+    expect("sysctl" in linux(ociSpec(args(), ctx))).toBe(false);
+  });
+
+  it("gives the spec as written before /etc/hostname, for containers made then (no sysctls: they could not have any)", () => {
+    const before = specBeforeHostname(ociSpec(args(), ctx))!;
+    expect(at(before, "/etc/hostname")).toEqual([]);
+    expect(mounts(before).length).toBe(mounts(ociSpec(args(), ctx)).length - 1);
+    expect(specBeforeHostname(ociSpec(args({ sysctls: { "kernel.shmmax": "1" } }), ctx))).toBeUndefined();
   });
 });

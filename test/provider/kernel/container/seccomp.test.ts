@@ -125,7 +125,7 @@ describe("security.seccomp", () => {
   const host = { connection: { type: "local" } };
   const spec = (security: object) =>
     ociSpec(containerArgs.parse({ host, name: "web", command: ["true"], security }), {
-      cgroupsPath: "/kslice/web", cgroupVersion: 1, nofileHard: 1024, etc: { resolvConf: "/r", hosts: "/h" },
+      cgroupsPath: "/kslice/web", cgroupVersion: 1, nofileHard: 1024, etc: { resolvConf: "/r", hosts: "/h", hostname: "/n" },
     }) as { linux: { seccomp?: OciSeccomp } };
 
   it('is "default" unless told: the container gets the profile for its own capabilities', () => {

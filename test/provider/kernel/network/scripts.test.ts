@@ -7,7 +7,7 @@ import type { HostLayout } from "../../../../provider/kernel/container/layout";
 import { allocateScript, parseAllocations, releaseScript } from "../../../../provider/kernel/network/allocate";
 import { loopbackBridges, parseNetProbe, type Attachment } from "../../../../provider/kernel/network/attach";
 import { localnetScript } from "../../../../provider/kernel/network/localnet";
-import { hostNameservers, hostsFile, resolvConf } from "../../../../provider/kernel/network/dns";
+import { hostnameFile, hostNameservers, hostsFile, resolvConf } from "../../../../provider/kernel/network/dns";
 import { macFor, vethName } from "../../../../provider/kernel/network/names";
 import { baseComments, holdsExactly, networkRules, portRules, ruleComments } from "../../../../provider/kernel/network/nft";
 
@@ -150,9 +150,11 @@ describe("resolv.conf and hosts", () => {
     );
   });
 
-  it("names the container on its first address, or 127.0.1.1 without one", () => {
-    expect(hostsFile("web", "10.231.1.2", { db: "10.231.1.9" })).toContain("10.231.1.2\tweb\n10.231.1.9\tdb\n");
-    expect(hostsFile("web", undefined, {})).toContain("127.0.1.1\tweb\n");
+  it("names the container on each of its addresses, or 127.0.1.1 without one", () => {
+    expect(hostsFile("web", ["10.231.1.2"], { db: "10.231.1.9" })).toContain("10.231.1.2\tweb\n10.231.1.9\tdb\n");
+    expect(hostsFile("web", ["10.231.1.2", "10.231.2.7"], {})).toContain("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.231.1.2\tweb\n10.231.2.7\tweb\n");
+    expect(hostsFile("web", [], {})).toContain("127.0.1.1\tweb\n");
+    expect(hostnameFile("web")).toBe("web\n");
   });
 });
 
