@@ -21,7 +21,7 @@ export const networkAttachment = z.strictObject({
     .optional(),
   /**
    * Anti-spoofing: frames leave this interface only from the container's own MAC, IPv4 only from
-   * its own address, ARP only naming both; no IPv6, VLAN tags or DHCP server replies. false lets
+   * its own address, ARP only naming both; no IPv6 or DHCP server replies. false lets
    * the container send from any source, as a router or VPN gateway must. @default true
    */
   antiSpoofing: z.boolean().optional(),
