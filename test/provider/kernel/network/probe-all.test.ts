@@ -3,7 +3,7 @@ import { parseNetProbe, type Attachment } from "../../../../provider/kernel/netw
 import { parseProbeAll, probeTextFor } from "../../../../provider/kernel/network/probe-all";
 
 const att = (index: number, veth: string, bridge: string, address: string): Attachment => ({
-  index, network: `n${index}`, bridge, address, bits: 24, gateway: address.replace(/\d+$/, "1"), veth, alias: "", mac: "", egress: index ? 8_000_000 : undefined,
+  index, network: `n${index}`, bridge, address, bits: 24, gateway: address.replace(/\d+$/, "1"), veth, alias: "", mac: "", egress: index ? 8_000_000 : undefined, guard: false,
 });
 
 // the host's view of two containers: "web" as declared, "idle" with its veth taken off its bridge

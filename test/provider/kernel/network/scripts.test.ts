@@ -66,6 +66,8 @@ describe("reading a container's network probe", () => {
   const att: Attachment = {
     index: 0, network: "front", bridge: "ks-front", address: "10.231.1.2", bits: 24, gateway: "10.231.1.1",
     veth: vethName("kslice", "web", 0, "front"), alias: "kslice/container/web/front", mac: macFor(parseInt("0ae70102", 16)), egress: 1_000_000,
+    // unguarded: the listing below has no anti-spoofing elements (guard.test.ts reads those)
+    guard: false,
   };
   const ports = [{ protocol: "tcp" as const, hostAddress: "127.0.0.1", hostPort: 8080, address: "10.231.1.2", containerPort: 80 }];
   const comments = ruleComments("c:web", portRules(ports)).map((c) => `nft ${c}`);
