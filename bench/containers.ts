@@ -15,6 +15,7 @@ import { parseArgs } from "./args";
 import { podmanCleanup, podmanLeft, rawCleanup } from "./baselines";
 import { writeChart } from "./chart";
 import { now, repoRoot, run, s, say, sh } from "./common";
+import { reportSyncCost } from "./durability";
 import { machineFacts } from "./machine";
 import { benchN, type NResult } from "./measure";
 import { reportMarkdown, reportN, reportSummary, summarise } from "./report";
@@ -56,6 +57,8 @@ async function main(): Promise<number> {
     ["state", `temp file backend under ${tmp}`],
   ];
   for (const [k, v] of facts) say(`${k.padEnd(16)}${v}`);
+  say("");
+  reportSyncCost(prefix);
 
   const results: NResult[] = [];
   let failed = false;
