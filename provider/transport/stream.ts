@@ -2,12 +2,12 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { type CommandResult, type StreamingCommand, type Transport } from "./transport";
 
 /** Kills `child` when `timeoutMs` passes (TERM, then KILL 2 s later); `end` stops that and tells whether it fired. */
-function bound(child: ChildProcess, timeoutMs: number): { end: () => boolean } {
+function bound(child: ChildProcess, timeoutMs: number, kill: (sig: NodeJS.Signals) => void = (sig) => void child.kill(sig)): { end: () => boolean } {
   let fired = false;
   const timer = setTimeout(() => {
     fired = true;
-    child.kill("SIGTERM");
-    setTimeout(() => child.kill("SIGKILL"), 2000).unref();
+    kill("SIGTERM");
+    setTimeout(() => kill("SIGKILL"), 2000).unref();
   }, timeoutMs);
   return {
     end: () => {
@@ -22,20 +22,29 @@ function bound(child: ChildProcess, timeoutMs: number): { end: () => boolean } {
  * `timeoutMs` passes. `command` is how messages show it.
  */
 export function spawnStreaming(file: string, args: readonly string[], command: string, timeoutMs: number): StreamingCommand {
-  const child = spawn(file, args, { stdio: ["pipe", "pipe", "pipe"] });
+  // a group of its own, killed whole: `sh -c` forks its command, and a killed shell would leave it
+  // holding the pipes, so the stream would never close
+  const child = spawn(file, args, { stdio: ["pipe", "pipe", "pipe"], detached: true });
+  const kill = (sig: NodeJS.Signals) => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, sig);
+    } catch {
+      child.kill(sig);
+    }
+  };
   let stderr = "";
   child.stderr.setEncoding("utf8");
   child.stderr.on("data", (d: string) => (stderr = (stderr + d).slice(-8000)));
   // a reader that went away is the other side's failure, reported by its own result
   child.stdin.on("error", () => undefined);
-  const limit = bound(child, timeoutMs);
+  const limit = bound(child, timeoutMs, kill);
   const done = new Promise<CommandResult>((resolve) => {
     child.on("error", (e) => (stderr += e.message));
     child.on("close", (code, signal) => {
       resolve({ command, exitCode: code ?? (signal ? 128 : -1), stdout: "", stderr, timedOut: limit.end() });
     });
   });
-  return { stdin: child.stdin, stdout: child.stdout, done, kill: () => child.kill("SIGKILL") };
+  return { stdin: child.stdin, stdout: child.stdout, done, kill: () => kill("SIGKILL") };
 }
 
 /**
@@ -98,7 +107,13 @@ export async function pipeHosts(
   // one side ending early must not leave the other waiting forever
   const [a, b] = await Promise.all([
     src.done.then((r) => (r.exitCode !== 0 && dst.kill(), r)),
-    dst.done.then((r) => (r.exitCode !== 0 && src.kill(), r)),
+    dst.done.then((r) => {
+      // the pipe paused the source when its reader went away: drain it, or its close never comes
+      src.stdout.unpipe(dst.stdin);
+      src.stdout.resume();
+      if (r.exitCode !== 0) src.kill();
+      return r;
+    }),
   ]);
   return { bytes, from: a, to: b };
 }

@@ -62,9 +62,11 @@ describe("moving a writable layer (tar through the provider)", () => {
 
   it("a failing unpack is reported by its side, and the other side does not hang", async () => {
     const t = new LocalTransport();
-    const r = await pipeHosts(t, ["sh", "-c", archiveUpperScript(src)], t, ["sh", "-c", "head -c 10 >/dev/null; echo 'No space left on device' >&2; exit 2"], { timeoutMs: 60_000 });
+    // a source that never ends by itself: only the pipe's kill can stop it before the bound
+    const r = await pipeHosts(t, ["sh", "-c", "cat /dev/zero"], t, ["sh", "-c", "head -c 10 >/dev/null; echo 'No space left on device' >&2; exit 2"], { timeoutMs: 30_000 });
     expect(r.to.exitCode).toBe(2);
     expect(r.to.stderr).toContain("No space left on device");
+    expect(r.from.timedOut).toBe(false);
     expect(r.from.exitCode).not.toBe(0);
-  });
+  }, 60_000);
 });
