@@ -2,11 +2,11 @@ import type { ContainerArgs } from "../../schema/container";
 import type { Connection } from "../../schema/connection";
 import type { InputFailure } from "../../schema/issues";
 import { hostLayout } from "../kernel/container/layout";
-import { archiveUpperScript, liveSupportScript, readMoveRecord, restoreUpperScript, upperSizeScript, writeMoveRecord } from "../kernel/container/migrate";
+import { archiveUpperScript, liveSupportScript, pruneUpperScript, readMoveRecord, restoreUpperScript, upperManifestScript, upperSizeScript, writeMoveRecord, type ArchivePhase } from "../kernel/container/migrate";
 import { lowerOf } from "../kernel/container/rootfs";
 import { chooseRuntime } from "../kernel/host-facts";
 import { connectionKey } from "../transport/open";
-import { pipeHosts } from "../transport/stream";
+import { pipeHosts, type PipeResult } from "../transport/stream";
 import { hostSnapshots } from "./container-reads";
 import { forgetReads, hostContext, type HostContext } from "./host-context";
 import { hostMoved, machineIdentity } from "./host-identity";
@@ -46,8 +46,10 @@ export interface MigrationRecord {
   mode: "cold" | "live" | "recreate";
   /** From the stop on the source to the start on the target; null when it was not started. */
   downtimeMs: number | null;
-  /** Bytes of the writable layer moved. */
+  /** Bytes of the writable layer moved, in all phases. */
   bytes: number;
+  /** Of those, the bytes copied while the container still ran (0 when it did not run). */
+  precopyBytes: number;
   /** The target had no rootfs template: it was built there first. */
   templateBuilt: boolean;
   at: string;
@@ -139,30 +141,42 @@ async function copyUpper(
   to: { h: HostContext; host: HostRef; name: string },
   a: ContainerArgs,
   container: string,
+  phase: ArchivePhase = { kind: "whole" },
 ): Promise<number> {
   const src = hostLayout(from.host.prefix).bundle(container);
   const dst = hostLayout(to.host.prefix).bundle(a.name);
   const [fromBase, toBase] = [await uidBase(from.h, src), await uidBase(to.h, dst)];
   const shift = fromBase !== undefined && toBase !== undefined ? { from: fromBase, to: toBase } : undefined;
-  const total = Number((await from.h.t.run(["sh", "-c", upperSizeScript(src)])).stdout.trim()) || 0;
+  const what = phase.kind === "precopy" ? "pre-copy" : phase.kind === "changes" ? "copy of the changes" : "copy";
+  if (phase.kind === "changes") {
+    // what went since the pre-copy goes on the target too, before the changed files land
+    const pruned = await pipeHosts(from.h.t, ["sh", "-c", upperManifestScript(src)], to.h.t, ["sh", "-c", pruneUpperScript(dst)], { timeoutMs: 600_000 });
+    sideFailed(pruned, "listing of the writable layer", "removal of what went since the pre-copy", from.name, to.name);
+  }
+  const total = phase.kind === "changes" ? 0 : Number((await from.h.t.run(["sh", "-c", upperSizeScript(src)])).stdout.trim()) || 0;
   let last = Date.now();
   const r = await pipeHosts(
-    from.h.t, ["sh", "-c", archiveUpperScript(src, shift)],
-    to.h.t, ["sh", "-c", restoreUpperScript(dst, lowerOf(hostLayout(to.host.prefix), a.rootfs), pauseHook())],
+    from.h.t, ["sh", "-c", archiveUpperScript(src, shift, phase)],
+    to.h.t, ["sh", "-c", restoreUpperScript(dst, lowerOf(hostLayout(to.host.prefix), a.rootfs), pauseHook(), phase.kind)],
     {
       timeoutMs: 3_600_000,
       onBytes: (n) => {
         if (Date.now() - last < 5000) return;
         last = Date.now();
-        log(`container ${a.name}: migrating from ${from.name} to ${to.name}: ${mib(n)} of about ${mib(total)} moved`);
+        log(`container ${a.name}: migrating from ${from.name} to ${to.name}: ${what}: ${mib(n)}${total ? ` of about ${mib(total)}` : ""} moved`);
       },
     },
   );
+  sideFailed(r, "copy of the writable layer (tar)", "copy of the writable layer (unpack)", from.name, to.name);
+  return r.bytes;
+}
+
+/** Throws naming the side of a pipe that failed (the target's first: a source killed by the pipe says less). */
+function sideFailed(r: PipeResult, fromStep: string, toStep: string, fromName: string, toName: string): void {
   const failed = (side: { exitCode: number; stderr: string; timedOut: boolean }) =>
     side.timedOut ? "timed out" : `exited with ${side.exitCode}: ${side.stderr.trim() || "(no stderr)"}`;
-  if (r.to.exitCode !== 0 || r.to.timedOut) throw new StepError("copy of the writable layer (unpack)", to.name, new Error(failed(r.to)));
-  if (r.from.exitCode !== 0 || r.from.timedOut) throw new StepError("copy of the writable layer (tar)", from.name, new Error(failed(r.from)));
-  return r.bytes;
+  if (r.to.exitCode !== 0 || r.to.timedOut) throw new StepError(toStep, toName, new Error(failed(r.to)));
+  if (r.from.exitCode !== 0 || r.from.timedOut) throw new StepError(fromStep, fromName, new Error(failed(r.from)));
 }
 
 /**
@@ -238,26 +252,36 @@ async function migrate(inner: LifecycleImpl, id: string, olds: Props, news: Prop
   let created: Props | undefined;
   let stopped = false;
   let bytes = 0;
+  let precopyBytes = 0;
+  let since: number | undefined;
   let stoppedAt = 0;
   let outs: Props;
   let record: MigrationRecord;
   try {
     // made first (its template built if missing) while the source still runs: shorter downtime
     created = (await step("create on target (unstarted)", toName, () => inner.create({ ...news, state: "stopped" }))).outs ?? {};
+    if (before.props && wasRunning && !prior) {
+      // copied while it runs, then only what changed while it is stopped: the downtime is the changes'
+      since = Number((await step("clock on source", fromName, () => from.h.t.run(["date", "+%s"]))).stdout.trim()) - 2;
+      const began = Date.now();
+      precopyBytes = await step("pre-copy of the writable layer", `${fromName} → ${toName}`, () => copyUpper(from, to, a, o.name, { kind: "precopy" }));
+      log(`container ${a.name}: pre-copied ${mib(precopyBytes)} to ${toName} while it ran (${((Date.now() - began) / 1000).toFixed(1)} s); stopping it for the changes`);
+    }
     if (before.props) {
       stoppedAt = prior?.stoppedAt ?? Date.now();
       stopped = wasRunning; // set before: a stop that failed half-way is undone by a start too
       // recorded before the stop: an interruption from here on is resumed, the source restarted on a failure
       await step("record on target", toName, () => move({ phase: "copying", wasRunning, stoppedAt, bytes: 0 }));
       await step("stop on source", fromName, () => inner.update(id, olds, { ...olds, state: "stopped" }));
-      bytes = await step("copy of the writable layer", `${fromName} → ${toName}`, () => copyUpper(from, to, a, o.name));
+      const phase: ArchivePhase = since === undefined ? { kind: "whole" } : { kind: "changes", since };
+      bytes = precopyBytes + (await step("copy of the writable layer", `${fromName} → ${toName}`, () => copyUpper(from, to, a, o.name, phase)));
     } else {
       log(`warning: container ${a.name}: not on ${fromName} (deleted behind kslice's back): created on ${toName} from its declaration, with no data to move`);
     }
     await step("record on target", toName, () => move({ phase: "copied", wasRunning, stoppedAt: stoppedAt || null, bytes }));
     outs = (await step(a.state === "running" ? "start on target" : "record on target", toName, () => inner.update(id, created!, news))).outs ?? {};
     const downtimeMs = a.state === "running" && stoppedAt ? Date.now() - stoppedAt : null;
-    record = { from: fromName, to: toName, mode, downtimeMs, bytes, templateBuilt, at: new Date().toISOString() };
+    record = { from: fromName, to: toName, mode, downtimeMs, bytes, precopyBytes, templateBuilt, at: new Date().toISOString() };
     await step("record on target", toName, () => move({ phase: "started", wasRunning, stoppedAt: stoppedAt || null, bytes, result: record }));
   } catch (e) {
     const undo: string[] = [];
@@ -269,7 +293,8 @@ async function migrate(inner: LifecycleImpl, id: string, olds: Props, news: Prop
   }
   const leftBehind = await removeSource(inner, id, olds, o, toName, fromName);
   forgetReads();
-  log(`container ${a.name}: migrated from ${fromName} to ${toName} (${mode}): ${mib(bytes)} moved${templateBuilt ? ", template built on the target first" : ""}, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms`}`);
+  const phases = precopyBytes ? ` (${mib(precopyBytes)} while it ran, ${mib(bytes - precopyBytes)} while it was stopped)` : "";
+  log(`container ${a.name}: migrated from ${fromName} to ${toName} (${mode}): ${mib(bytes)} moved${phases}${templateBuilt ? ", template built on the target first" : ""}, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms`}`);
   await pauseAt("migrated");
   return { outs: { ...outs, lastMigration: record, leftBehind } };
 }
@@ -302,7 +327,7 @@ async function takeOver(inner: LifecycleImpl, id: string, olds: Props, news: Pro
   let record = prior.result;
   if (!record) {
     const downtimeMs = a.state === "running" && prior.stoppedAt ? Date.now() - prior.stoppedAt : null;
-    record = { from: fromName, to: toName, mode: "cold", downtimeMs, bytes: prior.bytes, templateBuilt: prior.templateBuilt, at: new Date().toISOString() };
+    record = { from: fromName, to: toName, mode: "cold", downtimeMs, bytes: prior.bytes, precopyBytes: 0, templateBuilt: prior.templateBuilt, at: new Date().toISOString() };
     await step("record on target", toName, () => writeMoveRecord(h.t, hostLayout(a.host.prefix).bundle(a.name), { ...prior, phase: "started", result: record }));
   }
   const leftBehind = (await inner.read(id, olds)).props ? await removeSource(inner, id, olds, o, toName, fromName) : leftBehindOf(olds);
@@ -322,7 +347,7 @@ async function sourceLost(inner: LifecycleImpl, olds: Props, news: Props, o: Con
   const created = (await inner.create(news)).outs ?? {};
   forgetReads();
   const leftBehind = [...leftBehindOf(olds), { connection: o.host.connection, prefix: o.host.prefix, machineId: typeof olds.machineId === "string" ? olds.machineId : null, name: o.name }];
-  const record: MigrationRecord = { from: fromName, to: toName, mode: "recreate", downtimeMs: null, bytes: 0, templateBuilt: false, at: new Date().toISOString() };
+  const record: MigrationRecord = { from: fromName, to: toName, mode: "recreate", downtimeMs: null, bytes: 0, precopyBytes: 0, templateBuilt: false, at: new Date().toISOString() };
   return { outs: { ...created, lastMigration: record, leftBehind } };
 }
 

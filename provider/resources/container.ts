@@ -130,7 +130,10 @@ export interface ContainerMigration {
   mode: "cold" | "live" | "recreate";
   /** From the stop on the source to the start on the target; null when not started. */
   downtimeMs: number | null;
+  /** Bytes of the writable layer moved, in all phases. */
   bytes: number;
+  /** Of those, the bytes copied while the container still ran (the pre-copy); 0 when it was not running. */
+  precopyBytes: number;
   templateBuilt: boolean;
   at: string;
 }

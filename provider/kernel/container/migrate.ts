@@ -22,16 +22,58 @@ export function upperSizeScript(bundle: string): string {
  * is written as the same id of the target's range, by tar's own --owner-map/--group-map: modes,
  * setuid bits and file capabilities stay as they are (a chown afterwards would clear them).
  */
-export function archiveUpperScript(bundle: string, shift?: { from: number; to: number }): string {
+export function archiveUpperScript(bundle: string, shift?: { from: number; to: number }, phase: ArchivePhase = { kind: "whole" }): string {
   const upper = q(`${bundle}/upper`);
-  if (!shift || shift.from === shift.to) return `cd ${upper} || exit 1\nexec tar ${tarFlags} -cf - .`;
+  const flags = [tarFlags, ...phaseFlags(phase)].join(" ");
+  // a running writer changes and removes files under tar: its exit 1 ("some files differ") is
+  // expected then, and what changed goes again in the final phase
+  const tar = (maps: string) => (phase.kind === "precopy" ? `tar ${flags}${maps} -cf - .; rc=$?; [ $rc -le 1 ] || exit $rc` : `exec tar ${flags}${maps} -cf - .`);
+  if (!shift || shift.from === shift.to) return `cd ${upper} || exit 1\n${tar("")}`;
   const d = shift.to - shift.from;
   return [
     `cd ${upper} || exit 1`,
     `m=$(mktemp) || exit 1; trap 'rm -f "$m"' EXIT`,
     // every id in use, owners and groups alike: one map serves both
     `find . -xdev -printf '%U\\n%G\\n' | sort -un | awk -v lo=${shift.from} -v hi=${shift.from + rangeSize} -v d=${d} '$1 >= lo && $1 < hi { print "+" $1 " +" ($1 + d) }' > "$m" || exit 1`,
-    `tar ${tarFlags} --owner-map="$m" --group-map="$m" -cf - .`,
+    tar(` --owner-map="$m" --group-map="$m"`),
+  ].join("\n");
+}
+
+/**
+ * Which part of the upper dir an archive holds. `whole`: all of it, the container stopped.
+ * `precopy`: all of it while the container still runs (files may change under tar). `changes`:
+ * the container stopped again, every file whose content or metadata changed since `since` (epoch
+ * seconds on the source's clock, taken before the pre-copy began): tar's --newer compares both
+ * mtime and ctime, and ctime cannot be set from inside, so a chmod, chown, xattr or rename counts.
+ * Directories always go (their entries, not their contents), so their metadata is brought up too.
+ */
+export type ArchivePhase = { kind: "whole" } | { kind: "precopy" } | { kind: "changes"; since: number };
+
+function phaseFlags(phase: ArchivePhase): string[] {
+  if (phase.kind === "precopy") return ["--ignore-failed-read", "--warning=no-file-changed", "--warning=no-file-removed", "--warning=no-file-shrank"];
+  if (phase.kind === "changes") return [`--newer=@${Math.floor(phase.since)}`, "--warning=no-timestamp", "--warning=no-file-unchanged"];
+  return [];
+}
+
+/** Every path of the upper dir with its type (`f ./a`, `d ./b`), NUL-separated and sorted bytewise: what a pruned copy must hold. */
+export function upperManifestScript(bundle: string): string {
+  return `cd ${q(`${bundle}/upper`)} || exit 1\nfind . -mindepth 1 -printf '%y %p\\0' | LC_ALL=C sort -z`;
+}
+
+/**
+ * Removes from the target's (unmounted) upper dir every path that the source's manifest on stdin
+ * does not list with the same type: files deleted after the pre-copy, and paths whose type changed
+ * (a file that became a directory or a whiteout), before the changed files are unpacked over it.
+ */
+export function pruneUpperScript(bundle: string): string {
+  const b = q(bundle);
+  return [
+    `if mountpoint -q ${b}/rootfs; then umount ${b}/rootfs || exit 1; fi`,
+    `cd ${b}/upper || exit 1`,
+    `src=$(mktemp) && here=$(mktemp) || exit 1; trap 'rm -f "$src" "$here"' EXIT`,
+    `cat > "$src" || exit 1`,
+    `find . -mindepth 1 -printf '%y %p\\0' | LC_ALL=C sort -z > "$here" || exit 1`,
+    `LC_ALL=C comm -z -13 "$src" "$here" | sed -z 's/^. //' | xargs -0r rm -rf -- || exit 1`,
   ].join("\n");
 }
 
@@ -39,11 +81,12 @@ export function archiveUpperScript(bundle: string, shift?: { from: number; to: n
  * Replaces the (fresh, never started) upper dir of a bundle with the tar stream on stdin, then
  * mounts the rootfs again over it: overlayfs must not see its upper change while mounted.
  */
-export function restoreUpperScript(bundle: string, lower: string, hook?: PauseHook): string {
+export function restoreUpperScript(bundle: string, lower: string, hook?: PauseHook, phase: RestorePhase = "whole"): string {
   const b = q(bundle);
   return [
     `if mountpoint -q ${b}/rootfs; then umount ${b}/rootfs || exit 1; fi`,
-    `rm -rf ${b}/upper ${b}/work && mkdir ${b}/upper || exit 1`,
+    // the changes go over the pre-copy (pruned first); the other phases start from an empty upper
+    ...(phase === "changes" ? [`rm -rf ${b}/work`] : [`rm -rf ${b}/upper ${b}/work && mkdir ${b}/upper || exit 1`]),
     // a full disk shows in tar's stderr as ENOSPC or, when its last write was short, only as
     // "Wrote only N of M bytes": a small write beside it tells which (free counts mislead on ext4,
     // whose statfs counts blocks it keeps for itself as free)
@@ -53,13 +96,21 @@ export function restoreUpperScript(bundle: string, lower: string, hook?: PauseHo
     `  echo "tar could not unpack the writable layer into ${bundle}/upper$why" >&2`,
     `  exit 1`,
     `}`,
-    // the copy on disk before the source's is removed: a syncfs, once per move (durable.ts)
-    `sync -f ${b}/upper || { echo "sync of the unpacked writable layer in ${bundle}/upper failed" >&2; exit 1; }`,
-    // test pause point "copy": the layer unpacked, the rootfs not mounted again, the copy not reported
-    ...pauseLines("copy", hook),
-    ensureRootfsMounted(bundle, lower),
+    // the pre-copy stays unmounted and unsynced: the final phase follows, and it syncs
+    ...(phase === "precopy"
+      ? []
+      : [
+          // the copy on disk before the source's is removed: a syncfs, once per move (durable.ts)
+          `sync -f ${b}/upper || { echo "sync of the unpacked writable layer in ${bundle}/upper failed" >&2; exit 1; }`,
+          // test pause point "copy": the layer unpacked, the rootfs not mounted again, the copy not reported
+          ...pauseLines("copy", hook),
+          ensureRootfsMounted(bundle, lower),
+        ]),
   ].join("\n");
 }
+
+/** `whole` and `precopy` replace the upper dir; `changes` unpacks over the pruned pre-copy, then syncs and mounts. */
+export type RestorePhase = "whole" | "precopy" | "changes";
 
 /**
  * Whether the host can checkpoint and restore a container with `runtime`: prints "ok", or one line

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { archiveUpperScript, restoreUpperScript } from "../../../../provider/kernel/container/migrate";
+import { archiveUpperScript, pruneUpperScript, restoreUpperScript, upperManifestScript } from "../../../../provider/kernel/container/migrate";
 import { LocalTransport } from "../../../../provider/transport/local";
 import { pipeHosts } from "../../../../provider/transport/stream";
 
@@ -21,7 +21,7 @@ describe("moving a writable layer (tar through the provider)", () => {
   const dst = join(dir, "dst");
   const lower = join(dir, "lower");
   afterAll(() => {
-    sh(`umount ${dst}/rootfs 2>/dev/null; true`);
+    sh(`for m in ${dst} ${dir}/pre ${dir}/whole; do umount $m/rootfs 2>/dev/null; done; true`);
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -58,6 +58,63 @@ describe("moving a writable layer (tar through the provider)", () => {
     expect(xattr(`${dst}/upper/data/a`, "user.kslice")).toBe("kept");
     // the fresh upper's own files are replaced, not merged
     expect(sh(`ls ${dst}/upper`).split("\n").filter(Boolean)).toEqual(["data", "dir", "gone"]);
+  });
+
+  it("a pre-copy while it runs plus the changes after the stop gives what one whole copy gives, and moves only what changed", async () => {
+    const from = 1048576 + 3 * 65536;
+    const to = 1048576 + 9 * 65536;
+    const [s2, pre, whole] = [join(dir, "s2"), join(dir, "pre"), join(dir, "whole")];
+    const u = `${s2}/upper`;
+    sh(
+      [
+        `mkdir -p ${lower} ${u}/keep ${u}/dir ${u}/gone ${pre}/upper ${pre}/rootfs ${whole}/upper ${whole}/rootfs`,
+        `head -c 4194304 /dev/urandom > ${u}/keep/blob && echo same > ${u}/keep/same && echo v1 > ${u}/edit && echo x > ${u}/gone/f`,
+        `echo f > ${u}/becomes-dir && echo m > ${u}/mode && echo x > ${u}/attr && mkdir ${u}/becomes-file`,
+        `chown -R ${from}:${from} ${u} && chown ${from + 5}:${from + 6} ${u}/keep/same`,
+      ].join(" && "),
+    );
+    const t = new LocalTransport();
+    const pipe = (a: string, b: string) => pipeHosts(t, ["sh", "-c", a], t, ["sh", "-c", b], { timeoutMs: 60_000 });
+    // the clock read before the pre-copy, as the migration does, a second after the files were made
+    // (tar's --newer takes a file of the same second as changed, so the migration reads it 2 s early)
+    await new Promise((r) => setTimeout(r, 1100));
+    const since = Math.floor(Date.now() / 1000);
+    const p1 = await pipe(archiveUpperScript(s2, { from, to }, { kind: "precopy" }), restoreUpperScript(pre, lower, undefined, "precopy"));
+    expect([p1.from.exitCode, p1.to.exitCode], p1.from.stderr + p1.to.stderr).toEqual([0, 0]);
+    expect(sh(`mountpoint -q ${pre}/rootfs && echo mounted || echo not`).trim()).toBe("not");
+    sh(
+      [
+        `echo v2 > ${u}/edit && rm -rf ${u}/gone && mknod ${u}/gone c 0 0`, // deleted, then whited out
+        `rm ${u}/becomes-dir && mkdir ${u}/becomes-dir && echo in > ${u}/becomes-dir/f && rmdir ${u}/becomes-file && echo now > ${u}/becomes-file`,
+        `chmod 4711 ${u}/mode && python3 -c "import os; os.setxattr('${u}/attr', 'user.k', b'2')" && echo n > ${u}/new`,
+        `chown -R ${from}:${from} ${u}/becomes-dir ${u}/becomes-file ${u}/new ${u}/gone`,
+      ].join(" && "),
+    );
+    const listed = await pipe(upperManifestScript(s2), pruneUpperScript(pre));
+    expect([listed.from.exitCode, listed.to.exitCode], listed.from.stderr + listed.to.stderr).toEqual([0, 0]);
+    const p2 = await pipe(archiveUpperScript(s2, { from, to }, { kind: "changes", since }), restoreUpperScript(pre, lower, undefined, "changes"));
+    expect([p2.from.exitCode, p2.to.exitCode], p2.from.stderr + p2.to.stderr).toEqual([0, 0]);
+    const one = await pipe(archiveUpperScript(s2, { from, to }), restoreUpperScript(whole, lower));
+    expect([one.from.exitCode, one.to.exitCode]).toEqual([0, 0]);
+
+    // the unchanged 4 MiB went once, in the pre-copy
+    expect(p1.bytes).toBeGreaterThan(4 * 2 ** 20);
+    expect(p2.bytes).toBeLessThan(2 ** 20);
+    // everything a container sees, compared path by path: type, mode, owners, content, xattrs
+    const view = (root: string) =>
+      sh(`cd ${root}/upper && find . -mindepth 1 -printf '%y %m %U:%G %T@ %p\\n' | LC_ALL=C sort && find . -type f -exec sha256sum {} + | LC_ALL=C sort -k2`);
+    const xattrs = (root: string) => execFileSync("python3", ["-c", "import os,sys\nfor d,ds,fs in sorted(os.walk(sys.argv[1])):\n  for n in sorted(ds+fs):\n    p=os.path.join(d,n); print(os.path.relpath(p,sys.argv[1]), sorted((k,os.getxattr(p,k,follow_symlinks=False)) for k in os.listxattr(p,follow_symlinks=False)))", `${root}/upper`], { encoding: "utf8" });
+    expect(view(pre)).toBe(view(whole));
+    expect(xattrs(pre)).toBe(xattrs(whole));
+    expect(sh(`stat -c '%F %u %a' ${pre}/upper/gone ${pre}/upper/becomes-dir ${pre}/upper/becomes-file ${pre}/upper/mode ${pre}/upper/keep/same`).trim().split("\n")).toEqual([
+      `character special file ${to} 644`.replace(" 644", ` ${sh(`stat -c %a ${u}/gone`).trim()}`),
+      `directory ${to} ${sh(`stat -c %a ${u}/becomes-dir`).trim()}`,
+      `regular file ${to} 644`,
+      `regular file ${to} 4711`,
+      `regular file ${to + 5} 644`,
+    ]);
+    expect(sh(`cat ${pre}/rootfs/edit ${pre}/rootfs/becomes-dir/f; ls ${pre}/rootfs`).split("\n").filter(Boolean)).not.toContain("gone");
+    expect(sh(`cat ${pre}/rootfs/edit`).trim()).toBe("v2");
   });
 
   it("a failing unpack is reported by its side, and the other side does not hang", async () => {
