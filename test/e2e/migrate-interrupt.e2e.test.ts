@@ -110,9 +110,11 @@ describe("a migration interrupted by a kill -9 of the CLI", () => {
     expect(up.ok, up.stderr).toBe(true);
     expect(up.stderr).toContain("resuming the migration");
     expect(up.stderr).not.toContain("deleted behind kslice's back");
-    const last = up.json!.outputs.lastMigration as { bytes: number; downtimeMs: number | null; mode: string };
+    const last = up.json!.outputs.lastMigration as { bytes: number; precopyBytes: number; downtimeMs: number | null; mode: string };
     expect(last.mode).toBe("cold");
     expect(last.bytes).toBeGreaterThan(4 << 20);
+    // resumed with the source stopped: one whole copy, nothing while it ran
+    expect(last.precopyBytes).toBe(0);
     // from the stop made by the killed run, not from this run's start
     expect(last.downtimeMs).toBeGreaterThan(Date.now() - killedAt);
     expect(up.json!.outputs.bundlePath).toBe(bundle(prefixB));
@@ -142,6 +144,9 @@ describe("a migration interrupted by a kill -9 of the CLI", () => {
     const recorded = JSON.parse(readFileSync(`${bundle(prefixA)}/migration.json`, "utf8"));
     expect(recorded).toMatchObject({ phase: "started", result: { bytes: expect.any(Number), downtimeMs: expect.any(Number) } });
     expect(recorded.result.bytes).toBeGreaterThan(4 << 20);
+    // it ran: the 4 MiB went while it ran, and only what changed since (next to nothing) while stopped
+    expect(recorded.result.precopyBytes).toBeGreaterThan(4 << 20);
+    expect(recorded.result.bytes - recorded.result.precopyBytes).toBeLessThan(1 << 20);
 
     const preview = await stack.run("preview");
     expect(preview.ok, preview.stderr).toBe(true);

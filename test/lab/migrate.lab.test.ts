@@ -66,11 +66,15 @@ describe("a container whose host changes migrates with its data", () => {
     expect(moved.ok, moved.stderr).toBe(true);
     expect(moved.stderr).toContain(`container box will migrate from ${target("a")} to ${target("b")} (cold)`);
     expect(moved.json!.summary).toMatchObject({ update: 1 });
-    const m = moved.json!.outputs.lastMigration as { mode: string; downtimeMs: number; bytes: number; templateBuilt: boolean; from: string; to: string };
+    const m = moved.json!.outputs.lastMigration as { mode: string; downtimeMs: number; bytes: number; precopyBytes: number; templateBuilt: boolean; from: string; to: string };
     expect(m).toMatchObject({ mode: "cold", templateBuilt: true, from: target("a"), to: target("b") });
     expect(m.bytes).toBeGreaterThan(50 * 2 ** 20);
+    // the 50 MiB went while it ran; while it was stopped only what changed since (next to nothing)
+    expect(m.precopyBytes).toBeGreaterThan(50 * 2 ** 20);
+    expect(m.bytes - m.precopyBytes).toBeLessThan(2 ** 20);
+    expect(moved.stderr).toMatch(/pre-copied 5\d\.\d MiB to .* while it ran/);
     expect(m.downtimeMs).toBeGreaterThan(0);
-    console.log(`cold migration of 50 MiB between lab VMs: downtime ${m.downtimeMs} ms, ${m.bytes} bytes`);
+    console.log(`cold migration of 50 MiB between lab VMs: downtime ${m.downtimeMs} ms, ${m.bytes} bytes (${m.precopyBytes} while it ran)`);
 
     expect(await status("b")).toBe("running");
     expect((await inside("b", sha)).trim()).toBe(data);
