@@ -131,6 +131,38 @@ describe("a migration interrupted by a kill -9 of the CLI", () => {
     expect(initPid(prefixB)).toBe(pid);
   });
 
+  it("killed during the pre-copy (the source still running): the next up migrates it from the start; the move after reports the pre-copy", async () => {
+    const running = initPid(prefixB);
+    expect(running).toBeGreaterThan(0);
+    const sum = inBox(prefixB, "md5sum /blob");
+    stack.config["kslice:at"] = "a";
+    await killAt("precopy");
+    // the source never stopped: same init; the target holds an unstarted copy and no record of a move
+    expect(box().outputs.bundlePath).toBe(bundle(prefixB));
+    expect(initPid(prefixB)).toBe(running);
+    expect(initPid(prefixA)).toBe(0);
+    expect(existsSync(`${bundle(prefixA)}/upper/blob`)).toBe(true);
+    expect(existsSync(`${bundle(prefixA)}/migration.json`)).toBe(false);
+
+    const up = await stack.run("up");
+    expect(up.ok, up.stderr).toBe(true);
+    expect(up.stderr).not.toContain("resuming");
+    const last = up.json!.outputs.lastMigration as { bytes: number; precopyBytes: number; downtimeMs: number };
+    expect(last.precopyBytes).toBeGreaterThan(4 << 20);
+    expect(last.bytes - last.precopyBytes).toBeLessThan(1 << 20);
+    expect(up.stderr).toMatch(/pre-copied \d+\.\d MiB to .* while it ran/);
+    expect(initPid(prefixA)).toBe(up.json!.outputs.pid);
+    expect(inBox(prefixA, "md5sum /blob")).toBe(sum);
+    expect(existsSync(bundle(prefixB))).toBe(false);
+
+    // back to B for the next test, in one clean move
+    stack.config["kslice:at"] = "b";
+    const back = await stack.run("up");
+    expect(back.ok, back.stderr).toBe(true);
+    expect(inBox(prefixB, "md5sum /blob")).toBe(sum);
+    expect(leaksOf(prefixA).filter((l) => /box/.test(l))).toEqual([]);
+  });
+
   it("killed after the move finished: the next up takes it over on the target without a restart and keeps its record", async () => {
     const pid = initPid(prefixB);
     expect(pid).toBeGreaterThan(0);

@@ -98,7 +98,8 @@ export function restoreUpperScript(bundle: string, lower: string, hook?: PauseHo
     `}`,
     // the pre-copy stays unmounted and unsynced: the final phase follows, and it syncs
     ...(phase === "precopy"
-      ? []
+      ? // test pause point "precopy": the layer copied while the source still runs, nothing recorded yet
+        pauseLines("precopy", hook)
       : [
           // the copy on disk before the source's is removed: a syncfs, once per move (durable.ts)
           `sync -f ${b}/upper || { echo "sync of the unpacked writable layer in ${bundle}/upper failed" >&2; exit 1; }`,

@@ -69,7 +69,7 @@ describe("moving a writable layer (tar through the provider)", () => {
       [
         `mkdir -p ${lower} ${u}/keep ${u}/dir ${u}/gone ${pre}/upper ${pre}/rootfs ${whole}/upper ${whole}/rootfs`,
         `head -c 4194304 /dev/urandom > ${u}/keep/blob && echo same > ${u}/keep/same && echo v1 > ${u}/edit && echo x > ${u}/gone/f`,
-        `echo f > ${u}/becomes-dir && echo m > ${u}/mode && echo x > ${u}/attr && mkdir ${u}/becomes-file`,
+        `echo f > ${u}/becomes-dir && echo m > ${u}/mode && echo x > ${u}/attr && mkdir ${u}/becomes-file && echo r > ${u}/torename && echo s1 > ${u}/sneaky`,
         `chown -R ${from}:${from} ${u} && chown ${from + 5}:${from + 6} ${u}/keep/same`,
       ].join(" && "),
     );
@@ -87,6 +87,8 @@ describe("moving a writable layer (tar through the provider)", () => {
         `echo v2 > ${u}/edit && rm -rf ${u}/gone && mknod ${u}/gone c 0 0`, // deleted, then whited out
         `rm ${u}/becomes-dir && mkdir ${u}/becomes-dir && echo in > ${u}/becomes-dir/f && rmdir ${u}/becomes-file && echo now > ${u}/becomes-file`,
         `chmod 4711 ${u}/mode && python3 -c "import os; os.setxattr('${u}/attr', 'user.k', b'2')" && echo n > ${u}/new`,
+        // renamed, and rewritten with its old mtime put back: only its ctime tells
+        `mv ${u}/torename ${u}/renamed && touch -r ${u}/sneaky ${u}/.t && echo s2 > ${u}/sneaky && touch -r ${u}/.t ${u}/sneaky && rm ${u}/.t`,
         `chown -R ${from}:${from} ${u}/becomes-dir ${u}/becomes-file ${u}/new ${u}/gone`,
       ].join(" && "),
     );
@@ -114,7 +116,7 @@ describe("moving a writable layer (tar through the provider)", () => {
       `regular file ${to + 5} 644`,
     ]);
     expect(sh(`cat ${pre}/rootfs/edit ${pre}/rootfs/becomes-dir/f; ls ${pre}/rootfs`).split("\n").filter(Boolean)).not.toContain("gone");
-    expect(sh(`cat ${pre}/rootfs/edit`).trim()).toBe("v2");
+    expect(sh(`cat ${pre}/rootfs/edit ${pre}/rootfs/sneaky ${pre}/rootfs/renamed`).trim().split("\n")).toEqual(["v2", "s2", "r"]);
   });
 
   it("a failing unpack is reported by its side, and the other side does not hang", async () => {
