@@ -254,6 +254,14 @@ async function migrate(inner: LifecycleImpl, id: string, olds: Props, news: Prop
   let bytes = 0;
   let precopyBytes = 0;
   let since: number | undefined;
+  // where the downtime went: the stop, the copy while stopped, the start (for the log)
+  const spent: string[] = [];
+  const lap = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+    const t0 = Date.now();
+    const r = await f();
+    spent.push(`${what} ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return r;
+  };
   let stoppedAt = 0;
   let outs: Props;
   let record: MigrationRecord;
@@ -272,14 +280,14 @@ async function migrate(inner: LifecycleImpl, id: string, olds: Props, news: Prop
       stopped = wasRunning; // set before: a stop that failed half-way is undone by a start too
       // recorded before the stop: an interruption from here on is resumed, the source restarted on a failure
       await step("record on target", toName, () => move({ phase: "copying", wasRunning, stoppedAt, bytes: 0 }));
-      await step("stop on source", fromName, () => inner.update(id, olds, { ...olds, state: "stopped" }));
+      await lap("stop", () => step("stop on source", fromName, () => inner.update(id, olds, { ...olds, state: "stopped" })));
       const phase: ArchivePhase = since === undefined ? { kind: "whole" } : { kind: "changes", since };
-      bytes = precopyBytes + (await step("copy of the writable layer", `${fromName} → ${toName}`, () => copyUpper(from, to, a, o.name, phase)));
+      bytes = precopyBytes + (await lap(since === undefined ? "copy" : "copy of the changes", () => step("copy of the writable layer", `${fromName} → ${toName}`, () => copyUpper(from, to, a, o.name, phase))));
     } else {
       log(`warning: container ${a.name}: not on ${fromName} (deleted behind kslice's back): created on ${toName} from its declaration, with no data to move`);
     }
     await step("record on target", toName, () => move({ phase: "copied", wasRunning, stoppedAt: stoppedAt || null, bytes }));
-    outs = (await step(a.state === "running" ? "start on target" : "record on target", toName, () => inner.update(id, created!, news))).outs ?? {};
+    outs = (await lap("start", () => step(a.state === "running" ? "start on target" : "record on target", toName, () => inner.update(id, created!, news)))).outs ?? {};
     const downtimeMs = a.state === "running" && stoppedAt ? Date.now() - stoppedAt : null;
     record = { from: fromName, to: toName, mode, downtimeMs, bytes, precopyBytes, templateBuilt, at: new Date().toISOString() };
     await step("record on target", toName, () => move({ phase: "started", wasRunning, stoppedAt: stoppedAt || null, bytes, result: record }));
@@ -294,7 +302,7 @@ async function migrate(inner: LifecycleImpl, id: string, olds: Props, news: Prop
   const leftBehind = await removeSource(inner, id, olds, o, toName, fromName);
   forgetReads();
   const phases = precopyBytes ? ` (${mib(precopyBytes)} while it ran, ${mib(bytes - precopyBytes)} while it was stopped)` : "";
-  log(`container ${a.name}: migrated from ${fromName} to ${toName} (${mode}): ${mib(bytes)} moved${phases}${templateBuilt ? ", template built on the target first" : ""}, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms`}`);
+  log(`container ${a.name}: migrated from ${fromName} to ${toName} (${mode}): ${mib(bytes)} moved${phases}${templateBuilt ? ", template built on the target first" : ""}, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms (${spent.join(", ")})`}`);
   await pauseAt("migrated");
   return { outs: { ...outs, lastMigration: record, leftBehind } };
 }
