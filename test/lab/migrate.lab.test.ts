@@ -74,7 +74,7 @@ describe("a container whose host changes migrates with its data", () => {
     expect(m.bytes - m.precopyBytes).toBeLessThan(2 ** 20);
     expect(moved.stderr).toMatch(/pre-copied 5\d\.\d MiB to .* while it ran/);
     expect(m.downtimeMs).toBeGreaterThan(0);
-    console.log(`cold migration of 50 MiB between lab VMs: downtime ${m.downtimeMs} ms, ${m.bytes} bytes (${m.precopyBytes} while it ran)`);
+    console.log(`cold migration of 50 MiB between lab VMs: downtime ${m.downtimeMs} ms, ${m.bytes} bytes (${m.precopyBytes} while it ran); ${/migrated from .*$/m.exec(moved.stderr)?.[0] ?? ""}`);
 
     expect(await status("b")).toBe("running");
     expect((await inside("b", sha)).trim()).toBe(data);
