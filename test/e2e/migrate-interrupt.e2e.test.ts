@@ -159,6 +159,7 @@ describe("a migration interrupted by a kill -9 of the CLI", () => {
     stack.config["kslice:at"] = "b";
     const back = await stack.run("up");
     expect(back.ok, back.stderr).toBe(true);
+    console.log(`between two prefixes of this machine: ${/migrated from .*$/m.exec(back.stderr)?.[0] ?? ""}`);
     expect(inBox(prefixB, "md5sum /blob")).toBe(sum);
     expect(leaksOf(prefixA).filter((l) => /box/.test(l))).toEqual([]);
   });

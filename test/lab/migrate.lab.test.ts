@@ -49,7 +49,7 @@ describe("a container whose host changes migrates with its data", () => {
   }, 300_000);
 
   let data = "";
-  it("cold: 50 MiB written inside on A arrive on B (template built there first), limits, network and port as declared, nothing left on A", async () => {
+  it("cold: 50 MiB written inside on A arrive on B (template built there first), pre-copied while it ran, with a writer's appends; limits, network and port as declared, nothing left on A", async () => {
     stack = makeStack();
     const first = await up("a");
     expect(first.ok, first.stderr).toBe(true);
@@ -62,9 +62,17 @@ describe("a container whose host changes migrates with its data", () => {
     expect(preview.json!.summary).toMatchObject({ update: 1 });
     expect(preview.json!.summary).not.toHaveProperty("replace");
 
+    // a writer appending numbered lines all through the pre-copy, until the stop ends it
+    await inside("a", "(i=0; while :; do i=$((i+1)); echo $i >> /data/seq; sleep 0.2; done) </dev/null >/dev/null 2>&1 &");
+    await new Promise((r) => setTimeout(r, 1000));
+    const before = Number((await inside("a", "wc -l < /data/seq")).trim());
     const moved = await up("b");
     expect(moved.ok, moved.stderr).toBe(true);
     expect(moved.stderr).toContain(`container box will migrate from ${target("a")} to ${target("b")} (cold)`);
+    // what it wrote during the pre-copy arrived whole: every line from 1 to the last, and more than before the up
+    const seq = (await inside("b", "awk 'NR != $1 { print \"gap at \" NR; exit } END { print NR }' /data/seq")).trim();
+    expect(seq).toMatch(/^\d+$/);
+    expect(Number(seq)).toBeGreaterThan(before);
     expect(moved.json!.summary).toMatchObject({ update: 1 });
     const m = moved.json!.outputs.lastMigration as { mode: string; downtimeMs: number; bytes: number; precopyBytes: number; templateBuilt: boolean; from: string; to: string };
     expect(m).toMatchObject({ mode: "cold", templateBuilt: true, from: target("a"), to: target("b") });
