@@ -6,7 +6,7 @@
 // to a log during the pre-copy. Asserts nothing; prints medians and ratios.
 //   npm run bench:migration [-- LAYER_MIB [ROUNDS]]
 import { mkdirSync, rmSync } from "node:fs";
-import { archiveUpperScript, pruneUpperScript, restoreUpperScript, upperManifestScript, type ArchivePhase } from "../provider/kernel/container/migrate";
+import { archiveUpperScript, keepTargetManifestScript, pruneUpperScript, restoreUpperScript, upperManifestScript, type ArchivePhase } from "../provider/kernel/container/migrate";
 import { LocalTransport } from "../provider/transport/local";
 import { pipeHosts } from "../provider/transport/stream";
 import { median, MiB, must, now, progress, s } from "./common";
@@ -18,6 +18,8 @@ async function copy(src: string, dst: string, lower: string, phase: ArchivePhase
   if (phase.kind === "changes") {
     const p = await pipeHosts(t, ["sh", "-c", upperManifestScript(src)], t, ["sh", "-c", pruneUpperScript(dst)], { timeoutMs: 600_000 });
     if (p.from.exitCode || p.to.exitCode) throw new Error(`prune: ${p.from.stderr}${p.to.stderr}`);
+    const l = await pipeHosts(t, ["sh", "-c", upperManifestScript(dst)], t, ["sh", "-c", keepTargetManifestScript(src)], { timeoutMs: 600_000 });
+    if (l.from.exitCode || l.to.exitCode) throw new Error(`listing: ${l.from.stderr}${l.to.stderr}`);
   }
   const r = await pipeHosts(t, ["sh", "-c", archiveUpperScript(src, undefined, phase)], t, ["sh", "-c", restoreUpperScript(dst, lower, undefined, phase.kind)], { timeoutMs: 600_000 });
   if (r.from.exitCode || r.to.exitCode) throw new Error(`copy (${phase.kind}): ${r.from.stderr}${r.to.stderr}`);

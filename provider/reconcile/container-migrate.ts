@@ -2,7 +2,7 @@ import type { ContainerArgs } from "../../schema/container";
 import type { Connection } from "../../schema/connection";
 import type { InputFailure } from "../../schema/issues";
 import { hostLayout } from "../kernel/container/layout";
-import { archiveUpperScript, liveSupportScript, pruneUpperScript, readMoveRecord, restoreUpperScript, upperManifestScript, upperSizeScript, writeMoveRecord, type ArchivePhase } from "../kernel/container/migrate";
+import { archiveUpperScript, keepTargetManifestScript, liveSupportScript, pruneUpperScript, readMoveRecord, restoreUpperScript, upperManifestScript, upperSizeScript, writeMoveRecord, type ArchivePhase } from "../kernel/container/migrate";
 import { lowerOf } from "../kernel/container/rootfs";
 import { chooseRuntime } from "../kernel/host-facts";
 import { connectionKey } from "../transport/open";
@@ -152,6 +152,9 @@ async function copyUpper(
     // what went since the pre-copy goes on the target too, before the changed files land
     const pruned = await pipeHosts(from.h.t, ["sh", "-c", upperManifestScript(src)], to.h.t, ["sh", "-c", pruneUpperScript(dst)], { timeoutMs: 600_000 });
     sideFailed(pruned, "listing of the writable layer", "removal of what went since the pre-copy", from.name, to.name);
+    // and what the target holds then goes back: what it lacks goes too, whatever its times
+    const listed = await pipeHosts(to.h.t, ["sh", "-c", upperManifestScript(dst)], from.h.t, ["sh", "-c", keepTargetManifestScript(src)], { timeoutMs: 600_000 });
+    sideFailed(listed, "listing of the target's copy", "keeping the target's listing", to.name, from.name);
   }
   const total = phase.kind === "changes" ? 0 : Number((await from.h.t.run(["sh", "-c", upperSizeScript(src)])).stdout.trim()) || 0;
   let last = Date.now();

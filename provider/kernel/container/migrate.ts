@@ -27,12 +27,24 @@ export function archiveUpperScript(bundle: string, shift?: { from: number; to: n
   const flags = [tarFlags, ...phaseFlags(phase)].join(" ");
   // a running writer changes and removes files under tar: its exit 1 ("some files differ") is
   // expected then, and what changed goes again in the final phase
-  const tar = (maps: string) => (phase.kind === "precopy" ? `tar ${flags}${maps} -cf - .; rc=$?; [ $rc -le 1 ] || exit $rc` : `exec tar ${flags}${maps} -cf - .`);
-  if (!shift || shift.from === shift.to) return `cd ${upper} || exit 1\n${tar("")}`;
+  const tar = (maps: string) =>
+    phase.kind === "precopy" ? `tar ${flags}${maps} -cf - .; rc=$?; [ $rc -le 1 ] || exit $rc`
+    : phase.kind === "changes" ? `tar ${flags}${maps} --no-recursion --null -T "$list" -cf -`
+    : `exec tar ${flags}${maps} -cf - .`;
+  const changes = phase.kind === "changes";
+  // one trap for every temporary file (and the target's manifest, used once)
+  const temps = [...(changes ? [`"$list"`, `"$there"`] : []), ...(shift && shift.from !== shift.to ? [`"$m"`] : [])];
+  const head = [
+    `cd ${upper} || exit 1`,
+    ...(changes ? [`there=${q(targetManifestFile(bundle))}`, `list=$(mktemp) || exit 1`] : []),
+    ...(temps.length ? [`trap 'rm -f ${temps.join(" ")}' EXIT`] : []),
+    ...(changes ? changedListLines(bundle, phase.since) : []),
+  ];
+  if (!shift || shift.from === shift.to) return [...head, tar("")].join("\n");
   const d = shift.to - shift.from;
   return [
-    `cd ${upper} || exit 1`,
-    `m=$(mktemp) || exit 1; trap 'rm -f "$m"' EXIT`,
+    ...head,
+    `m=$(mktemp) || exit 1`,
     // every id in use, owners and groups alike: one map serves both
     `find . -xdev -printf '%U\\n%G\\n' | sort -un | awk -v lo=${shift.from} -v hi=${shift.from + rangeSize} -v d=${d} '$1 >= lo && $1 < hi { print "+" $1 " +" ($1 + d) }' > "$m" || exit 1`,
     tar(` --owner-map="$m" --group-map="$m"`),
@@ -42,17 +54,42 @@ export function archiveUpperScript(bundle: string, shift?: { from: number; to: n
 /**
  * Which part of the upper dir an archive holds. `whole`: all of it, the container stopped.
  * `precopy`: all of it while the container still runs (files may change under tar). `changes`:
- * the container stopped again, every file whose content or metadata changed since `since` (epoch
- * seconds on the source's clock, taken before the pre-copy began): tar's --newer compares both
- * mtime and ctime, and ctime cannot be set from inside, so a chmod, chown, xattr or rename counts.
- * Directories always go (their entries, not their contents), so their metadata is brought up too.
+ * the container stopped again, what the pruned target lacks or holds stale (changedListLines).
  */
 export type ArchivePhase = { kind: "whole" } | { kind: "precopy" } | { kind: "changes"; since: number };
 
 function phaseFlags(phase: ArchivePhase): string[] {
   if (phase.kind === "precopy") return ["--ignore-failed-read", "--warning=no-file-changed", "--warning=no-file-removed", "--warning=no-file-shrank"];
-  if (phase.kind === "changes") return [`--newer=@${Math.floor(phase.since)}`, "--warning=no-timestamp", "--warning=no-file-unchanged"];
   return [];
+}
+
+/** Where the target's manifest waits on the source, between the two pipes of the changes phase. */
+export const targetManifestFile = (bundle: string): string => `${bundle}/migrate-target.list`;
+
+/**
+ * Lines (run in the upper dir) that write to "$list" the paths the changes phase sends, one
+ * entry each (tar --no-recursion): every directory (its metadata); every other path whose mtime
+ * or ctime is at or after `since` (epoch seconds on the source's clock, read before the
+ * pre-copy; ctime cannot be set from inside, so a chmod, chown, xattr, link or a write that put
+ * its mtime back counts); and every path the target's manifest lacks, which is how what a
+ * renamed directory holds (its files keep their times) is found.
+ */
+function changedListLines(bundle: string, since: number): string[] {
+  // "$there" is set by the caller: the target's manifest, kept by keepTargetManifestScript
+  const at = `@${Math.floor(since)}`;
+  return [
+    `[ -f "$there" ] || { echo "the target's manifest ${targetManifestFile(bundle)} is missing" >&2; exit 1; }`,
+    `{ find . -mindepth 1 -type d -print0`,
+    `  find . -mindepth 1 ! -type d \\( -newermt ${at} -o -newerct ${at} \\) -print0`,
+    `  find . -mindepth 1 -printf '%y %p\\0' | LC_ALL=C sort -z | LC_ALL=C comm -z -23 - "$there" | sed -z 's/^. //'`,
+    `} | LC_ALL=C sort -zu > "$list" || exit 1`,
+  ];
+}
+
+/** Keeps the target's manifest (stdin) on the source for the changes phase's archive. */
+export function keepTargetManifestScript(bundle: string): string {
+  const f = q(targetManifestFile(bundle));
+  return `cat > ${f}.tmp && mv -f ${f}.tmp ${f}`;
 }
 
 /** Every path of the upper dir with its type (`f ./a`, `d ./b`), NUL-separated and sorted bytewise: what a pruned copy must hold. */

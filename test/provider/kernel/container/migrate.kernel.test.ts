@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { archiveUpperScript, pruneUpperScript, restoreUpperScript, upperManifestScript } from "../../../../provider/kernel/container/migrate";
+import { archiveUpperScript, keepTargetManifestScript, pruneUpperScript, restoreUpperScript, upperManifestScript } from "../../../../provider/kernel/container/migrate";
 import { LocalTransport } from "../../../../provider/transport/local";
 import { pipeHosts } from "../../../../provider/transport/stream";
 
@@ -69,7 +69,7 @@ describe("moving a writable layer (tar through the provider)", () => {
       [
         `mkdir -p ${lower} ${u}/keep ${u}/dir ${u}/gone ${pre}/upper ${pre}/rootfs ${whole}/upper ${whole}/rootfs`,
         `head -c 4194304 /dev/urandom > ${u}/keep/blob && echo same > ${u}/keep/same && echo v1 > ${u}/edit && echo x > ${u}/gone/f`,
-        `echo f > ${u}/becomes-dir && echo m > ${u}/mode && echo x > ${u}/attr && mkdir ${u}/becomes-file && echo r > ${u}/torename && echo s1 > ${u}/sneaky`,
+        `echo f > ${u}/becomes-dir && echo m > ${u}/mode && echo x > ${u}/attr && mkdir ${u}/becomes-file && echo r > ${u}/torename && echo s1 > ${u}/sneaky && mkdir -p ${u}/olddir/sub && echo deep > ${u}/olddir/sub/deep`,
         `chown -R ${from}:${from} ${u} && chown ${from + 5}:${from + 6} ${u}/keep/same`,
       ].join(" && "),
     );
@@ -87,6 +87,8 @@ describe("moving a writable layer (tar through the provider)", () => {
         `echo v2 > ${u}/edit && rm -rf ${u}/gone && mknod ${u}/gone c 0 0`, // deleted, then whited out
         `rm ${u}/becomes-dir && mkdir ${u}/becomes-dir && echo in > ${u}/becomes-dir/f && rmdir ${u}/becomes-file && echo now > ${u}/becomes-file`,
         `chmod 4711 ${u}/mode && python3 -c "import os; os.setxattr('${u}/attr', 'user.k', b'2')" && echo n > ${u}/new`,
+        // a directory renamed: what it holds keeps its times, and only the target's lack of it tells
+        `mv ${u}/olddir ${u}/newdir`,
         // renamed, and rewritten with its old mtime put back: only its ctime tells
         `mv ${u}/torename ${u}/renamed && touch -r ${u}/sneaky ${u}/.t && echo s2 > ${u}/sneaky && touch -r ${u}/.t ${u}/sneaky && rm ${u}/.t`,
         `chown -R ${from}:${from} ${u}/becomes-dir ${u}/becomes-file ${u}/new ${u}/gone`,
@@ -94,8 +96,11 @@ describe("moving a writable layer (tar through the provider)", () => {
     );
     const listed = await pipe(upperManifestScript(s2), pruneUpperScript(pre));
     expect([listed.from.exitCode, listed.to.exitCode], listed.from.stderr + listed.to.stderr).toEqual([0, 0]);
+    const back = await pipe(upperManifestScript(pre), keepTargetManifestScript(s2));
+    expect([back.from.exitCode, back.to.exitCode], back.from.stderr + back.to.stderr).toEqual([0, 0]);
     const p2 = await pipe(archiveUpperScript(s2, { from, to }, { kind: "changes", since }), restoreUpperScript(pre, lower, undefined, "changes"));
     expect([p2.from.exitCode, p2.to.exitCode], p2.from.stderr + p2.to.stderr).toEqual([0, 0]);
+    expect(sh(`ls ${s2}`).trim()).toBe("upper"); // the target's listing went with the archive
     const one = await pipe(archiveUpperScript(s2, { from, to }), restoreUpperScript(whole, lower));
     expect([one.from.exitCode, one.to.exitCode]).toEqual([0, 0]);
 
@@ -116,7 +121,7 @@ describe("moving a writable layer (tar through the provider)", () => {
       `regular file ${to + 5} 644`,
     ]);
     expect(sh(`cat ${pre}/rootfs/edit ${pre}/rootfs/becomes-dir/f; ls ${pre}/rootfs`).split("\n").filter(Boolean)).not.toContain("gone");
-    expect(sh(`cat ${pre}/rootfs/edit ${pre}/rootfs/sneaky ${pre}/rootfs/renamed`).trim().split("\n")).toEqual(["v2", "s2", "r"]);
+    expect(sh(`cat ${pre}/rootfs/edit ${pre}/rootfs/sneaky ${pre}/rootfs/renamed ${pre}/rootfs/newdir/sub/deep`).trim().split("\n")).toEqual(["v2", "s2", "r", "deep"]);
   });
 
   it("a failing unpack is reported by its side, and the other side does not hang", async () => {
