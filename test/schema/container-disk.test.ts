@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { containerArgs } from "../../schema/container";
 import { parseInput } from "../../schema/issues";
-import { diskChange } from "../../provider/reconcile/container-disk";
+import { diskAdmission, diskChange, diskReplaces } from "../../provider/reconcile/container-disk";
 import { parseDisk } from "../../provider/kernel/container/disk";
 
 const parse = (disk: unknown) => parseInput(containerArgs, { host: { connection: { type: "local" } }, name: "web", command: ["sleep", "1"], disk });
@@ -31,5 +31,26 @@ describe("a container's disk limit", () => {
     expect(diskChange(a(2 ** 26), seen(2 ** 27, 2 ** 26))).toBe("live");
     expect(diskChange(a(2 ** 26), seen(2 ** 27, 2 ** 27))).toBe("offline");
     expect(diskChange({ disk: undefined } as never, seen(2 ** 27, 2 ** 27))).toBe("none");
+  });
+});
+
+describe("what a change of the disk limit needs", () => {
+  it("replaces on other inodes, or when the limit is added or removed; a new max alone does not", () => {
+    const d = (disk?: { max: number; inodes?: number }) => ({ disk }) as never;
+    expect(diskReplaces(d({ max: 2 ** 26 }), d({ max: 2 ** 27 }))).toEqual([]);
+    expect(diskReplaces(d({ max: 2 ** 26, inodes: 100 }), d({ max: 2 ** 26, inodes: 200 }))).toEqual(["disk"]);
+    expect(diskReplaces(d(), d({ max: 2 ** 26 }))).toEqual(["disk"]);
+    expect(diskReplaces(d({ max: 2 ** 26 }), d())).toEqual(["disk"]);
+    expect(diskReplaces(d(), d())).toEqual([]);
+  });
+});
+
+describe("a host without what disk limits need", () => {
+  it("is refused at check, naming the host and what is missing", async () => {
+    const t = { target: "root@10.0.0.5:22", run: async () => ({ stdout: "loop devices (/dev/loop-control is missing: load the loop module)\nmkfs.ext4 (install e2fsprogs / util-linux)\n" }) } as never;
+    expect(await diskAdmission(t, "/b", { disk: { max: 2 ** 26 } } as never, false)).toEqual([
+      { property: "disk", reason: "host root@10.0.0.5:22 lacks what disk limits need: loop devices (/dev/loop-control is missing: load the loop module); mkfs.ext4 (install e2fsprogs / util-linux)" },
+    ]);
+    expect(await diskAdmission(t, "/b", { disk: undefined } as never, false)).toEqual([]);
   });
 });

@@ -12,6 +12,8 @@ import { detailOf } from "../../../provider/reconcile/diff-detail";
 import { forgetReads } from "../../../provider/reconcile/host-context";
 import type { Props } from "../../../provider/reconcile/provider-types";
 import { hostDiskScript } from "../../../provider/kernel/container/disk";
+import type { PrefixView } from "../../../cli/model";
+import { kslice } from "../../helpers/cli";
 import { Containers } from "../../helpers/containers";
 import { localRuntime } from "../../helpers/host";
 import { leaksOf } from "../../helpers/leaks";
@@ -57,9 +59,8 @@ describe("a container's disk space and inodes", () => {
     const df = await dfInside("capped");
     expect(df.kb).toBeGreaterThan(48 * 1024);
     expect(df.kb).toBeLessThanOrEqual(64 * 1024);
-    // mkfs rounds the inode table up to whole blocks per group
-    expect(df.inodes).toBeGreaterThan(1900);
-    expect(df.inodes).toBeLessThan(2100);
+    // mkfs rounds the inode table to whole blocks per group
+    expect(df.inodes).toBe(1984);
     // the positive control: without a limit, / is the host's filesystem, far larger
     expect((await dfInside("free")).kb).toBeGreaterThan(1024 * 1024);
 
@@ -82,6 +83,18 @@ describe("a container's disk space and inodes", () => {
     expect(Number(/stopped at (\d+)/.exec(f.out)![1])).toBeLessThan(2100);
     expect((await cs.exec("free", files)).out).toContain("made 2500");
     expect((await cs.exec("capped", "rm -rf /many")).code).toBe(0);
+
+    // kslice ps: usage against the limit, as df inside shows it
+    await cs.exec("capped", "dd if=/dev/zero of=/some bs=1M count=10");
+    const ps = await kslice(["--prefix", prefix, "ps", "--json", "--interval", "0"]);
+    const view = JSON.parse(ps.stdout) as PrefixView;
+    const seen = view.containers.find((c) => c.name === "capped")!.disk!;
+    const now = await dfInside("capped");
+    expect(seen).toEqual({ maxBytes: now.kb * 1024, usedBytes: now.usedKb * 1024, inodes: 1984, inodesUsed: expect.any(Number) });
+    expect(seen.usedBytes).toBeGreaterThanOrEqual(10 * Mi);
+    expect(view.containers.find((c) => c.name === "free")!.disk).toBeNull();
+    expect((await kslice(["--prefix", prefix, "ps", "--interval", "0"])).stdout).toMatch(/^capped .* 1\d(\.\d)?Mi\/[4-6]\d(\.\d)?Mi +\d+$/m);
+    await cs.exec("capped", "rm /some");
   });
 
   it("refuses at check a limit below the filesystem's minimum, inodes not a whole number, and names what a host lacks", async () => {
@@ -178,5 +191,14 @@ describe("a container's disk space and inodes", () => {
     await L.delete("", outs);
     expect(existsSync(outs.bundlePath as string)).toBe(false);
     expect(loops()).toBe("");
+    // the leak check finds a loop device left with a file of the prefix behind it
+    const file = `/var/lib/${prefix}/left.img`;
+    sh(`truncate -s 1M ${file}`);
+    const dev = sh(`losetup -f --show ${file}`).trim();
+    try {
+      expect(leaksOf(prefix)).toContain(`leak: loop device ${dev} (${file})`);
+    } finally {
+      sh(`losetup -d ${dev}; rm -f ${file}`);
+    }
   });
 });
