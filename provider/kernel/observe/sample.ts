@@ -64,7 +64,7 @@ export function sampleScript(runtime: string, layout: HostLayout, driver: Cgroup
     `grep -H . ${q(layout.ports)}/* 2>/dev/null`,
     // the mounted disk images: one df for them all, none when there are none
     `echo ${section("disks")}`,
-    `awk -v d=${q(`${layout.containers}/`)} 'index($2, d) == 1 && $2 ~ /\/disk$/ {print $2}' /proc/mounts | xargs -r df -B1 --output=target,size,used,itotal,iused 2>/dev/null | tail -n +2`,
+    `awk -v d=${q(`${layout.containers}/`)} 'index($2, d) == 1 && $2 ~ "/disk$" {print $2}' /proc/mounts | xargs -r df -B1 --output=target,size,used,itotal,iused 2>/dev/null | tail -n +2`,
     `echo ${section("tree")}`,
     driver.sampleScript(),
   ].join("\n");
