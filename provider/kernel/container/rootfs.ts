@@ -131,7 +131,7 @@ export function ensureRootfsMounted(bundle: string, lower: string): string {
   const u = `${bundle}/disk`;
   const mountOverlay = `mount -t overlay overlay -o "lowerdir="${q(lower)}",upperdir=$u/upper,workdir=$u/work" ${r}`;
   return [
-    `mountpoint -q ${r} || { u=${q(bundle)}; if [ -f ${q(diskImage(bundle))} ]; then ( ${mountDiskScript(bundle).split("\n").join("\n")}
+    `mountpoint -q ${r} || { u=${q(bundle)}; if [ -f ${q(diskImage(bundle))} ]; then ( ${mountDiskScript(bundle)}
 ) || exit 1; u=${q(u)}; fi`,
     `[ -d "$u/upper" ] && mkdir -p "$u/work" ${r} && ${mountOverlay}; } || { echo "cannot mount the rootfs (lower ${lower}, upper $u/upper)" >&2; exit 1; }`,
   ].join("\n");
