@@ -4,7 +4,8 @@
 # Run as root, under the test lock: flock /tmp/kslice-tests.lock bash bench/disk-image.sh
 set -eu
 d=/var/lib/kslice-measure-$$; mkdir -p "$d/m" "$d/plain"
-trap 'umount "$d/m" 2>/dev/null; for m in "$d"/[0-9]*; do umount "$m" 2>/dev/null; done; rm -rf "$d"' EXIT
+# set +e: a failing umount (one not mounted) must not end the cleanup
+trap 'set +e; umount "$d/m" 2>/dev/null; for m in "$d"/[0-9]*; do [ -d "$m" ] && umount "$m"; done; rm -rf "$d"' EXIT
 ms() { date +%s%N; }
 fmt() { mkfs.ext4 -q -F -m 0 -E lazy_itable_init=1,lazy_journal_init=1,nodiscard "$@"; }
 for sz in 512M 10G; do
