@@ -34,6 +34,8 @@ export interface ContainerView extends UsageView {
    * does not start such a container, and the next `pulumi up` rewrites them. Empty when sound.
    */
   damaged: string[];
+  /** Its disk limit's filesystem (`disk`), as `df /` inside shows it; null without a limit or when its image is not mounted. */
+  disk: { usedBytes: number; maxBytes: number; inodesUsed: number; inodes: number } | null;
 }
 
 export interface BudgetView extends UsageView {
@@ -131,6 +133,7 @@ export function buildView(
       stack: mapOrNull(ownerOfRecord(snapshot.records.get(name)), stackOfUrn),
       restarts: cur.restarts.get(name) ?? 0,
       damaged: snapshot.damaged.get(name) ?? [],
+      disk: mapOrNull(cur.disks.get(name) ?? null, (d) => ({ usedBytes: d.usedBytes, maxBytes: d.sizeBytes, inodesUsed: d.inodesUsed, inodes: d.inodes })),
       ...usageView(cgroup ? cur.nodes.get(cgroup) : undefined, cgroup ? prev?.nodes.get(cgroup) : undefined, intervalMs),
     };
   });

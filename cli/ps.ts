@@ -37,16 +37,16 @@ export function treeOrder(view: PrefixView): { depth: number; budget?: BudgetVie
 
 /** The `ps` screen: containers in their budgets (a tree), then networks. */
 export function renderPs(view: PrefixView): string {
-  const rows: string[][] = [["NAME", "KIND", "STATUS", "PID", "ADDRESS", "PORTS", "STACK", "UPTIME", ...usageHeads, "RESTARTS"]];
+  const rows: string[][] = [["NAME", "KIND", "STATUS", "PID", "ADDRESS", "PORTS", "STACK", "UPTIME", ...usageHeads, "DISK/MAX", "RESTARTS"]];
   for (const r of treeOrder(view)) {
     const indent = "  ".repeat(r.depth);
     if (r.budget) {
       const b = r.budget;
-      rows.push([`${indent}${b.path.split("/").pop()}/`, "budget", "-", "-", "-", "-", "-", "-", ...usageCells(b), "-"]);
+      rows.push([`${indent}${b.path.split("/").pop()}/`, "budget", "-", "-", "-", "-", "-", "-", ...usageCells(b), "-", "-"]);
     } else if (r.container) {
       const c = r.container;
       const address = Object.values(c.addresses).join(",") || "-";
-      rows.push([`${indent}${c.name}`, "container", c.status, c.pid ? String(c.pid) : "-", address, c.ports.join(",") || "-", c.stack ?? "-", duration(c.uptimeSeconds), ...usageCells(c), String(c.restarts)]);
+      rows.push([`${indent}${c.name}`, "container", c.status, c.pid ? String(c.pid) : "-", address, c.ports.join(",") || "-", c.stack ?? "-", duration(c.uptimeSeconds), ...usageCells(c), c.disk ? `${bytes(c.disk.usedBytes)}/${bytes(c.disk.maxBytes)}` : "-", String(c.restarts)]);
     }
   }
   const out = [table(rows)];

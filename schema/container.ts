@@ -48,6 +48,25 @@ export const mount = z.discriminatedUnion("type", [
   }),
 ]);
 
+/** The smallest disk limit: an ext4 image below it holds little beyond its own journal and tables. */
+export const diskMin = 16 * 2 ** 20;
+
+export const disk = z
+  .strictObject({
+    /** Bytes the writable layer may hold, e.g. "512Mi" (at least "16Mi"); writes past it fail with ENOSPC. */
+    max: size,
+    /** Files and directories it may hold (ext4's inode count, at most one per 4 KiB of max). @default mkfs.ext4's (one per 16 KiB) */
+    inodes: z.number().int().positive().optional(),
+  })
+  .superRefine((d, ctx) => {
+    if (d.max < diskMin) {
+      ctx.addIssue({ code: "custom", path: ["max"], message: `got ${d.max} bytes; expected at least "16Mi" (${diskMin} bytes), the smallest image kslice formats` });
+    }
+    if (d.inodes !== undefined && d.inodes > Math.floor(d.max / 4096)) {
+      ctx.addIssue({ code: "custom", path: ["inodes"], message: `got ${d.inodes}; expected at most ${Math.floor(d.max / 4096)} for max ${d.max} bytes (one inode per 4 KiB block)` });
+    }
+  });
+
 const capability = z
   .string()
   .transform((c) => c.toUpperCase().replace(/^(?!CAP_)/, "CAP_"))
@@ -71,6 +90,13 @@ export const containerArgs = z.strictObject({
   /** @default the container's name */
   hostname: z.string().regex(/^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$/, "expected a host name").optional(),
   mounts: z.array(mount).default([]),
+  /**
+   * Disk space and inodes of the writable layer, enforced by the kernel: an ext4 image of `max`
+   * bytes per container, loop-mounted, holding the overlay's upper (ARCHITECTURE.md, "Disk limits:
+   * why"). Growing `max` is live; a smaller `max` or other `inodes` replace the container, as does
+   * adding or removing the limit. @default no limit: the writable layer shares the host's disk
+   */
+  disk: disk.optional(),
   /**
    * Sysctls of the container's own namespaces, as Docker's --sysctl: net.* (its network namespace),
    * kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.* (IPC), kernel.domainname (UTS). Others would
@@ -126,5 +152,6 @@ export const containerArgs = z.strictObject({
 export type ContainerArgs = z.output<typeof containerArgs>;
 export type Rootfs = z.output<typeof rootfs>;
 export type Mount = z.output<typeof mount>;
+export type Disk = z.output<typeof disk>;
 export type NetworkAttachment = ContainerArgs["networks"][number];
 export type PublishedPort = ContainerArgs["ports"][number];

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # cleanup.sh PREFIX — removes what a kslice run with PREFIX left behind (after leaks.sh reported it):
 # its supervisor (and its unit), its boot unit, containers in its runtime root, processes in its
-# cgroups, the cgroups (deepest first), mounts and dirs, its interfaces (by alias) and its nftables table.
+# cgroups, the cgroups (deepest first), mounts, loop devices (disk images) and dirs, its interfaces (by alias) and its nftables table.
 set -u
 prefix=${1:?usage: cleanup.sh PREFIX}
 pkill -f "/var/lib/$prefix[^/]*/supervisor.sh" 2>/dev/null
@@ -27,6 +27,10 @@ while read -r _ mnt fstype _; do
   done
 done </proc/mounts
 grep -E " /(run|var/lib)/$prefix" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
+# loop devices of disk images left attached (a lazy umount, a killed create): detached before their files go
+losetup -nl -O NAME,BACK-FILE 2>/dev/null | while read -r dev back; do
+  case $back in /var/lib/"$prefix"/*|/var/lib/"$prefix"-*) losetup -d "$dev" ;; esac
+done
 rm -rf /run/"$prefix" /run/"$prefix"-* /var/lib/"$prefix"-* 2>/dev/null
 [ "$prefix" = kslice ] || rm -rf /var/lib/"$prefix"
 # the default prefix keeps its templates: only claims of user-namespace ranges whose bundle is gone go

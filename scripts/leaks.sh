@@ -2,6 +2,7 @@
 # leaks.sh PREFIX — lists kernel objects a kslice run with PREFIX left behind; exits 1 if any.
 # Mirrors ARCHITECTURE.md, "Where kslice keeps things on a host": cgroups <prefix>* at the root of every hierarchy, runtime
 # state /run/<prefix>*, host state /var/lib/<prefix>*, netns <prefix>-*, mounts under those dirs,
+# loop devices backed by a file there (containers' disk images),
 # interfaces whose alias starts with "<prefix>/", the nftables table named after the prefix, the
 # boot unit <prefix>-boot.service and the supervisor's unit (its cgroup <prefix>-supervisor elsewhere).
 set -u
@@ -26,6 +27,10 @@ done
 while read -r _ m _; do
   case $m in /run/"$prefix"/*|/run/"$prefix"-*|/var/lib/"$prefix"/*|/var/lib/"$prefix"-*) say "mount $m" ;; esac
 done </proc/mounts
+# loop devices backed by a disk image under the prefix's state (a deleted image shows as "… (deleted)")
+while read -r dev back; do
+  case $back in /var/lib/"$prefix"/*|/var/lib/"$prefix"-*) say "loop device $dev ($back)" ;; esac
+done < <(losetup -nl -O NAME,BACK-FILE 2>/dev/null)
 for n in $(ip netns list 2>/dev/null | awk '{print $1}'); do
   case $n in "$prefix"-*) say "netns $n" ;; esac
 done

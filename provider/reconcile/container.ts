@@ -45,10 +45,11 @@ import { chooseAddress, lostRace, type AddressClaim } from "../kernel/network/al
 import { runTransaction, StepError, type Pause, type PauseHook, type Step } from "../kernel/transaction";
 import { attachmentName } from "../../schema/container-network";
 import { unreachableAtCheck } from "./unreachable";
+import { applyDisk, diskAdmission, diskDrift, diskReplaces } from "./container-disk";
 
 const inputKeys = [
   "host", "name", "parent", "limits", "rootfs", "command", "env", "workingDir", "user", "hostname",
-  "mounts", "sysctls", "state", "restartPolicy", "reportUsage", "security", "logMaxSize", "stopGraceSeconds", "networks", "ports", "dns", "hosts", "adopt", "owner",
+  "mounts", "disk", "sysctls", "state", "restartPolicy", "reportUsage", "security", "logMaxSize", "stopGraceSeconds", "networks", "ports", "dns", "hosts", "adopt", "owner",
   "migration", "onSourceLost",
 ] as const;
 /** Inputs a running container cannot take: changing them replaces it (delete first: names are unique). */
@@ -492,6 +493,7 @@ async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): Promise<
   if (o.sysctls.size) keys.push("sysctls");
   const files = await c.h.cgroups.read(c.path);
   if (c.h.cgroups.drift(c.h.cgroups.plan(a.limits, await planCtx(c, a)), files).length > 0) keys.push("limits");
+  if (await diskDrift(c.h.t, c.bundle, a)) keys.push("disk");
   return keys;
 }
 
@@ -528,6 +530,7 @@ async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?
   }
   failures.push(...(await netAdmission(c.h.t, c.layout, a, await c.snapshots.claims(), previousName, owner)));
   failures.push(...(await readOnlyBindFailures(tests, a, recursiveReadOnly(c.h.facts, c.runtime.name))));
+  failures.push(...(await diskAdmission(c.h.t, c.bundle, a, (await c.snapshots.claims()).bundles.has(a.name))));
   return failures;
 }
 
@@ -572,6 +575,7 @@ async function createOnce(c: Ctx, a: ContainerArgs, inputs: Props, snap: ClaimsS
       netFiles: !running && net ? net.files : [],
       net: net?.claims,
       start: running ? { files: await startFiles(c, a, uid?.base, net!.files), uidBase: uid?.base } : undefined,
+      disk: a.disk && { bytes: a.disk.max, inodes: a.disk.inodes },
     }), pauseHook(), { name: a.name, record, started: running, addresses: net?.claims ? net.addresses : new Map(), rangeIndex: uid?.index });
     return await observedFromReport(c, a, spec, uid?.base, net?.addresses ?? new Map(), out);
   } finally {
@@ -622,6 +626,7 @@ export const containerLifecycle: LifecycleImpl = {
     const a = parse(news);
     const replaces: string[] = replaceKeys.filter((k) => JSON.stringify(o[k]) !== JSON.stringify(a[k]));
     if (await hostMoved(olds, o.host, a.host)) replaces.push("host");
+    replaces.push(...diskReplaces(o, a));
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
     if (JSON.stringify(o) !== JSON.stringify(a)) return { changes: true };
     const keys = await drifted(await context(a), a, olds.pid);
@@ -704,6 +709,8 @@ export const containerLifecycle: LifecycleImpl = {
     const a = parse(news);
     const c = await context(a);
     if (await repairRecords(c, a, ownerOf(news))) c.snapshots.invalidate();
+    // a grow is live; a shrink (or a filesystem grown by hand) stops it here, and the start below follows
+    if (await applyDisk(c.h.t, c.bundle, a, (await observe(c, a)).status === "running", () => stop(c, a))) c.snapshots.invalidate();
     const now = await observe(c, a);
     if (a.state === "running" && now.status === "paused") {
       // frozen behind kslice's back: thawed, the same init goes on

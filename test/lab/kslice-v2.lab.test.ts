@@ -14,6 +14,7 @@ import { forgetReads, hostContext } from "../../provider/reconcile/host-context"
 import { limitsLifecycle as L } from "../../provider/reconcile/limits";
 import { networkLifecycle as N } from "../../provider/reconcile/network";
 import type { Props } from "../../provider/reconcile/provider-types";
+import { hostDiskScript } from "../../provider/kernel/container/disk";
 import { closeAllTransports, openTransport } from "../../provider/transport/open";
 import { shellQuote as q, type Transport } from "../../provider/transport/transport";
 import { sshConnection, useLab, type LabHost } from "../helpers/lab";
@@ -323,6 +324,28 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
       expect(Number(await cat(`${cg}/box/pids.current`))).toBeLessThanOrEqual(24);
       expect(Number(/^max (\d+)$/m.exec(await cat(`${cg}/box/pids.events`))![1])).toBeGreaterThan(0);
       expect(await alive(box.outs.pid as number)).toBe(true);
+    });
+
+    it("limits a container's disk with crun: a write past it fails, df shows it, a grow is live, delete leaves no loop device", async () => {
+      // the guest has what the method needs (loop devices, e2fsprogs): check's own probe says nothing is missing
+      expect((await ok(hostDiskScript())).trim()).toBe("");
+      const d = await makeContainer({ name: "quota", command: ["sleep", "600"], disk: { max: "32Mi", inodes: 1000 } });
+      const df = (await exec("quota", "df -k / | tail -n1")).stdout.trim().split(/\s+/);
+      expect(Number(df[1])).toBeGreaterThan(24 * 1024);
+      expect(Number(df[1])).toBeLessThanOrEqual(32 * 1024);
+      const w = await exec("quota", "dd if=/dev/zero of=/big bs=1M count=64; echo rc=$?");
+      expect(w.stdout).toMatch(/No space left on device/);
+      expect(w.stdout).not.toMatch(/rc=0/);
+      // the sparse image holds no more than the limit on the guest's disk
+      expect(Number(await ok(`echo $(($(stat -c '%b * %B' /var/lib/${prefix}/containers/quota/disk.img)))`))).toBeLessThanOrEqual(32 * MiB);
+      // root here holds CAP_SYS_RESOURCE: resize2fs online, the same init
+      const grown = { ...d.inputs, disk: { max: "64Mi", inodes: 1000 } };
+      const g = (await C.update("", d.outs, grown)).outs!;
+      expect(g.pid).toBe(d.outs.pid);
+      expect(Number((await exec("quota", "df -k / | tail -n1")).stdout.trim().split(/\s+/)[1])).toBeGreaterThan(48 * 1024);
+      expect(await C.diff("", g, grown)).toEqual({ changes: false });
+      await C.delete("", g);
+      expect((await ok(`losetup -nl -O BACK-FILE | grep -F /var/lib/${prefix}/ || true`)).trim()).toBe("");
     });
 
     it("diffs several containers of the host in a few SSH commands", async () => {

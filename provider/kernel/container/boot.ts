@@ -1,5 +1,6 @@
 import { shellQuote as q } from "../../transport/transport";
 import type { HostLayout } from "./layout";
+import { mountDiskShell } from "./disk";
 
 /**
  * What brings a prefix back after a boot (/run empty, cgroups, bridges, nftables rules and mounts
@@ -95,6 +96,11 @@ export function bootScript(runtime: string, prefix: string, layout: HostLayout):
     `for f in ${q(layout.networks)}/*/ensure.sh; do`,
     `  [ -f "$f" ] || continue`,
     `  sh "$f" >/dev/null || { echo "kslice: network \${f%/ensure.sh} could not be restored" >&2; rc=1; }`,
+    `done`,
+    // disk images first (disk.ts), stopped containers' too: their usage is read from the mount
+    `for i in ${q(layout.containers)}/*/disk.img; do`,
+    `  [ -f "$i" ] && [ ! -f "\${i%/disk.img}/creating" ] || continue`,
+    `  b=\${i%/disk.img}; ( ${mountDiskShell('"$b"')}\n) || rc=1`,
     `done`,
     `for b in ${q(layout.containers)}/*; do`,
     // a create that never finished is the next up's to take back or remove, not a boot's

@@ -1,6 +1,7 @@
 import { shellQuote as q, type Transport } from "../../transport/transport";
 import { durably } from "../durable";
 import { pauseLines, type PauseHook } from "../transaction";
+import { diskImage, diskMount } from "./disk";
 import { ensureRootfsMounted } from "./rootfs";
 import { rangeSize } from "./uid-ranges";
 
@@ -9,11 +10,14 @@ import { rangeSize } from "./uid-ranges";
  * The writable layer (the overlay's upper dir) moves as a GNU tar stream: numeric owners, xattrs
  * (all namespaces: overlay's whiteouts and opaque dirs are trusted.overlay.*) and ACLs intact.
  */
+/** Sets $u to where the bundle's upper and work dirs are: the bundle, or its disk image's mount (disk.ts). */
+const upperRoot = (bundle: string) => `u=${q(bundle)}; [ -f ${q(diskImage(bundle))} ] && u=${q(diskMount(bundle))}`;
+
 const tarFlags = ["--xattrs", "--xattrs-include='*'", "--acls", "--numeric-owner"].join(" ");
 
 /** Bytes in the upper dir (for the progress line), or 0 when it cannot be told. */
 export function upperSizeScript(bundle: string): string {
-  return `du -sb ${q(`${bundle}/upper`)} 2>/dev/null | cut -f1 || echo 0`;
+  return `${upperRoot(bundle)}; du -sb "$u/upper" 2>/dev/null | cut -f1 || echo 0`;
 }
 
 /**
@@ -23,7 +27,6 @@ export function upperSizeScript(bundle: string): string {
  * setuid bits and file capabilities stay as they are (a chown afterwards would clear them).
  */
 export function archiveUpperScript(bundle: string, shift?: { from: number; to: number }, phase: ArchivePhase = { kind: "whole" }): string {
-  const upper = q(`${bundle}/upper`);
   const flags = [tarFlags, ...phaseFlags(phase)].join(" ");
   // a running writer changes and removes files under tar: its exit 1 ("some files differ") is
   // expected then, and what changed goes again in the final phase
@@ -35,7 +38,7 @@ export function archiveUpperScript(bundle: string, shift?: { from: number; to: n
   // one trap for every temporary file (and the target's manifest, used once)
   const temps = [...(changes ? [`"$list"`, `"$there"`] : []), ...(shift && shift.from !== shift.to ? [`"$m"`] : [])];
   const head = [
-    `cd ${upper} || exit 1`,
+    `${upperRoot(bundle)}; cd "$u/upper" || exit 1`,
     ...(changes ? [`there=${q(targetManifestFile(bundle))}`, `list=$(mktemp) || exit 1`] : []),
     ...(temps.length ? [`trap 'rm -f ${temps.join(" ")}' EXIT`] : []),
     ...(changes ? changedListLines(bundle, phase.since) : []),
@@ -94,7 +97,7 @@ export function keepTargetManifestScript(bundle: string): string {
 
 /** Every path of the upper dir with its type (`f ./a`, `d ./b`), NUL-separated and sorted bytewise: what a pruned copy must hold. */
 export function upperManifestScript(bundle: string): string {
-  return `cd ${q(`${bundle}/upper`)} || exit 1\nfind . -mindepth 1 -printf '%y %p\\0' | LC_ALL=C sort -z`;
+  return `${upperRoot(bundle)}; cd "$u/upper" || exit 1\nfind . -mindepth 1 -printf '%y %p\\0' | LC_ALL=C sort -z`;
 }
 
 /**
@@ -106,7 +109,7 @@ export function pruneUpperScript(bundle: string): string {
   const b = q(bundle);
   return [
     `if mountpoint -q ${b}/rootfs; then umount ${b}/rootfs || exit 1; fi`,
-    `cd ${b}/upper || exit 1`,
+    `${upperRoot(bundle)}; cd "$u/upper" || exit 1`,
     `src=$(mktemp) && here=$(mktemp) || exit 1; trap 'rm -f "$src" "$here"' EXIT`,
     `cat > "$src" || exit 1`,
     `find . -mindepth 1 -printf '%y %p\\0' | LC_ALL=C sort -z > "$here" || exit 1`,
@@ -122,14 +125,15 @@ export function restoreUpperScript(bundle: string, lower: string, hook?: PauseHo
   const b = q(bundle);
   return [
     `if mountpoint -q ${b}/rootfs; then umount ${b}/rootfs || exit 1; fi`,
+    upperRoot(bundle),
     // the changes go over the pre-copy (pruned first); the other phases start from an empty upper
-    ...(phase === "changes" ? [`rm -rf ${b}/work`] : [`rm -rf ${b}/upper ${b}/work && mkdir ${b}/upper || exit 1`]),
+    ...(phase === "changes" ? [`rm -rf "$u/work"`] : [`rm -rf "$u/upper" "$u/work" && mkdir "$u/upper" || exit 1`]),
     // a full disk shows in tar's stderr as ENOSPC or, when its last write was short, only as
     // "Wrote only N of M bytes": a small write beside it tells which (free counts mislead on ext4,
     // whose statfs counts blocks it keeps for itself as free)
-    `tar -C ${b}/upper ${tarFlags} -xpf - || {`,
-    `  if head -c 65536 /dev/zero 2>/dev/null > ${b}/.space-probe; then why=""; else why=": No space left on device (a 64 KiB write to its filesystem fails too)"; fi`,
-    `  rm -f ${b}/.space-probe`,
+    `tar -C "$u/upper" ${tarFlags} -xpf - || {`,
+    `  if head -c 65536 /dev/zero 2>/dev/null > "$u/.space-probe"; then why=""; else why=": No space left on device (a 64 KiB write to its filesystem fails too)"; fi`,
+    `  rm -f "$u/.space-probe"`,
     `  echo "tar could not unpack the writable layer into ${bundle}/upper$why" >&2`,
     `  exit 1`,
     `}`,
@@ -139,7 +143,7 @@ export function restoreUpperScript(bundle: string, lower: string, hook?: PauseHo
         pauseLines("precopy", hook)
       : [
           // the copy on disk before the source's is removed: a syncfs, once per move (durable.ts)
-          `sync -f ${b}/upper || { echo "sync of the unpacked writable layer in ${bundle}/upper failed" >&2; exit 1; }`,
+          `sync -f "$u/upper" || { echo "sync of the unpacked writable layer in ${bundle}/upper failed" >&2; exit 1; }`,
           // test pause point "copy": the layer unpacked, the rootfs not mounted again, the copy not reported
           ...pauseLines("copy", hook),
           ensureRootfsMounted(bundle, lower),

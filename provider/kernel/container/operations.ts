@@ -6,6 +6,7 @@ import { claimPortsScript, releasePortsScript, type PortDeclaration } from "../n
 import type { Pause, Step } from "../transaction";
 import { bootScript, bootScriptPath, bootUnitWrites, installBootUnitScript, launchSupervisorScript, supervisorPath } from "./boot";
 import { createLogScript, removeBundleScript } from "./bundle-state";
+import { diskImage, diskMount, makeDiskScript, umountDiskScript } from "./disk";
 import { writeFilesScript, type BundleFile } from "./files";
 import type { HostLayout } from "./layout";
 import { bundleAccessScript, bundleMode, overlayMount } from "./rootfs";
@@ -54,6 +55,8 @@ export interface CreatePlan {
   netFiles: BundleFile[];
   net?: NetClaims;
   start?: StartPlan;
+  /** A disk limit: the writable layer goes into an ext4 image of this size (disk.ts). */
+  disk?: { bytes: number; inodes?: number };
 }
 
 const rt = (s: ContainerSite) => `${s.runtime} --root ${q(s.layout.runtimeRoot)}`;
@@ -238,14 +241,17 @@ export function createSteps(s: ContainerSite, p: CreatePlan): (Step | Pause)[] {
     { pause: "bundle" },
     {
       name: "mount",
-      run: [
-        `mkdir -p ${q(`${b}/upper`)} ${q(`${b}/work`)} ${q(`${b}/rootfs`)} || exit 1`,
-        ...(p.uid ? [`chown ${p.uid.base}:${p.uid.base} ${q(`${b}/upper`)} || exit 1`] : []),
-        overlayMount(b, p.lower),
-      ].join("\n"),
+      run: p.disk
+        ? [`mkdir -p ${q(`${b}/rootfs`)} || exit 1`, makeDiskScript(b, p.disk.bytes, p.disk.inodes, p.uid?.base), overlayMount(b, p.lower, diskMount(b))].join("\n")
+        : [
+            `mkdir -p ${q(`${b}/upper`)} ${q(`${b}/work`)} ${q(`${b}/rootfs`)} || exit 1`,
+            ...(p.uid ? [`chown ${p.uid.base}:${p.uid.base} ${q(`${b}/upper`)} || exit 1`] : []),
+            overlayMount(b, p.lower),
+          ].join("\n"),
       // the writable layer's directories (the rootfs's fsync reaches the upper through the overlay)
-      writes: [`${b}/upper`, `${b}/work`, `${b}/rootfs`],
-      undo: `if mountpoint -q ${q(`${b}/rootfs`)}; then umount ${q(`${b}/rootfs`)} || umount -l ${q(`${b}/rootfs`)}; fi`,
+      writes: p.disk ? [`${diskMount(b)}/upper`, `${diskMount(b)}/work`, `${b}/rootfs`, diskImage(b)] : [`${b}/upper`, `${b}/work`, `${b}/rootfs`],
+      // the image's loop device goes with its umount; the bundle's undo removes the image
+      undo: `if mountpoint -q ${q(`${b}/rootfs`)}; then umount ${q(`${b}/rootfs`)} || umount -l ${q(`${b}/rootfs`)}; fi${p.disk ? `\n${umountDiskScript(b)}` : ""}`,
     },
     { pause: "mount" },
     // a container created stopped is marked so; one that starts is kept from the supervisor by "creating" alone
@@ -335,7 +341,8 @@ export function removeContainerSteps(s: ContainerSite, graceMs: number): Step[] 
   return [
     ...stopContainerSteps(s, graceMs),
     { name: "claims", run: `(\n${releaseScript(s.layout, s.name)}\n) && ${releasePortsScript(s.layout, s.name)}`, writes: [`${s.layout.networks}/*/addresses`, s.layout.ports] },
-    { name: "rootfs", run: `if mountpoint -q ${q(`${b}/rootfs`)}; then umount ${q(`${b}/rootfs`)} || umount -l ${q(`${b}/rootfs`)}; fi; true` },
+    // then the disk image's mount, if any, and its loop device with it (disk.ts)
+    { name: "rootfs", run: `if mountpoint -q ${q(`${b}/rootfs`)}; then umount ${q(`${b}/rootfs`)} || umount -l ${q(`${b}/rootfs`)}; fi\n${umountDiskScript(b)}` },
     { name: "uid-range", run: releaseRangeScript(s.layout, s.name), writes: [s.layout.uidRanges] },
     // the bundle's removal on disk: a boot after a power loss does not start a deleted container
     { name: "bundle", run: removeBundleScript(s.prefix, s.layout, s.name), writes: [s.layout.containers, ...bootUnitWrites(s.prefix)] },

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Rootfs } from "../../../schema/container";
 import { shellQuote as q, type Transport } from "../../transport/transport";
 import type { HostLayout } from "./layout";
+import { diskImage, mountDiskScript } from "./disk";
 
 /**
  * Templates are read-only trees shared by every container made from them; each container gets a
@@ -111,19 +112,29 @@ export function bundleAccessScript(bundle: string, userNamespaceGid: number | un
 /** The bundle's mode (see bundleAccessScript); a create makes the bundle with it (mkdir -m). */
 export const bundleMode = (userNamespaceGid: number | undefined) => (userNamespaceGid === undefined ? "0700" : "0710");
 
-/** The overlay mount of a bundle's rootfs: lower (the template) + the bundle's own upper and work. */
-export function overlayMount(bundle: string, lower: string): string {
-  const opts = `lowerdir=${lower},upperdir=${bundle}/upper,workdir=${bundle}/work`;
+/**
+ * The overlay mount of a bundle's rootfs: lower (the template) + the bundle's own upper and work,
+ * in the bundle itself or, for a container with a disk limit, in its image's mount (`root`, disk.ts).
+ */
+export function overlayMount(bundle: string, lower: string, root = bundle): string {
+  const opts = `lowerdir=${lower},upperdir=${root}/upper,workdir=${root}/work`;
   return `mount -t overlay overlay -o ${q(opts)} ${q(`${bundle}/rootfs`)}`;
 }
 
 /**
  * Shell that mounts the rootfs again when it is not mounted (after a reboot, or an unmount behind
- * kslice's back), keeping the writable layer. start.sh runs it, so every start can.
+ * kslice's back), keeping the writable layer. start.sh runs it, so every start can. A bundle with
+ * a disk image (disk.ts) has its upper in the image: the image is mounted first.
  */
 export function ensureRootfsMounted(bundle: string, lower: string): string {
   const r = q(`${bundle}/rootfs`);
-  return `mountpoint -q ${r} || { [ -d ${q(`${bundle}/upper`)} ] && mkdir -p ${q(`${bundle}/work`)} ${r} && ${overlayMount(bundle, lower)}; } || { echo "cannot mount the rootfs (lower ${lower}, upper ${bundle}/upper)" >&2; exit 1; }`;
+  const u = `${bundle}/disk`;
+  const mountOverlay = `mount -t overlay overlay -o "lowerdir="${q(lower)}",upperdir=$u/upper,workdir=$u/work" ${r}`;
+  return [
+    `mountpoint -q ${r} || { u=${q(bundle)}; if [ -f ${q(diskImage(bundle))} ]; then ( ${mountDiskScript(bundle)}
+) || exit 1; u=${q(u)}; fi`,
+    `[ -d "$u/upper" ] && mkdir -p "$u/work" ${r} && ${mountOverlay}; } || { echo "cannot mount the rootfs (lower ${lower}, upper $u/upper)" >&2; exit 1; }`,
+  ].join("\n");
 }
 
 /** Where a container's overlay lower is: the user's path, or the template (built by ensureLower). */

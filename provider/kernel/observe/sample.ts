@@ -27,6 +27,16 @@ export interface PrefixSample {
   nodes: Map<string, NodeSample>;
   /** Host ports each container has claimed ("tcp/0.0.0.0/18800", network/port-claims.ts), by container. */
   ports: Map<string, string[]>;
+  /** Containers with a disk limit whose image is mounted (container/disk.ts): its statfs, by container. */
+  disks: Map<string, DiskSample>;
+}
+
+/** A container's disk image as df reports it (what `df /` shows inside), in bytes and inodes. */
+export interface DiskSample {
+  sizeBytes: number;
+  usedBytes: number;
+  inodes: number;
+  inodesUsed: number;
 }
 
 const section = (name: string) => `@@sample-${name}`;
@@ -52,6 +62,9 @@ export function sampleScript(runtime: string, layout: HostLayout, driver: Cgroup
     `grep -c '^kslice: restarting ' ${c}/*/log 2>/dev/null`,
     `echo ${section("ports")}`,
     `grep -H . ${q(layout.ports)}/* 2>/dev/null`,
+    // the mounted disk images: one df for them all, none when there are none
+    `echo ${section("disks")}`,
+    `awk -v d=${q(`${layout.containers}/`)} 'index($2, d) == 1 && $2 ~ "/disk$" {print $2}' /proc/mounts | xargs -r df -B1 --output=target,size,used,itotal,iused 2>/dev/null | tail -n +2`,
     `echo ${section("tree")}`,
     driver.sampleScript(),
   ].join("\n");
@@ -90,6 +103,13 @@ export function parseSample(out: string, driver: CgroupDriver, layout: HostLayou
     const name = line.slice(0, i).split("/").pop()!;
     if (i > 0) ports.set(name, [...(ports.get(name) ?? []), line.slice(i + 1)]);
   }
+  const disks = new Map<string, DiskSample>();
+  for (const line of (s.disks ?? "").split("\n").filter(Boolean)) {
+    const [target = "", size, used, inodes, iused] = line.trim().split(/\s+/);
+    if (target.startsWith(`${layout.containers}/`)) {
+      disks.set(bundleOf(target), { sizeBytes: Number(size), usedBytes: Number(used), inodes: Number(inodes), inodesUsed: Number(iused) });
+    }
+  }
   const tree = parseTree(s.tree ?? "");
   const ctx = { periodUs: 100_000, devices: {} };
   const nodes = new Map<string, NodeSample>();
@@ -102,6 +122,7 @@ export function parseSample(out: string, driver: CgroupDriver, layout: HostLayou
     restarts,
     nodes,
     ports,
+    disks,
   };
 }
 
