@@ -92,9 +92,10 @@ export const containerArgs = z.strictObject({
   mounts: z.array(mount).default([]),
   /**
    * Disk space and inodes of the writable layer, enforced by the kernel: an ext4 image of `max`
-   * bytes per container, loop-mounted, holding the overlay's upper (ARCHITECTURE.md, "Disk limits:
-   * why"). Growing `max` is live; a smaller `max` or other `inodes` replace the container, as does
-   * adding or removing the limit. @default no limit: the writable layer shares the host's disk
+   * bytes per container, loop-mounted, holding the overlay's upper
+   * (ARCHITECTURE.md, "Disk limits: why"). Growing `max` is live; a smaller `max` restarts it
+   * with its files; other `inodes`, or adding or removing the limit, replace the container.
+   * @default no limit: the writable layer shares the host's disk
    */
   disk: disk.optional(),
   /**
