@@ -18,3 +18,12 @@ export function procViewsStale(a: ContainerArgs, status: string | undefined, upt
 export function procViewsRestart(olds: ContainerArgs, news: ContainerArgs, observed: { procViewsStale?: boolean }): boolean {
   return olds.procViews !== news.procViews || observed.procViewsStale === true;
 }
+
+/** Where Debian's lxcfs package puts the binary: the views need it on the host (checked at preview). */
+export const lxcfsBinary = "/usr/bin/lxcfs";
+
+/** The preview's test that the host has lxcfs when the views are on (admission's path tests). */
+export function procViewsAdmission(a: ContainerArgs): { property: string; path: string; kind: "exists"; missing: string; got: string }[] {
+  const missing = `no ${lxcfsBinary}: the views need lxcfs (Debian: apt-get install lxcfs); install it, or set procViews: false`;
+  return a.procViews ? [{ property: "procViews", path: lxcfsBinary, kind: "exists", missing, got: "true" }] : [];
+}

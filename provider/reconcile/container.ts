@@ -7,7 +7,7 @@ import { resolveBlockDevices } from "../kernel/block-devices";
 import { hostLayout, type HostLayout } from "../kernel/container/layout";
 import { nofileLimit, ociSpec, specBeforeHostname, specBeforeProcViews } from "../kernel/container/oci-spec";
 import { lxcfsDir } from "../kernel/container/lxcfs";
-import { procViewsRestart, procViewsStale } from "./container-proc";
+import { procViewsAdmission, procViewsRestart, procViewsStale } from "./container-proc";
 import { sysctlDrift, writeSysctls } from "../kernel/container/sysctl";
 import { sysctlPath } from "../../schema/sysctl";
 import { ensureLower, lowerOf } from "../kernel/container/rootfs";
@@ -508,19 +508,20 @@ async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?
   if (a.security.userNamespace && !c.h.facts.userNamespaces) {
     failures.push({ property: "security.userNamespace", reason: `host ${c.h.t.target} has user namespaces disabled (user.max_user_namespaces is 0)` });
   }
-  const checks: (PathTest & { property: string; missing: string })[] = [
+  const checks: (PathTest & { property: string; missing: string; got?: string })[] = [
     ...("path" in a.rootfs ? [{ property: "rootfs.path", path: a.rootfs.path, kind: "exists" as const, missing: "no such path" }] : []),
     ...("ociLayout" in a.rootfs
       ? [{ property: "rootfs.ociLayout.path", path: a.rootfs.ociLayout.path, kind: "ociLayout" as const, missing: "no OCI image layout (its oci-layout file) at that path" }]
       : []),
     ...a.mounts.flatMap((m, i) => (m.type === "bind" ? [{ property: `mounts.${i}.source`, path: m.source, kind: "exists" as const, missing: "no such path" }] : [])),
+    ...procViewsAdmission(a),
     // a namespaced sysctl is in the host's /proc/sys too (the kernel has it, whatever the namespace)
     ...Object.keys(a.sysctls).map((k) => ({ property: `sysctls.${k}`, path: sysctlPath(k), kind: "exists" as const, missing: "no such sysctl in the kernel" })),
   ];
   const tests = sharedTests(c.h.t, await c.snapshots.claims());
   if (checks.length) {
     parsePathTests((await tests.run(["sh", "-c", pathTestsScript(checks)])).stdout).forEach((ok, i) => {
-      if (!ok) failures.push({ property: checks[i]!.property, reason: `got ${JSON.stringify(checks[i]!.path)}; ${checks[i]!.missing} on host ${c.h.t.target}` });
+      if (!ok) failures.push({ property: checks[i]!.property, reason: `got ${checks[i]!.got ?? JSON.stringify(checks[i]!.path)}; ${checks[i]!.missing} on host ${c.h.t.target}` });
     });
   }
   const caps = [

@@ -20,6 +20,7 @@ packages=(
   openssh-server runc crun iproute2 busybox-static nftables procps
   mmdebstrap  # kslice builds debootstrap templates with it (examples/devenv)
   criu  # live migration (checkpoint/restore) where the guest kernel allows it
+  lxcfs  # containers' own /proc (procViews, on by default)
 )
 # Free space left in the root filesystem for what tests put there (rootfs trees, bundles).
 free_mib=2048

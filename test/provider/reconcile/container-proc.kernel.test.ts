@@ -29,6 +29,7 @@ const args = (procViews: boolean): Props => ({
   mounts: [{ type: "bind", source: probeDir, target: "/probe" }],
 });
 const hostMemTotal = () => readFileSync("/proc/meminfo", "utf8").match(/^MemTotal:\s+(\d+) kB/m)![1];
+const hostTasks = () => Number(readFileSync("/proc/loadavg", "utf8").split(" ")[3]!.split("/")[1]);
 const hostUptime = () => Number(readFileSync("/proc/uptime", "utf8").split(" ")[0]);
 
 /** What a container reads where programs look, one exec. */
@@ -40,7 +41,10 @@ async function seen(name: string) {
       "echo cpuinfo $(grep -c ^processor /proc/cpuinfo)",
       "echo online $(cat /sys/devices/system/cpu/online)",
       "echo uptime $(cut -d' ' -f1 /proc/uptime)",
+      "echo loadavg $(cat /proc/loadavg)",
+      "grep SwapTotal /proc/meminfo",
       "/probe/sizing",
+      "echo free $(free | grep Mem:)",
     ].join("; "),
   );
   const field = (re: RegExp) => r.out.match(re)?.[1];
@@ -50,8 +54,15 @@ async function seen(name: string) {
     cpuinfo: Number(field(/^cpuinfo (\d+)/m)),
     online: field(/^online (\S+)/m),
     uptime: Number(field(/^uptime (\S+)/m)),
+    /** loadavg's "running/total" tasks: the container's own with the views, the host's without. */
+    tasks: Number(field(/^loadavg \S+ \S+ \S+ \d+\/(\d+)/m)),
+    swapTotal: field(/^SwapTotal:\s+(\d+) kB/m),
     nprocessors: Number(field(/^nprocessors_onln (\d+)/m)),
     sysinfoRam: field(/^sysinfo_totalram_kb (\d+)/m),
+    sysinfoUptime: Number(field(/^sysinfo_uptime (\d+)/m)),
+    /** busybox free's total (sysinfo(2)) and available (/proc/meminfo), in kB. */
+    freeTotal: field(/^free Mem: (\d+)/m),
+    freeAvailable: Number(field(/^free Mem:(?: \d+){5} (\d+)/m)),
   };
 }
 
@@ -72,9 +83,12 @@ describe("the container's own /proc", () => {
 
   afterAll(async () => {
     await cs.cleanup(false);
+    // lxcfs goes with the prefix's last container
+    const left = lxcfsPid();
     await cs.deleteHost();
     rmSync(probeDir, { recursive: true, force: true });
     expect(leaksOf(prefix)).toEqual([]);
+    expect(left).toBeUndefined();
   });
 
   it("refuses a procViews that is not a boolean at check, naming it", async () => {
@@ -93,8 +107,16 @@ describe("the container's own /proc", () => {
     // a real program: glibc's sysconf reads /sys/devices/system/cpu/online
     expect(v.nprocessors).toBe(1);
     expect(v.uptime).toBeLessThan(60);
+    // its own load: its tasks (sleep, and the exec's shell and cat), not the host's hundreds
+    expect(v.tasks).toBeLessThan(10);
+    // no swap on this host: none inside either
+    expect(v.swapTotal).toBe("0");
     // sysinfo(2) is the kernel's own answer: lxcfs does not cover it
     expect(v.sysinfoRam).toBe(hostMemTotal());
+    expect(v.sysinfoUptime).toBeGreaterThan(hostUptime() - 60);
+    // busybox free: total from sysinfo(2) (the host's), available from /proc/meminfo (its own)
+    expect(v.freeTotal).toBe(hostMemTotal());
+    expect(v.freeAvailable).toBeLessThanOrEqual(65536);
 
     // the control: the same limits, views off, the host's values
     const p = await seen("plain");
@@ -102,6 +124,7 @@ describe("the container's own /proc", () => {
     expect(p.cpuinfo).toBe(cpus().length);
     expect(p.nprocessors).toBe(cpus().length);
     expect(p.uptime).toBeGreaterThan(hostUptime() - 60);
+    expect(p.tasks).toBeGreaterThan(Math.min(50, hostTasks() / 2));
     // the host's uptime must be long enough for "its own" to mean something
     expect(hostUptime()).toBeGreaterThan(120);
 
@@ -128,6 +151,9 @@ describe("the container's own /proc", () => {
     const stale = await cs.exec("viewed", "cat /proc/uptime");
     expect(stale.code).not.toBe(0);
     expect(stale.out).toMatch(/Transport endpoint is not connected/);
+    // busybox free reads /proc/meminfo: it fails too
+    const free = await cs.exec("viewed", "free");
+    expect(free.out).toMatch(/can't open '\/proc\/meminfo': Transport endpoint is not connected/);
 
     forgetReads();
     const diff = await L.diff("", outs, inputs);
