@@ -104,6 +104,13 @@ export const containerArgs = z.strictObject({
    * change the host and are refused. Applied live; a removed one restarts the container. @default none
    */
   sysctls: sysctls.default({}),
+  /**
+   * The container's own /proc: /proc/meminfo, cpuinfo, stat, uptime, loadavg, diskstats, swaps and
+   * /sys/devices/system/cpu/online show its limits and its own uptime (the host's lxcfs, run by
+   * kslice per prefix), not the host's. sysinfo(2) is not covered. A change restarts the container.
+   * @default true
+   */
+  procViews: z.boolean().default(true),
   /** @default "running" */
   state: z.enum(["running", "stopped"]).default("running"),
   /** What happens when the init exits by itself. @default "no" */

@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # cleanup.sh PREFIX — removes what a kslice run with PREFIX left behind (after leaks.sh reported it):
-# its supervisor (and its unit), its boot unit, containers in its runtime root, processes in its
+# its supervisor (and its unit), its boot unit, its lxcfs (unit or cgroup, process, mount), containers in its runtime root, processes in its
 # cgroups, the cgroups (deepest first), mounts, loop devices (disk images) and dirs, its interfaces (by alias) and its nftables table.
 set -u
 prefix=${1:?usage: cleanup.sh PREFIX}
 pkill -f "/var/lib/$prefix[^/]*/supervisor.sh" 2>/dev/null
-if [ -d /run/systemd/system ]; then systemctl stop "$prefix"-supervisor.service 2>/dev/null; systemctl disable -q "$prefix"-boot.service 2>/dev/null; fi
+if [ -d /run/systemd/system ]; then systemctl stop "$prefix"-supervisor.service "$prefix"-lxcfs.service 2>/dev/null; systemctl disable -q "$prefix"-boot.service 2>/dev/null; fi
 if [ -e /etc/systemd/system/"$prefix"-boot.service ]; then
   rm -f /etc/systemd/system/"$prefix"-boot.service /etc/systemd/system/*/"$prefix"-boot.service
   [ -d /run/systemd/system ] && systemctl daemon-reload
@@ -26,6 +26,10 @@ while read -r _ mnt fstype _; do
     find "$top" -depth -type d -exec rmdir {} + 2>/dev/null
   done
 done </proc/mounts
+# an lxcfs outside its cgroup (the loop that restarts it is in the cgroup, killed above)
+for p in $(pgrep -x lxcfs 2>/dev/null); do
+  case " $(tr '\0' ' ' < /proc/"$p"/cmdline 2>/dev/null)" in *" /run/$prefix/lxcfs "*) kill -9 "$p" ;; esac
+done
 grep -E " /(run|var/lib)/$prefix" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
 # loop devices of disk images left attached (a lazy umount, a killed create): detached before their files go
 losetup -nl -O NAME,BACK-FILE 2>/dev/null | while read -r dev back; do

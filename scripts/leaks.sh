@@ -4,7 +4,8 @@
 # state /run/<prefix>*, host state /var/lib/<prefix>*, netns <prefix>-*, mounts under those dirs,
 # loop devices backed by a file there (containers' disk images),
 # interfaces whose alias starts with "<prefix>/", the nftables table named after the prefix, the
-# boot unit <prefix>-boot.service and the supervisor's unit (its cgroup <prefix>-supervisor elsewhere).
+# boot unit <prefix>-boot.service, the supervisor's unit (its cgroup <prefix>-supervisor elsewhere)
+# and the prefix's lxcfs (unit <prefix>-lxcfs.service or cgroup <prefix>-lxcfs, its process, its mount).
 set -u
 prefix=${1:?usage: leaks.sh PREFIX}
 found=0
@@ -44,6 +45,11 @@ for f in /etc/systemd/system/"$prefix"-boot.service /etc/systemd/system/*/"$pref
   [ -e "$f" ] || [ -L "$f" ] && say "unit file $f"
 done
 if [ -d /run/systemd/system ] && systemctl is-active -q "$prefix"-supervisor.service 2>/dev/null; then say "unit $prefix-supervisor.service"; fi
+if [ -d /run/systemd/system ] && systemctl is-active -q "$prefix"-lxcfs.service 2>/dev/null; then say "unit $prefix-lxcfs.service"; fi
+# lxcfs serving the prefix's mount, wherever it runs (its cgroup and mount are listed above)
+for p in $(pgrep -x lxcfs 2>/dev/null); do
+  case " $(tr '\0' ' ' < /proc/"$p"/cmdline 2>/dev/null)" in *" /run/$prefix/lxcfs "*) say "process $p lxcfs of /run/$prefix/lxcfs" ;; esac
+done
 # the prefix's nftables tables (ip: published ports, NAT, isolation; bridge: anti-spoofing)
 while read -r _ f t; do
   case $t in "$prefix"|"$prefix"-*) say "nftables table $f $t" ;; esac

@@ -2,6 +2,7 @@ import type { CgroupDriver } from "./cgroup/driver";
 import { removeBootUnitScript, stopSupervisorScript } from "./container/boot";
 import { incompleteBundlesScript, parseIncompleteBundles } from "./container/bundle-state";
 import { hostLayout, type HostLayout } from "./container/layout";
+import { stopLxcfsScript } from "./container/lxcfs";
 import { nftTable } from "./network/names";
 import { prefixUsersScript, removeRecordScript, stackFile, writeRecordScript } from "./owners";
 import { shellQuote as q } from "./shell";
@@ -101,8 +102,8 @@ export class PrefixHost {
           ].join("\n"),
         },
         { name: "cgroups", run: this.cgroups.removeScript("") },
-        // runtime state and templates go with the last container, and so do the supervisor and the boot unit
-        { name: "supervisor", run: `${stopSupervisorScript(prefix)}\n${removeBootUnitScript(prefix)}\ntrue` },
+        // runtime state and templates go with the last container, and so do the supervisor, the boot unit and lxcfs (before /run/<prefix>, its mount point)
+        { name: "supervisor", run: `${stopSupervisorScript(prefix)}\n${removeBootUnitScript(prefix)}\n${stopLxcfsScript(prefix, layout)}\ntrue` },
         {
           // a dir that is a mount point (a volume for /var/lib/<prefix>) is emptied and kept
           name: "state",

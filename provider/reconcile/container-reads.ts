@@ -57,17 +57,18 @@ const live = (snap: ContainerSnapshot) => [...snap.states.values()].filter((s) =
 
 const inits: PerResourceReads<Map<string, (string | undefined)[]>> = new WeakMap();
 const views: PerResourceReads<HostNetView> = new WeakMap();
-const initPaths = (p: number) => [`/proc/${p}/status`, `/proc/${p}/uid_map`];
+// the third is read through the init's own mounts: a /proc view whose lxcfs died fails it (container-proc.ts)
+const initPaths = (p: number) => [`/proc/${p}/status`, `/proc/${p}/uid_map`, `/proc/${p}/root/proc/uptime`];
 
-/** Every live init's /proc status and uid_map, by "<name> <pid>". */
+/** Every live init's /proc status, uid_map and its view of /proc/uptime, by "<name> <pid>". */
 async function allInitFiles(t: Transport, snap: ContainerSnapshot): Promise<Map<string, (string | undefined)[]>> {
   const states = live(snap);
   if (!states.length) return new Map();
   const read = await t.readFiles(states.flatMap((s) => initPaths(s.pid)));
-  return new Map(states.map((s, i) => [`${s.id} ${s.pid}`, read.slice(2 * i, 2 * i + 2)]));
+  return new Map(states.map((s, i) => [`${s.id} ${s.pid}`, read.slice(3 * i, 3 * i + 3)]));
 }
 
-/** A live init's /proc status and uid_map (what its security is checked against), shared by a burst. */
+/** A live init's /proc status and uid_map (what its security is checked against) and its /proc/uptime, shared by a burst. */
 export function initFiles(t: Transport, snap: ContainerSnapshot, name: string, pid: number, burst = false): Promise<(string | undefined)[]> {
   // by name and pid: the burst's read may be older than this snapshot (an init restarted since is read anew)
   return perResource(inits, snap, () => t.readFiles(initPaths(pid)), () => allInitFiles(t, snap), (m) => m.get(`${name} ${pid}`), burst);

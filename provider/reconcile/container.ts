@@ -5,7 +5,9 @@ import { containerArgs, type ContainerArgs } from "../../schema/container";
 import { parseInput, type InputFailure } from "../../schema/issues";
 import { resolveBlockDevices } from "../kernel/block-devices";
 import { hostLayout, type HostLayout } from "../kernel/container/layout";
-import { nofileLimit, ociSpec, specBeforeHostname } from "../kernel/container/oci-spec";
+import { nofileLimit, ociSpec, specBeforeHostname, specBeforeProcViews } from "../kernel/container/oci-spec";
+import { lxcfsDir } from "../kernel/container/lxcfs";
+import { procViewsAdmission, procViewsRestart, procViewsStale } from "./container-proc";
 import { sysctlDrift, writeSysctls } from "../kernel/container/sysctl";
 import { sysctlPath } from "../../schema/sysctl";
 import { ensureLower, lowerOf } from "../kernel/container/rootfs";
@@ -49,7 +51,7 @@ import { applyDisk, diskAdmission, diskDrift, diskReplaces } from "./container-d
 
 const inputKeys = [
   "host", "name", "parent", "limits", "rootfs", "command", "env", "workingDir", "user", "hostname",
-  "mounts", "disk", "sysctls", "state", "restartPolicy", "reportUsage", "security", "logMaxSize", "stopGraceSeconds", "networks", "ports", "dns", "hosts", "adopt", "owner",
+  "mounts", "disk", "sysctls", "procViews", "state", "restartPolicy", "reportUsage", "security", "logMaxSize", "stopGraceSeconds", "networks", "ports", "dns", "hosts", "adopt", "owner",
   "migration", "onSourceLost",
 ] as const;
 /** Inputs a running container cannot take: changing them replaces it (delete first: names are unique). */
@@ -142,6 +144,7 @@ function specOf(a: ContainerArgs, c: Ctx, uidBase: number | undefined): Record<s
     etc: { resolvConf: `${c.bundle}/resolv.conf`, hosts: `${c.bundle}/hosts`, hostname: `${c.bundle}/hostname` },
     userNamespaceBase: uidBase,
     recursiveReadOnly: recursiveReadOnly(c.h.facts, c.runtime.name),
+    lxcfs: a.procViews ? lxcfsDir(c.layout) : undefined,
   });
 }
 
@@ -163,8 +166,8 @@ const legacyHash = (spec: unknown) => createHash("sha256").update(JSON.stringify
  * was mounted runs the same declaration: it gets the mount at its next start, not a restart now.
  */
 function sameSpec(recorded: string | undefined, spec: Record<string, unknown>, legacy = false): boolean {
-  const before = specBeforeHostname(spec);
-  const forms = before ? [spec, before] : [spec];
+  const withViews = [spec, specBeforeProcViews(spec)].filter((f) => f !== undefined);
+  const forms = withViews.flatMap((f) => [f, specBeforeHostname(f)].filter((g) => g !== undefined));
   return forms.some((f) => recorded === hash(f) || (legacy && recorded === legacyHash(f)));
 }
 
@@ -286,7 +289,7 @@ async function startFile(c: Ctx, a: ContainerArgs): Promise<BundleFile> {
     value: s.value,
   }));
   const net = hasNetworking(a) ? `${c.bundle}/net.sh` : undefined;
-  return { path: `${c.bundle}/start.sh`, content: startScript(c.runtime.name, c.layout, a.name, writes, nofileLimit(c.h.facts.nofileHard), net, lowerOf(c.layout, a.rootfs)) };
+  return { path: `${c.bundle}/start.sh`, content: startScript(c.runtime.name, c.layout, a.name, writes, nofileLimit(c.h.facts.nofileHard), net, lowerOf(c.layout, a.rootfs), a.procViews ? { prefix: c.prefix } : undefined) };
 }
 
 /** Runs one operation's script on the container's host; its failure reads `<host>: container <name>: <step>: <stderr>`. */
@@ -407,6 +410,8 @@ interface Observed {
   security: string[];
   /** Declared sysctls the init's namespaces hold otherwise: key → the kernel's value ("" unreadable). */
   sysctls: Map<string, string>;
+  /** Its /proc views are bound to an lxcfs that died (container-proc.ts): a restart binds them anew. */
+  procViewsStale?: boolean;
 }
 
 /**
@@ -426,10 +431,10 @@ async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot, recor
   const addresses = net?.addresses ?? new Map<string, string>();
   const uidBase = uidBaseOf(a, s);
   if (!st) return { status: s.bundles.has(a.name) ? "stopped" : "missing", pid: 0, startedAt: "", specHash: undefined, usage: undefined, addresses, net: undefined, uidBase, security: [], sysctls: new Map() };
-  const [config, status, uidMap] = !live
-    ? [undefined, undefined, undefined]
+  const [config, status, uidMap, uptime] = !live
+    ? [undefined, undefined, undefined, undefined]
     : recordedPid === undefined || recordedPid !== st.pid
-      ? await c.h.t.readFiles([`${c.bundle}/config.json`, `/proc/${st.pid}/status`, `/proc/${st.pid}/uid_map`])
+      ? await c.h.t.readFiles([`${c.bundle}/config.json`, `/proc/${st.pid}/status`, `/proc/${st.pid}/uid_map`, `/proc/${st.pid}/root/proc/uptime`])
       : [undefined, ...(await initFiles(c.h.t, s, a.name, st.pid, burst))];
   // what the kernel shows of the init, not what config.json says
   const sec = parseSecurity(status, uidMap);
@@ -444,6 +449,7 @@ async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot, recor
     uidBase,
     security: sec ? securityDrift(expectedSecurity(specOf(a, c, uidBase)), sec) : [],
     sysctls: live ? await observeSysctls(c, a, st.pid) : new Map(),
+    procViewsStale: procViewsStale(a, status, uptime),
   };
 }
 
@@ -491,6 +497,7 @@ async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): Promise<
   if (o.net?.ports) keys.push("ports");
   if (o.security.length) keys.push("security");
   if (o.sysctls.size) keys.push("sysctls");
+  if (o.procViewsStale) keys.push("procViews");
   const files = await c.h.cgroups.read(c.path);
   if (c.h.cgroups.drift(c.h.cgroups.plan(a.limits, await planCtx(c, a)), files).length > 0) keys.push("limits");
   if (await diskDrift(c.h.t, c.bundle, a)) keys.push("disk");
@@ -503,19 +510,20 @@ async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?
   if (a.security.userNamespace && !c.h.facts.userNamespaces) {
     failures.push({ property: "security.userNamespace", reason: `host ${c.h.t.target} has user namespaces disabled (user.max_user_namespaces is 0)` });
   }
-  const checks: (PathTest & { property: string; missing: string })[] = [
+  const checks: (PathTest & { property: string; missing: string; got?: string })[] = [
     ...("path" in a.rootfs ? [{ property: "rootfs.path", path: a.rootfs.path, kind: "exists" as const, missing: "no such path" }] : []),
     ...("ociLayout" in a.rootfs
       ? [{ property: "rootfs.ociLayout.path", path: a.rootfs.ociLayout.path, kind: "ociLayout" as const, missing: "no OCI image layout (its oci-layout file) at that path" }]
       : []),
     ...a.mounts.flatMap((m, i) => (m.type === "bind" ? [{ property: `mounts.${i}.source`, path: m.source, kind: "exists" as const, missing: "no such path" }] : [])),
+    ...procViewsAdmission(a),
     // a namespaced sysctl is in the host's /proc/sys too (the kernel has it, whatever the namespace)
     ...Object.keys(a.sysctls).map((k) => ({ property: `sysctls.${k}`, path: sysctlPath(k), kind: "exists" as const, missing: "no such sysctl in the kernel" })),
   ];
   const tests = sharedTests(c.h.t, await c.snapshots.claims());
   if (checks.length) {
     parsePathTests((await tests.run(["sh", "-c", pathTestsScript(checks)])).stdout).forEach((ok, i) => {
-      if (!ok) failures.push({ property: checks[i]!.property, reason: `got ${JSON.stringify(checks[i]!.path)}; ${checks[i]!.missing} on host ${c.h.t.target}` });
+      if (!ok) failures.push({ property: checks[i]!.property, reason: `got ${checks[i]!.got ?? JSON.stringify(checks[i]!.path)}; ${checks[i]!.missing} on host ${c.h.t.target}` });
     });
   }
   const caps = [
@@ -722,7 +730,7 @@ export const containerLifecycle: LifecycleImpl = {
       // that neither the supervisor nor a boot starts it again
       if (now.status !== "missing") await stop(c, a);
       else await markStopped(c);
-    } else if (now.status !== "running" || (now.pid !== olds.pid && !sameSpec(now.specHash, specOf(a, c, now.uidBase))) || now.security.length || sysctlRemoved(o, a)) {
+    } else if (now.status !== "running" || (now.pid !== olds.pid && !sameSpec(now.specHash, specOf(a, c, now.uidBase))) || now.security.length || sysctlRemoved(o, a) || procViewsRestart(o, a, now)) {
       // a removed sysctl restarts: its namespace's default is known only to a new namespace
       if (now.status === "running") await stop(c, a);
       await start(c, a);

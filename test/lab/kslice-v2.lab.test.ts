@@ -79,7 +79,7 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
     }
     try {
       if (!up) return;
-      for (const name of ["box", "web-a", "web-b", "n-web", "n-client", "n-sys"]) {
+      for (const name of ["box", "web-a", "web-b", "n-web", "n-client", "n-sys", "p-view"]) {
         await C.delete("", { host: host(), name, parent: name.startsWith("web") ? "tenant" : undefined, command: ["true"] }).catch(() => undefined);
       }
       for (const [name, parent] of [["kid", "live"], ["live", undefined], ["old", undefined], ["child", "tenant"], ["tenant", undefined]] as const) {
@@ -437,6 +437,39 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
       await N.delete("", net);
       expect((await ok(`grep -l '^${prefix}/' /sys/class/net/*/ifalias 2>/dev/null; nft list tables; true`)).trim()).not.toContain(prefix);
     });
+  });
+
+  it("gives a 64Mi, 0.5-CPU container its own /proc with crun on cgroup v2 (lxcfs as the unit <prefix>-lxcfs.service); lxcfs killed, the next up restarts it", async () => {
+    const view = await makeContainer({ name: "p-view", command: ["sleep", "600"], limits: { memory: { max: "64Mi" }, cpu: { max: 0.5 } } });
+    const script = "grep MemTotal /proc/meminfo; grep -c ^processor /proc/cpuinfo; cat /sys/devices/system/cpu/online; cut -d' ' -f1 /proc/uptime";
+    const lines = (await exec("p-view", script)).stdout.trim().split("\n");
+    expect(lines[0]).toMatch(/^MemTotal:\s+65536 kB$/);
+    expect(lines.slice(1, 3)).toEqual(["1", "0"]);
+    expect(Number(lines[3])).toBeLessThan(60);
+    // the control: the VM's own values (512 MiB, 2 CPUs)
+    expect(await ok("grep MemTotal /proc/meminfo")).not.toMatch(/\s65536 kB/);
+    expect((await ok("grep -c ^processor /proc/cpuinfo")).trim()).toBe("2");
+    expect((await ok(`systemctl is-active ${prefix}-lxcfs.service`)).trim()).toBe("active");
+    const lxcfs = `for p in $(pgrep -x lxcfs); do tr '\\0' ' ' < /proc/$p/cmdline | grep -q ' /run/${prefix}/lxcfs $' && echo $p; done; true`;
+    const before = (await ok(lxcfs)).trim();
+    expect(before).toMatch(/^\d+$/);
+    await ok(`kill -9 ${before}`);
+    let after = "";
+    for (let i = 0; i < 30 && (after === "" || after === before); i++) {
+      await sleep(500);
+      after = (await ok(lxcfs)).trim();
+    }
+    expect(after).toMatch(/^\d+$/);
+    expect(after).not.toBe(before);
+    expect((await exec("p-view", "cat /proc/uptime")).stdout).toMatch(/Transport endpoint is not connected/);
+    forgetReads();
+    expect((await C.diff("", view.outs, view.inputs)).changes).toBe(true);
+    const outs = (await C.update("", view.outs, view.inputs)).outs!;
+    expect(outs.pid).not.toBe(view.outs.pid);
+    expect((await exec("p-view", "grep MemTotal /proc/meminfo")).stdout).toMatch(/\s65536 kB/);
+    forgetReads();
+    expect(await C.diff("", outs, view.inputs)).toEqual({ changes: false });
+    await C.delete("", outs);
   });
 
   it("deletes everything, and leaves nothing named after the prefix on the host", async () => {

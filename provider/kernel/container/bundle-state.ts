@@ -1,6 +1,7 @@
 import { shellQuote as q } from "../../transport/transport";
 import { removeBootUnitScript } from "./boot";
 import type { HostLayout } from "./layout";
+import { stopLxcfsScript } from "./lxcfs";
 
 /**
  * A bundle is incomplete while its "creating" marker is there (the create's last step removes
@@ -22,9 +23,10 @@ export function parseIncompleteBundles(out: string): Map<string, string> {
   return found;
 }
 
-/** Removes a bundle; the prefix's last container takes the boot unit with it (Host delete does too). */
+/** Removes a bundle; the prefix's last container takes the boot unit and lxcfs with it (Host delete does too). */
 export function removeBundleScript(prefix: string, layout: HostLayout, name: string): string {
-  return `rm -rf ${q(layout.bundle(name))} || exit 1; [ -n "$(ls -A ${q(layout.containers)} 2>/dev/null)" ] || { ${removeBootUnitScript(prefix)}; }`;
+  return `rm -rf ${q(layout.bundle(name))} || exit 1; [ -n "$(ls -A ${q(layout.containers)} 2>/dev/null)" ] || { ${removeBootUnitScript(prefix)}
+${stopLxcfsScript(prefix, layout)}; }`;
 }
 
 /** Makes the empty log, root's alone. */

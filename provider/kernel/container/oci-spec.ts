@@ -1,4 +1,5 @@
 import type { ContainerArgs } from "../../../schema/container";
+import { procViewFiles, procViewMounts } from "./lxcfs";
 import { seccompProfile } from "./seccomp";
 import { rangeSize } from "./uid-ranges";
 
@@ -31,6 +32,8 @@ export interface SpecContext {
   userNamespaceBase?: number;
   /** The runtime and kernel make read-only binds recursive ("rro", mount_setattr): submounts are read-only too. */
   recursiveReadOnly?: boolean;
+  /** The prefix's lxcfs mount, when the container's /proc views are on (lxcfs.ts). */
+  lxcfs?: string;
 }
 
 /**
@@ -41,6 +44,17 @@ export function specBeforeHostname(spec: Record<string, unknown>): Record<string
   const mounts = spec.mounts as { destination: string }[];
   if ((spec.linux as { sysctl?: unknown }).sysctl || !mounts.some((m) => m.destination === "/etc/hostname")) return undefined;
   return { ...spec, mounts: mounts.filter((m) => m.destination !== "/etc/hostname") };
+}
+
+/**
+ * The spec without the /proc views: a container made before them runs the same declaration; it
+ * gets them at its next restart, not a restart now.
+ */
+export function specBeforeProcViews(spec: Record<string, unknown>): Record<string, unknown> | undefined {
+  const mounts = spec.mounts as { destination: string; source?: string }[];
+  const views = mounts.filter((m) => procViewFiles.includes(m.destination) && m.source?.endsWith(m.destination));
+  if (!views.length) return undefined;
+  return { ...spec, mounts: mounts.filter((m) => !views.includes(m)) };
 }
 
 /** The OCI runtime config for a container (pure: unit-tested, written by the reconciler). */
@@ -68,6 +82,8 @@ export function ociSpec(a: ContainerArgs, ctx: SpecContext): Record<string, unkn
     { destination: "/etc/resolv.conf", type: "bind", source: ctx.etc.resolvConf, options: ["rbind", "ro", "nosuid", "nodev", "noexec"] },
     { destination: "/etc/hosts", type: "bind", source: ctx.etc.hosts, options: ["rbind", "ro", "nosuid", "nodev", "noexec"] },
     { destination: "/etc/hostname", type: "bind", source: ctx.etc.hostname, options: ["rbind", "ro", "nosuid", "nodev", "noexec"] },
+    // after the /proc and /sys mounts they cover; before the user's, which may not cover them
+    ...(ctx.lxcfs ? procViewMounts(ctx.lxcfs) : []),
     ...a.mounts.map((m) =>
       m.type === "bind"
         ? { destination: m.target, type: "bind", source: m.source, options: ["rbind", m.readOnly ? readOnly : "rw", "nosuid", "nodev"] }

@@ -3,6 +3,7 @@ import type { HostLayout } from "./layout";
 import { ensureRootfsMounted } from "./rootfs";
 import { supervisorLock } from "./boot";
 import { unpublishFunction } from "../network/nft";
+import { ensureLxcfsScript } from "./lxcfs";
 
 export interface CgroupWrite {
   /** The input it carries, for the error message. */
@@ -49,8 +50,9 @@ function etcTargets(rootfs: string): string {
  * supervisor (restart policies) run the same script, so a restart keeps the declared limits; over
  * SSH a start is one round trip. A write the kernel refuses for order (v1 memsw) is retried once.
  * `netScript` (the bundle's net.sh) puts the container on its networks before its init runs.
+ * `procViews`: the prefix's lxcfs serves its mount before the runtime binds the views from it.
  */
-export function startScript(runtime: string, layout: HostLayout, id: string, writes: CgroupWrite[], nofileHard: number, netScript?: string, lower?: string): string {
+export function startScript(runtime: string, layout: HostLayout, id: string, writes: CgroupWrite[], nofileHard: number, netScript?: string, lower?: string, procViews?: { prefix: string }): string {
   const rt = `${runtime} --root ${q(layout.runtimeRoot)}`;
   const b = layout.bundle(id);
   return [
@@ -59,6 +61,7 @@ export function startScript(runtime: string, layout: HostLayout, id: string, wri
     // after a reboot nothing is mounted and /run is empty: the rootfs is mounted again here
     ...(lower ? [ensureRootfsMounted(b, lower)] : []),
     etcTargets(`${b}/rootfs`),
+    ...(procViews ? [ensureLxcfsScript(procViews.prefix, layout)] : []),
     // tests are shell builtins: a first start (every create) runs no process for these
     `[ -d ${q(layout.runtimeRoot)} ] || mkdir -p ${q(layout.runtimeRoot)}`,
     ...capNofile(`${b}/config.json`, nofileHard),

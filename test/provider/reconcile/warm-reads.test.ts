@@ -44,10 +44,10 @@ describe("warmReads (the Host's check starts the reads the first diffs wait on)"
     warmReads(f.h, f.host);
     await settle();
     // no address held: no probe of networks
-    expect(f.commands).toEqual(["tree", "snapshot", "read /proc/4242/status /proc/4242/uid_map"]);
+    expect(f.commands).toEqual(["tree", "snapshot", "read /proc/4242/status /proc/4242/uid_map /proc/4242/root/proc/uptime"]);
     // what a burst of diffs asks next
     const snap = await hostSnapshots(f.h, f.host).get();
-    expect(await initFiles(f.h.t, snap, "web", 4242, true)).toEqual(["/proc/4242/status: contents", "/proc/4242/uid_map: contents"]);
+    expect(await initFiles(f.h.t, snap, "web", 4242, true)).toEqual(["/proc/4242/status: contents", "/proc/4242/uid_map: contents", "/proc/4242/root/proc/uptime: contents"]);
     await f.h.cgroups.read("web");
     expect(f.commands).toHaveLength(3);
   });
@@ -56,7 +56,7 @@ describe("warmReads (the Host's check starts the reads the first diffs wait on)"
     const f = fakeHost("kslice-warm4", "4242\n", true);
     warmReads(f.h, f.host);
     await settle();
-    expect(f.commands).toEqual(["tree", "snapshot", "read /proc/4242/status /proc/4242/uid_map", "probe"]);
+    expect(f.commands).toEqual(["tree", "snapshot", "read /proc/4242/status /proc/4242/uid_map /proc/4242/root/proc/uptime", "probe"]);
     const snap = await hostSnapshots(f.h, f.host).get();
     let own = 0;
     const text = await netProbeText(f.h.t as never, "kslice-warm4", snap, "web", 4242, [], [], async () => (own++, ""), true);
