@@ -39,6 +39,21 @@ export const supervisorPath = (layout: HostLayout) => `${layout.stateDir}/superv
 const systemd = `[ -d /run/systemd/system ] && command -v systemd-run >/dev/null 2>&1`;
 
 /**
+ * Lines that move the running shell into the cgroup `cg` at the root of every hierarchy (a v1
+ * cpuset child needs cpus and mems first): a daemon away from its caller's cgroup where no
+ * systemd unit holds it.
+ */
+export function moveSelfIntoCgroup(cg: string): string[] {
+  return [
+    `for m in $(awk '$3 == "cgroup" || $3 == "cgroup2" {print $2}' /proc/mounts); do`,
+    `  d="$m/${cg}"; mkdir -p "$d" 2>/dev/null || continue`,
+    `  [ -f "$d/cpuset.cpus" ] && [ -z "$(cat "$d/cpuset.cpus")" ] && { cat "$m/cpuset.cpus" > "$d/cpuset.cpus"; cat "$m/cpuset.mems" > "$d/cpuset.mems"; } 2>/dev/null`,
+    `  echo $$ > "$d/cgroup.procs" 2>/dev/null`,
+    `done`,
+  ];
+}
+
+/**
  * Starts the prefix's supervisor away from the caller: as a transient systemd unit where systemd
  * runs (a login session or CI job ending kills its cgroup; systemd restarts it if it is killed),
  * else detached (setsid) in a cgroup of its own in every hierarchy. Its flock keeps it to one per prefix, so starting it twice is harmless.
@@ -48,14 +63,7 @@ export function launchSupervisorScript(prefix: string, layout: HostLayout): stri
   const cg = supervisorCgroup(prefix);
   // the shell moves itself into <prefix>-supervisor in every hierarchy (a v1 cpuset child needs
   // cpus and mems first), then becomes the supervisor
-  const moveSelf = [
-    `for m in $(awk '$3 == "cgroup" || $3 == "cgroup2" {print $2}' /proc/mounts); do`,
-    `  d="$m/${cg}"; mkdir -p "$d" 2>/dev/null || continue`,
-    `  [ -f "$d/cpuset.cpus" ] && [ -z "$(cat "$d/cpuset.cpus")" ] && { cat "$m/cpuset.cpus" > "$d/cpuset.cpus"; cat "$m/cpuset.mems" > "$d/cpuset.mems"; } 2>/dev/null`,
-    `  echo $$ > "$d/cgroup.procs" 2>/dev/null`,
-    `done`,
-    `exec sh "$1"`,
-  ].join("\n");
+  const moveSelf = [...moveSelfIntoCgroup(cg), `exec sh "$1"`].join("\n");
   return [
     `if ${systemd}; then`,
     // already active: systemd-run refuses the name, and the running one goes on

@@ -1,4 +1,5 @@
 import { shellQuote as q } from "../../transport/transport";
+import { moveSelfIntoCgroup } from "./boot";
 import type { HostLayout } from "./layout";
 
 /**
@@ -51,14 +52,7 @@ export function ensureLxcfsScript(prefix: string, layout: HostLayout): string {
   const dir = lxcfsDir(layout);
   const probe = q(`${dir}/proc/meminfo`);
   const cg = lxcfsCgroup(prefix);
-  const moveSelf = [
-    `for m in $(awk '$3 == "cgroup" || $3 == "cgroup2" {print $2}' /proc/mounts); do`,
-    `  d="$m/${cg}"; mkdir -p "$d" 2>/dev/null || continue`,
-    `  [ -f "$d/cpuset.cpus" ] && [ -z "$(cat "$d/cpuset.cpus")" ] && { cat "$m/cpuset.cpus" > "$d/cpuset.cpus"; cat "$m/cpuset.mems" > "$d/cpuset.mems"; } 2>/dev/null`,
-    `  echo $$ > "$d/cgroup.procs" 2>/dev/null`,
-    `done`,
-    loopScript(layout),
-  ].join("\n");
+  const moveSelf = [...moveSelfIntoCgroup(cg), loopScript(layout)].join("\n");
   return [
     `if [ ! -f ${probe} ]; then`,
     `  command -v lxcfs >/dev/null || { echo "lxcfs is not installed on this host (Debian: apt-get install lxcfs), and procViews is on" >&2; exit 1; }`,
