@@ -2,7 +2,7 @@ import type { ContainerArgs } from "../../schema/container";
 import type { Connection } from "../../schema/connection";
 import type { InputFailure } from "../../schema/issues";
 import { hostLayout } from "../kernel/container/layout";
-import { archiveUpperScript, keepTargetManifestScript, liveSupportScript, pruneUpperScript, readMoveRecord, restoreUpperScript, upperManifestScript, upperSizeScript, writeMoveRecord, type ArchivePhase } from "../kernel/container/migrate";
+import { archiveUpperScript, hostClock, keepTargetManifestScript, liveSupportScript, pruneUpperScript, readMoveRecord, restoreUpperScript, upperManifestScript, upperSizeScript, writeMoveRecord, type ArchivePhase } from "../kernel/container/migrate";
 import { lowerOf } from "../kernel/container/rootfs";
 import { chooseRuntime } from "../kernel/host-facts";
 import { connectionKey } from "../transport/open";
@@ -273,7 +273,7 @@ async function migrate(inner: LifecycleImpl, id: string, olds: Props, news: Prop
     created = (await step("create on target (unstarted)", toName, () => inner.create({ ...news, state: "stopped" }))).outs ?? {};
     if (before.props && wasRunning && !prior) {
       // copied while it runs, then only what changed while it is stopped: the downtime is the changes'
-      since = Number((await step("clock on source", fromName, () => from.h.t.run(["date", "+%s"]))).stdout.trim()) - 2;
+      since = (await step("clock on source", fromName, () => hostClock(from.h.t))) - 2;
       const began = Date.now();
       precopyBytes = await step("pre-copy of the writable layer", `${fromName} → ${toName}`, () => copyUpper(from, to, a, o.name, { kind: "precopy" }));
       log(`container ${a.name}: pre-copied ${mib(precopyBytes)} to ${toName} while it ran (${((Date.now() - began) / 1000).toFixed(1)} s); stopping it for the changes`);

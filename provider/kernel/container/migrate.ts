@@ -189,3 +189,8 @@ export async function readMoveRecord(t: Pick<Transport, "readFiles">, bundle: st
     return { meta, record: undefined };
   }
 }
+
+/** The host's clock in epoch seconds: what a pre-copy's changes are measured from (read on the source). */
+export async function hostClock(t: Pick<Transport, "run">): Promise<number> {
+  return Number((await t.run(["date", "+%s"], { timeoutMs: 30_000 })).stdout.trim());
+}
