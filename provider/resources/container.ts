@@ -92,7 +92,7 @@ export interface ContainerArgs {
     /** Docker's default allow-list profile, or "unconfined" for no seccomp filter. @default "default" */
     seccomp?: pulumi.Input<"default" | "unconfined">;
   }>;
-  /** Seconds between SIGTERM and SIGKILL on stop. @default 10 */
+  /** Seconds between SIGTERM and SIGKILL on stop; waited only while the init catches SIGTERM (the kernel drops it otherwise). @default 10 */
   stopGraceSeconds?: pulumi.Input<number>;
   /** Cap of the stdout/stderr log file on the host. @default "8Mi" */
   logMaxSize?: pulumi.Input<Size>;

@@ -296,23 +296,32 @@ export const markStoppedSteps = (s: ContainerSite): Step[] => [{ name: "stop", r
 
 /**
  * Stops the init: thawed first (a frozen init cannot act on SIGTERM), SIGTERM, SIGKILL after the
- * grace period (bounded), then the runtime's container deleted.
+ * grace period, then the runtime's container deleted. The grace is waited only when the init has a
+ * SIGTERM handler: the kernel drops a signal to a PID namespace's init that it does not catch
+ * (pid_namespaces(7)), so for `sleep` or a plain `sh -c` the wait could only end in SIGKILL anyway.
+ * The wait is measured by the clock and polls /proc (no runtime process per poll).
  */
 function stopInit(s: ContainerSite, graceMs: number): string {
-  const st = `${rt(s)} state ${q(s.name)} 2>/dev/null | sed -n 's/^ *"status": *"\\([a-z]*\\)".*/\\1/p'`;
-  const wait = (tenths: number) => `i=0; while [ $i -lt ${tenths} ]; do s=$(${st}); [ -z "$s" ] || [ "$s" = stopped ] && break; sleep 0.1; i=$((i + 1)); done`;
+  const field = (k: string) => `$(printf '%s\\n' "$j" | sed -n 's/^ *"${k}": *"*\\([a-z0-9]*\\)"*,*$/\\1/p')`;
+  const seconds = Math.ceil(graceMs / 1000);
   return [
     markStopped(s),
-    `s=$(${st})`,
+    `j=$(${rt(s)} state ${q(s.name)} 2>/dev/null); s=${field("status")}; pid=${field("pid")}`,
     `[ "$s" = paused ] && ${rt(s)} resume ${q(s.name)} 2>/dev/null`,
-    ...(graceMs > 0
+    // alive: the init's /proc entry exists and is not a zombie waiting for its parent
+    `alive() { [ "\${pid:-0}" -gt 0 ] && read -r l 2>/dev/null </proc/$pid/stat && case \${l##*) } in Z*|X*) return 1 ;; esac; }`,
+    `if [ -n "$s" ] && [ "$s" != stopped ] && alive; then`,
+    ...(seconds > 0
       ? [
-          `if [ -n "$s" ] && [ "$s" != stopped ]; then`,
-          `  ${rt(s)} kill ${q(s.name)} TERM 2>/dev/null; ${wait(Math.ceil(graceMs / 100))}`,
-          `  if [ -n "$s" ] && [ "$s" != stopped ]; then ${rt(s)} kill ${q(s.name)} KILL 2>/dev/null; ${wait(50)}; fi`,
-          `fi`,
+          `  cgt=; while read -r k v; do [ "$k" = SigCgt: ] && cgt=$v; done </proc/$pid/status 2>/dev/null`,
+          `  if [ -n "$cgt" ] && [ $((0x\${cgt#\${cgt%????}} >> 14 & 1)) = 1 ]; then`,
+          `    ${rt(s)} kill ${q(s.name)} TERM 2>/dev/null; end=$(($(date +%s) + ${seconds}))`,
+          `    while alive && [ "$(date +%s)" -le "$end" ]; do sleep 0.1; done`,
+          `  fi`,
         ]
       : []),
+    `  if alive; then ${rt(s)} kill ${q(s.name)} KILL 2>/dev/null; i=0; while alive && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done; fi`,
+    `fi`,
     runtimeDelete(s),
   ].join("\n");
 }

@@ -44,6 +44,31 @@ describe("container create, delete and identity under an operator's bad day", ()
     await cs.cleanup();
   });
 
+  it("a stop waits the grace only for an init that catches SIGTERM: sleep goes at once, a handler that lingers gets its seconds, then SIGKILL", async () => {
+    const cs = fresh("t");
+    const out = join(work, "term");
+    rmSync(out, { recursive: true, force: true });
+    mkdirSync(out);
+    // the kernel drops a SIGTERM that a namespace's init does not catch: waiting 60 s could only end in SIGKILL
+    const plain = await cs.create("plain", { command: ["sleep", "600"], stopGraceSeconds: 60 });
+    let t0 = Date.now();
+    await L.delete(plain.id, plain.outs);
+    expect(Date.now() - t0, "a sleep init's delete waited for the 60 s grace").toBeLessThan(30_000);
+    const stubborn = await cs.create("stubborn", {
+      command: ["sh", "-c", "trap 'echo term >> /out/log' TERM; while :; do sleep 0.2; done"],
+      mounts: [{ type: "bind", source: out, target: "/out", readOnly: false }],
+      stopGraceSeconds: 3,
+    });
+    t0 = Date.now();
+    await L.delete(stubborn.id, stubborn.outs);
+    expect(Date.now() - t0, "an init catching SIGTERM was killed before its grace").toBeGreaterThanOrEqual(3_000);
+    expect(readFileSync(join(out, "log"), "utf8")).toBe("term\n");
+    // gone, or a zombie its parent has not reaped yet
+    const stat = `/proc/${stubborn.outs.pid as number}/stat`;
+    expect(existsSync(stat) ? readFileSync(stat, "utf8").split(") ")[1]![0] : "gone").toMatch(/gone|Z|X/);
+    await cs.cleanup();
+  });
+
   it("a failed first create on a fresh prefix leaves the shared setup to its siblings (Host delete removes it)", async () => {
     const cs = fresh("u");
     await expect(cs.create("bad", { command: ["/no/such/binary"], stopGraceSeconds: 1 })).rejects.toThrow(/container bad/);
