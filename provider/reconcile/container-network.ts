@@ -7,7 +7,7 @@ import { netShFile, parseNetProbe, probeNet, type Attachment, type NetDrift } fr
 import type { NetworkSpec } from "../kernel/network/bridge";
 import { readNetworkRecords } from "../kernel/network/host";
 import type { ClaimsSnapshot, ContainerSnapshot } from "../kernel/container/snapshot";
-import { readPortsInUse, type ListeningSocket } from "../kernel/container/admission";
+import { readPortsInUse, type PortsInUse } from "../kernel/container/admission";
 import { hostnameFile, hostsFile, resolvConf } from "../kernel/network/dns";
 import { macFor, vethAlias, vethName } from "../kernel/network/names";
 import type { PortRule } from "../kernel/network/nft";
@@ -94,9 +94,9 @@ function holderText(claim: PortClaim, prefix: string): string {
 }
 
 /** Port claims and listening sockets, read once per host snapshot (the checks of a burst share it). */
-const portReads = new WeakMap<ClaimsSnapshot, Promise<{ claims: PortClaim[]; sockets: ListeningSocket[] }>>();
+const portReads = new WeakMap<ClaimsSnapshot, Promise<PortsInUse>>();
 
-function portsRead(t: Transport, snap: ClaimsSnapshot): Promise<{ claims: PortClaim[]; sockets: ListeningSocket[] }> {
+function portsRead(t: Transport, snap: ClaimsSnapshot): Promise<PortsInUse> {
   let r = portReads.get(snap);
   if (!r) {
     r = readPortsInUse(t);

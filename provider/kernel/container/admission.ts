@@ -47,8 +47,14 @@ export interface ListeningSocket {
   addr: string;
 }
 
-/** What portsReadScript printed: every prefix's port claims and the host's listening sockets. */
-export function parsePortsRead(out: string): { claims: PortClaim[]; sockets: ListeningSocket[] } {
+/** Every prefix's port claims and the host's listening sockets. */
+export interface PortsInUse {
+  claims: PortClaim[];
+  sockets: ListeningSocket[];
+}
+
+/** What portsReadScript printed, parsed. */
+export function parsePortsRead(out: string): PortsInUse {
   const [claims = "", listening = ""] = out.split("@@\n");
   const sockets = listening.split("\n").filter(Boolean).map((l) => {
     const [proto, local] = l.split(" ");
@@ -60,7 +66,7 @@ export function parsePortsRead(out: string): { claims: PortClaim[]; sockets: Lis
 }
 
 /** Every prefix's port claims and the host's listening sockets (one command). */
-export async function readPortsInUse(t: Pick<Transport, "run">): Promise<{ claims: PortClaim[]; sockets: ListeningSocket[] }> {
+export async function readPortsInUse(t: Pick<Transport, "run">): Promise<PortsInUse> {
   return parsePortsRead((await t.run(["sh", "-c", portsReadScript()])).stdout);
 }
 
