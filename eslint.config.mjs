@@ -48,12 +48,16 @@ export default tseslint.config(
   },
   {
     // Reconcile asks, kernel acts (ARCHITECTURE.md, "Layers"): reconcile/ calls typed operations of
-    // kernel/'s host objects; it runs no command, builds no shell and imports no transport value
-    // (types only). The Container path (reconcile/container*) is held to it on its own branch.
+    // kernel/'s host objects and functions; it runs no command, builds no shell and imports no
+    // transport value (types only).
     files: ["provider/reconcile/**"],
-    ignores: ["provider/reconcile/container*.ts", "provider/reconcile/container/**"],
     rules: {
       "no-restricted-imports": ["error", {
+        paths: [
+          { name: "node:child_process", message: "reconcile runs no command: kernel/ does, through a transport" },
+          { name: "child_process", message: "reconcile runs no command: kernel/ does, through a transport" },
+          { name: "execa", message: "reconcile runs no command: kernel/ does, through a transport" },
+        ],
         patterns: [
           { group: ["@pulumi/pulumi", "@pulumi/pulumi/*"], message: "only provider/resources (and examples, scripts) import @pulumi/pulumi" },
           { group: ["**/transport/*"], allowTypeImports: true, message: "reconcile reaches a host through kernel/'s host objects (kernel/connection.ts opens one); only transport types may be imported" },
@@ -69,7 +73,24 @@ export default tseslint.config(
           selector: "CallExpression[callee.type='MemberExpression'][callee.property.name=/^(run|readFiles|writeFile|stream)$/][callee.object.property.name='t']",
           message: "reconcile runs no command: ask a kernel/ host object (PrefixHost, NetworkHost, BudgetRecords, …)",
         },
+        {
+          // whatever the object is called (a wrapped transport, `tests.run([...])`): no shell started from reconcile
+          selector: "CallExpression[callee.type='MemberExpression'][callee.property.name='run'][arguments.0.type='ArrayExpression'][arguments.0.elements.0.value=/^(sh|bash|dash|\\/bin\\/sh)$/]",
+          message: "reconcile builds no shell: the script and the command that runs it live in kernel/ (a function taking the transport and returning a typed result)",
+        },
       ],
+    },
+  },
+  {
+    // Issue 26, item 1: reconcile/container-migrate.ts still runs commands itself (t.run of
+    // kernel/container/migrate.ts's scripts, pipeHosts between two hosts) and imports transport
+    // values (connectionKey from transport/open, pipeHosts from transport/stream). It is being
+    // reworked on another branch; until its commands move into kernel/, only the @pulumi/pulumi
+    // rule holds it. Delete this block once it passes the rules above.
+    files: ["provider/reconcile/container-migrate.ts"],
+    rules: {
+      "no-restricted-imports": ["error", { patterns: [{ group: ["@pulumi/pulumi", "@pulumi/pulumi/*"], message: "only provider/resources (and examples, scripts) import @pulumi/pulumi" }] }],
+      "no-restricted-syntax": "off",
     },
   },
 );

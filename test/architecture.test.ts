@@ -21,3 +21,29 @@ describe("the repository stands on its own", () => {
     expect(cited.filter((c) => !headings.has(c.section))).toEqual([]);
   });
 });
+
+describe("ESLint holds reconcile/ to 'reconcile asks, kernel acts' (ARCHITECTURE.md, \"Layers\")", () => {
+  const violations = [
+    `import { shellQuote } from "../transport/transport";`,
+    `import { connectionKey } from "../transport/open";`,
+    `import { shellQuote as q } from "../kernel/shell";`,
+    `import { pathTestsScript } from "../kernel/container/admission";`,
+    `import { execFileSync } from "node:child_process";`,
+    `export const a = (tests: { run(argv: string[]): void }) => tests.run(["sh", "-c", "true"]);`,
+    `export const b = (c: { h: { t: { readFiles(p: string[]): void } } }) => c.h.t.readFiles(["/etc/hostname"]);`,
+  ];
+  const lint = async (code: string, file: string) => {
+    const { ESLint } = await import("eslint");
+    const [result] = await new ESLint({ cwd: root }).lintText(code, { filePath: join(root, file) });
+    return result!.messages.filter((m) => m.ruleId === "no-restricted-imports" || m.ruleId === "no-restricted-syntax").length;
+  };
+
+  it.each(violations)("refuses %s in reconcile/", async (code) => {
+    expect(await lint(code, "provider/reconcile/container-example.ts")).toBeGreaterThan(0);
+  });
+
+  it("allows transport types and kernel/ functions", async () => {
+    const code = `import type { Transport } from "../transport/transport";\nimport { readSubmounts } from "../kernel/container/admission";\nexport const f = (t: Transport) => readSubmounts(t, ["/srv"]);\n`;
+    expect(await lint(code, "provider/reconcile/container-example.ts")).toBe(0);
+  });
+});

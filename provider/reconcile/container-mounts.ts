@@ -1,6 +1,6 @@
 import type { ContainerArgs } from "../../schema/container";
 import type { InputFailure } from "../../schema/issues";
-import { parseSubmounts, submountsScript } from "../kernel/container/admission";
+import { readSubmounts } from "../kernel/container/admission";
 import type { Transport } from "../transport/transport";
 
 /**
@@ -11,7 +11,7 @@ export async function readOnlyBindFailures(t: Pick<Transport, "run" | "target">,
   if (recursive) return [];
   const binds = a.mounts.flatMap((m, i) => (m.type === "bind" && m.readOnly ? [{ i, source: m.source }] : []));
   if (!binds.length) return [];
-  const out = parseSubmounts((await t.run(["sh", "-c", submountsScript(binds.map((b) => b.source))])).stdout);
+  const out = await readSubmounts(t, binds.map((b) => b.source));
   return binds.flatMap((b, k) => {
     const sub = out[k];
     return sub

@@ -3,34 +3,25 @@ import type { ContainerArgs } from "../../schema/container";
 import { isHostAddress, parseIPv4, parseSubnet } from "../../schema/ipv4";
 import type { InputFailure } from "../../schema/issues";
 import type { HostLayout } from "../kernel/container/layout";
-import { releaseScript } from "../kernel/network/allocate";
-import { detachScript, netScript, parseNetProbe, probeNetScript, type Attachment, type NetDrift } from "../kernel/network/attach";
+import { netShFile, parseNetProbe, probeNet, type Attachment, type NetDrift } from "../kernel/network/attach";
 import type { NetworkSpec } from "../kernel/network/bridge";
+import { readNetworkRecords } from "../kernel/network/host";
 import type { ClaimsSnapshot, ContainerSnapshot } from "../kernel/container/snapshot";
-import { portsReadScript } from "../kernel/container/admission";
+import { readPortsInUse, type PortsInUse } from "../kernel/container/admission";
 import { hostnameFile, hostsFile, resolvConf } from "../kernel/network/dns";
 import { macFor, vethAlias, vethName } from "../kernel/network/names";
 import type { PortRule } from "../kernel/network/nft";
-import { parsePortClaims, releasePortsScript, type PortClaim } from "../kernel/network/port-claims";
+import type { PortClaim } from "../kernel/network/port-claims";
 import { stackOf } from "./ownership";
 import type { Transport } from "../transport/transport";
-import { durably } from "../kernel/durable";
 import { netProbeText } from "./container-reads";
 
 /** Does the container touch networking at all? (No network and no ports: kslice adds nothing.) */
 export const hasNetworking = (a: ContainerArgs) => a.networks.length > 0 || a.ports.length > 0;
 
-const recordPath = (layout: HostLayout, n: string) => `${layout.network(n)}/network.json`;
-
 /** The host's records of the container's networks; a missing one is an unknown network. */
-export async function networkRecords(t: Transport, layout: HostLayout, a: ContainerArgs): Promise<Map<string, NetworkSpec | undefined>> {
-  const names = a.networks.map(attachmentName);
-  const files = await t.readFiles(names.map((n) => recordPath(layout, n)));
-  return new Map(names.map((n, i) => [n, files[i] === undefined ? undefined : (JSON.parse(files[i]!) as NetworkSpec)]));
-}
-
-export const releaseAddresses = (t: Transport, layout: HostLayout, container: string, networks?: string[]) =>
-  t.run(["sh", "-c", durably(releaseScript(layout, container, networks), networks ? networks.map((n) => `${layout.network(n)}/addresses`) : [`${layout.networks}/*/addresses`])]);
+export const networkRecords = (t: Transport, layout: HostLayout, a: ContainerArgs): Promise<Map<string, NetworkSpec | undefined>> =>
+  readNetworkRecords(t, layout, a.networks.map(attachmentName));
 
 /** The kernel objects a container's networking consists of, from its declaration and the host's records. */
 export function netPlan(prefix: string, a: ContainerArgs, records: Map<string, NetworkSpec | undefined>, addresses: Map<string, string>) {
@@ -63,8 +54,8 @@ export function netPlan(prefix: string, a: ContainerArgs, records: Map<string, N
 }
 export type NetPlan = ReturnType<typeof netPlan>;
 
-export const netScriptFor = (prefix: string, layout: HostLayout, a: ContainerArgs, p: NetPlan) =>
-  hasNetworking(a) ? netScript(prefix, layout, a.name, p.atts, p.ports) : detachScript(prefix, layout, a.name);
+/** The bundle's net.sh: the container's networks and ports, or, with neither, the removal of what it had. */
+export const netFile = (prefix: string, layout: HostLayout, a: ContainerArgs, p: NetPlan) => netShFile(prefix, layout, a.name, hasNetworking(a) ? p : undefined);
 
 export function etcFiles(a: ContainerArgs, p: NetPlan, hostResolv: string) {
   return {
@@ -89,14 +80,12 @@ export async function observeNet(t: Transport, prefix: string, a: ContainerArgs,
     if (missing.length) drift = { attachments: missing, ports: a.ports.length > 0 };
     else {
       const p = netPlan(prefix, a, records, addresses);
-      const own = async () => (await t.run(["sh", "-c", probeNetScript(prefix, pid, p.atts, true, p.ports)])).stdout;
+      const own = () => probeNet(t, prefix, pid, p.atts, p.ports);
       drift = parseNetProbe(await netProbeText(t, prefix, snap, a.name, pid, p.atts, p.ports, own, burst), a.name, p.atts, p.ports);
     }
   }
   return { records, addresses, drift };
 }
-
-export const releasePorts = (t: Transport, layout: HostLayout, container: string) => t.run(["sh", "-c", durably(releasePortsScript(layout, container), [layout.ports])]);
 
 /** Who holds a port: the container, and for another prefix of the machine that prefix and the owner's stack. */
 function holderText(claim: PortClaim, prefix: string): string {
@@ -105,12 +94,12 @@ function holderText(claim: PortClaim, prefix: string): string {
 }
 
 /** Port claims and listening sockets, read once per host snapshot (the checks of a burst share it). */
-const portReads = new WeakMap<ClaimsSnapshot, Promise<string>>();
+const portReads = new WeakMap<ClaimsSnapshot, Promise<PortsInUse>>();
 
-function portsRead(t: Transport, snap: ClaimsSnapshot): Promise<string> {
+function portsRead(t: Transport, snap: ClaimsSnapshot): Promise<PortsInUse> {
   let r = portReads.get(snap);
   if (!r) {
-    r = t.run(["sh", "-c", portsReadScript()]).then((x) => x.stdout);
+    r = readPortsInUse(t);
     portReads.set(snap, r);
     r.catch(() => portReads.delete(snap));
   }
@@ -153,15 +142,9 @@ export async function netAdmission(t: Transport, layout: HostLayout, a: Containe
     }
   });
   if (a.ports.length) {
-    const [claims = "", listening = ""] = (await portsRead(t, snap)).split("@@\n");
+    const { claims, sockets } = await portsRead(t, snap);
     const prefix = layout.stateDir.split("/").pop()!;
-    const taken = parsePortClaims(claims).filter((x) => (x.prefix === prefix ? !mine(x.container) : !(owner && x.owner === owner)));
-    const sockets = listening.split("\n").filter(Boolean).map((l) => {
-      const [proto, local] = l.split(" ");
-      const m = /^(.*):(\d+)$/.exec(local ?? "");
-      const addr = (m?.[1] ?? "").replace(/^\[|\]$/g, "").replace(/%.*$/, "");
-      return { proto: proto!, port: Number(m?.[2]), addr: addr === "*" || addr === "::" ? "0.0.0.0" : addr };
-    });
+    const taken = claims.filter((x) => (x.prefix === prefix ? !mine(x.container) : !(owner && x.owner === owner)));
     a.ports.forEach((p, i) => {
       const other = taken.find((x) => portsClash(x.key, portKey(p)));
       if (other) failures.push({ property: `ports.${i}.hostPort`, reason: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, already published by ${holderText(other, prefix)}` });

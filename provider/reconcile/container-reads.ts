@@ -2,12 +2,14 @@ import type { Connection } from "../../schema/connection";
 import { hostLayout } from "../kernel/container/layout";
 import { SnapshotCache, perResource, startBurst, type ClaimsSnapshot, type ContainerSnapshot, type PerResourceReads } from "../kernel/container/snapshot";
 import { chooseRuntime } from "../kernel/host-facts";
-import { connectionKey } from "../transport/open";
+import { connectionKey } from "../kernel/connection";
 import { registerSharedRead, type HostContext } from "./host-context";
 import type { Attachment } from "../kernel/network/attach";
 import type { PortRule } from "../kernel/network/nft";
-import { parseProbeAll, probeAllNetScript, probeTextFor, type HostNetView } from "../kernel/network/probe-all";
-import type { CommandResult, Transport } from "../transport/transport";
+import { probeAllNets, probeTextFor, type HostNetView } from "../kernel/network/probe-all";
+import { readInitFiles } from "../kernel/container/security";
+import { readHostResolvConf } from "../kernel/network/dns";
+import type { Transport } from "../transport/transport";
 
 const snapshotCaches = new Map<string, SnapshotCache>();
 
@@ -28,50 +30,22 @@ export function hostSnapshots(h: HostContext, host: { connection: Connection; pr
   return snapshots;
 }
 
-// Read-only commands of checks (paths on the host, submounts of bind sources), answered once per
-// host snapshot: the containers of a program mostly share their rootfs and bind sources, so a
-// preview of N of them runs each distinct test once. Dropped with the snapshot (a change made).
-const answers = new WeakMap<object, Map<string, Promise<CommandResult>>>();
-
-/** A transport whose read-only commands are shared with every check of the same snapshot. */
-export function sharedTests(t: Transport, snap: ClaimsSnapshot): Pick<Transport, "run" | "target"> {
-  return {
-    target: t.target,
-    run(argv) {
-      const key = snap.source ?? snap;
-      let byCommand = answers.get(key);
-      if (!byCommand) answers.set(key, (byCommand = new Map()));
-      const command = JSON.stringify(argv);
-      let r = byCommand.get(command);
-      if (!r) {
-        r = t.run(argv);
-        byCommand.set(command, r);
-        r.catch(() => byCommand.delete(command));
-      }
-      return r;
-    },
-  };
-}
-
 const live = (snap: ContainerSnapshot) => [...snap.states.values()].filter((s) => s.status === "running" || s.status === "paused");
 
 const inits: PerResourceReads<Map<string, (string | undefined)[]>> = new WeakMap();
 const views: PerResourceReads<HostNetView> = new WeakMap();
-// the third is read through the init's own mounts: a /proc view whose lxcfs died fails it (container-proc.ts)
-const initPaths = (p: number) => [`/proc/${p}/status`, `/proc/${p}/uid_map`, `/proc/${p}/root/proc/uptime`];
-
-/** Every live init's /proc status, uid_map and its view of /proc/uptime, by "<name> <pid>". */
+/** Every live init's /proc status, uid_map and its view of /proc/uptime (readInitFiles), by "<name> <pid>". */
 async function allInitFiles(t: Transport, snap: ContainerSnapshot): Promise<Map<string, (string | undefined)[]>> {
   const states = live(snap);
   if (!states.length) return new Map();
-  const read = await t.readFiles(states.flatMap((s) => initPaths(s.pid)));
-  return new Map(states.map((s, i) => [`${s.id} ${s.pid}`, read.slice(3 * i, 3 * i + 3)]));
+  const read = await readInitFiles(t, states.map((s) => s.pid));
+  return new Map(states.map((s, i) => [`${s.id} ${s.pid}`, read[i]!]));
 }
 
 /** A live init's /proc status and uid_map (what its security is checked against) and its /proc/uptime, shared by a burst. */
 export function initFiles(t: Transport, snap: ContainerSnapshot, name: string, pid: number, burst = false): Promise<(string | undefined)[]> {
   // by name and pid: the burst's read may be older than this snapshot (an init restarted since is read anew)
-  return perResource(inits, snap, () => t.readFiles(initPaths(pid)), () => allInitFiles(t, snap), (m) => m.get(`${name} ${pid}`), burst);
+  return perResource(inits, snap, async () => (await readInitFiles(t, [pid]))[0]!, () => allInitFiles(t, snap), (m) => m.get(`${name} ${pid}`), burst);
 }
 
 /**
@@ -92,7 +66,7 @@ export function warmReads(h: HostContext, host: { connection: Connection; prefix
     // containers hold addresses: their diffs will wait on the probe of every namespace (0.8 s at
     // 500). Started here, not with a claims read of its own: that was one more command and 0.2 s
     // more for a preview of 500 without networks, which only waited on the runtime's list before.
-    if (snap.addresses.size) startBurst(views, snap, () => allNetViews(h.t, host.prefix));
+    if (snap.addresses.size) startBurst(views, snap, () => probeAllNets(h.t, host.prefix));
   }).catch(() => undefined);
 }
 
@@ -103,13 +77,7 @@ export function warmReads(h: HostContext, host: { connection: Connection; prefix
 export function netProbeText(
   t: Transport, prefix: string, snap: ContainerSnapshot, name: string, pid: number, atts: Attachment[], ports: PortRule[], one: () => Promise<string>, burst = false,
 ): Promise<string> {
-  return perResource(views, snap, one, () => allNetViews(t, prefix), (view) => (view.pids.get(name) === pid ? probeTextFor(view, name, atts, ports) : undefined), burst);
-}
-
-/** One probe of every networked container (see probeAllNetScript). */
-async function allNetViews(t: Transport, prefix: string): Promise<HostNetView> {
-  // hundreds of namespaces entered take longer than a command's default minute on a loaded host
-  return parseProbeAll((await t.run(["sh", "-c", probeAllNetScript(prefix, hostLayout(prefix))], { timeoutMs: 600_000 })).stdout);
+  return perResource(views, snap, one, () => probeAllNets(t, prefix), (view) => (view.pids.get(name) === pid ? probeTextFor(view, name, atts, ports) : undefined), burst);
 }
 
 const resolvConfs = new WeakMap<object, Promise<string>>();
@@ -119,7 +87,7 @@ export function hostResolvConf(t: Pick<Transport, "readFiles">, snap: ClaimsSnap
   const key = snap.source ?? snap;
   let r = resolvConfs.get(key);
   if (!r) {
-    r = t.readFiles(["/etc/resolv.conf"]).then(([text]) => text ?? "");
+    r = readHostResolvConf(t);
     resolvConfs.set(key, r);
     r.catch(() => resolvConfs.delete(key));
   }

@@ -1,9 +1,7 @@
 import type { ContainerArgs } from "../../schema/container";
 import type { HostLayout } from "../kernel/container/layout";
 import type { ClaimsSnapshot } from "../kernel/container/snapshot";
-import {
-  chooseRanges, claimRangeScript, legacyBase, maxRangeIndex, parseClaim, rangeBase, rangeIndex, releaseRangeScript,
-} from "../kernel/container/uid-ranges";
+import { chooseRanges, claimRange, legacyBase, maxRangeIndex, rangeBase, rangeIndex } from "../kernel/container/uid-ranges";
 import type { Transport } from "../transport/transport";
 
 /**
@@ -32,7 +30,7 @@ export async function ensureRange(t: Pick<Transport, "run" | "target">, layout: 
   for (let attempt = 0; attempt < 10; attempt++) {
     const candidates = legacy === undefined ? chooseRanges(taken) : [legacy];
     if (!candidates.length) throw new Error(`security.userNamespace: host ${t.target} has no user-namespace range left (${maxRangeIndex + 1} claimed)`);
-    const r = parseClaim((await t.run(["sh", "-c", claimRangeScript(layout, a.name, candidates)])).stdout);
+    const r = await claimRange(t, layout, a.name, candidates);
     if ("index" in r) return rangeBase(r.index);
     if (legacy !== undefined) {
       throw new Error(
@@ -42,9 +40,4 @@ export async function ensureRange(t: Pick<Transport, "run" | "target">, layout: 
     taken = r.taken;
   }
   throw new Error(`security.userNamespace: could not claim a user-namespace range on host ${t.target} (other creates kept taking the chosen ones)`);
-}
-
-/** Gives the container's range back (delete, or a create that failed). */
-export async function releaseRange(t: Pick<Transport, "run">, layout: HostLayout, name: string): Promise<void> {
-  await t.run(["sh", "-c", releaseRangeScript(layout, name)]);
 }

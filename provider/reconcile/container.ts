@@ -12,18 +12,18 @@ import { sysctlDrift, writeSysctls } from "../kernel/container/sysctl";
 import { sysctlPath } from "../../schema/sysctl";
 import { ensureLower, lowerOf } from "../kernel/container/rootfs";
 import { OciRuntime } from "../kernel/container/runtime";
-import { startScript } from "../kernel/container/scripts";
+import { startShFile } from "../kernel/container/scripts";
 import { writeBundleFiles, type BundleFile } from "../kernel/container/files";
-import { incompleteBundlesScript, parseIncompleteBundles } from "../kernel/container/bundle-state";
-import { expectedSecurity, parseSecurity, securityDrift } from "../kernel/container/security";
+import { readBundleRecord, readIncompleteBundles } from "../kernel/container/bundle-state";
+import { expectedSecurity, parseSecurity, readSpecAndInit, securityDrift } from "../kernel/container/security";
 import type { ClaimsSnapshot, ContainerSnapshot, Made, SnapshotCache } from "../kernel/container/snapshot";
 import { chooseRuntime, recursiveReadOnly } from "../kernel/host-facts";
 import { readOnlyBindFailures } from "./container-mounts";
-import { hostResolvConf, hostSnapshots, initFiles, sharedTests } from "./container-reads";
-import { parsePathTests, pathTestsScript, type PathTest } from "../kernel/container/admission";
+import { hostResolvConf, hostSnapshots, initFiles } from "./container-reads";
+import { readPathTests, sharedTests, type PathTest } from "../kernel/container/admission";
 import { ensureRange, uidBaseOf } from "./container-userns";
 import type { Usage } from "../kernel/cgroup/usage";
-import { connectionKey } from "../transport/open";
+import { connectionKey } from "../kernel/connection";
 import { hostContext, type HostContext } from "./host-context";
 import { hostMoved, machineIdentity } from "./host-identity";
 import { declaredParentLimits, limitsAdmission, removedLimits } from "./limits";
@@ -35,16 +35,16 @@ import { claim, ownerConflict, ownerOf, recordedOwner } from "./ownership";
 import { kernelCapabilities } from "../kernel/capabilities";
 import type { Limits } from "../../schema/limits";
 import {
-  etcFiles, hasNetworking, netAdmission, netPlan, netScriptFor, networkRecords, observeNet,
-  releaseAddresses, releasePorts, type NetPlan,
+  etcFiles, hasNetworking, netAdmission, netFile, netPlan, networkRecords, observeNet, type NetPlan,
 } from "./container-network";
 import {
-  createSteps, filesAndSupervisorSteps, markStoppedSteps, networkSteps, parseReport, removeContainerSteps, startContainerSteps, stopContainerSteps,
+  containerSite, createSteps, filesAndSupervisorSteps, markStoppedSteps, networkSteps, parseReport, removeContainerFromHost, runOperation, startContainerSteps, stopContainerSteps,
   templateMissing, type ContainerSite, type NetClaims,
 } from "../kernel/container/operations";
 import { chooseRanges, maxRangeIndex, rangeBase } from "../kernel/container/uid-ranges";
-import { chooseAddress, lostRace, type AddressClaim } from "../kernel/network/allocate";
-import { runTransaction, StepError, type Pause, type PauseHook, type Step } from "../kernel/transaction";
+import { chooseAddress, lostRace, releaseAddresses, type AddressClaim } from "../kernel/network/allocate";
+import { releasePorts } from "../kernel/network/port-claims";
+import { StepError, type Pause, type PauseHook, type Step } from "../kernel/transaction";
 import { attachmentName } from "../../schema/container-network";
 import { unreachableAtCheck } from "./unreachable";
 import { applyDisk, diskAdmission, diskDrift, diskReplaces } from "./container-disk";
@@ -181,7 +181,7 @@ async function planCtx(c: Ctx, a: ContainerArgs) {
   return { periodUs: 100_000, devices: await resolveBlockDevices(c.h.t, (a.limits.io?.devices ?? []).map((d) => d.device)) };
 }
 
-const site = (c: Ctx, name: string): ContainerSite => ({ prefix: c.prefix, layout: c.layout, runtime: c.runtime.name, name, removeCgroup: c.h.cgroups.removeScript(c.path) });
+const site = (c: Ctx, name: string): ContainerSite => containerSite(c.h.cgroups, c.prefix, c.layout, c.runtime.name, name, c.path);
 
 /**
  * Addresses and ranges chosen by operations under way in this process, not yet claimed on the
@@ -247,7 +247,7 @@ async function decideNet(c: Ctx, a: ContainerArgs, snap: ClaimsSnapshot): Promis
   });
   const etc = etcFiles(a, plan, hostResolv);
   const files: BundleFile[] = [
-    { path: `${c.bundle}/net.sh`, content: netScriptFor(a.host.prefix, c.layout, a, plan) },
+    netFile(a.host.prefix, c.layout, a, plan),
     // bind-mounted into the container: rewritten in place, so that it sees the change
     { path: `${c.bundle}/resolv.conf`, content: etc.resolv, mode: "644", inPlace: true },
     { path: `${c.bundle}/hosts`, content: etc.hosts, mode: "644", inPlace: true },
@@ -289,14 +289,14 @@ async function startFile(c: Ctx, a: ContainerArgs): Promise<BundleFile> {
     value: s.value,
   }));
   const net = hasNetworking(a) ? `${c.bundle}/net.sh` : undefined;
-  return { path: `${c.bundle}/start.sh`, content: startScript(c.runtime.name, c.layout, a.name, writes, nofileLimit(c.h.facts.nofileHard), net, lowerOf(c.layout, a.rootfs), a.procViews ? { prefix: c.prefix } : undefined) };
+  return startShFile(c.runtime.name, c.layout, a.name, writes, nofileLimit(c.h.facts.nofileHard), net, lowerOf(c.layout, a.rootfs), a.procViews ? { prefix: c.prefix } : undefined);
 }
 
 /** Runs one operation's script on the container's host; its failure reads `<host>: container <name>: <step>: <stderr>`. */
 async function operate(c: Ctx, name: string, steps: (Step | Pause)[], hook?: PauseHook, made?: Made): Promise<string> {
   let ok = false;
   try {
-    const out = await runTransaction(c.h.t, steps, { hook, timeoutMs: 180_000 });
+    const out = await runOperation(c.h.t, steps, hook);
     ok = true;
     return out;
   } catch (e) {
@@ -364,9 +364,9 @@ const markStopped = (c: Ctx) => operate(c, c.bundle.split("/").pop()!, markStopp
  * address and port claims, the rootfs mount and the bundle. Idempotent; one command.
  */
 export async function removeContainer(h: HostContext, runtime: OciRuntime, prefix: string, name: string, path: string, graceMs = 0): Promise<void> {
-  const s: ContainerSite = { prefix, layout: hostLayout(prefix), runtime: runtime.name, name, removeCgroup: h.cgroups.removeScript(path) };
+  const s = containerSite(h.cgroups, prefix, hostLayout(prefix), runtime.name, name, path);
   try {
-    await runTransaction(h.t, removeContainerSteps(s, graceMs), { timeoutMs: 120_000 + graceMs });
+    await removeContainerFromHost(h.t, s, graceMs);
   } catch (e) {
     throw new Error(`${h.t.target}: container ${name}: ${(e as Error).message}`, { cause: e });
   } finally {
@@ -380,7 +380,7 @@ export async function removeContainer(h: HostContext, runtime: OciRuntime, prefi
  * bundle, or none, gives undefined.
  */
 async function incompleteBundle(c: Ctx, name: string): Promise<string | undefined> {
-  const left = parseIncompleteBundles((await c.h.t.run(["sh", "-c", incompleteBundlesScript(c.layout, name)])).stdout).get(name);
+  const left = (await readIncompleteBundles(c.h.t, c.layout, name)).get(name);
   return left === undefined ? undefined : left || c.path;
 }
 
@@ -434,7 +434,7 @@ async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot, recor
   const [config, status, uidMap, uptime] = !live
     ? [undefined, undefined, undefined, undefined]
     : recordedPid === undefined || recordedPid !== st.pid
-      ? await c.h.t.readFiles([`${c.bundle}/config.json`, `/proc/${st.pid}/status`, `/proc/${st.pid}/uid_map`, `/proc/${st.pid}/root/proc/uptime`])
+      ? await readSpecAndInit(c.h.t, c.layout, a.name, st.pid)
       : [undefined, ...(await initFiles(c.h.t, s, a.name, st.pid, burst))];
   // what the kernel shows of the init, not what config.json says
   const sec = parseSecurity(status, uidMap);
@@ -522,7 +522,7 @@ async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?
   ];
   const tests = sharedTests(c.h.t, await c.snapshots.claims());
   if (checks.length) {
-    parsePathTests((await tests.run(["sh", "-c", pathTestsScript(checks)])).stdout).forEach((ok, i) => {
+    (await readPathTests(tests, checks)).forEach((ok, i) => {
       if (!ok) failures.push({ property: checks[i]!.property, reason: `got ${checks[i]!.got ?? JSON.stringify(checks[i]!.path)}; ${checks[i]!.missing} on host ${c.h.t.target}` });
     });
   }
@@ -770,7 +770,7 @@ export const containerLifecycle: LifecycleImpl = {
     const a = parse(props);
     const c = await context(a);
     // taken over by another owner (adopt: true): it is theirs now, and stays
-    const [meta] = await c.h.t.readFiles([`${c.bundle}/kslice.json`]);
+    const meta = await readBundleRecord(c.h.t, c.bundle);
     const holder = recordedOwner(meta);
     if (holder && holder !== ownerOf(props)) {
       console.error(`warning: ${c.h.t.target}: container ${a.name} under prefix ${a.host.prefix} now belongs to ${holder}; left in place`);
@@ -816,7 +816,7 @@ const recordOwner = (c: Ctx, owner: string) => amendRecord(c, { owner });
 const recordSpecHash = (c: Ctx, specHash: string) => amendRecord(c, { specHash });
 
 async function amendRecord(c: Ctx, fields: Record<string, string>): Promise<void> {
-  const [meta] = await c.h.t.readFiles([`${c.bundle}/kslice.json`]);
+  const meta = await readBundleRecord(c.h.t, c.bundle);
   if (meta !== undefined) await putFile(c, `${c.bundle}/kslice.json`, JSON.stringify({ ...(JSON.parse(meta) as object), ...fields }));
 }
 
@@ -825,7 +825,7 @@ async function amendRecord(c: Ctx, fields: Record<string, string>): Promise<void
  * If it was made from the same declaration, take it over without restarting it; otherwise refuse.
  */
 async function adopt(c: Ctx, a: ContainerArgs, inputs: Props, spec: unknown, snap: ContainerSnapshot) {
-  const [meta] = await c.h.t.readFiles([`${c.bundle}/kslice.json`]);
+  const meta = await readBundleRecord(c.h.t, c.bundle);
   const conflict = ownerConflict(`container ${a.name} under prefix ${a.host.prefix} on host ${c.h.t.target}`, recordedOwner(meta), ownerOf(inputs), a.adopt);
   if (conflict) throw new Error(`${c.h.t.target}: ${conflict}`);
   // kslice.json lost to a power loss: owner and declaration unknown, so taken as ownerless and

@@ -1,4 +1,4 @@
-import { shellQuote as q } from "../../transport/transport";
+import { shellQuote as q, type Transport } from "../../transport/transport";
 import { removeBootUnitScript } from "./boot";
 import type { HostLayout } from "./layout";
 import { stopLxcfsScript } from "./lxcfs";
@@ -21,6 +21,17 @@ export function parseIncompleteBundles(out: string): Map<string, string> {
     found.set(name, path ?? "");
   }
   return found;
+}
+
+/** The prefix's incomplete bundles (or only `only`'s): name → cgroup path, as parseIncompleteBundles gives them (one command). */
+export async function readIncompleteBundles(t: Pick<Transport, "run">, layout: HostLayout, only?: string): Promise<Map<string, string>> {
+  return parseIncompleteBundles((await t.run(["sh", "-c", incompleteBundlesScript(layout, only)])).stdout);
+}
+
+/** The record (kslice.json: spec hash, lower, owner, uid base) of the bundle at `bundle`, as it is on the host; undefined when there is none. */
+export async function readBundleRecord(t: Pick<Transport, "readFiles">, bundle: string): Promise<string | undefined> {
+  const [meta] = await t.readFiles([`${bundle}/kslice.json`]);
+  return meta;
 }
 
 /** Removes a bundle; the prefix's last container takes the boot unit and lxcfs with it (Host delete does too). */

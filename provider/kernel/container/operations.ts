@@ -3,7 +3,9 @@ import { shellQuote as q } from "../../transport/transport";
 import { claimAddressesScript, releaseScript, type AddressClaim } from "../network/allocate";
 import { detachScript } from "../network/attach";
 import { claimPortsScript, releasePortsScript, type PortDeclaration } from "../network/port-claims";
-import type { Pause, Step } from "../transaction";
+import { runTransaction, type Pause, type PauseHook, type Step } from "../transaction";
+import type { Transport } from "../../transport/transport";
+import type { CgroupDriver } from "../cgroup/driver";
 import { bootScript, bootScriptPath, bootUnitWrites, installBootUnitScript, launchSupervisorScript, supervisorPath } from "./boot";
 import { createLogScript, removeBundleScript } from "./bundle-state";
 import { diskImage, diskMount, makeDiskScript, umountDiskScript } from "./disk";
@@ -24,6 +26,11 @@ export interface ContainerSite {
   name: string;
   /** The shell that removes the container's cgroup node from every hierarchy (the cgroup driver's removeScript). */
   removeCgroup: string;
+}
+
+/** The site of container `name` whose cgroup is `path` below the prefix, its removal said by the host's cgroup driver. */
+export function containerSite(cgroups: Pick<CgroupDriver, "removeScript">, prefix: string, layout: HostLayout, runtime: "runc" | "crun", name: string, path: string): ContainerSite {
+  return { prefix, layout, runtime, name, removeCgroup: cgroups.removeScript(path) };
 }
 
 /** Exit status of the create's first step when the template is not built yet: build it (ensureLower), then run the create again. */
@@ -375,4 +382,17 @@ export function networkSteps(s: ContainerSite, net: NetClaims | undefined, files
 /** Bundle files (renamed into place, or rewritten in place), then the supervisor (a changed restart policy or log cap). */
 export function filesAndSupervisorSteps(s: ContainerSite, files: BundleFile[]): Step[] {
   return [{ name: "files", run: writeFilesScript(files), writes: files.map((f) => f.path) }, supervisorStep(s)];
+}
+
+/**
+ * Runs one of a container's operations (createSteps, startContainerSteps, stopContainerSteps,
+ * networkSteps, …) as one transaction: its stdout, or a StepError naming the failing step.
+ */
+export function runOperation(t: Pick<Transport, "run">, steps: (Step | Pause)[], hook?: PauseHook): Promise<string> {
+  return runTransaction(t, steps, { hook, timeoutMs: 180_000 });
+}
+
+/** Removes everything a container has on the host (removeContainerSteps), in one transaction. */
+export async function removeContainerFromHost(t: Pick<Transport, "run">, s: ContainerSite, graceMs: number): Promise<void> {
+  await runTransaction(t, removeContainerSteps(s, graceMs), { timeoutMs: 120_000 + graceMs });
 }

@@ -1,5 +1,6 @@
 import { shellQuote as q } from "../../transport/transport";
 import type { HostLayout } from "./layout";
+import type { BundleFile } from "./files";
 import { ensureRootfsMounted } from "./rootfs";
 import { supervisorLock } from "./boot";
 import { unpublishFunction } from "../network/nft";
@@ -42,6 +43,11 @@ function etcTargets(rootfs: string): string {
   const etc = `${rootfs}/etc`;
   const made = etcFiles.map((f) => q(`${etc}/${f}`)).map((f) => `[ -e ${f} ] || [ -L ${f} ] || { set -C; : > ${f}; set +C; }`);
   return `if [ -d ${q(etc)} ] && [ ! -L ${q(etc)} ]; then ${made.join("; ")}; fi`;
+}
+
+/** The bundle's start.sh (startScript's arguments). */
+export function startShFile(runtime: string, layout: HostLayout, id: string, writes: CgroupWrite[], nofileHard: number, netScript?: string, lower?: string, procViews?: { prefix: string }): BundleFile {
+  return { path: `${layout.bundle(id)}/start.sh`, content: startScript(runtime, layout, id, writes, nofileHard, netScript, lower, procViews) };
 }
 
 /**

@@ -5,6 +5,8 @@
  * its other capabilities, filter or ids, and only the kernel shows it.
  */
 import { capabilityNames } from "../capabilities";
+import type { Transport } from "../../transport/transport";
+import type { HostLayout } from "./layout";
 
 export interface SecurityState {
   /**
@@ -76,4 +78,18 @@ export function securityDrift(want: SecurityState, have: SecurityState): string[
     ...(want.noNewPrivs === have.noNewPrivs ? [] : ["no_new_privs"]),
     ...(same(want.uidMap, have.uidMap) ? [] : ["uid_map"]),
   ];
+}
+
+// the third is read through the init's own mounts: a /proc view whose lxcfs died fails it (reconcile/container-proc.ts)
+const initPaths = (pid: number) => [`/proc/${pid}/status`, `/proc/${pid}/uid_map`, `/proc/${pid}/root/proc/uptime`];
+
+/** Each init's /proc status, uid_map and its view of /proc/uptime (undefined where unreadable), in one read. */
+export async function readInitFiles(t: Pick<Transport, "readFiles">, pids: number[]): Promise<(string | undefined)[][]> {
+  const read = await t.readFiles(pids.flatMap(initPaths));
+  return pids.map((_, i) => read.slice(3 * i, 3 * i + 3));
+}
+
+/** The container's config.json, then its init's files as readInitFiles gives them: one read. */
+export async function readSpecAndInit(t: Pick<Transport, "readFiles">, layout: HostLayout, name: string, pid: number): Promise<(string | undefined)[]> {
+  return t.readFiles([`${layout.bundle(name)}/config.json`, ...initPaths(pid)]);
 }

@@ -1,4 +1,4 @@
-import { shellQuote as q } from "../../transport/transport";
+import { shellQuote as q, type Transport } from "../../transport/transport";
 import type { HostLayout } from "./layout";
 
 /**
@@ -78,6 +78,11 @@ export function parseClaim(out: string): ClaimResult {
   throw new Error(`unexpected answer of the range claim: ${JSON.stringify(out)}`);
 }
 
+/** Runs claimRangeScript: the index claimed, or every index taken meanwhile (one command). */
+export async function claimRange(t: Pick<Transport, "run">, layout: HostLayout, container: string, candidates: number[]): Promise<ClaimResult> {
+  return parseClaim((await t.run(["sh", "-c", claimRangeScript(layout, container, candidates)])).stdout);
+}
+
 /** Gives a container's range back (delete). */
 export function releaseRangeScript(layout: HostLayout, container: string): string {
   const d = q(layout.uidRanges);
@@ -88,6 +93,11 @@ export function releaseRangeScript(layout: HostLayout, container: string): strin
     `grep -lxF -- ${q(container)} ${d}/* 2>/dev/null | xargs -r rm -f`,
     `rmdir ${d} 2>/dev/null; exit 0`,
   ].join("\n");
+}
+
+/** Gives the container's range back (delete, or a create that failed): one command. */
+export async function releaseRange(t: Pick<Transport, "run">, layout: HostLayout, container: string): Promise<void> {
+  await t.run(["sh", "-c", releaseRangeScript(layout, container)]);
 }
 
 /** Snapshot part: this prefix's claims ("<dir>/<index>:<name>") then every prefix's claimed indexes. */

@@ -1,6 +1,8 @@
 import { parseIPv4, parseSubnet } from "../../../schema/ipv4";
 import { shellQuote as q } from "../shell";
 import type { HostLayout } from "../container/layout";
+import { durably } from "../durable";
+import type { CommandResult, Transport } from "../../transport/transport";
 
 export interface AllocationRequest {
   network: string;
@@ -70,6 +72,10 @@ export function releaseScript(layout: HostLayout, container: string, networks?: 
   const dirs = networks ? networks.map((n) => q(`${layout.network(n)}/addresses`)).join(" ") : `${q(layout.networks)}/*/addresses`;
   return `for d in ${dirs}; do [ -d "$d" ] || continue; grep -lxF -- ${q(container)} "$d"/* 2>/dev/null | xargs -r rm -f; done; exit 0`;
 }
+
+/** Gives back a container's addresses (releaseScript), on disk when it returns: one command. */
+export const releaseAddresses = (t: Pick<Transport, "run">, layout: HostLayout, container: string, networks?: string[]): Promise<CommandResult> =>
+  t.run(["sh", "-c", durably(releaseScript(layout, container, networks), networks ? networks.map((n) => `${layout.network(n)}/addresses`) : [`${layout.networks}/*/addresses`])]);
 
 
 /** The addresses a request may take: [first, last] as numbers, the gateway left out by the caller. */

@@ -1,6 +1,8 @@
 import { parseRate } from "../../../schema/units";
 import { shellQuote as q } from "../shell";
 import type { HostLayout } from "../container/layout";
+import type { BundleFile } from "../container/files";
+import type { Transport } from "../../transport/transport";
 import { containerOwner, nftTable, vethAliasPrefix } from "./names";
 import { localnetScript } from "./localnet";
 import { guardApplyScript, guardElements, guardLinesOf, guardListing, guardRemoveScript, wantedGuardLines } from "./guard";
@@ -132,6 +134,17 @@ export function detachScript(prefix: string, layout: HostLayout, container: stri
   ].join("\n");
 }
 
+/**
+ * A container's net.sh in its bundle: netScript for its attachments and ports, or, when it has
+ * neither (`net` undefined), detachScript, which removes what it had.
+ */
+export function netShFile(prefix: string, layout: HostLayout, container: string, net: { atts: Attachment[]; ports: PortRule[] } | undefined): BundleFile {
+  return {
+    path: `${layout.bundle(container)}/net.sh`,
+    content: net ? netScript(prefix, layout, container, net.atts, net.ports) : detachScript(prefix, layout, container),
+  };
+}
+
 /** `ip` arguments and batch (one command a line) that list a namespace's links, addresses and default routes. */
 export const nsListingArgs = "-o -4 -force -batch -";
 export const nsListingBatch = ["link show", "addr show", "route show default"];
@@ -172,6 +185,11 @@ export function probeNetScript(prefix: string, pid: number, atts: Attachment[], 
     `nsenter --net=/proc/${pid}/ns/net sh -c ${q(inNamespaceListing)} 2>/dev/null | ${probeLabels}`,
     ...(withRules ? [`nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`, foreignDnatsScript(prefix), guardListing(nftTable(prefix))] : []),
   ].join("\n");
+}
+
+/** The probe of one running container's networks, rules included (probeNetScript's output; one command). */
+export async function probeNet(t: Pick<Transport, "run">, prefix: string, pid: number, atts: Attachment[], ports: PortRule[]): Promise<string> {
+  return (await t.run(["sh", "-c", probeNetScript(prefix, pid, atts, true, ports)])).stdout;
 }
 
 /**

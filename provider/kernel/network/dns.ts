@@ -1,3 +1,4 @@
+import type { Transport } from "../../transport/transport";
 /** /etc/resolv.conf, /etc/hosts and /etc/hostname of a container, bind-mounted read-only from its bundle. */
 
 export interface DnsSettings {
@@ -42,3 +43,9 @@ export function hostsFile(hostname: string, addresses: string[], extra: Record<s
 
 /** /etc/hostname: the name alone, as Docker writes it (`hostname` and programs read it at start). */
 export const hostnameFile = (hostname: string) => `${hostname}\n`;
+
+/** The host's /etc/resolv.conf ("" when it has none). */
+export async function readHostResolvConf(t: Pick<Transport, "readFiles">): Promise<string> {
+  const [text] = await t.readFiles(["/etc/resolv.conf"]);
+  return text ?? "";
+}

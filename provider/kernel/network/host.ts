@@ -103,3 +103,9 @@ export class NetworkHost {
     return r.stdout.split("\n").filter(Boolean);
   }
 }
+
+/** The records (network.json) of the named networks of a prefix; a missing one is undefined. One read. */
+export async function readNetworkRecords(t: Pick<Transport, "readFiles">, layout: HostLayout, names: string[]): Promise<Map<string, NetworkSpec | undefined>> {
+  const files = await t.readFiles(names.map((n) => `${layout.network(n)}/network.json`));
+  return new Map(names.map((n, i) => [n, files[i] === undefined ? undefined : (JSON.parse(files[i]!) as NetworkSpec)]));
+}

@@ -8,6 +8,8 @@ export interface PortDeclaration {
 }
 import { shellQuote as q } from "../shell";
 import type { HostLayout } from "../container/layout";
+import { durably } from "../durable";
+import type { CommandResult, Transport } from "../../transport/transport";
 
 /**
  * Every prefix's port claims: host ports belong to the machine, whatever prefix publishes them
@@ -77,3 +79,7 @@ export function parsePortClaims(out: string): PortClaim[] {
 
 /** Gives a container's port claim back. */
 export const releasePortsScript = (layout: HostLayout, container: string) => `rm -f ${q(`${layout.ports}/${container}`)}; rmdir ${q(layout.ports)} 2>/dev/null; true`;
+
+/** Gives a container's port claim back, on disk when it returns: one command. */
+export const releasePorts = (t: Pick<Transport, "run">, layout: HostLayout, container: string): Promise<CommandResult> =>
+  t.run(["sh", "-c", durably(releasePortsScript(layout, container), [layout.ports])]);

@@ -1,5 +1,6 @@
 import { shellQuote as q } from "../shell";
-import type { HostLayout } from "../container/layout";
+import { hostLayout, type HostLayout } from "../container/layout";
+import type { Transport } from "../../transport/transport";
 import { foreignDnatsScript, loopbackBridges, nsListingArgs, nsListingBatch, probeLabels, type Attachment } from "./attach";
 import { guardLinesOf, guardListing } from "./guard";
 import { nftTable } from "./names";
@@ -128,4 +129,10 @@ export function probeTextFor(view: HostNetView, container: string, atts: Attachm
     ...view.dnats,
     ...atts.flatMap((a) => guardLinesOf(view.guard, a.veth)),
   ].join("\n");
+}
+
+/** One probe of every networked container of the prefix (probeAllNetScript), parsed: one command. */
+export async function probeAllNets(t: Pick<Transport, "run">, prefix: string): Promise<HostNetView> {
+  // hundreds of namespaces entered take longer than a command's default minute on a loaded host
+  return parseProbeAll((await t.run(["sh", "-c", probeAllNetScript(prefix, hostLayout(prefix))], { timeoutMs: 600_000 })).stdout);
 }

@@ -3,7 +3,7 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { parsePathTests, parseSubmounts, pathTestsScript, submountsScript } from "../../../../provider/kernel/container/admission";
+import { parsePathTests, parsePortsRead, parseSubmounts, pathTestsScript, submountsScript } from "../../../../provider/kernel/container/admission";
 
 const sh = (script: string) => execFileSync("sh", ["-c", script], { encoding: "utf8" });
 
@@ -33,5 +33,23 @@ describe("admission scripts, run by the host's sh", () => {
     } finally {
       rmSync(d, { recursive: true, force: true });
     }
+  });
+});
+
+describe("parsePortsRead", () => {
+  it("splits claims from sockets and gives an address of any kind as 0.0.0.0, without brackets or a zone", () => {
+    const out = "kslice web - tcp/0.0.0.0/8080\nother db urn:x udp/127.0.0.1/53\n@@\ntcp 0.0.0.0:22\ntcp [::]:80\nudp *:5353\ntcp 127.0.0.1%lo:631\ntcp [::1]:25\n";
+    const { claims, sockets } = parsePortsRead(out);
+    expect(claims).toEqual([
+      { prefix: "kslice", container: "web", owner: undefined, key: "tcp/0.0.0.0/8080" },
+      { prefix: "other", container: "db", owner: "urn:x", key: "udp/127.0.0.1/53" },
+    ]);
+    expect(sockets).toEqual([
+      { proto: "tcp", port: 22, addr: "0.0.0.0" },
+      { proto: "tcp", port: 80, addr: "0.0.0.0" },
+      { proto: "udp", port: 5353, addr: "0.0.0.0" },
+      { proto: "tcp", port: 631, addr: "127.0.0.1" },
+      { proto: "tcp", port: 25, addr: "::1" },
+    ]);
   });
 });
