@@ -62,8 +62,7 @@ beside=$([ -n "$has_lab" ] && [ "${KSLICE_TEST_LAB_BESIDE:-0}" != 0 ] && echo 1 
 if [ -n "$beside" ]; then
   echo "== lab tier: started beside the others, its output follows when it ends"
   set -m # its own process group, so that a failing run stops the whole of it
-  # at the lowest priority: the guests (TCG, CPU-bound) take only what the other tiers leave
-  (renice -n 19 -p "$BASHPID" >/dev/null; lab_tier "lab&") >"$results/lab.log" 2>&1 &
+  lab_tier "lab&" >"$results/lab.log" 2>&1 &
   lab_pid=$!
   set +m
 fi
