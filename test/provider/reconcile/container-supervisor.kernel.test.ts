@@ -44,6 +44,9 @@ describe("the host supervisor: restart policies and log caps without kslice runn
     const never = await cs.create("mortal", { command: ["sleep", "600"], stopGraceSeconds: 1 });
     // a second start may run for an instant before it finds the lock taken
     expect(await until(() => supervisors().length === 1, 3000)).toBe(true);
+    // the pid the restart must change (a create that reported no pid would make the wait below vacuous)
+    expect(always.outs.pid).toBeGreaterThan(0);
+    expect(stateOf("phoenix")).toMatchObject({ status: "running", pid: always.outs.pid });
     runc("kill", "phoenix", "KILL");
     runc("kill", "mortal", "KILL");
     expect(await until(() => stateOf("phoenix").status === "running" && stateOf("phoenix").pid !== always.outs.pid, 8000)).toBe(true);
