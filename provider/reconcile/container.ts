@@ -26,7 +26,7 @@ import type { Usage } from "../kernel/cgroup/usage";
 import { connectionKey } from "../transport/open";
 import { hostContext, type HostContext } from "./host-context";
 import { hostMoved, machineIdentity } from "./host-identity";
-import { declaredParentLimits, limitsAdmission, removedLimits } from "./limits";
+import { declaredParentLimits, limitsAdmission, parentDiskBudget, removedLimits } from "./limits";
 import { observedInputs } from "./limits-observed";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
@@ -47,7 +47,8 @@ import { chooseAddress, lostRace, type AddressClaim } from "../kernel/network/al
 import { runTransaction, StepError, type Pause, type PauseHook, type Step } from "../kernel/transaction";
 import { attachmentName } from "../../schema/container-network";
 import { unreachableAtCheck } from "./unreachable";
-import { applyDisk, diskAdmission, diskDrift, diskReplaces } from "./container-disk";
+import { applyDisk, diskAdmission, diskDrift, diskReplaces, diskRoomAdmission } from "./container-disk";
+import { diskBudgetAdmission } from "./disk-budget";
 
 const inputKeys = [
   "host", "name", "parent", "limits", "rootfs", "command", "env", "workingDir", "user", "hostname",
@@ -538,7 +539,9 @@ async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?
   }
   failures.push(...(await netAdmission(c.h.t, c.layout, a, await c.snapshots.claims(), previousName, owner)));
   failures.push(...(await readOnlyBindFailures(tests, a, recursiveReadOnly(c.h.facts, c.runtime.name))));
-  failures.push(...(await diskAdmission(c.h.t, c.bundle, a, (await c.snapshots.claims()).bundles.has(a.name))));
+  const disk = await diskAdmission(c.h.t, c.bundle, a, (await c.snapshots.claims()).bundles.has(a.name));
+  failures.push(...disk);
+  if (!disk.length) failures.push(...(await diskRoomAdmission(c.h.t, c.layout, a, owner ?? `container ${a.name}`)));
   return failures;
 }
 
@@ -619,7 +622,11 @@ export const containerLifecycle: LifecycleImpl = {
     const r = parseDeclared(inputs);
     if (!r.ok) return { failures: r.failures };
     try {
-      const failures = await admission(r.value, await context(r.value), typeof olds.name === "string" ? olds.name : undefined, ownerOf(inputs), declaredParentLimits(news.parentLimits));
+      const c = await context(r.value);
+      const failures = await admission(r.value, c, typeof olds.name === "string" ? olds.name : undefined, ownerOf(inputs), declaredParentLimits(news.parentLimits));
+      const label = `container ${r.value.name}`;
+      const budget = await parentDiskBudget(r.value, c.h, news.parentDisk);
+      failures.push(...diskBudgetAdmission(r.value.host, r.value.parent, budget, { key: ownerOf(inputs) ?? label, label, bytes: r.value.disk?.max }));
       if (failures.length) return { failures };
     } catch (e) {
       const failures = unreachableAtCheck(e);

@@ -202,6 +202,7 @@ export class Container extends pulumi.CustomResource {
           owner: ownerInput(name, "Container", opts),
           // the parent's declared limits, for check at preview (dropped by check, never stored)
           parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
+          parentDisk: args.parent instanceof ResourceLimits ? args.parent.declaredDisk : undefined,
         },
         { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host", "env", "leftBehind"] },
         "Container",
