@@ -14,8 +14,11 @@ import { containsUnknown } from "./unknown";
  * child's check sees the others checked before it, and the last one sees them all).
  */
 
-/** How a size is shown in a refusal: the user's notation when exact ("10Gi"), else rounded with the bytes. */
-export const showSize = (n: number) => (/^\d+$/.test(formatSize(n)) ? `${readableSize(n)} (${n} bytes)` : formatSize(n));
+/** How a size is shown in a refusal: the user's notation when exact in its own unit ("10Gi"), else rounded with the bytes. */
+export function showSize(n: number): string {
+  const m = /^(\d+)([KMGT]i)$/.exec(formatSize(n));
+  return m && (Number(m[1]) < 1024 || m[2] === "Ti") ? formatSize(n) : `${readableSize(n)} (${n} bytes)`;
+}
 
 /** A parent's declared disk budget as its ResourceLimits passed it: bytes, or undefined (none, unknown, invalid). */
 export function declaredParentDisk(v: unknown): number | undefined {
