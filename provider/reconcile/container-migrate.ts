@@ -5,6 +5,7 @@ import { hostLayout } from "../kernel/container/layout";
 import { readDiskRoom } from "../kernel/container/disk";
 import { readableSize } from "../../schema/units";
 import { promisedBytes } from "./container-disk";
+import { withHostDefaults } from "./container";
 import { showSize } from "./disk-budget";
 import { archiveUpperScript, hostClock, upperBytes, keepTargetManifestScript, liveSupportScript, pruneUpperScript, readMoveRecord, restoreUpperScript, upperManifestScript, upperSizeScript, writeMoveRecord, type ArchivePhase } from "../kernel/container/migrate";
 import { lowerOf } from "../kernel/container/rootfs";
@@ -508,7 +509,8 @@ async function announce(o: ContainerArgs, a: ContainerArgs, owner: string | unde
 async function roomAdmission(olds: Props, news: Props, declaration: (props: Props) => ContainerArgs | undefined): Promise<InputFailure[]> {
   if (containsUnknown(news)) return [];
   const o = declaration(olds);
-  const a = declaration(news);
+  // the disk the check will give it: declared, or the Host's default
+  const a = declaration(withHostDefaults(olds, news, news.hostDefaults));
   if (!o || !a) return [];
   if (o.host.prefix === a.host.prefix && JSON.stringify(o.host.connection) === JSON.stringify(a.host.connection)) return [];
   const source = await reach(o.host, true);

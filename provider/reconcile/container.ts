@@ -1,7 +1,7 @@
 import type { NetDrift } from "../kernel/network/attach";
 import { withDetail } from "./diff-detail";
 import { createHash } from "node:crypto";
-import { containerArgs, type ContainerArgs } from "../../schema/container";
+import { containerArgs, disk, type ContainerArgs } from "../../schema/container";
 import { parseInput, type InputFailure } from "../../schema/issues";
 import { resolveBlockDevices } from "../kernel/block-devices";
 import { hostLayout, type HostLayout } from "../kernel/container/layout";
@@ -53,7 +53,7 @@ import { diskBudgetAdmission } from "./disk-budget";
 const inputKeys = [
   "host", "name", "parent", "limits", "rootfs", "command", "env", "workingDir", "user", "hostname",
   "mounts", "disk", "sysctls", "procViews", "state", "restartPolicy", "reportUsage", "security", "logMaxSize", "stopGraceSeconds", "networks", "ports", "dns", "hosts", "adopt", "owner",
-  "migration", "onSourceLost",
+  "migration", "onSourceLost", "diskFrom",
 ] as const;
 /** Inputs a running container cannot take: changing them replaces it (delete first: names are unique). */
 export const replaceKeys = ["name", "parent", "rootfs", "command", "env", "workingDir", "user", "hostname", "mounts", "security"] as const;
@@ -62,10 +62,30 @@ function pickInputs(props: Props): Props {
   return Object.fromEntries(inputKeys.filter((k) => props[k] !== undefined).map((k) => [k, props[k]]));
 }
 
-/** The declaration without `owner` (kept in state, never diffed: see ownership.ts). */
+/**
+ * The declaration without `owner` (kept in state, never diffed: see ownership.ts) and `diskFrom`
+ * (a `disk` that check took from the Host's defaults: withHostDefaults).
+ */
 function declared(props: Props): Props {
-  const { owner: _owner, ...rest } = pickInputs(props);
+  const { owner: _owner, diskFrom: _diskFrom, ...rest } = pickInputs(props);
   return rest;
+}
+
+/**
+ * The Host's default disk limit (its `defaults.disk`, passed along as `hostDefaults`) for a
+ * container that declares no `disk`: taken at its create (olds without a name) and kept following
+ * the default while it came from there (`diskFrom: "host"` in state). A container made without a
+ * limit does not get one from a later default: adding a disk is a replacement, and its writable
+ * layer would be lost without the user having asked. A removed default leaves the last one.
+ */
+export function withHostDefaults(olds: Props, inputs: Props, hostDefaults: unknown): Props {
+  if (inputs.disk !== undefined) return inputs;
+  const d = hostDefaults && typeof hostDefaults === "object" && !containsUnknown(hostDefaults) ? disk.safeParse((hostDefaults as { disk?: unknown }).disk) : undefined;
+  const fromHost = olds.diskFrom === "host";
+  const isNew = typeof olds.name !== "string";
+  if (d?.success && (isNew || fromHost)) return { ...inputs, disk: (hostDefaults as { disk: unknown }).disk, diskFrom: "host" };
+  if (fromHost && olds.disk !== undefined) return { ...inputs, disk: olds.disk, diskFrom: "host" };
+  return inputs;
 }
 
 // A preview parsed each container's declaration five times (check: news, olds and the checked
@@ -617,7 +637,7 @@ async function observedFromReport(c: Ctx, a: ContainerArgs, spec: unknown, uidBa
 
 export const containerLifecycle: LifecycleImpl = {
   async check(olds, news): Promise<CheckResult> {
-    const inputs = pickInputs(news);
+    const inputs = withHostDefaults(olds, pickInputs(news), news.hostDefaults);
     if (containsUnknown(inputs)) return { inputs };
     const r = parseDeclared(inputs);
     if (!r.ok) return { failures: r.failures };

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { Host } from "./host";
+import { Host } from "./host";
 import { hostInput, type HostRef } from "./host-ref";
 import { ownerInput } from "./owner";
 import type { LimitsArgs, Size } from "./limits-types";
@@ -203,6 +203,8 @@ export class Container extends pulumi.CustomResource {
           // the parent's declared limits, for check at preview (dropped by check, never stored)
           parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
           parentDisk: args.parent instanceof ResourceLimits ? args.parent.declaredDisk : undefined,
+          // the Host's defaults, for check to apply where this container declares none (never stored as such)
+          hostDefaults: args.host instanceof Host ? args.host.declaredDefaults : undefined,
         },
         { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host", "env", "leftBehind"] },
         "Container",

@@ -85,6 +85,28 @@ describe("disk limits admitted against their budget, the host's free space and a
     expect(under.failures).toEqual([{ property: "disk.max", reason: expect.stringContaining("above the disk budget of tenant (disk.max 32Mi) by 32Mi") }]);
   });
 
+  it("gives a container that declares no disk the Host's default (counted against a budget); one made before the default keeps none", async () => {
+    forgetClaims();
+    const hostDefaults = { disk: { max: "32Mi" } };
+    // under a 100Mi budget, the default counts as the child's limit
+    const c = await src.create("dflt", { command: idle, stopGraceSeconds: 0, parent: "tenant", parentDisk: { max: "100Mi" }, hostDefaults });
+    expect(c.inputs.disk).toEqual({ max: "32Mi" });
+    expect(c.inputs.diskFrom).toBe("host");
+    expect(c.inputs).not.toHaveProperty("hostDefaults");
+    const kb = dfInside(source, "dflt");
+    expect(kb).toBeGreaterThan(16 * 1024);
+    expect(kb).toBeLessThanOrEqual(32 * 1024);
+    // the next preview: the same default, nothing to change
+    forgetReads();
+    const again = await L.check(c.outs, { ...c.inputs, disk: undefined, diskFrom: undefined, hostDefaults });
+    expect(again.inputs?.disk).toEqual({ max: "32Mi" });
+    expect(await L.diff(c.id, c.outs, again.inputs!)).toEqual({ changes: false });
+    // a container made before the default gets none (adding a disk would replace it)
+    const plain = await src.create("plain", { command: idle, stopGraceSeconds: 0 });
+    const later = await L.check(plain.outs, { ...plain.inputs, hostDefaults });
+    expect(later.inputs?.disk).toBeUndefined();
+  });
+
   it("refuses a disk.max above the host's free space, naming the host, the directory, the free and needed bytes; nothing made", async () => {
     forgetClaims();
     const huge = 2 * free();

@@ -4,6 +4,7 @@
 import { beforeEach, describe, expect, it } from "vitest";
 import { budgetShortfall, declaredParentDisk, diskBudgetAdmission, recordedDisk } from "../../../provider/reconcile/disk-budget";
 import { diskRoomShortfall } from "../../../provider/reconcile/container-disk";
+import { withHostDefaults } from "../../../provider/reconcile/container";
 import { forgetClaims } from "../../../provider/reconcile/ownership";
 import { containerArgs } from "../../../schema/container";
 
@@ -76,5 +77,26 @@ describe("a disk image's room on the host", () => {
     // grown to 60 GiB with 10 GiB written: needs 50 GiB
     expect(diskRoomShortfall(web("60Gi"), "edge-1", "/var/lib", room(50 * Gi, [["web", 50 * Gi, 10 * Gi]]), 0)).toEqual([]);
     expect(diskRoomShortfall(web("60Gi"), "edge-1", "/var/lib", room(49 * Gi, [["web", 50 * Gi, 10 * Gi]]), 0)).toHaveLength(1);
+  });
+});
+
+describe("the Host's default disk", () => {
+  const news = { host, name: "web", command: ["sleep", "1"] };
+  const defaults = { disk: { max: "64Mi" } };
+
+  it("is taken by a new container that declares no disk, and followed while it came from there", () => {
+    expect(withHostDefaults({}, news, defaults)).toEqual({ ...news, disk: { max: "64Mi" }, diskFrom: "host" });
+    const olds = { ...news, disk: { max: "64Mi" }, diskFrom: "host" };
+    expect(withHostDefaults(olds, news, { disk: { max: "128Mi" } })).toEqual({ ...news, disk: { max: "128Mi" }, diskFrom: "host" });
+    // the default removed: the last one stays (removing a disk would replace the container)
+    expect(withHostDefaults(olds, news, null)).toEqual({ ...news, disk: { max: "64Mi" }, diskFrom: "host" });
+  });
+
+  it("is not taken by a container that declares its own disk, nor by one made before the default", () => {
+    expect(withHostDefaults({}, { ...news, disk: { max: "1Gi" } }, defaults)).toEqual({ ...news, disk: { max: "1Gi" } });
+    expect(withHostDefaults({ ...news }, news, defaults)).toEqual(news);
+    // an invalid or unknown default is the Host's check's to refuse
+    expect(withHostDefaults({}, news, { disk: { max: "lots" } })).toEqual(news);
+    expect(withHostDefaults({}, news, { disk: "04da6b54-80e4-46f7-96ec-b56ff0331ba9" })).toEqual(news);
   });
 });
