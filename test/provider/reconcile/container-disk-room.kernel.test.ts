@@ -117,6 +117,12 @@ describe("disk limits admitted against their budget, the host's free space and a
     expect(existsSync(`/var/lib/${source}/containers/huge`)).toBe(false);
     // the positive control: a small one fits
     expect((await L.check({}, { host: src.host, name: "huge", command: idle, disk: { max: "64Mi" } })).failures).toBeUndefined();
+    // two new images of one program that fit the host alone but not together: the second is refused
+    forgetClaims();
+    const part = Math.floor((0.6 * free()) / 4096) * 4096;
+    expect((await L.check({}, { host: src.host, name: "half-1", command: idle, disk: { max: part } })).failures).toBeUndefined();
+    const second = await L.check({}, { host: src.host, name: "half-2", command: idle, disk: { max: part } });
+    expect(second.failures).toEqual([{ property: "disk.max", reason: expect.stringMatching(/ to the other new disk images of this program there: .* left\), and the image needs .* short$/) }]);
   });
 
   it("refuses a migration whose target has no room for its disk.max, naming the target, needed and free bytes; a disk-limited container that migrates keeps its limit", async () => {
