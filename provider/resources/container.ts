@@ -66,6 +66,20 @@ export interface ContainerArgs {
   hostname?: pulumi.Input<string>;
   mounts?: pulumi.Input<pulumi.Input<MountArgs>[]>;
   /**
+   * Disk space and inodes of the writable layer, enforced by the kernel: an ext4 image of `max`
+   * bytes (at least "16Mi"), loop-mounted; writes past it fail with ENOSPC, and `df /` inside shows
+   * it. A larger `max` is live (a restart where root lacks CAP_SYS_RESOURCE), a smaller one restarts
+   * it with its files; other `inodes`, or adding or removing it, replace the container. Under a
+   * ResourceLimits with a disk budget it must be declared (or come from the Host's default).
+   * @default the Host's `defaults.disk`, else none: the writable layer shares the host's disk
+   */
+  disk?: pulumi.Input<{ max: pulumi.Input<Size>; inodes?: pulumi.Input<number> }>;
+  /**
+   * The container's own /proc (meminfo, cpuinfo, stat, uptime, loadavg, diskstats, swaps) and
+   * /sys/devices/system/cpu/online, from the host's lxcfs run by kslice; a change restarts it. @default true
+   */
+  procViews?: pulumi.Input<boolean>;
+  /**
    * Sysctls of the container's own namespaces, as Docker's --sysctl: `net.*`, `kernel.shm*`,
    * `kernel.msg*`, `kernel.sem`, `fs.mqueue.*`, `kernel.domainname`; any other would change the host
    * and is refused at preview. Values are strings (`"250 32000 32 128"`). Changes apply live; a
