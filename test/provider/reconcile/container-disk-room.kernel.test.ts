@@ -38,6 +38,7 @@ describe("disk limits admitted against their budget, the host's free space and a
   afterAll(async () => {
     if (moved) await containerLifecycle.delete(moved.id, moved.outs).catch((e: unknown) => console.error(`cleanup: ${String(e)}`));
     await src.cleanup(false);
+    await dst.cleanup(false);
     if (budget) await limitsLifecycle.delete(budget.id, budget.outs).catch((e: unknown) => console.error(`cleanup: ${String(e)}`));
     await src.deleteHost();
     await dst.deleteHost();
@@ -152,5 +153,26 @@ describe("disk limits admitted against their budget, the host's free space and a
     expect(execFileSync(localRuntime(), ["--root", `/run/${target}/runtime`, "exec", "mover", "cat", "/note"], { encoding: "utf8" })).toBe("here\n");
     const w = execFileSync(localRuntime(), ["--root", `/run/${target}/runtime`, "exec", "mover", "sh", "-c", "dd if=/dev/zero of=/big bs=1M count=100 2>&1; echo rc=$?"], { encoding: "utf8" });
     expect(w).toMatch(/No space left on device/);
+  });
+
+  it("refuses moving a container without a disk limit to a target whose room its images hold, naming its writable layer's size", async () => {
+    forgetClaims();
+    const c = await src.create("nolimit", { command: idle, stopGraceSeconds: 0 });
+    await src.exec("nolimit", "dd if=/dev/zero of=/data bs=1M count=32");
+    const there = { ...c.inputs, host: dst.host };
+    // the positive control: the target has room for 32 MiB
+    expect((await L.check(c.outs, there)).failures).toBeUndefined();
+    // a stopped container on the target whose sparse image promises all but 1 MiB of the free space
+    const promised = sh(`for i in /var/lib/${target}/containers/*/disk.img; do [ -f "$i" ] && stat -c '%s %b' "$i"; done; true`).trim().split("\n").filter(Boolean)
+      .reduce((sum, l) => { const [size, blocks] = l.split(" ").map(Number); return sum + size! - blocks! * 512; }, 0);
+    const hog = Math.floor((free() - promised - 2 ** 20) / 4096) * 4096;
+    await dst.create("hog", { command: idle, state: "stopped", disk: { max: hog } });
+    forgetReads();
+    forgetClaims();
+    const r = await L.check(c.outs, there);
+    expect(r.failures).toEqual([{
+      property: "host",
+      reason: expect.stringMatching(new RegExp(`^container nolimit cannot migrate to host local \\(prefix ${target}\\): it needs 3\\d\\.\\d MiB \\(\\d+ bytes\\) for its writable layer, what it takes on host local \\(prefix ${source}\\) now, and that host has .* free under /var/lib/${target} \\(.* promised to the unwritten part of that prefix's disk images: .* left\\): .* short$`)),
+    }]);
   });
 });
