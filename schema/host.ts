@@ -26,7 +26,8 @@ export const hostArgs = z.strictObject({
    * `disk`: the disk limit of a container that declares no `disk`, from its create on: a container
    * made before the default keeps its writable layer on the host's disk (adding a limit would
    * replace it); a change of the default applies as a change of `disk` would; removing it leaves
-   * the containers that got it with their last limit. Only a Host given as such passes it on.
+   * the containers that got it with their last limit. Only a Host given as such passes it on (not
+   * to a ContainerSet's replicas, whose host is an output of the placement).
    * @default none: an undeclared container's writable layer shares the host's disk
    */
   defaults: z.strictObject({ disk: disk.optional() }).optional(),
