@@ -4,6 +4,9 @@ import { limits } from "./limits";
 import { size } from "./units";
 import { checkNetworkFields, networkFields } from "./container-network";
 import { sysctls } from "./sysctl";
+import { disk } from "./disk";
+
+export { disk, diskMin, type Disk } from "./disk";
 
 const absPath = z.string().regex(/^\/\S*$/, "expected an absolute path like \"/data\"");
 
@@ -47,25 +50,6 @@ export const mount = z.discriminatedUnion("type", [
     size: size.default(64 * 2 ** 20),
   }),
 ]);
-
-/** The smallest disk limit: an ext4 image below it holds little beyond its own journal and tables. */
-export const diskMin = 16 * 2 ** 20;
-
-export const disk = z
-  .strictObject({
-    /** Bytes the writable layer may hold, e.g. "512Mi" (at least "16Mi"); writes past it fail with ENOSPC. */
-    max: size,
-    /** Files and directories it may hold (ext4's inode count, at most one per 4 KiB of max). @default mkfs.ext4's (one per 16 KiB) */
-    inodes: z.number().int().positive().optional(),
-  })
-  .superRefine((d, ctx) => {
-    if (d.max < diskMin) {
-      ctx.addIssue({ code: "custom", path: ["max"], message: `got ${d.max} bytes; expected at least "16Mi" (${diskMin} bytes), the smallest image kslice formats` });
-    }
-    if (d.inodes !== undefined && d.inodes > Math.floor(d.max / 4096)) {
-      ctx.addIssue({ code: "custom", path: ["inodes"], message: `got ${d.inodes}; expected at most ${Math.floor(d.max / 4096)} for max ${d.max} bytes (one inode per 4 KiB block)` });
-    }
-  });
 
 const capability = z
   .string()
@@ -160,6 +144,5 @@ export const containerArgs = z.strictObject({
 export type ContainerArgs = z.output<typeof containerArgs>;
 export type Rootfs = z.output<typeof rootfs>;
 export type Mount = z.output<typeof mount>;
-export type Disk = z.output<typeof disk>;
 export type NetworkAttachment = ContainerArgs["networks"][number];
 export type PublishedPort = ContainerArgs["ports"][number];

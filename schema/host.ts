@@ -1,5 +1,6 @@
 import { z } from "zod";
 import { connection } from "./connection";
+import { disk } from "./disk";
 
 export const runtimeChoices = ["auto", "runc", "crun"] as const;
 
@@ -20,6 +21,16 @@ export const hostArgs = z.strictObject({
   runtime: z.enum(runtimeChoices).default("auto"),
   /** Take the host out of its pools: a ContainerSet moves its replicas to the other hosts at the next up. @default false (left unset by check, so hosts declared before it show no change) */
   draining: z.boolean().optional(),
+  /**
+   * Defaults for the containers on this host that declare none (ARCHITECTURE.md, "Disk limits: why").
+   * `disk`: the disk limit of a container that declares no `disk`, from its create on: a container
+   * made before the default keeps its writable layer on the host's disk (adding a limit would
+   * replace it); a change of the default applies as a change of `disk` would; removing it leaves
+   * the containers that got it with their last limit. Only a Host given as such passes it on (not
+   * to a ContainerSet's replicas, whose host is an output of the placement).
+   * @default none: an undeclared container's writable layer shares the host's disk
+   */
+  defaults: z.strictObject({ disk: disk.optional() }).optional(),
 });
 
 export type HostArgs = z.output<typeof hostArgs>;

@@ -2,6 +2,7 @@ import { z } from "zod";
 import { connection } from "./connection";
 import { prefix } from "./host";
 import { limits } from "./limits";
+import { size } from "./units";
 
 /** One path segment of a cgroup: no "/", no "." or "..", nothing the kernel would read specially. */
 export const cgroupName = z
@@ -28,6 +29,13 @@ export const resourceLimitsArgs = z.strictObject({
   parent: cgroupPath.optional(),
   /** @default nothing managed */
   limits: limits.default({}),
+  /**
+   * A disk budget for the subtree: the `disk.max` its children declare (containers placed in it,
+   * and nested ResourceLimits' own `disk.max`) must fit within `max` together, checked at preview;
+   * a child that declares none is refused (it could fill the host past the budget). Nothing is
+   * made on the host for it: each container's image enforces its own share. @default no budget
+   */
+  disk: z.strictObject({ max: size }).optional(),
   /** What delete does with processes still inside: "fail" (a clear error) or "kill" them first. @default "fail" */
   onDeleteWithProcesses: z.enum(["fail", "kill"]).default("fail"),
   /**

@@ -26,6 +26,14 @@ export function formatSize(bytes: number): string {
   return String(bytes);
 }
 
+/** A size for people, rounded to one decimal in the largest binary unit that fits: "12.3 GiB". */
+export function readableSize(bytes: number): string {
+  for (const u of ["Ti", "Gi", "Mi", "Ki"]) {
+    if (Math.abs(bytes) >= sizeUnits[u]!) return `${(bytes / sizeUnits[u]!).toFixed(1)} ${u}B`;
+  }
+  return `${bytes} bytes`;
+}
+
 /** A size in bytes, written as "256Mi", "1G" or a number. */
 export const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const bytes = parseSize(v);

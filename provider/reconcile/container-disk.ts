@@ -1,8 +1,12 @@
 import type { ContainerArgs } from "../../schema/container";
 import type { InputFailure } from "../../schema/issues";
-import { formatSize } from "../../schema/units";
-import { growDisk, hostDiskMissing, readDisk, resizeDiskOffline, type DiskObserved } from "../kernel/container/disk";
+import { formatSize, readableSize } from "../../schema/units";
+import { growDisk, hostDiskMissing, readDisk, readDiskRoom, resizeDiskOffline, type DiskObserved, type DiskRoom } from "../kernel/container/disk";
+import type { HostLayout } from "../kernel/container/layout";
+import { connectionKey } from "../kernel/connection";
 import type { Transport } from "../transport/transport";
+import { showSize } from "./disk-budget";
+import { declaredTogether } from "./ownership";
 
 /**
  * A container's disk limit (`disk`, kernel/container/disk.ts): what reconcile decides of it. The
@@ -77,6 +81,56 @@ export async function diskAdmission(t: Transport, bundle: string, a: ContainerAr
     return [{ property: "disk.max", reason: `got ${a.disk.max} bytes (${formatSize(a.disk.max)}); container ${a.name} uses ${d.fs.used} bytes of its disk now: a limit below its usage cannot hold it` }];
   }
   return [];
+}
+
+/** The unwritten part of the prefix's images but `name`'s: room the host has promised them. */
+export function promisedBytes(room: DiskRoom, name: string): number {
+  let promised = 0;
+  for (const [n, img] of room.images) if (n !== name) promised += Math.max(0, img.size - img.allocated);
+  return promised;
+}
+
+/**
+ * At check: a new image, or a larger one, fits in the host's free space. The images are sparse, so
+ * the host could promise more than it has; kslice does not: the unwritten part of the prefix's
+ * other images (size minus the blocks they take) counts as taken, and so does what the other
+ * containers of this program are about to make there, so each `disk.max` stays a real guarantee
+ * (every tenant can fill its image without the host's filesystem running out first). Not counted:
+ * other prefixes' images and other writers of that filesystem, which kslice cannot hold to anything.
+ * An image that keeps its size needs nothing new, so a host that filled up later does not refuse
+ * the containers already there. `key` names the container across re-checks in this program.
+ */
+export function diskRoomShortfall(a: ContainerArgs, target: string, stateDir: string, room: DiskRoom, others: number): InputFailure[] {
+  if (!a.disk) return [];
+  const mine = room.images.get(a.name);
+  if (mine && a.disk.max <= mine.size) return [];
+  const promised = promisedBytes(room, a.name);
+  const need = a.disk.max - (mine?.allocated ?? 0);
+  const left = room.avail - promised - others;
+  if (need <= left) return [];
+  const parts = [
+    promised ? `${readableSize(promised)} of it promised to the unwritten part of the prefix's other disk images` : "",
+    others ? `${readableSize(others)} to the other new disk images of this program there` : "",
+  ].filter(Boolean);
+  return [{
+    property: "disk.max",
+    reason: `got ${showSize(a.disk.max)}; host ${target} has ${readableSize(room.avail)} free under ${stateDir}${room.dir !== stateDir ? ` (its filesystem, measured at ${room.dir})` : ""}${parts.length ? ` (${parts.join(", ")}: ${readableSize(Math.max(0, left))} left)` : ""}, ` +
+      `and the image needs ${readableSize(need)}: ${readableSize(need - left)} short`,
+  }];
+}
+
+/** diskRoomShortfall on the host: one read of its free space and the prefix's images. */
+export async function diskRoomAdmission(t: Transport, layout: HostLayout, a: ContainerArgs, key: string): Promise<InputFailure[]> {
+  if (!a.disk) return [];
+  const room = await readDiskRoom(t, layout);
+  const mine = room.images.get(a.name);
+  // what this container adds to the host's promises: a new image whole, a larger one its growth
+  const extra = Math.max(0, a.disk.max - (mine?.size ?? 0));
+  const scope = `disk room ${connectionKey(a.host.connection)}/${a.host.prefix}`;
+  const all = declaredTogether(scope, key, String(extra));
+  let others = 0;
+  for (const [k, v] of all) if (k !== key) others += Number(v);
+  return diskRoomShortfall(a, t.target, layout.stateDir, room, others);
 }
 
 /** Usage against the limit, for outputs and `ps`. */

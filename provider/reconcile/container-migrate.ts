@@ -2,7 +2,12 @@ import type { ContainerArgs } from "../../schema/container";
 import type { Connection } from "../../schema/connection";
 import type { InputFailure } from "../../schema/issues";
 import { hostLayout } from "../kernel/container/layout";
-import { archiveUpperScript, hostClock, keepTargetManifestScript, liveSupportScript, pruneUpperScript, readMoveRecord, restoreUpperScript, upperManifestScript, upperSizeScript, writeMoveRecord, type ArchivePhase } from "../kernel/container/migrate";
+import { readDiskRoom } from "../kernel/container/disk";
+import { readableSize } from "../../schema/units";
+import { promisedBytes } from "./container-disk";
+import { withHostDefaults } from "./container";
+import { showSize } from "./disk-budget";
+import { archiveUpperScript, hostClock, upperBytes, keepTargetManifestScript, liveSupportScript, pruneUpperScript, readMoveRecord, restoreUpperScript, upperManifestScript, upperSizeScript, writeMoveRecord, type ArchivePhase } from "../kernel/container/migrate";
 import { lowerOf } from "../kernel/container/rootfs";
 import { chooseRuntime } from "../kernel/host-facts";
 import { connectionKey } from "../transport/open";
@@ -422,6 +427,8 @@ export function withMigration(inner: LifecycleImpl, declaration: (props: Props) 
     ...inner,
 
     async check(olds, news): Promise<CheckResult> {
+      const room = await roomAdmission(olds, news, declaration);
+      if (room.length) return { failures: room };
       const r = await inner.check(olds, news);
       if (r.failures?.length || !r.inputs || containsUnknown(r.inputs)) return r;
       const failures = await liveAdmission(olds, r.inputs, declaration);
@@ -488,6 +495,42 @@ async function announce(o: ContainerArgs, a: ContainerArgs, owner: string | unde
   const fallback = chosen.fallback ? ` (live is not possible: ${chosen.fallback})` : "";
   const resumed = prior ? " (resuming the one interrupted during its copy)" : "";
   log(`container ${a.name} will migrate from ${fromName} to ${toName} (${chosen.mode})${fallback}${resumed}`);
+}
+
+/**
+ * A move is refused at check when its target has no room for the container, naming the target,
+ * the bytes it needs and the bytes free there: its `disk.max` (the image the target makes, counted
+ * whole as at any create: container-disk.ts diskRoomShortfall) or, without a disk limit, what its
+ * writable layer takes on the source now. The other images' unwritten part on the target's prefix
+ * counts as taken. Both are measured by kernel/ (readDiskRoom, upperBytes); hosts that cannot be
+ * reached are left to diff and update (onSourceLost), and a target that already holds the
+ * container's image (an interrupted move) needs no new room.
+ */
+async function roomAdmission(olds: Props, news: Props, declaration: (props: Props) => ContainerArgs | undefined): Promise<InputFailure[]> {
+  if (containsUnknown(news)) return [];
+  const o = declaration(olds);
+  // the disk the check will give it: declared, or the Host's default
+  const a = declaration(withHostDefaults(olds, news, news.hostDefaults));
+  if (!o || !a) return [];
+  if (o.host.prefix === a.host.prefix && JSON.stringify(o.host.connection) === JSON.stringify(a.host.connection)) return [];
+  const source = await reach(o.host, true);
+  const target = await reach(a.host);
+  if ("error" in source || "error" in target) return [];
+  const same = machineIdentity(source.h.facts, o.host.connection) === machineIdentity(target.h.facts, a.host.connection);
+  if (same && o.host.prefix === a.host.prefix) return [];
+  const layout = hostLayout(a.host.prefix);
+  const room = await readDiskRoom(target.h.t, layout);
+  if (room.images.has(a.name)) return [];
+  const need = a.disk ? a.disk.max : await upperBytes(source.h.t, hostLayout(o.host.prefix).bundle(o.name));
+  const promised = promisedBytes(room, a.name);
+  const left = room.avail - promised;
+  if (need <= left) return [];
+  const what = a.disk ? `its disk.max ${showSize(a.disk.max)} (the image it gets there)` : `${readableSize(need)} (${need} bytes) for its writable layer, what it takes on host ${where(o.host, a.host)} now`;
+  const held = promised ? ` (${readableSize(promised)} of it promised to the unwritten part of that prefix's disk images: ${readableSize(Math.max(0, left))} left)` : "";
+  return [{
+    property: "host",
+    reason: `container ${a.name} cannot migrate to host ${where(a.host, o.host)}: it needs ${what}, and that host has ${readableSize(room.avail)} (${room.avail} bytes) free under ${layout.stateDir}${held}: ${readableSize(need - left)} short`,
+  }];
 }
 
 /**

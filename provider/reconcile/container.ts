@@ -1,7 +1,7 @@
 import type { NetDrift } from "../kernel/network/attach";
 import { withDetail } from "./diff-detail";
 import { createHash } from "node:crypto";
-import { containerArgs, type ContainerArgs } from "../../schema/container";
+import { containerArgs, disk, type ContainerArgs } from "../../schema/container";
 import { parseInput, type InputFailure } from "../../schema/issues";
 import { resolveBlockDevices } from "../kernel/block-devices";
 import { hostLayout, type HostLayout } from "../kernel/container/layout";
@@ -26,7 +26,7 @@ import type { Usage } from "../kernel/cgroup/usage";
 import { connectionKey } from "../kernel/connection";
 import { hostContext, type HostContext } from "./host-context";
 import { hostMoved, machineIdentity } from "./host-identity";
-import { declaredParentLimits, limitsAdmission, removedLimits } from "./limits";
+import { declaredParentLimits, limitsAdmission, parentDiskBudget, removedLimits } from "./limits";
 import { observedInputs } from "./limits-observed";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
@@ -47,12 +47,13 @@ import { releasePorts } from "../kernel/network/port-claims";
 import { StepError, type Pause, type PauseHook, type Step } from "../kernel/transaction";
 import { attachmentName } from "../../schema/container-network";
 import { unreachableAtCheck } from "./unreachable";
-import { applyDisk, diskAdmission, diskDrift, diskReplaces } from "./container-disk";
+import { applyDisk, diskAdmission, diskDrift, diskReplaces, diskRoomAdmission } from "./container-disk";
+import { diskBudgetAdmission } from "./disk-budget";
 
 const inputKeys = [
   "host", "name", "parent", "limits", "rootfs", "command", "env", "workingDir", "user", "hostname",
   "mounts", "disk", "sysctls", "procViews", "state", "restartPolicy", "reportUsage", "security", "logMaxSize", "stopGraceSeconds", "networks", "ports", "dns", "hosts", "adopt", "owner",
-  "migration", "onSourceLost",
+  "migration", "onSourceLost", "diskFrom",
 ] as const;
 /** Inputs a running container cannot take: changing them replaces it (delete first: names are unique). */
 export const replaceKeys = ["name", "parent", "rootfs", "command", "env", "workingDir", "user", "hostname", "mounts", "security"] as const;
@@ -61,10 +62,30 @@ function pickInputs(props: Props): Props {
   return Object.fromEntries(inputKeys.filter((k) => props[k] !== undefined).map((k) => [k, props[k]]));
 }
 
-/** The declaration without `owner` (kept in state, never diffed: see ownership.ts). */
+/**
+ * The declaration without `owner` (kept in state, never diffed: see ownership.ts) and `diskFrom`
+ * (a `disk` that check took from the Host's defaults: withHostDefaults).
+ */
 function declared(props: Props): Props {
-  const { owner: _owner, ...rest } = pickInputs(props);
+  const { owner: _owner, diskFrom: _diskFrom, ...rest } = pickInputs(props);
   return rest;
+}
+
+/**
+ * The Host's default disk limit (its `defaults.disk`, passed along as `hostDefaults`) for a
+ * container that declares no `disk`: taken at its create (olds without a name) and kept following
+ * the default while it came from there (`diskFrom: "host"` in state). A container made without a
+ * limit does not get one from a later default: adding a disk is a replacement, and its writable
+ * layer would be lost without the user having asked. A removed default leaves the last one.
+ */
+export function withHostDefaults(olds: Props, inputs: Props, hostDefaults: unknown): Props {
+  if (inputs.disk !== undefined) return inputs;
+  const d = hostDefaults && typeof hostDefaults === "object" && !containsUnknown(hostDefaults) ? disk.safeParse((hostDefaults as { disk?: unknown }).disk) : undefined;
+  const fromHost = olds.diskFrom === "host";
+  const isNew = typeof olds.name !== "string";
+  if (d?.success && (isNew || fromHost)) return { ...inputs, disk: (hostDefaults as { disk: unknown }).disk, diskFrom: "host" };
+  if (fromHost && olds.disk !== undefined) return { ...inputs, disk: olds.disk, diskFrom: "host" };
+  return inputs;
 }
 
 // A preview parsed each container's declaration five times (check: news, olds and the checked
@@ -538,7 +559,9 @@ async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?
   }
   failures.push(...(await netAdmission(c.h.t, c.layout, a, await c.snapshots.claims(), previousName, owner)));
   failures.push(...(await readOnlyBindFailures(tests, a, recursiveReadOnly(c.h.facts, c.runtime.name))));
-  failures.push(...(await diskAdmission(c.h.t, c.bundle, a, (await c.snapshots.claims()).bundles.has(a.name))));
+  const disk = await diskAdmission(c.h.t, c.bundle, a, (await c.snapshots.claims()).bundles.has(a.name));
+  failures.push(...disk);
+  if (!disk.length) failures.push(...(await diskRoomAdmission(c.h.t, c.layout, a, owner ?? `container ${a.name}`)));
   return failures;
 }
 
@@ -614,12 +637,16 @@ async function observedFromReport(c: Ctx, a: ContainerArgs, spec: unknown, uidBa
 
 export const containerLifecycle: LifecycleImpl = {
   async check(olds, news): Promise<CheckResult> {
-    const inputs = pickInputs(news);
+    const inputs = withHostDefaults(olds, pickInputs(news), news.hostDefaults);
     if (containsUnknown(inputs)) return { inputs };
     const r = parseDeclared(inputs);
     if (!r.ok) return { failures: r.failures };
     try {
-      const failures = await admission(r.value, await context(r.value), typeof olds.name === "string" ? olds.name : undefined, ownerOf(inputs), declaredParentLimits(news.parentLimits));
+      const c = await context(r.value);
+      const failures = await admission(r.value, c, typeof olds.name === "string" ? olds.name : undefined, ownerOf(inputs), declaredParentLimits(news.parentLimits));
+      const label = `container ${r.value.name}`;
+      const budget = await parentDiskBudget(r.value, c.h, news.parentDisk);
+      failures.push(...diskBudgetAdmission(r.value.host, r.value.parent, budget, { key: ownerOf(inputs) ?? label, label, bytes: r.value.disk?.max }));
       if (failures.length) return { failures };
     } catch (e) {
       const failures = unreachableAtCheck(e);

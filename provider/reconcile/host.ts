@@ -38,8 +38,8 @@ function parse(props: Props): HostArgs {
 }
 
 function pickInputs(props: Props): Props {
-  const { connection, prefix, runtime, draining } = props;
-  return Object.fromEntries(Object.entries({ connection, prefix, runtime, draining }).filter(([, v]) => v !== undefined));
+  const { connection, prefix, runtime, draining, defaults } = props;
+  return Object.fromEntries(Object.entries({ connection, prefix, runtime, draining, defaults }).filter(([, v]) => v !== undefined));
 }
 
 async function observe(args: HostArgs): Promise<HostOutputs> {

@@ -16,6 +16,7 @@ import { BudgetRecords } from "../kernel/owners";
 import { idleMs } from "../kernel/shared-read";
 import { limits as limitsSchema } from "../../schema/limits";
 import { unreachableAtCheck } from "./unreachable";
+import { declaredParentDisk, diskBudgetAdmission, recordedDisk } from "./disk-budget";
 
 const periodUs = 100_000;
 
@@ -25,7 +26,7 @@ function parse(props: Props): ResourceLimitsArgs {
   return r.value;
 }
 
-const inputKeys = ["host", "name", "parent", "limits", "onDeleteWithProcesses", "adopt", "owner"] as const;
+const inputKeys = ["host", "name", "parent", "limits", "disk", "onDeleteWithProcesses", "adopt", "owner"] as const;
 
 function pickInputs(props: Props): Props {
   return Object.fromEntries(inputKeys.filter((k) => props[k] !== undefined).map((k) => [k, props[k]]));
@@ -46,7 +47,7 @@ export function declaredParentLimits(v: unknown): Limits | undefined {
 
 // The budget records of a host and prefix, read once for a burst of checks (see SharedRead).
 const recordReads = new Map<string, BudgetRecords>();
-function budgetRecords(a: ResourceLimitsArgs, h: HostContext): BudgetRecords {
+export function budgetRecords(a: Pick<ResourceLimitsArgs, "host">, h: HostContext): BudgetRecords {
   const key = `${connectionKey(a.host.connection)}/${a.host.prefix}`;
   let r = recordReads.get(key);
   if (!r) {
@@ -168,6 +169,18 @@ export async function limitsAdmission(
   return failures;
 }
 
+/**
+ * The disk budget of a node's parent: as the parent's ResourceLimits declared it in this program
+ * (`parentDisk`), else as its record on the host says (a parent named by path).
+ */
+export async function parentDiskBudget(a: Pick<ResourceLimitsArgs, "host" | "parent">, h: HostContext, parentDisk: unknown): Promise<number | undefined> {
+  if (!a.parent) return undefined;
+  return declaredParentDisk(parentDisk) ?? recordedDisk((await budgetRecords(a, h).all()).get(a.parent));
+}
+
+/** A budget's record on the host: its owner, and its disk budget for children named by path. */
+const recordOf = (owner: string | undefined, a: ResourceLimitsArgs) => JSON.stringify({ ...(owner ? { owner } : {}), ...(a.disk ? { disk: a.disk.max } : {}) });
+
 export const limitsLifecycle: LifecycleImpl = {
   async check(olds, news): Promise<CheckResult> {
     const inputs = pickInputs(news);
@@ -178,6 +191,9 @@ export const limitsLifecycle: LifecycleImpl = {
       const h = await hostContext(r.value.host);
       const failures = await limitsAdmission(r.value, h, declaredParentLimits(news.parentLimits));
       failures.push(...(await ownerAdmission(r.value, h, olds, ownerOf(inputs))));
+      const label = `ResourceLimits ${nodePath(r.value)}`;
+      const budget = await parentDiskBudget(r.value, h, news.parentDisk);
+      failures.push(...diskBudgetAdmission(r.value.host, r.value.parent, budget, { key: ownerOf(inputs) ?? label, label, bytes: r.value.disk?.max }));
       if (failures.length) return { failures };
     } catch (e) {
       const failures = unreachableAtCheck(e);
@@ -216,7 +232,7 @@ export const limitsLifecycle: LifecycleImpl = {
     const conflict = ownerConflict(`cgroup ${a.host.prefix}/${path} on host ${h.t.target}`, recordedOwner(record), owner, a.adopt);
     if (conflict) throw new Error(`${h.t.target}: ${conflict}`);
     // the record goes first: a create killed after the mkdir is recognised as ours by the next one
-    if (owner) await budgetRecords(a, h).write(path, JSON.stringify({ owner }));
+    if (owner || a.disk) await budgetRecords(a, h).write(path, recordOf(owner, a));
     budgetRecords(a, h).invalidate();
     const forget = () => (record === undefined ? budgetRecords(a, h).remove(path) : Promise.resolve());
     let undo: () => Promise<unknown>;
@@ -263,8 +279,8 @@ export const limitsLifecycle: LifecycleImpl = {
     const wanted = h.cgroups.drift(h.cgroups.plan(a.limits, ctx), files).map((d) => d.setting);
     await h.cgroups.apply(path, parent, [...resets, ...wanted]);
     // state written before ownership: the record comes with the first update
-    if (ownerOf(news) && ownerOf(olds) !== ownerOf(news)) {
-      await budgetRecords(a, h).write(path, JSON.stringify({ owner: ownerOf(news) }));
+    if ((ownerOf(news) && ownerOf(olds) !== ownerOf(news)) || o.disk?.max !== a.disk?.max) {
+      await budgetRecords(a, h).write(path, recordOf(ownerOf(news), a));
     }
     return { outs: { ...pickInputs(news), path, machineId: machineIdentity(h.facts, a.host.connection) } };
   },

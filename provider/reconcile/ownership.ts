@@ -46,6 +46,18 @@ export function claim(scope: string, urn: string, value: string, clash: (a: stri
   return [...held].filter(([u, v]) => u !== urn && clash(v, value)).map(([u]) => u);
 }
 
+/**
+ * Records `value` in `scope` for `urn`, as claim does, and returns every URN's value in that scope,
+ * this one's included: what the program declares together (a disk budget's children, the room its
+ * new disk images take on one host).
+ */
+export function declaredTogether(scope: string, urn: string, value: string): Map<string, string> {
+  let held = claims.get(scope);
+  if (!held) claims.set(scope, (held = new Map()));
+  held.set(urn, value);
+  return new Map(held);
+}
+
 /** Drops this process's claims (tests run many programs in one process). */
 export function forgetClaims(): void {
   claims.clear();

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import type { Host } from "./host";
+import { Host } from "./host";
 import { hostInput, type HostRef } from "./host-ref";
 import { ownerInput } from "./owner";
 import type { LimitsArgs, Size } from "./limits-types";
@@ -65,6 +65,20 @@ export interface ContainerArgs {
   /** @default the container's name */
   hostname?: pulumi.Input<string>;
   mounts?: pulumi.Input<pulumi.Input<MountArgs>[]>;
+  /**
+   * Disk space and inodes of the writable layer, enforced by the kernel: an ext4 image of `max`
+   * bytes (at least "16Mi"), loop-mounted; writes past it fail with ENOSPC, and `df /` inside shows
+   * it. A larger `max` is live (a restart where root lacks CAP_SYS_RESOURCE), a smaller one restarts
+   * it with its files; other `inodes`, or adding or removing it, replace the container. Under a
+   * ResourceLimits with a disk budget it must be declared (or come from the Host's default).
+   * @default the Host's `defaults.disk`, else none: the writable layer shares the host's disk
+   */
+  disk?: pulumi.Input<{ max: pulumi.Input<Size>; inodes?: pulumi.Input<number> }>;
+  /**
+   * The container's own /proc (meminfo, cpuinfo, stat, uptime, loadavg, diskstats, swaps) and
+   * /sys/devices/system/cpu/online, from the host's lxcfs run by kslice; a change restarts it. @default true
+   */
+  procViews?: pulumi.Input<boolean>;
   /**
    * Sysctls of the container's own namespaces, as Docker's --sysctl: `net.*`, `kernel.shm*`,
    * `kernel.msg*`, `kernel.sem`, `fs.mqueue.*`, `kernel.domainname`; any other would change the host
@@ -202,6 +216,9 @@ export class Container extends pulumi.CustomResource {
           owner: ownerInput(name, "Container", opts),
           // the parent's declared limits, for check at preview (dropped by check, never stored)
           parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
+          parentDisk: args.parent instanceof ResourceLimits ? args.parent.declaredDisk : undefined,
+          // the Host's defaults, for check to apply where this container declares none (never stored as such)
+          hostDefaults: args.host instanceof Host ? args.host.declaredDefaults : undefined,
         },
         { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host", "env", "leftBehind"] },
         "Container",

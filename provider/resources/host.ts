@@ -38,6 +38,14 @@ export interface HostArgs {
    * up (their containers change host), and none is placed here. Containers declared on it alone stay. @default false
    */
   draining?: pulumi.Input<boolean>;
+  /**
+   * Defaults for the containers placed on this Host that declare none. `disk`: the disk limit of a
+   * container without `disk` (see Container's `disk`), applied from its create on; a container made
+   * before the default keeps none (adding one would replace it), a changed default applies as a
+   * changed `disk` would, and a removed one leaves the containers that got it their last limit.
+   * @default none: an undeclared container's writable layer shares the host's disk
+   */
+  defaults?: pulumi.Input<{ disk?: pulumi.Input<{ max: pulumi.Input<number | string>; inodes?: pulumi.Input<number> }> }>;
 }
 
 export interface RuntimeInfo {
@@ -89,6 +97,8 @@ export class Host extends pulumi.CustomResource {
 
   /** What a ContainerSet's pool needs: the Host's name (its key) and whether it is draining, from the inputs. */
   readonly poolEntry: pulumi.Output<{ key: string; draining: boolean }>;
+  /** The defaults as declared (known at preview; null without any), passed to the containers placed on this Host. */
+  readonly declaredDefaults: pulumi.Output<{ disk?: { max: number | string; inodes?: number } } | null>;
 
   constructor(name: string, args: HostArgs, opts?: pulumi.CustomResourceOptions) {
     const outputs = {
@@ -113,5 +123,6 @@ export class Host extends pulumi.CustomResource {
       .all([this.urn, connection, args.prefix ?? "kslice"])
       .apply(([, connection, prefix]) => ({ connection, prefix }));
     this.poolEntry = pulumi.output(args.draining ?? false).apply((draining) => ({ key: name, draining }));
+    this.declaredDefaults = pulumi.output(args.defaults ?? null) as pulumi.Output<{ disk?: { max: number | string; inodes?: number } } | null>;
   }
 }

@@ -2,7 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { Host } from "./host";
 import { hostInput, type HostRef } from "./host-ref";
 import { ownerInput } from "./owner";
-import type { LimitsArgs } from "./limits-types";
+import type { LimitsArgs, Size } from "./limits-types";
 import { ksliceArgs, quietStacks } from "./shim";
 
 export interface ResourceLimitsArgs {
@@ -14,6 +14,12 @@ export interface ResourceLimitsArgs {
   parent?: ResourceLimits | pulumi.Input<string>;
   /** Limits, cgroup v2 vocabulary; every change applies live. @default none managed */
   limits?: pulumi.Input<LimitsArgs>;
+  /**
+   * A disk budget for the subtree: the `disk.max` of its children (containers placed in it, nested
+   * ResourceLimits) must fit within `max` together, and each must declare one; checked at preview.
+   * @default no budget
+   */
+  disk?: pulumi.Input<{ max: pulumi.Input<Size> }>;
   /** Processes still inside on delete: "fail" with a clear error, or "kill" them first. @default "fail" */
   onDeleteWithProcesses?: pulumi.Input<"fail" | "kill">;
   /** Take over an existing cgroup at this path without disturbing its processes. @default false */
@@ -31,6 +37,8 @@ export class ResourceLimits extends pulumi.CustomResource {
   declare readonly limits: pulumi.Output<pulumi.Unwrap<LimitsArgs>>;
   /** The limits as declared (known at preview), so that children are checked against them before this node exists. */
   readonly declaredLimits: pulumi.Output<pulumi.Unwrap<LimitsArgs>>;
+  /** The disk budget as declared (known at preview; null without one), so that children are checked against it. */
+  readonly declaredDisk: pulumi.Output<{ max: Size } | null>;
 
   constructor(name: string, args: ResourceLimitsArgs, opts?: pulumi.CustomResourceOptions) {
     const h = hostInput(args.host, opts);
@@ -45,6 +53,7 @@ export class ResourceLimits extends pulumi.CustomResource {
           ...args, host: h.host, name: nodeName, parent, limits: args.limits ?? {},
           owner: ownerInput(name, "ResourceLimits", opts),
           parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
+          parentDisk: args.parent instanceof ResourceLimits ? args.parent.declaredDisk : undefined,
         },
         { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
         "ResourceLimits",
@@ -56,5 +65,6 @@ export class ResourceLimits extends pulumi.CustomResource {
       .all([this.urn, nodeName, parent])
       .apply(([, n, p]) => (p ? `${p}/${n}` : n));
     this.declaredLimits = pulumi.output(args.limits ?? {});
+    this.declaredDisk = pulumi.output(args.disk ?? null) as pulumi.Output<{ max: Size } | null>;
   }
 }

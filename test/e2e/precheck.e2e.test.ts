@@ -21,6 +21,10 @@ describe("refused at preview across resources", () => {
     ["two-networks", "name", 'got "same", also the name of urn:pulumi:test::kslice-test::pulumi-nodejs:dynamic/kslice:Network::'],
     ["two-budgets", "name", 'got "same", also the path of urn:pulumi:test::kslice-test::pulumi-nodejs:dynamic/kslice:ResourceLimits::'],
     ["overlapping-subnets", "subnet", "which overlaps the subnet of urn:pulumi:test::kslice-test::pulumi-nodejs:dynamic/kslice:Network::"],
+    ["disk-over-budget", "disk.max", "declared in this program need 80Mi together"],
+    ["disk-unlimited-child", "disk", "container c declares no disk.max, but it is placed under the disk budget of tenant (disk.max 64Mi)"],
+    ["disk-default-counts", "disk.max", "need 80Mi together"],
+    ["disk-above-free", "disk.max", `got 1000Ti; host local has`],
   ])("%s: %s", async (name, property, reason) => {
     stack.config["kslice:case"] = name;
     const p = await stack.run("preview");

@@ -35,6 +35,9 @@ describe("hostArgs", () => {
     [{ connection: { type: "local" }, prefix: "Bad/Name" }, "prefix", "expected lowercase letters"],
     [{ connection: { type: "local" }, runtime: "docker" }, "runtime", 'got "docker"; expected one of "auto", "runc", "crun"'],
     [{}, "connection", "is required"],
+    [{ connection: { type: "local" }, defaults: { disk: { max: "8Mi" } } }, "defaults.disk.max", 'expected at least "16Mi"'],
+    [{ connection: { type: "local" }, defaults: { disk: { max: "lots" } } }, "defaults.disk.max", 'got "lots", which is not a size'],
+    [{ connection: { type: "local" }, defaults: { disk: { max: "64Mi", inodes: 1.5 } } }, "defaults.disk.inodes", "got 1.5; expected a whole number"],
   ])("rejects %j at %s", (input, property, reason) => {
     const f = failures(input);
     expect(f).toHaveLength(1);

@@ -149,3 +149,45 @@ export async function growDisk(t: Transport, bundle: string, bytes: number): Pro
 export async function resizeDiskOffline(t: Transport, bundle: string, bytes: number): Promise<void> {
   await t.run(["sh", "-c", resizeOfflineScript(bundle, bytes)], { timeoutMs: 600_000 });
 }
+
+/**
+ * The room for disk images on a host: the free bytes (`df -B1 --output=avail`, what an unprivileged
+ * writer gets) of the filesystem holding `stateDir` (its nearest existing ancestor when the prefix
+ * has no state yet), and each of the prefix's images under `containers` with its size and the bytes
+ * it already takes (allocated blocks: the images are sparse). Lines: `dir <path>`, `avail <bytes>`,
+ * then `img <container> <size> <allocated>`.
+ */
+export function diskRoomScript(stateDir: string, containers: string): string {
+  return [
+    `d=${q(stateDir)}; while [ ! -d "$d" ]; do d=$(dirname "$d"); done`,
+    `echo "dir $d"`,
+    `echo "avail $(df -B1 --output=avail "$d" | tail -n1 | tr -d ' ')"`,
+    `for i in ${q(containers)}/*/disk.img; do [ -f "$i" ] || continue; n=\${i%/disk.img}; n=\${n##*/}; set -- $(stat -c '%s %b %B' "$i"); echo "img $n $1 $(($2 * $3))"; done`,
+    `true`,
+  ].join("\n");
+}
+
+export interface DiskRoom {
+  /** The directory whose filesystem was measured. */
+  dir: string;
+  /** Free bytes there. */
+  avail: number;
+  /** The prefix's images: container name → image size and the bytes it takes on the host now. */
+  images: Map<string, { size: number; allocated: number }>;
+}
+
+export function parseDiskRoom(out: string): DiskRoom {
+  const room: DiskRoom = { dir: "", avail: 0, images: new Map() };
+  for (const line of out.split("\n")) {
+    const [k, a, b, c] = line.trim().split(/\s+/);
+    if (k === "dir") room.dir = a ?? "";
+    else if (k === "avail") room.avail = Number(a) || 0;
+    else if (k === "img" && a) room.images.set(a, { size: Number(b) || 0, allocated: Number(c) || 0 });
+  }
+  return room;
+}
+
+/** The room for images under a prefix's state directory (diskRoomScript): one command. */
+export async function readDiskRoom(t: Pick<Transport, "run">, layout: { stateDir: string; containers: string }): Promise<DiskRoom> {
+  return parseDiskRoom((await t.run(["sh", "-c", diskRoomScript(layout.stateDir, layout.containers)])).stdout);
+}

@@ -194,3 +194,8 @@ export async function readMoveRecord(t: Pick<Transport, "readFiles">, bundle: st
 export async function hostClock(t: Pick<Transport, "run">): Promise<number> {
   return Number((await t.run(["date", "+%s"], { timeoutMs: 30_000 })).stdout.trim());
 }
+
+/** Bytes of a container's writable layer (its upper, in the bundle or its disk image): what a migration copies. */
+export async function upperBytes(t: Pick<Transport, "run">, bundle: string): Promise<number> {
+  return Number((await t.run(["sh", "-c", upperSizeScript(bundle)], { timeoutMs: 120_000 })).stdout.trim()) || 0;
+}
