@@ -511,13 +511,9 @@ async function roomAdmission(olds: Props, news: Props, declaration: (props: Prop
   const o = declaration(olds);
   // the disk the check will give it: declared, or the Host's default
   const a = declaration(withHostDefaults(olds, news, news.hostDefaults));
-  if (!o || !a) return [];
-  if (o.host.prefix === a.host.prefix && JSON.stringify(o.host.connection) === JSON.stringify(a.host.connection)) return [];
-  const source = await reach(o.host, true);
-  const target = await reach(a.host);
-  if ("error" in source || "error" in target) return [];
-  const same = machineIdentity(source.h.facts, o.host.connection) === machineIdentity(target.h.facts, a.host.connection);
-  if (same && o.host.prefix === a.host.prefix) return [];
+  const ends = o && a ? await movingEnds(o, a) : undefined;
+  if (!o || !a || !ends) return [];
+  const { source, target } = ends;
   const layout = hostLayout(a.host.prefix);
   const room = await readDiskRoom(target.h.t, layout);
   if (room.images.has(a.name)) return [];
@@ -534,6 +530,20 @@ async function roomAdmission(olds: Props, news: Props, declaration: (props: Prop
 }
 
 /**
+ * Both ends of a move at check, reached: undefined when the container does not move (same host
+ * and prefix, under either name) or when a host cannot be reached (left to diff and update,
+ * onSourceLost).
+ */
+async function movingEnds(o: ContainerArgs, a: ContainerArgs) {
+  if (o.host.prefix === a.host.prefix && JSON.stringify(o.host.connection) === JSON.stringify(a.host.connection)) return undefined;
+  const source = await reach(o.host, true);
+  const target = await reach(a.host);
+  if ("error" in source || "error" in target) return undefined;
+  const same = machineIdentity(source.h.facts, o.host.connection) === machineIdentity(target.h.facts, a.host.connection);
+  return same && o.host.prefix === a.host.prefix ? undefined : { source, target };
+}
+
+/**
  * migration: "live" is refused at check when the container moves and either host cannot
  * checkpoint and restore (naming the host and why). A source that cannot be reached is left to
  * diff and update (onSourceLost).
@@ -542,13 +552,9 @@ async function liveAdmission(olds: Props, inputs: Props, declaration: (props: Pr
   if (inputs.migration !== "live") return [];
   const o = declaration(olds);
   const a = declaration(inputs);
-  if (!o || !a) return [];
-  if (o.host.prefix === a.host.prefix && JSON.stringify(o.host.connection) === JSON.stringify(a.host.connection)) return [];
-  const source = await reach(o.host, true);
-  const target = await reach(a.host);
-  if ("error" in source || "error" in target) return [];
-  const same = machineIdentity(source.h.facts, o.host.connection) === machineIdentity(target.h.facts, a.host.connection);
-  if (same && o.host.prefix === a.host.prefix) return [];
+  const ends = o && a ? await movingEnds(o, a) : undefined;
+  if (!o || !a || !ends) return [];
+  const { source, target } = ends;
   const chosen = await chooseMode("live", { h: source.h, host: o.host, name: where(o.host, a.host) }, { h: target.h, host: a.host, name: where(a.host, o.host) });
   return "error" in chosen ? [{ property: "migration", reason: `got "live", but the container cannot move live: ${chosen.error}; use "live-or-cold" or "cold"` }] : [];
 }
