@@ -5,7 +5,7 @@ import { hostLayout } from "../kernel/container/layout";
 import { readDiskRoom } from "../kernel/container/disk";
 import { readableSize } from "../../schema/units";
 import { promisedBytes } from "./container-disk";
-import { withHostDefaults } from "./container";
+import { startForMove, stopForMove, withHostDefaults } from "./container";
 import { showSize } from "./disk-budget";
 import { archiveUpperScript, hostClock, upperBytes, keepTargetManifestScript, liveSupportScript, pruneUpperScript, readMoveRecord, restoreUpperScript, upperManifestScript, upperSizeScript, writeMoveRecord, type ArchivePhase } from "../kernel/container/migrate";
 import { lowerOf } from "../kernel/container/rootfs";
@@ -288,14 +288,16 @@ async function migrate(inner: LifecycleImpl, id: string, olds: Props, news: Prop
       stopped = wasRunning; // set before: a stop that failed half-way is undone by a start too
       // recorded before the stop: an interruption from here on is resumed, the source restarted on a failure
       await step("record on target", toName, () => move({ phase: "copying", wasRunning, stoppedAt, bytes: 0 }));
-      await lap("stop", () => step("stop on source", fromName, () => inner.update(id, olds, { ...olds, state: "stopped" })));
+      await lap("stop", () => step("stop on source", fromName, () => stopForMove(olds)));
       const phase: ArchivePhase = since === undefined ? { kind: "whole" } : { kind: "changes", since };
       bytes = precopyBytes + (await lap(since === undefined ? "copy" : "copy of the changes", () => step("copy of the writable layer", `${fromName} → ${toName}`, () => copyUpper(from, to, a, o.name, phase))));
     } else {
       log(`warning: container ${a.name}: not on ${fromName} (deleted behind kslice's back): created on ${toName} from its declaration, with no data to move`);
     }
     await step("record on target", toName, () => move({ phase: "copied", wasRunning, stoppedAt: stoppedAt || null, bytes }));
-    outs = (await lap("start", () => step(a.state === "running" ? "start on target" : "record on target", toName, () => inner.update(id, created!, news)))).outs ?? {};
+    outs = a.state === "running"
+      ? await lap("start", () => step("start on target", toName, () => startForMove(news)))
+      : ((await step("record on target", toName, () => inner.update(id, created!, news))).outs ?? {});
     const downtimeMs = a.state === "running" && stoppedAt ? Date.now() - stoppedAt : null;
     record = { from: fromName, to: toName, mode, downtimeMs, bytes, precopyBytes, templateBuilt, at: new Date().toISOString() };
     await step("record on target", toName, () => move({ phase: "started", wasRunning, stoppedAt: stoppedAt || null, bytes, result: record }));

@@ -414,6 +414,37 @@ async function stop(c: Ctx, a: ContainerArgs): Promise<void> {
   await operate(c, a.name, stopContainerSteps(site(c, a.name), a.stopGraceSeconds * 1000));
 }
 
+/**
+ * A migration's stop on the source: the stop alone, without update's reads before and after it
+ * (stopInit takes any state: running, paused, exited, missing), so that the downtime holds only
+ * the stop itself. The migration keeps the source's outputs it had.
+ */
+export async function stopForMove(props: Props): Promise<void> {
+  const a = parse(props);
+  const c = await context(a);
+  try {
+    await stop(c, a);
+  } finally {
+    c.snapshots.invalidate();
+  }
+}
+
+/**
+ * A migration's start on the target, of the container it created there unstarted from the same
+ * declaration: the start alone, without update's reads before it (its records, disk and state are
+ * the create's), then the outputs as read after it.
+ */
+export async function startForMove(news: Props): Promise<Props> {
+  const a = parse(news);
+  const c = await context(a);
+  try {
+    await start(c, a);
+  } finally {
+    c.snapshots.invalidate();
+  }
+  return outputs(a, news, c, await observe(c, a));
+}
+
 interface Observed {
   status: "running" | "stopped" | "created" | "paused" | "missing";
   pid: number;
