@@ -1,6 +1,7 @@
 // Migration between two cgroup v2 lab VMs (issue 13), through the real engine: a container's `host`
 // changes from one VM to the other and it moves with its data (cold), stopped ones stay stopped, a
-// failure injected on the target (its disk full) leaves it on the source, and live migration is
+// target without room is refused at preview, a failure injected on the target (its disk filled
+// during the copy) leaves it on the source, and live migration is
 // refused at preview or falls back to cold where the VMs cannot checkpoint.
 import { afterAll, describe, expect, it } from "vitest";
 import { shellQuote as q } from "../../provider/transport/transport";
@@ -99,16 +100,41 @@ describe("a container whose host changes migrates with its data", () => {
     expect(await status("a")).toBe("missing");
   }, 900_000);
 
-  it("a failure on the target (its disk full) leaves the container running on the source, unchanged; the error names the step and host", async () => {
+  it("a target without room is refused at preview; a disk filled during the copy fails it, leaving the container running on the source, unchanged; the errors name the step and host", async () => {
+    // leave ~40 MiB free on A's /var/lib (root's reserved blocks counted; ext4 keeps 16 MiB of
+    // them for itself): the bundle fits, the 50 MiB layer cannot land
+    const fill = `fallocate -l $(( $(stat -f -c %f /var/lib) * $(stat -f -c %S /var/lib) - 40 * 1024 * 1024 )) /var/lib/fill.kslice-test`;
     try {
-      // leave ~40 MiB free on A's /var/lib (root's reserved blocks counted; ext4 keeps 16 MiB of
-      // them for itself): the bundle fits, the 50 MiB layer cannot land
-      await ok("a", `fallocate -l $(( $(stat -f -c %f /var/lib) * $(stat -f -c %S /var/lib) - 40 * 1024 * 1024 )) /var/lib/fill.kslice-test`);
-      const r = await up("a");
+      await ok("a", fill);
+      Object.assign(stack!.config, { "kslice:at": "a" });
+      const r = await stack!.run("preview");
       expect(r.ok).toBe(false);
-      expect(r.stderr).toContain(`migration from ${target("b")} to ${target("a")} failed at step "copy of the writable layer (unpack)" on host ${target("a")}`);
+      expect(r.stderr).toContain(`container box cannot migrate to host ${target("a")}: it needs 50.0 MiB`);
+      expect(r.stderr).toMatch(/ short/);
+    } finally {
+      await ok("a", "rm -f /var/lib/fill.kslice-test");
+    }
+    // room at preview, none once the copy runs: the target holds the unstarted bundle (the
+    // check passed), then its disk fills while the layer streams in
+    const moving = up("a");
+    let filled = false;
+    try {
+      for (const end = Date.now() + 300_000; Date.now() < end; await new Promise((w) => setTimeout(w, 1000))) {
+        if ((await sshRun(vm("a"), `test -d ${bundle}`)).exitCode === 0) {
+          // ~4 MiB left for root: whatever part of the layer already landed, the rest cannot
+          await ok("a", fill.replace("- 40 *", "- 20 *"));
+          filled = true;
+          break;
+        }
+      }
+      const r = await moving;
+      expect(filled).toBe(true);
+      expect(r.ok).toBe(false);
+      expect(r.stderr).toContain(`migration from ${target("b")} to ${target("a")} failed at step "`);
+      expect(r.stderr).toMatch(/copy of the writable layer \(unpack\)" on host /);
       expect(r.stderr).toMatch(/No space left on device/);
     } finally {
+      await moving.catch(() => undefined);
       await ok("a", "rm -f /var/lib/fill.kslice-test");
     }
     expect(await status("b")).toBe("running");
@@ -118,7 +144,7 @@ describe("a container whose host changes migrates with its data", () => {
     // the state still says B: back to it, nothing to do
     Object.assign(stack!.config, { "kslice:at": "b" });
     expect((await stack!.run("preview", "--expect-no-changes")).ok).toBe(true);
-  }, 600_000);
+  }, 900_000);
 
   it("live: refused at preview naming the host and why; live-or-cold falls back to cold saying why", async () => {
     Object.assign(stack!.config, { "kslice:at": "a", "kslice:migration": "live" });
