@@ -1,3 +1,4 @@
+import { bytes } from "./format";
 import type { ContainerView, PrefixView, UsageView } from "./model";
 
 /**
@@ -8,7 +9,10 @@ import type { ContainerView, PrefixView, UsageView } from "./model";
  * - a bundle's records found empty or unreadable (a power loss before they were on disk: boot.sh
  *   did not start it and said so in the log) and, once `pulumi up` rewrote them, repaired;
  * - fail counters that increase: OOM kills, pids.max hits, memory.max (v1 failcnt) and
- *   memory.high events, for containers and budgets alike.
+ *   memory.high events, for containers and budgets alike;
+ * - a container's disk image seen full (`diskFull` in model.ts) where the previous sample did not
+ *   see it full ("disk-full"), and free again ("disk-free"): sampled, edge-triggered, since ext4
+ *   counts no ENOSPC refusals. Filled and emptied between two samples is not seen.
  * Not sources: drift repaired by `pulumi up` (the provider writes no record of it), changes that
  * come and go between two samples (a container restarted twice in one interval is one event;
  * counters still count every hit), CPU throttling (continuous under a quota: shown by ps).
@@ -20,7 +24,7 @@ export interface KsliceEvent {
   name: string;
   kind:
     | "present" | "created" | "removed" | "started" | "stopped" | "status" | "new-pid" | "restarted" | "damaged" | "repaired"
-    | "oom-kill" | "pids-max" | "memory-max" | "memory-high";
+    | "oom-kill" | "pids-max" | "memory-max" | "memory-high" | "disk-full" | "disk-free";
   /** How many (counters: by how much they rose, or their total in a first sample). */
   count?: number;
   detail: string;
@@ -48,6 +52,17 @@ function counterEvents(at: string, object: KsliceEvent["object"], name: string, 
   return out;
 }
 
+function diskEvent(at: string, c: ContainerView, prev: ContainerView | undefined): KsliceEvent[] {
+  const d = c.disk;
+  const was = prev?.disk?.full ?? false;
+  if (d?.full && !was) {
+    const what = d.inodes > 0 && d.inodesFree <= 0 ? `no inode left (${d.inodesUsed}/${d.inodes})` : `${bytes(d.availBytes)} left`;
+    return [{ at, object: "container", name: c.name, kind: "disk-full", detail: `disk image full: ${what}, ${bytes(d.usedBytes)}/${bytes(d.maxBytes)} used; writes fail with ENOSPC (sampled)` }];
+  }
+  if (prev && was && d && !d.full) return [{ at, object: "container", name: c.name, kind: "disk-free", detail: `disk image no longer full: ${bytes(d.availBytes)} left` }];
+  return [];
+}
+
 /** What one sample tells: each container's state, and the counters and restarts so far. */
 export function initialEvents(view: PrefixView): KsliceEvent[] {
   const at = view.sampledAt;
@@ -57,6 +72,7 @@ export function initialEvents(view: PrefixView): KsliceEvent[] {
     if (c.restarts) out.push({ at, object: "container", name: c.name, kind: "restarted", count: c.restarts, detail: `${c.restarts} restart(s) by the supervisor in the log` });
     if (c.damaged.length) out.push({ at, object: "container", name: c.name, kind: "damaged", detail: damagedDetail(c) });
     out.push(...counterEvents(at, "container", c.name, c, undefined));
+    out.push(...diskEvent(at, c, undefined));
   }
   for (const b of view.budgets) out.push(...counterEvents(at, "budget", b.path, b, undefined));
   return out;
@@ -72,6 +88,7 @@ export function diffEvents(prev: PrefixView, cur: PrefixView): KsliceEvent[] {
     if (!p) {
       out.push({ at, object: "container", name: c.name, kind: "created", detail: `${c.status}${c.pid ? ` (pid ${c.pid})` : ""}` });
       out.push(...counterEvents(at, "container", c.name, c, undefined));
+      out.push(...diskEvent(at, c, undefined));
       continue;
     }
     if (c.damaged.length && !p.damaged.length) out.push({ at, object: "container", name: c.name, kind: "damaged", detail: damagedDetail(c) });
@@ -85,6 +102,7 @@ export function diffEvents(prev: PrefixView, cur: PrefixView): KsliceEvent[] {
       out.push({ at, object: "container", name: c.name, kind: "new-pid", detail: `init pid ${p.pid} -> ${c.pid} (started again)` });
     }
     out.push(...counterEvents(at, "container", c.name, c, p));
+    out.push(...diskEvent(at, c, p));
   }
   for (const p of prev.containers) {
     if (!cur.containers.some((c) => c.name === p.name)) out.push({ at, object: "container", name: p.name, kind: "removed", detail: "gone from the runtime and the host" });

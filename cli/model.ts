@@ -34,8 +34,11 @@ export interface ContainerView extends UsageView {
    * does not start such a container, and the next `pulumi up` rewrites them. Empty when sound.
    */
   damaged: string[];
-  /** Its disk limit's filesystem (`disk`), as `df /` inside shows it; null without a limit or when its image is not mounted. */
-  disk: { usedBytes: number; maxBytes: number; inodesUsed: number; inodes: number } | null;
+  /**
+   * Its disk limit's filesystem (`disk`), as `df /` inside shows it; null without a limit or when its
+   * image is not mounted. `full`: seen full at this sample (`diskFull`).
+   */
+  disk: { usedBytes: number; maxBytes: number; availBytes: number; inodesUsed: number; inodes: number; inodesFree: number; full: boolean } | null;
 }
 
 export interface BudgetView extends UsageView {
@@ -105,6 +108,20 @@ function usageView(node: NodeSample | undefined, prevNode: NodeSample | undefine
   };
 }
 
+/**
+ * Below this, a container's disk image counts as full. ext4 keeps no counter of the writes it refuses
+ * with ENOSPC (its sysfs directory counts errors and warnings, not refusals; dumpe2fs and the loop
+ * device neither), so a "hit" is sampled: what a write can still take (statfs `f_bavail`, which
+ * already leaves out ext4's reserved clusters; kslice's images have no root-reserved blocks,
+ * `mkfs -m 0`, so a tenant's root and non-root writers stop at the same point) under 1 MiB, or no
+ * inode left. Not 0: a refused write leaves what was smaller than it (a 32 MiB image filled by
+ * `dd bs=1M` until ENOSPC showed 598 KiB still available).
+ */
+export const diskFullBelowBytes = 1024 * 1024;
+
+export const diskFull = (d: { availBytes: number; inodesFree: number; inodes: number }): boolean =>
+  d.availBytes < diskFullBelowBytes || (d.inodes > 0 && d.inodesFree <= 0);
+
 /** Pure: one or two samples of a prefix as what `ps` shows (CPU % needs two). */
 export function buildView(
   meta: { host: string; prefix: string; cgroupVersion: 1 | 2; runtime: string },
@@ -133,7 +150,15 @@ export function buildView(
       stack: mapOrNull(ownerOfRecord(snapshot.records.get(name)), stackOfUrn),
       restarts: cur.restarts.get(name) ?? 0,
       damaged: snapshot.damaged.get(name) ?? [],
-      disk: mapOrNull(cur.disks.get(name) ?? null, (d) => ({ usedBytes: d.usedBytes, maxBytes: d.sizeBytes, inodesUsed: d.inodesUsed, inodes: d.inodes })),
+      disk: mapOrNull(cur.disks.get(name) ?? null, (d) => ({
+        usedBytes: d.usedBytes,
+        maxBytes: d.sizeBytes,
+        availBytes: d.availBytes,
+        inodesUsed: d.inodesUsed,
+        inodes: d.inodes,
+        inodesFree: d.inodesFree,
+        full: diskFull(d),
+      })),
       ...usageView(cgroup ? cur.nodes.get(cgroup) : undefined, cgroup ? prev?.nodes.get(cgroup) : undefined, intervalMs),
     };
   });

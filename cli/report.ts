@@ -1,5 +1,5 @@
 import { bytes } from "./format";
-import type { PrefixView, UsageView } from "./model";
+import type { ContainerView, PrefixView, UsageView } from "./model";
 
 /** One series of a chart: usage over time and its limit (null: none). */
 interface Panel {
@@ -13,7 +13,12 @@ export const chartSize = { width: 440, panelHeight: 70, gap: 24 };
 
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;");
 
+/** A container's panels: a disk panel too when any sample saw its image mounted (a disk limit). */
 function panels(series: UsageView[]): Panel[] {
+  const disks = series.map((u) => (u as Partial<ContainerView>).disk ?? null);
+  const disk: Panel[] = disks.some((d) => d)
+    ? [{ title: "disk", values: disks.map((d) => d?.usedBytes ?? 0), limits: disks.map((d) => d?.maxBytes ?? null), unit: bytes }]
+    : [];
   return [
     { title: "memory", values: series.map((u) => u.memory.currentBytes), limits: series.map((u) => u.memory.maxBytes), unit: bytes },
     {
@@ -23,6 +28,7 @@ function panels(series: UsageView[]): Panel[] {
       unit: (v) => `${Math.round(v)}%`,
     },
     { title: "tasks", values: series.map((u) => u.pids.current), limits: series.map((u) => u.pids.max), unit: (v) => String(Math.round(v)) },
+    ...disk,
   ];
 }
 

@@ -43,6 +43,13 @@ function usageLine(u: UsageView): string {
   ].join(" ");
 }
 
+/** A container's disk image against its limit, "FULL" when seen full (model.ts `diskFull`); "disk -" without a disk limit. */
+export function diskCell(c: ContainerView): string {
+  const d = c.disk;
+  if (!d) return "disk -";
+  return `disk ${bar(ratio(d.usedBytes, d.maxBytes), 10)} ${bytes(d.usedBytes)}/${bytes(d.maxBytes)}${d.full ? " FULL" : ""}`;
+}
+
 /** One screen of `top`, cut to the terminal's size. */
 export function renderTop(view: PrefixView, columns: number, rows: number): string[] {
   const lines = [
@@ -55,7 +62,7 @@ export function renderTop(view: PrefixView, columns: number, rows: number): stri
       lines.push(`${`${indent}${item.budget.path.split("/").pop()}/`.padEnd(22)} ${"budget".padEnd(14)} ${usageLine(item.budget)}`);
     } else if (item.container) {
       const c = item.container;
-      lines.push(`${`${indent}${c.name}`.padEnd(22)} ${`${c.status} ${duration(c.uptimeSeconds)}`.padEnd(14)} ${usageLine(c)}`);
+      lines.push(`${`${indent}${c.name}`.padEnd(22)} ${`${c.status} ${duration(c.uptimeSeconds)}`.padEnd(14)} ${usageLine(c)} ${diskCell(c)}`);
     }
   }
   return lines.slice(0, Math.max(1, rows - 1)).map((l) => (l.length > columns ? l.slice(0, columns) : l));

@@ -1,4 +1,7 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { bytes } from "../../cli/format";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { KsliceEvent } from "../../cli/events";
 import type { PrefixView } from "../../cli/model";
@@ -85,5 +88,74 @@ describe("fail counters and events", () => {
     }
     const after = await events();
     expect(after).toContainEqual(expect.objectContaining({ name: "flappy", kind: "restarted" }));
+  });
+});
+
+// Disk hits (issue 27): ext4 counts no ENOSPC refusals, so `events` reports an image sampled full
+// (cli/model.ts diskFull). A container filled from inside until ENOSPC, beside a neighbour with the
+// same limit that is not full (the control).
+describe("a disk image filled until ENOSPC", () => {
+  const dprefix = `${testPrefix}-cdf`;
+  const ds = new Containers(dprefix);
+  const devents = async (): Promise<KsliceEvent[]> => {
+    const r = await kslice(["--prefix", dprefix, "events", "--json"]);
+    expect(r.code).toBe(0);
+    return r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as KsliceEvent);
+  };
+  beforeAll(async () => {
+    await ds.create("filler", { command: ["sleep", "600"], disk: { max: "32Mi" }, stopGraceSeconds: 1 });
+    await ds.create("roomy", { command: ["sleep", "600"], disk: { max: "32Mi" }, stopGraceSeconds: 1 });
+  });
+  afterAll(async () => {
+    await ds.cleanup();
+    expect(leaksOf(dprefix)).toEqual([]);
+  });
+
+  it("events -f reports disk-full for the filled container, with its name, and nothing for its neighbour", async () => {
+    // before: neither is full
+    expect((await devents()).filter((e) => e.kind === "disk-full")).toEqual([]);
+    const live = ksliceLive(["--prefix", dprefix, "events", "-f", "--interval", "0.5"]);
+    try {
+      await live.waitFor(/container filler {2}present/);
+      await live.waitFor(/container roomy {2}present/);
+      const fill = await ds.exec("filler", "dd if=/dev/zero of=/fill bs=64k; echo rc=$?");
+      expect(fill.out).toMatch(/No space left on device/);
+      expect(fill.out).toMatch(/rc=[1-9]/);
+      const out = await live.waitFor(/container filler {2}disk-full {2}.*ENOSPC/);
+      expect(out).toMatch(/container filler {2}disk-full {2}disk image full: \S+ left, \S+\/\S+ used; writes fail with ENOSPC \(sampled\)/);
+      expect(out).not.toMatch(/container roomy {2}disk-full/);
+    } finally {
+      const exited = new Promise((r) => live.child.once("exit", r));
+      live.child.kill("SIGTERM");
+      await exited;
+    }
+    // a later first sample says it too (the image is still full), the neighbour still has none
+    const evs = await devents();
+    expect(evs).toContainEqual(expect.objectContaining({ object: "container", name: "filler", kind: "disk-full" }));
+    expect(evs.filter((e) => e.name === "roomy" && e.kind.startsWith("disk"))).toEqual([]);
+    const r = await kslice(["--prefix", dprefix, "ps", "--json", "--interval", "0"]);
+    const byName = new Map((JSON.parse(r.stdout) as PrefixView).containers.map((c) => [c.name, c]));
+    expect(byName.get("filler")!.disk).toMatchObject({ full: true, maxBytes: expect.any(Number) });
+    expect(byName.get("filler")!.disk!.usedBytes).toBeGreaterThan(24 << 20);
+    expect(byName.get("roomy")!.disk).toMatchObject({ full: false });
+    const ps = await kslice(["--prefix", dprefix, "ps", "--interval", "0"]);
+    expect(ps.stdout).toMatch(/filler .* \S+\/\S+ FULL/);
+    expect(ps.stdout).not.toMatch(/roomy .*FULL/);
+    // report: each container's chart has a disk panel, usage against its image's size
+    const dir = mkdtempSync(join(tmpdir(), "kslice-cdf-"));
+    try {
+      const rep = await kslice(["--prefix", dprefix, "report", "--out", join(dir, "r.html"), "--seconds", "1", "--interval", "0.5"]);
+      expect(rep.code).toBe(0);
+      const html = readFileSync(join(dir, "r.html"), "utf8");
+      const chartOf = (name: string) => {
+        const s = html.slice(html.indexOf(`class="chart container" data-name="${name}"`));
+        return s.slice(0, s.indexOf("</svg>"));
+      };
+      const size = bytes(byName.get("filler")!.disk!.maxBytes);
+      expect(chartOf("filler")).toMatch(new RegExp(`disk: now (2[4-9]|3\\d)(\\.\\d)?Mi, sampled peak [^,]+, limit ${size.replace(".", "\\.")}`));
+      expect(chartOf("roomy")).toMatch(/disk: now [\d.]+(Ki|B), sampled peak [^,]+, limit /);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

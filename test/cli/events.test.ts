@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { diffEvents, initialEvents } from "../../cli/events";
-import type { ContainerView, PrefixView } from "../../cli/model";
-import { pressureOrder } from "../../cli/top";
+import { diskFull, type ContainerView, type PrefixView } from "../../cli/model";
+import { diskCell, pressureOrder } from "../../cli/top";
 
 const failures = { oomKills: 0, pidsMaxHits: 0, memoryHighEvents: null, memoryMaxEvents: 0, cpuThrottledPeriods: 0, cpuThrottledUs: 0 };
 function container(name: string, over: Partial<ContainerView> = {}): ContainerView {
@@ -47,6 +47,24 @@ describe("events", () => {
     expect(diffEvents(damaged, sound).map((e) => `${e.kind} ${e.detail}`)).toEqual(["repaired records rewritten (config.json)"]);
   });
 
+  it("a disk image seen full: once when it fills (edge), again only after it was seen free; inodes too", () => {
+    const disk = (availBytes: number, inodesFree = 1000) => ({ usedBytes: 63 << 20, maxBytes: 64 << 20, availBytes, inodesUsed: 24, inodes: 1024, inodesFree, full: false });
+    const d = (availBytes: number, inodesFree?: number) => {
+      const x = disk(availBytes, inodesFree);
+      return { ...x, full: diskFull(x) };
+    };
+    const roomy = view([container("w", { disk: d(8 << 20) }), container("n", { disk: d(8 << 20) })]);
+    const full = view([container("w", { disk: d(598 << 10) }), container("n", { disk: d(8 << 20) })]);
+    const noInode = view([container("w", { disk: d(8 << 20, 0) }), container("n", { disk: d(8 << 20) })]);
+    expect(diffEvents(roomy, full).map((e) => `${e.name} ${e.kind}`)).toEqual(["w disk-full"]);
+    expect(diffEvents(roomy, full)[0]!.detail).toMatch(/^disk image full: 598Ki left, 63Mi\/64Mi used; writes fail with ENOSPC \(sampled\)$/);
+    expect(diffEvents(full, full)).toEqual([]);
+    expect(diffEvents(full, roomy).map((e) => `${e.name} ${e.kind}`)).toEqual(["w disk-free"]);
+    expect(diffEvents(roomy, noInode).map((e) => `${e.name} ${e.kind} ${e.detail}`)).toEqual([expect.stringMatching(/^w disk-full disk image full: no inode left \(24\/1024\)/)]);
+    expect(initialEvents(full).filter((e) => e.kind.startsWith("disk")).map((e) => e.name)).toEqual(["w"]);
+    expect(initialEvents(roomy).filter((e) => e.kind.startsWith("disk"))).toEqual([]);
+  });
+
   it("a counter that went down is a cgroup made anew: it counts from zero", () => {
     const before = view([container("a", { failures: { ...failures, oomKills: 5 } })]);
     const after = view([container("a", { failures: { ...failures, oomKills: 1 } })]);
@@ -69,5 +87,14 @@ describe("top's order", () => {
     expect(pressureOrder(v).map((i) => i.budget?.path ?? i.container!.name)).toEqual(["t", "high", "low", "free"]);
     v.containers[1]!.pids.current = 1;
     expect(pressureOrder(v).map((i) => i.budget?.path ?? i.container!.name)).toEqual(["free", "t", "high", "low"]);
+  });
+});
+
+describe("top's disk cell", () => {
+  it("shows a container's image against its limit, FULL when seen full, and - without a limit", () => {
+    const d = { usedBytes: 63 << 20, maxBytes: 64 << 20, availBytes: 598 << 10, inodesUsed: 24, inodes: 1024, inodesFree: 1000, full: true };
+    expect(diskCell(container("w", { disk: d }))).toMatch(/^disk \[#+\.*\] 63Mi\/64Mi FULL$/);
+    expect(diskCell(container("w", { disk: { ...d, full: false } }))).toMatch(/^disk \[#+\.*\] 63Mi\/64Mi$/);
+    expect(diskCell(container("n"))).toBe("disk -");
   });
 });

@@ -74,4 +74,17 @@ describe("kslice report as one SVG (and PNG)", () => {
     expect(shown.length).toBeGreaterThan(1);
     expect(shown.length + more).toBe(members.length);
   });
+
+  it("a container with a disk limit gets a disk panel (usage against its image's size); one without gets none", () => {
+    const v = view(0);
+    const [a, b] = v.containers;
+    a!.disk = { usedBytes: 20 * 2 ** 20, maxBytes: 60 * 2 ** 20, availBytes: 40 * 2 ** 20, inodesUsed: 10, inodes: 1000, inodesFree: 990, full: false };
+    const svg = reportSvg([v]);
+    const chartOf = (name: string) => {
+      const s = svg.slice(svg.indexOf(`class="chart container" data-name="${name}"`));
+      return s.slice(0, s.indexOf("</svg>"));
+    };
+    expect(chartOf(a!.name)).toMatch(/disk: now 20Mi, sampled peak 20Mi, limit 60Mi/);
+    expect(chartOf(b!.name)).not.toMatch(/disk:/);
+  });
 });

@@ -1,7 +1,9 @@
 // A host reboot (issue 11): on a cgroup v2 lab VM with systemd, a running container on a network
 // and a stopped one are made through the lifecycles over SSH, data is written into the running
-// one's writable layer, and the VM is rebooted from inside. With no kslice code called, the
-// prefix's boot unit brings back the network and the running container (its data, its address);
+// one's writable layer (a disk image: `disk.max` 64Mi), and the VM is rebooted from inside. With no
+// kslice code called, the prefix's boot unit brings back the network and the running container (its
+// data, its address, its disk image mounted before it starts: `df /` shows the limit, a write past
+// it fails with ENOSPC);
 // the stopped one stays stopped; then diff says no changes, and deleting everything leaves
 // nothing, boot unit included.
 import { afterAll, describe, expect, it } from "vitest";
@@ -21,6 +23,8 @@ const prefix = `${testPrefix}-rb`;
 const runtimeRoot = `/run/${prefix}/runtime`;
 const unit = `${prefix}-boot.service`;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The size column of `df -k /`'s data line, in KiB (NaN when there is none). */
+const dfSizeKiB = (out: string) => Number(out.trim().split("\n").pop()?.trim().split(/\s+/)[1]);
 
 describe("a host reboot: containers declared running come back by themselves", () => {
   // the build machine is shared: give a slow TCG boot room
@@ -67,10 +71,12 @@ describe("a host reboot: containers declared running come back by themselves", (
     const h = await hostLifecycle.check({}, host());
     await hostLifecycle.create(h.inputs!);
     net = await make(N, { name: "lan", subnet: "10.234.0.0/24", nat: true });
-    keep = await make(C, { name: "keep", command: ["sleep", "infinity"], networks: [{ network: "lan", address: "10.234.0.10" }], stopGraceSeconds: 1 });
+    keep = await make(C, { name: "keep", command: ["sleep", "infinity"], networks: [{ network: "lan", address: "10.234.0.10" }], disk: { max: "64Mi" }, stopGraceSeconds: 1 });
     idle = await make(C, { name: "idle", command: ["sleep", "infinity"], state: "stopped", stopGraceSeconds: 1 });
     expect(keep.outs).toMatchObject({ status: "running", address: "10.234.0.10" });
-    expect((await exec("keep", "echo precious > /data.txt && cat /data.txt")).stdout).toContain("precious");
+    expect((await exec("keep", "echo precious > /data.txt && sync && cat /data.txt")).stdout).toContain("precious");
+    // the writable layer is the image: df / inside shows its size (a little below 64 MiB: ext4's tables)
+    expect(dfSizeKiB((await exec("keep", "df -k /")).stdout)).toBeLessThanOrEqual(65536);
     expect((await ok(`systemctl is-enabled ${unit}`)).trim()).toBe("enabled");
     expect((await ok(`systemctl is-active ${prefix}-supervisor.service`)).trim()).toBe("active");
   });
@@ -97,6 +103,14 @@ describe("a host reboot: containers declared running come back by themselves", (
 
     expect(await status("keep")).toBe("running");
     expect((await exec("keep", "cat /data.txt")).stdout).toContain("precious");
+    // the image was mounted again (boot.sh, before the start): without it the layer would be an empty
+    // directory on the guest's own disk, df / the guest's filesystem and the write below unbounded
+    const df = (await exec("keep", "df -k /")).stdout;
+    expect(dfSizeKiB(df), df).toBeGreaterThan(32768);
+    expect(dfSizeKiB(df), df).toBeLessThanOrEqual(65536);
+    const fill = await exec("keep", "dd if=/dev/zero of=/fill bs=1M count=100; echo rc=$?; rm -f /fill");
+    expect(fill.stdout).toMatch(/No space left on device/);
+    expect(fill.stdout).toMatch(/rc=[1-9]/);
     expect((await exec("keep", "ip -o -4 addr show dev eth0")).stdout).toContain("10.234.0.10/24");
     // anti-spoofing back: the network's ensure.sh made the table and rules, the start its elements
     expect(await ok(`nft list set bridge ${prefix} ip4`)).toMatch(/"ks[0-9a-f]+" \. 10\.234\.0\.10/);

@@ -35,8 +35,11 @@ export interface PrefixSample {
 export interface DiskSample {
   sizeBytes: number;
   usedBytes: number;
+  /** What a write can still take (statfs f_bavail: free blocks less ext4's reserved clusters). */
+  availBytes: number;
   inodes: number;
   inodesUsed: number;
+  inodesFree: number;
 }
 
 const section = (name: string) => `@@sample-${name}`;
@@ -64,7 +67,7 @@ export function sampleScript(runtime: string, layout: HostLayout, driver: Cgroup
     `grep -H . ${q(layout.ports)}/* 2>/dev/null`,
     // the mounted disk images: one df for them all, none when there are none
     `echo ${section("disks")}`,
-    `awk -v d=${q(`${layout.containers}/`)} 'index($2, d) == 1 && $2 ~ "/disk$" {print $2}' /proc/mounts | xargs -r df -B1 --output=target,size,used,itotal,iused 2>/dev/null | tail -n +2`,
+    `awk -v d=${q(`${layout.containers}/`)} 'index($2, d) == 1 && $2 ~ "/disk$" {print $2}' /proc/mounts | xargs -r df -B1 --output=target,size,used,avail,itotal,iused,iavail 2>/dev/null | tail -n +2`,
     `echo ${section("tree")}`,
     driver.sampleScript(),
   ].join("\n");
@@ -105,9 +108,16 @@ export function parseSample(out: string, driver: CgroupDriver, layout: HostLayou
   }
   const disks = new Map<string, DiskSample>();
   for (const line of (s.disks ?? "").split("\n").filter(Boolean)) {
-    const [target = "", size, used, inodes, iused] = line.trim().split(/\s+/);
+    const [target = "", size, used, avail, inodes, iused, ifree] = line.trim().split(/\s+/);
     if (target.startsWith(`${layout.containers}/`)) {
-      disks.set(bundleOf(target), { sizeBytes: Number(size), usedBytes: Number(used), inodes: Number(inodes), inodesUsed: Number(iused) });
+      disks.set(bundleOf(target), {
+        sizeBytes: Number(size),
+        usedBytes: Number(used),
+        availBytes: Number(avail),
+        inodes: Number(inodes),
+        inodesUsed: Number(iused),
+        inodesFree: Number(ifree),
+      });
     }
   }
   const tree = parseTree(s.tree ?? "");
