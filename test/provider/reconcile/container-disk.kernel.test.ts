@@ -90,7 +90,7 @@ describe("a container's disk space and inodes", () => {
     const view = JSON.parse(ps.stdout) as PrefixView;
     const seen = view.containers.find((c) => c.name === "capped")!.disk!;
     const now = await dfInside("capped");
-    expect(seen).toEqual({ maxBytes: now.kb * 1024, usedBytes: now.usedKb * 1024, inodes: 1984, inodesUsed: expect.any(Number) });
+    expect(seen).toEqual({ maxBytes: now.kb * 1024, usedBytes: now.usedKb * 1024, inodes: 1984, inodesUsed: expect.any(Number), availBytes: expect.any(Number), inodesFree: expect.any(Number), full: false });
     expect(seen.usedBytes).toBeGreaterThanOrEqual(10 * Mi);
     expect(view.containers.find((c) => c.name === "free")!.disk).toBeNull();
     expect((await kslice(["--prefix", prefix, "ps", "--interval", "0"])).stdout).toMatch(/^capped .* 1\d(\.\d)?Mi\/[4-6]\d(\.\d)?Mi +\d+$/m);
