@@ -78,6 +78,9 @@ export class ObservedHost implements HostSource {
   }
 }
 
+/** An event of `kslice events`, or a host lost or reached again; with the host it happened on. */
+export type DashboardEvent = Omit<KsliceEvent, "object" | "kind"> & { host: string; object: KsliceEvent["object"] | "host"; kind: KsliceEvent["kind"] | "unreachable" | "reachable" };
+
 /** What the page receives about a host at each tick. */
 export interface HostPayload {
   id: number;
@@ -184,7 +187,7 @@ const assets: Record<string, { type: string; body: () => string | Buffer }> = {
 export class Dashboard {
   private readonly hosts: HostState[];
   private readonly clients = new Set<ServerResponse>();
-  private events: (KsliceEvent & { host: string })[] = [];
+  private events: DashboardEvent[] = [];
   private timer: NodeJS.Timeout | null = null;
   private server: Server | null = null;
   private ticking: Promise<void> | null = null;
@@ -234,13 +237,15 @@ export class Dashboard {
 
   /** One sample of every host (a host whose last sample is still running is skipped), then one push. */
   async tick(): Promise<void> {
-    const fresh: (KsliceEvent & { host: string })[] = [];
+    const fresh: DashboardEvent[] = [];
     await Promise.all(
       this.hosts.map(async (h) => {
         if (h.busy) return;
         h.busy = true;
         try {
           const r = await h.source.read();
+          const label = h.source.label;
+          if (r.ok && h.reading?.ok === false) fresh.push({ host: label, at: r.view.sampledAt, object: "host", name: label, kind: "reachable", detail: "answers again" });
           if (r.ok) {
             const evs = h.view ? diffEvents(h.view, r.view) : initialEvents(r.view);
             fresh.push(...evs.map((e) => ({ ...e, host: h.source.label })));
@@ -248,7 +253,7 @@ export class Dashboard {
             h.facts = r.facts;
             h.record(r.view);
           } else if (h.reading?.ok !== false) {
-            fresh.push({ host: h.source.label, at: new Date().toISOString(), object: "container", name: "-", kind: "status", detail: `host unreachable: ${r.reason}` });
+            fresh.push({ host: label, at: new Date().toISOString(), object: "host", name: label, kind: "unreachable", detail: r.reason });
           }
           h.reading = r;
         } finally {
@@ -311,6 +316,10 @@ export class Dashboard {
     }
     if (url.pathname === "/state.json") {
       res.writeHead(200, { ...headers, "content-type": "application/json" }).end(JSON.stringify(this.state()));
+      return;
+    }
+    if (url.pathname === "/favicon.ico") {
+      res.writeHead(204).end();
       return;
     }
     const asset = assets[url.pathname];
