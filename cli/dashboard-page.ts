@@ -280,11 +280,13 @@ export const dashboardJs = `"use strict";
     for (const h of all) {
       if (!h.view) continue;
       for (const c of h.view.containers) {
-        const m = /^urn:pulumi:([^:]+)::([^:]+)::([^:]+)::(.+)$/.exec(c.owner || "");
-        if (!m || !m[3].split("$").includes("kslice:index:ContainerSet")) continue;
-        const setName = m[4].replace(/-\\d+$/, "");
-        const k = m[2] + "/" + m[1] + " " + setName;
-        if (!sets.has(k)) sets.set(k, { name: setName, stack: m[2] + "/" + m[1], replicas: [] });
+        // urn:pulumi:<stack>::<project>::<parent types $ type>::<name>; a type holds ":" itself
+        const parts = (c.owner || "").split("::");
+        if (parts.length < 4 || !parts[0].startsWith("urn:pulumi:") || !parts[2].split("$").includes("kslice:index:ContainerSet")) continue;
+        const setName = parts.slice(3).join("::").replace(/-\\d+$/, "");
+        const stack = parts[1] + "/" + parts[0].slice("urn:pulumi:".length);
+        const k = stack + " " + setName;
+        if (!sets.has(k)) sets.set(k, { name: setName, stack, replicas: [] });
         sets.get(k).replicas.push(c.name + " on " + h.label + " (" + c.status + ")");
       }
     }

@@ -48,9 +48,12 @@ describe("kslice dashboard in a real browser", () => {
   let page: Page;
   let url: string;
   let victimPid: number;
+  const elsewhere: string[] = [];
 
   beforeAll(async () => {
-    await cs.create("web", { command: ["sleep", "600"], limits: { memory: { max: "48Mi" }, pids: { max: 32 } }, stopGraceSeconds: 1 });
+    // as a ContainerSet "app"'s first replica makes it (provider/resources/owner.ts)
+    const owner = "urn:pulumi:dev::fleet::kslice:index:ContainerSet$pulumi-nodejs:dynamic/kslice:Container::app-1";
+    await cs.create("web", { owner, command: ["sleep", "600"], limits: { memory: { max: "48Mi" }, pids: { max: 32 } }, disk: { max: "32Mi" }, stopGraceSeconds: 1 });
     await cs.create("hog", { command: ["sleep", "600"], limits: { memory: { max: "24Mi" } }, stopGraceSeconds: 1 });
     const victim = await cs.create("victim", { command: ["sleep", "600"], stopGraceSeconds: 1 });
     victimPid = Number(victim.outs.pid);
@@ -69,7 +72,7 @@ describe("kslice dashboard in a real browser", () => {
     page = browser.pages()[0] ?? (await browser.newPage());
     // no request may leave the machine: every one the page makes goes to the dashboard
     page.on("request", (req) => {
-      if (!req.url().startsWith(url)) throw new Error(`the page asked for ${req.url()}`);
+      if (!req.url().startsWith(url)) elsewhere.push(req.url());
     });
     await page.goto(url);
     await page.locator('#conn[data-state="live"]').waitFor({ timeout: 15_000 });
@@ -104,8 +107,14 @@ describe("kslice dashboard in a real browser", () => {
     expect(await mem.textContent()).toBe(`${bytes(current)} / ${bytes(limit)}`);
     expect(await row.locator("td.tasks").textContent()).toBe(`${cg("web", "pids.current")} / 32`);
     expect(await row.locator("td.status").getAttribute("data-status")).toBe("running");
+    // its disk image against its limit (df inside says the same: cli/model.ts)
+    expect(await row.locator("td.disk").textContent()).toMatch(/^\S+ \/ \d+(\.\d)?Mi$/);
     // the chart is uPlot's canvas
     expect(await row.locator(".chart canvas").count()).toBe(1);
+  });
+
+  it("lists a ContainerSet's replicas by host", async () => {
+    await expect.poll(() => page.locator("#sets tbody").textContent()).toBe("appfleet/devweb on local (running)");
   });
 
   it("shows a container whose init was killed by hand as stopped within a few seconds", async () => {
@@ -152,5 +161,6 @@ describe("kslice dashboard in a real browser", () => {
     expect((await fetch(`${guarded.url}state.json?token=s3cret`)).status).toBe(200);
     expect((await fetch(guarded.url, { method: "POST" })).status).toBe(405);
     await stop(guarded.child);
+    expect(elsewhere).toEqual([]);
   });
 });
