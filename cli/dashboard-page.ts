@@ -31,9 +31,9 @@ table { border-collapse: collapse; width: 100%; }
 /* fixed layout: a changed number does not make the browser lay out the whole table again */
 section.host table { table-layout: fixed; }
 section.host td { overflow: hidden; text-overflow: ellipsis; }
-section.host th:nth-child(1) { width: 11%; } section.host th:nth-child(2) { width: 12%; } section.host th:nth-child(3) { width: 12%; }
+section.host th:nth-child(1) { width: 10%; } section.host th:nth-child(2) { width: 11%; } section.host th:nth-child(3) { width: 10%; }
 section.host th:nth-child(4) { width: 6%; } section.host th:nth-child(5) { width: 10%; } section.host th:nth-child(6) { width: 8%; }
-section.host th:nth-child(7) { width: 6%; } section.host th:nth-child(8) { width: 8%; } section.host th:nth-child(9) { width: 17%; }
+section.host th:nth-child(7) { width: 6%; } section.host th:nth-child(8) { width: 8%; } section.host th:nth-child(9) { width: 21%; }
 section.host th:nth-child(10) { width: 5%; } section.host th:nth-child(11) { width: 190px; }
 th, td { text-align: left; padding: 2px 8px 2px 0; border-bottom: 1px solid #eef0f3; white-space: nowrap; vertical-align: middle; }
 th { font-weight: 600; color: #57606a; font-size: 12px; }
