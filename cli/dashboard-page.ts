@@ -31,9 +31,9 @@ table { border-collapse: collapse; width: 100%; }
 /* fixed layout: a changed number does not make the browser lay out the whole table again */
 section.host table { table-layout: fixed; }
 section.host td { overflow: hidden; text-overflow: ellipsis; }
-section.host th:nth-child(1) { width: 10%; } section.host th:nth-child(2) { width: 11%; } section.host th:nth-child(3) { width: 10%; }
-section.host th:nth-child(4) { width: 6%; } section.host th:nth-child(5) { width: 10%; } section.host th:nth-child(6) { width: 8%; }
-section.host th:nth-child(7) { width: 6%; } section.host th:nth-child(8) { width: 8%; } section.host th:nth-child(9) { width: 21%; }
+section.host th:nth-child(1) { width: 10%; } section.host th:nth-child(2) { width: 13%; } section.host th:nth-child(3) { width: 9%; }
+section.host th:nth-child(4) { width: 5%; } section.host th:nth-child(5) { width: 10%; } section.host th:nth-child(6) { width: 8%; }
+section.host th:nth-child(7) { width: 6%; } section.host th:nth-child(8) { width: 8%; } section.host th:nth-child(9) { width: 19%; }
 section.host th:nth-child(10) { width: 5%; } section.host th:nth-child(11) { width: 190px; }
 th, td { text-align: left; padding: 2px 8px 2px 0; border-bottom: 1px solid #eef0f3; white-space: nowrap; vertical-align: middle; }
 th { font-weight: 600; color: #57606a; font-size: 12px; }
@@ -109,6 +109,7 @@ export const dashboardJs = `"use strict";
     const table = el("table");
     const head = el("tr");
     for (const c of ["name", "status", "address", "uptime", "memory", "cpu", "tasks", "disk", "fail counters", "restarts", "last minutes"]) head.append(el("th", {}, c));
+    head.children[8].title = "oom: OOM kills · pids: pids.max hits · max: memory.max hits · high: memory.high events (v2) · thr: throttled periods";
     const thead = el("thead");
     thead.append(head);
     table.append(thead);
@@ -156,9 +157,9 @@ export const dashboardJs = `"use strict";
   }
 
   function failText(f) {
-    const parts = ["oom " + f.oomKills, "pids " + f.pidsMaxHits, "mem.max " + f.memoryMaxEvents];
-    if (f.memoryHighEvents !== null) parts.push("mem.high " + f.memoryHighEvents);
-    parts.push("throttled " + f.cpuThrottledPeriods);
+    const parts = ["oom " + f.oomKills, "pids " + f.pidsMaxHits, "max " + f.memoryMaxEvents];
+    if (f.memoryHighEvents !== null) parts.push("high " + f.memoryHighEvents);
+    parts.push("thr " + f.cpuThrottledPeriods);
     return parts.join(" · ");
   }
 
