@@ -159,6 +159,8 @@ describe("kslice dashboard in a real browser", () => {
     const guarded = await startDashboard(["--listen", "127.0.0.1:0", "--prefix", prefix, "--token", "s3cret"]);
     expect((await fetch(`${guarded.url}state.json`)).status).toBe(401);
     expect((await fetch(`${guarded.url}state.json?token=s3cret`)).status).toBe(200);
+    expect((await fetch(`${guarded.url}state.json`, { headers: { authorization: "Bearer s3cret" } })).status).toBe(200);
+    expect((await fetch(`${guarded.url}?token=wrong`)).status).toBe(401);
     expect((await fetch(guarded.url, { method: "POST" })).status).toBe(405);
     await stop(guarded.child);
     expect(elsewhere).toEqual([]);
