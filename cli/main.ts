@@ -4,7 +4,8 @@ import { parseArgs } from "node:util";
 import { execArgv, logArgv } from "../provider/kernel/observe/commands";
 import type { PrefixObserver, PrefixSample } from "../provider/kernel/observe/sample";
 import { closeAllTransports } from "../provider/transport/open";
-import { openObserver, type HostOptions } from "./connect";
+import { connectionOf, openObserver, prefixOf, type HostOptions } from "./connect";
+import { Dashboard, listenRefusal, ObservedHost, parseListen } from "./dashboard";
 import { diffEvents, formatEvent, initialEvents } from "./events";
 import { buildView, isEmpty, type PrefixView } from "./model";
 import { renderPs } from "./ps";
@@ -20,11 +21,13 @@ const commandFlags: Record<string, string[]> = {
   exec: [],
   events: ["follow", "json", "interval"],
   report: ["out", "seconds", "interval"],
+  dashboard: ["listen", "token", "local", "interval"],
 };
 
 const options = {
-  ssh: { type: "string" },
-  key: { type: "string" },
+  // repeatable for dashboard (one --key per --ssh, or one for all); once for the other commands
+  ssh: { type: "string", multiple: true },
+  key: { type: "string", multiple: true },
   "host-key": { type: "string" },
   "insecure-ignore-host-key": { type: "boolean" },
   prefix: { type: "string" },
@@ -36,9 +39,12 @@ const options = {
   tail: { type: "string" },
   out: { type: "string" },
   seconds: { type: "string" },
+  listen: { type: "string" },
+  token: { type: "string" },
+  local: { type: "boolean" },
 } as const;
 
-type Values = HostOptions & { help?: boolean; json?: boolean; interval?: string; follow?: boolean; tail?: string; out?: string; seconds?: string };
+type Values = Omit<HostOptions, "ssh" | "key"> & { ssh?: string[]; key?: string[]; listen?: string; token?: string; local?: boolean } & { help?: boolean; json?: boolean; interval?: string; follow?: boolean; tail?: string; out?: string; seconds?: string };
 
 function number(flag: string, raw: string | undefined, fallback: number, min: number): number {
   if (raw === undefined) return fallback;
@@ -123,7 +129,9 @@ async function main(argv: string[]): Promise<number> {
   const extra = command === "logs" || command === "exec" ? positionals.slice(1) : positionals;
   if (extra.length) throw new UsageError(`kslice ${command}: unexpected argument ${JSON.stringify(extra[0])}`);
 
-  const obs = await openObserver(v);
+  if (command === "dashboard") return dashboard(v);
+  if ((v.ssh?.length ?? 0) > 1 || (v.key?.length ?? 0) > 1) throw new UsageError(`kslice ${command} takes one --ssh and one --key (dashboard takes several)`);
+  const obs = await openObserver({ ...v, ssh: v.ssh?.[0], key: v.key?.[0] });
   switch (command) {
     case "ps": {
       const { view } = await viewOf(obs, number("interval", v.interval, 1, 0) * 1000);
@@ -188,6 +196,38 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   return 2;
+}
+
+/** Serves the live page until SIGINT or SIGTERM. */
+async function dashboard(v: Values): Promise<number> {
+  const { host, port } = parseListen(v.listen ?? "127.0.0.1:8090");
+  const token = v.token ?? (process.env.KSLICE_DASHBOARD_TOKEN || undefined);
+  const refusal = listenRefusal(host, token);
+  if (refusal) throw new UsageError(refusal);
+  const ssh = v.ssh ?? [];
+  const keys = v.key ?? [];
+  if (keys.length > 1 && keys.length !== ssh.length) throw new UsageError(`--key: got ${keys.length} for ${ssh.length} --ssh; give one --key for all, or one per --ssh in the same order`);
+  if (v.local && !ssh.length) throw new UsageError("--local adds this machine beside --ssh hosts; without --ssh it is the default");
+  const prefix = prefixOf({ prefix: v.prefix });
+  const common = { prefix, runtime: v.runtime, "host-key": v["host-key"], "insecure-ignore-host-key": v["insecure-ignore-host-key"] };
+  const sources = [
+    ...(!ssh.length || v.local ? [new ObservedHost("local", prefix, common)] : []),
+    // each --ssh is checked now (its form, its key file): a mistake is refused at start
+    ...ssh.map((target, i) => {
+      const options = { ...common, ssh: target, key: keys[i] ?? keys[0] };
+      connectionOf(options);
+      return new ObservedHost(target, prefix, options);
+    }),
+  ];
+  const board = new Dashboard({ host, port, token, intervalMs: number("interval", v.interval, 1, 0.2) * 1000, sources });
+  const url = await board.start();
+  process.stderr.write(`kslice dashboard: serving ${url}${token ? "?token=…" : ""} (${sources.length} host(s), prefix ${prefix}; Ctrl-C stops)\n`);
+  await new Promise<void>((resolve) => {
+    process.once("SIGINT", resolve);
+    process.once("SIGTERM", resolve);
+  });
+  await board.stop();
+  return 0;
 }
 
 main(process.argv.slice(2))

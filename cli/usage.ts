@@ -15,6 +15,11 @@ commands:
   events [-f] [--json] [--interval S] restarts, state changes, OOM kills and limit hits
   report --out FILE.html|.svg|.png [--seconds N] [--interval S]
                                       usage over a sampled window against limits, one chart per container
+  dashboard [--listen HOST:PORT] [--token SECRET] [--local] [--interval S]
+                                      a live web page of one or many hosts (repeat --ssh/--key; --local adds
+                                      this machine to them), pushed every second; read-only; listens on
+                                      127.0.0.1:8090 by default, any other address needs --token (or
+                                      $KSLICE_DASHBOARD_TOKEN); open it as http://HOST:PORT/?token=SECRET
 
 host options:
   --prefix P                          kslice prefix on the host (default: $KSLICE_PREFIX, else kslice)

@@ -29,6 +29,8 @@ export interface PrefixSample {
   ports: Map<string, string[]>;
   /** Containers with a disk limit whose image is mounted (container/disk.ts): its statfs, by container. */
   disks: Map<string, DiskSample>;
+  /** The filesystem holding /var/lib (the prefix's bundles and images), as df reports it; null when df said nothing. */
+  hostDisk: { sizeBytes: number; usedBytes: number; availBytes: number } | null;
 }
 
 /** A container's disk image as df reports it (what `df /` shows inside), in bytes and inodes. */
@@ -68,6 +70,8 @@ export function sampleScript(runtime: string, layout: HostLayout, driver: Cgroup
     // the mounted disk images: one df for them all, none when there are none
     `echo ${section("disks")}`,
     `awk -v d=${q(`${layout.containers}/`)} 'index($2, d) == 1 && $2 ~ "/disk$" {print $2}' /proc/mounts | xargs -r df -B1 --output=target,size,used,avail,itotal,iused,iavail 2>/dev/null | tail -n +2`,
+    `echo ${section("hostdisk")}`,
+    `df -B1 --output=size,used,avail /var/lib 2>/dev/null | tail -n 1`,
     `echo ${section("tree")}`,
     driver.sampleScript(),
   ].join("\n");
@@ -120,6 +124,8 @@ export function parseSample(out: string, driver: CgroupDriver, layout: HostLayou
       });
     }
   }
+  const [size, used, avail] = (s.hostdisk ?? "").trim().split(/\s+/).map(Number);
+  const hostDisk = Number.isFinite(size) && Number.isFinite(used) && Number.isFinite(avail) ? { sizeBytes: size!, usedBytes: used!, availBytes: avail! } : null;
   const tree = parseTree(s.tree ?? "");
   const ctx = { periodUs: 100_000, devices: {} };
   const nodes = new Map<string, NodeSample>();
@@ -133,6 +139,7 @@ export function parseSample(out: string, driver: CgroupDriver, layout: HostLayou
     nodes,
     ports,
     disks,
+    hostDisk,
   };
 }
 
