@@ -6,7 +6,7 @@ import { diskCell, pressureOrder } from "../../cli/top";
 const failures = { oomKills: 0, pidsMaxHits: 0, memoryHighEvents: null, memoryMaxEvents: 0, cpuThrottledPeriods: 0, cpuThrottledUs: 0 };
 function container(name: string, over: Partial<ContainerView> = {}): ContainerView {
   return {
-    name, cgroup: name, status: "running", pid: 100, createdAt: null, uptimeSeconds: 1, addresses: {}, ports: [], owner: null, stack: null, restarts: 0, damaged: [], disk: null,
+    name, cgroup: name, status: "running", pid: 100, createdAt: null, uptimeSeconds: 1, addresses: {}, ports: [], owner: null, stack: null, restarts: 0, damaged: [], disk: null, ingressDrops: null,
     memory: { currentBytes: 0, peakBytes: 0, maxBytes: null, highBytes: null }, cpu: { usageNs: 0, percent: 0, maxCores: null },
     pids: { current: 1, max: null }, failures, ...over,
   };
