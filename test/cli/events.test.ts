@@ -97,4 +97,12 @@ describe("top's disk cell", () => {
     expect(diskCell(container("w", { disk: { ...d, full: false } }))).toMatch(/^disk \[#+\.*\] 63Mi\/64Mi$/);
     expect(diskCell(container("n"))).toBe("disk -");
   });
+
+  it("packets dropped by declared ingress: their total in a first sample, each rise later", () => {
+    const c = (packets: number | null) => container("db", { ingressDrops: packets === null ? null : { packets, bytes: packets * 60 } });
+    expect(initialEvents(view([c(3)])).filter((e) => e.kind === "ingress-drop")).toMatchObject([{ name: "db", count: 3 }]);
+    expect(initialEvents(view([c(0), c(null)])).filter((e) => e.kind === "ingress-drop")).toEqual([]);
+    expect(diffEvents(view([c(3)]), view([c(5)])).filter((e) => e.kind === "ingress-drop")).toMatchObject([{ name: "db", count: 2, detail: "2 packet(s) dropped by its ingress rules (5 in all)" }]);
+    expect(diffEvents(view([c(5)]), view([c(5)])).filter((e) => e.kind === "ingress-drop")).toEqual([]);
+  });
 });

@@ -101,7 +101,8 @@ export function ingressRemoveScript(table: string, record: string, container: st
   const recorded = recordedAs(record);
   const counter = `nft delete counter ip ${table} ${ingressCounter(container)} 2>/dev/null`;
   return [
-    `[ -s ${g} ] || { rm -f ${g}; ${counter}; exit 0; }`,
+    // nothing recorded, no counter made (it is made in the transaction that adds the elements): no nft at all
+    `[ -s ${g} ] || { rm -f ${g}; exit 0; }`,
     `nft list table ip ${table} >/dev/null 2>&1 || { rm -f ${g}; exit 0; }`,
     `err=$({ ${recorded("add")}; ${recorded("delete")}; } | nft -f - 2>&1) || { echo "ingress: cannot remove the elements from table ip ${table}: $err" >&2; exit 1; }`,
     `rm -f ${g}`,

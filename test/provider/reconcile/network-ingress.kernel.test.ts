@@ -33,7 +33,7 @@ describe("declared ingress (ip table, forward hook, br_netfilter on the prefix's
     lan = await ns.create("lan", { subnet: "10.231.7.0/24", isolated: false });
     other = await ns.create("other", { subnet: "10.231.8.0/24", isolated: false });
     const on = (n: { outs: Props }) => ({ networks: [{ network: ns.ref(n.outs) }], stopGraceSeconds: 0, command: serve });
-    server = await cs.create("server", on(lan));
+    server = await cs.create("server", { ...on(lan), ports: [{ hostPort: 18471, containerPort: 7070 }] });
     friend = await cs.create("friend", on(lan));
     stranger = await cs.create("stranger", on(lan));
     await cs.create("far", on(other));
@@ -73,17 +73,24 @@ describe("declared ingress (ip table, forward hook, br_netfilter on the prefix's
     host9090: await reaches("host", server, 9090),
     // the server's own connection out: the reply must come back
     outgoing: await reaches("server", stranger, 7070),
+    friendPing: (await cs.exec("friend", `ping -c1 -W1 ${server.outs.address}`)).code === 0,
+    strangerPing: (await cs.exec("stranger", `ping -c1 -W1 ${server.outs.address}`)).code === 0,
+    // a published port (DNAT from the far network's gateway) is declared access; 7070 itself is not allowed
+    farPublished: await reaches("far", { outs: { address: `${other.outs.gateway}` } }, 18471),
+    far7070: await reaches("far", server, 7070),
   });
 
   it("without rules everything passes (the control); with rules only the declared flows, the rest dropped and counted", async () => {
-    expect(await flows()).toEqual({ friend8080: true, stranger8080: true, friend9090: true, far9090: true, host9090: true, outgoing: true });
+    const all = { friend8080: true, stranger8080: true, friend9090: true, far9090: true, host9090: true, outgoing: true, friendPing: true, strangerPing: true, farPublished: true, far7070: true };
+    expect(await flows()).toEqual(all);
 
     await setIngress([
       { from: [{ container: "friend" }], ports: [8080] },
       { from: [{ network: "other" }], ports: ["9000-9999"] },
+      { from: [{ container: "friend" }], protocol: "icmp" },
     ]);
     const before = drops();
-    expect(await flows()).toEqual({ friend8080: true, stranger8080: false, friend9090: false, far9090: true, host9090: true, outgoing: true });
+    expect(await flows()).toEqual({ ...all, stranger8080: false, friend9090: false, strangerPing: false, far7070: false });
     expect(drops()).toBeGreaterThan(before);
     // what kslice ps --json shows (the same sample)
     const sample = await (await PrefixObserver.open(new LocalTransport(), prefix)).sample();
