@@ -120,6 +120,17 @@ describe("declared ingress (ip table, forward hook, br_netfilter on the prefix's
     expect(await N.diff("", lan.outs, lan.inputs)).toEqual({ changes: false });
     expect(await reaches("stranger", server, 8080)).toBe(false);
     expect(await reaches("friend", server, 8080)).toBe(true);
+
+    // what a boot runs: the network's ensure.sh brings the chain back, the container's net.sh its elements
+    execFileSync("nft", ["flush", "chain", "ip", prefix, "ingress"]);
+    execFileSync("nft", ["flush", "set", "ip", prefix, "allow"]);
+    execFileSync("sh", [`/var/lib/${prefix}/networks/lan/ensure.sh`]);
+    execFileSync("sh", [`${server.outs.bundlePath}/net.sh`, String(server.outs.pid)]);
+    forgetReads();
+    expect(await N.diff("", lan.outs, lan.inputs)).toEqual({ changes: false });
+    expect(await L.diff("", server.outs, server.inputs)).toEqual({ changes: false });
+    expect(await reaches("stranger", server, 8080)).toBe(false);
+    expect(await reaches("friend", server, 8080)).toBe(true);
   }, 120_000);
 
   it("refuses at check rules naming an unknown container or network, with the input and the value", async () => {
