@@ -7,7 +7,7 @@ export type { HostRef } from "./provider/resources/host-ref";
 export { Container } from "./provider/resources/container";
 export type { ContainerArgs, RootfsArgs, MountArgs, ContainerUsage, NetworkAttachmentArgs, PublishedPortArgs } from "./provider/resources/container";
 export { Network } from "./provider/resources/network";
-export type { NetworkArgs, NetworkRef } from "./provider/resources/network";
+export type { NetworkArgs, NetworkRef, IngressRuleArgs, IngressSourceArgs } from "./provider/resources/network";
 export { ContainerSet } from "./provider/resources/container-set";
 export type { ContainerSetArgs, PoolHostArgs } from "./provider/resources/container-set";
 export { Placement } from "./provider/resources/placement";

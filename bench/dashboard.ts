@@ -46,7 +46,7 @@ class SyntheticHost implements HostSource {
         const i = b * 50 + k;
         containers.push({
           name, cgroup: `${path}/${name}`, status: "running", pid: 1000 + i, createdAt: null, uptimeSeconds: 3600 + tick,
-          addresses: { net: `10.${b}.0.${k + 2}` }, ports: [], owner: null, stack: null, restarts: 0, damaged: [], disk: null,
+          addresses: { net: `10.${b}.0.${k + 2}` }, ports: [], owner: null, stack: null, restarts: 0, damaged: [], disk: null, ingressDrops: null,
           ...usage(i, tick, 256 * MiB),
         });
       });

@@ -24,7 +24,7 @@ export interface KsliceEvent {
   name: string;
   kind:
     | "present" | "created" | "removed" | "started" | "stopped" | "status" | "new-pid" | "restarted" | "damaged" | "repaired"
-    | "oom-kill" | "pids-max" | "memory-max" | "memory-high" | "disk-full" | "disk-free";
+    | "oom-kill" | "pids-max" | "memory-max" | "memory-high" | "disk-full" | "disk-free" | "ingress-drop";
   /** How many (counters: by how much they rose, or their total in a first sample). */
   count?: number;
   detail: string;
@@ -71,6 +71,7 @@ export function initialEvents(view: PrefixView): KsliceEvent[] {
     out.push({ at, object: "container", name: c.name, kind: "present", detail: `${c.status}${c.pid ? ` (pid ${c.pid})` : ""}` });
     if (c.restarts) out.push({ at, object: "container", name: c.name, kind: "restarted", count: c.restarts, detail: `${c.restarts} restart(s) by the supervisor in the log` });
     if (c.damaged.length) out.push({ at, object: "container", name: c.name, kind: "damaged", detail: damagedDetail(c) });
+    if (c.ingressDrops?.packets) out.push({ at, object: "container", name: c.name, kind: "ingress-drop", count: c.ingressDrops.packets, detail: `${c.ingressDrops.packets} packet(s) dropped by its ingress rules so far` });
     out.push(...counterEvents(at, "container", c.name, c, undefined));
     out.push(...diskEvent(at, c, undefined));
   }
@@ -103,6 +104,9 @@ export function diffEvents(prev: PrefixView, cur: PrefixView): KsliceEvent[] {
     }
     out.push(...counterEvents(at, "container", c.name, c, p));
     out.push(...diskEvent(at, c, p));
+    // packets its declared ingress dropped since the last sample (network/ingress.ts)
+    const dropped = (c.ingressDrops?.packets ?? 0) - (p.ingressDrops?.packets ?? 0);
+    if (c.ingressDrops && dropped > 0) out.push({ at, object: "container", name: c.name, kind: "ingress-drop", count: dropped, detail: `${dropped} packet(s) dropped by its ingress rules (${c.ingressDrops.packets} in all)` });
   }
   for (const p of prev.containers) {
     if (!cur.containers.some((c) => c.name === p.name)) out.push({ at, object: "container", name: p.name, kind: "removed", detail: "gone from the runtime and the host" });

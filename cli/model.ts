@@ -39,6 +39,8 @@ export interface ContainerView extends UsageView {
    * image is not mounted. `full`: seen full at this sample (`diskFull`).
    */
   disk: { usedBytes: number; maxBytes: number; availBytes: number; inodesUsed: number; inodes: number; inodesFree: number; full: boolean } | null;
+  /** What its declared `ingress` dropped since its counter was made (its first networked start); null without ingress rules. */
+  ingressDrops: { packets: number; bytes: number } | null;
 }
 
 export interface BudgetView extends UsageView {
@@ -159,6 +161,7 @@ export function buildView(
         inodesFree: d.inodesFree,
         full: diskFull(d),
       })),
+      ingressDrops: cur.ingressDrops.get(name) ?? null,
       ...usageView(cgroup ? cur.nodes.get(cgroup) : undefined, cgroup ? prev?.nodes.get(cgroup) : undefined, intervalMs),
     };
   });

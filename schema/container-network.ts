@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { show } from "./issues";
 import { formatIPv4, isHostAddress, parseIPv4, parseSubnet } from "./ipv4";
-import { ipv4, networkName, networkRef } from "./network";
+import { ingressRules, ipv4, networkName, networkRef } from "./network";
 import { rate } from "./units";
 
 /** A container's place on one network. */
@@ -59,6 +59,13 @@ export const networkFields = {
   dns: dns.optional(),
   /** Extra /etc/hosts entries: name → address. @default none */
   hosts: z.record(hostName, ipv4).default({}),
+  /**
+   * Who may reach the container (ARCHITECTURE.md, "Ingress rules"): a list of sources (cidr,
+   * container or network), protocol and ports. Given, everything else arriving on its networks is
+   * dropped and counted, except replies to its own connections and its published ports; `[]` lets
+   * nothing else in. @default each network's own `ingress`, else no filtering
+   */
+  ingress: ingressRules.optional(),
 };
 
 type Attachment = z.output<typeof networkAttachment>;

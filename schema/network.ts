@@ -2,6 +2,7 @@ import { z } from "zod";
 import { show } from "./issues";
 import { formatIPv4, isHostAddress, parseIPv4, parseSubnet } from "./ipv4";
 import { hostRef } from "./resource-limits";
+import { ingressSchemas } from "./ingress";
 
 /** A network's name: it names files on the host and nftables comments. */
 export const networkName = z
@@ -55,6 +56,8 @@ export const networkArgs = z
     isolated: z.boolean().default(true),
     /** Take over a network of this name that another owner (stack or resource) made. @default false */
     adopt: z.boolean().default(false),
+    /** The `ingress` of its containers that declare none (a container's own replaces it). @default none */
+    ingress: z.lazy(() => ingressRules).optional(),
   })
   .superRefine((a, ctx) => {
     const s = parseSubnet(a.subnet);
@@ -97,3 +100,6 @@ export function defaultGateway(subnetCidr: string): string {
   const s = parseSubnet(subnetCidr);
   return s ? formatIPv4(s.base + 1) : ""; // an invalid subnet is reported by the Network's check
 }
+
+/** Declared ingress rules (schema/ingress.ts), with this file's network reference. */
+export const { ingressRules } = ingressSchemas(z.union([networkName, networkRef]));

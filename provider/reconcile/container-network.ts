@@ -15,6 +15,27 @@ import type { PortClaim } from "../kernel/network/port-claims";
 import { stackOf } from "./ownership";
 import type { Transport } from "../transport/transport";
 import { netProbeText } from "./container-reads";
+import { ingressFailures, resolveIngress, type IngressRules } from "../../schema/ingress";
+
+/** What ingress sources resolve against: the host's network records and the addresses containers hold. */
+export interface IngressWorld {
+  networks: Map<string, NetworkSpec>;
+  addresses: Map<string, Map<string, string>>;
+}
+
+/**
+ * The flows let in to the container's address on one network: its own `ingress`, else the
+ * network's; undefined (no filtering) when neither declares any.
+ */
+function allowedOn(a: ContainerArgs, rec: NetworkSpec, own: Map<string, string>, world: IngressWorld) {
+  const rules: IngressRules | undefined = a.ingress ?? rec.ingress;
+  if (!rules) return undefined;
+  const addressesOf = (name: string) => {
+    const m = name === a.name ? own : world.addresses.get(name);
+    return m && m.size ? [...m.values()].sort() : undefined;
+  };
+  return resolveIngress(rules, addressesOf, (n) => world.networks.get(n)?.subnet);
+}
 
 /** Does the container touch networking at all? (No network and no ports: kslice adds nothing.) */
 export const hasNetworking = (a: ContainerArgs) => a.networks.length > 0 || a.ports.length > 0;
@@ -24,7 +45,7 @@ export const networkRecords = (t: Transport, layout: HostLayout, a: ContainerArg
   readNetworkRecords(t, layout, a.networks.map(attachmentName));
 
 /** The kernel objects a container's networking consists of, from its declaration and the host's records. */
-export function netPlan(prefix: string, a: ContainerArgs, records: Map<string, NetworkSpec | undefined>, addresses: Map<string, string>) {
+export function netPlan(prefix: string, a: ContainerArgs, records: Map<string, NetworkSpec | undefined>, addresses: Map<string, string>, world: IngressWorld = { networks: new Map(), addresses: new Map() }) {
   const atts: Attachment[] = a.networks.map((n, index) => {
     const rec = records.get(attachmentName(n))!;
     const address = addresses.get(rec.name)!;
@@ -41,6 +62,7 @@ export function netPlan(prefix: string, a: ContainerArgs, records: Map<string, N
       ingress: n.bandwidth?.ingress,
       egress: n.bandwidth?.egress,
       guard: n.antiSpoofing !== false,
+      allow: allowedOn(a, rec, addresses, world),
     };
   });
   const ports: PortRule[] = a.ports.map((p) => ({
@@ -79,7 +101,7 @@ export async function observeNet(t: Transport, prefix: string, a: ContainerArgs,
     const missing = a.networks.map((_, i) => i).filter((i) => !records.get(names[i]!) || !addresses.has(names[i]!));
     if (missing.length) drift = { attachments: missing, ports: a.ports.length > 0 };
     else {
-      const p = netPlan(prefix, a, records, addresses);
+      const p = netPlan(prefix, a, records, addresses, snap);
       const own = () => probeNet(t, prefix, pid, p.atts, p.ports);
       drift = parseNetProbe(await netProbeText(t, prefix, snap, a.name, pid, p.atts, p.ports, own, burst), a.name, p.atts, p.ports);
     }
@@ -141,6 +163,11 @@ export async function netAdmission(t: Transport, layout: HostLayout, a: Containe
       failures.push({ property: `networks.${i}.address`, reason: `got ${JSON.stringify(n.address)}, already the address of container ${owners[i]} on network ${name}${hint}` });
     }
   });
+  if (a.ingress) {
+    const prefix = layout.stateDir.split("/").pop()!;
+    const where = `on host ${t.target} under prefix ${prefix}`;
+    failures.push(...ingressFailures("ingress", a.ingress, (n) => n === a.name || (snap.addresses.get(n)?.size ?? 0) > 0, (n) => snap.networks.has(n), where));
+  }
   if (a.ports.length) {
     const { claims, sockets } = await portsRead(t, snap);
     const prefix = layout.stateDir.split("/").pop()!;

@@ -53,7 +53,7 @@ import { diskBudgetAdmission } from "./disk-budget";
 const inputKeys = [
   "host", "name", "parent", "limits", "rootfs", "command", "env", "workingDir", "user", "hostname",
   "mounts", "disk", "sysctls", "procViews", "state", "restartPolicy", "reportUsage", "security", "logMaxSize", "stopGraceSeconds", "networks", "ports", "dns", "hosts", "adopt", "owner",
-  "migration", "onSourceLost", "diskFrom",
+  "migration", "onSourceLost", "diskFrom", "ingress",
 ] as const;
 /** Inputs a running container cannot take: changing them replaces it (delete first: names are unique). */
 export const replaceKeys = ["name", "parent", "rootfs", "command", "env", "workingDir", "user", "hostname", "mounts", "security"] as const;
@@ -259,7 +259,7 @@ async function decideNet(c: Ctx, a: ContainerArgs, snap: ClaimsSnapshot): Promis
       addressClaims.push({ network: rec.name, address, declared: n.address !== undefined, dynamicRange: rec.dynamicRange });
     }
     claims = { ports: a.ports, addresses: addressClaims };
-    plan = netPlan(a.host.prefix, a, records, addresses);
+    plan = netPlan(a.host.prefix, a, records, addresses, snap);
   }
   // the host's resolv.conf only when the declaration names no nameservers (once per host read)
   const hostResolv = a.dns?.nameservers ? "" : await hostResolvConf(c.h.t, snap).catch((e: unknown) => {
@@ -843,7 +843,7 @@ export const containerLifecycle: LifecycleImpl = {
 const sysctlsChanged = (o: ContainerArgs, a: ContainerArgs) => JSON.stringify(o.sysctls) !== JSON.stringify(a.sysctls);
 const sysctlRemoved = (o: ContainerArgs, a: ContainerArgs) => Object.keys(o.sysctls).some((k) => !(k in a.sysctls));
 
-const netKeys = ["networks", "ports", "dns", "hosts"] as const;
+const netKeys = ["networks", "ports", "dns", "hosts", "ingress"] as const;
 const netChanged = (o: ContainerArgs, a: ContainerArgs) => netKeys.some((k) => JSON.stringify(o[k]) !== JSON.stringify(a[k]));
 /** Networks the container left. */
 const gone = (o: ContainerArgs, a: ContainerArgs) => {

@@ -16,8 +16,9 @@ import { claim, ownerConflict, ownerOf, stackOf } from "./ownership";
 import { hostSnapshots } from "./container-reads";
 import { perResource, type ClaimsSnapshot, type PerResourceReads } from "../kernel/container/snapshot";
 import { unreachableAtCheck } from "./unreachable";
+import { ingressFailures } from "../../schema/ingress";
 
-const inputKeys = ["host", "name", "subnet", "gateway", "bridge", "nat", "isolated", "dynamicRange", "adopt", "owner"] as const;
+const inputKeys = ["host", "name", "subnet", "gateway", "bridge", "nat", "isolated", "dynamicRange", "adopt", "owner", "ingress"] as const;
 /** A network's identity on the host: another value is another bridge (and its containers' addresses). */
 const replaceKeys = ["name", "subnet", "gateway", "bridge"] as const;
 
@@ -37,6 +38,7 @@ export function networkSpec(a: NetworkArgs): NetworkSpec {
     nat: a.nat,
     isolated: a.isolated,
     ...(a.dynamicRange ? { dynamicRange: a.dynamicRange } : {}),
+    ...(a.ingress ? { ingress: a.ingress } : {}),
   };
 }
 
@@ -174,6 +176,7 @@ async function observe(c: Ctx, burst = false): Promise<Observed> {
   // route_localnet follows the containers' loopback ports, not the network's inputs
   if (probe.routeLocalnet !== probe.localnetWanted) drift.push("route_localnet");
   if (!probe.ipForward) drift.push("ip_forward");
+  if (probe.brNetfilterOff) drift.push("nf_call_iptables");
   if (!probe.recorded) drift.push("record");
   if (!probe.inSet) drift.push("set");
   const rules = ruleComments(networkOwner(n.name), networkRules(n.bridge, n.subnet, n.nat, n.isolated));
@@ -237,6 +240,11 @@ export const networkLifecycle: LifecycleImpl = {
       const c = await context(r.value, ownerOf(inputs));
       const failures = await admission(c, true);
       failures.push(...claims(c, r.value, ownerOf(inputs)));
+      if (r.value.ingress) {
+        const snap = await c.snapshots.claims();
+        const where = `on host ${c.t.target} under prefix ${c.prefix}`;
+        failures.push(...ingressFailures("ingress", r.value.ingress, (n) => (snap.addresses.get(n)?.size ?? 0) > 0, (n) => n === r.value.name || snap.networks.has(n), where));
+      }
       if (failures.length) return { failures };
       // Defaults filled in, so that a preview shows them and containers' refs carry them.
       return { inputs: { ...inputs, host: r.value.host, gateway: c.spec.gateway, bridge: c.spec.bridge } };
@@ -256,7 +264,7 @@ export const networkLifecycle: LifecycleImpl = {
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
     // the same machine reached another way: the state must learn the new connection
     if (connectionChanged(o.host, a.host)) return { changes: true };
-    if (o.nat !== a.nat || o.isolated !== a.isolated || o.dynamicRange !== a.dynamicRange) return { changes: true };
+    if (o.nat !== a.nat || o.isolated !== a.isolated || o.dynamicRange !== a.dynamicRange || JSON.stringify(o.ingress) !== JSON.stringify(a.ingress)) return { changes: true };
     const obs = await observe(await context(a), true);
     return { changes: obs.missing || obs.drift.length > 0 };
   },

@@ -3,7 +3,7 @@ import { Host } from "./host";
 import { hostInput, type HostRef } from "./host-ref";
 import { ownerInput } from "./owner";
 import type { LimitsArgs, Size } from "./limits-types";
-import { Network, type NetworkRef } from "./network";
+import { Network, type IngressRuleArgs, type NetworkRef } from "./network";
 import { ResourceLimits } from "./resource-limits";
 import { ksliceArgs, quietStacks } from "./shim";
 
@@ -118,6 +118,12 @@ export interface ContainerArgs {
   dns?: pulumi.Input<{ nameservers?: pulumi.Input<pulumi.Input<string>[]>; search?: pulumi.Input<pulumi.Input<string>[]>; options?: pulumi.Input<pulumi.Input<string>[]> }>;
   /** Extra /etc/hosts entries, name → address. */
   hosts?: pulumi.Input<Record<string, pulumi.Input<string>>>;
+  /**
+   * Who may reach it: given, every other packet arriving on its networks is dropped and counted
+   * (`ingressDrops` in `kslice ps --json`), except replies to its own connections and its published
+   * ports; `[]` lets nothing else in. Changes apply live. @default its networks' `ingress`, else no filtering
+   */
+  ingress?: pulumi.Input<pulumi.Input<IngressRuleArgs>[]>;
   /**
    * Take over a container of this name that another stack or resource made (its owner is recorded
    * on the host). Ownerless containers and this resource's own are taken over without it. @default false

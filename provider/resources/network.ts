@@ -23,6 +23,27 @@ export interface NetworkArgs {
   isolated?: pulumi.Input<boolean>;
   /** Take over a network of this name that another stack or resource made. @default false */
   adopt?: pulumi.Input<boolean>;
+  /** The `ingress` of its containers that declare none (a container's own replaces it); sources here are CIDRs or networks. @default none */
+  ingress?: pulumi.Input<pulumi.Input<IngressRuleArgs>[]>;
+}
+
+/** Where allowed traffic may come from: exactly one of `cidr`, `container` or `network`. */
+export interface IngressSourceArgs {
+  /** An address or CIDR ("0.0.0.0/0": anywhere). */
+  cidr?: pulumi.Input<string>;
+  /** A container of the same host and prefix, by name (pass the other Container's `name` output so it is created first): its addresses. */
+  container?: pulumi.Input<string>;
+  /** A Network's ref or name: its whole subnet. */
+  network?: pulumi.Input<NetworkRef> | pulumi.Input<string>;
+}
+
+/** One declared ingress rule: these sources may open connections to these ports. */
+export interface IngressRuleArgs {
+  from: pulumi.Input<pulumi.Input<IngressSourceArgs>[]>;
+  /** "icmp" takes no ports. @default "tcp" */
+  protocol?: pulumi.Input<"tcp" | "udp" | "icmp">;
+  /** Ports (8080) or ranges ("8000-8099") on the container. @default every port */
+  ports?: pulumi.Input<pulumi.Input<number | string>[]>;
 }
 
 /** What a container's `networks[].network` takes: the network's identity, known at preview. */

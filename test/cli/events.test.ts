@@ -6,7 +6,7 @@ import { diskCell, pressureOrder } from "../../cli/top";
 const failures = { oomKills: 0, pidsMaxHits: 0, memoryHighEvents: null, memoryMaxEvents: 0, cpuThrottledPeriods: 0, cpuThrottledUs: 0 };
 function container(name: string, over: Partial<ContainerView> = {}): ContainerView {
   return {
-    name, cgroup: name, status: "running", pid: 100, createdAt: null, uptimeSeconds: 1, addresses: {}, ports: [], owner: null, stack: null, restarts: 0, damaged: [], disk: null,
+    name, cgroup: name, status: "running", pid: 100, createdAt: null, uptimeSeconds: 1, addresses: {}, ports: [], owner: null, stack: null, restarts: 0, damaged: [], disk: null, ingressDrops: null,
     memory: { currentBytes: 0, peakBytes: 0, maxBytes: null, highBytes: null }, cpu: { usageNs: 0, percent: 0, maxCores: null },
     pids: { current: 1, max: null }, failures, ...over,
   };
@@ -96,5 +96,13 @@ describe("top's disk cell", () => {
     expect(diskCell(container("w", { disk: d }))).toMatch(/^disk \[#+\.*\] 63Mi\/64Mi FULL$/);
     expect(diskCell(container("w", { disk: { ...d, full: false } }))).toMatch(/^disk \[#+\.*\] 63Mi\/64Mi$/);
     expect(diskCell(container("n"))).toBe("disk -");
+  });
+
+  it("packets dropped by declared ingress: their total in a first sample, each rise later", () => {
+    const c = (packets: number | null) => container("db", { ingressDrops: packets === null ? null : { packets, bytes: packets * 60 } });
+    expect(initialEvents(view([c(3)])).filter((e) => e.kind === "ingress-drop")).toMatchObject([{ name: "db", count: 3 }]);
+    expect(initialEvents(view([c(0), c(null)])).filter((e) => e.kind === "ingress-drop")).toEqual([]);
+    expect(diffEvents(view([c(3)]), view([c(5)])).filter((e) => e.kind === "ingress-drop")).toMatchObject([{ name: "db", count: 2, detail: "2 packet(s) dropped by its ingress rules (5 in all)" }]);
+    expect(diffEvents(view([c(5)]), view([c(5)])).filter((e) => e.kind === "ingress-drop")).toEqual([]);
   });
 });

@@ -18,7 +18,7 @@ const view = (i: number): PrefixView => ({
   intervalSeconds: 1,
   containers: members.map((name, j): ContainerView => ({
     name, cgroup: `tenant-a/${name}`, status: "running", pid: 10 + j, createdAt: null, uptimeSeconds: i,
-    addresses: {}, ports: [], owner: null, stack: null, restarts: 0, damaged: [], disk: null, ...usage((10 + i + j) * 2 ** 20),
+    addresses: {}, ports: [], owner: null, stack: null, restarts: 0, damaged: [], disk: null, ingressDrops: null, ...usage((10 + i + j) * 2 ** 20),
   })),
   budgets: [{ path: "tenant-a", parent: null, containers: members, ...usage(100 * 2 ** 20) }],
   networks: [],

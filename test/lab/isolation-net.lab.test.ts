@@ -200,6 +200,24 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
     expect(await N.diff("", net, netInputs)).toEqual({ changes: false });
   });
 
+  it("declared ingress: only the named container reaches the port, the stranger is dropped and counted; without rules both pass", async () => {
+    const serve = ["sh", "-c", "mkdir -p /www && echo hello-gate > /www/index.html && exec httpd -f -p 80 -h /www"];
+    const gate = await makeContainer({ name: "gate", command: serve, networks: [{ network: "lo-net" }] });
+    await makeContainer({ name: "friend", command: ["sleep", "600"], networks: [{ network: "lo-net" }] });
+    await makeContainer({ name: "stranger", command: ["sleep", "600"], networks: [{ network: "lo-net" }] });
+    const reaches = async (from: string) => (await exec(from, `timeout 2 wget -q -O - http://${gate.outs.address}/`)).stdout.includes("hello-gate");
+    // the control: no rules, both reach it
+    expect([await reaches("friend"), await reaches("stranger")]).toEqual([true, true]);
+    const c = await C.check({}, { ...gate.inputs, ingress: [{ from: [{ container: "friend" }], ports: [80] }] });
+    expect(c.failures).toBeUndefined();
+    const updated = (await C.update("", gate.outs, c.inputs!)).outs!;
+    containers.splice(containers.indexOf(gate.inputs), 1, c.inputs!);
+    expect(updated.pid).toBe(gate.outs.pid);
+    expect(await ok(`cat /sys/class/net/${net.bridge}/bridge/nf_call_iptables`)).toBe("1\n");
+    expect([await reaches("friend"), await reaches("stranger")]).toEqual([true, false]);
+    expect(Number(/packets (\d+)/.exec(await ok(`nft list counter ip ${prefix} ingress_gate`))![1])).toBeGreaterThan(0);
+  });
+
   it("keeps a container's bundle (config.json with its env, log, writable layer) from other users of the VM", async () => {
     const { outs } = await makeContainer({ name: "vault", command: ["sh", "-c", "echo private > /data; exec sleep 600"], env: { TOKEN: "lab-secret" } });
     const bundle = outs.bundlePath as string;

@@ -6,7 +6,9 @@ import type { Transport } from "../../transport/transport";
 import { containerOwner, nftTable, vethAliasPrefix } from "./names";
 import { localnetScript } from "./localnet";
 import { guardApplyScript, guardElements, guardLinesOf, guardListing, guardRemoveScript, wantedGuardLines } from "./guard";
-import { ensureRulesScript, onLoopback, portRules, removeRulesScript, ruleComments, unpublishedMarker, type PortRule } from "./nft";
+import { ensureRulesScript, onLoopback, portRules, removeRulesScript, ruleComments, skeleton, unpublishedMarker, type PortRule } from "./nft";
+import { ingressApplyScript, ingressElements, ingressHolds, ingressProbe, ingressRemoveScript } from "./ingress";
+import type { Allowed } from "../../../schema/ingress";
 
 /** A container's place on one network, resolved: names, addresses and rates. */
 export interface Attachment {
@@ -25,10 +27,16 @@ export interface Attachment {
   egress?: number;
   /** Anti-spoofing on this interface (guard.ts); false for a router or VPN gateway. */
   guard: boolean;
+  /** Declared ingress to this address (ingress.ts): the flows let in; undefined: no filtering. */
+  allow?: Allowed[];
 }
 
 /** The container's anti-spoofing elements last applied (guard.ts), in its bundle. */
 export const guardRecord = (layout: HostLayout, container: string) => `${layout.bundle(container)}/guard.nft`;
+/** The container's ingress elements last applied (ingress.ts), in its bundle. */
+export const ingressRecord = (layout: HostLayout, container: string) => `${layout.bundle(container)}/ingress.nft`;
+
+const filtered = (atts: Attachment[]) => atts.filter((a) => a.allow).map((a) => ({ address: a.address, allow: a.allow! }));
 
 /** Bridges that carry a port this container publishes on the host's loopback (route_localnet). */
 export function loopbackBridges(atts: Attachment[], ports: PortRule[]): string[] {
@@ -111,6 +119,7 @@ export function netScript(prefix: string, layout: HostLayout, container: string,
     }),
     `(\n${ensureRulesScript(nftTable(prefix), layout.runDir, containerOwner(container), portRules(ports))}\n) || exit 1`,
     `(\n${guardApplyScript(nftTable(prefix), guardRecord(layout, container), guardElements(nftTable(prefix), atts.filter((a) => a.guard)))}\n) || exit 1`,
+    `(\n${ingressApplyScript(nftTable(prefix), skeleton(nftTable(prefix)), ingressRecord(layout, container), container, ingressElements(nftTable(prefix), container, filtered(atts)))}\n) || exit 1`,
     // the supervisor's mark that it took the rules away when the init died: they are back
     `rm -f ${q(unpublishedMarker(layout.bundle(container)))}`,
     `(\n${localnetScript(layout, container, loopbackBridges(atts, ports))}\n) || exit 1`,
@@ -129,6 +138,7 @@ export function detachScript(prefix: string, layout: HostLayout, container: stri
           `(\n${removeRulesScript(nftTable(prefix), layout.runDir, containerOwner(container))}\n) || exit 1`,
           `(\n${localnetScript(layout, container, [])}\n) || exit 1`,
           `(\n${guardRemoveScript(nftTable(prefix), guardRecord(layout, container))}\n) || exit 1`,
+          `(\n${ingressRemoveScript(nftTable(prefix), ingressRecord(layout, container), container)}\n) || exit 1`,
         ]),
     "exit 0",
   ].join("\n");
@@ -183,7 +193,7 @@ export function probeNetScript(prefix: string, pid: number, atts: Attachment[], 
       ];
     }),
     `nsenter --net=/proc/${pid}/ns/net sh -c ${q(inNamespaceListing)} 2>/dev/null | ${probeLabels}`,
-    ...(withRules ? [`nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`, foreignDnatsScript(prefix), guardListing(nftTable(prefix))] : []),
+    ...(withRules ? [`nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`, foreignDnatsScript(prefix), guardListing(nftTable(prefix)), ingressProbe(nftTable(prefix))] : []),
   ].join("\n");
 }
 
@@ -246,7 +256,9 @@ export function parseNetProbe(out: string, container: string, atts: Attachment[]
       const out = inNs("Q", new RegExp(`dev ${e} root .*`))[0]?.[0] ?? "";
       if (!sameRate(a.ingress, rateOf(val(`in ${a.index}`))) || !sameRate(a.egress, rateOf(out))) return true;
       // anti-spoofing: exactly its elements when guarded, none when not
-      return guardLinesOf(lines, a.veth).sort().join("\n") !== (a.guard ? wantedGuardLines(a).join("\n") : "");
+      if (guardLinesOf(lines, a.veth).sort().join("\n") !== (a.guard ? wantedGuardLines(a).join("\n") : "")) return true;
+      // declared ingress: its elements when filtered, none when not
+      return !ingressHolds(lines, container, a.address, a.allow);
     })
     .map((a) => a.index);
   const have = lines.filter((l) => l.startsWith(`nft ${containerOwner(container)} `)).map((l) => l.slice(4)).sort();

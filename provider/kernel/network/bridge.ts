@@ -5,6 +5,7 @@ import { applyLocalnet, localnetDir, localnetWanted } from "./localnet";
 import { ensureRulesScript, networkRules, nftLock, removeRulesScript } from "./nft";
 import { syncScript } from "../durable";
 import { guardTable } from "./guard";
+import type { IngressRules } from "../../../schema/ingress";
 
 /** A network as the host keeps it (networks/<name>/network.json) and as the kernel should show it. */
 export interface NetworkSpec {
@@ -19,6 +20,8 @@ export interface NetworkSpec {
   dynamicRange?: string;
   /** URN of the resource that made it (absent: made before owners were recorded). */
   owner?: string;
+  /** The ingress rules of its containers that declare none (schema/ingress.ts). */
+  ingress?: IngressRules;
 }
 
 const forwardWas = (layout: HostLayout) => `${layout.networks}/.ip_forward-was`;
@@ -46,6 +49,11 @@ export function ensureNetworkScript(prefix: string, layout: HostLayout, n: Netwo
     `printf '%s\\n' ${q(JSON.stringify(n))} > ${q(`${dir}/network.json.new`)} && mv -f ${q(`${dir}/network.json.new`)} ${q(`${dir}/network.json`)}`,
     `[ "$(ip -o -4 addr show dev ${br} | awk '{print $4}')" = ${q(`${n.gateway}/${n.bits}`)} ] || { ip -4 addr flush dev ${br}; ip addr add ${q(`${n.gateway}/${n.bits}`)} dev ${br}; }`,
     `ip link set dev ${br} up`,
+    // declared ingress filters at the forward hook (ingress.ts): traffic between two ports of this
+    // bridge gets there only through br_netfilter, turned on for this bridge alone. Loaded here,
+    // the module's host-wide switches (on by default) go off, so other bridges stay as they were.
+    `if [ ! -d /proc/sys/net/bridge ] && modprobe br_netfilter 2>/dev/null; then for f in /proc/sys/net/bridge/bridge-nf-call-*; do echo 0 > "$f"; done; fi`,
+    `[ ! -e /sys/class/net/${n.bridge}/bridge/nf_call_iptables ] || ip link set dev ${br} type bridge nf_call_iptables 1`,
     // only while a container publishes a port on the host's loopback through it (see localnet.ts)
     applyLocalnet(layout, n.bridge),
     // forwarding: NAT needs it, and so do published ports reached from other machines (DNAT, then
@@ -76,6 +84,7 @@ export function probeNetworkScript(layout: HostLayout, n: { name: string; bridge
     `echo "localnet $(cat /proc/sys/net/ipv4/conf/${n.bridge}/route_localnet 2>/dev/null)"`,
     `echo "localnet-wanted ${localnetWanted(layout, n.bridge)}"`,
     `echo "forward $(cat /proc/sys/net/ipv4/ip_forward)"`,
+    `echo "brnf $(cat /sys/class/net/${n.bridge}/bridge/nf_call_iptables 2>/dev/null)"`,
     `echo "record $([ -f ${q(`${layout.network(n.name)}/network.json`)} ] && echo yes)"`,
     `echo "member $(nft list set ip ${table} bridges 2>/dev/null | grep -cF ${q(`"${n.bridge}"`)})"`,
     `nft list table ip ${table} 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`,
@@ -92,6 +101,8 @@ export interface NetworkProbe {
   /** whether a container publishes a loopback port through the bridge (so route_localnet must be 1) */
   localnetWanted: boolean;
   ipForward: boolean;
+  /** br_netfilter off on the bridge (declared ingress would not see traffic between its ports); false where the kernel has none. */
+  brNetfilterOff: boolean;
   recorded: boolean;
   inSet: boolean;
   comments: Set<string>;
@@ -110,6 +121,7 @@ export function parseNetworkProbe(out: string): NetworkProbe {
     routeLocalnet: val("localnet") === "1",
     localnetWanted: val("localnet-wanted") === "1",
     ipForward: val("forward") === "1",
+    brNetfilterOff: val("brnf") === "0",
     recorded: val("record") === "yes",
     inSet: Number(val("member")) > 0,
     comments: new Set(lines.filter((l) => l.startsWith("nft ")).map((l) => l.slice(4))),

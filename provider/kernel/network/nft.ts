@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
 import { shellQuote as q } from "../shell";
+import { ingressObjects, ingressRules } from "./ingress";
 
 /** One rule in the prefix's table, owned by a network or a container (its comment says which). */
 export interface NftRule {
@@ -26,6 +27,7 @@ export function skeleton(table: string): string {
     `add chain ${t} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
     `add chain ${t} forward { type filter hook forward priority filter; policy accept; }`,
     `add chain ${t} guard { type filter hook prerouting priority filter; policy accept; }`,
+    ...ingressObjects(t),
   ].join("\n");
 }
 
@@ -49,6 +51,8 @@ const baseRules: NftRule[] = [
   // an accept in one table never overrides a drop in another.
   { chain: "guard", rule: `iifname ${ksliceIfaces} ip daddr 127.0.0.0/8 ct status dnat accept` },
   { chain: "guard", rule: `iifname ${ksliceIfaces} ip daddr 127.0.0.0/8 drop` },
+  // declared ingress (ingress.ts)
+  ...ingressRules,
 ];
 
 /** Comments of an owner's rules: "<owner> <i>/<n> <hash>", so a flushed or altered set is seen. */

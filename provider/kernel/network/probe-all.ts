@@ -3,6 +3,7 @@ import { hostLayout, type HostLayout } from "../container/layout";
 import type { Transport } from "../../transport/transport";
 import { foreignDnatsScript, loopbackBridges, nsListingArgs, nsListingBatch, probeLabels, type Attachment } from "./attach";
 import { guardLinesOf, guardListing } from "./guard";
+import { ingressProbe } from "./ingress";
 import { nftTable } from "./names";
 import type { PortRule } from "./nft";
 
@@ -31,6 +32,8 @@ export function probeAllNetScript(prefix: string, layout: HostLayout): string {
     foreignDnatsScript(prefix),
     `echo @@guard`,
     guardListing(nftTable(prefix)),
+    `echo @@ingress`,
+    ingressProbe(nftTable(prefix)),
     `nets=$(grep -l 'inns()' ${q(layout.containers)}/*/net.sh 2>/dev/null)`,
     // One program per namespace: nsenter runs ip itself, its commands in a here-document. The diffs
     // of a preview all wait on this read: the namespaces are split between as many shells as the
@@ -70,6 +73,8 @@ export interface HostNetView {
   dnats: string[];
   /** The anti-spoofing sets' elements, as guardListing prints them. */
   guard: string[];
+  /** The ingress sets' elements, as ingressProbe prints them. */
+  ingress: string[];
   /** container → the lines its namespace printed */
   namespaces: Map<string, string[]>;
   /** container → the pid whose namespace was entered */
@@ -77,7 +82,7 @@ export interface HostNetView {
 }
 
 export function parseProbeAll(out: string): HostNetView {
-  const view: HostNetView = { veths: new Map(), ports: new Set(), localnet: new Map(), qdiscs: [], comments: [], dnats: [], guard: [], namespaces: new Map(), pids: new Map() };
+  const view: HostNetView = { veths: new Map(), ports: new Set(), localnet: new Map(), qdiscs: [], comments: [], dnats: [], guard: [], ingress: [], namespaces: new Map(), pids: new Map() };
   let section = "";
   let ns: string[] = [];
   for (const line of out.split("\n")) {
@@ -108,6 +113,7 @@ export function parseProbeAll(out: string): HostNetView {
     else if (section === "nft") view.comments.push(line);
     else if (section === "dnat") view.dnats.push(line);
     else if (section === "guard") view.guard.push(line);
+    else if (section === "ingress") view.ingress.push(line);
     else if (section === "ns") ns.push(line);
   }
   return view;
@@ -128,6 +134,7 @@ export function probeTextFor(view: HostNetView, container: string, atts: Attachm
     ...view.comments.map((c) => `nft ${c}`),
     ...view.dnats,
     ...atts.flatMap((a) => guardLinesOf(view.guard, a.veth)),
+    ...view.ingress.filter((l) => atts.some((a) => l.startsWith(`I ${l.split(" ")[1]} ${a.address}`))),
   ].join("\n");
 }
 

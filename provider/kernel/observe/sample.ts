@@ -4,6 +4,8 @@ import { CgroupDriver, type NodeReport } from "../cgroup/driver";
 import { parseTree } from "../cgroup/tree";
 import { hostLayout, type HostLayout } from "../container/layout";
 import { parseSnapshot, snapshotScript, type ContainerSnapshot } from "../container/snapshot";
+import { ingressCountersScript } from "../network/ingress";
+import { nftTable } from "../network/names";
 import { chooseRuntime, readHostFacts, type HostFacts, type RuntimeName } from "../host-facts";
 
 /** One cgroup node below the prefix (a budget or a container's cgroup) at one moment. */
@@ -31,6 +33,8 @@ export interface PrefixSample {
   disks: Map<string, DiskSample>;
   /** The filesystem holding /var/lib (the prefix's bundles and images), as df reports it; null when df said nothing. */
   hostDisk: { sizeBytes: number; usedBytes: number; availBytes: number } | null;
+  /** Packets and bytes the declared ingress rules dropped (network/ingress.ts), by container. */
+  ingressDrops: Map<string, { packets: number; bytes: number }>;
 }
 
 /** A container's disk image as df reports it (what `df /` shows inside), in bytes and inodes. */
@@ -52,7 +56,7 @@ const section = (name: string) => `@@sample-${name}`;
  * every cgroup below the prefix (the provider's tree script). A handful of processes whatever the
  * number of containers, one round trip over SSH.
  */
-export function sampleScript(runtime: string, layout: HostLayout, driver: CgroupDriver): string {
+export function sampleScript(runtime: string, layout: HostLayout, driver: CgroupDriver, prefix = layout.stateDir.split("/").pop()!): string {
   const c = q(layout.containers);
   return [
     `echo ${section("clock")}`,
@@ -72,6 +76,8 @@ export function sampleScript(runtime: string, layout: HostLayout, driver: Cgroup
     `awk -v d=${q(`${layout.containers}/`)} 'index($2, d) == 1 && $2 ~ "/disk$" {print $2}' /proc/mounts | xargs -r df -B1 --output=target,size,used,avail,itotal,iused,iavail 2>/dev/null | tail -n +2`,
     `echo ${section("hostdisk")}`,
     `df -B1 --output=size,used,avail /var/lib 2>/dev/null | tail -n 1`,
+    `echo ${section("ingress")}`,
+    ingressCountersScript(nftTable(prefix)),
     `echo ${section("tree")}`,
     driver.sampleScript(),
   ].join("\n");
@@ -126,6 +132,11 @@ export function parseSample(out: string, driver: CgroupDriver, layout: HostLayou
   }
   const [size, used, avail] = (s.hostdisk ?? "").trim().split(/\s+/).map(Number);
   const hostDisk = Number.isFinite(size) && Number.isFinite(used) && Number.isFinite(avail) ? { sizeBytes: size!, usedBytes: used!, availBytes: avail! } : null;
+  const ingressDrops = new Map<string, { packets: number; bytes: number }>();
+  for (const line of (s.ingress ?? "").split("\n").filter(Boolean)) {
+    const [name = "", packets, bytes] = line.split(" ");
+    ingressDrops.set(name, { packets: Number(packets), bytes: Number(bytes) });
+  }
   const tree = parseTree(s.tree ?? "");
   const ctx = { periodUs: 100_000, devices: {} };
   const nodes = new Map<string, NodeSample>();
@@ -140,6 +151,7 @@ export function parseSample(out: string, driver: CgroupDriver, layout: HostLayou
     ports,
     disks,
     hostDisk,
+    ingressDrops,
   };
 }
 
@@ -157,7 +169,7 @@ export class PrefixObserver {
   ) {
     this.layout = hostLayout(prefix);
     this.driver = new CgroupDriver(t, facts, prefix);
-    this.script = sampleScript(runtime, this.layout, this.driver);
+    this.script = sampleScript(runtime, this.layout, this.driver, prefix);
   }
 
   /** Reads the host's facts (one command) and picks the runtime as the provider does. */

@@ -1,0 +1,116 @@
+import { createHash } from "node:crypto";
+import { shellQuote as q } from "../shell";
+import type { Allowed } from "../../../schema/ingress";
+import type { NftRule } from "./nft";
+
+/**
+ * Declared ingress (ARCHITECTURE.md, "Ingress rules"). Fixed rules in the prefix's ip table, at
+ * the forward hook: a packet to an address in @ingressed goes through chain "ingress", which lets
+ * replies (conntrack established/related) and published ports (DNATed) through, then what @allow
+ * holds (destination . source . protocol . port range, an interval set), and counts and drops the
+ * rest in the destination's named counter (map @drops). Allowed packets `return`, not accept: the
+ * forward chain's isolation rules still judge them. Same-bridge traffic reaches the forward hook
+ * only through br_netfilter, enabled per bridge by the network's ensure.sh (bridge.ts).
+ */
+export const ingressObjects = (t: string) => [
+  `add set ${t} ingressed { type ipv4_addr; }`,
+  `add set ${t} allow { type ipv4_addr . ipv4_addr . inet_proto . inet_service; flags interval; }`,
+  `add map ${t} drops { type ipv4_addr : counter; }`,
+  `add chain ${t} ingress`,
+];
+
+export const ingressRules: NftRule[] = [
+  { chain: "forward", rule: "ip daddr @ingressed jump ingress" },
+  { chain: "ingress", rule: "ct state established,related return" },
+  { chain: "ingress", rule: "ct status dnat return" },
+  { chain: "ingress", rule: "ip daddr . ip saddr . meta l4proto . th dport @allow return" },
+  // its own rule: a missing counter (map element) must not skip the drop
+  { chain: "ingress", rule: "counter name ip daddr map @drops" },
+  { chain: "ingress", rule: "drop" },
+];
+
+/** The named counter of a container's dropped packets ("ingress_<name>": nft names start with a letter). */
+export const ingressCounter = (container: string) => `ingress_${container}`;
+
+/** One filtered address: the container's address on a network with rules, and the flows it accepts. */
+export interface Filtered {
+  address: string;
+  allow: Allowed[];
+}
+
+/** A digest of the flows let in to one address (element comments hold no quotes: hex). */
+export const allowHash = (allow: Allowed[]) => createHash("sha256").update(allow.map((a) => `${a.source} ${a.protocol} ${a.ports}`).sort().join("\n")).digest("hex").slice(0, 12);
+
+/** The set elements that filter these addresses, one statement a line (without add or delete). */
+export function ingressElements(table: string, container: string, filtered: Filtered[]): string[] {
+  const t = `ip ${table}`;
+  return filtered.flatMap((f) => [
+    // the comment names what @allow holds for it, so changed rules of the same number show as drift
+    `element ${t} ingressed { ${f.address} comment "${allowHash(f.allow)}" }`,
+    `element ${t} drops { ${f.address} : ${ingressCounter(container)} }`,
+    ...f.allow.map((a) => `element ${t} allow { ${f.address} . ${a.source} . ${a.protocol} . ${a.ports} }`),
+  ]);
+}
+
+/** Pure: awk that turns `nft list set` output into "I <set> <element>" lines. */
+export const ingressAwk = `awk '/^\\t(set|map) / { s = $2 } /elements = \\{/ { e = 1; sub(/^.*elements = \\{ */, "") } e { l = $0; d = sub(/ *\\}.*$/, "", l); n = split(l, p, ","); for (i = 1; i <= n; i++) { x = p[i]; gsub(/^[ \\t]+|[ \\t]+$/, "", x); if (x != "") print "I " s " " x } if (d) e = 0 }'`;
+
+/** The probe's lines: every element of the prefix's ingress sets ("I <set> <element>", e.g. `I allow 10.0.0.2 . 10.0.0.0/24 . tcp . 80`). */
+export const ingressProbe = (table: string) => `{ for s in ingressed allow; do nft list set ip ${table} $s 2>/dev/null; done; nft list map ip ${table} drops 2>/dev/null; } | ${ingressAwk}`;
+
+/**
+ * Whether the listing holds what one address needs: `allow` undefined (not filtered) means no
+ * element names it; otherwise it is in @ingressed with the digest of its wanted flows, its counter
+ * in @drops, and @allow holds as many elements for it as wanted (nft prints ranges its own way, so
+ * they are counted, not compared; a flushed or edited set shows in the count).
+ */
+export function ingressHolds(lines: string[], container: string, address: string, allow: Allowed[] | undefined): boolean {
+  const of = (set: string) => lines.filter((l) => l.startsWith(`I ${set} ${address} `) || l === `I ${set} ${address}`);
+  if (!allow) return of("ingressed").length === 0;
+  const drops = of("drops");
+  const marked = of("ingressed");
+  return marked.length === 1 && marked[0] === `I ingressed ${address} comment "${allowHash(allow)}"` && drops.length === 1 && drops[0]!.replace(/"/g, "").endsWith(`: ${ingressCounter(container)}`) && of("allow").length === allow.length;
+}
+
+/**
+ * Shell that makes the table hold exactly `elements` for one container (recorded in `record`),
+ * as guard.ts's guardApplyScript does for anti-spoofing, and its counter exists (kept, with its
+ * count, across repairs). Nothing wanted: the recorded elements and the counter go.
+ */
+export function ingressApplyScript(table: string, skeleton: string, record: string, container: string, elements: string[]): string {
+  const g = q(record);
+  const recorded = recordedAs(record);
+  const print = (prefix: string) => `printf '%s\\n' ${elements.map((e) => q(`${prefix}${e}`)).join(" ")}`;
+  if (!elements.length) return ingressRemoveScript(table, record, container);
+  return [
+    `{ cat ${g} 2>/dev/null; ${print("")}; } | sort -u > ${g}.new && mv -f ${g}.new ${g} || exit 1`,
+    `err=$({ printf '%s\\n' ${q(skeleton)} ${q(`add counter ip ${table} ${ingressCounter(container)}`)}; ${recorded("add")}; ${recorded("delete")}; ${print("add ")}; } | nft -f - 2>&1) || { echo "ingress: cannot set the elements in table ip ${table}: $err" >&2; exit 1; }`,
+    `${print("")} > ${g}.new && mv -f ${g}.new ${g}`,
+  ].join("\n");
+}
+
+/**
+ * The recorded elements as `verb` statements, each key once: an element's comment is not part of
+ * its key, and the record may hold one address with an old and a new comment.
+ */
+const recordedAs = (record: string) => (verb: string) => `sed 's/ comment "[^"]*"//' ${q(record)} | sort -u | sed 's/^/${verb} /'`;
+
+/** Shell that removes the container's recorded elements, the record, and its counter. */
+export function ingressRemoveScript(table: string, record: string, container: string): string {
+  const g = q(record);
+  const recorded = recordedAs(record);
+  const counter = `nft delete counter ip ${table} ${ingressCounter(container)} 2>/dev/null`;
+  return [
+    // nothing recorded, no counter made (it is made in the transaction that adds the elements): no nft at all
+    `[ -s ${g} ] || { rm -f ${g}; exit 0; }`,
+    `nft list table ip ${table} >/dev/null 2>&1 || { rm -f ${g}; exit 0; }`,
+    `err=$({ ${recorded("add")}; ${recorded("delete")}; } | nft -f - 2>&1) || { echo "ingress: cannot remove the elements from table ip ${table}: $err" >&2; exit 1; }`,
+    `rm -f ${g}`,
+    counter,
+    `exit 0`,
+  ].join("\n");
+}
+
+/** Shell printing each of the prefix's ingress counters: "<container> <packets> <bytes>". */
+export const ingressCountersScript = (table: string) =>
+  `nft list counters table ip ${table} 2>/dev/null | awk '/^\\tcounter ingress_/ { n = substr($2, 9) } n && /packets/ { print n, $2, $4; n = "" }'`;
