@@ -3,8 +3,10 @@ import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { execArgv, logArgv } from "../provider/kernel/observe/commands";
 import type { PrefixObserver, PrefixSample } from "../provider/kernel/observe/sample";
-import { closeAllTransports } from "../provider/transport/open";
-import { openObserver, type HostOptions } from "./connect";
+import { closeAllTransports, openTransport } from "../provider/transport/open";
+import { readBackup, takeBackup, unpackBackup } from "../provider/kernel/container/backup";
+import { backupBase } from "../provider/kernel/container/rootfs";
+import { connectionOf, openObserver, type HostOptions } from "./connect";
 import { diffEvents, formatEvent, initialEvents } from "./events";
 import { buildView, isEmpty, type PrefixView } from "./model";
 import { renderPs } from "./ps";
@@ -20,6 +22,8 @@ const commandFlags: Record<string, string[]> = {
   exec: [],
   events: ["follow", "json", "interval"],
   report: ["out", "seconds", "interval"],
+  backup: ["out"],
+  restore: ["out"],
 };
 
 const options = {
@@ -120,9 +124,10 @@ async function main(argv: string[]): Promise<number> {
     if (!hostFlags.includes(flag) && !allowed.includes(flag)) throw new UsageError(`kslice ${command} takes no --${flag}`);
   }
   if (command !== "exec" && rest.length) throw new UsageError(`kslice ${command} takes no arguments after "--"`);
-  const extra = command === "logs" || command === "exec" ? positionals.slice(1) : positionals;
+  const extra = ["logs", "exec", "backup", "restore"].includes(command) ? positionals.slice(1) : positionals;
   if (extra.length) throw new UsageError(`kslice ${command}: unexpected argument ${JSON.stringify(extra[0])}`);
 
+  if (command === "restore") return restore(v, positionals[0]);
   const obs = await openObserver(v);
   switch (command) {
     case "ps": {
@@ -165,6 +170,14 @@ async function main(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case "backup": {
+      const name = await knownContainer(obs, positionals[0], "backup");
+      if (!v.out) throw new UsageError(`kslice backup ${name} needs --out FILE, a path on the container's host`);
+      const r = await takeBackup(obs.t, obs.layout, obs.runtime, obs.prefix, name, v.out);
+      const frozen = r.manifest.frozenMs ? `frozen ${r.manifest.frozenMs} ms` : "not running, not frozen";
+      process.stdout.write(`${obs.t.target}: ${name} backed up to ${r.file}: ${r.bytes} bytes, sha256 ${r.sha256}, ${frozen}\n`);
+      return 0;
+    }
     case "report": {
       if (!v.out || !/\.(html|svg|png)$/.test(v.out)) throw new UsageError(`kslice report needs --out FILE.html, FILE.svg or FILE.png${v.out ? `; got ${JSON.stringify(v.out)}` : ""}`);
       const seconds = number("seconds", v.seconds, 30, 1);
@@ -188,6 +201,27 @@ async function main(argv: string[]): Promise<number> {
     }
   }
   return 2;
+}
+
+/** Checks a backup on the host and says how a Container is made from it; --out DIR also unpacks it. */
+async function restore(v: Values, file: string | undefined): Promise<number> {
+  if (!file) throw new UsageError("kslice restore needs a backup FILE, a path on the host");
+  const t = openTransport(connectionOf(v));
+  const info = await readBackup(t, file);
+  const m = info.manifest;
+  if (v.out) await unpackBackup(t, file, v.out);
+  const base = backupBase(info.record);
+  const rootfs = { backup: { file, ...(base ? {} : { rootfs: "<declare what the layer lay on>" }) } };
+  process.stdout.write(
+    [
+      `${t.target}: ${file} is a whole kslice backup (sha256 ${info.sha256}, every member's sum matches)`,
+      `  container ${m.container} under prefix ${m.prefix}, taken ${m.created}, layer ${m.layerBytes} bytes compressed`,
+      ...(v.out ? [`  unpacked into ${v.out} (layer/ with owners container-relative, config.json, kslice.json)`] : []),
+      `  a Container made from it: rootfs: ${JSON.stringify(rootfs)}`,
+      "",
+    ].join("\n"),
+  );
+  return 0;
 }
 
 main(process.argv.slice(2))

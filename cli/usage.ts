@@ -15,6 +15,10 @@ commands:
   events [-f] [--json] [--interval S] restarts, state changes, OOM kills and limit hits
   report --out FILE.html|.svg|.png [--seconds N] [--interval S]
                                       usage over a sampled window against limits, one chart per container
+  backup NAME --out FILE              a container's writable layer and declaration as one checksummed file
+                                      on its host (the container frozen while its layer is read)
+  restore FILE [--out DIR]            check a backup file on the host (every member's sha256) and say how a
+                                      Container is made from it; --out DIR also unpacks it there
 
 host options:
   --prefix P                          kslice prefix on the host (default: $KSLICE_PREFIX, else kslice)
