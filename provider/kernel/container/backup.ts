@@ -195,3 +195,41 @@ export async function unpackBackup(t: Pick<Transport, "run" | "target">, file: s
   const r = await t.run(["sh", "-c", script], { timeoutMs: 600_000, allowFailure: true });
   if (r.exitCode !== 0) throw new Error(`backup ${file} on host ${t.target}: ${r.stderr.trim() || `exited with ${r.exitCode}`}`);
 }
+
+/**
+ * What a backup of container `name` into `dir` needs and has, in one command: the writable layer's
+ * bytes (uncompressed) and the bytes free where `dir` is (or its nearest existing parent: the
+ * directory is made at the first backup). Undefined when the container has no bundle yet.
+ */
+export async function readBackupRoom(t: Pick<Transport, "run">, layout: HostLayout, name: string, dir: string): Promise<{ need: number; avail: number } | undefined> {
+  const script = [
+    `b=${q(layout.bundle(name))}`,
+    `[ -f "$b/kslice.json" ] || exit 0`,
+    upperRoot(layout.bundle(name)),
+    `d=${q(dir)}; while [ ! -d "$d" ]; do d=$(dirname -- "$d"); done`,
+    `echo "$(du -sb "$u/upper" | cut -f1) $(df -B1 --output=avail "$d" | tail -n1 | tr -d ' ')"`,
+  ].join("\n");
+  const out = (await t.run(["sh", "-c", script], { timeoutMs: 120_000 })).stdout.trim();
+  if (!out) return undefined;
+  const [need = 0, avail = 0] = out.split(" ").map(Number);
+  return { need, avail };
+}
+
+/** Makes a backup directory (root's alone: the files hold the container's env). */
+export async function ensureBackupDir(t: Pick<Transport, "run">, dir: string): Promise<void> {
+  await t.run(["sh", "-c", `mkdir -p ${q(dir)} && chmod 0700 ${q(dir)}`], { timeoutMs: 30_000 });
+}
+
+/** Which of `files` exist on the host (a Backup's read). */
+export async function presentFiles(t: Pick<Transport, "run">, files: string[]): Promise<string[]> {
+  if (!files.length) return [];
+  const r = await t.run(["sh", "-c", `for f in ${files.map(q).join(" ")}; do [ -f "$f" ] && printf '%s\\n' "$f"; done; exit 0`], { timeoutMs: 30_000 });
+  return r.stdout.split("\n").filter(Boolean);
+}
+
+/** Removes backup files (a Backup's rotation), then syncs their directories (durable.ts). */
+export async function removeFiles(t: Pick<Transport, "run">, files: string[]): Promise<void> {
+  if (!files.length) return;
+  const dirs = [...new Set(files.map((f) => f.replace(/\/[^/]*$/, "") || "/"))];
+  await t.run(["sh", "-c", `rm -f -- ${files.map(q).join(" ")} && sync -- ${dirs.map(q).join(" ")}`], { timeoutMs: 30_000 });
+}

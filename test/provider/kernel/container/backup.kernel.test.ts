@@ -9,6 +9,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { backupLifecycle as B } from "../../../../provider/reconcile/backup";
 import { containerLifecycle as L } from "../../../../provider/reconcile/container";
 import { Containers } from "../../../helpers/containers";
 import { kslice } from "../../../helpers/cli";
@@ -132,5 +133,45 @@ describe("backup and restore of a container's writable layer", () => {
     expect(nodir.stderr).toContain(`the directory of ${work}/nodir/x.kbak does not exist`);
     const exists = await kslice(["backup", "dst", "--out", file, "--prefix", prefix]);
     expect(exists.stderr).toContain(`${file} exists; a backup is never overwritten`);
+  });
+
+  it("a Backup resource takes one at create and one per new trigger, keeps the newest `keep`, and is refused at check without room", async () => {
+    const dir = join(work, "kept");
+    const args = { host: cs.host, container: "dst", directory: dir, keep: 2, trigger: 1 };
+    const c = await B.check({}, args);
+    expect(c.failures).toBeUndefined();
+    const made = await B.create(c.inputs!);
+    let outs = made.outs!;
+    expect(sh(`stat -c %a ${dir}`).trim()).toBe("700");
+    expect(outs.files).toEqual([outs.file]);
+    expect(sh(`sha256sum < ${outs.file as string}`).split(" ")[0]).toBe(outs.sha256);
+    expect(outs.frozenMs).toBeGreaterThanOrEqual(0);
+    expect(state("dst")).toBe("running");
+    const first = outs.file as string;
+    // the same trigger: nothing to do
+    expect((await B.diff(made.id, outs, { ...args })).changes).toBe(false);
+    for (const trigger of [2, 3]) {
+      const next = { ...args, trigger };
+      expect((await B.diff(made.id, outs, next)).changes).toBe(true);
+      expect((await B.check(outs, next)).failures).toBeUndefined();
+      outs = (await B.update(made.id, outs, next)).outs!;
+    }
+    const files = outs.files as string[];
+    expect(files).toHaveLength(2);
+    expect(files).not.toContain(first);
+    expect(sh(`ls ${dir}`).trim().split("\n").map((f) => join(dir, f))).toEqual(files);
+    // each file restores: the newest checks whole
+    expect((await kslice(["restore", files[1]!])).code).toBe(0);
+    // a file removed behind its back: read drops it, and the next up takes a new one
+    rmSync(files[1]!);
+    const read = await B.read(made.id, outs);
+    expect(read.props!.files).toEqual([files[0]]);
+    expect((await B.diff(made.id, read.props!, args)).changes).toBe(true);
+    await B.delete(made.id, outs);
+    // refused at check without room, naming the host and the shortfall (the tmpfs of 1 MiB)
+    const small = await B.check({}, { ...args, directory: `${work}/small` });
+    expect(small.failures).toHaveLength(1);
+    expect(small.failures![0]!.property).toBe("directory");
+    expect(small.failures![0]!.reason).toMatch(new RegExp(`^no room on host local in ${work}/small: \\d+ bytes free, the writable layer of container dst holds \\d+ \\(uncompressed\\), short by \\d+$`));
   });
 });
