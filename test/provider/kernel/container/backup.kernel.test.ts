@@ -4,11 +4,13 @@
 // after; the container is destroyed and a new one made from the file sees the same files with the
 // same owners, shifted into its own range (and unshifted without a user namespace). A corrupt or
 // truncated file is refused at check naming it, and nothing is created.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import { backupScript } from "../../../../provider/kernel/container/backup";
+import { hostLayout } from "../../../../provider/kernel/container/layout";
 import { backupLifecycle as B } from "../../../../provider/reconcile/backup";
 import { containerLifecycle as L } from "../../../../provider/reconcile/container";
 import { Containers } from "../../../helpers/containers";
@@ -173,5 +175,25 @@ describe("backup and restore of a container's writable layer", () => {
     expect(small.failures).toHaveLength(1);
     expect(small.failures![0]!.property).toBe("directory");
     expect(small.failures![0]!.reason).toMatch(new RegExp(`^no room on host local in ${work}/small: \\d+ bytes free, the writable layer of container dst holds \\d+ \\(uncompressed\\), short by \\d+$`));
+  });
+
+  it("a backup killed while the container is frozen thaws it and leaves no file", async () => {
+    const big = await cs.exec("dst", "head -c 157286400 /dev/urandom > /big");
+    expect(big.code, big.out).toBe(0);
+    const out = join(work, "killed.kbak");
+    const child = spawn("sh", ["-c", backupScript(hostLayout(prefix), localRuntime() as "runc" | "crun", prefix, "dst", out)], { stdio: "ignore" });
+    const exited = new Promise<number | null>((res) => child.on("exit", (code) => res(code)));
+    let frozen = false;
+    for (let i = 0; i < 500 && !frozen; i++) {
+      frozen = state("dst") === "paused";
+      if (!frozen) await new Promise((res) => setTimeout(res, 10));
+    }
+    expect(frozen).toBe(true);
+    child.kill("SIGTERM");
+    expect(await exited).not.toBe(0);
+    expect(state("dst")).toBe("running");
+    expect(existsSync(out)).toBe(false);
+    expect(sh(`ls -A ${work} | grep -c '^.kslice-backup-' || true`).trim()).toBe("0");
+    await cs.exec("dst", "rm /big");
   });
 });
