@@ -10,5 +10,7 @@ export { Network } from "./provider/resources/network";
 export type { NetworkArgs, NetworkRef, IngressRuleArgs, IngressSourceArgs } from "./provider/resources/network";
 export { ContainerSet } from "./provider/resources/container-set";
 export type { ContainerSetArgs, PoolHostArgs } from "./provider/resources/container-set";
+export { Backup } from "./provider/resources/backup";
+export type { BackupArgs } from "./provider/resources/backup";
 export { Placement } from "./provider/resources/placement";
 export type { PlacementArgs, PlacementAssignment, PlacementHostArgs } from "./provider/resources/placement";

@@ -3,7 +3,9 @@ import { writeFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { execArgv, logArgv } from "../provider/kernel/observe/commands";
 import type { PrefixObserver, PrefixSample } from "../provider/kernel/observe/sample";
-import { closeAllTransports } from "../provider/transport/open";
+import { closeAllTransports, openTransport } from "../provider/transport/open";
+import { readBackup, takeBackup, unpackBackup } from "../provider/kernel/container/backup";
+import { backupBase } from "../provider/kernel/container/rootfs";
 import { connectionOf, openObserver, prefixOf, type HostOptions } from "./connect";
 import { Dashboard, listenRefusal, ObservedHost, parseListen } from "./dashboard";
 import { diffEvents, formatEvent, initialEvents } from "./events";
@@ -22,6 +24,8 @@ const commandFlags: Record<string, string[]> = {
   events: ["follow", "json", "interval"],
   report: ["out", "seconds", "interval"],
   dashboard: ["listen", "token", "local", "interval"],
+  backup: ["out"],
+  restore: ["out"],
 };
 
 const options = {
@@ -126,12 +130,14 @@ async function main(argv: string[]): Promise<number> {
     if (!hostFlags.includes(flag) && !allowed.includes(flag)) throw new UsageError(`kslice ${command} takes no --${flag}`);
   }
   if (command !== "exec" && rest.length) throw new UsageError(`kslice ${command} takes no arguments after "--"`);
-  const extra = command === "logs" || command === "exec" ? positionals.slice(1) : positionals;
+  const extra = ["logs", "exec", "backup", "restore"].includes(command) ? positionals.slice(1) : positionals;
   if (extra.length) throw new UsageError(`kslice ${command}: unexpected argument ${JSON.stringify(extra[0])}`);
 
   if (command === "dashboard") return dashboard(v);
   if ((v.ssh?.length ?? 0) > 1 || (v.key?.length ?? 0) > 1) throw new UsageError(`kslice ${command} takes one --ssh and one --key (dashboard takes several)`);
-  const obs = await openObserver({ ...v, ssh: v.ssh?.[0], key: v.key?.[0] });
+  const one = { ...v, ssh: v.ssh?.[0], key: v.key?.[0] };
+  if (command === "restore") return restore(one, positionals[0]);
+  const obs = await openObserver(one);
   switch (command) {
     case "ps": {
       const { view } = await viewOf(obs, number("interval", v.interval, 1, 0) * 1000);
@@ -171,6 +177,14 @@ async function main(argv: string[]): Promise<number> {
         print(diffEvents(view, next));
         view = next;
       }
+      return 0;
+    }
+    case "backup": {
+      const name = await knownContainer(obs, positionals[0], "backup");
+      if (!v.out) throw new UsageError(`kslice backup ${name} needs --out FILE, a path on the container's host`);
+      const r = await takeBackup(obs.t, obs.layout, obs.runtime, obs.prefix, name, v.out);
+      const frozen = r.manifest.frozenMs ? `frozen ${r.manifest.frozenMs} ms` : "not running, not frozen";
+      process.stdout.write(`${obs.t.target}: ${name} backed up to ${r.file}: ${r.bytes} bytes, sha256 ${r.sha256}, ${frozen}\n`);
       return 0;
     }
     case "report": {
@@ -227,6 +241,27 @@ async function dashboard(v: Values): Promise<number> {
     process.once("SIGTERM", resolve);
   });
   await board.stop();
+  return 0;
+}
+
+/** Checks a backup on the host and says how a Container is made from it; --out DIR also unpacks it. */
+async function restore(v: HostOptions & { out?: string }, file: string | undefined): Promise<number> {
+  if (!file) throw new UsageError("kslice restore needs a backup FILE, a path on the host");
+  const t = openTransport(connectionOf(v));
+  const info = await readBackup(t, file);
+  const m = info.manifest;
+  if (v.out) await unpackBackup(t, file, v.out);
+  const base = backupBase(info.record);
+  const rootfs = { backup: { file, ...(base ? {} : { rootfs: "<declare what the layer lay on>" }) } };
+  process.stdout.write(
+    [
+      `${t.target}: ${file} is a whole kslice backup (sha256 ${info.sha256}, every member's sum matches)`,
+      `  container ${m.container} under prefix ${m.prefix}, taken ${m.created}, layer ${m.layerBytes} bytes compressed`,
+      ...(v.out ? [`  unpacked into ${v.out} (layer/ with owners container-relative, config.json, kslice.json)`] : []),
+      `  a Container made from it: rootfs: ${JSON.stringify(rootfs)}`,
+      "",
+    ].join("\n"),
+  );
   return 0;
 }
 

@@ -20,6 +20,10 @@ commands:
                                       this machine to them), pushed every second; read-only; listens on
                                       127.0.0.1:8090 by default, any other address needs --token (or
                                       $KSLICE_DASHBOARD_TOKEN); open it as http://HOST:PORT/?token=SECRET
+  backup NAME --out FILE              a container's writable layer and declaration as one checksummed file
+                                      on its host (the container frozen while its layer is read)
+  restore FILE [--out DIR]            check a backup file on the host (every member's sha256) and say how a
+                                      Container is made from it; --out DIR also unpacks it there
 
 host options:
   --prefix P                          kslice prefix on the host (default: $KSLICE_PREFIX, else kslice)

@@ -10,7 +10,7 @@ export { disk, diskMin, type Disk } from "./disk";
 
 const absPath = z.string().regex(/^\/\S*$/, "expected an absolute path like \"/data\"");
 
-export const rootfs = z.union([
+const rootfsKinds = [
   z.strictObject({
     /** The host's busybox-static as a tiny rootfs: needs no network. */
     busybox: z.strictObject({}),
@@ -32,6 +32,26 @@ export const rootfs = z.union([
   z.strictObject({
     /** An OCI image layout on the host, unpacked with umoci once and shared read-only. */
     ociLayout: z.strictObject({ path: absPath, ref: z.string().min(1).default("latest") }),
+  }),
+] as const;
+
+/** The rootfs kinds a template or path gives: what a backup's layer lies on. */
+export const baseRootfs = z.union(rootfsKinds);
+
+export const rootfs = z.union([
+  ...rootfsKinds,
+  z.strictObject({
+    /**
+     * A backup file on the container's host (`kslice backup`, or a Backup resource): the writable
+     * layer is unpacked from it at create, its owners moved into this container's user-namespace
+     * range. The file is checked (sha256 of every member) at preview; a corrupt or truncated one is
+     * refused and nothing is created. Later changes of the file do not touch the container.
+     */
+    backup: z.strictObject({
+      file: absPath,
+      /** What the layer lies on. @default the rootfs recorded in the backup */
+      rootfs: baseRootfs.optional(),
+    }),
   }),
 ]);
 
@@ -143,6 +163,7 @@ export const containerArgs = z.strictObject({
 
 export type ContainerArgs = z.output<typeof containerArgs>;
 export type Rootfs = z.output<typeof rootfs>;
+export type BaseRootfs = z.output<typeof baseRootfs>;
 export type Mount = z.output<typeof mount>;
 export type NetworkAttachment = ContainerArgs["networks"][number];
 export type PublishedPort = ContainerArgs["ports"][number];

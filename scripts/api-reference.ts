@@ -10,6 +10,7 @@ import { containerArgs } from "../schema/container";
 import { hostArgs } from "../schema/host";
 import { networkArgs } from "../schema/network";
 import { placementArgs } from "../schema/placement";
+import { backupArgs } from "../schema/backup";
 import { resourceLimitsArgs } from "../schema/resource-limits";
 
 /** The repository root, from the source (vitest) or from dist/scripts. */
@@ -29,6 +30,7 @@ const resources: { name: string; file: string; schema?: z.ZodType }[] = [
   { name: "Network", file: "provider/resources/network.ts", schema: networkArgs },
   { name: "Placement", file: "provider/resources/placement.ts", schema: placementArgs },
   { name: "ContainerSet", file: "provider/resources/container-set.ts" },
+  { name: "Backup", file: "provider/resources/backup.ts", schema: backupArgs },
 ];
 
 /**

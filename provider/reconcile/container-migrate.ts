@@ -8,7 +8,7 @@ import { promisedBytes } from "./container-disk";
 import { startForMove, stopForMove, withHostDefaults } from "./container";
 import { showSize } from "./disk-budget";
 import { archiveUpperScript, hostClock, upperBytes, keepTargetManifestScript, liveSupportScript, pruneUpperScript, readMoveRecord, restoreUpperScript, upperManifestScript, upperSizeScript, writeMoveRecord, type ArchivePhase } from "../kernel/container/migrate";
-import { lowerOf } from "../kernel/container/rootfs";
+import { baseOf, lowerOf } from "../kernel/container/rootfs";
 import { chooseRuntime } from "../kernel/host-facts";
 import { connectionKey } from "../transport/open";
 import { pipeHosts, type PipeResult } from "../transport/stream";
@@ -255,7 +255,7 @@ async function migrate(inner: LifecycleImpl, id: string, olds: Props, news: Prop
   const before = await inner.read(id, olds);
   // resumed: the source was stopped by the interrupted run, so its record says whether it ran
   const wasRunning = prior ? prior.wasRunning : before.props?.status === "running" || before.props?.status === "paused";
-  const templateBuilt = prior ? prior.templateBuilt : !("path" in a.rootfs) && (await target.h.t.run(["test", "-d", lowerOf(hostLayout(a.host.prefix), a.rootfs)], { allowFailure: true })).exitCode !== 0;
+  const templateBuilt = prior ? prior.templateBuilt : !("path" in baseOf(a.rootfs)) && (await target.h.t.run(["test", "-d", lowerOf(hostLayout(a.host.prefix), a.rootfs)], { allowFailure: true })).exitCode !== 0;
   const move = (m: Omit<Move, "source" | "templateBuilt">) => writeMoveRecord(target.h.t, dst, { source: sourceOf(o), templateBuilt, ...m });
   let created: Props | undefined;
   let stopped = false;

@@ -10,7 +10,8 @@ import { lxcfsDir } from "../kernel/container/lxcfs";
 import { procViewsAdmission, procViewsRestart, procViewsStale } from "./container-proc";
 import { sysctlDrift, writeSysctls } from "../kernel/container/sysctl";
 import { sysctlPath } from "../../schema/sysctl";
-import { ensureLower, lowerOf } from "../kernel/container/rootfs";
+import { baseOf, ensureLower, lowerOf } from "../kernel/container/rootfs";
+import { backupAdmission } from "./container-backup";
 import { OciRuntime } from "../kernel/container/runtime";
 import { startShFile } from "../kernel/container/scripts";
 import { writeBundleFiles, type BundleFile } from "../kernel/container/files";
@@ -349,9 +350,9 @@ async function start(c: Ctx, a: ContainerArgs, filesOnly = false, rebuild?: { ow
   }
 }
 
-/** kslice.json as a create writes it: the spec's hash, the lower, the owner, the uid base. */
+/** kslice.json as a create writes it: the spec's hash, the lower, the owner, the uid base, the rootfs (what a backup's restore builds its lower from). */
 function recordOf(c: Ctx, a: ContainerArgs, owner: string | undefined, uidBase: number | undefined): string {
-  return JSON.stringify({ specHash: hash(specOf(a, c, uidBase)), lower: lowerOf(c.layout, a.rootfs), owner, ...(uidBase === undefined ? {} : { uidBase }) });
+  return JSON.stringify({ specHash: hash(specOf(a, c, uidBase)), lower: lowerOf(c.layout, a.rootfs), owner, ...(uidBase === undefined ? {} : { uidBase }), rootfs: baseOf(a.rootfs) });
 }
 
 /**
@@ -556,6 +557,13 @@ async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): Promise<
   return keys;
 }
 
+/** The existence test of a rootfs path (also the one a backup's layer lies on). */
+function pathRootfsTest(r: ContainerArgs["rootfs"]): (PathTest & { property: string; missing: string })[] {
+  const base = baseOf(r);
+  if (!("path" in base)) return [];
+  return [{ property: "backup" in r ? "rootfs.backup.rootfs.path" : "rootfs.path", path: base.path, kind: "exists" as const, missing: "no such path" }];
+}
+
 async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?: string, parentLimits?: Limits): Promise<InputFailure[]> {
   const failures = await limitsAdmission(a, c.h, parentLimits);
   failures.push(...(await ownerAdmission(a, c, owner)));
@@ -563,7 +571,7 @@ async function admission(a: ContainerArgs, c: Ctx, previousName?: string, owner?
     failures.push({ property: "security.userNamespace", reason: `host ${c.h.t.target} has user namespaces disabled (user.max_user_namespaces is 0)` });
   }
   const checks: (PathTest & { property: string; missing: string; got?: string })[] = [
-    ...("path" in a.rootfs ? [{ property: "rootfs.path", path: a.rootfs.path, kind: "exists" as const, missing: "no such path" }] : []),
+    ...(pathRootfsTest(a.rootfs)),
     ...("ociLayout" in a.rootfs
       ? [{ property: "rootfs.ociLayout.path", path: a.rootfs.ociLayout.path, kind: "ociLayout" as const, missing: "no OCI image layout (its oci-layout file) at that path" }]
       : []),
@@ -627,11 +635,12 @@ async function createOnce(c: Ctx, a: ContainerArgs, inputs: Props, snap: ClaimsS
       throw new Error(`${c.h.t.target}: container ${a.name}: ${e.message}`, { cause: e });
     }) : undefined;
     if (net) releases.push(net.release);
-    const record = JSON.stringify({ specHash: hash(spec), lower, owner: ownerOf(inputs), ...(uid === undefined ? {} : { uidBase: uid.base }) });
+    const record = JSON.stringify({ specHash: hash(spec), lower, owner: ownerOf(inputs), ...(uid === undefined ? {} : { uidBase: uid.base }), rootfs: baseOf(a.rootfs) });
     const out = await operate(c, a.name, createSteps(site(c, a.name), {
       cgroupPath: c.path,
       lower,
-      template: !("path" in a.rootfs),
+      template: !("path" in baseOf(a.rootfs)),
+      restore: "backup" in a.rootfs ? a.rootfs.backup.file : undefined,
       uid: uid && { base: uid.base, index: uid.index },
       record,
       netFiles: !running && net ? net.files : [],
@@ -668,13 +677,18 @@ async function observedFromReport(c: Ctx, a: ContainerArgs, spec: unknown, uidBa
 
 export const containerLifecycle: LifecycleImpl = {
   async check(olds, news): Promise<CheckResult> {
-    const inputs = withHostDefaults(olds, pickInputs(news), news.hostDefaults);
+    let inputs = withHostDefaults(olds, pickInputs(news), news.hostDefaults);
     if (containsUnknown(inputs)) return { inputs };
     const r = parseDeclared(inputs);
     if (!r.ok) return { failures: r.failures };
     try {
       const c = await context(r.value);
-      const failures = await admission(r.value, c, typeof olds.name === "string" ? olds.name : undefined, ownerOf(inputs), declaredParentLimits(news.parentLimits));
+      // a backup is read (and its sums checked) first: what its layer lies on is what the rest admits
+      const backup = await backupAdmission(c.h.t, r.value.rootfs, olds.rootfs);
+      if (backup.failures.length) return { failures: backup.failures };
+      if (backup.rootfs) inputs = { ...inputs, rootfs: backup.rootfs };
+      const declared = backup.rootfs ? { ...r.value, rootfs: backup.rootfs } : r.value;
+      const failures = await admission(declared, c, typeof olds.name === "string" ? olds.name : undefined, ownerOf(inputs), declaredParentLimits(news.parentLimits));
       const label = `container ${r.value.name}`;
       const budget = await parentDiskBudget(r.value, c.h, news.parentDisk);
       failures.push(...diskBudgetAdmission(r.value.host, r.value.parent, budget, { key: ownerOf(inputs) ?? label, label, bytes: r.value.disk?.max }));

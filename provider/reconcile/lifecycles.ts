@@ -1,3 +1,4 @@
+import { backupLifecycle } from "./backup";
 import { containerLifecycle, declaration, replaceKeys } from "./container";
 import { withMigration } from "./container-migrate";
 import { hostLifecycle } from "./host";
@@ -37,4 +38,5 @@ export const lifecycles: Record<string, LifecycleImpl> = {
   container: engineFacing(showDiffDetail(withMigration(containerLifecycle, declaration, replaceKeys))),
   network: engineFacing(networkLifecycle),
   placement: engineFacing(placementLifecycle),
+  backup: engineFacing(backupLifecycle),
 };

@@ -7,7 +7,7 @@ import { Network, type IngressRuleArgs, type NetworkRef } from "./network";
 import { ResourceLimits } from "./resource-limits";
 import { ksliceArgs, quietStacks } from "./shim";
 
-export type RootfsArgs =
+export type BaseRootfsArgs =
   /** The host's busybox-static as a tiny rootfs (no network needed). */
   | { busybox: Record<string, never> }
   /** An existing directory on the host, used read-only below a private writable layer. */
@@ -16,6 +16,15 @@ export type RootfsArgs =
   | { debootstrap: pulumi.Input<{ suite: pulumi.Input<string>; mirror?: pulumi.Input<string>; packages?: pulumi.Input<pulumi.Input<string>[]> }> }
   /** An OCI image layout on the host, unpacked once with umoci and shared read-only. */
   | { ociLayout: pulumi.Input<{ path: pulumi.Input<string>; ref?: pulumi.Input<string> }> };
+
+export type RootfsArgs =
+  | BaseRootfsArgs
+  /**
+   * A backup file on the container's host (`kslice backup` or a Backup): its writable layer is
+   * unpacked at create, owners moved into this container's user-namespace range; a corrupt or
+   * truncated file is refused at preview. `rootfs`: what the layer lies on, @default the one recorded in the backup.
+   */
+  | { backup: pulumi.Input<{ file: pulumi.Input<string>; rootfs?: pulumi.Input<BaseRootfsArgs> }> };
 
 export type MountArgs =
   | { type: "bind"; source: pulumi.Input<string>; target: pulumi.Input<string>; /** @default true */ readOnly?: pulumi.Input<boolean> }

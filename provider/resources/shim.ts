@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 
-export type Kind = "host" | "limits" | "container" | "network" | "placement";
+export type Kind = "host" | "limits" | "container" | "network" | "placement" | "backup";
 
 /**
  * The `__provider` text of a kslice resource, which the engine's dynamic-provider process runs to

@@ -22,6 +22,7 @@ packages=(
   criu  # live migration (checkpoint/restore) where the guest kernel allows it
   e2fsprogs  # containers' disk limits: mkfs.ext4, resize2fs, e2fsck (minbase has none of them)
   lxcfs  # containers' own /proc (procViews, on by default)
+  zstd  # backups: the writable layer is compressed with it
 )
 # Free space left in the root filesystem for what tests put there (rootfs trees, bundles).
 free_mib=2048

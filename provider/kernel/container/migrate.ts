@@ -11,9 +11,9 @@ import { rangeSize } from "./uid-ranges";
  * (all namespaces: overlay's whiteouts and opaque dirs are trusted.overlay.*) and ACLs intact.
  */
 /** Sets $u to where the bundle's upper and work dirs are: the bundle, or its disk image's mount (disk.ts). */
-const upperRoot = (bundle: string) => `u=${q(bundle)}; [ -f ${q(diskImage(bundle))} ] && u=${q(diskMount(bundle))}`;
+export const upperRoot = (bundle: string) => `u=${q(bundle)}; [ -f ${q(diskImage(bundle))} ] && u=${q(diskMount(bundle))}`;
 
-const tarFlags = ["--xattrs", "--xattrs-include='*'", "--acls", "--numeric-owner"].join(" ");
+export const tarFlags = ["--xattrs", "--xattrs-include='*'", "--acls", "--numeric-owner"].join(" ");
 
 /** Bytes in the upper dir (for the progress line), or 0 when it cannot be told. */
 export function upperSizeScript(bundle: string): string {

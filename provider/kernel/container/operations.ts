@@ -12,6 +12,7 @@ import { diskImage, diskMount, makeDiskScript, umountDiskScript } from "./disk";
 import { writeFilesScript, type BundleFile } from "./files";
 import type { HostLayout } from "./layout";
 import { bundleAccessScript, bundleMode, overlayMount } from "./rootfs";
+import { restoreLayerLines } from "./backup";
 import { etcFiles, supervisorScript } from "./scripts";
 import { claimOneRangeScript, releaseRangeScript } from "./uid-ranges";
 
@@ -64,6 +65,8 @@ export interface CreatePlan {
   start?: StartPlan;
   /** A disk limit: the writable layer goes into an ext4 image of this size (disk.ts). */
   disk?: { bytes: number; inodes?: number };
+  /** A backup file whose layer fills the upper before the overlay is mounted (backup.ts). */
+  restore?: string;
 }
 
 const rt = (s: ContainerSite) => `${s.runtime} --root ${q(s.layout.runtimeRoot)}`;
@@ -249,10 +252,16 @@ export function createSteps(s: ContainerSite, p: CreatePlan): (Step | Pause)[] {
     {
       name: "mount",
       run: p.disk
-        ? [`mkdir -p ${q(`${b}/rootfs`)} || exit 1`, makeDiskScript(b, p.disk.bytes, p.disk.inodes, p.uid?.base), overlayMount(b, p.lower, diskMount(b))].join("\n")
+        ? [
+            `mkdir -p ${q(`${b}/rootfs`)} || exit 1`,
+            makeDiskScript(b, p.disk.bytes, p.disk.inodes, p.uid?.base),
+            ...(p.restore ? [`u=${q(diskMount(b))}`, ...restoreLayerLines(p.restore, p.uid?.base)] : []),
+            overlayMount(b, p.lower, diskMount(b)),
+          ].join("\n")
         : [
             `mkdir -p ${q(`${b}/upper`)} ${q(`${b}/work`)} ${q(`${b}/rootfs`)} || exit 1`,
             ...(p.uid ? [`chown ${p.uid.base}:${p.uid.base} ${q(`${b}/upper`)} || exit 1`] : []),
+            ...(p.restore ? [`u=${q(b)}`, ...restoreLayerLines(p.restore, p.uid?.base)] : []),
             overlayMount(b, p.lower),
           ].join("\n"),
       // the writable layer's directories (the rootfs's fsync reaches the upper through the overlay)

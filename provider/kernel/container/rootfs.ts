@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import type { Rootfs } from "../../../schema/container";
+import type { BaseRootfs, Rootfs } from "../../../schema/container";
 import { shellQuote as q, type Transport } from "../../transport/transport";
 import type { HostLayout } from "./layout";
 import { diskImage, mountDiskScript } from "./disk";
@@ -9,7 +9,8 @@ import { diskImage, mountDiskScript } from "./disk";
  * private upper layer through overlayfs (OpenVZ's template density with mainline overlayfs).
  * A template is built in a temp dir under a per-template lock and renamed into place when whole.
  */
-export function templateKey(r: Rootfs): string | undefined {
+export function templateKey(declared: Rootfs): string | undefined {
+  const r = baseOf(declared);
   if ("busybox" in r) return "busybox";
   if ("debootstrap" in r) {
     const h = createHash("sha256").update(JSON.stringify(r.debootstrap)).digest("hex").slice(0, 12);
@@ -25,7 +26,7 @@ export function templateKey(r: Rootfs): string | undefined {
 const step = (what: string, cmd: string) => `{ ${cmd}; } || { echo "template build: ${what.replace(/["$`\\]/g, "")} failed" >&2; exit 1; }`;
 
 /** The build script for a template into "$tmp" (a subshell: each step exits it on failure); runs on the host. */
-function buildScript(r: Rootfs): string {
+function buildScript(r: BaseRootfs): string {
   if ("busybox" in r) {
     // Applets as links to a copy of the binary (busybox-static: it must run alone).
     return [
@@ -69,9 +70,10 @@ function buildScript(r: Rootfs): string {
 export async function ensureLower(
   t: Transport,
   layout: HostLayout,
-  r: Rootfs,
+  declared: Rootfs,
   timeoutMs = 600_000,
 ): Promise<{ lower: string; built: boolean }> {
+  const r = baseOf(declared);
   if ("path" in r) {
     await t.run(["test", "-d", r.path]).catch(() => {
       throw new Error(`rootfs.path: ${r.path} is not a directory on host ${t.target}`);
@@ -138,6 +140,27 @@ export function ensureRootfsMounted(bundle: string, lower: string): string {
 }
 
 /** Where a container's overlay lower is: the user's path, or the template (built by ensureLower). */
-export function lowerOf(layout: HostLayout, r: Rootfs): string {
+export function lowerOf(layout: HostLayout, declared: Rootfs): string {
+  const r = baseOf(declared);
   return "path" in r ? r.path : `${layout.templates}/${templateKey(r)!}`;
+}
+
+/** What a container's writable layer lies on: its rootfs, or for a backup what the backup's layer lay on (check fills it). */
+export function baseOf(r: Rootfs): BaseRootfs {
+  if (!("backup" in r)) return r;
+  if (!r.backup.rootfs) throw new Error(`rootfs.backup: what the layer of ${r.backup.file} lies on is not known yet (check reads it from the backup)`);
+  return r.backup.rootfs;
+}
+
+/**
+ * What the layer of a backup lay on, from its source's record: the rootfs declaration kslice.json
+ * holds (since backups exist), else told from the lower: the busybox template, or a path outside
+ * the templates. Undefined when it cannot be told (the user declares rootfs.backup.rootfs then).
+ */
+export function backupBase(record: { lower?: string; rootfs?: unknown }): BaseRootfs | undefined {
+  if (record.rootfs && typeof record.rootfs === "object") return record.rootfs as BaseRootfs;
+  if (!record.lower) return undefined;
+  if (/\/templates\/busybox$/.test(record.lower)) return { busybox: {} };
+  if (!/^\/var\/lib\/[^/]+\/templates\//.test(record.lower)) return { path: record.lower };
+  return undefined;
 }
