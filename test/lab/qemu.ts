@@ -48,10 +48,7 @@ export const identityFiles = {
 export function qemuArgs(vm: VmSpec): string[] {
   // TCG works on the build machines; KVM guests hang there before the kernel prints anything.
   // tb-size bounds TCG's translation cache (default 1 GiB): about 400 MiB RSS per VM instead of 700.
-  // One TCG thread per VM: the guest still sees 2 CPUs, but forks and execs cost less than with a
-  // host thread per vCPU (no cross-thread TLB flushes); KSLICE_LAB_TCG_THREAD=multi to compare.
-  const thread = process.env.KSLICE_LAB_TCG_THREAD === "multi" ? "multi" : "single";
-  const accel = vm.accel === "kvm" ? ["-accel", "kvm", "-cpu", "host"] : ["-accel", `tcg,thread=${thread},tb-size=128`, "-cpu", "max"];
+  const accel = vm.accel === "kvm" ? ["-accel", "kvm", "-cpu", "host"] : ["-accel", "tcg,thread=multi,tb-size=128", "-cpu", "max"];
   const fwcfg = Object.entries(identityFiles).flatMap(([item, file]) => ["-fw_cfg", `name=opt/kslice/${item},file=${join(vm.dir, file)}`]);
   return [
     "-name", vm.name,
