@@ -102,8 +102,10 @@ export function startScript(runtime: string, layout: HostLayout, id: string, wri
 export function supervisorScript(runtime: string, layout: HostLayout, intervalSeconds = 1): string {
   const rt = `${runtime} --root ${q(layout.runtimeRoot)}`;
   const c = q(layout.containers);
-  // A few processes per tick whatever the number of containers (a cat and a stat per container
-  // and second cost 42% of a core at 200 idle containers).
+  // Four processes per tick whatever the number of containers (grep, find, awk, sleep), two more
+  // when some have a restart policy or publish ports (the runtime's list, the time): a process per
+  // container and second cost 42% of a core at 200 idle containers, and each one is dear on a slow host.
+  const running = (id: string) => `*" ${id}=running "*|*" ${id}=created "*|*" ${id}=creating "*|*" ${id}=paused "*`;
   return [
     "#!/bin/sh",
     "# written by kslice: restart policies and log caps for the containers of this prefix",
@@ -112,38 +114,50 @@ export function supervisorScript(runtime: string, layout: HostLayout, intervalSe
     unpublishFunction(layout.stateDir.split("/").pop()!, layout.runDir),
     `while [ -d ${c} ]; do`,
     `  set -- ${c}/*/kslice.json; [ -e "$1" ] || break`,
-    // logs over their cap: sizes and caps in one find and one grep, joined by awk
-    `  { grep -H . ${c}/*/logmax 2>/dev/null | sed 's|/logmax:| max |'; find ${c} -mindepth 2 -maxdepth 2 -name log -printf '%h size %s\\n'; } |`,
-    `    awk '$2 == "max" { m[$1] = $3 } $2 == "size" { s[$1] = $3 } END { for (b in s) if ((b in m) && s[b] > m[b]) print b, m[b] }' |`,
-    `    while read -r b max; do tail -c $((max / 2)) "$b/log" > "$b/log.tmp" && cat "$b/log.tmp" > "$b/log"; rm -f "$b/log.tmp"; done`,
-    // restart candidates: a policy other than "no"; the runtime is asked once, only if there are any
-    // a positive match: a restart file being rewritten (empty for a moment) is not a candidate
-    `  wants=$(grep -lx -e always -e on-failure ${c}/*/restart 2>/dev/null)`,
+    // caps, policies and log sizes in one grep and one find, joined by one awk into "trim <bundle>
+    // <cap>" (a log over its cap) and "want <bundle>" (a policy other than "no"; a positive match,
+    // so that a restart file being rewritten, empty for a moment, is not a candidate)
+    `  todo=$({ grep -H . ${c}/*/logmax ${c}/*/restart 2>/dev/null; find ${c} -mindepth 2 -maxdepth 2 -name log -printf '%h/size:%s\\n'; } |`,
+    `    awk -F: '{ n = split($1, p, "/"); f = p[n]; b = substr($1, 1, length($1) - length(f) - 1) }`,
+    `      f == "logmax" { m[b] = $2 } f == "size" { s[b] = $2 } f == "restart" && ($2 == "always" || $2 == "on-failure") { print "want", b }`,
+    `      END { for (b in s) if ((b in m) && s[b] + 0 > m[b] + 0) print "trim", b, m[b] }')`,
+    `  wants=`,
+    `  while read -r what b max; do`,
+    `    case $what in`,
+    `      trim) tail -c $((max / 2)) "$b/log" > "$b/log.tmp" && cat "$b/log.tmp" > "$b/log"; rm -f "$b/log.tmp" ;;`,
+    `      want) wants="$wants $b" ;;`,
+    `    esac`,
+    `  done <<EOF`,
+    `$todo`,
+    `EOF`,
     // containers that publish ports (their claims), whose rules go when their init dies (below)
     `  pubs=; for p in ${q(layout.ports)}/*; do [ -f "$p" ] && pubs="$pubs \${p##*/}"; done`,
-    `  [ -n "$wants$pubs" ] && states=$(${rt} list 2>/dev/null | awk 'NR > 1 {print $1, $3}')`,
+    // the runtime is asked once, only if there are candidates: " <id>=<status> …" (column 3 of
+    // both runc's and crun's list), matched by the shell's case, not a process per container
+    `  states=" "; [ -n "$wants$pubs" ] && states=" $(${rt} list 2>/dev/null | while read -r id _ st _; do printf '%s=%s ' "$id" "$st"; done)"`,
     // an init dead behind kslice's back (not stopped by it, not being made): its ports refuse at
     // once instead of forwarding to an address nobody answers; net.sh puts them back at its start
     `  for id in $pubs; do`,
     `    b=${c}/$id; [ -f "$b/stopped" ] || [ -f "$b/creating" ] || [ -f "$b/unpublished" ] || [ ! -f "$b/start.sh" ] && continue`,
-    `    case " $(printf '%s\\n' "$states" | awk -v id="$id" '$1 == id {print $2}') " in *running*|*created*|*creating*|*paused*) continue ;; esac`,
+    `    case "$states" in ${running("$id")}) continue ;; esac`,
     // under the bundle's lock (no start or stop of kslice's in between), and asking the runtime again
     `    ( exec 7>>"$b/lock"; flock -n 7 || exit 0; ${rt} state "$id" 2>/dev/null | grep -q '"status": "\\(running\\|created\\|paused\\)"' && exit 0; unpublish "$id" && : > "$b/unpublished" )`,
     `  done`,
     `  if [ -n "$wants" ]; then`,
     `    now=$(date +%s)`,
-    `    for f in $wants; do`,
-    `      b=\${f%/restart}; id=\${b##*/}`,
+    `    for b in $wants; do`,
+    `      id=\${b##*/}`,
     // an empty start.sh is a damaged bundle (boot.sh says so; the next up rewrites it): nothing to restart
     `      [ -f "$b/stopped" ] || [ -f "$b/creating" ] || [ ! -s "$b/start.sh" ] && continue`,
     // backoff: "<restarts> <not before>"; forgotten once the container stayed up for a minute
     `      n=0; until=0; [ -f "$b/backoff" ] && read -r n until < "$b/backoff"`,
-    `      case " $(printf '%s\\n' "$states" | awk -v id="$id" '$1 == id {print $2}') " in`,
-    `        *running*) [ "$n" -gt 0 ] && [ "$now" -gt $((until + 60)) ] && rm -f "$b/backoff"; continue ;;`,
-    `        *created*|*creating*|*paused*) continue ;;`,
+    `      case "$states" in`,
+    `        *" $id=running "*) [ "$n" -gt 0 ] && [ "$now" -gt $((until + 60)) ] && rm -f "$b/backoff"; continue ;;`,
+    `        *" $id=created "*|*" $id=creating "*|*" $id=paused "*) continue ;;`,
     `      esac`,
     `      [ "$now" -lt "$until" ] && continue`,
-    `      echo "kslice: restarting $id (policy $(cat "$f")), restart $((n + 1))" >> "$b/log"`,
+    `      pol=; read -r pol < "$b/restart"`,
+    `      echo "kslice: restarting $id (policy $pol), restart $((n + 1))" >> "$b/log"`,
     // under the bundle's lock, so a stop by kslice (which takes it to mark "stopped") cannot interleave
     `      flock -n "$b/lock" sh -c '[ -f "$1/stopped" ] || sh "$1/start.sh"' _ "$b" >/dev/null 2>>"$b/log"`,
     // the next restart waits 1, 2, 4 … up to 64 s
