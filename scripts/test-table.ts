@@ -151,8 +151,11 @@ function main(dir: string, startMs: number): void {
   const runs = existsSync(join(dir, "tiers.tsv")) ? readTiers(readFileSync(join(dir, "tiers.tsv"), "utf8")) : [];
   const boots = existsSync(join(dir, "lab-boots.jsonl")) ? readBoots(readFileSync(join(dir, "lab-boots.jsonl"), "utf8")) : [];
   const tiers = runs.map((r) => tierRow(r, readJson(join(dir, `${r.tier.replace(/&$/, "")}.json`))));
-  const lab = readJson(join(dir, "lab.json"));
-  const labFiles = lab ? fileRows(lab, boots) : [];
+  // the lab tier's two streams: the files sharing its guests, and those with guests of their own
+  const labFiles = ["lab.json", "lab-own.json"].flatMap((f) => {
+    const report = readJson(join(dir, f));
+    return report ? fileRows(report, boots) : [];
+  });
   const total = runs.length > 0 ? (Math.max(...runs.map((r) => r.endMs)) - (startMs || Math.min(...runs.map((r) => r.startMs)))) / 1000 : 0;
   const known = new Set(["shared", ...labFiles.map((f) => f.file)]);
   console.log(renderTable(tiers, labFiles, boots.filter((b) => b.by === "shared"), total, boots.filter((b) => !known.has(b.by))));
