@@ -14,9 +14,8 @@ const rt = `crun --root /run/${prefix}/runtime`;
 const bundle = `/var/lib/${prefix}/containers/box`;
 
 describe("a container whose host changes migrates with its data", () => {
-  // guests of its own: it fills a guest's disk, and it evens the lab tier's two streams (scripts/test.sh);
   // the build machine is shared: give slow TCG boots room
-  const lab = useLab(2, { own: true, bootTimeoutMs: 300_000 });
+  const lab = useLab(2, { bootTimeoutMs: 300_000 });
   const vm = (k: "a" | "b"): LabHost => lab().hosts[k === "a" ? 0 : 1]!;
   const target = (k: "a" | "b") => `${vm(k).ssh.user}@${vm(k).ssh.host}:${vm(k).ssh.port}`;
   async function ok(k: "a" | "b", command: string): Promise<string> {
