@@ -39,6 +39,10 @@ export interface LabBoot {
   vms: number;
   seconds: number;
   accel: string;
+  /** How many of them were restored from a saved booted guest rather than booted. */
+  restored?: number;
+  /** A boot made to save a guest for later restores (test/lab/snapshot.ts), not a VM a test used. */
+  saved?: boolean;
 }
 
 export interface TierRow {
@@ -112,7 +116,10 @@ export function fileRows(report: VitestReport, boots: LabBoot[], base = root): F
 const pad = (s: string, n: number) => (s.length >= n ? s : s + " ".repeat(n - s.length));
 const lpad = (s: string, n: number) => (s.length >= n ? s : " ".repeat(n - s.length) + s);
 const secs = (s: number) => `${s.toFixed(0)} s`;
-const bootText = (bs: LabBoot[]) => bs.map((b) => `${b.vms} VM${b.vms > 1 ? "s" : ""} ${b.seconds.toFixed(0)} s (${b.accel})`).join(", ");
+const bootText = (bs: LabBoot[]) =>
+  bs.map((b) => b.saved
+    ? `guest saved ${b.seconds.toFixed(0)} s (${b.accel})`
+    : `${b.vms} VM${b.vms > 1 ? "s" : ""} ${b.seconds.toFixed(0)} s (${b.accel}${b.restored ? `, ${b.restored === b.vms ? "restored" : `${b.restored} restored`}` : ""})`).join(", ");
 
 export function renderTable(tiers: TierRow[], labFiles: FileRow[], sharedBoots: LabBoot[], totalSeconds: number, otherBoots: LabBoot[] = []): string {
   const out: string[] = ["", "== test time"];
@@ -133,7 +140,11 @@ export function renderTable(tiers: TierRow[], labFiles: FileRow[], sharedBoots: 
     // boots a test made by calling startLab itself (lab.lab's own), not through useLab
     if (otherBoots.length > 0) out.push(`${pad("(started by tests themselves)", 40)} ${lpad("", 7)} ${lpad("", 6)}  ${bootText(otherBoots)}`);
     const boots = [...sharedBoots, ...labFiles.flatMap((f) => f.boots), ...otherBoots];
-    out.push(`VM boots: ${boots.reduce((n, b) => n + b.vms, 0)} VMs in ${boots.length} boots, ${secs(boots.reduce((s, b) => s + b.seconds, 0))} waiting on them`);
+    const restored = boots.reduce((n, b) => n + (b.restored ?? 0), 0);
+    out.push(
+      `VM boots: ${boots.reduce((n, b) => n + b.vms, 0)} VMs in ${boots.length} boots${restored ? ` (${restored} VMs restored from saved guests)` : ""}, ` +
+        `${secs(boots.reduce((s, b) => s + b.seconds, 0))} waiting on them`,
+    );
   }
   return out.join("\n");
 }

@@ -6,6 +6,7 @@ import { leaksOnGuests, useLab } from "../helpers/lab";
 import { testPrefix } from "../helpers/prefix";
 import { run } from "./exec";
 import { startLab, sshRun, sweepRuns, type Lab, type LabHost } from "./lab";
+import { ensureSnapshot } from "./snapshot";
 import { processStartTicks, runsRoot } from "./runs";
 
 const repoRoot = join(__dirname, "..", "..");
@@ -143,6 +144,20 @@ describe("three lab VMs at once", () => {
       const seen = await Promise.all(lab.hosts.map(async (h) => ({ want: h.hostname, got: (await ok(h, "hostname")).trim() })));
       for (const { want, got } of seen) expect(got).toBe(want);
       expect(new Set(seen.map((s) => s.got)).size).toBe(3);
+      // restored from one saved guest (unless KSLICE_LAB_SNAPSHOT=0), yet three machines: each its own
+      // machine-id and the host's time, and the saved guest's key no longer lets anyone in
+      const ids = await Promise.all(lab.hosts.map(async (h) => {
+        const [id, clock] = (await ok(h, "cat /etc/machine-id; date +%s.%N")).trim().split("\n");
+        expect(Math.abs(Number(clock) - Date.now() / 1000), `${h.name}'s clock against this host's`).toBeLessThan(5);
+        return id;
+      }));
+      expect(new Set(ids).size).toBe(3);
+      if (process.env.KSLICE_LAB_SNAPSHOT !== "0") {
+        expect(lab.hosts.every((h) => h.restored)).toBe(true);
+        const saved = await ensureSnapshot(lab.image, { cpus: 1, memoryMiB: 512, accel: "tcg" }, lab.dir, () => {});
+        const asSaved = { ssh: { ...lab.hosts[0]!.ssh, privateKeyPath: saved.ssh.privateKeyPath } };
+        await expect(sshRun(asSaved, "true")).rejects.toThrow(/Permission denied/);
+      }
       for (const h of lab.hosts) {
         const memTotalKiB = Number(/MemTotal:\s+(\d+)/.exec(await ok(h, "cat /proc/meminfo"))?.[1]);
         expect(memTotalKiB).toBeGreaterThan(256 * 1024);

@@ -1,13 +1,14 @@
 import type { ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { appendFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
 import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { run } from "./exec";
 import { ensureImage, type LabImage } from "./image";
 import { identityFiles, spawnQemu, type Accel, type VmSpec } from "./qemu";
-import { createRunDir, killAndWait, sweepRuns } from "./runs";
-import { waitForSsh, type LabSsh } from "./ssh";
+import { createRunDir, freePort, killAndWait, sweepRuns } from "./runs";
+import { ensureSnapshot, provisionScript, type LabSnapshot } from "./snapshot";
+import { sshRun, waitForSsh, type LabSsh } from "./ssh";
 
 export { ensureImage, labCacheDir, type LabImage } from "./image";
 export { sshRun, type LabSsh } from "./ssh";
@@ -25,6 +26,8 @@ export interface LabHost {
   bootSeconds: number;
   /** QEMU's pid (tests check it is gone after stop). */
   pid: number;
+  /** Restored from a saved booted guest (lab/snapshot.ts) rather than booted. */
+  restored: boolean;
 }
 
 export interface Lab {
@@ -63,18 +66,6 @@ export interface LabOptions {
 
 const maxVms = 8;
 
-/** A 127.0.0.1 port free right now (QEMU binds it a moment later; a lost race is retried). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.on("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const addr = srv.address();
-      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port from listen(0)"))));
-    });
-  });
-}
-
 function rssKiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"));
   return m ? Number(m[1]) : 0;
@@ -106,6 +97,8 @@ interface BootContext {
   opts: Required<Omit<LabOptions, "log" | "mirror" | "by" | "own">> & Pick<LabOptions, "mirror">;
   /** Set when another VM of the run failed: the others give up instead of booting on. */
   aborted: boolean;
+  /** A saved guest to restore instead of booting (lab/snapshot.ts). */
+  snapshot?: LabSnapshot;
 }
 
 const abortedMessage = "aborted: another VM of this run failed";
@@ -124,6 +117,7 @@ async function bootVm(
   const hostKey = readFileSync(join(dir, identityFiles["ssh_host_ed25519_key.pub"]), "utf8").split(" ").slice(0, 2).join(" ");
   await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", ctx.image.path, "-F", "raw", join(dir, "overlay.qcow2")], { timeoutMs: 30_000 });
 
+  let restore = ctx.snapshot;
   for (let attempt = 1; ; attempt++) {
     let port = await freePort();
     while (ctx.usedPorts.has(port)) port = await freePort();
@@ -142,21 +136,35 @@ async function bootVm(
     const spec: VmSpec = { name, dir, image: ctx.image, port, memoryMiB: ctx.opts.memoryMiB, cpus: ctx.opts.cpus, accel: ctx.opts.accel, mirror: ctx.opts.mirror };
     if (ctx.aborted) throw new Error(abortedMessage);
     const started = Date.now();
-    const child = spawnQemu(spec);
+    if (restore) await run("cp", ["--reflink=auto", restore.overlay, join(dir, "overlay.qcow2")], { timeoutMs: 60_000 });
+    const child = spawnQemu(spec, restore ? { incoming: restore.state } : {});
     let exitCode: number | null | undefined;
     const exited = new Promise<void>((resolve) => child.once("exit", (code, signal) => ((exitCode = code ?? (signal ? -1 : null)), resolve())));
     child.once("error", () => (exitCode = -1));
     writeFileSync(join(dir, "qemu.pid"), String(child.pid ?? ""));
     const vm = { spec, child, exited };
     ctx.vms.push(vm);
+    const failure = () => {
+      if (exitCode !== undefined) return `QEMU for ${name} exited (${exitCode}); its stderr: ${tail(join(dir, "qemu.err"), 10)}`;
+      return ctx.aborted ? abortedMessage : undefined;
+    };
+    if (restore) {
+      try {
+        await restoreIdentity(restore, { ...ssh, knownHostsPath: join(dir, "known_hosts.snapshot") }, dir, failure);
+      } catch (err) {
+        if ((err as Error).message === abortedMessage) throw err;
+        // a snapshot QEMU cannot load (or a guest that will not take its identity) costs one boot, not the run
+        console.warn(`[lab] ${name}: restoring the saved guest failed (${(err as Error).message.split("\n")[0]}); booting it instead`);
+        child.kill("SIGKILL");
+        await exited;
+        ctx.vms.splice(ctx.vms.indexOf(vm), 1);
+        await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", ctx.image.path, "-F", "raw", join(dir, "overlay.qcow2")], { timeoutMs: 30_000 });
+        restore = undefined;
+        continue;
+      }
+    }
     try {
-      await waitForSsh(ssh, {
-        timeoutMs: ctx.opts.bootTimeoutMs,
-        failure: () => {
-          if (exitCode !== undefined) return `QEMU for ${name} exited (${exitCode}); its stderr: ${tail(join(dir, "qemu.err"), 10)}`;
-          return ctx.aborted ? abortedMessage : undefined;
-        },
-      });
+      await waitForSsh(ssh, { timeoutMs: ctx.opts.bootTimeoutMs, failure });
     } catch (err) {
       if ((err as Error).message === abortedMessage) throw err;
       const portLost = exitCode !== undefined && /host forwarding rule|Address already in use/i.test(tail(join(dir, "qemu.err"), 10));
@@ -167,7 +175,7 @@ async function bootVm(
       // A guest whose kernel printed nothing at all hung before it started (seen now and then
       // under TCG, as with KVM here): boot it again rather than fail the suite. A slow boot that
       // prints is not retried; it has the whole timeout.
-      const hung = exitCode === undefined && tail(join(dir, "console.log"), 25).trim() === "";
+      const hung = !restore && exitCode === undefined && tail(join(dir, "console.log"), 25).trim() === "";
       if (hung && attempt < 3) {
         console.warn(`[lab] ${name}: no console output in ${Math.round((Date.now() - started) / 1000)}s; booting it again (attempt ${attempt + 1})`);
         child.kill("SIGKILL");
@@ -179,16 +187,34 @@ async function bootVm(
       throw new Error(`${name}: ${(err as Error).message}\nlast console lines:\n${tail(join(dir, "console.log"), 25)}`, { cause: err });
     }
     const pid = child.pid ?? 0;
-    return { name, hostname: name, ssh, memoryKiB: rssKiB(pid), bootSeconds: (Date.now() - started) / 1000, pid };
+    return { name, hostname: name, ssh, memoryKiB: rssKiB(pid), bootSeconds: (Date.now() - started) / 1000, pid, restored: !!restore };
   }
 }
 
+/** Gives a guest restored from `snap` the identity in `dir` (the files fw_cfg gives a booting one). */
+async function restoreIdentity(snap: LabSnapshot, ssh: LabSsh, dir: string, failure: () => string | undefined): Promise<void> {
+  const template: LabSsh = { ...ssh, ...snap.ssh };
+  writeFileSync(template.knownHostsPath, `[127.0.0.1]:${ssh.port} ${snap.ssh.hostKey}\n`);
+  await waitForSsh(template, { timeoutMs: 120_000, failure });
+  const file = (f: string) => readFileSync(join(dir, f), "utf8");
+  const script = provisionScript({
+    hostname: file(identityFiles.hostname).trim(),
+    authorizedKeys: file(identityFiles.authorized_keys),
+    hostKey: file(identityFiles.ssh_host_ed25519_key),
+    hostKeyPub: file(identityFiles["ssh_host_ed25519_key.pub"]),
+    machineId: randomBytes(16).toString("hex"),
+    seed: randomBytes(64).toString("hex"),
+  });
+  const r = await sshRun({ ssh: template }, "sh -s", script, { timeoutMs: 60_000 });
+  if (r.exitCode !== 0) throw new Error(`provisioning the restored guest exited ${r.exitCode}: ${r.stderr.trim()}`);
+}
+
 /** One line per boot for the table `npm test` prints (scripts/test-table.ts), when test.sh asks for it. */
-function recordBoot(by: string, vms: number, seconds: number, accel: Accel): void {
+function recordBoot(by: string, vms: number, seconds: number, accel: Accel, how: { restored?: number; saved?: boolean } = {}): void {
   const file = process.env.KSLICE_LAB_BOOT_LOG;
   if (!file) return;
   try {
-    appendFileSync(file, JSON.stringify({ by, vms, seconds, accel }) + "\n");
+    appendFileSync(file, JSON.stringify({ by, vms, seconds, accel, ...(how.restored ? { restored: how.restored } : {}), ...(how.saved ? { saved: true } : {}) }) + "\n");
   } catch {
     // the log is a report, never a reason to fail a boot
   }
@@ -239,8 +265,16 @@ export async function startLab(count: number, opts: LabOptions = {}): Promise<La
   try {
     const clientKey = join(dir, "id_ed25519");
     await keygen(clientKey, "kslice-lab");
+    // KSLICE_LAB_SNAPSHOT=0: every VM boots. Saved guests are for TCG, where a boot is what costs.
+    const snapshot = accel === "tcg" && process.env.KSLICE_LAB_SNAPSHOT !== "0"
+      ? await ensureSnapshot(image, { cpus, memoryMiB, mirror: opts.mirror, accel }, dir, log).catch((err: Error) => {
+          console.warn(`[lab] no saved guest to restore (${err.message.split("\n")[0]}); booting instead`);
+          return undefined;
+        })
+      : undefined;
+    if (snapshot?.builtSeconds) recordBoot(opts.by ?? "-", 1, snapshot.builtSeconds, accel, { saved: true });
     const started = Date.now();
-    const ctx: BootContext = { dir, image, clientKey, usedPorts: new Set(), vms, opts: { memoryMiB, cpus, accel, bootTimeoutMs, mirror: opts.mirror }, aborted: false };
+    const ctx: BootContext = { dir, image, clientKey, usedPorts: new Set(), vms, opts: { memoryMiB, cpus, accel, bootTimeoutMs, mirror: opts.mirror }, aborted: false, snapshot };
     // Boot all at once; the first failure stops the others' waits, and all settle before cleanup.
     const settled = await Promise.allSettled(
       Array.from({ length: count }, (_, i) =>
@@ -257,8 +291,9 @@ export async function startLab(count: number, opts: LabOptions = {}): Promise<La
       log(`[lab] ${h.name}: ssh root@127.0.0.1 -p ${h.ssh.port} after ${h.bootSeconds.toFixed(1)}s, QEMU RSS ${(h.memoryKiB / 1024).toFixed(0)} MiB`);
     }
     const bootSeconds = (Date.now() - started) / 1000;
-    log(`[lab] ${count} VM(s) (${accel}, ${cpus} vCPU, ${memoryMiB} MiB) answered SSH in ${bootSeconds.toFixed(1)}s`);
-    recordBoot(opts.by ?? "-", count, bootSeconds, accel);
+    const restored = hosts.filter((h) => h.restored).length;
+    log(`[lab] ${count} VM(s) (${accel}, ${cpus} vCPU, ${memoryMiB} MiB${restored ? `, ${restored} restored from a saved guest` : ""}) answered SSH in ${bootSeconds.toFixed(1)}s`);
+    recordBoot(opts.by ?? "-", count, bootSeconds, accel, { restored });
     const vmOf = (name: string) => {
       const vm = vms.find((v) => v.spec.name === name);
       const host = hosts.find((h) => h.name === name);

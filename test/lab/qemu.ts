@@ -45,7 +45,14 @@ export const identityFiles = {
   "ssh_host_ed25519_key.pub": "ssh_host_ed25519_key.pub",
 } as const;
 
-export function qemuArgs(vm: VmSpec): string[] {
+/** For one start of QEMU only: a monitor socket (HMP), a saved guest to restore instead of booting. */
+export interface StartOptions {
+  monitor?: string;
+  /** A migration stream written by lab/snapshot.ts; QEMU loads it and runs on. */
+  incoming?: string;
+}
+
+export function qemuArgs(vm: VmSpec, start: StartOptions = {}): string[] {
   // TCG works on the build machines; KVM guests hang there before the kernel prints anything.
   // tb-size bounds TCG's translation cache (default 1 GiB): about 400 MiB RSS per VM instead of 700.
   const accel = vm.accel === "kvm" ? ["-accel", "kvm", "-cpu", "host"] : ["-accel", "tcg,thread=multi,tb-size=128", "-cpu", "max"];
@@ -65,9 +72,19 @@ export function qemuArgs(vm: VmSpec): string[] {
     // restrict=on: the guest reaches neither the host nor the outside; only the forward below reaches it.
     "-nic", `user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:${vm.port}-:22${mirrorForward(vm)}`,
     "-device", "virtio-rng-pci",
+    // a new generation id per start: a guest restored from a saved one (lab/snapshot.ts) reseeds its RNG
+    "-device", "vmgenid",
     ...fwcfg,
     "-serial", `file:${join(vm.dir, "console.log")}`,
+    ...(start.monitor ? ["-monitor", `unix:${start.monitor},server=on,wait=off`] : []),
+    ...(start.incoming ? ["-incoming", `exec:cat ${safePath(start.incoming)}`] : []),
   ];
+}
+
+// QEMU hands exec: URIs to /bin/sh
+function safePath(p: string): string {
+  if (!/^[\w/.+-]+$/.test(p)) throw new Error(`lab: path ${p} has characters a shell would read`);
+  return p;
 }
 
 // QEMU runs the command per guest connection with the connection as its stdin and stdout; bash's
@@ -86,9 +103,9 @@ const setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].find((p) => existsSync(p));
  * kernel when the process that started it dies, so a killed test run leaves no VM running.
  * QEMU's stderr goes to qemu.err in the VM's folder.
  */
-export function spawnQemu(vm: VmSpec): ChildProcess {
+export function spawnQemu(vm: VmSpec, start: StartOptions = {}): ChildProcess {
   const err = openSync(join(vm.dir, "qemu.err"), "w");
-  const qemu = ["qemu-system-x86_64", ...qemuArgs(vm)];
+  const qemu = ["qemu-system-x86_64", ...qemuArgs(vm, start)];
   const [file, ...args] = setpriv ? [setpriv, "--pdeathsig", "KILL", "--", ...qemu] : qemu;
   try {
     return spawn(file!, args, { stdio: ["ignore", "ignore", err] });

@@ -1,4 +1,5 @@
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
 import { join } from "node:path";
 import { labCacheDir } from "./image";
 
@@ -100,4 +101,16 @@ export async function sweepRuns(opts: { all?: boolean; log?: (s: string) => void
     removed.push(dir);
   }
   return removed;
+}
+
+/** A 127.0.0.1 port free right now (QEMU binds it a moment later; a lost race is retried). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.on("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const addr = srv.address();
+      srv.close(() => (typeof addr === "object" && addr ? resolve(addr.port) : reject(new Error("no port from listen(0)"))));
+    });
+  });
 }
