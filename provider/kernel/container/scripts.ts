@@ -102,68 +102,71 @@ export function startScript(runtime: string, layout: HostLayout, id: string, wri
 export function supervisorScript(runtime: string, layout: HostLayout, intervalSeconds = 1): string {
   const rt = `${runtime} --root ${q(layout.runtimeRoot)}`;
   const c = q(layout.containers);
-  // Four processes per tick whatever the number of containers (grep, find, awk, sleep), two more
-  // when some have a restart policy or publish ports (the runtime's list, the time): a process per
-  // container and second cost 42% of a core at 200 idle containers, and each one is dear on a slow host.
+  const prefix = layout.stateDir.split("/").pop()!;
+  // A quiet tick runs two processes whatever the number of containers (find, sleep): everything else
+  // is the shell's own reads. Each process is dear on a slow host (about 50 ms in a TCG guest, where
+  // the runtime's list and date at every tick kept 44% of a vCPU busy), and a process per container
+  // and second cost 42% of a core at 200 idle containers.
   const running = (id: string) => `*" ${id}=running "*|*" ${id}=created "*|*" ${id}=creating "*|*" ${id}=paused "*`;
   return [
     "#!/bin/sh",
     "# written by kslice: restart policies and log caps for the containers of this prefix",
     // one per prefix: the lock is held as long as this shell lives (the kernel drops it on death)
     `exec 9>${q(supervisorLock(layout))} && flock -n 9 || exit 0`,
-    unpublishFunction(layout.stateDir.split("/").pop()!, layout.runDir),
+    unpublishFunction(prefix, layout.runDir),
+    // live BUNDLE: its init (init.pid) is a live process in the container's own cgroup, read by the
+    // shell. A pid reused by another process (after a reboot, or a wrap) is in another cgroup.
+    // "Not live" is confirmed with the runtime before anything is done.
+    `live() {`,
+    // (the runtime writes the pid without a newline: read fails at the end of the file but sets it)
+    `  pid=; st=; { read -r pid < "$1/init.pid"; } 2>/dev/null; [ -n "$pid" ] && { read -r st < "/proc/$pid/stat"; } 2>/dev/null; [ -n "$st" ] || return 1`,
+    // a zombie (state Z after the command's closing parenthesis) is dead; the runtime says stopped too
+    `  case \${st##*) } in Z*) return 1 ;; esac`,
+    // its cgroup is /<prefix>/[<budgets>/]<id>[/<the container's own children>] in some hierarchy
+    `  { while read -r l; do case "$l/" in *":/${prefix}/\${1##*/}/"*|*":/${prefix}/"*"/\${1##*/}/"*) return 0 ;; esac; done < "/proc/$pid/cgroup"; } 2>/dev/null`,
+    `  return 1`,
+    `}`,
+    // the runtime is asked once per tick at most, only when some init looks dead: " <id>=<status> …"
+    // (column 3 of both runc's and crun's list), matched by the shell's case
+    `states() { [ -n "$states" ] || states=" $(${rt} list 2>/dev/null | while read -r id _ st _; do printf '%s=%s ' "$id" "$st"; done)"; }`,
     `while [ -d ${c} ]; do`,
     `  set -- ${c}/*/kslice.json; [ -e "$1" ] || break`,
-    // caps, policies and log sizes in one grep and one find, joined by one awk into "trim <bundle>
-    // <cap>" (a log over its cap) and "want <bundle>" (a policy other than "no"; a positive match,
-    // so that a restart file being rewritten, empty for a moment, is not a candidate)
-    `  todo=$({ grep -H . ${c}/*/logmax ${c}/*/restart 2>/dev/null; find ${c} -mindepth 2 -maxdepth 2 -name log -printf '%h/size:%s\\n'; } |`,
-    `    awk -F: '{ n = split($1, p, "/"); f = p[n]; b = substr($1, 1, length($1) - length(f) - 1) }`,
-    `      f == "logmax" { m[b] = $2 } f == "size" { s[b] = $2 } f == "restart" && ($2 == "always" || $2 == "on-failure") { print "want", b }`,
-    `      END { for (b in s) if ((b in m) && s[b] + 0 > m[b] + 0) print "trim", b, m[b] }')`,
-    `  wants=`,
-    `  while read -r what b max; do`,
-    `    case $what in`,
-    `      trim) tail -c $((max / 2)) "$b/log" > "$b/log.tmp" && cat "$b/log.tmp" > "$b/log"; rm -f "$b/log.tmp" ;;`,
-    `      want) wants="$wants $b" ;;`,
-    `    esac`,
-    `  done <<EOF`,
-    `$todo`,
-    `EOF`,
-    // containers that publish ports (their claims), whose rules go when their init dies (below)
-    `  pubs=; for p in ${q(layout.ports)}/*; do [ -f "$p" ] && pubs="$pubs \${p##*/}"; done`,
-    // the runtime is asked once, only if there are candidates: " <id>=<status> …" (column 3 of
-    // both runc's and crun's list), matched by the shell's case, not a process per container
-    `  states=" "; [ -n "$wants$pubs" ] && states=" $(${rt} list 2>/dev/null | while read -r id _ st _; do printf '%s=%s ' "$id" "$st"; done)"`,
-    // an init dead behind kslice's back (not stopped by it, not being made): its ports refuse at
-    // once instead of forwarding to an address nobody answers; net.sh puts them back at its start
-    `  for id in $pubs; do`,
-    `    b=${c}/$id; [ -f "$b/stopped" ] || [ -f "$b/creating" ] || [ -f "$b/unpublished" ] || [ ! -f "$b/start.sh" ] && continue`,
-    `    case "$states" in ${running("$id")}) continue ;; esac`,
+    `  states=; now=`,
+    // logs over their cap: one find for the sizes, the caps read by the shell
+    `  find ${c} -mindepth 2 -maxdepth 2 -name log -printf '%s %h\\n' | while read -r size b; do`,
+    `    max=; { read -r max < "$b/logmax"; } 2>/dev/null`,
+    `    [ -n "$max" ] && [ "$size" -gt "$max" ] || continue`,
+    `    tail -c $((max / 2)) "$b/log" > "$b/log.tmp" && cat "$b/log.tmp" > "$b/log"; rm -f "$b/log.tmp"`,
+    `  done`,
+    // containers that publish ports (their claims), whose rules go when their init dies: their
+    // ports refuse at once instead of forwarding to an address nobody answers; net.sh puts them back
+    `  for p in ${q(layout.ports)}/*; do`,
+    `    [ -f "$p" ] || continue; id=\${p##*/}; b=${c}/$id`,
+    `    [ -f "$b/stopped" ] || [ -f "$b/creating" ] || [ -f "$b/unpublished" ] || [ ! -f "$b/start.sh" ] || live "$b" && continue`,
+    `    states; case "$states" in ${running("$id")}) continue ;; esac`,
     // under the bundle's lock (no start or stop of kslice's in between), and asking the runtime again
     `    ( exec 7>>"$b/lock"; flock -n 7 || exit 0; ${rt} state "$id" 2>/dev/null | grep -q '"status": "\\(running\\|created\\|paused\\)"' && exit 0; unpublish "$id" && : > "$b/unpublished" )`,
     `  done`,
-    `  if [ -n "$wants" ]; then`,
-    `    now=$(date +%s)`,
-    `    for b in $wants; do`,
-    `      id=\${b##*/}`,
+    // restart policies other than "no" (a positive match, so that a restart file being rewritten,
+    // empty for a moment, is not one)
+    `  for k; do`,
+    `    b=\${k%/kslice.json}; id=\${b##*/}; pol=; { read -r pol < "$b/restart"; } 2>/dev/null`,
+    `    case $pol in always|on-failure) ;; *) continue ;; esac`,
     // an empty start.sh is a damaged bundle (boot.sh says so; the next up rewrites it): nothing to restart
-    `      [ -f "$b/stopped" ] || [ -f "$b/creating" ] || [ ! -s "$b/start.sh" ] && continue`,
+    `    [ -f "$b/stopped" ] || [ -f "$b/creating" ] || [ ! -s "$b/start.sh" ] && continue`,
     // backoff: "<restarts> <not before>"; forgotten once the container stayed up for a minute
-    `      n=0; until=0; [ -f "$b/backoff" ] && read -r n until < "$b/backoff"`,
-    `      case "$states" in`,
-    `        *" $id=running "*) [ "$n" -gt 0 ] && [ "$now" -gt $((until + 60)) ] && rm -f "$b/backoff"; continue ;;`,
-    `        *" $id=created "*|*" $id=creating "*|*" $id=paused "*) continue ;;`,
-    `      esac`,
-    `      [ "$now" -lt "$until" ] && continue`,
-    `      pol=; read -r pol < "$b/restart"`,
-    `      echo "kslice: restarting $id (policy $pol), restart $((n + 1))" >> "$b/log"`,
+    `    n=0; until=0; [ -f "$b/backoff" ] && read -r n until < "$b/backoff"`,
+    `    if live "$b"; then`,
+    `      [ "$n" -gt 0 ] || continue; now=\${now:-$(date +%s)}; [ "$now" -gt $((until + 60)) ] && rm -f "$b/backoff"; continue`,
+    `    fi`,
+    `    states; case "$states" in ${running("$id")}) continue ;; esac`,
+    `    now=\${now:-$(date +%s)}; [ "$now" -lt "$until" ] && continue`,
+    `    echo "kslice: restarting $id (policy $pol), restart $((n + 1))" >> "$b/log"`,
     // under the bundle's lock, so a stop by kslice (which takes it to mark "stopped") cannot interleave
-    `      flock -n "$b/lock" sh -c '[ -f "$1/stopped" ] || sh "$1/start.sh"' _ "$b" >/dev/null 2>>"$b/log"`,
+    `    flock -n "$b/lock" sh -c '[ -f "$1/stopped" ] || sh "$1/start.sh"' _ "$b" >/dev/null 2>>"$b/log"`,
     // the next restart waits 1, 2, 4 … up to 64 s
-    `      d=$((1 << (n < 6 ? n : 6))); echo "$((n + 1)) $((now + d))" > "$b/backoff"`,
-    `    done`,
-    `  fi`,
+    `    d=$((1 << (n < 6 ? n : 6))); echo "$((n + 1)) $((now + d))" > "$b/backoff"`,
+    `  done`,
     `  sleep ${intervalSeconds}`,
     `done`,
   ].join("\n");

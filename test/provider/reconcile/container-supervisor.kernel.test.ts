@@ -1,5 +1,5 @@
-import { execFileSync } from "node:child_process";
-import { readFileSync, statSync } from "node:fs";
+import { execFileSync, spawn } from "node:child_process";
+import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { containerLifecycle as L } from "../../../provider/reconcile/container";
 import { Containers } from "../../helpers/containers";
@@ -55,6 +55,23 @@ describe("the host supervisor: restart policies and log caps without kslice runn
     await sleep(1500);
     expect(stateOf("mortal").status).toBe("stopped");
     expect(alive(never.outs.pid as number)).toBe(false);
+  });
+
+  it("restarts a dead init whose pid file names a live process that is not the container's", async () => {
+    const c = await cs.create("reborn", { command: ["sleep", "600"], restartPolicy: "always", stopGraceSeconds: 1 });
+    const pidFile = `/var/lib/${prefix}/containers/reborn/init.pid`;
+    // the supervisor reads init.pid, not the runtime, to see a live init: a pid taken over by a
+    // process outside the container (a wrap, a reboot) must not pass for it
+    expect(readFileSync(pidFile, "utf8")).toBe(String(c.outs.pid)); // as the runtime writes it: no newline
+    const stranger = spawn("sleep", ["60"], { stdio: "ignore" });
+    try {
+      writeFileSync(pidFile, String(stranger.pid));
+      runc("kill", "reborn", "KILL");
+      expect(await until(() => stateOf("reborn").status === "running" && stateOf("reborn").pid !== c.outs.pid, 8000)).toBe(true);
+      expect(readFileSync(pidFile, "utf8")).toBe(String(stateOf("reborn").pid));
+    } finally {
+      stranger.kill();
+    }
   });
 
   it("restarts on-failure after an exit kslice did not ask for, but not after a stop kslice made", async () => {
