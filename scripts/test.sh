@@ -5,10 +5,10 @@
 # KSLICE_TEST_LAB_STREAMS=2 it runs as two streams at once, each with a prefix of its own: the files
 # that share the tier's two guests, and beside them the files that boot their own because they
 # crash, reboot or kill them. Not the default: on 2 cores the lab then took 3126 s instead of about
-# 3330, the machine 95-100% busy, and guests of 1 vCPU were slow enough to time out SSH. With
-# KSLICE_TEST_LAB_BESIDE=1 the lab tier runs beside the unit, kernel and e2e tiers instead, its
-# output kept apart and printed when it ends: not the default, since on 2 cores the machine is then
-# busy 89% of the time, e2e takes 60% longer and two of its files failed under that load.
+# 3330, the machine 95-100% busy, and guests of 1 vCPU were slow enough to time out SSH.
+# The lab tier runs beside the unit, kernel and e2e tiers, its output kept apart and printed when it
+# ends: alone it keeps about one of 2 cores busy (its guests mostly run one process at a time), and
+# the host tiers take the other. KSLICE_TEST_LAB_BESIDE=0 runs it after them instead.
 # At the end, whatever happened, a table gives each tier's wall time and test counts, each lab
 # file's wall time and the VM boots (scripts/test-table.ts).
 set -euo pipefail
@@ -91,7 +91,7 @@ lab_tier() {
 }
 
 has_lab=$([ -n "$(find test -name '*.lab.test.ts' -print -quit)" ] && echo 1 || true)
-beside=$([ -n "$has_lab" ] && [ "${KSLICE_TEST_LAB_BESIDE:-0}" != 0 ] && echo 1 || true)
+beside=$([ -n "$has_lab" ] && [ "${KSLICE_TEST_LAB_BESIDE:-1}" != 0 ] && echo 1 || true)
 
 if [ -n "$beside" ]; then
   echo "== lab tier: started beside the others, its output follows when it ends"

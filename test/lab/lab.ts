@@ -5,10 +5,10 @@ import { availableParallelism } from "node:os";
 import { join } from "node:path";
 import { run } from "./exec";
 import { ensureImage, type LabImage } from "./image";
-import { identityFiles, spawnQemu, type Accel, type VmSpec } from "./qemu";
+import { createOverlay, identityFiles, spawnQemu, type Accel, type VmSpec } from "./qemu";
 import { createRunDir, freePort, killAndWait, sweepRuns } from "./runs";
 import { ensureSnapshot, provisionScript, type LabSnapshot } from "./snapshot";
-import { sshRun, waitForSsh, type LabSsh } from "./ssh";
+import { keygen, sshRun, waitForSsh, type LabSsh } from "./ssh";
 
 export { ensureImage, labCacheDir, type LabImage } from "./image";
 export { sshRun, type LabSsh } from "./ssh";
@@ -79,9 +79,6 @@ function tail(path: string, lines: number): string {
   }
 }
 
-const keygen = (path: string, comment: string) =>
-  run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path], { timeoutMs: 10_000 });
-
 interface Vm {
   spec: VmSpec;
   child: ChildProcess;
@@ -115,7 +112,7 @@ async function bootVm(
   writeFileSync(join(dir, identityFiles.authorized_keys), readFileSync(`${ctx.clientKey}.pub`));
   await keygen(join(dir, identityFiles.ssh_host_ed25519_key), `${name}-host`);
   const hostKey = readFileSync(join(dir, identityFiles["ssh_host_ed25519_key.pub"]), "utf8").split(" ").slice(0, 2).join(" ");
-  await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", ctx.image.path, "-F", "raw", join(dir, "overlay.qcow2")], { timeoutMs: 30_000 });
+  await createOverlay(ctx.image.path, join(dir, "overlay.qcow2"));
 
   let restore = ctx.snapshot;
   for (let attempt = 1; ; attempt++) {
@@ -158,7 +155,7 @@ async function bootVm(
         child.kill("SIGKILL");
         await exited;
         ctx.vms.splice(ctx.vms.indexOf(vm), 1);
-        await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", ctx.image.path, "-F", "raw", join(dir, "overlay.qcow2")], { timeoutMs: 30_000 });
+        await createOverlay(ctx.image.path, join(dir, "overlay.qcow2"));
         restore = undefined;
         continue;
       }
@@ -181,7 +178,7 @@ async function bootVm(
         child.kill("SIGKILL");
         await exited;
         ctx.vms.splice(ctx.vms.indexOf(vm), 1);
-        await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", ctx.image.path, "-F", "raw", join(dir, "overlay.qcow2")], { timeoutMs: 30_000 });
+        await createOverlay(ctx.image.path, join(dir, "overlay.qcow2"));
         continue;
       }
       throw new Error(`${name}: ${(err as Error).message}\nlast console lines:\n${tail(join(dir, "console.log"), 25)}`, { cause: err });

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync, openSync, closeSync } from "node:fs";
 import { join } from "node:path";
+import { run } from "./exec";
 import type { LabImage } from "./image";
 
 export type Accel = "tcg" | "kvm";
@@ -113,3 +114,7 @@ export function spawnQemu(vm: VmSpec, start: StartOptions = {}): ChildProcess {
     closeSync(err);
   }
 }
+
+/** A fresh copy-on-write overlay at PATH over the image (a VM's disk: the image itself is never written). */
+export const createOverlay = (imagePath: string, path: string) =>
+  run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", imagePath, "-F", "raw", path], { timeoutMs: 30_000 });

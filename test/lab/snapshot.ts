@@ -4,9 +4,9 @@ import { connect } from "node:net";
 import { basename, dirname, join } from "node:path";
 import { run } from "./exec";
 import { labCacheDir, type LabImage } from "./image";
-import { identityFiles, spawnQemu, type VmSpec } from "./qemu";
+import { createOverlay, identityFiles, spawnQemu, type VmSpec } from "./qemu";
 import { freePort } from "./runs";
-import { sshRun, waitForSsh, type LabSsh } from "./ssh";
+import { keygen, sshRun, waitForSsh, type LabSsh } from "./ssh";
 
 // A booted guest saved once (QEMU's migration stream to a file, with its disk overlay) and
 // restored for each VM a run asks for: a TCG boot costs 20-30 s of both cores on a quiet machine
@@ -101,14 +101,13 @@ export async function ensureSnapshot(image: LabImage, spec: Pick<VmSpec, "cpus" 
   const started = Date.now();
   const dir = join(workDir, "vm-0"); // vm-N: the sweep finds its QEMU by this name
   mkdirSync(dir, { recursive: true });
-  const keygen = (path: string, comment: string) => run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path], { timeoutMs: 10_000 });
   await keygen(join(dir, "id_ed25519"), "kslice-lab-snapshot");
   writeFileSync(join(dir, identityFiles.hostname), "lab-snapshot");
   writeFileSync(join(dir, identityFiles.authorized_keys), readFileSync(join(dir, "id_ed25519.pub")));
   await keygen(join(dir, identityFiles.ssh_host_ed25519_key), "lab-snapshot-host");
   const hostKey = readFileSync(join(dir, identityFiles["ssh_host_ed25519_key.pub"]), "utf8").split(" ").slice(0, 2).join(" ");
   writeFileSync(join(dir, "host_key.pub"), hostKey);
-  await run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", image.path, "-F", "raw", join(dir, "overlay.qcow2")], { timeoutMs: 30_000 });
+  await createOverlay(image.path, join(dir, "overlay.qcow2"));
   const port = await freePort();
   const ssh: LabSsh = {
     host: "127.0.0.1", port, user: "root", privateKeyPath: join(dir, "id_ed25519"), privateKey: readFileSync(join(dir, "id_ed25519"), "utf8"),

@@ -76,3 +76,7 @@ export async function waitForSsh(ssh: LabSsh, opts: { timeoutMs: number; failure
     await sleep(500);
   }
 }
+
+/** An ed25519 key pair without a passphrase at PATH and PATH.pub. */
+export const keygen = (path: string, comment: string) =>
+  run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path], { timeoutMs: 10_000 });
