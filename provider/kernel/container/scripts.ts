@@ -103,10 +103,9 @@ export function supervisorScript(runtime: string, layout: HostLayout, intervalSe
   const rt = `${runtime} --root ${q(layout.runtimeRoot)}`;
   const c = q(layout.containers);
   const prefix = layout.stateDir.split("/").pop()!;
-  // A quiet tick runs two processes whatever the number of containers (find, sleep): everything else
-  // is the shell's own reads. Each process is dear on a slow host (about 50 ms in a TCG guest, where
-  // the runtime's list and date at every tick kept 44% of a vCPU busy), and a process per container
-  // and second cost 42% of a core at 200 idle containers.
+  // A quiet tick runs two processes whatever the number of containers (find, sleep); everything else
+  // is the shell's own reads: a process is dear on a slow host, and one per container and second is
+  // dear at hundreds of containers.
   const running = (id: string) => `*" ${id}=running "*|*" ${id}=created "*|*" ${id}=creating "*|*" ${id}=paused "*`;
   return [
     "#!/bin/sh",
