@@ -47,6 +47,8 @@ export interface LabBoot {
 
 export interface TierRow {
   tier: string;
+  /** When it started, in seconds after npm test began (what shows which tiers ran at once). */
+  from?: number;
   seconds: number;
   status: number;
   files?: number;
@@ -88,8 +90,8 @@ export function readBoots(text: string): LabBoot[] {
     });
 }
 
-export function tierRow(run: TierRun, report: VitestReport | undefined): TierRow {
-  const row: TierRow = { tier: run.tier, seconds: (run.endMs - run.startMs) / 1000, status: run.status };
+export function tierRow(run: TierRun, report: VitestReport | undefined, startMs?: number): TierRow {
+  const row: TierRow = { tier: run.tier, ...(startMs === undefined ? {} : { from: (run.startMs - startMs) / 1000 }), seconds: (run.endMs - run.startMs) / 1000, status: run.status };
   if (!report) return row;
   return {
     ...row,
@@ -123,14 +125,14 @@ const bootText = (bs: LabBoot[]) =>
 
 export function renderTable(tiers: TierRow[], labFiles: FileRow[], sharedBoots: LabBoot[], totalSeconds: number, otherBoots: LabBoot[] = []): string {
   const out: string[] = ["", "== test time"];
-  out.push(`${pad("tier", 10)} ${lpad("wall", 8)} ${lpad("files", 6)} ${lpad("passed", 7)} ${lpad("failed", 7)} ${lpad("skipped", 8)}  status`);
+  out.push(`${pad("tier", 10)} ${lpad("from", 7)} ${lpad("wall", 8)} ${lpad("files", 6)} ${lpad("passed", 7)} ${lpad("failed", 7)} ${lpad("skipped", 8)}  status`);
   for (const t of tiers) {
     const n = (v: number | undefined) => (v === undefined ? "-" : String(v));
     out.push(
-      `${pad(t.tier, 10)} ${lpad(secs(t.seconds), 8)} ${lpad(n(t.files), 6)} ${lpad(n(t.passed), 7)} ${lpad(n(t.failed), 7)} ${lpad(n(t.skipped), 8)}  ${t.status === 0 ? "ok" : `exit ${t.status}`}`,
+      `${pad(t.tier, 10)} ${lpad(t.from === undefined ? "-" : secs(t.from), 7)} ${lpad(secs(t.seconds), 8)} ${lpad(n(t.files), 6)} ${lpad(n(t.passed), 7)} ${lpad(n(t.failed), 7)} ${lpad(n(t.skipped), 8)}  ${t.status === 0 ? "ok" : `exit ${t.status}`}`,
     );
   }
-  out.push(`${pad("all", 10)} ${lpad(secs(totalSeconds), 8)}  (from the start of npm test; tiers marked & ran beside the others)`);
+  out.push(`${pad("all", 10)} ${lpad("", 7)} ${lpad(secs(totalSeconds), 8)}  (from the start of npm test; tiers marked & ran beside the others)`);
   if (labFiles.length > 0 || sharedBoots.length > 0) {
     out.push("", `${pad("lab file", 40)} ${lpad("wall", 7)} ${lpad("tests", 6)}  VM boots`);
     if (sharedBoots.length > 0) out.push(`${pad("(shared guests, booted once)", 40)} ${lpad("", 7)} ${lpad("", 6)}  ${bootText(sharedBoots)}`);
@@ -161,13 +163,14 @@ function readJson(path: string): VitestReport | undefined {
 function main(dir: string, startMs: number): void {
   const runs = existsSync(join(dir, "tiers.tsv")) ? readTiers(readFileSync(join(dir, "tiers.tsv"), "utf8")) : [];
   const boots = existsSync(join(dir, "lab-boots.jsonl")) ? readBoots(readFileSync(join(dir, "lab-boots.jsonl"), "utf8")) : [];
-  const tiers = runs.map((r) => tierRow(r, readJson(join(dir, `${r.tier.replace(/&$/, "")}.json`))));
-  // the lab tier's two streams: the files sharing its guests, and those with guests of their own
-  const labFiles = ["lab.json", "lab-own.json"].flatMap((f) => {
+  const begin = startMs || Math.min(...runs.map((r) => r.startMs));
+  const tiers = runs.map((r) => tierRow(r, readJson(join(dir, `${r.tier.replace(/&$/, "")}.json`)), begin));
+  // the lab tier's two streams: the files on its shared guests, and the late ones (test.sh)
+  const labFiles = ["lab.json", "lab-late.json"].flatMap((f) => {
     const report = readJson(join(dir, f));
     return report ? fileRows(report, boots) : [];
   });
-  const total = runs.length > 0 ? (Math.max(...runs.map((r) => r.endMs)) - (startMs || Math.min(...runs.map((r) => r.startMs)))) / 1000 : 0;
+  const total = runs.length > 0 ? (Math.max(...runs.map((r) => r.endMs)) - begin) / 1000 : 0;
   const known = new Set(["shared", ...labFiles.map((f) => f.file)]);
   console.log(renderTable(tiers, labFiles, boots.filter((b) => b.by === "shared"), total, boots.filter((b) => !known.has(b.by))));
 }

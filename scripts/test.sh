@@ -1,14 +1,13 @@
 #!/usr/bin/env bash
 # npm test: setup, type-check, lint, then every tier. Kernel-touching tiers run under a prefix of
 # their own (kslice-t<random>) and a leak check after each fails the run if anything is left.
-# The lab tier (cgroup v2 guests under QEMU, a prefix of its own) runs after them. With
-# KSLICE_TEST_LAB_STREAMS=2 it runs as two streams at once, each with a prefix of its own: the files
-# that share the tier's two guests, and beside them the files that boot their own because they
-# crash, reboot or kill them. Not the default: on 2 cores the lab then took 3126 s instead of about
-# 3330, the machine 95-100% busy, and guests of 1 vCPU were slow enough to time out SSH.
-# The lab tier runs beside the unit, kernel and e2e tiers, its output kept apart and printed when it
-# ends: alone it keeps about one of 2 cores busy (its guests mostly run one process at a time), and
-# the host tiers take the other. KSLICE_TEST_LAB_BESIDE=0 runs it after them instead.
+# The lab tier (cgroup v2 guests under QEMU, a prefix of its own) runs in the background beside the
+# unit, kernel and e2e tiers, its output kept apart and printed when it ends: alone it keeps about one
+# of 2 cores busy (its guests mostly run one process at a time), and the host tiers take the other.
+# Once the host tiers are done, the lab files named in KSLICE_TEST_LAB_LATE (default: crash and
+# fleet, the longest of those that boot guests of their own) run as a second stream beside the first,
+# with a prefix of their own: the core the host tiers used is free again. KSLICE_TEST_LAB_BESIDE=0
+# runs the lab tier after the host tiers instead, its two streams at once.
 # At the end, whatever happened, a table gives each tier's wall time and test counts, each lab
 # file's wall time and the VM boots (scripts/test-table.ts).
 set -euo pipefail
@@ -19,12 +18,11 @@ results=$(mktemp -d "${TMPDIR:-/tmp}/kslice-test-XXXXXX")
 export KSLICE_LAB_BOOT_LOG=$results/lab-boots.jsonl
 record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$(now)" "$3" >>"$results/tiers.tsv"; }
 lab_pid=
-lab_own_pid=
 killtree() { local c; for c in $(pgrep -P "$1"); do killtree "$c"; done; kill "$1" 2>/dev/null || true; }
 finish() {
   rc=$?
   [ -n "$lab_pid" ] && kill -- "-$lab_pid" 2>/dev/null
-  [ -n "$lab_own_pid" ] && killtree "$lab_own_pid"
+  [ -n "${late_pid:-}" ] && killtree "$late_pid"
   [ -f dist/scripts/test-table.js ] && node dist/scripts/test-table.js "$results" "$start" || true
   rm -rf "$results"
   exit $rc
@@ -65,29 +63,40 @@ tier() {
 own_lab_files=$(for f in test/lab/*.lab.test.ts; do
   if [ -f "$f" ] && grep -q 'useLab(' "$f" && ! grep 'useLab(' "$f" | grep -vq 'own: true'; then echo "$f"; fi
 done)
+# The late stream: those of them named in KSLICE_TEST_LAB_LATE (a file of the shared guests would
+# boot guests of its own there, so only these qualify).
+late_lab_files=$(for n in ${KSLICE_TEST_LAB_LATE-crash fleet}; do
+  f=test/lab/$n.lab.test.ts
+  if printf '%s\n' "$own_lab_files" | grep -qxF "$f"; then echo "$f"; else echo "KSLICE_TEST_LAB_LATE: $n is not a lab file whose guests are its own; it runs in the first stream" >&2; fi
+done)
+late_prefix=$(newprefix)
+late_pid=
 
-# lab_tier [name in the table]
-lab_tier() {
-  local name=${1:-lab} own_prefix own_pid rc=0 own_rc=0 files
-  if [ -z "$own_lab_files" ] || [ "${KSLICE_TEST_LAB_STREAMS:-1}" != 2 ]; then
-    KSLICE_TEST_PREFIX=$lab_prefix tier lab "$name" && leakcheck lab "$lab_prefix"
-    return
-  fi
-  own_prefix=$(newprefix)
-  echo "== lab tier, files with guests of their own (prefix $own_prefix): started beside, output follows when they end"
+# lab_main [name in the table]: the lab files but the late ones, on the tier's shared guests
+lab_main() {
+  local f excludes=()
+  for f in $late_lab_files; do excludes+=("--exclude=$f"); done
+  KSLICE_TEST_PREFIX=$lab_prefix tier lab "${1:-lab}" "${excludes[@]}" && leakcheck lab "$lab_prefix"
+}
+
+# late_start [name in the table]: the late files in the background, each booting its own guests
+late_start() {
+  [ -n "$late_lab_files" ] || return 0
+  echo "== lab tier, late stream ($(echo $late_lab_files | xargs -n1 basename | tr '\n' ' ')prefix $late_prefix): started beside, its output follows when it ends"
   # shellcheck disable=SC2086 # one file name per word
-  (KSLICE_TEST_PREFIX=$own_prefix KSLICE_LAB_SHARED=0 tier lab "lab-own&" $own_lab_files && leakcheck lab-own "$own_prefix") >"$results/lab-own.log" 2>&1 &
-  own_pid=$!
-  lab_own_pid=$own_pid
-  files=$(printf -- '--exclude=%s ' $own_lab_files)
-  # shellcheck disable=SC2086
-  KSLICE_TEST_PREFIX=$lab_prefix tier lab "$name" $files && leakcheck lab "$lab_prefix" || rc=$?
-  wait "$own_pid" || own_rc=$?
-  lab_own_pid=
-  echo "== lab tier, files with guests of their own (ran beside)"
-  cat "$results/lab-own.log"
-  [ "$rc" = 0 ] || return "$rc"
-  return "$own_rc"
+  (KSLICE_TEST_PREFIX=$late_prefix KSLICE_LAB_SHARED=0 tier lab "${1:-lab-late}" $late_lab_files && leakcheck lab-late "$late_prefix") >"$results/lab-late.log" 2>&1 &
+  late_pid=$!
+}
+
+# late_wait: its exit status, after its output
+late_wait() {
+  local rc=0
+  [ -n "$late_pid" ] || return 0
+  wait "$late_pid" || rc=$?
+  late_pid=
+  echo "== lab tier, late stream (ran beside)"
+  cat "$results/lab-late.log"
+  return "$rc"
 }
 
 has_lab=$([ -n "$(find test -name '*.lab.test.ts' -print -quit)" ] && echo 1 || true)
@@ -96,7 +105,7 @@ beside=$([ -n "$has_lab" ] && [ "${KSLICE_TEST_LAB_BESIDE:-1}" != 0 ] && echo 1 
 if [ -n "$beside" ]; then
   echo "== lab tier: started beside the others, its output follows when it ends"
   set -m # its own process group, so that a failing run stops the whole of it
-  lab_tier "lab&" >"$results/lab.log" 2>&1 &
+  lab_main "lab&" >"$results/lab.log" 2>&1 &
   lab_pid=$!
   set +m
 fi
@@ -111,15 +120,25 @@ for t in kernel e2e; do
 done
 
 if [ -n "$beside" ]; then
+  late_start "lab-late&"
   lab_rc=0
   wait "$lab_pid" || lab_rc=$?
   lab_pid=
   echo "== lab tier (ran beside the others)"
   cat "$results/lab.log"
+  late_rc=0
+  late_wait || late_rc=$?
   [ "$lab_rc" = 0 ] || exit "$lab_rc"
+  [ "$late_rc" = 0 ] || exit "$late_rc"
 elif [ -n "$has_lab" ]; then
   echo "== lab tier"
-  lab_tier
+  late_start
+  lab_rc=0
+  lab_main || lab_rc=$?
+  late_rc=0
+  late_wait || late_rc=$?
+  [ "$lab_rc" = 0 ] || exit "$lab_rc"
+  [ "$late_rc" = 0 ] || exit "$late_rc"
 fi
 
 # SSH transports remove their temp dir on exit; provider processes the engine killed cannot.

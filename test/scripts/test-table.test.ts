@@ -33,7 +33,11 @@ describe("the test time table", () => {
       ["test/lab/b.lab.test.ts", 180, 3, 1],
     ]);
     const text = renderTable([row], files, [{ by: "shared", vms: 2, seconds: 30, accel: "tcg" }], 400);
-    expect(text).toMatch(/^lab&\s+300 s\s+2\s+4\s+1\s+1\s+exit 1$/m);
+    expect(text).toMatch(/^lab&\s+-\s+300 s\s+2\s+4\s+1\s+1\s+exit 1$/m);
+    // a tier started late (the lab's late stream) shows when, after npm test began
+    const late = tierRow({ tier: "lab-late&", startMs: 2_000_000, endMs: 2_900_000, status: 0 }, undefined, 20_000);
+    expect(late).toEqual({ tier: "lab-late&", from: 1980, seconds: 900, status: 0 });
+    expect(renderTable([late], [], [], 2900)).toMatch(/^lab-late&\s+1980 s\s+900 s\s+-\s+-\s+-\s+-\s+ok$/m);
     // slowest file first, its own boots named, a shared file says so
     expect(text.indexOf("b.lab.test.ts")).toBeLessThan(text.indexOf("a.lab.test.ts"));
     expect(text).toMatch(/^b\.lab\.test\.ts\s+180 s\s+3\s+3 VMs 40 s \(tcg\)\s+failed$/m);
