@@ -14,32 +14,39 @@ export interface TreeRoot {
   files: readonly string[];
 }
 
-/** A literal for a sed BRE between "|" delimiters, or for its replacement. */
-const sedLiteral = (s: string) => s.replace(/[\\|.*[\]^$&]/g, "\\$&");
-
 /**
- * Lists the directories below the roots (one find), then prints every wanted file of each with its
- * content: sed names each directory's files (its hierarchy's), and tail prints them, each after a
- * "==> path <==" header (an empty file has its header, a missing one none). A find that matched
- * every file's name against every wanted name took 0.33 s for 500 containers on a v1 host (9
- * hierarchies), this 0.14 s. Nothing but variables starting with ks_tree_, so it can be part of a
+ * Lists the directories below the roots (find), then awk prints each as "@@d <dir>" and, at the
+ * end, every wanted file of each (its hierarchy's) with its content after a "==> path <==" header,
+ * as `tail -v` would (an empty file has its header, a missing or unreadable one none). Two
+ * processes whatever the number of containers: on a slow host each one costs more than the reads
+ * (90 ms in a TCG guest, where a find|sed|xargs|tail pipeline took nine). The paths are built from
+ * the directories rather than matched by find (0.33 s against 0.14 s for 500 containers on a v1
+ * host with 9 hierarchies). Nothing but variables starting with ks_tree_, so it can be part of a
  * larger script.
  */
 export function treeScript(roots: readonly TreeRoot[]): string {
-  const names = roots
-    .filter((r) => r.files.length)
-    .map((r) => `-e ${q(`s|^${sedLiteral(r.root)}\\(/.*\\)\\{0,1\\}$|${r.files.map((f) => `&/${sedLiteral(f)}`).join("\\n")}|p`)}`);
-  return [
-    `ks_tree_dirs=$(find ${roots.map((r) => q(r.root)).join(" ")} -type d 2>/dev/null)`,
-    `if [ -n "$ks_tree_dirs" ]; then`,
-    `  printf '%s\\n' "$ks_tree_dirs" | sed 's/^/@@d /'`,
-    ...(names.length ? [`  printf '%s\\n' "$ks_tree_dirs" | sed -n ${names.join(" ")} | xargs -r -d '\\n' tail -v -n +1 -- 2>/dev/null`] : []),
-    `fi`,
-    `true`,
+  const wanted = roots.filter((r) => r.files.length);
+  const awk = [
+    `BEGIN { n = split(ENVIRON["ks_tree_roots"], root, "\\n"); split(ENVIRON["ks_tree_files"], files, "\\n") }`,
+    `{ print "@@d " $0; dir[d++] = $0 }`,
+    `END {`,
+    `  for (i = 0; i < d; i++) for (j = 1; j <= n; j++) {`,
+    `    if (dir[i] != root[j] && index(dir[i], root[j] "/") != 1) continue`,
+    `    m = split(files[j], name, " ")`,
+    `    for (k = 1; k <= m; k++) {`,
+    `      p = dir[i] "/" name[k]; r = (getline l < p); if (r < 0) continue`,
+    `      if (out++) print ""; print "==> " p " <=="`,
+    `      while (r > 0) { print l; r = (getline l < p) }`,
+    `      close(p)`,
+    `    }`,
+    `    break`,
+    `  }`,
+    `}`,
   ].join("\n");
+  return `find ${roots.map((r) => q(r.root)).join(" ")} -type d 2>/dev/null | ks_tree_roots=${q(wanted.map((r) => r.root).join("\n"))} ks_tree_files=${q(wanted.map((r) => r.files.join(" ")).join("\n"))} awk ${q(awk)}`;
 }
 
-/** Reads treeScript's output: "@@d <dir>" lines, then tail's blocks. */
+/** Reads treeScript's output: "@@d <dir>" lines, then the files' blocks. */
 export function parseTree(out: string): CgroupTree {
   const dirs = new Set<string>();
   const files = new Map<string, string>();

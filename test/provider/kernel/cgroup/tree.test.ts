@@ -64,7 +64,7 @@ describe("parseTree", () => {
         [join(a, "c d", "io.max"), "8:0 rbps=1\n254:0 rbps=2"],
         [join(a, "c d", "pids.max"), ""],
         [join(b, "c", "memory.max"), "max"],
-        // 3000 paths: more than one tail run
+        // 3000 directories
         ...many.map((d) => [join(b, d, "memory.max"), d] as [string, string]),
       ]);
       expect(t.files).toEqual(files);
