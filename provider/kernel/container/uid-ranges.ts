@@ -100,9 +100,9 @@ export async function releaseRange(t: Pick<Transport, "run">, layout: HostLayout
   await t.run(["sh", "-c", releaseRangeScript(layout, container)]);
 }
 
-/** Snapshot part: this prefix's claims ("<dir>/<index>:<name>") then every prefix's claimed indexes. */
-export function rangesSnapshotScript(layout: HostLayout): string {
-  return [`grep -r "" ${q(layout.uidRanges)} 2>/dev/null`, `echo @@alluids`, `for g in ${allClaims}/*; do [ -e "$g" ] && echo "\${g##*/}"; done`].join("; ");
+/** Snapshot part: every prefix's claimed indexes, after this prefix's claims ("<dir>/<index>:<name>", snapshot.ts). */
+export function takenRangesScript(): string {
+  return [`echo @@alluids`, `for g in ${allClaims}/*; do [ -e "$g" ] && echo "\${g##*/}"; done`].join("; ");
 }
 
 export function parseRangesSnapshot(out: string): { ranges: Map<string, number>; takenRanges: number[] } {

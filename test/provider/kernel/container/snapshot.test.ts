@@ -1,3 +1,7 @@
+import { execFileSync } from "node:child_process";
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
 import { SnapshotCache, claimsSnapshotScript, parseSnapshot, perResource, snapshotScript, type ContainerSnapshot, type PerResourceReads } from "../../../../provider/kernel/container/snapshot";
 import { hostLayout } from "../../../../provider/kernel/container/layout";
@@ -39,6 +43,46 @@ describe("parseSnapshot", () => {
     const s = parseSnapshot("null\n@@bundles\n@@networks\n@@addresses\n");
     expect(s.states.size + s.bundles.size + s.networks.size + s.addresses.size).toBe(0);
   });
+});
+
+describe("claimsSnapshotScript", () => {
+  it("run by sh on a prefix's files: bundles, log sizes, runtime ids, networks, addresses, records, damaged records, ranges", () => {
+    const base = mkdtempSync(join(tmpdir(), "kslice-snap-"));
+    try {
+      // paths that a find -path pattern would read as globs
+      const layout = { ...hostLayout("k"), containers: join(base, "c*[1]", "containers"), runtimeRoot: join(base, "run?"), networks: join(base, "nets"), uidRanges: join(base, "uid-ranges") };
+      const front = { name: "front", bridge: "ks-front", subnet: "10.1.0.0/24", gateway: "10.1.0.1", bits: 24, nat: true, isolated: true };
+      const rec = JSON.stringify({ specHash: "ab", owner: "urn:web" });
+      const put = (path: string, text: string) => (mkdirSync(join(path, ".."), { recursive: true }), writeFileSync(path, text));
+      put(join(layout.containers, "web", "kslice.json"), rec);
+      put(join(layout.containers, "web", "log"), "x".repeat(1234));
+      put(join(layout.containers, "web", "rootfs", "deep", "kslice.json"), "not a record");
+      put(join(layout.containers, "web", "rootfs", "log"), "y".repeat(99));
+      put(join(layout.containers, "idle", "kslice.json"), "");
+      put(join(layout.containers, "idle", "start.sh"), "");
+      put(join(layout.containers, "idle", "other"), "");
+      put(join(layout.runtimeRoot, "web", "state.json"), "{}");
+      put(join(layout.networks, "front", "network.json"), `${JSON.stringify(front)}\n`);
+      put(join(layout.networks, "front", "addresses", "10.1.0.2"), "web\n");
+      put(join(layout.networks, "front", "addresses", "10.1.0.3"), "idle");
+      put(join(layout.uidRanges, "3"), "web\n");
+      const s = parseSnapshot(execFileSync("sh", ["-c", claimsSnapshotScript(layout)], { encoding: "utf8" }));
+      expect([...s.bundles].sort()).toEqual(["idle", "web"]);
+      expect(s.logSizes).toEqual(new Map([["web", 1234], ["idle", 0]]));
+      expect([...s.runtimeIds]).toEqual(["web"]);
+      expect(s.networks.get("front")).toEqual(front);
+      expect(s.addresses).toEqual(new Map([["web", new Map([["front", "10.1.0.2"]])], ["idle", new Map([["front", "10.1.0.3"]])]]));
+      // an empty record has no line: it is among the damaged
+      expect(s.records).toEqual(new Map([["web", rec]]));
+      expect(new Map([...s.damaged].map(([k, v]) => [k, [...v].sort()]))).toEqual(new Map([["idle", ["kslice.json", "start.sh"]]]));
+      expect(s.ranges).toEqual(new Map([["web", 3]]));
+      // an empty host: nothing, and no error
+      const none = parseSnapshot(execFileSync("sh", ["-c", claimsSnapshotScript({ ...layout, containers: join(base, "no"), runtimeRoot: join(base, "no"), networks: join(base, "no"), uidRanges: join(base, "no") })], { encoding: "utf8" }));
+      expect(none.bundles.size + none.networks.size + none.records.size + none.ranges.size).toBe(0);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  }, 30_000); // spawns sh, find and awk: seconds under load
 });
 
 describe("perResource", () => {
