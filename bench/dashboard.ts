@@ -46,14 +46,14 @@ class SyntheticHost implements HostSource {
         const i = b * 50 + k;
         containers.push({
           name, cgroup: `${path}/${name}`, status: "running", pid: 1000 + i, createdAt: null, uptimeSeconds: 3600 + tick,
-          addresses: { net: `10.${b}.0.${k + 2}` }, ports: [], owner: null, stack: null, restarts: 0, damaged: [], disk: null, ingressDrops: null,
+          addresses: { net: `10.${b}.0.${k + 2}` }, ports: [], owner: null, stack: null, restarts: 0, damaged: [], disk: null, ingressDrops: null, lastMigration: null,
           ...usage(i, tick, 256 * MiB),
         });
       });
     }
     const view: PrefixView = {
       host: "synthetic", prefix: "kslice", cgroupVersion: 2, runtime: "crun", sampledAt: new Date(start + tick * 1000).toISOString(),
-      intervalSeconds: 1, containers, budgets, networks: [],
+      intervalSeconds: 1, drainingStacks: [], draining: false, containers, budgets, networks: [],
     };
     return Promise.resolve({ ok: true, view, facts: { kernel: "6.1.0", hostname: "synthetic", cgroupVersion: 2, runtime: "crun", cpus: 64, memoryBytes: 256 * 1024 * MiB, disk: null } });
   }

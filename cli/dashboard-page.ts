@@ -25,6 +25,7 @@ main { padding: 8px 16px; }
 section.host { background: #fff; border: 1px solid #d8dce2; border-radius: 6px; margin: 0 0 12px; padding: 8px 12px; }
 section.host h2 { font-size: 15px; margin: 0 0 4px; }
 .badge { display: inline-block; padding: 0 6px; border-radius: 8px; font-size: 12px; margin-left: 6px; }
+.badge[hidden] { display: none; }
 .ok { background: #dafbe1; color: #116329; } .bad { background: #ffebe9; color: #a40e26; } .warn { background: #fff8c5; color: #7d4e00; }
 .facts { color: #57606a; margin-bottom: 6px; } .reason { color: #a40e26; font-weight: 600; }
 table { border-collapse: collapse; width: 100%; }
@@ -46,6 +47,7 @@ td.fails[data-hot="1"] { color: #a40e26; }
 .legend i { display: inline-block; width: 10px; height: 3px; margin: 0 3px 2px 8px; vertical-align: middle; }
 #events { list-style: none; padding: 0; margin: 0; max-height: 320px; overflow: auto; font-family: ui-monospace, monospace; font-size: 12px; background: #fff; border: 1px solid #d8dce2; border-radius: 6px; }
 #events li { padding: 1px 8px; border-bottom: 1px solid #eef0f3; }
+#events li[data-kind="migrated"] { color: #0969da; }
 #events li[data-kind="oom-kill"], #events li[data-kind="stopped"], #events li[data-kind="disk-full"], #events li[data-kind="pids-max"], #events li[data-kind="memory-max"] { color: #a40e26; }
 #sets { background: #fff; }
 `;
@@ -100,7 +102,10 @@ export const dashboardJs = `"use strict";
     const title = el("h2");
     const name = el("span", { class: "name" });
     const badge = el("span", { class: "badge reach" });
-    title.append(name, badge);
+    // the Host's draining record on the host (cli/model.ts, drainingStacks)
+    const drain = el("span", { class: "badge draining warn" }, "draining");
+    drain.hidden = true;
+    title.append(name, badge, drain);
     const facts = el("div", { class: "facts" });
     const reason = el("div", { class: "reason" });
     const legend = el("div", { class: "legend" });
@@ -117,7 +122,7 @@ export const dashboardJs = `"use strict";
     table.append(body);
     sec.append(title, facts, reason, legend, table);
     document.getElementById("hosts").append(sec);
-    s = { sec, name, badge, facts, reason, body, order: "" };
+    s = { sec, name, badge, drain, facts, reason, body, order: "" };
     hosts.set(h.id, s);
     return s;
   }
@@ -219,6 +224,8 @@ export const dashboardJs = `"use strict";
     set(cells.uptime, duration(c.uptimeSeconds));
     set(cells.disk, c.disk ? bytes(c.disk.usedBytes) + " / " + bytes(c.disk.maxBytes) + (c.disk.full ? " FULL" : "") : "-");
     set(cells.restarts, String(c.restarts));
+    const m = c.lastMigration;
+    attr(cells.name, "title", m ? "migrated here from " + m.from + " at " + m.at : "");
     fill(r, c, h, f);
   }
 
@@ -230,6 +237,10 @@ export const dashboardJs = `"use strict";
     s.badge.className = "badge reach " + (h.reachable ? (h.empty ? "warn" : "ok") : "bad");
     set(s.badge, h.reachable ? (h.empty ? "empty prefix" : "reachable") : "unreachable");
     set(s.reason, h.reason || "");
+    const draining = !!(h.view && h.view.draining);
+    attr(s.sec, "data-draining", draining ? "yes" : "no");
+    s.drain.hidden = !draining;
+    attr(s.drain, "title", draining ? "declared draining by the Host of " + h.view.drainingStacks.join(", ") + ": its ContainerSets place no replica here" : "");
     const f = h.facts;
     set(s.facts, f ? [f.hostname, "kernel " + f.kernel, "cgroup v" + f.cgroupVersion, f.runtime, f.cpus + " CPUs", bytes(f.memoryBytes) + " memory",
       f.disk ? "disk " + bytes(f.disk.usedBytes) + " / " + bytes(f.disk.sizeBytes) + " used" : "disk -"].join(" · ") : "");

@@ -13,6 +13,9 @@ import type { ContainerView, PrefixView, UsageView } from "./model";
  * - a container's disk image seen full (`diskFull` in model.ts) where the previous sample did not
  *   see it full ("disk-full"), and free again ("disk-free"): sampled, edge-triggered, since ext4
  *   counts no ENOSPC refusals. Filled and emptied between two samples is not seen.
+ * - a finished migration recorded in a container's bundle (migration.json, written by the
+ *   provider on the target): in the first sample that sees the container, and when the record's
+ *   time changes (it moved here again) ("migrated");
  * Not sources: drift repaired by `pulumi up` (the provider writes no record of it), changes that
  * come and go between two samples (a container restarted twice in one interval is one event;
  * counters still count every hit), CPU throttling (continuous under a quota: shown by ps).
@@ -24,7 +27,7 @@ export interface KsliceEvent {
   name: string;
   kind:
     | "present" | "created" | "removed" | "started" | "stopped" | "status" | "new-pid" | "restarted" | "damaged" | "repaired"
-    | "oom-kill" | "pids-max" | "memory-max" | "memory-high" | "disk-full" | "disk-free" | "ingress-drop";
+    | "oom-kill" | "pids-max" | "memory-max" | "memory-high" | "disk-full" | "disk-free" | "ingress-drop" | "migrated";
   /** How many (counters: by how much they rose, or their total in a first sample). */
   count?: number;
   detail: string;
@@ -63,6 +66,15 @@ function diskEvent(at: string, c: ContainerView, prev: ContainerView | undefined
   return [];
 }
 
+/** A migration recorded in the container's bundle that `prev` (the same container at the last sample, if any) did not show. */
+function migrationEvent(at: string, c: ContainerView, prev: ContainerView | undefined): KsliceEvent[] {
+  const m = c.lastMigration;
+  if (!m || (prev && prev.lastMigration?.at === m.at)) return [];
+  const downtime = m.downtimeMs === null ? "not started" : `downtime ${m.downtimeMs} ms`;
+  const precopy = m.precopyBytes ? ` (${bytes(m.precopyBytes)} while it ran)` : "";
+  return [{ at, object: "container", name: c.name, kind: "migrated", detail: `migrated here from ${m.from} at ${m.at} (${m.mode}), ${downtime}, ${bytes(m.bytes)} moved${precopy}${m.templateBuilt ? ", template built here first" : ""}` }];
+}
+
 /** What one sample tells: each container's state, and the counters and restarts so far. */
 export function initialEvents(view: PrefixView): KsliceEvent[] {
   const at = view.sampledAt;
@@ -74,6 +86,7 @@ export function initialEvents(view: PrefixView): KsliceEvent[] {
     if (c.ingressDrops?.packets) out.push({ at, object: "container", name: c.name, kind: "ingress-drop", count: c.ingressDrops.packets, detail: `${c.ingressDrops.packets} packet(s) dropped by its ingress rules so far` });
     out.push(...counterEvents(at, "container", c.name, c, undefined));
     out.push(...diskEvent(at, c, undefined));
+    out.push(...migrationEvent(at, c, undefined));
   }
   for (const b of view.budgets) out.push(...counterEvents(at, "budget", b.path, b, undefined));
   return out;
@@ -90,6 +103,7 @@ export function diffEvents(prev: PrefixView, cur: PrefixView): KsliceEvent[] {
       out.push({ at, object: "container", name: c.name, kind: "created", detail: `${c.status}${c.pid ? ` (pid ${c.pid})` : ""}` });
       out.push(...counterEvents(at, "container", c.name, c, undefined));
       out.push(...diskEvent(at, c, undefined));
+      out.push(...migrationEvent(at, c, undefined));
       continue;
     }
     if (c.damaged.length && !p.damaged.length) out.push({ at, object: "container", name: c.name, kind: "damaged", detail: damagedDetail(c) });
@@ -104,6 +118,7 @@ export function diffEvents(prev: PrefixView, cur: PrefixView): KsliceEvent[] {
     }
     out.push(...counterEvents(at, "container", c.name, c, p));
     out.push(...diskEvent(at, c, p));
+    out.push(...migrationEvent(at, c, p));
     // packets its declared ingress dropped since the last sample (network/ingress.ts)
     const dropped = (c.ingressDrops?.packets ?? 0) - (p.ingressDrops?.packets ?? 0);
     if (c.ingressDrops && dropped > 0) out.push({ at, object: "container", name: c.name, kind: "ingress-drop", count: dropped, detail: `${dropped} packet(s) dropped by its ingress rules (${c.ingressDrops.packets} in all)` });

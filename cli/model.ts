@@ -41,6 +41,22 @@ export interface ContainerView extends UsageView {
   disk: { usedBytes: number; maxBytes: number; availBytes: number; inodesUsed: number; inodes: number; inodesFree: number; full: boolean } | null;
   /** What its declared `ingress` dropped since its counter was made (its first networked start); null without ingress rules. */
   ingressDrops: { packets: number; bytes: number } | null;
+  /** The finished migration that brought it here (its bundle's migration.json); null when none or unreadable. */
+  lastMigration: MigrationView | null;
+}
+
+/** A finished migration, as the provider records it on the target (reconcile/container-migrate.ts, MigrationRecord). */
+export interface MigrationView {
+  from: string;
+  to: string;
+  mode: string;
+  /** From the stop on the source to the start here; null when it was not started. */
+  downtimeMs: number | null;
+  bytes: number;
+  /** Of those, copied while it still ran on the source. */
+  precopyBytes: number;
+  templateBuilt: boolean;
+  at: string;
 }
 
 export interface BudgetView extends UsageView {
@@ -69,6 +85,13 @@ export interface PrefixView {
   sampledAt: string;
   /** Seconds between the two samples CPU % was computed from; null with one sample. */
   intervalSeconds: number | null;
+  /**
+   * The stacks (`project/stack`) whose Host declares this host `draining`, from the records the
+   * Host writes on it; empty when none (or the records predate them). ContainerSets of those
+   * stacks place no replica here and move theirs away.
+   */
+  drainingStacks: string[];
+  draining: boolean;
   containers: ContainerView[];
   budgets: BudgetView[];
   networks: NetworkView[];
@@ -82,6 +105,45 @@ function ownerOfRecord(record: string | undefined): string | null {
   } catch {
     return null;
   }
+}
+
+const num = (v: unknown): v is number => typeof v === "number" && Number.isFinite(v);
+const str = (v: unknown): v is string => typeof v === "string" && v.length > 0;
+
+/**
+ * A bundle's migration.json as the finished migration it records, or null: none, one still in
+ * progress (phase copying or copied), or a record that is not what the provider writes.
+ */
+export function parseMigration(text: string | undefined): MigrationView | null {
+  let m: unknown;
+  try {
+    m = JSON.parse(text ?? "");
+  } catch {
+    return null;
+  }
+  const move = m && typeof m === "object" ? (m as { phase?: unknown; result?: Record<string, unknown> }) : {};
+  const r = move.result;
+  if (move.phase !== "started" || !r || typeof r !== "object") return null;
+  if (!str(r.from) || !str(r.to) || !str(r.at) || !num(r.bytes) || !(r.downtimeMs === null || num(r.downtimeMs))) return null;
+  return {
+    from: r.from,
+    to: r.to,
+    mode: str(r.mode) ? r.mode : "cold",
+    downtimeMs: r.downtimeMs as number | null,
+    bytes: r.bytes,
+    precopyBytes: num(r.precopyBytes) ? r.precopyBytes : 0,
+    templateBuilt: r.templateBuilt === true,
+    at: r.at,
+  };
+}
+
+/** The stacks whose draining record names its Host's owner; a record that is not one is left out. */
+export function drainingStacksOf(records: Map<string, string>): string[] {
+  const stacks = [...records.values()].flatMap((text) => {
+    const owner = ownerOfRecord(text);
+    return owner ? [stackOfUrn(owner)] : [];
+  });
+  return [...new Set(stacks)].sort();
 }
 
 const mapOrNull = <T, U>(v: T | null, f: (v: T) => U): U | null => (v === null ? null : f(v));
@@ -162,6 +224,7 @@ export function buildView(
         full: diskFull(d),
       })),
       ingressDrops: cur.ingressDrops.get(name) ?? null,
+      lastMigration: parseMigration(cur.migrations.get(name)),
       ...usageView(cgroup ? cur.nodes.get(cgroup) : undefined, cgroup ? prev?.nodes.get(cgroup) : undefined, intervalMs),
     };
   });
@@ -187,10 +250,13 @@ export function buildView(
       gateway: n.gateway,
       addresses: Object.fromEntries([...snapshot.addresses].flatMap(([owner, byNet]) => (byNet.has(n.name) ? [[owner, byNet.get(n.name)!]] : []))),
     }));
+  const drainingStacks = drainingStacksOf(cur.draining);
   return {
     ...meta,
     sampledAt: new Date(cur.atMs).toISOString(),
     intervalSeconds: intervalMs === null ? null : Math.round(intervalMs / 10) / 100,
+    drainingStacks,
+    draining: drainingStacks.length > 0,
     containers,
     budgets,
     networks,

@@ -59,7 +59,7 @@ export function renderPs(view: PrefixView): string {
   }
   out.push(
     "",
-    `${view.host} prefix ${view.prefix}, cgroup v${view.cgroupVersion}, ${view.runtime}; CPU % of one core over ${view.intervalSeconds ?? "-"} s; ` +
+    `${view.host} prefix ${view.prefix}${view.draining ? ` DRAINING (Host of ${view.drainingStacks.join(", ")})` : ""}, cgroup v${view.cgroupVersion}, ${view.runtime}; CPU % of one core over ${view.intervalSeconds ?? "-"} s; ` +
       `MEMHIT: ${view.cgroupVersion === 2 ? "memory.events high/max" : "memory.failcnt"}`,
   );
   return out.join("\n");

@@ -35,9 +35,35 @@ export const stackFile = (layout: HostLayout, stack: string) => `${ownersDir(lay
  * if a parallel delete removed the emptied directory in between. On disk when the script ends (durable.ts).
  */
 export function writeRecordScript(file: string, content: string): string {
+  return `${writeRecordCommand(file, content)}\n${syncScript([file])}`;
+}
+
+/** writeRecordScript without its sync: for a script that writes several records and syncs them once. */
+function writeRecordCommand(file: string, content: string): string {
   const dir = file.slice(0, file.lastIndexOf("/"));
   const write = `mkdir -p ${q(dir)} && printf '%s\\n' ${q(content)} > ${q(`${file}.new`)} && mv -f ${q(`${file}.new`)} ${q(file)}`;
-  return `umask 022; { ${write} 2>/dev/null || ${write}; } || exit 1\n${syncScript([file])}`;
+  return `umask 022; { ${write} 2>/dev/null || ${write}; } || exit 1`;
+}
+
+/**
+ * A Host's `draining`, recorded on the host so that what reads hosts (`kslice ps`, the dashboard)
+ * can show it: one file per stack whose Host declares it (`{"owner": <the Host's URN>}`), since
+ * stacks sharing a prefix each declare their own Host. No file: not draining.
+ */
+export const drainingDir = (layout: HostLayout) => `${layout.stateDir}/draining`;
+export const drainingFile = (layout: HostLayout, stack: string) => `${drainingDir(layout)}/${encodeURIComponent(stack)}`;
+
+/**
+ * A Host's records for its stack, in one script synced once: its registration as a user of the
+ * prefix, and its draining record written (draining) or removed (not).
+ */
+export function hostRecordsScript(layout: HostLayout, stack: string, owner: string, draining: boolean): string {
+  const drain = drainingFile(layout, stack);
+  return [
+    writeRecordCommand(stackFile(layout, stack), owner),
+    draining ? writeRecordCommand(drain, JSON.stringify({ owner })) : `rm -f ${q(drain)}; rmdir ${q(drainingDir(layout))} 2>/dev/null`,
+    syncScript([stackFile(layout, stack), drain]),
+  ].join("\n");
 }
 
 /** Removes a record file and the directories it leaves empty, up to (not including) `top`. */

@@ -4,7 +4,7 @@ import { incompleteBundlesScript, parseIncompleteBundles } from "./container/bun
 import { hostLayout, type HostLayout } from "./container/layout";
 import { stopLxcfsScript } from "./container/lxcfs";
 import { nftTable } from "./network/names";
-import { prefixUsersScript, removeRecordScript, stackFile, writeRecordScript } from "./owners";
+import { drainingFile, hostRecordsScript, prefixUsersScript, removeRecordScript, stackFile } from "./owners";
 import { shellQuote as q } from "./shell";
 import { runTransaction, StepError } from "./transaction";
 import type { Transport } from "../transport/transport";
@@ -54,14 +54,18 @@ export class PrefixHost {
     this.layout = hostLayout(prefix);
   }
 
-  /** Registers a stack as a user of the prefix (one file per stack, on disk when it returns). */
-  async registerStack(stack: string, owner: string): Promise<void> {
-    await this.t.run(["sh", "-c", writeRecordScript(stackFile(this.layout, stack), owner)]);
+  /**
+   * Registers a stack as a user of the prefix (one file per stack) and records whether its Host
+   * declares the host draining (owners.ts, drainingFile): one command, on disk when it returns.
+   */
+  async registerStack(stack: string, owner: string, draining = false): Promise<void> {
+    await this.t.run(["sh", "-c", hostRecordsScript(this.layout, stack, owner, draining)]);
   }
 
-  /** Takes a stack's registration back (the prefix's setup stays for its other users). */
+  /** Takes a stack's registration and draining record back (the prefix's setup stays for its other users). */
   async unregisterStack(stack: string): Promise<void> {
-    await this.t.run(["sh", "-c", removeRecordScript(stackFile(this.layout, stack), `${this.layout.stateDir}/owners`)]);
+    const { stateDir } = this.layout;
+    await this.t.run(["sh", "-c", `${removeRecordScript(drainingFile(this.layout, stack), stateDir)}\n${removeRecordScript(stackFile(this.layout, stack), `${stateDir}/owners`)}`]);
   }
 
   /** The prefix's users and its incomplete bundles, in one command. */

@@ -72,10 +72,14 @@ const owned = (props: Props) => (ownerOf(props) ? { owner: ownerOf(props) } : {}
 /** The prefix's setup on the host, as kernel/ reaches it. */
 const prefixHost = (h: HostContext, prefix: string) => new PrefixHost(h.t, prefix, h.cgroups, h.facts.cgroupMounts);
 
-/** Registers the Host's stack as a user of the prefix on the host (one file per stack). */
+/**
+ * Registers the Host's stack as a user of the prefix on the host (one file per stack) and records
+ * its `draining` there, where `kslice ps` and the dashboard read it (they see no Pulumi state).
+ * An ownerless Host (state from before owners) records neither.
+ */
 async function registerStack(a: HostArgs, owner: string | undefined): Promise<void> {
   if (!owner) return;
-  await prefixHost(await hostContext(a), a.prefix).registerStack(stackOf(owner), owner);
+  await prefixHost(await hostContext(a), a.prefix).registerStack(stackOf(owner), owner, a.draining ?? false);
 }
 
 /**

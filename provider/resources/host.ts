@@ -35,7 +35,8 @@ export interface HostArgs {
   runtime?: pulumi.Input<"auto" | "runc" | "crun">;
   /**
    * Take the host out of every ContainerSet's pool: its replicas move to the other hosts at the next
-   * up (their containers change host), and none is placed here. Containers declared on it alone stay. @default false
+   * up (their containers change host), and none is placed here. Containers declared on it alone stay.
+   * Recorded on the host too, so that `kslice ps` and the dashboard show it. @default false
    */
   draining?: pulumi.Input<boolean>;
   /**

@@ -1,18 +1,18 @@
 import { describe, expect, it } from "vitest";
 import { diffEvents, initialEvents } from "../../cli/events";
-import { diskFull, type ContainerView, type PrefixView } from "../../cli/model";
+import { diskFull, type ContainerView, type MigrationView, type PrefixView } from "../../cli/model";
 import { diskCell, pressureOrder } from "../../cli/top";
 
 const failures = { oomKills: 0, pidsMaxHits: 0, memoryHighEvents: null, memoryMaxEvents: 0, cpuThrottledPeriods: 0, cpuThrottledUs: 0 };
 function container(name: string, over: Partial<ContainerView> = {}): ContainerView {
   return {
-    name, cgroup: name, status: "running", pid: 100, createdAt: null, uptimeSeconds: 1, addresses: {}, ports: [], owner: null, stack: null, restarts: 0, damaged: [], disk: null, ingressDrops: null,
+    name, cgroup: name, status: "running", pid: 100, createdAt: null, uptimeSeconds: 1, addresses: {}, ports: [], owner: null, stack: null, restarts: 0, damaged: [], disk: null, ingressDrops: null, lastMigration: null,
     memory: { currentBytes: 0, peakBytes: 0, maxBytes: null, highBytes: null }, cpu: { usageNs: 0, percent: 0, maxCores: null },
     pids: { current: 1, max: null }, failures, ...over,
   };
 }
 const view = (containers: ContainerView[], at = "2026-01-01T00:00:00.000Z"): PrefixView => ({
-  host: "local", prefix: "p", cgroupVersion: 2, runtime: "crun", sampledAt: at, intervalSeconds: null, containers, budgets: [], networks: [],
+  host: "local", prefix: "p", cgroupVersion: 2, runtime: "crun", sampledAt: at, intervalSeconds: null, drainingStacks: [], draining: false, containers, budgets: [], networks: [],
 });
 
 describe("events", () => {
@@ -104,5 +104,23 @@ describe("top's disk cell", () => {
     expect(initialEvents(view([c(0), c(null)])).filter((e) => e.kind === "ingress-drop")).toEqual([]);
     expect(diffEvents(view([c(3)]), view([c(5)])).filter((e) => e.kind === "ingress-drop")).toMatchObject([{ name: "db", count: 2, detail: "2 packet(s) dropped by its ingress rules (5 in all)" }]);
     expect(diffEvents(view([c(5)]), view([c(5)])).filter((e) => e.kind === "ingress-drop")).toEqual([]);
+  });
+});
+
+describe("migrations", () => {
+  const record: MigrationView = { from: "local (prefix kslice-a)", to: "local (prefix kslice-b)", mode: "cold", downtimeMs: 412, bytes: 3 << 20, precopyBytes: 2 << 20, templateBuilt: false, at: "2026-01-01T00:00:00.000Z" };
+  const moved = (over: Partial<MigrationView> = {}) => container("web", { lastMigration: { ...record, ...over } });
+
+  it("a first sample tells the migration that brought a container, once; a new record is told again", () => {
+    expect(initialEvents(view([moved(), container("stay")])).filter((e) => e.kind === "migrated")).toEqual([
+      { at: "2026-01-01T00:00:00.000Z", object: "container", name: "web", kind: "migrated", detail: "migrated here from local (prefix kslice-a) at 2026-01-01T00:00:00.000Z (cold), downtime 412 ms, 3Mi moved (2Mi while it ran)" },
+    ]);
+    expect(diffEvents(view([moved()]), view([moved()]))).toEqual([]);
+    const again = diffEvents(view([moved()]), view([moved({ at: "2026-01-02T00:00:00.000Z", from: "h2", downtimeMs: null, precopyBytes: 0, templateBuilt: true })]));
+    expect(again.map((e) => `${e.kind} ${e.detail}`)).toEqual(["migrated migrated here from h2 at 2026-01-02T00:00:00.000Z (cold), not started, 3Mi moved, template built here first"]);
+    // a container that appears between two samples with a record (it was just moved here)
+    expect(diffEvents(view([]), view([moved()])).map((e) => e.kind)).toEqual(["created", "migrated"]);
+    // a record that went (a new container of the name) says nothing by itself
+    expect(diffEvents(view([moved()]), view([container("web")]))).toEqual([]);
   });
 });

@@ -16,9 +16,11 @@ const view = (i: number): PrefixView => ({
   runtime: "crun",
   sampledAt: new Date(Date.UTC(2026, 0, 1) + i * 1000).toISOString(),
   intervalSeconds: 1,
+  drainingStacks: [],
+  draining: false,
   containers: members.map((name, j): ContainerView => ({
     name, cgroup: `tenant-a/${name}`, status: "running", pid: 10 + j, createdAt: null, uptimeSeconds: i,
-    addresses: {}, ports: [], owner: null, stack: null, restarts: 0, damaged: [], disk: null, ingressDrops: null, ...usage((10 + i + j) * 2 ** 20),
+    addresses: {}, ports: [], owner: null, stack: null, restarts: 0, damaged: [], disk: null, ingressDrops: null, lastMigration: null, ...usage((10 + i + j) * 2 ** 20),
   })),
   budgets: [{ path: "tenant-a", parent: null, containers: members, ...usage(100 * 2 ** 20) }],
   networks: [],

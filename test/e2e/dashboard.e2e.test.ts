@@ -6,6 +6,11 @@ import { join } from "node:path";
 import { chromium, type BrowserContext, type Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { bytes } from "../../cli/format";
+import type { KsliceEvent } from "../../cli/events";
+import type { PrefixView } from "../../cli/model";
+import { writeMoveRecord } from "../../provider/kernel/container/migrate";
+import { hostLifecycle } from "../../provider/reconcile/host";
+import { LocalTransport } from "../../provider/transport/local";
 import { cliPath, kslice } from "../helpers/cli";
 import { Containers } from "../helpers/containers";
 import { localCgroupFile } from "../helpers/host";
@@ -20,6 +25,13 @@ const cs = new Containers(prefix);
 const cg = (node: string, v2File: string) => readFileSync(localCgroupFile(prefix, node, v2File), "utf8").trim();
 const work = mkdtempSync(join(tmpdir(), "kslice-dash-"));
 const children: ChildProcess[] = [];
+// the Host of the stack that made "web", declared draining: its record is what the page shows
+const drainingHost = (draining: boolean) => ({ connection: { type: "local" }, prefix, runtime: "auto", draining, owner: "urn:pulumi:dev::fleet::kslice:index:Host::local" });
+/** A finished migration's record in a bundle, as the provider writes it on the target (reconcile/container-migrate.ts). */
+const migrated = (from: string, at: string) => ({
+  source: { connection: from, prefix: "elsewhere", name: "web" }, phase: "started", wasRunning: true, stoppedAt: 0, bytes: 3 << 20, templateBuilt: false,
+  result: { from, to: "local", mode: "cold", downtimeMs: 412, bytes: 3 << 20, precopyBytes: 2 << 20, templateBuilt: false, at },
+});
 
 /** Starts `kslice dashboard ARGS…` and resolves with its URL once it serves. */
 function startDashboard(args: string[]): Promise<{ child: ChildProcess; url: string }> {
@@ -57,6 +69,8 @@ describe("kslice dashboard in a real browser", () => {
     await cs.create("hog", { command: ["sleep", "600"], limits: { memory: { max: "24Mi" } }, stopGraceSeconds: 1 });
     const victim = await cs.create("victim", { command: ["sleep", "600"], stopGraceSeconds: 1 });
     victimPid = Number(victim.outs.pid);
+    await hostLifecycle.create(drainingHost(true));
+    await writeMoveRecord(new LocalTransport(), `/var/lib/${prefix}/containers/web`, migrated("old-host", "2026-12-06T10:00:00.000Z"));
     const key = join(work, "key");
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
     // port 1 on loopback: nothing listens, so SSH is refused at once
@@ -82,7 +96,9 @@ describe("kslice dashboard in a real browser", () => {
     await browser?.close();
     for (const c of children) await stop(c);
     rmSync(work, { recursive: true, force: true });
-    await cs.cleanup();
+    await cs.cleanup(false);
+    // the Host's own delete: the prefix's last user (its stack's registration and draining record)
+    await hostLifecycle.delete("", drainingHost(false));
     expect(leaksOf(prefix)).toEqual([]);
   });
 
@@ -91,7 +107,7 @@ describe("kslice dashboard in a real browser", () => {
     await expect.poll(() => local.locator(".facts").textContent()).toContain(`kernel ${release()}`);
     const down = page.locator('section.host[data-host="root@127.0.0.1:1"]');
     await expect.poll(() => down.getAttribute("data-reachable")).toBe("no");
-    expect(await down.locator(".badge").textContent()).toBe("unreachable");
+    expect(await down.locator(".badge.reach").textContent()).toBe("unreachable");
     expect(await down.locator(".reason").textContent()).toMatch(/refused|127\.0\.0\.1/i);
   });
 
@@ -111,6 +127,35 @@ describe("kslice dashboard in a real browser", () => {
     expect(await row.locator("td.disk").textContent()).toMatch(/^\S+ \/ \d+(\.\d)?Mi$/);
     // the chart is uPlot's canvas
     expect(await row.locator(".chart canvas").count()).toBe(1);
+  });
+
+  it("shows the host draining while its Host says so, and not once it no longer does", async () => {
+    const local = page.locator('section.host[data-host="local"]');
+    await expect.poll(() => local.getAttribute("data-draining")).toBe("yes");
+    expect(await local.locator(".badge.draining").isVisible()).toBe(true);
+    expect(await local.locator(".badge.draining").getAttribute("title")).toContain("fleet/dev");
+    const down = page.locator('section.host[data-host="root@127.0.0.1:1"]');
+    expect(await down.locator(".badge.draining").isVisible()).toBe(false);
+    await hostLifecycle.update("", drainingHost(true), drainingHost(false));
+    await expect.poll(() => local.getAttribute("data-draining"), { timeout: 5_000 }).toBe("no");
+    expect(await local.locator(".badge.draining").isVisible()).toBe(false);
+  });
+
+  it("tells a migration recorded in a bundle in the events stream: at first, and again when a new one is recorded", async () => {
+    const first = page.locator('#events li[data-name="web"][data-kind="migrated"]');
+    await first.waitFor({ timeout: 5_000 });
+    expect(await first.textContent()).toContain("migrated here from old-host at 2026-12-06T10:00:00.000Z (cold), downtime 412 ms, 3Mi moved (2Mi while it ran)");
+    // kslice events says the same, and ps --json carries the record
+    const evs = await kslice(["--prefix", prefix, "events", "--json"]);
+    expect(evs.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as KsliceEvent).filter((e) => e.kind === "migrated").map((e) => e.name)).toEqual(["web"]);
+    const ps = JSON.parse((await kslice(["--prefix", prefix, "ps", "--json", "--interval", "0"])).stdout) as PrefixView;
+    expect(ps.containers.find((c) => c.name === "web")!.lastMigration).toMatchObject({ from: "old-host", downtimeMs: 412, at: "2026-12-06T10:00:00.000Z" });
+    expect(ps.containers.find((c) => c.name === "hog")!.lastMigration).toBeNull();
+    // moved away and back: a new record, a new event; the old one is not told again
+    await writeMoveRecord(new LocalTransport(), `/var/lib/${prefix}/containers/web`, migrated("other-host", "2026-12-06T11:00:00.000Z"));
+    await expect.poll(() => first.count(), { timeout: 5_000 }).toBe(2);
+    expect(await first.first().textContent()).toContain("migrated here from other-host at 2026-12-06T11:00:00.000Z");
+    expect(await page.locator("#events li").filter({ hasText: "from old-host" }).count()).toBe(1);
   });
 
   it("lists a ContainerSet's replicas by host", async () => {

@@ -3,6 +3,9 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
+import type { KsliceEvent } from "../../cli/events";
+import type { PrefixView } from "../../cli/model";
+import { kslice } from "../helpers/cli";
 import { leaksOf } from "../helpers/leaks";
 import { testPrefix } from "../helpers/prefix";
 import { alive, sleep } from "../helpers/procs";
@@ -160,6 +163,12 @@ describe("a migration interrupted by a kill -9 of the CLI", () => {
     const back = await stack.run("up");
     expect(back.ok, back.stderr).toBe(true);
     console.log(`between two prefixes of this machine: ${/migrated from .*$/m.exec(back.stderr)?.[0] ?? ""}`);
+    // the record the move left on the target is what kslice events and ps --json tell
+    const record = back.json!.outputs.lastMigration as { from: string; at: string };
+    const events = (await kslice(["--prefix", prefixB, "events", "--json"])).stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as KsliceEvent);
+    expect(events.filter((e) => e.kind === "migrated")).toEqual([expect.objectContaining({ name: "box", detail: expect.stringContaining(`migrated here from ${record.from} at ${record.at} (cold), downtime `) })]);
+    const ps = JSON.parse((await kslice(["--prefix", prefixB, "ps", "--json", "--interval", "0"])).stdout) as PrefixView;
+    expect(ps.containers.find((c) => c.name === "box")!.lastMigration).toEqual(record);
     expect(inBox(prefixB, "md5sum /blob")).toBe(sum);
     expect(leaksOf(prefixA).filter((l) => /box/.test(l))).toEqual([]);
   });

@@ -6,6 +6,7 @@ import { hostLayout, type HostLayout } from "../container/layout";
 import { parseSnapshot, snapshotScript, type ContainerSnapshot } from "../container/snapshot";
 import { ingressCountersScript } from "../network/ingress";
 import { nftTable } from "../network/names";
+import { drainingDir } from "../owners";
 import { chooseRuntime, readHostFacts, type HostFacts, type RuntimeName } from "../host-facts";
 
 /** One cgroup node below the prefix (a budget or a container's cgroup) at one moment. */
@@ -35,6 +36,10 @@ export interface PrefixSample {
   hostDisk: { sizeBytes: number; usedBytes: number; availBytes: number } | null;
   /** Packets and bytes the declared ingress rules dropped (network/ingress.ts), by container. */
   ingressDrops: Map<string, { packets: number; bytes: number }>;
+  /** Each bundle's migration record (container/migrate.ts, moveRecordFile) as written, by container. */
+  migrations: Map<string, string>;
+  /** The prefix's draining records (owners.ts, drainingFile) as written, by file name (the stack, URI-encoded). */
+  draining: Map<string, string>;
 }
 
 /** A container's disk image as df reports it (what `df /` shows inside), in bytes and inodes. */
@@ -76,6 +81,9 @@ export function sampleScript(runtime: string, layout: HostLayout, driver: Cgroup
     `awk -v d=${q(`${layout.containers}/`)} 'index($2, d) == 1 && $2 ~ "/disk$" {print $2}' /proc/mounts | xargs -r df -B1 --output=target,size,used,avail,itotal,iused,iavail 2>/dev/null | tail -n +2`,
     `echo ${section("hostdisk")}`,
     `df -B1 --output=size,used,avail /var/lib 2>/dev/null | tail -n 1`,
+    // migration and draining records: one grep for both, files named by path
+    `echo ${section("records")}`,
+    `grep -H . ${c}/*/migration.json ${q(drainingDir(layout))}/* 2>/dev/null`,
     `echo ${section("ingress")}`,
     ingressCountersScript(nftTable(prefix)),
     `echo ${section("tree")}`,
@@ -137,6 +145,19 @@ export function parseSample(out: string, driver: CgroupDriver, layout: HostLayou
     const [name = "", packets, bytes] = line.split(" ");
     ingressDrops.set(name, { packets: Number(packets), bytes: Number(bytes) });
   }
+  const migrations = new Map<string, string>();
+  const draining = new Map<string, string>();
+  const drainDir = `${drainingDir(layout)}/`;
+  for (const line of (s.records ?? "").split("\n").filter(Boolean)) {
+    // a record spread over lines (written by hand) is put back together
+    const add = (m: Map<string, string>, k: string, v: string) => m.set(k, m.has(k) ? `${m.get(k)}\n${v}` : v);
+    const m = /^(.*?\/migration\.json):(.*)$/.exec(line);
+    if (m && m[1]!.startsWith(`${layout.containers}/`)) add(migrations, bundleOf(m[1]!), m[2]!);
+    else if (line.startsWith(drainDir) && line.indexOf(":", drainDir.length) > 0) {
+      const i = line.indexOf(":", drainDir.length);
+      add(draining, line.slice(drainDir.length, i), line.slice(i + 1));
+    }
+  }
   const tree = parseTree(s.tree ?? "");
   const ctx = { periodUs: 100_000, devices: {} };
   const nodes = new Map<string, NodeSample>();
@@ -152,6 +173,8 @@ export function parseSample(out: string, driver: CgroupDriver, layout: HostLayou
     disks,
     hostDisk,
     ingressDrops,
+    migrations,
+    draining,
   };
 }
 

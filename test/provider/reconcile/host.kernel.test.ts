@@ -1,6 +1,8 @@
 import { describe, expect, it, vi } from "vitest";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import type { PrefixView } from "../../../cli/model";
+import { kslice } from "../../helpers/cli";
 import { hostLifecycle } from "../../../provider/reconcile/host";
 import { limitsLifecycle } from "../../../provider/reconcile/limits";
 import { localCgroupFile, localFactsSync, localRuntime } from "../../helpers/host";
@@ -90,6 +92,50 @@ describe("Host delete when /var/lib/<prefix> is a mount point", () => {
     } finally {
       warn.mockRestore();
       execFileSync("sh", ["-c", `umount ${dir}; rmdir ${dir}`]);
+    }
+    expect(leaksOf(p)).toEqual([]);
+  });
+});
+
+describe("a Host's draining, recorded on the host", () => {
+  it("is written by create and update, shown by kslice ps --json, cleared when false and gone with the Host", async () => {
+    const p = `${testPrefix}-hdr`;
+    const urn = (stack: string) => `urn:pulumi:${stack}::fleet::kslice:index:Host::edge`;
+    const host = (stack: string, draining: boolean) => ({ connection: { type: "local" }, prefix: p, runtime: "auto", draining, owner: urn(stack) });
+    const record = (stack: string) => `/var/lib/${p}/draining/fleet%2F${stack}`;
+    const ps = async () => {
+      const r = await kslice(["--prefix", p, "ps", "--json", "--interval", "0"]);
+      expect(r.stderr).toBe("");
+      const v = JSON.parse(r.stdout) as PrefixView;
+      return { draining: v.draining, stacks: v.drainingStacks };
+    };
+    // a budget, so that ps finds something under the prefix
+    const limits = await limitsLifecycle.create((await limitsLifecycle.check({}, { host: { connection: { type: "local" }, prefix: p }, name: "b" })).inputs!);
+    try {
+      const a = await hostLifecycle.create(host("a", true));
+      await hostLifecycle.create(host("b", false));
+      expect(JSON.parse(readFileSync(record("a"), "utf8"))).toEqual({ owner: urn("a") });
+      expect(existsSync(record("b"))).toBe(false);
+      expect(await ps()).toEqual({ draining: true, stacks: ["fleet/a"] });
+      // a damaged record (a power loss, a hand edit) is no record: the sample still reads the rest
+      writeFileSync(`/var/lib/${p}/draining/broken`, "{\"own");
+      expect(await ps()).toEqual({ draining: true, stacks: ["fleet/a"] });
+      await hostLifecycle.update(a.id, a.outs!, host("a", false));
+      expect(existsSync(record("a"))).toBe(false);
+      expect(await ps()).toEqual({ draining: false, stacks: [] });
+      await hostLifecycle.update(a.id, a.outs!, host("a", true));
+      await hostLifecycle.update("", host("b", false), host("b", true));
+      expect(await ps()).toEqual({ draining: true, stacks: ["fleet/a", "fleet/b"] });
+      // b's delete while a still uses the prefix takes only b's records
+      await hostLifecycle.delete("", host("b", true));
+      expect(existsSync(record("b"))).toBe(false);
+      expect(await ps()).toEqual({ draining: true, stacks: ["fleet/a"] });
+      await limitsLifecycle.delete(limits.id, limits.outs!);
+      await hostLifecycle.delete("", host("a", true));
+      expect(existsSync(`/var/lib/${p}`)).toBe(false);
+    } finally {
+      await limitsLifecycle.delete(limits.id, limits.outs!).catch(() => undefined);
+      for (const stack of ["b", "a"]) await hostLifecycle.delete("", host(stack, false)).catch(() => undefined);
     }
     expect(leaksOf(p)).toEqual([]);
   });

@@ -48,3 +48,30 @@ describe("parseSample", () => {
     expect(s.nodes.get("batch")!.usage.pidsCurrent).toBe(7);
   });
 });
+
+describe("the sample's migration and draining records", () => {
+  const fixture = readFileSync(join(fixtures, "observe", "sample-v1.txt"), "utf8");
+  const withRecords = (lines: string[]) => fixture.replace("@@sample-tree", `@@sample-records\n${lines.join("\n")}\n@@sample-tree`);
+
+  it("is read by the same one command", () => {
+    expect(sampleScript("runc", layout, driver)).toContain(`grep -H . /var/lib/${prefix}/containers/*/migration.json /var/lib/${prefix}/draining/*`);
+  });
+
+  it("keeps each bundle's migration.json and each draining record as written, by container and by file", () => {
+    const move = '{"phase":"started","result":{"from":"a","to":"b"}}';
+    const s = parseSample(withRecords([
+      `/var/lib/${prefix}/containers/web/migration.json:${move}`,
+      // pretty-printed by hand: its lines are put back together
+      `/var/lib/${prefix}/containers/cache/migration.json:{`,
+      `/var/lib/${prefix}/containers/cache/migration.json:  "phase": "copying"`,
+      `/var/lib/${prefix}/containers/cache/migration.json:}`,
+      `/var/lib/${prefix}/draining/fleet%2Fdev:{"owner":"urn:pulumi:dev::fleet::kslice:index:Host::h"}`,
+      `/var/lib/${prefix}/draining/broken:not json`,
+    ]), driver, layout);
+    expect(Object.fromEntries(s.migrations)).toEqual({ web: move, cache: '{\n  "phase": "copying"\n}' });
+    expect(Object.fromEntries(s.draining)).toEqual({ "fleet%2Fdev": '{"owner":"urn:pulumi:dev::fleet::kslice:index:Host::h"}', broken: "not json" });
+    // a sample from an older kslice has no such section
+    const old = parseSample(fixture, driver, layout);
+    expect(old.migrations.size + old.draining.size).toBe(0);
+  });
+});
