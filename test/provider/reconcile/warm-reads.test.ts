@@ -17,13 +17,13 @@ function fakeHost(prefix: string, procs: string, networked = false) {
   // the claims: web's bundle, and with `networked` its address on network "front"
   const claims = `@@bundles\nweb 0\n@@addresses\n${networked ? `/var/lib/${prefix}/networks/front/addresses/10.0.0.2:web\n` : ""}`;
   const label = (script: string) =>
-    script.includes("ks_tree_dirs") ? "tree" : script.includes(" list --format json") ? "snapshot" : script.startsWith("echo null;") ? "claims" : script.includes("@@veths") ? "probe" : script;
+    script.includes("ks_tree_roots") ? "tree" : script.includes(" list --format json") ? "snapshot" : script.startsWith("echo null;") ? "claims" : script.includes("@@veths") ? "probe" : script;
   const t = {
     target: "fake",
     run: async (argv: readonly string[]) => {
       const script = String(argv[argv.length - 1]);
       commands.push(label(script));
-      if (script.includes("ks_tree_dirs")) return ok(`@@d ${root}\n@@d ${root}/web\n==> ${root}/web/cgroup.procs <==\n${procs}`);
+      if (script.includes("ks_tree_roots")) return ok(`@@d ${root}\n@@d ${root}/web\n==> ${root}/web/cgroup.procs <==\n${procs}`);
       if (script.includes(" list --format json")) {
         return ok(`${procs ? JSON.stringify([{ id: "web", pid: 4242, status: "running", created: "2026-11-30T00:00:00Z" }]) : "null"}\n${claims}`);
       }
