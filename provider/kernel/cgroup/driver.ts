@@ -282,12 +282,18 @@ export class CgroupDriver {
     if (freezer) await this.t.writeFile(freezer.file, freezer.thawed).catch(() => undefined);
   }
 
-  /** The shell that removes the node from every hierarchy (a step of a whole operation's script; remove() runs it alone). */
-  removeScript(path: string): string {
+  /**
+   * The shell that removes the node from every hierarchy (a step of a whole operation's script;
+   * remove() runs it alone). With killStrays, a process left in it is killed (a container's own
+   * node only: on v2 cgroup.kill takes the whole subtree).
+   */
+  removeScript(path: string, killStrays = false): string {
     const dirs = this.facts.cgroupMounts.map((m) => `${m}/${this.prefix}/${path}`);
-    // rmdir sees EBUSY until the last killed process has left; on a loaded host that took more
-    // than 1 s once (a delete failed under the kernel tier beside three lab VMs): retry for 5 s.
-    return `for d in ${dirs.map(shellQuote).join(" ")}; do [ -d "$d" ] || continue; i=0; until rmdir "$d" 2>/dev/null; do i=$((i + 1)); [ $i -lt 50 ] || break; sleep 0.1; done; [ -d "$d" ] && { rmdir "$d"; exit 1; }; done; exit 0`;
+    // rmdir sees EBUSY until the last killed process has left: retry for 5 s. A process the runtime
+    // no longer knows (its state lost while the init lived, or one that escaped its init) is still
+    // the container's: killed each round, with cgroup.kill where the hierarchy has it.
+    const kill = killStrays ? ` if [ -f "$d/cgroup.kill" ]; then echo 1 > "$d/cgroup.kill"; else xargs -r kill -9 < "$d/cgroup.procs"; fi 2>/dev/null;` : "";
+    return `for d in ${dirs.map(shellQuote).join(" ")}; do [ -d "$d" ] || continue; i=0; until rmdir "$d" 2>/dev/null; do i=$((i + 1)); [ $i -lt 50 ] || break;${kill} sleep 0.1; done; [ -d "$d" ] && { rmdir "$d"; exit 1; }; done; exit 0`;
   }
 
   /** Removes the node from every cgroup hierarchy (including ones a runtime added); idempotent. */

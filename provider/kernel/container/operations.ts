@@ -31,7 +31,7 @@ export interface ContainerSite {
 
 /** The site of container `name` whose cgroup is `path` below the prefix, its removal said by the host's cgroup driver. */
 export function containerSite(cgroups: Pick<CgroupDriver, "removeScript">, prefix: string, layout: HostLayout, runtime: "runc" | "crun", name: string, path: string): ContainerSite {
-  return { prefix, layout, runtime, name, removeCgroup: cgroups.removeScript(path) };
+  return { prefix, layout, runtime, name, removeCgroup: cgroups.removeScript(path, true) };
 }
 
 /** Exit status of the create's first step when the template is not built yet: build it (ensureLower), then run the create again. */

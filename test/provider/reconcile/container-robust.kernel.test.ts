@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -9,6 +9,7 @@ import { forgetReads, hostContext } from "../../../provider/reconcile/host-conte
 import { containerArgs } from "../../../schema/container";
 import { parseInput } from "../../../schema/issues";
 import { Containers } from "../../helpers/containers";
+import { localFactsSync } from "../../helpers/host";
 import { leaksOf } from "../../helpers/leaks";
 import { testPrefix } from "../../helpers/prefix";
 
@@ -41,6 +42,32 @@ describe("container create, delete and identity under an operator's bad day", ()
     });
     await L.delete(id, outs);
     expect(readFileSync(join(out, "done"), "utf8")).toBe("graceful\n");
+    await cs.cleanup();
+  });
+
+  it("delete kills a process left in the container's cgroup that the runtime does not know (its state lost while it lived)", async () => {
+    const cs = fresh("s");
+    const { id, outs } = await cs.create("stray", { command: ["sleep", "600"], stopGraceSeconds: 1 });
+    // a process of the host put into the container's node in every hierarchy, as one the runtime lost track of
+    const stray = spawn("sleep", ["600"], { detached: true, stdio: "ignore" });
+    stray.unref();
+    const pid = stray.pid!;
+    const nodes = localFactsSync().cgroupMounts.map((m) => join(m, cs.prefix, "stray")).filter((d) => existsSync(d));
+    expect(nodes.length).toBeGreaterThan(0);
+    for (const d of nodes) writeFileSync(join(d, "cgroup.procs"), String(pid));
+    try {
+      await L.delete(id, outs);
+      for (const d of nodes) expect(existsSync(d)).toBe(false);
+      const stat = `/proc/${pid}/stat`;
+      // dead (a zombie until this process reaps it)
+      expect(existsSync(stat) ? readFileSync(stat, "utf8").split(") ")[1]![0] : "gone").toMatch(/gone|Z|X/);
+    } finally {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        // already gone
+      }
+    }
     await cs.cleanup();
   });
 
