@@ -103,6 +103,7 @@ export function supervisorScript(runtime: string, layout: HostLayout, intervalSe
   const rt = `${runtime} --root ${q(layout.runtimeRoot)}`;
   const c = q(layout.containers);
   const prefix = layout.stateDir.split("/").pop()!;
+  const sizes = q(`${layout.runDir}/supervisor.logs`);
   // A quiet tick runs two processes whatever the number of containers (find, sleep); everything else
   // is the shell's own reads: a process is dear on a slow host, and one per container and second is
   // dear at hundreds of containers.
@@ -131,12 +132,14 @@ export function supervisorScript(runtime: string, layout: HostLayout, intervalSe
     `while [ -d ${c} ]; do`,
     `  set -- ${c}/*/kslice.json; [ -e "$1" ] || break`,
     `  states=; now=`,
-    // logs over their cap: one find for the sizes, the caps read by the shell
-    `  find ${c} -mindepth 2 -maxdepth 2 -name log -printf '%s %h\\n' | while read -r size b; do`,
+    // logs over their cap: one find for the sizes (into a file: a pipe would fork a subshell for
+    // the loop), the caps read by the shell
+    `  find ${c} -mindepth 2 -maxdepth 2 -name log -printf '%s %h\\n' > ${sizes}`,
+    `  while read -r size b; do`,
     `    max=; { read -r max < "$b/logmax"; } 2>/dev/null`,
     `    [ -n "$max" ] && [ "$size" -gt "$max" ] || continue`,
     `    tail -c $((max / 2)) "$b/log" > "$b/log.tmp" && cat "$b/log.tmp" > "$b/log"; rm -f "$b/log.tmp"`,
-    `  done`,
+    `  done < ${sizes}`,
     // containers that publish ports (their claims), whose rules go when their init dies: their
     // ports refuse at once instead of forwarding to an address nobody answers; net.sh puts them back
     `  for p in ${q(layout.ports)}/*; do`,
