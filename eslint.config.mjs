@@ -81,16 +81,4 @@ export default tseslint.config(
       ],
     },
   },
-  {
-    // Issue 26, item 1: reconcile/container-migrate.ts still runs commands itself (t.run of
-    // kernel/container/migrate.ts's scripts, pipeHosts between two hosts) and imports transport
-    // values (connectionKey from transport/open, pipeHosts from transport/stream). It is being
-    // reworked on another branch; until its commands move into kernel/, only the @pulumi/pulumi
-    // rule holds it. Delete this block once it passes the rules above.
-    files: ["provider/reconcile/container-migrate.ts"],
-    rules: {
-      "no-restricted-imports": ["error", { patterns: [{ group: ["@pulumi/pulumi", "@pulumi/pulumi/*"], message: "only provider/resources (and examples, scripts) import @pulumi/pulumi" }] }],
-      "no-restricted-syntax": "off",
-    },
-  },
 );

@@ -45,7 +45,7 @@ export interface ContainerView extends UsageView {
   lastMigration: MigrationView | null;
 }
 
-/** A finished migration, as the provider records it on the target (reconcile/container-migrate.ts, MigrationRecord). */
+/** A finished migration, as the provider records it on the target (reconcile/container/move-records.ts, MigrationRecord). */
 export interface MigrationView {
   from: string;
   to: string;

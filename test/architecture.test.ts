@@ -42,6 +42,10 @@ describe("ESLint holds reconcile/ to 'reconcile asks, kernel acts' (ARCHITECTURE
     expect(await lint(code, "provider/reconcile/container-example.ts")).toBeGreaterThan(0);
   });
 
+  it.each(violations)("refuses %s in the Container's operations (reconcile/container/)", async (code) => {
+    expect(await lint(code.replaceAll('"../', '"../../'), "provider/reconcile/container/move-example.ts")).toBeGreaterThan(0);
+  });
+
   it("allows transport types and kernel/ functions", async () => {
     const code = `import type { Transport } from "../transport/transport";\nimport { readSubmounts } from "../kernel/container/admission";\nexport const f = (t: Transport) => readSubmounts(t, ["/srv"]);\n`;
     expect(await lint(code, "provider/reconcile/container-example.ts")).toBe(0);

@@ -99,9 +99,18 @@ export class StepError extends Error {
     readonly step: string,
     readonly exitCode: number,
     readonly stderr: string,
+    /** The host it ran on, where the message must say (a migration's steps run on two). */
+    readonly host?: string,
+    options?: { cause?: unknown },
   ) {
-    super(`${step}: ${stderr || `exited with ${exitCode}`}`);
+    super(host === undefined ? `${step}: ${stderr || `exited with ${exitCode}`}` : `step "${step}" on host ${host}: ${stderr || `exited with ${exitCode}`}`, options);
     this.name = "StepError";
+  }
+
+  /** A step on a named host that failed with `cause` (its message as the stderr; its exit status when it had one). */
+  static on(step: string, host: string, cause: unknown): StepError {
+    const code = cause instanceof StepError ? cause.exitCode : 1;
+    return new StepError(step, code, (cause as Error)?.message ?? String(cause), host, { cause });
   }
 }
 

@@ -8,7 +8,7 @@ import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-t
 import { containsUnknown } from "./unknown";
 import { OciRuntime } from "../kernel/container/runtime";
 import { removeContainer } from "./container";
-import { warmReads } from "./container-reads";
+import { warmReads } from "./container/reads";
 import { ownerOf, stackOf } from "./ownership";
 import { PrefixHost, type PrefixUsers } from "../kernel/prefix";
 import type { HostContext } from "./host-context";

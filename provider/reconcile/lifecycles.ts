@@ -1,6 +1,5 @@
 import { backupLifecycle } from "./backup";
-import { containerLifecycle, declaration, replaceKeys } from "./container";
-import { withMigration } from "./container-migrate";
+import { containerLifecycle } from "./container";
 import { hostLifecycle } from "./host";
 import { limitsLifecycle } from "./limits";
 import { networkLifecycle } from "./network";
@@ -33,9 +32,8 @@ const engineFacing = (impl: LifecycleImpl): LifecycleImpl => ({
 export const lifecycles: Record<string, LifecycleImpl> = {
   host: engineFacing(hostLifecycle),
   limits: engineFacing(limitsLifecycle),
-  // a move to another host migrates (container-migrate.ts); the kernel's drift is named in the
-  // engine's diff display (diff-detail.ts)
-  container: engineFacing(showDiffDetail(withMigration(containerLifecycle, declaration, replaceKeys))),
+  // the kernel's drift is named in the engine's diff display (diff-detail.ts)
+  container: engineFacing(showDiffDetail(containerLifecycle)),
   network: engineFacing(networkLifecycle),
   placement: engineFacing(placementLifecycle),
   backup: engineFacing(backupLifecycle),

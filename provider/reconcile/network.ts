@@ -13,7 +13,7 @@ import { forgetReads, hostContext } from "./host-context";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
 import { claim, ownerConflict, ownerOf, stackOf } from "./ownership";
-import { hostSnapshots } from "./container-reads";
+import { hostSnapshots } from "./container/reads";
 import { perResource, type ClaimsSnapshot, type PerResourceReads } from "../kernel/container/snapshot";
 import { unreachableAtCheck } from "./unreachable";
 import { ingressFailures } from "../../schema/ingress";

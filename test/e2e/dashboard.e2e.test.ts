@@ -27,7 +27,7 @@ const work = mkdtempSync(join(tmpdir(), "kslice-dash-"));
 const children: ChildProcess[] = [];
 // the Host of the stack that made "web", declared draining: its record is what the page shows
 const drainingHost = (draining: boolean) => ({ connection: { type: "local" }, prefix, runtime: "auto", draining, owner: "urn:pulumi:dev::fleet::kslice:index:Host::local" });
-/** A finished migration's record in a bundle, as the provider writes it on the target (reconcile/container-migrate.ts). */
+/** A finished migration's record in a bundle, as the provider writes it on the target (reconcile/container/move.ts). */
 const migrated = (from: string, at: string) => ({
   source: { connection: from, prefix: "elsewhere", name: "web" }, phase: "started", wasRunning: true, stoppedAt: 0, bytes: 3 << 20, templateBuilt: false,
   result: { from, to: "local", mode: "cold", downtimeMs: 412, bytes: 3 << 20, precopyBytes: 2 << 20, templateBuilt: false, at },

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { containerArgs } from "../../schema/container";
 import { parseInput } from "../../schema/issues";
-import { diskAdmission, diskChange, diskReplaces } from "../../provider/reconcile/container-disk";
+import { diskAdmission, diskChange, diskReplaces } from "../../provider/reconcile/container/disk";
 import { parseDisk } from "../../provider/kernel/container/disk";
 
 const parse = (disk: unknown) => parseInput(containerArgs, { host: { connection: { type: "local" } }, name: "web", command: ["sleep", "1"], disk });

@@ -6,7 +6,7 @@ import { ensureRootfsMounted } from "./rootfs";
 import { rangeSize } from "./uid-ranges";
 
 /**
- * Scripts of a container's migration between hosts (reconcile/container-migrate.ts drives them).
+ * Scripts of a container's migration between hosts (kernel/container/move.ts runs them, reconcile/container/move.ts orders them).
  * The writable layer (the overlay's upper dir) moves as a GNU tar stream: numeric owners, xattrs
  * (all namespaces: overlay's whiteouts and opaque dirs are trusted.overlay.*) and ACLs intact.
  */
@@ -170,7 +170,7 @@ export function liveSupportScript(runtime: "runc" | "crun"): string {
 /**
  * A migration's progress, kept in the target's bundle (`migration.json`, removed with the bundle)
  * so that an up after an interruption can tell a move that finished from one to resume
- * (reconcile/container-migrate.ts gives it its shape). One command, written to a temporary file
+ * (reconcile/container/move-records.ts gives it its shape). One command, written to a temporary file
  * and renamed (a reader sees the old record or the new one, never half of one), then synced.
  */
 export const moveRecordFile = (bundle: string): string => `${bundle}/migration.json`;

@@ -7,8 +7,7 @@
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { containerLifecycle, declaration, replaceKeys } from "../../../provider/reconcile/container";
-import { withMigration } from "../../../provider/reconcile/container-migrate";
+import { containerLifecycle } from "../../../provider/reconcile/container";
 import { forgetReads } from "../../../provider/reconcile/host-context";
 import { limitsLifecycle } from "../../../provider/reconcile/limits";
 import { forgetClaims } from "../../../provider/reconcile/ownership";
@@ -22,7 +21,7 @@ const source = `${testPrefix}-db`;
 const target = `${testPrefix}-db2`;
 const src = new Containers(source);
 const dst = new Containers(target);
-const L = withMigration(containerLifecycle, declaration, replaceKeys);
+const L = containerLifecycle;
 const idle = ["sleep", "600"];
 const sh = (script: string) => execFileSync("sh", ["-c", script], { encoding: "utf8" });
 /** Free bytes of the filesystem holding /var/lib, as the check measures it. */

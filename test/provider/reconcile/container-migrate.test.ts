@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { chooseMode } from "../../../provider/reconcile/container-migrate";
+import { chooseMode } from "../../../provider/reconcile/container";
 import type { HostContext } from "../../../provider/reconcile/host-context";
 
 /** A host whose live-support script answers `answer` (a fake transport: no host is touched). */

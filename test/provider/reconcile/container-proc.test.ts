@@ -1,7 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ociSpec, specBeforeProcViews, type SpecContext } from "../../../provider/kernel/container/oci-spec";
 import { procViewFiles } from "../../../provider/kernel/container/lxcfs";
-import { procViewsAdmission, procViewsRestart, procViewsStale } from "../../../provider/reconcile/container-proc";
+import { procViewsAdmission, procViewsRestart, procViewsStale } from "../../../provider/reconcile/container/proc";
 import { containerArgs } from "../../../schema/container";
 
 const args = (extra: Record<string, unknown> = {}) =>

@@ -3,7 +3,7 @@
 // without a host.
 import { beforeEach, describe, expect, it } from "vitest";
 import { budgetShortfall, declaredParentDisk, diskBudgetAdmission, recordedDisk } from "../../../provider/reconcile/disk-budget";
-import { diskRoomShortfall } from "../../../provider/reconcile/container-disk";
+import { diskRoomShortfall } from "../../../provider/reconcile/container/disk";
 import { withHostDefaults } from "../../../provider/reconcile/container";
 import { forgetClaims } from "../../../provider/reconcile/ownership";
 import { containerArgs } from "../../../schema/container";

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CgroupDriver } from "../../../provider/kernel/cgroup/driver";
 import { parseFacts } from "../../../provider/kernel/host-facts";
-import { hostSnapshots, initFiles, netProbeText, warmReads } from "../../../provider/reconcile/container-reads";
+import { hostSnapshots, initFiles, netProbeText, warmReads } from "../../../provider/reconcile/container/reads";
 import type { HostContext } from "../../../provider/reconcile/host-context";
 import type { CommandResult } from "../../../provider/transport/transport";
 

@@ -1,21 +1,21 @@
-import { attachmentName, portKey, portsClash } from "../../schema/container-network";
-import type { ContainerArgs } from "../../schema/container";
-import { isHostAddress, parseIPv4, parseSubnet } from "../../schema/ipv4";
-import type { InputFailure } from "../../schema/issues";
-import type { HostLayout } from "../kernel/container/layout";
-import { netShFile, parseNetProbe, probeNet, type Attachment, type NetDrift } from "../kernel/network/attach";
-import type { NetworkSpec } from "../kernel/network/bridge";
-import { readNetworkRecords } from "../kernel/network/host";
-import type { ClaimsSnapshot, ContainerSnapshot } from "../kernel/container/snapshot";
-import { readPortsInUse, type PortsInUse } from "../kernel/container/admission";
-import { hostnameFile, hostsFile, resolvConf } from "../kernel/network/dns";
-import { macFor, vethAlias, vethName } from "../kernel/network/names";
-import type { PortRule } from "../kernel/network/nft";
-import type { PortClaim } from "../kernel/network/port-claims";
-import { stackOf } from "./ownership";
-import type { Transport } from "../transport/transport";
-import { netProbeText } from "./container-reads";
-import { ingressFailures, resolveIngress, type IngressRules } from "../../schema/ingress";
+import { attachmentName, portKey, portsClash } from "../../../schema/container-network";
+import type { ContainerArgs } from "../../../schema/container";
+import { isHostAddress, parseIPv4, parseSubnet } from "../../../schema/ipv4";
+import type { InputFailure } from "../../../schema/issues";
+import type { HostLayout } from "../../kernel/container/layout";
+import { netShFile, parseNetProbe, probeNet, type Attachment, type NetDrift } from "../../kernel/network/attach";
+import type { NetworkSpec } from "../../kernel/network/bridge";
+import { readNetworkRecords } from "../../kernel/network/host";
+import type { ClaimsSnapshot, ContainerSnapshot } from "../../kernel/container/snapshot";
+import { readPortsInUse, type PortsInUse } from "../../kernel/container/admission";
+import { hostnameFile, hostsFile, resolvConf } from "../../kernel/network/dns";
+import { macFor, vethAlias, vethName } from "../../kernel/network/names";
+import type { PortRule } from "../../kernel/network/nft";
+import type { PortClaim } from "../../kernel/network/port-claims";
+import { stackOf } from "../ownership";
+import type { Transport } from "../../transport/transport";
+import { netProbeText } from "./reads";
+import { ingressFailures, resolveIngress, type IngressRules } from "../../../schema/ingress";
 
 /** What ingress sources resolve against: the host's network records and the addresses containers hold. */
 export interface IngressWorld {

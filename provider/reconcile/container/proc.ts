@@ -1,4 +1,4 @@
-import type { ContainerArgs } from "../../schema/container";
+import type { ContainerArgs } from "../../../schema/container";
 
 /**
  * The container's /proc views (kernel/container/lxcfs.ts). The runtime binds them from the

@@ -1,15 +1,16 @@
-import type { Connection } from "../../schema/connection";
-import { hostLayout } from "../kernel/container/layout";
-import { SnapshotCache, perResource, startBurst, type ClaimsSnapshot, type ContainerSnapshot, type PerResourceReads } from "../kernel/container/snapshot";
-import { chooseRuntime } from "../kernel/host-facts";
-import { connectionKey } from "../kernel/connection";
-import { registerSharedRead, type HostContext } from "./host-context";
-import type { Attachment } from "../kernel/network/attach";
-import type { PortRule } from "../kernel/network/nft";
-import { probeAllNets, probeTextFor, type HostNetView } from "../kernel/network/probe-all";
-import { readInitFiles } from "../kernel/container/security";
-import { readHostResolvConf } from "../kernel/network/dns";
-import type { Transport } from "../transport/transport";
+import { isLive } from "./status";
+import type { Connection } from "../../../schema/connection";
+import { hostLayout } from "../../kernel/container/layout";
+import { SnapshotCache, perResource, startBurst, type ClaimsSnapshot, type ContainerSnapshot, type PerResourceReads } from "../../kernel/container/snapshot";
+import { chooseRuntime } from "../../kernel/host-facts";
+import { connectionKey } from "../../kernel/connection";
+import { registerSharedRead, type HostContext } from "../host-context";
+import type { Attachment } from "../../kernel/network/attach";
+import type { PortRule } from "../../kernel/network/nft";
+import { probeAllNets, probeTextFor, type HostNetView } from "../../kernel/network/probe-all";
+import { readInitFiles } from "../../kernel/container/security";
+import { readHostResolvConf } from "../../kernel/network/dns";
+import type { Transport } from "../../transport/transport";
 
 const snapshotCaches = new Map<string, SnapshotCache>();
 
@@ -30,7 +31,7 @@ export function hostSnapshots(h: HostContext, host: { connection: Connection; pr
   return snapshots;
 }
 
-const live = (snap: ContainerSnapshot) => [...snap.states.values()].filter((s) => s.status === "running" || s.status === "paused");
+const live = (snap: ContainerSnapshot) => [...snap.states.values()].filter((s) => isLive(s.status));
 
 const inits: PerResourceReads<Map<string, (string | undefined)[]>> = new WeakMap();
 const views: PerResourceReads<HostNetView> = new WeakMap();

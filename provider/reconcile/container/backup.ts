@@ -1,8 +1,8 @@
-import type { BaseRootfs, Rootfs } from "../../schema/container";
-import type { InputFailure } from "../../schema/issues";
-import { readBackup } from "../kernel/container/backup";
-import { backupBase } from "../kernel/container/rootfs";
-import type { Transport } from "../transport/transport";
+import type { BaseRootfs, Rootfs } from "../../../schema/container";
+import type { InputFailure } from "../../../schema/issues";
+import { readBackup } from "../../kernel/container/backup";
+import { backupBase } from "../../kernel/container/rootfs";
+import type { Transport } from "../../transport/transport";
 
 /**
  * Check of a Container made from a backup (`rootfs: { backup: { file } }`): the file is read on

@@ -1,7 +1,7 @@
-import type { ContainerArgs } from "../../schema/container";
-import type { InputFailure } from "../../schema/issues";
-import { readSubmounts } from "../kernel/container/admission";
-import type { Transport } from "../transport/transport";
+import type { ContainerArgs } from "../../../schema/container";
+import type { InputFailure } from "../../../schema/issues";
+import { readSubmounts } from "../../kernel/container/admission";
+import type { Transport } from "../../transport/transport";
 
 /**
  * Where the runtime cannot make a read-only bind recursive ("rro"), plain "ro" leaves the source's

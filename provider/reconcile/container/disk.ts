@@ -1,12 +1,12 @@
-import type { ContainerArgs } from "../../schema/container";
-import type { InputFailure } from "../../schema/issues";
-import { formatSize, readableSize } from "../../schema/units";
-import { growDisk, hostDiskMissing, readDisk, readDiskRoom, resizeDiskOffline, type DiskObserved, type DiskRoom } from "../kernel/container/disk";
-import type { HostLayout } from "../kernel/container/layout";
-import { connectionKey } from "../kernel/connection";
-import type { Transport } from "../transport/transport";
-import { showSize } from "./disk-budget";
-import { declaredTogether } from "./ownership";
+import type { ContainerArgs } from "../../../schema/container";
+import type { InputFailure } from "../../../schema/issues";
+import { formatSize, readableSize } from "../../../schema/units";
+import { growDisk, hostDiskMissing, readDisk, readDiskRoom, resizeDiskOffline, type DiskObserved, type DiskRoom } from "../../kernel/container/disk";
+import type { HostLayout } from "../../kernel/container/layout";
+import { connectionKey } from "../../kernel/connection";
+import type { Transport } from "../../transport/transport";
+import { showSize } from "../disk-budget";
+import { declaredTogether } from "../ownership";
 
 /**
  * A container's disk limit (`disk`, kernel/container/disk.ts): what reconcile decides of it. The

@@ -1,8 +1,8 @@
-import type { ContainerArgs } from "../../schema/container";
-import type { HostLayout } from "../kernel/container/layout";
-import type { ClaimsSnapshot } from "../kernel/container/snapshot";
-import { chooseRanges, claimRange, legacyBase, maxRangeIndex, rangeBase, rangeIndex } from "../kernel/container/uid-ranges";
-import type { Transport } from "../transport/transport";
+import type { ContainerArgs } from "../../../schema/container";
+import type { HostLayout } from "../../kernel/container/layout";
+import type { ClaimsSnapshot } from "../../kernel/container/snapshot";
+import { chooseRanges, claimRange, legacyBase, maxRangeIndex, rangeBase, rangeIndex } from "../../kernel/container/uid-ranges";
+import type { Transport } from "../../transport/transport";
 
 /**
  * The host uid of a user-namespaced container's root, as the host shows it now: its claim, or for a

@@ -1,0 +1,81 @@
+import { pipeHosts, type PipeResult } from "../../transport/stream";
+import type { Transport } from "../../transport/transport";
+import type { PauseHook } from "../transaction";
+import { StepError } from "../transaction";
+import {
+  archiveUpperScript, keepTargetManifestScript, liveSupportScript, pruneUpperScript, restoreUpperScript, upperManifestScript, upperSizeScript, type ArchivePhase,
+} from "./migrate";
+
+/**
+ * A move's commands on its two hosts (reconcile/container/move.ts orders them): each function runs
+ * migrate.ts's scripts and returns a typed result. A failure names the step and the host it ran on.
+ */
+
+/** One end of a move: the host's transport, its name in messages, the container's bundle there. */
+export interface MoveEnd {
+  t: Transport;
+  name: string;
+  bundle: string;
+}
+
+/** Answers a trivial command within 15 s, or throws why not. */
+export async function answers(t: Transport): Promise<void> {
+  await t.run(["true"], { timeoutMs: 15_000 });
+}
+
+/** "ok" when the host can checkpoint and restore with `runtime`, or one line saying why not. */
+export async function readLiveSupport(t: Transport, runtime: "runc" | "crun"): Promise<string> {
+  const r = await t.run(["sh", "-c", liveSupportScript(runtime)], { timeoutMs: 30_000, allowFailure: true });
+  return r.stdout.trim() || r.stderr.trim() || `exit ${r.exitCode}`;
+}
+
+/** The user-namespace base a bundle was made with (its kslice.json), if any. */
+export async function readUidBase(t: Transport, bundle: string): Promise<number | undefined> {
+  const [meta] = await t.readFiles([`${bundle}/kslice.json`]);
+  try {
+    const b = meta ? (JSON.parse(meta) as { uidBase?: unknown }).uidBase : undefined;
+    return typeof b === "number" ? b : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Is the rootfs template `lower` on the host? */
+export async function hasTemplate(t: Transport, lower: string): Promise<boolean> {
+  return (await t.run(["test", "-d", lower], { allowFailure: true })).exitCode === 0;
+}
+
+/** Throws naming the side of a pipe that failed (the target's first: a source killed by the pipe says less). */
+function sideFailed(r: PipeResult, fromStep: string, toStep: string, from: string, to: string): void {
+  const failed = (side: { exitCode: number; stderr: string; timedOut: boolean }) => (side.timedOut ? "timed out" : `exited with ${side.exitCode}: ${side.stderr.trim() || "(no stderr)"}`);
+  if (r.to.exitCode !== 0 || r.to.timedOut) throw StepError.on(toStep, to, new Error(failed(r.to)));
+  if (r.from.exitCode !== 0 || r.from.timedOut) throw StepError.on(fromStep, from, new Error(failed(r.from)));
+}
+
+/**
+ * Streams the source bundle's upper dir into the target bundle (host to host through this process),
+ * with `shift` mapping user-namespace ids when the ranges differ. The changes phase first removes on
+ * the target what went since the pre-copy, and sends the target's listing back so that what it
+ * lacks goes too, whatever its times. `onBytes` sees the running total and the layer's size (0:
+ * not measured). Returns the bytes moved.
+ */
+export async function streamUpper(
+  from: MoveEnd,
+  to: MoveEnd,
+  o: { shift?: { from: number; to: number }; phase: ArchivePhase; lower: string; hook?: PauseHook; onBytes?: (bytes: number, total: number) => void },
+): Promise<number> {
+  if (o.phase.kind === "changes") {
+    const pruned = await pipeHosts(from.t, ["sh", "-c", upperManifestScript(from.bundle)], to.t, ["sh", "-c", pruneUpperScript(to.bundle)], { timeoutMs: 600_000 });
+    sideFailed(pruned, "listing of the writable layer", "removal of what went since the pre-copy", from.name, to.name);
+    const listed = await pipeHosts(to.t, ["sh", "-c", upperManifestScript(to.bundle)], from.t, ["sh", "-c", keepTargetManifestScript(from.bundle)], { timeoutMs: 600_000 });
+    sideFailed(listed, "listing of the target's copy", "keeping the target's listing", to.name, from.name);
+  }
+  const total = o.phase.kind === "changes" ? 0 : Number((await from.t.run(["sh", "-c", upperSizeScript(from.bundle)])).stdout.trim()) || 0;
+  const r = await pipeHosts(
+    from.t, ["sh", "-c", archiveUpperScript(from.bundle, o.shift, o.phase)],
+    to.t, ["sh", "-c", restoreUpperScript(to.bundle, o.lower, o.hook, o.phase.kind)],
+    { timeoutMs: 3_600_000, onBytes: (n) => o.onBytes?.(n, total) },
+  );
+  sideFailed(r, "copy of the writable layer (tar)", "copy of the writable layer (unpack)", from.name, to.name);
+  return r.bytes;
+}

@@ -1,0 +1,21 @@
+import { readBundleRecord } from "../../kernel/container/bundle-state";
+import { ownerOf, recordedOwner } from "../ownership";
+import type { Props } from "../provider-types";
+import { context } from "./context";
+import { parse } from "./inputs";
+import { removeContainer } from "./steps";
+
+/** Removes the container and everything it has on its host; one of another owner now (adopted) stays. */
+export async function deleteContainer(_id: string, props: Props): Promise<void> {
+  const a = parse(props);
+  const c = await context(a);
+  // taken over by another owner (adopt: true): it is theirs now, and stays
+  const holder = recordedOwner(await readBundleRecord(c.t, c.bundle));
+  if (holder && holder !== ownerOf(props)) {
+    console.error(`warning: ${c.t.target}: container ${a.name} under prefix ${a.host.prefix} now belongs to ${holder}; left in place`);
+    c.snapshots.invalidate();
+    return;
+  }
+  await removeContainer(c.h, c.runtime, c.prefix, a.name, c.path, a.stopGraceSeconds * 1000);
+  c.snapshots.invalidate();
+}

@@ -1,0 +1,25 @@
+import type { LifecycleImpl } from "../provider-types";
+import { check } from "./check";
+import { create } from "./create";
+import { deleteContainer } from "./delete";
+import { diff } from "./diff";
+import { read } from "./read";
+import { update } from "./update";
+
+/**
+ * The Container's lifecycle, one file per operation. A change of host is a move (move.ts), which
+ * diff announces and update makes, through the same create, apply and delete.
+ *
+ *   check.ts      the declaration admitted on its host (admission.ts), a move's room and mode (move-plan.ts)
+ *   diff.ts       move, replace, changed declaration, or the kernel's drift (observe.ts drifted)
+ *   create.ts     one script makes it (allocate.ts, steps.ts); a bundle already there is taken over
+ *   read.ts       the kernel's view in the user's terms
+ *   update.ts     migrate (move.ts), or apply in place (apply.ts)
+ *   delete.ts     everything it has on the host goes
+ */
+export const containerLifecycle: LifecycleImpl = { check, diff, create, read, update, delete: deleteContainer };
+
+export { declaration, replaceKeys, withHostDefaults } from "./inputs";
+export { removeContainer } from "./steps";
+export { chooseMode, liveUnsupported } from "./move-plan";
+export type { LeftBehind, MigrationRecord } from "./move-records";

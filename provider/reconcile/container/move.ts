@@ -1,0 +1,235 @@
+import type { ContainerArgs } from "../../../schema/container";
+import { hostLayout } from "../../kernel/container/layout";
+import { hostClock, writeMoveRecord, type ArchivePhase } from "../../kernel/container/migrate";
+import { hasTemplate, readUidBase, streamUpper } from "../../kernel/container/move";
+import { baseOf, lowerOf } from "../../kernel/container/rootfs";
+import { StepError } from "../../kernel/transaction";
+import { forgetReads, type HostContext } from "../host-context";
+import { ownerOf } from "../ownership";
+import type { Props, UpdateResult } from "../provider-types";
+import { pauseAt, pauseHook } from "../test-hooks";
+import { applyDeclaration } from "./apply";
+import { context } from "./context";
+import { createContainer } from "./create";
+import { deleteContainer } from "./delete";
+import { parse } from "./inputs";
+import { chooseMode, log, reach, where, type HostRef } from "./move-plan";
+import { interrupted, leftBehindOf, sourceOf, type LeftBehind, type MigrationRecord, type Move } from "./move-records";
+import { observe, outputs } from "./observe";
+import { readContainer } from "./read";
+import { isLive } from "./status";
+import { start, stop } from "./steps";
+
+/**
+ * A Container whose `host` moves to another machine (or prefix) migrates instead of being rebuilt
+ * empty (ARCHITECTURE.md, "Migration"): created unstarted on the target from the same declaration,
+ * pre-copied while it runs, stopped on the source, what changed streamed across by the provider,
+ * started on the target, and only then removed from the source. Any failure before that removal
+ * undoes the target and restarts the source as it was. The container's own create, update and
+ * delete do the work on each host: the migration orders them and moves the data.
+ *
+ * Its progress is recorded on the target as it goes (a Move in the bundle's migration.json): the
+ * engine hears of a migration only when it returns, so a CLI killed meanwhile leaves a state that
+ * still names the source while the provider went on. The next up reads the record and resumes
+ * the move (the copy made again) or, once the data is on the target, takes it over as it is.
+ */
+
+async function step<T>(name: string, host: string, f: () => Promise<T>): Promise<T> {
+  try {
+    return await f();
+  } catch (e) {
+    throw e instanceof StepError && e.host !== undefined ? e : StepError.on(name, host, e);
+  }
+}
+
+const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
+
+type End = { h: HostContext; host: HostRef; name: string };
+
+/** Streams the source's writable layer into the target's bundle, shifting ids when the ranges differ. Returns the bytes moved. */
+async function copyUpper(from: End, to: End, a: ContainerArgs, container: string, phase: ArchivePhase = { kind: "whole" }): Promise<number> {
+  const src = { t: from.h.t, name: from.name, bundle: hostLayout(from.host.prefix).bundle(container) };
+  const dst = { t: to.h.t, name: to.name, bundle: hostLayout(to.host.prefix).bundle(a.name) };
+  const [fromBase, toBase] = [await readUidBase(src.t, src.bundle), await readUidBase(dst.t, dst.bundle)];
+  const shift = fromBase !== undefined && toBase !== undefined ? { from: fromBase, to: toBase } : undefined;
+  const what = phase.kind === "precopy" ? "pre-copy" : phase.kind === "changes" ? "copy of the changes" : "copy";
+  let last = Date.now();
+  return streamUpper(src, dst, {
+    shift, phase, lower: lowerOf(hostLayout(to.host.prefix), a.rootfs), hook: pauseHook(),
+    onBytes: (n, total) => {
+      if (Date.now() - last < 5000) return;
+      last = Date.now();
+      log(`container ${a.name}: migrating from ${from.name} to ${to.name}: ${what}: ${mib(n)}${total ? ` of about ${mib(total)}` : ""} moved`);
+    },
+  });
+}
+
+/**
+ * A migration's stop on the source: the stop alone, without update's reads before and after it
+ * (stopInit takes any state: running, paused, exited, missing), so that the downtime holds only
+ * the stop itself. The migration keeps the source's outputs it had.
+ */
+async function stopForMove(props: Props): Promise<void> {
+  const a = parse(props);
+  const c = await context(a);
+  try {
+    await stop(c, a);
+  } finally {
+    c.snapshots.invalidate();
+  }
+}
+
+/**
+ * A migration's start on the target, of the container it created there unstarted from the same
+ * declaration: the start alone, without update's reads before it (its records, disk and state are
+ * the create's), then the outputs as read after it.
+ */
+async function startForMove(news: Props): Promise<Props> {
+  const a = parse(news);
+  const c = await context(a);
+  try {
+    await start(c, a);
+  } finally {
+    c.snapshots.invalidate();
+  }
+  return outputs(a, news, c, await observe(c, a));
+}
+/** Moves a container from olds' host to news' host; see the file's comment. */
+export async function migrate(id: string, olds: Props, news: Props, o: ContainerArgs, a: ContainerArgs): Promise<UpdateResult> {
+  const fromName = where(o.host, a.host);
+  const toName = where(a.host, o.host);
+  const source = await reach(o.host);
+  if ("error" in source) return sourceLost(olds, news, o, a, source.error);
+  const target = await reach(a.host);
+  if ("error" in target) throw new Error(`container ${a.name}: cannot migrate to host ${toName}, which cannot be reached: ${target.error}`);
+  const from = { h: source.h, host: o.host, name: fromName };
+  const to = { h: target.h, host: a.host, name: toName };
+  const dst = hostLayout(a.host.prefix).bundle(a.name);
+  const prior = await interrupted(target.h, o, a, ownerOf(news));
+  if (prior && prior.phase !== "copying") return takeOver(id, olds, news, o, a, prior, target.h);
+  const chosen = await chooseMode(a.migration, from, to);
+  if ("error" in chosen) throw new Error(`container ${a.name}: migration: "live" is not possible: ${chosen.error}`);
+  if (chosen.fallback) log(`warning: container ${a.name}: live migration is not possible (${chosen.fallback}); migrating cold`);
+  // live would land here once implemented; chooseMode never answers "live" before then
+  const mode = "cold" as const;
+  log(prior
+    ? `container ${a.name}: resuming the migration from ${fromName} to ${toName} that was interrupted during its copy (${mode})`
+    : `container ${a.name}: migrating from ${fromName} to ${toName} (${mode})`);
+
+  const before = await readContainer(id, olds);
+  // resumed: the source was stopped by the interrupted run, so its record says whether it ran
+  const wasRunning = prior ? prior.wasRunning : isLive(before.props?.status);
+  const templateBuilt = prior ? prior.templateBuilt : !("path" in baseOf(a.rootfs)) && !(await hasTemplate(target.h.t, lowerOf(hostLayout(a.host.prefix), a.rootfs)));
+  const move = (m: Omit<Move, "source" | "templateBuilt">) => writeMoveRecord(target.h.t, dst, { source: sourceOf(o), templateBuilt, ...m });
+  let created: Props | undefined;
+  let stopped = false;
+  let bytes = 0;
+  let precopyBytes = 0;
+  let since: number | undefined;
+  // where the downtime went: the stop, the copy while stopped, the start (for the log)
+  const spent: string[] = [];
+  const lap = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
+    const t0 = Date.now();
+    const r = await f();
+    spent.push(`${what} ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    return r;
+  };
+  let stoppedAt = 0;
+  let outs: Props;
+  let record: MigrationRecord;
+  try {
+    // made first (its template built if missing) while the source still runs: shorter downtime
+    created = (await step("create on target (unstarted)", toName, () => createContainer({ ...news, state: "stopped" }))).outs ?? {};
+    if (before.props && wasRunning && !prior) {
+      // copied while it runs, then only what changed while it is stopped: the downtime is the changes'
+      since = (await step("clock on source", fromName, () => hostClock(from.h.t))) - 2;
+      const began = Date.now();
+      precopyBytes = await step("pre-copy of the writable layer", `${fromName} → ${toName}`, () => copyUpper(from, to, a, o.name, { kind: "precopy" }));
+      log(`container ${a.name}: pre-copied ${mib(precopyBytes)} to ${toName} while it ran (${((Date.now() - began) / 1000).toFixed(1)} s); stopping it for the changes`);
+    }
+    if (before.props) {
+      stoppedAt = prior?.stoppedAt ?? Date.now();
+      stopped = wasRunning; // set before: a stop that failed half-way is undone by a start too
+      // recorded before the stop: an interruption from here on is resumed, the source restarted on a failure
+      await step("record on target", toName, () => move({ phase: "copying", wasRunning, stoppedAt, bytes: 0 }));
+      await lap("stop", () => step("stop on source", fromName, () => stopForMove(olds)));
+      const phase: ArchivePhase = since === undefined ? { kind: "whole" } : { kind: "changes", since };
+      bytes = precopyBytes + (await lap(since === undefined ? "copy" : "copy of the changes", () => step("copy of the writable layer", `${fromName} → ${toName}`, () => copyUpper(from, to, a, o.name, phase))));
+    } else {
+      log(`warning: container ${a.name}: not on ${fromName} (deleted behind kslice's back): created on ${toName} from its declaration, with no data to move`);
+    }
+    await step("record on target", toName, () => move({ phase: "copied", wasRunning, stoppedAt: stoppedAt || null, bytes }));
+    outs = a.state === "running"
+      ? await lap("start", () => step("start on target", toName, () => startForMove(news)))
+      : ((await step("record on target", toName, () => applyDeclaration(created!, news))).outs ?? {});
+    const downtimeMs = a.state === "running" && stoppedAt ? Date.now() - stoppedAt : null;
+    record = { from: fromName, to: toName, mode, downtimeMs, bytes, precopyBytes, templateBuilt, at: new Date().toISOString() };
+    await step("record on target", toName, () => move({ phase: "started", wasRunning, stoppedAt: stoppedAt || null, bytes, result: record }));
+  } catch (e) {
+    const undo: string[] = [];
+    if (created) await deleteContainer(id, created).catch((u: Error) => undo.push(`removing it from ${toName} failed too: ${u.message}`));
+    if (stopped) await applyDeclaration({ ...olds, state: "stopped" }, olds).catch((u: Error) => undo.push(`restarting it on ${fromName} failed too: ${u.message}`));
+    forgetReads();
+    const state = undo.length ? undo.join("; ") : `it is on ${fromName} as before${stopped ? " (restarted)" : ""}`;
+    throw new Error(`container ${a.name}: migration from ${fromName} to ${toName} failed at ${(e as Error).message}; ${state}`, { cause: e });
+  }
+  const leftBehind = await removeSource(id, olds, o, toName, fromName);
+  forgetReads();
+  const phases = precopyBytes ? ` (${mib(precopyBytes)} while it ran, ${mib(bytes - precopyBytes)} while it was stopped)` : "";
+  log(`container ${a.name}: migrated from ${fromName} to ${toName} (${mode}): ${mib(bytes)} moved${phases}${templateBuilt ? ", template built on the target first" : ""}, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms (${spent.join(", ")})`}`);
+  await pauseAt("migrated");
+  return { outs: { ...outs, lastMigration: record, leftBehind } };
+}
+
+/**
+ * The last step of a move: the container goes from the source. When that fails, it runs on the
+ * target already: the copy on the source goes at a later up, when that host answers (leftBehind).
+ */
+async function removeSource(id: string, olds: Props, o: ContainerArgs, toName: string, fromName: string): Promise<LeftBehind[]> {
+  try {
+    await deleteContainer(id, olds);
+    return leftBehindOf(olds);
+  } catch (e) {
+    log(`warning: container ${o.name}: migrated to ${toName}, but removing it from ${fromName} failed (${(e as Error).message}); the next up removes it`);
+    return [...leftBehindOf(olds), { connection: o.host.connection, prefix: o.host.prefix, machineId: typeof olds.machineId === "string" ? olds.machineId : null, name: o.name }];
+  }
+}
+
+/**
+ * An interrupted migration whose data had reached the target (its record says copied or started):
+ * the container there is this resource's, taken over as it is (create adopts it: a running init
+ * keeps its pid; one the interruption left unstarted is started now), the source removed if it is
+ * still there, and the migration's own record kept as lastMigration.
+ */
+async function takeOver(id: string, olds: Props, news: Props, o: ContainerArgs, a: ContainerArgs, prior: Move, h: HostContext): Promise<UpdateResult> {
+  const fromName = where(o.host, a.host);
+  const toName = where(a.host, o.host);
+  log(`container ${a.name}: the migration from ${fromName} to ${toName} was interrupted after its data moved: taken over on ${toName} as it is`);
+  const outs = (await step("take over on target", toName, () => createContainer(news))).outs ?? {};
+  let record = prior.result;
+  if (!record) {
+    const downtimeMs = a.state === "running" && prior.stoppedAt ? Date.now() - prior.stoppedAt : null;
+    record = { from: fromName, to: toName, mode: "cold", downtimeMs, bytes: prior.bytes, precopyBytes: 0, templateBuilt: prior.templateBuilt, at: new Date().toISOString() };
+    await step("record on target", toName, () => writeMoveRecord(h.t, hostLayout(a.host.prefix).bundle(a.name), { ...prior, phase: "started", result: record }));
+  }
+  const leftBehind = (await readContainer(id, olds)).props ? await removeSource(id, olds, o, toName, fromName) : leftBehindOf(olds);
+  forgetReads();
+  log(`container ${a.name}: migrated from ${fromName} to ${toName} (${record.mode}): ${mib(record.bytes)} moved, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms`}`);
+  return { outs: { ...outs, lastMigration: record, leftBehind } };
+}
+
+/** The source cannot be reached: fail naming it, or (onSourceLost: "recreate") create afresh on the target. */
+async function sourceLost(olds: Props, news: Props, o: ContainerArgs, a: ContainerArgs, why: string): Promise<UpdateResult> {
+  const fromName = where(o.host, a.host);
+  const toName = where(a.host, o.host);
+  if (a.onSourceLost === "fail") {
+    throw new Error(`container ${a.name}: cannot migrate from host ${fromName}, which cannot be reached (${why}); set onSourceLost: "recreate" to create it afresh on ${toName} without its data`);
+  }
+  log(`warning: container ${a.name}: host ${fromName} cannot be reached (${why}): re-created EMPTY on ${toName}; its data on ${fromName} is lost to it (removed when that host answers again)`);
+  const created = (await createContainer(news)).outs ?? {};
+  forgetReads();
+  const leftBehind = [...leftBehindOf(olds), { connection: o.host.connection, prefix: o.host.prefix, machineId: typeof olds.machineId === "string" ? olds.machineId : null, name: o.name }];
+  const record: MigrationRecord = { from: fromName, to: toName, mode: "recreate", downtimeMs: null, bytes: 0, precopyBytes: 0, templateBuilt: false, at: new Date().toISOString() };
+  return { outs: { ...created, lastMigration: record, leftBehind } };
+}
+
