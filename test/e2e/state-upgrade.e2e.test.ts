@@ -1,7 +1,8 @@
-import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { execFileSync, execSync } from "node:child_process";
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { afterAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { leaksOf } from "../helpers/leaks";
 import { testPrefix } from "../helpers/prefix";
 import { alive } from "../helpers/procs";
@@ -82,5 +83,59 @@ describe("a stack whose state was written by an earlier kslice (its __provider a
     expect(d.ok, d.stderr).toBe(true);
     expect(alive(pid)).toBe(false);
     expect(existsSync(`/var/lib/${prefix}/containers/shared`)).toBe(false);
+  });
+});
+
+/**
+ * kslice as main held it before the Container's lifecycle was split into one file per operation and
+ * migration became a step of it (issue 26): a stack it made must preview, refresh and update with no
+ * change under the code of today. Built from git history beside this checkout (its own dist and its
+ * own `kslice` link, this checkout's other packages), so the engine runs each kslice as a user's would.
+ */
+describe("a stack made by the kslice before the Container redesign (main at 4c1e573)", () => {
+  const before = "4c1e573";
+  const p2 = `${testPrefix}-e2o`;
+  const port = "18947";
+  const old = mkdtempSync(join(tmpdir(), "kslice-before-"));
+  const stack = new TestStack("test/fixtures/programs", {
+    program: "dist/test/fixtures/programs/networks/index.js",
+    stack: "old",
+    config: { "kslice:prefix": p2, "kslice:port": port, "kslice:count": "3", "kslice:backSubnet": "10.232.7.0/24" },
+  });
+  beforeAll(() => {
+    execSync(`git archive ${before} | tar -x -C ${old}`, { cwd: repoRoot, stdio: ["ignore", "ignore", "inherit"] });
+    mkdirSync(join(old, "node_modules"));
+    for (const e of readdirSync(join(repoRoot, "node_modules"))) {
+      if (e !== "kslice") symlinkSync(join(repoRoot, "node_modules", e), join(old, "node_modules", e));
+    }
+    symlinkSync("..", join(old, "node_modules", "kslice"));
+    execFileSync(process.execPath, [join(repoRoot, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], { cwd: old, stdio: ["ignore", "ignore", "inherit"] });
+  }, 600_000);
+  afterAll(async () => {
+    await stack.dispose();
+    rmSync(old, { recursive: true, force: true });
+    expect(leaksOf(p2)).toEqual([]);
+  });
+  let pids: unknown;
+
+  it("is made by that kslice (its own runner, program and provider)", async () => {
+    const { argv, env } = stack.command("up");
+    const at = (a: string) => a.replace(join(repoRoot, "dist/scripts/stack.js"), join(old, "dist/scripts/stack.js")).replace(join(repoRoot, "test/fixtures/programs"), join(old, "test/fixtures/programs")).replace(join(repoRoot, "dist/test"), join(old, "dist/test"));
+    const out = JSON.parse(execFileSync(argv[0]!, argv.slice(1).map(at), { env, encoding: "utf8", maxBuffer: 64 << 20 })) as { outputs: Record<string, unknown> };
+    pids = stack.exportResources().filter((r) => r.type.endsWith(":Container")).map((r) => [r.urn, r.outputs.pid, r.outputs.address]);
+    expect((pids as unknown[]).length).toBe(4);
+    expect(out.outputs.workers).toHaveLength(3);
+  }, 600_000);
+
+  it("previews and refreshes with no changes under today's kslice, and an up changes nothing", async () => {
+    const p = await stack.run("preview", "--expect-no-changes");
+    expect(p.ok, p.stderr).toBe(true);
+    const f = await stack.run("refresh");
+    expect(f.ok, f.stderr).toBe(true);
+    expect(f.json!.summary).toEqual({ same: 8 });
+    const u = await stack.run("up");
+    expect(u.ok, u.stderr).toBe(true);
+    expect(u.json!.summary).toEqual({ same: 8 });
+    expect(stack.exportResources().filter((r) => r.type.endsWith(":Container")).map((r) => [r.urn, r.outputs.pid, r.outputs.address])).toEqual(pids);
   });
 });
