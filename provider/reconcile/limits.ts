@@ -17,6 +17,7 @@ import { idleMs } from "../kernel/shared-read";
 import { limits as limitsSchema } from "../../schema/limits";
 import { unreachableAtCheck } from "./unreachable";
 import { declaredParentDisk, diskBudgetAdmission, recordedDisk } from "./disk-budget";
+import { warn } from "../log";
 
 const periodUs = 100_000;
 
@@ -292,7 +293,7 @@ export const limitsLifecycle: LifecycleImpl = {
     const record = await budgetRecords(a, h).read(path);
     const holder = recordedOwner(record);
     if (holder && holder !== ownerOf(props)) {
-      console.error(`warning: ${h.t.target}: cgroup ${a.host.prefix}/${path} now belongs to ${holder}; left in place`);
+      warn(`${h.t.target}: cgroup ${a.host.prefix}/${path} now belongs to ${holder}; left in place`);
       return;
     }
     const forget = () => budgetRecords(a, h).remove(path);

@@ -17,6 +17,7 @@ import { hostSnapshots } from "./container-reads";
 import { perResource, type ClaimsSnapshot, type PerResourceReads } from "../kernel/container/snapshot";
 import { unreachableAtCheck } from "./unreachable";
 import { ingressFailures } from "../../schema/ingress";
+import { warn } from "../log";
 
 const inputKeys = ["host", "name", "subnet", "gateway", "bridge", "nat", "isolated", "dynamicRange", "adopt", "owner", "ingress"] as const;
 /** A network's identity on the host: another value is another bridge (and its containers' addresses). */
@@ -334,7 +335,7 @@ export const networkLifecycle: LifecycleImpl = {
     const record = await c.net.record(a.name);
     const holder = record ? (JSON.parse(record) as NetworkSpec).owner : undefined;
     if (holder && holder !== ownerOf(props)) {
-      console.error(`warning: ${c.t.target}: network ${a.name} under prefix ${a.host.prefix} now belongs to ${holder}; left in place`);
+      warn(`${c.t.target}: network ${a.name} under prefix ${a.host.prefix} now belongs to ${holder}; left in place`);
       return;
     }
     const users = await c.net.attached(a.name);
