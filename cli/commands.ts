@@ -50,7 +50,10 @@ export const hostOptions: readonly (HelpEntry & { flags: readonly Flag[] })[] = 
 ];
 const hostFlags = new Set<Flag>(["help", ...hostOptions.flatMap((o) => o.flags)]);
 
-type Values = Omit<HostOptions, "ssh" | "key"> & { ssh?: string[]; key?: string[]; listen?: string; token?: string; local?: boolean } & { help?: boolean; json?: boolean; interval?: string; follow?: boolean; tail?: string; out?: string; seconds?: string };
+/** The parsed flags, typed from the table above. */
+type Values = {
+  [F in Flag]?: (typeof flags)[F]["type"] extends "boolean" ? boolean : (typeof flags)[F] extends { multiple: true } ? string[] : string;
+};
 
 function number(flag: string, raw: string | undefined, fallback: number, min: number): number {
   if (raw === undefined) return fallback;
