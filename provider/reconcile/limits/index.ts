@@ -11,6 +11,7 @@ import { containsUnknown } from "../unknown";
 import { unreachableAtCheck } from "../unreachable";
 import { limitsAdmission, ownerAdmission, parentDiskBudget } from "./admission";
 import { budgetRecords, declared, declaredParentLimits, nodePath, parse, pickInputs, planContext, recordOf, removedLimits } from "./inputs";
+import { warn } from "../../log";
 
 export { limitsAdmission, parentDiskBudget } from "./admission";
 export { declaredParentLimits, removedLimits } from "./inputs";
@@ -127,7 +128,7 @@ export const limitsLifecycle: LifecycleImpl = {
     const record = await budgetRecords(a, h).read(path);
     const holder = recordedOwner(record);
     if (holder && holder !== ownerOf(props)) {
-      console.error(`warning: ${h.t.target}: cgroup ${a.host.prefix}/${path} now belongs to ${holder}; left in place`);
+      warn(`${h.t.target}: cgroup ${a.host.prefix}/${path} now belongs to ${holder}; left in place`);
       return;
     }
     const forget = () => budgetRecords(a, h).remove(path);

@@ -14,6 +14,7 @@ import { unreachableAtCheck } from "../unreachable";
 import { admission, claims } from "./admission";
 import { context, declared, ensure, networkSpec, parse, pickInputs, replaceKeys, serialized } from "./context";
 import { observe, outputs } from "./observe";
+import { warn } from "../../log";
 
 /** The Network's lifecycle: check admits it on its host (admission.ts), diff and read probe the kernel (observe.ts). */
 export { networkSpec } from "./context";
@@ -122,7 +123,7 @@ export const networkLifecycle: LifecycleImpl = {
     const record = await c.net.record(a.name);
     const holder = record ? (JSON.parse(record) as NetworkSpec).owner : undefined;
     if (holder && holder !== ownerOf(props)) {
-      console.error(`warning: ${c.t.target}: network ${a.name} under prefix ${a.host.prefix} now belongs to ${holder}; left in place`);
+      warn(`${c.t.target}: network ${a.name} under prefix ${a.host.prefix} now belongs to ${holder}; left in place`);
       return;
     }
     const users = await c.net.attached(a.name);
