@@ -81,4 +81,24 @@ export default tseslint.config(
       ],
     },
   },
+  {
+    // One logging path (issue 26, item 6): the provider tells the user things through provider/log.ts
+    // only, so every line has one format.
+    files: ["provider/**"],
+    rules: {
+      "no-console": "error",
+      "no-restricted-properties": ["error",
+        { object: "process", property: "stderr", message: "write through provider/log.ts (warn, info)" },
+        { object: "process", property: "stdout", message: "write through provider/log.ts (warn, info)" },
+      ],
+    },
+  },
+  {
+    // The log module is the one place that writes; it sits below every layer and imports none.
+    files: ["provider/log.ts"],
+    rules: {
+      "no-console": "off",
+      "no-restricted-imports": ["error", { patterns: [{ group: ["./*", "../*", "../**", "@pulumi/pulumi", "@pulumi/pulumi/*"], message: "provider/log.ts imports no layer and no Pulumi: every layer imports it" }] }],
+    },
+  },
 );

@@ -75,7 +75,7 @@ export async function benchN(c: Ctx, n: number): Promise<NResult> {
   };
   /**
    * A no-op preview, `previewRuns` times: it changes nothing, so the runs are alike, and their
-   * median is what compares (one preview of the floor varied by 20% between runs of the bench).
+   * median is what compares (one preview of the floor varies between runs of the bench).
    */
   const previews = async (label: string, program: string, stack: string, env?: Record<string, string>): Promise<OpResult> => {
     if (run.aborted) throw new Error("aborted");

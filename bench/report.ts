@@ -5,6 +5,7 @@ import { mean, median, ms1, ratio, s, say, sum } from "./common";
 import type { HostMem, IdleCost } from "./samplers";
 import { summaryText, type Ctx, type OpResult } from "./stack";
 import type { NResult } from "./measure";
+import targetsData from "./results/issue-12-targets.json";
 
 export function table(rows: string[][], header: string[]): string {
   const all = [header, ...rows];
@@ -250,82 +251,53 @@ function reportCheckpoints(sums: Summary[]): void {
 
 // ---------- the targets of issue 12 ----------
 
-interface Target {
-  measure: string;
-  before: string;
-  now: (m: Summary) => number | undefined;
-  show: (v: number) => string;
-  target: string;
-  met: (v: number) => boolean;
+/** How each target's figure is computed from a run and shown; the targets, their figures before and thresholds are data. */
+const values = {
+  createOverFloorAndRunc: {
+    now: (m: Summary) => div(m.createPer, m.floorCreatePer !== undefined && m.runcPer !== undefined ? m.floorCreatePer + m.runcPer : undefined),
+    show: times,
+  },
+  networkOverPlainCreate: { now: (m: Summary) => div(m.netCreatePer, m.createPer), show: times },
+  previewOverFloor: { now: (m: Summary) => m.previewRatio, show: times },
+  createOverPodman: {
+    now: (m: Summary) => div(m.createPer, m.podmanPer),
+    show: (v: number) => (v < 1 ? `${(1 / v).toFixed(2)}× faster` : `${v.toFixed(2)}× slower`),
+  },
+  commandsPerContainer: { now: (m: Summary) => m.commandsPer, show: (v: number) => v.toFixed(2) },
+  execsPerContainer: { now: (m: Summary) => m.tracedPer, show: (v: number) => v.toFixed(2) },
+} satisfies Record<string, { now: (m: Summary) => number | undefined; show: (v: number) => string }>;
+
+/** bench/results/issue-12-targets.json: what the figures were before the work and what they must reach. */
+interface Targets {
+  issue: number;
+  before: { date: string; source: string };
+  targets: { measure: string; value: keyof typeof values; before: string; target: string; atMost?: number; below?: number }[];
+}
+const goals = targetsData as Targets;
+
+function met(t: Targets["targets"][number], v: number): boolean {
+  if (t.atMost !== undefined) return v <= t.atMost;
+  if (t.below !== undefined) return v < t.below;
+  throw new Error(`bench/results/issue-12-targets.json: "${t.measure}" has neither atMost nor below`);
 }
 
-const targets: Target[] = [
-  {
-    measure: "create per container / (engine floor per resource + `runc run -d`)",
-    before: "2.3× (N=100), 2.9× (N=200)",
-    now: (m) => div(m.createPer, m.floorCreatePer !== undefined && m.runcPer !== undefined ? m.floorCreatePer + m.runcPer : undefined),
-    show: times,
-    target: "≤ 1.5×",
-    met: (v) => v <= 1.5,
-  },
-  {
-    measure: "create with a network / plain create",
-    before: "1.3–1.5×",
-    now: (m) => div(m.netCreatePer, m.createPer),
-    show: times,
-    target: "≤ 1.15×",
-    met: (v) => v <= 1.15,
-  },
-  {
-    measure: "no-op preview / engine floor",
-    before: "1.9–2.4×",
-    now: (m) => m.previewRatio,
-    show: times,
-    target: "≤ 1.3×",
-    met: (v) => v <= 1.3,
-  },
-  {
-    measure: "kslice create per container / `podman run -d`",
-    before: "2.1× slower",
-    now: (m) => div(m.createPer, m.podmanPer),
-    show: (v) => (v < 1 ? `${(1 / v).toFixed(2)}× faster` : `${v.toFixed(2)}× slower`),
-    target: "faster than podman",
-    met: (v) => v < 1,
-  },
-  {
-    measure: "host commands per container in a no-op preview (provider's count)",
-    before: "—",
-    now: (m) => m.commandsPer,
-    show: (v) => v.toFixed(2),
-    target: "≤ 0.1",
-    met: (v) => v <= 0.1,
-  },
-  {
-    measure: "programs exec'd per container in a no-op preview (strace, local proxy)",
-    before: "—",
-    now: (m) => m.tracedPer,
-    show: (v) => v.toFixed(2),
-    target: "≤ 0.1",
-    met: (v) => v <= 0.1,
-  },
-];
-
-function targetRows(sums: Summary[]): { header: string[]; rows: string[][] } {
+export function targetRows(sums: Summary[]): { header: string[]; rows: string[][] } {
   const one = sums.length === 1;
-  const header = ["measure", "before (2026-11-26, README)", ...sums.map((m) => (one ? "now" : `now (N=${m.n})`)), "target", "met?"];
-  const rows = targets.map((t) => {
-    const values = sums.map((m) => t.now(m));
-    const missed = sums.filter((m, i) => values[i] !== undefined && !t.met(values[i]!)).map((m) => m.n);
-    const measured = values.some((v) => v !== undefined);
-    const met = !measured ? "n/a" : missed.length === 0 ? "yes" : one ? "no" : `no (N=${missed.join(", ")})`;
-    return [t.measure, t.before, ...values.map((v) => (v === undefined ? "n/a" : t.show(v))), t.target, met];
+  const header = ["measure", `before (${goals.before.date}, ${goals.before.source})`, ...sums.map((m) => (one ? "now" : `now (N=${m.n})`)), "target", "met?"];
+  const rows = goals.targets.map((t) => {
+    const value = values[t.value];
+    const figures = sums.map((m) => value.now(m));
+    const missed = sums.filter((m, i) => figures[i] !== undefined && !met(t, figures[i]!)).map((m) => m.n);
+    const measured = figures.some((v) => v !== undefined);
+    const verdict = !measured ? "n/a" : missed.length === 0 ? "yes" : one ? "no" : `no (N=${missed.join(", ")})`;
+    return [t.measure, t.before, ...figures.map((v) => (v === undefined ? "n/a" : value.show(v))), t.target, verdict];
   });
   return { header, rows };
 }
 
 function reportTargets(sums: Summary[]): void {
   const { header, rows } = targetRows(sums);
-  say(`\n== Targets of issue 12 (ratios measured in this run; benchmarks, not assertions)`);
+  say(`\n== Targets of issue ${goals.issue} (ratios measured in this run; benchmarks, not assertions)`);
   say(table(rows, header));
 }
 

@@ -178,8 +178,8 @@ function usageView(node: NodeSample | undefined, prevNode: NodeSample | undefine
  * device neither), so a "hit" is sampled: what a write can still take (statfs `f_bavail`, which
  * already leaves out ext4's reserved clusters; kslice's images have no root-reserved blocks,
  * `mkfs -m 0`, so a tenant's root and non-root writers stop at the same point) under 1 MiB, or no
- * inode left. Not 0: a refused write leaves what was smaller than it (a 32 MiB image filled by
- * `dd bs=1M` until ENOSPC showed 598 KiB still available).
+ * inode left. Not 0: a refused write leaves free what was smaller than it (`dd bs=1M` stops with
+ * up to 1 MiB left).
  */
 export const diskFullBelowBytes = 1024 * 1024;
 

@@ -1,34 +1,37 @@
-/** A mistake on the command line: printed with a hint, exit code 2. */
+/** A mistake on the command line: printed with a hint to the command's help, exit code 2. */
 export class UsageError extends Error {
   override name = "UsageError";
+  /** The command it was given to, once known: the hint then names that command's help. */
+  command?: string;
 }
 
-export const usageText = `kslice — see and enter what runs under one kslice prefix
+/** One line of help: what to type and what it does (summary lines wrapped by hand, as printed). */
+export interface HelpEntry {
+  usage: string;
+  summary: readonly string[];
+}
 
-usage: kslice [host options] COMMAND [options]
+const column = 38;
 
-commands:
-  ps [--json] [--interval S]          every container, budget and network: status, usage vs limits, fail counters
-  top [--interval S]                  ps refreshing in place, with bars, sorted by pressure (q or Ctrl-C quits)
-  logs NAME [-f] [--tail N]           a container's log (runtime, init output, supervisor lines)
-  exec NAME -- CMD [ARG...]           run a command in a container (a TTY when stdin is one)
-  events [-f] [--json] [--interval S] restarts, state changes, OOM kills and limit hits
-  report --out FILE.html|.svg|.png [--seconds N] [--interval S]
-                                      usage over a sampled window against limits, one chart per container
-  dashboard [--listen HOST:PORT] [--token SECRET] [--local] [--interval S]
-                                      a live web page of one or many hosts (repeat --ssh/--key; --local adds
-                                      this machine to them), pushed every second; read-only; listens on
-                                      127.0.0.1:8090 by default, any other address needs --token (or
-                                      $KSLICE_DASHBOARD_TOKEN); open it as http://HOST:PORT/?token=SECRET
-  backup NAME --out FILE              a container's writable layer and declaration as one checksummed file
-                                      on its host (the container frozen while its layer is read)
-  restore FILE [--out DIR]            check a backup file on the host (every member's sha256) and say how a
-                                      Container is made from it; --out DIR also unpacks it there
+/** Entries as two columns; a usage too long for the first gets a line of its own. */
+export function helpLines(entries: readonly HelpEntry[]): string {
+  const indent = " ".repeat(column);
+  return entries.map(({ usage, summary }) => {
+    const [first = "", ...more] = summary;
+    const head = usage.length < column - 2 ? [`  ${usage.padEnd(column - 2)}${first}`] : [`  ${usage}`, `${indent}${first}`];
+    return [...head, ...more.map((l) => `${indent}${l}`)].join("\n");
+  }).join("\n");
+}
 
-host options:
-  --prefix P                          kslice prefix on the host (default: $KSLICE_PREFIX, else kslice)
-  --ssh USER@HOST[:PORT] --key FILE   reach the host over SSH (default: this host)
-  --host-key "ssh-ed25519 AAAA..."    the host's expected public key
-  --insecure-ignore-host-key          skip host-key checking (throwaway hosts only)
-  --runtime auto|runc|crun            OCI runtime (default: auto, as the provider picks it)
-`;
+const title = "kslice — see and enter what runs under one kslice prefix";
+
+/** `kslice --help`: every command, then the host options. */
+export function usageText(commands: readonly HelpEntry[], hostOptions: readonly HelpEntry[]): string {
+  return `${title}\n\nusage: kslice [host options] COMMAND [options]\n\ncommands:\n${helpLines(commands)}\n\nhost options:\n${helpLines(hostOptions)}\n`;
+}
+
+/** `kslice COMMAND --help`: that command, then the host options. */
+export function commandUsageText(command: HelpEntry, hostOptions: readonly HelpEntry[]): string {
+  const summary = command.summary.map((l) => `  ${l}`).join("\n");
+  return `usage: kslice [host options] ${command.usage}\n${summary}\n\nhost options:\n${helpLines(hostOptions)}\n`;
+}

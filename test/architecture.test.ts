@@ -51,3 +51,20 @@ describe("ESLint holds reconcile/ to 'reconcile asks, kernel acts' (ARCHITECTURE
     expect(await lint(code, "provider/reconcile/container-example.ts")).toBe(0);
   });
 });
+
+describe("ESLint holds provider/ to one logging path (provider/log.ts)", () => {
+  const messages = async (code: string, file: string) => {
+    const { ESLint } = await import("eslint");
+    const [result] = await new ESLint({ cwd: root }).lintText(code, { filePath: join(root, file) });
+    return result!.messages.filter((m) => m.ruleId === "no-console" || m.ruleId === "no-restricted-properties").length;
+  };
+
+  it.each([`console.error("x");`, `console.warn("x");`, `process.stderr.write("x\\n");`])("refuses %s outside the log module", async (code) => {
+    expect(await messages(code, "provider/kernel/example.ts")).toBeGreaterThan(0);
+    expect(await messages(code, "provider/reconcile/example.ts")).toBeGreaterThan(0);
+  });
+
+  it("allows the log module to write", async () => {
+    expect(await messages(`console.error("kslice: x");`, "provider/log.ts")).toBe(0);
+  });
+});

@@ -1,4 +1,5 @@
 import { connect } from "node:net";
+import { info } from "../log";
 
 /**
  * Ends an orphaned provider process. The engine starts the dynamic provider (`pulumi-resource-
@@ -30,7 +31,7 @@ export function watchEngine(argv: string[] = process.argv, intervalMs = Number(p
       probing = false;
       misses = alive ? 0 : misses + 1;
       if (misses >= 2 || process.ppid === 1) {
-        process.stderr.write(`kslice: the engine at ${address} is gone; this provider process exits\n`);
+        info(`the engine at ${address} is gone; this provider process exits`);
         process.exit(1);
       }
     };

@@ -14,6 +14,7 @@ import { PrefixHost, type PrefixUsers } from "../kernel/prefix";
 import type { HostContext } from "./host-context";
 import { unreachableAtCheck } from "./unreachable";
 import { isHostUnreachable } from "../kernel/connection";
+import { warn } from "../log";
 
 /** The Host's outputs: its inputs (Node's diff only sees old outputs) and the facts read from the kernel. */
 export interface HostOutputs extends HostArgs {
@@ -137,7 +138,7 @@ export const hostLifecycle: LifecycleImpl = {
     } catch (e) {
       // a machine that does not answer cannot say who it is: nothing to replace, only inputs to record
       if (!isHostUnreachable(e)) throw e;
-      console.error(`warning: host ${connectionKey(n.connection)} does not answer (${firstLine(e)}); its facts are not refreshed`);
+      warn(`host ${connectionKey(n.connection)} does not answer (${firstLine(e)}); its facts are not refreshed`);
       return { changes: JSON.stringify(o) !== JSON.stringify(n) };
     }
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
@@ -147,7 +148,7 @@ export const hostLifecycle: LifecycleImpl = {
     try {
       now = await observe(n);
     } catch (e) {
-      console.error(`warning: host ${connectionKey(n.connection)} does not answer (${firstLine(e)}); its facts are not refreshed`);
+      warn(`host ${connectionKey(n.connection)} does not answer (${firstLine(e)}); its facts are not refreshed`);
       return { changes: false };
     }
     const changed = factKeys.some((k) => JSON.stringify(now[k]) !== JSON.stringify(olds[k]));
@@ -174,7 +175,7 @@ export const hostLifecycle: LifecycleImpl = {
     } catch (e) {
       // e.g. `draining` set on a host that is down: the inputs are recorded, its facts stay as last read
       if (!isHostUnreachable(e)) throw e;
-      console.error(`warning: host ${connectionKey(args.connection)} does not answer (${firstLine(e)}); its inputs are recorded, its facts not refreshed`);
+      warn(`host ${connectionKey(args.connection)} does not answer (${firstLine(e)}); its inputs are recorded, its facts not refreshed`);
       return { outs: { ...olds, ...args, ...owned(news) } as unknown as Props };
     }
   },
@@ -190,7 +191,7 @@ export const hostLifecycle: LifecycleImpl = {
       // not the last user: only this registration goes (the last one's goes with the whole setup)
       const owner = ownerOf(props);
       if (owner) await prefix.unregisterStack(stackOf(owner));
-      console.error(`warning: ${h.t.target}: prefix "${a.prefix}" is still used by stack ${others.join(", ")}; its setup stays (only this stack's resources were removed)`);
+      warn(`${h.t.target}: prefix "${a.prefix}" is still used by stack ${others.join(", ")}; its setup stays (only this stack's resources were removed)`);
       return;
     }
     // bundles that a killed create left incomplete belong to no resource: they go here
@@ -201,6 +202,6 @@ export const hostLifecycle: LifecycleImpl = {
     }
     // one transaction: refused while containers, networks or cgroups remain; else cgroups, supervisor, boot unit, state, table
     const { keptMountPoints } = await prefix.remove();
-    if (keptMountPoints.length) console.warn(`${h.t.target}: prefix "${a.prefix}": ${keptMountPoints.join(", ")} emptied and kept: a mount point`);
+    if (keptMountPoints.length) warn(`${h.t.target}: prefix "${a.prefix}": ${keptMountPoints.join(", ")} emptied and kept: a mount point`);
   },
 };

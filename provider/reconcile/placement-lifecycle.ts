@@ -6,6 +6,7 @@ import { hostContext } from "./host-context";
 import { place, type Demand, type PoolHost } from "./placement";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
+import { warn } from "../log";
 
 // The Placement resource: decides where each replica of a ContainerSet runs. It makes nothing on
 // any host; its answer is computed at check and kept in its inputs, so it is known at preview (the
@@ -95,7 +96,7 @@ export const placementLifecycle: LifecycleImpl = {
     const previous = parseInput(placementArgs, pickInputs(olds));
     const result = await decide(r.value, previous.ok ? previous.value.assignments : undefined);
     if (!result.ok) return { failures: [{ property: "replicas", reason: result.reason }] };
-    for (const w of result.warnings) console.error(`warning: ${w}`);
+    for (const w of result.warnings) warn(w);
     // the user's notation of limits ("64Mi") stays as written
     return { inputs: { ...inputs, hosts: r.value.hosts, probeTimeoutSeconds: r.value.probeTimeoutSeconds, assignments: result.assignments, warnings: result.warnings } };
   },

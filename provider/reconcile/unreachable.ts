@@ -1,5 +1,6 @@
 import { isHostUnreachable } from "../kernel/connection";
 import type { InputFailure } from "../../schema/issues";
+import { warn } from "../log";
 
 /**
  * At check, a host that does not answer is not bad input: the engine stops the whole update at a
@@ -9,6 +10,6 @@ import type { InputFailure } from "../../schema/issues";
  */
 export function unreachableAtCheck(e: unknown, property = "host"): InputFailure[] {
   if (!isHostUnreachable(e)) return [{ property, reason: (e as Error).message }];
-  console.error(`warning: ${String((e as Error).message).split("\n")[0]}; the resources on this host fail at up`);
+  warn(`${String((e as Error).message).split("\n")[0]}; the resources on this host fail at up`);
   return [];
 }

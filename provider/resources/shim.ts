@@ -5,11 +5,10 @@ export type Kind = "host" | "limits" | "container" | "network" | "placement" | "
 /**
  * The `__provider` text of a kslice resource, which the engine's dynamic-provider process runs to
  * find the implementation: a module of this package, so naming it is enough. The SDK's closure
- * serializer made 2 KB of it per resource, stored twice in the state (inputs and outputs) and sent
- * with every check, diff and registration; the engine writes the whole state at every step, so it
- * cost about 40 ms of every create at N=300 (an up took 38.4 s, 26.9 s with
- * PULUMI_SKIP_CHECKPOINTS). Stacks made with the serialized text keep working: it requires the
- * same module.
+ * serializer made a far longer text per resource, stored twice in the state (inputs and outputs)
+ * and sent with every check, diff and registration; the engine writes the whole state at every
+ * step, so its size slowed every create of a large stack. Stacks made with the serialized text
+ * keep working: it requires the same module.
  */
 export const providerText = (kind: Kind) =>
   `exports.handler = () => require("kslice/dist/provider/reconcile/lifecycles").lifecycles.${kind};\n`;

@@ -3,8 +3,8 @@ import type { Transport } from "./transport";
 /**
  * Prints every path read from stdin with its content, as `tail -v` does ("==> path <==" headers):
  * three processes whatever the number of files (a directory is left out: tail would give it a
- * header). A command substitution and a cat per file cost two processes each, and a process costs
- * about 90 ms on a slow host (a TCG guest).
+ * header). A command substitution and a cat per file cost two processes each, and on a slow host
+ * (a TCG guest) a process costs more than the read.
  */
 export const readFilesScript = `while IFS= read -r f; do [ -d "$f" ] || printf '%s\\n' "$f"; done | xargs -r -d '\\n' tail -v -n +1 -- 2>/dev/null; true`;
 

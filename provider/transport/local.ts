@@ -43,7 +43,7 @@ export class LocalTransport implements Transport {
   async readFiles(paths: string[]): Promise<(string | undefined)[]> {
     // Synchronous: these are small kernel and bundle files (/proc, cgroupfs, kslice's own), read in
     // batches of hundreds at a preview. fs.promises takes four thread-pool trips and promises per
-    // file (procfs reports size 0): 1000 /proc files cost ~90 ms of the event loop, one loop ~15 ms.
+    // file (procfs reports size 0), several times the event loop's time of one synchronous loop.
     return paths.map((p) => {
       try {
         return readFileSync(p, "utf8").replace(/\n$/, "");

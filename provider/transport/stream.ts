@@ -49,8 +49,8 @@ export function spawnStreaming(file: string, args: readonly string[], command: s
 
 /**
  * Runs `file args` to its end: `input` on its stdin, stdout and stderr kept whole, the same bound
- * as spawnStreaming. Node's spawn and nothing more: execa cost 3.6 ms of this process's CPU per
- * command against 1.3 ms (200 `sh -s`, 8 at a time), and a create of hundreds runs one each.
+ * as spawnStreaming. Node's spawn and nothing more: execa costs this process several times the CPU
+ * per command, and a create of hundreds runs one each.
  */
 export function runProcess(file: string, args: readonly string[], command: string, input: string, timeoutMs: number): Promise<CommandResult & { cause?: Error }> {
   return new Promise((resolve) => {

@@ -123,7 +123,7 @@ describe("kslice ps", () => {
     expect(flag.stderr).toMatch(/Unknown option '--bogus'/);
     const misplaced = await kslice(["--prefix", prefix, "ps", "--tail", "3"]);
     expect(misplaced.code).toBe(2);
-    expect(misplaced.stderr).toMatch(/kslice ps takes no --tail/);
+    expect(misplaced.stderr).toBe("kslice: ps takes no --tail\n(kslice ps --help for usage)\n");
     const prefixBad = await kslice(["--prefix", "Bad_Prefix", "ps"]);
     expect(prefixBad.code).toBe(2);
     expect(prefixBad.stderr).toMatch(/--prefix: got "Bad_Prefix"/);

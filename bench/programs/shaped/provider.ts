@@ -1,7 +1,7 @@
 // The do-nothing provider behind bench/programs/shaped: what kslice's lifecycles return, in the
 // same shape (inputs echoed, the same output keys with values of the same kind), without reading
 // or changing anything. Keep the keys in step with provider/reconcile (container/observe.ts
-// outputs(), container/move-records.ts, host.ts, limits.ts) when they change.
+// outputs(), container/move-records.ts, host.ts, limits/index.ts) when they change.
 type Props = Record<string, unknown>;
 type Kind = "host" | "limits" | "container";
 

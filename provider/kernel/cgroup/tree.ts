@@ -18,11 +18,10 @@ export interface TreeRoot {
  * Lists the directories below the roots (find), then awk prints each as "@@d <dir>" and, at the
  * end, every wanted file of each (its hierarchy's) with its content after a "==> path <==" header,
  * as `tail -v` would (an empty file has its header, a missing or unreadable one none). Two
- * processes whatever the number of containers: on a slow host each one costs more than the reads
- * (90 ms in a TCG guest, where a find|sed|xargs|tail pipeline took nine). The paths are built from
- * the directories rather than matched by find (0.33 s against 0.14 s for 500 containers on a v1
- * host with 9 hierarchies). Nothing but variables starting with ks_tree_, so it can be part of a
- * larger script.
+ * processes whatever the number of containers: on a slow host (a TCG guest) each one costs more
+ * than the reads. The paths are built from the directories rather than matched by find, which is
+ * slower with hundreds of containers in many hierarchies. Nothing but variables starting with
+ * ks_tree_, so it can be part of a larger script.
  */
 export function treeScript(roots: readonly TreeRoot[]): string {
   const wanted = roots.filter((r) => r.files.length);

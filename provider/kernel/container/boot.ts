@@ -154,7 +154,7 @@ export function installBootUnitScript(prefix: string, layout: HostLayout): strin
   return [
     `if ${systemd} && [ ! -f ${q(unit)} ]; then`,
     // parallel creates may race here: each renames its own temp file, and "enabled" is what counts
-    // the unit runs at the next boot only, when systemd reads it from disk: no reload now (1.7 s on a lab VM)
+    // the unit runs at the next boot only, when systemd reads it from disk: no reload now (a slow one)
     `  t=$(mktemp ${q(`${unit}.XXXXXX`)}) && printf '%s' ${q(bootUnit(prefix, layout))} > "$t" && chmod 644 "$t" && mv -f "$t" ${q(unit)} && systemctl enable -q --no-reload ${bootUnitName(prefix)} ||`,
     `    systemctl is-enabled -q ${bootUnitName(prefix)} || { echo "cannot install ${unit}" >&2; exit 1; }`,
     `fi`,

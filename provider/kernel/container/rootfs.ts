@@ -33,7 +33,7 @@ function buildScript(r: BaseRootfs): string {
       `bb=$(command -v busybox) || { echo "template build: busybox not found: install busybox-static" >&2; exit 1; }`,
       step("mkdir", `mkdir -p "$tmp/bin" "$tmp/etc" "$tmp/root" "$tmp/tmp" "$tmp/var/log" "$tmp/proc" "$tmp/sys" "$tmp/dev" && chmod 1777 "$tmp/tmp"`),
       step("copy of busybox", `cp "$bb" "$tmp/bin/busybox"`),
-      // one process for ~400 applet links (an ln each took 13 s over SSH on an emulated VM)
+      // one process for ~400 applet links (an ln each is slow over SSH on an emulated VM)
       step("busybox --install", `chroot "$tmp" /bin/busybox --install -s /bin`),
       step("passwd and group", `printf 'root:x:0:0:root:/root:/bin/sh\\nnobody:x:65534:65534:nobody:/:/bin/false\\n' > "$tmp/etc/passwd" && printf 'root:x:0:\\nnogroup:x:65534:\\n' > "$tmp/etc/group"`),
     ].join("\n");

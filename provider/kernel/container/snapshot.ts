@@ -62,8 +62,8 @@ export function snapshotScript(runtime: string, layout: HostLayout): string {
 }
 
 /**
- * The snapshot without the runtime's list (which reads every container's state: 0.6 ms each, the
- * most of a read at hundreds), for what decides from claims alone: checks and creates.
+ * The snapshot without the runtime's list (which reads every container's state: the most of a read
+ * at hundreds), for what decides from claims alone: checks and creates.
  */
 export function claimsSnapshotScript(layout: HostLayout): string {
   return ["echo null", ...claimsSections(layout)].join("; ");
@@ -76,7 +76,7 @@ const globLiteral = (s: string) => s.replace(/[\\*?[\]]/g, "\\$&");
  * One find over the prefix's containers, runtime root, networks and ranges, and one awk that
  * sorts its lines into the sections parseSnapshot reads and prints the records' contents (as
  * grep -H would: "path:line"). Two processes whatever the number of containers: on a slow host
- * each costs more than the reads (90 ms in a TCG guest, where this read was ten).
+ * (a TCG guest) each costs more than the reads.
  */
 function claimsSections(layout: HostLayout): string[] {
   const { containers: c, runtimeRoot: r, networks: n, uidRanges: u } = layout;

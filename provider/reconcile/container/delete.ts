@@ -4,6 +4,7 @@ import type { Props } from "../provider-types";
 import { context } from "./context";
 import { parse } from "./inputs";
 import { removeContainer } from "./steps";
+import { warn } from "../../log";
 
 /** Removes the container and everything it has on its host; one of another owner now (adopted) stays. */
 export async function deleteContainer(_id: string, props: Props): Promise<void> {
@@ -12,7 +13,7 @@ export async function deleteContainer(_id: string, props: Props): Promise<void> 
   // taken over by another owner (adopt: true): it is theirs now, and stays
   const holder = recordedOwner(await readBundleRecord(c.t, c.bundle));
   if (holder && holder !== ownerOf(props)) {
-    console.error(`warning: ${c.t.target}: container ${a.name} under prefix ${a.host.prefix} now belongs to ${holder}; left in place`);
+    warn(`${c.t.target}: container ${a.name} under prefix ${a.host.prefix} now belongs to ${holder}; left in place`);
     c.snapshots.invalidate();
     return;
   }

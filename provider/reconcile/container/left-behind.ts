@@ -5,8 +5,9 @@ import { forgetReads, hostContext } from "../host-context";
 import { ownerOf, recordedOwner } from "../ownership";
 import type { Props } from "../provider-types";
 import { deleteContainer } from "./delete";
-import { log, quick, reach } from "./move-plan";
+import { quick, reach } from "./move-plan";
 import { leftBehindOf, type LeftBehind } from "./move-records";
+import { info, warn } from "../../log";
 
 /** Left-behind copies whose host answers again (short connect timeout: a lost host stays cheap). */
 export async function reachableLeftBehind(props: Props): Promise<LeftBehind[]> {
@@ -30,12 +31,12 @@ export async function cleanLeftBehind(id: string, props: Props): Promise<LeftBeh
     const meta = await readBundleRecord(h.t, hostLayout(l.prefix).bundle(l.name));
     const holder = recordedOwner(meta);
     if (meta !== undefined && holder !== ownerOf(props)) {
-      log(`warning: container ${l.name} left on ${connectionKey(l.connection)} belongs to ${holder ?? "no one"}, not to this resource: left in place`);
+      warn(`container ${l.name} left on ${connectionKey(l.connection)} belongs to ${holder ?? "no one"}, not to this resource: left in place`);
       continue;
     }
     if (meta !== undefined) {
       await deleteContainer(id, { ...props, host: host, name: l.name, leftBehind: undefined });
-      log(`container ${l.name}: the copy left on ${connectionKey(l.connection)} when it was lost is removed`);
+      info(`container ${l.name}: the copy left on ${connectionKey(l.connection)} when it was lost is removed`);
     }
   }
   forgetReads();

@@ -16,12 +16,11 @@ import { containsUnknown } from "../unknown";
 import { promisedBytes } from "./disk";
 import { declaration, replaceKeys, withHostDefaults } from "./inputs";
 import { interrupted } from "./move-records";
+import { info, warn } from "../../log";
 
 // Whether a change of host is a move, and what check and preview say of one (move.ts makes it).
 
 export type HostRef = ContainerArgs["host"];
-
-export const log = (s: string) => console.error(`kslice: ${s}`);
 
 /** How messages name a host: its connection, and its prefix when the move changes that. */
 export function where(host: HostRef, other: HostRef): string {
@@ -91,21 +90,21 @@ export async function announce(o: ContainerArgs, a: ContainerArgs, owner: string
     if (a.onSourceLost === "fail") {
       throw new Error(`container ${a.name}: cannot migrate from host ${fromName}, which cannot be reached (${source.error}); set onSourceLost: "recreate" to create it afresh on ${toName} without its data`);
     }
-    log(`warning: container ${a.name} will be re-created EMPTY on ${toName}: host ${fromName} cannot be reached (${source.error}), onSourceLost: "recreate"`);
+    warn(`container ${a.name} will be re-created EMPTY on ${toName}: host ${fromName} cannot be reached (${source.error}), onSourceLost: "recreate"`);
     return;
   }
   const target = await reach(a.host);
   if ("error" in target) throw new Error(`container ${a.name}: cannot migrate to host ${toName}: ${target.error}`);
   const prior = await interrupted(target.h, o, a, owner);
   if (prior && prior.phase !== "copying") {
-    log(`container ${a.name}: its migration from ${fromName} to ${toName} was interrupted after its data moved: it will be taken over there as it is`);
+    info(`container ${a.name}: its migration from ${fromName} to ${toName} was interrupted after its data moved: it will be taken over there as it is`);
     return;
   }
   const chosen = await chooseMode(a.migration, { h: source.h, host: o.host, name: fromName }, { h: target.h, host: a.host, name: toName });
   if ("error" in chosen) throw new Error(`container ${a.name}: migration: "live" is not possible: ${chosen.error}`);
   const fallback = chosen.fallback ? ` (live is not possible: ${chosen.fallback})` : "";
   const resumed = prior ? " (resuming the one interrupted during its copy)" : "";
-  log(`container ${a.name} will migrate from ${fromName} to ${toName} (${chosen.mode})${fallback}${resumed}`);
+  info(`container ${a.name} will migrate from ${fromName} to ${toName} (${chosen.mode})${fallback}${resumed}`);
 }
 
 /**

@@ -13,12 +13,13 @@ import { context } from "./context";
 import { createContainer } from "./create";
 import { deleteContainer } from "./delete";
 import { parse } from "./inputs";
-import { chooseMode, log, reach, where, type HostRef } from "./move-plan";
+import { chooseMode, reach, where, type HostRef } from "./move-plan";
 import { interrupted, leftBehindOf, sourceOf, type LeftBehind, type MigrationRecord, type Move } from "./move-records";
 import { observe, outputs } from "./observe";
 import { readContainer } from "./read";
 import { isLive } from "./status";
 import { start, stop } from "./steps";
+import { info, warn } from "../../log";
 
 /**
  * A Container whose `host` moves to another machine (or prefix) migrates instead of being rebuilt
@@ -59,7 +60,7 @@ async function copyUpper(from: End, to: End, a: ContainerArgs, container: string
     onBytes: (n, total) => {
       if (Date.now() - last < 5000) return;
       last = Date.now();
-      log(`container ${a.name}: migrating from ${from.name} to ${to.name}: ${what}: ${mib(n)}${total ? ` of about ${mib(total)}` : ""} moved`);
+      info(`container ${a.name}: migrating from ${from.name} to ${to.name}: ${what}: ${mib(n)}${total ? ` of about ${mib(total)}` : ""} moved`);
     },
   });
 }
@@ -109,10 +110,10 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
   if (prior && prior.phase !== "copying") return takeOver(id, olds, news, o, a, prior, target.h);
   const chosen = await chooseMode(a.migration, from, to);
   if ("error" in chosen) throw new Error(`container ${a.name}: migration: "live" is not possible: ${chosen.error}`);
-  if (chosen.fallback) log(`warning: container ${a.name}: live migration is not possible (${chosen.fallback}); migrating cold`);
+  if (chosen.fallback) warn(`container ${a.name}: live migration is not possible (${chosen.fallback}); migrating cold`);
   // live would land here once implemented; chooseMode never answers "live" before then
   const mode = "cold" as const;
-  log(prior
+  info(prior
     ? `container ${a.name}: resuming the migration from ${fromName} to ${toName} that was interrupted during its copy (${mode})`
     : `container ${a.name}: migrating from ${fromName} to ${toName} (${mode})`);
 
@@ -145,7 +146,7 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
       since = (await step("clock on source", fromName, () => hostClock(from.h.t))) - 2;
       const began = Date.now();
       precopyBytes = await step("pre-copy of the writable layer", `${fromName} → ${toName}`, () => copyUpper(from, to, a, o.name, { kind: "precopy" }));
-      log(`container ${a.name}: pre-copied ${mib(precopyBytes)} to ${toName} while it ran (${((Date.now() - began) / 1000).toFixed(1)} s); stopping it for the changes`);
+      info(`container ${a.name}: pre-copied ${mib(precopyBytes)} to ${toName} while it ran (${((Date.now() - began) / 1000).toFixed(1)} s); stopping it for the changes`);
     }
     if (before.props) {
       stoppedAt = prior?.stoppedAt ?? Date.now();
@@ -156,7 +157,7 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
       const phase: ArchivePhase = since === undefined ? { kind: "whole" } : { kind: "changes", since };
       bytes = precopyBytes + (await lap(since === undefined ? "copy" : "copy of the changes", () => step("copy of the writable layer", `${fromName} → ${toName}`, () => copyUpper(from, to, a, o.name, phase))));
     } else {
-      log(`warning: container ${a.name}: not on ${fromName} (deleted behind kslice's back): created on ${toName} from its declaration, with no data to move`);
+      warn(`container ${a.name}: not on ${fromName} (deleted behind kslice's back): created on ${toName} from its declaration, with no data to move`);
     }
     await step("record on target", toName, () => move({ phase: "copied", wasRunning, stoppedAt: stoppedAt || null, bytes }));
     outs = a.state === "running"
@@ -176,7 +177,7 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
   const leftBehind = await removeSource(id, olds, o, toName, fromName);
   forgetReads();
   const phases = precopyBytes ? ` (${mib(precopyBytes)} while it ran, ${mib(bytes - precopyBytes)} while it was stopped)` : "";
-  log(`container ${a.name}: migrated from ${fromName} to ${toName} (${mode}): ${mib(bytes)} moved${phases}${templateBuilt ? ", template built on the target first" : ""}, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms (${spent.join(", ")})`}`);
+  info(`container ${a.name}: migrated from ${fromName} to ${toName} (${mode}): ${mib(bytes)} moved${phases}${templateBuilt ? ", template built on the target first" : ""}, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms (${spent.join(", ")})`}`);
   await pauseAt("migrated");
   return { outs: { ...outs, lastMigration: record, leftBehind } };
 }
@@ -190,7 +191,7 @@ async function removeSource(id: string, olds: Props, o: ContainerArgs, toName: s
     await deleteContainer(id, olds);
     return leftBehindOf(olds);
   } catch (e) {
-    log(`warning: container ${o.name}: migrated to ${toName}, but removing it from ${fromName} failed (${(e as Error).message}); the next up removes it`);
+    warn(`container ${o.name}: migrated to ${toName}, but removing it from ${fromName} failed (${(e as Error).message}); the next up removes it`);
     return [...leftBehindOf(olds), { connection: o.host.connection, prefix: o.host.prefix, machineId: typeof olds.machineId === "string" ? olds.machineId : null, name: o.name }];
   }
 }
@@ -204,7 +205,7 @@ async function removeSource(id: string, olds: Props, o: ContainerArgs, toName: s
 async function takeOver(id: string, olds: Props, news: Props, o: ContainerArgs, a: ContainerArgs, prior: Move, h: HostContext): Promise<UpdateResult> {
   const fromName = where(o.host, a.host);
   const toName = where(a.host, o.host);
-  log(`container ${a.name}: the migration from ${fromName} to ${toName} was interrupted after its data moved: taken over on ${toName} as it is`);
+  info(`container ${a.name}: the migration from ${fromName} to ${toName} was interrupted after its data moved: taken over on ${toName} as it is`);
   const outs = (await step("take over on target", toName, () => createContainer(news))).outs ?? {};
   let record = prior.result;
   if (!record) {
@@ -214,7 +215,7 @@ async function takeOver(id: string, olds: Props, news: Props, o: ContainerArgs, 
   }
   const leftBehind = (await readContainer(id, olds)).props ? await removeSource(id, olds, o, toName, fromName) : leftBehindOf(olds);
   forgetReads();
-  log(`container ${a.name}: migrated from ${fromName} to ${toName} (${record.mode}): ${mib(record.bytes)} moved, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms`}`);
+  info(`container ${a.name}: migrated from ${fromName} to ${toName} (${record.mode}): ${mib(record.bytes)} moved, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms`}`);
   return { outs: { ...outs, lastMigration: record, leftBehind } };
 }
 
@@ -225,7 +226,7 @@ async function sourceLost(olds: Props, news: Props, o: ContainerArgs, a: Contain
   if (a.onSourceLost === "fail") {
     throw new Error(`container ${a.name}: cannot migrate from host ${fromName}, which cannot be reached (${why}); set onSourceLost: "recreate" to create it afresh on ${toName} without its data`);
   }
-  log(`warning: container ${a.name}: host ${fromName} cannot be reached (${why}): re-created EMPTY on ${toName}; its data on ${fromName} is lost to it (removed when that host answers again)`);
+  warn(`container ${a.name}: host ${fromName} cannot be reached (${why}): re-created EMPTY on ${toName}; its data on ${fromName} is lost to it (removed when that host answers again)`);
   const created = (await createContainer(news)).outs ?? {};
   forgetReads();
   const leftBehind = [...leftBehindOf(olds), { connection: o.host.connection, prefix: o.host.prefix, machineId: typeof olds.machineId === "string" ? olds.machineId : null, name: o.name }];

@@ -1,0 +1,72 @@
+import { parseSubnet } from "../../../schema/ipv4";
+import { parseInput } from "../../../schema/issues";
+import { defaultGateway, networkArgs, type NetworkArgs } from "../../../schema/network";
+import { hostLayout } from "../../kernel/container/layout";
+import type { NetworkSpec } from "../../kernel/network/bridge";
+import { defaultBridge } from "../../kernel/network/names";
+import { NetworkHost } from "../../kernel/network/host";
+import { forgetReads, hostContext } from "../host-context";
+import type { Props } from "../provider-types";
+import { hostSnapshots } from "../container/reads";
+
+export const inputKeys = ["host", "name", "subnet", "gateway", "bridge", "nat", "isolated", "dynamicRange", "adopt", "owner", "ingress"] as const;
+/** A network's identity on the host: another value is another bridge (and its containers' addresses). */
+export const replaceKeys = ["name", "subnet", "gateway", "bridge"] as const;
+
+export function pickInputs(props: Props): Props {
+  return Object.fromEntries(inputKeys.filter((k) => props[k] !== undefined).map((k) => [k, props[k]]));
+}
+
+/** The declaration with its defaults: the gateway is the subnet's first address, the bridge named after the network. */
+export function networkSpec(a: NetworkArgs): NetworkSpec {
+  const s = parseSubnet(a.subnet)!;
+  return {
+    name: a.name,
+    bridge: a.bridge ?? defaultBridge(a.host.prefix, a.name),
+    subnet: a.subnet,
+    gateway: a.gateway ?? defaultGateway(a.subnet),
+    bits: s.bits,
+    nat: a.nat,
+    isolated: a.isolated,
+    ...(a.dynamicRange ? { dynamicRange: a.dynamicRange } : {}),
+    ...(a.ingress ? { ingress: a.ingress } : {}),
+  };
+}
+
+/** The declaration without `owner` (kept in state and in the host's record, never diffed: see ownership.ts). */
+export function declared(props: Props): Props {
+  const { owner: _owner, ...rest } = pickInputs(props);
+  return rest;
+}
+
+export function parse(props: Props): NetworkArgs {
+  const r = parseInput(networkArgs, declared(props));
+  if (!r.ok) throw new Error(r.failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
+  return r.value;
+}
+
+export async function context(a: NetworkArgs, owner?: string) {
+  const h = await hostContext(a.host);
+  return {
+    t: h.t, net: new NetworkHost(h.t, a.host.prefix), facts: h.facts, connection: a.host.connection, layout: hostLayout(a.host.prefix), spec: { ...networkSpec(a), ...(owner ? { owner } : {}) }, prefix: a.host.prefix, adopt: a.adopt,
+    snapshots: hostSnapshots(h, a.host),
+  };
+}
+export type Ctx = Awaited<ReturnType<typeof context>>;
+
+// Networks of one host are created one at a time by this process, so that two new networks of
+// one deployment cannot both pass the overlap check (the engine runs creates in parallel).
+const creating = new Map<string, Promise<unknown>>();
+export function serialized<T>(key: string, f: () => Promise<T>): Promise<T> {
+  const run = (creating.get(key) ?? Promise.resolve()).then(f, f);
+  creating.set(key, run.catch(() => undefined));
+  return run;
+}
+
+export async function ensure(c: Ctx): Promise<void> {
+  try {
+    await c.net.ensure(c.spec);
+  } finally {
+    forgetReads(); // the host's shared reads hold network records
+  }
+}

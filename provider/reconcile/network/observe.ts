@@ -1,0 +1,54 @@
+import { parseNetworkProbe, type NetworkProbe } from "../../kernel/network/bridge";
+import { guardComments } from "../../kernel/network/guard";
+import { bridgeAlias, networkOwner } from "../../kernel/network/names";
+import { baseComments, networkRules, ruleComments } from "../../kernel/network/nft";
+import { perResource, type PerResourceReads } from "../../kernel/container/snapshot";
+import { machineIdentity } from "../host-identity";
+import type { Props } from "../provider-types";
+import { pickInputs, type Ctx } from "./context";
+
+export interface Observed {
+  probe: NetworkProbe;
+  missing: boolean;
+  drift: string[];
+}
+
+const probes: PerResourceReads<Map<string, string>> = new WeakMap();
+
+/** The probe of one network: its own, or one of every recorded network for a burst (see perResource). */
+async function probeText(c: Ctx, burst: boolean): Promise<string> {
+  const one = () => c.net.probe(c.spec);
+  const snap = await c.snapshots.claims();
+  const all = () => c.net.probeMany([...snap.networks.values()]);
+  // only a record that names the same bridge answers for this network
+  return perResource(probes, snap, one, all, (m) => (snap.networks.get(c.spec.name)?.bridge === c.spec.bridge ? m.get(c.spec.name) : undefined), burst);
+}
+
+/** `burst`: asked by diff or read, which come for every network at once. */
+export async function observe(c: Ctx, burst = false): Promise<Observed> {
+  const n = c.spec;
+  const probe = parseNetworkProbe(await probeText(c, burst));
+  const drift: string[] = [];
+  if (probe.alias !== bridgeAlias(c.prefix, n.name)) drift.push("alias");
+  if (!probe.up) drift.push("up");
+  if (probe.addresses.join(" ") !== `${n.gateway}/${n.bits}`) drift.push("gateway");
+  // route_localnet follows the containers' loopback ports, not the network's inputs
+  if (probe.routeLocalnet !== probe.localnetWanted) drift.push("route_localnet");
+  if (!probe.ipForward) drift.push("ip_forward");
+  if (probe.brNetfilterOff) drift.push("nf_call_iptables");
+  if (!probe.recorded) drift.push("record");
+  if (!probe.inSet) drift.push("set");
+  const rules = ruleComments(networkOwner(n.name), networkRules(n.bridge, n.subnet, n.nat, n.isolated));
+  if (![...rules, ...baseComments].every((x) => probe.comments.has(x))) drift.push("rules");
+  if (!guardComments.every((x) => probe.guardComments.has(x))) drift.push("anti-spoofing rules");
+  return { probe, missing: !probe.isBridge, drift };
+}
+
+export function outputs(inputs: Props, c: Ctx, o: Observed): Props {
+  const n = c.spec;
+  return {
+    ...pickInputs(inputs),
+    machineId: machineIdentity(c.facts, c.connection),
+    bridge: n.bridge, gateway: n.gateway, prefixLength: n.bits, status: o.missing ? "missing" : o.probe.up ? "up" : "down",
+  };
+}
