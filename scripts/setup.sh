@@ -43,6 +43,8 @@ echo "$bin" > node_modules/.kslice-pulumi-bin
 # 4. The compiled package, when a source is newer than the build.
 if [ ! -f dist/.stamp ] || [ -n "$(find provider schema examples scripts test/lab bench index.ts tsconfig.json package.json -newer dist/.stamp -name '*.ts' -print -quit 2>/dev/null)" ]; then
   log "tsc build"
+  # from an empty dist: a module moved or removed must not stay behind for require() to find first
+  rm -rf dist
   npx tsc -p tsconfig.json
   touch dist/.stamp
 else

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
@@ -12,6 +12,12 @@ describe("the repository stands on its own", () => {
   it("cites no design or style file from outside it", () => {
     const outside = tracked.filter((f) => /\b(DESIGN|STYLE)\.md\b|\.\.\/shared\//.test(text(f)));
     expect(outside).toEqual([]);
+  });
+
+  it("the build holds no module whose source is gone (require() would find a stale container.js before container/index.js)", () => {
+    const built = existsSync(join(root, "dist")) ? execFileSync("find", ["dist", "-name", "*.js"], { cwd: root, encoding: "utf8" }).trim().split("\n").filter(Boolean) : [];
+    const sources = (js: string) => ["ts", "mts"].map((ext) => js.replace(/^dist\//, "").replace(/\.js$/, `.${ext}`));
+    expect(built.filter((js) => !sources(js).some((f) => existsSync(join(root, f))))).toEqual([]);
   });
 
   it("every ARCHITECTURE.md section a comment names exists", () => {
