@@ -241,6 +241,17 @@ describe("place: rolling moves (maxUnavailable)", () => {
     expect(mostAtOnce(r.moves.map(({ after: _, ...m }) => m), () => 1)).toBe(2);
   });
 
+  it("a host left out of the pool and a host without room after raised limits: those moves are bounded too", () => {
+    const three = ok(place(names(6), [host("a"), host("b"), host("c")], demand, {}));
+    const left = ok(place(names(6), [host("a"), host("b")], demand, three.assignments));
+    expect(left.moves.map((m) => [m.from, m.after === undefined])).toEqual([["c", true], ["c", false]]);
+    const tight = [host("a", { usedMemoryBytes: 300 * Mi }), host("b"), host("c")];
+    const before6 = ok(place(names(6), tight, demand, {}));
+    const raised = ok(place(names(6), tight, { memoryBytes: 128 * Mi, cpuMillis: 100 }, before6.assignments));
+    expect(raised.moves).toHaveLength(1);
+    expect(raised.assignments[raised.moves[0]!.replica]!.reason).toMatch(/^moved from a to [bc]: no room on a .*\(move 1 of 1; at most 1 at a time\)$/);
+  });
+
   it("maxUnavailable equal to the replicas: every move at once, none waits", () => {
     const r = ok(place(names(4), drainB, demand, before.assignments, { maxUnavailable: 4 }));
     expect(r.moves.map((m) => m.after)).toEqual([undefined, undefined]);
