@@ -187,7 +187,8 @@ export function place(
     for (const r of stayers.get(h.key)!.slice(0, share.get(h.key)!)) {
       // the reason it came here stays while it is still true: the answer for unchanged inputs is the
       // stored one, word for word; a reason whose cause has ended ("a is draining" after an undrain)
-      // is restated from the present below, once the counts are known
+      // is restated from the present below, once the counts are known (a restated reason is a
+      // function of the present layout, so the next answer keeps it)
       const kept = previous[r];
       if (kept?.reason !== undefined && stillTrue(kept.reason, hosts)) assignments[r] = { ...kept, host: h.key, reason: kept.reason };
       else {
@@ -218,9 +219,16 @@ export function place(
     assignments[r] = { host: target.key, reason };
     if (prevKey !== undefined && !prev?.unreachable) moving.push({ replica: r, from: prevKey, to: target.key });
   }
+  // a kept "placed on b (now 1 there; spread over 2 eligible host(s))" or "kept on b (2 there; …)"
+  // is restated too once the pool it was spread over, or the count on its host, is another
+  for (const [r, a] of Object.entries(assignments)) {
+    if (restated.includes(r) || a.reason !== previous[r]?.reason) continue;
+    const layout = /^(placed|kept) on .+ \((?:now )?(\d+) there; (spread over .*)\)$/.exec(a.reason);
+    if (layout && (layout[3] !== spread || (layout[1] === "kept" && Number(layout[2]) !== count.get(a.host)))) restated.push(r);
+  }
   for (const r of restated) {
     const key = assignments[r]!.host;
-    assignments[r]!.reason = `kept on ${key} (${count.get(key)} there; ${spread})`;
+    assignments[r] = { host: key, reason: `kept on ${key} (${count.get(key)} there; ${spread})` };
   }
   // Rolling: the moves off reachable hosts are ordered (the replicas' order) and each waits for the
   // one maxUnavailable places before it, so at most maxUnavailable move at once; recreations away

@@ -72,7 +72,10 @@ describe("place: stable", () => {
     const first = ok(place(names(6), [host("a"), host("b"), host("c")], demand, {}));
     const r = ok(place(names(6), [host("a"), host("b")], demand, first.assignments));
     expect(counts(r.assignments)).toEqual({ a: 3, b: 3 });
-    for (const [name, a] of Object.entries(first.assignments)) if (a.host !== "c") expect(r.assignments[name]).toEqual(a);
+    // the others stay, their reasons restated for the pool they are spread over now
+    for (const [name, a] of Object.entries(first.assignments)) {
+      if (a.host !== "c") expect(r.assignments[name]).toEqual({ host: a.host, reason: `kept on ${a.host} (3 there; spread over 2 eligible host(s))` });
+    }
     expect(Object.values(r.assignments).filter((a) => /left the pool/.test(a.reason))).toHaveLength(2);
   });
 });
@@ -87,6 +90,8 @@ describe("place: drain, unreachable, limits raised", () => {
     const moved = Object.entries(r.assignments).filter(([name, a]) => a.host !== first.assignments[name]!.host);
     expect(moved.map(([name]) => first.assignments[name]!.host)).toEqual(["c", "c"]);
     for (const [, a] of moved) expect(a.reason).toMatch(/^moved from c to [ab]: c is draining \(move [12] of 2(, after r-\d)?; at most 1 at a time\)$/);
+    const stayed = Object.entries(r.assignments).filter(([name, a]) => a.host === first.assignments[name]!.host);
+    for (const [, a] of stayed) expect(a.reason).toBe(`kept on ${a.host} (3 there; spread over 2 eligible host(s))`);
     expect(r.warnings).toEqual([]);
   });
 
@@ -102,6 +107,7 @@ describe("place: drain, unreachable, limits raised", () => {
     const back = ok(place(names(6), pool, demand, drained.assignments));
     // 3,3,0 over three eligible hosts is unbalanced: spread moves one from each of a and b to c
     expect(counts(back.assignments)).toEqual({ a: 2, b: 2, c: 2 });
+    for (const a of Object.values(back.assignments)) expect(a.reason).toMatch(/^(kept on [ab] \(2 there; spread over 3 eligible host\(s\)\)|moved from [ab] to c: spread \(now [12] there\) \(move [12] of 2(, after r-\d)?; at most 1 at a time\))$/);
   });
 
   it("raised limits: a replica whose host no longer has room moves, saying why", () => {
@@ -221,8 +227,11 @@ describe("place: rolling moves (maxUnavailable)", () => {
     expect(r.assignments[second!.replica]).toEqual({
       host: "a", after: first!.replica, reason: `moved from b to a: b is draining (move 2 of 2, after ${first!.replica}; at most 1 at a time)`,
     });
-    // the replicas that stay are not part of the roll
-    for (const name of names(4).filter((n) => before.assignments[n]!.host === "a")) expect(r.assignments[name]).toEqual(before.assignments[name]);
+    // the replicas that stay are not part of the roll; their reasons say where they are now
+    for (const name of names(4).filter((n) => before.assignments[n]!.host === "a")) {
+      expect(before.assignments[name]!.reason).toMatch(/^placed on a \(now [12] there; spread over 2 eligible host\(s\)\)$/);
+      expect(r.assignments[name]).toEqual({ host: "a", reason: "kept on a (4 there; spread over 1 eligible host(s))" });
+    }
   });
 
   it.each([1, 2, 3])("maxUnavailable %i: never more moving at once than the bound, whatever each move takes", (bound) => {
@@ -279,8 +288,9 @@ describe("place: rolling moves (maxUnavailable)", () => {
     expect(back.moves[1]!.after).toBe(back.moves[0]!.replica);
     expect(mostAtOnce(back.moves, () => 1)).toBe(1);
     for (const a of Object.values(back.assignments)) expect(a.reason).not.toMatch(/draining/);
-    // the two that stay on a: the ones that had moved there say where they are now, not why they once moved
-    const stayed = Object.entries(back.assignments).filter(([n, a]) => a.host === "a" && drained.assignments[n]!.reason.includes("b is draining"));
+    // the two that stay on a say where they are now
+    const stayed = Object.entries(back.assignments).filter(([n]) => !back.moves.some((m) => m.replica === n));
+    expect(stayed).toHaveLength(2);
     for (const [, a] of stayed) expect(a).toEqual({ host: "a", reason: "kept on a (2 there; spread over 2 eligible host(s))" });
     for (const m of back.moves) expect(back.assignments[m.replica]!.reason).toMatch(/^moved from a to b: spread \(now [12] there\) \(move [12] of 2/);
     // and that answer is stable too
