@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { afterAll, describe, expect, it } from "vitest";
 import { leaksOf } from "../helpers/leaks";
 import { testPrefix } from "../helpers/prefix";
@@ -78,22 +78,35 @@ describe("ContainerSet rolling moves: maxUnavailable through the real engine", (
     expect(disturbed()).toEqual([]);
     for (const r of replicas) born[r] = bornOf(assigned[r]!.host, r);
 
+    // each replica's init: the process of its cgroup whose parent is outside it (its sleeps come and go)
+    const procs = () => replicas.map((r) => {
+      const pids = readFileSync(`/sys/fs/cgroup/pids/${prefixes[assigned[r]!.host]}/${r}/cgroup.procs`, "utf8").trim().split("\n");
+      return pids.find((pid) => !pids.includes(readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ")[1]!));
+    });
+    const before = procs();
+    expect(before.every(Boolean)).toBe(true);
+
+    // with a drain declared beside it: the preview refuses it, naming the input, the value and what was expected
     stack.config["kslice:maxUnavailable"] = "0";
     stack.config["kslice:draining"] = "a";
     const preview = await stack.run("preview");
     expect(preview.ok).toBe(false);
     expect(preview.stderr).toContain("maxUnavailable: got 0; expected a whole number from 1 (one replica moves at a time) to replicas (4)");
+    // alone, by an up: refused, and nothing on either host changes
     stack.config["kslice:maxUnavailable"] = "1.5";
+    stack.config["kslice:draining"] = "none";
     const bad = await stack.run("up");
     expect(bad.ok).toBe(false);
     expect(bad.stderr).toContain("maxUnavailable: got 1.5; expected a whole number from 1 (one replica moves at a time) to replicas (4)");
-    // nothing moved
-    for (const r of onA) expect(existsSync(bundle("a", r)) && running("a", r)).toBe(true);
+    expect(procs()).toEqual(before);
+    for (const r of replicas) expect(existsSync(bundle(assigned[r]!.host === "a" ? "b" : "a", r))).toBe(false);
+    expect(existsSync(`/var/lib/${prefixes.a}/draining`) ? readdirSync(`/var/lib/${prefixes.a}/draining`) : []).toEqual([]);
     expect(disturbed()).toEqual([]);
   });
 
   it("a drain with maxUnavailable 1: the preview says what moves now and what later; never two replicas down or moving at once", async () => {
     stack.config["kslice:maxUnavailable"] = "1";
+    stack.config["kslice:draining"] = "a";
     const preview = await stack.run("preview");
     expect(preview.ok, preview.stderr).toBe(true);
     const [first, second] = onA;
