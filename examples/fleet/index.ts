@@ -6,6 +6,7 @@ import * as kslice from "kslice";
 //   privateKey  (secret) the key that logs in as root on every host
 //   draining    comma-separated host names whose replicas move to the others
 //   replicas    how many (default 4); memory: each replica's memory.max (default "32Mi")
+//   maxUnavailable  how many replicas may move at once (default 1)
 export = async () => {
   const config = new pulumi.Config("kslice");
   const draining = new Set((config.get("draining") ?? "").split(",").filter(Boolean));
@@ -19,6 +20,7 @@ export = async () => {
   const web = new kslice.ContainerSet("web", {
     hosts,
     replicas: Number(config.get("replicas") ?? "4"),
+    maxUnavailable: config.getNumber("maxUnavailable") ?? 1,
     template: {
       // a file written once in the writable layer: it travels with the replica when it moves
       command: ["sh", "-c", "[ -f /born ] || echo \"born on $(cat /proc/sys/kernel/hostname)\" > /born; trap 'exit 0' TERM; sleep 3600 & wait"],

@@ -1,18 +1,18 @@
 import type { Limits } from "../../schema/limits";
 import { parseInput } from "../../schema/issues";
-import { placementArgs, type PlacementArgs } from "../../schema/placement";
+import { maxUnavailableIssue, placementArgs, type PlacementArgs } from "../../schema/placement";
 import { listPrefixes } from "../kernel/prefix";
 import { hostContext } from "./host-context";
-import { place, type Demand, type PoolHost } from "./placement";
+import { describeMoves, place, type Demand, type PoolHost } from "./placement";
 import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
 import { containsUnknown } from "./unknown";
-import { warn } from "../log";
+import { info, warn } from "../log";
 
 // The Placement resource: decides where each replica of a ContainerSet runs. It makes nothing on
 // any host; its answer is computed at check and kept in its inputs, so it is known at preview (the
 // Containers' `host` follows from it) and compared with the previous answer at the next check.
 
-const inputKeys = ["replicas", "hosts", "limits", "probeTimeoutSeconds", "assignments", "warnings"] as const;
+const inputKeys = ["replicas", "hosts", "limits", "maxUnavailable", "probeTimeoutSeconds", "assignments", "warnings"] as const;
 
 function pickInputs(props: Props): Props {
   return Object.fromEntries(inputKeys.filter((k) => props[k] !== undefined).map((k) => [k, props[k]]));
@@ -77,7 +77,13 @@ export async function decide(args: PlacementArgs, previous: PlacementArgs["assig
   const replicas = new Set(args.replicas);
   // a draining host is still probed: what it holds is not counted elsewhere, and its reason is shown
   const hosts = await Promise.all(args.hosts.map((entry) => probe(entry, replicas, args.probeTimeoutSeconds * 1000)));
-  return place(args.replicas, hosts, demandOf(args.limits), previous ?? {});
+  return place(args.replicas, hosts, demandOf(args.limits), previous ?? {}, { maxUnavailable: args.maxUnavailable });
+}
+
+/** Says on stderr what this answer moves now and what after another move (at preview too: check runs there). */
+function logMoves(result: Extract<ReturnType<typeof place>, { ok: true }>, args: PlacementArgs): void {
+  const text = describeMoves(result.moves, args.maxUnavailable);
+  if (text) info(text);
 }
 
 function declared(props: Props): string {
@@ -90,13 +96,19 @@ export const placementLifecycle: LifecycleImpl = {
     const inputs = pickInputs(news);
     delete inputs.assignments;
     delete inputs.warnings;
-    if (containsUnknown(inputs)) return { inputs };
+    if (containsUnknown(inputs)) {
+      // the pool is unknown until its Hosts exist (a first preview): the bound is refused all the same
+      const { maxUnavailable, replicas } = inputs;
+      const bad = maxUnavailable !== undefined && !containsUnknown({ maxUnavailable, replicas }) && Array.isArray(replicas) ? maxUnavailableIssue(maxUnavailable, replicas.length) : undefined;
+      return bad ? { failures: [{ property: "maxUnavailable", reason: bad }] } : { inputs };
+    }
     const r = parseInput(placementArgs, inputs);
     if (!r.ok) return { failures: r.failures };
     const previous = parseInput(placementArgs, pickInputs(olds));
     const result = await decide(r.value, previous.ok ? previous.value.assignments : undefined);
     if (!result.ok) return { failures: [{ property: "replicas", reason: result.reason }] };
     for (const w of result.warnings) warn(w);
+    logMoves(result, r.value);
     // the user's notation of limits ("64Mi") stays as written
     return { inputs: { ...inputs, hosts: r.value.hosts, probeTimeoutSeconds: r.value.probeTimeoutSeconds, assignments: result.assignments, warnings: result.warnings } };
   },
@@ -128,6 +140,7 @@ export const placementLifecycle: LifecycleImpl = {
     const previous = parseInput(placementArgs, pickInputs(olds));
     const result = await decide(args, previous.ok ? previous.value.assignments : undefined);
     if (!result.ok) throw new Error(`replicas: ${result.reason}`);
+    logMoves(result, args);
     return { outs: { ...pickInputs(news), assignments: result.assignments, warnings: result.warnings } };
   },
 

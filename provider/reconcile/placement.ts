@@ -39,10 +39,30 @@ export interface Demand {
 export interface Assignment {
   host: string;
   reason: string;
+  /**
+   * The replica whose move this one's waits for: set on a replica that moves off a reachable host
+   * when `maxUnavailable` others move before it (ARCHITECTURE.md, "Rolling moves").
+   */
+  after?: string;
+}
+
+/** Bounds on what one answer may disturb at once. */
+export interface PlaceOptions {
+  /** How many replicas may be moving (so down or about to be) at once. @default 1 */
+  maxUnavailable?: number;
+}
+
+/** A replica that changes host in an answer, in the order the moves are made. */
+export interface Move {
+  replica: string;
+  from: string;
+  to: string;
+  /** The move it waits for; none: it starts at once. */
+  after?: string;
 }
 
 export type PlacementResult =
-  | { ok: true; assignments: Record<string, Assignment>; warnings: string[] }
+  | { ok: true; assignments: Record<string, Assignment>; warnings: string[]; /** Moves off reachable hosts, bounded by maxUnavailable. */ moves: Move[] }
   | { ok: false; reason: string };
 
 /** How many replicas fit on the host beside what others declared there (at most `limit`). */
@@ -85,8 +105,15 @@ function demandText(demand: Demand): string {
  * - A pool with fewer machines than hosts is warned about (it spreads over fewer failure domains
  *   than it appears to).
  */
-export function place(replicas: readonly string[], hosts: readonly PoolHost[], demand: Demand, previous: Readonly<Record<string, { host: string; reason?: string } | undefined>>): PlacementResult {
+export function place(
+  replicas: readonly string[],
+  hosts: readonly PoolHost[],
+  demand: Demand,
+  previous: Readonly<Record<string, { host: string; reason?: string; after?: string } | undefined>>,
+  options: PlaceOptions = {},
+): PlacementResult {
   const n = replicas.length;
+  const maxUnavailable = options.maxUnavailable ?? 1;
   const keys = new Set(hosts.map((h) => h.key));
   const dup = hosts.find((h, i) => hosts.findIndex((o) => o.key === h.key) !== i);
   if (dup) return { ok: false, reason: `host ${dup.key} is in the pool twice` };
@@ -155,13 +182,23 @@ export function place(replicas: readonly string[], hosts: readonly PoolHost[], d
   }
   const spread = `spread over ${eligible.length} eligible host(s)${machineRoom.size < eligible.length ? ` on ${machineRoom.size} machine(s)` : ""}`;
   const count = new Map(eligible.map((h) => [h.key, 0]));
+  const restated: string[] = [];
   for (const h of eligible) {
     for (const r of stayers.get(h.key)!.slice(0, share.get(h.key)!)) {
-      // the reason it came here stays: the answer for unchanged inputs is the stored one, word for word
-      assignments[r] = { host: h.key, reason: previous[r]?.reason ?? `kept on ${h.key}` };
+      // the reason it came here stays while it is still true: the answer for unchanged inputs is the
+      // stored one, word for word; a reason whose cause has ended ("a is draining" after an undrain)
+      // is restated from the present below, once the counts are known (a restated reason is a
+      // function of the present layout, so the next answer keeps it)
+      const kept = previous[r];
+      if (kept?.reason !== undefined && stillTrue(kept.reason, hosts)) assignments[r] = { ...kept, host: h.key, reason: kept.reason };
+      else {
+        assignments[r] = { host: h.key, reason: "" };
+        restated.push(r);
+      }
       count.set(h.key, count.get(h.key)! + 1);
     }
   }
+  const moving: Move[] = [];
   for (const r of replicas) {
     if (assignments[r]) continue;
     const target = eligible.find((h) => count.get(h.key)! < share.get(h.key)!)!;
@@ -180,6 +217,53 @@ export function place(replicas: readonly string[], hosts: readonly PoolHost[], d
       reason = `moved from ${prevKey} to ${target.key}: no room on ${prevKey} (${roomText(prev, demand, roomOf(prev), sharing(prev))}; each needs ${demandText(demand)})`;
     } else reason = `moved from ${prevKey} to ${target.key}: spread (${peers})`;
     assignments[r] = { host: target.key, reason };
+    if (prevKey !== undefined && !prev?.unreachable) moving.push({ replica: r, from: prevKey, to: target.key });
   }
-  return { ok: true, assignments, warnings };
+  // a kept "placed on b (now 1 there; spread over 2 eligible host(s))" or "kept on b (2 there; …)"
+  // is restated too once the pool it was spread over, or the count on its host, is another
+  for (const [r, a] of Object.entries(assignments)) {
+    if (restated.includes(r) || a.reason !== previous[r]?.reason) continue;
+    const layout = /^(placed|kept) on .+ \((?:now )?(\d+) there; (spread over .*)\)$/.exec(a.reason);
+    if (layout && (layout[3] !== spread || (layout[1] === "kept" && Number(layout[2]) !== count.get(a.host)))) restated.push(r);
+  }
+  for (const r of restated) {
+    const key = assignments[r]!.host;
+    assignments[r] = { host: key, reason: `kept on ${key} (${count.get(key)} there; ${spread})` };
+  }
+  // Rolling: the moves off reachable hosts are ordered (the replicas' order) and each waits for the
+  // one maxUnavailable places before it, so at most maxUnavailable move at once; recreations away
+  // from an unreachable host are down already and go at once.
+  moving.forEach((move, i) => {
+    const a = assignments[move.replica]!;
+    const waitFor = i >= maxUnavailable ? moving[i - maxUnavailable]!.replica : undefined;
+    a.reason += ` (move ${i + 1} of ${moving.length}${waitFor ? `, after ${waitFor}` : ""}; at most ${maxUnavailable} at a time)`;
+    if (waitFor) a.after = move.after = waitFor;
+  });
+  return { ok: true, assignments, warnings, moves: moving };
+}
+
+/**
+ * Whether a stored reason still describes the present: "moved from a to b: a is draining" holds
+ * while a is in the pool and draining, "… a is unreachable …" while it does not answer, "… a left
+ * the pool" while it is not in it. Other reasons (placed, spread, no room) say how the replica came
+ * to be where it is and stay.
+ */
+export function stillTrue(reason: string, hosts: readonly PoolHost[]): boolean {
+  const cited = /^moved from (.+) to .+?: \1 (is draining|is unreachable|left the pool)/.exec(reason);
+  if (!cited) return true;
+  const host = hosts.find((h) => h.key === cited[1]);
+  if (cited[2] === "is draining") return !!host && host.draining && !host.unreachable;
+  if (cited[2] === "is unreachable") return !!host?.unreachable;
+  return !host;
+}
+
+/**
+ * What an answer moves, for the preview and the log: "2 replica(s) move, at most 1 at a time: now
+ * web-1 (a → b); later web-2 (a → b) after web-1". Empty when nothing moves.
+ */
+export function describeMoves(moves: readonly Move[], maxUnavailable: number): string {
+  if (!moves.length) return "";
+  const now = moves.filter((m) => !m.after).map((m) => `${m.replica} (${m.from} → ${m.to})`);
+  const later = moves.filter((m) => m.after).map((m) => `${m.replica} (${m.from} → ${m.to}) after ${m.after}`);
+  return `${moves.length} replica(s) move, at most ${maxUnavailable} at a time: now ${now.join(", ")}${later.length ? `; later ${later.join(", ")}` : ""}`;
 }

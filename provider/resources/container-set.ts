@@ -19,6 +19,14 @@ export interface ContainerSetArgs {
   template: Omit<ContainerArgs, "host" | "name" | "parent">;
   /** Replica i (from 1) is named `<namePrefix>-<i>` on its host. @default the set's name */
   namePrefix?: string;
+  /**
+   * How many replicas may be moving at once (stopped for their move, or copying to their new host):
+   * a drain, the rebalance after an undrain and a limit change that leaves a host without room move
+   * the replicas that many at a time, each move waiting for an earlier one to finish, all within one
+   * `up`. A whole number from 1 to `replicas`; refused at preview otherwise. Replicas whose host does
+   * not answer are down already: they are recreated elsewhere at once, not counted. @default 1
+   */
+  maxUnavailable?: pulumi.Input<number>;
   /** Bound on asking each host whether it answers, at every preview and up. @default 10 */
   probeTimeoutSeconds?: pulumi.Input<number>;
 }
@@ -50,19 +58,28 @@ export class ContainerSet extends pulumi.ComponentResource {
       replicas,
       hosts: pool,
       limits: args.template.limits,
+      maxUnavailable: args.maxUnavailable,
       probeTimeoutSeconds: args.probeTimeoutSeconds,
     }, { parent: this });
     this.assignments = this.placement.assignments;
     this.warnings = this.placement.warnings;
+    const byReplica = new Map<string, Container>();
     this.containers = replicas.map((replica, i) => {
       const host = pulumi.all([this.placement.assignments, pool]).apply(([assigned, hosts]) => {
         const key = assigned[replica]?.host;
         const entry = hosts.find((h) => h.key === key);
         if (!entry) throw new Error(`ContainerSet ${name}: replica ${replica} has no host in the placement (got ${JSON.stringify(key)})`);
-        return entry.host;
+        // A rolling move (ARCHITECTURE.md, "Rolling moves"): the new host reaches this Container only
+        // once the move it waits for is done (that Container's urn resolves when the engine has
+        // finished its step), so at most maxUnavailable replicas move at once within one up.
+        const waitFor = assigned[replica]?.after;
+        const earlier = waitFor === undefined ? undefined : byReplica.get(waitFor);
+        return earlier ? earlier.urn.apply(() => entry.host) : pulumi.output(entry.host);
       });
       // a replica whose host stopped answering is made afresh elsewhere (the stale copy goes when it returns)
-      return new Container(`${name}-${i + 1}`, { onSourceLost: "recreate", ...args.template, host, name: replica }, { parent: this });
+      const container = new Container(`${name}-${i + 1}`, { onSourceLost: "recreate", ...args.template, host, name: replica }, { parent: this });
+      byReplica.set(replica, container);
+      return container;
     });
     this.registerOutputs({ assignments: this.assignments, warnings: this.warnings });
   }

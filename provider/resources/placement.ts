@@ -17,6 +17,8 @@ export interface PlacementArgs {
   hosts: pulumi.Input<PlacementHostArgs[]>;
   /** One replica's limits: memory.max (else memory.low) and cpu.max are reserved on its host. @default none */
   limits?: pulumi.Input<LimitsArgs>;
+  /** How many replicas may move at once: each move waits for the one this many before it (`after`). @default 1 */
+  maxUnavailable?: pulumi.Input<number>;
   /** Bound on each host's probe. @default 10 */
   probeTimeoutSeconds?: pulumi.Input<number>;
 }
@@ -24,8 +26,10 @@ export interface PlacementArgs {
 export interface PlacementAssignment {
   /** The key of the host the replica runs on. */
   host: string;
-  /** Why there: "placed on …", "kept on …", "moved from a to b: a is draining". */
+  /** Why there: "placed on …", "kept on …", "moved from a to b: a is draining (move 2 of 2, after web-1; at most 1 at a time)". */
   reason: string;
+  /** The replica whose move this one's waits for; none: it moves at once (or does not move). */
+  after?: string;
 }
 
 /**

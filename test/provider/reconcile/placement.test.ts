@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { place, roomFor, type Assignment, type Demand, type PoolHost } from "../../../provider/reconcile/placement";
+import { describeMoves, place, roomFor, stillTrue, type Assignment, type Demand, type Move, type PoolHost } from "../../../provider/reconcile/placement";
 
 const Mi = 2 ** 20;
 const host = (key: string, more: Partial<PoolHost> = {}): PoolHost => ({
@@ -8,7 +8,7 @@ const host = (key: string, more: Partial<PoolHost> = {}): PoolHost => ({
 const demand: Demand = { memoryBytes: 32 * Mi, cpuMillis: 100 };
 const names = (n: number) => Array.from({ length: n }, (_, i) => `r-${i}`);
 
-function ok(r: ReturnType<typeof place>): { assignments: Record<string, Assignment>; warnings: string[] } {
+function ok(r: ReturnType<typeof place>): { assignments: Record<string, Assignment>; warnings: string[]; moves: Move[] } {
   if (!r.ok) throw new Error(r.reason);
   return r;
 }
@@ -72,7 +72,10 @@ describe("place: stable", () => {
     const first = ok(place(names(6), [host("a"), host("b"), host("c")], demand, {}));
     const r = ok(place(names(6), [host("a"), host("b")], demand, first.assignments));
     expect(counts(r.assignments)).toEqual({ a: 3, b: 3 });
-    for (const [name, a] of Object.entries(first.assignments)) if (a.host !== "c") expect(r.assignments[name]).toEqual(a);
+    // the others stay, their reasons restated for the pool they are spread over now
+    for (const [name, a] of Object.entries(first.assignments)) {
+      if (a.host !== "c") expect(r.assignments[name]).toEqual({ host: a.host, reason: `kept on ${a.host} (3 there; spread over 2 eligible host(s))` });
+    }
     expect(Object.values(r.assignments).filter((a) => /left the pool/.test(a.reason))).toHaveLength(2);
   });
 });
@@ -86,7 +89,9 @@ describe("place: drain, unreachable, limits raised", () => {
     expect(counts(r.assignments)).toEqual({ a: 3, b: 3 });
     const moved = Object.entries(r.assignments).filter(([name, a]) => a.host !== first.assignments[name]!.host);
     expect(moved.map(([name]) => first.assignments[name]!.host)).toEqual(["c", "c"]);
-    for (const [, a] of moved) expect(a.reason).toMatch(/^moved from c to [ab]: c is draining$/);
+    for (const [, a] of moved) expect(a.reason).toMatch(/^moved from c to [ab]: c is draining \(move [12] of 2(, after r-\d)?; at most 1 at a time\)$/);
+    const stayed = Object.entries(r.assignments).filter(([name, a]) => a.host === first.assignments[name]!.host);
+    for (const [, a] of stayed) expect(a.reason).toBe(`kept on ${a.host} (3 there; spread over 2 eligible host(s))`);
     expect(r.warnings).toEqual([]);
   });
 
@@ -102,6 +107,7 @@ describe("place: drain, unreachable, limits raised", () => {
     const back = ok(place(names(6), pool, demand, drained.assignments));
     // 3,3,0 over three eligible hosts is unbalanced: spread moves one from each of a and b to c
     expect(counts(back.assignments)).toEqual({ a: 2, b: 2, c: 2 });
+    for (const a of Object.values(back.assignments)) expect(a.reason).toMatch(/^(kept on [ab] \(2 there; spread over 3 eligible host\(s\)\)|moved from [ab] to c: spread \(now [12] there\) \(move [12] of 2(, after r-\d)?; at most 1 at a time\))$/);
   });
 
   it("raised limits: a replica whose host no longer has room moves, saying why", () => {
@@ -182,5 +188,130 @@ describe("place: hosts that are prefixes of one machine", () => {
     const pool = [onMachine("a", "m1"), onMachine("b", "m1"), onMachine("c", "m2")];
     const first = ok(place(names(5), pool, demand, {}));
     expect(ok(place(names(5), pool, demand, first.assignments)).assignments).toEqual(first.assignments);
+  });
+});
+
+/**
+ * Runs the moves as the engine runs the set's Containers: every move starts as soon as the one it
+ * waits for (`after`) has finished, each taking the time `duration` gives it; returns the most that
+ * were moving at one moment.
+ */
+function mostAtOnce(moves: readonly Move[], duration: (m: Move, i: number) => number): number {
+  const end = new Map<string, number>();
+  const start = new Map<string, number>();
+  // `after` always names an earlier move, so one pass in order settles every start
+  moves.forEach((m, i) => {
+    const s = m.after === undefined ? 0 : end.get(m.after)!;
+    expect(s, `${m.replica} waits for ${m.after}, which must come before it`).toBeDefined();
+    start.set(m.replica, s);
+    end.set(m.replica, s + duration(m, i));
+  });
+  const instants = [...start.values()];
+  return Math.max(0, ...instants.map((t) => moves.filter((m) => start.get(m.replica)! <= t && t < end.get(m.replica)!).length));
+}
+
+describe("place: rolling moves (maxUnavailable)", () => {
+  const two = [host("a"), host("b")];
+  const before = ok(place(names(4), two, demand, {}));
+  const drainB = [host("a"), host("b", { draining: true })];
+
+  it("a drain of 2 of 4 replicas with the default bound: the second move waits for the first", () => {
+    expect(counts(before.assignments)).toEqual({ a: 2, b: 2 });
+    const r = ok(place(names(4), drainB, demand, before.assignments));
+    expect(counts(r.assignments)).toEqual({ a: 4 });
+    const [first, second] = r.moves;
+    expect(r.moves).toHaveLength(2);
+    expect(first).toEqual({ replica: expect.any(String), from: "b", to: "a" });
+    expect(second).toEqual({ replica: expect.any(String), from: "b", to: "a", after: first!.replica });
+    expect(r.assignments[first!.replica]!.reason).toBe("moved from b to a: b is draining (move 1 of 2; at most 1 at a time)");
+    expect(r.assignments[second!.replica]).toEqual({
+      host: "a", after: first!.replica, reason: `moved from b to a: b is draining (move 2 of 2, after ${first!.replica}; at most 1 at a time)`,
+    });
+    // the replicas that stay are not part of the roll; their reasons say where they are now
+    for (const name of names(4).filter((n) => before.assignments[n]!.host === "a")) {
+      expect(before.assignments[name]!.reason).toMatch(/^placed on a \(now [12] there; spread over 2 eligible host\(s\)\)$/);
+      expect(r.assignments[name]).toEqual({ host: "a", reason: "kept on a (4 there; spread over 1 eligible host(s))" });
+    }
+  });
+
+  it.each([1, 2, 3])("maxUnavailable %i: never more moving at once than the bound, whatever each move takes", (bound) => {
+    const six = [host("a"), host("b"), host("c")];
+    const first = ok(place(names(9), six, demand, {}));
+    const r = ok(place(names(9), [host("a"), host("b", { draining: true }), host("c", { draining: true })], demand, first.assignments, { maxUnavailable: bound }));
+    expect(r.moves).toHaveLength(6);
+    expect(r.moves.filter((m) => m.after === undefined)).toHaveLength(bound);
+    for (const durations of [() => 1, (_: Move, i: number) => 1 + (i % 3), (_: Move, i: number) => 7 - i, (_: Move, i: number) => (i * 37) % 5 + 0.5]) {
+      expect(mostAtOnce(r.moves, durations)).toBe(bound);
+    }
+  });
+
+  it("the bound broken (every move at once) is what the check above catches", () => {
+    const r = ok(place(names(4), drainB, demand, before.assignments));
+    expect(mostAtOnce(r.moves.map(({ after: _, ...m }) => m), () => 1)).toBe(2);
+  });
+
+  it("a host left out of the pool and a host without room after raised limits: those moves are bounded too", () => {
+    const three = ok(place(names(6), [host("a"), host("b"), host("c")], demand, {}));
+    const left = ok(place(names(6), [host("a"), host("b")], demand, three.assignments));
+    expect(left.moves.map((m) => [m.from, m.after === undefined])).toEqual([["c", true], ["c", false]]);
+    const tight = [host("a", { usedMemoryBytes: 300 * Mi }), host("b"), host("c")];
+    const before6 = ok(place(names(6), tight, demand, {}));
+    const raised = ok(place(names(6), tight, { memoryBytes: 128 * Mi, cpuMillis: 100 }, before6.assignments));
+    expect(raised.moves).toHaveLength(1);
+    expect(raised.assignments[raised.moves[0]!.replica]!.reason).toMatch(/^moved from a to [bc]: no room on a .*\(move 1 of 1; at most 1 at a time\)$/);
+  });
+
+  it("maxUnavailable equal to the replicas: every move at once, none waits", () => {
+    const r = ok(place(names(4), drainB, demand, before.assignments, { maxUnavailable: 4 }));
+    expect(r.moves.map((m) => m.after)).toEqual([undefined, undefined]);
+    expect(Object.values(r.assignments).every((a) => a.after === undefined)).toBe(true);
+  });
+
+  it("replicas recreated away from an unreachable host do not wait and are not counted", () => {
+    const r = ok(place(names(4), [host("a"), host("b", { unreachable: "timed out" })], demand, before.assignments));
+    expect(r.moves).toEqual([]);
+    expect(Object.values(r.assignments).every((a) => a.after === undefined)).toBe(true);
+  });
+
+  it("is stable: the answer after a drain, given itself, is the same word for word (waits included)", () => {
+    const r = ok(place(names(4), drainB, demand, before.assignments));
+    const again = ok(place(names(4), drainB, demand, r.assignments));
+    expect(again.assignments).toEqual(r.assignments);
+    expect(again.moves).toEqual([]);
+  });
+
+  it("an undrain: the rebalance back is bounded the same way, and no reason says a host is draining any more", () => {
+    const drained = ok(place(names(4), drainB, demand, before.assignments));
+    const back = ok(place(names(4), two, demand, drained.assignments));
+    expect(counts(back.assignments)).toEqual({ a: 2, b: 2 });
+    expect(back.moves).toHaveLength(2);
+    expect(back.moves[1]!.after).toBe(back.moves[0]!.replica);
+    expect(mostAtOnce(back.moves, () => 1)).toBe(1);
+    for (const a of Object.values(back.assignments)) expect(a.reason).not.toMatch(/draining/);
+    // the two that stay on a say where they are now
+    const stayed = Object.entries(back.assignments).filter(([n]) => !back.moves.some((m) => m.replica === n));
+    expect(stayed).toHaveLength(2);
+    for (const [, a] of stayed) expect(a).toEqual({ host: "a", reason: "kept on a (2 there; spread over 2 eligible host(s))" });
+    for (const m of back.moves) expect(back.assignments[m.replica]!.reason).toMatch(/^moved from a to b: spread \(now [12] there\) \(move [12] of 2/);
+    // and that answer is stable too
+    expect(ok(place(names(4), two, demand, back.assignments)).assignments).toEqual(back.assignments);
+  });
+
+  it("a reason citing a host's state holds only while that state does", () => {
+    const pool = [host("a"), host("b", { draining: true }), host("c", { unreachable: "timed out" })];
+    expect(stillTrue("moved from b to a: b is draining (move 1 of 1; at most 1 at a time)", pool)).toBe(true);
+    expect(stillTrue("moved from a to b: a is draining", pool)).toBe(false);
+    expect(stillTrue("moved from c to a: c is unreachable (timed out)", pool)).toBe(true);
+    expect(stillTrue("moved from a to b: a is unreachable (timed out)", pool)).toBe(false);
+    expect(stillTrue("moved from d to a: d left the pool", pool)).toBe(true);
+    expect(stillTrue("moved from a to b: a left the pool", pool)).toBe(false);
+    expect(stillTrue("moved from a to b: spread (now 2 there)", pool)).toBe(true);
+  });
+
+  it("describeMoves says what moves now and what later", () => {
+    const r = ok(place(names(4), drainB, demand, before.assignments));
+    const [first, second] = r.moves;
+    expect(describeMoves(r.moves, 1)).toBe(`2 replica(s) move, at most 1 at a time: now ${first!.replica} (b → a); later ${second!.replica} (b → a) after ${first!.replica}`);
+    expect(describeMoves([], 1)).toBe("");
   });
 });
