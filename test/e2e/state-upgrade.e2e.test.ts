@@ -117,12 +117,19 @@ describe("a stack made by the kslice before the Container redesign (main at 4c1e
     expect(leaksOf(p2)).toEqual([]);
   });
   let pids: unknown;
+  /** Each Container's urn, init pid and address, in urn order (the state's order is the engine's). */
+  const containers = () =>
+    stack
+      .exportResources()
+      .filter((r) => r.type.endsWith(":Container"))
+      .map((r) => [r.urn, r.outputs.pid, r.outputs.address])
+      .sort((x, y) => String(x[0]).localeCompare(String(y[0])));
 
   it("is made by that kslice (its own runner, program and provider)", async () => {
     const { argv, env } = stack.command("up");
     const at = (a: string) => a.replace(join(repoRoot, "dist/scripts/stack.js"), join(old, "dist/scripts/stack.js")).replace(join(repoRoot, "test/fixtures/programs"), join(old, "test/fixtures/programs")).replace(join(repoRoot, "dist/test"), join(old, "dist/test"));
     const out = JSON.parse(execFileSync(argv[0]!, argv.slice(1).map(at), { env, encoding: "utf8", maxBuffer: 64 << 20 })) as { outputs: Record<string, unknown> };
-    pids = stack.exportResources().filter((r) => r.type.endsWith(":Container")).map((r) => [r.urn, r.outputs.pid, r.outputs.address]);
+    pids = containers();
     expect((pids as unknown[]).length).toBe(4);
     expect(out.outputs.workers).toHaveLength(3);
   }, 600_000);
@@ -136,6 +143,6 @@ describe("a stack made by the kslice before the Container redesign (main at 4c1e
     const u = await stack.run("up");
     expect(u.ok, u.stderr).toBe(true);
     expect(u.json!.summary).toEqual({ same: 8 });
-    expect(stack.exportResources().filter((r) => r.type.endsWith(":Container")).map((r) => [r.urn, r.outputs.pid, r.outputs.address])).toEqual(pids);
+    expect(containers()).toEqual(pids);
   });
 });
