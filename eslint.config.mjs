@@ -9,7 +9,10 @@ export default tseslint.config(
     rules: {
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_", varsIgnorePattern: "^_" }],
       // Layering (ARCHITECTURE.md, "Layers"): only provider/resources may import @pulumi/pulumi.
-      "no-restricted-imports": ["error", { patterns: [{ group: ["@pulumi/pulumi", "@pulumi/pulumi/*"], message: "only provider/resources (and examples, scripts) import @pulumi/pulumi" }] }],
+      "no-restricted-imports": [
+        "error",
+        { patterns: [{ group: ["@pulumi/pulumi", "@pulumi/pulumi/*"], message: "only provider/resources (and examples, scripts) import @pulumi/pulumi" }] },
+      ],
     },
   },
   {
@@ -20,10 +23,15 @@ export default tseslint.config(
     // A lower layer never imports a higher one.
     files: ["provider/kernel/**", "provider/transport/**", "schema/**"],
     rules: {
-      "no-restricted-imports": ["error", { patterns: [
-        { group: ["@pulumi/pulumi", "@pulumi/pulumi/*"], message: "kernel, transport and schema never import @pulumi/pulumi" },
-        { group: ["**/reconcile/*", "**/resources/*"], message: "a lower layer never imports a higher one" },
-      ] }],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["@pulumi/pulumi", "@pulumi/pulumi/*"], message: "kernel, transport and schema never import @pulumi/pulumi" },
+            { group: ["**/reconcile/*", "**/resources/*"], message: "a lower layer never imports a higher one" },
+          ],
+        },
+      ],
     },
   },
   {
@@ -31,19 +39,29 @@ export default tseslint.config(
     // validates with schema; it never goes through Pulumi or the reconcile layer.
     files: ["cli/**"],
     rules: {
-      "no-restricted-imports": ["error", { patterns: [
-        { group: ["@pulumi/pulumi", "@pulumi/pulumi/*"], message: "the CLI never imports @pulumi/pulumi" },
-        { group: ["**/reconcile/*", "**/resources/*"], message: "the CLI reads the kernel through provider/kernel and provider/transport only" },
-      ] }],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["@pulumi/pulumi", "@pulumi/pulumi/*"], message: "the CLI never imports @pulumi/pulumi" },
+            { group: ["**/reconcile/*", "**/resources/*"], message: "the CLI reads the kernel through provider/kernel and provider/transport only" },
+          ],
+        },
+      ],
     },
   },
   {
     files: ["provider/transport/**"],
     rules: {
-      "no-restricted-imports": ["error", { patterns: [
-        { group: ["@pulumi/pulumi", "@pulumi/pulumi/*"], message: "transport never imports @pulumi/pulumi" },
-        { group: ["**/reconcile/*", "**/resources/*", "**/kernel/*"], message: "a lower layer never imports a higher one" },
-      ] }],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            { group: ["@pulumi/pulumi", "@pulumi/pulumi/*"], message: "transport never imports @pulumi/pulumi" },
+            { group: ["**/reconcile/*", "**/resources/*", "**/kernel/*"], message: "a lower layer never imports a higher one" },
+          ],
+        },
+      ],
     },
   },
   {
@@ -52,31 +70,46 @@ export default tseslint.config(
     // transport value (types only).
     files: ["provider/reconcile/**"],
     rules: {
-      "no-restricted-imports": ["error", {
-        paths: [
-          { name: "node:child_process", message: "reconcile runs no command: kernel/ does, through a transport" },
-          { name: "child_process", message: "reconcile runs no command: kernel/ does, through a transport" },
-          { name: "execa", message: "reconcile runs no command: kernel/ does, through a transport" },
-        ],
-        patterns: [
-          { group: ["@pulumi/pulumi", "@pulumi/pulumi/*"], message: "only provider/resources (and examples, scripts) import @pulumi/pulumi" },
-          { group: ["**/transport/*"], allowTypeImports: true, message: "reconcile reaches a host through kernel/'s host objects (kernel/connection.ts opens one); only transport types may be imported" },
-          { group: ["**/kernel/*", "**/kernel/**"], importNamePattern: "Script$|^shellQuote$|^runTransaction$", message: "reconcile builds no shell: ask a kernel/ host object for the operation" },
-        ],
-      }],
-      "no-restricted-syntax": ["error",
+      "no-restricted-imports": [
+        "error",
+        {
+          paths: [
+            { name: "node:child_process", message: "reconcile runs no command: kernel/ does, through a transport" },
+            { name: "child_process", message: "reconcile runs no command: kernel/ does, through a transport" },
+            { name: "execa", message: "reconcile runs no command: kernel/ does, through a transport" },
+          ],
+          patterns: [
+            { group: ["@pulumi/pulumi", "@pulumi/pulumi/*"], message: "only provider/resources (and examples, scripts) import @pulumi/pulumi" },
+            {
+              group: ["**/transport/*"],
+              allowTypeImports: true,
+              message: "reconcile reaches a host through kernel/'s host objects (kernel/connection.ts opens one); only transport types may be imported",
+            },
+            {
+              group: ["**/kernel/*", "**/kernel/**"],
+              importNamePattern: "Script$|^shellQuote$|^runTransaction$",
+              message: "reconcile builds no shell: ask a kernel/ host object for the operation",
+            },
+          ],
+        },
+      ],
+      "no-restricted-syntax": [
+        "error",
         {
           selector: "CallExpression[callee.type='MemberExpression'][callee.property.name=/^(run|readFiles|writeFile|stream)$/][callee.object.name='t']",
           message: "reconcile runs no command: ask a kernel/ host object (PrefixHost, NetworkHost, BudgetRecords, …)",
         },
         {
-          selector: "CallExpression[callee.type='MemberExpression'][callee.property.name=/^(run|readFiles|writeFile|stream)$/][callee.object.property.name='t']",
+          selector:
+            "CallExpression[callee.type='MemberExpression'][callee.property.name=/^(run|readFiles|writeFile|stream)$/][callee.object.property.name='t']",
           message: "reconcile runs no command: ask a kernel/ host object (PrefixHost, NetworkHost, BudgetRecords, …)",
         },
         {
           // whatever the object is called (a wrapped transport, `tests.run([...])`): no shell started from reconcile
-          selector: "CallExpression[callee.type='MemberExpression'][callee.property.name='run'][arguments.0.type='ArrayExpression'][arguments.0.elements.0.value=/^(sh|bash|dash|\\/bin\\/sh)$/]",
-          message: "reconcile builds no shell: the script and the command that runs it live in kernel/ (a function taking the transport and returning a typed result)",
+          selector:
+            "CallExpression[callee.type='MemberExpression'][callee.property.name='run'][arguments.0.type='ArrayExpression'][arguments.0.elements.0.value=/^(sh|bash|dash|\\/bin\\/sh)$/]",
+          message:
+            "reconcile builds no shell: the script and the command that runs it live in kernel/ (a function taking the transport and returning a typed result)",
         },
       ],
     },
@@ -87,7 +120,8 @@ export default tseslint.config(
     files: ["provider/**"],
     rules: {
       "no-console": "error",
-      "no-restricted-properties": ["error",
+      "no-restricted-properties": [
+        "error",
         { object: "process", property: "stderr", message: "write through provider/log.ts (warn, info)" },
         { object: "process", property: "stdout", message: "write through provider/log.ts (warn, info)" },
       ],
@@ -98,7 +132,17 @@ export default tseslint.config(
     files: ["provider/log.ts"],
     rules: {
       "no-console": "off",
-      "no-restricted-imports": ["error", { patterns: [{ group: ["./*", "../*", "../**", "@pulumi/pulumi", "@pulumi/pulumi/*"], message: "provider/log.ts imports no layer and no Pulumi: every layer imports it" }] }],
+      "no-restricted-imports": [
+        "error",
+        {
+          patterns: [
+            {
+              group: ["./*", "../*", "../**", "@pulumi/pulumi", "@pulumi/pulumi/*"],
+              message: "provider/log.ts imports no layer and no Pulumi: every layer imports it",
+            },
+          ],
+        },
+      ],
     },
   },
 );

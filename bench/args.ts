@@ -33,7 +33,8 @@ export function parseArgs(argv: string[]): Opts {
   for (const n of opts.ns) if (n < 1 || n > 1000) throw new Error(`N must be within 1..1000 (bounded); got ${n}`);
   const bits = Number(/^(?:\d{1,3}\.){3}\d{1,3}\/(\d{1,2})$/.exec(opts.subnet)?.[1] ?? NaN);
   const room = 2 ** (32 - bits) - 3; // network, gateway, broadcast
-  if (!(room >= Math.max(...opts.ns))) throw new Error(`--subnet must be an IPv4 CIDR with room for ${Math.max(...opts.ns)} containers (e.g. 10.241.0.0/22); got ${JSON.stringify(opts.subnet)}`);
+  if (!(room >= Math.max(...opts.ns)))
+    throw new Error(`--subnet must be an IPv4 CIDR with room for ${Math.max(...opts.ns)} containers (e.g. 10.241.0.0/22); got ${JSON.stringify(opts.subnet)}`);
   if (!(opts.parallel >= 1 && opts.parallel <= 256)) throw new Error(`--parallel must be within 1..256`);
   return opts;
 }

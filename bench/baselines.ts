@@ -45,7 +45,9 @@ export async function rawRunc(prefix: string, n: number, deadlineMs: number): Pr
       if (now() > deadlineMs) throw new Error(`phase deadline passed after ${i} of ${n}`);
       const id = `r-${i}`;
       const b = `${p.bundles}/${id}`;
-      must(`mkdir -p ${b}/upper ${b}/work ${b}/rootfs && mount -t overlay overlay -o lowerdir=${lower},upperdir=${b}/upper,workdir=${b}/work ${b}/rootfs && : > ${b}/resolv.conf && : > ${b}/hosts && : > ${b}/hostname`);
+      must(
+        `mkdir -p ${b}/upper ${b}/work ${b}/rootfs && mount -t overlay overlay -o lowerdir=${lower},upperdir=${b}/upper,workdir=${b}/work ${b}/rootfs && : > ${b}/resolv.conf && : > ${b}/hosts && : > ${b}/hostname`,
+      );
       ids.push(id);
       const args = containerArgs.parse({
         host: { connection: { type: "local" }, prefix: `${prefix}-raw` },
@@ -54,7 +56,12 @@ export async function rawRunc(prefix: string, n: number, deadlineMs: number): Pr
         limits: { memory: { max: "32Mi" }, pids: { max: 16 }, cpu: { weight: 100 } },
         stopGraceSeconds: 1,
       });
-      const spec = ociSpec(args, { cgroupsPath: `/${p.cg}/${id}`, cgroupVersion: v2 ? 2 : 1, nofileHard: hard, etc: { resolvConf: `${b}/resolv.conf`, hosts: `${b}/hosts`, hostname: `${b}/hostname` } }) as {
+      const spec = ociSpec(args, {
+        cgroupsPath: `/${p.cg}/${id}`,
+        cgroupVersion: v2 ? 2 : 1,
+        nofileHard: hard,
+        etc: { resolvConf: `${b}/resolv.conf`, hosts: `${b}/hosts`, hostname: `${b}/hostname` },
+      }) as {
         linux: { resources: Record<string, unknown> };
       };
       spec.linux.resources = { ...spec.linux.resources, memory: { limit: 32 * MiB }, pids: { limit: 16 }, cpu: { shares: 1024 } };
@@ -123,8 +130,18 @@ function podmanPaths(prefix: string) {
   const base = `/var/lib/${prefix}-podman`;
   const run = `/run/${prefix}-podman`;
   const global = [
-    "--root", `${base}/storage`, "--runroot", `${run}/runroot`, "--tmpdir", `${run}/tmp`,
-    "--cgroup-manager", "cgroupfs", "--runtime", "runc", "--events-backend", "file",
+    "--root",
+    `${base}/storage`,
+    "--runroot",
+    `${run}/runroot`,
+    "--tmpdir",
+    `${run}/tmp`,
+    "--cgroup-manager",
+    "cgroupfs",
+    "--runtime",
+    "runc",
+    "--events-backend",
+    "file",
   ];
   return { base, run, global, rootfs: `${base}/rootfs`, cg: `${prefix}-podman`, layout: { ...hostLayout(`${prefix}-podman`) } };
 }
@@ -157,10 +174,23 @@ export async function podmanPeer(prefix: string, n: number, deadlineMs: number):
       if (now() > deadlineMs) throw new Error(`phase deadline passed after ${i} of ${n}`);
       const t0 = now();
       const r = podman(prefix, [
-        "run", "-d", "--memory", "32m", "--pids-limit", "16", "--network", "none",
-        "--cgroup-parent", `/${p.cg}`, ...ulimits, "--name", `${prefix}-p${i}`,
+        "run",
+        "-d",
+        "--memory",
+        "32m",
+        "--pids-limit",
+        "16",
+        "--network",
+        "none",
+        "--cgroup-parent",
+        `/${p.cg}`,
+        ...ulimits,
+        "--name",
+        `${prefix}-p${i}`,
         // --rootfs is a flag: the first argument after the options is the rootfs directory
-        "--rootfs", `${p.rootfs}/${i}`, ...command,
+        "--rootfs",
+        `${p.rootfs}/${i}`,
+        ...command,
       ]);
       const dt = now() - t0;
       if (r.code !== 0) {
@@ -171,9 +201,17 @@ export async function podmanPeer(prefix: string, n: number, deadlineMs: number):
       res.runMs.push(dt);
       res.started++;
     }
-    res.mem = await sampleHost(() => procs().filter(isConmon(prefix)), () => true);
+    res.mem = await sampleHost(
+      () => procs().filter(isConmon(prefix)),
+      () => true,
+    );
     // conmon sits in <parent>/conmon: it is the host's cost, not the containers' own
-    res.idle = idleCost(n, before, meminfo(), cgroupPssKiB(p.cg, (x) => !isConmon(prefix)(x)));
+    res.idle = idleCost(
+      n,
+      before,
+      meminfo(),
+      cgroupPssKiB(p.cg, (x) => !isConmon(prefix)(x)),
+    );
   } catch (e) {
     res.error = (e as Error).message;
   } finally {

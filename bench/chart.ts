@@ -26,12 +26,18 @@ const esc = (t: string) => t.replace(/&/g, "&amp;").replace(/</g, "&lt;").replac
 function niceStep(max: number): number {
   const raw = max / 6;
   const mag = 10 ** Math.floor(Math.log10(raw));
-  return ([1, 2, 2.5, 5, 10].map((k) => k * mag).find((x) => x >= raw) ?? 10 * mag);
+  return [1, 2, 2.5, 5, 10].map((k) => k * mag).find((x) => x >= raw) ?? 10 * mag;
 }
 
 export function chartSvg(sums: Summary[], title: string, subtitle: string): string {
-  const W = 900, H = 480, left = 70, right = 270, top = 60, bottom = 60;
-  const pw = W - left - right, ph = H - top - bottom;
+  const W = 900,
+    H = 480,
+    left = 70,
+    right = 270,
+    top = 60,
+    bottom = 60;
+  const pw = W - left - right,
+    ph = H - top - bottom;
   const ns = sums.map((m) => m.n);
   const xMax = Math.max(...ns);
   const values = sums.flatMap((m) => series.map((x) => x.get(m)).filter((v): v is number => v !== undefined));

@@ -19,7 +19,10 @@ export function readCommandCount(file: string): number | undefined {
   if (!existsSync(file)) return undefined;
   const byPid = new Map<string, number>();
   let bare: number | undefined;
-  for (const line of readFileSync(file, "utf8").split("\n").map((l) => l.trim()).filter(Boolean)) {
+  for (const line of readFileSync(file, "utf8")
+    .split("\n")
+    .map((l) => l.trim())
+    .filter(Boolean)) {
     const m = /^(\d+)\s+(\d+)$/.exec(line);
     if (m) byPid.set(m[1]!, Math.max(byPid.get(m[1]!) ?? 0, Number(m[2])));
     else if (/^\d+$/.test(line)) bare = (bare ?? 0) + Number(line);
@@ -31,7 +34,20 @@ export function readCommandCount(file: string): number | undefined {
 export const straceAvailable = () => sh("strace -f --seccomp-bpf -e trace=execve -o /dev/null true").code === 0;
 
 /** strace's argv for one traced run, writing its trace to file. */
-export const straceWrap = (file: string) => ["strace", "-f", "--seccomp-bpf", "-qq", "-s", "256", "-e", "trace=execve,clone,clone3,fork,vfork", "-e", "signal=none", "-o", file];
+export const straceWrap = (file: string) => [
+  "strace",
+  "-f",
+  "--seccomp-bpf",
+  "-qq",
+  "-s",
+  "256",
+  "-e",
+  "trace=execve,clone,clone3,fork,vfork",
+  "-e",
+  "signal=none",
+  "-o",
+  file,
+];
 
 export interface ExecCount {
   /** Successful execs by a process a provider process created: the provider's host commands. */

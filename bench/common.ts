@@ -12,8 +12,7 @@ export const now = () => performance.now();
 /** Milliseconds as seconds with two decimals. */
 export const s = (ms: number) => (ms / 1000).toFixed(2);
 export const ms1 = (ms: number) => ms.toFixed(1);
-export const ratio = (a: number | undefined, b: number | undefined) =>
-  a === undefined || b === undefined || !(b > 0) ? "n/a" : `${(a / b).toFixed(2)}×`;
+export const ratio = (a: number | undefined, b: number | undefined) => (a === undefined || b === undefined || !(b > 0) ? "n/a" : `${(a / b).toFixed(2)}×`);
 export const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : undefined);
 export const median = (xs: number[]) => {
   if (!xs.length) return undefined;

@@ -22,7 +22,14 @@ function usage(i: number, tick: number, memMax: number | null): UsageView {
     memory: { currentBytes: Math.round((memMax ?? 512 * MiB) * (0.2 + 0.6 * wave)), peakBytes: 0, maxBytes: memMax, highBytes: null },
     cpu: { usageNs: tick * 1e8, percent: Math.round(wave * 500) / 10, maxCores: 0.5 },
     pids: { current: 3 + (i % 5), max: 64 },
-    failures: { oomKills: i % 97 === 0 ? Math.floor(tick / 60) : 0, pidsMaxHits: 0, memoryHighEvents: null, memoryMaxEvents: 0, cpuThrottledPeriods: tick, cpuThrottledUs: 0 },
+    failures: {
+      oomKills: i % 97 === 0 ? Math.floor(tick / 60) : 0,
+      pidsMaxHits: 0,
+      memoryHighEvents: null,
+      memoryMaxEvents: 0,
+      cpuThrottledPeriods: tick,
+      cpuThrottledUs: 0,
+    },
   };
 }
 
@@ -45,17 +52,43 @@ class SyntheticHost implements HostSource {
       names.forEach((name, k) => {
         const i = b * 50 + k;
         containers.push({
-          name, cgroup: `${path}/${name}`, status: "running", pid: 1000 + i, createdAt: null, uptimeSeconds: 3600 + tick,
-          addresses: { net: `10.${b}.0.${k + 2}` }, ports: [], owner: null, stack: null, restarts: 0, damaged: [], disk: null, ingressDrops: null, lastMigration: null,
+          name,
+          cgroup: `${path}/${name}`,
+          status: "running",
+          pid: 1000 + i,
+          createdAt: null,
+          uptimeSeconds: 3600 + tick,
+          addresses: { net: `10.${b}.0.${k + 2}` },
+          ports: [],
+          owner: null,
+          stack: null,
+          restarts: 0,
+          damaged: [],
+          disk: null,
+          ingressDrops: null,
+          lastMigration: null,
           ...usage(i, tick, 256 * MiB),
         });
       });
     }
     const view: PrefixView = {
-      host: "synthetic", prefix: "kslice", cgroupVersion: 2, runtime: "crun", sampledAt: new Date(start + tick * 1000).toISOString(),
-      intervalSeconds: 1, drainingStacks: [], draining: false, containers, budgets, networks: [],
+      host: "synthetic",
+      prefix: "kslice",
+      cgroupVersion: 2,
+      runtime: "crun",
+      sampledAt: new Date(start + tick * 1000).toISOString(),
+      intervalSeconds: 1,
+      drainingStacks: [],
+      draining: false,
+      containers,
+      budgets,
+      networks: [],
     };
-    return Promise.resolve({ ok: true, view, facts: { kernel: "6.1.0", hostname: "synthetic", cgroupVersion: 2, runtime: "crun", cpus: 64, memoryBytes: 256 * 1024 * MiB, disk: null } });
+    return Promise.resolve({
+      ok: true,
+      view,
+      facts: { kernel: "6.1.0", hostname: "synthetic", cgroupVersion: 2, runtime: "crun", cpus: 64, memoryBytes: 256 * 1024 * MiB, disk: null },
+    });
   }
 }
 
@@ -75,12 +108,23 @@ async function main(): Promise<void> {
     viewport: { width: 1400, height: 900 },
     // the page's CSP allows no eval; the bench's own probes are strings
     bypassCSP: true,
-    args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+    args: [
+      "--headless",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
+    ],
   });
   try {
     const page = browser.pages()[0] ?? (await browser.newPage());
     // page code as strings: this project compiles without the DOM's types
-    await page.addInitScript(`window.kslLong = []; new PerformanceObserver((l) => { for (const e of l.getEntries()) window.kslLong.push(e.duration); }).observe({ type: "longtask", buffered: true });`);
+    await page.addInitScript(
+      `window.kslLong = []; new PerformanceObserver((l) => { for (const e of l.getEntries()) window.kslLong.push(e.duration); }).observe({ type: "longtask", buffered: true });`,
+    );
     const t0 = Date.now();
     await page.goto(url);
     await page.waitForFunction("window.kslDashboard && window.kslDashboard.frameMs.length >= 1", undefined, { timeout: 60_000 });
@@ -90,7 +134,9 @@ async function main(): Promise<void> {
     progress(`page open: ${rows} rows, ${canvases} charts drawn; watching ${seconds} s of updates`);
     const longBefore = await page.evaluate<number>("window.kslLong.length");
     await page.waitForTimeout(seconds * 1000);
-    const t = await page.evaluate<{ script: number[]; frame: number[]; long: number[] }>("({ script: window.kslDashboard.scriptMs, frame: window.kslDashboard.frameMs, long: window.kslLong })");
+    const t = await page.evaluate<{ script: number[]; frame: number[]; long: number[] }>(
+      "({ script: window.kslDashboard.scriptMs, frame: window.kslDashboard.frameMs, long: window.kslLong })",
+    );
     // scroll through every row: charts are drawn as they come on screen
     const scrollT = Date.now();
     await page.evaluate(`(async () => {

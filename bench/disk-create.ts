@@ -40,7 +40,9 @@ async function main(): Promise<void> {
   const wo = median(without)!;
   // the paired difference too: a machine shared with others drifts over a run, and a round's two creates see the same drift
   const paired = median(withDisk.map((x, i) => x - without[i]!))!;
-  progress(`disk limit: a running container's create (check + create) with disk.max ${max}: ${ms1(w)} ms, without: ${ms1(wo)} ms; the disk image adds ${ms1(w - wo)} ms (${((w / wo - 1) * 100).toFixed(0)}%), median of the rounds' differences ${ms1(paired)} ms (medians of ${rounds}, alternating; with: ${withDisk.map(ms1).join(" ")}; without: ${without.map(ms1).join(" ")})`);
+  progress(
+    `disk limit: a running container's create (check + create) with disk.max ${max}: ${ms1(w)} ms, without: ${ms1(wo)} ms; the disk image adds ${ms1(w - wo)} ms (${((w / wo - 1) * 100).toFixed(0)}%), median of the rounds' differences ${ms1(paired)} ms (medians of ${rounds}, alternating; with: ${withDisk.map(ms1).join(" ")}; without: ${without.map(ms1).join(" ")})`,
+  );
 }
 
 main().catch((e: unknown) => {

@@ -8,7 +8,17 @@ import { syncScript } from "../provider/kernel/durable";
 import { median, ms1, must, now, progress } from "./common";
 
 /** A create's bundle files and their sizes in bytes, as in a bundle the bench made. */
-const files: Record<string, number> = { "config.json": 9000, "kslice.json": 1500, "start.sh": 2500, "net.sh": 4000, "resolv.conf": 80, hosts: 200, hostname: 12, restart: 20, logmax: 10 };
+const files: Record<string, number> = {
+  "config.json": 9000,
+  "kslice.json": 1500,
+  "start.sh": 2500,
+  "net.sh": 4000,
+  "resolv.conf": 80,
+  hosts: 200,
+  hostname: 12,
+  restart: 20,
+  logmax: 10,
+};
 
 export interface SyncCost {
   withSync: number;
@@ -39,6 +49,8 @@ export function syncCost(prefix: string, rounds = 21): SyncCost {
 
 export function reportSyncCost(prefix: string): SyncCost {
   const c = syncCost(prefix);
-  progress(`durability: a create's bundle records (${Object.keys(files).length} files, 3 directories) written and synced: ${ms1(c.withSync)} ms, without the sync ${ms1(c.without)} ms: the sync adds ${ms1(c.withSync - c.without)} ms to a create (medians of 21, alternating)`);
+  progress(
+    `durability: a create's bundle records (${Object.keys(files).length} files, 3 directories) written and synced: ${ms1(c.withSync)} ms, without the sync ${ms1(c.without)} ms: the sync adds ${ms1(c.withSync - c.without)} ms to a create (medians of 21, alternating)`,
+  );
   return c;
 }

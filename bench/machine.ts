@@ -11,13 +11,17 @@ export function cgroupMode(): string {
 }
 
 export function nofileHard(): number {
-  const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"));
+  const line = readFileSync("/proc/self/limits", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith("Max open files"));
   const hard = line?.trim().split(/\s+/)[4];
   return hard === "unlimited" || hard === undefined ? 1024 * 1024 : Number(hard);
 }
 
 export function limitHard(what: string): number {
-  const line = readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith(what));
+  const line = readFileSync("/proc/self/limits", "utf8")
+    .split("\n")
+    .find((l) => l.startsWith(what));
   const hard = line?.trim().split(/\s{2,}/)[2];
   return hard === "unlimited" || hard === undefined ? 4 * 1024 * 1024 : Number(hard);
 }

@@ -31,8 +31,17 @@ export interface NResult {
   /** kslice's own resources and program with a do-nothing provider (bench/programs/shaped). */
   shaped: DoNothing;
   kslice: {
-    up?: OpResult; upNoop?: OpResult; preview?: OpResult; refresh?: OpResult; destroy?: OpResult; outputs?: OpResult;
-    running?: number; mem?: HostMem; supervisors?: number; idle?: IdleCost; commands?: Commands;
+    up?: OpResult;
+    upNoop?: OpResult;
+    preview?: OpResult;
+    refresh?: OpResult;
+    destroy?: OpResult;
+    outputs?: OpResult;
+    running?: number;
+    mem?: HostMem;
+    supervisors?: number;
+    idle?: IdleCost;
+    commands?: Commands;
   };
   /** The same containers, each on one network (bench/programs/networked). */
   networked: { up?: OpResult; preview?: OpResult; destroy?: OpResult; commands?: Commands };
@@ -103,8 +112,13 @@ export async function benchN(c: Ctx, n: number): Promise<NResult> {
       if (x.ok) commands.traced = countExecs(trace);
       else r.errors.push(`${label} under strace: ${x.error}`);
     }
-    const top = commands.traced?.byProgram.slice(0, 6).map(([k, v]) => `${k} ${v}`).join(", ");
-    progress(`${label}: host commands: provider's count ${commands.provider === undefined ? "n/a" : +commands.provider.toFixed(2)}; exec'd by the provider (strace) ${commands.traced?.commands ?? "n/a"}${top ? ` (${top})` : ""}`);
+    const top = commands.traced?.byProgram
+      .slice(0, 6)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(", ");
+    progress(
+      `${label}: host commands: provider's count ${commands.provider === undefined ? "n/a" : +commands.provider.toFixed(2)}; exec'd by the provider (strace) ${commands.traced?.commands ?? "n/a"}${top ? ` (${top})` : ""}`,
+    );
     rmSync(dir, { recursive: true, force: true });
     return { preview, commands };
   };
@@ -148,7 +162,9 @@ export async function benchN(c: Ctx, n: number): Promise<NResult> {
       r.kslice.mem = await sampleHost(() => ksliceHostProcs(c.prefix), supervisor);
       r.kslice.idle = idleCost(n, before, meminfo(), cgroupPssKiB(c.prefix));
       progress(`kslice host processes outside containers (first sample): ${r.kslice.mem.procs.join("; ") || "none"}`);
-      progress(`kslice idle, per container: ${r.kslice.idle.beyondOwnKiB.toFixed(0)} KiB of host memory beyond its own processes (${r.kslice.idle.ownKiB.toFixed(0)} KiB PSS), kernel objects ${r.kslice.idle.kernelKiB.toFixed(0)} KiB; supervisor CPU ${r.kslice.mem.cpuPct.toFixed(2)}% of a core over ${s(r.kslice.mem.windowMs)} s`);
+      progress(
+        `kslice idle, per container: ${r.kslice.idle.beyondOwnKiB.toFixed(0)} KiB of host memory beyond its own processes (${r.kslice.idle.ownKiB.toFixed(0)} KiB PSS), kernel objects ${r.kslice.idle.kernelKiB.toFixed(0)} KiB; supervisor CPU ${r.kslice.mem.cpuPct.toFixed(2)}% of a core over ${s(r.kslice.mem.windowMs)} s`,
+      );
       r.kslice.upNoop = await step("kslice up (no-op)", "containers", ks, "up");
       const counted = await countedPreview("kslice preview (no-op)", "containers", ks);
       r.kslice.preview = counted.preview;
@@ -205,7 +221,9 @@ export async function benchN(c: Ctx, n: number): Promise<NResult> {
     progress(`raw runc: ${n} × runc run -d …`);
     r.raw = await rawRunc(c.prefix, n, deadline());
     if (r.raw.error) r.errors.push(`raw runc: ${r.raw.error}`);
-    progress(`raw runc: ${r.raw.started} started, mean ${ms1(mean(r.raw.runMs) ?? 0)} ms per runc run -d; deleted ${r.raw.deleteMs.length}${r.raw.error ? `; error: ${r.raw.error}` : ""}`);
+    progress(
+      `raw runc: ${r.raw.started} started, mean ${ms1(mean(r.raw.runMs) ?? 0)} ms per runc run -d; deleted ${r.raw.deleteMs.length}${r.raw.error ? `; error: ${r.raw.error}` : ""}`,
+    );
   }
 
   // 4. podman, sequential
@@ -215,7 +233,9 @@ export async function benchN(c: Ctx, n: number): Promise<NResult> {
     if (!r.podman.available) progress(`podman: unavailable: ${r.podman.error}`);
     else {
       if (r.podman.error) r.errors.push(`podman: ${r.podman.error}`);
-      progress(`podman: ${r.podman.started} started, mean ${ms1(mean(r.podman.runMs) ?? 0)} ms per podman run -d; rm -f -a + cleanup ${s(r.podman.rmMs ?? 0)} s`);
+      progress(
+        `podman: ${r.podman.started} started, mean ${ms1(mean(r.podman.runMs) ?? 0)} ms per podman run -d; rm -f -a + cleanup ${s(r.podman.rmMs ?? 0)} s`,
+      );
     }
     if (r.podman.leftovers) r.errors.push(`podman: left after rm -f -a: ${r.podman.leftovers}`);
   }

@@ -6,7 +6,14 @@
 // to a log during the pre-copy. Asserts nothing; prints medians and ratios.
 //   npm run bench:migration [-- LAYER_MIB [ROUNDS]]
 import { mkdirSync, rmSync } from "node:fs";
-import { archiveUpperScript, keepTargetManifestScript, pruneUpperScript, restoreUpperScript, upperManifestScript, type ArchivePhase } from "../provider/kernel/container/migrate";
+import {
+  archiveUpperScript,
+  keepTargetManifestScript,
+  pruneUpperScript,
+  restoreUpperScript,
+  upperManifestScript,
+  type ArchivePhase,
+} from "../provider/kernel/container/migrate";
 import { LocalTransport } from "../provider/transport/local";
 import { pipeHosts } from "../provider/transport/stream";
 import { median, MiB, must, now, progress, s } from "./common";
@@ -21,7 +28,13 @@ async function copy(src: string, dst: string, lower: string, phase: ArchivePhase
     const l = await pipeHosts(t, ["sh", "-c", upperManifestScript(dst)], t, ["sh", "-c", keepTargetManifestScript(src)], { timeoutMs: 600_000 });
     if (l.from.exitCode || l.to.exitCode) throw new Error(`listing: ${l.from.stderr}${l.to.stderr}`);
   }
-  const r = await pipeHosts(t, ["sh", "-c", archiveUpperScript(src, undefined, phase)], t, ["sh", "-c", restoreUpperScript(dst, lower, undefined, phase.kind)], { timeoutMs: 600_000 });
+  const r = await pipeHosts(
+    t,
+    ["sh", "-c", archiveUpperScript(src, undefined, phase)],
+    t,
+    ["sh", "-c", restoreUpperScript(dst, lower, undefined, phase.kind)],
+    { timeoutMs: 600_000 },
+  );
   if (r.from.exitCode || r.to.exitCode) throw new Error(`copy (${phase.kind}): ${r.from.stderr}${r.to.stderr}`);
   return { ms: now() - began, bytes: r.bytes };
 }
@@ -48,7 +61,11 @@ async function main(): Promise<void> {
     const busy: number[] = [];
     const bytes = { whole: 0, idle: 0, busy: 0, precopy: 0 };
     for (let i = 0; i < rounds; i++) {
-      const dst = (k: string) => (rmSync(`${root}/${k}`, { recursive: true, force: true }), mkdirSync(`${root}/${k}/rootfs`, { recursive: true }), `${root}/${k}`);
+      const dst = (k: string) => (
+        rmSync(`${root}/${k}`, { recursive: true, force: true }),
+        mkdirSync(`${root}/${k}/rootfs`, { recursive: true }),
+        `${root}/${k}`
+      );
       const w = await copy(src, dst("whole"), lower, { kind: "whole" });
       whole.push(w.ms);
       bytes.whole = w.bytes;
@@ -60,7 +77,10 @@ async function main(): Promise<void> {
         await new Promise((r) => setTimeout(r, 3100));
         const since = Math.floor(Date.now() / 1000) - 2;
         // the busy writer appends 1 MiB every 100 ms to a log while the pre-copy runs, as a database or logger would
-        if (writer) must(`(for i in $(seq 1000); do head -c ${MiB} /dev/urandom >> ${src}/upper/app.log || exit; sleep 0.1; done) >/dev/null 2>&1 & echo $! > ${root}/writer.pid`);
+        if (writer)
+          must(
+            `(for i in $(seq 1000); do head -c ${MiB} /dev/urandom >> ${src}/upper/app.log || exit; sleep 0.1; done) >/dev/null 2>&1 & echo $! > ${root}/writer.pid`,
+          );
         const p = await copy(src, d, lower, { kind: "precopy" });
         if (writer) must(`kill $(cat ${root}/writer.pid); sleep 0.2`);
         must(`echo changed > ${src}/upper/small/d1/f1 && rm -f ${src}/upper/small/d2/f2`);
@@ -74,8 +94,12 @@ async function main(): Promise<void> {
     const [mw, mi, mb] = [median(whole)!, median(idle)!, median(busy)!];
     progress(`migration: a ${layerMiB} MiB layer (${files} files of 2 MiB, 2,000 small), ${rounds} rounds, medians, local transport`);
     progress(`  stopped the whole time (before): copy ${s(mw)} s, ${(bytes.whole / MiB).toFixed(1)} MiB`);
-    progress(`  pre-copy, idle container: copy while stopped ${s(mi)} s, ${(bytes.idle / MiB).toFixed(2)} MiB (${(mi / mw).toFixed(3)}× of before); pre-copy ${(bytes.precopy / MiB).toFixed(1)} MiB while it ran`);
-    progress(`  pre-copy, a writer appending 10 MiB/s during it: copy while stopped ${s(mb)} s, ${(bytes.busy / MiB).toFixed(1)} MiB (${(mb / mw).toFixed(3)}× of before): its log goes again whole`);
+    progress(
+      `  pre-copy, idle container: copy while stopped ${s(mi)} s, ${(bytes.idle / MiB).toFixed(2)} MiB (${(mi / mw).toFixed(3)}× of before); pre-copy ${(bytes.precopy / MiB).toFixed(1)} MiB while it ran`,
+    );
+    progress(
+      `  pre-copy, a writer appending 10 MiB/s during it: copy while stopped ${s(mb)} s, ${(bytes.busy / MiB).toFixed(1)} MiB (${(mb / mw).toFixed(3)}× of before): its log goes again whole`,
+    );
   } finally {
     must(`for m in ${root}/*/rootfs; do mountpoint -q "$m" && umount "$m"; done; true`);
     rmSync(root, { recursive: true, force: true });

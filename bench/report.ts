@@ -48,12 +48,33 @@ export function reportN(c: Ctx, r: NResult): void {
   add("stack.js outputs (fixed cost of every run)", "runner", r.kslice.outputs);
   const rr = r.raw;
   if (rr) {
-    rows.push(["runc run -d, sequential", "raw runc", s(sum(rr.runMs)), ms1(mean(rr.runMs) ?? NaN), `median ${ms1(median(rr.runMs) ?? NaN)}`, `${rr.started} started`]);
-    rows.push(["runc delete -f, sequential", "raw runc", s(sum(rr.deleteMs)), ms1(mean(rr.deleteMs) ?? NaN), `median ${ms1(median(rr.deleteMs) ?? NaN)}`, `${rr.deleteMs.length} deleted`]);
+    rows.push([
+      "runc run -d, sequential",
+      "raw runc",
+      s(sum(rr.runMs)),
+      ms1(mean(rr.runMs) ?? NaN),
+      `median ${ms1(median(rr.runMs) ?? NaN)}`,
+      `${rr.started} started`,
+    ]);
+    rows.push([
+      "runc delete -f, sequential",
+      "raw runc",
+      s(sum(rr.deleteMs)),
+      ms1(mean(rr.deleteMs) ?? NaN),
+      `median ${ms1(median(rr.deleteMs) ?? NaN)}`,
+      `${rr.deleteMs.length} deleted`,
+    ]);
   }
   const pr = r.podman;
   if (pr?.available) {
-    rows.push(["podman run -d, sequential", "podman", s(sum(pr.runMs)), ms1(mean(pr.runMs) ?? NaN), `median ${ms1(median(pr.runMs) ?? NaN)}`, `${pr.started} started`]);
+    rows.push([
+      "podman run -d, sequential",
+      "podman",
+      s(sum(pr.runMs)),
+      ms1(mean(pr.runMs) ?? NaN),
+      `median ${ms1(median(pr.runMs) ?? NaN)}`,
+      `${pr.started} started`,
+    ]);
     rows.push(["podman rm -f -a + cleanup", "podman", s(pr.rmMs ?? NaN), ms1((pr.rmMs ?? NaN) / n), "", ""]);
   }
   say(`\n-- N = ${n}: times (wall clock of each command; engine runs with --parallel ${c.opts.parallel}; load at start ${r.load})`);
@@ -62,7 +83,9 @@ export function reportN(c: Ctx, r: NResult): void {
   const ks = r.kslice;
   const podMem = pr?.available && pr.mem ? pr.mem : undefined;
   const window = ks.mem ?? podMem;
-  say(`\n-- N = ${n}: host processes beside the running containers (mean of ${window?.samples ?? 0} samples over ${s(window?.windowMs ?? 0)} s, all N running, nothing else of the bench running)`);
+  say(
+    `\n-- N = ${n}: host processes beside the running containers (mean of ${window?.samples ?? 0} samples over ${s(window?.windowMs ?? 0)} s, all N running, nothing else of the bench running)`,
+  );
   const memRow = (what: string, m?: HostMem) =>
     m
       ? [what, String(m.maxProcs), (m.rssKiB / n).toFixed(1), (m.pssKiB / n).toFixed(1), m.rssKiB.toFixed(0), m.cpuPct.toFixed(2)]
@@ -84,7 +107,11 @@ export function reportN(c: Ctx, r: NResult): void {
     x ? [what, x.beyondOwnKiB.toFixed(0), x.kernelKiB.toFixed(0), x.ownKiB.toFixed(0), String(x.ownProcs)] : [what, "n/a", "n/a", "n/a", "n/a"];
   say(
     table(
-      [idleRow("kslice (supervisor included)", ks.idle), idleRow("raw runc (right after the last start)", rr?.idle), idleRow("podman (conmon included)", pr?.available ? pr.idle : undefined)],
+      [
+        idleRow("kslice (supervisor included)", ks.idle),
+        idleRow("raw runc (right after the last start)", rr?.idle),
+        idleRow("podman (conmon included)", pr?.available ? pr.idle : undefined),
+      ],
       ["measured", "beyond own KiB/ctr", "kernel objects KiB/ctr", "own PSS KiB/ctr", "own procs"],
     ),
   );
@@ -180,18 +207,51 @@ export function reportSummary(c: Ctx, sums: Summary[], podmanVersion: string): v
     table(
       sums.map((m) => [
         String(m.n),
-        f(m.createPer), f(m.beyondFloorPer), f(m.runcPer), f(m.podmanPer),
-        ratio(m.createPer, m.runcPer), ratio(m.beyondFloorPer, m.runcPer), ratio(m.createPer, m.podmanPer),
-        times(m.previewRatio), ratio(m.shapedPreviewPer, m.floorPreviewPer), ratio(m.previewPer, m.shapedPreviewPer), times(m.upNoopRatio), f(m.ksMem), f(m.podMem), f(m.ksCpu, 2), f(m.podCpu, 2),
-        f(m.idle?.beyondOwnKiB, 0), f(m.idle?.kernelKiB, 0),
-        f(m.netCreatePer), ratio(m.netCreatePer, m.createPer), f(m.commandsPer, 2), f(m.tracedPer, 2),
+        f(m.createPer),
+        f(m.beyondFloorPer),
+        f(m.runcPer),
+        f(m.podmanPer),
+        ratio(m.createPer, m.runcPer),
+        ratio(m.beyondFloorPer, m.runcPer),
+        ratio(m.createPer, m.podmanPer),
+        times(m.previewRatio),
+        ratio(m.shapedPreviewPer, m.floorPreviewPer),
+        ratio(m.previewPer, m.shapedPreviewPer),
+        times(m.upNoopRatio),
+        f(m.ksMem),
+        f(m.podMem),
+        f(m.ksCpu, 2),
+        f(m.podCpu, 2),
+        f(m.idle?.beyondOwnKiB, 0),
+        f(m.idle?.kernelKiB, 0),
+        f(m.netCreatePer),
+        ratio(m.netCreatePer, m.createPer),
+        f(m.commandsPer, 2),
+        f(m.tracedPer, 2),
       ]),
       [
-        "N", "kslice up/N", "(up−floor up)/N", "runc run", "podman run",
-        "kslice/runc", "beyond-floor/runc", "kslice/podman",
-        "preview ks/floor", "shaped/floor", "ks/shaped", "no-op up ks/floor", "ks KiB/ctr", "conmon KiB/ctr", "ks CPU%", "conmon CPU%",
-        "idle KiB/ctr", "kernel KiB/ctr",
-        "net up/N", "net/plain", "cmds/ctr", "execs/ctr",
+        "N",
+        "kslice up/N",
+        "(up−floor up)/N",
+        "runc run",
+        "podman run",
+        "kslice/runc",
+        "beyond-floor/runc",
+        "kslice/podman",
+        "preview ks/floor",
+        "shaped/floor",
+        "ks/shaped",
+        "no-op up ks/floor",
+        "ks KiB/ctr",
+        "conmon KiB/ctr",
+        "ks CPU%",
+        "conmon CPU%",
+        "idle KiB/ctr",
+        "kernel KiB/ctr",
+        "net up/N",
+        "net/plain",
+        "cmds/ctr",
+        "execs/ctr",
       ],
     ),
   );
@@ -235,7 +295,10 @@ function checkpointRows(sums: Summary[]): { header: string[]; rows: string[][] }
       row("kslice create on a Network (with checkpoints)", (m) => `${ms(m.unsavedNetCreatePer)} (${ms(m.netCreatePer)})`),
       row("engine floor create (with checkpoints)", (m) => `${ms(m.unsavedFloorCreatePer)} (${ms(m.floorCreatePer)})`),
       row("share of kslice's create that is checkpoints", (m) => share(m.createPer, m.unsavedCreatePer)),
-      row("create with a network / plain create (with checkpoints)", (m) => `${ratio(m.unsavedNetCreatePer, m.unsavedCreatePer)} (${ratio(m.netCreatePer, m.createPer)})`),
+      row(
+        "create with a network / plain create (with checkpoints)",
+        (m) => `${ratio(m.unsavedNetCreatePer, m.unsavedCreatePer)} (${ratio(m.netCreatePer, m.createPer)})`,
+      ),
       row("create / (engine floor + `runc run -d`)", (m) => ratio(m.unsavedCreatePer, floorRunc(m))),
       row("kslice create / `podman run -d`", (m) => ratio(m.unsavedCreatePer, m.podmanPer)),
     ],
@@ -321,7 +384,9 @@ export function reportMarkdown(sums: Summary[], commandLine: string, date: strin
     row("host memory per idle container beyond its own processes: unreclaimable kernel memory + the supervisor's PSS", (m) =>
       m.idle && m.ksPss !== undefined ? `${(m.idle.kernelKiB + m.ksPss).toFixed(0)} KiB` : "n/a",
     ),
-    row("the same from MemAvailable (before up − all running − own PSS; noisy on a shared machine)", (m) => (m.idle ? `${m.idle.beyondOwnKiB.toFixed(0)} KiB` : "n/a")),
+    row("the same from MemAvailable (before up − all running − own PSS; noisy on a shared machine)", (m) =>
+      m.idle ? `${m.idle.beyondOwnKiB.toFixed(0)} KiB` : "n/a",
+    ),
     row("supervisor CPU while all idle", (m) => (m.ksCpu === undefined ? "n/a" : `${m.ksCpu.toFixed(2)}% of a core`)),
     row("host commands per container, no-op preview (provider / strace)", (m) => `${f(m.commandsPer, 2)} / ${f(m.tracedPer, 2)}`),
   ];

@@ -49,11 +49,22 @@ export function interruptCurrent(): void {
 
 export function runStack(c: Ctx, op: string, program: string, stack: string, n: number, timeoutMs: number, extra: RunOptions = {}): Promise<OpResult> {
   const args = [
-    join(repoRoot, "dist/scripts/stack.js"), op, join(repoRoot, "bench/programs"), "--json",
-    "--stack", stack, "--workdir", join(c.tmp, "work"),
-    "--program", join(repoRoot, `dist/bench/programs/${program}/index.js`),
-    "--config", `kslice:prefix=${c.prefix}`, "--config", `kslice:count=${n}`,
-    "--config", `kslice:subnet=${c.opts.subnet}`,
+    join(repoRoot, "dist/scripts/stack.js"),
+    op,
+    join(repoRoot, "bench/programs"),
+    "--json",
+    "--stack",
+    stack,
+    "--workdir",
+    join(c.tmp, "work"),
+    "--program",
+    join(repoRoot, `dist/bench/programs/${program}/index.js`),
+    "--config",
+    `kslice:prefix=${c.prefix}`,
+    "--config",
+    `kslice:count=${n}`,
+    "--config",
+    `kslice:subnet=${c.opts.subnet}`,
   ];
   if (op === "up" || op === "destroy") args.push("--parallel", String(c.opts.parallel));
   const argv = [...(extra.wrap ?? []), process.execPath, ...args];
@@ -100,7 +111,9 @@ export function runStack(c: Ctx, op: string, program: string, stack: string, n: 
       }
       const engine = /Duration: (\S+)/.exec(err)?.[1];
       const ok = code === 0 && !timedOut;
-      const error = ok ? undefined : `${timedOut ? `timed out after ${s(timeoutMs)} s; ` : ""}exit ${code ?? signal}: ${err.trim().split("\n").slice(-15).join("\n")}`;
+      const error = ok
+        ? undefined
+        : `${timedOut ? `timed out after ${s(timeoutMs)} s; ` : ""}exit ${code ?? signal}: ${err.trim().split("\n").slice(-15).join("\n")}`;
       resolve({ op, ok, ms, engine, summary: json?.summary, outputs: json?.outputs, error });
     });
   });
@@ -124,7 +137,13 @@ function groupAlive(pgid: number): boolean {
 }
 
 export const summaryText = (r: OpResult) =>
-  r.summary ? Object.entries(r.summary).map(([k, v]) => `${k} ${v}`).join(", ") : r.ok ? "" : "FAILED";
+  r.summary
+    ? Object.entries(r.summary)
+        .map(([k, v]) => `${k} ${v}`)
+        .join(", ")
+    : r.ok
+      ? ""
+      : "FAILED";
 
 /** Stacks created and not yet destroyed ("program|stack|n"): the cleanup destroys them. */
 export const undestroyed = new Set<string>();

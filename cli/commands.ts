@@ -94,7 +94,9 @@ async function knownContainer(obs: PrefixObserver, name: string): Promise<string
   const s = await obs.sample();
   if (!s.snapshot.bundles.has(name) && !s.snapshot.states.has(name)) {
     const known = [...s.snapshot.bundles].sort();
-    throw new Error(`${obs.t.target}: no container "${name}" under prefix "${obs.prefix}" (${known.length ? `known: ${known.join(", ")}` : "it has no containers"})`);
+    throw new Error(
+      `${obs.t.target}: no container "${name}" under prefix "${obs.prefix}" (${known.length ? `known: ${known.join(", ")}` : "it has no containers"})`,
+    );
   }
   return name;
 }
@@ -106,7 +108,13 @@ async function writePng(out: string, svg: string): Promise<void> {
     const child = execFile("rsvg-convert", ["--format", "png", "--output", out], { timeout: 60_000 }, (err, _stdout, stderr) => {
       if (!err) return resolve();
       const missing = (err as NodeJS.ErrnoException).code === "ENOENT";
-      reject(new Error(missing ? "--out FILE.png needs rsvg-convert (apt-get install librsvg2-bin); .svg and .html need nothing" : `rsvg-convert: ${stderr.trim() || err.message}`));
+      reject(
+        new Error(
+          missing
+            ? "--out FILE.png needs rsvg-convert (apt-get install librsvg2-bin); .svg and .html need nothing"
+            : `rsvg-convert: ${stderr.trim() || err.message}`,
+        ),
+      );
     });
     child.stdin!.end(svg);
   });
@@ -240,10 +248,7 @@ export const commands: readonly Command[] = [
   {
     name: "backup",
     usage: "backup NAME --out FILE",
-    summary: [
-      "a container's writable layer and declaration as one checksummed file",
-      "on its host (the container frozen while its layer is read)",
-    ],
+    summary: ["a container's writable layer and declaration as one checksummed file", "on its host (the container frozen while its layer is read)"],
     flags: ["out"],
     operand: "a container NAME",
     async run({ values: v, host, operand }) {
@@ -259,10 +264,7 @@ export const commands: readonly Command[] = [
   {
     name: "restore",
     usage: "restore FILE [--out DIR]",
-    summary: [
-      "check a backup file on the host (every member's sha256) and say how a",
-      "Container is made from it; --out DIR also unpacks it there",
-    ],
+    summary: ["check a backup file on the host (every member's sha256) and say how a", "Container is made from it; --out DIR also unpacks it there"],
     flags: ["out"],
     operand: "a backup FILE, a path on the host",
     run: ({ values, host, operand }) => restore({ ...host, out: values.out }, operand),
@@ -311,7 +313,10 @@ async function invoke(command: Command, v: Values, positionals: string[], rest: 
   const extra = command.operand ? positionals.slice(1) : positionals;
   if (extra.length) throw new UsageError(`${name}: unexpected argument ${JSON.stringify(extra[0])}`);
   if (!command.manyHosts && ((v.ssh?.length ?? 0) > 1 || (v.key?.length ?? 0) > 1)) {
-    const many = commands.filter((c) => c.manyHosts).map((c) => c.name).join(", ");
+    const many = commands
+      .filter((c) => c.manyHosts)
+      .map((c) => c.name)
+      .join(", ");
     throw new UsageError(`${name} takes one --ssh and one --key (${many} takes several)`);
   }
   return command.run({ values: v, host: { ...v, ssh: v.ssh?.[0], key: v.key?.[0] }, operand: operand ?? "", rest });
@@ -319,7 +324,8 @@ async function invoke(command: Command, v: Values, positionals: string[], rest: 
 
 /** Samples the prefix over a window and writes the charts: html, svg, or png through rsvg-convert. */
 async function report({ values: v, host }: Invocation): Promise<number> {
-  if (!v.out || !/\.(html|svg|png)$/.test(v.out)) throw new UsageError(`report needs --out FILE.html, FILE.svg or FILE.png${v.out ? `; got ${JSON.stringify(v.out)}` : ""}`);
+  if (!v.out || !/\.(html|svg|png)$/.test(v.out))
+    throw new UsageError(`report needs --out FILE.html, FILE.svg or FILE.png${v.out ? `; got ${JSON.stringify(v.out)}` : ""}`);
   const out = v.out;
   const seconds = number("seconds", v.seconds, 30, 1);
   const intervalMs = number("interval", v.interval, 1, 0.2) * 1000;
@@ -350,7 +356,8 @@ async function dashboard(v: Values): Promise<number> {
   if (refusal) throw new UsageError(refusal);
   const ssh = v.ssh ?? [];
   const keys = v.key ?? [];
-  if (keys.length > 1 && keys.length !== ssh.length) throw new UsageError(`--key: got ${keys.length} for ${ssh.length} --ssh; give one --key for all, or one per --ssh in the same order`);
+  if (keys.length > 1 && keys.length !== ssh.length)
+    throw new UsageError(`--key: got ${keys.length} for ${ssh.length} --ssh; give one --key for all, or one per --ssh in the same order`);
   if (v.local && !ssh.length) throw new UsageError("--local adds this machine beside --ssh hosts; without --ssh it is the default");
   const prefix = prefixOf({ prefix: v.prefix });
   const common = { prefix, runtime: v.runtime, "host-key": v["host-key"], "insecure-ignore-host-key": v["insecure-ignore-host-key"] };

@@ -50,7 +50,10 @@ export function prefixOf(o: HostOptions, env: NodeJS.ProcessEnv = process.env): 
   const fromEnv = o.prefix === undefined && env.KSLICE_PREFIX ? env.KSLICE_PREFIX : undefined;
   const p = o.prefix ?? fromEnv ?? "kslice";
   const r = prefixSchema.safeParse(p);
-  if (!r.success) throw new UsageError(`${fromEnv ? "KSLICE_PREFIX" : "--prefix"}: got ${JSON.stringify(p)}; expected lowercase letters, digits and "-", starting with a letter`);
+  if (!r.success)
+    throw new UsageError(
+      `${fromEnv ? "KSLICE_PREFIX" : "--prefix"}: got ${JSON.stringify(p)}; expected lowercase letters, digits and "-", starting with a letter`,
+    );
   return p;
 }
 

@@ -79,7 +79,11 @@ export class ObservedHost implements HostSource {
 }
 
 /** An event of `kslice events`, or a host lost or reached again; with the host it happened on. */
-export type DashboardEvent = Omit<KsliceEvent, "object" | "kind"> & { host: string; object: KsliceEvent["object"] | "host"; kind: KsliceEvent["kind"] | "unreachable" | "reachable" };
+export type DashboardEvent = Omit<KsliceEvent, "object" | "kind"> & {
+  host: string;
+  object: KsliceEvent["object"] | "host";
+  kind: KsliceEvent["kind"] | "unreachable" | "reachable";
+};
 
 /** What the page receives about a host at each tick. */
 export interface HostPayload {
@@ -245,7 +249,8 @@ export class Dashboard {
         try {
           const r = await h.source.read();
           const label = h.source.label;
-          if (r.ok && h.reading?.ok === false) fresh.push({ host: label, at: r.view.sampledAt, object: "host", name: label, kind: "reachable", detail: "answers again" });
+          if (r.ok && h.reading?.ok === false)
+            fresh.push({ host: label, at: r.view.sampledAt, object: "host", name: label, kind: "reachable", detail: "answers again" });
           if (r.ok) {
             const evs = h.view ? diffEvents(h.view, r.view) : initialEvents(r.view);
             fresh.push(...evs.map((e) => ({ ...e, host: h.source.label })));
@@ -306,7 +311,11 @@ export class Dashboard {
       res.writeHead(401, { "content-type": "text/plain" }).end("token required: open the page as /?token=SECRET\n");
       return;
     }
-    const headers = { "cache-control": "no-store", "x-content-type-options": "nosniff", "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'" };
+    const headers = {
+      "cache-control": "no-store",
+      "x-content-type-options": "nosniff",
+      "content-security-policy": "default-src 'self'; style-src 'self' 'unsafe-inline'",
+    };
     if (url.pathname === "/events") {
       res.writeHead(200, { ...headers, "content-type": "text/event-stream" });
       res.write(`event: init\ndata: ${JSON.stringify(this.state())}\n\n`);

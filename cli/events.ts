@@ -26,8 +26,24 @@ export interface KsliceEvent {
   object: "container" | "budget";
   name: string;
   kind:
-    | "present" | "created" | "removed" | "started" | "stopped" | "status" | "new-pid" | "restarted" | "damaged" | "repaired"
-    | "oom-kill" | "pids-max" | "memory-max" | "memory-high" | "disk-full" | "disk-free" | "ingress-drop" | "migrated";
+    | "present"
+    | "created"
+    | "removed"
+    | "started"
+    | "stopped"
+    | "status"
+    | "new-pid"
+    | "restarted"
+    | "damaged"
+    | "repaired"
+    | "oom-kill"
+    | "pids-max"
+    | "memory-max"
+    | "memory-high"
+    | "disk-full"
+    | "disk-free"
+    | "ingress-drop"
+    | "migrated";
   /** How many (counters: by how much they rose, or their total in a first sample). */
   count?: number;
   detail: string;
@@ -60,9 +76,18 @@ function diskEvent(at: string, c: ContainerView, prev: ContainerView | undefined
   const was = prev?.disk?.full ?? false;
   if (d?.full && !was) {
     const what = d.inodes > 0 && d.inodesFree <= 0 ? `no inode left (${d.inodesUsed}/${d.inodes})` : `${bytes(d.availBytes)} left`;
-    return [{ at, object: "container", name: c.name, kind: "disk-full", detail: `disk image full: ${what}, ${bytes(d.usedBytes)}/${bytes(d.maxBytes)} used; writes fail with ENOSPC (sampled)` }];
+    return [
+      {
+        at,
+        object: "container",
+        name: c.name,
+        kind: "disk-full",
+        detail: `disk image full: ${what}, ${bytes(d.usedBytes)}/${bytes(d.maxBytes)} used; writes fail with ENOSPC (sampled)`,
+      },
+    ];
   }
-  if (prev && was && d && !d.full) return [{ at, object: "container", name: c.name, kind: "disk-free", detail: `disk image no longer full: ${bytes(d.availBytes)} left` }];
+  if (prev && was && d && !d.full)
+    return [{ at, object: "container", name: c.name, kind: "disk-free", detail: `disk image no longer full: ${bytes(d.availBytes)} left` }];
   return [];
 }
 
@@ -72,7 +97,15 @@ function migrationEvent(at: string, c: ContainerView, prev: ContainerView | unde
   if (!m || (prev && prev.lastMigration?.at === m.at)) return [];
   const downtime = m.downtimeMs === null ? "not started" : `downtime ${m.downtimeMs} ms`;
   const precopy = m.precopyBytes ? ` (${bytes(m.precopyBytes)} while it ran)` : "";
-  return [{ at, object: "container", name: c.name, kind: "migrated", detail: `migrated here from ${m.from} at ${m.at} (${m.mode}), ${downtime}, ${bytes(m.bytes)} moved${precopy}${m.templateBuilt ? ", template built here first" : ""}` }];
+  return [
+    {
+      at,
+      object: "container",
+      name: c.name,
+      kind: "migrated",
+      detail: `migrated here from ${m.from} at ${m.at} (${m.mode}), ${downtime}, ${bytes(m.bytes)} moved${precopy}${m.templateBuilt ? ", template built here first" : ""}`,
+    },
+  ];
 }
 
 /** What one sample tells: each container's state, and the counters and restarts so far. */
@@ -81,9 +114,25 @@ export function initialEvents(view: PrefixView): KsliceEvent[] {
   const out: KsliceEvent[] = [];
   for (const c of view.containers) {
     out.push({ at, object: "container", name: c.name, kind: "present", detail: `${c.status}${c.pid ? ` (pid ${c.pid})` : ""}` });
-    if (c.restarts) out.push({ at, object: "container", name: c.name, kind: "restarted", count: c.restarts, detail: `${c.restarts} restart(s) by the supervisor in the log` });
+    if (c.restarts)
+      out.push({
+        at,
+        object: "container",
+        name: c.name,
+        kind: "restarted",
+        count: c.restarts,
+        detail: `${c.restarts} restart(s) by the supervisor in the log`,
+      });
     if (c.damaged.length) out.push({ at, object: "container", name: c.name, kind: "damaged", detail: damagedDetail(c) });
-    if (c.ingressDrops?.packets) out.push({ at, object: "container", name: c.name, kind: "ingress-drop", count: c.ingressDrops.packets, detail: `${c.ingressDrops.packets} packet(s) dropped by its ingress rules so far` });
+    if (c.ingressDrops?.packets)
+      out.push({
+        at,
+        object: "container",
+        name: c.name,
+        kind: "ingress-drop",
+        count: c.ingressDrops.packets,
+        detail: `${c.ingressDrops.packets} packet(s) dropped by its ingress rules so far`,
+      });
     out.push(...counterEvents(at, "container", c.name, c, undefined));
     out.push(...diskEvent(at, c, undefined));
     out.push(...migrationEvent(at, c, undefined));
@@ -107,9 +156,17 @@ export function diffEvents(prev: PrefixView, cur: PrefixView): KsliceEvent[] {
       continue;
     }
     if (c.damaged.length && !p.damaged.length) out.push({ at, object: "container", name: c.name, kind: "damaged", detail: damagedDetail(c) });
-    if (!c.damaged.length && p.damaged.length) out.push({ at, object: "container", name: c.name, kind: "repaired", detail: `records rewritten (${p.damaged.join(", ")})` });
+    if (!c.damaged.length && p.damaged.length)
+      out.push({ at, object: "container", name: c.name, kind: "repaired", detail: `records rewritten (${p.damaged.join(", ")})` });
     if (c.restarts > p.restarts) {
-      out.push({ at, object: "container", name: c.name, kind: "restarted", count: c.restarts - p.restarts, detail: `restarted by the supervisor${c.pid ? ` (pid ${c.pid})` : ""}` });
+      out.push({
+        at,
+        object: "container",
+        name: c.name,
+        kind: "restarted",
+        count: c.restarts - p.restarts,
+        detail: `restarted by the supervisor${c.pid ? ` (pid ${c.pid})` : ""}`,
+      });
     } else if (p.status !== c.status) {
       const kind = c.status === "running" ? "started" : c.status === "stopped" || c.status === "absent" ? "stopped" : "status";
       out.push({ at, object: "container", name: c.name, kind, detail: `${p.status} -> ${c.status}${c.pid ? ` (pid ${c.pid})` : ""}` });
@@ -121,10 +178,19 @@ export function diffEvents(prev: PrefixView, cur: PrefixView): KsliceEvent[] {
     out.push(...migrationEvent(at, c, p));
     // packets its declared ingress dropped since the last sample (network/ingress.ts)
     const dropped = (c.ingressDrops?.packets ?? 0) - (p.ingressDrops?.packets ?? 0);
-    if (c.ingressDrops && dropped > 0) out.push({ at, object: "container", name: c.name, kind: "ingress-drop", count: dropped, detail: `${dropped} packet(s) dropped by its ingress rules (${c.ingressDrops.packets} in all)` });
+    if (c.ingressDrops && dropped > 0)
+      out.push({
+        at,
+        object: "container",
+        name: c.name,
+        kind: "ingress-drop",
+        count: dropped,
+        detail: `${dropped} packet(s) dropped by its ingress rules (${c.ingressDrops.packets} in all)`,
+      });
   }
   for (const p of prev.containers) {
-    if (!cur.containers.some((c) => c.name === p.name)) out.push({ at, object: "container", name: p.name, kind: "removed", detail: "gone from the runtime and the host" });
+    if (!cur.containers.some((c) => c.name === p.name))
+      out.push({ at, object: "container", name: p.name, kind: "removed", detail: "gone from the runtime and the host" });
   }
   const budgetsBefore = new Map(prev.budgets.map((b) => [b.path, b]));
   for (const b of cur.budgets) out.push(...counterEvents(at, "budget", b.path, b, budgetsBefore.get(b.path)));

@@ -187,11 +187,7 @@ export const diskFull = (d: { availBytes: number; inodesFree: number; inodes: nu
   d.availBytes < diskFullBelowBytes || (d.inodes > 0 && d.inodesFree <= 0);
 
 /** Pure: one or two samples of a prefix as what `ps` shows (CPU % needs two). */
-export function buildView(
-  meta: { host: string; prefix: string; cgroupVersion: 1 | 2; runtime: string },
-  cur: PrefixSample,
-  prev?: PrefixSample,
-): PrefixView {
+export function buildView(meta: { host: string; prefix: string; cgroupVersion: 1 | 2; runtime: string }, cur: PrefixSample, prev?: PrefixSample): PrefixView {
   const intervalMs = prev ? cur.atMs - prev.atMs : null;
   const { snapshot } = cur;
   const names = [...new Set([...snapshot.bundles, ...snapshot.states.keys()])].sort();

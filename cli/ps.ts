@@ -46,14 +46,34 @@ export function renderPs(view: PrefixView): string {
     } else if (r.container) {
       const c = r.container;
       const address = Object.values(c.addresses).join(",") || "-";
-      rows.push([`${indent}${c.name}`, "container", c.status, c.pid ? String(c.pid) : "-", address, c.ports.join(",") || "-", c.stack ?? "-", duration(c.uptimeSeconds), ...usageCells(c), c.disk ? `${bytes(c.disk.usedBytes)}/${bytes(c.disk.maxBytes)}${c.disk.full ? " FULL" : ""}` : "-", String(c.restarts)]);
+      rows.push([
+        `${indent}${c.name}`,
+        "container",
+        c.status,
+        c.pid ? String(c.pid) : "-",
+        address,
+        c.ports.join(",") || "-",
+        c.stack ?? "-",
+        duration(c.uptimeSeconds),
+        ...usageCells(c),
+        c.disk ? `${bytes(c.disk.usedBytes)}/${bytes(c.disk.maxBytes)}${c.disk.full ? " FULL" : ""}` : "-",
+        String(c.restarts),
+      ]);
     }
   }
   const out = [table(rows)];
   if (view.networks.length) {
     const nets: string[][] = [["NETWORK", "BRIDGE", "SUBNET", "GATEWAY", "CONTAINERS"]];
     for (const n of view.networks) {
-      nets.push([n.name, n.bridge, n.subnet, n.gateway, Object.entries(n.addresses).map(([c, ip]) => `${c}=${ip}`).join(" ") || "-"]);
+      nets.push([
+        n.name,
+        n.bridge,
+        n.subnet,
+        n.gateway,
+        Object.entries(n.addresses)
+          .map(([c, ip]) => `${c}=${ip}`)
+          .join(" ") || "-",
+      ]);
     }
     out.push("", table(nets));
   }

@@ -69,7 +69,9 @@ export function chart(kind: "container" | "budget", name: string, series: UsageV
       stacks.forEach((st, j) => {
         const upper = base.map((b, i) => b + (st.memory[i] ?? 0));
         const pts = [...upper.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`), ...base.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`).reverse()];
-        areas.push(`<polygon class="stack" data-name="${esc(st.name)}" fill="${palette[j % palette.length]}" fill-opacity="0.8" points="${pts.join(" ")}"><title>${esc(st.name)}</title></polygon>`);
+        areas.push(
+          `<polygon class="stack" data-name="${esc(st.name)}" fill="${palette[j % palette.length]}" fill-opacity="0.8" points="${pts.join(" ")}"><title>${esc(st.name)}</title></polygon>`,
+        );
         base = upper;
       });
     }
@@ -104,7 +106,10 @@ function legendLine(stacks: Stack[], x: number, y: number, maxX: number): string
       parts.push(`<text x="${at}" y="${y}" font-size="${size}">${more}</text>`);
       break;
     }
-    parts.push(`<rect x="${at}" y="${y - 8}" width="9" height="9" fill="${palette[j % palette.length]}"/>`, `<text x="${at + 12}" y="${y}" font-size="${size}">${esc(st.name)}</text>`);
+    parts.push(
+      `<rect x="${at}" y="${y - 8}" width="9" height="9" fill="${palette[j % palette.length]}"/>`,
+      `<text x="${at + 12}" y="${y}" font-size="${size}">${esc(st.name)}</text>`,
+    );
     at += w;
   }
   return parts.join("");
@@ -118,10 +123,25 @@ export function charts(views: PrefixView[]): string[] {
   const out: string[] = [];
   for (const b of last.budgets) {
     const stacks = b.containers.map((n) => ({ name: n, memory: views.map((v) => v.containers.find((c) => c.name === n)?.memory.currentBytes ?? 0) }));
-    out.push(chart("budget", b.path, views.map((v) => v.budgets.find((x) => x.path === b.path) ?? b), seconds, stacks));
+    out.push(
+      chart(
+        "budget",
+        b.path,
+        views.map((v) => v.budgets.find((x) => x.path === b.path) ?? b),
+        seconds,
+        stacks,
+      ),
+    );
   }
   for (const c of last.containers) {
-    out.push(chart("container", c.name, views.map((v) => v.containers.find((x) => x.name === c.name) ?? c), seconds));
+    out.push(
+      chart(
+        "container",
+        c.name,
+        views.map((v) => v.containers.find((x) => x.name === c.name) ?? c),
+        seconds,
+      ),
+    );
   }
   return out;
 }

@@ -18,7 +18,11 @@ export function pressureOrder(view: PrefixView): Item[] {
     const kids: Kid[] = [
       ...view.budgets.filter((b) => b.parent === parent).map((b): Kid => ({ p: subtree(b), budget: b })),
       ...view.containers
-        .filter((c) => (parent === null ? !c.cgroup || !view.budgets.some((b) => b.containers.includes(c.name)) : view.budgets.find((b) => b.path === parent)?.containers.includes(c.name)))
+        .filter((c) =>
+          parent === null
+            ? !c.cgroup || !view.budgets.some((b) => b.containers.includes(c.name))
+            : view.budgets.find((b) => b.path === parent)?.containers.includes(c.name),
+        )
         .map((c): Kid => ({ p: pressure(c), container: c })),
     ].sort((a, b) => b.p - a.p || (a.budget?.path ?? a.container!.name).localeCompare(b.budget?.path ?? b.container!.name));
     for (const k of kids) {

@@ -16,11 +16,13 @@ const column = 38;
 /** Entries as two columns; a usage too long for the first gets a line of its own. */
 export function helpLines(entries: readonly HelpEntry[]): string {
   const indent = " ".repeat(column);
-  return entries.map(({ usage, summary }) => {
-    const [first = "", ...more] = summary;
-    const head = usage.length < column - 2 ? [`  ${usage.padEnd(column - 2)}${first}`] : [`  ${usage}`, `${indent}${first}`];
-    return [...head, ...more.map((l) => `${indent}${l}`)].join("\n");
-  }).join("\n");
+  return entries
+    .map(({ usage, summary }) => {
+      const [first = "", ...more] = summary;
+      const head = usage.length < column - 2 ? [`  ${usage.padEnd(column - 2)}${first}`] : [`  ${usage}`, `${indent}${first}`];
+      return [...head, ...more.map((l) => `${indent}${l}`)].join("\n");
+    })
+    .join("\n");
 }
 
 const title = "kslice — see and enter what runs under one kslice prefix";

@@ -20,7 +20,10 @@ export const sshConnection = z.strictObject({
    * The host's expected public key, e.g. "ssh-ed25519 AAAA…". Host-key checking is on by
    * default: without this key the connection is refused unless `insecureIgnoreHostKey` is true.
    */
-  hostKey: z.string().regex(/^(ssh-|ecdsa-)\S+ \S+/, "expected a public key like \"ssh-ed25519 AAAA…\"").optional(),
+  hostKey: z
+    .string()
+    .regex(/^(ssh-|ecdsa-)\S+ \S+/, 'expected a public key like "ssh-ed25519 AAAA…"')
+    .optional(),
   /** Skip host-key checking (only for throwaway hosts). @default false */
   insecureIgnoreHostKey: z.boolean().default(false),
   /** Bound on establishing the connection, in seconds. @default 10 */

@@ -48,7 +48,7 @@ export const dns = z.strictObject({
   /** @default the host's own nameservers, except loopback ones (unreachable from a container) */
   nameservers: z.array(ipv4).max(3, "the resolver reads at most 3 nameservers").optional(),
   search: z.array(hostName).default([]),
-  options: z.array(z.string().regex(/^[a-z][a-z0-9-]*(:\d+)?$/, "expected a resolver option like \"ndots:2\"")).default([]),
+  options: z.array(z.string().regex(/^[a-z][a-z0-9-]*(:\d+)?$/, 'expected a resolver option like "ndots:2"')).default([]),
 });
 
 export const networkFields = {
@@ -77,14 +77,30 @@ export const attachmentName = (a: Attachment) => (typeof a.network === "string" 
 export function checkNetworkFields(a: { networks: Attachment[]; ports: Port[] }, ctx: z.RefinementCtx): void {
   const names = a.networks.map(attachmentName);
   a.networks.forEach((n, i) => {
-    if (names.indexOf(names[i]!) !== i) ctx.addIssue({ code: "custom", path: ["networks", i, "network"], message: `got ${show(names[i])} twice; a container joins a network once`, input: names[i] });
+    if (names.indexOf(names[i]!) !== i)
+      ctx.addIssue({
+        code: "custom",
+        path: ["networks", i, "network"],
+        message: `got ${show(names[i])} twice; a container joins a network once`,
+        input: names[i],
+      });
     if (typeof n.network === "string" || n.address === undefined) return;
     const s = parseSubnet(n.network.subnet)!;
     const ip = parseIPv4(n.address)!;
     if (!isHostAddress(s, ip)) {
-      ctx.addIssue({ code: "custom", path: ["networks", i, "address"], message: `got ${show(n.address)}; expected an address inside ${n.network.name}'s subnet ${n.network.subnet} (${formatIPv4(s.base + 1)} to ${formatIPv4(s.base + s.size - 2)})`, input: n.address });
+      ctx.addIssue({
+        code: "custom",
+        path: ["networks", i, "address"],
+        message: `got ${show(n.address)}; expected an address inside ${n.network.name}'s subnet ${n.network.subnet} (${formatIPv4(s.base + 1)} to ${formatIPv4(s.base + s.size - 2)})`,
+        input: n.address,
+      });
     } else if (n.address === n.network.gateway) {
-      ctx.addIssue({ code: "custom", path: ["networks", i, "address"], message: `got ${show(n.address)}, which is ${n.network.name}'s gateway (the host's address on the bridge); expected another address in ${n.network.subnet}`, input: n.address });
+      ctx.addIssue({
+        code: "custom",
+        path: ["networks", i, "address"],
+        message: `got ${show(n.address)}, which is ${n.network.name}'s gateway (the host's address on the bridge); expected another address in ${n.network.subnet}`,
+        input: n.address,
+      });
     }
   });
   const seen = new Map<string, number>();
@@ -94,11 +110,22 @@ export function checkNetworkFields(a: { networks: Attachment[]; ports: Port[] },
       return;
     }
     if (p.network !== undefined && !names.includes(p.network)) {
-      ctx.addIssue({ code: "custom", path: ["ports", i, "network"], message: `got ${show(p.network)}; expected one of the container's networks: ${names.map((n) => show(n)).join(", ")}`, input: p.network });
+      ctx.addIssue({
+        code: "custom",
+        path: ["ports", i, "network"],
+        message: `got ${show(p.network)}; expected one of the container's networks: ${names.map((n) => show(n)).join(", ")}`,
+        input: p.network,
+      });
     }
     const key = portKey(p);
     const clash = [...seen.entries()].find(([k]) => portsClash(k, key));
-    if (clash) ctx.addIssue({ code: "custom", path: ["ports", i, "hostPort"], message: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, already published by ports[${clash[1]}]`, input: p.hostPort });
+    if (clash)
+      ctx.addIssue({
+        code: "custom",
+        path: ["ports", i, "hostPort"],
+        message: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, already published by ports[${clash[1]}]`,
+        input: p.hostPort,
+      });
     seen.set(key, i);
   });
 }

@@ -13,10 +13,18 @@ export const disk = z
   })
   .superRefine((d, ctx) => {
     if (d.max < diskMin) {
-      ctx.addIssue({ code: "custom", path: ["max"], message: `got ${d.max} bytes; expected at least "16Mi" (${diskMin} bytes), the smallest image kslice formats` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["max"],
+        message: `got ${d.max} bytes; expected at least "16Mi" (${diskMin} bytes), the smallest image kslice formats`,
+      });
     }
     if (d.inodes !== undefined && d.inodes > Math.floor(d.max / 4096)) {
-      ctx.addIssue({ code: "custom", path: ["inodes"], message: `got ${d.inodes}; expected at most ${Math.floor(d.max / 4096)} for max ${d.max} bytes (one inode per 4 KiB block)` });
+      ctx.addIssue({
+        code: "custom",
+        path: ["inodes"],
+        message: `got ${d.inodes}; expected at most ${Math.floor(d.max / 4096)} for max ${d.max} bytes (one inode per 4 KiB block)`,
+      });
     }
   });
 

@@ -5,9 +5,7 @@ import { disk } from "./disk";
 export const runtimeChoices = ["auto", "runc", "crun"] as const;
 
 /** The name under which kslice creates every kernel object on a host (ARCHITECTURE.md, "Where kslice keeps things on a host"). */
-export const prefix = z
-  .string()
-  .regex(/^[a-z][a-z0-9-]{0,39}$/, "expected lowercase letters, digits and \"-\", starting with a letter, at most 40 characters");
+export const prefix = z.string().regex(/^[a-z][a-z0-9-]{0,39}$/, 'expected lowercase letters, digits and "-", starting with a letter, at most 40 characters');
 
 export const hostArgs = z.strictObject({
   /** How to reach the host. */

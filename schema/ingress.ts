@@ -50,15 +50,18 @@ export function ingressSchemas(network: NetworkSource) {
     });
 
   /** One ingress rule: these sources may open connections to these ports. */
-  const ingressRule = z.strictObject({
-    from: z.array(ingressSource).min(1, "expected at least one source"),
-    /** "icmp" takes no ports. @default "tcp" */
-    protocol: z.enum(["tcp", "udp", "icmp"]).default("tcp"),
-    /** Ports or ranges on the container. @default every port */
-    ports: z.array(portRange).min(1, "expected at least one port; leave ports out for every port").optional(),
-  }).superRefine((r, ctx) => {
-    if (r.protocol === "icmp" && r.ports) ctx.addIssue({ code: "custom", path: ["ports"], message: `got ${show(r.ports)}; ICMP has no ports (leave ports out)`, input: r.ports });
-  });
+  const ingressRule = z
+    .strictObject({
+      from: z.array(ingressSource).min(1, "expected at least one source"),
+      /** "icmp" takes no ports. @default "tcp" */
+      protocol: z.enum(["tcp", "udp", "icmp"]).default("tcp"),
+      /** Ports or ranges on the container. @default every port */
+      ports: z.array(portRange).min(1, "expected at least one port; leave ports out for every port").optional(),
+    })
+    .superRefine((r, ctx) => {
+      if (r.protocol === "icmp" && r.ports)
+        ctx.addIssue({ code: "custom", path: ["ports"], message: `got ${show(r.ports)}; ICMP has no ports (leave ports out)`, input: r.ports });
+    });
 
   /**
    * Declared ingress: when given, only these flows reach the container (replies to its own
@@ -86,12 +89,22 @@ export interface Allowed {
  * `containerAddresses`/`networkSubnet` return undefined for what does not exist, which the caller
  * reports at check (ingressFailures); here it is left out.
  */
-export function resolveIngress(rules: IngressRule[], containerAddresses: (name: string) => string[] | undefined, networkSubnet: (name: string) => string | undefined): Allowed[] {
+export function resolveIngress(
+  rules: IngressRule[],
+  containerAddresses: (name: string) => string[] | undefined,
+  networkSubnet: (name: string) => string | undefined,
+): Allowed[] {
   const out = new Map<string, Allowed>();
   for (const r of rules) {
-    const ranges = r.protocol === "icmp" || !r.ports ? ["0-65535"] : r.ports.map((p) => parsePortRange(p)!).map(([lo, hi]) => (lo === hi ? `${lo}` : `${lo}-${hi}`));
+    const ranges =
+      r.protocol === "icmp" || !r.ports ? ["0-65535"] : r.ports.map((p) => parsePortRange(p)!).map(([lo, hi]) => (lo === hi ? `${lo}` : `${lo}-${hi}`));
     for (const s of r.from) {
-      const sources = s.cidr !== undefined ? [normalCidr(s.cidr)] : s.container !== undefined ? (containerAddresses(s.container) ?? []).map((a) => `${a}/32`) : [typeof s.network === "string" ? networkSubnet(s.network) : s.network!.subnet].filter((x): x is string => x !== undefined);
+      const sources =
+        s.cidr !== undefined
+          ? [normalCidr(s.cidr)]
+          : s.container !== undefined
+            ? (containerAddresses(s.container) ?? []).map((a) => `${a}/32`)
+            : [typeof s.network === "string" ? networkSubnet(s.network) : s.network!.subnet].filter((x): x is string => x !== undefined);
       for (const source of sources) for (const ports of ranges) out.set(`${source} ${r.protocol} ${ports}`, { source, protocol: r.protocol, ports });
     }
   }
@@ -104,15 +117,27 @@ const normalCidr = (v: string) => {
 };
 
 /** Sources naming a container or network that does not exist, as check failures of `property` (e.g. "ingress"). */
-export function ingressFailures(property: string, rules: IngressRule[], containerExists: (name: string) => boolean, networkExists: (name: string) => boolean, where: string): { property: string; reason: string }[] {
+export function ingressFailures(
+  property: string,
+  rules: IngressRule[],
+  containerExists: (name: string) => boolean,
+  networkExists: (name: string) => boolean,
+  where: string,
+): { property: string; reason: string }[] {
   const failures: { property: string; reason: string }[] = [];
   rules.forEach((r, i) =>
     r.from.forEach((s, j) => {
       if (s.container !== undefined && !containerExists(s.container)) {
-        failures.push({ property: `${property}.${i}.from.${j}.container`, reason: `got ${show(s.container)}; no container of that name with an address on a network ${where} (expected an existing container: pass the other Container's name output so it is created first)` });
+        failures.push({
+          property: `${property}.${i}.from.${j}.container`,
+          reason: `got ${show(s.container)}; no container of that name with an address on a network ${where} (expected an existing container: pass the other Container's name output so it is created first)`,
+        });
       }
       if (typeof s.network === "string" && !networkExists(s.network)) {
-        failures.push({ property: `${property}.${i}.from.${j}.network`, reason: `got ${show(s.network)}; no such network ${where} (create a Network of that name, or pass the Network's ref)` });
+        failures.push({
+          property: `${property}.${i}.from.${j}.network`,
+          reason: `got ${show(s.network)}; no such network ${where} (create a Network of that name, or pass the Network's ref)`,
+        });
       }
     }),
   );

@@ -24,8 +24,7 @@ export const friendlyError: z.core.$ZodErrorMap = (issue) => {
     case "invalid_union": {
       const disc = (issue as { discriminator?: string }).discriminator;
       if (!disc) return unionMessage(issue.errors as unknown as BranchIssue[][], got);
-      const options = (issue.inst as unknown as { options?: { def: { shape: Record<string, { def: { values?: unknown[] } }> } }[] })
-        ?.options ?? [];
+      const options = (issue.inst as unknown as { options?: { def: { shape: Record<string, { def: { values?: unknown[] } }> } }[] })?.options ?? [];
       const allowed = options.flatMap((o) => o.def.shape[disc]?.def.values ?? []);
       const value = (issue.input as Record<string, unknown> | undefined)?.[disc];
       return `got ${show(value)}; expected one of ${list(allowed)}`;
@@ -77,10 +76,7 @@ export function toFailures(error: z.ZodError, base: string[] = []): InputFailure
 }
 
 /** Parses with friendly messages; returns the value or the failures. */
-export function parseInput<T extends z.ZodType>(
-  schema: T,
-  input: unknown,
-): { ok: true; value: z.output<T> } | { ok: false; failures: InputFailure[] } {
+export function parseInput<T extends z.ZodType>(schema: T, input: unknown): { ok: true; value: z.output<T> } | { ok: false; failures: InputFailure[] } {
   const result = schema.safeParse(input, { error: friendlyError });
   return result.success ? { ok: true, value: result.data } : { ok: false, failures: toFailures(result.error) };
 }

@@ -34,7 +34,7 @@ const rate = z.union([z.literal("max"), z.number().int().min(1)]);
 
 export const ioDevice = z.strictObject({
   /** "MAJ:MIN" or a block device path such as "/dev/vda". */
-  device: z.string().regex(/^(\d+:\d+|\/dev\/\S+)$/, "expected \"MAJ:MIN\" or a block device path like \"/dev/vda\""),
+  device: z.string().regex(/^(\d+:\d+|\/dev\/\S+)$/, 'expected "MAJ:MIN" or a block device path like "/dev/vda"'),
   /** Bytes per second, e.g. "10Mi". @default no limit */
   readBps: z.union([z.literal("max"), size]).optional(),
   writeBps: z.union([z.literal("max"), size]).optional(),

@@ -5,9 +5,7 @@ import { hostRef } from "./resource-limits";
 import { ingressSchemas } from "./ingress";
 
 /** A network's name: it names files on the host and nftables comments. */
-export const networkName = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, "expected lower-case letters, digits, \"_\" or \"-\", at most 32 characters");
+export const networkName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'expected lower-case letters, digits, "_" or "-", at most 32 characters');
 
 /** A string schema whose failure message shows the value: zod's refine takes no message function. */
 const checked = (ok: (v: string) => boolean, message: (v: string) => string) =>
@@ -24,10 +22,16 @@ export const bridgeName = checked(
       : `got ${show(v)}; expected a name starting with "ks" (kslice's interfaces all do, so that leftovers can be found) and made of letters, digits, "_", "." or "-"`,
 );
 
-export const ipv4 = checked((v) => parseIPv4(v) !== undefined, (v) => `got ${show(v)}; expected an IPv4 address like "10.88.1.5"`);
+export const ipv4 = checked(
+  (v) => parseIPv4(v) !== undefined,
+  (v) => `got ${show(v)}; expected an IPv4 address like "10.88.1.5"`,
+);
 
 export const subnet = checked(
-  (v) => { const s = parseSubnet(v); return s !== undefined && s.bits >= 8 && s.bits <= 30; },
+  (v) => {
+    const s = parseSubnet(v);
+    return s !== undefined && s.bits >= 8 && s.bits <= 30;
+  },
   (v) =>
     parseSubnet(v)
       ? `got ${show(v)}; expected a prefix length from /8 to /30 (room for a gateway and a container)`
@@ -63,12 +67,22 @@ export const networkArgs = z
     const s = parseSubnet(a.subnet);
     const r = a.dynamicRange === undefined ? undefined : parseSubnet(a.dynamicRange);
     if (s && r && (r.base < s.base || r.base + r.size > s.base + s.size)) {
-      ctx.addIssue({ code: "custom", path: ["dynamicRange"], message: `got ${show(a.dynamicRange)}; expected a range inside the subnet ${a.subnet}`, input: a.dynamicRange });
+      ctx.addIssue({
+        code: "custom",
+        path: ["dynamicRange"],
+        message: `got ${show(a.dynamicRange)}; expected a range inside the subnet ${a.subnet}`,
+        input: a.dynamicRange,
+      });
     }
     if (!s || a.gateway === undefined) return;
     const gw = parseIPv4(a.gateway)!;
     if (!isHostAddress(s, gw)) {
-      ctx.addIssue({ code: "custom", path: ["gateway"], message: `got ${show(a.gateway)}; expected a host address inside ${a.subnet} (${formatIPv4(s.base + 1)} to ${formatIPv4(s.base + s.size - 2)})`, input: a.gateway });
+      ctx.addIssue({
+        code: "custom",
+        path: ["gateway"],
+        message: `got ${show(a.gateway)}; expected a host address inside ${a.subnet} (${formatIPv4(s.base + 1)} to ${formatIPv4(s.base + s.size - 2)})`,
+        input: a.gateway,
+      });
     }
   });
 

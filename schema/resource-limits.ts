@@ -8,12 +8,12 @@ import { size } from "./units";
 export const cgroupName = z
   .string()
   // A leading "." is refused, which rules out "." and ".." too.
-  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/, "expected letters, digits, \"_\", \".\" or \"-\" (no \"/\", not starting with \".\"), at most 64 characters");
+  .regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/, 'expected letters, digits, "_", "." or "-" (no "/", not starting with "."), at most 64 characters');
 
 /** A cgroup path below the prefix: "tenant-a" or "tenant-a/web". */
 export const cgroupPath = z
   .string()
-  .refine((p) => p.split("/").every((seg) => cgroupName.safeParse(seg).success), "expected names joined by \"/\", e.g. \"tenant-a/web\"");
+  .refine((p) => p.split("/").every((seg) => cgroupName.safeParse(seg).success), 'expected names joined by "/", e.g. "tenant-a/web"');
 
 export const hostRef = z.strictObject({
   connection,

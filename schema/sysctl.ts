@@ -8,7 +8,16 @@ import { show } from "./issues";
  * network (net.*: every kslice container has a network namespace of its own).
  * Anything else would change the host for every tenant.
  */
-const ipc = new Set(["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"]);
+const ipc = new Set([
+  "kernel.msgmax",
+  "kernel.msgmnb",
+  "kernel.msgmni",
+  "kernel.sem",
+  "kernel.shmall",
+  "kernel.shmmax",
+  "kernel.shmmni",
+  "kernel.shm_rmid_forced",
+]);
 
 /** Which of the container's namespaces holds a sysctl, or undefined when it is the host's. */
 export function sysctlNamespace(key: string): "ipc" | "uts" | "net" | undefined {

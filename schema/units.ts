@@ -3,9 +3,16 @@ import { show } from "./issues";
 
 /** Binary and decimal size suffixes; "256Mi" is 256·2^20 bytes, "1G" is 10^9 (Kubernetes' notation). */
 const sizeUnits: Record<string, number> = {
-  "": 1, B: 1,
-  K: 1e3, M: 1e6, G: 1e9, T: 1e12,
-  Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30, Ti: 2 ** 40,
+  "": 1,
+  B: 1,
+  K: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  Ki: 2 ** 10,
+  Mi: 2 ** 20,
+  Gi: 2 ** 30,
+  Ti: 2 ** 40,
 };
 
 /** Parses "256Mi", "1.5Gi", "1048576" or a number of bytes; undefined when not a size. */
@@ -48,7 +55,7 @@ export const size = z.union([z.string(), z.number()]).transform((v, ctx) => {
 export const sizeOrMax = z.union([z.literal("max"), size]);
 
 /** A cpuset list as the kernel writes it: "0-3,6". */
-export const cpuList = z.string().regex(/^\d+(-\d+)?(,\d+(-\d+)?)*$/, "expected a CPU or memory-node list like \"0-1,3\"");
+export const cpuList = z.string().regex(/^\d+(-\d+)?(,\d+(-\d+)?)*$/, 'expected a CPU or memory-node list like "0-1,3"');
 
 /** Expands "0-2,5" into [0,1,2,5]. */
 export function expandList(list: string): number[] {
@@ -75,7 +82,11 @@ export function parseRate(v: string | number): number | undefined {
 export const rate = z.union([z.string(), z.number()]).transform((v, ctx) => {
   const bits = parseRate(v);
   if (bits === undefined || bits < 8000) {
-    ctx.addIssue({ code: "custom", message: `got ${show(v)}; expected a rate of at least 8kbit, like "10mbit", "1gbit" or a number of bits per second`, input: v });
+    ctx.addIssue({
+      code: "custom",
+      message: `got ${show(v)}; expected a rate of at least 8kbit, like "10mbit", "1gbit" or a number of bits per second`,
+      input: v,
+    });
     return z.NEVER;
   }
   return bits;

@@ -47,7 +47,11 @@ function tsTypeText(type: ts.Type, checker: ts.TypeChecker): string {
   return checker.typeToString(type, undefined, ts.TypeFormatFlags.NoTruncation).replace(/\bInput<([^<>]*)>/g, "$1");
 }
 
-interface Doc { text: string; default?: string; optional?: boolean }
+interface Doc {
+  text: string;
+  default?: string;
+  optional?: boolean;
+}
 type JsonSchema = { [k: string]: unknown };
 
 const oneLine = (s: string) => s.replace(/\s*\n\s*/g, " ").trim();
@@ -55,7 +59,10 @@ const cell = (s: string) => s.replace(/\|/g, "\\|");
 
 function docOf(sym: ts.Symbol, checker: ts.TypeChecker): Doc {
   const def = sym.getJsDocTags(checker).find((t) => t.name === "default");
-  return { text: oneLine(ts.displayPartsToString(sym.getDocumentationComment(checker))), default: def ? oneLine(ts.displayPartsToString(def.text)) : undefined };
+  return {
+    text: oneLine(ts.displayPartsToString(sym.getDocumentationComment(checker))),
+    default: def ? oneLine(ts.displayPartsToString(def.text)) : undefined,
+  };
 }
 
 /** The value types behind pulumi.Input<T>, arrays and unions: the object types whose fields are documented. */
@@ -115,16 +122,23 @@ function typeOf(s: JsonSchema): string {
   return bounds.length ? `${t} (${bounds.join(", ")})` : t;
 }
 
-interface Row { path: string; type: string; required: boolean; default?: string; only?: string }
+interface Row {
+  path: string;
+  type: string;
+  required: boolean;
+  default?: string;
+  only?: string;
+}
 
 /** Every field of an input schema, depth first, objects before their fields; required within its parent. */
 function rows(s: JsonSchema, prefix = "", out: Row[] = []): Row[] {
   const variants = (s.anyOf as JsonSchema[] | undefined)?.filter((v) => v.type === "object" && v.properties);
   const objects = s.type === "object" && s.properties ? [s] : variants?.length ? variants : [];
   // variants told apart by a constant field ({ type: "ssh", … }): a field of one variant says so
-  const tag = objects.length > 1
-    ? Object.keys(objects[0]!.properties as object).find((k) => objects.every((o) => "const" in (((o.properties as Record<string, JsonSchema>)[k]) ?? {})))
-    : undefined;
+  const tag =
+    objects.length > 1
+      ? Object.keys(objects[0]!.properties as object).find((k) => objects.every((o) => "const" in ((o.properties as Record<string, JsonSchema>)[k] ?? {})))
+      : undefined;
   const seen = new Map<string, Row>();
   for (const o of objects) {
     const req = new Set((o.required as string[] | undefined) ?? []);
@@ -140,7 +154,13 @@ function rows(s: JsonSchema, prefix = "", out: Row[] = []): Row[] {
       }
       const isArray = sub.type === "array";
       const inner = isArray ? ((sub.items ?? {}) as JsonSchema) : sub;
-      const row: Row = { path, type: typeOf(sub), required: req.has(key) && !("default" in sub), default: "default" in sub ? JSON.stringify(sub.default) : undefined, only: key === tag ? undefined : only };
+      const row: Row = {
+        path,
+        type: typeOf(sub),
+        required: req.has(key) && !("default" in sub),
+        default: "default" in sub ? JSON.stringify(sub.default) : undefined,
+        only: key === tag ? undefined : only,
+      };
       seen.set(path, row);
       out.push(row);
       rows(inner, `${path}${isArray ? "[]" : ""}.`, out);
@@ -150,14 +170,21 @@ function rows(s: JsonSchema, prefix = "", out: Row[] = []): Row[] {
 }
 
 export function generate(): string {
-  const program = ts.createProgram([join(root, "index.ts")], { strict: true, module: ts.ModuleKind.Node16, moduleResolution: ts.ModuleResolutionKind.Node16, target: ts.ScriptTarget.ES2022, skipLibCheck: true, noEmit: true });
+  const program = ts.createProgram([join(root, "index.ts")], {
+    strict: true,
+    module: ts.ModuleKind.Node16,
+    moduleResolution: ts.ModuleResolutionKind.Node16,
+    target: ts.ScriptTarget.ES2022,
+    skipLibCheck: true,
+    noEmit: true,
+  });
   const checker = program.getTypeChecker();
   const parts = [
     "# API reference",
     "",
     "Generated from the zod schemas (`schema/`: types, bounds, defaults, what is required) and the TypeScript declarations (`provider/resources/`: descriptions and outputs) by `scripts/api-reference.ts`; do not edit by hand. `npm run api-docs` rewrites it and `npm test` fails when it is out of date.",
     "",
-    "Every input also takes a `pulumi.Input` (an Output, a secret, a promise) at every level. Types are those `check` accepts; `host` is a `Host` or its `{ connection, prefix }`, `parent` a `ResourceLimits` or its path, `networks[].network` a `Network`, its `ref` or a network's name. \"Required\" is within the enclosing object: `ports[].hostPort` is required in each port given.",
+    'Every input also takes a `pulumi.Input` (an Output, a secret, a promise) at every level. Types are those `check` accepts; `host` is a `Host` or its `{ connection, prefix }`, `parent` a `ResourceLimits` or its path, `networks[].network` a `Network`, its `ref` or a network\'s name. "Required" is within the enclosing object: `ports[].hostPort` is required in each port given.',
   ];
   for (const r of resources) {
     const source = program.getSourceFile(join(root, r.file))!;
@@ -170,11 +197,29 @@ export function generate(): string {
     const ctor = cls.members.find(ts.isConstructorDeclaration)!;
     const argsType = checker.getTypeAtLocation(ctor.parameters[1]!);
     const docs = inputDocs(argsType, checker);
-    parts.push("", `## ${r.name}`, "", docOf(classSym, checker).text, "", "### Inputs", "", "| input | type | required | default | description |", "|---|---|---|---|---|");
+    parts.push(
+      "",
+      `## ${r.name}`,
+      "",
+      docOf(classSym, checker).text,
+      "",
+      "### Inputs",
+      "",
+      "| input | type | required | default | description |",
+      "|---|---|---|---|---|",
+    );
     if (!r.schema) {
       // a component resource: its Args interface's own fields (nested declarations are named there)
       parts.push(...componentInputs(argsType, checker, docs, r.name));
-      parts.push("", "### Outputs", "", "A component resource: its inputs are not stored; these are its properties.", "", "| output | type | description |", "|---|---|---|");
+      parts.push(
+        "",
+        "### Outputs",
+        "",
+        "A component resource: its inputs are not stored; these are its properties.",
+        "",
+        "| output | type | description |",
+        "|---|---|---|",
+      );
       parts.push(...outputRows(cls, source, checker));
       continue;
     }
@@ -188,7 +233,15 @@ export function generate(): string {
       const type = row.path === "host" ? "Host | { connection, prefix } (see Host)" : row.type;
       parts.push(`| \`${row.path}\` | ${cell(type)} | ${cell(required)} | ${cell(def)} | ${cell(doc?.text ?? "")} |`);
     }
-    parts.push("", "### Outputs", "", "Besides the inputs, as stored (the engine keeps them in the outputs):", "", "| output | type | description |", "|---|---|---|");
+    parts.push(
+      "",
+      "### Outputs",
+      "",
+      "Besides the inputs, as stored (the engine keeps them in the outputs):",
+      "",
+      "| output | type | description |",
+      "|---|---|---|",
+    );
     parts.push(...outputRows(cls, source, checker));
   }
   return `${parts.join("\n")}\n`;
@@ -200,7 +253,12 @@ function outputRows(cls: ts.ClassDeclaration, source: ts.SourceFile, checker: ts
   for (const m of cls.members) {
     if (!ts.isPropertyDeclaration(m) || !ts.isIdentifier(m.name)) continue;
     const sym = checker.getSymbolAtLocation(m.name)!;
-    const text = m.type ? m.type.getText(source).replace(/^pulumi\.Output<(.*)>$/s, "$1").replace(/pulumi\.Unwrap<(.*)>/s, "$1") : "";
+    const text = m.type
+      ? m.type
+          .getText(source)
+          .replace(/^pulumi\.Output<(.*)>$/s, "$1")
+          .replace(/pulumi\.Unwrap<(.*)>/s, "$1")
+      : "";
     out.push(`| \`${m.name.text}\` | \`${cell(oneLine(text))}\` | ${cell(docOf(sym, checker).text)} |`);
   }
   return out;
@@ -220,7 +278,9 @@ function componentInputs(argsType: ts.Type, checker: ts.TypeChecker, docs: Map<s
   for (const d of componentDefaults[name] ?? []) {
     const of = resources.find((r) => r.name === d.of.resource)!;
     const row = rows(z.toJSONSchema(of.schema!, { io: "input", unrepresentable: "any" }) as JsonSchema).find((x) => x.path === d.of.path)!;
-    out.push(`| \`${d.path}\` | ${cell(row.type)} |  | ${cell(d.default)} | as ${d.of.resource}'s \`${d.of.path}\` (default there ${cell(row.default ?? "none")}); this is the default inside a ${name} |`);
+    out.push(
+      `| \`${d.path}\` | ${cell(row.type)} |  | ${cell(d.default)} | as ${d.of.resource}'s \`${d.of.path}\` (default there ${cell(row.default ?? "none")}); this is the default inside a ${name} |`,
+    );
   }
   return out;
 }

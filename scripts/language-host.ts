@@ -74,7 +74,11 @@ export function configEnv(config: Iterable<[string, string]>): string {
  * the engine's address; two refusals in a row, or a new parent (the CLI, our parent through the
  * wrapper's `exec`, died and we were re-parented), call `gone`.
  */
-export function watchEngine(engineAddress: string, gone: (why: string) => void, intervalMs = Number(process.env.KSLICE_ENGINE_WATCH_MS ?? 2000)): NodeJS.Timeout {
+export function watchEngine(
+  engineAddress: string,
+  gone: (why: string) => void,
+  intervalMs = Number(process.env.KSLICE_ENGINE_WATCH_MS ?? 2000),
+): NodeJS.Timeout {
   const parent = process.ppid;
   const cut = engineAddress.lastIndexOf(":");
   const host = cut > 0 ? engineAddress.slice(0, cut).replace(/^\[|\]$/g, "") : "";
@@ -119,11 +123,16 @@ function main(): void {
   const running = new Set<ChildProcess>();
 
   type Unary<Req, Res> = (call: grpcJs.ServerUnaryCall<Req, Res>, done: grpcJs.sendUnaryData<Res>) => void;
-  const unary = <Req, Res>(fn: (request: Req) => Res | Promise<Res>): Unary<Req, Res> => (call, done) => {
-    Promise.resolve()
-      .then(() => fn(call.request))
-      .then((res) => done(null, res), (e: unknown) => done({ code: grpc.status.INTERNAL, details: e instanceof Error ? e.message : String(e) }));
-  };
+  const unary =
+    <Req, Res>(fn: (request: Req) => Res | Promise<Res>): Unary<Req, Res> =>
+    (call, done) => {
+      Promise.resolve()
+        .then(() => fn(call.request))
+        .then(
+          (res) => done(null, res),
+          (e: unknown) => done({ code: grpc.status.INTERNAL, details: e instanceof Error ? e.message : String(e) }),
+        );
+    };
 
   const run = (req: languagePb.RunRequest): Promise<languagePb.RunResponse> => {
     const info = req.getInfo();

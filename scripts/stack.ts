@@ -36,7 +36,9 @@ function parseArgs(argv: string[]): Cli {
   const [op, dir, ...rest] = argv;
   const ops = ["up", "preview", "refresh", "destroy", "outputs", "rm", "cancel"];
   if (!op || !ops.includes(op) || !dir) {
-    throw new Error(`usage: stack <${ops.join("|")}> <example dir> [--stack NAME] [--program FILE] [--workdir DIR] [--config k=v] [--secret-env k=VAR] [--secret-file k=PATH] [--json]`);
+    throw new Error(
+      `usage: stack <${ops.join("|")}> <example dir> [--stack NAME] [--program FILE] [--workdir DIR] [--config k=v] [--secret-env k=VAR] [--secret-file k=PATH] [--json]`,
+    );
   }
   const cli: Cli = { op, dir: resolve(dir), stack: "dev", config: {}, secrets: {}, json: false, extra: {} };
   for (let i = 0; i < rest.length; i++) {
@@ -59,7 +61,9 @@ function parseArgs(argv: string[]): Cli {
       if (value === undefined) throw new Error(`--secret-env ${k}=${from}: the environment variable ${from} is not set`);
       cli.secrets[k!] = value;
     } else if (a === "--secret") {
-      throw new Error("--secret k=v would put the value in the process's arguments, readable by every local user: use --secret-env k=VAR or --secret-file k=PATH");
+      throw new Error(
+        "--secret k=v would put the value in the process's arguments, readable by every local user: use --secret-env k=VAR or --secret-file k=PATH",
+      );
     } else if (a === "--json") cli.json = true;
     else if (a === "--expect-no-changes") cli.extra.expectNoChanges = true;
     else if (a === "--refresh") cli.extra.refresh = true;
@@ -115,7 +119,12 @@ async function main(): Promise<void> {
   for (const [k, v] of Object.entries(cli.config)) await stack.setConfig(k, { value: v });
   // not stack.setConfig: the Automation API passes the value as an argument
   for (const [k, v] of Object.entries(cli.secrets)) {
-    execFileSync(env.KSLICE_PULUMI_BIN!, ["config", "set", "--secret", k, "--stack", cli.stack, "--non-interactive"], { cwd: workDir, env, input: v, stdio: ["pipe", "ignore", "inherit"] });
+    execFileSync(env.KSLICE_PULUMI_BIN!, ["config", "set", "--secret", k, "--stack", cli.stack, "--non-interactive"], {
+      cwd: workDir,
+      env,
+      input: v,
+      stdio: ["pipe", "ignore", "inherit"],
+    });
   }
   // The engine's own display goes to stderr; --json keeps stdout for the machine-readable result.
   const onOutput = (s: string) => {

@@ -91,7 +91,12 @@ export function readBoots(text: string): LabBoot[] {
 }
 
 export function tierRow(run: TierRun, report: VitestReport | undefined, startMs?: number): TierRow {
-  const row: TierRow = { tier: run.tier, ...(startMs === undefined ? {} : { from: (run.startMs - startMs) / 1000 }), seconds: (run.endMs - run.startMs) / 1000, status: run.status };
+  const row: TierRow = {
+    tier: run.tier,
+    ...(startMs === undefined ? {} : { from: (run.startMs - startMs) / 1000 }),
+    seconds: (run.endMs - run.startMs) / 1000,
+    status: run.status,
+  };
   if (!report) return row;
   return {
     ...row,
@@ -119,13 +124,19 @@ const pad = (s: string, n: number) => (s.length >= n ? s : s + " ".repeat(n - s.
 const lpad = (s: string, n: number) => (s.length >= n ? s : " ".repeat(n - s.length) + s);
 const secs = (s: number) => `${s.toFixed(0)} s`;
 const bootText = (bs: LabBoot[]) =>
-  bs.map((b) => b.saved
-    ? `guest saved ${b.seconds.toFixed(0)} s (${b.accel})`
-    : `${b.vms} VM${b.vms > 1 ? "s" : ""} ${b.seconds.toFixed(0)} s (${b.accel}${b.restored ? `, ${b.restored === b.vms ? "restored" : `${b.restored} restored`}` : ""})`).join(", ");
+  bs
+    .map((b) =>
+      b.saved
+        ? `guest saved ${b.seconds.toFixed(0)} s (${b.accel})`
+        : `${b.vms} VM${b.vms > 1 ? "s" : ""} ${b.seconds.toFixed(0)} s (${b.accel}${b.restored ? `, ${b.restored === b.vms ? "restored" : `${b.restored} restored`}` : ""})`,
+    )
+    .join(", ");
 
 export function renderTable(tiers: TierRow[], labFiles: FileRow[], sharedBoots: LabBoot[], totalSeconds: number, otherBoots: LabBoot[] = []): string {
   const out: string[] = ["", "== test time"];
-  out.push(`${pad("tier", 10)} ${lpad("from", 7)} ${lpad("wall", 8)} ${lpad("files", 6)} ${lpad("passed", 7)} ${lpad("failed", 7)} ${lpad("skipped", 8)}  status`);
+  out.push(
+    `${pad("tier", 10)} ${lpad("from", 7)} ${lpad("wall", 8)} ${lpad("files", 6)} ${lpad("passed", 7)} ${lpad("failed", 7)} ${lpad("skipped", 8)}  status`,
+  );
   for (const t of tiers) {
     const n = (v: number | undefined) => (v === undefined ? "-" : String(v));
     out.push(
@@ -137,7 +148,9 @@ export function renderTable(tiers: TierRow[], labFiles: FileRow[], sharedBoots: 
     out.push("", `${pad("lab file", 40)} ${lpad("wall", 7)} ${lpad("tests", 6)}  VM boots`);
     if (sharedBoots.length > 0) out.push(`${pad("(shared guests, booted once)", 40)} ${lpad("", 7)} ${lpad("", 6)}  ${bootText(sharedBoots)}`);
     for (const f of [...labFiles].sort((a, b) => b.seconds - a.seconds)) {
-      out.push(`${pad(f.file.replace(/^test\/lab\//, ""), 40)} ${lpad(secs(f.seconds), 7)} ${lpad(String(f.tests), 6)}  ${f.boots.length ? bootText(f.boots) : "shared"}${f.status === "passed" ? "" : `  ${f.status}`}`);
+      out.push(
+        `${pad(f.file.replace(/^test\/lab\//, ""), 40)} ${lpad(secs(f.seconds), 7)} ${lpad(String(f.tests), 6)}  ${f.boots.length ? bootText(f.boots) : "shared"}${f.status === "passed" ? "" : `  ${f.status}`}`,
+      );
     }
     // boots a test made by calling startLab itself (lab.lab's own), not through useLab
     if (otherBoots.length > 0) out.push(`${pad("(started by tests themselves)", 40)} ${lpad("", 7)} ${lpad("", 6)}  ${bootText(otherBoots)}`);
@@ -172,7 +185,15 @@ function main(dir: string, startMs: number): void {
   });
   const total = runs.length > 0 ? (Math.max(...runs.map((r) => r.endMs)) - begin) / 1000 : 0;
   const known = new Set(["shared", ...labFiles.map((f) => f.file)]);
-  console.log(renderTable(tiers, labFiles, boots.filter((b) => b.by === "shared"), total, boots.filter((b) => !known.has(b.by))));
+  console.log(
+    renderTable(
+      tiers,
+      labFiles,
+      boots.filter((b) => b.by === "shared"),
+      total,
+      boots.filter((b) => !known.has(b.by)),
+    ),
+  );
 }
 
 if (require.main === module) {

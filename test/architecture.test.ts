@@ -4,7 +4,9 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 
 const root = join(__dirname, "..");
-const tracked = execFileSync("git", ["ls-files"], { cwd: root, encoding: "utf8" }).trim().split("\n")
+const tracked = execFileSync("git", ["ls-files"], { cwd: root, encoding: "utf8" })
+  .trim()
+  .split("\n")
   .filter((f) => /\.(ts|mts|mjs|sh|md|json|yaml)$/.test(f) && f !== "package-lock.json" && !f.startsWith("test/architecture.test.ts"));
 const text = (f: string) => readFileSync(join(root, f), "utf8");
 
@@ -15,7 +17,9 @@ describe("the repository stands on its own", () => {
   });
 
   it("the build holds no module whose source is gone (require() would find a stale container.js before container/index.js)", () => {
-    const built = existsSync(join(root, "dist")) ? execFileSync("find", ["dist", "-name", "*.js"], { cwd: root, encoding: "utf8" }).trim().split("\n").filter(Boolean) : [];
+    const built = existsSync(join(root, "dist"))
+      ? execFileSync("find", ["dist", "-name", "*.js"], { cwd: root, encoding: "utf8" }).trim().split("\n").filter(Boolean)
+      : [];
     const sources = (js: string) => ["ts", "mts"].map((ext) => js.replace(/^dist\//, "").replace(/\.js$/, `.${ext}`));
     expect(built.filter((js) => !sources(js).some((f) => existsSync(join(root, f))))).toEqual([]);
   });

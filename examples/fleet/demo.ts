@@ -14,7 +14,18 @@ const env = { ...process.env, PULUMI_BACKEND_URL: `file://${work}`, PULUMI_CONFI
 const say = (s: string) => console.log(`\n\x1b[1m== ${s}\x1b[0m`);
 
 function stack(op: string, config: Record<string, string>): Record<string, unknown> {
-  const args = [join(root, "dist/scripts/stack.js"), op, join(root, "examples/fleet"), "--stack", "demo", "--workdir", join(work, "project"), "--json", "--secret-env", "kslice:privateKey=KSLICE_FLEET_KEY"];
+  const args = [
+    join(root, "dist/scripts/stack.js"),
+    op,
+    join(root, "examples/fleet"),
+    "--stack",
+    "demo",
+    "--workdir",
+    join(work, "project"),
+    "--json",
+    "--secret-env",
+    "kslice:privateKey=KSLICE_FLEET_KEY",
+  ];
   for (const [k, v] of Object.entries(config)) args.push("--config", `kslice:${k}=${v}`);
   const out = execFileSync(process.execPath, args, { env, encoding: "utf8", stdio: ["ignore", "pipe", "inherit"], maxBuffer: 64 << 20 });
   return JSON.parse(out) as Record<string, unknown>;

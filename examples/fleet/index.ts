@@ -12,11 +12,21 @@ export = async () => {
   const draining = new Set((config.get("draining") ?? "").split(",").filter(Boolean));
   const spec = JSON.parse(config.require("hosts")) as { name: string; host: string; port?: number; hostKey: string }[];
   const key = config.requireSecret("privateKey");
-  const hosts = spec.map((h) => new kslice.Host(h.name, {
-    connection: key.apply((privateKey) => ({ type: "ssh" as const, host: h.host, port: h.port ?? 22, privateKey, hostKey: h.hostKey, connectTimeoutSeconds: 5 })),
-    prefix: config.get("prefix") ?? "kslice",
-    draining: draining.has(h.name),
-  }));
+  const hosts = spec.map(
+    (h) =>
+      new kslice.Host(h.name, {
+        connection: key.apply((privateKey) => ({
+          type: "ssh" as const,
+          host: h.host,
+          port: h.port ?? 22,
+          privateKey,
+          hostKey: h.hostKey,
+          connectTimeoutSeconds: 5,
+        })),
+        prefix: config.get("prefix") ?? "kslice",
+        draining: draining.has(h.name),
+      }),
+  );
   const web = new kslice.ContainerSet("web", {
     hosts,
     replicas: Number(config.get("replicas") ?? "4"),

@@ -53,7 +53,12 @@ export = async () => {
   });
   const show = (c: kslice.Container) => ({ pid: c.pid, status: c.status, address: c.address, limits: c.limits, log: c.logPath });
   return {
-    host: { kernelRelease: host.kernelRelease, cgroupMode: host.cgroupMode, cpuCount: host.cpuCount, runtime: pulumi.interpolate`${host.runtimeName} ${host.runtimeVersion}` },
+    host: {
+      kernelRelease: host.kernelRelease,
+      cgroupMode: host.cgroupMode,
+      cpuCount: host.cpuCount,
+      runtime: pulumi.interpolate`${host.runtimeName} ${host.runtimeVersion}`,
+    },
     tenant: { path: tenant.path, limits: tenant.limits },
     network: { bridge: net.bridge, subnet: net.subnet, gateway: net.gateway },
     containers: { web: show(web), worker: show(worker), cache: show(cache) },

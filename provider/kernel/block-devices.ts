@@ -21,7 +21,12 @@ export async function resolveBlockDevices(t: Transport, devices: string[]): Prom
     const [name, id] = line.split(" ");
     if (!name || !id) continue;
     // stat prints the numbers in hex
-    out[name] = /^\d+:\d+$/.test(name) ? id : id.split(":").map((h) => parseInt(h, 16)).join(":");
+    out[name] = /^\d+:\d+$/.test(name)
+      ? id
+      : id
+          .split(":")
+          .map((h) => parseInt(h, 16))
+          .join(":");
   }
   return out;
 }

@@ -35,7 +35,11 @@ export function syncTargets(writes: Iterable<string>): string[] {
 }
 
 /** A path as a shell word: quoted, `*` left to the shell as a glob. */
-const word = (p: string) => p.split("*").map((s) => (s ? q(s) : "")).join("*");
+const word = (p: string) =>
+  p
+    .split("*")
+    .map((s) => (s ? q(s) : ""))
+    .join("*");
 
 /**
  * The shell that puts `writes` (files and directories, see above) on disk: one `sync` of those that

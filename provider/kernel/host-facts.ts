@@ -46,8 +46,7 @@ const sections = {
   cpus: "nproc",
   meminfo: "grep MemTotal /proc/meminfo",
   mounts: "grep -E ' cgroup2? ' /proc/mounts",
-  v2controllers:
-    "for m in $(awk '$3==\"cgroup2\"{print $2}' /proc/mounts); do echo \"$m $(cat $m/cgroup.controllers)\"; done",
+  v2controllers: 'for m in $(awk \'$3=="cgroup2"{print $2}\' /proc/mounts); do echo "$m $(cat $m/cgroup.controllers)"; done',
   userns: "cat /proc/sys/user/max_user_namespaces",
   nofile: "ulimit -Hn",
   // optional kernel files that decide what a host can express
@@ -59,8 +58,8 @@ const sections = {
     "true",
   ].join("; "),
   effective: "cat /sys/fs/cgroup/cpuset.cpus.effective 2>/dev/null || cat /sys/fs/cgroup/cpuset/cpuset.effective_cpus",
-  runc: "p=$(command -v runc) && echo \"$p\" && runc --version",
-  crun: "p=$(command -v crun) && echo \"$p\" && crun --version",
+  runc: 'p=$(command -v runc) && echo "$p" && runc --version',
+  crun: 'p=$(command -v crun) && echo "$p" && crun --version',
 } as const;
 
 type Section = keyof typeof sections;
@@ -169,8 +168,20 @@ function rroOf(facts: Pick<HostFacts, "runtimes" | "kernelRelease">, runtime: Ru
 
 /** v1 controllers kslice knows by name (name=systemd and similar named hierarchies are not controllers). */
 const v1Controllers = new Set([
-  "cpu", "cpuacct", "cpuset", "memory", "devices", "freezer", "blkio", "pids",
-  "net_cls", "net_prio", "perf_event", "hugetlb", "rdma", "misc",
+  "cpu",
+  "cpuacct",
+  "cpuset",
+  "memory",
+  "devices",
+  "freezer",
+  "blkio",
+  "pids",
+  "net_cls",
+  "net_prio",
+  "perf_event",
+  "hugetlb",
+  "rdma",
+  "misc",
 ]);
 
 export async function readHostFacts(t: Transport): Promise<HostFacts> {
@@ -190,10 +201,7 @@ export function managedControllers(f: HostFacts): string[] {
  * Which runtime to use. crun refuses hybrid mode ("cgroups in hybrid mode not supported"), so
  * auto prefers crun only on unified hosts.
  */
-export function chooseRuntime(
-  f: HostFacts,
-  wanted: "auto" | RuntimeName,
-): { runtime: RuntimeInfo } | { error: string } {
+export function chooseRuntime(f: HostFacts, wanted: "auto" | RuntimeName): { runtime: RuntimeInfo } | { error: string } {
   const have = (n: RuntimeName) => f.runtimes.find((r) => r.name === n);
   if (wanted === "crun" && f.cgroupMode === "hybrid") {
     return { error: `crun does not support cgroup hybrid mode, which this host runs; use "runc" or "auto"` };

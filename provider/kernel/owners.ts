@@ -23,7 +23,12 @@ export function budgetRecordsScript(layout: HostLayout): string {
 }
 
 export function parseBudgetRecords(out: string): Map<string, string> {
-  return new Map(out.split("\n").filter((l) => l.includes("\t")).map((l) => [l.slice(0, l.indexOf("\t")), l.slice(l.indexOf("\t") + 1)]));
+  return new Map(
+    out
+      .split("\n")
+      .filter((l) => l.includes("\t"))
+      .map((l) => [l.slice(0, l.indexOf("\t")), l.slice(l.indexOf("\t") + 1)]),
+  );
 }
 
 /** Stacks using a prefix on a host: one file per stack, so that Host delete removes only its own setup. */

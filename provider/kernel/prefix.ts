@@ -65,7 +65,11 @@ export class PrefixHost {
   /** Takes a stack's registration and draining record back (the prefix's setup stays for its other users). */
   async unregisterStack(stack: string): Promise<void> {
     const { stateDir } = this.layout;
-    await this.t.run(["sh", "-c", `${removeRecordScript(drainingFile(this.layout, stack), stateDir)}\n${removeRecordScript(stackFile(this.layout, stack), `${stateDir}/owners`)}`]);
+    await this.t.run([
+      "sh",
+      "-c",
+      `${removeRecordScript(drainingFile(this.layout, stack), stateDir)}\n${removeRecordScript(stackFile(this.layout, stack), `${stateDir}/owners`)}`,
+    ]);
   }
 
   /** The prefix's users and its incomplete bundles, in one command. */
@@ -113,7 +117,10 @@ export class PrefixHost {
           name: "state",
           output: true,
           run: [layout.runDir, layout.stateDir]
-            .map((d) => `if mountpoint -q ${q(d)}; then find ${q(d)} -mindepth 1 -maxdepth 1 -exec rm -rf {} + || exit 1; echo ${q(d)}; else rm -rf ${q(d)} || exit 1; fi`)
+            .map(
+              (d) =>
+                `if mountpoint -q ${q(d)}; then find ${q(d)} -mindepth 1 -maxdepth 1 -exec rm -rf {} + || exit 1; echo ${q(d)}; else rm -rf ${q(d)} || exit 1; fi`,
+            )
             .join("\n"),
         },
         { name: "nftables", run: `nft delete table ip ${nftTable(prefix)} 2>/dev/null; nft delete table bridge ${nftTable(prefix)} 2>/dev/null; true` },
@@ -121,7 +128,15 @@ export class PrefixHost {
       return { keptMountPoints: out.split("\n").filter(Boolean) };
     } catch (e) {
       if (e instanceof StepError && e.step === remainsStep && e.exitCode === 3) {
-        const named = (kind: string) => [...new Set(e.stderr.split("\n").filter((l) => l.startsWith(`${kind} `)).map((l) => l.slice(kind.length + 1)))].sort();
+        const named = (kind: string) =>
+          [
+            ...new Set(
+              e.stderr
+                .split("\n")
+                .filter((l) => l.startsWith(`${kind} `))
+                .map((l) => l.slice(kind.length + 1)),
+            ),
+          ].sort();
         throw new PrefixInUseError(this.t.target, prefix, { containers: named("container"), networks: named("network"), cgroups: named("cgroup") });
       }
       if (e instanceof StepError) throw new Error(`${this.t.target}: prefix "${prefix}": ${e.message}`, { cause: e });

@@ -41,9 +41,12 @@ export class SharedRead<T> {
     const entry = { at: now, used: now, p };
     this.latest = entry;
     // idle from when the answer came, not from when it was asked (a slow host is not idle)
-    p.then(() => (entry.used = Date.now()), () => {
-      if (this.latest === entry) this.latest = undefined;
-    });
+    p.then(
+      () => (entry.used = Date.now()),
+      () => {
+        if (this.latest === entry) this.latest = undefined;
+      },
+    );
     return p;
   }
 

@@ -103,7 +103,10 @@ export class StepError extends Error {
     readonly host?: string,
     options?: { cause?: unknown },
   ) {
-    super(host === undefined ? `${step}: ${stderr || `exited with ${exitCode}`}` : `step "${step}" on host ${host}: ${stderr || `exited with ${exitCode}`}`, options);
+    super(
+      host === undefined ? `${step}: ${stderr || `exited with ${exitCode}`}` : `step "${step}" on host ${host}: ${stderr || `exited with ${exitCode}`}`,
+      options,
+    );
     this.name = "StepError";
   }
 
@@ -115,7 +118,11 @@ export class StepError extends Error {
 }
 
 /** Runs an operation's script; resolves with its stdout, rejects with a StepError naming the failing step. */
-export async function runTransaction(t: Pick<Transport, "run">, steps: (Step | Pause)[], options: { timeoutMs?: number; hook?: PauseHook } = {}): Promise<string> {
+export async function runTransaction(
+  t: Pick<Transport, "run">,
+  steps: (Step | Pause)[],
+  options: { timeoutMs?: number; hook?: PauseHook } = {},
+): Promise<string> {
   const r = await t.run(["sh", "-s"], { input: transactionScript(steps, options.hook), allowFailure: true, timeoutMs: options.timeoutMs ?? 180_000 });
   if (r.exitCode === 0 && !r.timedOut) return r.stdout;
   const at = r.stderr.lastIndexOf(`${marker} `);

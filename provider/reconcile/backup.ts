@@ -52,7 +52,11 @@ async function take(a: BackupArgs, kept: string[]): Promise<Props> {
   return outputs(a, files.slice(drop.length), r);
 }
 
-function outputs(a: BackupArgs, files: string[], last: { file: string; sha256: string; bytes: number; manifest: { created: string; frozenMs: number } }): Props {
+function outputs(
+  a: BackupArgs,
+  files: string[],
+  last: { file: string; sha256: string; bytes: number; manifest: { created: string; frozenMs: number } },
+): Props {
   return { ...a, files, file: last.file, sha256: last.sha256, bytes: last.bytes, created: last.manifest.created, frozenMs: last.manifest.frozenMs };
 }
 
@@ -69,10 +73,12 @@ export const backupLifecycle: LifecycleImpl = {
         const room = await readBackupRoom(c.t, c.layout, r.value.container, r.value.directory);
         if (room && room.avail < room.need) {
           return {
-            failures: [{
-              property: "directory",
-              reason: `no room on host ${c.t.target} in ${r.value.directory}: ${room.avail} bytes free, the writable layer of container ${r.value.container} holds ${room.need} (uncompressed), short by ${room.need - room.avail}`,
-            }],
+            failures: [
+              {
+                property: "directory",
+                reason: `no room on host ${c.t.target} in ${r.value.directory}: ${room.avail} bytes free, the writable layer of container ${r.value.container} holds ${room.need} (uncompressed), short by ${room.need - room.avail}`,
+              },
+            ],
           };
         }
       } catch (e) {
@@ -88,7 +94,10 @@ export const backupLifecycle: LifecycleImpl = {
     const o = parse(olds);
     const a = parse(news);
     if (connectionKey(o.host.connection) !== connectionKey(a.host.connection) || o.host.prefix !== a.host.prefix || o.container !== a.container) {
-      return { changes: true, replaces: ["host", "container"].filter((k) => JSON.stringify(o[k as keyof BackupArgs]) !== JSON.stringify(a[k as keyof BackupArgs])) };
+      return {
+        changes: true,
+        replaces: ["host", "container"].filter((k) => JSON.stringify(o[k as keyof BackupArgs]) !== JSON.stringify(a[k as keyof BackupArgs])),
+      };
     }
     // the last file gone (read found it missing): the update takes a new one
     return { changes: olds.file === undefined || JSON.stringify(o) !== JSON.stringify(a) };

@@ -52,12 +52,22 @@ export interface BudgetChild {
 export function budgetShortfall(parent: string, budget: number, me: BudgetChild, together: BudgetChild[]): InputFailure[] {
   const of = `the disk budget of ${parent} (disk.max ${showSize(budget)})`;
   if (me.bytes === undefined) {
-    return [{ property: "disk", reason: `${me.label} declares no disk.max, but it is placed under ${of}: a child without a limit could fill the host past the budget; declare disk.max` }];
+    return [
+      {
+        property: "disk",
+        reason: `${me.label} declares no disk.max, but it is placed under ${of}: a child without a limit could fill the host past the budget; declare disk.max`,
+      },
+    ];
   }
   const sum = together.reduce((s, c) => s + (c.bytes ?? 0), 0);
   if (sum <= budget) return [];
   const list = together.map((c) => `${c.label} ${c.bytes === undefined ? "none" : showSize(c.bytes)}`).join(", ");
-  return [{ property: "disk.max", reason: `got ${showSize(me.bytes)}; the children of ${parent} declared in this program need ${showSize(sum)} together (${list}), above ${of} by ${showSize(sum - budget)}` }];
+  return [
+    {
+      property: "disk.max",
+      reason: `got ${showSize(me.bytes)}; the children of ${parent} declared in this program need ${showSize(sum)} together (${list}), above ${of} by ${showSize(sum - budget)}`,
+    },
+  ];
 }
 
 /**

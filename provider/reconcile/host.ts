@@ -64,8 +64,17 @@ async function observe(args: HostArgs): Promise<HostOutputs> {
 }
 
 const factKeys = [
-  "machineId", "hostname", "kernelRelease", "cgroupMode", "cgroupControllers", "cpuCount",
-  "memoryTotalBytes", "userNamespaces", "runtimes", "runtimeName", "runtimeVersion",
+  "machineId",
+  "hostname",
+  "kernelRelease",
+  "cgroupMode",
+  "cgroupControllers",
+  "cpuCount",
+  "memoryTotalBytes",
+  "userNamespaces",
+  "runtimes",
+  "runtimeName",
+  "runtimeVersion",
 ] as const;
 
 const owned = (props: Props) => (ownerOf(props) ? { owner: ownerOf(props) } : {});

@@ -64,4 +64,3 @@ function dropPath(root: Record<string, unknown>, path: PropertyKey[]): void {
     delete parents[i - 1]![path[i - 1] as string];
   }
 }
-

@@ -50,23 +50,27 @@ const firstLine = (e: unknown) => ((e as Error).message ?? String(e)).split("\n"
 async function probe(entry: PlacementArgs["hosts"][number], replicas: Set<string>, timeoutMs: number): Promise<PoolHost> {
   const base = { key: entry.key, draining: entry.draining };
   try {
-    return await withTimeout((async () => {
-      const h = await hostContext(entry.host);
-      // facts are cached per process: ask the host itself whether it still answers
-      const prefixes = new Set([entry.host.prefix, ...(await listPrefixes(h.t, timeoutMs))]);
-      let usedMemoryBytes = 0;
-      let usedCpuMillis = 0;
-      for (const prefix of [...prefixes].sort()) {
-        const ctx = prefix === entry.host.prefix ? h : await hostContext({ ...entry.host, prefix });
-        for (const child of (await ctx.cgroups.children("")).filter((c) => !replicas.has(c))) {
-          const d = demandOf(ctx.cgroups.observe(await ctx.cgroups.read(child), { periodUs: 100_000, devices: {} }));
-          usedMemoryBytes += d.memoryBytes;
-          usedCpuMillis += d.cpuMillis;
+    return await withTimeout(
+      (async () => {
+        const h = await hostContext(entry.host);
+        // facts are cached per process: ask the host itself whether it still answers
+        const prefixes = new Set([entry.host.prefix, ...(await listPrefixes(h.t, timeoutMs))]);
+        let usedMemoryBytes = 0;
+        let usedCpuMillis = 0;
+        for (const prefix of [...prefixes].sort()) {
+          const ctx = prefix === entry.host.prefix ? h : await hostContext({ ...entry.host, prefix });
+          for (const child of (await ctx.cgroups.children("")).filter((c) => !replicas.has(c))) {
+            const d = demandOf(ctx.cgroups.observe(await ctx.cgroups.read(child), { periodUs: 100_000, devices: {} }));
+            usedMemoryBytes += d.memoryBytes;
+            usedCpuMillis += d.cpuMillis;
+          }
         }
-      }
-      const machine = h.facts.machineId || undefined;
-      return { ...base, machine, memoryBytes: h.facts.memoryTotalBytes, cpuMillis: h.facts.cpuCount * 1000, usedMemoryBytes, usedCpuMillis };
-    })(), timeoutMs, `host ${entry.key}`);
+        const machine = h.facts.machineId || undefined;
+        return { ...base, machine, memoryBytes: h.facts.memoryTotalBytes, cpuMillis: h.facts.cpuCount * 1000, usedMemoryBytes, usedCpuMillis };
+      })(),
+      timeoutMs,
+      `host ${entry.key}`,
+    );
   } catch (e) {
     return { ...base, unreachable: firstLine(e), memoryBytes: 0, cpuMillis: 0, usedMemoryBytes: 0, usedCpuMillis: 0 };
   }
@@ -99,7 +103,10 @@ export const placementLifecycle: LifecycleImpl = {
     if (containsUnknown(inputs)) {
       // the pool is unknown until its Hosts exist (a first preview): the bound is refused all the same
       const { maxUnavailable, replicas } = inputs;
-      const bad = maxUnavailable !== undefined && !containsUnknown({ maxUnavailable, replicas }) && Array.isArray(replicas) ? maxUnavailableIssue(maxUnavailable, replicas.length) : undefined;
+      const bad =
+        maxUnavailable !== undefined && !containsUnknown({ maxUnavailable, replicas }) && Array.isArray(replicas)
+          ? maxUnavailableIssue(maxUnavailable, replicas.length)
+          : undefined;
       return bad ? { failures: [{ property: "maxUnavailable", reason: bad }] } : { inputs };
     }
     const r = parseInput(placementArgs, inputs);
@@ -110,7 +117,9 @@ export const placementLifecycle: LifecycleImpl = {
     for (const w of result.warnings) warn(w);
     logMoves(result, r.value);
     // the user's notation of limits ("64Mi") stays as written
-    return { inputs: { ...inputs, hosts: r.value.hosts, probeTimeoutSeconds: r.value.probeTimeoutSeconds, assignments: result.assignments, warnings: result.warnings } };
+    return {
+      inputs: { ...inputs, hosts: r.value.hosts, probeTimeoutSeconds: r.value.probeTimeoutSeconds, assignments: result.assignments, warnings: result.warnings },
+    };
   },
 
   async diff(_id, olds, news): Promise<DiffResult> {

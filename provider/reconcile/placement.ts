@@ -89,7 +89,10 @@ function roomText(host: PoolHost, demand: Demand, room: number, sharing: string[
 }
 
 function demandText(demand: Demand): string {
-  const parts = [...(demand.memoryBytes > 0 ? [`memory ${formatSize(demand.memoryBytes)}`] : []), ...(demand.cpuMillis > 0 ? [`cpu ${cores(demand.cpuMillis)}`] : [])];
+  const parts = [
+    ...(demand.memoryBytes > 0 ? [`memory ${formatSize(demand.memoryBytes)}`] : []),
+    ...(demand.cpuMillis > 0 ? [`cpu ${cores(demand.cpuMillis)}`] : []),
+  ];
   return parts.length ? parts.join(", ") : "nothing declared";
 }
 
@@ -126,7 +129,9 @@ export function place(
   const machineRoom = new Map<string, number>();
   for (const h of eligible) {
     const m = machineOf(h);
-    const worst = eligible.filter((o) => machineOf(o) === m).reduce((a, b) => (b.usedMemoryBytes + b.usedCpuMillis > a.usedMemoryBytes + a.usedCpuMillis ? b : a));
+    const worst = eligible
+      .filter((o) => machineOf(o) === m)
+      .reduce((a, b) => (b.usedMemoryBytes + b.usedCpuMillis > a.usedMemoryBytes + a.usedCpuMillis ? b : a));
     if (!machineRoom.has(m)) machineRoom.set(m, roomFor(worst, demand, n));
   }
   const roomOf = (h: PoolHost) => (eligible.includes(h) ? (machineRoom.get(machineOf(h)) ?? 0) : 0);
@@ -134,7 +139,10 @@ export function place(
   const total = [...machineRoom.values()].reduce((a, b) => a + b, 0);
   if (total < n) {
     const short = n - total;
-    const need = [...(demand.memoryBytes > 0 ? [`memory ${formatSize(short * demand.memoryBytes)}`] : []), ...(demand.cpuMillis > 0 ? [`cpu ${cores(short * demand.cpuMillis)}`] : [])];
+    const need = [
+      ...(demand.memoryBytes > 0 ? [`memory ${formatSize(short * demand.memoryBytes)}`] : []),
+      ...(demand.cpuMillis > 0 ? [`cpu ${cores(short * demand.cpuMillis)}`] : []),
+    ];
     return {
       ok: false,
       reason:
@@ -214,7 +222,9 @@ export function place(
     else if (!prev || !keys.has(prevKey)) reason = `moved from ${prevKey} to ${target.key}: ${prevKey} left the pool`;
     else if (prev.unreachable) {
       reason = `moved from ${prevKey} to ${target.key}: ${prevKey} is unreachable (${prev.unreachable})`;
-      warnings.push(`${r}: host ${prevKey} is unreachable (${prev.unreachable}); recreated on ${target.key} (its data on ${prevKey} is not moved; the stale copy is removed when ${prevKey} returns)`);
+      warnings.push(
+        `${r}: host ${prevKey} is unreachable (${prev.unreachable}); recreated on ${target.key} (its data on ${prevKey} is not moved; the stale copy is removed when ${prevKey} returns)`,
+      );
     } else if (prev.draining) reason = `moved from ${prevKey} to ${target.key}: ${prevKey} is draining`;
     else if (roomOf(prev) < machineStayers(machineOf(prev)) && machineShare.get(machineOf(prev))! === roomOf(prev)) {
       reason = `moved from ${prevKey} to ${target.key}: no room on ${prevKey} (${roomText(prev, demand, roomOf(prev), sharing(prev))}; each needs ${demandText(demand)})`;

@@ -3,11 +3,26 @@ import type { InputFailure } from "../../schema/issues";
 // The shapes Pulumi's dynamic provider methods take and return, restated here so that the
 // lower layers never import @pulumi/pulumi (ARCHITECTURE.md, "Layers").
 export type Props = Record<string, unknown>;
-export interface CheckResult { inputs?: Props; failures?: InputFailure[] }
-export interface DiffResult { changes?: boolean; replaces?: string[]; deleteBeforeReplace?: boolean }
-export interface CreateResult { id: string; outs?: Props }
-export interface ReadResult { id?: string; props?: Props }
-export interface UpdateResult { outs?: Props }
+export interface CheckResult {
+  inputs?: Props;
+  failures?: InputFailure[];
+}
+export interface DiffResult {
+  changes?: boolean;
+  replaces?: string[];
+  deleteBeforeReplace?: boolean;
+}
+export interface CreateResult {
+  id: string;
+  outs?: Props;
+}
+export interface ReadResult {
+  id?: string;
+  props?: Props;
+}
+export interface UpdateResult {
+  outs?: Props;
+}
 
 export interface LifecycleImpl {
   check(olds: Props, news: Props): Promise<CheckResult>;

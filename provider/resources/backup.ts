@@ -42,13 +42,15 @@ export class Backup extends pulumi.CustomResource {
     const container = args.container instanceof Container ? args.container.runtimeId : args.container;
     const restore = quietStacks();
     try {
-      super(...ksliceArgs(
-        "backup",
-        name,
-        { ...args, host: h.host, container, file: undefined, files: undefined, sha256: undefined, bytes: undefined, created: undefined, frozenMs: undefined },
-        { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
-        "Backup",
-      ));
+      super(
+        ...ksliceArgs(
+          "backup",
+          name,
+          { ...args, host: h.host, container, file: undefined, files: undefined, sha256: undefined, bytes: undefined, created: undefined, frozenMs: undefined },
+          { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
+          "Backup",
+        ),
+      );
     } finally {
       restore();
     }

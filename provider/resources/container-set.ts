@@ -48,19 +48,29 @@ export class ContainerSet extends pulumi.ComponentResource {
 
   constructor(name: string, args: ContainerSetArgs, opts?: pulumi.ComponentResourceOptions) {
     super("kslice:index:ContainerSet", name, {}, opts);
-    if (!Number.isInteger(args.replicas) || args.replicas < 1) throw new Error(`ContainerSet ${name}: replicas: got ${args.replicas}; expected a whole number of at least 1`);
+    if (!Number.isInteger(args.replicas) || args.replicas < 1)
+      throw new Error(`ContainerSet ${name}: replicas: got ${args.replicas}; expected a whole number of at least 1`);
     const prefix = args.namePrefix ?? name;
     const replicas = Array.from({ length: args.replicas }, (_, i) => `${prefix}-${i + 1}`);
     const entries = args.hosts.map((e) => (e instanceof Host ? { host: e, draining: undefined } : e));
-    const pool = pulumi.all(entries.map((e) =>
-      pulumi.all([e.host.poolEntry, e.host.ref, e.draining]).apply(([entry, ref, draining]) => ({ key: entry.key, host: ref, draining: draining ?? entry.draining }))));
-    this.placement = new Placement(`${name}-placement`, {
-      replicas,
-      hosts: pool,
-      limits: args.template.limits,
-      maxUnavailable: args.maxUnavailable,
-      probeTimeoutSeconds: args.probeTimeoutSeconds,
-    }, { parent: this });
+    const pool = pulumi.all(
+      entries.map((e) =>
+        pulumi
+          .all([e.host.poolEntry, e.host.ref, e.draining])
+          .apply(([entry, ref, draining]) => ({ key: entry.key, host: ref, draining: draining ?? entry.draining })),
+      ),
+    );
+    this.placement = new Placement(
+      `${name}-placement`,
+      {
+        replicas,
+        hosts: pool,
+        limits: args.template.limits,
+        maxUnavailable: args.maxUnavailable,
+        probeTimeoutSeconds: args.probeTimeoutSeconds,
+      },
+      { parent: this },
+    );
     this.assignments = this.placement.assignments;
     this.warnings = this.placement.warnings;
     const byReplica = new Map<string, Container>();

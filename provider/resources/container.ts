@@ -124,7 +124,11 @@ export interface ContainerArgs {
   /** Host address and port → container port (nftables DNAT); changes apply live. */
   ports?: pulumi.Input<pulumi.Input<PublishedPortArgs>[]>;
   /** /etc/resolv.conf. @default the host's nameservers (loopback ones left out) */
-  dns?: pulumi.Input<{ nameservers?: pulumi.Input<pulumi.Input<string>[]>; search?: pulumi.Input<pulumi.Input<string>[]>; options?: pulumi.Input<pulumi.Input<string>[]> }>;
+  dns?: pulumi.Input<{
+    nameservers?: pulumi.Input<pulumi.Input<string>[]>;
+    search?: pulumi.Input<pulumi.Input<string>[]>;
+    options?: pulumi.Input<pulumi.Input<string>[]>;
+  }>;
   /** Extra /etc/hosts entries, name → address. */
   hosts?: pulumi.Input<Record<string, pulumi.Input<string>>>;
   /**
@@ -211,9 +215,20 @@ export class Container extends pulumi.CustomResource {
     const h = hostInput(args.host, opts);
     const parent = args.parent instanceof ResourceLimits ? args.parent.path : args.parent;
     const outputs = {
-      runtimeId: undefined, runtime: undefined, status: undefined, pid: undefined, startedAt: undefined,
-      cgroupPath: undefined, bundlePath: undefined, logPath: undefined, usage: undefined, addresses: undefined, address: undefined,
-      securityDrift: undefined, lastMigration: undefined, leftBehind: undefined,
+      runtimeId: undefined,
+      runtime: undefined,
+      status: undefined,
+      pid: undefined,
+      startedAt: undefined,
+      cgroupPath: undefined,
+      bundlePath: undefined,
+      logPath: undefined,
+      usage: undefined,
+      addresses: undefined,
+      address: undefined,
+      securityDrift: undefined,
+      lastMigration: undefined,
+      leftBehind: undefined,
     };
     // A Network given as such becomes its ref: identity known at preview, and the dependency.
     const networks = Array.isArray(args.networks)
@@ -221,23 +236,30 @@ export class Container extends pulumi.CustomResource {
       : args.networks;
     const restore = quietStacks();
     try {
-      super(...ksliceArgs(
-        "container",
-        name,
-        {
-          ...args, host: h.host, name: args.name ?? name, parent, networks, ...outputs,
-          // env values are secret in state even when given as plain text (inputs are stored as given)
-          env: args.env === undefined ? undefined : pulumi.secret(args.env),
-          owner: ownerInput(name, "Container", opts),
-          // the parent's declared limits, for check at preview (dropped by check, never stored)
-          parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
-          parentDisk: args.parent instanceof ResourceLimits ? args.parent.declaredDisk : undefined,
-          // the Host's defaults, for check to apply where this container declares none (never stored as such)
-          hostDefaults: args.host instanceof Host ? args.host.declaredDefaults : undefined,
-        },
-        { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host", "env", "leftBehind"] },
-        "Container",
-      ));
+      super(
+        ...ksliceArgs(
+          "container",
+          name,
+          {
+            ...args,
+            host: h.host,
+            name: args.name ?? name,
+            parent,
+            networks,
+            ...outputs,
+            // env values are secret in state even when given as plain text (inputs are stored as given)
+            env: args.env === undefined ? undefined : pulumi.secret(args.env),
+            owner: ownerInput(name, "Container", opts),
+            // the parent's declared limits, for check at preview (dropped by check, never stored)
+            parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
+            parentDisk: args.parent instanceof ResourceLimits ? args.parent.declaredDisk : undefined,
+            // the Host's defaults, for check to apply where this container declares none (never stored as such)
+            hostDefaults: args.host instanceof Host ? args.host.declaredDefaults : undefined,
+          },
+          { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host", "env", "leftBehind"] },
+          "Container",
+        ),
+      );
     } finally {
       restore();
     }

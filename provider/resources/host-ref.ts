@@ -16,5 +16,8 @@ export function hostInput(
   // host.ref carries the dependency on the Host.
   // A connection written out gets the Host's treatment: secret in state when it holds a key.
   if (host instanceof Host) return { host: host.ref, opts: opts ?? {} };
-  return { host: pulumi.output(host).apply((h) => pulumi.all([secretIfSsh(h.connection), h.prefix]).apply(([connection, prefix]) => ({ connection, prefix }))), opts: opts ?? {} };
+  return {
+    host: pulumi.output(host).apply((h) => pulumi.all([secretIfSsh(h.connection), h.prefix]).apply(([connection, prefix]) => ({ connection, prefix }))),
+    opts: opts ?? {},
+  };
 }

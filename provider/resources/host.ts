@@ -103,26 +103,34 @@ export class Host extends pulumi.CustomResource {
 
   constructor(name: string, args: HostArgs, opts?: pulumi.CustomResourceOptions) {
     const outputs = {
-      machineId: undefined, hostname: undefined, kernelRelease: undefined, cgroupMode: undefined, cgroupControllers: undefined,
-      cpuCount: undefined, memoryTotalBytes: undefined, userNamespaces: undefined, runtimes: undefined,
-      runtimeName: undefined, runtimeVersion: undefined,
+      machineId: undefined,
+      hostname: undefined,
+      kernelRelease: undefined,
+      cgroupMode: undefined,
+      cgroupControllers: undefined,
+      cpuCount: undefined,
+      memoryTotalBytes: undefined,
+      userNamespaces: undefined,
+      runtimes: undefined,
+      runtimeName: undefined,
+      runtimeVersion: undefined,
     };
     const connection = secretIfSsh(args.connection);
     const restore = quietStacks();
     try {
-      super(...ksliceArgs(
-        "host",
-        name,
-        { ...args, connection, ...outputs, owner: ownerInput(name, "Host", opts) },
-        { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"] },
-        "Host",
-      ));
+      super(
+        ...ksliceArgs(
+          "host",
+          name,
+          { ...args, connection, ...outputs, owner: ownerInput(name, "Host", opts) },
+          { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"] },
+          "Host",
+        ),
+      );
     } finally {
       restore();
     }
-    this.ref = pulumi
-      .all([this.urn, connection, args.prefix ?? "kslice"])
-      .apply(([, connection, prefix]) => ({ connection, prefix }));
+    this.ref = pulumi.all([this.urn, connection, args.prefix ?? "kslice"]).apply(([, connection, prefix]) => ({ connection, prefix }));
     this.poolEntry = pulumi.output(args.draining ?? false).apply((draining) => ({ key: name, draining }));
     this.declaredDefaults = pulumi.output(args.defaults ?? null) as pulumi.Output<{ disk?: { max: number | string; inodes?: number } } | null>;
   }

@@ -79,24 +79,35 @@ export class Network extends pulumi.CustomResource {
     const netName = args.name ?? name;
     const restore = quietStacks();
     try {
-      super(...ksliceArgs(
-        "network",
-        name,
-        // every output named, so that those left to defaults (gateway, bridge) still come back
-        { nat: undefined, isolated: undefined, gateway: undefined, bridge: undefined, ...args, host: h.host, name: netName, prefixLength: undefined, status: undefined, owner: ownerInput(name, "Network", opts) },
-        { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
-        "Network",
-      ));
+      super(
+        ...ksliceArgs(
+          "network",
+          name,
+          // every output named, so that those left to defaults (gateway, bridge) still come back
+          {
+            nat: undefined,
+            isolated: undefined,
+            gateway: undefined,
+            bridge: undefined,
+            ...args,
+            host: h.host,
+            name: netName,
+            prefixLength: undefined,
+            status: undefined,
+            owner: ownerInput(name, "Network", opts),
+          },
+          { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
+          "Network",
+        ),
+      );
     } finally {
       restore();
     }
-    this.ref = pulumi
-      .all([this.urn, netName, args.subnet, args.gateway, args.bridge, h.host])
-      .apply(([, n, subnet, gateway, bridge, host]) => ({
-        name: n,
-        subnet,
-        gateway: gateway ?? defaultGateway(subnet),
-        bridge: bridge ?? defaultBridge((host as HostRef).prefix ?? "kslice", n),
-      }));
+    this.ref = pulumi.all([this.urn, netName, args.subnet, args.gateway, args.bridge, h.host]).apply(([, n, subnet, gateway, bridge, host]) => ({
+      name: n,
+      subnet,
+      gateway: gateway ?? defaultGateway(subnet),
+      bridge: bridge ?? defaultBridge((host as HostRef).prefix ?? "kslice", n),
+    }));
   }
 }

@@ -45,13 +45,15 @@ export class Placement extends pulumi.CustomResource {
   constructor(name: string, args: PlacementArgs, opts?: pulumi.CustomResourceOptions) {
     const restore = quietStacks();
     try {
-      super(...ksliceArgs(
-        "placement",
-        name,
-        { ...args, hosts: pulumi.secret(args.hosts), assignments: undefined, warnings: undefined },
-        { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "hosts"] },
-        "Placement",
-      ));
+      super(
+        ...ksliceArgs(
+          "placement",
+          name,
+          { ...args, hosts: pulumi.secret(args.hosts), assignments: undefined, warnings: undefined },
+          { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "hosts"] },
+          "Placement",
+        ),
+      );
     } finally {
       restore();
     }

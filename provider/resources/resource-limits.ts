@@ -46,24 +46,28 @@ export class ResourceLimits extends pulumi.CustomResource {
     const nodeName = args.name ?? name;
     const restore = quietStacks();
     try {
-      super(...ksliceArgs(
-        "limits",
-        name,
-        {
-          ...args, host: h.host, name: nodeName, parent, limits: args.limits ?? {},
-          owner: ownerInput(name, "ResourceLimits", opts),
-          parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
-          parentDisk: args.parent instanceof ResourceLimits ? args.parent.declaredDisk : undefined,
-        },
-        { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
-        "ResourceLimits",
-      ));
+      super(
+        ...ksliceArgs(
+          "limits",
+          name,
+          {
+            ...args,
+            host: h.host,
+            name: nodeName,
+            parent,
+            limits: args.limits ?? {},
+            owner: ownerInput(name, "ResourceLimits", opts),
+            parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
+            parentDisk: args.parent instanceof ResourceLimits ? args.parent.declaredDisk : undefined,
+          },
+          { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
+          "ResourceLimits",
+        ),
+      );
     } finally {
       restore();
     }
-    this.path = pulumi
-      .all([this.urn, nodeName, parent])
-      .apply(([, n, p]) => (p ? `${p}/${n}` : n));
+    this.path = pulumi.all([this.urn, nodeName, parent]).apply(([, n, p]) => (p ? `${p}/${n}` : n));
     this.declaredLimits = pulumi.output(args.limits ?? {});
     this.declaredDisk = pulumi.output(args.disk ?? null) as pulumi.Output<{ max: Size } | null>;
   }

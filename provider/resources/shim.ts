@@ -10,8 +10,7 @@ export type Kind = "host" | "limits" | "container" | "network" | "placement" | "
  * step, so its size slowed every create of a large stack. Stacks made with the serialized text
  * keep working: it requires the same module.
  */
-export const providerText = (kind: Kind) =>
-  `exports.handler = () => require("kslice/dist/provider/reconcile/lifecycles").lifecycles.${kind};\n`;
+export const providerText = (kind: Kind) => `exports.handler = () => require("kslice/dist/provider/reconcile/lifecycles").lifecycles.${kind};\n`;
 
 /**
  * pulumi.CustomResource's arguments for a kslice resource: what pulumi.dynamic.Resource passes (the
@@ -22,7 +21,11 @@ export const providerText = (kind: Kind) =>
  * position a line of kslice's instead of the user's program.
  */
 export function ksliceArgs(
-  kind: Kind, name: string, props: pulumi.Inputs, opts: pulumi.CustomResourceOptions | undefined, type: string,
+  kind: Kind,
+  name: string,
+  props: pulumi.Inputs,
+  opts: pulumi.CustomResourceOptions | undefined,
+  type: string,
 ): [string, string, pulumi.Inputs, pulumi.CustomResourceOptions | undefined] {
   return [`pulumi-nodejs:dynamic/kslice:${type}`, name, { ...props, __provider: providerText(kind) }, opts];
 }

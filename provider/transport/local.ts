@@ -71,7 +71,9 @@ export class LocalTransport implements Transport {
       const child = spawn(file, args, { stdio: "inherit" });
       const stop = forwardSignals(child);
       child.on("exit", stop);
-      child.on("error", (e) => reject(new CommandError(this.target, { command: commandLine(argv), exitCode: -1, stdout: "", stderr: e.message, timedOut: false }, { cause: e })));
+      child.on("error", (e) =>
+        reject(new CommandError(this.target, { command: commandLine(argv), exitCode: -1, stdout: "", stderr: e.message, timedOut: false }, { cause: e })),
+      );
       child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 : 1)));
     });
   }

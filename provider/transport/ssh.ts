@@ -112,18 +112,30 @@ export class SshTransport implements Transport {
     }
     const strict = this.c.insecureIgnoreHostKey ? "no" : "yes";
     return [
-      "-F", "/dev/null",
-      "-p", String(this.c.port),
-      "-l", this.c.user,
-      "-o", "BatchMode=yes",
-      "-o", "IdentitiesOnly=yes",
-      "-o", `StrictHostKeyChecking=${strict}`,
-      "-o", `UserKnownHostsFile=${this.c.insecureIgnoreHostKey ? "/dev/null" : join(this.dir, "known_hosts")}`,
-      "-o", "LogLevel=ERROR",
-      "-o", `ConnectTimeout=${this.c.connectTimeoutSeconds}`,
-      "-o", "ServerAliveInterval=5",
-      "-o", "ServerAliveCountMax=3",
-      "-o", `ControlPath=${join(this.dir, "mux")}`,
+      "-F",
+      "/dev/null",
+      "-p",
+      String(this.c.port),
+      "-l",
+      this.c.user,
+      "-o",
+      "BatchMode=yes",
+      "-o",
+      "IdentitiesOnly=yes",
+      "-o",
+      `StrictHostKeyChecking=${strict}`,
+      "-o",
+      `UserKnownHostsFile=${this.c.insecureIgnoreHostKey ? "/dev/null" : join(this.dir, "known_hosts")}`,
+      "-o",
+      "LogLevel=ERROR",
+      "-o",
+      `ConnectTimeout=${this.c.connectTimeoutSeconds}`,
+      "-o",
+      "ServerAliveInterval=5",
+      "-o",
+      "ServerAliveCountMax=3",
+      "-o",
+      `ControlPath=${join(this.dir, "mux")}`,
       // a client never connects on its own beside the master: it says so, and run() reconnects
       ...(client ? ["-o", `ProxyCommand=sh -c 'echo "${noMaster}" >&2'`] : []),
     ];
@@ -140,7 +152,12 @@ export class SshTransport implements Transport {
     if (!this.master && failed && Date.now() - failed.at < failFastMs) {
       const ago = ((Date.now() - failed.at) / 1000).toFixed(0);
       const Kind = failed.error instanceof HostUnreachableError ? HostUnreachableError : CommandError;
-      return Promise.reject(new Kind(this.target, { ...failed.error, stderr: `${failed.error.stderr.trim()} (host unreachable ${ago}s ago; not retried for ${failFastMs / 1000}s)` }));
+      return Promise.reject(
+        new Kind(this.target, {
+          ...failed.error,
+          stderr: `${failed.error.stderr.trim()} (host unreachable ${ago}s ago; not retried for ${failFastMs / 1000}s)`,
+        }),
+      );
     }
     this.master ??= (async () => {
       const { execa } = await import("execa");
@@ -179,7 +196,11 @@ export class SshTransport implements Transport {
       r = await this.exec(remote, options);
     }
     if (r.exitCode === 255 && r.stderr.includes(noMaster)) {
-      throw new CommandError(this.target, { ...r, command: `ssh ${this.target} ${remote}`, stderr: "ssh lost its master connection and could not start the command" });
+      throw new CommandError(this.target, {
+        ...r,
+        command: `ssh ${this.target} ${remote}`,
+        stderr: "ssh lost its master connection and could not start the command",
+      });
     }
     // any other 255 is the command's own status, or a connection lost while it ran: not run again
     if ((r.exitCode !== 0 || r.timedOut) && !options.allowFailure) throw new CommandError(this.target, r);

@@ -52,7 +52,13 @@ export function spawnStreaming(file: string, args: readonly string[], command: s
  * as spawnStreaming. Node's spawn and nothing more: execa costs this process several times the CPU
  * per command, and a create of hundreds runs one each.
  */
-export function runProcess(file: string, args: readonly string[], command: string, input: string, timeoutMs: number): Promise<CommandResult & { cause?: Error }> {
+export function runProcess(
+  file: string,
+  args: readonly string[],
+  command: string,
+  input: string,
+  timeoutMs: number,
+): Promise<CommandResult & { cause?: Error }> {
   return new Promise((resolve) => {
     const child = spawn(file, args, { stdio: ["pipe", "pipe", "pipe"] });
     const out: Buffer[] = [];
@@ -67,7 +73,14 @@ export function runProcess(file: string, args: readonly string[], command: strin
     child.on("close", (code, signal) => {
       const timedOut = limit.end();
       const stderr = Buffer.concat(err).toString("utf8");
-      resolve({ command, exitCode: code ?? (signal ? 128 : -1), stdout: Buffer.concat(out).toString("utf8"), stderr: stderr || (cause?.message ?? ""), timedOut, cause });
+      resolve({
+        command,
+        exitCode: code ?? (signal ? 128 : -1),
+        stdout: Buffer.concat(out).toString("utf8"),
+        stderr: stderr || (cause?.message ?? ""),
+        timedOut,
+        cause,
+      });
     });
     child.stdin.end(input);
   });
@@ -117,4 +130,3 @@ export async function pipeHosts(
   ]);
   return { bytes, from: a, to: b };
 }
-

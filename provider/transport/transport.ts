@@ -109,7 +109,8 @@ export function isHostUnreachable(e: unknown): boolean {
 }
 
 /** What ssh prints when it never reached the host (as opposed to a refused key or host key). */
-export const unreachableText = /Connection refused|timed out|No route to host|Network is unreachable|Could not resolve|Connection reset|Connection closed by remote host|banner exchange/i;
+export const unreachableText =
+  /Connection refused|timed out|No route to host|Network is unreachable|Could not resolve|Connection reset|Connection closed by remote host|banner exchange/i;
 
 /**
  * A command as an error message shows it: a whole script is a wall of text that buries the
@@ -132,9 +133,7 @@ export class FileError extends Error {
     options?: { cause?: unknown },
   ) {
     super(
-      op === "write"
-        ? `${target}: failed to write ${JSON.stringify(data)} to ${path}: ${detail}`
-        : `${target}: failed to read ${path}: ${detail}`,
+      op === "write" ? `${target}: failed to write ${JSON.stringify(data)} to ${path}: ${detail}` : `${target}: failed to read ${path}: ${detail}`,
       options,
     );
     this.name = "FileError";

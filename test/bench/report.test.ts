@@ -2,7 +2,14 @@ import { describe, expect, it } from "vitest";
 import { targetRows, type Summary } from "../../bench/report";
 
 const run = (n: number, k: number): Summary => ({
-  n, createPer: 100 * k, floorCreatePer: 60, runcPer: 50, podmanPer: 150, netCreatePer: 112 * k, previewRatio: 1.33, commandsPer: 0.05,
+  n,
+  createPer: 100 * k,
+  floorCreatePer: 60,
+  runcPer: 50,
+  podmanPer: 150,
+  netCreatePer: 112 * k,
+  previewRatio: 1.33,
+  commandsPer: 0.05,
 });
 
 describe("the targets of issue 12 (figures before and thresholds from bench/results/issue-12-targets.json)", () => {

@@ -6,11 +6,14 @@ import { UsageError, usageText } from "../../cli/usage";
 
 /** What runCommandLine refuses, before it reaches any host. */
 const refusal = async (argv: string[]) => {
-  const e = await runCommandLine(argv).then(() => undefined, (err: unknown) => err);
+  const e = await runCommandLine(argv).then(
+    () => undefined,
+    (err: unknown) => err,
+  );
   expect(e).toBeInstanceOf(UsageError);
   return e as UsageError;
 };
-const spelled = (f: Flag) => [`--${f}`, ..."short" in flags[f] ? [`-${flags[f].short}`] : []];
+const spelled = (f: Flag) => [`--${f}`, ...("short" in flags[f] ? [`-${flags[f].short}`] : [])];
 
 describe("the CLI's command registry", () => {
   afterEach(() => vi.restoreAllMocks());
@@ -18,7 +21,12 @@ describe("the CLI's command registry", () => {
   it("every flag parsed is taken by a command or is a host option, and each command's usage shows its flags", () => {
     const taken = new Set<string>(["help", ...hostOptions.flatMap((o) => o.flags), ...commands.flatMap((c) => c.flags)]);
     expect(Object.keys(flags).filter((f) => !taken.has(f))).toEqual([]);
-    for (const c of commands) for (const f of c.flags) expect(spelled(f).some((s) => c.usage.includes(s)), `${c.name}: ${f}`).toBe(true);
+    for (const c of commands)
+      for (const f of c.flags)
+        expect(
+          spelled(f).some((s) => c.usage.includes(s)),
+          `${c.name}: ${f}`,
+        ).toBe(true);
     for (const o of hostOptions) for (const f of o.flags) expect(o.usage).toContain(`--${f}`);
   });
 
@@ -29,7 +37,11 @@ describe("the CLI's command registry", () => {
       const at = lines.findIndex((l) => l.startsWith(`  ${entry.usage}`));
       expect(at, entry.usage).toBeGreaterThan(0);
       const own = lines.slice(at, at + 1 + entry.summary.length).join("\n");
-      for (const s of entry.summary) expect(own.split("\n").some((l) => l.length > 38 && l.slice(38) === s), `${entry.usage}: ${s}`).toBe(true);
+      for (const s of entry.summary)
+        expect(
+          own.split("\n").some((l) => l.length > 38 && l.slice(38) === s),
+          `${entry.usage}: ${s}`,
+        ).toBe(true);
     }
   });
 

@@ -46,7 +46,19 @@ describe("Dashboard ticks", () => {
       {
         ok: true,
         facts: { kernel: "6.1", hostname: "h", cgroupVersion: 2, runtime: "crun", cpus: 2, memoryBytes: 1, disk: null },
-        view: { host: "h", prefix: "p", cgroupVersion: 2, runtime: "crun", sampledAt: "2026-12-06T00:00:00.000Z", intervalSeconds: null, drainingStacks: [], draining: false, containers: [], budgets: [], networks: [] },
+        view: {
+          host: "h",
+          prefix: "p",
+          cgroupVersion: 2,
+          runtime: "crun",
+          sampledAt: "2026-12-06T00:00:00.000Z",
+          intervalSeconds: null,
+          drainingStacks: [],
+          draining: false,
+          containers: [],
+          budgets: [],
+          networks: [],
+        },
       },
     ];
     const source: HostSource = { label: "h", prefix: "p", read: () => Promise.resolve(readings.shift()!) };

@@ -25,7 +25,10 @@ const forkBomb = "i=0; while [ $i -lt 60 ]; do sleep 30 >/dev/null 2>&1 & i=$((i
 async function events(args: string[] = []): Promise<KsliceEvent[]> {
   const r = await kslice(["--prefix", prefix, "events", "--json", ...args]);
   expect(r.code).toBe(0);
-  return r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as KsliceEvent);
+  return r.stdout
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as KsliceEvent);
 }
 
 describe("fail counters and events", () => {
@@ -100,7 +103,10 @@ describe("a disk image filled until ENOSPC", () => {
   const devents = async (): Promise<KsliceEvent[]> => {
     const r = await kslice(["--prefix", dprefix, "events", "--json"]);
     expect(r.code).toBe(0);
-    return r.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as KsliceEvent);
+    return r.stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as KsliceEvent);
   };
   beforeAll(async () => {
     await ds.create("filler", { command: ["sleep", "600"], disk: { max: "32Mi" }, stopGraceSeconds: 1 });

@@ -6,13 +6,40 @@ import { diskCell, pressureOrder } from "../../cli/top";
 const failures = { oomKills: 0, pidsMaxHits: 0, memoryHighEvents: null, memoryMaxEvents: 0, cpuThrottledPeriods: 0, cpuThrottledUs: 0 };
 function container(name: string, over: Partial<ContainerView> = {}): ContainerView {
   return {
-    name, cgroup: name, status: "running", pid: 100, createdAt: null, uptimeSeconds: 1, addresses: {}, ports: [], owner: null, stack: null, restarts: 0, damaged: [], disk: null, ingressDrops: null, lastMigration: null,
-    memory: { currentBytes: 0, peakBytes: 0, maxBytes: null, highBytes: null }, cpu: { usageNs: 0, percent: 0, maxCores: null },
-    pids: { current: 1, max: null }, failures, ...over,
+    name,
+    cgroup: name,
+    status: "running",
+    pid: 100,
+    createdAt: null,
+    uptimeSeconds: 1,
+    addresses: {},
+    ports: [],
+    owner: null,
+    stack: null,
+    restarts: 0,
+    damaged: [],
+    disk: null,
+    ingressDrops: null,
+    lastMigration: null,
+    memory: { currentBytes: 0, peakBytes: 0, maxBytes: null, highBytes: null },
+    cpu: { usageNs: 0, percent: 0, maxCores: null },
+    pids: { current: 1, max: null },
+    failures,
+    ...over,
   };
 }
 const view = (containers: ContainerView[], at = "2026-01-01T00:00:00.000Z"): PrefixView => ({
-  host: "local", prefix: "p", cgroupVersion: 2, runtime: "crun", sampledAt: at, intervalSeconds: null, drainingStacks: [], draining: false, containers, budgets: [], networks: [],
+  host: "local",
+  prefix: "p",
+  cgroupVersion: 2,
+  runtime: "crun",
+  sampledAt: at,
+  intervalSeconds: null,
+  drainingStacks: [],
+  draining: false,
+  containers,
+  budgets: [],
+  networks: [],
 });
 
 describe("events", () => {
@@ -37,7 +64,9 @@ describe("events", () => {
   });
 
   it("records a power loss left empty: said in a first sample, when found, and when up rewrote them", () => {
-    expect(initialEvents(view([container("w", { status: "absent", pid: null, damaged: ["kslice.json", "start.sh"] })])).map((e) => `${e.kind} ${e.detail}`)).toEqual([
+    expect(
+      initialEvents(view([container("w", { status: "absent", pid: null, damaged: ["kslice.json", "start.sh"] })])).map((e) => `${e.kind} ${e.detail}`),
+    ).toEqual([
       "present absent",
       "damaged records empty or unreadable (kslice.json, start.sh): not started at boot; the next pulumi up rewrites them, keeping its writable layer",
     ]);
@@ -48,7 +77,15 @@ describe("events", () => {
   });
 
   it("a disk image seen full: once when it fills (edge), again only after it was seen free; inodes too", () => {
-    const disk = (availBytes: number, inodesFree = 1000) => ({ usedBytes: 63 << 20, maxBytes: 64 << 20, availBytes, inodesUsed: 24, inodes: 1024, inodesFree, full: false });
+    const disk = (availBytes: number, inodesFree = 1000) => ({
+      usedBytes: 63 << 20,
+      maxBytes: 64 << 20,
+      availBytes,
+      inodesUsed: 24,
+      inodes: 1024,
+      inodesFree,
+      full: false,
+    });
     const d = (availBytes: number, inodesFree?: number) => {
       const x = disk(availBytes, inodesFree);
       return { ...x, full: diskFull(x) };
@@ -60,8 +97,14 @@ describe("events", () => {
     expect(diffEvents(roomy, full)[0]!.detail).toMatch(/^disk image full: 598Ki left, 63Mi\/64Mi used; writes fail with ENOSPC \(sampled\)$/);
     expect(diffEvents(full, full)).toEqual([]);
     expect(diffEvents(full, roomy).map((e) => `${e.name} ${e.kind}`)).toEqual(["w disk-free"]);
-    expect(diffEvents(roomy, noInode).map((e) => `${e.name} ${e.kind} ${e.detail}`)).toEqual([expect.stringMatching(/^w disk-full disk image full: no inode left \(24\/1024\)/)]);
-    expect(initialEvents(full).filter((e) => e.kind.startsWith("disk")).map((e) => e.name)).toEqual(["w"]);
+    expect(diffEvents(roomy, noInode).map((e) => `${e.name} ${e.kind} ${e.detail}`)).toEqual([
+      expect.stringMatching(/^w disk-full disk image full: no inode left \(24\/1024\)/),
+    ]);
+    expect(
+      initialEvents(full)
+        .filter((e) => e.kind.startsWith("disk"))
+        .map((e) => e.name),
+    ).toEqual(["w"]);
     expect(initialEvents(roomy).filter((e) => e.kind.startsWith("disk"))).toEqual([]);
   });
 
@@ -102,22 +145,44 @@ describe("top's disk cell", () => {
     const c = (packets: number | null) => container("db", { ingressDrops: packets === null ? null : { packets, bytes: packets * 60 } });
     expect(initialEvents(view([c(3)])).filter((e) => e.kind === "ingress-drop")).toMatchObject([{ name: "db", count: 3 }]);
     expect(initialEvents(view([c(0), c(null)])).filter((e) => e.kind === "ingress-drop")).toEqual([]);
-    expect(diffEvents(view([c(3)]), view([c(5)])).filter((e) => e.kind === "ingress-drop")).toMatchObject([{ name: "db", count: 2, detail: "2 packet(s) dropped by its ingress rules (5 in all)" }]);
+    expect(diffEvents(view([c(3)]), view([c(5)])).filter((e) => e.kind === "ingress-drop")).toMatchObject([
+      { name: "db", count: 2, detail: "2 packet(s) dropped by its ingress rules (5 in all)" },
+    ]);
     expect(diffEvents(view([c(5)]), view([c(5)])).filter((e) => e.kind === "ingress-drop")).toEqual([]);
   });
 });
 
 describe("migrations", () => {
-  const record: MigrationView = { from: "local (prefix kslice-a)", to: "local (prefix kslice-b)", mode: "cold", downtimeMs: 412, bytes: 3 << 20, precopyBytes: 2 << 20, templateBuilt: false, at: "2026-01-01T00:00:00.000Z" };
+  const record: MigrationView = {
+    from: "local (prefix kslice-a)",
+    to: "local (prefix kslice-b)",
+    mode: "cold",
+    downtimeMs: 412,
+    bytes: 3 << 20,
+    precopyBytes: 2 << 20,
+    templateBuilt: false,
+    at: "2026-01-01T00:00:00.000Z",
+  };
   const moved = (over: Partial<MigrationView> = {}) => container("web", { lastMigration: { ...record, ...over } });
 
   it("a first sample tells the migration that brought a container, once; a new record is told again", () => {
     expect(initialEvents(view([moved(), container("stay")])).filter((e) => e.kind === "migrated")).toEqual([
-      { at: "2026-01-01T00:00:00.000Z", object: "container", name: "web", kind: "migrated", detail: "migrated here from local (prefix kslice-a) at 2026-01-01T00:00:00.000Z (cold), downtime 412 ms, 3Mi moved (2Mi while it ran)" },
+      {
+        at: "2026-01-01T00:00:00.000Z",
+        object: "container",
+        name: "web",
+        kind: "migrated",
+        detail: "migrated here from local (prefix kslice-a) at 2026-01-01T00:00:00.000Z (cold), downtime 412 ms, 3Mi moved (2Mi while it ran)",
+      },
     ]);
     expect(diffEvents(view([moved()]), view([moved()]))).toEqual([]);
-    const again = diffEvents(view([moved()]), view([moved({ at: "2026-01-02T00:00:00.000Z", from: "h2", downtimeMs: null, precopyBytes: 0, templateBuilt: true })]));
-    expect(again.map((e) => `${e.kind} ${e.detail}`)).toEqual(["migrated migrated here from h2 at 2026-01-02T00:00:00.000Z (cold), not started, 3Mi moved, template built here first"]);
+    const again = diffEvents(
+      view([moved()]),
+      view([moved({ at: "2026-01-02T00:00:00.000Z", from: "h2", downtimeMs: null, precopyBytes: 0, templateBuilt: true })]),
+    );
+    expect(again.map((e) => `${e.kind} ${e.detail}`)).toEqual([
+      "migrated migrated here from h2 at 2026-01-02T00:00:00.000Z (cold), not started, 3Mi moved, template built here first",
+    ]);
     // a container that appears between two samples with a record (it was just moved here)
     expect(diffEvents(view([]), view([moved()])).map((e) => e.kind)).toEqual(["created", "migrated"]);
     // a record that went (a new container of the name) says nothing by itself

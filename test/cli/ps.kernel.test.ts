@@ -28,8 +28,12 @@ describe("kslice ps", () => {
     await limitsLifecycle.create(c.inputs!);
     const net = await nets.create("n", { subnet: "10.251.41.0/24" });
     await cs.create("web", {
-      parent: "tenant", command: ["sleep", "600"], limits: { memory: { max: "48Mi" }, cpu: { max: 0.5 }, pids: { max: 30 } },
-      networks: [{ network: nets.ref(net.outs) }], ports: [{ hostPort: 18841, containerPort: 80 }], owner,
+      parent: "tenant",
+      command: ["sleep", "600"],
+      limits: { memory: { max: "48Mi" }, cpu: { max: 0.5 }, pids: { max: 30 } },
+      networks: [{ network: nets.ref(net.outs) }],
+      ports: [{ hostPort: 18841, containerPort: 80 }],
+      owner,
     });
     await cs.create("solo", { command: ["sleep", "600"] });
     const r = await kslice(["--prefix", prefix, "ps", "--json", "--interval", "0.5"]);
@@ -46,7 +50,10 @@ describe("kslice ps", () => {
   });
 
   it("lists every container with the runtime's status and pid", () => {
-    const state = JSON.parse(execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, "state", "web"], { encoding: "utf8" })) as { pid: number; status: string };
+    const state = JSON.parse(execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, "state", "web"], { encoding: "utf8" })) as {
+      pid: number;
+      status: string;
+    };
     const web = view.containers.find((c) => c.name === "web")!;
     expect(web.status).toBe("running");
     expect(web.pid).toBe(state.pid);
@@ -72,7 +79,9 @@ describe("kslice ps", () => {
     expect(web.memory.maxBytes).toBe(Number(cg("tenant/web", "memory.max")));
     expect(web.memory.maxBytes).toBe(48 * 2 ** 20);
     expect(web.pids.max).toBe(Number(cg("tenant/web", "pids.max")));
-    const [quota, period] = v2 ? cg("tenant/web", "cpu.max").split(" ").map(Number) : [Number(cg("tenant/web", "cpu.max")), Number(cg("tenant/web", "cpu.cfs_period_us"))];
+    const [quota, period] = v2
+      ? cg("tenant/web", "cpu.max").split(" ").map(Number)
+      : [Number(cg("tenant/web", "cpu.max")), Number(cg("tenant/web", "cpu.cfs_period_us"))];
     expect(web.cpu.maxCores).toBe(quota! / period!);
     // an idle sleep: its task count and peak do not move between our reads
     expect(web.pids.current).toBe(Number(cg("tenant/web", "pids.current")));

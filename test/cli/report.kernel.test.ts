@@ -24,7 +24,11 @@ describe("kslice report", () => {
   beforeAll(async () => {
     const c = await limitsLifecycle.check({}, { host: cs.host, name: "tenant", limits: { memory: { max: "256Mi" } } });
     await limitsLifecycle.create(c.inputs!);
-    await cs.create("spin", { parent: "tenant", command: ["sh", "-c", "while :; do :; done"], limits: { cpu: { max: 0.2 }, memory: { max: "64Mi" }, pids: { max: 16 } } });
+    await cs.create("spin", {
+      parent: "tenant",
+      command: ["sh", "-c", "while :; do :; done"],
+      limits: { cpu: { max: 0.2 }, memory: { max: "64Mi" }, pids: { max: 16 } },
+    });
     await cs.create("calm", { command: ["sleep", "600"] });
   });
   afterAll(async () => {

@@ -19,14 +19,34 @@ const view = (i: number): PrefixView => ({
   drainingStacks: [],
   draining: false,
   containers: members.map((name, j): ContainerView => ({
-    name, cgroup: `tenant-a/${name}`, status: "running", pid: 10 + j, createdAt: null, uptimeSeconds: i,
-    addresses: {}, ports: [], owner: null, stack: null, restarts: 0, damaged: [], disk: null, ingressDrops: null, lastMigration: null, ...usage((10 + i + j) * 2 ** 20),
+    name,
+    cgroup: `tenant-a/${name}`,
+    status: "running",
+    pid: 10 + j,
+    createdAt: null,
+    uptimeSeconds: i,
+    addresses: {},
+    ports: [],
+    owner: null,
+    stack: null,
+    restarts: 0,
+    damaged: [],
+    disk: null,
+    ingressDrops: null,
+    lastMigration: null,
+    ...usage((10 + i + j) * 2 ** 20),
   })),
   budgets: [{ path: "tenant-a", parent: null, containers: members, ...usage(100 * 2 ** 20) }],
   networks: [],
 });
 
-interface Box { text: string; x0: number; x1: number; y0: number; y1: number }
+interface Box {
+  text: string;
+  x0: number;
+  x1: number;
+  y0: number;
+  y1: number;
+}
 
 /** Every <text> of the report with its box on the page: nested charts' x/y added, width estimated as wide as a sans-serif could be. */
 function textBoxes(svg: string): Box[] {
@@ -64,13 +84,18 @@ describe("kslice report as one SVG (and PNG)", () => {
     const boxes = textBoxes(svg);
     expect(boxes.length).toBeGreaterThan(members.length * 10);
     const overlaps = boxes.flatMap((a, i) =>
-      boxes.slice(i + 1).filter((b) => a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1).map((b) => `"${a.text}" / "${b.text}"`),
+      boxes
+        .slice(i + 1)
+        .filter((b) => a.x0 < b.x1 && b.x0 < a.x1 && a.y0 < b.y1 && b.y0 < a.y1)
+        .map((b) => `"${a.text}" / "${b.text}"`),
     );
     expect(overlaps).toEqual([]);
   });
 
   it("names every member of a budget in its legend or counts those that did not fit", () => {
-    const legend = textBoxes(svg).filter((b) => b.y0 < 60 + 44 && b.x0 < 450).map((b) => b.text);
+    const legend = textBoxes(svg)
+      .filter((b) => b.y0 < 60 + 44 && b.x0 < 450)
+      .map((b) => b.text);
     const shown = members.filter((m) => legend.includes(m));
     const more = Number(/^\+(\d+) more$/.exec(legend.find((t) => t.endsWith(" more")) ?? "")?.[1] ?? 0);
     expect(shown.length).toBeGreaterThan(1);

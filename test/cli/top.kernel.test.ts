@@ -34,7 +34,11 @@ describe("kslice top in a real terminal (tmux)", () => {
   beforeAll(async () => {
     const c = await limitsLifecycle.check({}, { host: cs.host, name: "tenant", limits: { memory: { max: "256Mi" }, pids: { max: 100 } } });
     await limitsLifecycle.create(c.inputs!);
-    await cs.create("busy", { parent: "tenant", command: ["sh", "-c", "i=0; while [ $i -lt 8 ]; do sleep 600 & i=$((i+1)); done; wait"], limits: { pids: { max: 10 }, memory: { max: "64Mi" } } });
+    await cs.create("busy", {
+      parent: "tenant",
+      command: ["sh", "-c", "i=0; while [ $i -lt 8 ]; do sleep 600 & i=$((i+1)); done; wait"],
+      limits: { pids: { max: 10 }, memory: { max: "64Mi" } },
+    });
     await cs.create("idle", { parent: "tenant", command: ["sleep", "600"], limits: { pids: { max: 100 } } });
   });
   afterAll(async () => {

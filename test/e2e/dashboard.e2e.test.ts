@@ -26,10 +26,21 @@ const cg = (node: string, v2File: string) => readFileSync(localCgroupFile(prefix
 const work = mkdtempSync(join(tmpdir(), "kslice-dash-"));
 const children: ChildProcess[] = [];
 // the Host of the stack that made "web", declared draining: its record is what the page shows
-const drainingHost = (draining: boolean) => ({ connection: { type: "local" }, prefix, runtime: "auto", draining, owner: "urn:pulumi:dev::fleet::kslice:index:Host::local" });
+const drainingHost = (draining: boolean) => ({
+  connection: { type: "local" },
+  prefix,
+  runtime: "auto",
+  draining,
+  owner: "urn:pulumi:dev::fleet::kslice:index:Host::local",
+});
 /** A finished migration's record in a bundle, as the provider writes it on the target (reconcile/container/move.ts). */
 const migrated = (from: string, at: string) => ({
-  source: { connection: from, prefix: "elsewhere", name: "web" }, phase: "started", wasRunning: true, stoppedAt: 0, bytes: 3 << 20, templateBuilt: false,
+  source: { connection: from, prefix: "elsewhere", name: "web" },
+  phase: "started",
+  wasRunning: true,
+  stoppedAt: 0,
+  bytes: 3 << 20,
+  templateBuilt: false,
   result: { from, to: "local", mode: "cold", downtimeMs: 412, bytes: 3 << 20, precopyBytes: 2 << 20, templateBuilt: false, at },
 });
 
@@ -65,7 +76,13 @@ describe("kslice dashboard in a real browser", () => {
   beforeAll(async () => {
     // as a ContainerSet "app"'s first replica makes it (provider/resources/owner.ts)
     const owner = "urn:pulumi:dev::fleet::kslice:index:ContainerSet$pulumi-nodejs:dynamic/kslice:Container::app-1";
-    await cs.create("web", { owner, command: ["sleep", "600"], limits: { memory: { max: "48Mi" }, pids: { max: 32 } }, disk: { max: "32Mi" }, stopGraceSeconds: 1 });
+    await cs.create("web", {
+      owner,
+      command: ["sleep", "600"],
+      limits: { memory: { max: "48Mi" }, pids: { max: 32 } },
+      disk: { max: "32Mi" },
+      stopGraceSeconds: 1,
+    });
     await cs.create("hog", { command: ["sleep", "600"], limits: { memory: { max: "24Mi" } }, stopGraceSeconds: 1 });
     const victim = await cs.create("victim", { command: ["sleep", "600"], stopGraceSeconds: 1 });
     victimPid = Number(victim.outs.pid);
@@ -74,14 +91,34 @@ describe("kslice dashboard in a real browser", () => {
     const key = join(work, "key");
     execFileSync("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", key]);
     // port 1 on loopback: nothing listens, so SSH is refused at once
-    ({ url } = await startDashboard(["--listen", "127.0.0.1:0", "--prefix", prefix, "--local", "--ssh", "root@127.0.0.1:1", "--key", key, "--insecure-ignore-host-key"]));
+    ({ url } = await startDashboard([
+      "--listen",
+      "127.0.0.1:0",
+      "--prefix",
+      prefix,
+      "--local",
+      "--ssh",
+      "root@127.0.0.1:1",
+      "--key",
+      key,
+      "--insecure-ignore-host-key",
+    ]));
     const profile = join(work, "profile");
     mkdirSync(profile);
     browser = await chromium.launchPersistentContext(profile, {
       executablePath: "/usr/bin/chromium",
       headless: true,
       viewport: { width: 1400, height: 900 },
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
     page = browser.pages()[0] ?? (await browser.newPage());
     // no request may leave the machine: every one the page makes goes to the dashboard
@@ -144,10 +181,19 @@ describe("kslice dashboard in a real browser", () => {
   it("tells a migration recorded in a bundle in the events stream: at first, and again when a new one is recorded", async () => {
     const first = page.locator('#events li[data-name="web"][data-kind="migrated"]');
     await first.waitFor({ timeout: 5_000 });
-    expect(await first.textContent()).toContain("migrated here from old-host at 2026-12-06T10:00:00.000Z (cold), downtime 412 ms, 3Mi moved (2Mi while it ran)");
+    expect(await first.textContent()).toContain(
+      "migrated here from old-host at 2026-12-06T10:00:00.000Z (cold), downtime 412 ms, 3Mi moved (2Mi while it ran)",
+    );
     // kslice events says the same, and ps --json carries the record
     const evs = await kslice(["--prefix", prefix, "events", "--json"]);
-    expect(evs.stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as KsliceEvent).filter((e) => e.kind === "migrated").map((e) => e.name)).toEqual(["web"]);
+    expect(
+      evs.stdout
+        .split("\n")
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as KsliceEvent)
+        .filter((e) => e.kind === "migrated")
+        .map((e) => e.name),
+    ).toEqual(["web"]);
     const ps = JSON.parse((await kslice(["--prefix", prefix, "ps", "--json", "--interval", "0"])).stdout) as PrefixView;
     expect(ps.containers.find((c) => c.name === "web")!.lastMigration).toMatchObject({ from: "old-host", downtimeMs: 412, at: "2026-12-06T10:00:00.000Z" });
     expect(ps.containers.find((c) => c.name === "hog")!.lastMigration).toBeNull();

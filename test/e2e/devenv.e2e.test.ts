@@ -12,7 +12,11 @@ import { testPrefix } from "../helpers/prefix";
 import { alive } from "../helpers/procs";
 import { repoRoot, plainPulumiEnv } from "../helpers/stack";
 
-interface Run { code: number; out: string; stdout: string }
+interface Run {
+  code: number;
+  out: string;
+  stdout: string;
+}
 
 describe("examples/devenv: the same environment from the same program", () => {
   const work = mkdtempSync(join(tmpdir(), "kslice-devenv-"));
@@ -29,7 +33,8 @@ describe("examples/devenv: the same environment from the same program", () => {
   const run = (cmd: string, args: string[], cwd = project): Promise<Run> =>
     new Promise((resolve) => {
       execFile(cmd, args, { cwd, env, timeout: 290_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, out: stdout + stderr, stdout }));
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, out: stdout + stderr, stdout }),
+      );
     });
   const pulumi = (stack: StackName, ...args: string[]) => run("pulumi", [...args, "--non-interactive", "--stack", stack]);
   const outputs = async (stack: StackName) => JSON.parse((await pulumi(stack, "stack", "output", "--json")).stdout) as { pid: number; packages: string[] };
@@ -76,11 +81,20 @@ describe("examples/devenv: the same environment from the same program", () => {
   it("both have the same Debian packages at the same versions, the workspace, limits and network", async () => {
     const [a, b] = [await installed("a"), await installed("b")];
     expect(a).toEqual(b);
-    for (const p of packages) expect(a.find((l) => l.startsWith(`${p} `)), a.join("\n")).toBeDefined();
+    for (const p of packages)
+      expect(
+        a.find((l) => l.startsWith(`${p} `)),
+        a.join("\n"),
+      ).toBeDefined();
     expect(a.length).toBeGreaterThan(50); // a Debian minbase, not a busybox tree
     for (const s of ["a", "b"] as const) {
       // the host's workspace, read-write, as the working directory
-      const r = await exec(s, "sh", "-c", `pwd; cat README; echo from-${s} > from-${s}; hostname; cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /proc/net/route | awk 'NR>1 && $2=="00000000" {print "default via", $1}'`);
+      const r = await exec(
+        s,
+        "sh",
+        "-c",
+        `pwd; cat README; echo from-${s} > from-${s}; hostname; cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; cat /proc/net/route | awk 'NR>1 && $2=="00000000" {print "default via", $1}'`,
+      );
       expect(r.code, r.out).toBe(0);
       expect(r.stdout.trim().split("\n")).toEqual(["/workspace", "the developer's checkout", "devenv", String(256 * 2 ** 20), "default via eth0"]);
       expect(readFileSync(join(workspace, `from-${s}`), "utf8")).toBe(`from-${s}\n`);

@@ -12,12 +12,17 @@ import { plainPulumiEnv, repoRoot } from "../helpers/stack";
 
 const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8"));
 
-interface Run { code: number; out: string; stdout: string }
+interface Run {
+  code: number;
+  out: string;
+  stdout: string;
+}
 
 function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<Run> {
   return new Promise((resolve) => {
     execFile(cmd, args, { cwd, env, timeout: 280_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
-      resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, out: stdout + stderr, stdout }));
+      resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, out: stdout + stderr, stdout }),
+    );
   });
 }
 
@@ -35,7 +40,19 @@ describe("the examples copied into a repository of their own", () => {
       ["git", ["init", "-q"]],
       ["npm", ["init", "-y"]],
       ["npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error", tarball, `@pulumi/pulumi@${pkg.dependencies["@pulumi/pulumi"]}`]],
-      ["npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error", "--save-dev", `typescript@${pkg.devDependencies.typescript}`, `@types/node@${pkg.devDependencies["@types/node"]}`]],
+      [
+        "npm",
+        [
+          "install",
+          "--prefer-offline",
+          "--no-audit",
+          "--no-fund",
+          "--loglevel=error",
+          "--save-dev",
+          `typescript@${pkg.devDependencies.typescript}`,
+          `@types/node@${pkg.devDependencies["@types/node"]}`,
+        ],
+      ],
       ["pulumi", ["stack", "init", "production", "--non-interactive"]],
     ] as [string, string[]][]) {
       const r = await run(cmd, args, repo, env);
@@ -61,7 +78,10 @@ describe("the examples copied into a repository of their own", () => {
 
   it("gitops: the copy's ci.sh applies on main, then a branch's check is clean", async () => {
     const repo = await fromTemplate("gitops");
-    for (const [k, v] of [["prefix", gitopsPrefix], ["subnet", "10.247.63.0/24"]]) {
+    for (const [k, v] of [
+      ["prefix", gitopsPrefix],
+      ["subnet", "10.247.63.0/24"],
+    ]) {
       const r = await run("pulumi", ["config", "set", k!, v!, "--non-interactive"], repo, env);
       expect(r.code, r.out).toBe(0);
     }
@@ -70,7 +90,10 @@ describe("the examples copied into a repository of their own", () => {
     expect(r.code, r.out).toBe(0);
     expect(r.out).toMatch(/6 created/);
     expect(r.out).toContain("in sync: the host matches the repository");
-    const out = JSON.parse((await run("pulumi", ["stack", "output", "--json", "--non-interactive"], repo, env)).stdout) as { network: { subnet: string }; api: { status: string } };
+    const out = JSON.parse((await run("pulumi", ["stack", "output", "--json", "--non-interactive"], repo, env)).stdout) as {
+      network: { subnet: string };
+      api: { status: string };
+    };
     expect(out.network.subnet).toBe("10.247.63.0/24");
     expect(out.api.status).toBe("running");
 
@@ -88,7 +111,11 @@ describe("the examples copied into a repository of their own", () => {
     const repo = await fromTemplate("devenv");
     const prefix = `${testPrefix}-tpd`;
     mkdirSync(join(work, "workspace"));
-    for (const [k, v] of [["prefix", prefix], ["subnet", "10.247.64.0/24"], ["workspace", join(work, "workspace")]]) {
+    for (const [k, v] of [
+      ["prefix", prefix],
+      ["subnet", "10.247.64.0/24"],
+      ["workspace", join(work, "workspace")],
+    ]) {
       const r = await run("pulumi", ["config", "set", k!, v!, "--non-interactive"], repo, env);
       expect(r.code, r.out).toBe(0);
     }

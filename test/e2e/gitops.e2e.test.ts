@@ -14,7 +14,10 @@ import { repoRoot, plainPulumiEnv } from "../helpers/stack";
 
 const script = join(repoRoot, "examples", "gitops", "ci.sh");
 
-interface Run { code: number; out: string }
+interface Run {
+  code: number;
+  out: string;
+}
 
 describe("examples/gitops/ci.sh against a real stack", () => {
   const work = mkdtempSync(join(tmpdir(), "kslice-gitops-"));
@@ -26,7 +29,8 @@ describe("examples/gitops/ci.sh against a real stack", () => {
       const e: NodeJS.ProcessEnv = { ...env, ...extra };
       delete e.GITHUB_REF_NAME; // the test says which branch it is
       execFile(cmd, args, { cwd: project, env: e, timeout: 280_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, out: stdout + stderr }));
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, out: stdout + stderr }),
+      );
     });
   const ci = (branch: string) => run("bash", [script, "--cwd", project], { CI_BRANCH: branch });
   const pulumi = (...args: string[]) => run("pulumi", [...args, "--non-interactive", "--stack", "test"]);

@@ -11,10 +11,13 @@ const containers = `/var/lib/${prefix}/containers`;
 
 /** Every process below `root`, with its command line. */
 function descendants(root: number): { pid: number; args: string }[] {
-  const rows = execFileSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" }).split("\n").filter(Boolean).map((l) => {
-    const [pid, ppid, ...args] = l.trim().split(/\s+/);
-    return { pid: Number(pid), ppid: Number(ppid), args: args.join(" ") };
-  });
+  const rows = execFileSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" })
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => {
+      const [pid, ppid, ...args] = l.trim().split(/\s+/);
+      return { pid: Number(pid), ppid: Number(ppid), args: args.join(" ") };
+    });
   const out: { pid: number; args: string }[] = [];
   const walk = (p: number) => rows.filter((r) => r.ppid === p).forEach((r) => (out.push(r), walk(r.pid)));
   walk(root);

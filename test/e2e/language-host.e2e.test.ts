@@ -12,10 +12,13 @@ import { plainPulumiEnv, pulumiBin, repoRoot } from "../helpers/stack";
 
 /** Every process below `root`, with its command line. */
 function descendants(root: number): { pid: number; args: string }[] {
-  const rows = execFileSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" }).split("\n").filter(Boolean).map((l) => {
-    const [pid, ppid, ...args] = l.trim().split(/\s+/);
-    return { pid: Number(pid), ppid: Number(ppid), args: args.join(" ") };
-  });
+  const rows = execFileSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" })
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => {
+      const [pid, ppid, ...args] = l.trim().split(/\s+/);
+      return { pid: Number(pid), ppid: Number(ppid), args: args.join(" ") };
+    });
   const out: { pid: number; args: string }[] = [];
   const walk = (p: number) => rows.filter((r) => r.ppid === p).forEach((r) => (out.push(r), walk(r.pid)));
   walk(root);
@@ -40,7 +43,13 @@ describe("the stand-in language host when its pulumi is killed", () => {
     // the stand-in is what runs here (setup installs it unless a real one is there)
     expect(readFileSync(join(pulumiBin(), "pulumi-language-nodejs"), "utf8")).toContain("kslice stand-in");
     execFileSync("pulumi", ["stack", "init", "test", "--non-interactive"], { cwd: dir, env });
-    for (const [k, v] of Object.entries({ "kslice:prefix": prefix, "kslice:subnet": "10.247.62.0/24", "kslice:dynamicRange": "10.247.62.128/25", "kslice:webAddress": "10.247.62.10", "kslice:webPort": "18978" })) {
+    for (const [k, v] of Object.entries({
+      "kslice:prefix": prefix,
+      "kslice:subnet": "10.247.62.0/24",
+      "kslice:dynamicRange": "10.247.62.128/25",
+      "kslice:webAddress": "10.247.62.10",
+      "kslice:webPort": "18978",
+    })) {
       execFileSync("pulumi", ["config", "set", k, v, "--stack", "test", "--config-file", configFile], { cwd: dir, env });
     }
     const cli = spawn("pulumi", ["preview", "--stack", "test", "--config-file", configFile, "--non-interactive"], { cwd: dir, env, stdio: "ignore" });
@@ -48,7 +57,10 @@ describe("the stand-in language host when its pulumi is killed", () => {
     // the engine starts a host more than once (plugins and `about`, then Run): take the one running
     // the program (the SDK's cmd/run as its child), which the engine was talking to when it died
     let host: { pid: number; args: string } | undefined;
-    const running = () => descendants(cli.pid!).filter((p) => p.args.includes("pulumi-language-nodejs")).find((p) => descendants(p.pid).some((c) => c.args.includes("cmd/run")));
+    const running = () =>
+      descendants(cli.pid!)
+        .filter((p) => p.args.includes("pulumi-language-nodejs"))
+        .find((p) => descendants(p.pid).some((c) => c.args.includes("cmd/run")));
     expect(await until(() => (host = running()) !== undefined, 120_000)).toBe(true);
     const before = descendants(host!.pid);
     process.kill(cli.pid!, "SIGKILL");

@@ -17,10 +17,13 @@ const bundle = (prefix: string) => `/var/lib/${prefix}/containers/box`;
 
 /** Every process below `root`, with its command line. */
 function descendants(root: number): { pid: number; args: string }[] {
-  const rows = execFileSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" }).split("\n").filter(Boolean).map((l) => {
-    const [pid, ppid, ...args] = l.trim().split(/\s+/);
-    return { pid: Number(pid), ppid: Number(ppid), args: args.join(" ") };
-  });
+  const rows = execFileSync("ps", ["-eo", "pid=,ppid=,args="], { encoding: "utf8" })
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => {
+      const [pid, ppid, ...args] = l.trim().split(/\s+/);
+      return { pid: Number(pid), ppid: Number(ppid), args: args.join(" ") };
+    });
   const out: { pid: number; args: string }[] = [];
   const walk = (p: number) => rows.filter((r) => r.ppid === p).forEach((r) => (out.push(r), walk(r.pid)));
   walk(root);
@@ -34,12 +37,15 @@ async function until(f: () => boolean, limitMs: number): Promise<boolean> {
 }
 
 /** Runs `argv` in the container box under `prefix` (runc exec) and returns its stdout. */
-const inBox = (prefix: string, script: string) => execFileSync("runc", ["--root", `/run/${prefix}/runtime`, "exec", "box", "sh", "-c", script], { encoding: "utf8" }).trim();
+const inBox = (prefix: string, script: string) =>
+  execFileSync("runc", ["--root", `/run/${prefix}/runtime`, "exec", "box", "sh", "-c", script], { encoding: "utf8" }).trim();
 
 /** The init pid runc reports for box under `prefix`, or 0 when it does not run. */
 function initPid(prefix: string): number {
   try {
-    const st = JSON.parse(execFileSync("runc", ["--root", `/run/${prefix}/runtime`, "state", "box"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }));
+    const st = JSON.parse(
+      execFileSync("runc", ["--root", `/run/${prefix}/runtime`, "state", "box"], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }),
+    );
     return st.status === "running" ? Number(st.pid) : 0;
   } catch {
     return 0;
@@ -165,8 +171,13 @@ describe("a migration interrupted by a kill -9 of the CLI", () => {
     console.log(`between two prefixes of this machine: ${/migrated from .*$/m.exec(back.stderr)?.[0] ?? ""}`);
     // the record the move left on the target is what kslice events and ps --json tell
     const record = back.json!.outputs.lastMigration as { from: string; at: string };
-    const events = (await kslice(["--prefix", prefixB, "events", "--json"])).stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as KsliceEvent);
-    expect(events.filter((e) => e.kind === "migrated")).toEqual([expect.objectContaining({ name: "box", detail: expect.stringContaining(`migrated here from ${record.from} at ${record.at} (cold), downtime `) })]);
+    const events = (await kslice(["--prefix", prefixB, "events", "--json"])).stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as KsliceEvent);
+    expect(events.filter((e) => e.kind === "migrated")).toEqual([
+      expect.objectContaining({ name: "box", detail: expect.stringContaining(`migrated here from ${record.from} at ${record.at} (cold), downtime `) }),
+    ]);
     const ps = JSON.parse((await kslice(["--prefix", prefixB, "ps", "--json", "--interval", "0"])).stdout) as PrefixView;
     expect(ps.containers.find((c) => c.name === "box")!.lastMigration).toEqual(record);
     expect(inBox(prefixB, "md5sum /blob")).toBe(sum);

@@ -21,7 +21,14 @@ describe("migrating away from a host that cannot be reached", () => {
     sshd = await startSshd();
     stack = new TestStack("test/fixtures/programs", {
       program: "dist/test/fixtures/programs/migrate/index.js",
-      config: { "kslice:aPrefix": lost, "kslice:bPrefix": here, "kslice:plainHosts": "true", "kslice:aSshPort": String(sshd.port), "kslice:aHostKey": sshd.hostKey, "kslice:at": "a" },
+      config: {
+        "kslice:aPrefix": lost,
+        "kslice:bPrefix": here,
+        "kslice:plainHosts": "true",
+        "kslice:aSshPort": String(sshd.port),
+        "kslice:aHostKey": sshd.hostKey,
+        "kslice:at": "a",
+      },
     });
     stack.secrets["kslice:privateKey"] = sshd.privateKey;
   });
@@ -57,7 +64,9 @@ describe("migrating away from a host that cannot be reached", () => {
     expect(up.json!.outputs.status).toBe("running");
     expect(existsSync(`/var/lib/${here}/containers/box/upper/data`)).toBe(false);
     const box = stack.exportResources().find((r) => r.type.endsWith("Container"))!;
-    expect(plain(box.outputs.leftBehind)).toEqual([{ connection: expect.objectContaining({ type: "ssh", port: sshd.port }), prefix: lost, machineId: expect.any(String), name: "box" }]);
+    expect(plain(box.outputs.leftBehind)).toEqual([
+      { connection: expect.objectContaining({ type: "ssh", port: sshd.port }), prefix: lost, machineId: expect.any(String), name: "box" },
+    ]);
     // while the host stays lost, nothing is to be done (its check is short)
     expect((await stack.run("preview", "--expect-no-changes")).ok).toBe(true);
   }, 300_000);

@@ -12,7 +12,11 @@ const pkg = JSON.parse(readFileSync(join(repoRoot, "package.json"), "utf8"));
 const pinned: string = pkg.dependencies["@pulumi/pulumi"];
 /** The CLI setup built (scripts/pulumi-env.ts), with the language host setup put beside it. */
 
-interface Run { ok: boolean; stdout: string; stderr: string }
+interface Run {
+  ok: boolean;
+  stdout: string;
+  stderr: string;
+}
 
 function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<Run> {
   return new Promise((resolve) => {
@@ -42,8 +46,23 @@ describe("the packed package in a project of its own, driven by the pulumi CLI",
     const r = await run("npm", ["pack", "--pack-destination", work, "--loglevel=error"], repoRoot);
     expect(r.ok, r.stderr).toBe(true);
     tarball = join(work, r.stdout.trim().split("\n").pop()!);
-    const files = execFileSync("tar", ["tzf", tarball], { encoding: "utf8" }).trim().split("\n").map((f) => f.replace(/^package\//, ""));
-    for (const f of ["LICENSE", "README.md", "package.json", "dist/index.js", "dist/index.d.ts", "docs/API.md", "dist/index.js.map", "dist/provider/reconcile/lifecycles.js", "dist/schema/container.d.ts", "dist/provider/kernel/container/seccomp-default.json", "dist/cli/main.js"]) {
+    const files = execFileSync("tar", ["tzf", tarball], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .map((f) => f.replace(/^package\//, ""));
+    for (const f of [
+      "LICENSE",
+      "README.md",
+      "package.json",
+      "dist/index.js",
+      "dist/index.d.ts",
+      "docs/API.md",
+      "dist/index.js.map",
+      "dist/provider/reconcile/lifecycles.js",
+      "dist/schema/container.d.ts",
+      "dist/provider/kernel/container/seccomp-default.json",
+      "dist/cli/main.js",
+    ]) {
       expect(files).toContain(f);
     }
     expect(files.filter((f) => /(^|\/)(test|bench|scripts|examples|lab)\/|\.test\.|^config\.json$|\.ts$/.test(f) && !f.endsWith(".d.ts"))).toEqual([]);
@@ -53,36 +72,53 @@ describe("the packed package in a project of its own, driven by the pulumi CLI",
   it("installs into a fresh project outside the repository with one @pulumi/pulumi", async () => {
     expect(tarball).not.toBe("");
     mkdirSync(project);
-    writeFileSync(join(project, "package.json"), JSON.stringify({
-      name: "kslice-consumer",
-      private: true,
-      main: "index.ts",
-      dependencies: { kslice: `file:${tarball}`, "@pulumi/pulumi": pinned },
-      devDependencies: { typescript: pkg.devDependencies.typescript, "@types/node": pkg.devDependencies["@types/node"] },
-    }, null, 2));
+    writeFileSync(
+      join(project, "package.json"),
+      JSON.stringify(
+        {
+          name: "kslice-consumer",
+          private: true,
+          main: "index.ts",
+          dependencies: { kslice: `file:${tarball}`, "@pulumi/pulumi": pinned },
+          devDependencies: { typescript: pkg.devDependencies.typescript, "@types/node": pkg.devDependencies["@types/node"] },
+        },
+        null,
+        2,
+      ),
+    );
     writeFileSync(join(project, "Pulumi.yaml"), "name: kslice-consumer\nruntime: nodejs\ndescription: a project depending on the packed kslice\n");
-    writeFileSync(join(project, "tsconfig.json"), JSON.stringify({
-      compilerOptions: { strict: true, target: "ES2022", module: "node16", moduleResolution: "node16", skipLibCheck: true, outDir: "bin" },
-      files: ["index.ts"],
-    }, null, 2));
-    writeFileSync(join(project, "index.ts"), [
-      `import * as pulumi from "@pulumi/pulumi";`,
-      `import * as kslice from "kslice";`,
-      ``,
-      `const config = new pulumi.Config();`,
-      `const host = new kslice.Host("local", { connection: { type: "local" }, prefix: config.require("prefix") });`,
-      `const budget = new kslice.ResourceLimits("budget", { host, limits: { memory: { max: "128Mi" }, pids: { max: 64 } } });`,
-      `const box = new kslice.Container("box", {`,
-      `  host,`,
-      `  parent: budget,`,
-      `  command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],`,
-      `  limits: { memory: { max: config.get("boxMemory") ?? "32Mi" }, pids: { max: 8 } },`,
-      `});`,
-      `export const pid = box.pid;`,
-      `export const status = box.status;`,
-      `export const cgroupPath = box.cgroupPath;`,
-      ``,
-    ].join("\n"));
+    writeFileSync(
+      join(project, "tsconfig.json"),
+      JSON.stringify(
+        {
+          compilerOptions: { strict: true, target: "ES2022", module: "node16", moduleResolution: "node16", skipLibCheck: true, outDir: "bin" },
+          files: ["index.ts"],
+        },
+        null,
+        2,
+      ),
+    );
+    writeFileSync(
+      join(project, "index.ts"),
+      [
+        `import * as pulumi from "@pulumi/pulumi";`,
+        `import * as kslice from "kslice";`,
+        ``,
+        `const config = new pulumi.Config();`,
+        `const host = new kslice.Host("local", { connection: { type: "local" }, prefix: config.require("prefix") });`,
+        `const budget = new kslice.ResourceLimits("budget", { host, limits: { memory: { max: "128Mi" }, pids: { max: 64 } } });`,
+        `const box = new kslice.Container("box", {`,
+        `  host,`,
+        `  parent: budget,`,
+        `  command: ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"],`,
+        `  limits: { memory: { max: config.get("boxMemory") ?? "32Mi" }, pids: { max: 8 } },`,
+        `});`,
+        `export const pid = box.pid;`,
+        `export const status = box.status;`,
+        `export const cgroupPath = box.cgroupPath;`,
+        ``,
+      ].join("\n"),
+    );
     const r = await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"], project);
     expect(r.ok, r.stderr).toBe(true);
     const installed = (p: string) => JSON.parse(readFileSync(join(project, "node_modules", p, "package.json"), "utf8")).version;
@@ -151,7 +187,13 @@ describe("pulumi preview in examples/quickstart with the plain CLI", () => {
     let r = await run("pulumi", ["stack", "init", "test", "--non-interactive"], dir, env);
     expect(r.ok, r.stderr).toBe(true);
     // its own prefix, subnet and port, so that a demo stack up on this host does not collide
-    const config = { "kslice:prefix": `${testPrefix}-qsp`, "kslice:subnet": "10.247.61.0/24", "kslice:dynamicRange": "10.247.61.128/25", "kslice:webAddress": "10.247.61.10", "kslice:webPort": "18977" };
+    const config = {
+      "kslice:prefix": `${testPrefix}-qsp`,
+      "kslice:subnet": "10.247.61.0/24",
+      "kslice:dynamicRange": "10.247.61.128/25",
+      "kslice:webAddress": "10.247.61.10",
+      "kslice:webPort": "18977",
+    };
     for (const [k, v] of Object.entries(config)) {
       r = await run("pulumi", ["config", "set", k, v, "--stack", "test", "--config-file", configFile], dir, env);
       expect(r.ok, r.stderr).toBe(true);

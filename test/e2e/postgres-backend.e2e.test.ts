@@ -15,7 +15,10 @@ import { repoRoot, plainPulumiEnv } from "../helpers/stack";
 const script = join(repoRoot, "examples", "gitops", "ci.sh");
 const prefix = `${testPrefix}-pg`;
 
-interface Run { code: number; out: string }
+interface Run {
+  code: number;
+  out: string;
+}
 
 describe("PostgreSQL as the team backend: examples/gitops/ci.sh from two pipelines", () => {
   const work = mkdtempSync(join(tmpdir(), "kslice-pg-team-"));
@@ -29,7 +32,8 @@ describe("PostgreSQL as the team backend: examples/gitops/ci.sh from two pipelin
       const e: NodeJS.ProcessEnv = { ...env, ...extra };
       delete e.GITHUB_REF_NAME;
       execFile(cmd, args, { cwd: project, env: e, timeout: 280_000, maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, out: stdout + stderr }));
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, out: stdout + stderr }),
+      );
     });
   const ci = () => run("bash", [script, "--cwd", project], { CI_BRANCH: "main" });
   const pulumi = (...args: string[]) => run("pulumi", [...args, "--non-interactive", "--stack", "test"]);
@@ -75,14 +79,24 @@ describe("PostgreSQL as the team backend: examples/gitops/ci.sh from two pipelin
   it("the gitops flow: a stack in the database, main applies over SSH, the check is clean", async () => {
     let r = await run("pulumi", ["stack", "init", "test", "--non-interactive"]);
     expect(r.code, r.out).toBe(0);
-    for (const [k, v] of <[string, string][]>[["prefix", prefix], ["subnet", "10.252.30.0/24"], ["sshHost", "127.0.0.1"], ["sshPort", String(sshd.port)], ["sshHostKey", sshd.hostKey]]) {
+    for (const [k, v] of <[string, string][]>[
+      ["prefix", prefix],
+      ["subnet", "10.252.30.0/24"],
+      ["sshHost", "127.0.0.1"],
+      ["sshPort", String(sshd.port)],
+      ["sshHostKey", sshd.hostKey],
+    ]) {
       r = await pulumi("config", "set", k, v);
       expect(r.code, r.out).toBe(0);
     }
     // the deploy key as secret config, from standard input (never on a command line)
     r = await new Promise<Run>((resolve) => {
-      const child = execFile("pulumi", ["config", "set", "--secret", "sshPrivateKey", "--non-interactive", "--stack", "test"], { cwd: project, env }, (err, stdout, stderr) =>
-        resolve({ code: err ? 1 : 0, out: stdout + stderr }));
+      const child = execFile(
+        "pulumi",
+        ["config", "set", "--secret", "sshPrivateKey", "--non-interactive", "--stack", "test"],
+        { cwd: project, env },
+        (err, stdout, stderr) => resolve({ code: err ? 1 : 0, out: stdout + stderr }),
+      );
       child.stdin!.end(sshd.privateKey);
     });
     expect(r.code, r.out).toBe(0);

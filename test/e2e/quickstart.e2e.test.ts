@@ -13,7 +13,13 @@ const pinned = JSON.parse(readFileSync("package.json", "utf8")).dependencies["@p
 describe("examples/quickstart through the real engine", () => {
   // its own subnet and port, so that a demo stack left up on this host does not collide
   const stack = new TestStack("examples/quickstart", {
-    config: { "kslice:prefix": testPrefix, "kslice:subnet": "10.234.0.0/24", "kslice:dynamicRange": "10.234.0.128/25", "kslice:webAddress": "10.234.0.10", "kslice:webPort": "18961" },
+    config: {
+      "kslice:prefix": testPrefix,
+      "kslice:subnet": "10.234.0.0/24",
+      "kslice:dynamicRange": "10.234.0.128/25",
+      "kslice:webAddress": "10.234.0.10",
+      "kslice:webPort": "18961",
+    },
   });
   afterAll(() => stack.dispose());
 

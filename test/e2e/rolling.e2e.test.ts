@@ -79,10 +79,18 @@ describe("ContainerSet rolling moves: maxUnavailable through the real engine", (
     for (const r of replicas) born[r] = bornOf(assigned[r]!.host, r);
 
     // each replica's init: the process of its cgroup whose parent is outside it (its sleeps come and go)
-    const procs = () => replicas.map((r) => {
-      const pids = readFileSync(`/sys/fs/cgroup/pids/${prefixes[assigned[r]!.host]}/${r}/cgroup.procs`, "utf8").trim().split("\n");
-      return pids.find((pid) => !pids.includes(readFileSync(`/proc/${pid}/stat`, "utf8").replace(/^.*\) /, "").split(" ")[1]!));
-    });
+    const procs = () =>
+      replicas.map((r) => {
+        const pids = readFileSync(`/sys/fs/cgroup/pids/${prefixes[assigned[r]!.host]}/${r}/cgroup.procs`, "utf8").trim().split("\n");
+        return pids.find(
+          (pid) =>
+            !pids.includes(
+              readFileSync(`/proc/${pid}/stat`, "utf8")
+                .replace(/^.*\) /, "")
+                .split(" ")[1]!,
+            ),
+        );
+      });
     const before = procs();
     expect(before.every(Boolean)).toBe(true);
 
@@ -125,7 +133,11 @@ describe("ContainerSet rolling moves: maxUnavailable through the real engine", (
     const assigned = up.json!.outputs.assignments as Assigned;
     for (const r of replicas) expect(assigned[r]!.host).toBe("b");
     expect(assigned[first!]!.reason).toBe("moved from a to b: a is draining (move 1 of 2; at most 1 at a time)");
-    expect(assigned[second!]).toEqual({ host: "b", after: first, reason: `moved from a to b: a is draining (move 2 of 2, after ${first}; at most 1 at a time)` });
+    expect(assigned[second!]).toEqual({
+      host: "b",
+      after: first,
+      reason: `moved from a to b: a is draining (move 2 of 2, after ${first}; at most 1 at a time)`,
+    });
     // the two that were on b already say where they are now, not how they were placed
     for (const r of replicas.filter((r) => !onA.includes(r))) {
       expect(assigned[r]!.reason).toBe("kept on b (4 there; spread over 1 eligible host(s))");
@@ -148,7 +160,9 @@ describe("ContainerSet rolling moves: maxUnavailable through the real engine", (
 
     const { result: up, most, worst, seen, samples } = await sampled(stack.run("up"));
     expect(up.ok, up.stderr).toBe(true);
-    console.log(`[rolling] undrain: ${samples} samples, at most ${most} replica(s) down or moving at once (${worst.join(", ")}); moved: ${[...seen].join(", ")}`);
+    console.log(
+      `[rolling] undrain: ${samples} samples, at most ${most} replica(s) down or moving at once (${worst.join(", ")}); moved: ${[...seen].join(", ")}`,
+    );
     expect(seen.size).toBe(2);
     expect(most).toBe(1);
     const assigned = up.json!.outputs.assignments as Assigned;

@@ -19,7 +19,14 @@ describe("secret inputs stay secret in state whether or not the program wrapped 
     stack = new TestStack("test/fixtures/programs", {
       program: "dist/test/fixtures/programs/secrets/index.js",
       // the key and one env value as plain config: only kslice can keep them secret
-      config: { "kslice:prefix": prefix, "kslice:sshPort": String(sshd.port), "kslice:hostKey": sshd.hostKey, "kslice:privateKey": sshd.privateKey, "kslice:plainToken": plainToken, "kslice:budgetMemory": "48Mi" },
+      config: {
+        "kslice:prefix": prefix,
+        "kslice:sshPort": String(sshd.port),
+        "kslice:hostKey": sshd.hostKey,
+        "kslice:privateKey": sshd.privateKey,
+        "kslice:plainToken": plainToken,
+        "kslice:budgetMemory": "48Mi",
+      },
     });
     stack.secrets["kslice:wrappedToken"] = wrappedToken;
   });
@@ -41,11 +48,17 @@ describe("secret inputs stay secret in state whether or not the program wrapped 
     // kslice's resources in the state file, inputs and outputs (the engine's default provider
     // keeps the stack's plain config, which is the user's choice, not kslice's)
     const dir = join(stack.backend, ".pulumi", "stacks");
-    const files = readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith(".json") && !f.includes(".bak"));
+    const files = readdirSync(dir, { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith(".json") && !f.includes(".bak"));
     expect(files.length).toBeGreaterThan(0);
     for (const f of files) {
       const resources = (JSON.parse(readFileSync(join(dir, f), "utf8")).checkpoint.latest?.resources ?? []) as { type: string }[];
-      const ours = resources.filter((res) => res.type.startsWith("pulumi-nodejs:dynamic/kslice:")) as { type: string; id: string; inputs: Record<string, unknown> }[];
+      const ours = resources.filter((res) => res.type.startsWith("pulumi-nodejs:dynamic/kslice:")) as {
+        type: string;
+        id: string;
+        inputs: Record<string, unknown>;
+      }[];
       expect(ours.map((res) => res.type).sort()).toEqual(["Container", "Host", "Host", "ResourceLimits"].map((t) => `pulumi-nodejs:dynamic/kslice:${t}`));
       const text = JSON.stringify(ours);
       // encrypted, not dropped: the inputs the provider needs are there as ciphertext

@@ -49,7 +49,9 @@ describe("a Host over SSH (OpenSSH on loopback) through the real engine", () => 
 
   it("keeps the private key out of the state file in plain text", () => {
     const dir = join(stack.backend, ".pulumi", "stacks");
-    const files = readdirSync(dir, { recursive: true }).map(String).filter((f) => f.endsWith(".json"));
+    const files = readdirSync(dir, { recursive: true })
+      .map(String)
+      .filter((f) => f.endsWith(".json"));
     const keyLine = sshd.privateKey.split("\n")[1]!;
     for (const f of files) expect(readFileSync(join(dir, f), "utf8")).not.toContain(keyLine);
   });
@@ -81,7 +83,12 @@ describe("a Host over SSH (OpenSSH on loopback) through the real engine", () => 
     const p = await stack.run("preview", "--expect-no-changes").finally(() => delete process.env.KSLICE_COUNT_COMMANDS);
     expect(p.ok, p.stderr).toBe(true);
     const preview = sessions() - before;
-    const lastByPid = new Map(readFileSync(counts, "utf8").trim().split("\n").map((l) => l.split(" ") as [string, string]));
+    const lastByPid = new Map(
+      readFileSync(counts, "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => l.split(" ") as [string, string]),
+    );
     expect([...lastByPid.values()].reduce((sum, n) => sum + Number(n), 0)).toBe(preview);
     before = sessions();
     const r = await stack.run("refresh");

@@ -22,7 +22,11 @@ interface StateResource {
 }
 
 describe("a stack whose state was written by an earlier kslice (its __provider a serialized closure)", () => {
-  const stack = new TestStack("test/fixtures/programs", { program: "dist/test/fixtures/programs/owners/index.js", stack: "s", config: { "kslice:prefix": prefix } });
+  const stack = new TestStack("test/fixtures/programs", {
+    program: "dist/test/fixtures/programs/owners/index.js",
+    stack: "s",
+    config: { "kslice:prefix": prefix },
+  });
   const pulumi = (...args: string[]) => {
     const { env } = stack.command("outputs");
     return execFileSync(join(pulumiBin(), "pulumi"), [...args, "--stack", "s"], { cwd: join(stack.backend, "work"), env, encoding: "utf8" });
@@ -109,7 +113,10 @@ describe("a stack made by the kslice before the Container redesign (main at 4c1e
       if (e !== "kslice") symlinkSync(join(repoRoot, "node_modules", e), join(old, "node_modules", e));
     }
     symlinkSync("..", join(old, "node_modules", "kslice"));
-    execFileSync(process.execPath, [join(repoRoot, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], { cwd: old, stdio: ["ignore", "ignore", "inherit"] });
+    execFileSync(process.execPath, [join(repoRoot, "node_modules/typescript/bin/tsc"), "-p", "tsconfig.json"], {
+      cwd: old,
+      stdio: ["ignore", "ignore", "inherit"],
+    });
   }, 600_000);
   afterAll(async () => {
     await stack.dispose();
@@ -127,8 +134,14 @@ describe("a stack made by the kslice before the Container redesign (main at 4c1e
 
   it("is made by that kslice (its own runner, program and provider)", async () => {
     const { argv, env } = stack.command("up");
-    const at = (a: string) => a.replace(join(repoRoot, "dist/scripts/stack.js"), join(old, "dist/scripts/stack.js")).replace(join(repoRoot, "test/fixtures/programs"), join(old, "test/fixtures/programs")).replace(join(repoRoot, "dist/test"), join(old, "dist/test"));
-    const out = JSON.parse(execFileSync(argv[0]!, argv.slice(1).map(at), { env, encoding: "utf8", maxBuffer: 64 << 20 })) as { outputs: Record<string, unknown> };
+    const at = (a: string) =>
+      a
+        .replace(join(repoRoot, "dist/scripts/stack.js"), join(old, "dist/scripts/stack.js"))
+        .replace(join(repoRoot, "test/fixtures/programs"), join(old, "test/fixtures/programs"))
+        .replace(join(repoRoot, "dist/test"), join(old, "dist/test"));
+    const out = JSON.parse(execFileSync(argv[0]!, argv.slice(1).map(at), { env, encoding: "utf8", maxBuffer: 64 << 20 })) as {
+      outputs: Record<string, unknown>;
+    };
     pids = containers();
     expect((pids as unknown[]).length).toBe(4);
     expect(out.outputs.workers).toHaveLength(3);

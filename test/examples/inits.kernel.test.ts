@@ -20,13 +20,18 @@ const req = createRequire(join(repo, "package.json"));
 async function declaredCommands(example: string, config: Record<string, string> = {}): Promise<{ name: string; command: string[] }[]> {
   const pulumi = req("@pulumi/pulumi") as typeof import("@pulumi/pulumi");
   const seen: { name: string; command: string[] }[] = [];
-  pulumi.runtime.setMocks({
-    newResource: (args) => {
-      if (args.type.endsWith(":Container") && Array.isArray(args.inputs.command)) seen.push({ name: args.name, command: args.inputs.command as string[] });
-      return { id: `${args.name}-id`, state: args.inputs };
+  pulumi.runtime.setMocks(
+    {
+      newResource: (args) => {
+        if (args.type.endsWith(":Container") && Array.isArray(args.inputs.command)) seen.push({ name: args.name, command: args.inputs.command as string[] });
+        return { id: `${args.name}-id`, state: args.inputs };
+      },
+      call: (args) => args.inputs,
     },
-    call: (args) => args.inputs,
-  }, "examples", "test", true);
+    "examples",
+    "test",
+    true,
+  );
   for (const [k, v] of Object.entries(config)) pulumi.runtime.setConfig(k, v);
   const program = req(join(repo, "dist", "examples", example, "index.js")) as () => Promise<unknown>;
   await program();
@@ -52,7 +57,10 @@ describe("the examples' inits handle SIGTERM", () => {
     ["quickstart", {}],
     ["gitops", {}],
     ["devenv", {}],
-    ["fleet", { "kslice:hosts": JSON.stringify([{ name: "h1", host: "192.0.2.1", hostKey: "ssh-ed25519 AAAA" }]), "kslice:privateKey": "key", "kslice:replicas": "1" }],
+    [
+      "fleet",
+      { "kslice:hosts": JSON.stringify([{ name: "h1", host: "192.0.2.1", hostKey: "ssh-ed25519 AAAA" }]), "kslice:privateKey": "key", "kslice:replicas": "1" },
+    ],
   ];
   it.each(examples)("examples/%s: every container's init exits on the stop's SIGTERM", async (example, config) => {
     const declared = await declaredCommands(example, config);

@@ -6,7 +6,10 @@ import { readFileSync } from "node:fs";
  * that change a limit behind kslice's back.
  */
 export function cgroupFileOf(pid: number, controller: string, file: string): string {
-  const lines = readFileSync(`/proc/${pid}/cgroup`, "utf8").trim().split("\n").map((l) => l.split(":"));
+  const lines = readFileSync(`/proc/${pid}/cgroup`, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => l.split(":"));
   const v1 = lines.find(([, controllers]) => controllers!.split(",").includes(controller));
   if (v1) return `/sys/fs/cgroup/${controller}${v1.slice(2).join(":")}/${file}`;
   const v2 = lines.find(([id, controllers]) => id === "0" && controllers === "");

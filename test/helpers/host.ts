@@ -76,7 +76,10 @@ export async function hostUnderTest(connection: Connection): Promise<HostUnderTe
   };
   const procsFiles = (prefix: string, node: string) =>
     v2 ? [`${root}/${prefix}/${node}/cgroup.procs`] : ["memory", "pids", "cpu"].map((c) => `${v1Mount(c)}/${prefix}/${node}/cgroup.procs`);
-  const joinNode = (prefix: string, node: string) => procsFiles(prefix, node).map((f) => `echo $$ > ${q(f)}`).join(" && ");
+  const joinNode = (prefix: string, node: string) =>
+    procsFiles(prefix, node)
+      .map((f) => `echo $$ > ${q(f)}`)
+      .join(" && ");
   const leaksScript = readFileSync(join(__dirname, "..", "..", "scripts", "leaks.sh"), "utf8");
   return {
     name: t.target,
@@ -105,11 +108,19 @@ export async function hostUnderTest(connection: Connection): Promise<HostUnderTe
       // $! is the inner shell, which joins the node and then becomes the command (exec: same pid)
       // the caller sees it inside the node: wait (bounded) until its pid is in the last procs file
       const last = q(procsFiles(prefix, node).at(-1)!);
-      const r = await t.run(["sh", "-c", `sh -c ${q(`${joinNode(prefix, node)} && exec ${command}`)} </dev/null >/dev/null 2>&1 & p=$!; i=0; until grep -qx "$p" ${last} || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done; echo $p`]);
+      const r = await t.run([
+        "sh",
+        "-c",
+        `sh -c ${q(`${joinNode(prefix, node)} && exec ${command}`)} </dev/null >/dev/null 2>&1 & p=$!; i=0; until grep -qx "$p" ${last} || [ $i -ge 200 ]; do sleep 0.05; i=$((i+1)); done; echo $p`,
+      ]);
       return Number(r.stdout.trim());
     },
     async runIn(prefix, node, command) {
-      return (await sh(`sh -c ${q(`${joinNode(prefix, node)} && exec ${command}`)} </dev/null >/dev/null 2>&1; echo $?`)).out.trim().split("\n").map(Number).pop()!;
+      return (await sh(`sh -c ${q(`${joinNode(prefix, node)} && exec ${command}`)} </dev/null >/dev/null 2>&1; echo $?`)).out
+        .trim()
+        .split("\n")
+        .map(Number)
+        .pop()!;
     },
     async alive(pid) {
       // a zombie (dead, not yet reaped) is not alive

@@ -57,7 +57,8 @@ function useOwnLab(count: number, opts: LabOptions): () => Lab {
 }
 
 function useSharedLab({ hosts, dir, image }: SharedLab): () => Lab {
-  const refuse = (what: string) => () => Promise.reject(new Error(`useLab: ${what} a shared guest; pass { own: true } to useLab for guests of this suite's own`));
+  const refuse = (what: string) => () =>
+    Promise.reject(new Error(`useLab: ${what} a shared guest; pass { own: true } to useLab for guests of this suite's own`));
   const lab: Lab = {
     hosts: hosts.map((h) => ({ ...h, ssh: { ...h.ssh } })),
     dir,
@@ -86,7 +87,12 @@ export async function leaksOnGuests(hosts: LabHost[], prefix: string): Promise<s
   for (const host of hosts) {
     const r = await sshRun(host, `bash -s -- ${prefix}`, leaks, { timeoutMs: 60_000 });
     if (r.exitCode === 0) continue;
-    found.push(...r.stdout.trim().split("\n").map((l) => `${host.name}: ${l}`));
+    found.push(
+      ...r.stdout
+        .trim()
+        .split("\n")
+        .map((l) => `${host.name}: ${l}`),
+    );
     await sshRun(host, `bash -s -- ${prefix}`, cleanup, { timeoutMs: 60_000 });
   }
   return found;

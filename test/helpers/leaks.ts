@@ -7,6 +7,9 @@ export function leaksOf(prefix: string): string[] {
     execFileSync(join(__dirname, "..", "..", "scripts", "leaks.sh"), [prefix], { encoding: "utf8" });
     return [];
   } catch (e) {
-    return String((e as { stdout?: string }).stdout ?? "").trim().split("\n").filter(Boolean);
+    return String((e as { stdout?: string }).stdout ?? "")
+      .trim()
+      .split("\n")
+      .filter(Boolean);
   }
 }

@@ -39,8 +39,16 @@ export class TestStack {
   /** The runner's command line and environment for one operation (secrets go in the environment). */
   command(op: string, ...flags: string[]): { argv: string[]; env: NodeJS.ProcessEnv } {
     const argv = [
-      process.execPath, join(repoRoot, "dist/scripts/stack.js"), op, join(repoRoot, this.dir), "--json",
-      "--stack", this.opts.stack ?? "test", "--workdir", join(this.backend, "work"), ...flags,
+      process.execPath,
+      join(repoRoot, "dist/scripts/stack.js"),
+      op,
+      join(repoRoot, this.dir),
+      "--json",
+      "--stack",
+      this.opts.stack ?? "test",
+      "--workdir",
+      join(this.backend, "work"),
+      ...flags,
     ];
     if (this.opts.program) argv.push("--program", join(repoRoot, this.opts.program));
     for (const [k, v] of Object.entries(this.config)) argv.push("--config", `${k}=${v}`);
@@ -50,7 +58,10 @@ export class TestStack {
       secretEnv[`KSLICE_TEST_SECRET_${i}`] = v;
       argv.push("--secret-env", `${k}=KSLICE_TEST_SECRET_${i}`);
     });
-    return { argv, env: { ...process.env, ...this.opts.env, ...secretEnv, PULUMI_BACKEND_URL: `file://${this.backend}`, PULUMI_CONFIG_PASSPHRASE: this.passphrase } };
+    return {
+      argv,
+      env: { ...process.env, ...this.opts.env, ...secretEnv, PULUMI_BACKEND_URL: `file://${this.backend}`, PULUMI_CONFIG_PASSPHRASE: this.passphrase },
+    };
   }
 
   /** Starts a run without waiting for it (to interrupt it); its output is discarded. */
@@ -70,7 +81,11 @@ export class TestStack {
   exportResources(): { type: string; urn: string; outputs: Record<string, unknown> }[] {
     const { env } = this.command("outputs");
     const bin = readFileSync(join(repoRoot, "node_modules", ".kslice-pulumi-bin"), "utf8").trim();
-    const out = execFileSync(join(bin, "pulumi"), ["stack", "export", "--stack", this.opts.stack ?? "test", "--show-secrets"], { cwd: join(this.backend, "work"), env, encoding: "utf8" });
+    const out = execFileSync(join(bin, "pulumi"), ["stack", "export", "--stack", this.opts.stack ?? "test", "--show-secrets"], {
+      cwd: join(this.backend, "work"),
+      env,
+      encoding: "utf8",
+    });
     return (JSON.parse(out).deployment.resources ?? []) as { type: string; urn: string; outputs: Record<string, unknown> }[];
   }
 

@@ -50,10 +50,16 @@ describe("a backup taken on one guest restores on the other", () => {
     const made = await C.check({}, { host: host("a"), ...box });
     expect(made.failures).toBeUndefined();
     const src = await C.create(made.inputs!);
-    const seen = await inside("a", `mkdir /data && head -c 8388608 /dev/urandom > /data/blob && touch /data/owned && chown 1000:1001 /data/owned && chmod 640 /data/owned && ${view}`);
+    const seen = await inside(
+      "a",
+      `mkdir /data && head -c 8388608 /dev/urandom > /data/blob && touch /data/owned && chown 1000:1001 /data/owned && chmod 640 /data/owned && ${view}`,
+    );
 
     const a = vm("a").ssh;
-    const r = await kslice(["--ssh", `${a.user}@${a.host}:${a.port}`, "--key", a.privateKeyPath, "--host-key", a.hostKey, "--prefix", prefix, "backup", "box", "--out", file], 180_000);
+    const r = await kslice(
+      ["--ssh", `${a.user}@${a.host}:${a.port}`, "--key", a.privateKeyPath, "--host-key", a.hostKey, "--prefix", prefix, "backup", "box", "--out", file],
+      180_000,
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/box backed up to .*: \d+ bytes, sha256 [0-9a-f]{64}, frozen \d+ ms/);
     expect((await ok("a", `${rt} state box`)).replace(/\s/g, "")).toContain(`"status":"running"`);

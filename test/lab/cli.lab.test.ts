@@ -25,10 +25,28 @@ describe("kslice CLI over SSH on a cgroup v2 host (crun)", () => {
   const vm = (): LabHost => lab().hosts[0]!;
   const host = () => ({ connection: sshConnection(vm()), prefix });
   const cli = (...args: string[]) =>
-    kslice(["--ssh", `${vm().ssh.user}@${vm().ssh.host}:${vm().ssh.port}`, "--key", vm().ssh.privateKeyPath, "--host-key", vm().ssh.hostKey, "--prefix", prefix, ...args], 180_000);
+    kslice(
+      [
+        "--ssh",
+        `${vm().ssh.user}@${vm().ssh.host}:${vm().ssh.port}`,
+        "--key",
+        vm().ssh.privateKeyPath,
+        "--host-key",
+        vm().ssh.hostKey,
+        "--prefix",
+        prefix,
+        ...args,
+      ],
+      180_000,
+    );
   const sshCat = async (files: string[]) => {
     const r = await run("ssh", [...sshOptions(vm().ssh), vm().ssh.host, "--", files.map((f) => `echo "@@${f}"; cat ${f}`).join("; ")], { timeoutMs: 60_000 });
-    return Object.fromEntries(r.stdout.split("@@").filter(Boolean).map((part) => [part.slice(0, part.indexOf("\n")), part.slice(part.indexOf("\n") + 1).trim()]));
+    return Object.fromEntries(
+      r.stdout
+        .split("@@")
+        .filter(Boolean)
+        .map((part) => [part.slice(0, part.indexOf("\n")), part.slice(part.indexOf("\n") + 1).trim()]),
+    );
   };
   const make = async (lc: typeof C | typeof L, args: Props) => {
     const c = await lc.check({}, { host: host(), ...args });
@@ -43,12 +61,18 @@ describe("kslice CLI over SSH on a cgroup v2 host (crun)", () => {
       return; // the lab did not boot: nothing was made
     }
     try {
-      for (const [name, parent] of [["web", "tenant"], ["hog", undefined]] as const) {
+      for (const [name, parent] of [
+        ["web", "tenant"],
+        ["hog", undefined],
+      ] as const) {
         await C.delete("", { host: host(), name, parent, command: ["true"] }).catch(() => undefined);
       }
       await L.delete("", { host: host(), name: "tenant", onDeleteWithProcesses: "kill" }).catch(() => undefined);
       await hostLifecycle.delete("", { ...host(), runtime: "auto" }).catch(() => undefined);
-      const left = await run("ssh", [...sshOptions(vm().ssh), vm().ssh.host, "--", `ls -d ${cg} /run/${prefix} /var/lib/${prefix} 2>/dev/null`], { timeoutMs: 60_000, allowFailure: true });
+      const left = await run("ssh", [...sshOptions(vm().ssh), vm().ssh.host, "--", `ls -d ${cg} /run/${prefix} /var/lib/${prefix} 2>/dev/null`], {
+        timeoutMs: 60_000,
+        allowFailure: true,
+      });
       expect(left.stdout.trim()).toBe("");
     } finally {
       await closeAllTransports();
@@ -58,15 +82,25 @@ describe("kslice CLI over SSH on a cgroup v2 host (crun)", () => {
   it("ps --json over --ssh agrees with cgroup v2's files, OOM kill included", async () => {
     await make(L, { name: "tenant", limits: { memory: { max: "128Mi", high: "96Mi" }, pids: { max: 50 }, cpu: { max: 1 } } });
     await make(C, { name: "web", parent: "tenant", command: ["sleep", "600"], limits: { memory: { max: "48Mi" }, pids: { max: 20 }, cpu: { max: 0.5 } } });
-    await make(C, { name: "hog", command: ["sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=256M count=1; sleep 600"], limits: { memory: { max: "32Mi" } } });
+    await make(C, {
+      name: "hog",
+      command: ["sh", "-c", "sleep 1; dd if=/dev/zero of=/dev/null bs=256M count=1; sleep 600"],
+      limits: { memory: { max: "32Mi" } },
+    });
     await new Promise((r) => setTimeout(r, 5000)); // the hog's dd (TCG is slow)
     const r = await cli("ps", "--json", "--interval", "1");
     expect(r.stderr).toBe("");
     expect(r.code).toBe(0);
     const view = JSON.parse(r.stdout) as PrefixView;
     const k = await sshCat([
-      `${cg}/tenant/web/memory.max`, `${cg}/tenant/web/pids.max`, `${cg}/tenant/web/cpu.max`, `${cg}/tenant/web/memory.peak`,
-      `${cg}/tenant/memory.high`, `${cg}/hog/memory.events`, `${cg}/hog/pids.events`, `${cg}/tenant/web/cpu.stat`,
+      `${cg}/tenant/web/memory.max`,
+      `${cg}/tenant/web/pids.max`,
+      `${cg}/tenant/web/cpu.max`,
+      `${cg}/tenant/web/memory.peak`,
+      `${cg}/tenant/memory.high`,
+      `${cg}/hog/memory.events`,
+      `${cg}/hog/pids.events`,
+      `${cg}/tenant/web/cpu.stat`,
     ]);
     expect(view).toMatchObject({ cgroupVersion: 2, runtime: "crun", prefix });
     const web = view.containers.find((c) => c.name === "web")!;

@@ -39,7 +39,11 @@ describe("a power loss right after kslice reports success", () => {
   const host = (h = vm()) => ({ connection: sshConnection(h), prefix });
   // the test's own view of a VM: plain OpenSSH, no multiplexing (the crash cuts every connection)
   const sshRun = (command: string, timeoutMs = 120_000, h = vm()): Promise<CommandResult> =>
-    run("ssh", [...sshOptions(h.ssh), h.ssh.host, "--", command], { timeoutMs, allowFailure: true }).catch((e: Error) => ({ exitCode: -1, stdout: "", stderr: e.message }));
+    run("ssh", [...sshOptions(h.ssh), h.ssh.host, "--", command], { timeoutMs, allowFailure: true }).catch((e: Error) => ({
+      exitCode: -1,
+      stdout: "",
+      stderr: e.message,
+    }));
   async function ok(command: string, h = vm()): Promise<string> {
     const r = await sshRun(command, 120_000, h);
     expect(r.exitCode, `${command}: ${r.stderr}`).toBe(0);
@@ -47,7 +51,9 @@ describe("a power loss right after kslice reports success", () => {
   }
   const exec = (name: string, script: string, h = vm()) => sshRun(`crun --root ${runtimeRoot} exec ${name} sh -c ${q(script)} 2>&1`, 120_000, h);
   const status = async (name: string, h = vm()) =>
-    (await sshRun(`crun --root ${runtimeRoot} state ${name} 2>/dev/null | grep -o '"status": *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"'`, 120_000, h)).stdout.trim() || "missing";
+    (
+      await sshRun(`crun --root ${runtimeRoot} state ${name} 2>/dev/null | grep -o '"status": *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"'`, 120_000, h)
+    ).stdout.trim() || "missing";
 
   let net: { inputs: Props; outs: Props };
   let web: { inputs: Props; outs: Props };
@@ -74,7 +80,9 @@ describe("a power loss right after kslice reports success", () => {
    */
   async function armCrash(h = vm()): Promise<{ fire: () => Promise<void> }> {
     const bootId = (await ok("cat /proc/sys/kernel/random/boot_id", h)).trim();
-    const child = spawn("ssh", [...sshOptions(h.ssh), h.ssh.host, "--", "echo armed; read go && echo b > /proc/sysrq-trigger"], { stdio: ["pipe", "pipe", "ignore"] });
+    const child = spawn("ssh", [...sshOptions(h.ssh), h.ssh.host, "--", "echo armed; read go && echo b > /proc/sysrq-trigger"], {
+      stdio: ["pipe", "pipe", "ignore"],
+    });
     sessions.push(child);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error("the crash session did not log in within 60 s")), 60_000);
@@ -99,7 +107,7 @@ describe("a power loss right after kslice reports success", () => {
 
   async function waitForBoot(bootId: string, h: LabHost): Promise<void> {
     let back = false;
-    for (const end = Date.now() + 240_000; !back && Date.now() < end; ) {
+    for (const end = Date.now() + 240_000; !back && Date.now() < end;) {
       await sleep(3000);
       const r = await sshRun("cat /proc/sys/kernel/random/boot_id", 20_000, h);
       back = r.exitCode === 0 && r.stdout.trim() !== "" && r.stdout.trim() !== bootId;
@@ -146,7 +154,14 @@ describe("a power loss right after kslice reports success", () => {
     await hostLifecycle.create(h.inputs!);
     net = await make(N, { name: "lan", subnet: "10.235.0.0/24", nat: true });
     idle = await make(C, { name: "idle", command: ["sleep", "infinity"], networks: [{ network: "lan" }], state: "stopped", stopGraceSeconds: 1 });
-    web = await make(C, { name: "web", command: serve, networks: [{ network: "lan", address: "10.235.0.10" }], ports: [port], limits: { memory: { max: "128Mi" } }, stopGraceSeconds: 1 });
+    web = await make(C, {
+      name: "web",
+      command: serve,
+      networks: [{ network: "lan", address: "10.235.0.10" }],
+      ports: [port],
+      limits: { memory: { max: "128Mi" } },
+      stopGraceSeconds: 1,
+    });
     await crash.fire();
     expect(web.outs).toMatchObject({ status: "running", address: "10.235.0.10" });
 

@@ -53,7 +53,11 @@ describe("kslice dashboard over SSH on a cgroup v2 host", () => {
     expect(c.failures).toBeUndefined();
     await C.create(c.inputs!);
     const target = `${vm().ssh.user}@${vm().ssh.host}:${vm().ssh.port}`;
-    dashboard = spawn("node", [cliPath, "dashboard", "--listen", "127.0.0.1:0", "--prefix", prefix, "--ssh", target, "--key", vm().ssh.privateKeyPath, "--host-key", vm().ssh.hostKey], { stdio: ["ignore", "ignore", "pipe"] });
+    dashboard = spawn(
+      "node",
+      [cliPath, "dashboard", "--listen", "127.0.0.1:0", "--prefix", prefix, "--ssh", target, "--key", vm().ssh.privateKeyPath, "--host-key", vm().ssh.hostKey],
+      { stdio: ["ignore", "ignore", "pipe"] },
+    );
     let err = "";
     const url = await new Promise<string>((resolve, reject) => {
       dashboard!.stderr!.on("data", (d: Buffer) => {
@@ -66,7 +70,16 @@ describe("kslice dashboard over SSH on a cgroup v2 host", () => {
     browser = await chromium.launchPersistentContext(join(work, "profile"), {
       executablePath: "/usr/bin/chromium",
       headless: true,
-      args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+      args: [
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+      ],
     });
     const page = browser.pages()[0] ?? (await browser.newPage());
     await page.goto(url);

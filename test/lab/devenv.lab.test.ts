@@ -16,8 +16,11 @@ import { testPrefix } from "../helpers/prefix";
 import { repoRoot, plainPulumiEnv } from "../helpers/stack";
 import { shellQuote as q } from "../../provider/transport/transport";
 
-
-interface Run { code: number; out: string; stdout: string }
+interface Run {
+  code: number;
+  out: string;
+  stdout: string;
+}
 
 describe("examples/devenv: the same environment on this host and on a lab VM", () => {
   const mirror = hostMirror();
@@ -34,10 +37,12 @@ describe("examples/devenv: the same environment on this host and on a lab VM", (
   const run = (cmd: string, args: string[], input?: string, timeout = 280_000): Promise<Run> =>
     new Promise((resolve) => {
       const child = execFile(cmd, args, { cwd: project, env, timeout, maxBuffer: 64 << 20 }, (err, stdout, stderr) =>
-        resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, out: stdout + stderr, stdout }));
+        resolve({ code: err ? (typeof err.code === "number" ? err.code : -1) : 0, out: stdout + stderr, stdout }),
+      );
       child.stdin?.end(input ?? "");
     });
-  const pulumi = (stack: string, args: string[], input?: string, timeout?: number) => run("pulumi", [...args, "--non-interactive", "--stack", stack], input, timeout);
+  const pulumi = (stack: string, args: string[], input?: string, timeout?: number) =>
+    run("pulumi", [...args, "--non-interactive", "--stack", stack], input, timeout);
   const deployed = new Set<string>();
   const dpkg = "dpkg-query -W -f '${Package} ${Version}\\n'";
   const sorted = (s: string) => s.trim().split("\n").sort();
@@ -73,7 +78,11 @@ describe("examples/devenv: the same environment on this host and on a lab VM", (
     mkdirSync(workspace);
 
     await stack("here", { ...here, workspace, memory: "256Mi" });
-    await stack("vm", { ...there, workspace: "/srv/devenv/workspace", memory: "256Mi", sshHost: vm().ssh.host, sshPort: String(vm().ssh.port), sshHostKey: vm().ssh.hostKey }, { sshPrivateKey: vm().ssh.privateKey });
+    await stack(
+      "vm",
+      { ...there, workspace: "/srv/devenv/workspace", memory: "256Mi", sshHost: vm().ssh.host, sshPort: String(vm().ssh.port), sshHostKey: vm().ssh.hostKey },
+      { sshPrivateKey: vm().ssh.privateKey },
+    );
 
     deployed.add("here");
     let r = await pulumi("here", ["up", "--yes", "--skip-preview"]);
@@ -92,7 +101,10 @@ describe("examples/devenv: the same environment on this host and on a lab VM", (
     expect(sorted(remote.stdout)).toEqual(sorted(local.stdout));
     for (const p of packages) expect(sorted(remote.stdout).find((l) => l.startsWith(`${p} `))).toBeDefined();
     // the init's working directory (crun exec itself starts in /), host name, memory limit
-    const inside = await sshRun(vm(), `crun --root /run/${there.prefix}/runtime exec dev sh -c 'readlink /proc/1/cwd; hostname; cat /sys/fs/cgroup/memory.max'`);
+    const inside = await sshRun(
+      vm(),
+      `crun --root /run/${there.prefix}/runtime exec dev sh -c 'readlink /proc/1/cwd; hostname; cat /sys/fs/cgroup/memory.max'`,
+    );
     expect(inside.stdout.trim().split("\n")).toEqual(["/workspace", "devenv", String(256 * 2 ** 20)]);
   }, 1_500_000);
 

@@ -78,8 +78,11 @@ describe("ContainerSet over three lab VMs: placement, drain, a VM lost and back"
     // config set stays in the stack's config file: set it back, not just left out
     stack!.config["kslice:memory"] = "32Mi";
     expect(p.ok).toBe(false);
-    expect(p.stderr).toMatch(/Placement resource .web-placement. has a problem: replicas: 6 replica\(s\) of memory 300Mi, cpu 0\.1 cores each do not fit: the pool has room for 3, short by 3 \(memory 900Mi, cpu 0\.3 cores\)/);
-    for (const h of ["lab-1", "lab-2", "lab-3"]) expect(p.stderr).toMatch(new RegExp(`${h}: room for 1 \\(memory \\d+[KM]i free of \\d+[KM]i, cpu 1 cores free of 1 cores\\)`));
+    expect(p.stderr).toMatch(
+      /Placement resource .web-placement. has a problem: replicas: 6 replica\(s\) of memory 300Mi, cpu 0\.1 cores each do not fit: the pool has room for 3, short by 3 \(memory 900Mi, cpu 0\.3 cores\)/,
+    );
+    for (const h of ["lab-1", "lab-2", "lab-3"])
+      expect(p.stderr).toMatch(new RegExp(`${h}: room for 1 \\(memory \\d+[KM]i free of \\d+[KM]i, cpu 1 cores free of 1 cores\\)`));
   }, 300_000);
 
   it("draining one VM moves its replicas to the other two (3 per VM), the rest stay", async () => {
@@ -103,7 +106,9 @@ describe("ContainerSet over three lab VMs: placement, drain, a VM lost and back"
 
   it("a VM killed: the next up re-places its replicas on the others with a warning; back again, its stale containers go", async () => {
     // lab-3 is still draining: lab-2's replicas all go to lab-1
-    const lost = Object.entries(assigned).filter(([, a]) => a.host === "lab-2").map(([r]) => r);
+    const lost = Object.entries(assigned)
+      .filter(([, a]) => a.host === "lab-2")
+      .map(([r]) => r);
     expect(lost).toHaveLength(3);
     await lab().kill("lab-2");
     const r = await up("lab-2 killed");

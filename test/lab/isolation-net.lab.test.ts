@@ -37,7 +37,8 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
     forgetReads();
     return r.stdout;
   };
-  const exec = (name: string, script: string) => sshRun(vm(), `crun --root /run/${prefix}/runtime exec ${name} sh -c ${q(script)} 2>&1`, undefined, { timeoutMs: 60_000 });
+  const exec = (name: string, script: string) =>
+    sshRun(vm(), `crun --root /run/${prefix}/runtime exec ${name} sh -c ${q(script)} 2>&1`, undefined, { timeoutMs: 60_000 });
   let net: Props;
   let netInputs: Props;
   const containers: Props[] = [];
@@ -82,15 +83,25 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
 
   it("a raw SYN to the VM's 127.0.0.1 from a container is unanswered; with the guard flushed and route_localnet=1 it is answered", async () => {
     // the probe, and a VM service that trusts its loopback binding
-    await ok(`mkdir -p ${probeDir}/www && base64 -d > ${probeDir}/loopback-syn && chmod 755 ${probeDir}/loopback-syn`, readFileSync(join(local, "loopback-syn")).toString("base64"));
-    await ok(`echo host-secret > ${probeDir}/www/index.html; setsid busybox httpd -f -p 127.0.0.1:${SECRET_PORT} -h ${probeDir}/www </dev/null >/dev/null 2>&1 & echo $! > ${probeDir}/httpd.pid`);
+    await ok(
+      `mkdir -p ${probeDir}/www && base64 -d > ${probeDir}/loopback-syn && chmod 755 ${probeDir}/loopback-syn`,
+      readFileSync(join(local, "loopback-syn")).toString("base64"),
+    );
+    await ok(
+      `echo host-secret > ${probeDir}/www/index.html; setsid busybox httpd -f -p 127.0.0.1:${SECRET_PORT} -h ${probeDir}/www </dev/null >/dev/null 2>&1 & echo $! > ${probeDir}/httpd.pid`,
+    );
     expect(await ok(`sleep 0.3; timeout 5 busybox wget -q -O - http://127.0.0.1:${SECRET_PORT}/`)).toContain("host-secret");
 
     const c = await N.check({}, { host: host(), name: "lo-net", subnet: "10.241.10.0/24" });
     expect(c.failures).toBeUndefined();
     netInputs = c.inputs!;
     net = (await N.create(netInputs)).outs!;
-    await makeContainer({ name: "attacker", command: ["sleep", "600"], networks: [{ network: "lo-net" }], mounts: [{ type: "bind", source: probeDir, target: "/probe" }] });
+    await makeContainer({
+      name: "attacker",
+      command: ["sleep", "600"],
+      networks: [{ network: "lo-net" }],
+      mounts: [{ type: "bind", source: probeDir, target: "/probe" }],
+    });
     expect(await localnet()).toBe("0");
     expect(await attack()).toBe("none");
 
@@ -107,7 +118,12 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
 
   it("a port published to 127.0.0.1 answers there and turns route_localnet on, while it lasts; the guard still refuses the attack", async () => {
     const serve = ["sh", "-c", "mkdir -p /www && echo hello-lab > /www/index.html && exec httpd -f -p 80 -h /www"];
-    const pub = await makeContainer({ name: "pub", command: serve, networks: [{ network: "lo-net" }], ports: [{ hostPort: PUBLISHED, containerPort: 80, hostAddress: "127.0.0.1" }] });
+    const pub = await makeContainer({
+      name: "pub",
+      command: serve,
+      networks: [{ network: "lo-net" }],
+      ports: [{ hostPort: PUBLISHED, containerPort: 80, hostAddress: "127.0.0.1" }],
+    });
     expect(await localnet()).toBe("1");
     expect(await ok(`timeout 5 busybox wget -q -O - http://127.0.0.1:${PUBLISHED}/`)).toContain("hello-lab");
     expect(await attack()).toBe("none");
@@ -128,20 +144,30 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
     const o = (await C.create(other.inputs!)).outs!;
     await makeContainer({ name: "near", command: serve, networks: [{ network: "lo-net" }] });
     const near = containers.at(-1)!;
-    const nearAddress = ((await C.read("", { ...near })).props!.address) as string;
+    const nearAddress = (await C.read("", { ...near })).props!.address as string;
     expect(await ok("cat /proc/sys/net/ipv4/ip_forward")).toBe("1\n");
     // same network answers (the fetch works at all); across prefixes nothing comes back
     expect((await exec("attacker", `timeout 10 wget -q -O - http://${nearAddress}/`)).stdout).toContain("team-b");
     expect((await exec("attacker", `timeout 5 wget -q -O - http://${o.address}/ || echo unreachable`)).stdout).toContain("unreachable");
-    const back = await sshRun(vm(), `crun --root /run/${prefix}2/runtime exec other sh -c ${q(`timeout 5 wget -q -O - http://${nearAddress}/ || echo unreachable`)} 2>&1`, undefined, { timeoutMs: 60_000 });
+    const back = await sshRun(
+      vm(),
+      `crun --root /run/${prefix}2/runtime exec other sh -c ${q(`timeout 5 wget -q -O - http://${nearAddress}/ || echo unreachable`)} 2>&1`,
+      undefined,
+      { timeoutMs: 60_000 },
+    );
     expect(back.stdout).toContain("unreachable");
   });
 
   it("drops a container's forged IPv4 source, ARP replies for the gateway and router advertisements; with antiSpoofing false they arrive", async () => {
     await ok(`base64 -d > ${probeDir}/spoof && chmod 755 ${probeDir}/spoof`, readFileSync(join(local, "spoof")).toString("base64"));
-    const { outs: w } = await makeContainer({ name: "witness", command: ["sleep", "600"], networks: [{ network: "lo-net" }], mounts: [{ type: "bind", source: probeDir, target: "/probe" }] });
+    const { outs: w } = await makeContainer({
+      name: "witness",
+      command: ["sleep", "600"],
+      networks: [{ network: "lo-net" }],
+      mounts: [{ type: "bind", source: probeDir, target: "/probe" }],
+    });
     let attacker = containers.find((c) => c.name === "attacker")!;
-    const near = ((await C.read("", { ...containers.find((c) => c.name === "near")! })).props!.address) as string;
+    const near = (await C.read("", { ...containers.find((c) => c.name === "near")! })).props!.address as string;
     const gateway = net.gateway as string;
     const gatewayMac = (await ok(`cat /sys/class/net/${net.bridge}/address`)).trim();
     const arpOfGateway = async () => (await exec("witness", `awk '$1 == "${gateway}" { print $4 }' /proc/net/arp`)).stdout.trim();
@@ -153,7 +179,10 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
       expect(await arpOfGateway()).toBe(gatewayMac);
       // witnesses with time to spare (an exec over SSH into a TCG guest can take seconds), stopped once read
       await ok(`setsid ${probeDir}/spoof listen 18463 120 > ${probeDir}/host-${tag} 2>&1 < /dev/null & echo $! > ${probeDir}/host-${tag}.pid; sleep 0.5`);
-      await exec("witness", `/probe/spoof listen 18464 120 > /tmp/peer-${tag} 2>&1 & echo $! > /tmp/w-${tag}.pid; /probe/spoof sniff 120 > /tmp/sniff-${tag} 2>&1 & echo $! >> /tmp/w-${tag}.pid; sleep 0.5`);
+      await exec(
+        "witness",
+        `/probe/spoof listen 18464 120 > /tmp/peer-${tag} 2>&1 & echo $! > /tmp/w-${tag}.pid; /probe/spoof sniff 120 > /tmp/sniff-${tag} 2>&1 & echo $! >> /tmp/w-${tag}.pid; sleep 0.5`,
+      );
       const send = async (args: string) => expect((await exec("attacker", `/probe/spoof ${args}`)).exitCode, args).toBe(0);
       await send(`udp ${near} ${gateway} 18463 forged-${tag}`);
       await send(`udp ${near} ${w.address} 18464 forged-${tag}`);

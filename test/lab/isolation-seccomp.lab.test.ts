@@ -41,13 +41,17 @@ describe("the seccomp allow-list on a cgroup v2 host (crun), attacked from insid
     return r.stdout;
   };
   const pids: Record<string, number> = {};
-  const attack = async (name: string, attacks: string[]) => probeResults(await ok(`crun --root ${runtimeRoot} exec ${name} /probe/seccomp ${attacks.join(" ")}`));
+  const attack = async (name: string, attacks: string[]) =>
+    probeResults(await ok(`crun --root ${runtimeRoot} exec ${name} /probe/seccomp ${attacks.join(" ")}`));
   const seccompMode = async (name: string) => /Seccomp:\s+(\d)/.exec(await ok(`cat /proc/${pids[name]}/status`))![1];
 
   beforeAll(async () => {
     const probe = buildSeccompProbe();
     try {
-      await ok(`mkdir -p ${q(probeDir)} && base64 -d > ${q(probeDir)}/seccomp && chmod 755 ${q(probeDir)}/seccomp`, readFileSync(probe.path).toString("base64"));
+      await ok(
+        `mkdir -p ${q(probeDir)} && base64 -d > ${q(probeDir)}/seccomp && chmod 755 ${q(probeDir)}/seccomp`,
+        readFileSync(probe.path).toString("base64"),
+      );
     } finally {
       probe.remove();
     }

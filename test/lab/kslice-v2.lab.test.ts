@@ -82,7 +82,13 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
       for (const name of ["box", "web-a", "web-b", "n-web", "n-client", "n-sys", "p-view"]) {
         await C.delete("", { host: host(), name, parent: name.startsWith("web") ? "tenant" : undefined, command: ["true"] }).catch(() => undefined);
       }
-      for (const [name, parent] of [["kid", "live"], ["live", undefined], ["old", undefined], ["child", "tenant"], ["tenant", undefined]] as const) {
+      for (const [name, parent] of [
+        ["kid", "live"],
+        ["live", undefined],
+        ["old", undefined],
+        ["child", "tenant"],
+        ["tenant", undefined],
+      ] as const) {
         await L.delete("", { host: host(), name, parent, onDeleteWithProcesses: "kill" }).catch(() => undefined);
       }
       await N.delete("", { host: host(), name: "lan", subnet: "10.233.0.0/24" }).catch(() => undefined);
@@ -144,14 +150,17 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
       const lastCpu = String(cpuCount - 1);
       const first = await makeLimits({
         name: "live",
-        limits: { memory: { max: "128Mi" }, pids: { max: 100 }, cpu: { cpuset: { cpus: lastCpu } }, io: { devices: [{ device: "/dev/vda", writeBps: "10Mi" }] } },
+        limits: {
+          memory: { max: "128Mi" },
+          pids: { max: 100 },
+          cpu: { cpuset: { cpus: lastCpu } },
+          io: { devices: [{ device: "/dev/vda", writeBps: "10Mi" }] },
+        },
       });
       expect(await cat(`${cg}/live/cpuset.cpus`)).toBe(lastCpu);
       expect(await cat(`${cg}/live/io.max`)).toMatch(/^\d+:\d+ rbps=max wbps=10485760 riops=max wiops=max$/);
       // setsid + closed stdio: the sleep outlives the ssh session; exec keeps the shell's pid
-      const pid = Number(
-        (await ok(`setsid sh -c 'echo $$ > ${cg}/live/cgroup.procs && exec sleep 600' </dev/null >/dev/null 2>&1 & echo $!`)).trim(),
-      );
+      const pid = Number((await ok(`setsid sh -c 'echo $$ > ${cg}/live/cgroup.procs && exec sleep 600' </dev/null >/dev/null 2>&1 & echo $!`)).trim());
       await sleep(300);
       expect(await cat(`${cg}/live/cgroup.procs`)).toBe(String(pid));
 
@@ -169,7 +178,9 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
 
       // v2's "no internal processes" rule: no child below a node that holds processes, said clearly
       const kid = (await L.check({}, { host: host(), name: "kid", parent: "live", limits: {} })).inputs!;
-      await expect(L.create(kid)).rejects.toThrow(/live holds 1 process\(es\) \(pids \d+\); cgroup v2 allows child cgroups only below a node without processes/);
+      await expect(L.create(kid)).rejects.toThrow(
+        /live holds 1 process\(es\) \(pids \d+\); cgroup v2 allows child cgroups only below a node without processes/,
+      );
       expect((await sshRun(`test -d ${cg}/live/kid`)).exitCode).not.toBe(0);
 
       // delete with a process inside: a clear error by default, then cgroup.kill on request
@@ -192,7 +203,9 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
     it("kills by freezing with cgroup.freeze where the kernel has no cgroup.kill (before 5.14)", async () => {
       const inputs = await makeLimits({ name: "old", limits: {} });
       // two shells that fork all the time: only a frozen cgroup can be emptied in one pass
-      await ok(`for i in 1 2; do setsid sh -c 'echo $$ > ${cg}/old/cgroup.procs && exec sh -c "while :; do sleep 1 & wait; done"' </dev/null >/dev/null 2>&1 & done`);
+      await ok(
+        `for i in 1 2; do setsid sh -c 'echo $$ > ${cg}/old/cgroup.procs && exec sh -c "while :; do sleep 1 & wait; done"' </dev/null >/dev/null 2>&1 & done`,
+      );
       await sleep(500);
       expect((await cat(`${cg}/old/cgroup.procs`)).split("\n").length).toBeGreaterThanOrEqual(2);
       const h = await hostContext({ connection: parsed(), prefix });
@@ -226,7 +239,9 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
       expect(await cat(`${cg}/tenant/cgroup.subtree_control`)).toMatch(/memory/);
       const oomKills = async () => Number(/^oom_kill (\d+)$/m.exec(await cat(`${cg}/tenant/memory.events`))![1]);
       const before = await oomKills();
-      const r = await sshRun(`sh -c 'echo $$ > ${cg}/tenant/child/cgroup.procs && exec dd if=/dev/zero of=/dev/null bs=200M count=1' 2>/dev/null; echo "rc=$?"`);
+      const r = await sshRun(
+        `sh -c 'echo $$ > ${cg}/tenant/child/cgroup.procs && exec dd if=/dev/zero of=/dev/null bs=200M count=1' 2>/dev/null; echo "rc=$?"`,
+      );
       expect(r.stdout.trim()).toBe("rc=137"); // SIGKILL by the OOM killer
       expect(await oomKills()).toBeGreaterThanOrEqual(before + 1);
       expect(Number(/^oom_kill (\d+)$/m.exec(await cat(`${cg}/tenant/child/memory.events`))![1])).toBeGreaterThanOrEqual(1);
@@ -260,7 +275,7 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
       const pid = box.outs.pid as number;
       expect(pid).toBeGreaterThan(1);
       expect(await alive(pid)).toBe(true);
-      expect((await cat(`/proc/${pid}/cgroup`))).toBe(`0::/${prefix}/box`);
+      expect(await cat(`/proc/${pid}/cgroup`)).toBe(`0::/${prefix}/box`);
       expect(await cat(`${cg}/box/memory.max`)).toBe(String(48 * MiB));
       expect(await cat(`${cg}/box/memory.high`)).toBe(String(40 * MiB));
       expect(await cat(`${cg}/box/pids.max`)).toBe("24");
@@ -433,7 +448,8 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
     });
 
     it("deletes the containers and the network: no veth, rule or bridge is left", async () => {
-      for (const name of ["n-web", "n-client"]) await C.delete("", { host: host(), name, command: ["true"], networks: [{ network: "lan" }], ports: name === "n-web" ? [port] : [] });
+      for (const name of ["n-web", "n-client"])
+        await C.delete("", { host: host(), name, command: ["true"], networks: [{ network: "lan" }], ports: name === "n-web" ? [port] : [] });
       await N.delete("", net);
       expect((await ok(`grep -l '^${prefix}/' /sys/class/net/*/ifalias 2>/dev/null; nft list tables; true`)).trim()).not.toContain(prefix);
     });

@@ -146,11 +146,13 @@ describe("three lab VMs at once", () => {
       expect(new Set(seen.map((s) => s.got)).size).toBe(3);
       // restored from one saved guest (unless KSLICE_LAB_SNAPSHOT=0), yet three machines: each its own
       // machine-id and the host's time, and the saved guest's key no longer lets anyone in
-      const ids = await Promise.all(lab.hosts.map(async (h) => {
-        const [id, clock] = (await ok(h, "cat /etc/machine-id; date +%s.%N")).trim().split("\n");
-        expect(Math.abs(Number(clock) - Date.now() / 1000), `${h.name}'s clock against this host's`).toBeLessThan(5);
-        return id;
-      }));
+      const ids = await Promise.all(
+        lab.hosts.map(async (h) => {
+          const [id, clock] = (await ok(h, "cat /etc/machine-id; date +%s.%N")).trim().split("\n");
+          expect(Math.abs(Number(clock) - Date.now() / 1000), `${h.name}'s clock against this host's`).toBeLessThan(5);
+          return id;
+        }),
+      );
       expect(new Set(ids).size).toBe(3);
       if (process.env.KSLICE_LAB_SNAPSHOT !== "0") {
         expect(lab.hosts.every((h) => h.restored)).toBe(true);

@@ -101,10 +101,7 @@ interface BootContext {
 const abortedMessage = "aborted: another VM of this run failed";
 
 /** Starts one VM and waits for SSH; retries on a lost port race. Pushes the VM to `vms` as soon as QEMU runs. */
-async function bootVm(
-  i: number,
-  ctx: BootContext,
-): Promise<LabHost> {
+async function bootVm(i: number, ctx: BootContext): Promise<LabHost> {
   const name = `lab-${i}`;
   const dir = join(ctx.dir, `vm-${i}`);
   mkdirSync(dir);
@@ -130,7 +127,16 @@ async function bootVm(
       hostKey,
       knownHostsPath,
     };
-    const spec: VmSpec = { name, dir, image: ctx.image, port, memoryMiB: ctx.opts.memoryMiB, cpus: ctx.opts.cpus, accel: ctx.opts.accel, mirror: ctx.opts.mirror };
+    const spec: VmSpec = {
+      name,
+      dir,
+      image: ctx.image,
+      port,
+      memoryMiB: ctx.opts.memoryMiB,
+      cpus: ctx.opts.cpus,
+      accel: ctx.opts.accel,
+      mirror: ctx.opts.mirror,
+    };
     if (ctx.aborted) throw new Error(abortedMessage);
     const started = Date.now();
     if (restore) await run("cp", ["--reflink=auto", restore.overlay, join(dir, "overlay.qcow2")], { timeoutMs: 60_000 });
@@ -211,7 +217,10 @@ function recordBoot(by: string, vms: number, seconds: number, accel: Accel, how:
   const file = process.env.KSLICE_LAB_BOOT_LOG;
   if (!file) return;
   try {
-    appendFileSync(file, JSON.stringify({ by, vms, seconds, accel, ...(how.restored ? { restored: how.restored } : {}), ...(how.saved ? { saved: true } : {}) }) + "\n");
+    appendFileSync(
+      file,
+      JSON.stringify({ by, vms, seconds, accel, ...(how.restored ? { restored: how.restored } : {}), ...(how.saved ? { saved: true } : {}) }) + "\n",
+    );
   } catch {
     // the log is a report, never a reason to fail a boot
   }
@@ -252,7 +261,10 @@ export async function startLab(count: number, opts: LabOptions = {}): Promise<La
       if ((await Promise.race([Promise.all(vms.map((v) => v.exited)), timeout])) === "timeout") {
         for (const vm of vms) vm.child.kill("SIGKILL");
       }
-      const left = await killAndWait(vms.map((v) => v.child.pid ?? 0).filter((p) => p > 0), 2_000);
+      const left = await killAndWait(
+        vms.map((v) => v.child.pid ?? 0).filter((p) => p > 0),
+        2_000,
+      );
       rmSync(dir, { recursive: true, force: true });
       process.off("exit", onExit);
       if (left.length > 0) throw new Error(`lab stop: QEMU pids ${left.join(", ")} survived SIGKILL`);
@@ -263,15 +275,25 @@ export async function startLab(count: number, opts: LabOptions = {}): Promise<La
     const clientKey = join(dir, "id_ed25519");
     await keygen(clientKey, "kslice-lab");
     // KSLICE_LAB_SNAPSHOT=0: every VM boots. Saved guests are for TCG, where a boot is what costs.
-    const snapshot = accel === "tcg" && process.env.KSLICE_LAB_SNAPSHOT !== "0"
-      ? await ensureSnapshot(image, { cpus, memoryMiB, mirror: opts.mirror, accel }, dir, log).catch((err: Error) => {
-          console.warn(`[lab] no saved guest to restore (${err.message.split("\n")[0]}); booting instead`);
-          return undefined;
-        })
-      : undefined;
+    const snapshot =
+      accel === "tcg" && process.env.KSLICE_LAB_SNAPSHOT !== "0"
+        ? await ensureSnapshot(image, { cpus, memoryMiB, mirror: opts.mirror, accel }, dir, log).catch((err: Error) => {
+            console.warn(`[lab] no saved guest to restore (${err.message.split("\n")[0]}); booting instead`);
+            return undefined;
+          })
+        : undefined;
     if (snapshot?.builtSeconds) recordBoot(opts.by ?? "-", 1, snapshot.builtSeconds, accel, { saved: true });
     const started = Date.now();
-    const ctx: BootContext = { dir, image, clientKey, usedPorts: new Set(), vms, opts: { memoryMiB, cpus, accel, bootTimeoutMs, mirror: opts.mirror }, aborted: false, snapshot };
+    const ctx: BootContext = {
+      dir,
+      image,
+      clientKey,
+      usedPorts: new Set(),
+      vms,
+      opts: { memoryMiB, cpus, accel, bootTimeoutMs, mirror: opts.mirror },
+      aborted: false,
+      snapshot,
+    };
     // Boot all at once; the first failure stops the others' waits, and all settle before cleanup.
     const settled = await Promise.allSettled(
       Array.from({ length: count }, (_, i) =>
@@ -289,7 +311,9 @@ export async function startLab(count: number, opts: LabOptions = {}): Promise<La
     }
     const bootSeconds = (Date.now() - started) / 1000;
     const restored = hosts.filter((h) => h.restored).length;
-    log(`[lab] ${count} VM(s) (${accel}, ${cpus} vCPU, ${memoryMiB} MiB${restored ? `, ${restored} restored from a saved guest` : ""}) answered SSH in ${bootSeconds.toFixed(1)}s`);
+    log(
+      `[lab] ${count} VM(s) (${accel}, ${cpus} vCPU, ${memoryMiB} MiB${restored ? `, ${restored} restored from a saved guest` : ""}) answered SSH in ${bootSeconds.toFixed(1)}s`,
+    );
     recordBoot(opts.by ?? "-", count, bootSeconds, accel, { restored });
     const vmOf = (name: string) => {
       const vm = vms.find((v) => v.spec.name === name);

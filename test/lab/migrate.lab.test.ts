@@ -24,7 +24,8 @@ describe("a container whose host changes migrates with its data", () => {
     return r.stdout;
   }
   const inside = (k: "a" | "b", script: string) => ok(k, `${rt} exec box sh -c ${q(script)}`);
-  const status = async (k: "a" | "b") => (await ok(k, `${rt} state box 2>/dev/null | grep -o '"status": *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"'; true`)).trim() || "missing";
+  const status = async (k: "a" | "b") =>
+    (await ok(k, `${rt} state box 2>/dev/null | grep -o '"status": *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"'; true`)).trim() || "missing";
   const sha = "sha256sum /data/blob | cut -d' ' -f1";
 
   let stack: TestStack | undefined;
@@ -32,9 +33,13 @@ describe("a container whose host changes migrates with its data", () => {
     const s = new TestStack("test/fixtures/programs", {
       program: "dist/test/fixtures/programs/migrate/index.js",
       config: {
-        "kslice:aPrefix": prefix, "kslice:bPrefix": prefix, "kslice:network": "true",
-        "kslice:aSshPort": String(vm("a").ssh.port), "kslice:aHostKey": vm("a").ssh.hostKey,
-        "kslice:bSshPort": String(vm("b").ssh.port), "kslice:bHostKey": vm("b").ssh.hostKey,
+        "kslice:aPrefix": prefix,
+        "kslice:bPrefix": prefix,
+        "kslice:network": "true",
+        "kslice:aSshPort": String(vm("a").ssh.port),
+        "kslice:aHostKey": vm("a").ssh.hostKey,
+        "kslice:bSshPort": String(vm("b").ssh.port),
+        "kslice:bHostKey": vm("b").ssh.hostKey,
       },
     });
     s.secrets["kslice:privateKey"] = vm("a").ssh.privateKey; // one client key per lab run
@@ -54,7 +59,12 @@ describe("a container whose host changes migrates with its data", () => {
     stack = makeStack();
     const first = await up("a");
     expect(first.ok, first.stderr).toBe(true);
-    data = (await inside("a", `mkdir -p /data && dd if=/dev/urandom of=/data/blob bs=1M count=50 2>/dev/null && touch /data/owned && chown 1234:4321 /data/owned && ${sha}`)).trim();
+    data = (
+      await inside(
+        "a",
+        `mkdir -p /data && dd if=/dev/urandom of=/data/blob bs=1M count=50 2>/dev/null && touch /data/owned && chown 1234:4321 /data/owned && ${sha}`,
+      )
+    ).trim();
     expect(data).toMatch(/^[0-9a-f]{64}$/);
     expect((await sshRun(vm("b"), `test -d /var/lib/${prefix}/templates/busybox`)).exitCode).not.toBe(0);
 
@@ -75,7 +85,15 @@ describe("a container whose host changes migrates with its data", () => {
     expect(seq).toMatch(/^\d+$/);
     expect(Number(seq)).toBeGreaterThan(before);
     expect(moved.json!.summary).toMatchObject({ update: 1 });
-    const m = moved.json!.outputs.lastMigration as { mode: string; downtimeMs: number; bytes: number; precopyBytes: number; templateBuilt: boolean; from: string; to: string };
+    const m = moved.json!.outputs.lastMigration as {
+      mode: string;
+      downtimeMs: number;
+      bytes: number;
+      precopyBytes: number;
+      templateBuilt: boolean;
+      from: string;
+      to: string;
+    };
     expect(m).toMatchObject({ mode: "cold", templateBuilt: true, from: target("a"), to: target("b") });
     expect(m.bytes).toBeGreaterThan(50 * 2 ** 20);
     // the 50 MiB went while it ran; while it was stopped only what changed since (next to nothing)
@@ -83,19 +101,27 @@ describe("a container whose host changes migrates with its data", () => {
     expect(m.bytes - m.precopyBytes).toBeLessThan(2 ** 20);
     expect(moved.stderr).toMatch(/pre-copied 5\d\.\d MiB to .* while it ran/);
     expect(m.downtimeMs).toBeGreaterThan(0);
-    console.log(`cold migration of 50 MiB between lab VMs: downtime ${m.downtimeMs} ms, ${m.bytes} bytes (${m.precopyBytes} while it ran); ${/migrated from .*$/m.exec(moved.stderr)?.[0] ?? ""}`);
+    console.log(
+      `cold migration of 50 MiB between lab VMs: downtime ${m.downtimeMs} ms, ${m.bytes} bytes (${m.precopyBytes} while it ran); ${/migrated from .*$/m.exec(moved.stderr)?.[0] ?? ""}`,
+    );
 
     expect(await status("b")).toBe("running");
     expect((await inside("b", sha)).trim()).toBe(data);
     expect((await inside("b", "stat -c '%u:%g' /data/owned")).trim()).toBe("1234:4321");
-    expect((await ok("b", `cat /sys/fs/cgroup/${prefix}/box/memory.max /sys/fs/cgroup/${prefix}/box/pids.max`)).trim().split("\n")).toEqual([String(96 * 2 ** 20), "48"]);
+    expect((await ok("b", `cat /sys/fs/cgroup/${prefix}/box/memory.max /sys/fs/cgroup/${prefix}/box/pids.max`)).trim().split("\n")).toEqual([
+      String(96 * 2 ** 20),
+      "48",
+    ]);
     expect(moved.json!.outputs.address).toMatch(/^10\.234\.7\.\d+$/);
     expect(await ok("b", `nft list table ip ${prefix} | grep -c 'dport 18341'`)).not.toBe("0");
     // its anti-spoofing elements came with it, and went from A
     expect(await ok("b", `nft list set bridge ${prefix} ip4`)).toContain(` . ${moved.json!.outputs.address as string}`);
     expect(await ok("a", `nft list set bridge ${prefix} ip4 2>/dev/null; true`)).not.toContain(` . ${moved.json!.outputs.address as string}`);
     // nothing of the container is left on A (its host setup stays: the Host is still declared there)
-    const leftOnA = await ok("a", `ls /var/lib/${prefix}/containers /run/${prefix}/runtime; ls -d /sys/fs/cgroup/${prefix}/box; grep -rl box /var/lib/${prefix}/ports /var/lib/${prefix}/networks; true`);
+    const leftOnA = await ok(
+      "a",
+      `ls /var/lib/${prefix}/containers /run/${prefix}/runtime; ls -d /sys/fs/cgroup/${prefix}/box; grep -rl box /var/lib/${prefix}/ports /var/lib/${prefix}/networks; true`,
+    );
     expect(leftOnA).not.toMatch(/box/);
     expect(await status("a")).toBe("missing");
   }, 900_000);
@@ -181,13 +207,16 @@ describe("a container whose host changes migrates with its data", () => {
     expect(d.ok, d.stderr).toBe(true);
     const half = Math.floor(prefix.length / 2);
     for (const k of ["a", "b"] as const) {
-      const leaks = await ok(k, [
-        `P='${prefix.slice(0, half)}''${prefix.slice(half)}'`,
-        `find /sys/fs/cgroup /run /var/lib -name "*$P*" 2>/dev/null`,
-        `grep -l "^$P" /sys/class/net/*/ifalias 2>/dev/null`,
-        `nft list tables 2>/dev/null | grep -F "$P"`,
-        `true`,
-      ].join("\n"));
+      const leaks = await ok(
+        k,
+        [
+          `P='${prefix.slice(0, half)}''${prefix.slice(half)}'`,
+          `find /sys/fs/cgroup /run /var/lib -name "*$P*" 2>/dev/null`,
+          `grep -l "^$P" /sys/class/net/*/ifalias 2>/dev/null`,
+          `nft list tables 2>/dev/null | grep -F "$P"`,
+          `true`,
+        ].join("\n"),
+      );
       expect(leaks, `left on ${k}`).toBe("");
     }
   }, 300_000);

@@ -9,7 +9,11 @@ export function hostMirror(): URL | undefined {
   const dir = "/etc/apt/sources.list.d";
   const texts: string[] = [];
   try {
-    texts.push(...readdirSync(dir).filter((f) => f.endsWith(".sources") || f.endsWith(".list")).map((f) => readFileSync(join(dir, f), "utf8")));
+    texts.push(
+      ...readdirSync(dir)
+        .filter((f) => f.endsWith(".sources") || f.endsWith(".list"))
+        .map((f) => readFileSync(join(dir, f), "utf8")),
+    );
   } catch {
     // no sources directory
   }
@@ -19,7 +23,10 @@ export function hostMirror(): URL | undefined {
     // no classic sources file
   }
   const all = texts.join("\n");
-  const url = process.env.KSLICE_LAB_MIRROR ?? all.match(/^(?:URIs:|deb(?: \[[^\]]*\])?)\s+(http:\/\/\S+\/debian)\/?\s*$/m)?.[1] ?? all.match(/(http:\/\/\S+\/debian)\/? /)?.[1];
+  const url =
+    process.env.KSLICE_LAB_MIRROR ??
+    all.match(/^(?:URIs:|deb(?: \[[^\]]*\])?)\s+(http:\/\/\S+\/debian)\/?\s*$/m)?.[1] ??
+    all.match(/(http:\/\/\S+\/debian)\/? /)?.[1];
   return url ? new URL(url) : undefined;
 }
 

@@ -33,14 +33,20 @@ describe("a host reboot: containers declared running come back by themselves", (
   const host = () => ({ connection: sshConnection(vm()), prefix });
   // the test's own view of the VM: plain OpenSSH, no multiplexing (the reboot would cut a master)
   const sshRun = (command: string, timeoutMs = 120_000): Promise<CommandResult> =>
-    run("ssh", [...sshOptions(vm().ssh), vm().ssh.host, "--", command], { timeoutMs, allowFailure: true }).catch((e: Error) => ({ exitCode: -1, stdout: "", stderr: e.message }));
+    run("ssh", [...sshOptions(vm().ssh), vm().ssh.host, "--", command], { timeoutMs, allowFailure: true }).catch((e: Error) => ({
+      exitCode: -1,
+      stdout: "",
+      stderr: e.message,
+    }));
   async function ok(command: string): Promise<string> {
     const r = await sshRun(command);
     expect(r.exitCode, `${command}: ${r.stderr}`).toBe(0);
     return r.stdout;
   }
   const exec = (name: string, script: string) => sshRun(`crun --root ${runtimeRoot} exec ${name} sh -c ${q(script)} 2>&1`);
-  const status = async (name: string) => (await sshRun(`crun --root ${runtimeRoot} state ${name} 2>/dev/null | grep -o '"status": *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"'`)).stdout.trim() || "missing";
+  const status = async (name: string) =>
+    (await sshRun(`crun --root ${runtimeRoot} state ${name} 2>/dev/null | grep -o '"status": *"[a-z]*"' | grep -o '[a-z]*"$' | tr -d '"'`)).stdout.trim() ||
+    "missing";
 
   let net: { inputs: Props; outs: Props };
   let keep: { inputs: Props; outs: Props };
@@ -71,7 +77,13 @@ describe("a host reboot: containers declared running come back by themselves", (
     const h = await hostLifecycle.check({}, host());
     await hostLifecycle.create(h.inputs!);
     net = await make(N, { name: "lan", subnet: "10.234.0.0/24", nat: true });
-    keep = await make(C, { name: "keep", command: ["sleep", "infinity"], networks: [{ network: "lan", address: "10.234.0.10" }], disk: { max: "64Mi" }, stopGraceSeconds: 1 });
+    keep = await make(C, {
+      name: "keep",
+      command: ["sleep", "infinity"],
+      networks: [{ network: "lan", address: "10.234.0.10" }],
+      disk: { max: "64Mi" },
+      stopGraceSeconds: 1,
+    });
     idle = await make(C, { name: "idle", command: ["sleep", "infinity"], state: "stopped", stopGraceSeconds: 1 });
     expect(keep.outs).toMatchObject({ status: "running", address: "10.234.0.10" });
     expect((await exec("keep", "echo precious > /data.txt && sync && cat /data.txt")).stdout).toContain("precious");
@@ -86,7 +98,7 @@ describe("a host reboot: containers declared running come back by themselves", (
     await ok("touch /run/kslice-before-reboot");
     await sshRun("systemctl reboot", 30_000);
     let back = false;
-    for (const end = Date.now() + 240_000; !back && Date.now() < end; ) {
+    for (const end = Date.now() + 240_000; !back && Date.now() < end;) {
       await sleep(3000);
       const r = await sshRun("test ! -e /run/kslice-before-reboot && echo rebooted", 20_000);
       back = r.exitCode === 0 && r.stdout.includes("rebooted");

@@ -66,15 +66,19 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** SIGTERM, then SIGKILL after graceMs; resolves when every pid is gone or after a bounded wait. */
 export async function killAndWait(pids: number[], graceMs = 5_000): Promise<number[]> {
   const alive = () => pids.filter((p) => processStartTicks(p) !== undefined);
-  const signal = (sig: NodeJS.Signals) => alive().forEach((p) => {
-    try {
-      process.kill(p, sig);
-    } catch {
-      // already gone
-    }
-  });
+  const signal = (sig: NodeJS.Signals) =>
+    alive().forEach((p) => {
+      try {
+        process.kill(p, sig);
+      } catch {
+        // already gone
+      }
+    });
   signal("SIGTERM");
-  for (const [deadline, next] of [[graceMs, "SIGKILL"], [5_000, undefined]] as const) {
+  for (const [deadline, next] of [
+    [graceMs, "SIGKILL"],
+    [5_000, undefined],
+  ] as const) {
     const until = Date.now() + deadline;
     while (alive().length > 0 && Date.now() < until) await sleep(100);
     if (alive().length === 0) return [];

@@ -31,7 +31,10 @@ const recipe = "2";
 /** QEMU restores only into the machine it saved from: same QEMU, image, vCPUs, memory and devices. */
 async function snapshotKey(image: LabImage, spec: Pick<VmSpec, "cpus" | "memoryMiB" | "mirror">): Promise<string> {
   const { stdout } = await run("qemu-system-x86_64", ["--version"], { timeoutMs: 10_000 });
-  const h = createHash("sha256").update([recipe, stdout.split("\n")[0], image.path, image.kernel, image.initrd].join("\n")).digest("hex").slice(0, 12);
+  const h = createHash("sha256")
+    .update([recipe, stdout.split("\n")[0], image.path, image.kernel, image.initrd].join("\n"))
+    .digest("hex")
+    .slice(0, 12);
   return `${basename(dirname(image.path))}-${h}-c${spec.cpus}-m${spec.memoryMiB}${spec.mirror ? "-fwd" : ""}`;
 }
 
@@ -56,7 +59,10 @@ function hmp(socket: string, command: string, timeoutMs = 30_000): Promise<strin
     const c = connect(socket);
     let out = "";
     let sent = false;
-    const timer = setTimeout(() => (c.destroy(), reject(new Error(`QEMU monitor: "${command}" got no answer in ${timeoutMs / 1000}s; got: ${out}`))), timeoutMs);
+    const timer = setTimeout(
+      () => (c.destroy(), reject(new Error(`QEMU monitor: "${command}" got no answer in ${timeoutMs / 1000}s; got: ${out}`))),
+      timeoutMs,
+    );
     c.on("data", (d) => {
       out += d.toString();
       if (!out.endsWith("(qemu) ")) return;
@@ -91,7 +97,12 @@ function pruneStale(image: LabImage): void {
  * `workDir`, a lab run's directory, so a killed builder is swept like any run), the guest's caches
  * dropped, then its state streamed to a file. Concurrent builders each build; the first rename wins.
  */
-export async function ensureSnapshot(image: LabImage, spec: Pick<VmSpec, "cpus" | "memoryMiB" | "mirror" | "accel">, workDir: string, log: (s: string) => void): Promise<LabSnapshot> {
+export async function ensureSnapshot(
+  image: LabImage,
+  spec: Pick<VmSpec, "cpus" | "memoryMiB" | "mirror" | "accel">,
+  workDir: string,
+  log: (s: string) => void,
+): Promise<LabSnapshot> {
   const key = await snapshotKey(image, spec);
   const final = join(snapshotsRoot(), key);
   const have = loaded(final);
@@ -110,17 +121,28 @@ export async function ensureSnapshot(image: LabImage, spec: Pick<VmSpec, "cpus" 
   await createOverlay(image.path, join(dir, "overlay.qcow2"));
   const port = await freePort();
   const ssh: LabSsh = {
-    host: "127.0.0.1", port, user: "root", privateKeyPath: join(dir, "id_ed25519"), privateKey: readFileSync(join(dir, "id_ed25519"), "utf8"),
-    hostKey, knownHostsPath: join(dir, "known_hosts"),
+    host: "127.0.0.1",
+    port,
+    user: "root",
+    privateKeyPath: join(dir, "id_ed25519"),
+    privateKey: readFileSync(join(dir, "id_ed25519"), "utf8"),
+    hostKey,
+    knownHostsPath: join(dir, "known_hosts"),
   };
   writeFileSync(ssh.knownHostsPath, `[127.0.0.1]:${port} ${hostKey}\n`);
   const monitor = join(dir, "monitor.sock");
-  const child = spawnQemu({ name: "lab-snapshot", dir, image, port, memoryMiB: spec.memoryMiB, cpus: spec.cpus, accel: spec.accel, mirror: spec.mirror }, { monitor });
+  const child = spawnQemu(
+    { name: "lab-snapshot", dir, image, port, memoryMiB: spec.memoryMiB, cpus: spec.cpus, accel: spec.accel, mirror: spec.mirror },
+    { monitor },
+  );
   writeFileSync(join(dir, "qemu.pid"), String(child.pid ?? ""));
   let exited = false;
   child.once("exit", () => (exited = true));
   try {
-    await waitForSsh(ssh, { timeoutMs: 600_000, failure: () => (exited ? `QEMU for the lab snapshot exited; its stderr: ${readFileSync(join(dir, "qemu.err"), "utf8").slice(-2000)}` : undefined) });
+    await waitForSsh(ssh, {
+      timeoutMs: 600_000,
+      failure: () => (exited ? `QEMU for the lab snapshot exited; its stderr: ${readFileSync(join(dir, "qemu.err"), "utf8").slice(-2000)}` : undefined),
+    });
     // settled and small: boot jobs done, caches dropped (zero pages cost nothing in the stream)
     await sshRun({ ssh }, "systemctl is-system-running --wait >/dev/null 2>&1; sync; echo 3 > /proc/sys/vm/drop_caches", undefined, { timeoutMs: 120_000 });
     const state = join(dir, "state");
@@ -130,7 +152,8 @@ export async function ensureSnapshot(image: LabImage, spec: Pick<VmSpec, "cpus" 
     for (const end = Date.now() + 300_000; ; await sleep(250)) {
       const info = await hmp(monitor, "info migrate");
       if (/Migration status: completed/.test(info)) break;
-      if (/Migration status: (failed|cancelled)/.test(info) || Date.now() > end) throw new Error(`lab snapshot: migration to ${state} did not complete: ${info}`);
+      if (/Migration status: (failed|cancelled)/.test(info) || Date.now() > end)
+        throw new Error(`lab snapshot: migration to ${state} did not complete: ${info}`);
     }
     await hmp(monitor, "quit").catch(() => undefined); // QEMU closes the socket as it quits
   } finally {
@@ -155,7 +178,14 @@ export async function ensureSnapshot(image: LabImage, spec: Pick<VmSpec, "cpus" 
 }
 
 /** The VM's own identity, given to a restored guest over the snapshot's key (see the top of this file). */
-export function provisionScript(id: { hostname: string; authorizedKeys: string; hostKey: string; hostKeyPub: string; machineId: string; seed: string }): string {
+export function provisionScript(id: {
+  hostname: string;
+  authorizedKeys: string;
+  hostKey: string;
+  hostKeyPub: string;
+  machineId: string;
+  seed: string;
+}): string {
   const heredoc = (path: string, body: string) => `cat > ${path} <<'KSLICE_EOF'\n${body.trimEnd()}\nKSLICE_EOF`;
   if (!/^[a-z0-9-]+$/.test(id.hostname) || !/^[0-9a-f]{32}$/.test(id.machineId) || !/^[0-9a-f]+$/.test(id.seed)) throw new Error("lab provision: bad identity");
   return [

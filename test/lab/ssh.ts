@@ -17,17 +17,28 @@ export interface LabSsh {
 /** OpenSSH options that ignore the user's own config and trust only the lab's known_hosts. */
 export function sshOptions(ssh: LabSsh, connectTimeoutSeconds = 10): string[] {
   return [
-    "-F", "none",
-    "-i", ssh.privateKeyPath,
-    "-p", String(ssh.port),
-    "-l", ssh.user,
-    "-o", "BatchMode=yes",
-    "-o", "IdentitiesOnly=yes",
-    "-o", "StrictHostKeyChecking=yes",
-    "-o", `UserKnownHostsFile=${ssh.knownHostsPath}`,
-    "-o", "GlobalKnownHostsFile=/dev/null",
-    "-o", "LogLevel=ERROR",
-    "-o", `ConnectTimeout=${connectTimeoutSeconds}`,
+    "-F",
+    "none",
+    "-i",
+    ssh.privateKeyPath,
+    "-p",
+    String(ssh.port),
+    "-l",
+    ssh.user,
+    "-o",
+    "BatchMode=yes",
+    "-o",
+    "IdentitiesOnly=yes",
+    "-o",
+    "StrictHostKeyChecking=yes",
+    "-o",
+    `UserKnownHostsFile=${ssh.knownHostsPath}`,
+    "-o",
+    "GlobalKnownHostsFile=/dev/null",
+    "-o",
+    "LogLevel=ERROR",
+    "-o",
+    `ConnectTimeout=${connectTimeoutSeconds}`,
   ];
 }
 
@@ -35,12 +46,7 @@ export function sshOptions(ssh: LabSsh, connectTimeoutSeconds = 10): string[] {
  * Runs a shell command on a lab VM. Resolves with the command's own exit code (non-zero included);
  * throws only when ssh itself fails (exit 255: unreachable, auth, host key) or time runs out.
  */
-export async function sshRun(
-  target: { ssh: LabSsh },
-  command: string,
-  input?: string,
-  opts: { timeoutMs?: number } = {},
-): Promise<CommandResult> {
+export async function sshRun(target: { ssh: LabSsh }, command: string, input?: string, opts: { timeoutMs?: number } = {}): Promise<CommandResult> {
   const args = [...sshOptions(target.ssh), target.ssh.host, "--", command];
   const r = await run("ssh", args, { input, timeoutMs: opts.timeoutMs ?? 60_000, allowFailure: true });
   if (r.exitCode === 255) {
@@ -61,9 +67,11 @@ export async function waitForSsh(ssh: LabSsh, opts: { timeoutMs: number; failure
   for (;;) {
     const dead = opts.failure();
     if (dead) throw new Error(dead);
-    const r = await run("ssh", [...sshOptions(ssh, 3), ssh.host, "--", "true"], { timeoutMs: 15_000, allowFailure: true }).catch(
-      (err: Error) => ({ exitCode: -1, stdout: "", stderr: err.message }),
-    );
+    const r = await run("ssh", [...sshOptions(ssh, 3), ssh.host, "--", "true"], { timeoutMs: 15_000, allowFailure: true }).catch((err: Error) => ({
+      exitCode: -1,
+      stdout: "",
+      stderr: err.message,
+    }));
     if (r.exitCode === 0) return;
     last = r.stderr.trim();
     // A wrong host key will not fix itself: the VM did not take this run's identity.
@@ -78,5 +86,4 @@ export async function waitForSsh(ssh: LabSsh, opts: { timeoutMs: number; failure
 }
 
 /** An ed25519 key pair without a passphrase at PATH and PATH.pub. */
-export const keygen = (path: string, comment: string) =>
-  run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path], { timeoutMs: 10_000 });
+export const keygen = (path: string, comment: string) => run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path], { timeoutMs: 10_000 });

@@ -14,13 +14,25 @@ describe("a container's disk limit", () => {
   });
 
   it("refuses what is not a size, a size below 16Mi, and inodes that are not a positive whole number", () => {
-    expect(parse({ max: "12Q" })).toEqual({ ok: false, failures: [{ property: "disk.max", reason: expect.stringContaining('got "12Q", which is not a size') }] });
-    expect(parse({ max: "8Mi" })).toEqual({ ok: false, failures: [{ property: "disk.max", reason: 'got 8388608 bytes; expected at least "16Mi" (16777216 bytes), the smallest image kslice formats' }] });
+    expect(parse({ max: "12Q" })).toEqual({
+      ok: false,
+      failures: [{ property: "disk.max", reason: expect.stringContaining('got "12Q", which is not a size') }],
+    });
+    expect(parse({ max: "8Mi" })).toEqual({
+      ok: false,
+      failures: [{ property: "disk.max", reason: 'got 8388608 bytes; expected at least "16Mi" (16777216 bytes), the smallest image kslice formats' }],
+    });
     expect(parse({ max: "64Mi", inodes: 1.5 })).toMatchObject({ ok: false, failures: [{ property: "disk.inodes", reason: expect.stringContaining("1.5") }] });
     expect(parse({ max: "64Mi", inodes: 0 })).toMatchObject({ ok: false, failures: [{ property: "disk.inodes" }] });
     expect(parse({ max: "64Mi", inodes: "100" })).toMatchObject({ ok: false, failures: [{ property: "disk.inodes" }] });
-    expect(parse({ max: "64Mi", inodes: 20000 })).toEqual({ ok: false, failures: [{ property: "disk.inodes", reason: "got 20000; expected at most 16384 for max 67108864 bytes (one inode per 4 KiB block)" }] });
-    expect(parse({ size: "64Mi" })).toMatchObject({ ok: false, failures: expect.arrayContaining([{ property: "disk.max", reason: expect.stringContaining("required") }]) });
+    expect(parse({ max: "64Mi", inodes: 20000 })).toEqual({
+      ok: false,
+      failures: [{ property: "disk.inodes", reason: "got 20000; expected at most 16384 for max 67108864 bytes (one inode per 4 KiB block)" }],
+    });
+    expect(parse({ size: "64Mi" })).toMatchObject({
+      ok: false,
+      failures: expect.arrayContaining([{ property: "disk.max", reason: expect.stringContaining("required") }]),
+    });
   });
 
   it("grows live, and resizes offline a filesystem larger than declared", () => {
@@ -47,9 +59,16 @@ describe("what a change of the disk limit needs", () => {
 
 describe("a host without what disk limits need", () => {
   it("is refused at check, naming the host and what is missing", async () => {
-    const t = { target: "root@10.0.0.5:22", run: async () => ({ stdout: "loop devices (/dev/loop-control is missing: load the loop module)\nmkfs.ext4 (install e2fsprogs / util-linux)\n" }) } as never;
+    const t = {
+      target: "root@10.0.0.5:22",
+      run: async () => ({ stdout: "loop devices (/dev/loop-control is missing: load the loop module)\nmkfs.ext4 (install e2fsprogs / util-linux)\n" }),
+    } as never;
     expect(await diskAdmission(t, "/b", { disk: { max: 2 ** 26 } } as never, false)).toEqual([
-      { property: "disk", reason: "host root@10.0.0.5:22 lacks what disk limits need: loop devices (/dev/loop-control is missing: load the loop module); mkfs.ext4 (install e2fsprogs / util-linux)" },
+      {
+        property: "disk",
+        reason:
+          "host root@10.0.0.5:22 lacks what disk limits need: loop devices (/dev/loop-control is missing: load the loop module); mkfs.ext4 (install e2fsprogs / util-linux)",
+      },
     ]);
     expect(await diskAdmission(t, "/b", { disk: undefined } as never, false)).toEqual([]);
   });

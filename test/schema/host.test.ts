@@ -21,9 +21,7 @@ describe("hostArgs", () => {
   });
 
   it("names connection.type and the allowed values for an unknown type", () => {
-    expect(failures({ connection: { type: "telnet" } })).toEqual([
-      { property: "connection.type", reason: 'got "telnet"; expected one of "local", "ssh"' },
-    ]);
+    expect(failures({ connection: { type: "telnet" } })).toEqual([{ property: "connection.type", reason: 'got "telnet"; expected one of "local", "ssh"' }]);
   });
 
   it.each([

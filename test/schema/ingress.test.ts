@@ -33,14 +33,22 @@ describe("ingress rules (schema)", () => {
       { property: "ingress.0.from.0.cidr", reason: 'got "10.0.0.1/8"; expected an IPv4 address or a CIDR with zero host bits, like "10.88.0.0/16"' },
     ]);
     expect(fail([{ from: [{ cidr: "300.1.1.1" }] }])[0]!.property).toBe("ingress.0.from.0.cidr");
-    expect(fail([{ from: [{ cidr: "10.0.0.0/8", container: "db" }] }])[0]).toMatchObject({ property: "ingress.0.from.0", reason: expect.stringContaining("expected exactly one of cidr, container or network") });
+    expect(fail([{ from: [{ cidr: "10.0.0.0/8", container: "db" }] }])[0]).toMatchObject({
+      property: "ingress.0.from.0",
+      reason: expect.stringContaining("expected exactly one of cidr, container or network"),
+    });
     expect(fail([{ from: [{ cidr: "10.0.0.0/8" }], protocol: "icmp", ports: [1] }])[0]!.property).toBe("ingress.0.ports");
     expect(fail([{ from: [] }])[0]!.property).toBe("ingress.0.from");
     expect(fail([{ from: [{ container: "../x" }] }])[0]!.property).toBe("ingress.0.from.0.container");
   });
 
   it("a Network takes ingress as the default of its containers", () => {
-    const r = parseInput(networkArgs, { host: { connection: { type: "local" } }, name: "lan", subnet: "10.231.0.0/24", ingress: [{ from: [{ cidr: "10.1.0.0/16" }], ports: ["x"] }] });
+    const r = parseInput(networkArgs, {
+      host: { connection: { type: "local" } },
+      name: "lan",
+      subnet: "10.231.0.0/24",
+      ingress: [{ from: [{ cidr: "10.1.0.0/16" }], ports: ["x"] }],
+    });
     expect(r.ok ? [] : r.failures).toEqual([{ property: "ingress.0.ports.0", reason: 'got "x"; expected a port from 1 to 65535 or a range like "8000-8099"' }]);
   });
 
@@ -59,10 +67,20 @@ describe("ingress rules (schema)", () => {
       { from: [{ cidr: "0.0.0.0/0" }], protocol: "icmp" },
     ]);
     if (!r.ok) throw new Error("parse");
-    const flows = resolveIngress(r.value.ingress!, (n) => (n === "db" ? ["10.231.1.7", "10.231.2.7"] : undefined), (n) => (n === "lan" ? "10.231.1.0/24" : undefined));
+    const flows = resolveIngress(
+      r.value.ingress!,
+      (n) => (n === "db" ? ["10.231.1.7", "10.231.2.7"] : undefined),
+      (n) => (n === "lan" ? "10.231.1.0/24" : undefined),
+    );
     expect(flows.map((f) => `${f.source} ${f.protocol} ${f.ports}`)).toEqual([
-      "10.231.1.7/32 tcp 80", "10.231.1.7/32 tcp 81-82", "10.231.2.7/32 tcp 80", "10.231.2.7/32 tcp 81-82",
-      "10.231.1.0/24 tcp 80", "10.231.1.0/24 tcp 81-82", "10.9.9.9/32 tcp 80", "10.9.9.9/32 tcp 81-82",
+      "10.231.1.7/32 tcp 80",
+      "10.231.1.7/32 tcp 81-82",
+      "10.231.2.7/32 tcp 80",
+      "10.231.2.7/32 tcp 81-82",
+      "10.231.1.0/24 tcp 80",
+      "10.231.1.0/24 tcp 81-82",
+      "10.9.9.9/32 tcp 80",
+      "10.9.9.9/32 tcp 81-82",
       "0.0.0.0/0 icmp 0-65535",
     ]);
   });
@@ -70,7 +88,13 @@ describe("ingress rules (schema)", () => {
   it("names an unknown container or network at check, with the value and what was expected", () => {
     const r = parse([{ from: [{ container: "ghost" }, { network: "nowhere" }, { container: "db" }] }]);
     if (!r.ok) throw new Error("parse");
-    const f = ingressFailures("ingress", r.value.ingress!, (n) => n === "db", () => false, "on host local under prefix p");
+    const f = ingressFailures(
+      "ingress",
+      r.value.ingress!,
+      (n) => n === "db",
+      () => false,
+      "on host local under prefix p",
+    );
     expect(f.map((x) => x.property)).toEqual(["ingress.0.from.0.container", "ingress.0.from.1.network"]);
     expect(f[0]!.reason).toMatch(/^got "ghost"; no container of that name .* on host local under prefix p \(expected an existing container/);
     expect(f[1]!.reason).toMatch(/^got "nowhere"; no such network on host local under prefix p/);

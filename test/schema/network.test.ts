@@ -81,15 +81,27 @@ describe("a container's networks and ports", () => {
   });
 
   it.each([
-    [{ networks: [{ network: ref, address: "10.231.9.5" }] }, "networks.0.address", "expected an address inside front's subnet 10.231.1.0/24 (10.231.1.1 to 10.231.1.254)"],
+    [
+      { networks: [{ network: ref, address: "10.231.9.5" }] },
+      "networks.0.address",
+      "expected an address inside front's subnet 10.231.1.0/24 (10.231.1.1 to 10.231.1.254)",
+    ],
     [{ networks: [{ network: ref, address: "10.231.1.1" }] }, "networks.0.address", "which is front's gateway"],
     [{ networks: [{ network: ref, address: "10.231.1.255" }] }, "networks.0.address", "expected an address inside"],
     [{ networks: [{ network: ref }, { network: "front" }] }, "networks.1.network", 'got "front" twice'],
     [{ networks: [{ network: ref }], ports: [{ hostPort: 0 }] }, "ports.0.hostPort", "expected a port from 1 to 65535"],
     [{ networks: [{ network: ref }], ports: [{ hostPort: 80, containerPort: 70000 }] }, "ports.0.containerPort", "expected a port from 1 to 65535"],
     [{ networks: [{ network: ref }], ports: [{ hostPort: 80, protocol: "sctp" }] }, "ports.0.protocol", 'got "sctp"; expected one of "tcp", "udp"'],
-    [{ networks: [{ network: ref }], ports: [{ hostPort: 80 }, { hostPort: 80, hostAddress: "127.0.0.1" }] }, "ports.1.hostPort", "got tcp 127.0.0.1:80, already published by ports[0]"],
-    [{ networks: [{ network: ref }], ports: [{ hostPort: 80, network: "back" }] }, "ports.0.network", 'got "back"; expected one of the container\'s networks: "front"'],
+    [
+      { networks: [{ network: ref }], ports: [{ hostPort: 80 }, { hostPort: 80, hostAddress: "127.0.0.1" }] },
+      "ports.1.hostPort",
+      "got tcp 127.0.0.1:80, already published by ports[0]",
+    ],
+    [
+      { networks: [{ network: ref }], ports: [{ hostPort: 80, network: "back" }] },
+      "ports.0.network",
+      'got "back"; expected one of the container\'s networks: "front"',
+    ],
     [{ ports: [{ hostPort: 80 }] }, "ports.0", "a published port needs the container on a network"],
     [{ networks: [{ network: ref, bandwidth: { ingress: "1kbit" } }] }, "networks.0.bandwidth.ingress", "expected a rate of at least 8kbit"],
     [{ dns: { nameservers: ["1.1.1.1", "2.2.2.2", "3.3.3.3", "4.4.4.4"] } }, "dns.nameservers", "at most 3 nameservers"],
@@ -102,6 +114,14 @@ describe("a container's networks and ports", () => {
 
   it("lets tcp and udp share a port, and two addresses share a port", () => {
     expect(ctrFailures({ networks: [{ network: ref }], ports: [{ hostPort: 53 }, { hostPort: 53, protocol: "udp" }] })).toEqual([]);
-    expect(ctrFailures({ networks: [{ network: ref }], ports: [{ hostPort: 80, hostAddress: "127.0.0.1" }, { hostPort: 80, hostAddress: "127.0.0.2" }] })).toEqual([]);
+    expect(
+      ctrFailures({
+        networks: [{ network: ref }],
+        ports: [
+          { hostPort: 80, hostAddress: "127.0.0.1" },
+          { hostPort: 80, hostAddress: "127.0.0.2" },
+        ],
+      }),
+    ).toEqual([]);
   });
 });

@@ -26,7 +26,9 @@ describe("placementArgs: maxUnavailable", () => {
     const r = parseInput(placementArgs, { ...base, maxUnavailable });
     expect(r.ok).toBe(false);
     if (r.ok) return;
-    expect(r.failures).toEqual([{ property: "maxUnavailable", reason: `${got}; expected a whole number from 1 (one replica moves at a time) to replicas (4)` }]);
+    expect(r.failures).toEqual([
+      { property: "maxUnavailable", reason: `${got}; expected a whole number from 1 (one replica moves at a time) to replicas (4)` },
+    ]);
   });
 
   it("refuses a string", () => {

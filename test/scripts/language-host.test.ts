@@ -7,11 +7,35 @@ describe("the stand-in language host's command line for the SDK's cmd/run", () =
   it("passes the flags the official host passes, then the entry point and the program's args", () => {
     const info = new ProgramInfo().setRootDirectory("/p").setProgramDirectory("/p/src").setEntryPoint("index.ts");
     const req = new RunRequest()
-      .setMonitorAddress("127.0.0.1:1").setOrganization("org").setProject("proj").setStack("dev")
-      .setDryrun(true).setParallel(16).setInfo(info).setArgsList(["x"]);
+      .setMonitorAddress("127.0.0.1:1")
+      .setOrganization("org")
+      .setProject("proj")
+      .setStack("dev")
+      .setDryrun(true)
+      .setParallel(16)
+      .setInfo(info)
+      .setArgsList(["x"]);
     expect(runArguments("/sdk/cmd/run", "127.0.0.1:2", req)).toEqual([
-      "/sdk/cmd/run", "--monitor", "127.0.0.1:1", "--engine", "127.0.0.1:2", "--organization", "org", "--project", "proj",
-      "--root-directory", "/p", "--stack", "dev", "--pwd", "/p/src", "--dry-run", "--parallel", "16", "index.ts", "x",
+      "/sdk/cmd/run",
+      "--monitor",
+      "127.0.0.1:1",
+      "--engine",
+      "127.0.0.1:2",
+      "--organization",
+      "org",
+      "--project",
+      "proj",
+      "--root-directory",
+      "/p",
+      "--stack",
+      "dev",
+      "--pwd",
+      "/p/src",
+      "--dry-run",
+      "--parallel",
+      "16",
+      "index.ts",
+      "x",
     ]);
   });
 
@@ -21,8 +45,18 @@ describe("the stand-in language host's command line for the SDK's cmd/run", () =
   });
 
   it("writes config keys as <namespace>:config:<name>, the form every SDK version reads", () => {
-    expect(JSON.parse(configEnv([["kslice:prefix", "p"], ["proj:a:b", "1"], ["aws:config:region", "x"]]))).toEqual({
-      "kslice:config:prefix": "p", "proj:config:a:b": "1", "aws:config:region": "x",
+    expect(
+      JSON.parse(
+        configEnv([
+          ["kslice:prefix", "p"],
+          ["proj:a:b", "1"],
+          ["aws:config:region", "x"],
+        ]),
+      ),
+    ).toEqual({
+      "kslice:config:prefix": "p",
+      "proj:config:a:b": "1",
+      "aws:config:region": "x",
     });
   });
 });

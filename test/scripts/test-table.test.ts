@@ -8,8 +8,20 @@ const report = {
   numPendingTests: 1,
   numTodoTests: 0,
   testResults: [
-    { name: "/repo/test/lab/a.lab.test.ts", startTime: 1_000, endTime: 61_000, status: "passed", assertionResults: [{ status: "passed" }, { status: "passed" }] },
-    { name: "/repo/test/lab/b.lab.test.ts", startTime: 61_000, endTime: 241_000, status: "failed", assertionResults: [{ status: "failed" }, { status: "passed" }, { status: "pending" }] },
+    {
+      name: "/repo/test/lab/a.lab.test.ts",
+      startTime: 1_000,
+      endTime: 61_000,
+      status: "passed",
+      assertionResults: [{ status: "passed" }, { status: "passed" }],
+    },
+    {
+      name: "/repo/test/lab/b.lab.test.ts",
+      startTime: 61_000,
+      endTime: 241_000,
+      status: "failed",
+      assertionResults: [{ status: "failed" }, { status: "passed" }, { status: "pending" }],
+    },
   ],
 };
 
@@ -47,7 +59,15 @@ describe("the test time table", () => {
     const withOthers = renderTable([row], files, [], 400, [{ by: "-", vms: 1, seconds: 20, accel: "tcg" }]);
     expect(withOthers).toMatch(/^\(started by tests themselves\)\s+1 VM 20 s \(tcg\)$/m);
     expect(withOthers).toContain("VM boots: 4 VMs in 2 boots, 60 s waiting on them");
-    const restoring = renderTable([row], files, [{ by: "shared", vms: 2, seconds: 9, accel: "tcg", restored: 2 }, { by: "shared", vms: 1, seconds: 64, accel: "tcg", saved: true }], 400);
+    const restoring = renderTable(
+      [row],
+      files,
+      [
+        { by: "shared", vms: 2, seconds: 9, accel: "tcg", restored: 2 },
+        { by: "shared", vms: 1, seconds: 64, accel: "tcg", saved: true },
+      ],
+      400,
+    );
     expect(restoring).toMatch(/^\(shared guests, booted once\)\s+2 VMs 9 s \(tcg, restored\), guest saved 64 s \(tcg\)$/m);
     expect(restoring).toContain("VM boots: 6 VMs in 3 boots (2 VMs restored from saved guests), 113 s waiting on them");
   });

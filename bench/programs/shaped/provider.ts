@@ -17,18 +17,40 @@ function outs(kind: Kind, inputs: Props): Props {
   const name = String(inputs.name ?? "");
   if (kind === "host") {
     return {
-      ...inputs, machineId, hostname: "bench", kernelRelease: "6.1.0", cgroupMode: "hybrid", cgroupControllers: ["cpu", "memory", "pids"],
-      cpuCount: 2, memoryTotalBytes: 25_000_000_000, userNamespaces: true, runtimes: [{ name: "runc", path: "/usr/sbin/runc", version: "1.1.5" }],
-      runtimeName: "runc", runtimeVersion: "1.1.5",
+      ...inputs,
+      machineId,
+      hostname: "bench",
+      kernelRelease: "6.1.0",
+      cgroupMode: "hybrid",
+      cgroupControllers: ["cpu", "memory", "pids"],
+      cpuCount: 2,
+      memoryTotalBytes: 25_000_000_000,
+      userNamespaces: true,
+      runtimes: [{ name: "runc", path: "/usr/sbin/runc", version: "1.1.5" }],
+      runtimeName: "runc",
+      runtimeVersion: "1.1.5",
     };
   }
   if (kind === "limits") return { ...inputs, path: name };
   const prefix = (inputs.host as { prefix?: string } | undefined)?.prefix ?? "kslice";
   const bundle = `/var/lib/${prefix}/containers/${name}`;
   return {
-    ...inputs, runtimeId: name, machineId, runtime: "runc", status: "running", pid: 4_000_000, startedAt: new Date(0).toISOString(),
-    cgroupPath: inputs.parent ? `${String(inputs.parent)}/${name}` : name, bundlePath: bundle, logPath: `${bundle}/log`, usage: null,
-    addresses: {}, address: null, securityDrift: [], lastMigration: null, leftBehind: [],
+    ...inputs,
+    runtimeId: name,
+    machineId,
+    runtime: "runc",
+    status: "running",
+    pid: 4_000_000,
+    startedAt: new Date(0).toISOString(),
+    cgroupPath: inputs.parent ? `${String(inputs.parent)}/${name}` : name,
+    bundlePath: bundle,
+    logPath: `${bundle}/log`,
+    usage: null,
+    addresses: {},
+    address: null,
+    securityDrift: [],
+    lastMigration: null,
+    leftBehind: [],
   };
 }
 

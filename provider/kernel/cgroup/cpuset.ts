@@ -5,7 +5,10 @@ import { parentValue, trim, type ControllerMapping } from "./settings";
 const s = (key: string, file: string, value: string) => ({ key, controller: "cpuset", file, value });
 
 export const cpuset: ControllerMapping = {
-  files: [{ controller: "cpuset", file: "cpuset.cpus" }, { controller: "cpuset", file: "cpuset.mems" }],
+  files: [
+    { controller: "cpuset", file: "cpuset.cpus" },
+    { controller: "cpuset", file: "cpuset.mems" },
+  ],
   plan(l) {
     const c = l.cpu?.cpuset;
     return [

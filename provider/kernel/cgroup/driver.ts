@@ -61,10 +61,12 @@ export class CgroupDriver {
       ...usageFiles(this.mappings),
       ...extra,
     ];
-    return treeScript(this.hierarchy.roots().map((root) => ({
-      root: `${root}/${this.prefix}`,
-      files: [...new Set(wanted.filter((f) => this.hierarchy.mount(f.controller) === root).map((f) => f.file))],
-    })));
+    return treeScript(
+      this.hierarchy.roots().map((root) => ({
+        root: `${root}/${this.prefix}`,
+        files: [...new Set(wanted.filter((f) => this.hierarchy.mount(f.controller) === root).map((f) => f.file))],
+      })),
+    );
   }
 
   /** treeScript with the fail counters' files too: what a whole-prefix sample reads. */
@@ -102,7 +104,12 @@ export class CgroupDriver {
     const out = this.mappings.flatMap((m) => m.unsupported(l, f));
     const have = this.hierarchy.available();
     const names = this.hierarchy.controllerNames;
-    const need: [keyof Limits, string][] = [["cpu", names.cpu], ["memory", names.memory], ["pids", names.pids], ["io", names.io]];
+    const need: [keyof Limits, string][] = [
+      ["cpu", names.cpu],
+      ["memory", names.memory],
+      ["pids", names.pids],
+      ["io", names.io],
+    ];
     for (const [key, ctrl] of need) {
       if (l[key] && Object.keys(l[key]!).length && !have.has(ctrl)) out.push({ key, reason: `the ${ctrl} controller is not available on this host` });
     }
@@ -126,13 +133,19 @@ export class CgroupDriver {
   /** What the node has used (memory, OOM kills, CPU time, tasks), each controller's part, in one batched read. */
   async usage(path: string): Promise<Usage> {
     const tree = await this.tree.get();
-    return parseUsage(this.mappings, this.filesIn(tree, path, usageFiles(this.mappings), (c, p) => this.dir(c, p)));
+    return parseUsage(
+      this.mappings,
+      this.filesIn(tree, path, usageFiles(this.mappings), (c, p) => this.dir(c, p)),
+    );
   }
 
   /** The node paths below the prefix in a tree read by sampleScript, sorted. */
   nodesIn(tree: CgroupTree): string[] {
     const top = this.mainDir("");
-    return [...tree.dirs].filter((d) => d.startsWith(`${top}/`)).sort().map((d) => d.slice(top.length + 1));
+    return [...tree.dirs]
+      .filter((d) => d.startsWith(`${top}/`))
+      .sort()
+      .map((d) => d.slice(top.length + 1));
   }
 
   /** A node's limits, usage and fail counters from a tree read by sampleScript; a hierarchy the host lacks reads as missing files. */
@@ -249,7 +262,10 @@ export class CgroupDriver {
   async children(path: string): Promise<string[]> {
     const tree = await this.tree.get();
     const top = this.mainDir(path);
-    return [...tree.dirs].filter((d) => d.startsWith(`${top}/`) && !d.slice(top.length + 1).includes("/")).map((d) => d.slice(top.length + 1)).sort();
+    return [...tree.dirs]
+      .filter((d) => d.startsWith(`${top}/`) && !d.slice(top.length + 1).includes("/"))
+      .map((d) => d.slice(top.length + 1))
+      .sort();
   }
 
   /**

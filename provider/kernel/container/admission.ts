@@ -13,7 +13,11 @@ export function pathTestsScript(tests: PathTest[]): string {
   return tests.map((x) => `${x.kind === "ociLayout" ? `[ -f ${q(`${x.path}/oci-layout`)} ]` : `[ -e ${q(x.path)} ]`} && echo 1 || echo 0`).join("; ");
 }
 
-export const parsePathTests = (out: string): boolean[] => out.trim().split("\n").map((l) => l === "1");
+export const parsePathTests = (out: string): boolean[] =>
+  out
+    .trim()
+    .split("\n")
+    .map((l) => l === "1");
 
 /** Whether the host has what each test names, in the tests' order (one command). */
 export async function readPathTests(t: Pick<Transport, "run">, tests: PathTest[]): Promise<boolean[]> {
@@ -22,7 +26,9 @@ export async function readPathTests(t: Pick<Transport, "run">, tests: PathTest[]
 
 /** For each source, the first mount point below it (resolved), or nothing: sections ended by "@@". */
 export function submountsScript(sources: string[]): string {
-  return sources.map((s) => `s=$(realpath -e ${q(s)} 2>/dev/null) && awk -v s="\${s%/}/" 'index($5, s) == 1 { print $5; exit }' /proc/self/mountinfo; echo @@`).join("; ");
+  return sources
+    .map((s) => `s=$(realpath -e ${q(s)} 2>/dev/null) && awk -v s="\${s%/}/" 'index($5, s) == 1 { print $5; exit }' /proc/self/mountinfo; echo @@`)
+    .join("; ");
 }
 
 export const parseSubmounts = (out: string): (string | undefined)[] => out.split("@@\n").map((x) => x.trim() || undefined);
@@ -56,12 +62,15 @@ export interface PortsInUse {
 /** What portsReadScript printed, parsed. */
 export function parsePortsRead(out: string): PortsInUse {
   const [claims = "", listening = ""] = out.split("@@\n");
-  const sockets = listening.split("\n").filter(Boolean).map((l) => {
-    const [proto, local] = l.split(" ");
-    const m = /^(.*):(\d+)$/.exec(local ?? "");
-    const addr = (m?.[1] ?? "").replace(/^\[|\]$/g, "").replace(/%.*$/, "");
-    return { proto: proto!, port: Number(m?.[2]), addr: addr === "*" || addr === "::" ? "0.0.0.0" : addr };
-  });
+  const sockets = listening
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => {
+      const [proto, local] = l.split(" ");
+      const m = /^(.*):(\d+)$/.exec(local ?? "");
+      const addr = (m?.[1] ?? "").replace(/^\[|\]$/g, "").replace(/%.*$/, "");
+      return { proto: proto!, port: Number(m?.[2]), addr: addr === "*" || addr === "::" ? "0.0.0.0" : addr };
+    });
   return { claims: parsePortClaims(claims), sockets };
 }
 

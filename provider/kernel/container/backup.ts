@@ -99,7 +99,15 @@ export interface BackupResult {
 }
 
 /** Takes a backup (backupScript): one command, bounded by `timeoutMs`. */
-export async function takeBackup(t: Pick<Transport, "run">, layout: HostLayout, runtime: "runc" | "crun", prefix: string, name: string, out: string, timeoutMs = 600_000): Promise<BackupResult> {
+export async function takeBackup(
+  t: Pick<Transport, "run">,
+  layout: HostLayout,
+  runtime: "runc" | "crun",
+  prefix: string,
+  name: string,
+  out: string,
+  timeoutMs = 600_000,
+): Promise<BackupResult> {
   const r = await t.run(["sh", "-c", backupScript(layout, runtime, prefix, name, out)], { timeoutMs, allowFailure: true });
   if (r.exitCode !== 0) throw new Error(`backup of ${name} to ${out}: ${r.stderr.trim() || `exited with ${r.exitCode}`}`);
   return JSON.parse(r.stdout.trim().split("\n").pop()!) as BackupResult;
@@ -201,7 +209,12 @@ export async function unpackBackup(t: Pick<Transport, "run" | "target">, file: s
  * bytes (uncompressed) and the bytes free where `dir` is (or its nearest existing parent: the
  * directory is made at the first backup). Undefined when the container has no bundle yet.
  */
-export async function readBackupRoom(t: Pick<Transport, "run">, layout: HostLayout, name: string, dir: string): Promise<{ need: number; avail: number } | undefined> {
+export async function readBackupRoom(
+  t: Pick<Transport, "run">,
+  layout: HostLayout,
+  name: string,
+  dir: string,
+): Promise<{ need: number; avail: number } | undefined> {
   const script = [
     `b=${q(layout.bundle(name))}`,
     `[ -f "$b/kslice.json" ] || exit 0`,

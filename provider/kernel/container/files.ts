@@ -27,11 +27,13 @@ export function writeFilesScript(files: BundleFile[], fresh = false): string {
     const direct = fresh || f.inPlace;
     // a new name of this shell's own, created anew (noclobber): a leftover of a killed write is never reused with its mode
     const target = direct ? q(f.path) : `${q(`${f.path}.new`)}.$$`;
-    lines.push(`umask ${(~mode & 0o777 | 0o111).toString(8).padStart(3, "0")}`);
+    lines.push(`umask ${((~mode & 0o777) | 0o111).toString(8).padStart(3, "0")}`);
     const failed = `{ echo ${q(`writing ${f.path} failed`)} >&2; exit 1; }`;
     if (!direct) lines.push("set -C");
     if (f.content.includes("\0")) {
-      const body = Buffer.from(f.content, "utf8").toString("base64").replace(/.{1,76}/g, "$&\n");
+      const body = Buffer.from(f.content, "utf8")
+        .toString("base64")
+        .replace(/.{1,76}/g, "$&\n");
       lines.push(`base64 -d > ${target} <<'KSLICE_B64' || ${failed}`, `${body}KSLICE_B64`);
     } else {
       lines.push(`printf '%s' ${q(f.content)} > ${target} || ${failed}`);

@@ -14,7 +14,13 @@ export const lxcfsDir = (layout: HostLayout) => `${layout.runDir}/lxcfs`;
 
 /** The files bind-mounted over the container's own, as LXC and Incus do: destination → path under the lxcfs mount. */
 export const procViewFiles = [
-  "/proc/meminfo", "/proc/cpuinfo", "/proc/stat", "/proc/uptime", "/proc/loadavg", "/proc/diskstats", "/proc/swaps",
+  "/proc/meminfo",
+  "/proc/cpuinfo",
+  "/proc/stat",
+  "/proc/uptime",
+  "/proc/loadavg",
+  "/proc/diskstats",
+  "/proc/swaps",
   "/sys/devices/system/cpu/online",
 ];
 

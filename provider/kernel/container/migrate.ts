@@ -31,9 +31,11 @@ export function archiveUpperScript(bundle: string, shift?: { from: number; to: n
   // a running writer changes and removes files under tar: its exit 1 ("some files differ") is
   // expected then, and what changed goes again in the final phase
   const tar = (maps: string) =>
-    phase.kind === "precopy" ? `tar ${flags}${maps} -cf - .; rc=$?; [ $rc -le 1 ] || exit $rc`
-    : phase.kind === "changes" ? `tar ${flags}${maps} --no-recursion --null -T "$list" -cf -`
-    : `exec tar ${flags}${maps} -cf - .`;
+    phase.kind === "precopy"
+      ? `tar ${flags}${maps} -cf - .; rc=$?; [ $rc -le 1 ] || exit $rc`
+      : phase.kind === "changes"
+        ? `tar ${flags}${maps} --no-recursion --null -T "$list" -cf -`
+        : `exec tar ${flags}${maps} -cf - .`;
   const changes = phase.kind === "changes";
   // one trap for every temporary file (and the target's manifest, used once)
   const temps = [...(changes ? [`"$list"`, `"$there"`] : []), ...(shift && shift.from !== shift.to ? [`"$m"`] : [])];
@@ -162,7 +164,9 @@ export function liveSupportScript(runtime: "runc" | "crun"): string {
   return [
     `command -v criu >/dev/null 2>&1 || { echo "criu is not installed"; exit 0; }`,
     `out=$(criu check 2>&1) || { echo "criu check failed: $(printf '%s' "$out" | grep -v '^$' | tail -n 2 | tr '\\n' ' ')"; exit 0; }`,
-    ...(runtime === "crun" ? [`crun --version 2>/dev/null | grep -q '+CRIU' || { echo "crun was built without CRIU (crun --version does not show +CRIU)"; exit 0; }`] : []),
+    ...(runtime === "crun"
+      ? [`crun --version 2>/dev/null | grep -q '+CRIU' || { echo "crun was built without CRIU (crun --version does not show +CRIU)"; exit 0; }`]
+      : []),
     `echo ok`,
   ].join("\n");
 }
@@ -177,7 +181,10 @@ export const moveRecordFile = (bundle: string): string => `${bundle}/migration.j
 
 export async function writeMoveRecord(t: Pick<Transport, "run">, bundle: string, record: object): Promise<void> {
   const file = q(moveRecordFile(bundle));
-  await t.run(["sh", "-c", durably(`cat > ${file}.tmp && mv -f ${file}.tmp ${file}`, [moveRecordFile(bundle)])], { input: JSON.stringify(record), timeoutMs: 30_000 });
+  await t.run(["sh", "-c", durably(`cat > ${file}.tmp && mv -f ${file}.tmp ${file}`, [moveRecordFile(bundle)])], {
+    input: JSON.stringify(record),
+    timeoutMs: 30_000,
+  });
 }
 
 /** The target bundle's kslice.json (its owner) and migration record as written, in one read; undefined where missing. */

@@ -3,7 +3,14 @@ import type { Transport } from "../../transport/transport";
 import type { PauseHook } from "../transaction";
 import { StepError } from "../transaction";
 import {
-  archiveUpperScript, keepTargetManifestScript, liveSupportScript, pruneUpperScript, restoreUpperScript, upperManifestScript, upperSizeScript, type ArchivePhase,
+  archiveUpperScript,
+  keepTargetManifestScript,
+  liveSupportScript,
+  pruneUpperScript,
+  restoreUpperScript,
+  upperManifestScript,
+  upperSizeScript,
+  type ArchivePhase,
 } from "./migrate";
 
 /**
@@ -47,7 +54,8 @@ export async function hasTemplate(t: Transport, lower: string): Promise<boolean>
 
 /** Throws naming the side of a pipe that failed (the target's first: a source killed by the pipe says less). */
 function sideFailed(r: PipeResult, fromStep: string, toStep: string, from: string, to: string): void {
-  const failed = (side: { exitCode: number; stderr: string; timedOut: boolean }) => (side.timedOut ? "timed out" : `exited with ${side.exitCode}: ${side.stderr.trim() || "(no stderr)"}`);
+  const failed = (side: { exitCode: number; stderr: string; timedOut: boolean }) =>
+    side.timedOut ? "timed out" : `exited with ${side.exitCode}: ${side.stderr.trim() || "(no stderr)"}`;
   if (r.to.exitCode !== 0 || r.to.timedOut) throw StepError.on(toStep, to, new Error(failed(r.to)));
   if (r.from.exitCode !== 0 || r.from.timedOut) throw StepError.on(fromStep, from, new Error(failed(r.from)));
 }
@@ -65,15 +73,21 @@ export async function streamUpper(
   o: { shift?: { from: number; to: number }; phase: ArchivePhase; lower: string; hook?: PauseHook; onBytes?: (bytes: number, total: number) => void },
 ): Promise<number> {
   if (o.phase.kind === "changes") {
-    const pruned = await pipeHosts(from.t, ["sh", "-c", upperManifestScript(from.bundle)], to.t, ["sh", "-c", pruneUpperScript(to.bundle)], { timeoutMs: 600_000 });
+    const pruned = await pipeHosts(from.t, ["sh", "-c", upperManifestScript(from.bundle)], to.t, ["sh", "-c", pruneUpperScript(to.bundle)], {
+      timeoutMs: 600_000,
+    });
     sideFailed(pruned, "listing of the writable layer", "removal of what went since the pre-copy", from.name, to.name);
-    const listed = await pipeHosts(to.t, ["sh", "-c", upperManifestScript(to.bundle)], from.t, ["sh", "-c", keepTargetManifestScript(from.bundle)], { timeoutMs: 600_000 });
+    const listed = await pipeHosts(to.t, ["sh", "-c", upperManifestScript(to.bundle)], from.t, ["sh", "-c", keepTargetManifestScript(from.bundle)], {
+      timeoutMs: 600_000,
+    });
     sideFailed(listed, "listing of the target's copy", "keeping the target's listing", to.name, from.name);
   }
   const total = o.phase.kind === "changes" ? 0 : Number((await from.t.run(["sh", "-c", upperSizeScript(from.bundle)])).stdout.trim()) || 0;
   const r = await pipeHosts(
-    from.t, ["sh", "-c", archiveUpperScript(from.bundle, o.shift, o.phase)],
-    to.t, ["sh", "-c", restoreUpperScript(to.bundle, o.lower, o.hook, o.phase.kind)],
+    from.t,
+    ["sh", "-c", archiveUpperScript(from.bundle, o.shift, o.phase)],
+    to.t,
+    ["sh", "-c", restoreUpperScript(to.bundle, o.lower, o.hook, o.phase.kind)],
     { timeoutMs: 3_600_000, onBytes: (n) => o.onBytes?.(n, total) },
   );
   sideFailed(r, "copy of the writable layer (tar)", "copy of the writable layer (unpack)", from.name, to.name);

@@ -8,15 +8,35 @@ import { rangeSize } from "./uid-ranges";
 export const nofileLimit = (hostHard: number) => Math.min(1024 * 1024, hostHard);
 
 export const defaultCapabilities = [
-  "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW",
-  "CAP_SETGID", "CAP_SETUID", "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE",
-  "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
+  "CAP_CHOWN",
+  "CAP_DAC_OVERRIDE",
+  "CAP_FSETID",
+  "CAP_FOWNER",
+  "CAP_MKNOD",
+  "CAP_NET_RAW",
+  "CAP_SETGID",
+  "CAP_SETUID",
+  "CAP_SETFCAP",
+  "CAP_SETPCAP",
+  "CAP_NET_BIND_SERVICE",
+  "CAP_SYS_CHROOT",
+  "CAP_KILL",
+  "CAP_AUDIT_WRITE",
 ];
 
 /** Paths a container must not read (masked) or write (read-only), as runc's and Docker's defaults. */
 export const maskedPaths = [
-  "/proc/acpi", "/proc/asound", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-  "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+  "/proc/acpi",
+  "/proc/asound",
+  "/proc/kcore",
+  "/proc/keys",
+  "/proc/latency_stats",
+  "/proc/timer_list",
+  "/proc/timer_stats",
+  "/proc/sched_debug",
+  "/proc/scsi",
+  "/sys/firmware",
+  "/sys/devices/virtual/powercap",
 ];
 export const readonlyPaths = ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
@@ -70,7 +90,12 @@ export function ociSpec(a: ContainerArgs, ctx: SpecContext): Record<string, unkn
   const mounts: Record<string, unknown>[] = [
     { destination: "/proc", type: "proc", source: "proc" },
     { destination: "/dev", type: "tmpfs", source: "tmpfs", options: ["nosuid", "strictatime", "mode=755", "size=65536k"] },
-    { destination: "/dev/pts", type: "devpts", source: "devpts", options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", ...(userns ? [] : ["gid=5"])] },
+    {
+      destination: "/dev/pts",
+      type: "devpts",
+      source: "devpts",
+      options: ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", ...(userns ? [] : ["gid=5"])],
+    },
     { destination: "/dev/shm", type: "tmpfs", source: "shm", options: ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"] },
     { destination: "/dev/mqueue", type: "mqueue", source: "mqueue", options: ["nosuid", "noexec", "nodev"] },
     { destination: "/sys", type: "sysfs", source: "sysfs", options: ["nosuid", "noexec", "nodev", "ro"] },
@@ -91,7 +116,11 @@ export function ociSpec(a: ContainerArgs, ctx: SpecContext): Record<string, unkn
     ),
   ];
   const namespaces = [
-    { type: "pid" }, { type: "network" }, { type: "ipc" }, { type: "uts" }, { type: "mount" },
+    { type: "pid" },
+    { type: "network" },
+    { type: "ipc" },
+    { type: "uts" },
+    { type: "mount" },
     ...(ctx.cgroupVersion === 2 ? [{ type: "cgroup" }] : []),
     ...(userns ? [{ type: "user" }] : []),
   ];
@@ -120,9 +149,7 @@ export function ociSpec(a: ContainerArgs, ctx: SpecContext): Record<string, unkn
       // deny-by-default: the runtime adds only /dev/null, zero, full, random, urandom, tty, ptmx
       resources: { devices: [{ allow: false, access: "rwm" }] },
       namespaces,
-      ...(userns
-        ? { uidMappings: [{ containerID: 0, hostID: base, size: rangeSize }], gidMappings: [{ containerID: 0, hostID: base, size: rangeSize }] }
-        : {}),
+      ...(userns ? { uidMappings: [{ containerID: 0, hostID: base, size: rangeSize }], gidMappings: [{ containerID: 0, hostID: base, size: rangeSize }] } : {}),
       // written by the runtime in the container's namespaces before its init runs (schema/sysctl.ts
       // admits only namespaced ones); left out when none, so older containers' specs stay the same
       ...(Object.keys(a.sysctls).length ? { sysctl: { ...a.sysctls } } : {}),

@@ -30,7 +30,14 @@ export interface ContainerSite {
 }
 
 /** The site of container `name` whose cgroup is `path` below the prefix, its removal said by the host's cgroup driver. */
-export function containerSite(cgroups: Pick<CgroupDriver, "removeScript">, prefix: string, layout: HostLayout, runtime: "runc" | "crun", name: string, path: string): ContainerSite {
+export function containerSite(
+  cgroups: Pick<CgroupDriver, "removeScript">,
+  prefix: string,
+  layout: HostLayout,
+  runtime: "runc" | "crun",
+  name: string,
+  path: string,
+): ContainerSite {
   return { prefix, layout, runtime, name, removeCgroup: cgroups.removeScript(path, true) };
 }
 
@@ -101,7 +108,9 @@ function putShared(path: string, content: string): string {
   const stamp = `# kslice content ${createHash("sha256").update(content).digest("hex").slice(0, 16)}`;
   const [first = "", ...rest] = content.split("\n");
   const stamped = first.startsWith("#!") ? [first, stamp, ...rest].join("\n") : `${stamp}\n${content}`;
-  const body = Buffer.from(stamped, "utf8").toString("base64").replace(/.{1,76}/g, "$&\n");
+  const body = Buffer.from(stamped, "utf8")
+    .toString("base64")
+    .replace(/.{1,76}/g, "$&\n");
   return [
     `l1= l2=; { read -r l1; read -r l2; } < ${q(path)} 2>/dev/null`,
     `if [ "$l1" != ${q(stamp)} ] && [ "$l2" != ${q(stamp)} ]; then`,
@@ -136,15 +145,28 @@ function claimSteps(s: ContainerSite, net: NetClaims, fresh = false): Step[] {
   return [
     ...(fresh && !net.ports.length
       ? []
-      : [{ name: "ports", run: claimPortsScript(s.layout, s.name, net.ports), undo: releasePortsScript(s.layout, s.name), writes: [`${s.layout.ports}/${s.name}`, s.layout.ports] }]),
+      : [
+          {
+            name: "ports",
+            run: claimPortsScript(s.layout, s.name, net.ports),
+            undo: releasePortsScript(s.layout, s.name),
+            writes: [`${s.layout.ports}/${s.name}`, s.layout.ports],
+          },
+        ]),
     ...(net.addresses.length
-      ? [{
-          name: "addresses",
-          run: claimAddressesScript(s.layout, s.name, net.addresses, fresh),
-          undo: releaseScript(s.layout, s.name, net.addresses.map((a) => a.network)),
-          // a claim that moved leaves its old name: the directory's fsync puts the removal on disk
-          writes: net.addresses.flatMap((a) => [`${s.layout.network(a.network)}/addresses/${a.address}`, `${s.layout.network(a.network)}/addresses`]),
-        }]
+      ? [
+          {
+            name: "addresses",
+            run: claimAddressesScript(s.layout, s.name, net.addresses, fresh),
+            undo: releaseScript(
+              s.layout,
+              s.name,
+              net.addresses.map((a) => a.network),
+            ),
+            // a claim that moved leaves its old name: the directory's fsync puts the removal on disk
+            writes: net.addresses.flatMap((a) => [`${s.layout.network(a.network)}/addresses/${a.address}`, `${s.layout.network(a.network)}/addresses`]),
+          },
+        ]
       : []),
   ];
 }
@@ -164,7 +186,11 @@ function startSteps(s: ContainerSite, p: StartPlan, creating: boolean): Step[] {
     // claims made by a start of an existing container stay when it fails (the declaration keeps them)
     ...(p.net ? claimSteps(s, p.net).map((x) => (creating ? x : { ...x, undo: undefined })) : []),
     // a bundle this create made has its access already
-    { name: "files", run: [...(creating ? [] : [bundleAccessScript(b, p.uidBase)]), writeFilesScript(p.files, creating)].join(" || exit 1\n"), writes: [b, ...p.files.map((f) => f.path)] },
+    {
+      name: "files",
+      run: [...(creating ? [] : [bundleAccessScript(b, p.uidBase)]), writeFilesScript(p.files, creating)].join(" || exit 1\n"),
+      writes: [b, ...p.files.map((f) => f.path)],
+    },
     {
       name: "start",
       // the step's own subshell takes the lock and runs start.sh (which ends in exec of the runtime's start)
@@ -233,7 +259,14 @@ export function createSteps(s: ContainerSite, p: CreatePlan): (Step | Pause)[] {
     },
     // claimed at create, stopped or not: a container keeps its range while it exists
     ...(p.uid
-      ? [{ name: "uid-range", run: claimOneRangeScript(s.layout, s.name, p.uid.index), undo: releaseRangeScript(s.layout, s.name), writes: [`${s.layout.uidRanges}/${p.uid.index}`] }]
+      ? [
+          {
+            name: "uid-range",
+            run: claimOneRangeScript(s.layout, s.name, p.uid.index),
+            undo: releaseRangeScript(s.layout, s.name),
+            writes: [`${s.layout.uidRanges}/${p.uid.index}`],
+          },
+        ]
       : []),
     {
       // exclusive: a bundle of this name that exists is another's (or a create's left over: reconcile removes those first)
@@ -365,9 +398,16 @@ export function removeContainerSteps(s: ContainerSite, graceMs: number): Step[] 
   const b = bundleOf(s);
   return [
     ...stopContainerSteps(s, graceMs),
-    { name: "claims", run: `(\n${releaseScript(s.layout, s.name)}\n) && ${releasePortsScript(s.layout, s.name)}`, writes: [`${s.layout.networks}/*/addresses`, s.layout.ports] },
+    {
+      name: "claims",
+      run: `(\n${releaseScript(s.layout, s.name)}\n) && ${releasePortsScript(s.layout, s.name)}`,
+      writes: [`${s.layout.networks}/*/addresses`, s.layout.ports],
+    },
     // then the disk image's mount, if any, and its loop device with it (disk.ts)
-    { name: "rootfs", run: `if mountpoint -q ${q(`${b}/rootfs`)}; then umount ${q(`${b}/rootfs`)} || umount -l ${q(`${b}/rootfs`)}; fi\n${umountDiskScript(b)}` },
+    {
+      name: "rootfs",
+      run: `if mountpoint -q ${q(`${b}/rootfs`)}; then umount ${q(`${b}/rootfs`)} || umount -l ${q(`${b}/rootfs`)}; fi\n${umountDiskScript(b)}`,
+    },
     { name: "uid-range", run: releaseRangeScript(s.layout, s.name), writes: [s.layout.uidRanges] },
     // the bundle's removal on disk: a boot after a power loss does not start a deleted container
     { name: "bundle", run: removeBundleScript(s.prefix, s.layout, s.name), writes: [s.layout.containers, ...bootUnitWrites(s.prefix)] },

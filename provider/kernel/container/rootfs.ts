@@ -35,7 +35,10 @@ function buildScript(r: BaseRootfs): string {
       step("copy of busybox", `cp "$bb" "$tmp/bin/busybox"`),
       // one process for ~400 applet links (an ln each is slow over SSH on an emulated VM)
       step("busybox --install", `chroot "$tmp" /bin/busybox --install -s /bin`),
-      step("passwd and group", `printf 'root:x:0:0:root:/root:/bin/sh\\nnobody:x:65534:65534:nobody:/:/bin/false\\n' > "$tmp/etc/passwd" && printf 'root:x:0:\\nnogroup:x:65534:\\n' > "$tmp/etc/group"`),
+      step(
+        "passwd and group",
+        `printf 'root:x:0:0:root:/root:/bin/sh\\nnobody:x:65534:65534:nobody:/:/bin/false\\n' > "$tmp/etc/passwd" && printf 'root:x:0:\\nnogroup:x:65534:\\n' > "$tmp/etc/group"`,
+      ),
     ].join("\n");
   }
   if ("debootstrap" in r) {
@@ -67,12 +70,7 @@ function buildScript(r: BaseRootfs): string {
  * Built once per host: parallel creates wait on the template's lock (flock) and reuse the result;
  * a failed build publishes nothing and its error names the step, with the step's stderr.
  */
-export async function ensureLower(
-  t: Transport,
-  layout: HostLayout,
-  declared: Rootfs,
-  timeoutMs = 600_000,
-): Promise<{ lower: string; built: boolean }> {
+export async function ensureLower(t: Transport, layout: HostLayout, declared: Rootfs, timeoutMs = 600_000): Promise<{ lower: string; built: boolean }> {
   const r = baseOf(declared);
   if ("path" in r) {
     await t.run(["test", "-d", r.path]).catch(() => {

@@ -46,7 +46,16 @@ function etcTargets(rootfs: string): string {
 }
 
 /** The bundle's start.sh (startScript's arguments). */
-export function startShFile(runtime: string, layout: HostLayout, id: string, writes: CgroupWrite[], nofileHard: number, netScript?: string, lower?: string, procViews?: { prefix: string }): BundleFile {
+export function startShFile(
+  runtime: string,
+  layout: HostLayout,
+  id: string,
+  writes: CgroupWrite[],
+  nofileHard: number,
+  netScript?: string,
+  lower?: string,
+  procViews?: { prefix: string },
+): BundleFile {
   return { path: `${layout.bundle(id)}/start.sh`, content: startScript(runtime, layout, id, writes, nofileHard, netScript, lower, procViews) };
 }
 
@@ -58,7 +67,16 @@ export function startShFile(runtime: string, layout: HostLayout, id: string, wri
  * `netScript` (the bundle's net.sh) puts the container on its networks before its init runs.
  * `procViews`: the prefix's lxcfs serves its mount before the runtime binds the views from it.
  */
-export function startScript(runtime: string, layout: HostLayout, id: string, writes: CgroupWrite[], nofileHard: number, netScript?: string, lower?: string, procViews?: { prefix: string }): string {
+export function startScript(
+  runtime: string,
+  layout: HostLayout,
+  id: string,
+  writes: CgroupWrite[],
+  nofileHard: number,
+  netScript?: string,
+  lower?: string,
+  procViews?: { prefix: string },
+): string {
   const rt = `${runtime} --root ${q(layout.runtimeRoot)}`;
   const b = layout.bundle(id);
   return [
@@ -85,7 +103,9 @@ export function startScript(runtime: string, layout: HostLayout, id: string, wri
     ),
     // networks join between create and start: the init never runs without its interfaces
     ...(netScript
-      ? [`pid=; read -r pid < ${q(`${b}/init.pid`)}; if ! err=$(sh ${q(netScript)} "$pid" new 2>&1 >/dev/null); then echo "$err" >&2; ${rt} delete --force ${q(id)} >/dev/null 2>&1; exit 1; fi`]
+      ? [
+          `pid=; read -r pid < ${q(`${b}/init.pid`)}; if ! err=$(sh ${q(netScript)} "$pid" new 2>&1 >/dev/null); then echo "$err" >&2; ${rt} delete --force ${q(id)} >/dev/null 2>&1; exit 1; fi`,
+        ]
       : []),
     `exec ${rt} start ${q(id)}`,
   ].join("\n");

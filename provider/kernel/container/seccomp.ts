@@ -38,7 +38,10 @@ export interface OciSeccomp {
 
 /** Go's GOARCH names, as the profile's "arches" use them, to libseccomp's. */
 const seccompArch: Record<string, string> = {
-  amd64: "SCMP_ARCH_X86_64", arm64: "SCMP_ARCH_AARCH64", s390x: "SCMP_ARCH_S390X", riscv64: "SCMP_ARCH_RISCV64",
+  amd64: "SCMP_ARCH_X86_64",
+  arm64: "SCMP_ARCH_AARCH64",
+  s390x: "SCMP_ARCH_S390X",
+  riscv64: "SCMP_ARCH_RISCV64",
 };
 
 /**

@@ -58,7 +58,10 @@ export interface ContainerSnapshot extends ClaimsSnapshot {
 
 export function snapshotScript(runtime: string, layout: HostLayout): string {
   // runc makes its --root when listing: a read (a preview) must not leave /run/<prefix>/runtime behind
-  return [`if [ -d ${q(layout.runtimeRoot)} ]; then ${runtime} --root ${q(layout.runtimeRoot)} list --format json 2>/dev/null || echo null; else echo null; fi`, ...claimsSections(layout)].join("; ");
+  return [
+    `if [ -d ${q(layout.runtimeRoot)} ]; then ${runtime} --root ${q(layout.runtimeRoot)} list --format json 2>/dev/null || echo null; else echo null; fi`,
+    ...claimsSections(layout),
+  ].join("; ");
 }
 
 /**
@@ -255,7 +258,10 @@ export function startBurst<All>(memo: PerResourceReads<All>, snap: ClaimsSnapsho
   if (e && Date.now() - e.used <= idleMs) return;
   const entry: BurstEntry<All> = { asked: 1, used: Date.now() };
   // idle from when the answer came, as perResource counts it
-  entry.all = all().then((v) => ((entry.used = Date.now()), v), () => undefined);
+  entry.all = all().then(
+    (v) => ((entry.used = Date.now()), v),
+    () => undefined,
+  );
   memo.set(key, entry);
 }
 

@@ -20,7 +20,10 @@ export function readSysctlsScript(pid: number, keys: string[]): string {
 /** Writes each value, naming the key and the kernel's refusal when one fails. */
 export function writeSysctlsScript(pid: number, values: Record<string, string>): string {
   const body = Object.entries(values)
-    .map(([k, v]) => `err=$( (printf '%s' ${q(v)} > ${q(sysctlPath(k))}) 2>&1 ) || { echo ${q(`sysctls.${k}: writing ${JSON.stringify(v)} in the container's namespace failed:`)} "\${err##*: }" >&2; exit 1; }`)
+    .map(
+      ([k, v]) =>
+        `err=$( (printf '%s' ${q(v)} > ${q(sysctlPath(k))}) 2>&1 ) || { echo ${q(`sysctls.${k}: writing ${JSON.stringify(v)} in the container's namespace failed:`)} "\${err##*: }" >&2; exit 1; }`,
+    )
     .join("\n");
   return `${enter(pid)} sh -c ${q(body)}`;
 }
@@ -30,7 +33,15 @@ export function parseSysctls(out: string, declared: Record<string, string>): Map
   const seen = new Map<string, string>();
   for (const line of out.split("\n")) {
     const i = line.indexOf(":");
-    if (line.startsWith("/proc/sys/") && i > 0) seen.set(line.slice(10, i).replace(/\//g, "."), line.slice(i + 1).trim().split(/\s+/).join(" "));
+    if (line.startsWith("/proc/sys/") && i > 0)
+      seen.set(
+        line.slice(10, i).replace(/\//g, "."),
+        line
+          .slice(i + 1)
+          .trim()
+          .split(/\s+/)
+          .join(" "),
+      );
   }
   const drift = new Map<string, string>();
   for (const [k, v] of Object.entries(declared)) {

@@ -74,7 +74,13 @@ export function parseClaim(out: string): ClaimResult {
   const lines = out.trim().split("\n");
   const m = /^claimed (\d+)$/.exec(lines[0] ?? "");
   if (m) return { index: Number(m[1]) };
-  if (lines[0] === "taken") return { taken: lines.slice(1).map(Number).filter((n) => Number.isInteger(n)) };
+  if (lines[0] === "taken")
+    return {
+      taken: lines
+        .slice(1)
+        .map(Number)
+        .filter((n) => Number.isInteger(n)),
+    };
   throw new Error(`unexpected answer of the range claim: ${JSON.stringify(out)}`);
 }
 
@@ -112,7 +118,14 @@ export function parseRangesSnapshot(out: string): { ranges: Map<string, number>;
     const m = /\/(\d+):(.+)$/.exec(line);
     if (m) ranges.set(m[2]!, Number(m[1]));
   }
-  return { ranges, takenRanges: all.split("\n").filter(Boolean).map(Number).filter((n) => Number.isInteger(n)) };
+  return {
+    ranges,
+    takenRanges: all
+      .split("\n")
+      .filter(Boolean)
+      .map(Number)
+      .filter((n) => Number.isInteger(n)),
+  };
 }
 
 /**

@@ -64,7 +64,12 @@ export function allocateScript(layout: HostLayout, container: string, reqs: Allo
 }
 
 export function parseAllocations(out: string): Map<string, string> {
-  return new Map(out.split("\n").filter(Boolean).map((l) => l.split(" ") as [string, string]));
+  return new Map(
+    out
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => l.split(" ") as [string, string]),
+  );
 }
 
 /** Gives back a container's addresses, on the named networks or (none named) on every network. */
@@ -75,8 +80,11 @@ export function releaseScript(layout: HostLayout, container: string, networks?: 
 
 /** Gives back a container's addresses (releaseScript), on disk when it returns: one command. */
 export const releaseAddresses = (t: Pick<Transport, "run">, layout: HostLayout, container: string, networks?: string[]): Promise<CommandResult> =>
-  t.run(["sh", "-c", durably(releaseScript(layout, container, networks), networks ? networks.map((n) => `${layout.network(n)}/addresses`) : [`${layout.networks}/*/addresses`])]);
-
+  t.run([
+    "sh",
+    "-c",
+    durably(releaseScript(layout, container, networks), networks ? networks.map((n) => `${layout.network(n)}/addresses`) : [`${layout.networks}/*/addresses`]),
+  ]);
 
 /** The addresses a request may take: [first, last] as numbers, the gateway left out by the caller. */
 function bounds(r: Pick<AllocationRequest, "subnet" | "dynamicRange">): [number, number] {

@@ -118,7 +118,14 @@ export function netScript(prefix: string, layout: HostLayout, container: string,
       ];
     }),
     `(\n${ensureRulesScript(nftTable(prefix), layout.runDir, containerOwner(container), portRules(ports))}\n) || exit 1`,
-    `(\n${guardApplyScript(nftTable(prefix), guardRecord(layout, container), guardElements(nftTable(prefix), atts.filter((a) => a.guard)))}\n) || exit 1`,
+    `(\n${guardApplyScript(
+      nftTable(prefix),
+      guardRecord(layout, container),
+      guardElements(
+        nftTable(prefix),
+        atts.filter((a) => a.guard),
+      ),
+    )}\n) || exit 1`,
     `(\n${ingressApplyScript(nftTable(prefix), skeleton(nftTable(prefix)), ingressRecord(layout, container), container, ingressElements(nftTable(prefix), container, filtered(atts)))}\n) || exit 1`,
     // the supervisor's mark that it took the rules away when the init died: they are back
     `rm -f ${q(unpublishedMarker(layout.bundle(container)))}`,
@@ -193,7 +200,14 @@ export function probeNetScript(prefix: string, pid: number, atts: Attachment[], 
       ];
     }),
     `nsenter --net=/proc/${pid}/ns/net sh -c ${q(inNamespaceListing)} 2>/dev/null | ${probeLabels}`,
-    ...(withRules ? [`nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`, foreignDnatsScript(prefix), guardListing(nftTable(prefix)), ingressProbe(nftTable(prefix))] : []),
+    ...(withRules
+      ? [
+          `nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`,
+          foreignDnatsScript(prefix),
+          guardListing(nftTable(prefix)),
+          ingressProbe(nftTable(prefix)),
+        ]
+      : []),
   ].join("\n");
 }
 
@@ -212,12 +226,14 @@ export const foreignDnatsScript = (prefix: string) =>
 
 /** The other tables' DNAT rules that match a published port of ours (same protocol and port, overlapping address). */
 export function shadowingRules(lines: string[], port: PortRule): string[] {
-  return lines.filter((l) => {
-    const proto = / (tcp|udp) dport (\d+)\b/.exec(l);
-    if (!proto || proto[1] !== port.protocol || Number(proto[2]) !== port.hostPort) return false;
-    const daddr = / ip daddr (\S+)/.exec(l)?.[1];
-    return daddr === undefined || port.hostAddress === "0.0.0.0" || daddr === port.hostAddress;
-  }).map((l) => l.slice(5).replace(/ comment ".*$/, ""));
+  return lines
+    .filter((l) => {
+      const proto = / (tcp|udp) dport (\d+)\b/.exec(l);
+      if (!proto || proto[1] !== port.protocol || Number(proto[2]) !== port.hostPort) return false;
+      const daddr = / ip daddr (\S+)/.exec(l)?.[1];
+      return daddr === undefined || port.hostAddress === "0.0.0.0" || daddr === port.hostAddress;
+    })
+    .map((l) => l.slice(5).replace(/ comment ".*$/, ""));
 }
 
 /** Which attachments and whether the published ports differ from what the kernel shows. */
@@ -243,7 +259,11 @@ const sameRate = (declared: number | undefined, shown: number | undefined) =>
 export function parseNetProbe(out: string, container: string, atts: Attachment[], ports: PortRule[]): NetDrift {
   const lines = out.split("\n");
   const val = (k: string) => (lines.find((l) => l === k || l.startsWith(`${k} `)) ?? "").slice(k.length + 1).trim();
-  const inNs = (tag: string, re: RegExp) => lines.filter((l) => l.startsWith(`${tag} `)).map((l) => re.exec(l.slice(2))).filter((m): m is RegExpExecArray => m !== null);
+  const inNs = (tag: string, re: RegExp) =>
+    lines
+      .filter((l) => l.startsWith(`${tag} `))
+      .map((l) => re.exec(l.slice(2)))
+      .filter((m): m is RegExpExecArray => m !== null);
   const drifted = atts
     .filter((a) => {
       const e = `eth${a.index}`;
@@ -261,11 +281,23 @@ export function parseNetProbe(out: string, container: string, atts: Attachment[]
       return !ingressHolds(lines, container, a.address, a.allow);
     })
     .map((a) => a.index);
-  const have = lines.filter((l) => l.startsWith(`nft ${containerOwner(container)} `)).map((l) => l.slice(4)).sort();
+  const have = lines
+    .filter((l) => l.startsWith(`nft ${containerOwner(container)} `))
+    .map((l) => l.slice(4))
+    .sort();
   const want = ruleComments(containerOwner(container), portRules(ports)).sort();
   // a loopback-published port needs route_localnet on its bridge
   const localnet = loopbackBridges(atts, ports).every((b) => val(`localnet ${b}`) === "1");
   const dnats = lines.filter((l) => l.startsWith("dnat "));
-  const shadowed = ports.flatMap((p, i) => shadowingRules(dnats, p).map((r) => `ports[${i}]: ${p.protocol} ${p.hostAddress}:${p.hostPort} is also DNATed by table ${r.split(" ").slice(0, 2).join(" ")}: ${r.split(" ").slice(2).join(" ")}`));
-  return { attachments: drifted, ports: JSON.stringify(have) !== JSON.stringify(want) || !localnet || shadowed.length > 0, ...(shadowed.length ? { shadowed } : {}) };
+  const shadowed = ports.flatMap((p, i) =>
+    shadowingRules(dnats, p).map(
+      (r) =>
+        `ports[${i}]: ${p.protocol} ${p.hostAddress}:${p.hostPort} is also DNATed by table ${r.split(" ").slice(0, 2).join(" ")}: ${r.split(" ").slice(2).join(" ")}`,
+    ),
+  );
+  return {
+    attachments: drifted,
+    ports: JSON.stringify(have) !== JSON.stringify(want) || !localnet || shadowed.length > 0,
+    ...(shadowed.length ? { shadowed } : {}),
+  };
 }

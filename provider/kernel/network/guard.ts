@@ -53,7 +53,11 @@ export interface Guarded {
 /** The set elements that guard these veths, one statement a line (without add or delete). */
 export function guardElements(table: string, guarded: Guarded[]): string[] {
   const t = `bridge ${table}`;
-  return guarded.flatMap((g) => [`element ${t} guarded { "${g.veth}" }`, `element ${t} mac { "${g.veth}" . ${g.mac} }`, `element ${t} ip4 { "${g.veth}" . ${g.address} }`]);
+  return guarded.flatMap((g) => [
+    `element ${t} guarded { "${g.veth}" }`,
+    `element ${t} mac { "${g.veth}" . ${g.mac} }`,
+    `element ${t} ip4 { "${g.veth}" . ${g.address} }`,
+  ]);
 }
 
 /**

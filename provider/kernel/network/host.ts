@@ -35,13 +35,17 @@ export class NetworkHost {
    */
   async admissionLines(bridge: string): Promise<string[]> {
     const sys = q(`/sys/class/net/${bridge}`);
-    const r = await this.t.run(["sh", "-c", [
-      toolsScript,
-      `if [ -e ${sys} ]; then echo "alias $(cat ${sys}/ifalias)"; else echo "alias -"; fi`,
-      `grep -H . ${q(this.layout.networks)}/*/network.json 2>/dev/null | sed 's/^/record /'`,
-      routesScript,
-      otherPrefixesScript(this.prefix),
-    ].join("\n")]);
+    const r = await this.t.run([
+      "sh",
+      "-c",
+      [
+        toolsScript,
+        `if [ -e ${sys} ]; then echo "alias $(cat ${sys}/ifalias)"; else echo "alias -"; fi`,
+        `grep -H . ${q(this.layout.networks)}/*/network.json 2>/dev/null | sed 's/^/record /'`,
+        routesScript,
+        otherPrefixesScript(this.prefix),
+      ].join("\n"),
+    ]);
     return r.stdout.split("\n");
   }
 
@@ -61,11 +65,16 @@ export class NetworkHost {
     const table = nftTable(this.prefix);
     // about 1 KB of script per network: 50 a command keeps it well under the 128 KiB an argument may hold
     const chunks = Array.from({ length: Math.ceil(specs.length / 50) }, (_, i) => specs.slice(i * 50, i * 50 + 50));
-    const outs = await Promise.all(chunks.map(async (chunk) => {
-      const script = chunk.map((n) => `echo ${q(`@@network ${n.name}`)}\n${probeNetworkScript(this.layout, n, table)}`).join("\n");
-      return (await this.t.run(["sh", "-c", script])).stdout;
-    }));
-    const parts = outs.join("\n").split(/^@@network /m).slice(1);
+    const outs = await Promise.all(
+      chunks.map(async (chunk) => {
+        const script = chunk.map((n) => `echo ${q(`@@network ${n.name}`)}\n${probeNetworkScript(this.layout, n, table)}`).join("\n");
+        return (await this.t.run(["sh", "-c", script])).stdout;
+      }),
+    );
+    const parts = outs
+      .join("\n")
+      .split(/^@@network /m)
+      .slice(1);
     return new Map(parts.map((p) => [p.slice(0, p.indexOf("\n")), p.slice(p.indexOf("\n") + 1)]));
   }
 

@@ -39,7 +39,16 @@ export interface Filtered {
 }
 
 /** A digest of the flows let in to one address (element comments hold no quotes: hex). */
-export const allowHash = (allow: Allowed[]) => createHash("sha256").update(allow.map((a) => `${a.source} ${a.protocol} ${a.ports}`).sort().join("\n")).digest("hex").slice(0, 12);
+export const allowHash = (allow: Allowed[]) =>
+  createHash("sha256")
+    .update(
+      allow
+        .map((a) => `${a.source} ${a.protocol} ${a.ports}`)
+        .sort()
+        .join("\n"),
+    )
+    .digest("hex")
+    .slice(0, 12);
 
 /** The set elements that filter these addresses, one statement a line (without add or delete). */
 export function ingressElements(table: string, container: string, filtered: Filtered[]): string[] {
@@ -56,7 +65,8 @@ export function ingressElements(table: string, container: string, filtered: Filt
 export const ingressAwk = `awk '/^\\t(set|map) / { s = $2 } /elements = \\{/ { e = 1; sub(/^.*elements = \\{ */, "") } e { l = $0; d = sub(/ *\\}.*$/, "", l); n = split(l, p, ","); for (i = 1; i <= n; i++) { x = p[i]; gsub(/^[ \\t]+|[ \\t]+$/, "", x); if (x != "") print "I " s " " x } if (d) e = 0 }'`;
 
 /** The probe's lines: every element of the prefix's ingress sets ("I <set> <element>", e.g. `I allow 10.0.0.2 . 10.0.0.0/24 . tcp . 80`). */
-export const ingressProbe = (table: string) => `{ for s in ingressed allow; do nft list set ip ${table} $s 2>/dev/null; done; nft list map ip ${table} drops 2>/dev/null; } | ${ingressAwk}`;
+export const ingressProbe = (table: string) =>
+  `{ for s in ingressed allow; do nft list set ip ${table} $s 2>/dev/null; done; nft list map ip ${table} drops 2>/dev/null; } | ${ingressAwk}`;
 
 /**
  * Whether the listing holds what one address needs: `allow` undefined (not filtered) means no
@@ -69,7 +79,13 @@ export function ingressHolds(lines: string[], container: string, address: string
   if (!allow) return of("ingressed").length === 0;
   const drops = of("drops");
   const marked = of("ingressed");
-  return marked.length === 1 && marked[0] === `I ingressed ${address} comment "${allowHash(allow)}"` && drops.length === 1 && drops[0]!.replace(/"/g, "").endsWith(`: ${ingressCounter(container)}`) && of("allow").length === allow.length;
+  return (
+    marked.length === 1 &&
+    marked[0] === `I ingressed ${address} comment "${allowHash(allow)}"` &&
+    drops.length === 1 &&
+    drops[0]!.replace(/"/g, "").endsWith(`: ${ingressCounter(container)}`) &&
+    of("allow").length === allow.length
+  );
 }
 
 /**

@@ -99,7 +99,9 @@ export function ensureRulesScript(table: string, runDir: string, owner: string, 
   };
   return [
     // most calls (every networked start) find everything in place: one list and one awk, no lock
-    ...(extra.length ? [] : [`${holdsExactly(table, [...ruleComments("k:base", kind.base), ...ruleComments(owner, rules)], ["k:base", owner], kind.family)} && exit 0`]),
+    ...(extra.length
+      ? []
+      : [`${holdsExactly(table, [...ruleComments("k:base", kind.base), ...ruleComments(owner, rules)], ["k:base", owner], kind.family)} && exit 0`]),
     `mkdir -p ${q(runDir)}; exec 8>${q(nftLock(runDir))}; flock -w 60 8 || { echo "timed out waiting for the nftables lock" >&2; exit 1; }`,
     `tx=$(mktemp); trap 'rm -f "$tx"' EXIT`,
     `nft -f - <<'KSLICE_NFT' || exit 1\n${[kind.skeleton(table), ...extra].join("\n")}\nKSLICE_NFT`,

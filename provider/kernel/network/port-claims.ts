@@ -71,14 +71,19 @@ export interface PortClaim {
 }
 
 export function parsePortClaims(out: string): PortClaim[] {
-  return out.split("\n").filter(Boolean).map((l) => {
-    const [prefix = "", container = "", owner = "", key = ""] = l.split(" ");
-    return { prefix, container, owner: owner === "-" ? undefined : owner, key };
-  }).filter((c) => c.key);
+  return out
+    .split("\n")
+    .filter(Boolean)
+    .map((l) => {
+      const [prefix = "", container = "", owner = "", key = ""] = l.split(" ");
+      return { prefix, container, owner: owner === "-" ? undefined : owner, key };
+    })
+    .filter((c) => c.key);
 }
 
 /** Gives a container's port claim back. */
-export const releasePortsScript = (layout: HostLayout, container: string) => `rm -f ${q(`${layout.ports}/${container}`)}; rmdir ${q(layout.ports)} 2>/dev/null; true`;
+export const releasePortsScript = (layout: HostLayout, container: string) =>
+  `rm -f ${q(`${layout.ports}/${container}`)}; rmdir ${q(layout.ports)} 2>/dev/null; true`;
 
 /** Gives a container's port claim back, on disk when it returns: one command. */
 export const releasePorts = (t: Pick<Transport, "run">, layout: HostLayout, container: string): Promise<CommandResult> =>

@@ -82,7 +82,18 @@ export interface HostNetView {
 }
 
 export function parseProbeAll(out: string): HostNetView {
-  const view: HostNetView = { veths: new Map(), ports: new Set(), localnet: new Map(), qdiscs: [], comments: [], dnats: [], guard: [], ingress: [], namespaces: new Map(), pids: new Map() };
+  const view: HostNetView = {
+    veths: new Map(),
+    ports: new Set(),
+    localnet: new Map(),
+    qdiscs: [],
+    comments: [],
+    dnats: [],
+    guard: [],
+    ingress: [],
+    namespaces: new Map(),
+    pids: new Map(),
+  };
   let section = "";
   let ns: string[] = [];
   for (const line of out.split("\n")) {

@@ -31,11 +31,20 @@ export async function admission(a: ContainerArgs, c: Ctx, previousName?: string,
     failures.push({ property: "security.userNamespace", reason: `host ${c.t.target} has user namespaces disabled (user.max_user_namespaces is 0)` });
   }
   const checks: (PathTest & { property: string; missing: string; got?: string })[] = [
-    ...(pathRootfsTest(a.rootfs)),
+    ...pathRootfsTest(a.rootfs),
     ...("ociLayout" in a.rootfs
-      ? [{ property: "rootfs.ociLayout.path", path: a.rootfs.ociLayout.path, kind: "ociLayout" as const, missing: "no OCI image layout (its oci-layout file) at that path" }]
+      ? [
+          {
+            property: "rootfs.ociLayout.path",
+            path: a.rootfs.ociLayout.path,
+            kind: "ociLayout" as const,
+            missing: "no OCI image layout (its oci-layout file) at that path",
+          },
+        ]
       : []),
-    ...a.mounts.flatMap((m, i) => (m.type === "bind" ? [{ property: `mounts.${i}.source`, path: m.source, kind: "exists" as const, missing: "no such path" }] : [])),
+    ...a.mounts.flatMap((m, i) =>
+      m.type === "bind" ? [{ property: `mounts.${i}.source`, path: m.source, kind: "exists" as const, missing: "no such path" }] : [],
+    ),
     ...procViewsAdmission(a),
     // a namespaced sysctl is in the host's /proc/sys too (the kernel has it, whatever the namespace)
     ...Object.keys(a.sysctls).map((k) => ({ property: `sysctls.${k}`, path: sysctlPath(k), kind: "exists" as const, missing: "no such sysctl in the kernel" })),
@@ -43,7 +52,11 @@ export async function admission(a: ContainerArgs, c: Ctx, previousName?: string,
   const tests = sharedTests(c.t, await c.snapshots.claims());
   if (checks.length) {
     (await readPathTests(tests, checks)).forEach((ok, i) => {
-      if (!ok) failures.push({ property: checks[i]!.property, reason: `got ${checks[i]!.got ?? JSON.stringify(checks[i]!.path)}; ${checks[i]!.missing} on host ${c.t.target}` });
+      if (!ok)
+        failures.push({
+          property: checks[i]!.property,
+          reason: `got ${checks[i]!.got ?? JSON.stringify(checks[i]!.path)}; ${checks[i]!.missing} on host ${c.t.target}`,
+        });
     });
   }
   const caps = [
@@ -53,7 +66,10 @@ export async function admission(a: ContainerArgs, c: Ctx, previousName?: string,
   if (caps.length) {
     const known = await kernelCapabilities(c.t);
     for (const x of caps.filter((x) => !known.includes(x.cap))) {
-      failures.push({ property: x.property, reason: `got ${JSON.stringify(x.cap)}; not a capability the kernel of host ${c.t.target} knows (${known[0]} … ${known[known.length - 1]})` });
+      failures.push({
+        property: x.property,
+        reason: `got ${JSON.stringify(x.cap)}; not a capability the kernel of host ${c.t.target} knows (${known[0]} … ${known[known.length - 1]})`,
+      });
     }
   }
   failures.push(...(await netAdmission(c.t, c.layout, a, await c.snapshots.claims(), previousName, owner)));
@@ -72,7 +88,10 @@ async function ownerAdmission(a: ContainerArgs, c: Ctx, owner: string | undefine
   const failures: InputFailure[] = [];
   if (owner) {
     for (const other of claim(`container ${connectionKey(a.host.connection)}/${a.host.prefix}`, owner, a.name)) {
-      failures.push({ property: "name", reason: `got ${JSON.stringify(a.name)}, also the name of ${other} in this program; one host and prefix hold one container of a name` });
+      failures.push({
+        property: "name",
+        reason: `got ${JSON.stringify(a.name)}, also the name of ${other} in this program; one host and prefix hold one container of a name`,
+      });
     }
   }
   // from the host's snapshot: one read serves every container's check

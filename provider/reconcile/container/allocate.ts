@@ -54,7 +54,10 @@ export async function decideNet(c: Ctx, a: ContainerArgs, snap: ClaimsSnapshot):
       const key = `${c.t.target}/${c.prefix}/network/${rec.name}`;
       const taken = new Set(picked.get(key));
       for (const [owner, m] of snap.addresses) if (owner !== a.name && m.get(rec.name)) taken.add(m.get(rec.name)!);
-      const address = n.address ?? held?.get(rec.name) ?? chooseAddress({ network: rec.name, subnet: rec.subnet, gateway: rec.gateway, dynamicRange: rec.dynamicRange }, taken);
+      const address =
+        n.address ??
+        held?.get(rec.name) ??
+        chooseAddress({ network: rec.name, subnet: rec.subnet, gateway: rec.gateway, dynamicRange: rec.dynamicRange }, taken);
       if (!address) {
         releases.forEach((r) => r());
         throw new Error(`networks: network ${rec.name} (${rec.dynamicRange ?? rec.subnet}) has no free address left`);
@@ -67,10 +70,12 @@ export async function decideNet(c: Ctx, a: ContainerArgs, snap: ClaimsSnapshot):
     plan = netPlan(a.host.prefix, a, records, addresses, snap);
   }
   // the host's resolv.conf only when the declaration names no nameservers (once per host read)
-  const hostResolv = a.dns?.nameservers ? "" : await hostResolvConf(c.t, snap).catch((e: unknown) => {
-    releases.forEach((r) => r());
-    throw e;
-  });
+  const hostResolv = a.dns?.nameservers
+    ? ""
+    : await hostResolvConf(c.t, snap).catch((e: unknown) => {
+        releases.forEach((r) => r());
+        throw e;
+      });
   const etc = etcFiles(a, plan, hostResolv);
   const files: BundleFile[] = [
     netFile(a.host.prefix, c.layout, a, plan),
@@ -92,4 +97,3 @@ export function decideRange(c: Ctx, a: ContainerArgs, snap: ClaimsSnapshot): { b
   if (index === undefined) throw new Error(`security.userNamespace: host ${c.t.target} has no user-namespace range left (${maxRangeIndex + 1} claimed)`);
   return { base: rangeBase(index), index, release: pick(key, String(index)) };
 }
-

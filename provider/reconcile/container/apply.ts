@@ -38,7 +38,13 @@ export async function applyDeclaration(olds: Props, news: Props): Promise<Update
     // that neither the supervisor nor a boot starts it again
     if (now.status !== "missing") await stop(c, a);
     else await markStopped(c);
-  } else if (now.status !== "running" || (now.pid !== olds.pid && !sameSpec(now.specHash, specOf(a, c, now.uidBase))) || now.security.length || sysctlRemoved(o, a) || procViewsRestart(o, a, now)) {
+  } else if (
+    now.status !== "running" ||
+    (now.pid !== olds.pid && !sameSpec(now.specHash, specOf(a, c, now.uidBase))) ||
+    now.security.length ||
+    sysctlRemoved(o, a) ||
+    procViewsRestart(o, a, now)
+  ) {
     // a removed sysctl restarts: its namespace's default is known only to a new namespace
     if (now.status === "running") await stop(c, a);
     await start(c, a);
@@ -55,7 +61,9 @@ export async function applyDeclaration(olds: Props, news: Props): Promise<Update
     if (netChanged(o, a) || now.net?.attachments.length || now.net?.ports) await joinLive(c, o, a, now.pid);
     // another table's DNAT of the same host port is not ours to remove: say so, naming it
     if (now.net?.shadowed?.length) {
-      throw new Error(`${c.t.target}: container ${a.name}: ${now.net.shadowed.join("; ")}; host ports belong to the machine: remove that rule or publish another port`);
+      throw new Error(
+        `${c.t.target}: container ${a.name}: ${now.net.shadowed.join("; ")}; host ports belong to the machine: remove that rule or publish another port`,
+      );
     }
   }
   if (a.state === "stopped" && netChanged(o, a)) await prepareNet(c, a);
@@ -65,10 +73,14 @@ export async function applyDeclaration(olds: Props, news: Props): Promise<Update
   // the spec changed without a create: kslice.json names it, so adoption knows the declaration
   if (sysctlsChanged(o, a)) await recordSpecHash(c, hash(specOf(a, c, now.uidBase)));
   if (o.restartPolicy !== a.restartPolicy || o.logMaxSize !== a.logMaxSize) {
-    await operate(c, a.name, filesAndSupervisorSteps(site(c, a.name), [
-      { path: `${c.bundle}/restart`, content: a.restartPolicy },
-      { path: `${c.bundle}/logmax`, content: String(a.logMaxSize) },
-    ]));
+    await operate(
+      c,
+      a.name,
+      filesAndSupervisorSteps(site(c, a.name), [
+        { path: `${c.bundle}/restart`, content: a.restartPolicy },
+        { path: `${c.bundle}/logmax`, content: String(a.logMaxSize) },
+      ]),
+    );
   }
   c.snapshots.invalidate();
   return { outs: outputs(a, news, c, await observe(c, a)) };

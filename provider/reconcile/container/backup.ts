@@ -11,7 +11,11 @@ import type { Transport } from "../../transport/transport";
  * filled from the backup's record unless declared. A container that already exists from the same
  * file keeps what its check filled then: the file may be gone since (rotated backups).
  */
-export async function backupAdmission(t: Pick<Transport, "run" | "target">, rootfs: Rootfs, old: unknown): Promise<{ failures: InputFailure[]; rootfs?: Rootfs }> {
+export async function backupAdmission(
+  t: Pick<Transport, "run" | "target">,
+  rootfs: Rootfs,
+  old: unknown,
+): Promise<{ failures: InputFailure[]; rootfs?: Rootfs }> {
   if (!("backup" in rootfs)) return { failures: [] };
   const prev = (old as { backup?: { file?: unknown; rootfs?: unknown } } | undefined)?.backup;
   if (prev?.file === rootfs.backup.file && prev.rootfs && !rootfs.backup.rootfs) {
@@ -22,7 +26,12 @@ export async function backupAdmission(t: Pick<Transport, "run" | "target">, root
     const base = rootfs.backup.rootfs ?? backupBase(info.record);
     if (!base) {
       return {
-        failures: [{ property: "rootfs.backup.rootfs", reason: `backup ${rootfs.backup.file} does not say what its layer lay on (lower ${info.record.lower}); declare it, e.g. { debootstrap: { suite: "bookworm" } }` }],
+        failures: [
+          {
+            property: "rootfs.backup.rootfs",
+            reason: `backup ${rootfs.backup.file} does not say what its layer lay on (lower ${info.record.lower}); declare it, e.g. { debootstrap: { suite: "bookworm" } }`,
+          },
+        ],
       };
     }
     return { failures: [], rootfs: { backup: { file: rootfs.backup.file, rootfs: base } } };

@@ -35,7 +35,13 @@ async function admitted(olds: Props, news: Props): Promise<CheckResult> {
     if (backup.failures.length) return { failures: backup.failures };
     if (backup.rootfs) inputs = { ...inputs, rootfs: backup.rootfs };
     const declared = backup.rootfs ? { ...r.value, rootfs: backup.rootfs } : r.value;
-    const failures = await admission(declared, c, typeof olds.name === "string" ? olds.name : undefined, ownerOf(inputs), declaredParentLimits(news.parentLimits));
+    const failures = await admission(
+      declared,
+      c,
+      typeof olds.name === "string" ? olds.name : undefined,
+      ownerOf(inputs),
+      declaredParentLimits(news.parentLimits),
+    );
     const label = `container ${r.value.name}`;
     const budget = await parentDiskBudget(r.value, c.h, news.parentDisk);
     failures.push(...diskBudgetAdmission(r.value.host, r.value.parent, budget, { key: ownerOf(inputs) ?? label, label, bytes: r.value.disk?.max }));

@@ -84,7 +84,13 @@ export const putFile = (c: Ctx, path: string, content: string) => putFiles(c, [{
 
 /** What the cgroup driver's plan needs of the host: the period and the declared block devices' numbers. */
 export async function planCtx(c: Ctx, a: ContainerArgs) {
-  return { periodUs: 100_000, devices: await resolveBlockDevices(c.t, (a.limits.io?.devices ?? []).map((d) => d.device)) };
+  return {
+    periodUs: 100_000,
+    devices: await resolveBlockDevices(
+      c.t,
+      (a.limits.io?.devices ?? []).map((d) => d.device),
+    ),
+  };
 }
 
 export const site = (c: Ctx, name: string): ContainerSite => containerSite(c.h.cgroups, c.prefix, c.layout, c.runtime.name, name, c.path);

@@ -75,23 +75,32 @@ async function createOnce(c: Ctx, a: ContainerArgs, inputs: Props, snap: ClaimsS
     const spec = specOf(a, c, uid?.base);
     const lower = lowerOf(c.layout, a.rootfs);
     const running = a.state === "running";
-    const net = running || hasNetworking(a) ? await decideNet(c, a, snap).catch((e: Error) => {
-      throw new Error(`${c.t.target}: container ${a.name}: ${e.message}`, { cause: e });
-    }) : undefined;
+    const net =
+      running || hasNetworking(a)
+        ? await decideNet(c, a, snap).catch((e: Error) => {
+            throw new Error(`${c.t.target}: container ${a.name}: ${e.message}`, { cause: e });
+          })
+        : undefined;
     if (net) releases.push(net.release);
     const record = recordOf(c, a, ownerOf(inputs), uid?.base);
-    const out = await operate(c, a.name, createSteps(site(c, a.name), {
-      cgroupPath: c.path,
-      lower,
-      template: !("path" in baseOf(a.rootfs)),
-      restore: "backup" in a.rootfs ? a.rootfs.backup.file : undefined,
-      uid: uid && { base: uid.base, index: uid.index },
-      record,
-      netFiles: !running && net ? net.files : [],
-      net: net?.claims,
-      start: running ? { files: await startFiles(c, a, uid?.base, net!.files), uidBase: uid?.base } : undefined,
-      disk: a.disk && { bytes: a.disk.max, inodes: a.disk.inodes },
-    }), pauseHook(), { name: a.name, record, started: running, addresses: net?.claims ? net.addresses : new Map(), rangeIndex: uid?.index });
+    const out = await operate(
+      c,
+      a.name,
+      createSteps(site(c, a.name), {
+        cgroupPath: c.path,
+        lower,
+        template: !("path" in baseOf(a.rootfs)),
+        restore: "backup" in a.rootfs ? a.rootfs.backup.file : undefined,
+        uid: uid && { base: uid.base, index: uid.index },
+        record,
+        netFiles: !running && net ? net.files : [],
+        net: net?.claims,
+        start: running ? { files: await startFiles(c, a, uid?.base, net!.files), uidBase: uid?.base } : undefined,
+        disk: a.disk && { bytes: a.disk.max, inodes: a.disk.inodes },
+      }),
+      pauseHook(),
+      { name: a.name, record, started: running, addresses: net?.claims ? net.addresses : new Map(), rangeIndex: uid?.index },
+    );
     return await observedFromReport(c, a, spec, uid?.base, net?.addresses ?? new Map(), out);
   } finally {
     releases.forEach((r) => r());

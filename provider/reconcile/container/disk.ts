@@ -54,10 +54,13 @@ export async function applyDisk(t: Transport, bundle: string, a: ContainerArgs, 
   if (change === "live") {
     // an online resize2fs needs CAP_SYS_RESOURCE (EXT4_IOC_RESIZE_FS), which root lacks on some
     // hosts (this build machine): there the grow is offline too, a restart
-    const refused = await growDisk(t, bundle, a.disk.max).then(() => false, (e: Error) => {
-      if (/Permission denied to resize/.test(e.message)) return true;
-      throw e;
-    });
+    const refused = await growDisk(t, bundle, a.disk.max).then(
+      () => false,
+      (e: Error) => {
+        if (/Permission denied to resize/.test(e.message)) return true;
+        throw e;
+      },
+    );
     if (!refused) return false;
     change = "offline";
   }
@@ -78,7 +81,12 @@ export async function diskAdmission(t: Transport, bundle: string, a: ContainerAr
   if (!existing) return [];
   const d = await readDisk(t, bundle);
   if (d.fs && d.imageBytes !== undefined && a.disk.max < d.fs.used) {
-    return [{ property: "disk.max", reason: `got ${a.disk.max} bytes (${formatSize(a.disk.max)}); container ${a.name} uses ${d.fs.used} bytes of its disk now: a limit below its usage cannot hold it` }];
+    return [
+      {
+        property: "disk.max",
+        reason: `got ${a.disk.max} bytes (${formatSize(a.disk.max)}); container ${a.name} uses ${d.fs.used} bytes of its disk now: a limit below its usage cannot hold it`,
+      },
+    ];
   }
   return [];
 }
@@ -112,11 +120,14 @@ export function diskRoomShortfall(a: ContainerArgs, target: string, stateDir: st
     promised ? `${readableSize(promised)} of it promised to the unwritten part of the prefix's other disk images` : "",
     others ? `${readableSize(others)} to the other new disk images of this program there` : "",
   ].filter(Boolean);
-  return [{
-    property: "disk.max",
-    reason: `got ${showSize(a.disk.max)}; host ${target} has ${readableSize(room.avail)} free under ${stateDir}${room.dir !== stateDir ? ` (its filesystem, measured at ${room.dir})` : ""}${parts.length ? ` (${parts.join(", ")}: ${readableSize(Math.max(0, left))} left)` : ""}, ` +
-      `and the image needs ${readableSize(need)}: ${readableSize(need - left)} short`,
-  }];
+  return [
+    {
+      property: "disk.max",
+      reason:
+        `got ${showSize(a.disk.max)}; host ${target} has ${readableSize(room.avail)} free under ${stateDir}${room.dir !== stateDir ? ` (its filesystem, measured at ${room.dir})` : ""}${parts.length ? ` (${parts.join(", ")}: ${readableSize(Math.max(0, left))} left)` : ""}, ` +
+        `and the image needs ${readableSize(need)}: ${readableSize(need - left)} short`,
+    },
+  ];
 }
 
 /** diskRoomShortfall on the host: one read of its free space and the prefix's images. */

@@ -5,9 +5,36 @@ import { containsUnknown } from "../unknown";
 
 /** A Container's inputs as the engine hands them over: the declaration, parsed once. */
 const inputKeys = [
-  "host", "name", "parent", "limits", "rootfs", "command", "env", "workingDir", "user", "hostname",
-  "mounts", "disk", "sysctls", "procViews", "state", "restartPolicy", "reportUsage", "security", "logMaxSize", "stopGraceSeconds", "networks", "ports", "dns", "hosts", "adopt", "owner",
-  "migration", "onSourceLost", "diskFrom", "ingress",
+  "host",
+  "name",
+  "parent",
+  "limits",
+  "rootfs",
+  "command",
+  "env",
+  "workingDir",
+  "user",
+  "hostname",
+  "mounts",
+  "disk",
+  "sysctls",
+  "procViews",
+  "state",
+  "restartPolicy",
+  "reportUsage",
+  "security",
+  "logMaxSize",
+  "stopGraceSeconds",
+  "networks",
+  "ports",
+  "dns",
+  "hosts",
+  "adopt",
+  "owner",
+  "migration",
+  "onSourceLost",
+  "diskFrom",
+  "ingress",
 ] as const;
 /** Inputs a running container cannot take: changing them replaces it (delete first: names are unique). */
 export const replaceKeys = ["name", "parent", "rootfs", "command", "env", "workingDir", "user", "hostname", "mounts", "security"] as const;
@@ -34,7 +61,8 @@ function declared(props: Props): Props {
  */
 export function withHostDefaults(olds: Props, inputs: Props, hostDefaults: unknown): Props {
   if (inputs.disk !== undefined) return inputs;
-  const d = hostDefaults && typeof hostDefaults === "object" && !containsUnknown(hostDefaults) ? disk.safeParse((hostDefaults as { disk?: unknown }).disk) : undefined;
+  const d =
+    hostDefaults && typeof hostDefaults === "object" && !containsUnknown(hostDefaults) ? disk.safeParse((hostDefaults as { disk?: unknown }).disk) : undefined;
   const fromHost = olds.diskFrom === "host";
   const isNew = typeof olds.name !== "string";
   if (d?.success && (isNew || fromHost)) return { ...inputs, disk: (hostDefaults as { disk: unknown }).disk, diskFrom: "host" };

@@ -11,14 +11,19 @@ export async function readOnlyBindFailures(t: Pick<Transport, "run" | "target">,
   if (recursive) return [];
   const binds = a.mounts.flatMap((m, i) => (m.type === "bind" && m.readOnly ? [{ i, source: m.source }] : []));
   if (!binds.length) return [];
-  const out = await readSubmounts(t, binds.map((b) => b.source));
+  const out = await readSubmounts(
+    t,
+    binds.map((b) => b.source),
+  );
   return binds.flatMap((b, k) => {
     const sub = out[k];
     return sub
-      ? [{
-          property: `mounts.${b.i}.source`,
-          reason: `got ${JSON.stringify(b.source)}, which has a mount below it (${sub}); the host's runtime cannot make a read-only bind recursive ("rro"), so that mount would stay writable. Expected a source without submounts, or readOnly: false`,
-        }]
+      ? [
+          {
+            property: `mounts.${b.i}.source`,
+            reason: `got ${JSON.stringify(b.source)}, which has a mount below it (${sub}); the host's runtime cannot make a read-only bind recursive ("rro"), so that mount would stay writable. Expected a source without submounts, or readOnly: false`,
+          },
+        ]
       : [];
   });
 }

@@ -76,7 +76,9 @@ export async function chooseMode(
   const why = [
     await liveUnsupported(from.h, from.host).then((w) => w && `host ${from.name}: ${w}`),
     await liveUnsupported(to.h, to.host).then((w) => w && `host ${to.name}: ${w}`),
-  ].filter(Boolean).join("; ");
+  ]
+    .filter(Boolean)
+    .join("; ");
   if (!why) return { mode: "live" };
   return declared === "live" ? { error: why } : { mode: "cold", fallback: why };
 }
@@ -88,7 +90,9 @@ export async function announce(o: ContainerArgs, a: ContainerArgs, owner: string
   const source = await reach(o.host, true);
   if ("error" in source) {
     if (a.onSourceLost === "fail") {
-      throw new Error(`container ${a.name}: cannot migrate from host ${fromName}, which cannot be reached (${source.error}); set onSourceLost: "recreate" to create it afresh on ${toName} without its data`);
+      throw new Error(
+        `container ${a.name}: cannot migrate from host ${fromName}, which cannot be reached (${source.error}); set onSourceLost: "recreate" to create it afresh on ${toName} without its data`,
+      );
     }
     warn(`container ${a.name} will be re-created EMPTY on ${toName}: host ${fromName} cannot be reached (${source.error}), onSourceLost: "recreate"`);
     return;
@@ -130,12 +134,18 @@ export async function roomAdmission(olds: Props, news: Props): Promise<InputFail
   const promised = promisedBytes(room, a.name);
   const left = room.avail - promised;
   if (need <= left) return [];
-  const what = a.disk ? `its disk.max ${showSize(a.disk.max)} (the image it gets there)` : `${readableSize(need)} (${need} bytes) for its writable layer, what it takes on host ${where(o.host, a.host)} now`;
-  const held = promised ? ` (${readableSize(promised)} of it promised to the unwritten part of that prefix's disk images: ${readableSize(Math.max(0, left))} left)` : "";
-  return [{
-    property: "host",
-    reason: `container ${a.name} cannot migrate to host ${where(a.host, o.host)}: it needs ${what}, and that host has ${readableSize(room.avail)} (${room.avail} bytes) free under ${layout.stateDir}${held}: ${readableSize(need - left)} short`,
-  }];
+  const what = a.disk
+    ? `its disk.max ${showSize(a.disk.max)} (the image it gets there)`
+    : `${readableSize(need)} (${need} bytes) for its writable layer, what it takes on host ${where(o.host, a.host)} now`;
+  const held = promised
+    ? ` (${readableSize(promised)} of it promised to the unwritten part of that prefix's disk images: ${readableSize(Math.max(0, left))} left)`
+    : "";
+  return [
+    {
+      property: "host",
+      reason: `container ${a.name} cannot migrate to host ${where(a.host, o.host)}: it needs ${what}, and that host has ${readableSize(room.avail)} (${room.avail} bytes) free under ${layout.stateDir}${held}: ${readableSize(need - left)} short`,
+    },
+  ];
 }
 
 /**
@@ -164,6 +174,12 @@ export async function liveAdmission(olds: Props, inputs: Props): Promise<InputFa
   const ends = o && a ? await movingEnds(o, a) : undefined;
   if (!o || !a || !ends) return [];
   const { source, target } = ends;
-  const chosen = await chooseMode("live", { h: source.h, host: o.host, name: where(o.host, a.host) }, { h: target.h, host: a.host, name: where(a.host, o.host) });
-  return "error" in chosen ? [{ property: "migration", reason: `got "live", but the container cannot move live: ${chosen.error}; use "live-or-cold" or "cold"` }] : [];
+  const chosen = await chooseMode(
+    "live",
+    { h: source.h, host: o.host, name: where(o.host, a.host) },
+    { h: target.h, host: a.host, name: where(a.host, o.host) },
+  );
+  return "error" in chosen
+    ? [{ property: "migration", reason: `got "live", but the container cannot move live: ${chosen.error}; use "live-or-cold" or "cold"` }]
+    : [];
 }

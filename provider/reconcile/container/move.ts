@@ -56,7 +56,10 @@ async function copyUpper(from: End, to: End, a: ContainerArgs, container: string
   const what = phase.kind === "precopy" ? "pre-copy" : phase.kind === "changes" ? "copy of the changes" : "copy";
   let last = Date.now();
   return streamUpper(src, dst, {
-    shift, phase, lower: lowerOf(hostLayout(to.host.prefix), a.rootfs), hook: pauseHook(),
+    shift,
+    phase,
+    lower: lowerOf(hostLayout(to.host.prefix), a.rootfs),
+    hook: pauseHook(),
     onBytes: (n, total) => {
       if (Date.now() - last < 5000) return;
       last = Date.now();
@@ -113,14 +116,18 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
   if (chosen.fallback) warn(`container ${a.name}: live migration is not possible (${chosen.fallback}); migrating cold`);
   // live would land here once implemented; chooseMode never answers "live" before then
   const mode = "cold" as const;
-  info(prior
-    ? `container ${a.name}: resuming the migration from ${fromName} to ${toName} that was interrupted during its copy (${mode})`
-    : `container ${a.name}: migrating from ${fromName} to ${toName} (${mode})`);
+  info(
+    prior
+      ? `container ${a.name}: resuming the migration from ${fromName} to ${toName} that was interrupted during its copy (${mode})`
+      : `container ${a.name}: migrating from ${fromName} to ${toName} (${mode})`,
+  );
 
   const before = await readContainer(id, olds);
   // resumed: the source was stopped by the interrupted run, so its record says whether it ran
   const wasRunning = prior ? prior.wasRunning : isLive(before.props?.status);
-  const templateBuilt = prior ? prior.templateBuilt : !("path" in baseOf(a.rootfs)) && !(await hasTemplate(target.h.t, lowerOf(hostLayout(a.host.prefix), a.rootfs)));
+  const templateBuilt = prior
+    ? prior.templateBuilt
+    : !("path" in baseOf(a.rootfs)) && !(await hasTemplate(target.h.t, lowerOf(hostLayout(a.host.prefix), a.rootfs)));
   const move = (m: Omit<Move, "source" | "templateBuilt">) => writeMoveRecord(target.h.t, dst, { source: sourceOf(o), templateBuilt, ...m });
   let created: Props | undefined;
   let stopped = false;
@@ -146,7 +153,9 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
       since = (await step("clock on source", fromName, () => hostClock(from.h.t))) - 2;
       const began = Date.now();
       precopyBytes = await step("pre-copy of the writable layer", `${fromName} → ${toName}`, () => copyUpper(from, to, a, o.name, { kind: "precopy" }));
-      info(`container ${a.name}: pre-copied ${mib(precopyBytes)} to ${toName} while it ran (${((Date.now() - began) / 1000).toFixed(1)} s); stopping it for the changes`);
+      info(
+        `container ${a.name}: pre-copied ${mib(precopyBytes)} to ${toName} while it ran (${((Date.now() - began) / 1000).toFixed(1)} s); stopping it for the changes`,
+      );
     }
     if (before.props) {
       stoppedAt = prior?.stoppedAt ?? Date.now();
@@ -155,21 +164,27 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
       await step("record on target", toName, () => move({ phase: "copying", wasRunning, stoppedAt, bytes: 0 }));
       await lap("stop", () => step("stop on source", fromName, () => stopForMove(olds)));
       const phase: ArchivePhase = since === undefined ? { kind: "whole" } : { kind: "changes", since };
-      bytes = precopyBytes + (await lap(since === undefined ? "copy" : "copy of the changes", () => step("copy of the writable layer", `${fromName} → ${toName}`, () => copyUpper(from, to, a, o.name, phase))));
+      bytes =
+        precopyBytes +
+        (await lap(since === undefined ? "copy" : "copy of the changes", () =>
+          step("copy of the writable layer", `${fromName} → ${toName}`, () => copyUpper(from, to, a, o.name, phase)),
+        ));
     } else {
       warn(`container ${a.name}: not on ${fromName} (deleted behind kslice's back): created on ${toName} from its declaration, with no data to move`);
     }
     await step("record on target", toName, () => move({ phase: "copied", wasRunning, stoppedAt: stoppedAt || null, bytes }));
-    outs = a.state === "running"
-      ? await lap("start", () => step("start on target", toName, () => startForMove(news)))
-      : ((await step("record on target", toName, () => applyDeclaration(created!, news))).outs ?? {});
+    outs =
+      a.state === "running"
+        ? await lap("start", () => step("start on target", toName, () => startForMove(news)))
+        : ((await step("record on target", toName, () => applyDeclaration(created!, news))).outs ?? {});
     const downtimeMs = a.state === "running" && stoppedAt ? Date.now() - stoppedAt : null;
     record = { from: fromName, to: toName, mode, downtimeMs, bytes, precopyBytes, templateBuilt, at: new Date().toISOString() };
     await step("record on target", toName, () => move({ phase: "started", wasRunning, stoppedAt: stoppedAt || null, bytes, result: record }));
   } catch (e) {
     const undo: string[] = [];
     if (created) await deleteContainer(id, created).catch((u: Error) => undo.push(`removing it from ${toName} failed too: ${u.message}`));
-    if (stopped) await applyDeclaration({ ...olds, state: "stopped" }, olds).catch((u: Error) => undo.push(`restarting it on ${fromName} failed too: ${u.message}`));
+    if (stopped)
+      await applyDeclaration({ ...olds, state: "stopped" }, olds).catch((u: Error) => undo.push(`restarting it on ${fromName} failed too: ${u.message}`));
     forgetReads();
     const state = undo.length ? undo.join("; ") : `it is on ${fromName} as before${stopped ? " (restarted)" : ""}`;
     throw new Error(`container ${a.name}: migration from ${fromName} to ${toName} failed at ${(e as Error).message}; ${state}`, { cause: e });
@@ -177,7 +192,9 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
   const leftBehind = await removeSource(id, olds, o, toName, fromName);
   forgetReads();
   const phases = precopyBytes ? ` (${mib(precopyBytes)} while it ran, ${mib(bytes - precopyBytes)} while it was stopped)` : "";
-  info(`container ${a.name}: migrated from ${fromName} to ${toName} (${mode}): ${mib(bytes)} moved${phases}${templateBuilt ? ", template built on the target first" : ""}, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms (${spent.join(", ")})`}`);
+  info(
+    `container ${a.name}: migrated from ${fromName} to ${toName} (${mode}): ${mib(bytes)} moved${phases}${templateBuilt ? ", template built on the target first" : ""}, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms (${spent.join(", ")})`}`,
+  );
   await pauseAt("migrated");
   return { outs: { ...outs, lastMigration: record, leftBehind } };
 }
@@ -192,7 +209,10 @@ async function removeSource(id: string, olds: Props, o: ContainerArgs, toName: s
     return leftBehindOf(olds);
   } catch (e) {
     warn(`container ${o.name}: migrated to ${toName}, but removing it from ${fromName} failed (${(e as Error).message}); the next up removes it`);
-    return [...leftBehindOf(olds), { connection: o.host.connection, prefix: o.host.prefix, machineId: typeof olds.machineId === "string" ? olds.machineId : null, name: o.name }];
+    return [
+      ...leftBehindOf(olds),
+      { connection: o.host.connection, prefix: o.host.prefix, machineId: typeof olds.machineId === "string" ? olds.machineId : null, name: o.name },
+    ];
   }
 }
 
@@ -210,12 +230,25 @@ async function takeOver(id: string, olds: Props, news: Props, o: ContainerArgs, 
   let record = prior.result;
   if (!record) {
     const downtimeMs = a.state === "running" && prior.stoppedAt ? Date.now() - prior.stoppedAt : null;
-    record = { from: fromName, to: toName, mode: "cold", downtimeMs, bytes: prior.bytes, precopyBytes: 0, templateBuilt: prior.templateBuilt, at: new Date().toISOString() };
-    await step("record on target", toName, () => writeMoveRecord(h.t, hostLayout(a.host.prefix).bundle(a.name), { ...prior, phase: "started", result: record }));
+    record = {
+      from: fromName,
+      to: toName,
+      mode: "cold",
+      downtimeMs,
+      bytes: prior.bytes,
+      precopyBytes: 0,
+      templateBuilt: prior.templateBuilt,
+      at: new Date().toISOString(),
+    };
+    await step("record on target", toName, () =>
+      writeMoveRecord(h.t, hostLayout(a.host.prefix).bundle(a.name), { ...prior, phase: "started", result: record }),
+    );
   }
   const leftBehind = (await readContainer(id, olds)).props ? await removeSource(id, olds, o, toName, fromName) : leftBehindOf(olds);
   forgetReads();
-  info(`container ${a.name}: migrated from ${fromName} to ${toName} (${record.mode}): ${mib(record.bytes)} moved, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms`}`);
+  info(
+    `container ${a.name}: migrated from ${fromName} to ${toName} (${record.mode}): ${mib(record.bytes)} moved, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms`}`,
+  );
   return { outs: { ...outs, lastMigration: record, leftBehind } };
 }
 
@@ -224,13 +257,28 @@ async function sourceLost(olds: Props, news: Props, o: ContainerArgs, a: Contain
   const fromName = where(o.host, a.host);
   const toName = where(a.host, o.host);
   if (a.onSourceLost === "fail") {
-    throw new Error(`container ${a.name}: cannot migrate from host ${fromName}, which cannot be reached (${why}); set onSourceLost: "recreate" to create it afresh on ${toName} without its data`);
+    throw new Error(
+      `container ${a.name}: cannot migrate from host ${fromName}, which cannot be reached (${why}); set onSourceLost: "recreate" to create it afresh on ${toName} without its data`,
+    );
   }
-  warn(`container ${a.name}: host ${fromName} cannot be reached (${why}): re-created EMPTY on ${toName}; its data on ${fromName} is lost to it (removed when that host answers again)`);
+  warn(
+    `container ${a.name}: host ${fromName} cannot be reached (${why}): re-created EMPTY on ${toName}; its data on ${fromName} is lost to it (removed when that host answers again)`,
+  );
   const created = (await createContainer(news)).outs ?? {};
   forgetReads();
-  const leftBehind = [...leftBehindOf(olds), { connection: o.host.connection, prefix: o.host.prefix, machineId: typeof olds.machineId === "string" ? olds.machineId : null, name: o.name }];
-  const record: MigrationRecord = { from: fromName, to: toName, mode: "recreate", downtimeMs: null, bytes: 0, precopyBytes: 0, templateBuilt: false, at: new Date().toISOString() };
+  const leftBehind = [
+    ...leftBehindOf(olds),
+    { connection: o.host.connection, prefix: o.host.prefix, machineId: typeof olds.machineId === "string" ? olds.machineId : null, name: o.name },
+  ];
+  const record: MigrationRecord = {
+    from: fromName,
+    to: toName,
+    mode: "recreate",
+    downtimeMs: null,
+    bytes: 0,
+    precopyBytes: 0,
+    templateBuilt: false,
+    at: new Date().toISOString(),
+  };
   return { outs: { ...created, lastMigration: record, leftBehind } };
 }
-

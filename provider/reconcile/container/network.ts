@@ -45,7 +45,13 @@ export const networkRecords = (t: Transport, layout: HostLayout, a: ContainerArg
   readNetworkRecords(t, layout, a.networks.map(attachmentName));
 
 /** The kernel objects a container's networking consists of, from its declaration and the host's records. */
-export function netPlan(prefix: string, a: ContainerArgs, records: Map<string, NetworkSpec | undefined>, addresses: Map<string, string>, world: IngressWorld = { networks: new Map(), addresses: new Map() }) {
+export function netPlan(
+  prefix: string,
+  a: ContainerArgs,
+  records: Map<string, NetworkSpec | undefined>,
+  addresses: Map<string, string>,
+  world: IngressWorld = { networks: new Map(), addresses: new Map() },
+) {
   const atts: Attachment[] = a.networks.map((n, index) => {
     const rec = records.get(attachmentName(n))!;
     const address = addresses.get(rec.name)!;
@@ -77,12 +83,17 @@ export function netPlan(prefix: string, a: ContainerArgs, records: Map<string, N
 export type NetPlan = ReturnType<typeof netPlan>;
 
 /** The bundle's net.sh: the container's networks and ports, or, with neither, the removal of what it had. */
-export const netFile = (prefix: string, layout: HostLayout, a: ContainerArgs, p: NetPlan) => netShFile(prefix, layout, a.name, hasNetworking(a) ? p : undefined);
+export const netFile = (prefix: string, layout: HostLayout, a: ContainerArgs, p: NetPlan) =>
+  netShFile(prefix, layout, a.name, hasNetworking(a) ? p : undefined);
 
 export function etcFiles(a: ContainerArgs, p: NetPlan, hostResolv: string) {
   return {
     resolv: resolvConf(a.dns, hostResolv),
-    hosts: hostsFile(a.hostname ?? a.name, p.atts.map((x) => x.address), a.hosts),
+    hosts: hostsFile(
+      a.hostname ?? a.name,
+      p.atts.map((x) => x.address),
+      a.hosts,
+    ),
     hostname: hostnameFile(a.hostname ?? a.name),
   };
 }
@@ -135,7 +146,14 @@ function portsRead(t: Transport, snap: ClaimsSnapshot): Promise<PortsInUse> {
  * shared by the checks of every container. `owner`: this resource's URN (its claims under another
  * prefix of the machine are its own: it is moving there).
  */
-export async function netAdmission(t: Transport, layout: HostLayout, a: ContainerArgs, snap: ClaimsSnapshot, previousName?: string, owner?: string): Promise<InputFailure[]> {
+export async function netAdmission(
+  t: Transport,
+  layout: HostLayout,
+  a: ContainerArgs,
+  snap: ClaimsSnapshot,
+  previousName?: string,
+  owner?: string,
+): Promise<InputFailure[]> {
   // claims held under the container's old name are its own: a rename replaces it, deleting first
   const mine = (holder: string | undefined) => holder === a.name || (previousName !== undefined && holder === previousName);
   if (!hasNetworking(a)) return [];
@@ -151,22 +169,40 @@ export async function netAdmission(t: Transport, layout: HostLayout, a: Containe
     const rec = records.get(name);
     // A Network's ref is checked by the schema; one given by name is known only here.
     if (!rec) {
-      if (typeof n.network === "string") failures.push({ property: `networks.${i}.network`, reason: `got ${JSON.stringify(name)}; no such network on host ${t.target} under prefix ${layout.stateDir.split("/").pop()} (create a Network of that name, or pass the Network's ref)` });
+      if (typeof n.network === "string")
+        failures.push({
+          property: `networks.${i}.network`,
+          reason: `got ${JSON.stringify(name)}; no such network on host ${t.target} under prefix ${layout.stateDir.split("/").pop()} (create a Network of that name, or pass the Network's ref)`,
+        });
       return;
     }
     if (n.address === undefined) return;
     const s = parseSubnet(rec.subnet)!;
     if (!isHostAddress(s, parseIPv4(n.address)!) || n.address === rec.gateway) {
-      failures.push({ property: `networks.${i}.address`, reason: `got ${JSON.stringify(n.address)}; expected a free host address in ${name}'s subnet ${rec.subnet}, other than its gateway ${rec.gateway}` });
+      failures.push({
+        property: `networks.${i}.address`,
+        reason: `got ${JSON.stringify(n.address)}; expected a free host address in ${name}'s subnet ${rec.subnet}, other than its gateway ${rec.gateway}`,
+      });
     } else if (owners[i] !== undefined && !mine(owners[i])) {
       const hint = rec.dynamicRange ? "" : "; give the network a dynamicRange that leaves static addresses out, so parallel creates cannot take them";
-      failures.push({ property: `networks.${i}.address`, reason: `got ${JSON.stringify(n.address)}, already the address of container ${owners[i]} on network ${name}${hint}` });
+      failures.push({
+        property: `networks.${i}.address`,
+        reason: `got ${JSON.stringify(n.address)}, already the address of container ${owners[i]} on network ${name}${hint}`,
+      });
     }
   });
   if (a.ingress) {
     const prefix = layout.stateDir.split("/").pop()!;
     const where = `on host ${t.target} under prefix ${prefix}`;
-    failures.push(...ingressFailures("ingress", a.ingress, (n) => n === a.name || (snap.addresses.get(n)?.size ?? 0) > 0, (n) => snap.networks.has(n), where));
+    failures.push(
+      ...ingressFailures(
+        "ingress",
+        a.ingress,
+        (n) => n === a.name || (snap.addresses.get(n)?.size ?? 0) > 0,
+        (n) => snap.networks.has(n),
+        where,
+      ),
+    );
   }
   if (a.ports.length) {
     const { claims, sockets } = await portsRead(t, snap);
@@ -174,9 +210,19 @@ export async function netAdmission(t: Transport, layout: HostLayout, a: Containe
     const taken = claims.filter((x) => (x.prefix === prefix ? !mine(x.container) : !(owner && x.owner === owner)));
     a.ports.forEach((p, i) => {
       const other = taken.find((x) => portsClash(x.key, portKey(p)));
-      if (other) failures.push({ property: `ports.${i}.hostPort`, reason: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, already published by ${holderText(other, prefix)}` });
-      const sock = sockets.find((s) => s.proto === p.protocol && s.port === p.hostPort && (s.addr === "0.0.0.0" || p.hostAddress === "0.0.0.0" || s.addr === p.hostAddress));
-      if (!other && sock) failures.push({ property: `ports.${i}.hostPort`, reason: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, where a process on host ${t.target} already listens (${sock.addr}:${sock.port})` });
+      if (other)
+        failures.push({
+          property: `ports.${i}.hostPort`,
+          reason: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, already published by ${holderText(other, prefix)}`,
+        });
+      const sock = sockets.find(
+        (s) => s.proto === p.protocol && s.port === p.hostPort && (s.addr === "0.0.0.0" || p.hostAddress === "0.0.0.0" || s.addr === p.hostAddress),
+      );
+      if (!other && sock)
+        failures.push({
+          property: `ports.${i}.hostPort`,
+          reason: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, where a process on host ${t.target} already listens (${sock.addr}:${sock.port})`,
+        });
     });
   }
   return failures;

@@ -30,7 +30,19 @@ export async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot
   const net = hasNetworking(a) ? await observeNet(c.t, a.host.prefix, a, live ? st!.pid : undefined, s, burst) : undefined;
   const addresses = net?.addresses ?? new Map<string, string>();
   const uidBase = uidBaseOf(a, s);
-  if (!st) return { status: s.bundles.has(a.name) ? "stopped" : "missing", pid: 0, startedAt: "", specHash: undefined, usage: undefined, addresses, net: undefined, uidBase, security: [], sysctls: new Map() };
+  if (!st)
+    return {
+      status: s.bundles.has(a.name) ? "stopped" : "missing",
+      pid: 0,
+      startedAt: "",
+      specHash: undefined,
+      usage: undefined,
+      addresses,
+      net: undefined,
+      uidBase,
+      security: [],
+      sysctls: new Map(),
+    };
   const [config, status, uidMap, uptime] = !live
     ? [undefined, undefined, undefined, undefined]
     : recordedPid === undefined || recordedPid !== st.pid
@@ -106,7 +118,14 @@ export async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): P
 }
 
 /** What a create's (or start's) script reported of the kernel, as observe would find it. */
-export async function observedFromReport(c: Ctx, a: ContainerArgs, spec: unknown, uidBase: number | undefined, addresses: Map<string, string>, out: string): Promise<Observed> {
+export async function observedFromReport(
+  c: Ctx,
+  a: ContainerArgs,
+  spec: unknown,
+  uidBase: number | undefined,
+  addresses: Map<string, string>,
+  out: string,
+): Promise<Observed> {
   const r = parseReport(out);
   const st = r.state;
   const live = isLive(st?.status);

@@ -23,7 +23,11 @@ export async function readContainer(id: string, props: Props): Promise<ReadResul
     const pc = await planCtx(c, a);
     const drift = c.h.cgroups.drift(c.h.cgroups.plan(a.limits, pc), files);
     if (drift.length) {
-      limits = observedInputs(props.limits as Record<string, Record<string, unknown>>, drift.map((d) => d.setting), c.h.cgroups.observe(files, pc));
+      limits = observedInputs(
+        props.limits as Record<string, Record<string, unknown>>,
+        drift.map((d) => d.setting),
+        c.h.cgroups.observe(files, pc),
+      );
     }
   }
   // A network the container is not on as declared (veth gone, address removed) reads as left;
@@ -34,14 +38,21 @@ export async function readContainer(id: string, props: Props): Promise<ReadResul
     const kept = a.networks.filter((_, i) => !left.includes(i)).map(attachmentName);
     net.networks = (props.networks as unknown[]).filter((_, i) => !left.includes(i));
     // ports that went with their network (or with the last one) cannot be shown either
-    net.ports = ((props.ports as { network?: string }[] | undefined) ?? []).filter((p) => kept.length && (p.network ? kept.includes(p.network) : kept[0] === attachmentName(a.networks[0]!)));
+    net.ports = ((props.ports as { network?: string }[] | undefined) ?? []).filter(
+      (p) => kept.length && (p.network ? kept.includes(p.network) : kept[0] === attachmentName(a.networks[0]!)),
+    );
   }
   if (seen.net?.ports) net.ports = [];
   // a sysctl changed by hand reads as the kernel's value (one it cannot read, as not set)
   const sysctls = seen.sysctls.size
-    ? Object.fromEntries(Object.entries(a.sysctls).flatMap(([k, v]) => (seen.sysctls.has(k) ? (seen.sysctls.get(k) ? [[k, seen.sysctls.get(k)]] : []) : [[k, v]])))
+    ? Object.fromEntries(
+        Object.entries(a.sysctls).flatMap(([k, v]) => (seen.sysctls.has(k) ? (seen.sysctls.get(k) ? [[k, seen.sysctls.get(k)]] : []) : [[k, v]])),
+      )
     : undefined;
-  return { id, props: { ...outputs(a, props, c, seen), ...(state ? { state } : {}), ...(limits !== undefined ? { limits } : {}), ...(sysctls ? { sysctls } : {}), ...net } };
+  return {
+    id,
+    props: { ...outputs(a, props, c, seen), ...(state ? { state } : {}), ...(limits !== undefined ? { limits } : {}), ...(sysctls ? { sysctls } : {}), ...net },
+  };
 }
 
 /** read, with the migration's outputs kept (lastMigration, leftBehind). */

@@ -39,14 +39,24 @@ const views: PerResourceReads<HostNetView> = new WeakMap();
 async function allInitFiles(t: Transport, snap: ContainerSnapshot): Promise<Map<string, (string | undefined)[]>> {
   const states = live(snap);
   if (!states.length) return new Map();
-  const read = await readInitFiles(t, states.map((s) => s.pid));
+  const read = await readInitFiles(
+    t,
+    states.map((s) => s.pid),
+  );
   return new Map(states.map((s, i) => [`${s.id} ${s.pid}`, read[i]!]));
 }
 
 /** A live init's /proc status and uid_map (what its security is checked against) and its /proc/uptime, shared by a burst. */
 export function initFiles(t: Transport, snap: ContainerSnapshot, name: string, pid: number, burst = false): Promise<(string | undefined)[]> {
   // by name and pid: the burst's read may be older than this snapshot (an init restarted since is read anew)
-  return perResource(inits, snap, async () => (await readInitFiles(t, [pid]))[0]!, () => allInitFiles(t, snap), (m) => m.get(`${name} ${pid}`), burst);
+  return perResource(
+    inits,
+    snap,
+    async () => (await readInitFiles(t, [pid]))[0]!,
+    () => allInitFiles(t, snap),
+    (m) => m.get(`${name} ${pid}`),
+    burst,
+  );
 }
 
 /**
@@ -60,15 +70,18 @@ export function initFiles(t: Transport, snap: ContainerSnapshot, name: string, p
  * out; a read that fails here is read again, and fails, where it is used.
  */
 export function warmReads(h: HostContext, host: { connection: Connection; prefix: string; runtime?: "auto" | "runc" | "crun" }): void {
-  h.cgroups.procs("").then(async (procs) => {
-    if (!procs.length) return;
-    const snap = await hostSnapshots(h, host).get();
-    startBurst(inits, snap, () => allInitFiles(h.t, snap));
-    // containers hold addresses: their diffs will wait on the probe of every namespace (0.8 s at
-    // 500). Started here, not with a claims read of its own: that was one more command and 0.2 s
-    // more for a preview of 500 without networks, which only waited on the runtime's list before.
-    if (snap.addresses.size) startBurst(views, snap, () => probeAllNets(h.t, host.prefix));
-  }).catch(() => undefined);
+  h.cgroups
+    .procs("")
+    .then(async (procs) => {
+      if (!procs.length) return;
+      const snap = await hostSnapshots(h, host).get();
+      startBurst(inits, snap, () => allInitFiles(h.t, snap));
+      // containers hold addresses: their diffs will wait on the probe of every namespace (0.8 s at
+      // 500). Started here, not with a claims read of its own: that was one more command and 0.2 s
+      // more for a preview of 500 without networks, which only waited on the runtime's list before.
+      if (snap.addresses.size) startBurst(views, snap, () => probeAllNets(h.t, host.prefix));
+    })
+    .catch(() => undefined);
 }
 
 /**
@@ -76,9 +89,24 @@ export function warmReads(h: HostContext, host: { connection: Connection; prefix
  * probe of every container for a burst (see perResource).
  */
 export function netProbeText(
-  t: Transport, prefix: string, snap: ContainerSnapshot, name: string, pid: number, atts: Attachment[], ports: PortRule[], one: () => Promise<string>, burst = false,
+  t: Transport,
+  prefix: string,
+  snap: ContainerSnapshot,
+  name: string,
+  pid: number,
+  atts: Attachment[],
+  ports: PortRule[],
+  one: () => Promise<string>,
+  burst = false,
 ): Promise<string> {
-  return perResource(views, snap, one, () => probeAllNets(t, prefix), (view) => (view.pids.get(name) === pid ? probeTextFor(view, name, atts, ports) : undefined), burst);
+  return perResource(
+    views,
+    snap,
+    one,
+    () => probeAllNets(t, prefix),
+    (view) => (view.pids.get(name) === pid ? probeTextFor(view, name, atts, ports) : undefined),
+    burst,
+  );
 }
 
 const resolvConfs = new WeakMap<object, Promise<string>>();

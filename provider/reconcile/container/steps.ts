@@ -3,7 +3,14 @@ import { readBundleRecord, readIncompleteBundles } from "../../kernel/container/
 import type { BundleFile } from "../../kernel/container/files";
 import { hostLayout } from "../../kernel/container/layout";
 import { nofileLimit } from "../../kernel/container/oci-spec";
-import { containerSite, markStoppedSteps, networkSteps, removeContainerFromHost, startContainerSteps, stopContainerSteps } from "../../kernel/container/operations";
+import {
+  containerSite,
+  markStoppedSteps,
+  networkSteps,
+  removeContainerFromHost,
+  startContainerSteps,
+  stopContainerSteps,
+} from "../../kernel/container/operations";
 import type { OciRuntime } from "../../kernel/container/runtime";
 import { baseOf, lowerOf } from "../../kernel/container/rootfs";
 import { startShFile } from "../../kernel/container/scripts";
@@ -38,7 +45,16 @@ export async function startFile(c: Ctx, a: ContainerArgs): Promise<BundleFile> {
     value: s.value,
   }));
   const net = hasNetworking(a) ? `${c.bundle}/net.sh` : undefined;
-  return startShFile(c.runtime.name, c.layout, a.name, writes, nofileLimit(c.h.facts.nofileHard), net, lowerOf(c.layout, a.rootfs), a.procViews ? { prefix: c.prefix } : undefined);
+  return startShFile(
+    c.runtime.name,
+    c.layout,
+    a.name,
+    writes,
+    nofileLimit(c.h.facts.nofileHard),
+    net,
+    lowerOf(c.layout, a.rootfs),
+    a.procViews ? { prefix: c.prefix } : undefined,
+  );
 }
 
 /**
@@ -62,7 +78,13 @@ export async function start(c: Ctx, a: ContainerArgs, filesOnly = false, rebuild
 
 /** kslice.json as a create writes it: the spec's hash, the lower, the owner, the uid base, the rootfs (what a backup's restore builds its lower from). */
 export function recordOf(c: Ctx, a: ContainerArgs, owner: string | undefined, uidBase: number | undefined): string {
-  return JSON.stringify({ specHash: hash(specOf(a, c, uidBase)), lower: lowerOf(c.layout, a.rootfs), owner, ...(uidBase === undefined ? {} : { uidBase }), rootfs: baseOf(a.rootfs) });
+  return JSON.stringify({
+    specHash: hash(specOf(a, c, uidBase)),
+    lower: lowerOf(c.layout, a.rootfs),
+    owner,
+    ...(uidBase === undefined ? {} : { uidBase }),
+    rootfs: baseOf(a.rootfs),
+  });
 }
 
 /**

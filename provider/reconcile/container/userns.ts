@@ -20,7 +20,12 @@ export function uidBaseOf(a: ContainerArgs, snap: Pick<ClaimsSnapshot, "ranges" 
  * here from the snapshot's claims; the host's script takes it under the host-wide lock only if it
  * is still free, else answers with the claims of the moment and the choice is made again.
  */
-export async function ensureRange(t: Pick<Transport, "run" | "target">, layout: HostLayout, a: ContainerArgs, snap: ClaimsSnapshot): Promise<number | undefined> {
+export async function ensureRange(
+  t: Pick<Transport, "run" | "target">,
+  layout: HostLayout,
+  a: ContainerArgs,
+  snap: ClaimsSnapshot,
+): Promise<number | undefined> {
   if (!a.security.userNamespace) return undefined;
   const held = snap.ranges.get(a.name);
   if (held !== undefined) return rangeBase(held);

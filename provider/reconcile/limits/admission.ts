@@ -28,9 +28,16 @@ export async function ownerAdmission(a: ResourceLimitsArgs, h: HostContext, olds
   const conflict = ownerConflict(where, recordedOwner(record), owner, a.adopt);
   if (conflict) failures.push({ property: "name", reason: conflict });
   const o = typeof olds.name === "string" ? parseInput(resourceLimitsArgs, declared(olds)) : undefined;
-  const isNew = !o?.ok || nodePath(o.value) !== path || connectionKey(o.value.host.connection) !== connectionKey(a.host.connection) || o.value.host.prefix !== a.host.prefix;
+  const isNew =
+    !o?.ok ||
+    nodePath(o.value) !== path ||
+    connectionKey(o.value.host.connection) !== connectionKey(a.host.connection) ||
+    o.value.host.prefix !== a.host.prefix;
   if (owner && isNew && !conflict && !a.adopt && recordedOwner(record) === undefined && (await h.cgroups.exists(path))) {
-    failures.push({ property: "name", reason: `${where} already exists and kslice has no record of its owner; set adopt: true to take it over (its processes stay)` });
+    failures.push({
+      property: "name",
+      reason: `${where} already exists and kslice has no record of its owner; set adopt: true to take it over (its processes stay)`,
+    });
   }
   return failures;
 }
@@ -54,13 +61,18 @@ export async function limitsAdmission(
   const cpus = a.limits.cpu?.cpuset?.cpus;
   if (cpus) {
     const outside = expandList(cpus).filter((c) => !effective.has(c));
-    if (outside.length) at("cpu.cpuset.cpus", `got ${JSON.stringify(cpus)}; CPUs ${outside.join(",")} are outside the host's effective CPUs ${h.facts.effectiveCpus}`);
+    if (outside.length)
+      at("cpu.cpuset.cpus", `got ${JSON.stringify(cpus)}; CPUs ${outside.join(",")} are outside the host's effective CPUs ${h.facts.effectiveCpus}`);
   }
   const devices = a.limits.io?.devices ?? [];
   if (devices.length) {
-    const known = await resolveBlockDevices(h.t, devices.map((d) => d.device));
+    const known = await resolveBlockDevices(
+      h.t,
+      devices.map((d) => d.device),
+    );
     devices.forEach((d, i) => {
-      if (!known[d.device]) failures.push({ property: `limits.io.devices.${i}.device`, reason: `got ${JSON.stringify(d.device)}; no such block device on host ${h.t.target}` });
+      if (!known[d.device])
+        failures.push({ property: `limits.io.devices.${i}.device`, reason: `got ${JSON.stringify(d.device)}; no such block device on host ${h.t.target}` });
     });
   }
   if (a.parent) {

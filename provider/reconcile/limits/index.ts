@@ -86,7 +86,10 @@ export const limitsLifecycle: LifecycleImpl = {
       await forget();
       throw new Error(`${h.t.target}: cgroup ${a.host.prefix}/${path}: ${(e as Error).message}`, { cause: e });
     }
-    return { id: `${connectionKey(a.host.connection)}/${a.host.prefix}/${path}`, outs: { ...pickInputs(inputs), path, machineId: machineIdentity(h.facts, a.host.connection) } };
+    return {
+      id: `${connectionKey(a.host.connection)}/${a.host.prefix}/${path}`,
+      outs: { ...pickInputs(inputs), path, machineId: machineIdentity(h.facts, a.host.connection) },
+    };
   },
 
   async read(id, props) {

@@ -81,4 +81,5 @@ export function removedLimits(olds: Limits, news: Limits): Limits {
 }
 
 /** A budget's record on the host: its owner, and its disk budget for children named by path. */
-export const recordOf = (owner: string | undefined, a: ResourceLimitsArgs) => JSON.stringify({ ...(owner ? { owner } : {}), ...(a.disk ? { disk: a.disk.max } : {}) });
+export const recordOf = (owner: string | undefined, a: ResourceLimitsArgs) =>
+  JSON.stringify({ ...(owner ? { owner } : {}), ...(a.disk ? { disk: a.disk.max } : {}) });

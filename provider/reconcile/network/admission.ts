@@ -44,12 +44,18 @@ export async function admission(c: Ctx, shared = false): Promise<InputFailure[]>
   const missing = lines.filter((l) => l.startsWith("missing ")).map((l) => l.slice(8));
   if (missing.length) {
     const pkg: Record<string, string> = { ip: "iproute2", tc: "iproute2", nft: "nftables", nsenter: "util-linux", flock: "util-linux" };
-    failures.push({ property: "host", reason: `host ${c.t.target} lacks ${missing.join(", ")}; install ${[...new Set(missing.map((m) => pkg[m]))].join(", ")}` });
+    failures.push({
+      property: "host",
+      reason: `host ${c.t.target} lacks ${missing.join(", ")}; install ${[...new Set(missing.map((m) => pkg[m]))].join(", ")}`,
+    });
   }
   const alias = (lines.find((l) => l.startsWith("alias ")) ?? "alias -").slice(6);
   if (alias !== "-" && alias !== bridgeAlias(c.prefix, n.name)) {
     const owner = alias ? `its alias is ${JSON.stringify(alias)}` : "it has no alias";
-    failures.push({ property: "bridge", reason: `got ${JSON.stringify(n.bridge)}, an interface that already exists on host ${c.t.target} and is not this network's (${owner}); choose another name` });
+    failures.push({
+      property: "bridge",
+      reason: `got ${JSON.stringify(n.bridge)}, an interface that already exists on host ${c.t.target} and is not this network's (${owner}); choose another name`,
+    });
   }
   const mine = parseSubnet(n.subnet)!;
   for (const l of lines.filter((x) => x.startsWith("record "))) {
@@ -61,9 +67,13 @@ export async function admission(c: Ctx, shared = false): Promise<InputFailure[]>
       continue;
     }
     if (overlaps(mine, parseSubnet(other.subnet)!)) {
-      failures.push({ property: "subnet", reason: `got ${JSON.stringify(n.subnet)}, which overlaps network ${other.name}'s ${other.subnet} on host ${c.t.target}` });
+      failures.push({
+        property: "subnet",
+        reason: `got ${JSON.stringify(n.subnet)}, which overlaps network ${other.name}'s ${other.subnet} on host ${c.t.target}`,
+      });
     }
-    if (other.bridge === n.bridge) failures.push({ property: "bridge", reason: `got ${JSON.stringify(n.bridge)}, already the bridge of network ${other.name}` });
+    if (other.bridge === n.bridge)
+      failures.push({ property: "bridge", reason: `got ${JSON.stringify(n.bridge)}, already the bridge of network ${other.name}` });
   }
   // another prefix's networks on this machine: their subnets are routed by the same kernel
   for (const l of lines.filter((x) => x.startsWith("other "))) {
@@ -78,7 +88,10 @@ export async function admission(c: Ctx, shared = false): Promise<InputFailure[]>
     if (n.owner && other.owner === n.owner) continue;
     const holder = `network ${other.name} under prefix ${prefix} of this machine (${other.owner ? `stack ${stackOf(other.owner)}, ${other.owner}` : "no owner recorded"})`;
     if (other.subnet && overlaps(mine, parseSubnet(other.subnet)!)) {
-      failures.push({ property: "subnet", reason: `got ${JSON.stringify(n.subnet)}, which overlaps ${other.subnet} of ${holder} on host ${c.t.target}; choose a free range` });
+      failures.push({
+        property: "subnet",
+        reason: `got ${JSON.stringify(n.subnet)}, which overlaps ${other.subnet} of ${holder} on host ${c.t.target}; choose a free range`,
+      });
     }
     if (other.bridge === n.bridge) failures.push({ property: "bridge", reason: `got ${JSON.stringify(n.bridge)}, already the bridge of ${holder}` });
   }
@@ -87,12 +100,14 @@ export async function admission(c: Ctx, shared = false): Promise<InputFailure[]>
     if (dev === n.bridge || !dst) continue;
     const route: Subnet | undefined = dst === "default" ? undefined : parseSubnet(dst.includes("/") ? dst : `${dst}/32`);
     if (route && overlaps(mine, route) && !failures.some((f) => f.property === "subnet")) {
-      failures.push({ property: "subnet", reason: `got ${JSON.stringify(n.subnet)}, which overlaps the host's route to ${dst} via ${dev} on ${c.t.target}; choose a free range` });
+      failures.push({
+        property: "subnet",
+        reason: `got ${JSON.stringify(n.subnet)}, which overlaps the host's route to ${dst} via ${dev} on ${c.t.target}; choose a free range`,
+      });
     }
   }
   return failures;
 }
-
 
 /**
  * Names and subnets declared in this program, claimed at check: two networks of one name on one
@@ -107,7 +122,10 @@ export function claims(c: Ctx, a: NetworkArgs, owner: string | undefined): Input
   }
   const overlap = (x: string, y: string) => overlaps(parseSubnet(x.split(" ")[0]!)!, parseSubnet(y.split(" ")[0]!)!);
   for (const other of claim(`subnet ${host}`, owner, `${c.spec.subnet} ${a.name}`, overlap)) {
-    failures.push({ property: "subnet", reason: `got ${JSON.stringify(a.subnet)}, which overlaps the subnet of ${other} in this program on host ${c.t.target}` });
+    failures.push({
+      property: "subnet",
+      reason: `got ${JSON.stringify(a.subnet)}, which overlaps the subnet of ${other} in this program on host ${c.t.target}`,
+    });
   }
   return failures;
 }

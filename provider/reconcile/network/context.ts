@@ -48,7 +48,14 @@ export function parse(props: Props): NetworkArgs {
 export async function context(a: NetworkArgs, owner?: string) {
   const h = await hostContext(a.host);
   return {
-    t: h.t, net: new NetworkHost(h.t, a.host.prefix), facts: h.facts, connection: a.host.connection, layout: hostLayout(a.host.prefix), spec: { ...networkSpec(a), ...(owner ? { owner } : {}) }, prefix: a.host.prefix, adopt: a.adopt,
+    t: h.t,
+    net: new NetworkHost(h.t, a.host.prefix),
+    facts: h.facts,
+    connection: a.host.connection,
+    layout: hostLayout(a.host.prefix),
+    spec: { ...networkSpec(a), ...(owner ? { owner } : {}) },
+    prefix: a.host.prefix,
+    adopt: a.adopt,
     snapshots: hostSnapshots(h, a.host),
   };
 }
@@ -59,7 +66,10 @@ export type Ctx = Awaited<ReturnType<typeof context>>;
 const creating = new Map<string, Promise<unknown>>();
 export function serialized<T>(key: string, f: () => Promise<T>): Promise<T> {
   const run = (creating.get(key) ?? Promise.resolve()).then(f, f);
-  creating.set(key, run.catch(() => undefined));
+  creating.set(
+    key,
+    run.catch(() => undefined),
+  );
   return run;
 }
 

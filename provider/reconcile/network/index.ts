@@ -32,7 +32,15 @@ export const networkLifecycle: LifecycleImpl = {
       if (r.value.ingress) {
         const snap = await c.snapshots.claims();
         const where = `on host ${c.t.target} under prefix ${c.prefix}`;
-        failures.push(...ingressFailures("ingress", r.value.ingress, (n) => (snap.addresses.get(n)?.size ?? 0) > 0, (n) => n === r.value.name || snap.networks.has(n), where));
+        failures.push(
+          ...ingressFailures(
+            "ingress",
+            r.value.ingress,
+            (n) => (snap.addresses.get(n)?.size ?? 0) > 0,
+            (n) => n === r.value.name || snap.networks.has(n),
+            where,
+          ),
+        );
       }
       if (failures.length) return { failures };
       // Defaults filled in, so that a preview shows them and containers' refs carry them.
@@ -53,7 +61,8 @@ export const networkLifecycle: LifecycleImpl = {
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
     // the same machine reached another way: the state must learn the new connection
     if (connectionChanged(o.host, a.host)) return { changes: true };
-    if (o.nat !== a.nat || o.isolated !== a.isolated || o.dynamicRange !== a.dynamicRange || JSON.stringify(o.ingress) !== JSON.stringify(a.ingress)) return { changes: true };
+    if (o.nat !== a.nat || o.isolated !== a.isolated || o.dynamicRange !== a.dynamicRange || JSON.stringify(o.ingress) !== JSON.stringify(a.ingress))
+      return { changes: true };
     const obs = await observe(await context(a), true);
     return { changes: obs.missing || obs.drift.length > 0 };
   },
@@ -72,7 +81,9 @@ export const networkLifecycle: LifecycleImpl = {
         const conflict = ownerConflict(`network ${a.name} under prefix ${a.host.prefix} on host ${c.t.target}`, old.owner, ownerOf(inputs), a.adopt);
         if (conflict) throw new Error(`${c.t.target}: ${conflict}`);
         if (old.subnet !== c.spec.subnet || old.gateway !== c.spec.gateway || old.bridge !== c.spec.bridge) {
-          throw new Error(`${c.t.target}: a network named ${a.name} already exists under prefix ${a.host.prefix} with another subnet, gateway or bridge (${old.subnet}, ${old.gateway}, ${old.bridge}); delete it or choose another name`);
+          throw new Error(
+            `${c.t.target}: a network named ${a.name} already exists under prefix ${a.host.prefix} with another subnet, gateway or bridge (${old.subnet}, ${old.gateway}, ${old.bridge}); delete it or choose another name`,
+          );
         }
       }
       const fresh = !(await c.net.stateDirExists());
@@ -128,7 +139,9 @@ export const networkLifecycle: LifecycleImpl = {
     }
     const users = await c.net.attached(a.name);
     if (users.length) {
-      throw new Error(`${c.t.target}: network ${a.name} still has containers on it: ${users.join(", ")}; delete them or take the network out of their networks first`);
+      throw new Error(
+        `${c.t.target}: network ${a.name} still has containers on it: ${users.join(", ")}; delete them or take the network out of their networks first`,
+      );
     }
     await c.net.remove(c.spec);
     forgetReads();

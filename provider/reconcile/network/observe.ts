@@ -49,6 +49,9 @@ export function outputs(inputs: Props, c: Ctx, o: Observed): Props {
   return {
     ...pickInputs(inputs),
     machineId: machineIdentity(c.facts, c.connection),
-    bridge: n.bridge, gateway: n.gateway, prefixLength: n.bits, status: o.missing ? "missing" : o.probe.up ? "up" : "down",
+    bridge: n.bridge,
+    gateway: n.gateway,
+    prefixLength: n.bits,
+    status: o.missing ? "missing" : o.probe.up ? "up" : "down",
   };
 }

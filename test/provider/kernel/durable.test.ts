@@ -41,7 +41,10 @@ describe("durable records", () => {
       mkdirSync(`${d}/limits`);
       writeFileSync(`${d}/a`, "x");
       // a sync that finds limits/ gone, as when a concurrent delete removed it after the look
-      writeFileSync(`${d}/bin/sync`, `#!/bin/sh\nif [ -d ${d}/limits ]; then rmdir ${d}/limits; echo "sync: error opening '${d}/limits': No such file or directory" >&2; exit 1; fi\nexec /bin/sync "$@"\n`);
+      writeFileSync(
+        `${d}/bin/sync`,
+        `#!/bin/sh\nif [ -d ${d}/limits ]; then rmdir ${d}/limits; echo "sync: error opening '${d}/limits': No such file or directory" >&2; exit 1; fi\nexec /bin/sync "$@"\n`,
+      );
       chmodSync(`${d}/bin/sync`, 0o755);
       const script = syncScript([`${d}/a`, `${d}/limits/x.json`]);
       execFileSync("sh", ["-c", `PATH=${d}/bin:$PATH; ${script}`]);

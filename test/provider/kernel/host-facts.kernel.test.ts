@@ -14,8 +14,6 @@ describe("readHostFacts on this host", () => {
     const v1 = / cgroup /.test(mounts);
     const v2 = / cgroup2 /.test(mounts);
     expect(f.cgroupMode).toBe(v1 && v2 ? "hybrid" : v1 ? "legacy" : "unified");
-    expect(f.runtimes.find((r) => r.name === "runc")?.version).toBe(
-      /runc version (\S+)/.exec(execFileSync("runc", ["--version"], { encoding: "utf8" }))![1],
-    );
+    expect(f.runtimes.find((r) => r.name === "runc")?.version).toBe(/runc version (\S+)/.exec(execFileSync("runc", ["--version"], { encoding: "utf8" }))![1]);
   });
 });

@@ -22,7 +22,6 @@ const step = (name: string, run: string, undo?: string, more: Partial<Step> = {}
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe("an operation's script (transaction.ts), run by sh in a temp dir", () => {
-
   it("runs its steps in order and returns the output of the steps that give it", async () => {
     const out = await runTransaction(t, [step("a", "echo dropped; : > a"), step("b", "cat a && echo kept", undefined, { output: true })]);
     expect(out).toBe("kept\n");

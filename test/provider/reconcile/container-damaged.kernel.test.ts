@@ -24,7 +24,9 @@ const ns = new Networks(prefix);
 const bundle = (name: string) => `/var/lib/${prefix}/containers/${name}`;
 const stateOf = (id: string): { status: string; pid: number } => {
   try {
-    return JSON.parse(execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, "state", id], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }));
+    return JSON.parse(
+      execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, "state", id], { encoding: "utf8", stdio: ["ignore", "pipe", "ignore"] }),
+    );
   } catch {
     return { status: "missing", pid: 0 };
   }
@@ -81,8 +83,16 @@ describe("a bundle whose records a power loss emptied", () => {
     expect(boot.out).toContain(`kslice: damaged records of container idle (empty or unreadable: kslice.json net.sh): not started`);
     expect(stateOf("web").status).toBe("missing");
     expect(readFileSync(`${bundle("web")}/log`, "utf8")).toContain("kslice: damaged records of container web");
-    const evs = (await kslice(["--prefix", prefix, "events", "--json"])).stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as KsliceEvent);
-    expect(evs.filter((e) => e.kind === "damaged").map((e) => e.name).sort()).toEqual(["idle", "web"]);
+    const evs = (await kslice(["--prefix", prefix, "events", "--json"])).stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as KsliceEvent);
+    expect(
+      evs
+        .filter((e) => e.kind === "damaged")
+        .map((e) => e.name)
+        .sort(),
+    ).toEqual(["idle", "web"]);
     // the writable layer is there, untouched
     expect(readFileSync(`${bundle("web")}/upper/data.txt`, "utf8")).toBe("precious\n");
 
@@ -109,7 +119,10 @@ describe("a bundle whose records a power loss emptied", () => {
     forgetReads();
     expect(await L.diff("", webOuts, web.inputs)).toEqual({ changes: false });
     expect(await L.diff("", idleOuts, idle.inputs)).toEqual({ changes: false });
-    const after = (await kslice(["--prefix", prefix, "events", "--json"])).stdout.split("\n").filter(Boolean).map((l) => JSON.parse(l) as KsliceEvent);
+    const after = (await kslice(["--prefix", prefix, "events", "--json"])).stdout
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as KsliceEvent);
     expect(after.filter((e) => e.kind === "damaged")).toEqual([]);
     // and a boot now starts nothing twice and reports nothing
     const again = await sh(`sh /var/lib/${prefix}/boot.sh`, 60_000);

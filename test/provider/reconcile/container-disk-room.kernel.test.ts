@@ -27,7 +27,11 @@ const sh = (script: string) => execFileSync("sh", ["-c", script], { encoding: "u
 /** Free bytes of the filesystem holding /var/lib, as the check measures it. */
 const free = () => Number(sh("df -B1 --output=avail /var/lib | tail -n1").trim());
 const dfInside = (prefix: string, name: string) =>
-  Number(execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, "exec", name, "sh", "-c", "df -k / | tail -n1"], { encoding: "utf8" }).trim().split(/\s+/)[1]);
+  Number(
+    execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, "exec", name, "sh", "-c", "df -k / | tail -n1"], { encoding: "utf8" })
+      .trim()
+      .split(/\s+/)[1],
+  );
 
 let budget: { id: string; outs: Props } | undefined;
 let moved: { id: string; outs: Props } | undefined;
@@ -52,12 +56,20 @@ describe("disk limits admitted against their budget, the host's free space and a
     const child = (name: string, disk?: { max: string }) => ({ host: src.host, name, parent: "tenant", command: idle, ...(disk ? { disk } : {}), parentDisk });
     expect((await L.check({}, child("a", { max: "64Mi" }))).failures).toBeUndefined();
     const over = await L.check({}, child("b", { max: "48Mi" }));
-    expect(over.failures).toEqual([{
-      property: "disk.max",
-      reason: "got 48Mi; the children of tenant declared in this program need 112Mi together (container a 64Mi, container b 48Mi), above the disk budget of tenant (disk.max 100Mi) by 12Mi",
-    }]);
+    expect(over.failures).toEqual([
+      {
+        property: "disk.max",
+        reason:
+          "got 48Mi; the children of tenant declared in this program need 112Mi together (container a 64Mi, container b 48Mi), above the disk budget of tenant (disk.max 100Mi) by 12Mi",
+      },
+    ]);
     const none = await L.check({}, child("c"));
-    expect(none.failures).toEqual([{ property: "disk", reason: expect.stringMatching(/^container c declares no disk.max, but it is placed under the disk budget of tenant \(disk.max 100Mi\)/) }]);
+    expect(none.failures).toEqual([
+      {
+        property: "disk",
+        reason: expect.stringMatching(/^container c declares no disk.max, but it is placed under the disk budget of tenant \(disk.max 100Mi\)/),
+      },
+    ]);
     // a nested budget counts with its own disk.max, and needs one
     const nested = await limitsLifecycle.check({}, { host: src.host, name: "team", parent: "tenant", parentDisk });
     expect(nested.failures).toEqual([{ property: "disk", reason: expect.stringMatching(/^ResourceLimits tenant\/team declares no disk.max/) }]);
@@ -113,7 +125,11 @@ describe("disk limits admitted against their budget, the host's free space and a
     const r = await L.check({}, { host: src.host, name: "huge", command: idle, disk: { max: huge } });
     expect(r.failures).toHaveLength(1);
     expect(r.failures![0]!.property).toBe("disk.max");
-    expect(r.failures![0]!.reason).toMatch(new RegExp(`^got [\\d.]+ [GT]iB \\(${huge} bytes\\); host \\S+ has [\\d.]+ [GT]iB free under /var/lib/${source}( \\(.*\\))?, and the image needs [\\d.]+ [GT]iB: [\\d.]+ [GT]iB short$`));
+    expect(r.failures![0]!.reason).toMatch(
+      new RegExp(
+        `^got [\\d.]+ [GT]iB \\(${huge} bytes\\); host \\S+ has [\\d.]+ [GT]iB free under /var/lib/${source}( \\(.*\\))?, and the image needs [\\d.]+ [GT]iB: [\\d.]+ [GT]iB short$`,
+      ),
+    );
     expect(existsSync(`/var/lib/${source}/containers/huge`)).toBe(false);
     // the positive control: a small one fits
     expect((await L.check({}, { host: src.host, name: "huge", command: idle, disk: { max: "64Mi" } })).failures).toBeUndefined();
@@ -122,7 +138,9 @@ describe("disk limits admitted against their budget, the host's free space and a
     const part = Math.floor((0.6 * free()) / 4096) * 4096;
     expect((await L.check({}, { host: src.host, name: "half-1", command: idle, disk: { max: part } })).failures).toBeUndefined();
     const second = await L.check({}, { host: src.host, name: "half-2", command: idle, disk: { max: part } });
-    expect(second.failures).toEqual([{ property: "disk.max", reason: expect.stringMatching(/ to the other new disk images of this program there: .* left\), and the image needs .* short$/) }]);
+    expect(second.failures).toEqual([
+      { property: "disk.max", reason: expect.stringMatching(/ to the other new disk images of this program there: .* left\), and the image needs .* short$/) },
+    ]);
   });
 
   it("refuses a migration whose target has no room for its disk.max, naming the target, needed and free bytes; a disk-limited container that migrates keeps its limit", async () => {
@@ -135,7 +153,11 @@ describe("disk limits admitted against their budget, the host's free space and a
     expect(refused.failures).toHaveLength(1);
     expect(refused.failures![0]).toEqual({
       property: "host",
-      reason: expect.stringMatching(new RegExp(`^container mover cannot migrate to host local \\(prefix ${target}\\): it needs its disk.max [\\d.]+ [GT]iB \\(${huge} bytes\\) \\(the image it gets there\\), and that host has [\\d.]+ [GT]iB \\(\\d+ bytes\\) free under /var/lib/${target}: [\\d.]+ [GT]iB short$`)),
+      reason: expect.stringMatching(
+        new RegExp(
+          `^container mover cannot migrate to host local \\(prefix ${target}\\): it needs its disk.max [\\d.]+ [GT]iB \\(${huge} bytes\\) \\(the image it gets there\\), and that host has [\\d.]+ [GT]iB \\(\\d+ bytes\\) free under /var/lib/${target}: [\\d.]+ [GT]iB short$`,
+        ),
+      ),
     });
     expect(existsSync(`/var/lib/${target}/containers/mover`)).toBe(false);
 
@@ -150,7 +172,11 @@ describe("disk limits admitted against their budget, the host's free space and a
     expect(kb).toBeGreaterThan(48 * 1024);
     expect(kb).toBeLessThanOrEqual(64 * 1024);
     expect(execFileSync(localRuntime(), ["--root", `/run/${target}/runtime`, "exec", "mover", "cat", "/note"], { encoding: "utf8" })).toBe("here\n");
-    const w = execFileSync(localRuntime(), ["--root", `/run/${target}/runtime`, "exec", "mover", "sh", "-c", "dd if=/dev/zero of=/big bs=1M count=100 2>&1; echo rc=$?"], { encoding: "utf8" });
+    const w = execFileSync(
+      localRuntime(),
+      ["--root", `/run/${target}/runtime`, "exec", "mover", "sh", "-c", "dd if=/dev/zero of=/big bs=1M count=100 2>&1; echo rc=$?"],
+      { encoding: "utf8" },
+    );
     expect(w).toMatch(/No space left on device/);
   });
 
@@ -162,16 +188,28 @@ describe("disk limits admitted against their budget, the host's free space and a
     // the positive control: the target has room for 32 MiB
     expect((await L.check(c.outs, there)).failures).toBeUndefined();
     // a stopped container on the target whose sparse image promises all but 1 MiB of the free space
-    const promised = sh(`for i in /var/lib/${target}/containers/*/disk.img; do [ -f "$i" ] && stat -c '%s %b' "$i"; done; true`).trim().split("\n").filter(Boolean)
-      .reduce((sum, l) => { const [size, blocks] = l.split(" ").map(Number); return sum + size! - blocks! * 512; }, 0);
+    const promised = sh(`for i in /var/lib/${target}/containers/*/disk.img; do [ -f "$i" ] && stat -c '%s %b' "$i"; done; true`)
+      .trim()
+      .split("\n")
+      .filter(Boolean)
+      .reduce((sum, l) => {
+        const [size, blocks] = l.split(" ").map(Number);
+        return sum + size! - blocks! * 512;
+      }, 0);
     const hog = Math.floor((free() - promised - 2 ** 20) / 4096) * 4096;
     await dst.create("hog", { command: idle, state: "stopped", disk: { max: hog } });
     forgetReads();
     forgetClaims();
     const r = await L.check(c.outs, there);
-    expect(r.failures).toEqual([{
-      property: "host",
-      reason: expect.stringMatching(new RegExp(`^container nolimit cannot migrate to host local \\(prefix ${target}\\): it needs 3\\d\\.\\d MiB \\(\\d+ bytes\\) for its writable layer, what it takes on host local \\(prefix ${source}\\) now, and that host has .* free under /var/lib/${target} \\(.* promised to the unwritten part of that prefix's disk images: .* left\\): .* short$`)),
-    }]);
+    expect(r.failures).toEqual([
+      {
+        property: "host",
+        reason: expect.stringMatching(
+          new RegExp(
+            `^container nolimit cannot migrate to host local \\(prefix ${target}\\): it needs 3\\d\\.\\d MiB \\(\\d+ bytes\\) for its writable layer, what it takes on host local \\(prefix ${source}\\) now, and that host has .* free under /var/lib/${target} \\(.* promised to the unwritten part of that prefix's disk images: .* left\\): .* short$`,
+          ),
+        ),
+      },
+    ]);
   });
 });

@@ -24,7 +24,8 @@ const cs = new Containers(prefix);
 const idle = ["sleep", "600"];
 const Mi = 2 ** 20;
 const sh = (script: string) => execFileSync("sh", ["-c", script], { encoding: "utf8" });
-const runc = (...args: string[]) => execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+const runc = (...args: string[]) =>
+  execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 /** The loop devices backed by a file of this prefix. */
 const loops = () => sh(`losetup -nl -O NAME,BACK-FILE | grep -F /var/lib/${prefix}/ || true`).trim();
 /** `df -k /` inside: total and used KiB, and `df -i /`: inodes. */
@@ -90,7 +91,15 @@ describe("a container's disk space and inodes", () => {
     const view = JSON.parse(ps.stdout) as PrefixView;
     const seen = view.containers.find((c) => c.name === "capped")!.disk!;
     const now = await dfInside("capped");
-    expect(seen).toEqual({ maxBytes: now.kb * 1024, usedBytes: now.usedKb * 1024, inodes: 1984, inodesUsed: expect.any(Number), availBytes: expect.any(Number), inodesFree: expect.any(Number), full: false });
+    expect(seen).toEqual({
+      maxBytes: now.kb * 1024,
+      usedBytes: now.usedKb * 1024,
+      inodes: 1984,
+      inodesUsed: expect.any(Number),
+      availBytes: expect.any(Number),
+      inodesFree: expect.any(Number),
+      full: false,
+    });
     expect(seen.usedBytes).toBeGreaterThanOrEqual(10 * Mi);
     expect(view.containers.find((c) => c.name === "free")!.disk).toBeNull();
     expect((await kslice(["--prefix", prefix, "ps", "--interval", "0"])).stdout).toMatch(/^capped .* 1\d(\.\d)?Mi\/[4-6]\d(\.\d)?Mi +\d+$/m);
@@ -99,7 +108,9 @@ describe("a container's disk space and inodes", () => {
 
   it("refuses at check a limit below the filesystem's minimum, inodes not a whole number, and names what a host lacks", async () => {
     const small = await L.check({}, { host: cs.host, name: "tiny", command: idle, disk: { max: "8Mi" } });
-    expect(small.failures).toEqual([{ property: "disk.max", reason: 'got 8388608 bytes; expected at least "16Mi" (16777216 bytes), the smallest image kslice formats' }]);
+    expect(small.failures).toEqual([
+      { property: "disk.max", reason: 'got 8388608 bytes; expected at least "16Mi" (16777216 bytes), the smallest image kslice formats' },
+    ]);
     const frac = await L.check({}, { host: cs.host, name: "tiny", command: idle, disk: { max: "64Mi", inodes: 10.5 } });
     expect(frac.failures).toEqual([{ property: "disk.inodes", reason: "got 10.5; expected a whole number" }]);
     const notSize = await L.check({}, { host: cs.host, name: "tiny", command: idle, disk: { max: "lots" } });
@@ -107,8 +118,11 @@ describe("a container's disk space and inodes", () => {
     expect(existsSync(`/var/lib/${prefix}/containers/tiny`)).toBe(false);
     // a host without the tools: the script names each (what diskAdmission reports at check)
     expect(sh(`PATH=/nonexistent; ${hostDiskScript()}`).trim().split("\n")).toEqual([
-      "mkfs.ext4 (install e2fsprogs / util-linux)", "losetup (install e2fsprogs / util-linux)", "resize2fs (install e2fsprogs / util-linux)",
-      "e2fsck (install e2fsprogs / util-linux)", "findmnt (install e2fsprogs / util-linux)",
+      "mkfs.ext4 (install e2fsprogs / util-linux)",
+      "losetup (install e2fsprogs / util-linux)",
+      "resize2fs (install e2fsprogs / util-linux)",
+      "e2fsck (install e2fsprogs / util-linux)",
+      "findmnt (install e2fsprogs / util-linux)",
     ]);
     expect(sh(hostDiskScript()).trim()).toBe("");
   });
@@ -130,7 +144,9 @@ describe("a container's disk space and inodes", () => {
 
     // 90 MiB used: 64Mi cannot hold it
     const small = await L.check(g, { ...grown, disk: { max: "64Mi", inodes: 2000 } });
-    expect(small.failures).toEqual([{ property: "disk.max", reason: expect.stringMatching(/^got 67108864 bytes \(64Mi\); container capped uses 9\d{7} bytes of its disk now/) }]);
+    expect(small.failures).toEqual([
+      { property: "disk.max", reason: expect.stringMatching(/^got 67108864 bytes \(64Mi\); container capped uses 9\d{7} bytes of its disk now/) },
+    ]);
 
     await cs.exec("capped", "rm /big; echo kept > /note");
     const shrunk = { ...grown, disk: { max: "48Mi", inodes: 2000 } };
@@ -150,7 +166,9 @@ describe("a container's disk space and inodes", () => {
     const bundle = outs.bundlePath as string;
     // as a root on the host could: the container down, its filesystem grown offline, started again by hand
     runc("delete", "--force", "capped");
-    sh(`umount ${bundle}/rootfs && umount ${bundle}/disk && e2fsck -f -p ${bundle}/disk.img >/dev/null; truncate -s 256M ${bundle}/disk.img && resize2fs ${bundle}/disk.img >/dev/null 2>&1 && sh ${bundle}/start.sh </dev/null >/dev/null 2>&1`);
+    sh(
+      `umount ${bundle}/rootfs && umount ${bundle}/disk && e2fsck -f -p ${bundle}/disk.img >/dev/null; truncate -s 256M ${bundle}/disk.img && resize2fs ${bundle}/disk.img >/dev/null 2>&1 && sh ${bundle}/start.sh </dev/null >/dev/null 2>&1`,
+    );
     expect((await dfInside("capped")).kb).toBeGreaterThan(200 * 1024);
     forgetReads();
     const diff = await L.diff("", outs, inputs);

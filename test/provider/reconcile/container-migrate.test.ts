@@ -6,7 +6,10 @@ import type { HostContext } from "../../../provider/reconcile/host-context";
 function fakeHost(name: string, answer: string, runtime: "runc" | "crun" = "crun") {
   const calls: string[] = [];
   const h = {
-    t: { target: name, run: async (argv: string[]) => (calls.push(argv.join(" ")), { command: "", exitCode: 0, stdout: `${answer}\n`, stderr: "", timedOut: false }) },
+    t: {
+      target: name,
+      run: async (argv: string[]) => (calls.push(argv.join(" ")), { command: "", exitCode: 0, stdout: `${answer}\n`, stderr: "", timedOut: false }),
+    },
     facts: { cgroupMode: "unified", runtimes: [{ name: runtime, path: `/usr/bin/${runtime}`, version: "1" }] },
   } as unknown as HostContext;
   return { h, host: { connection: { type: "local" as const }, prefix: "kslice", runtime: "auto" as const }, name, calls };
@@ -20,7 +23,11 @@ describe("choosing how a container migrates", () => {
   });
 
   it("live-or-cold falls back to cold saying which host cannot and why", async () => {
-    const r = await chooseMode("live-or-cold", fakeHost("A", "criu is not installed"), fakeHost("B", "crun was built without CRIU (crun --version does not show +CRIU)"));
+    const r = await chooseMode(
+      "live-or-cold",
+      fakeHost("A", "criu is not installed"),
+      fakeHost("B", "crun was built without CRIU (crun --version does not show +CRIU)"),
+    );
     expect(r).toEqual({ mode: "cold", fallback: "host A: criu is not installed; host B: crun was built without CRIU (crun --version does not show +CRIU)" });
   });
 

@@ -97,7 +97,10 @@ describe("one create, one script", () => {
   it("a start that fails at the end of the script undoes the whole create and names the step", async () => {
     const checked = await L.check({}, { host: cs.host, name: "bad", ...args(), command: ["/no/such/command"] });
     expect(checked.failures).toBeUndefined();
-    const err = await L.create(checked.inputs!).then(() => undefined, (e: Error) => e);
+    const err = await L.create(checked.inputs!).then(
+      () => undefined,
+      (e: Error) => e,
+    );
     expect(err?.message).toMatch(/^local: container bad: start: /);
     expect(err?.message).toContain("/no/such/command");
     // nothing of it is left: no bundle, no runtime state, no claims, no cgroup

@@ -68,7 +68,11 @@ async function seen(name: string) {
 
 /** The pid of the lxcfs serving this prefix. */
 function lxcfsPid(): number | undefined {
-  const out = execFileSync("sh", ["-c", `for p in $(pgrep -x lxcfs); do tr '\\0' ' ' < /proc/$p/cmdline | grep -q ' /run/${prefix}/lxcfs $' && echo $p; done; true`], { encoding: "utf8" });
+  const out = execFileSync(
+    "sh",
+    ["-c", `for p in $(pgrep -x lxcfs); do tr '\\0' ' ' < /proc/$p/cmdline | grep -q ' /run/${prefix}/lxcfs $' && echo $p; done; true`],
+    { encoding: "utf8" },
+  );
   return out.trim() ? Number(out.trim().split("\n")[0]) : undefined;
 }
 

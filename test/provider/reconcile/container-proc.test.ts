@@ -6,7 +6,12 @@ import { containerArgs } from "../../../schema/container";
 
 const args = (extra: Record<string, unknown> = {}) =>
   containerArgs.parse({ host: { connection: { type: "local" } }, name: "web", command: ["sleep", "1"], ...extra });
-const ctx: SpecContext = { cgroupsPath: "/k/web", cgroupVersion: 1, nofileHard: 4096, etc: { resolvConf: "/b/resolv.conf", hosts: "/b/hosts", hostname: "/b/hostname" } };
+const ctx: SpecContext = {
+  cgroupsPath: "/k/web",
+  cgroupVersion: 1,
+  nofileHard: 4096,
+  etc: { resolvConf: "/b/resolv.conf", hosts: "/b/hosts", hostname: "/b/hostname" },
+};
 type Mount = { destination: string; source: string; options?: string[] };
 
 describe("the container's /proc views", () => {

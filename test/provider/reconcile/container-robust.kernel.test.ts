@@ -52,7 +52,9 @@ describe("container create, delete and identity under an operator's bad day", ()
     const stray = spawn("sleep", ["600"], { detached: true, stdio: "ignore" });
     stray.unref();
     const pid = stray.pid!;
-    const nodes = localFactsSync().cgroupMounts.map((m) => join(m, cs.prefix, "stray")).filter((d) => existsSync(d));
+    const nodes = localFactsSync()
+      .cgroupMounts.map((m) => join(m, cs.prefix, "stray"))
+      .filter((d) => existsSync(d));
     expect(nodes.length).toBeGreaterThan(0);
     for (const d of nodes) writeFileSync(join(d, "cgroup.procs"), String(pid));
     try {
@@ -126,7 +128,10 @@ describe("container create, delete and identity under an operator's bad day", ()
       // a bundle made by an older kslice recorded the hash of the whole config, rlimit included
       const meta = `${outs.bundlePath as string}/kslice.json`;
       facts.nofileHard = before;
-      const whole = createHash("sha256").update(JSON.stringify(JSON.parse(readFileSync(`${outs.bundlePath as string}/config.json`, "utf8")))).digest("hex").slice(0, 16);
+      const whole = createHash("sha256")
+        .update(JSON.stringify(JSON.parse(readFileSync(`${outs.bundlePath as string}/config.json`, "utf8"))))
+        .digest("hex")
+        .slice(0, 16);
       writeFileSync(meta, JSON.stringify({ ...JSON.parse(readFileSync(meta, "utf8")), specHash: whole }));
       expect((await L.create(inputs)).outs!.pid).toBe(outs.pid);
     } finally {

@@ -14,7 +14,8 @@ import { sleep } from "../../helpers/procs";
 
 const prefix = `${testPrefix}-secd`;
 const cs = new Containers(prefix);
-const runc = (...args: string[]) => execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+const runc = (...args: string[]) =>
+  execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 const status = (pid: number) => readFileSync(`/proc/${pid}/status`, "utf8");
 const field = (s: string, k: string) => new RegExp(`^${k}:\\s*(\\S+)`, "m").exec(s)![1]!;
 

@@ -56,7 +56,12 @@ describe("a default container is isolated (this host's runtime and cgroup mode)"
   it("runs with Docker's 14 capabilities and no_new_privs", async () => {
     const status = readFileSync(`/proc/${pid}/status`, "utf8");
     const capEff = BigInt(`0x${/CapEff:\s+([0-9a-f]+)/.exec(status)![1]}`);
-    expect(capEff.toString(2).split("").filter((b) => b === "1").length).toBe(14);
+    expect(
+      capEff
+        .toString(2)
+        .split("")
+        .filter((b) => b === "1").length,
+    ).toBe(14);
     expect(status).toMatch(/NoNewPrivs:\s+1/);
     expect(status).toMatch(/Seccomp:\s+2/);
   });
@@ -71,7 +76,10 @@ describe("resource limits hold inside containers", () => {
 
   it("a fork bomb stops at pids.max", async () => {
     await rs.create("forky", { command: ["sleep", "600"], limits: { pids: { max: 20 } } });
-    const r = await rs.exec("forky", "i=0; while [ $i -lt 60 ]; do sleep 30 >/dev/null 2>&1 & i=$((i+1)); done 2>/dev/null; sleep 0.5; ls -d /proc/[0-9]* | wc -l");
+    const r = await rs.exec(
+      "forky",
+      "i=0; while [ $i -lt 60 ]; do sleep 30 >/dev/null 2>&1 & i=$((i+1)); done 2>/dev/null; sleep 0.5; ls -d /proc/[0-9]* | wc -l",
+    );
     expect(Number(r.out.trim().split("\n").pop())).toBeLessThanOrEqual(20);
     const events = readFileSync(localCgroupFile(`${testPrefix}-res`, "forky", "pids.events"), "utf8");
     expect(Number(/max (\d+)/.exec(events)![1])).toBeGreaterThan(0);
@@ -105,7 +113,11 @@ describe("a user-namespaced container", () => {
   });
 
   it("keeps its bundle from other host users while its own root reaches its rootfs", async () => {
-    const r = await us.create("closed", { command: ["sh", "-c", "echo private > /data; exec sleep 600"], security: { userNamespace: true }, stopGraceSeconds: 1 });
+    const r = await us.create("closed", {
+      command: ["sh", "-c", "echo private > /data; exec sleep 600"],
+      security: { userNamespace: true },
+      stopGraceSeconds: 1,
+    });
     await sleep(300);
     const bundle = r.outs.bundlePath as string;
     expect(statSync(bundle).mode & 0o777).toBe(0o710);

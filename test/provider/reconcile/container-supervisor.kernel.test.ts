@@ -21,7 +21,10 @@ const stateOf = (id: string): { status: string; pid: number } => {
 };
 const supervisors = () => {
   try {
-    return execFileSync("pgrep", ["-f", `/var/lib/${prefix}/supervisor.sh`], { encoding: "utf8" }).trim().split("\n").filter(Boolean);
+    return execFileSync("pgrep", ["-f", `/var/lib/${prefix}/supervisor.sh`], { encoding: "utf8" })
+      .trim()
+      .split("\n")
+      .filter(Boolean);
   } catch {
     return [];
   }
@@ -86,7 +89,11 @@ describe("the host supervisor: restart policies and log caps without kslice runn
   it("keeps a chatty container's log under its cap", async () => {
     // about 40 KiB/s: trimmed once a second, the cap holds to within one second of output
     const line = "0123456789abcdef".repeat(4);
-    const c = await cs.create("chatty", { command: ["sh", "-c", `while :; do i=0; while [ $i -lt 64 ]; do echo ${line}; i=$((i+1)); done; sleep 0.1; done`], logMaxSize: "64Ki", stopGraceSeconds: 1 });
+    const c = await cs.create("chatty", {
+      command: ["sh", "-c", `while :; do i=0; while [ $i -lt 64 ]; do echo ${line}; i=$((i+1)); done; sleep 0.1; done`],
+      logMaxSize: "64Ki",
+      stopGraceSeconds: 1,
+    });
     let largest = 0;
     for (let i = 0; i < 25; i++, await sleep(200)) largest = Math.max(largest, statSync(c.outs.logPath as string).size);
     expect(largest).toBeGreaterThan(32 * 1024); // it did write

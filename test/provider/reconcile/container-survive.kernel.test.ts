@@ -32,7 +32,9 @@ const bundle = (name: string) => `/var/lib/${prefix}/containers/${name}`;
 const supervisorPids = () => {
   let pids: string[];
   try {
-    pids = execFileSync("pgrep", ["-xf", `sh /var/lib/${prefix}/supervisor.sh`], { encoding: "utf8" }).split("\n").filter(Boolean);
+    pids = execFileSync("pgrep", ["-xf", `sh /var/lib/${prefix}/supervisor.sh`], { encoding: "utf8" })
+      .split("\n")
+      .filter(Boolean);
   } catch {
     return [];
   }
@@ -43,7 +45,10 @@ const supervisorPids = () => {
       return undefined; // gone since pgrep: a subshell
     }
   };
-  return pids.filter((p) => { const pp = ppid(p); return pp !== undefined && !pids.includes(pp); });
+  return pids.filter((p) => {
+    const pp = ppid(p);
+    return pp !== undefined && !pids.includes(pp);
+  });
 };
 
 async function until(what: () => boolean, ms: number): Promise<boolean> {
@@ -120,10 +125,14 @@ describe("containers survive the host's bad day", () => {
 
     // without a backoff it is restarted once a second: 8 or so in 8 s; with 1, 2, 4 s delays at most 4
     await sleep(8000);
-    const restarts = readFileSync(c.outs.logPath as string, "utf8").split("\n").filter((l) => l.startsWith("kslice: restarting crasher"));
+    const restarts = readFileSync(c.outs.logPath as string, "utf8")
+      .split("\n")
+      .filter((l) => l.startsWith("kslice: restarting crasher"));
     expect(restarts.length).toBeGreaterThanOrEqual(2);
     expect(restarts.length).toBeLessThanOrEqual(4);
-    const [n] = readFileSync(`${bundle("crasher")}/backoff`, "utf8").trim().split(" ");
+    const [n] = readFileSync(`${bundle("crasher")}/backoff`, "utf8")
+      .trim()
+      .split(" ");
     // the log line goes before a restart, the count after it
     expect(Number(n)).toBeGreaterThanOrEqual(restarts.length - 1);
     expect(Number(n)).toBeLessThanOrEqual(restarts.length);

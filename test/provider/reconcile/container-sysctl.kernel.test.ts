@@ -20,12 +20,17 @@ const prefix = `${testPrefix}-sysctl`;
 const cs = new Containers(prefix);
 const ns = new Networks(prefix);
 const idle = ["sleep", "600"];
-const hostValue = (key: string) => readFileSync(`/proc/sys/${key.replace(/\./g, "/")}`, "utf8").trim().split(/\s+/).join(" ");
+const hostValue = (key: string) =>
+  readFileSync(`/proc/sys/${key.replace(/\./g, "/")}`, "utf8")
+    .trim()
+    .split(/\s+/)
+    .join(" ");
 const inside = async (name: string, key: string) => (await cs.exec(name, `cat /proc/sys/${key.replace(/\./g, "/")}`)).out.trim().split(/\s+/).join(" ");
 /** Writes a value in the init's namespaces by hand, as a root on the host could. */
 const byHand = (pid: number, key: string, value: string) =>
   execFileSync("nsenter", ["--target", String(pid), "--net", "--ipc", "sh", "-c", `echo '${value}' > /proc/sys/${key.replace(/\./g, "/")}`]);
-const runc = (...args: string[]) => execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
+const runc = (...args: string[]) =>
+  execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, ...args], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
 
 const declared = {
   "net.core.somaxconn": "1024",
@@ -56,7 +61,12 @@ describe("a container's name and sysctls", () => {
   it("names itself on the address of every network in /etc/hosts", async () => {
     const a = await ns.create("names-a", { subnet: "10.238.30.0/25" });
     const b = await ns.create("names-b", { subnet: "10.238.30.128/25" });
-    const { outs } = await cs.create("named", { command: idle, stopGraceSeconds: 0, hostname: "web1", networks: [{ network: ns.ref(a.outs) }, { network: ns.ref(b.outs) }] });
+    const { outs } = await cs.create("named", {
+      command: idle,
+      stopGraceSeconds: 0,
+      hostname: "web1",
+      networks: [{ network: ns.ref(a.outs) }, { network: ns.ref(b.outs) }],
+    });
     const addresses = outs.addresses as Record<string, string>;
     expect(Object.values(addresses)).toHaveLength(2);
     expect((await cs.exec("named", "cat /etc/hostname; hostname")).out).toBe("web1\nweb1\n");
@@ -131,9 +141,15 @@ describe("a container's name and sysctls", () => {
   });
 
   it("refuses a host-wide sysctl at check, naming it, and creates nothing", async () => {
-    const r = await L.check({}, { host: cs.host, name: "hostwide", command: idle, sysctls: { "vm.swappiness": "10", "kernel.panic": "1", "net.core.somaxconn": "1024" } });
+    const r = await L.check(
+      {},
+      { host: cs.host, name: "hostwide", command: idle, sysctls: { "vm.swappiness": "10", "kernel.panic": "1", "net.core.somaxconn": "1024" } },
+    );
     expect(r.failures).toEqual([
-      { property: "sysctls.vm.swappiness", reason: expect.stringMatching(/^got "vm.swappiness", which is not namespaced: it would change the host; expected kernel.shm\*/) },
+      {
+        property: "sysctls.vm.swappiness",
+        reason: expect.stringMatching(/^got "vm.swappiness", which is not namespaced: it would change the host; expected kernel.shm\*/),
+      },
       { property: "sysctls.kernel.panic", reason: expect.stringMatching(/^got "kernel.panic", which is not namespaced/) },
     ]);
     const unknown = await L.check({}, { host: cs.host, name: "hostwide", command: idle, sysctls: { "net.core.no_such_thing": "1" } });
@@ -149,7 +165,10 @@ describe("a container's name and sysctls", () => {
     // as kslice wrote it before: no /etc/hostname mount, its hash recorded, no target in the rootfs
     const spec = JSON.parse(readFileSync(`${bundle}/config.json`, "utf8")) as { mounts: { destination: string }[]; process: Record<string, unknown> };
     spec.mounts = spec.mounts.filter((m) => m.destination !== "/etc/hostname");
-    const oldHash = createHash("sha256").update(JSON.stringify({ ...spec, process: { ...spec.process, rlimits: undefined } })).digest("hex").slice(0, 16);
+    const oldHash = createHash("sha256")
+      .update(JSON.stringify({ ...spec, process: { ...spec.process, rlimits: undefined } }))
+      .digest("hex")
+      .slice(0, 16);
     const record = JSON.parse(readFileSync(`${bundle}/kslice.json`, "utf8")) as Record<string, unknown>;
     writeFileSync(`${bundle}/config.json`, JSON.stringify(spec, null, 2));
     writeFileSync(`${bundle}/kslice.json`, JSON.stringify({ ...record, specHash: oldHash }));

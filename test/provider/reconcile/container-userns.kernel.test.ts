@@ -25,10 +25,13 @@ const work = mkdtempSync(join(tmpdir(), "kslice-userns-"));
 
 /** Host ids of a running process's user namespace: [first, count] per uid_map line. */
 function uidMap(pid: number): [number, number][] {
-  return readFileSync(`/proc/${pid}/uid_map`, "utf8").trim().split("\n").map((l) => {
-    const [, host, size] = l.trim().split(/\s+/).map(Number);
-    return [host!, size!];
-  });
+  return readFileSync(`/proc/${pid}/uid_map`, "utf8")
+    .trim()
+    .split("\n")
+    .map((l) => {
+      const [, host, size] = l.trim().split(/\s+/).map(Number);
+      return [host!, size!];
+    });
 }
 
 /** Claimed indexes of a prefix, by file name, with their owners. */
@@ -38,8 +41,7 @@ function claims(prefix: string): Map<number, string> {
   return new Map(readdirSync(d).map((f) => [Number(f), readFileSync(join(d, f), "utf8").trim()]));
 }
 
-const overlaps = (ranges: [number, number][]) =>
-  ranges.some(([s1, n1], i) => ranges.some(([s2, n2], j) => i !== j && s1 < s2 + n2 && s2 < s1 + n1));
+const overlaps = (ranges: [number, number][]) => ranges.some(([s1, n1], i) => ranges.some(([s2, n2], j) => i !== j && s1 < s2 + n2 && s2 < s1 + n1));
 
 // one cleanup for both groups: the read-only tests use containers of the first
 afterAll(async () => {
@@ -67,19 +69,25 @@ describe("user-namespace ranges are allocated on the host (runc, cgroup v1)", ()
     expect(overlaps(maps)).toBe(false);
     // each one's map is its claim
     const claimed = [...claims(prefixA).entries(), ...claims(prefixB).entries()].map(([i, n]) => [n, rangeBase(i)]);
-    expect(claimed.sort()).toEqual([["Aa", maps[0]![0]], ["BB", maps[1]![0]], ["same", maps[2]![0]], ["same", maps[3]![0]]].sort());
+    expect(claimed.sort()).toEqual(
+      [
+        ["Aa", maps[0]![0]],
+        ["BB", maps[1]![0]],
+        ["same", maps[2]![0]],
+        ["same", maps[3]![0]],
+      ].sort(),
+    );
   });
 
   it("200 claims made in parallel bursts across two prefixes never overlap the running ones or each other", async () => {
     const t = new LocalTransport();
     // every create starts from the same stale view (no claims): the host's lock and re-choice decide
     const stale = parseSnapshot("null\n@@bundles\n@@networks\n@@addresses\n");
-    const claim = (prefix: string, name: string) =>
-      ensureRange(t, hostLayout(prefix), { name, security: { userNamespace: true } } as ContainerArgs, stale);
+    const claim = (prefix: string, name: string) => ensureRange(t, hostLayout(prefix), { name, security: { userNamespace: true } } as ContainerArgs, stale);
     const bases: number[] = [];
     for (let burst = 0; burst < 4; burst++) {
       const names = Array.from({ length: 25 }, (_, i) => `n${burst * 25 + i}`);
-      bases.push(...(await Promise.all(names.flatMap((n) => [claim(prefixA, n), claim(prefixB, n)]))) as number[]);
+      bases.push(...((await Promise.all(names.flatMap((n) => [claim(prefixA, n), claim(prefixB, n)]))) as number[]));
     }
     expect(bases).toHaveLength(200);
     expect(new Set(bases).size).toBe(200);
@@ -117,14 +125,19 @@ describe("user-namespace ranges are allocated on the host (runc, cgroup v1)", ()
       const bundle = o.outs.bundlePath as string;
       // overlayfs caches its root's owner: chown the upper while unmounted, as a create did then
       const opts = `lowerdir=${hostLayout(prefixA).templates}/busybox,upperdir=${bundle}/upper,workdir=${bundle}/work`;
-      execFileSync("sh", ["-c", `umount ${bundle}/rootfs && chown ${legacyBase("Ab")}:${legacyBase("Ab")} ${bundle}/upper && mount -t overlay overlay -o ${opts} ${bundle}/rootfs`]);
+      execFileSync("sh", [
+        "-c",
+        `umount ${bundle}/rootfs && chown ${legacyBase("Ab")}:${legacyBase("Ab")} ${bundle}/upper && mount -t overlay overlay -o ${opts} ${bundle}/rootfs`,
+      ]);
     }
     forgetReads();
     const started = (await L.update("", old[0]!.outs, { ...old[0]!.inputs, state: "running" })).outs!;
     expect(uidMap(started.pid as number)).toEqual([[legacyBase("Ab"), rangeSize]]);
     expect(claims(prefixA).get(rangeIndex(legacyBase("Ab"))!)).toBe("Ab");
     expect(await a.exec("Ab", "touch /w && echo ok")).toEqual({ code: 0, out: "ok\n" });
-    await expect(L.update("", old[1]!.outs, { ...old[1]!.inputs, state: "running" })).rejects.toThrow(/BC was made with host uids .* which another container holds/);
+    await expect(L.update("", old[1]!.outs, { ...old[1]!.inputs, state: "running" })).rejects.toThrow(
+      /BC was made with host uids .* which another container holds/,
+    );
   });
 
   it("the template and a path rootfs are readable, and / is writable, by a user-namespaced root", async () => {
@@ -158,7 +171,10 @@ describe("read-only mounts stay read-only", () => {
 
   it("where the runtime cannot make it recursive, check refuses a read-only bind with a submount, naming the input", async () => {
     const t = new LocalTransport();
-    const mounts = [{ type: "bind", source: join(work, "tree"), target: "/a", readOnly: true }, { type: "bind", source: `${src}/`, target: "/b", readOnly: true }];
+    const mounts = [
+      { type: "bind", source: join(work, "tree"), target: "/a", readOnly: true },
+      { type: "bind", source: `${src}/`, target: "/b", readOnly: true },
+    ];
     const failures = await readOnlyBindFailures(t, { mounts } as ContainerArgs, false);
     expect(failures).toEqual([{ property: "mounts.1.source", reason: expect.stringContaining(`has a mount below it (${src}/sub)`) }]);
     expect(await readOnlyBindFailures(t, { mounts } as ContainerArgs, true)).toEqual([]);

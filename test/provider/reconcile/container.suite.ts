@@ -37,7 +37,7 @@ export function containerSuite(connect: () => Promise<HostUnderTest>, prefix: st
       expect(await h.alive(outs.pid as number)).toBe(true);
       expect(await h.read(pidsMax("web"))).toBe("32");
       let log = "";
-      for (let i = 0; i < 50 && !log.includes("started"); i++) log = await h.read(outs.logPath as string).catch(() => "") || (await sleep(100), "");
+      for (let i = 0; i < 50 && !log.includes("started"); i++) log = (await h.read(outs.logPath as string).catch(() => "")) || (await sleep(100), "");
       expect(log).toContain("started");
       expect((outs.usage as { pidsCurrent: number }).pidsCurrent).toBe(1);
     });

@@ -18,10 +18,13 @@ describe("a disk budget", () => {
     expect(diskBudgetAdmission(host, "tenant-a", 10 * Gi, { key: "a", label: "container a", bytes: 6 * Gi })).toEqual([]);
     expect(diskBudgetAdmission(host, "tenant-a", 10 * Gi, { key: "b", label: "container b", bytes: 3 * Gi })).toEqual([]);
     const over = diskBudgetAdmission(host, "tenant-a", 10 * Gi, { key: "c", label: "ResourceLimits tenant-a/team", bytes: 2 * Gi });
-    expect(over).toEqual([{
-      property: "disk.max",
-      reason: "got 2Gi; the children of tenant-a declared in this program need 11Gi together (container a 6Gi, container b 3Gi, ResourceLimits tenant-a/team 2Gi), above the disk budget of tenant-a (disk.max 10Gi) by 1Gi",
-    }]);
+    expect(over).toEqual([
+      {
+        property: "disk.max",
+        reason:
+          "got 2Gi; the children of tenant-a declared in this program need 11Gi together (container a 6Gi, container b 3Gi, ResourceLimits tenant-a/team 2Gi), above the disk budget of tenant-a (disk.max 10Gi) by 1Gi",
+      },
+    ]);
     // a re-check of the same child with another value replaces its share
     expect(diskBudgetAdmission(host, "tenant-a", 10 * Gi, { key: "c", label: "ResourceLimits tenant-a/team", bytes: Gi })).toEqual([]);
     // another parent, or the same name under another prefix, is another budget
@@ -30,10 +33,13 @@ describe("a disk budget", () => {
   });
 
   it("refuses a child without a disk limit under a budget, naming it and the budget", () => {
-    expect(budgetShortfall("tenant-a", 10 * Gi, { label: "container web", bytes: undefined }, [])).toEqual([{
-      property: "disk",
-      reason: "container web declares no disk.max, but it is placed under the disk budget of tenant-a (disk.max 10Gi): a child without a limit could fill the host past the budget; declare disk.max",
-    }]);
+    expect(budgetShortfall("tenant-a", 10 * Gi, { label: "container web", bytes: undefined }, [])).toEqual([
+      {
+        property: "disk",
+        reason:
+          "container web declares no disk.max, but it is placed under the disk budget of tenant-a (disk.max 10Gi): a child without a limit could fill the host past the budget; declare disk.max",
+      },
+    ]);
   });
 
   it("asks nothing of children of a parent without a disk budget, or without a parent", () => {
@@ -53,23 +59,34 @@ describe("a disk budget", () => {
 
 describe("a disk image's room on the host", () => {
   const web = (max: string) => containerArgs.parse({ host, name: "web", command: ["sleep", "1"], disk: { max } });
-  const room = (avail: number, images: [string, number, number][] = []) => ({ dir: "/var/lib", avail, images: new Map(images.map(([n, size, allocated]) => [n, { size, allocated }])) });
+  const room = (avail: number, images: [string, number, number][] = []) => ({
+    dir: "/var/lib",
+    avail,
+    images: new Map(images.map(([n, size, allocated]) => [n, { size, allocated }])),
+  });
 
   it("refuses a disk.max above the free space, naming the host, the directory, the free and needed bytes", () => {
     const r = diskRoomShortfall(web("50Gi"), "edge-1", "/var/lib/kslice", room(12.3 * Gi), 0);
-    expect(r).toEqual([{
-      property: "disk.max",
-      reason: "got 50Gi; host edge-1 has 12.3 GiB free under /var/lib/kslice (its filesystem, measured at /var/lib), and the image needs 50.0 GiB: 37.7 GiB short",
-    }]);
+    expect(r).toEqual([
+      {
+        property: "disk.max",
+        reason:
+          "got 50Gi; host edge-1 has 12.3 GiB free under /var/lib/kslice (its filesystem, measured at /var/lib), and the image needs 50.0 GiB: 37.7 GiB short",
+      },
+    ]);
     expect(diskRoomShortfall(web("10Gi"), "edge-1", "/var/lib/kslice", room(12.3 * Gi), 0)).toEqual([]);
   });
 
   it("counts the other images' unwritten part and the program's other new images as taken", () => {
     // 20 GiB free, a neighbour's 16 GiB image holds 4 GiB: 8 GiB left for a new one
     const r = diskRoomShortfall(web("10Gi"), "edge-1", "/var/lib", room(20 * Gi, [["db", 16 * Gi, 4 * Gi]]), 0);
-    expect(r[0]?.reason).toBe("got 10Gi; host edge-1 has 20.0 GiB free under /var/lib (12.0 GiB of it promised to the unwritten part of the prefix's other disk images: 8.0 GiB left), and the image needs 10.0 GiB: 2.0 GiB short");
+    expect(r[0]?.reason).toBe(
+      "got 10Gi; host edge-1 has 20.0 GiB free under /var/lib (12.0 GiB of it promised to the unwritten part of the prefix's other disk images: 8.0 GiB left), and the image needs 10.0 GiB: 2.0 GiB short",
+    );
     expect(diskRoomShortfall(web("8Gi"), "edge-1", "/var/lib", room(20 * Gi, [["db", 16 * Gi, 4 * Gi]]), 0)).toEqual([]);
-    expect(diskRoomShortfall(web("8Gi"), "edge-1", "/var/lib", room(20 * Gi, [["db", 16 * Gi, 4 * Gi]]), Gi)[0]?.reason).toMatch(/1.0 GiB to the other new disk images of this program there: 7.0 GiB left\), and the image needs 8.0 GiB: 1.0 GiB short$/);
+    expect(diskRoomShortfall(web("8Gi"), "edge-1", "/var/lib", room(20 * Gi, [["db", 16 * Gi, 4 * Gi]]), Gi)[0]?.reason).toMatch(
+      /1.0 GiB to the other new disk images of this program there: 7.0 GiB left\), and the image needs 8.0 GiB: 1.0 GiB short$/,
+    );
   });
 
   it("asks nothing new of an image that keeps its size, and a grown one only its unwritten part", () => {

@@ -19,7 +19,10 @@ describe("the provider's engine watchdog", () => {
     // a stand-in for @pulumi/pulumi's cmd/dynamic-provider: the same argv shape, kept alive like the gRPC server
     const script = join(dir, "dynamic-provider.js");
     writeFileSync(script, `require(${JSON.stringify(watchdog)}).watchEngine(); setInterval(() => {}, 1000);`);
-    const child = spawn(process.execPath, [script, `127.0.0.1:${port}`], { env: { ...process.env, KSLICE_ENGINE_WATCH_MS: "100" }, stdio: ["ignore", "ignore", "pipe"] });
+    const child = spawn(process.execPath, [script, `127.0.0.1:${port}`], {
+      env: { ...process.env, KSLICE_ENGINE_WATCH_MS: "100" },
+      stdio: ["ignore", "ignore", "pipe"],
+    });
     let stderr = "";
     child.stderr!.on("data", (d) => (stderr += String(d)));
     const exit = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));

@@ -38,7 +38,10 @@ describe("Host lifecycle on the local host", () => {
   it("a host is its machine: another way into the same machine updates, another machine replaces", async () => {
     const created = (await hostLifecycle.create({ ...inputs, runtime: "auto" })).outs!;
     // this machine was reached over SSH before: now locally, the same machine-id
-    const overSsh = { ...created, connection: { type: "ssh", host: "127.0.0.1", port: 1, user: "root", privateKey: "k", insecureIgnoreHostKey: true, connectTimeoutSeconds: 10 } };
+    const overSsh = {
+      ...created,
+      connection: { type: "ssh", host: "127.0.0.1", port: 1, user: "root", privateKey: "k", insecureIgnoreHostKey: true, connectTimeoutSeconds: 10 },
+    };
     expect(await hostLifecycle.diff("x", overSsh, { ...inputs, runtime: "auto" })).toEqual({ changes: true });
     // the outputs recorded another machine: the same connection now reaches a different one
     const elsewhere = { ...created, machineId: "0123456789abcdef0123456789abcdef" };
@@ -118,7 +121,7 @@ describe("a Host's draining, recorded on the host", () => {
       expect(existsSync(record("b"))).toBe(false);
       expect(await ps()).toEqual({ draining: true, stacks: ["fleet/a"] });
       // a damaged record (a power loss, a hand edit) is no record: the sample still reads the rest
-      writeFileSync(`/var/lib/${p}/draining/broken`, "{\"own");
+      writeFileSync(`/var/lib/${p}/draining/broken`, '{"own');
       expect(await ps()).toEqual({ draining: true, stacks: ["fleet/a"] });
       await hostLifecycle.update(a.id, a.outs!, host("a", false));
       expect(existsSync(record("a"))).toBe(false);

@@ -5,7 +5,7 @@ import { limits } from "../../../schema/limits";
 const setting = (key: string) => ({ key, controller: "x", file: "x", value: "x" });
 
 describe("observedInputs: refreshed limits are values the schema accepts", () => {
-  it("an empty cpuset (the parent's) leaves the field out instead of storing \"\"", () => {
+  it('an empty cpuset (the parent\'s) leaves the field out instead of storing ""', () => {
     const out = observedInputs({ cpu: { cpuset: { cpus: "0" }, weight: 100 } }, [setting("cpu.cpuset.cpus")], { cpu: { cpuset: {} } });
     expect(out).toEqual({ cpu: { weight: 100 } });
     expect(limits.safeParse(out).success).toBe(true);
@@ -20,7 +20,10 @@ describe("observedInputs: refreshed limits are values the schema accepts", () =>
   });
 
   it("values the schema takes are shown in the user's notation", () => {
-    const out = observedInputs({ memory: { max: "256Mi" }, pids: { max: 64 } }, [setting("memory.max"), setting("pids.max")], { memory: { max: 134217728 }, pids: { max: 99 } });
+    const out = observedInputs({ memory: { max: "256Mi" }, pids: { max: 64 } }, [setting("memory.max"), setting("pids.max")], {
+      memory: { max: 134217728 },
+      pids: { max: 99 },
+    });
     expect(out).toEqual({ memory: { max: "128Mi" }, pids: { max: 99 } });
   });
 });

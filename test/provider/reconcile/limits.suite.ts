@@ -42,7 +42,9 @@ export function limitsSuite(connect: () => Promise<HostUnderTest>, prefix: strin
     afterAll(async () => {
       if (!h) return;
       for (const p of ["tenant/child", "tenant", "live", "busy"]) {
-        await limitsLifecycle.delete("", { host: host(), name: p.split("/").pop(), parent: p.includes("/") ? "tenant" : undefined, onDeleteWithProcesses: "kill" }).catch(() => undefined);
+        await limitsLifecycle
+          .delete("", { host: host(), name: p.split("/").pop(), parent: p.includes("/") ? "tenant" : undefined, onDeleteWithProcesses: "kill" })
+          .catch(() => undefined);
       }
       await hostLifecycle.delete("", { ...host(), runtime: "auto" });
       expect(await h.leaks(prefix)).toEqual([]);
@@ -106,7 +108,8 @@ export function limitsSuite(connect: () => Promise<HostUnderTest>, prefix: strin
       // v1 counts the kill in the victim's memcg and hits in failcnt; v2's memory.events count the
       // subtree's events (oom_kill) and the times the limit was hit (max)
       const counter = async (node: string, re: RegExp) => Number(re.exec(await read(node, h.v2 ? "memory.events" : "memory.oom_control"))?.[1] ?? 0);
-      const oomKills = async () => h.v2 ? counter("tenant", /^oom_kill (\d+)$/m) : (await counter("tenant", /oom_kill (\d+)/)) + (await counter("tenant/child", /oom_kill (\d+)/));
+      const oomKills = async () =>
+        h.v2 ? counter("tenant", /^oom_kill (\d+)$/m) : (await counter("tenant", /oom_kill (\d+)/)) + (await counter("tenant/child", /oom_kill (\d+)/));
       const hits = async () => (h.v2 ? counter("tenant", /^max (\d+)$/m) : Number(await read("tenant", "memory.failcnt")));
       const before = await oomKills();
       const hitsBefore = await hits();
@@ -120,7 +123,13 @@ export function limitsSuite(connect: () => Promise<HostUnderTest>, prefix: strin
       const outs = (await limitsLifecycle.read("", { ...c, path: "tenant" })).props!;
       expect(outs.machineId).toEqual(h.facts.machineId || expect.stringMatching(/^connection /));
       // the state knew this machine by another address (gone now): an update, not a replace
-      const before = { ...outs, host: { ...host(), connection: { type: "ssh", host: "127.0.0.1", port: 1, user: "root", privateKey: "k", insecureIgnoreHostKey: true, connectTimeoutSeconds: 1 } } };
+      const before = {
+        ...outs,
+        host: {
+          ...host(),
+          connection: { type: "ssh", host: "127.0.0.1", port: 1, user: "root", privateKey: "k", insecureIgnoreHostKey: true, connectTimeoutSeconds: 1 },
+        },
+      };
       expect(await limitsLifecycle.diff("", before, c)).toEqual({ changes: true });
       expect(await limitsLifecycle.diff("", { ...outs, machineId: "0123456789abcdef0123456789abcdef" }, c)).toMatchObject({ replaces: ["host"] });
     });

@@ -81,7 +81,18 @@ describe("declared ingress (ip table, forward hook, br_netfilter on the prefix's
   });
 
   it("without rules everything passes (the control); with rules only the declared flows, the rest dropped and counted", async () => {
-    const all = { friend8080: true, stranger8080: true, friend9090: true, far9090: true, host9090: true, outgoing: true, friendPing: true, strangerPing: true, farPublished: true, far7070: true };
+    const all = {
+      friend8080: true,
+      stranger8080: true,
+      friend9090: true,
+      far9090: true,
+      host9090: true,
+      outgoing: true,
+      friendPing: true,
+      strangerPing: true,
+      farPublished: true,
+      far7070: true,
+    };
     expect(await flows()).toEqual(all);
 
     await setIngress([

@@ -53,7 +53,10 @@ describe("Network isolation against the kernel: the host's loopback, and other p
 
   afterAll(async () => {
     secret?.close();
-    for (const [cs, ns] of [[cs1, ns1], [cs2, ns2]] as const) {
+    for (const [cs, ns] of [
+      [cs1, ns1],
+      [cs2, ns2],
+    ] as const) {
       await cs.cleanup(false);
       await ns.cleanup();
       await cs.deleteHost();
@@ -78,7 +81,14 @@ describe("Network isolation against the kernel: the host's loopback, and other p
     // the probe works: undo kslice's defence by hand (kslice before this fix) and the host answers.
     // Another prefix's guard (another run on this host) drops the probe as well: the control needs
     // the host to itself, and says so rather than fail.
-    const others = execFileSync("sh", ["-c", `nft list tables ip | awk '{print $3}' | while read t; do [ "$t" != ${p1} ] && nft list chain ip "$t" guard >/dev/null 2>&1 && echo "$t"; done; true`], { encoding: "utf8" }).trim();
+    const others = execFileSync(
+      "sh",
+      [
+        "-c",
+        `nft list tables ip | awk '{print $3}' | while read t; do [ "$t" != ${p1} ] && nft list chain ip "$t" guard >/dev/null 2>&1 && echo "$t"; done; true`,
+      ],
+      { encoding: "utf8" },
+    ).trim();
     execFileSync("sh", ["-c", `echo 1 > /proc/sys/net/ipv4/conf/${brA}/route_localnet && nft flush chain ip ${p1} guard`]);
     try {
       if (others) console.warn(`control skipped: the guard chains of ${others.split("\n").join(", ")} drop the probe too`);

@@ -43,7 +43,8 @@ async function witness(name: string, mode: string): Promise<() => Promise<string
 
 /** The MAC a neighbour table holds for an address: /proc/net/arp inside a container, or the host's (ip neigh). */
 const arpIn = async (name: string, address: string) => (await cs.exec(name, `awk '$1 == "${address}" { print $4 }' /proc/net/arp`)).out.trim();
-const hostArp = (address: string, bridge: string) => execFileSync("sh", ["-c", `ip neigh show ${address} dev ${bridge} | awk '{ print $3 }'`], { encoding: "utf8" }).trim();
+const hostArp = (address: string, bridge: string) =>
+  execFileSync("sh", ["-c", `ip neigh show ${address} dev ${bridge} | awk '{ print $3 }'`], { encoding: "utf8" }).trim();
 
 describe("anti-spoofing on a Network (bridge family nftables, per-veth set elements)", () => {
   let host: Socket;
@@ -200,7 +201,8 @@ describe("anti-spoofing on a Network (bridge family nftables, per-veth set eleme
 
   it("a stopped or deleted container's elements go; an address change leaves no old address allowed", async () => {
     const elements = () => execFileSync("nft", ["list", "table", "bridge", prefix], { encoding: "utf8" });
-    const veth = (outs: Props) => execFileSync("sh", ["-c", `grep -l '/container/${outs.name}/' /sys/class/net/ks*/ifalias | cut -d/ -f5`], { encoding: "utf8" }).trim();
+    const veth = (outs: Props) =>
+      execFileSync("sh", ["-c", `grep -l '/container/${outs.name}/' /sys/class/net/ks*/ifalias | cut -d/ -f5`], { encoding: "utf8" }).trim();
     const v = veth(bystander.outs);
     expect(elements()).toContain(`"${v}" . ${bystander.outs.address}`);
     // a new address, live: the old one is no longer the bystander's to send from

@@ -120,16 +120,28 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
   });
 
   it("a published port answers on 127.0.0.1", async () => {
-    await cs.create("pub", { command: serve("hello-published"), networks: [{ network: "front" }], ports: [{ hostPort: 18931, containerPort: 80, hostAddress: "127.0.0.1" }], stopGraceSeconds: 0 });
+    await cs.create("pub", {
+      command: serve("hello-published"),
+      networks: [{ network: "front" }],
+      ports: [{ hostPort: 18931, containerPort: 80, hostAddress: "127.0.0.1" }],
+      stopGraceSeconds: 0,
+    });
     const r = await sh("timeout 5 busybox wget -q -O - http://127.0.0.1:18931/");
     expect(r.out).toContain("hello-published");
   });
 
   it("a published udp port reaches the container (its namespace counts the datagram)", async () => {
-    const { outs } = await cs.create("udp", { command: idle, networks: [{ network: "front" }], ports: [{ hostPort: 18953, containerPort: 53, protocol: "udp", hostAddress: "127.0.0.1" }], stopGraceSeconds: 0 });
+    const { outs } = await cs.create("udp", {
+      command: idle,
+      networks: [{ network: "front" }],
+      ports: [{ hostPort: 18953, containerPort: 53, protocol: "udp", hostAddress: "127.0.0.1" }],
+      stopGraceSeconds: 0,
+    });
     // nothing listens on 53 inside: a datagram that arrives there is counted as Udp NoPorts in the container's namespace
     const noPorts = () => {
-      const snmp = execFileSync("nsenter", [`--net=/proc/${outs.pid}/ns/net`, "cat", "/proc/net/snmp"], { encoding: "utf8" }).split("\n").filter((l) => l.startsWith("Udp:"));
+      const snmp = execFileSync("nsenter", [`--net=/proc/${outs.pid}/ns/net`, "cat", "/proc/net/snmp"], { encoding: "utf8" })
+        .split("\n")
+        .filter((l) => l.startsWith("Udp:"));
       return Number(snmp[1]!.split(/\s+/)[snmp[0]!.split(/\s+/).indexOf("NoPorts")]);
     };
     const before = noPorts();
@@ -171,7 +183,19 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
   });
 
   it("drift (address removed, veth deleted, rule flushed) shows in read and a live update repairs it", async () => {
-    const c = (await L.check({}, { host: cs.host, name: "pub", command: serve("hello-published"), networks: [{ network: "front" }], ports: [{ hostPort: 18931, containerPort: 80, hostAddress: "127.0.0.1" }], stopGraceSeconds: 0 })).inputs!;
+    const c = (
+      await L.check(
+        {},
+        {
+          host: cs.host,
+          name: "pub",
+          command: serve("hello-published"),
+          networks: [{ network: "front" }],
+          ports: [{ hostPort: 18931, containerPort: 80, hostAddress: "127.0.0.1" }],
+          stopGraceSeconds: 0,
+        },
+      )
+    ).inputs!;
     forgetReads();
     let outs = (await L.read("", { ...c, pid: 0 })).props!;
     expect(await L.diff("", outs, c)).toEqual({ changes: false });
@@ -207,7 +231,14 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
 
   it("writes resolv.conf and hosts as declared and changes them live", async () => {
     const dns = { nameservers: ["192.0.2.53"], search: ["corp.example"], options: ["ndots:2"] };
-    const { inputs, outs } = await cs.create("named", { command: idle, hostname: "named-1", networks: [{ network: "front" }], dns, hosts: { "db.internal": "10.231.1.200" }, stopGraceSeconds: 0 });
+    const { inputs, outs } = await cs.create("named", {
+      command: idle,
+      hostname: "named-1",
+      networks: [{ network: "front" }],
+      dns,
+      hosts: { "db.internal": "10.231.1.200" },
+      stopGraceSeconds: 0,
+    });
     expect((await cs.exec("named", "cat /etc/resolv.conf")).out).toMatch(/nameserver 192\.0\.2\.53\nsearch corp\.example\noptions ndots:2/);
     const hosts = (await cs.exec("named", "cat /etc/hosts")).out;
     expect(hosts).toContain(`${outs.address}\tnamed-1`);
@@ -222,13 +253,28 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
 
   it("shapes a container's traffic with tc, live", async () => {
     const big = ["sh", "-c", "mkdir -p /www && head -c 262144 /dev/zero > /www/big && exec httpd -f -p 80 -h /www"];
-    const { inputs, outs } = await cs.create("slow", { command: big, networks: [{ network: "front", bandwidth: { ingress: "2mbit", egress: "1mbit" } }], stopGraceSeconds: 0 });
+    const { inputs, outs } = await cs.create("slow", {
+      command: big,
+      networks: [{ network: "front", bandwidth: { ingress: "2mbit", egress: "1mbit" } }],
+      stopGraceSeconds: 0,
+    });
     const veth = execFileSync("sh", ["-c", `grep -l '^${prefix}/container/slow/' /sys/class/net/ks*/ifalias | cut -d/ -f5`], { encoding: "utf8" }).trim();
     expect(execFileSync("tc", ["qdisc", "show", "dev", veth, "root"], { encoding: "utf8" })).toMatch(/tbf .*rate 2Mbit/);
-    expect(execFileSync("nsenter", [`--net=/proc/${outs.pid}/ns/net`, "tc", "qdisc", "show", "dev", "eth0", "root"], { encoding: "utf8" })).toMatch(/tbf .*rate 1Mbit/);
+    expect(execFileSync("nsenter", [`--net=/proc/${outs.pid}/ns/net`, "tc", "qdisc", "show", "dev", "eth0", "root"], { encoding: "utf8" })).toMatch(
+      /tbf .*rate 1Mbit/,
+    );
     // a diff reads every namespace at once (probe-all: tc only where a link's qdisc is not the default)
     const egress = (rate: string | undefined) =>
-      execFileSync("nsenter", [`--net=/proc/${outs.pid}/ns/net`, "tc", "qdisc", rate ? "replace" : "del", "dev", "eth0", "root", ...(rate ? ["tbf", "rate", rate, "burst", "16000", "latency", "50ms"] : [])]);
+      execFileSync("nsenter", [
+        `--net=/proc/${outs.pid}/ns/net`,
+        "tc",
+        "qdisc",
+        rate ? "replace" : "del",
+        "dev",
+        "eth0",
+        "root",
+        ...(rate ? ["tbf", "rate", rate, "burst", "16000", "latency", "50ms"] : []),
+      ]);
     const diffNow = async (olds: Record<string, unknown>, news: Record<string, unknown>) => (forgetReads(), await L.diff("", olds, news));
     expect(await diffNow(outs, inputs)).toEqual({ changes: false });
     egress("3mbit");
@@ -285,8 +331,13 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
     expect(await N.diff("", seen, front.inputs)).toEqual({ changes: true });
     front.outs = (await N.update("", seen, front.inputs)).outs!;
     expect(front.outs.status).toBe("up");
-    for (const [name, command] of [["client", idle], ["web", serve("hello-front")]] as const) {
-      const c = (await L.check({}, { host: cs.host, name, command, networks: [{ network: name === "web" ? ns.ref(front.outs) : "front" }], stopGraceSeconds: 0 })).inputs!;
+    for (const [name, command] of [
+      ["client", idle],
+      ["web", serve("hello-front")],
+    ] as const) {
+      const c = (
+        await L.check({}, { host: cs.host, name, command, networks: [{ network: name === "web" ? ns.ref(front.outs) : "front" }], stopGraceSeconds: 0 })
+      ).inputs!;
       const outs = (await L.read("", { ...c, pid: 0 })).props!;
       expect(await L.diff("", outs, c), name).toEqual({ changes: true });
       const repaired = (await L.update("", outs, c)).outs!;
@@ -298,14 +349,31 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
   });
 
   it("a stopped container's ports forward nowhere (rules go, claims stay) and come back on start", async () => {
-    const c = (await L.check({}, { host: cs.host, name: "pub", command: serve("hello-published"), networks: [{ network: "front" }], ports: [{ hostPort: 18931, containerPort: 80, hostAddress: "127.0.0.1" }], stopGraceSeconds: 0 })).inputs!;
+    const c = (
+      await L.check(
+        {},
+        {
+          host: cs.host,
+          name: "pub",
+          command: serve("hello-published"),
+          networks: [{ network: "front" }],
+          ports: [{ hostPort: 18931, containerPort: 80, hostAddress: "127.0.0.1" }],
+          stopGraceSeconds: 0,
+        },
+      )
+    ).inputs!;
     forgetReads();
     const outs = (await L.read("", { ...c, pid: 0 })).props!;
     const stopped = (await L.update("", outs, { ...c, state: "stopped" })).outs!;
     expect(execFileSync("nft", ["list", "chain", "ip", prefix, "ports"], { encoding: "utf8" })).not.toContain("18931");
-    expect(execFileSync("sh", ["-c", `grep -l '^${prefix}/container/pub/' /sys/class/net/ks*/ifalias 2>/dev/null | wc -l`], { encoding: "utf8" }).trim()).toBe("0");
+    expect(execFileSync("sh", ["-c", `grep -l '^${prefix}/container/pub/' /sys/class/net/ks*/ifalias 2>/dev/null | wc -l`], { encoding: "utf8" }).trim()).toBe(
+      "0",
+    );
     // another container cannot take the port meanwhile
-    const taken = await L.check({}, { host: cs.host, name: "thief", command: idle, networks: [{ network: "front" }], ports: [{ hostPort: 18931, hostAddress: "127.0.0.1" }] });
+    const taken = await L.check(
+      {},
+      { host: cs.host, name: "thief", command: idle, networks: [{ network: "front" }], ports: [{ hostPort: 18931, hostAddress: "127.0.0.1" }] },
+    );
     expect(taken.failures).toEqual([{ property: "ports.0.hostPort", reason: "got tcp 127.0.0.1:18931, already published by container pub" }]);
     const again = (await L.update("", stopped, c)).outs!;
     expect(again.address).toBe(outs.address);
@@ -313,20 +381,30 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
   });
 
   it("rejects bad input at check, naming the input, and creates nothing", async () => {
-    const failures = async (args: Record<string, unknown>, lifecycle = L) => (await lifecycle.check({}, { host: cs.host, stopGraceSeconds: 0, ...args })).failures;
+    const failures = async (args: Record<string, unknown>, lifecycle = L) =>
+      (await lifecycle.check({}, { host: cs.host, stopGraceSeconds: 0, ...args })).failures;
     const ref = ns.ref(front.outs);
     expect(await failures({ name: "bad1", command: idle, networks: [{ network: ref, address: "10.231.9.5" }] })).toEqual([
       { property: "networks.0.address", reason: 'got "10.231.9.5"; expected an address inside front\'s subnet 10.231.1.0/24 (10.231.1.1 to 10.231.1.254)' },
     ]);
     expect(await failures({ name: "bad2", command: idle, networks: [{ network: ref, address: "10.231.1.1" }] })).toEqual([
-      { property: "networks.0.address", reason: 'got "10.231.1.1", which is front\'s gateway (the host\'s address on the bridge); expected another address in 10.231.1.0/24' },
+      {
+        property: "networks.0.address",
+        reason: "got \"10.231.1.1\", which is front's gateway (the host's address on the bridge); expected another address in 10.231.1.0/24",
+      },
     ]);
     // the same, for a network named as a string (known only from the host)
     expect(await failures({ name: "bad3", command: idle, networks: [{ network: "front", address: "10.231.1.1" }] })).toEqual([
-      { property: "networks.0.address", reason: 'got "10.231.1.1"; expected a free host address in front\'s subnet 10.231.1.0/24, other than its gateway 10.231.1.1' },
+      {
+        property: "networks.0.address",
+        reason: 'got "10.231.1.1"; expected a free host address in front\'s subnet 10.231.1.0/24, other than its gateway 10.231.1.1',
+      },
     ]);
     expect(await failures({ name: "bad4", command: idle, networks: [{ network: "nowhere" }] })).toEqual([
-      { property: "networks.0.network", reason: `got "nowhere"; no such network on host local under prefix ${prefix} (create a Network of that name, or pass the Network's ref)` },
+      {
+        property: "networks.0.network",
+        reason: `got "nowhere"; no such network on host local under prefix ${prefix} (create a Network of that name, or pass the Network's ref)`,
+      },
     ]);
     expect(await failures({ name: "bad5", command: idle, networks: [{ network: "front" }], ports: [{ hostPort: 65536 }] })).toEqual([
       { property: "ports.0.hostPort", reason: "expected a port from 1 to 65535" },
@@ -334,8 +412,29 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
     expect(await failures({ name: "bad6", command: idle, networks: [{ network: "front" }], ports: [{ hostPort: 18931, hostAddress: "0.0.0.0" }] })).toEqual([
       { property: "ports.0.hostPort", reason: "got tcp 0.0.0.0:18931, already published by container pub" },
     ]);
-    expect(await failures({ name: "bad7", command: idle, networks: [{ network: "front", address: (await L.read("", { ...(await L.check({}, { host: cs.host, name: "web", command: serve("hello-front"), networks: [{ network: ref }], stopGraceSeconds: 0 })).inputs!, pid: 0 })).props!.address }] })).toEqual([
-      { property: "networks.0.address", reason: 'got "10.231.1.2", already the address of container web on network front; give the network a dynamicRange that leaves static addresses out, so parallel creates cannot take them' },
+    expect(
+      await failures({
+        name: "bad7",
+        command: idle,
+        networks: [
+          {
+            network: "front",
+            address: (
+              await L.read("", {
+                ...(await L.check({}, { host: cs.host, name: "web", command: serve("hello-front"), networks: [{ network: ref }], stopGraceSeconds: 0 }))
+                  .inputs!,
+                pid: 0,
+              })
+            ).props!.address,
+          },
+        ],
+      }),
+    ).toEqual([
+      {
+        property: "networks.0.address",
+        reason:
+          'got "10.231.1.2", already the address of container web on network front; give the network a dynamicRange that leaves static addresses out, so parallel creates cannot take them',
+      },
     ]);
     expect(await failures({ name: "lap", subnet: "10.231.1.128/25" }, N)).toEqual([
       { property: "subnet", reason: 'got "10.231.1.128/25", which overlaps network front\'s 10.231.1.0/24 on host local' },
@@ -347,21 +446,36 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
       { property: "gateway", reason: 'got "10.231.8.1"; expected a host address inside 10.231.7.0/24 (10.231.7.1 to 10.231.7.254)' },
     ]);
     // a rename keeps the old name's claims: the engine deletes the old container first
-    expect((await L.check({ name: "pub" }, { host: cs.host, name: "pub2", command: idle, networks: [{ network: "front" }], ports: [{ hostPort: 18931, hostAddress: "127.0.0.1" }] })).failures).toBeUndefined();
+    expect(
+      (
+        await L.check(
+          { name: "pub" },
+          { host: cs.host, name: "pub2", command: idle, networks: [{ network: "front" }], ports: [{ hostPort: 18931, hostAddress: "127.0.0.1" }] },
+        )
+      ).failures,
+    ).toBeUndefined();
     // a host interface that is not kslice's
     const foreign = `ksx${prefix.slice(-6).replace(/-/g, "")}`;
     execFileSync("ip", ["link", "add", foreign, "type", "veth", "peer", "name", `${foreign}p`]); // (no dummy module here)
     forgetReads(); // made behind kslice's back: the next engine run sees it
     try {
       expect(await failures({ name: "other", subnet: "10.231.7.0/24", bridge: foreign }, N)).toEqual([
-        { property: "bridge", reason: `got "${foreign}", an interface that already exists on host local and is not this network's (it has no alias); choose another name` },
+        {
+          property: "bridge",
+          reason: `got "${foreign}", an interface that already exists on host local and is not this network's (it has no alias); choose another name`,
+        },
       ]);
     } finally {
       execFileSync("ip", ["link", "del", foreign]);
     }
     const bundles = execFileSync("ls", [`/var/lib/${prefix}/containers`], { encoding: "utf8" });
     for (const n of ["bad1", "bad2", "bad3", "bad4", "bad5", "bad6", "bad7"]) expect(bundles).not.toContain(n);
-    expect(execFileSync("ls", [`/var/lib/${prefix}/networks`], { encoding: "utf8" }).trim().split("\n").sort()).toEqual(["back", "front"]);
+    expect(
+      execFileSync("ls", [`/var/lib/${prefix}/networks`], { encoding: "utf8" })
+        .trim()
+        .split("\n")
+        .sort(),
+    ).toEqual(["back", "front"]);
   });
 
   it("refuses a port where a host process already listens", async () => {
@@ -370,7 +484,9 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
     forgetReads(); // a listener started behind kslice's back: the next engine run sees it
     try {
       const c = await L.check({}, { host: cs.host, name: "squatter", command: idle, networks: [{ network: "front" }], ports: [{ hostPort: 18933 }] });
-      expect(c.failures).toEqual([{ property: "ports.0.hostPort", reason: "got tcp 0.0.0.0:18933, where a process on host local already listens (127.0.0.1:18933)" }]);
+      expect(c.failures).toEqual([
+        { property: "ports.0.hostPort", reason: "got tcp 0.0.0.0:18933, where a process on host local already listens (127.0.0.1:18933)" },
+      ]);
     } finally {
       server.close();
     }
@@ -393,7 +509,17 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
 
   it("a create that fails halfway leaves no veth, rule, address or claim", async () => {
     const before = execFileSync("sh", ["-c", `ls /var/lib/${prefix}/networks/front/addresses | sort`], { encoding: "utf8" });
-    const c = await L.check({}, { host: cs.host, name: "broken", command: ["/no/such/binary"], networks: [{ network: "front" }], ports: [{ hostPort: 18932, hostAddress: "127.0.0.1" }], stopGraceSeconds: 0 });
+    const c = await L.check(
+      {},
+      {
+        host: cs.host,
+        name: "broken",
+        command: ["/no/such/binary"],
+        networks: [{ network: "front" }],
+        ports: [{ hostPort: 18932, hostAddress: "127.0.0.1" }],
+        stopGraceSeconds: 0,
+      },
+    );
     await expect(L.create(c.inputs!)).rejects.toThrow(/broken/);
     expect(execFileSync("sh", ["-c", `ls /var/lib/${prefix}/networks/front/addresses | sort`], { encoding: "utf8" })).toBe(before);
     expect(existsSync(`/var/lib/${prefix}/ports/broken`)).toBe(false);
@@ -432,10 +558,15 @@ describe("Networks against the kernel (bridges, veths, nftables, tc)", () => {
     expect(new Set(addrs).size).toBe(50);
     for (const a of addrs) expect(a).toMatch(/^10\.231\.64\.([2-9]|[1-5]\d|6[0-2])$/);
     // the kernel agrees: each init's eth0 holds its own address
-    const seen = made.map((m) => execFileSync("nsenter", [`--net=/proc/${m.outs.pid}/ns/net`, "ip", "-o", "-4", "addr", "show", "dev", "eth0"], { encoding: "utf8" }).split(/\s+/)[3]);
+    const seen = made.map(
+      (m) =>
+        execFileSync("nsenter", [`--net=/proc/${m.outs.pid}/ns/net`, "ip", "-o", "-4", "addr", "show", "dev", "eth0"], { encoding: "utf8" }).split(/\s+/)[3],
+    );
     expect(seen).toEqual(addrs.map((a) => `${a}/26`));
     // the 62-address subnet holds 61 containers: the 12th beyond these is refused with a clear error
-    const more = await Promise.allSettled(Array.from({ length: 12 }, (_, i) => cs.create(`q${i}`, { command: idle, networks: [{ network: "wide" }], stopGraceSeconds: 0 })));
+    const more = await Promise.allSettled(
+      Array.from({ length: 12 }, (_, i) => cs.create(`q${i}`, { command: idle, networks: [{ network: "wide" }], stopGraceSeconds: 0 })),
+    );
     const refused = more.filter((r) => r.status === "rejected");
     expect(refused).toHaveLength(1);
     expect(String((refused[0] as PromiseRejectedResult).reason)).toContain("network wide (10.231.64.0/26) has no free address left");

@@ -25,7 +25,9 @@ afterAll(async () => {
 describe("single-resource checks at preview", () => {
   it("refuses a capability name the kernel does not know, and accepts a known one", async () => {
     const bogus = await L.check({}, { host: cs.host, name: "caps", command: ["true"], security: { capAdd: ["CAP_BOGUS"], capDrop: ["NET_RAW"] } });
-    expect(bogus.failures).toEqual([{ property: "security.capAdd.0", reason: expect.stringMatching(/^got "CAP_BOGUS"; not a capability the kernel of host local knows \(CAP_CHOWN … CAP_/) }]);
+    expect(bogus.failures).toEqual([
+      { property: "security.capAdd.0", reason: expect.stringMatching(/^got "CAP_BOGUS"; not a capability the kernel of host local knows \(CAP_CHOWN … CAP_/) },
+    ]);
     const known = await L.check({}, { host: cs.host, name: "caps", command: ["true"], security: { capAdd: ["NET_ADMIN"] } });
     expect(known.failures).toBeUndefined();
   });
@@ -39,7 +41,9 @@ describe("single-resource checks at preview", () => {
     const first = await L.check({}, { host: cs.host, name: "twice", command: ["true"], owner: urn("s", "Container", "one") });
     expect(first.failures).toBeUndefined();
     const second = await L.check({}, { host: cs.host, name: "twice", command: ["true"], owner: urn("s", "Container", "two") });
-    expect(second.failures).toEqual([{ property: "name", reason: expect.stringContaining(`also the name of ${urn("s", "Container", "one")} in this program`) }]);
+    expect(second.failures).toEqual([
+      { property: "name", reason: expect.stringContaining(`also the name of ${urn("s", "Container", "one")} in this program`) },
+    ]);
     // the first resource renamed its container: the name is free again
     await L.check({}, { host: cs.host, name: "renamed", command: ["true"], owner: urn("s", "Container", "one") });
     expect((await L.check({}, { host: cs.host, name: "twice", command: ["true"], owner: urn("s", "Container", "two") })).failures).toBeUndefined();
@@ -113,10 +117,30 @@ describe("owners of budgets", () => {
   });
 
   it("checks a child against its parent's declared limits, before the parent exists", async () => {
-    const r = await limitsLifecycle.check({}, { host, name: "child", parent: "new-tenant", limits: { pids: { max: 32 } }, parentLimits: { pids: { max: 16 } }, owner: urn("a", "ResourceLimits", "child") });
+    const r = await limitsLifecycle.check(
+      {},
+      {
+        host,
+        name: "child",
+        parent: "new-tenant",
+        limits: { pids: { max: 32 } },
+        parentLimits: { pids: { max: 16 } },
+        owner: urn("a", "ResourceLimits", "child"),
+      },
+    );
     expect(r.failures).toEqual([{ property: "limits.pids.max", reason: expect.stringContaining("got 32, above the parent new-tenant's 16") }]);
     expect(r.inputs).toBeUndefined();
-    const ok = await limitsLifecycle.check({}, { host, name: "child", parent: "new-tenant", limits: { pids: { max: 8 } }, parentLimits: { pids: { max: 16 } }, owner: urn("a", "ResourceLimits", "child") });
+    const ok = await limitsLifecycle.check(
+      {},
+      {
+        host,
+        name: "child",
+        parent: "new-tenant",
+        limits: { pids: { max: 8 } },
+        parentLimits: { pids: { max: 16 } },
+        owner: urn("a", "ResourceLimits", "child"),
+      },
+    );
     expect(ok.inputs).not.toHaveProperty("parentLimits");
   });
 });

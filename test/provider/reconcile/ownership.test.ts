@@ -35,7 +35,11 @@ describe("ownership rules", () => {
 
   it("removes a record and the directories it leaves empty, never the top", () => {
     const script = removeRecordScript("/var/lib/p/limits/t/c.json", "/var/lib");
-    expect(script.startsWith("rm -f /var/lib/p/limits/t/c.json; rmdir /var/lib/p/limits/t 2>/dev/null; rmdir /var/lib/p/limits 2>/dev/null; rmdir /var/lib/p 2>/dev/null; ")).toBe(true);
+    expect(
+      script.startsWith(
+        "rm -f /var/lib/p/limits/t/c.json; rmdir /var/lib/p/limits/t 2>/dev/null; rmdir /var/lib/p/limits 2>/dev/null; rmdir /var/lib/p 2>/dev/null; ",
+      ),
+    ).toBe(true);
     // then the removal on disk: every directory it may have changed that is still there, /var/lib included
     expect(script).toContain("for f in /var/lib/p/limits/t/c.json /var/lib/p/limits/t /var/lib/p/limits /var/lib/p /var/lib; do");
   });

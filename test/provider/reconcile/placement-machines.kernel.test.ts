@@ -17,11 +17,17 @@ describe("Placement over prefixes of one machine", () => {
   let h: HostUnderTest;
   let total = 0;
   const check = (replicas: number, memoryBytes: number) =>
-    placementLifecycle.check({}, {
-      replicas: Array.from({ length: replicas }, (_, i) => `pm-${i + 1}`),
-      hosts: [{ key: "a", host: hostOf(prefixes.a) }, { key: "b", host: hostOf(prefixes.b) }],
-      limits: { memory: { max: memoryBytes } },
-    });
+    placementLifecycle.check(
+      {},
+      {
+        replicas: Array.from({ length: replicas }, (_, i) => `pm-${i + 1}`),
+        hosts: [
+          { key: "a", host: hostOf(prefixes.a) },
+          { key: "b", host: hostOf(prefixes.b) },
+        ],
+        limits: { memory: { max: memoryBytes } },
+      },
+    );
 
   beforeAll(async () => {
     h = await localHost();
@@ -34,7 +40,8 @@ describe("Placement over prefixes of one machine", () => {
 
   afterAll(async () => {
     await limitsLifecycle.delete("", { host: hostOf(prefixes.c), name: "big", owner: owner("sc", "big") }).catch(() => undefined);
-    for (const [k, prefix] of Object.entries(prefixes)) await hostLifecycle.delete("", { connection: local, prefix, runtime: "auto", owner: owner(`s${k}`, k) });
+    for (const [k, prefix] of Object.entries(prefixes))
+      await hostLifecycle.delete("", { connection: local, prefix, runtime: "auto", owner: owner(`s${k}`, k) });
     for (const prefix of Object.values(prefixes)) expect(await h.leaks(prefix)).toEqual([]);
   });
 
@@ -49,9 +56,15 @@ describe("Placement over prefixes of one machine", () => {
     const r = await check(2, 32 * 2 ** 20);
     expect(r.failures).toBeUndefined();
     const assignments = r.inputs!.assignments as Record<string, { host: string; reason: string }>;
-    expect(Object.values(assignments).map((x) => x.host).sort()).toEqual(["a", "b"]);
+    expect(
+      Object.values(assignments)
+        .map((x) => x.host)
+        .sort(),
+    ).toEqual(["a", "b"]);
     expect(assignments["pm-1"]!.reason).toMatch(/spread over 2 eligible host\(s\) on 1 machine\(s\)/);
-    expect(r.inputs!.warnings).toEqual([expect.stringMatching(new RegExp(`2 reachable host\\(s\\) are 1 machine\\(s\\): a, b are prefixes of one machine \\(machine-id ${h.facts.machineId}\\)`))]);
+    expect(r.inputs!.warnings).toEqual([
+      expect.stringMatching(new RegExp(`2 reachable host\\(s\\) are 1 machine\\(s\\): a, b are prefixes of one machine \\(machine-id ${h.facts.machineId}\\)`)),
+    ]);
   });
 
   it("counts what another prefix of the machine declares", async () => {

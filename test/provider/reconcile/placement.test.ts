@@ -3,7 +3,13 @@ import { describeMoves, place, roomFor, stillTrue, type Assignment, type Demand,
 
 const Mi = 2 ** 20;
 const host = (key: string, more: Partial<PoolHost> = {}): PoolHost => ({
-  key, draining: false, memoryBytes: 480 * Mi, cpuMillis: 1000, usedMemoryBytes: 0, usedCpuMillis: 0, ...more,
+  key,
+  draining: false,
+  memoryBytes: 480 * Mi,
+  cpuMillis: 1000,
+  usedMemoryBytes: 0,
+  usedCpuMillis: 0,
+  ...more,
 });
 const demand: Demand = { memoryBytes: 32 * Mi, cpuMillis: 100 };
 const names = (n: number) => Array.from({ length: n }, (_, i) => `r-${i}`);
@@ -107,7 +113,10 @@ describe("place: drain, unreachable, limits raised", () => {
     const back = ok(place(names(6), pool, demand, drained.assignments));
     // 3,3,0 over three eligible hosts is unbalanced: spread moves one from each of a and b to c
     expect(counts(back.assignments)).toEqual({ a: 2, b: 2, c: 2 });
-    for (const a of Object.values(back.assignments)) expect(a.reason).toMatch(/^(kept on [ab] \(2 there; spread over 3 eligible host\(s\)\)|moved from [ab] to c: spread \(now [12] there\) \(move [12] of 2(, after r-\d)?; at most 1 at a time\))$/);
+    for (const a of Object.values(back.assignments))
+      expect(a.reason).toMatch(
+        /^(kept on [ab] \(2 there; spread over 3 eligible host\(s\)\)|moved from [ab] to c: spread \(now [12] there\) \(move [12] of 2(, after r-\d)?; at most 1 at a time\))$/,
+      );
   });
 
   it("raised limits: a replica whose host no longer has room moves, saying why", () => {
@@ -225,7 +234,9 @@ describe("place: rolling moves (maxUnavailable)", () => {
     expect(second).toEqual({ replica: expect.any(String), from: "b", to: "a", after: first!.replica });
     expect(r.assignments[first!.replica]!.reason).toBe("moved from b to a: b is draining (move 1 of 2; at most 1 at a time)");
     expect(r.assignments[second!.replica]).toEqual({
-      host: "a", after: first!.replica, reason: `moved from b to a: b is draining (move 2 of 2, after ${first!.replica}; at most 1 at a time)`,
+      host: "a",
+      after: first!.replica,
+      reason: `moved from b to a: b is draining (move 2 of 2, after ${first!.replica}; at most 1 at a time)`,
     });
     // the replicas that stay are not part of the roll; their reasons say where they are now
     for (const name of names(4).filter((n) => before.assignments[n]!.host === "a")) {
@@ -237,23 +248,33 @@ describe("place: rolling moves (maxUnavailable)", () => {
   it.each([1, 2, 3])("maxUnavailable %i: never more moving at once than the bound, whatever each move takes", (bound) => {
     const six = [host("a"), host("b"), host("c")];
     const first = ok(place(names(9), six, demand, {}));
-    const r = ok(place(names(9), [host("a"), host("b", { draining: true }), host("c", { draining: true })], demand, first.assignments, { maxUnavailable: bound }));
+    const r = ok(
+      place(names(9), [host("a"), host("b", { draining: true }), host("c", { draining: true })], demand, first.assignments, { maxUnavailable: bound }),
+    );
     expect(r.moves).toHaveLength(6);
     expect(r.moves.filter((m) => m.after === undefined)).toHaveLength(bound);
-    for (const durations of [() => 1, (_: Move, i: number) => 1 + (i % 3), (_: Move, i: number) => 7 - i, (_: Move, i: number) => (i * 37) % 5 + 0.5]) {
+    for (const durations of [() => 1, (_: Move, i: number) => 1 + (i % 3), (_: Move, i: number) => 7 - i, (_: Move, i: number) => ((i * 37) % 5) + 0.5]) {
       expect(mostAtOnce(r.moves, durations)).toBe(bound);
     }
   });
 
   it("the bound broken (every move at once) is what the check above catches", () => {
     const r = ok(place(names(4), drainB, demand, before.assignments));
-    expect(mostAtOnce(r.moves.map(({ after: _, ...m }) => m), () => 1)).toBe(2);
+    expect(
+      mostAtOnce(
+        r.moves.map(({ after: _, ...m }) => m),
+        () => 1,
+      ),
+    ).toBe(2);
   });
 
   it("a host left out of the pool and a host without room after raised limits: those moves are bounded too", () => {
     const three = ok(place(names(6), [host("a"), host("b"), host("c")], demand, {}));
     const left = ok(place(names(6), [host("a"), host("b")], demand, three.assignments));
-    expect(left.moves.map((m) => [m.from, m.after === undefined])).toEqual([["c", true], ["c", false]]);
+    expect(left.moves.map((m) => [m.from, m.after === undefined])).toEqual([
+      ["c", true],
+      ["c", false],
+    ]);
     const tight = [host("a", { usedMemoryBytes: 300 * Mi }), host("b"), host("c")];
     const before6 = ok(place(names(6), tight, demand, {}));
     const raised = ok(place(names(6), tight, { memoryBytes: 128 * Mi, cpuMillis: 100 }, before6.assignments));
@@ -311,7 +332,9 @@ describe("place: rolling moves (maxUnavailable)", () => {
   it("describeMoves says what moves now and what later", () => {
     const r = ok(place(names(4), drainB, demand, before.assignments));
     const [first, second] = r.moves;
-    expect(describeMoves(r.moves, 1)).toBe(`2 replica(s) move, at most 1 at a time: now ${first!.replica} (b → a); later ${second!.replica} (b → a) after ${first!.replica}`);
+    expect(describeMoves(r.moves, 1)).toBe(
+      `2 replica(s) move, at most 1 at a time: now ${first!.replica} (b → a); later ${second!.replica} (b → a) after ${first!.replica}`,
+    );
     expect(describeMoves([], 1)).toBe("");
   });
 });

@@ -21,7 +21,11 @@ const csB = new Containers(B);
 const nsA = new Networks(A);
 const nsB = new Networks(B);
 const web = (text: string, hostPort: number, network: string, stack: string) => ({
-  command: serve(text), networks: [{ network }], ports: [{ hostPort, containerPort: 80 }], stopGraceSeconds: 0, owner: owner(stack, "Container", "web"),
+  command: serve(text),
+  networks: [{ network }],
+  ports: [{ hostPort, containerPort: 80 }],
+  stopGraceSeconds: 0,
+  owner: owner(stack, "Container", "web"),
 });
 
 describe("Host ports and subnets across prefixes of one machine", () => {
@@ -43,7 +47,14 @@ describe("Host ports and subnets across prefixes of one machine", () => {
     // another stack's program: its own provider process, which holds none of stack sa's claims
     forgetClaims();
     const lap = await N.check({}, { host: nsB.host, name: "xb", subnet: "10.251.25.128/25", owner: owner("sb", "Network", "xb") });
-    expect(lap.failures).toEqual([{ property: "subnet", reason: expect.stringMatching(new RegExp(`^got "10\\.251\\.25\\.128/25", which overlaps 10\\.251\\.25\\.0/24 of network xa under prefix ${A} of this machine \\(stack xp/sa, `)) }]);
+    expect(lap.failures).toEqual([
+      {
+        property: "subnet",
+        reason: expect.stringMatching(
+          new RegExp(`^got "10\\.251\\.25\\.128/25", which overlaps 10\\.251\\.25\\.0/24 of network xa under prefix ${A} of this machine \\(stack xp/sa, `),
+        ),
+      },
+    ]);
     await nsB.create("xb", { subnet: "10.251.26.0/24", owner: owner("sb", "Network", "xb") });
   });
 
@@ -52,14 +63,23 @@ describe("Host ports and subnets across prefixes of one machine", () => {
     expect((await sh("timeout 5 busybox wget -q -O - http://127.0.0.1:18825/")).out).toContain("hello-a");
     forgetReads();
     const taken = await L.check({}, { host: csB.host, name: "web", ...web("hello-b", 18825, "xb", "sb") });
-    expect(taken.failures).toEqual([{ property: "ports.0.hostPort", reason: expect.stringMatching(new RegExp(`^got tcp 0\\.0\\.0\\.0:18825, already published by container web under prefix ${A} of this machine \\(stack xp/sa, `)) }]);
+    expect(taken.failures).toEqual([
+      {
+        property: "ports.0.hostPort",
+        reason: expect.stringMatching(
+          new RegExp(`^got tcp 0\\.0\\.0\\.0:18825, already published by container web under prefix ${A} of this machine \\(stack xp/sa, `),
+        ),
+      },
+    ]);
   });
 
   it("refuses the claim itself when a create gets past a stale check (the host-wide lock), leaving nothing", async () => {
     const ok = await L.check({}, { host: csB.host, name: "web", ...web("hello-b", 18826, "xb", "sb") });
     expect(ok.failures).toBeUndefined();
     const raced = { ...ok.inputs!, ports: [{ hostPort: 18825, containerPort: 80 }] };
-    await expect(L.create(raced)).rejects.toThrow(new RegExp(`ports\\[0\\]: tcp 0\\.0\\.0\\.0:18825 is already published by container web under prefix ${A} \\(owner urn:pulumi:sa::`));
+    await expect(L.create(raced)).rejects.toThrow(
+      new RegExp(`ports\\[0\\]: tcp 0\\.0\\.0\\.0:18825 is already published by container web under prefix ${A} \\(owner urn:pulumi:sa::`),
+    );
     expect((await sh("timeout 5 busybox wget -q -O - http://127.0.0.1:18825/")).out).toContain("hello-a");
   });
 
@@ -68,12 +88,28 @@ describe("Host ports and subnets across prefixes of one machine", () => {
     forgetReads();
     expect(await L.diff(webA.id, webA.outs, webA.inputs)).toEqual({ changes: false });
     // what kslice before host-wide claims let a second prefix do: its own rule for the same port
-    execFileSync("nft", ["add", "rule", "ip", B, "ports", "tcp", "dport", "18825", "dnat", "to", `${webB.outs.address as string}:80`, "comment", "\"c:web 9/9 shadow\""]);
+    execFileSync("nft", [
+      "add",
+      "rule",
+      "ip",
+      B,
+      "ports",
+      "tcp",
+      "dport",
+      "18825",
+      "dnat",
+      "to",
+      `${webB.outs.address as string}:80`,
+      "comment",
+      '"c:web 9/9 shadow"',
+    ]);
     try {
       forgetReads();
       expect(await L.diff(webA.id, webA.outs, webA.inputs)).toEqual({ changes: true });
       expect((await L.read(webA.id, webA.outs)).props!.ports).toEqual([]);
-      await expect(L.update(webA.id, webA.outs, webA.inputs)).rejects.toThrow(new RegExp(`ports\\[0\\]: tcp 0\\.0\\.0\\.0:18825 is also DNATed by table ip ${B}: tcp dport 18825 dnat to ${webB.outs.address as string}:80`));
+      await expect(L.update(webA.id, webA.outs, webA.inputs)).rejects.toThrow(
+        new RegExp(`ports\\[0\\]: tcp 0\\.0\\.0\\.0:18825 is also DNATed by table ip ${B}: tcp dport 18825 dnat to ${webB.outs.address as string}:80`),
+      );
     } finally {
       const handle = /dport 18825 .* # handle (\d+)/.exec(execFileSync("nft", ["-a", "list", "chain", "ip", B, "ports"], { encoding: "utf8" }))?.[1];
       if (handle) execFileSync("nft", ["delete", "rule", "ip", B, "ports", "handle", handle]);

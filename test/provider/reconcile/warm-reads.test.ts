@@ -17,7 +17,15 @@ function fakeHost(prefix: string, procs: string, networked = false) {
   // the claims: web's bundle, and with `networked` its address on network "front"
   const claims = `@@bundles\nweb 0\n@@addresses\n${networked ? `/var/lib/${prefix}/networks/front/addresses/10.0.0.2:web\n` : ""}`;
   const label = (script: string) =>
-    script.includes("ks_tree_roots") ? "tree" : script.includes(" list --format json") ? "snapshot" : script.startsWith("echo null;") ? "claims" : script.includes("@@veths") ? "probe" : script;
+    script.includes("ks_tree_roots")
+      ? "tree"
+      : script.includes(" list --format json")
+        ? "snapshot"
+        : script.startsWith("echo null;")
+          ? "claims"
+          : script.includes("@@veths")
+            ? "probe"
+            : script;
   const t = {
     target: "fake",
     run: async (argv: readonly string[]) => {
@@ -47,7 +55,11 @@ describe("warmReads (the Host's check starts the reads the first diffs wait on)"
     expect(f.commands).toEqual(["tree", "snapshot", "read /proc/4242/status /proc/4242/uid_map /proc/4242/root/proc/uptime"]);
     // what a burst of diffs asks next
     const snap = await hostSnapshots(f.h, f.host).get();
-    expect(await initFiles(f.h.t, snap, "web", 4242, true)).toEqual(["/proc/4242/status: contents", "/proc/4242/uid_map: contents", "/proc/4242/root/proc/uptime: contents"]);
+    expect(await initFiles(f.h.t, snap, "web", 4242, true)).toEqual([
+      "/proc/4242/status: contents",
+      "/proc/4242/uid_map: contents",
+      "/proc/4242/root/proc/uptime: contents",
+    ]);
     await f.h.cgroups.read("web");
     expect(f.commands).toHaveLength(3);
   });

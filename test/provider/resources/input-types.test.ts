@@ -22,7 +22,10 @@ const container: kslice.ContainerArgs = {
   env: { TOKEN: key },
   limits,
   rootfs: { debootstrap: { suite: pulumi.output("bookworm"), packages: [pulumi.output("curl")] } },
-  mounts: [{ type: "bind", source: pulumi.output("/srv"), target: "/srv", readOnly: pulumi.output(false) }, { type: "tmpfs", target: "/tmp", size: mem }],
+  mounts: [
+    { type: "bind", source: pulumi.output("/srv"), target: "/srv", readOnly: pulumi.output(false) },
+    { type: "tmpfs", target: "/tmp", size: mem },
+  ],
   user: { uid: port, gid: 0 },
   security: { capAdd: [pulumi.output("NET_ADMIN")], userNamespace: pulumi.output(true) },
   ports: [{ hostPort: port, protocol: pulumi.output("udp" as const) }],

@@ -72,6 +72,6 @@ describe("LocalTransport", () => {
     // pids.max of the root cgroup does not exist: ENOENT, and the message carries path and data
     const e = await t.writeFile("/proc/self/no-such-file", "42").catch((x) => x);
     expect(e).toBeInstanceOf(FileError);
-    expect(e.message).toBe('local: failed to write "42" to /proc/self/no-such-file: ENOENT (no such file or directory, open \'/proc/self/no-such-file\')');
+    expect(e.message).toBe("local: failed to write \"42\" to /proc/self/no-such-file: ENOENT (no such file or directory, open '/proc/self/no-such-file')");
   });
 });

@@ -2,8 +2,15 @@ import { afterAll, describe, expect, it } from "vitest";
 import { closeAllTransports, openTransport, transportKey } from "../../../provider/transport/open";
 
 const ssh = (over: object = {}) => ({
-  type: "ssh" as const, host: "10.0.0.5", port: 22, user: "root", privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
-  hostKey: "ssh-ed25519 AAAAone", insecureIgnoreHostKey: false, connectTimeoutSeconds: 10, ...over,
+  type: "ssh" as const,
+  host: "10.0.0.5",
+  port: 22,
+  user: "root",
+  privateKey: "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----\n",
+  hostKey: "ssh-ed25519 AAAAone",
+  insecureIgnoreHostKey: false,
+  connectTimeoutSeconds: 10,
+  ...over,
 });
 
 describe("the transport cache", () => {

@@ -15,8 +15,15 @@ describe("SshTransport against a real OpenSSH server on loopback", () => {
   let sshd: LocalSshd;
   let t: SshTransport;
   const conn = (over: object = {}) => ({
-    type: "ssh" as const, host: "127.0.0.1", port: sshd.port, user: "root", privateKey: sshd.privateKey,
-    hostKey: sshd.hostKey, insecureIgnoreHostKey: false, connectTimeoutSeconds: 5, ...over,
+    type: "ssh" as const,
+    host: "127.0.0.1",
+    port: sshd.port,
+    user: "root",
+    privateKey: sshd.privateKey,
+    hostKey: sshd.hostKey,
+    insecureIgnoreHostKey: false,
+    connectTimeoutSeconds: 5,
+    ...over,
   });
   beforeAll(async () => {
     sshd = await startSshd();
@@ -151,7 +158,8 @@ describe("SshTransport against a real OpenSSH server on loopback", () => {
 
   it("a provider killed with SIGKILL (as the engine ends it) leaves no temp dir behind", async () => {
     const child = spawn(join(repoRoot, "node_modules", ".bin", "vite-node"), [join(repoRoot, "test", "helpers", "ssh-child.ts"), JSON.stringify(conn())], {
-      cwd: repoRoot, stdio: ["ignore", "pipe", "inherit"],
+      cwd: repoRoot,
+      stdio: ["ignore", "pipe", "inherit"],
     });
     let out = "";
     child.stdout.on("data", (d: Buffer) => (out += d.toString()));

@@ -38,6 +38,9 @@ export const cpu: ControllerMapping = {
   counters: {
     files: [{ controller: "cpu", file: "cpu.stat" }],
     // throttled_time is in ns, the counter in µs
-    read: (f) => ({ cpuThrottledPeriods: keyed(f["cpu/cpu.stat"], "nr_throttled"), cpuThrottledUs: Math.round(keyed(f["cpu/cpu.stat"], "throttled_time") / 1000) }),
+    read: (f) => ({
+      cpuThrottledPeriods: keyed(f["cpu/cpu.stat"], "nr_throttled"),
+      cpuThrottledUs: Math.round(keyed(f["cpu/cpu.stat"], "throttled_time") / 1000),
+    }),
   },
 };

@@ -31,7 +31,11 @@ export class V1Hierarchy implements CgroupHierarchy {
   }
 
   async prepareRoot(): Promise<void> {
-    const script = [`mkdir -p ${this.roots().map((r) => shellQuote(`${r}/${this.prefix}`)).join(" ")}`];
+    const script = [
+      `mkdir -p ${this.roots()
+        .map((r) => shellQuote(`${r}/${this.prefix}`))
+        .join(" ")}`,
+    ];
     const cpuset = this.mount("cpuset");
     if (cpuset) {
       const d = shellQuote(nodeDir(cpuset, this.prefix, ""));

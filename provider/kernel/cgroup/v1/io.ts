@@ -22,9 +22,7 @@ export const io: ControllerMapping = {
   files: [{ controller: "blkio", file: "blkio.weight" }, ...throttles.map(([, file]) => ({ controller: "blkio", file }))],
   plan(l, ctx) {
     return [
-      ...(l.io?.weight !== undefined
-        ? [{ key: "io.weight", controller: "blkio", file: "blkio.weight", value: String(ioWeightToBlkio(l.io.weight)) }]
-        : []),
+      ...(l.io?.weight !== undefined ? [{ key: "io.weight", controller: "blkio", file: "blkio.weight", value: String(ioWeightToBlkio(l.io.weight)) }] : []),
       ...(l.io?.devices ?? []).flatMap((d) => lines(d, ctx, false)),
     ];
   },
@@ -54,7 +52,12 @@ export const io: ControllerMapping = {
   },
   unsupported(l, features) {
     return l.io?.weight !== undefined && !features.has("v1-blkio-weight")
-      ? [{ key: "io.weight", reason: "this host's blkio controller has no blkio.weight (no proportional I/O scheduler); use io.devices throttles, or a cgroup v2 host" }]
+      ? [
+          {
+            key: "io.weight",
+            reason: "this host's blkio controller has no blkio.weight (no proportional I/O scheduler); use io.devices throttles, or a cgroup v2 host",
+          },
+        ]
       : [];
   },
 };

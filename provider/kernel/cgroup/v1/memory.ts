@@ -16,9 +16,7 @@ export const memory: ControllerMapping = {
       ...(m.max !== undefined ? [s("memory.max", "memory.limit_in_bytes", bytes(m.max))] : []),
       ...(m.low !== undefined ? [s("memory.low", "memory.soft_limit_in_bytes", bytes(m.low))] : []),
       // v1 limits memory+swap together (checked: swapMax needs memory.max here).
-      ...(m.swapMax !== undefined && m.max !== undefined
-        ? [s("memory.swapMax", "memory.memsw.limit_in_bytes", bytes(memswLimit(m.max, m.swapMax)))]
-        : []),
+      ...(m.swapMax !== undefined && m.max !== undefined ? [s("memory.swapMax", "memory.memsw.limit_in_bytes", bytes(memswLimit(m.max, m.swapMax)))] : []),
     ];
   },
   reset(l) {
@@ -50,7 +48,10 @@ export const memory: ControllerMapping = {
     }
     if (l.memory?.swapMax !== undefined) {
       if (!features.has("v1-memsw")) {
-        out.push({ key: "memory.swapMax", reason: "this host's v1 memory controller has no swap accounting (memory.memsw.limit_in_bytes is missing; boot with swapaccount=1)" });
+        out.push({
+          key: "memory.swapMax",
+          reason: "this host's v1 memory controller has no swap accounting (memory.memsw.limit_in_bytes is missing; boot with swapaccount=1)",
+        });
       } else if (l.memory.max === undefined) {
         out.push({ key: "memory.swapMax", reason: "cgroup v1 limits memory and swap together (memsw = max + swap): set memory.max too" });
       }

@@ -4,7 +4,10 @@ import { keyed, trim, type ControllerMapping } from "../settings";
 const s = (key: string, file: string, value: string) => ({ key, controller: "cpu", file, value });
 
 export const cpu: ControllerMapping = {
-  files: [{ controller: "cpu", file: "cpu.weight" }, { controller: "cpu", file: "cpu.max" }],
+  files: [
+    { controller: "cpu", file: "cpu.weight" },
+    { controller: "cpu", file: "cpu.max" },
+  ],
   plan(l, ctx) {
     const out = [];
     if (l.cpu?.weight !== undefined) out.push(s("cpu.weight", "cpu.weight", String(l.cpu.weight)));

@@ -11,7 +11,10 @@ function line(d: IoDevice, ctx: PlanContext): Setting {
 }
 
 export const io: ControllerMapping = {
-  files: [{ controller: "io", file: "io.weight" }, { controller: "io", file: "io.max" }],
+  files: [
+    { controller: "io", file: "io.weight" },
+    { controller: "io", file: "io.max" },
+  ],
   plan(l, ctx) {
     return [
       ...(l.io?.weight !== undefined ? [{ key: "io.weight", controller: "io", file: "io.weight", value: `default ${l.io.weight}` }] : []),
@@ -31,15 +34,18 @@ export const io: ControllerMapping = {
   },
   observe(files) {
     const weight = /^default (\d+)/m.exec(files["io/io.weight"] ?? "");
-    const devices = trim(files["io/io.max"]).split("\n").filter(Boolean).map((l) => {
-      const [device, ...kv] = l.split(" ");
-      const d: Record<string, string | number> = { device: device! };
-      for (const pair of kv) {
-        const [k, v] = pair.split("=") as [keyof typeof fields, string];
-        if (fields[k] && v !== "max") d[fields[k]] = Number(v);
-      }
-      return d as IoDevice;
-    });
+    const devices = trim(files["io/io.max"])
+      .split("\n")
+      .filter(Boolean)
+      .map((l) => {
+        const [device, ...kv] = l.split(" ");
+        const d: Record<string, string | number> = { device: device! };
+        for (const pair of kv) {
+          const [k, v] = pair.split("=") as [keyof typeof fields, string];
+          if (fields[k] && v !== "max") d[fields[k]] = Number(v);
+        }
+        return d as IoDevice;
+      });
     return { io: { ...(weight ? { weight: Number(weight[1]) } : {}), devices } };
   },
   unsupported: () => [],

@@ -1,7 +1,14 @@
 import { describe, expect, it } from "vitest";
 import {
-  blkioToIoWeight, coresToQuota, ioWeightToBlkio, memswLimit, parseV1Bytes, quotaToCores,
-  sharesToWeight, swapFromMemsw, weightToShares,
+  blkioToIoWeight,
+  coresToQuota,
+  ioWeightToBlkio,
+  memswLimit,
+  parseV1Bytes,
+  quotaToCores,
+  sharesToWeight,
+  swapFromMemsw,
+  weightToShares,
 } from "../../../../provider/kernel/cgroup/convert";
 
 describe("v1 <-> v2 conversions", () => {

@@ -26,6 +26,13 @@ describe("parseCounters", () => {
   });
 
   it("counts 0 for missing files (a controller not mounted)", () => {
-    expect(parseCounters(v1Mappings, {})).toEqual({ oomKills: 0, pidsMaxHits: 0, memoryHighEvents: null, memoryMaxEvents: 0, cpuThrottledPeriods: 0, cpuThrottledUs: 0 });
+    expect(parseCounters(v1Mappings, {})).toEqual({
+      oomKills: 0,
+      pidsMaxHits: 0,
+      memoryHighEvents: null,
+      memoryMaxEvents: 0,
+      cpuThrottledPeriods: 0,
+      cpuThrottledUs: 0,
+    });
   });
 });

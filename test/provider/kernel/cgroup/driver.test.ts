@@ -17,9 +17,21 @@ function fakeTransport(files: Record<string, string>): Transport & { writes: [st
     // the driver's tree read (tree.ts): every dir above a file, the files, their lines
     run: async (argv) => {
       if (!String(argv[argv.length - 1]).includes("@@d")) return done(argv.join(" "));
-      const dirs = new Set(Object.keys(files).flatMap((f) => f.split("/").slice(1, -1).map((_, i, parts) => `/${parts.slice(0, i + 1).join("/")}`)));
+      const dirs = new Set(
+        Object.keys(files).flatMap((f) =>
+          f
+            .split("/")
+            .slice(1, -1)
+            .map((_, i, parts) => `/${parts.slice(0, i + 1).join("/")}`),
+        ),
+      );
       // tail -v: a header per file, its content, an empty line before the next header
-      const out = [...[...dirs].map((d) => `@@d ${d}\n`), Object.entries(files).map(([f, c]) => `==> ${f} <==\n${c}`).join("\n")];
+      const out = [
+        ...[...dirs].map((d) => `@@d ${d}\n`),
+        Object.entries(files)
+          .map(([f, c]) => `==> ${f} <==\n${c}`)
+          .join("\n"),
+      ];
       return { ...done("tree"), stdout: out.join("") };
     },
     readFile: async (p) => files[p] ?? "",

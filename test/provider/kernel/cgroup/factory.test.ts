@@ -57,7 +57,10 @@ describe("createHierarchy (the host's cgroup mode, looked at once)", () => {
 });
 
 describe("each controller reports its own usage and counters", () => {
-  for (const [version, controllers] of [["v1", v1Mappings], ["v2", v2Mappings]] as const) {
+  for (const [version, controllers] of [
+    ["v1", v1Mappings],
+    ["v2", v2Mappings],
+  ] as const) {
     it(`${version}: every field comes from exactly one controller, read from files it lists`, () => {
       const fields = (report: "usage" | "counters") => controllers.flatMap((c) => Object.keys(c[report]?.read({}) ?? {}));
       expect(fields("usage").sort()).toEqual(["cpuUsageNs", "memoryCurrentBytes", "memoryPeakBytes", "oomKills", "pidsCurrent"]);

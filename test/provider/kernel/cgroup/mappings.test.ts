@@ -65,7 +65,16 @@ describe("v2 mapping", () => {
 
 describe("v1 mapping", () => {
   it("turns limits into v1 file writes with the conversions", () => {
-    expect(writes(v1Mappings, L({ cpu: { weight: 100, max: 0.5 }, memory: { max: "256Mi", low: "64Mi", swapMax: "64Mi" }, io: { weight: 100, devices: [{ device: "254:0", writeBps: 1000 }] } }))).toEqual([
+    expect(
+      writes(
+        v1Mappings,
+        L({
+          cpu: { weight: 100, max: 0.5 },
+          memory: { max: "256Mi", low: "64Mi", swapMax: "64Mi" },
+          io: { weight: 100, devices: [{ device: "254:0", writeBps: 1000 }] },
+        }),
+      ),
+    ).toEqual([
       ["cpu/cpu.shares", "2598"],
       ["cpu/cpu.cfs_period_us", "100000"],
       ["cpu/cpu.cfs_quota_us", "50000"],

@@ -33,14 +33,22 @@ describe("parseTree", () => {
 
   it("reads the blocks of two tail runs (xargs splits a long list): no empty line between them", () => {
     const t = parseTree(["@@d /k", "==> /k/a <==", "", "==> /k/b <==", "7", "==> /k/c <==", "==> /k/d <==", "1", "2", ""].join("\n"));
-    expect(t.files).toEqual(new Map([["/k/a", ""], ["/k/b", "7"], ["/k/c", ""], ["/k/d", "1\n2"]]));
+    expect(t.files).toEqual(
+      new Map([
+        ["/k/a", ""],
+        ["/k/b", "7"],
+        ["/k/c", ""],
+        ["/k/d", "1\n2"],
+      ]),
+    );
   });
 
   it("run by sh on trees of files: every directory, each root's wanted files with their content, nothing else", () => {
     const base = mkdtempSync(join(tmpdir(), "kslice-tree-"));
     try {
       // a root whose name sed would read as a pattern ("." and "*"), and a space
-      const a = join(base, "a.b*"), b = join(base, "x y");
+      const a = join(base, "a.b*"),
+        b = join(base, "x y");
       mkdirSync(join(a, "c d"), { recursive: true });
       mkdirSync(join(b, "c"), { recursive: true });
       mkdirSync(join(base, "aXb*", "c"), { recursive: true });
@@ -56,7 +64,10 @@ describe("parseTree", () => {
       const many = Array.from({ length: 3000 }, (_, i) => `d${i}`);
       for (const d of many) mkdirSync(join(b, d));
       for (const d of many) writeFileSync(join(b, d, "memory.max"), `${d}\n`);
-      const script = treeScript([{ root: a, files: ["pids.max", "io.max"] }, { root: b, files: ["memory.max"] }]);
+      const script = treeScript([
+        { root: a, files: ["pids.max", "io.max"] },
+        { root: b, files: ["memory.max"] },
+      ]);
       const t = parseTree(execFileSync("sh", ["-c", script], { encoding: "utf8", maxBuffer: 1 << 26 }));
       expect([...t.dirs].sort()).toEqual([a, join(a, "c d"), b, join(b, "c"), ...many.map((d) => join(b, d))].sort());
       const files = new Map([

@@ -20,7 +20,11 @@ describe("usage of a cgroup", () => {
   it("tolerates missing files (memory.peak is new in 5.19; a controller may be off): zero, not an error", () => {
     expect(usageFiles(v2Mappings).map(fileKey)).toContain("memory/memory.peak");
     expect(parseUsage(v2Mappings, { "memory/memory.current": "4096", "memory/memory.peak": undefined })).toEqual({
-      memoryCurrentBytes: 4096, memoryPeakBytes: 0, oomKills: 0, cpuUsageNs: 0, pidsCurrent: 0,
+      memoryCurrentBytes: 4096,
+      memoryPeakBytes: 0,
+      oomKills: 0,
+      cpuUsageNs: 0,
+      pidsCurrent: 0,
     });
     expect(parseUsage(v1Mappings, {})).toEqual({ memoryCurrentBytes: 0, memoryPeakBytes: 0, oomKills: 0, cpuUsageNs: 0, pidsCurrent: 0 });
   });

@@ -38,7 +38,8 @@ describe("admission scripts, run by the host's sh", () => {
 
 describe("parsePortsRead", () => {
   it("splits claims from sockets and gives an address of any kind as 0.0.0.0, without brackets or a zone", () => {
-    const out = "kslice web - tcp/0.0.0.0/8080\nother db urn:x udp/127.0.0.1/53\n@@\ntcp 0.0.0.0:22\ntcp [::]:80\nudp *:5353\ntcp 127.0.0.1%lo:631\ntcp [::1]:25\n";
+    const out =
+      "kslice web - tcp/0.0.0.0/8080\nother db urn:x udp/127.0.0.1/53\n@@\ntcp 0.0.0.0:22\ntcp [::]:80\nudp *:5353\ntcp 127.0.0.1%lo:631\ntcp [::1]:25\n";
     const { claims, sockets } = parsePortsRead(out);
     expect(claims).toEqual([
       { prefix: "kslice", container: "web", owner: undefined, key: "tcp/0.0.0.0/8080" },

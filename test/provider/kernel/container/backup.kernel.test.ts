@@ -25,8 +25,11 @@ const cs = new Containers(prefix);
 const work = mkdtempSync(join(tmpdir(), "kslice-backup-"));
 const sh = (script: string) => execFileSync("sh", ["-c", script], { encoding: "utf8" });
 const xattr = (path: string, name: string) =>
-  execFileSync("python3", ["-c", "import os,sys; print(os.getxattr(sys.argv[1], sys.argv[2], follow_symlinks=False).decode())", path, name], { encoding: "utf8" }).trim();
-const state = (name: string) => (JSON.parse(execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, "state", name], { encoding: "utf8" })) as { status: string }).status;
+  execFileSync("python3", ["-c", "import os,sys; print(os.getxattr(sys.argv[1], sys.argv[2], follow_symlinks=False).decode())", path, name], {
+    encoding: "utf8",
+  }).trim();
+const state = (name: string) =>
+  (JSON.parse(execFileSync(localRuntime(), ["--root", `/run/${prefix}/runtime`, "state", name], { encoding: "utf8" })) as { status: string }).status;
 // what the container sees of its files: content hashes, owners, modes, the symlink
 const view = `cd /data && sha256sum a blob && stat -c '%n %u:%g %a' . a blob && readlink link`;
 const command = ["sh", "-c", "i=0; while true; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done"];
@@ -45,7 +48,10 @@ describe("backup and restore of a container's writable layer", () => {
 
   it("kslice backup writes one checksummed file of a running container and thaws it after", async () => {
     const { outs } = await source.create("src", { command, security: { userNamespace: true }, stopGraceSeconds: 1 });
-    const setup = await source.exec("src", "mkdir /data && echo hello > /data/a && head -c 1048576 /dev/urandom > /data/blob && chown 1000:1001 /data/a && chmod 640 /data/a && ln -s a /data/link");
+    const setup = await source.exec(
+      "src",
+      "mkdir /data && echo hello > /data/a && head -c 1048576 /dev/urandom > /data/blob && chown 1000:1001 /data/a && chmod 640 /data/a && ln -s a /data/link",
+    );
     expect(setup.code, setup.out).toBe(0);
     const upper = `${outs.bundlePath as string}/upper`;
     sourceBase = Number(sh(`stat -c %u ${upper}`).trim());
@@ -106,7 +112,10 @@ describe("backup and restore of a container's writable layer", () => {
     flipped[Math.floor(bytes.length * 0.6)]! ^= 0xff;
     writeFileSync(corrupt, flipped);
     writeFileSync(truncated, bytes.subarray(0, Math.floor(bytes.length / 2)));
-    for (const [f, name] of [[corrupt, "bad1"], [truncated, "bad2"]] as const) {
+    for (const [f, name] of [
+      [corrupt, "bad1"],
+      [truncated, "bad2"],
+    ] as const) {
       const c = await L.check({}, { host: cs.host, name, rootfs: { backup: { file: f } }, command });
       expect(c.failures).toHaveLength(1);
       expect(c.failures![0]!.property).toBe("rootfs.backup.file");
@@ -126,7 +135,9 @@ describe("backup and restore of a container's writable layer", () => {
     sh(`mount -t tmpfs -o size=1m tmpfs ${work}/small`);
     const r = await kslice(["backup", "dst", "--out", `${work}/small/dst.kbak`, "--prefix", prefix]);
     expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(new RegExp(`no room for the backup in ${work}/small: \\d+ bytes free, the writable layer holds \\d+ \\(uncompressed\\), short by \\d+`));
+    expect(r.stderr).toMatch(
+      new RegExp(`no room for the backup in ${work}/small: \\d+ bytes free, the writable layer holds \\d+ \\(uncompressed\\), short by \\d+`),
+    );
     expect(sh(`ls -A ${work}/small`)).toBe("");
     expect(state("dst")).toBe("running");
     const none = await kslice(["backup", "nosuch", "--out", `${work}/n.kbak`, "--prefix", prefix]);
@@ -161,7 +172,12 @@ describe("backup and restore of a container's writable layer", () => {
     const files = outs.files as string[];
     expect(files).toHaveLength(2);
     expect(files).not.toContain(first);
-    expect(sh(`ls ${dir}`).trim().split("\n").map((f) => join(dir, f))).toEqual(files);
+    expect(
+      sh(`ls ${dir}`)
+        .trim()
+        .split("\n")
+        .map((f) => join(dir, f)),
+    ).toEqual(files);
     // each file restores: the newest checks whole
     expect((await kslice(["restore", files[1]!])).code).toBe(0);
     // a file removed behind its back: read drops it, and the next up takes a new one
@@ -174,7 +190,9 @@ describe("backup and restore of a container's writable layer", () => {
     const small = await B.check({}, { ...args, directory: `${work}/small` });
     expect(small.failures).toHaveLength(1);
     expect(small.failures![0]!.property).toBe("directory");
-    expect(small.failures![0]!.reason).toMatch(new RegExp(`^no room on host local in ${work}/small: \\d+ bytes free, the writable layer of container dst holds \\d+ \\(uncompressed\\), short by \\d+$`));
+    expect(small.failures![0]!.reason).toMatch(
+      new RegExp(`^no room on host local in ${work}/small: \\d+ bytes free, the writable layer of container dst holds \\d+ \\(uncompressed\\), short by \\d+$`),
+    );
   });
 
   it("a backup killed while the container is frozen thaws it and leaves no file", async () => {

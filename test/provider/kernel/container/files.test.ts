@@ -29,9 +29,21 @@ describe("writeFilesScript", () => {
       const fs = files(d);
       run(writeFilesScript(fs));
       for (const f of fs) expect(readFileSync(f.path, "utf8")).toBe(f.content);
-      expect([mode(join(d, "config.json")), mode(join(d, "net.sh")), mode(join(d, "hosts")), mode(join(d, "nul")), mode(join(d, "empty"))]).toEqual(["600", "700", "644", "600", "600"]);
+      expect([mode(join(d, "config.json")), mode(join(d, "net.sh")), mode(join(d, "hosts")), mode(join(d, "nul")), mode(join(d, "empty"))]).toEqual([
+        "600",
+        "700",
+        "644",
+        "600",
+        "600",
+      ]);
       expect(statSync(join(d, "hosts")).ino).toBe(inode);
-      expect(execFileSync("ls", ["-A", d], { encoding: "utf8" }).split("\n").filter(Boolean).sort()).toEqual(["config.json", "empty", "hosts", "net.sh", "nul"]);
+      expect(execFileSync("ls", ["-A", d], { encoding: "utf8" }).split("\n").filter(Boolean).sort()).toEqual([
+        "config.json",
+        "empty",
+        "hosts",
+        "net.sh",
+        "nul",
+      ]);
     } finally {
       rmSync(d, { recursive: true, force: true });
     }
@@ -45,8 +57,20 @@ describe("writeFilesScript", () => {
       expect(script.match(/chmod/g)).toHaveLength(1);
       run(script);
       for (const f of fs) expect(readFileSync(f.path, "utf8")).toBe(f.content);
-      expect([mode(join(d, "config.json")), mode(join(d, "net.sh")), mode(join(d, "hosts")), mode(join(d, "nul")), mode(join(d, "empty"))]).toEqual(["600", "700", "644", "600", "600"]);
-      expect(execFileSync("ls", ["-A", d], { encoding: "utf8" }).split("\n").filter(Boolean).sort()).toEqual(["config.json", "empty", "hosts", "net.sh", "nul"]);
+      expect([mode(join(d, "config.json")), mode(join(d, "net.sh")), mode(join(d, "hosts")), mode(join(d, "nul")), mode(join(d, "empty"))]).toEqual([
+        "600",
+        "700",
+        "644",
+        "600",
+        "600",
+      ]);
+      expect(execFileSync("ls", ["-A", d], { encoding: "utf8" }).split("\n").filter(Boolean).sort()).toEqual([
+        "config.json",
+        "empty",
+        "hosts",
+        "net.sh",
+        "nul",
+      ]);
     } finally {
       rmSync(d, { recursive: true, force: true });
     }

@@ -14,7 +14,9 @@ import { pipeHosts } from "../../../../provider/transport/stream";
 
 const sh = (script: string) => execFileSync("sh", ["-c", script], { encoding: "utf8" });
 const xattr = (path: string, name: string) =>
-  execFileSync("python3", ["-c", "import os,sys; print(os.getxattr(sys.argv[1], sys.argv[2], follow_symlinks=False).decode())", path, name], { encoding: "utf8" }).trim();
+  execFileSync("python3", ["-c", "import os,sys; print(os.getxattr(sys.argv[1], sys.argv[2], follow_symlinks=False).decode())", path, name], {
+    encoding: "utf8",
+  }).trim();
 
 describe("moving a writable layer (tar through the provider)", () => {
   const dir = mkdtempSync(join(tmpdir(), "kslice-migrate-"));
@@ -51,7 +53,10 @@ describe("moving a writable layer (tar through the provider)", () => {
     expect(sh(`cat ${rootfs}/data/a; ls ${rootfs}; ls ${rootfs}/dir`).split("\n").filter(Boolean)).toEqual(["hello", "data", "dir", "etc"]);
     expect(sh(`sha256sum < ${src}/upper/data/blob`)).toBe(sh(`sha256sum < ${rootfs}/data/blob`));
     expect(sh(`stat -c '%u:%g' ${dst}/upper ${dst}/upper/data ${dst}/upper/data/a ${dst}/upper/data/blob`).trim().split("\n")).toEqual([
-      `${to}:${to}`, `${to}:${to}`, `${to + 1234}:${to + 4321}`, "0:0",
+      `${to}:${to}`,
+      `${to}:${to}`,
+      `${to + 1234}:${to + 4321}`,
+      "0:0",
     ]);
     expect(sh(`stat -c '%a' ${dst}/upper/data/blob`).trim()).toBe("4755");
     expect(sh(`stat -c '%F %t:%T' ${dst}/upper/gone`).trim()).toBe("character special file 0:0");
@@ -96,7 +101,11 @@ describe("moving a writable layer (tar through the provider)", () => {
       ].join(" && "),
     );
     // the changes phase as a migration runs it: what went pruned on the target, its listing sent back, then the archive
-    const changed = await streamUpper({ t, name: "source", bundle: s2 }, { t, name: "target", bundle: pre }, { shift: { from, to }, phase: { kind: "changes", since }, lower });
+    const changed = await streamUpper(
+      { t, name: "source", bundle: s2 },
+      { t, name: "target", bundle: pre },
+      { shift: { from, to }, phase: { kind: "changes", since }, lower },
+    );
     expect(sh(`ls ${s2}`).trim()).toBe("upper"); // the target's listing went with the archive
     const one = await pipe(archiveUpperScript(s2, { from, to }), restoreUpperScript(whole, lower));
     expect([one.from.exitCode, one.to.exitCode]).toEqual([0, 0]);
@@ -107,10 +116,21 @@ describe("moving a writable layer (tar through the provider)", () => {
     // everything a container sees, compared path by path: type, mode, owners, content, xattrs
     const view = (root: string) =>
       sh(`cd ${root}/upper && find . -mindepth 1 -printf '%y %m %U:%G %T@ %p\\n' | LC_ALL=C sort && find . -type f -exec sha256sum {} + | LC_ALL=C sort -k2`);
-    const xattrs = (root: string) => execFileSync("python3", ["-c", "import os,sys\nfor d,ds,fs in sorted(os.walk(sys.argv[1])):\n  for n in sorted(ds+fs):\n    p=os.path.join(d,n); print(os.path.relpath(p,sys.argv[1]), sorted((k,os.getxattr(p,k,follow_symlinks=False)) for k in os.listxattr(p,follow_symlinks=False)))", `${root}/upper`], { encoding: "utf8" });
+    const xattrs = (root: string) =>
+      execFileSync(
+        "python3",
+        [
+          "-c",
+          "import os,sys\nfor d,ds,fs in sorted(os.walk(sys.argv[1])):\n  for n in sorted(ds+fs):\n    p=os.path.join(d,n); print(os.path.relpath(p,sys.argv[1]), sorted((k,os.getxattr(p,k,follow_symlinks=False)) for k in os.listxattr(p,follow_symlinks=False)))",
+          `${root}/upper`,
+        ],
+        { encoding: "utf8" },
+      );
     expect(view(pre)).toBe(view(whole));
     expect(xattrs(pre)).toBe(xattrs(whole));
-    expect(sh(`stat -c '%F %u %a' ${pre}/upper/gone ${pre}/upper/becomes-dir ${pre}/upper/becomes-file ${pre}/upper/mode ${pre}/upper/keep/same`).trim().split("\n")).toEqual([
+    expect(
+      sh(`stat -c '%F %u %a' ${pre}/upper/gone ${pre}/upper/becomes-dir ${pre}/upper/becomes-file ${pre}/upper/mode ${pre}/upper/keep/same`).trim().split("\n"),
+    ).toEqual([
       `character special file ${to} 644`.replace(" 644", ` ${sh(`stat -c %a ${u}/gone`).trim()}`),
       `directory ${to} ${sh(`stat -c %a ${u}/becomes-dir`).trim()}`,
       `regular file ${to} 644`,
@@ -118,13 +138,20 @@ describe("moving a writable layer (tar through the provider)", () => {
       `regular file ${to + 5} 644`,
     ]);
     expect(sh(`cat ${pre}/rootfs/edit ${pre}/rootfs/becomes-dir/f; ls ${pre}/rootfs`).split("\n").filter(Boolean)).not.toContain("gone");
-    expect(sh(`cat ${pre}/rootfs/edit ${pre}/rootfs/sneaky ${pre}/rootfs/renamed ${pre}/rootfs/newdir/sub/deep`).trim().split("\n")).toEqual(["v2", "s2", "r", "deep"]);
+    expect(sh(`cat ${pre}/rootfs/edit ${pre}/rootfs/sneaky ${pre}/rootfs/renamed ${pre}/rootfs/newdir/sub/deep`).trim().split("\n")).toEqual([
+      "v2",
+      "s2",
+      "r",
+      "deep",
+    ]);
   });
 
   it("a failing unpack is reported by its side, and the other side does not hang", async () => {
     const t = new LocalTransport();
     // a source that never ends by itself: only the pipe's kill can stop it before the bound
-    const r = await pipeHosts(t, ["sh", "-c", "cat /dev/zero"], t, ["sh", "-c", "head -c 10 >/dev/null; echo 'No space left on device' >&2; exit 2"], { timeoutMs: 30_000 });
+    const r = await pipeHosts(t, ["sh", "-c", "cat /dev/zero"], t, ["sh", "-c", "head -c 10 >/dev/null; echo 'No space left on device' >&2; exit 2"], {
+      timeoutMs: 30_000,
+    });
     expect(r.to.exitCode).toBe(2);
     expect(r.to.stderr).toContain("No space left on device");
     expect(r.from.timedOut).toBe(false);

@@ -5,7 +5,12 @@ import { containerArgs } from "../../../../schema/container";
 
 const args = (extra: Record<string, unknown> = {}) =>
   containerArgs.parse({ host: { connection: { type: "local" } }, name: "web", command: ["sleep", "1"], ...extra });
-const ctx: SpecContext = { cgroupsPath: "/k/web", cgroupVersion: 1, nofileHard: 4096, etc: { resolvConf: "/b/resolv.conf", hosts: "/b/hosts", hostname: "/b/hostname" } };
+const ctx: SpecContext = {
+  cgroupsPath: "/k/web",
+  cgroupVersion: 1,
+  nofileHard: 4096,
+  etc: { resolvConf: "/b/resolv.conf", hosts: "/b/hosts", hostname: "/b/hostname" },
+};
 type Mount = { destination: string; type: string; options?: string[] };
 const mounts = (spec: Record<string, unknown>) => spec.mounts as Mount[];
 const at = (spec: Record<string, unknown>, dest: string) => mounts(spec).filter((m) => m.destination === dest);
@@ -28,14 +33,22 @@ describe("the OCI spec's user-namespace and mount parts", () => {
   });
 
   it("makes read-only binds recursive where the host can, and leaves writable ones alone", () => {
-    const a = args({ mounts: [{ type: "bind", source: "/srv", target: "/srv" }, { type: "bind", source: "/w", target: "/w", readOnly: false }] });
+    const a = args({
+      mounts: [
+        { type: "bind", source: "/srv", target: "/srv" },
+        { type: "bind", source: "/w", target: "/w", readOnly: false },
+      ],
+    });
     expect(at(ociSpec(a, { ...ctx, recursiveReadOnly: true }), "/srv")[0]!.options).toContain("rro");
     expect(at(ociSpec(a, ctx), "/srv")[0]!.options).toContain("ro");
     expect(at(ociSpec(a, { ...ctx, recursiveReadOnly: true }), "/w")[0]!.options).toContain("rw");
   });
 
   it("takes rro from runc 1.1 and crun 1.4 on, with a kernel that has mount_setattr (5.12)", () => {
-    const host = (name: "runc" | "crun", version: string, kernelRelease: string) => ({ runtimes: [{ name, path: `/usr/bin/${name}`, version }], kernelRelease });
+    const host = (name: "runc" | "crun", version: string, kernelRelease: string) => ({
+      runtimes: [{ name, path: `/usr/bin/${name}`, version }],
+      kernelRelease,
+    });
     expect(recursiveReadOnly(host("runc", "1.1.5+ds1", "6.18.44-fc"), "runc")).toBe(true);
     expect(recursiveReadOnly(host("runc", "1.0.3", "6.18.44-fc"), "runc")).toBe(false);
     expect(recursiveReadOnly(host("crun", "1.8.1", "6.1.0-27-amd64"), "crun")).toBe(true);

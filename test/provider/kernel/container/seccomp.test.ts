@@ -9,27 +9,37 @@ import { parseInput } from "../../../../schema/issues";
 const S_IFMT = 0o170000;
 const types = { regular: 0o100000, fifo: 0o010000, socket: 0o140000, char: 0o020000, block: 0o060000, none: 0 };
 const NAMESPACE_FLAGS = {
-  CLONE_NEWNS: 0x00020000, CLONE_NEWCGROUP: 0x02000000, CLONE_NEWUTS: 0x04000000, CLONE_NEWIPC: 0x08000000,
-  CLONE_NEWUSER: 0x10000000, CLONE_NEWPID: 0x20000000, CLONE_NEWNET: 0x40000000,
+  CLONE_NEWNS: 0x00020000,
+  CLONE_NEWCGROUP: 0x02000000,
+  CLONE_NEWUTS: 0x04000000,
+  CLONE_NEWIPC: 0x08000000,
+  CLONE_NEWUSER: 0x10000000,
+  CLONE_NEWPID: 0x20000000,
+  CLONE_NEWNET: 0x40000000,
 };
 
 type Rules = OciSeccomp["syscalls"];
 const allowRules = (rules: Rules, name: string) => rules.filter((r) => r.action === "SCMP_ACT_ALLOW" && r.names.includes(name));
 /** Names allowed whatever their arguments. */
-const unconditional = (p: OciSeccomp) =>
-  [...new Set(p.syscalls.filter((r) => r.action === "SCMP_ACT_ALLOW" && !r.args).flatMap((r) => r.names))].sort();
+const unconditional = (p: OciSeccomp) => [...new Set(p.syscalls.filter((r) => r.action === "SCMP_ACT_ALLOW" && !r.args).flatMap((r) => r.names))].sort();
 /** Whether a call with these argument values gets through the filter (one MASKED_EQ/EQ/NE/LT/GT test per rule). */
 const allows = (p: OciSeccomp, name: string, argv: number[]) =>
   allowRules(p.syscalls, name).some((r) =>
     (r.args ?? []).every((a) => {
       const v = argv[a.index]!;
       switch (a.op) {
-        case "SCMP_CMP_MASKED_EQ": return Number(BigInt(v) & BigInt(a.value)) === (a.valueTwo ?? 0);
-        case "SCMP_CMP_EQ": return v === a.value;
-        case "SCMP_CMP_NE": return v !== a.value;
-        case "SCMP_CMP_LT": return v < a.value;
-        case "SCMP_CMP_GT": return v > a.value;
-        default: throw new Error(`op ${a.op} not modelled`);
+        case "SCMP_CMP_MASKED_EQ":
+          return Number(BigInt(v) & BigInt(a.value)) === (a.valueTwo ?? 0);
+        case "SCMP_CMP_EQ":
+          return v === a.value;
+        case "SCMP_CMP_NE":
+          return v !== a.value;
+        case "SCMP_CMP_LT":
+          return v < a.value;
+        case "SCMP_CMP_GT":
+          return v > a.value;
+        default:
+          throw new Error(`op ${a.op} not modelled`);
       }
     }),
   );
@@ -39,12 +49,51 @@ const withSysAdmin = seccompProfile([...defaultCapabilities, "CAP_SYS_ADMIN"])!;
 
 /** Classes the issue names: none may be allowed in a default container, in any form. */
 const refusedClasses = [
-  "keyctl", "add_key", "request_key", "bpf", "perf_event_open", "userfaultfd", "open_by_handle_at",
-  "kexec_load", "kexec_file_load", "init_module", "finit_module", "delete_module", "create_module",
-  "mount", "umount", "umount2", "fsopen", "fsmount", "fsconfig", "fspick", "open_tree", "move_mount", "mount_setattr", "pivot_root",
-  "unshare", "setns", "clone3", "io_uring_setup", "io_uring_enter", "io_uring_register",
-  "reboot", "swapon", "swapoff", "syslog", "acct", "settimeofday", "clock_settime",
-  "iopl", "ioperm", "quotactl", "lookup_dcookie", "vhangup", "sethostname", "setdomainname", "fanotify_init",
+  "keyctl",
+  "add_key",
+  "request_key",
+  "bpf",
+  "perf_event_open",
+  "userfaultfd",
+  "open_by_handle_at",
+  "kexec_load",
+  "kexec_file_load",
+  "init_module",
+  "finit_module",
+  "delete_module",
+  "create_module",
+  "mount",
+  "umount",
+  "umount2",
+  "fsopen",
+  "fsmount",
+  "fsconfig",
+  "fspick",
+  "open_tree",
+  "move_mount",
+  "mount_setattr",
+  "pivot_root",
+  "unshare",
+  "setns",
+  "clone3",
+  "io_uring_setup",
+  "io_uring_enter",
+  "io_uring_register",
+  "reboot",
+  "swapon",
+  "swapoff",
+  "syslog",
+  "acct",
+  "settimeofday",
+  "clock_settime",
+  "iopl",
+  "ioperm",
+  "quotactl",
+  "lookup_dcookie",
+  "vhangup",
+  "sethostname",
+  "setdomainname",
+  "fanotify_init",
 ];
 
 describe("the default seccomp profile (Docker's, as data)", () => {
@@ -76,13 +125,14 @@ describe("the default seccomp profile (Docker's, as data)", () => {
   });
 
   it("answers clone3 with ENOSYS, so that libc falls back to clone", () => {
-    expect(defaults.syscalls.filter((r) => r.names.includes("clone3"))).toEqual([
-      { names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38 },
-    ]);
+    expect(defaults.syscalls.filter((r) => r.names.includes("clone3"))).toEqual([{ names: ["clone3"], action: "SCMP_ACT_ERRNO", errnoRet: 38 }]);
   });
 
   it("allows mknod and mknodat of files, FIFOs and sockets, never of char or block devices", () => {
-    for (const [name, index] of [["mknod", 1], ["mknodat", 2]] as const) {
+    for (const [name, index] of [
+      ["mknod", 1],
+      ["mknodat", 2],
+    ] as const) {
       const argv = (type: number) => Object.assign([0, 0, 0], { [index]: type | 0o600 });
       for (const ok of [types.none, types.regular, types.fifo, types.socket]) expect(allows(defaults, name, argv(ok)), `${name} ${ok.toString(8)}`).toBe(true);
       for (const bad of [types.char, types.block]) expect(allows(defaults, name, argv(bad)), `${name} ${bad.toString(8)}`).toBe(false);
@@ -93,12 +143,37 @@ describe("the default seccomp profile (Docker's, as data)", () => {
   it("with CAP_SYS_ADMIN added, allows what moby allows for it, and nothing more", () => {
     const added = unconditional(withSysAdmin).filter((n) => !unconditional(defaults).includes(n));
     expect(added).toEqual([
-      "bpf", "clone", "clone3", "fanotify_init", "fsconfig", "fsmount", "fsopen", "fspick", "lookup_dcookie",
-      "lsm_get_self_attr", "lsm_list_modules", "lsm_set_self_attr", "mount", "mount_setattr", "move_mount", "open_tree",
-      "perf_event_open", "quotactl", "quotactl_fd", "setdomainname", "sethostname", "setns", "syslog", "umount", "umount2", "unshare",
+      "bpf",
+      "clone",
+      "clone3",
+      "fanotify_init",
+      "fsconfig",
+      "fsmount",
+      "fsopen",
+      "fspick",
+      "lookup_dcookie",
+      "lsm_get_self_attr",
+      "lsm_list_modules",
+      "lsm_set_self_attr",
+      "mount",
+      "mount_setattr",
+      "move_mount",
+      "open_tree",
+      "perf_event_open",
+      "quotactl",
+      "quotactl_fd",
+      "setdomainname",
+      "sethostname",
+      "setns",
+      "syslog",
+      "umount",
+      "umount2",
+      "unshare",
     ]);
     // clone's flag rule and clone3's ENOSYS are moby's "excludes CAP_SYS_ADMIN" rules
-    expect(withSysAdmin.syscalls.filter((r) => (r.names.includes("clone") && r.args) || r.names.includes("clone3") && r.action !== "SCMP_ACT_ALLOW")).toEqual([]);
+    expect(withSysAdmin.syscalls.filter((r) => (r.names.includes("clone") && r.args) || (r.names.includes("clone3") && r.action !== "SCMP_ACT_ALLOW"))).toEqual(
+      [],
+    );
     for (const name of ["keyctl", "add_key", "userfaultfd", "io_uring_setup", "kexec_load", "init_module", "open_by_handle_at"])
       expect(allowRules(withSysAdmin.syscalls, name), name).toEqual([]);
   });
@@ -125,7 +200,10 @@ describe("security.seccomp", () => {
   const host = { connection: { type: "local" } };
   const spec = (security: object) =>
     ociSpec(containerArgs.parse({ host, name: "web", command: ["true"], security }), {
-      cgroupsPath: "/kslice/web", cgroupVersion: 1, nofileHard: 1024, etc: { resolvConf: "/r", hosts: "/h", hostname: "/n" },
+      cgroupsPath: "/kslice/web",
+      cgroupVersion: 1,
+      nofileHard: 1024,
+      etc: { resolvConf: "/r", hosts: "/h", hostname: "/n" },
     }) as { linux: { seccomp?: OciSeccomp } };
 
   it('is "default" unless told: the container gets the profile for its own capabilities', () => {

@@ -3,7 +3,11 @@ import { defaultCapabilities } from "../../../../provider/kernel/container/oci-s
 import { capabilityNames } from "../../../../provider/kernel/capabilities";
 import { expectedSecurity, parseSecurity, securityDrift } from "../../../../provider/kernel/container/security";
 
-const mask = (names: string[]) => names.reduce((m, n) => m | (1n << BigInt(capabilityNames.indexOf(n as (typeof capabilityNames)[number]))), 0n).toString(16).padStart(16, "0");
+const mask = (names: string[]) =>
+  names
+    .reduce((m, n) => m | (1n << BigInt(capabilityNames.indexOf(n as (typeof capabilityNames)[number]))), 0n)
+    .toString(16)
+    .padStart(16, "0");
 const status = (caps: string[], seccomp: number, nnp: number) =>
   `Name:\tsleep\nCapInh:\t0000000000000000\nCapPrm:\t${mask(caps)}\nCapEff:\t${mask(caps)}\nCapBnd:\t${mask(caps)}\nNoNewPrivs:\t${nnp}\nSeccomp:\t${seccomp}\n`;
 const spec = (uid: number, userns: boolean, seccomp: boolean) => ({
@@ -19,7 +23,9 @@ describe("security state from /proc", () => {
   });
 
   it("finds nothing when the init runs as declared, outside and inside a user namespace", () => {
-    expect(securityDrift(expectedSecurity(spec(0, false, true)), parseSecurity(status(defaultCapabilities, 2, 1), "         0          0 4294967295\n")!)).toEqual([]);
+    expect(
+      securityDrift(expectedSecurity(spec(0, false, true)), parseSecurity(status(defaultCapabilities, 2, 1), "         0          0 4294967295\n")!),
+    ).toEqual([]);
     expect(securityDrift(expectedSecurity(spec(0, true, true)), parseSecurity(status(defaultCapabilities, 2, 1), "0 1048576 65536\n")!)).toEqual([]);
   });
 

@@ -3,7 +3,15 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it, vi } from "vitest";
-import { SnapshotCache, claimsSnapshotScript, parseSnapshot, perResource, snapshotScript, type ContainerSnapshot, type PerResourceReads } from "../../../../provider/kernel/container/snapshot";
+import {
+  SnapshotCache,
+  claimsSnapshotScript,
+  parseSnapshot,
+  perResource,
+  snapshotScript,
+  type ContainerSnapshot,
+  type PerResourceReads,
+} from "../../../../provider/kernel/container/snapshot";
 import { hostLayout } from "../../../../provider/kernel/container/layout";
 
 describe("parseSnapshot", () => {
@@ -28,7 +36,12 @@ describe("parseSnapshot", () => {
     expect([...s.bundles].sort()).toEqual(["idle", "web"]);
     expect(s.logSizes.get("web")).toBe(1234);
     expect(s.networks.get("front")).toEqual(front);
-    expect(s.addresses.get("web")).toEqual(new Map([["front", "10.1.0.2"], ["back", "10.2.0.9"]]));
+    expect(s.addresses.get("web")).toEqual(
+      new Map([
+        ["front", "10.1.0.2"],
+        ["back", "10.2.0.9"],
+      ]),
+    );
     expect(s.addresses.get("idle")).toEqual(new Map([["front", "10.1.0.3"]]));
   });
 
@@ -50,7 +63,13 @@ describe("claimsSnapshotScript", () => {
     const base = mkdtempSync(join(tmpdir(), "kslice-snap-"));
     try {
       // paths that a find -path pattern would read as globs
-      const layout = { ...hostLayout("k"), containers: join(base, "c*[1]", "containers"), runtimeRoot: join(base, "run?"), networks: join(base, "nets"), uidRanges: join(base, "uid-ranges") };
+      const layout = {
+        ...hostLayout("k"),
+        containers: join(base, "c*[1]", "containers"),
+        runtimeRoot: join(base, "run?"),
+        networks: join(base, "nets"),
+        uidRanges: join(base, "uid-ranges"),
+      };
       const front = { name: "front", bridge: "ks-front", subnet: "10.1.0.0/24", gateway: "10.1.0.1", bits: 24, nat: true, isolated: true };
       const rec = JSON.stringify({ specHash: "ab", owner: "urn:web" });
       const put = (path: string, text: string) => (mkdirSync(join(path, ".."), { recursive: true }), writeFileSync(path, text));
@@ -68,16 +87,41 @@ describe("claimsSnapshotScript", () => {
       put(join(layout.uidRanges, "3"), "web\n");
       const s = parseSnapshot(execFileSync("sh", ["-c", claimsSnapshotScript(layout)], { encoding: "utf8" }));
       expect([...s.bundles].sort()).toEqual(["idle", "web"]);
-      expect(s.logSizes).toEqual(new Map([["web", 1234], ["idle", 0]]));
+      expect(s.logSizes).toEqual(
+        new Map([
+          ["web", 1234],
+          ["idle", 0],
+        ]),
+      );
       expect([...s.runtimeIds]).toEqual(["web"]);
       expect(s.networks.get("front")).toEqual(front);
-      expect(s.addresses).toEqual(new Map([["web", new Map([["front", "10.1.0.2"]])], ["idle", new Map([["front", "10.1.0.3"]])]]));
+      expect(s.addresses).toEqual(
+        new Map([
+          ["web", new Map([["front", "10.1.0.2"]])],
+          ["idle", new Map([["front", "10.1.0.3"]])],
+        ]),
+      );
       // an empty record has no line: it is among the damaged
       expect(s.records).toEqual(new Map([["web", rec]]));
       expect(new Map([...s.damaged].map(([k, v]) => [k, [...v].sort()]))).toEqual(new Map([["idle", ["kslice.json", "start.sh"]]]));
       expect(s.ranges).toEqual(new Map([["web", 3]]));
       // an empty host: nothing, and no error
-      const none = parseSnapshot(execFileSync("sh", ["-c", claimsSnapshotScript({ ...layout, containers: join(base, "no"), runtimeRoot: join(base, "no"), networks: join(base, "no"), uidRanges: join(base, "no") })], { encoding: "utf8" }));
+      const none = parseSnapshot(
+        execFileSync(
+          "sh",
+          [
+            "-c",
+            claimsSnapshotScript({
+              ...layout,
+              containers: join(base, "no"),
+              runtimeRoot: join(base, "no"),
+              networks: join(base, "no"),
+              uidRanges: join(base, "no"),
+            }),
+          ],
+          { encoding: "utf8" },
+        ),
+      );
       expect(none.bundles.size + none.networks.size + none.records.size + none.ranges.size).toBe(0);
     } finally {
       rmSync(base, { recursive: true, force: true });
@@ -92,7 +136,19 @@ describe("perResource", () => {
     let own = 0;
     let all = 0;
     const ask = (name: string, s: ContainerSnapshot = snap) =>
-      perResource(memo, s, async () => (own++, `own ${name}`), async () => (all++, new Map([["a", "all a"], ["b", "all b"]])), (m) => m.get(name));
+      perResource(
+        memo,
+        s,
+        async () => (own++, `own ${name}`),
+        async () => (
+          all++,
+          new Map([
+            ["a", "all a"],
+            ["b", "all b"],
+          ])
+        ),
+        (m) => m.get(name),
+      );
     expect(await ask("a")).toBe("own a");
     expect(await Promise.all([ask("a"), ask("b"), ask("c")])).toEqual(["all a", "all b", "own c"]);
     expect([own, all]).toEqual([2, 1]);
@@ -100,7 +156,16 @@ describe("perResource", () => {
     expect(await ask("b", parseSnapshot("null\n@@bundles\n"))).toBe("own b");
     // a caller in a burst (diff, read) reads for all at once, first or not
     const burst = parseSnapshot("null\n@@bundles\n");
-    expect(await perResource(memo, burst, async () => "own", async () => new Map([["a", "all a"]]), (m) => m.get("a"), true)).toBe("all a");
+    expect(
+      await perResource(
+        memo,
+        burst,
+        async () => "own",
+        async () => new Map([["a", "all a"]]),
+        (m) => m.get("a"),
+        true,
+      ),
+    ).toBe("all a");
   });
 });
 
@@ -168,7 +233,15 @@ describe("SnapshotCache", () => {
     const newer = { ...parseSnapshot("null\n@@bundles\n"), epoch }; // read again after 30 s, nothing changed
     const memo: PerResourceReads<Map<string, string>> = new WeakMap();
     let all = 0;
-    const ask = (s: ContainerSnapshot) => perResource(memo, s, async () => "own", async () => (all++, new Map([["a", "all a"]])), (m) => m.get("a"), true);
+    const ask = (s: ContainerSnapshot) =>
+      perResource(
+        memo,
+        s,
+        async () => "own",
+        async () => (all++, new Map([["a", "all a"]])),
+        (m) => m.get("a"),
+        true,
+      );
     expect(await ask(older)).toBe("all a");
     expect(await ask(newer)).toBe("all a");
     expect(all).toBe(1);
@@ -185,8 +258,30 @@ describe("perResource, a slow read for all", () => {
       const memo: PerResourceReads<Map<string, string>> = new WeakMap();
       let all = 0;
       // every namespace of hundreds of containers: longer than the 5 s idle window
-      const slow = () => new Promise<Map<string, string>>((resolve) => setTimeout(() => (all++, resolve(new Map([["a", "all a"], ["b", "all b"]]))), 8000));
-      const ask = (name: string) => perResource(memo, snap, async () => "own", slow, (m) => m.get(name), true);
+      const slow = () =>
+        new Promise<Map<string, string>>((resolve) =>
+          setTimeout(
+            () => (
+              all++,
+              resolve(
+                new Map([
+                  ["a", "all a"],
+                  ["b", "all b"],
+                ]),
+              )
+            ),
+            8000,
+          ),
+        );
+      const ask = (name: string) =>
+        perResource(
+          memo,
+          snap,
+          async () => "own",
+          slow,
+          (m) => m.get(name),
+          true,
+        );
       const first = ask("a");
       await vi.advanceTimersByTimeAsync(8000);
       expect(await first).toBe("all a");

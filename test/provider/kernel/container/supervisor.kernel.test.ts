@@ -36,7 +36,12 @@ function bundle(id: string, restart: string, cgroupPath: string): number {
   return init.pid!;
 }
 
-const listCalls = () => (existsSync(calls) ? readFileSync(calls, "utf8").split("\n").filter((l) => l.includes(" list")) : []);
+const listCalls = () =>
+  existsSync(calls)
+    ? readFileSync(calls, "utf8")
+        .split("\n")
+        .filter((l) => l.includes(" list"))
+    : [];
 
 describe("the supervisor's tick", () => {
   afterAll(async () => {

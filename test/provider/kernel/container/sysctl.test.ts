@@ -7,7 +7,13 @@ describe("a container's sysctls on the host", () => {
     // grep -H '': a missing file prints nothing here (its error goes to stderr)
     const out = "/proc/sys/kernel/sem:250\t32000\t32\t128\n/proc/sys/net/core/somaxconn:4096\n";
     const declared = { "kernel.sem": "250 32000 32 128", "net.core.somaxconn": "1024", "net.ipv4.ip_unprivileged_port_start": "80", "kernel.shmmax": "1" };
-    expect(parseSysctls(out, declared)).toEqual(new Map([["net.core.somaxconn", "4096"], ["net.ipv4.ip_unprivileged_port_start", ""], ["kernel.shmmax", ""]]));
+    expect(parseSysctls(out, declared)).toEqual(
+      new Map([
+        ["net.core.somaxconn", "4096"],
+        ["net.ipv4.ip_unprivileged_port_start", ""],
+        ["kernel.shmmax", ""],
+      ]),
+    );
     expect(parseSysctls("/proc/sys/kernel/sem:250 32000 32 128\n", { "kernel.sem": "250 32000 32 128" })).toEqual(new Map());
   });
 
@@ -22,7 +28,9 @@ describe("a container's sysctls on the host", () => {
 
   it("names the key and the kernel's refusal when a write fails", () => {
     // the body alone, against a file that refuses: what the user reads
-    const body = writeSysctlsScript(1, { "net.core.somaxconn": "x" }).replace(/^nsenter [^']*sh -c /, "").replace(/\/proc\/sys\/net\/core\/somaxconn/g, "/nonexistent/dir/f");
+    const body = writeSysctlsScript(1, { "net.core.somaxconn": "x" })
+      .replace(/^nsenter [^']*sh -c /, "")
+      .replace(/\/proc\/sys\/net\/core\/somaxconn/g, "/nonexistent/dir/f");
     const err = (() => {
       try {
         execFileSync("sh", ["-c", `sh -c ${body}`], { stdio: "pipe" });

@@ -22,13 +22,16 @@ const fresh = (s: string) => {
 /** An OCI layout holding a busybox image at "v1" (umoci's own tools, as a user would make one). */
 function ociLayout(): string {
   const layout = join(work, "layout");
-  execFileSync("sh", ["-c", [
-    `umoci init --layout ${layout}`,
-    `umoci new --image ${layout}:v1`,
-    `umoci unpack --image ${layout}:v1 ${work}/b`,
-    `mkdir -p ${work}/b/rootfs/bin && cp /bin/busybox ${work}/b/rootfs/bin/ && ln -s busybox ${work}/b/rootfs/bin/sh`,
-    `umoci repack --image ${layout}:v1 ${work}/b`,
-  ].join(" && ")]);
+  execFileSync("sh", [
+    "-c",
+    [
+      `umoci init --layout ${layout}`,
+      `umoci new --image ${layout}:v1`,
+      `umoci unpack --image ${layout}:v1 ${work}/b`,
+      `mkdir -p ${work}/b/rootfs/bin && cp /bin/busybox ${work}/b/rootfs/bin/ && ln -s busybox ${work}/b/rootfs/bin/sh`,
+      `umoci repack --image ${layout}:v1 ${work}/b`,
+    ].join(" && "),
+  ]);
   return layout;
 }
 

@@ -1,8 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { parseSnapshot } from "../../../../provider/kernel/container/snapshot";
-import {
-  chooseRanges, legacyBase, maxRangeIndex, parseClaim, rangeBase, rangeIndex, rangeSize,
-} from "../../../../provider/kernel/container/uid-ranges";
+import { chooseRanges, legacyBase, maxRangeIndex, parseClaim, rangeBase, rangeIndex, rangeSize } from "../../../../provider/kernel/container/uid-ranges";
 
 describe("user-namespace ranges", () => {
   it("chooses the lowest free indexes, whatever prefix took the others", () => {
@@ -40,8 +38,28 @@ describe("user-namespace ranges", () => {
   });
 
   it("reads the prefix's claims and every prefix's indexes from the snapshot", () => {
-    const s = parseSnapshot(["null", "@@bundles", "@@networks", "@@addresses", "@@uids", "/var/lib/k/uid-ranges/3:web", "/var/lib/k/uid-ranges/0:db", "@@alluids", "0", "1", "3", ""].join("\n"));
-    expect(s.ranges).toEqual(new Map([["web", 3], ["db", 0]]));
+    const s = parseSnapshot(
+      [
+        "null",
+        "@@bundles",
+        "@@networks",
+        "@@addresses",
+        "@@uids",
+        "/var/lib/k/uid-ranges/3:web",
+        "/var/lib/k/uid-ranges/0:db",
+        "@@alluids",
+        "0",
+        "1",
+        "3",
+        "",
+      ].join("\n"),
+    );
+    expect(s.ranges).toEqual(
+      new Map([
+        ["web", 3],
+        ["db", 0],
+      ]),
+    );
     expect(s.takenRanges).toEqual([0, 1, 3]);
     expect(parseSnapshot("null\n@@bundles\n@@networks\n@@addresses\n").ranges.size).toBe(0);
   });

@@ -70,7 +70,13 @@ describe("guardListing reads every set's elements", () => {
 
 describe("a container's probe sees its anti-spoofing elements as drift when they are not exactly its own", () => {
   // a probe's other lines as a healthy container's would be
-  const healthy = (a: Attachment) => [`host 0 ksbr/0x1003/7`, "in 0 ", "L 2: eth0@if7: <UP>", `A 2: eth0    inet ${a.address}/24`, `route default via 10.0.0.1 dev eth0`];
+  const healthy = (a: Attachment) => [
+    `host 0 ksbr/0x1003/7`,
+    "in 0 ",
+    "L 2: eth0@if7: <UP>",
+    `A 2: eth0    inet ${a.address}/24`,
+    `route default via 10.0.0.1 dev eth0`,
+  ];
   const guarded = att("ks01", "10.0.0.2", "02:42:0a:00:00:02");
   const lines = ['G guarded "ks01"', 'G mac "ks01" . 02:42:0a:00:00:02', 'G ip4 "ks01" . 10.0.0.2'];
   const drift = (a: Attachment, g: string[]) => parseNetProbe([...healthy(a), ...g, 'G ip4 "ks99" . 10.0.0.9'].join("\n"), "web", [a], []).attachments;
@@ -94,7 +100,11 @@ describe("guardApplyScript and guardRemoveScript (the stand-in nft records its t
   const tx = join(bin, "tx");
   const record = join(bin, "guard.nft");
   const nft = (fail: boolean) =>
-    writeFileSync(join(bin, "nft"), `#!/bin/sh\n[ "$1" = list ] && exit 0\ncat > ${tx}\n${fail ? "echo 'Error: Could not process rule' >&2; exit 1" : "exit 0"}\n`, { mode: 0o755 });
+    writeFileSync(
+      join(bin, "nft"),
+      `#!/bin/sh\n[ "$1" = list ] && exit 0\ncat > ${tx}\n${fail ? "echo 'Error: Could not process rule' >&2; exit 1" : "exit 0"}\n`,
+      { mode: 0o755 },
+    );
   const old = guardElements("p", [{ veth: "ks01", mac: "02:42:0a:00:00:02", address: "10.0.0.2" }]);
   const now = guardElements("p", [{ veth: "ks01", mac: "02:42:0a:00:00:07", address: "10.0.0.7" }]);
 
@@ -102,7 +112,9 @@ describe("guardApplyScript and guardRemoveScript (the stand-in nft records its t
     nft(false);
     writeFileSync(record, `${old.join("\n")}\n`);
     expect(run(guardApplyScript("p", record, now)).code).toBe(0);
-    const t = readFileSync(tx, "utf8").split("\n").filter((l) => /^(add|delete) element/.test(l));
+    const t = readFileSync(tx, "utf8")
+      .split("\n")
+      .filter((l) => /^(add|delete) element/.test(l));
     // the record holds old and new (sorted, once each: the same veth is in @guarded in both) by then: both are added and deleted before the wanted are added
     const both = [...new Set([...old, ...now])].sort();
     expect(t).toEqual([...both.map((e) => `add ${e}`), ...both.map((e) => `delete ${e}`), ...now.map((e) => `add ${e}`)]);

@@ -20,7 +20,12 @@ describe("probeAllNetScript", () => {
     writeFileSync(join(dir, "shaped", "net.sh"), "inns() { nsenter; }\n");
     writeFileSync(join(dir, "alone", "net.sh"), "# no networks\n");
     // each entered through its bundle's init.pid (the runtime writes it); one without a pid file is not entered
-    for (const [name, pid] of [["web", 42], ["alone", 43], ["shaped", 44]] as const) writeFileSync(join(dir, name, "init.pid"), `${pid}`);
+    for (const [name, pid] of [
+      ["web", 42],
+      ["alone", 43],
+      ["shaped", 44],
+    ] as const)
+      writeFileSync(join(dir, name, "init.pid"), `${pid}`);
     mkdirSync(join(dir, "unstarted"));
     writeFileSync(join(dir, "unstarted", "net.sh"), "inns() { nsenter; }\n");
     // in pid 44's namespace eth0's root qdisc is a tbf (an egress limit): only there is tc run
@@ -48,5 +53,4 @@ describe("probeAllNetScript", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
-
 });

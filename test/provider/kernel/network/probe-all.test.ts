@@ -3,19 +3,42 @@ import { parseNetProbe, type Attachment } from "../../../../provider/kernel/netw
 import { parseProbeAll, probeTextFor } from "../../../../provider/kernel/network/probe-all";
 
 const att = (index: number, veth: string, bridge: string, address: string): Attachment => ({
-  index, network: `n${index}`, bridge, address, bits: 24, gateway: address.replace(/\d+$/, "1"), veth, alias: "", mac: "", egress: index ? 8_000_000 : undefined, guard: false,
+  index,
+  network: `n${index}`,
+  bridge,
+  address,
+  bits: 24,
+  gateway: address.replace(/\d+$/, "1"),
+  veth,
+  alias: "",
+  mac: "",
+  egress: index ? 8_000_000 : undefined,
+  guard: false,
 });
 
 // the host's view of two containers: "web" as declared, "idle" with its veth taken off its bridge
 const out = [
-  "@@veths", "ksaaa 0x1003 17", "ksbbb 0x1003 19", "ksccc 0x1002 21",
-  "@@brif", "br0 ksaaa", "br1 ksbbb",
-  "@@localnet", "br0 1", "br1 0",
-  "@@qdisc", "qdisc noqueue 0: dev ksaaa root refcnt 2", "qdisc noqueue 0: dev ksbbb root refcnt 2",
-  "@@nft", "c:web tcp 127.0.0.1:8080",
+  "@@veths",
+  "ksaaa 0x1003 17",
+  "ksbbb 0x1003 19",
+  "ksccc 0x1002 21",
+  "@@brif",
+  "br0 ksaaa",
+  "br1 ksbbb",
+  "@@localnet",
+  "br0 1",
+  "br1 0",
+  "@@qdisc",
+  "qdisc noqueue 0: dev ksaaa root refcnt 2",
+  "qdisc noqueue 0: dev ksbbb root refcnt 2",
+  "@@nft",
+  "c:web tcp 127.0.0.1:8080",
   "@@ns web 4242",
-  "L 1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536", "L 2: eth0@if17: <BROADCAST,UP> mtu 1500", "L 3: eth1@if19: <BROADCAST,UP> mtu 1500",
-  "A 2: eth0    inet 10.232.40.2/24 brd 10.232.40.255 scope global eth0", "A 3: eth1    inet 10.232.41.2/24 brd 10.232.41.255 scope global eth1",
+  "L 1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536",
+  "L 2: eth0@if17: <BROADCAST,UP> mtu 1500",
+  "L 3: eth1@if19: <BROADCAST,UP> mtu 1500",
+  "A 2: eth0    inet 10.232.40.2/24 brd 10.232.40.255 scope global eth0",
+  "A 3: eth1    inet 10.232.41.2/24 brd 10.232.41.255 scope global eth1",
   "route default via 10.232.40.1 dev eth0",
   "Q qdisc tbf 8001: dev eth1 root refcnt 2 rate 8Mbit burst 20000b lat 50ms",
   "@@ns idle 4343",
@@ -47,9 +70,15 @@ describe("probeTextFor", () => {
     const text = (extra: string) => probeTextFor(parseProbeAll(base + extra), "web", shaped, [])!;
     // eth1's limit of 8 Mbit declared: missing from the listing, it is drift
     expect(parseNetProbe(text(""), "web", shaped, []).attachments).toEqual([1]);
-    expect(parseNetProbe(text("@@tc web 4242\nQ qdisc tbf 8001: dev eth1 root refcnt 2 rate 8Mbit burst 20000b lat 50ms\n"), "web", shaped, []).attachments).toEqual([]);
-    expect(parseNetProbe(text("@@tc web 4242\nQ qdisc tbf 8001: dev eth1 root refcnt 2 rate 4Mbit burst 20000b lat 50ms\n"), "web", shaped, []).attachments).toEqual([1]);
+    expect(
+      parseNetProbe(text("@@tc web 4242\nQ qdisc tbf 8001: dev eth1 root refcnt 2 rate 8Mbit burst 20000b lat 50ms\n"), "web", shaped, []).attachments,
+    ).toEqual([]);
+    expect(
+      parseNetProbe(text("@@tc web 4242\nQ qdisc tbf 8001: dev eth1 root refcnt 2 rate 4Mbit burst 20000b lat 50ms\n"), "web", shaped, []).attachments,
+    ).toEqual([1]);
     // another pid (an init restarted between the two): not this namespace's qdiscs
-    expect(parseNetProbe(text("@@tc web 999\nQ qdisc tbf 8001: dev eth1 root refcnt 2 rate 8Mbit burst 20000b lat 50ms\n"), "web", shaped, []).attachments).toEqual([1]);
+    expect(
+      parseNetProbe(text("@@tc web 999\nQ qdisc tbf 8001: dev eth1 root refcnt 2 rate 8Mbit burst 20000b lat 50ms\n"), "web", shaped, []).attachments,
+    ).toEqual([1]);
   });
 });

@@ -58,14 +58,24 @@ describe("address allocation script (a temp dir stands in for /var/lib/<prefix>/
   });
 
   it("refuses a network that is not on the host", () => {
-    expect(run(allocateScript(layout, "a", [{ network: "nope", subnet: "10.0.1.0/24", gateway: "10.0.1.1" }])).err).toContain('network "nope" is not on the host');
+    expect(run(allocateScript(layout, "a", [{ network: "nope", subnet: "10.0.1.0/24", gateway: "10.0.1.1" }])).err).toContain(
+      'network "nope" is not on the host',
+    );
   });
 });
 
 describe("reading a container's network probe", () => {
   const att: Attachment = {
-    index: 0, network: "front", bridge: "ks-front", address: "10.231.1.2", bits: 24, gateway: "10.231.1.1",
-    veth: vethName("kslice", "web", 0, "front"), alias: "kslice/container/web/front", mac: macFor(parseInt("0ae70102", 16)), egress: 1_000_000,
+    index: 0,
+    network: "front",
+    bridge: "ks-front",
+    address: "10.231.1.2",
+    bits: 24,
+    gateway: "10.231.1.1",
+    veth: vethName("kslice", "web", 0, "front"),
+    alias: "kslice/container/web/front",
+    mac: macFor(parseInt("0ae70102", 16)),
+    egress: 1_000_000,
     // unguarded: the listing below has no anti-spoofing elements (guard.test.ts reads those)
     guard: false,
   };
@@ -104,7 +114,17 @@ describe("reading a container's network probe", () => {
   });
 
   it("finds flushed port rules, and rules for another declaration", () => {
-    expect(parseNetProbe(healthy.split("\n").filter((l) => !l.startsWith("nft")).join("\n"), "web", [att], ports).ports).toBe(true);
+    expect(
+      parseNetProbe(
+        healthy
+          .split("\n")
+          .filter((l) => !l.startsWith("nft"))
+          .join("\n"),
+        "web",
+        [att],
+        ports,
+      ).ports,
+    ).toBe(true);
     expect(parseNetProbe(healthy, "web", [att], [{ ...ports[0]!, containerPort: 81 }]).ports).toBe(true);
   });
 
@@ -136,10 +156,11 @@ describe("route_localnet records (a temp dir stands in for /run/<prefix>)", () =
 
 describe("a network's isolation rules", () => {
   it("match every kslice interface (ks*), not only the prefix's own bridges", () => {
-    expect(networkRules("ks-a", "10.0.0.0/24", false, true).filter((r) => r.chain === "forward").map((r) => r.rule)).toEqual([
-      'iifname "ks-a" oifname "ks*" oifname != "ks-a" drop',
-      'oifname "ks-a" iifname "ks*" iifname != "ks-a" drop',
-    ]);
+    expect(
+      networkRules("ks-a", "10.0.0.0/24", false, true)
+        .filter((r) => r.chain === "forward")
+        .map((r) => r.rule),
+    ).toEqual(['iifname "ks-a" oifname "ks*" oifname != "ks-a" drop', 'oifname "ks-a" iifname "ks*" iifname != "ks-a" drop']);
   });
 });
 
@@ -154,7 +175,9 @@ describe("resolv.conf and hosts", () => {
 
   it("names the container on each of its addresses, or 127.0.1.1 without one", () => {
     expect(hostsFile("web", ["10.231.1.2"], { db: "10.231.1.9" })).toContain("10.231.1.2\tweb\n10.231.1.9\tdb\n");
-    expect(hostsFile("web", ["10.231.1.2", "10.231.2.7"], {})).toContain("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.231.1.2\tweb\n10.231.2.7\tweb\n");
+    expect(hostsFile("web", ["10.231.1.2", "10.231.2.7"], {})).toContain(
+      "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.231.1.2\tweb\n10.231.2.7\tweb\n",
+    );
     expect(hostsFile("web", [], {})).toContain("127.0.1.1\tweb\n");
     expect(hostnameFile("web")).toBe("web\n");
   });
@@ -168,9 +191,16 @@ describe("the read-only test that lets a start skip the nftables lock (a stand-i
   // exit status of holdsExactly against a table holding rules with these comments (none: no table)
   const holds = (comments: string[] | undefined) => {
     const listing = comments ? ["table ip t {", "\tchain ports {", ...comments.map(rule), "\t}", "}"].join("\n") : "";
-    writeFileSync(join(bin, "nft"), comments ? `#!/bin/sh\ncat <<'EOF'\n${listing}\nEOF\n` : "#!/bin/sh\necho 'Error: No such file or directory' >&2; exit 1\n", { mode: 0o755 });
+    writeFileSync(
+      join(bin, "nft"),
+      comments ? `#!/bin/sh\ncat <<'EOF'\n${listing}\nEOF\n` : "#!/bin/sh\necho 'Error: No such file or directory' >&2; exit 1\n",
+      { mode: 0o755 },
+    );
     try {
-      execFileSync("sh", ["-c", holdsExactly("t", [...baseComments, ...mine], ["k:base", "c:web"])], { env: { ...process.env, PATH: `${bin}:${process.env.PATH}` }, stdio: "ignore" });
+      execFileSync("sh", ["-c", holdsExactly("t", [...baseComments, ...mine], ["k:base", "c:web"])], {
+        env: { ...process.env, PATH: `${bin}:${process.env.PATH}` },
+        stdio: "ignore",
+      });
       return 0;
     } catch (e) {
       return (e as { status: number }).status;

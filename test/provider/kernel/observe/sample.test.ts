@@ -60,15 +60,19 @@ describe("the sample's migration and draining records", () => {
 
   it("keeps each bundle's migration.json and each draining record as written, by container and by file", () => {
     const move = '{"phase":"started","result":{"from":"a","to":"b"}}';
-    const s = parseSample(withRecords([
-      `/var/lib/${prefix}/containers/web/migration.json:${move}`,
-      // pretty-printed by hand: its lines are put back together
-      `/var/lib/${prefix}/containers/cache/migration.json:{`,
-      `/var/lib/${prefix}/containers/cache/migration.json:  "phase": "copying"`,
-      `/var/lib/${prefix}/containers/cache/migration.json:}`,
-      `/var/lib/${prefix}/draining/fleet%2Fdev:{"owner":"urn:pulumi:dev::fleet::kslice:index:Host::h"}`,
-      `/var/lib/${prefix}/draining/broken:not json`,
-    ]), driver, layout);
+    const s = parseSample(
+      withRecords([
+        `/var/lib/${prefix}/containers/web/migration.json:${move}`,
+        // pretty-printed by hand: its lines are put back together
+        `/var/lib/${prefix}/containers/cache/migration.json:{`,
+        `/var/lib/${prefix}/containers/cache/migration.json:  "phase": "copying"`,
+        `/var/lib/${prefix}/containers/cache/migration.json:}`,
+        `/var/lib/${prefix}/draining/fleet%2Fdev:{"owner":"urn:pulumi:dev::fleet::kslice:index:Host::h"}`,
+        `/var/lib/${prefix}/draining/broken:not json`,
+      ]),
+      driver,
+      layout,
+    );
     expect(Object.fromEntries(s.migrations)).toEqual({ web: move, cache: '{\n  "phase": "copying"\n}' });
     expect(Object.fromEntries(s.draining)).toEqual({ "fleet%2Fdev": '{"owner":"urn:pulumi:dev::fleet::kslice:index:Host::h"}', broken: "not json" });
     // a sample from an older kslice has no such section
