@@ -1,4 +1,4 @@
-import type { z } from "zod";
+import { z } from "zod";
 
 /** A check failure in Pulumi's shape: the input's path and why it was rejected. */
 export interface InputFailure {
@@ -23,9 +23,9 @@ export const friendlyError: z.core.$ZodErrorMap = (issue) => {
   switch (issue.code) {
     case "invalid_union": {
       const disc = (issue as { discriminator?: string }).discriminator;
-      if (!disc) return unionMessage(issue.errors as unknown as BranchIssue[][], got);
-      const options = (issue.inst as unknown as { options?: { def: { shape: Record<string, { def: { values?: unknown[] } }> } }[] })?.options ?? [];
-      const allowed = options.flatMap((o) => o.def.shape[disc]?.def.values ?? []);
+      if (!disc) return unionMessage(issue.errors, got);
+      const options = issue.inst instanceof z.core.$ZodDiscriminatedUnion ? issue.inst._zod.def.options : [];
+      const allowed = options.flatMap((o) => [...(o._zod.propValues?.[disc] ?? [])]);
       const value = (issue.input as Record<string, unknown> | undefined)?.[disc];
       return `got ${show(value)}; expected one of ${list(allowed)}`;
     }
@@ -46,19 +46,13 @@ export const friendlyError: z.core.$ZodErrorMap = (issue) => {
   }
 };
 
-interface BranchIssue {
-  code: string;
-  message: string;
-  values?: unknown[];
-}
-
 /**
  * For `"max" | size` and similar unions: the message of the branch that explains the mistake,
  * naming the literal alternatives too, instead of zod's "Invalid input".
  */
-function unionMessage(branches: BranchIssue[][], got: string): string {
+function unionMessage(branches: z.core.$ZodIssue[][], got: string): string {
   const issues = branches.flat();
-  const literals = issues.filter((i) => i.code === "invalid_value").flatMap((i) => i.values ?? []);
+  const literals = issues.flatMap((i) => (i.code === "invalid_value" ? i.values : []));
   const specific = issues.find((i) => i.code !== "invalid_value");
   const base = specific?.message ?? `got ${got}; expected ${literals.length ? `one of ${list(literals)}` : "another form"}`;
   return specific && literals.length ? `${base} (or ${list(literals)})` : base;

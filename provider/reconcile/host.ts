@@ -17,7 +17,7 @@ import { isHostUnreachable } from "../kernel/connection";
 import { warn } from "../log";
 
 /** The Host's outputs: its inputs (Node's diff only sees old outputs) and the facts read from the kernel. */
-export interface HostOutputs extends HostArgs {
+export type HostOutputs = HostArgs & {
   /** The machine's identity (its /etc/machine-id): what tells this host from another, whatever its address. */
   machineId: string;
   hostname: string;
@@ -30,7 +30,7 @@ export interface HostOutputs extends HostArgs {
   runtimes: HostFacts["runtimes"];
   runtimeName: string;
   runtimeVersion: string;
-}
+};
 
 function parse(props: Props): HostArgs {
   const r = parseInput(hostArgs, pickInputs(props));
@@ -134,7 +134,7 @@ export const hostLifecycle: LifecycleImpl = {
       const failures = unreachableAtCheck(e, "connection");
       if (failures.length) return { failures };
     }
-    return { inputs: { ...r.value, ...owner } as unknown as Props };
+    return { inputs: { ...r.value, ...owner } };
   },
 
   async diff(_id, olds, news): Promise<DiffResult> {
@@ -168,24 +168,24 @@ export const hostLifecycle: LifecycleImpl = {
     const args = parse(inputs);
     const outs = await observe(args);
     await registerStack(args, ownerOf(inputs));
-    return { id: `${connectionKey(args.connection)}/${args.prefix}`, outs: { ...outs, ...owned(inputs) } as unknown as Props };
+    return { id: `${connectionKey(args.connection)}/${args.prefix}`, outs: { ...outs, ...owned(inputs) } };
   },
 
   async read(id, props) {
     const outs = await observe(parse(props));
-    return { id, props: { ...outs, ...owned(props) } as unknown as Props };
+    return { id, props: { ...outs, ...owned(props) } };
   },
 
   async update(_id, olds, news) {
     const args = parse(news);
     try {
       await registerStack(args, ownerOf(news));
-      return { outs: { ...(await observe(args)), ...owned(news) } as unknown as Props };
+      return { outs: { ...(await observe(args)), ...owned(news) } };
     } catch (e) {
       // e.g. `draining` set on a host that is down: the inputs are recorded, its facts stay as last read
       if (!isHostUnreachable(e)) throw e;
       warn(`host ${connectionKey(args.connection)} does not answer (${firstLine(e)}); its inputs are recorded, its facts not refreshed`);
-      return { outs: { ...olds, ...args, ...owned(news) } as unknown as Props };
+      return { outs: { ...olds, ...args, ...owned(news) } };
     }
   },
 

@@ -6,6 +6,8 @@ import type { LimitsArgs, Size } from "./limits-types";
 import { Network, type IngressRuleArgs, type NetworkRef } from "./network";
 import { ResourceLimits } from "./resource-limits";
 import { ksliceArgs, quietStacks } from "./shim";
+import type { Usage } from "../kernel/cgroup/usage";
+import type { MigrationRecord } from "../reconcile/container/move-records";
 
 export type BaseRootfsArgs =
   /** The host's busybox-static as a tiny rootfs (no network needed). */
@@ -157,27 +159,10 @@ export interface ContainerArgs {
 }
 
 /** The container's last move between hosts (`lastMigration`). */
-export interface ContainerMigration {
-  from: string;
-  to: string;
-  mode: "cold" | "live" | "recreate";
-  /** From the stop on the source to the start on the target; null when not started. */
-  downtimeMs: number | null;
-  /** Bytes of the writable layer moved, in all phases. */
-  bytes: number;
-  /** Of those, the bytes copied while the container still ran (the pre-copy); 0 when it was not running. */
-  precopyBytes: number;
-  templateBuilt: boolean;
-  at: string;
-}
+export type ContainerMigration = MigrationRecord;
 
-export interface ContainerUsage {
-  memoryCurrentBytes: number;
-  memoryPeakBytes: number;
-  oomKills: number;
-  cpuUsageNs: number;
-  pidsCurrent: number;
-}
+/** What the container's cgroup has used (`usage`, with `reportUsage`). */
+export type ContainerUsage = Usage;
 
 /** An isolated partition of the host's kernel, run by its OCI runtime and kept as declared. */
 export class Container extends pulumi.CustomResource {

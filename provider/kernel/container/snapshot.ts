@@ -143,7 +143,7 @@ export function parseSnapshot(out: string): ContainerSnapshot {
   for (const line of addressPart.split("\n").filter(Boolean)) {
     const m = /\/([^/]+)\/addresses\/([\d.]+):(.+)$/.exec(line);
     if (!m) continue;
-    const [, net, ip, owner] = m as unknown as [string, string, string, string];
+    const [, net = "", ip = "", owner = ""] = m;
     if (!addresses.has(owner)) addresses.set(owner, new Map());
     addresses.get(owner)!.set(net, ip);
   }
