@@ -76,6 +76,18 @@ const capability = z
   .transform((c) => c.toUpperCase().replace(/^(?!CAP_)/, "CAP_"))
   .pipe(z.string().regex(/^CAP_[A-Z_]+$/, 'expected a capability like "NET_ADMIN"'));
 
+/**
+ * A bound shared by a group of containers (a ContainerSet's replicas, which it sets): at most
+ * `maxUnavailable` of the group are down at once for a replacement, a restart or a move within one
+ * up. Never diffed: it says how changes are made, not what runs.
+ */
+export const rolling = z.strictObject({
+  /** The group's name (the ContainerSet's). */
+  group: z.string().min(1),
+  /** How many of the group may be down at once. */
+  maxUnavailable: z.number().int().min(1),
+});
+
 export const containerArgs = z
   .strictObject({
     host: hostRef,
@@ -162,11 +174,14 @@ export const containerArgs = z
      * @default "fail"
      */
     onSourceLost: z.enum(["fail", "recreate"]).default("fail"),
+    /** Set by a ContainerSet on its replicas: how many of them may be down at once. @default not bounded */
+    rolling: rolling.optional(),
     ...networkFields,
   })
   .superRefine(checkNetworkFields);
 
 export type ContainerArgs = z.output<typeof containerArgs>;
+export type Rolling = z.output<typeof rolling>;
 export type Rootfs = z.output<typeof rootfs>;
 export type BaseRootfs = z.output<typeof baseRootfs>;
 export type Mount = z.output<typeof mount>;

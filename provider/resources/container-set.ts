@@ -20,10 +20,11 @@ export interface ContainerSetArgs {
   /** Replica i (from 1) is named `<namePrefix>-<i>` on its host. @default the set's name */
   namePrefix?: string;
   /**
-   * How many replicas may be moving at once (stopped for their move, or copying to their new host):
-   * a drain, the rebalance after an undrain and a limit change that leaves a host without room move
-   * the replicas that many at a time, each move waiting for an earlier one to finish, all within one
-   * `up`. A whole number from 1 to `replicas`; refused at preview otherwise. Replicas whose host does
+   * How many replicas may be down at once: moving (stopped for their move, or copying to their new
+   * host), replaced or restarted. A drain, the rebalance after an undrain and a limit change that
+   * leaves a host without room move the replicas that many at a time, each move waiting for an
+   * earlier one to finish; a template change that replaces or restarts them does so that many at a
+   * time; all within one `up`. A whole number from 1 to `replicas`; refused at preview otherwise. Replicas whose host does
    * not answer are down already: they are recreated elsewhere at once, not counted. @default 1
    */
   maxUnavailable?: pulumi.Input<number>;
@@ -73,6 +74,9 @@ export class ContainerSet extends pulumi.ComponentResource {
     );
     this.assignments = this.placement.assignments;
     this.warnings = this.placement.warnings;
+    // replacements and restarts of a template change: at most maxUnavailable at once too (a bad
+    // value is the Placement's to refuse, naming the set's input)
+    const rolling = pulumi.output(args.maxUnavailable ?? 1).apply((m) => ({ group: name, maxUnavailable: Number.isInteger(m) && m >= 1 ? m : 1 }));
     const byReplica = new Map<string, Container>();
     this.containers = replicas.map((replica, i) => {
       const host = pulumi.all([this.placement.assignments, pool]).apply(([assigned, hosts]) => {
@@ -87,7 +91,7 @@ export class ContainerSet extends pulumi.ComponentResource {
         return earlier ? earlier.urn.apply(() => entry.host) : pulumi.output(entry.host);
       });
       // a replica whose host stopped answering is made afresh elsewhere (the stale copy goes when it returns)
-      const container = new Container(`${name}-${i + 1}`, { onSourceLost: "recreate", ...args.template, host, name: replica }, { parent: this });
+      const container = new Container(`${name}-${i + 1}`, { onSourceLost: "recreate", ...args.template, host, name: replica, rolling }, { parent: this });
       byReplica.set(replica, container);
       return container;
     });

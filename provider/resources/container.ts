@@ -156,6 +156,12 @@ export interface ContainerArgs {
    * afresh (empty) on the new host, the old copy removed when its host answers again. @default "fail"
    */
   onSourceLost?: pulumi.Input<"fail" | "recreate">;
+  /**
+   * A bound this container shares with a group (a ContainerSet sets it on its replicas): at most
+   * `maxUnavailable` of `group` are down at once, within one up, for a replacement, a restart or a
+   * move; the others wait for one to finish. Never part of the diff. @default not bounded
+   */
+  rolling?: pulumi.Input<{ group: string; maxUnavailable: number }>;
 }
 
 /** The container's last move between hosts (`lastMigration`). */

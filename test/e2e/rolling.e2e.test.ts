@@ -179,4 +179,35 @@ describe("ContainerSet rolling moves: maxUnavailable through the real engine", (
     const again = await stack.run("preview", "--expect-no-changes");
     expect(again.ok, again.stderr).toBe(true);
   });
+
+  // A template change replaces every replica (env is not something a running container can take):
+  // the replacements share the bound with the moves, each replica's delete and create holding one
+  // permit of the set. Control: with the bound at 4 the same change is seen taking several down at once.
+  const replaced = async (version: string, bound: string) => {
+    stack.config["kslice:version"] = version;
+    stack.config["kslice:maxUnavailable"] = bound;
+    const hostBefore = Object.fromEntries(replicas.map((r) => [r, (["a", "b"] as const).find((h) => existsSync(bundle(h, r)))!]));
+    const bornBefore = Object.fromEntries(replicas.map((r) => [r, bornOf(hostBefore[r]!, r)]));
+    const { result: up, most, worst, seen, samples } = await sampled(stack.run("up"));
+    expect(up.ok, up.stderr).toBe(true);
+    console.log(
+      `[rolling] template change, maxUnavailable ${bound}: ${samples} samples, at most ${most} down at once (${worst.join(", ")}); down: ${[...seen].join(", ")}`,
+    );
+    const assigned = up.json!.outputs.assignments as Assigned;
+    // every replica was replaced where it was (a new writable layer), and the sampler saw each one down
+    for (const r of replicas) {
+      expect(assigned[r]!.host).toBe(hostBefore[r]);
+      expect(bornOf(assigned[r]!.host, r)).not.toBe(bornBefore[r]);
+    }
+    expect([...seen].sort()).toEqual([...replicas].sort());
+    expect(disturbed()).toEqual([]);
+    const again = await stack.run("preview", "--expect-no-changes");
+    expect(again.ok, again.stderr).toBe(true);
+    return most;
+  };
+
+  it("a template change replaces the replicas at most maxUnavailable at a time; with the bound at 4, several at once", async () => {
+    expect(await replaced("2", "1")).toBe(1);
+    expect(await replaced("3", "4")).toBeGreaterThan(1);
+  });
 });

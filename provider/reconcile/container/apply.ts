@@ -13,6 +13,7 @@ import { parse } from "./inputs";
 import { hasNetworking } from "./network";
 import { observe, outputs } from "./observe";
 import { procViewsRestart } from "./proc";
+import { disrupting } from "./rolling";
 import { markStopped, prepareNet, recordOwner, recordSpecHash, repairRecords, start, startFile, stop } from "./steps";
 
 /**
@@ -46,8 +47,12 @@ export async function applyDeclaration(olds: Props, news: Props): Promise<Update
     procViewsRestart(o, a, now)
   ) {
     // a removed sysctl restarts: its namespace's default is known only to a new namespace
-    if (now.status === "running") await stop(c, a);
-    await start(c, a);
+    if (now.status !== "running") await start(c, a);
+    else
+      await disrupting(news, async () => {
+        await stop(c, a);
+        await start(c, a);
+      });
   } else {
     // changed or drifted sysctls are written live, then into the spec a restart runs from
     if (now.sysctls.size) await writeSysctls(c.t, now.pid, Object.fromEntries([...now.sysctls.keys()].map((k) => [k, a.sysctls[k]!])));

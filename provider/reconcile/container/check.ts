@@ -9,6 +9,7 @@ import { backupAdmission } from "./backup";
 import { context } from "./context";
 import { parseDeclared, pickInputs, withHostDefaults } from "./inputs";
 import { liveAdmission, roomAdmission } from "./move-plan";
+import { noteBound } from "./rolling";
 
 /**
  * The declaration, admitted on its host before anything is made: a move's room on its target
@@ -19,6 +20,7 @@ export async function check(olds: Props, news: Props): Promise<CheckResult> {
   if (room.length) return { failures: room };
   const r = await admitted(olds, news);
   if (r.failures?.length || !r.inputs || containsUnknown(r.inputs)) return r;
+  noteBound(r.inputs);
   const failures = await liveAdmission(olds, r.inputs);
   return failures.length ? { failures } : r;
 }

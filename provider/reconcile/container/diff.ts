@@ -36,7 +36,8 @@ async function declaredOrDrifted(olds: Props, news: Props): Promise<DiffResult> 
   if (await hostMoved(olds, o.host, a.host)) replaces.push("host");
   replaces.push(...diskReplaces(o, a));
   if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
-  if (JSON.stringify(o) !== JSON.stringify(a)) return { changes: true };
+  // `rolling` says how a change is made, not what runs
+  if (JSON.stringify({ ...o, rolling: undefined }) !== JSON.stringify({ ...a, rolling: undefined })) return { changes: true };
   const keys = await drifted(await context(a), a, olds.pid);
   return withDetail({ changes: keys.length > 0 }, keys);
 }

@@ -4,6 +4,7 @@ import { create } from "./create";
 import { deleteContainer } from "./delete";
 import { diff } from "./diff";
 import { read } from "./read";
+import { creating, deleting } from "./rolling";
 import { update } from "./update";
 
 /**
@@ -16,8 +17,17 @@ import { update } from "./update";
  *   read.ts       the kernel's view in the user's terms
  *   update.ts     migrate (move.ts), or apply in place (apply.ts)
  *   delete.ts     everything it has on the host goes
+ *   rolling.ts    at most `rolling.maxUnavailable` of a group down at once: a replacement's delete
+ *                 and create share one permit; a restart and a move take one
  */
-export const containerLifecycle: LifecycleImpl = { check, diff, create, read, update, delete: deleteContainer };
+export const containerLifecycle: LifecycleImpl = {
+  check,
+  diff,
+  create: (inputs) => creating(inputs, () => create(inputs)),
+  read,
+  update,
+  delete: (id, props) => deleting(props, () => deleteContainer(id, props)),
+};
 
 export { declaration, replaceKeys, withHostDefaults } from "./inputs";
 export { removeContainer } from "./steps";

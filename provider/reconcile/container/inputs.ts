@@ -35,6 +35,7 @@ const inputKeys = [
   "onSourceLost",
   "diskFrom",
   "ingress",
+  "rolling",
 ] as const;
 /** Inputs a running container cannot take: changing them replaces it (delete first: names are unique). */
 export const replaceKeys = ["name", "parent", "rootfs", "command", "env", "workingDir", "user", "hostname", "mounts", "security"] as const;

@@ -1,0 +1,106 @@
+import { rolling, type Rolling } from "../../../schema/container";
+import type { Props } from "../provider-types";
+
+/** A delete keeps its permit this long for the create that replaces it; none comes when a replica is removed. */
+const keptMs = 30_000;
+
+/** The bound in props (inputs or state), or undefined: none declared (check refuses a bad one, by the Container's schema). */
+export function rollingOf(props: Props): Rolling | undefined {
+  const r = rolling.safeParse(props.rolling);
+  return r.success ? r.data : undefined;
+}
+
+/**
+ * A group's permits in this provider process. The engine runs one provider process for an up and
+ * calls it for every Container of the stack, so a count kept here bounds what one up takes down at
+ * once, without ordering the replicas' steps (a replica that does not change waits for nothing).
+ */
+class Permits {
+  private waiting: (() => void)[] = [];
+  /** Permits deletes keep for the creates that replace them, by container name. */
+  readonly kept = new Map<string, NodeJS.Timeout>();
+  constructor(private free: number) {}
+
+  async take(): Promise<void> {
+    if (this.free > 0) this.free--;
+    else await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+
+  give(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.free++;
+  }
+}
+
+const groups = new Map<string, Permits>();
+/** Each group's bound as last declared: a replacement's delete has only the state it replaces. */
+const declaredBounds = new Map<string, number>();
+
+/**
+ * Notes the declared bound; check calls it. The engine checks a resource's new inputs before its
+ * steps, so the bound a delete-before-replace runs under is the one declared now, not the state's.
+ */
+export function noteBound(props: Props): void {
+  const r = rollingOf(props);
+  if (r) declaredBounds.set(r.group, r.maxUnavailable);
+}
+
+function permitsOf(r: Rolling): Permits {
+  let p = groups.get(r.group);
+  if (!p) groups.set(r.group, (p = new Permits(declaredBounds.get(r.group) ?? r.maxUnavailable)));
+  return p;
+}
+
+/** f while holding one of the group's permits: a restart or a move in place. */
+export async function disrupting<T>(props: Props, f: () => Promise<T>): Promise<T> {
+  const r = rollingOf(props);
+  if (!r) return f();
+  const p = permitsOf(r);
+  await p.take();
+  try {
+    return await f();
+  } finally {
+    p.give();
+  }
+}
+
+/**
+ * A delete takes a permit and keeps it for the create of the same name that replaces it (the engine
+ * runs a delete-before-replace's two steps in turn); one that no create follows gives it back after keptMs.
+ */
+export async function deleting(props: Props, f: () => Promise<void>): Promise<void> {
+  const r = rollingOf(props);
+  if (!r) return f();
+  const p = permitsOf(r);
+  await p.take();
+  try {
+    await f();
+  } catch (e) {
+    p.give();
+    throw e;
+  }
+  const name = String(props.name);
+  const timer = setTimeout(() => {
+    p.kept.delete(name);
+    p.give();
+  }, keptMs);
+  timer.unref();
+  p.kept.set(name, timer);
+}
+
+/** A create, with the permit its replaced container's delete kept, given back when it is done. */
+export async function creating<T>(props: Props, f: () => Promise<T>): Promise<T> {
+  const r = rollingOf(props);
+  const p = r && groups.get(r.group);
+  const name = String(props.name);
+  const timer = p?.kept.get(name);
+  if (!p || !timer) return f();
+  clearTimeout(timer);
+  p.kept.delete(name);
+  try {
+    return await f();
+  } finally {
+    p.give();
+  }
+}

@@ -1,0 +1,97 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { creating, deleting, disrupting, noteBound } from "../../../provider/reconcile/container/rolling";
+
+// The permits of rolling.ts, without a host: what runs at once is what the bound allows.
+let group = 0;
+const props = (name: string, maxUnavailable: number, g: string) => ({ name, rolling: { group: g, maxUnavailable } });
+
+/** A step that records how many steps of its kind run with it, and ends when told to. */
+function steps() {
+  let running = 0;
+  let most = 0;
+  const ends: (() => void)[] = [];
+  const step = () =>
+    new Promise<void>((resolve) => {
+      running++;
+      most = Math.max(most, running);
+      ends.push(() => {
+        running--;
+        resolve();
+      });
+    });
+  const tick = () => new Promise((r) => setImmediate(r));
+  return { step, ends, tick, most: () => most, running: () => running };
+}
+
+describe("rolling: at most maxUnavailable of a group down at once", () => {
+  afterEach(() => vi.useRealTimers());
+
+  it("restarts and moves of one group take turns; another group and unbounded containers do not wait", async () => {
+    const g = `g${group++}`;
+    const s = steps();
+    const done = [1, 2, 3].map((i) => disrupting(props(`r-${i}`, 1, g), s.step));
+    const other = disrupting(props("o-1", 1, `${g}-other`), s.step);
+    const free = disrupting({ name: "solo" }, s.step);
+    await s.tick();
+    expect(s.running()).toBe(3); // one of the group, the other group's, the unbounded one
+    while (s.ends.length) {
+      s.ends.shift()!();
+      await s.tick();
+    }
+    await Promise.all([...done, other, free]);
+    expect(s.most()).toBe(3);
+  });
+
+  it("a replacement holds its permit from its delete to the end of its create", async () => {
+    const g = `g${group++}`;
+    const s = steps();
+    const first = deleting(props("r-1", 1, g), s.step);
+    await s.tick();
+    s.ends.shift()!();
+    await first;
+    // r-1 is deleted, not yet created: r-2's delete waits
+    const second = deleting(props("r-2", 1, g), s.step);
+    await s.tick();
+    expect(s.running()).toBe(0);
+    const create = creating(props("r-1", 1, g), s.step);
+    await s.tick();
+    expect(s.running()).toBe(1); // r-1's create
+    s.ends.shift()!();
+    await create;
+    await s.tick();
+    expect(s.running()).toBe(1); // now r-2's delete
+    s.ends.shift()!();
+    await second;
+  });
+
+  it("a delete that no create follows gives its permit back after 30 s; a failed delete at once", async () => {
+    vi.useFakeTimers();
+    const g = `g${group++}`;
+    await deleting(props("gone-1", 1, g), async () => {});
+    let started = false;
+    const next = deleting(props("gone-2", 1, g), async () => {
+      started = true;
+    });
+    await vi.advanceTimersByTimeAsync(29_000);
+    expect(started).toBe(false);
+    await vi.advanceTimersByTimeAsync(1_500);
+    await next;
+    expect(started).toBe(true);
+    vi.useRealTimers();
+    const h = `g${group++}`;
+    await expect(deleting(props("bad", 1, h), () => Promise.reject(new Error("busy")))).rejects.toThrow("busy");
+    await deleting(props("after-bad", 1, h), async () => {}); // would wait 30 s if the failed one kept it
+  });
+
+  it("the bound declared at check governs, not the one in the state a delete holds", async () => {
+    const g = `g${group++}`;
+    noteBound(props("r-1", 2, g));
+    const s = steps();
+    // the state says 1, the declaration 2: two deletes at once
+    const both = [deleting(props("r-1", 1, g), s.step), deleting(props("r-2", 1, g), s.step)];
+    await s.tick();
+    expect(s.running()).toBe(2);
+    s.ends.splice(0).forEach((end) => end());
+    await Promise.all(both);
+  });
+});
