@@ -1,3 +1,4 @@
+import { kindInputs } from "./kind";
 import { backupArgs, type BackupArgs } from "../../schema/backup";
 import { parseInput } from "../../schema/issues";
 import { ensureBackupDir, presentFiles, readBackupRoom, removeFiles, takeBackup, type BackupResult } from "../kernel/container/backup";
@@ -15,17 +16,7 @@ import { unreachableAtCheck } from "./unreachable";
  * only the newest `keep` of the files this resource made stay. Its delete leaves the files: a
  * backup is meant to outlive what it copies.
  */
-const inputKeys = ["host", "container", "directory", "trigger", "keep"] as const;
-
-function pickInputs(props: Props): Props {
-  return Object.fromEntries(inputKeys.filter((k) => props[k] !== undefined).map((k) => [k, props[k]]));
-}
-
-function parse(props: Props): BackupArgs {
-  const r = parseInput(backupArgs, pickInputs(props));
-  if (!r.ok) throw new Error(r.failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
-  return r.value;
-}
+const { pickInputs, parse } = kindInputs(backupArgs);
 
 async function context(a: BackupArgs) {
   const h = await hostContext(a.host);

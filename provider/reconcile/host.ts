@@ -1,3 +1,4 @@
+import { kindInputs } from "./kind";
 import { hostArgs, type HostArgs } from "../../schema/host";
 import { parseInput } from "../../schema/issues";
 import { chooseRuntime, managedControllers, type HostFacts } from "../kernel/host-facts";
@@ -32,16 +33,7 @@ export type HostOutputs = HostArgs & {
   runtimeVersion: string;
 };
 
-function parse(props: Props): HostArgs {
-  const r = parseInput(hostArgs, pickInputs(props));
-  if (!r.ok) throw new Error(r.failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
-  return r.value;
-}
-
-function pickInputs(props: Props): Props {
-  const { connection, prefix, runtime, draining, defaults } = props;
-  return Object.fromEntries(Object.entries({ connection, prefix, runtime, draining, defaults }).filter(([, v]) => v !== undefined));
-}
+const { parse, pickInputs } = kindInputs(hostArgs);
 
 async function observe(args: HostArgs): Promise<HostOutputs> {
   const { t, facts } = await hostContext(args);

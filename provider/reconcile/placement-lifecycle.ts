@@ -1,3 +1,4 @@
+import { kindInputs } from "./kind";
 import type { Limits } from "../../schema/limits";
 import { parseInput } from "../../schema/issues";
 import { maxUnavailableIssue, placementArgs, type PlacementArgs } from "../../schema/placement";
@@ -12,17 +13,7 @@ import { info, warn } from "../log";
 // any host; its answer is computed at check and kept in its inputs, so it is known at preview (the
 // Containers' `host` follows from it) and compared with the previous answer at the next check.
 
-const inputKeys = ["replicas", "hosts", "limits", "maxUnavailable", "probeTimeoutSeconds", "assignments", "warnings"] as const;
-
-function pickInputs(props: Props): Props {
-  return Object.fromEntries(inputKeys.filter((k) => props[k] !== undefined).map((k) => [k, props[k]]));
-}
-
-function parse(props: Props): PlacementArgs {
-  const r = parseInput(placementArgs, pickInputs(props));
-  if (!r.ok) throw new Error(r.failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
-  return r.value;
-}
+const { pickInputs, parse } = kindInputs(placementArgs);
 
 /** What one replica (or another cgroup on the host) reserves: memory.max, else memory.low; cpu.max. */
 export function demandOf(limits: Limits): Demand {

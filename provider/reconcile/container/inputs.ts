@@ -1,48 +1,15 @@
 import { containerArgs, disk, type ContainerArgs } from "../../../schema/container";
 import { parseInput, type InputFailure } from "../../../schema/issues";
 import type { Props } from "../provider-types";
+import { kindInputs } from "../kind";
 import { containsUnknown } from "../unknown";
 
 /** A Container's inputs as the engine hands them over: the declaration, parsed once. */
-const inputKeys = [
-  "host",
-  "name",
-  "parent",
-  "limits",
-  "rootfs",
-  "command",
-  "env",
-  "workingDir",
-  "user",
-  "hostname",
-  "mounts",
-  "disk",
-  "sysctls",
-  "procViews",
-  "state",
-  "restartPolicy",
-  "reportUsage",
-  "security",
-  "logMaxSize",
-  "stopGraceSeconds",
-  "networks",
-  "ports",
-  "dns",
-  "hosts",
-  "adopt",
-  "owner",
-  "migration",
-  "onSourceLost",
-  "diskFrom",
-  "ingress",
-  "rolling",
-] as const;
+const { pickInputs } = kindInputs(containerArgs, { owned: true });
+export { pickInputs };
+
 /** Inputs a running container cannot take: changing them replaces it (delete first: names are unique). */
 export const replaceKeys = ["name", "parent", "rootfs", "command", "env", "workingDir", "user", "hostname", "mounts", "security"] as const;
-
-export function pickInputs(props: Props): Props {
-  return Object.fromEntries(inputKeys.filter((k) => props[k] !== undefined).map((k) => [k, props[k]]));
-}
 
 /**
  * The declaration without `owner` (kept in state, never diffed: see ownership.ts) and `diskFrom`

@@ -1,4 +1,3 @@
-import { parseInput } from "../../../schema/issues";
 import { limits as limitsSchema, type Limits } from "../../../schema/limits";
 import { resourceLimitsArgs, type ResourceLimitsArgs } from "../../../schema/resource-limits";
 import { resolveBlockDevices } from "../../kernel/block-devices";
@@ -8,28 +7,12 @@ import { hostLayout } from "../../kernel/container/layout";
 import { BudgetRecords } from "../../kernel/owners";
 import { idleMs } from "../../kernel/shared-read";
 import { registerSharedRead, type HostContext } from "../host-context";
-import type { Props } from "../provider-types";
+import { kindInputs } from "../kind";
 import { containsUnknown } from "../unknown";
 
 export const periodUs = 100_000;
 
-export function parse(props: Props): ResourceLimitsArgs {
-  const r = parseInput(resourceLimitsArgs, declared(props));
-  if (!r.ok) throw new Error(r.failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
-  return r.value;
-}
-
-const inputKeys = ["host", "name", "parent", "limits", "disk", "onDeleteWithProcesses", "adopt", "owner"] as const;
-
-export function pickInputs(props: Props): Props {
-  return Object.fromEntries(inputKeys.filter((k) => props[k] !== undefined).map((k) => [k, props[k]]));
-}
-
-/** The declaration without `owner` (kept in state, never diffed: see ownership.ts). */
-export function declared(props: Props): Props {
-  const { owner: _owner, ...rest } = pickInputs(props);
-  return rest;
-}
+export const { parse, pickInputs, declared } = kindInputs(resourceLimitsArgs, { owned: true });
 
 /** A parent's declared limits as its ResourceLimits passed them (unknown or invalid: none). */
 export function declaredParentLimits(v: unknown): Limits | undefined {

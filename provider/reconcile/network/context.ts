@@ -1,21 +1,16 @@
+import { kindInputs } from "../kind";
 import { parseSubnet } from "../../../schema/ipv4";
-import { parseInput } from "../../../schema/issues";
 import { defaultGateway, networkArgs, type NetworkArgs } from "../../../schema/network";
 import { hostLayout } from "../../kernel/container/layout";
 import type { NetworkSpec } from "../../kernel/network/bridge";
 import { defaultBridge } from "../../kernel/network/names";
 import { NetworkHost } from "../../kernel/network/host";
 import { forgetReads, hostContext } from "../host-context";
-import type { Props } from "../provider-types";
 import { hostSnapshots } from "../container/reads";
 
-export const inputKeys = ["host", "name", "subnet", "gateway", "bridge", "nat", "isolated", "dynamicRange", "adopt", "owner", "ingress"] as const;
+export const { keys: inputKeys, pickInputs, declared, parse } = kindInputs(networkArgs, { owned: true });
 /** A network's identity on the host: another value is another bridge (and its containers' addresses). */
 export const replaceKeys = ["name", "subnet", "gateway", "bridge"] as const;
-
-export function pickInputs(props: Props): Props {
-  return Object.fromEntries(inputKeys.filter((k) => props[k] !== undefined).map((k) => [k, props[k]]));
-}
 
 /** The declaration with its defaults: the gateway is the subnet's first address, the bridge named after the network. */
 export function networkSpec(a: NetworkArgs): NetworkSpec {
@@ -31,18 +26,6 @@ export function networkSpec(a: NetworkArgs): NetworkSpec {
     ...(a.dynamicRange ? { dynamicRange: a.dynamicRange } : {}),
     ...(a.ingress ? { ingress: a.ingress } : {}),
   };
-}
-
-/** The declaration without `owner` (kept in state and in the host's record, never diffed: see ownership.ts). */
-export function declared(props: Props): Props {
-  const { owner: _owner, ...rest } = pickInputs(props);
-  return rest;
-}
-
-export function parse(props: Props): NetworkArgs {
-  const r = parseInput(networkArgs, declared(props));
-  if (!r.ok) throw new Error(r.failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
-  return r.value;
 }
 
 export async function context(a: NetworkArgs, owner?: string) {
