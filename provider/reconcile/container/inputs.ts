@@ -4,21 +4,16 @@ import type { Props } from "../provider-types";
 import { kindInputs } from "../kind";
 import { containsUnknown } from "../unknown";
 
-/** A Container's inputs as the engine hands them over: the declaration, parsed once. */
-const { pickInputs } = kindInputs(containerArgs, { owned: true });
+/**
+ * A Container's inputs as the engine hands them over, and the declaration (parsed once, below):
+ * without `owner` (kept in state, never diffed: see ownership.ts) and `diskFrom` (a `disk` that
+ * check took from the Host's defaults: withHostDefaults).
+ */
+const { pickInputs, declared } = kindInputs(containerArgs, { kept: ["owner", "diskFrom"] });
 export { pickInputs };
 
 /** Inputs a running container cannot take: changing them replaces it (delete first: names are unique). */
 export const replaceKeys = ["name", "parent", "rootfs", "command", "env", "workingDir", "user", "hostname", "mounts", "security"] as const;
-
-/**
- * The declaration without `owner` (kept in state, never diffed: see ownership.ts) and `diskFrom`
- * (a `disk` that check took from the Host's defaults: withHostDefaults).
- */
-function declared(props: Props): Props {
-  const { owner: _owner, diskFrom: _diskFrom, ...rest } = pickInputs(props);
-  return rest;
-}
 
 /**
  * The Host's default disk limit (its `defaults.disk`, passed along as `hostDefaults`) for a

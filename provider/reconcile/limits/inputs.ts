@@ -12,7 +12,7 @@ import { containsUnknown } from "../unknown";
 
 export const periodUs = 100_000;
 
-export const { parse, pickInputs, declared } = kindInputs(resourceLimitsArgs, { owned: true });
+export const { parse, pickInputs, declared } = kindInputs(resourceLimitsArgs, { kept: ["owner"] });
 
 /** A parent's declared limits as its ResourceLimits passed them (unknown or invalid: none). */
 export function declaredParentLimits(v: unknown): Limits | undefined {

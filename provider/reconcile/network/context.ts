@@ -8,7 +8,7 @@ import { NetworkHost } from "../../kernel/network/host";
 import { forgetReads, hostContext } from "../host-context";
 import { hostSnapshots } from "../container/reads";
 
-export const { keys: inputKeys, pickInputs, declared, parse } = kindInputs(networkArgs, { owned: true });
+export const { keys: inputKeys, pickInputs, declared, parse } = kindInputs(networkArgs, { kept: ["owner"] });
 /** A network's identity on the host: another value is another bridge (and its containers' addresses). */
 export const replaceKeys = ["name", "subnet", "gateway", "bridge"] as const;
 
