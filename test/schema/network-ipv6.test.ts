@@ -83,6 +83,9 @@ describe("a dual-stack Network's inputs", () => {
       },
     ]);
     expect(ctrFailures({ networks: [{ network: ref, address6: "fd36:1::1" }] })[0]!.reason).toContain("IPv6 gateway");
+    // /etc/hosts entries may be IPv6 addresses
+    expect(ctrFailures({ networks: [{ network: ref }], hosts: { db: "fd36:1::5", web: "10.236.1.9" } })).toEqual([]);
+    expect(ctrFailures({ hosts: { db: "fd36:1::5::1" } })).toHaveLength(1);
     const v4only = { name: "front", subnet: "10.236.1.0/24", gateway: "10.236.1.1", bridge: "ks-front" };
     expect(ctrFailures({ networks: [{ network: v4only, address6: "fd36:1::10" }] })).toEqual([
       {

@@ -93,7 +93,7 @@ export function ensureNetworkScript(prefix: string, layout: HostLayout, n: Netwo
 }
 
 /** What the kernel shows of a network, for observeNetwork to compare. */
-export function probeNetworkScript(layout: HostLayout, n: { name: string; bridge: string }, table: string): string {
+export function probeNetworkScript(layout: HostLayout, n: { name: string; bridge: string; subnet6?: string }, table: string): string {
   const br = q(n.bridge);
   return [
     `echo "alias $(cat /sys/class/net/${n.bridge}/ifalias 2>/dev/null)"`,
@@ -103,14 +103,19 @@ export function probeNetworkScript(layout: HostLayout, n: { name: string; bridge
     `echo "localnet $(cat /proc/sys/net/ipv4/conf/${n.bridge}/route_localnet 2>/dev/null)"`,
     `echo "localnet-wanted ${localnetWanted(layout, n.bridge)}"`,
     `echo "forward $(cat /proc/sys/net/ipv4/ip_forward)"`,
-    `echo "addr6 $(ip -o -6 addr show dev ${br} scope global 2>/dev/null | awk '{print $4}' | tr '\\n' ' ')"`,
-    `echo "forward6 $(cat ${forward6} 2>/dev/null)"`,
+    // a dual-stack network's IPv6 side
+    ...(n.subnet6
+      ? [
+          `echo "addr6 $(ip -o -6 addr show dev ${br} scope global 2>/dev/null | awk '{print $4}' | tr '\\n' ' ')"`,
+          `echo "forward6 $(cat ${forward6} 2>/dev/null)"`,
+          `nft list table ip6 ${table} 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft6 /; s/"$//'`,
+        ]
+      : []),
     `echo "brnf $(cat /sys/class/net/${n.bridge}/bridge/nf_call_iptables 2>/dev/null)"`,
     `echo "record $([ -f ${q(`${layout.network(n.name)}/network.json`)} ] && echo yes)"`,
     `echo "member $(nft list set ip ${table} bridges 2>/dev/null | grep -cF ${q(`"${n.bridge}"`)})"`,
     `nft list table ip ${table} 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`,
     `nft list table bridge ${table} 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/guard /; s/"$//'`,
-    `nft list table ip6 ${table} 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft6 /; s/"$//'`,
   ].join("\n");
 }
 

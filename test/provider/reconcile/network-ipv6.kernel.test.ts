@@ -62,7 +62,11 @@ describe("dual-stack Networks (IPv6 addresses, NAT66, published ports, anti-spoo
   let bridge = "";
   const macOf = async (name: string) => (await cs.exec(name, "cat /sys/class/net/eth0/address")).out.trim();
 
+  const forwarding = () => readFileSync("/proc/sys/net/ipv6/conf/all/forwarding", "utf8").trim();
+  let forwardingWas = "";
+
   beforeAll(async () => {
+    forwardingWas = forwarding();
     probeDir = mkdtempSync(join(tmpdir(), "kslice-probe-"));
     execFileSync("gcc", ["-static", "-O2", "-o", join(probeDir, "spoof6"), join(__dirname, "../../fixtures/probes/spoof6.c")]);
     net = await ns.create("lan", { subnet: "10.236.1.0/24", subnet6: "fd36:1::/64", nat: true });
@@ -89,6 +93,8 @@ describe("dual-stack Networks (IPv6 addresses, NAT66, published ports, anti-spoo
     await cs.deleteHost();
     rmSync(probeDir, { recursive: true, force: true });
     expect(leaksOf(prefix)).toEqual([]);
+    // IPv6 forwarding, on while the dual-stack network lived, is as it was
+    expect(forwarding()).toBe(forwardingWas);
   });
 
   it("gives each container an IPv6 address (allocated or static, claimed on the host) and the link-local one of its MAC", async () => {
@@ -105,6 +111,7 @@ describe("dual-stack Networks (IPv6 addresses, NAT66, published ports, anti-spoo
     expect(inside.match(/inet6 fe80::\S+/g)).toEqual([`inet6 ${ll}/64`]);
     expect(inside).toContain(`default via ${gateway6} dev eth0`);
     expect(sh(`ip -6 addr show dev ${bridge}`)).toContain(`inet6 ${gateway6}/64 scope global`);
+    expect(forwarding()).toBe("1");
     // its own name resolves to both addresses (/etc/hosts)
     expect((await cs.exec("attacker", "cat /etc/hosts")).out).toMatch(/fd36:1::2\tattacker/);
     forgetReads();
