@@ -179,7 +179,8 @@ export function removeNetworkScript(prefix: string, layout: HostLayout, n: { nam
     `(\n${syncScript([layout.network(n.name)])}\n) || exit 1`,
     `[ -n "$(ls ${q(layout.networks)} 2>/dev/null)" ] && exit 0`,
     ...giveBack(prefix, layout, forwardWas, "/proc/sys/net/ipv4/ip_forward"),
-    ...giveBack(prefix, layout, forward6Was, forward6),
+    // IPv6's only to a prefix with a dual-stack bridge: another knows nothing of it (an older kslice's)
+    ...giveBack(prefix, layout, forward6Was, forward6, `d=\${b%/bridge}; [ -n "$(ip -o -6 addr show dev "\${d##*/}" scope global 2>/dev/null)" ] || continue`),
     `rmdir ${q(layout.networks)} 2>/dev/null`,
     `exec 8>${q(nftLock(layout.runDir))}; flock -w 60 8 && { nft delete table ip ${table} 2>/dev/null; nft delete table bridge ${table} 2>/dev/null; nft delete table ip6 ${table} 2>/dev/null; true; }`,
   ].join("\n");
@@ -190,13 +191,14 @@ export function removeNetworkScript(prefix: string, layout: HostLayout, n: { nam
  * another prefix's bridges still need it, so its last network puts the old value back (the record
  * is handed over), else one prefix's leaving would cut every other team's NAT.
  */
-function giveBack(prefix: string, layout: HostLayout, wasOf: (l: HostLayout) => string, proc: string): string[] {
+function giveBack(prefix: string, layout: HostLayout, wasOf: (l: HostLayout) => string, proc: string, only = ""): string[] {
   const was = q(wasOf(layout));
   return [
     `if [ -f ${was} ]; then`,
     `  keep=; for b in /sys/class/net/ks*/bridge; do`,
     `    a=$(cat "\${b%/bridge}/ifalias" 2>/dev/null); case $a in */network/*) ;; *) continue ;; esac; p=\${a%%/network/*}`,
     `    [ "$p" != ${q(prefix)} ] && [ -d "${hostLayout("$p").networks}" ] || continue`,
+    ...(only ? [`    ${only}`] : []),
     `    [ -f "${wasOf(hostLayout("$p"))}" ] || mv ${was} "${wasOf(hostLayout("$p"))}"; keep=1; break`,
     `  done`,
     `  [ -n "$keep" ] || cat ${was} > ${proc}; rm -f ${was}`,

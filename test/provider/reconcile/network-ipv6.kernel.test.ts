@@ -253,6 +253,16 @@ describe("dual-stack Networks (IPv6 addresses, NAT66, published ports, anti-spoo
     forgetReads();
     expect(await N.diff("", net.outs, net.inputs)).toEqual({ changes: false });
     expect(sh(`nft list chain ip6 ${prefix} postrouting`)).toContain("masquerade");
+
+    // what a reboot leaves (no ip6 table, no gateway6): the network's ensure.sh, which boot.sh runs, brings them back
+    sh(`nft delete table ip6 ${prefix}; ip -6 addr flush dev ${bridge} scope global; sh /var/lib/${prefix}/networks/lan/ensure.sh`);
+    forgetReads();
+    expect(await N.diff("", net.outs, net.inputs)).toEqual({ changes: false });
+    // the published port's IPv6 rule went with the table: the container's drift, put back by its net.sh
+    expect(await L.diff("", neighbour.outs, neighbour.inputs)).toEqual({ changes: true });
+    neighbour = { outs: (await L.update("", neighbour.outs, neighbour.inputs)).outs!, inputs: neighbour.inputs };
+    forgetReads();
+    expect(await L.diff("", neighbour.outs, neighbour.inputs)).toEqual({ changes: false });
   });
 
   it("refuses at check overlapping IPv6 prefixes (on the host and in one program), a static address6 already held, and ingress on a dual-stack network", async () => {
