@@ -1,7 +1,8 @@
 import { z } from "zod";
 import { show } from "./issues";
 import { formatIPv4, isHostAddress, parseIPv4, parseSubnet } from "./ipv4";
-import { ingressRules, ipv4, networkName, networkRef } from "./network";
+import { ingressRules, ipv4, ipv6, networkName, networkRef } from "./network";
+import { formatIPv6, isHostAddress6, parseIPv6, parseSubnet6 } from "./ipv6";
 import { rate } from "./units";
 
 /** A container's place on one network. */
@@ -10,6 +11,8 @@ export const networkAttachment = z.strictObject({
   network: z.union([networkName, networkRef]),
   /** A static address inside the subnet. @default the lowest free one, kept on the host while the container exists */
   address: ipv4.optional(),
+  /** A static IPv6 address inside a dual-stack network's subnet6. @default the lowest free one, kept on the host while the container exists */
+  address6: ipv6.optional(),
   /** Traffic shaping on this interface (tc token bucket), OpenVZ-style. @default none */
   bandwidth: z
     .strictObject({
@@ -21,7 +24,9 @@ export const networkAttachment = z.strictObject({
     .optional(),
   /**
    * Anti-spoofing: frames leave this interface only from the container's own MAC, IPv4 only from
-   * its own address, ARP only naming both; no IPv6 or DHCP server replies. false lets
+   * its own address, ARP only naming both, IPv6 (on a dual-stack network) only from its own IPv6
+   * address and neighbour advertisements only for it; no router advertisements, DHCP or DHCPv6
+   * server replies. false lets
    * the container send from any source, as a router or VPN gateway must. @default true
    */
   antiSpoofing: z.boolean().optional(),
@@ -58,7 +63,7 @@ export const networkFields = {
   /** /etc/resolv.conf. @default the host's nameservers when the container has networks */
   dns: dns.optional(),
   /** Extra /etc/hosts entries: name → address. @default none */
-  hosts: z.record(hostName, ipv4).default({}),
+  hosts: z.record(hostName, z.union([ipv4, ipv6])).default({}),
   /**
    * Who may reach the container (ARCHITECTURE.md, "Ingress rules"): a list of sources (cidr,
    * container or network), protocol and ports. Given, everything else arriving on its networks is
@@ -84,7 +89,9 @@ export function checkNetworkFields(a: { networks: Attachment[]; ports: Port[] },
         message: `got ${show(names[i])} twice; a container joins a network once`,
         input: names[i],
       });
-    if (typeof n.network === "string" || n.address === undefined) return;
+    if (typeof n.network === "string") return;
+    checkAddress6(n.network, n.address6, i, ctx);
+    if (n.address === undefined) return;
     const s = parseSubnet(n.network.subnet)!;
     const ip = parseIPv4(n.address)!;
     if (!isHostAddress(s, ip)) {
@@ -128,6 +135,21 @@ export function checkNetworkFields(a: { networks: Attachment[]; ports: Port[] },
       });
     seen.set(key, i);
   });
+}
+
+/** A static IPv6 address against the network's ref: the network must be dual-stack and hold it. */
+function checkAddress6(net: { name: string; subnet6?: string; gateway6?: string }, address6: string | undefined, i: number, ctx: z.RefinementCtx): void {
+  if (address6 === undefined) return;
+  const issue = (message: string) => ctx.addIssue({ code: "custom", path: ["networks", i, "address6"], message, input: address6 });
+  const s = net.subnet6 === undefined ? undefined : parseSubnet6(net.subnet6);
+  if (!s) return issue(`got ${show(address6)}, but network ${net.name} has no subnet6 (IPv4 only); declare one on the Network, or leave address6 out`);
+  const ip = parseIPv6(address6)!;
+  if (!isHostAddress6(s, ip))
+    issue(
+      `got ${show(address6)}; expected an address inside ${net.name}'s subnet6 ${net.subnet6} (${formatIPv6(s.base + 1n)} to ${formatIPv6(s.base + s.size - 1n)})`,
+    );
+  else if (net.gateway6 !== undefined && parseIPv6(net.gateway6) === ip)
+    issue(`got ${show(address6)}, which is ${net.name}'s IPv6 gateway (the host's address on the bridge); expected another address in ${net.subnet6}`);
 }
 
 /** "tcp/0.0.0.0/8080": what a published port claims on the host. */

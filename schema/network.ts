@@ -3,6 +3,7 @@ import { show } from "./issues";
 import { formatIPv4, isHostAddress, parseIPv4, parseSubnet } from "./ipv4";
 import { hostRef } from "./resource-limits";
 import { ingressSchemas } from "./ingress";
+import { formatIPv6, isHostAddress6, parseIPv6, parseSubnet6 } from "./ipv6";
 
 /** A network's name: it names files on the host and nftables comments. */
 export const networkName = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,31}$/, 'expected lower-case letters, digits, "_" or "-", at most 32 characters');
@@ -38,6 +39,23 @@ export const subnet = checked(
       : `got ${show(v)}; expected an IPv4 subnet with zero host bits, like "10.88.1.0/24"`,
 );
 
+export const ipv6 = checked(
+  (v) => parseIPv6(v) !== undefined,
+  (v) => `got ${show(v)}; expected an IPv6 address like "fd36:1::5"`,
+);
+
+/** /64 (SLAAC's size, what most operators hand out) to /120 (room for a gateway and a few containers). */
+export const subnet6 = checked(
+  (v) => {
+    const s = parseSubnet6(v);
+    return s !== undefined && s.bits >= 64 && s.bits <= 120;
+  },
+  (v) =>
+    parseSubnet6(v)
+      ? `got ${show(v)}; expected a prefix length from /64 to /120`
+      : `got ${show(v)}; expected an IPv6 prefix with zero host bits, like "fd36:1::/64"`,
+);
+
 export const networkArgs = z
   .strictObject({
     host: hostRef,
@@ -47,6 +65,10 @@ export const networkArgs = z
     subnet,
     /** The host's address on the bridge and the containers' default route. @default the subnet's first address */
     gateway: ipv4.optional(),
+    /** IPv6 prefix of the bridge, "fd36:1::/64" (/64 to /120): the network is dual-stack, each container gets an IPv6 address too. @default none (IPv4 only) */
+    subnet6: subnet6.optional(),
+    /** The host's IPv6 address on the bridge and the containers' IPv6 default route. @default the prefix's first host address ("…::1") */
+    gateway6: ipv6.optional(),
     /** The Linux bridge's name (at most 15 characters, starting with "ks"). @default "ks-" and the network's name, or a hash when too long */
     bridge: bridgeName.optional(),
     /**
@@ -74,6 +96,24 @@ export const networkArgs = z
         input: a.dynamicRange,
       });
     }
+    if (a.gateway6 !== undefined && a.subnet6 === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["gateway6"],
+        message: `got ${show(a.gateway6)} without a subnet6; declare the network's IPv6 prefix too`,
+        input: a.gateway6,
+      });
+    }
+    const s6 = a.subnet6 === undefined ? undefined : parseSubnet6(a.subnet6);
+    const g6 = a.gateway6 === undefined ? undefined : parseIPv6(a.gateway6);
+    if (s6 && g6 !== undefined && !isHostAddress6(s6, g6)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["gateway6"],
+        message: `got ${show(a.gateway6)}; expected a host address inside ${a.subnet6} (${formatIPv6(s6.base + 1n)} to ${formatIPv6(s6.base + s6.size - 1n)})`,
+        input: a.gateway6,
+      });
+    }
     if (!s || a.gateway === undefined) return;
     const gw = parseIPv4(a.gateway)!;
     if (!isHostAddress(s, gw)) {
@@ -89,7 +129,14 @@ export const networkArgs = z
 export type NetworkArgs = z.output<typeof networkArgs>;
 
 /** What a container needs to know of a network, carried by the Network's `ref` (known at preview). */
-export const networkRef = z.strictObject({ name: networkName, subnet, gateway: ipv4, bridge: bridgeName });
+export const networkRef = z.strictObject({
+  name: networkName,
+  subnet,
+  gateway: ipv4,
+  bridge: bridgeName,
+  subnet6: subnet6.optional(),
+  gateway6: ipv6.optional(),
+});
 export type NetworkRef = z.output<typeof networkRef>;
 
 /** FNV-1a, 32 bits: a stable short digest without node:crypto (schema stays importable anywhere). */
@@ -113,6 +160,12 @@ export function defaultBridge(prefix: string, network: string): string {
 export function defaultGateway(subnetCidr: string): string {
   const s = parseSubnet(subnetCidr);
   return s ? formatIPv4(s.base + 1) : ""; // an invalid subnet is reported by the Network's check
+}
+
+/** The IPv6 gateway a dual-stack network gets by default: its prefix's first host address. */
+export function defaultGateway6(subnet6Cidr: string): string {
+  const s = parseSubnet6(subnet6Cidr);
+  return s ? formatIPv6(s.base + 1n) : "";
 }
 
 /** Declared ingress rules (schema/ingress.ts), with this file's network reference. */

@@ -37,6 +37,8 @@ export interface NetworkAttachmentArgs {
   network: Network | pulumi.Input<NetworkRef> | pulumi.Input<string>;
   /** A static address in the subnet. @default the lowest free one, kept while the container exists */
   address?: pulumi.Input<string>;
+  /** A static IPv6 address in a dual-stack network's subnet6. @default the lowest free one, kept while the container exists */
+  address6?: pulumi.Input<string>;
   /** Traffic shaping (tc), e.g. "10mbit"; changes apply live. */
   bandwidth?: pulumi.Input<{ ingress?: pulumi.Input<string | number>; egress?: pulumi.Input<string | number> }>;
   /** Anti-spoofing: only the container's own MAC and address leave this interface; false for a router or VPN gateway. @default true */
@@ -191,6 +193,8 @@ export class Container extends pulumi.CustomResource {
   declare readonly addresses: pulumi.Output<Record<string, string>>;
   /** Address on the first network (null without one). */
   declare readonly address: pulumi.Output<string | null>;
+  /** IPv6 address on the first network when it is dual-stack (null otherwise). */
+  declare readonly address6: pulumi.Output<string | null>;
   /**
    * Facets of the running init's security that the kernel (/proc/<pid>/status, uid_map) shows
    * otherwise than declared: "capabilities", "seccomp", "no_new_privs", "uid_map". Empty when it
@@ -217,6 +221,7 @@ export class Container extends pulumi.CustomResource {
       usage: undefined,
       addresses: undefined,
       address: undefined,
+      address6: undefined,
       securityDrift: undefined,
       lastMigration: undefined,
       leftBehind: undefined,

@@ -1,5 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
-import { defaultBridge, defaultGateway } from "../../schema/network";
+import { defaultBridge, defaultGateway, defaultGateway6 } from "../../schema/network";
 import type { Host } from "./host";
 import { hostInput, type HostRef } from "./host-ref";
 import { ownerInput } from "./owner";
@@ -13,6 +13,10 @@ export interface NetworkArgs {
   subnet: pulumi.Input<string>;
   /** The host's address on the bridge, the containers' default route. @default the subnet's first address */
   gateway?: pulumi.Input<string>;
+  /** IPv6 prefix (/64 to /120), "fd36:1::/64": the network is dual-stack and each container gets an IPv6 address too; changing it replaces the network. @default none (IPv4 only) */
+  subnet6?: pulumi.Input<string>;
+  /** The host's IPv6 address on the bridge, the containers' IPv6 default route. @default the prefix's first host address */
+  gateway6?: pulumi.Input<string>;
   /** Bridge name: at most 15 characters, starting with "ks". @default "ks-<name>" (a digest under a non-default prefix) */
   bridge?: pulumi.Input<string>;
   /** Allocated addresses come from this CIDR inside the subnet (Docker's --ip-range); keep static ones outside it. @default the subnet */
@@ -52,6 +56,8 @@ export interface NetworkRef {
   subnet: string;
   gateway: string;
   bridge: string;
+  subnet6?: string;
+  gateway6?: string;
 }
 
 /** A Linux bridge with a subnet and gateway, optional NAT, isolated from kslice's other networks. */
@@ -60,6 +66,8 @@ export class Network extends pulumi.CustomResource {
   declare readonly subnet: pulumi.Output<string>;
   declare readonly gateway: pulumi.Output<string>;
   declare readonly bridge: pulumi.Output<string>;
+  declare readonly subnet6: pulumi.Output<string | undefined>;
+  declare readonly gateway6: pulumi.Output<string | undefined>;
   declare readonly nat: pulumi.Output<boolean>;
   declare readonly dynamicRange: pulumi.Output<string | undefined>;
   declare readonly isolated: pulumi.Output<boolean>;
@@ -89,6 +97,8 @@ export class Network extends pulumi.CustomResource {
             isolated: undefined,
             gateway: undefined,
             bridge: undefined,
+            subnet6: undefined,
+            gateway6: undefined,
             ...args,
             host: h.host,
             name: netName,
@@ -103,11 +113,14 @@ export class Network extends pulumi.CustomResource {
     } finally {
       restore();
     }
-    this.ref = pulumi.all([this.urn, netName, args.subnet, args.gateway, args.bridge, h.host]).apply(([, n, subnet, gateway, bridge, host]) => ({
-      name: n,
-      subnet,
-      gateway: gateway ?? defaultGateway(subnet),
-      bridge: bridge ?? defaultBridge((host as HostRef).prefix ?? "kslice", n),
-    }));
+    this.ref = pulumi
+      .all([this.urn, netName, args.subnet, args.gateway, args.bridge, h.host, args.subnet6, args.gateway6])
+      .apply(([, n, subnet, gateway, bridge, host, subnet6, gateway6]) => ({
+        name: n,
+        subnet,
+        gateway: gateway ?? defaultGateway(subnet),
+        bridge: bridge ?? defaultBridge((host as HostRef).prefix ?? "kslice", n),
+        ...(subnet6 ? { subnet6, gateway6: gateway6 ?? defaultGateway6(subnet6) } : {}),
+      }));
   }
 }

@@ -21,7 +21,13 @@ export class Networks {
 
   /** A network's ref, as a Network resource hands it to containers. */
   ref(outs: Props) {
-    return { name: outs.name, subnet: outs.subnet, gateway: outs.gateway, bridge: outs.bridge };
+    return {
+      name: outs.name,
+      subnet: outs.subnet,
+      gateway: outs.gateway,
+      bridge: outs.bridge,
+      ...(outs.subnet6 ? { subnet6: outs.subnet6, gateway6: outs.gateway6 } : {}),
+    };
   }
 
   async cleanup(): Promise<void> {

@@ -30,6 +30,7 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
   /** A second team on the same VM: another prefix, its own nftables table. */
   const host2 = () => ({ connection: sshConnection(vm()), prefix: `${prefix}2` });
   let net2: Props | undefined;
+  let net6: Props | undefined;
   const others: Props[] = [];
   const ok = async (command: string, input?: string): Promise<string> => {
     const r = await sshRun(vm(), command, input, { timeoutMs: 60_000 });
@@ -58,6 +59,7 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
   beforeAll(() => {
     execFileSync("gcc", ["-static", "-O2", "-o", join(local, "loopback-syn"), join(__dirname, "../fixtures/probes/loopback-syn.c")]);
     execFileSync("gcc", ["-static", "-O2", "-o", join(local, "spoof"), join(__dirname, "../fixtures/probes/spoof.c")]);
+    execFileSync("gcc", ["-static", "-O2", "-o", join(local, "spoof6"), join(__dirname, "../fixtures/probes/spoof6.c")]);
   });
 
   afterAll(async () => {
@@ -70,6 +72,7 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
     try {
       for (const c of containers.reverse()) await C.delete("", c).catch(() => undefined);
       if (net) await N.delete("", net).catch(() => undefined);
+      if (net6) await N.delete("", net6).catch(() => undefined);
       await hostLifecycle.delete("", { ...host(), runtime: "auto" }).catch(() => undefined);
       for (const c of others) await C.delete("", c).catch(() => undefined);
       if (net2) await N.delete("", net2).catch(() => undefined);
@@ -247,6 +250,44 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
     expect(Number(/packets (\d+)/.exec(await ok(`nft list counter ip ${prefix} ingress_gate`))![1])).toBeGreaterThan(0);
   });
 
+  it("dual-stack: two containers reach each other over IPv6; a forged IPv6 source to the host is dropped, and arrives with antiSpoofing false", async () => {
+    await ok(`mkdir -p ${probeDir} && base64 -d > ${probeDir}/spoof6 && chmod 755 ${probeDir}/spoof6`, readFileSync(join(local, "spoof6")).toString("base64"));
+    const c = await N.check({}, { host: host(), name: "v6-net", subnet: "10.236.20.0/24", subnet6: "fd36:20::/64" });
+    expect(c.failures).toBeUndefined();
+    net6 = (await N.create(c.inputs!)).outs!;
+    const on = (antiSpoofing: boolean) => [{ network: "v6-net", antiSpoofing }];
+    const probe = [{ type: "bind", source: probeDir, target: "/probe" }];
+    let sender = await makeContainer({ name: "v6a", command: ["sleep", "600"], networks: on(true), mounts: probe });
+    const { outs: b } = await makeContainer({ name: "v6b", command: ["sleep", "600"], networks: on(true), mounts: probe });
+    const a6 = sender.outs.address6 as string;
+    expect([a6, b.address6]).toEqual(["fd36:20::2", "fd36:20::3"]);
+    const round = async (tag: string) => {
+      await ok(`setsid ${probeDir}/spoof6 listen 18967 120 > ${probeDir}/host6-${tag} 2>&1 < /dev/null & echo $! > ${probeDir}/host6-${tag}.pid; sleep 0.5`);
+      await exec("v6b", `/probe/spoof6 listen 18966 120 > /tmp/peer6-${tag} 2>&1 & echo $! > /tmp/w6-${tag}.pid; sleep 0.5`);
+      const send = async (args: string) => expect((await exec("v6a", `/probe/spoof6 ${args}`)).exitCode, args).toBe(0);
+      await send(`say ${b.address6} 18966 peer-${tag}`);
+      await send(`udp fd36:20::77 ${net6!.gateway6} 18967 forged-${tag}`);
+      await send(`say ${net6!.gateway6} 18967 honest-${tag}`);
+      await ok(`sleep 1; kill $(cat ${probeDir}/host6-${tag}.pid)`);
+      await exec("v6b", `kill $(cat /tmp/w6-${tag}.pid)`);
+      return { host: await ok(`cat ${probeDir}/host6-${tag}`), peer: (await exec("v6b", `cat /tmp/peer6-${tag}`)).stdout };
+    };
+    const guarded = await round("guarded");
+    expect(guarded.peer).toContain(`from ${a6} peer-guarded`);
+    expect(guarded.host).toContain(`from ${a6} honest-guarded`);
+    expect(guarded.host).not.toContain("forged");
+    // the control: the sender's guard off (live), the forged source arrives
+    const cc = await C.check({}, { ...sender.inputs, networks: on(false) });
+    expect(cc.failures).toBeUndefined();
+    const outs = (await C.update("", sender.outs, cc.inputs!)).outs!;
+    expect(outs.pid).toBe(sender.outs.pid);
+    containers.splice(containers.indexOf(sender.inputs), 1, cc.inputs!);
+    sender = { inputs: cc.inputs!, outs };
+    const open = await round("open");
+    expect(open.host).toContain("from fd36:20::77 forged-open");
+    expect(open.host).toContain(`from ${a6} honest-open`);
+  });
+
   it("keeps a container's bundle (config.json with its env, log, writable layer) from other users of the VM", async () => {
     const { outs } = await makeContainer({ name: "vault", command: ["sh", "-c", "echo private > /data; exec sleep 600"], env: { TOKEN: "lab-secret" } });
     const bundle = outs.bundlePath as string;
@@ -287,6 +328,7 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
   it("deletes the container, the network and the host's setup: nothing named after the prefix is left", async () => {
     for (const c of containers.splice(0).reverse()) await C.delete("", c);
     await N.delete("", net);
+    if (net6) await N.delete("", net6);
     await hostLifecycle.delete("", { ...host(), runtime: "auto" });
     for (const c of others.splice(0)) await C.delete("", c);
     if (net2) await N.delete("", net2);

@@ -18,7 +18,7 @@ export interface ClaimsSnapshot {
   logSizes: Map<string, number>;
   /** The host's network records, by network name. */
   networks: Map<string, NetworkSpec>;
-  /** Addresses held, by container, then network. */
+  /** Addresses held, by container, then network (an IPv6 address under "<network>/6"). */
   addresses: Map<string, Map<string, string>>;
   /** User-namespace range index claimed by each of the prefix's containers. */
   ranges: Map<string, number>;
@@ -141,11 +141,12 @@ export function parseSnapshot(out: string): ContainerSnapshot {
   // ".../networks/<net>/addresses/<ip>:<owner>"
   const addresses = new Map<string, Map<string, string>>();
   for (const line of addressPart.split("\n").filter(Boolean)) {
-    const m = /\/([^/]+)\/addresses\/([\d.]+):(.+)$/.exec(line);
+    // an IPv6 claim's name holds ":" (the owner's never does), kept under "<net>/6" (v6Key)
+    const m = /\/([^/]+)\/addresses\/([\d.]+|[0-9a-f]*:[0-9a-f:]*):([^:]+)$/.exec(line);
     if (!m) continue;
     const [, net = "", ip = "", owner = ""] = m;
     if (!addresses.has(owner)) addresses.set(owner, new Map());
-    addresses.get(owner)!.set(net, ip);
+    addresses.get(owner)!.set(ip.includes(":") ? `${net}/6` : net, ip);
   }
   const parsed = JSON.parse(list.trim() || "null") as RuntimeState[] | null;
   const states = new Map((parsed ?? []).map((s) => [s.id, { id: s.id, status: s.status, pid: s.pid, created: s.created }]));

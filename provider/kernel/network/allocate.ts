@@ -1,4 +1,5 @@
 import { parseIPv4, parseSubnet } from "../../../schema/ipv4";
+import { formatIPv6, parseIPv6, parseSubnet6 } from "../../../schema/ipv6";
 import { shellQuote as q } from "../shell";
 import type { HostLayout } from "../container/layout";
 import { durably } from "../durable";
@@ -107,9 +108,29 @@ export function chooseAddress(r: AllocationRequest, taken: ReadonlySet<string>):
   return undefined;
 }
 
+/**
+ * The lowest IPv6 address of the prefix (after its first, the subnet-router anycast) that is
+ * neither the gateway nor in `taken`; undefined when the prefix is full. As chooseAddress.
+ */
+export function chooseAddress6(subnet6: string, gateway6: string, taken: ReadonlySet<string>): string | undefined {
+  const s = parseSubnet6(subnet6)!;
+  const gw = parseIPv6(gateway6);
+  // the lowest free one lies within taken.size + 2 steps of the start
+  for (let i = s.base + 1n; i < s.base + s.size && i <= s.base + BigInt(taken.size) + 2n; i++) {
+    if (i !== gw && !taken.has(formatIPv6(i))) return formatIPv6(i);
+  }
+  return undefined;
+}
+
+/** The key of a container's IPv6 address in a snapshot's per-network addresses: "<network>/6" (network names hold no "/"). */
+export const v6Key = (network: string) => `${network}/6`;
+
 export interface AddressClaim {
   network: string;
+  /** IPv4 dotted, or IPv6 in canonical notation (the claim file's name either way). */
   address: string;
+  /** 6: an IPv6 address (claims of both families share the network's directory; an IPv4 name holds a ".", an IPv6 one a ":"). */
+  family?: 6;
   /** Declared by the user: taken by another container is an error, not a lost race to retry. */
   declared: boolean;
   dynamicRange?: string;
@@ -144,7 +165,7 @@ export function claimAddressesScript(layout: HostLayout, container: string, clai
       `d=${q(`${layout.network(r.network)}/addresses`)}; want=${q(r.address)}`,
       `[ -d "$d" ] || { echo ${q(`networks: network ${JSON.stringify(r.network)} is not on the host (create its Network first)`)} >&2; exit 3; }`,
       `exec 9>"$d/../lock"; flock -w 60 9 || { echo "timed out waiting for the lock of network ${r.network}" >&2; exit 1; }`,
-      `mine=$(grep -lxF -- "$c" "$d"/* 2>/dev/null | head -n 1); mine=\${mine##*/}`,
+      `mine=$(grep -lxF -- "$c" "$d"/${r.family === 6 ? "*:*" : "*.*"} 2>/dev/null | head -n 1); mine=\${mine##*/}`,
       `if [ "$mine" != "$want" ]; then`,
       r.declared
         ? `  [ -e "$d/$want" ] && { echo "networks: address $want on network ${r.network} is taken by container $(cat "$d/$want")${r.dynamicRange ? "" : " (a network's dynamicRange keeps allocated addresses away from static ones)"}" >&2; exit 4; }`

@@ -3,10 +3,21 @@ import { shellQuote as q } from "../shell";
 import type { HostLayout } from "../container/layout";
 import type { BundleFile } from "../container/files";
 import type { Transport } from "../../transport/transport";
-import { containerOwner, nftTable, vethAliasPrefix } from "./names";
+import { containerOwner, linkLocalFor, nftTable, vethAliasPrefix } from "./names";
 import { localnetScript } from "./localnet";
 import { guardApplyScript, guardElements, guardLinesOf, guardListing, guardRemoveScript, wantedGuardLines } from "./guard";
-import { ensureRulesScript, onLoopback, portRules, removeRulesScript, ruleComments, skeleton, unpublishedMarker, type PortRule } from "./nft";
+import {
+  ensureRulesScript,
+  ip6Table,
+  onLoopback,
+  portRules,
+  portRules6,
+  removeRulesScript,
+  ruleComments,
+  skeleton,
+  unpublishedMarker,
+  type PortRule,
+} from "./nft";
 import { ingressApplyScript, ingressElements, ingressHolds, ingressProbe, ingressRemoveScript } from "./ingress";
 import type { Allowed } from "../../../schema/ingress";
 
@@ -25,6 +36,10 @@ export interface Attachment {
   /** bits per second into / out of the container */
   ingress?: number;
   egress?: number;
+  /** On a dual-stack network: the IPv6 address (canonical), its prefix length and the IPv6 gateway. */
+  address6?: string;
+  bits6?: number;
+  gateway6?: string;
   /** Anti-spoofing on this interface (guard.ts); false for a router or VPN gateway. */
   guard: boolean;
   /** Declared ingress to this address (ingress.ts): the flows let in; undefined: no filtering. */
@@ -84,6 +99,13 @@ export function netScript(prefix: string, layout: HostLayout, container: string,
         `  inns ip link set dev ${e} address ${a.mac} up || exit 1`,
         `  [ "$(inns ip -o -4 addr show dev ${e} | awk '{print $4}')" = ${q(`${a.address}/${a.bits}`)} ] || { inns ip -4 addr flush dev ${e} && inns ip addr add ${q(`${a.address}/${a.bits}`)} dev ${e}; } || exit 1`,
         ...(a.index === 0 ? [`  inns ip route replace default via ${a.gateway} dev ${e} || exit 1`] : []),
+        ...(a.address6
+          ? [
+              `  [ "$(inns ip -o -6 addr show dev ${e} scope global | awk '{print $4}')" = ${q(`${a.address6}/${a.bits6}`)} ] || { inns ip -6 addr flush dev ${e} scope global && inns ip addr add ${q(`${a.address6}/${a.bits6}`)} dev ${e} nodad; } || exit 1`,
+              `  inns ip -6 addr replace ${linkLocalFor(a.mac)}/64 dev ${e} nodad || exit 1`,
+              ...(a.index === 0 ? [`  inns ip -6 route replace default via ${a.gateway6} dev ${e} || exit 1`] : []),
+            ]
+          : []),
         a.ingress ? `  tc qdisc replace dev ${a.veth} root ${tbf(a.ingress)} || exit 1` : `  tc qdisc del dev ${a.veth} root 2>/dev/null`,
         a.egress ? `  inns tc qdisc replace dev ${e} root ${tbf(a.egress)} || exit 1` : `  inns tc qdisc del dev ${e} root 2>/dev/null`,
         `else`,
@@ -92,9 +114,12 @@ export function netScript(prefix: string, layout: HostLayout, container: string,
         // set on its own line. A veth of an exited init can take a moment to go: retry for up to 2 s.
         `  [ -e /sys/class/net/${a.bridge} ] || { echo "networks.${a.index}: bridge ${a.bridge} of network ${a.network} is missing" >&2; exit 1; }`,
         `  [ -z "$i" ] || ip link del dev ${a.veth} 2>/dev/null`,
-        // Networks are IPv4 (README): neither end gets an IPv6 link-local address before it is up, so
-        // no DAD, MLD or router solicitation is flooded to every port of the bridge at each start
-        // (each container's namespace took them: O(N) per start). Left out where the kernel has no IPv6.
+        // Neither end generates an IPv6 link-local address, so no DAD, MLD or router solicitation
+        // is flooded to every port of the bridge at each start (each container's namespace took
+        // them: O(N) per start). Left out where the kernel has no IPv6. A dual-stack network's
+        // container gets its IPv6 address and the link-local one of its MAC, set, without DAD
+        // (kslice claimed the one, the MAC is pinned): the kernel sends NDP probes only from a
+        // link-local source, and these two are all the guard lets it send from (guard.ts).
         `  g6h=; g6n=; [ ! -d /proc/sys/net/ipv6 ] || { g6h="link set dev ${a.veth} addrgenmode none"; g6n="link set dev ${e} addrgenmode none"; }`,
         `  n=0; until err=$(ip -batch - 2>&1 <<KSLICE_IP`,
         `link add name ${a.veth} master ${a.bridge} type veth peer name ${e} address ${a.mac} netns $pid`,
@@ -110,14 +135,20 @@ export function netScript(prefix: string, layout: HostLayout, container: string,
         `link set dev ${e} up`,
         `addr add ${a.address}/${a.bits} dev ${e}`,
         ...(a.index === 0 ? [`route replace default via ${a.gateway} dev ${e}`] : []),
+        ...(a.address6 ? [`addr add ${a.address6}/${a.bits6} dev ${e} nodad`, `addr add ${linkLocalFor(a.mac)}/64 dev ${e} nodad`] : []),
+        ...(a.address6 && a.index === 0 ? [`route replace default via ${a.gateway6} dev ${e}`] : []),
         `KSLICE_IP`,
-        `  ) || ${fail(`cannot give ${e} its address ${a.address}/${a.bits}`)}`,
+        `  ) || ${fail(`cannot give ${e} its address ${a.address}/${a.bits}${a.address6 ? ` and ${a.address6}/${a.bits6}` : ""}`)}`,
         ...(a.ingress ? [`  tc qdisc replace dev ${a.veth} root ${tbf(a.ingress)} || exit 1`] : []),
         ...(a.egress ? [`  inns tc qdisc replace dev ${e} root ${tbf(a.egress)} || exit 1`] : []),
         `fi`,
       ];
     }),
     `(\n${ensureRulesScript(nftTable(prefix), layout.runDir, containerOwner(container), portRules(ports))}\n) || exit 1`,
+    // a dual-stack network's published ports answer on IPv6 too (the ip6 table, nft.ts)
+    ...(atts.some((a) => a.address6)
+      ? [`(\n${ensureRulesScript(nftTable(prefix), layout.runDir, containerOwner(container), portRules6(ports), [], ip6Table)}\n) || exit 1`]
+      : []),
     `(\n${guardApplyScript(
       nftTable(prefix),
       guardRecord(layout, container),
@@ -143,6 +174,7 @@ export function detachScript(prefix: string, layout: HostLayout, container: stri
       ? []
       : [
           `(\n${removeRulesScript(nftTable(prefix), layout.runDir, containerOwner(container))}\n) || exit 1`,
+          `(\n${removeRulesScript(nftTable(prefix), layout.runDir, containerOwner(container), [], "ip6")}\n) || exit 1`,
           `(\n${localnetScript(layout, container, [])}\n) || exit 1`,
           `(\n${guardRemoveScript(nftTable(prefix), guardRecord(layout, container))}\n) || exit 1`,
           `(\n${ingressRemoveScript(nftTable(prefix), ingressRecord(layout, container), container)}\n) || exit 1`,
@@ -162,13 +194,17 @@ export function netShFile(prefix: string, layout: HostLayout, container: string,
   };
 }
 
-/** `ip` arguments and batch (one command a line) that list a namespace's links, addresses and default routes. */
-export const nsListingArgs = "-o -4 -force -batch -";
-export const nsListingBatch = ["link show", "addr show", "route show default"];
+/**
+ * `ip` arguments and batch (one command a line) that list a namespace's links, addresses and default
+ * routes. A batch line takes no family option: the IPv6 default route is the route to 100:: (the
+ * discard-only prefix, which nothing else routes).
+ */
+export const nsListingArgs = "-o -force -batch -";
+export const nsListingBatch = ["link show", "addr show", "route show default", "route get 100::"];
 
 /**
  * What a probe of one container lists inside its network namespace: links, addresses and default
- * routes in one `ip -batch`, then "@@q" and the qdiscs; probeLabels labels the lines. A probe of
+ * routes in one `ip -batch` (no family: IPv6 too), then "@@q" and the qdiscs; probeLabels labels the lines. A probe of
  * every container (probe-all.ts) runs the same `ip` without a shell, and tc only where needed.
  */
 export const inNamespaceListing = `{ printf '%s\\n' ${nsListingBatch.map((c) => q(c)).join(" ")} | ip ${nsListingArgs}; echo @@q; tc qdisc show; }`;
@@ -177,10 +213,12 @@ export const inNamespaceListing = `{ printf '%s\\n' ${nsListingBatch.map((c) => 
  * Labels inNamespaceListing's lines as parseNetProbe reads them: "L " links, "A " addresses,
  * "route " the first default route (empty when none), "Q " qdiscs. A line starting "@@" (another
  * namespace's part) passes through and starts afresh; a namespace not entered prints nothing.
+ * "A6 " global IPv6 addresses, "route6 " the IPv6 route to 100:: (a link-local address is dropped).
  */
 export const probeLabels =
   `awk '/^@@/ && $0 != "@@q" { print; r = q = 0; next } $0 == "@@q" { if (!r) print "route "; r = q = 1; next } q { print "Q " $0; next } ` +
-  `/^default/ { if (!r) print "route " $0; r = 1; next } /^[0-9]+: [^ ]+ +inet / { print "A " $0; next } { print "L " $0 }'`;
+  `/^default/ { if (!r) print "route " $0; r = 1; next } /^100:: / { print "route6 " $0; next } /^[0-9]+: [^ ]+ +inet / { print "A " $0; next } ` +
+  `/^[0-9]+: [^ ]+ +inet6 .* scope global/ { print "A6 " $0; next } / inet6 / { next } { print "L " $0 }'`;
 
 /**
  * Prints what the kernel shows of a running container's networks; parseNetProbe reads it. Few
@@ -203,6 +241,7 @@ export function probeNetScript(prefix: string, pid: number, atts: Attachment[], 
     ...(withRules
       ? [
           `nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft /; s/"$//'`,
+          `nft list chain ip6 ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft6 /; s/"$//'`,
           foreignDnatsScript(prefix),
           guardListing(nftTable(prefix)),
           ingressProbe(nftTable(prefix)),
@@ -222,7 +261,7 @@ export async function probeNet(t: Pick<Transport, "run">, prefix: string, pid: n
  * first, and fights ours otherwise. Host ports belong to the machine.
  */
 export const foreignDnatsScript = (prefix: string) =>
-  `nft list ruleset 2>/dev/null | awk -v me=${q(`ip ${nftTable(prefix)}`)} '/^table / { t = $2 " " $3 } / dnat to / && t != me { sub(/^[ \t]+/, ""); print "dnat " t " " $0 }'`;
+  `nft list ruleset 2>/dev/null | awk -v me=${q(`ip ${nftTable(prefix)}`)} -v me6=${q(`ip6 ${nftTable(prefix)}`)} '/^table / { t = $2 " " $3 } / dnat to / && t != me && t != me6 { sub(/^[ \t]+/, ""); print "dnat " t " " $0 }'`;
 
 /** The other tables' DNAT rules that match a published port of ours (same protocol and port, overlapping address). */
 export function shadowingRules(lines: string[], port: PortRule): string[] {
@@ -262,7 +301,7 @@ export function parseNetProbe(out: string, container: string, atts: Attachment[]
   const inNs = (tag: string, re: RegExp) =>
     lines
       .filter((l) => l.startsWith(`${tag} `))
-      .map((l) => re.exec(l.slice(2)))
+      .map((l) => re.exec(l.slice(tag.length + 1)))
       .filter((m): m is RegExpExecArray => m !== null);
   const drifted = atts
     .filter((a) => {
@@ -273,6 +312,11 @@ export function parseNetProbe(out: string, container: string, atts: Attachment[]
       const addrs = inNs("A", new RegExp(`^\\d+: ${e}\\s+inet (\\S+)`)).map((m) => m[1]);
       if (addrs.join(" ") !== `${a.address}/${a.bits}`) return true;
       if (a.index === 0 && !val("route").startsWith(`default via ${a.gateway} dev eth0`)) return true;
+      if (a.address6) {
+        const addrs6 = inNs("A6", new RegExp(`^\\d+: ${e}\\s+inet6 (\\S+)`)).map((m) => m[1]);
+        if (addrs6.join(" ") !== `${a.address6}/${a.bits6}`) return true;
+        if (a.index === 0 && !val("route6").includes(` via ${a.gateway6} dev eth0 `)) return true;
+      }
       const out = inNs("Q", new RegExp(`dev ${e} root .*`))[0]?.[0] ?? "";
       if (!sameRate(a.ingress, rateOf(val(`in ${a.index}`))) || !sameRate(a.egress, rateOf(out))) return true;
       // anti-spoofing: exactly its elements when guarded, none when not
@@ -286,6 +330,11 @@ export function parseNetProbe(out: string, container: string, atts: Attachment[]
     .map((l) => l.slice(4))
     .sort();
   const want = ruleComments(containerOwner(container), portRules(ports)).sort();
+  const have6 = lines
+    .filter((l) => l.startsWith(`nft6 ${containerOwner(container)} `))
+    .map((l) => l.slice(5))
+    .sort();
+  const want6 = atts.some((a) => a.address6) ? ruleComments(containerOwner(container), portRules6(ports)).sort() : [];
   // a loopback-published port needs route_localnet on its bridge
   const localnet = loopbackBridges(atts, ports).every((b) => val(`localnet ${b}`) === "1");
   const dnats = lines.filter((l) => l.startsWith("dnat "));
@@ -297,7 +346,7 @@ export function parseNetProbe(out: string, container: string, atts: Attachment[]
   );
   return {
     attachments: drifted,
-    ports: JSON.stringify(have) !== JSON.stringify(want) || !localnet || shadowed.length > 0,
+    ports: JSON.stringify(have) !== JSON.stringify(want) || JSON.stringify(have6) !== JSON.stringify(want6) || !localnet || shadowed.length > 0,
     ...(shadowed.length ? { shadowed } : {}),
   };
 }

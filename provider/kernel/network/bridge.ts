@@ -2,7 +2,7 @@ import { shellQuote as q } from "../shell";
 import { hostLayout, type HostLayout } from "../container/layout";
 import { bridgeAlias, networkOwner, nftTable } from "./names";
 import { applyLocalnet, localnetDir, localnetWanted } from "./localnet";
-import { ensureRulesScript, networkRules, nftLock, removeRulesScript } from "./nft";
+import { ensureRulesScript, ip6Table, networkRules, networkRules6, nftLock, removeRulesScript } from "./nft";
 import { syncScript } from "../durable";
 import { guardTable } from "./guard";
 import type { IngressRules } from "../../../schema/ingress";
@@ -16,6 +16,10 @@ export interface NetworkSpec {
   bits: number;
   nat: boolean;
   isolated: boolean;
+  /** IPv6 prefix, gateway and prefix length of a dual-stack network (canonical notation); absent: IPv4 only. */
+  subnet6?: string;
+  gateway6?: string;
+  bits6?: number;
   /** Where allocated addresses come from. @default the subnet */
   dynamicRange?: string;
   /** URN of the resource that made it (absent: made before owners were recorded). */
@@ -25,6 +29,8 @@ export interface NetworkSpec {
 }
 
 const forwardWas = (layout: HostLayout) => `${layout.networks}/.ip_forward-was`;
+const forward6Was = (layout: HostLayout) => `${layout.networks}/.ip6_forward-was`;
+const forward6 = "/proc/sys/net/ipv6/conf/all/forwarding";
 
 /**
  * Makes the bridge, its address, its rules and its host record what `n` declares; idempotent, so
@@ -59,7 +65,20 @@ export function ensureNetworkScript(prefix: string, layout: HostLayout, n: Netwo
     // forwarding: NAT needs it, and so do published ports reached from other machines (DNAT, then
     // forward); the old value is kept and put back when the prefix's last network goes
     `if [ "$(cat /proc/sys/net/ipv4/ip_forward)" != 1 ]; then [ -f ${q(forwardWas(layout))} ] || cat /proc/sys/net/ipv4/ip_forward > ${q(forwardWas(layout))}; echo 1 > /proc/sys/net/ipv4/ip_forward; fi`,
+    // a dual-stack network: the IPv6 gateway (no duplicate detection: the address is the host's to
+    // give, and a tentative one would not answer for a second), and IPv6 forwarding, kept like IPv4's
+    ...(n.subnet6
+      ? [
+          `[ "$(ip -o -6 addr show dev ${br} scope global | awk '{print $4}')" = ${q(`${n.gateway6}/${n.bits6}`)} ] || { ip -6 addr flush dev ${br} scope global; ip addr add ${q(`${n.gateway6}/${n.bits6}`)} dev ${br} nodad; }`,
+          `if [ "$(cat ${forward6})" != 1 ]; then [ -f ${q(forward6Was(layout))} ] || cat ${forward6} > ${q(forward6Was(layout))}; echo 1 > ${forward6}; fi`,
+        ]
+      : []),
     "set +e",
+    ...(n.subnet6
+      ? [
+          `(\n${ensureRulesScript(table, layout.runDir, networkOwner(n.name), networkRules6(n.bridge, n.subnet6, n.nat, n.isolated), [], ip6Table)}\n) || exit 1`,
+        ]
+      : []),
     `(\n${ensureRulesScript(table, layout.runDir, networkOwner(n.name), networkRules(n.bridge, n.subnet, n.nat, n.isolated), [
       `add element ip ${table} bridges { ${JSON.stringify(n.bridge)} }`,
     ])}\n) || exit 1`,
@@ -69,12 +88,12 @@ export function ensureNetworkScript(prefix: string, layout: HostLayout, n: Netwo
   // kept beside the record as ensure.sh: a boot (boot.sh) runs it again to bring the network back
   const keep = q(`${dir}/ensure.sh`);
   // the record, ensure.sh and the claims' directory on disk before the create or update reports success (durable.ts)
-  const synced = syncScript([`${dir}/network.json`, `${dir}/ensure.sh`, `${dir}/addresses`, forwardWas(layout)]);
+  const synced = syncScript([`${dir}/network.json`, `${dir}/ensure.sh`, `${dir}/addresses`, forwardWas(layout), ...(n.subnet6 ? [forward6Was(layout)] : [])]);
   return `${body}\n[ $? = 0 ] || exit 1\nt=$(mktemp ${keep}.XXXXXX) || exit 1\ncat > "$t" <<'KSLICE_ENSURE'\n${body}\nKSLICE_ENSURE\nmv -f "$t" ${keep} || exit 1\n${synced}`;
 }
 
 /** What the kernel shows of a network, for observeNetwork to compare. */
-export function probeNetworkScript(layout: HostLayout, n: { name: string; bridge: string }, table: string): string {
+export function probeNetworkScript(layout: HostLayout, n: { name: string; bridge: string; subnet6?: string }, table: string): string {
   const br = q(n.bridge);
   return [
     `echo "alias $(cat /sys/class/net/${n.bridge}/ifalias 2>/dev/null)"`,
@@ -84,6 +103,14 @@ export function probeNetworkScript(layout: HostLayout, n: { name: string; bridge
     `echo "localnet $(cat /proc/sys/net/ipv4/conf/${n.bridge}/route_localnet 2>/dev/null)"`,
     `echo "localnet-wanted ${localnetWanted(layout, n.bridge)}"`,
     `echo "forward $(cat /proc/sys/net/ipv4/ip_forward)"`,
+    // a dual-stack network's IPv6 side
+    ...(n.subnet6
+      ? [
+          `echo "addr6 $(ip -o -6 addr show dev ${br} scope global 2>/dev/null | awk '{print $4}' | tr '\\n' ' ')"`,
+          `echo "forward6 $(cat ${forward6} 2>/dev/null)"`,
+          `nft list table ip6 ${table} 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft6 /; s/"$//'`,
+        ]
+      : []),
     `echo "brnf $(cat /sys/class/net/${n.bridge}/bridge/nf_call_iptables 2>/dev/null)"`,
     `echo "record $([ -f ${q(`${layout.network(n.name)}/network.json`)} ] && echo yes)"`,
     `echo "member $(nft list set ip ${table} bridges 2>/dev/null | grep -cF ${q(`"${n.bridge}"`)})"`,
@@ -97,6 +124,11 @@ export interface NetworkProbe {
   isBridge: boolean;
   up: boolean;
   addresses: string[];
+  /** Global IPv6 addresses of the bridge ("fd36::1/64"). */
+  addresses6: string[];
+  ipForward6: boolean;
+  /** Comments of the rules in the prefix's ip6 table. */
+  comments6: Set<string>;
   routeLocalnet: boolean;
   /** whether a container publishes a loopback port through the bridge (so route_localnet must be 1) */
   localnetWanted: boolean;
@@ -118,6 +150,9 @@ export function parseNetworkProbe(out: string): NetworkProbe {
     isBridge: val("bridge") === "yes",
     up: /[<,]UP[,>]/.test(val("flags")),
     addresses: val("addr").split(" ").filter(Boolean),
+    addresses6: val("addr6").split(" ").filter(Boolean),
+    ipForward6: val("forward6") === "1",
+    comments6: new Set(lines.filter((l) => l.startsWith("nft6 ")).map((l) => l.slice(5))),
     routeLocalnet: val("localnet") === "1",
     localnetWanted: val("localnet-wanted") === "1",
     ipForward: val("forward") === "1",
@@ -135,25 +170,38 @@ export function parseNetworkProbe(out: string): NetworkProbe {
  */
 export function removeNetworkScript(prefix: string, layout: HostLayout, n: { name: string; bridge: string }): string {
   const table = nftTable(prefix);
-  const was = q(forwardWas(layout));
   return [
     `(\n${removeRulesScript(table, layout.runDir, networkOwner(n.name), [`delete element ip ${table} bridges { ${JSON.stringify(n.bridge)} }`])}\n) || exit 1`,
+    `(\n${removeRulesScript(table, layout.runDir, networkOwner(n.name), [], "ip6")}\n) || exit 1`,
     `if [ "$(cat /sys/class/net/${n.bridge}/ifalias 2>/dev/null)" = ${q(bridgeAlias(prefix, n.name))} ]; then ip link del dev ${q(n.bridge)} || exit 1; fi`,
     `rm -rf ${q(layout.network(n.name))} ${q(`${localnetDir(layout)}/${n.bridge}`)}`,
     // the record's removal on disk (durable.ts): a boot after a power loss does not bring the network back
     `(\n${syncScript([layout.network(n.name)])}\n) || exit 1`,
     `[ -n "$(ls ${q(layout.networks)} 2>/dev/null)" ] && exit 0`,
-    // Another prefix's bridges still need forwarding: its last network puts the old value back
-    // (the record is handed over), else one prefix's leaving would cut every other team's NAT.
+    ...giveBack(prefix, layout, forwardWas, "/proc/sys/net/ipv4/ip_forward"),
+    // IPv6's only to a prefix with a dual-stack bridge: another knows nothing of it (an older kslice's)
+    ...giveBack(prefix, layout, forward6Was, forward6, `d=\${b%/bridge}; [ -n "$(ip -o -6 addr show dev "\${d##*/}" scope global 2>/dev/null)" ] || continue`),
+    `rmdir ${q(layout.networks)} 2>/dev/null`,
+    `exec 8>${q(nftLock(layout.runDir))}; flock -w 60 8 && { nft delete table ip ${table} 2>/dev/null; nft delete table bridge ${table} 2>/dev/null; nft delete table ip6 ${table} 2>/dev/null; true; }`,
+  ].join("\n");
+}
+
+/**
+ * Shell lines that put a forwarding switch back as it was when the prefix's last network goes:
+ * another prefix's bridges still need it, so its last network puts the old value back (the record
+ * is handed over), else one prefix's leaving would cut every other team's NAT.
+ */
+function giveBack(prefix: string, layout: HostLayout, wasOf: (l: HostLayout) => string, proc: string, only = ""): string[] {
+  const was = q(wasOf(layout));
+  return [
     `if [ -f ${was} ]; then`,
     `  keep=; for b in /sys/class/net/ks*/bridge; do`,
     `    a=$(cat "\${b%/bridge}/ifalias" 2>/dev/null); case $a in */network/*) ;; *) continue ;; esac; p=\${a%%/network/*}`,
     `    [ "$p" != ${q(prefix)} ] && [ -d "${hostLayout("$p").networks}" ] || continue`,
-    `    [ -f "${forwardWas(hostLayout("$p"))}" ] || mv ${was} "${forwardWas(hostLayout("$p"))}"; keep=1; break`,
+    ...(only ? [`    ${only}`] : []),
+    `    [ -f "${wasOf(hostLayout("$p"))}" ] || mv ${was} "${wasOf(hostLayout("$p"))}"; keep=1; break`,
     `  done`,
-    `  [ -n "$keep" ] || cat ${was} > /proc/sys/net/ipv4/ip_forward; rm -f ${was}`,
+    `  [ -n "$keep" ] || cat ${was} > ${proc}; rm -f ${was}`,
     `fi`,
-    `rmdir ${q(layout.networks)} 2>/dev/null`,
-    `exec 8>${q(nftLock(layout.runDir))}; flock -w 60 8 && { nft delete table ip ${table} 2>/dev/null; nft delete table bridge ${table} 2>/dev/null; true; }`,
-  ].join("\n");
+  ];
 }

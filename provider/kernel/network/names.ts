@@ -1,3 +1,4 @@
+import { formatIPv6 } from "../../../schema/ipv6";
 import { createHash } from "node:crypto";
 
 const hex = (s: string, n: number) => createHash("sha256").update(s).digest("hex").slice(0, n);
@@ -24,4 +25,14 @@ export const containerOwner = (container: string) => `c:${container}`;
 export function macFor(address: number): string {
   const b = [24, 16, 8, 0].map((s) => (Math.floor(address / 2 ** s) % 256).toString(16).padStart(2, "0"));
   return `02:42:${b.join(":")}`;
+}
+
+/**
+ * The link-local address a MAC gives (fe80::/64 and the modified EUI-64, RFC 4291), canonical.
+ * A dual-stack container's interface gets this one alone, set without duplicate detection.
+ */
+export function linkLocalFor(mac: string): string {
+  const b = mac.split(":").map((x) => parseInt(x, 16));
+  const eui = [b[0]! ^ 2, b[1]!, b[2]!, 0xff, 0xfe, b[3]!, b[4]!, b[5]!];
+  return formatIPv6((0xfe80n << 112n) | eui.reduce((a, x) => (a << 8n) | BigInt(x), 0n));
 }

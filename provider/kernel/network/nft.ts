@@ -68,13 +68,35 @@ export const nftLock = (runDir: string) => `${runDir}/nft.lock`;
 
 /** A family's table of a prefix: its objects (idempotent adds) and the base rules it always holds, tagged "k:base". */
 export interface TableKind {
-  family: "ip" | "bridge";
+  family: "ip" | "ip6" | "bridge";
   skeleton: (table: string) => string;
   base: NftRule[];
 }
 
 /** The prefix's ip table: published ports, NAT, isolation, the loopback guard. */
 export const ipTable: TableKind = { family: "ip", skeleton, base: baseRules };
+
+/**
+ * The prefix's ip6 table, for dual-stack networks: IPv6's published ports, NAT66 and isolation,
+ * as the ip table does them for IPv4. No loopback guard: the kernel never routes ::1 from an
+ * interface (IPv6 has no route_localnet), so a port published to loopback stays IPv4.
+ */
+export function skeleton6(table: string): string {
+  const t = `ip6 ${table}`;
+  return [
+    `add table ${t}`,
+    `add chain ${t} ports`,
+    `add chain ${t} prerouting { type nat hook prerouting priority dstnat; policy accept; }`,
+    `add chain ${t} output { type nat hook output priority -100; policy accept; }`,
+    `add chain ${t} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
+    `add chain ${t} forward { type filter hook forward priority filter; policy accept; }`,
+  ].join("\n");
+}
+
+export const ip6Table: TableKind = { family: "ip6", skeleton: skeleton6, base: baseRules.filter((r) => r.rule === "fib daddr type local jump ports") };
+
+/** Comments the ip6 table must hold for its base chains to reach "ports". */
+export const baseComments6 = ruleComments("k:base", ip6Table.base);
 
 /**
  * Shell that makes the table hold exactly `rules` for `owner` (none: removes them), and the base
@@ -128,8 +150,8 @@ export function holdsExactly(table: string, want: string[], tags: string[], fami
 }
 
 /** Removes an owner's rules (and `extra` statements such as a set element), leaving the rest. */
-export function removeRulesScript(table: string, runDir: string, owner: string, extra: string[] = []): string {
-  const t = `ip ${table}`;
+export function removeRulesScript(table: string, runDir: string, owner: string, extra: string[] = [], family: TableKind["family"] = "ip"): string {
+  const t = `${family} ${table}`;
   return [
     `nft list table ${t} >/dev/null 2>&1 || exit 0`,
     `mkdir -p ${q(runDir)}; exec 8>${q(nftLock(runDir))}; flock -w 60 8 || { echo "timed out waiting for the nftables lock" >&2; exit 1; }`,
@@ -160,12 +182,28 @@ export function networkRules(bridge: string, subnet: string, nat: boolean, isola
   ];
 }
 
+/** A dual-stack network's IPv6 rules: NAT66 and isolation, as networkRules for IPv4. */
+export function networkRules6(bridge: string, subnet6: string, nat: boolean, isolated: boolean): NftRule[] {
+  return networkRules(bridge, subnet6, nat, isolated)
+    .filter((r) => !r.rule.includes("127.0.0.0/8"))
+    .map((r) => ({ ...r, rule: r.rule.replace(/^ip saddr /, "ip6 saddr ") }));
+}
+
 export interface PortRule {
   protocol: "tcp" | "udp";
   hostAddress: string;
   hostPort: number;
   address: string;
+  /** The container's IPv6 address on that network, when dual-stack: the port answers on IPv6 too. */
+  address6?: string;
   containerPort: number;
+}
+
+/** IPv6 DNAT of the ports published on every address ("0.0.0.0") to a container with an IPv6 address there. */
+export function portRules6(ports: PortRule[]): NftRule[] {
+  return ports
+    .filter((p) => p.hostAddress === "0.0.0.0" && p.address6)
+    .map((p) => ({ chain: "ports", rule: `${p.protocol} dport ${p.hostPort} dnat to [${p.address6}]:${p.containerPort}` }));
 }
 
 export function portRules(ports: PortRule[]): NftRule[] {
@@ -189,12 +227,9 @@ export const unpublishedMarker = (bundle: string) => `${bundle}/unpublished`;
  * address nobody answers until the client times out.
  */
 export function unpublishFunction(table: string, runDir: string): string {
-  const t = `ip ${table}`;
-  return [
-    `unpublish() (`,
-    `  exec 8>${q(nftLock(runDir))}; flock -w 10 8 || exit 1`,
+  const each = (t: string) => [
     `  tx=$(nft -a list chain ${t} ports 2>/dev/null | awk -v o="c:$1 " -v dq='"' 'index($0, "comment " dq o) { print "delete rule ${t} ports handle " $NF }')`,
     `  [ -z "$tx" ] || printf '%s\\n' "$tx" | nft -f -`,
-    `)`,
-  ].join("\n");
+  ];
+  return [`unpublish() (`, `  exec 8>${q(nftLock(runDir))}; flock -w 10 8 || exit 1`, ...each(`ip ${table}`), ...each(`ip6 ${table}`), `)`].join("\n");
 }

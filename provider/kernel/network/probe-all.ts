@@ -28,6 +28,8 @@ export function probeAllNetScript(prefix: string, layout: HostLayout): string {
     `tc qdisc show 2>/dev/null`,
     `echo @@nft`,
     `nft list chain ip ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "//; s/"$//'`,
+    `echo @@nft6`,
+    `nft list chain ip6 ${nftTable(prefix)} ports 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "//; s/"$//'`,
     `echo @@dnat`,
     foreignDnatsScript(prefix),
     `echo @@guard`,
@@ -69,6 +71,8 @@ export interface HostNetView {
   localnet: Map<string, string>;
   qdiscs: string[];
   comments: string[];
+  /** Comments of the ip6 table's port rules (dual-stack networks). */
+  comments6: string[];
   /** Other tables' DNAT rules, as foreignDnatsScript prints them. */
   dnats: string[];
   /** The anti-spoofing sets' elements, as guardListing prints them. */
@@ -88,6 +92,7 @@ export function parseProbeAll(out: string): HostNetView {
     localnet: new Map(),
     qdiscs: [],
     comments: [],
+    comments6: [],
     dnats: [],
     guard: [],
     ingress: [],
@@ -122,6 +127,7 @@ export function parseProbeAll(out: string): HostNetView {
     else if (section === "localnet") view.localnet.set(a, b);
     else if (section === "qdisc") view.qdiscs.push(line);
     else if (section === "nft") view.comments.push(line);
+    else if (section === "nft6") view.comments6.push(line);
     else if (section === "dnat") view.dnats.push(line);
     else if (section === "guard") view.guard.push(line);
     else if (section === "ingress") view.ingress.push(line);
@@ -143,6 +149,7 @@ export function probeTextFor(view: HostNetView, container: string, atts: Attachm
     }),
     ...inside,
     ...view.comments.map((c) => `nft ${c}`),
+    ...view.comments6.map((c) => `nft6 ${c}`),
     ...view.dnats,
     ...atts.flatMap((a) => guardLinesOf(view.guard, a.veth)),
     ...view.ingress.filter((l) => atts.some((a) => l.startsWith(`I ${l.split(" ")[1]} ${a.address}`))),

@@ -4,7 +4,8 @@ import type { BundleFile } from "../../kernel/container/files";
 import type { NetClaims } from "../../kernel/container/operations";
 import type { ClaimsSnapshot } from "../../kernel/container/snapshot";
 import { chooseRanges, maxRangeIndex, rangeBase } from "../../kernel/container/uid-ranges";
-import { chooseAddress, type AddressClaim } from "../../kernel/network/allocate";
+import { chooseAddress, chooseAddress6, v6Key, type AddressClaim } from "../../kernel/network/allocate";
+import { canonical6 } from "../../../schema/ipv6";
 import type { Ctx } from "./context";
 import { etcFiles, hasNetworking, netFile, netPlan, networkRecords, type NetPlan } from "./network";
 import { hostResolvConf } from "./reads";
@@ -65,6 +66,19 @@ export async function decideNet(c: Ctx, a: ContainerArgs, snap: ClaimsSnapshot):
       releases.push(pick(key, address));
       addresses.set(rec.name, address);
       addressClaims.push({ network: rec.name, address, declared: n.address !== undefined, dynamicRange: rec.dynamicRange });
+      if (!rec.subnet6) continue;
+      // a dual-stack network: an IPv6 address too, chosen and claimed the same way
+      const key6 = v6Key(key);
+      const taken6 = new Set(picked.get(key6));
+      for (const [owner, m] of snap.addresses) if (owner !== a.name && m.get(v6Key(rec.name))) taken6.add(m.get(v6Key(rec.name))!);
+      const address6 = (n.address6 && canonical6(n.address6)) ?? held?.get(v6Key(rec.name)) ?? chooseAddress6(rec.subnet6, rec.gateway6!, taken6);
+      if (!address6) {
+        releases.forEach((r) => r());
+        throw new Error(`networks: network ${rec.name} (${rec.subnet6}) has no free IPv6 address left`);
+      }
+      releases.push(pick(key6, address6));
+      addresses.set(v6Key(rec.name), address6);
+      addressClaims.push({ network: rec.name, address: address6, family: 6, declared: n.address6 !== undefined });
     }
     claims = { ports: a.ports, addresses: addressClaims };
     plan = netPlan(a.host.prefix, a, records, addresses, snap);

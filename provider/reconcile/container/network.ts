@@ -13,6 +13,9 @@ import { macFor, vethAlias, vethName } from "../../kernel/network/names";
 import type { PortRule } from "../../kernel/network/nft";
 import type { PortClaim } from "../../kernel/network/port-claims";
 import { stackOf } from "../ownership";
+import { v6Key } from "../../kernel/network/allocate";
+import { canonical6 } from "../../../schema/ipv6";
+import { admit6 } from "./network6";
 import type { Transport } from "../../transport/transport";
 import { netProbeText } from "./reads";
 import { ingressFailures, resolveIngress, type IngressRules } from "../../../schema/ingress";
@@ -31,8 +34,9 @@ function allowedOn(a: ContainerArgs, rec: NetworkSpec, own: Map<string, string>,
   const rules: IngressRules | undefined = a.ingress ?? rec.ingress;
   if (!rules) return undefined;
   const addressesOf = (name: string) => {
-    const m = name === a.name ? own : world.addresses.get(name);
-    return m && m.size ? [...m.values()].sort() : undefined;
+    // IPv4 only: declared ingress filters in the ip table (a dual-stack network refuses it at check)
+    const m = [...((name === a.name ? own : world.addresses.get(name)) ?? [])].filter(([k]) => !k.endsWith("/6"));
+    return m.length ? m.map(([, v]) => v).sort() : undefined;
   };
   return resolveIngress(rules, addressesOf, (n) => world.networks.get(n)?.subnet);
 }
@@ -68,6 +72,7 @@ export function netPlan(
       ingress: n.bandwidth?.ingress,
       egress: n.bandwidth?.egress,
       guard: n.antiSpoofing !== false,
+      ...(rec.subnet6 && addresses.get(v6Key(rec.name)) ? { address6: addresses.get(v6Key(rec.name))!, bits6: rec.bits6!, gateway6: rec.gateway6! } : {}),
       allow: allowedOn(a, rec, addresses, world),
     };
   });
@@ -76,7 +81,7 @@ export function netPlan(
     hostAddress: p.hostAddress,
     hostPort: p.hostPort,
     containerPort: p.containerPort ?? p.hostPort,
-    address: atts.find((x) => x.network === (p.network ?? atts[0]!.network))!.address,
+    ...(({ address, address6 }) => ({ address, ...(address6 ? { address6 } : {}) }))(atts.find((x) => x.network === (p.network ?? atts[0]!.network))!),
   }));
   return { atts, ports };
 }
@@ -91,7 +96,7 @@ export function etcFiles(a: ContainerArgs, p: NetPlan, hostResolv: string) {
     resolv: resolvConf(a.dns, hostResolv),
     hosts: hostsFile(
       a.hostname ?? a.name,
-      p.atts.map((x) => x.address),
+      p.atts.flatMap((x) => (x.address6 ? [x.address, x.address6] : [x.address])),
       a.hosts,
     ),
     hostname: hostnameFile(a.hostname ?? a.name),
@@ -160,6 +165,13 @@ export async function netAdmission(
   const failures: InputFailure[] = [];
   const records = new Map(a.networks.map((n) => [attachmentName(n), snap.networks.get(attachmentName(n))]));
   const holder = (network: string, address: string) => [...snap.addresses].find(([, held]) => held.get(network) === address)?.[0];
+  // declared ingress filters IPv4 (ip table): a dual-stack network's IPv6 would pass unfiltered
+  const dual = a.networks.map((n) => records.get(attachmentName(n))).find((r) => r?.subnet6);
+  if (dual && (a.ingress ?? dual.ingress))
+    failures.push({
+      property: a.ingress ? "ingress" : "networks",
+      reason: `declared ingress and the dual-stack network ${dual.name} (subnet6 ${dual.subnet6}): ingress rules filter IPv4 only, so IPv6 would pass unfiltered; leave one out`,
+    });
   const owners = a.networks.map((n) => {
     const rec = records.get(attachmentName(n));
     return n.address && rec ? holder(rec.name, n.address) : undefined;
@@ -176,6 +188,7 @@ export async function netAdmission(
         });
       return;
     }
+    failures.push(...admit6(n.address6, rec, i, name, holder(v6Key(rec.name), n.address6 === undefined ? "" : canonical6(n.address6)), mine));
     if (n.address === undefined) return;
     const s = parseSubnet(rec.subnet)!;
     if (!isHostAddress(s, parseIPv4(n.address)!) || n.address === rec.gateway) {

@@ -87,6 +87,7 @@ export function outputs(a: ContainerArgs, inputs: Props, c: Ctx, seen: Observed)
     /** network name → address */
     addresses: Object.fromEntries(a.networks.map((n) => [attachmentName(n), seen.addresses.get(attachmentName(n)) ?? null])),
     address: seen.addresses.get(a.networks[0] ? attachmentName(a.networks[0]) : "") ?? null,
+    address6: seen.addresses.get(a.networks[0] ? `${attachmentName(a.networks[0])}/6` : "") ?? null,
     /** What of the running init's security the kernel shows otherwise than declared; up restarts it from the declaration. */
     securityDrift: seen.security,
   };

@@ -1,4 +1,5 @@
 import { overlaps, parseSubnet, type Subnet } from "../../../schema/ipv4";
+import { overlaps6, parseSubnet6 } from "../../../schema/ipv6";
 import type { InputFailure } from "../../../schema/issues";
 import type { NetworkArgs } from "../../../schema/network";
 import { connectionKey } from "../../kernel/connection";
@@ -72,6 +73,11 @@ export async function admission(c: Ctx, shared = false): Promise<InputFailure[]>
         reason: `got ${JSON.stringify(n.subnet)}, which overlaps network ${other.name}'s ${other.subnet} on host ${c.t.target}`,
       });
     }
+    if (overlap6(n.subnet6, other.subnet6))
+      failures.push({
+        property: "subnet6",
+        reason: `got ${JSON.stringify(n.subnet6)}, which overlaps network ${other.name}'s ${other.subnet6} on host ${c.t.target}`,
+      });
     if (other.bridge === n.bridge)
       failures.push({ property: "bridge", reason: `got ${JSON.stringify(n.bridge)}, already the bridge of network ${other.name}` });
   }
@@ -93,6 +99,11 @@ export async function admission(c: Ctx, shared = false): Promise<InputFailure[]>
         reason: `got ${JSON.stringify(n.subnet)}, which overlaps ${other.subnet} of ${holder} on host ${c.t.target}; choose a free range`,
       });
     }
+    if (overlap6(n.subnet6, other.subnet6))
+      failures.push({
+        property: "subnet6",
+        reason: `got ${JSON.stringify(n.subnet6)}, which overlaps ${other.subnet6} of ${holder} on host ${c.t.target}; choose a free prefix`,
+      });
     if (other.bridge === n.bridge) failures.push({ property: "bridge", reason: `got ${JSON.stringify(n.bridge)}, already the bridge of ${holder}` });
   }
   for (const l of lines.filter((x) => x.startsWith("route "))) {
@@ -107,6 +118,13 @@ export async function admission(c: Ctx, shared = false): Promise<InputFailure[]>
     }
   }
   return failures;
+}
+
+/** Two IPv6 prefixes, either possibly absent, that share an address. */
+function overlap6(a: string | undefined, b: string | undefined): boolean {
+  const x = a === undefined ? undefined : parseSubnet6(a);
+  const y = b === undefined ? undefined : parseSubnet6(b);
+  return x !== undefined && y !== undefined && overlaps6(x, y);
 }
 
 /**
@@ -125,6 +143,14 @@ export function claims(c: Ctx, a: NetworkArgs, owner: string | undefined): Input
     failures.push({
       property: "subnet",
       reason: `got ${JSON.stringify(a.subnet)}, which overlaps the subnet of ${other} in this program on host ${c.t.target}`,
+    });
+  }
+  if (c.spec.subnet6 === undefined) return failures;
+  const overlapping6 = (x: string, y: string) => overlap6(x.split(" ")[0], y.split(" ")[0]);
+  for (const other of claim(`subnet6 ${host}`, owner, `${c.spec.subnet6} ${a.name}`, overlapping6)) {
+    failures.push({
+      property: "subnet6",
+      reason: `got ${JSON.stringify(a.subnet6)}, which overlaps the IPv6 prefix of ${other} in this program on host ${c.t.target}`,
     });
   }
   return failures;

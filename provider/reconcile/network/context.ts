@@ -1,6 +1,7 @@
 import { kindInputs } from "../kind";
 import { parseSubnet } from "../../../schema/ipv4";
-import { defaultGateway, networkArgs, type NetworkArgs } from "../../../schema/network";
+import { canonical6, parseSubnet6 } from "../../../schema/ipv6";
+import { defaultGateway, defaultGateway6, networkArgs, type NetworkArgs } from "../../../schema/network";
 import { hostLayout } from "../../kernel/container/layout";
 import type { NetworkSpec } from "../../kernel/network/bridge";
 import { defaultBridge } from "../../kernel/network/names";
@@ -10,11 +11,12 @@ import { hostSnapshots } from "../container/reads";
 
 export const { keys: inputKeys, pickInputs, declared, parse } = kindInputs(networkArgs, { kept: ["owner"] });
 /** A network's identity on the host: another value is another bridge (and its containers' addresses). */
-export const replaceKeys = ["name", "subnet", "gateway", "bridge"] as const;
+export const replaceKeys = ["name", "subnet", "gateway", "bridge", "subnet6", "gateway6"] as const;
 
 /** The declaration with its defaults: the gateway is the subnet's first address, the bridge named after the network. */
 export function networkSpec(a: NetworkArgs): NetworkSpec {
   const s = parseSubnet(a.subnet)!;
+  const s6 = a.subnet6 === undefined ? undefined : parseSubnet6(a.subnet6)!;
   return {
     name: a.name,
     bridge: a.bridge ?? defaultBridge(a.host.prefix, a.name),
@@ -24,6 +26,10 @@ export function networkSpec(a: NetworkArgs): NetworkSpec {
     nat: a.nat,
     isolated: a.isolated,
     ...(a.dynamicRange ? { dynamicRange: a.dynamicRange } : {}),
+    // in the kernel's notation, so that what it shows compares equal
+    ...(s6
+      ? { subnet6: `${canonical6(a.subnet6!.split("/")[0]!)}/${s6.bits}`, gateway6: canonical6(a.gateway6 ?? defaultGateway6(a.subnet6!)), bits6: s6.bits }
+      : {}),
     ...(a.ingress ? { ingress: a.ingress } : {}),
   };
 }

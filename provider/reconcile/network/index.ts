@@ -44,7 +44,15 @@ export const networkLifecycle: LifecycleImpl = {
       }
       if (failures.length) return { failures };
       // Defaults filled in, so that a preview shows them and containers' refs carry them.
-      return { inputs: { ...inputs, host: r.value.host, gateway: c.spec.gateway, bridge: c.spec.bridge } };
+      return {
+        inputs: {
+          ...inputs,
+          host: r.value.host,
+          gateway: c.spec.gateway,
+          bridge: c.spec.bridge,
+          ...(c.spec.gateway6 ? { gateway6: inputs.gateway6 ?? c.spec.gateway6 } : {}),
+        },
+      };
     } catch (e) {
       const failures = unreachableAtCheck(e);
       return failures.length ? { failures } : { inputs: { ...inputs, host: r.value.host } };
@@ -80,7 +88,7 @@ export const networkLifecycle: LifecycleImpl = {
         const old = JSON.parse(record) as NetworkSpec;
         const conflict = ownerConflict(`network ${a.name} under prefix ${a.host.prefix} on host ${c.t.target}`, old.owner, ownerOf(inputs), a.adopt);
         if (conflict) throw new Error(`${c.t.target}: ${conflict}`);
-        if (old.subnet !== c.spec.subnet || old.gateway !== c.spec.gateway || old.bridge !== c.spec.bridge) {
+        if (old.subnet !== c.spec.subnet || old.gateway !== c.spec.gateway || old.bridge !== c.spec.bridge || old.subnet6 !== c.spec.subnet6) {
           throw new Error(
             `${c.t.target}: a network named ${a.name} already exists under prefix ${a.host.prefix} with another subnet, gateway or bridge (${old.subnet}, ${old.gateway}, ${old.bridge}); delete it or choose another name`,
           );

@@ -1,7 +1,7 @@
 import { parseNetworkProbe, type NetworkProbe } from "../../kernel/network/bridge";
 import { guardComments } from "../../kernel/network/guard";
 import { bridgeAlias, networkOwner } from "../../kernel/network/names";
-import { baseComments, networkRules, ruleComments } from "../../kernel/network/nft";
+import { baseComments, baseComments6, networkRules, networkRules6, ruleComments } from "../../kernel/network/nft";
 import { perResource, type PerResourceReads } from "../../kernel/container/snapshot";
 import { machineIdentity } from "../host-identity";
 import type { Props } from "../provider-types";
@@ -41,6 +41,12 @@ export async function observe(c: Ctx, burst = false): Promise<Observed> {
   const rules = ruleComments(networkOwner(n.name), networkRules(n.bridge, n.subnet, n.nat, n.isolated));
   if (![...rules, ...baseComments].every((x) => probe.comments.has(x))) drift.push("rules");
   if (!guardComments.every((x) => probe.guardComments.has(x))) drift.push("anti-spoofing rules");
+  if (n.subnet6) {
+    if (probe.addresses6.join(" ") !== `${n.gateway6}/${n.bits6}`) drift.push("gateway6");
+    if (!probe.ipForward6) drift.push("ipv6 forwarding");
+    const rules6 = ruleComments(networkOwner(n.name), networkRules6(n.bridge, n.subnet6, n.nat, n.isolated));
+    if (![...rules6, ...baseComments6].every((x) => probe.comments6.has(x))) drift.push("ipv6 rules");
+  }
   return { probe, missing: !probe.isBridge, drift };
 }
 
@@ -52,6 +58,7 @@ export function outputs(inputs: Props, c: Ctx, o: Observed): Props {
     bridge: n.bridge,
     gateway: n.gateway,
     prefixLength: n.bits,
+    ...(n.gateway6 ? { gateway6: inputs.gateway6 ?? n.gateway6 } : {}),
     status: o.missing ? "missing" : o.probe.up ? "up" : "down",
   };
 }

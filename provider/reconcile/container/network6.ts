@@ -1,0 +1,28 @@
+import { canonical6, isHostAddress6, parseIPv6, parseSubnet6 } from "../../../schema/ipv6";
+import type { InputFailure } from "../../../schema/issues";
+import type { NetworkSpec } from "../../kernel/network/bridge";
+
+/** A static IPv6 address against the host's record of its network: dual-stack, inside, free. */
+export function admit6(
+  address6: string | undefined,
+  rec: NetworkSpec,
+  i: number,
+  name: string,
+  owner: string | undefined,
+  mine: (h: string | undefined) => boolean,
+): InputFailure[] {
+  if (address6 === undefined) return [];
+  const property = `networks.${i}.address6`;
+  if (!rec.subnet6) return [{ property, reason: `got ${JSON.stringify(address6)}, but network ${name} has no subnet6 (IPv4 only); leave address6 out` }];
+  const ip = parseIPv6(address6)!;
+  if (!isHostAddress6(parseSubnet6(rec.subnet6)!, ip) || canonical6(address6) === rec.gateway6)
+    return [
+      {
+        property,
+        reason: `got ${JSON.stringify(address6)}; expected a free host address in ${name}'s subnet6 ${rec.subnet6}, other than its gateway6 ${rec.gateway6}`,
+      },
+    ];
+  if (owner !== undefined && !mine(owner))
+    return [{ property, reason: `got ${JSON.stringify(address6)}, already the IPv6 address of container ${owner} on network ${name}` }];
+  return [];
+}
