@@ -20,6 +20,7 @@ packages=(
   openssh-server runc crun iproute2 busybox-static nftables procps
   mmdebstrap  # kslice builds debootstrap templates with it (examples/devenv)
   criu  # live migration (checkpoint/restore) where the guest kernel allows it
+  iptables  # criu 3.17 locks a dumped network namespace with iptables-restore (--network-lock skip is 3.19+)
   e2fsprogs  # containers' disk limits: mkfs.ext4, resize2fs, e2fsck (minbase has none of them)
   lxcfs  # containers' own /proc (procViews, on by default)
   zstd  # backups: the writable layer is compressed with it

@@ -2,10 +2,14 @@
 // changes from one VM to the other and it moves with its data (cold), stopped ones stay stopped, a
 // target without room is refused at preview, a failure injected on the target (its disk filled
 // during the copy) leaves it on the source, and live migration is
-// refused at preview or falls back to cold where the VMs cannot checkpoint.
+// refused at preview or falls back to cold where the VMs cannot checkpoint (crun: no CRIU; runc:
+// the probe passes, kslice's own start cannot be restored yet).
 import { afterAll, describe, expect, it } from "vitest";
+import { liveRestoreBlocker } from "../../provider/kernel/container/move";
+import { liveUnsupported } from "../../provider/reconcile/container";
+import { hostContext } from "../../provider/reconcile/host-context";
 import { shellQuote as q } from "../../provider/transport/transport";
-import { sshRun, useLab, type LabHost } from "../helpers/lab";
+import { sshConnection, sshRun, useLab, type LabHost } from "../helpers/lab";
 import { testPrefix } from "../helpers/prefix";
 import { TestStack } from "../helpers/stack";
 
@@ -173,6 +177,9 @@ describe("a container whose host changes migrates with its data", () => {
   }, 900_000);
 
   it("live: refused at preview naming the host and why; live-or-cold falls back to cold saying why", async () => {
+    // with runc a lab VM passes the probe (criu 3.17 check, iptables-restore): what is left is kslice's own start
+    const runcHost = { connection: { ...sshConnection(vm("a")), insecureIgnoreHostKey: false, connectTimeoutSeconds: 30 }, prefix, runtime: "runc" as const };
+    expect(await liveUnsupported(await hostContext(runcHost), runcHost)).toBe(liveRestoreBlocker);
     Object.assign(stack!.config, { "kslice:at": "a", "kslice:migration": "live" });
     const refused = await stack!.run("preview");
     expect(refused.ok).toBe(false);

@@ -158,12 +158,16 @@ export type RestorePhase = "whole" | "precopy" | "changes";
 
 /**
  * Whether the host can checkpoint and restore a container with `runtime`: prints "ok", or one line
- * saying why not (criu missing, `criu check` failing, crun built without CRIU).
+ * saying why not (criu missing, `criu check` failing, no iptables-restore, crun built without CRIU).
+ * criu locks a dumped container's network namespace with iptables-restore by default; without it a
+ * runc checkpoint fails (criu 3.17 in the lab VMs: "Locking network failed: iptables-restore
+ * returned -1"), and `--network-lock skip` only exists from criu 3.19.
  */
 export function liveSupportScript(runtime: "runc" | "crun"): string {
   return [
     `command -v criu >/dev/null 2>&1 || { echo "criu is not installed"; exit 0; }`,
     `out=$(criu check 2>&1) || { echo "criu check failed: $(printf '%s' "$out" | grep -v '^$' | tail -n 2 | tr '\\n' ' ')"; exit 0; }`,
+    `command -v iptables-restore >/dev/null 2>&1 || { echo "iptables-restore is missing (criu locks a dumped container's network with it): install iptables"; exit 0; }`,
     ...(runtime === "crun"
       ? [`crun --version 2>/dev/null | grep -q '+CRIU' || { echo "crun was built without CRIU (crun --version does not show +CRIU)"; exit 0; }`]
       : []),

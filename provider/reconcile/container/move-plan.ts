@@ -6,7 +6,7 @@ import { connectionKey } from "../../kernel/connection";
 import { readDiskRoom } from "../../kernel/container/disk";
 import { hostLayout } from "../../kernel/container/layout";
 import { upperBytes } from "../../kernel/container/migrate";
-import { answers, readLiveSupport } from "../../kernel/container/move";
+import { answers, liveRestoreBlocker, readLiveSupport } from "../../kernel/container/move";
 import { chooseRuntime } from "../../kernel/host-facts";
 import { showSize } from "../disk-budget";
 import { hostContext, type HostContext } from "../host-context";
@@ -61,9 +61,8 @@ export async function liveUnsupported(h: HostContext, host: HostRef): Promise<st
   if ("error" in chosen) return chosen.error;
   const answer = await readLiveSupport(h.t, chosen.runtime.name);
   if (answer !== "ok") return answer;
-  // kslice restores only what it can give back as it was: an init on networks would come back
-  // without its veths (made by net.sh from the host side at each start)
-  return "live restore is not implemented yet (kslice restarts containers through start.sh)";
+  // the host could; kslice's own start cannot be restored yet (its log file as stdout: see the constant)
+  return liveRestoreBlocker;
 }
 
 /** The migration mode to use, or why the declared one cannot be had. */

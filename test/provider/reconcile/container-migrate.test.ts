@@ -36,8 +36,23 @@ describe("choosing how a container migrates", () => {
     expect(r).toEqual({ error: "host A: criu check failed: Error (criu/vdso.c): vdso; host B: criu is not installed" });
   });
 
-  it("hosts that pass every check still answer that kslice cannot restore yet (no silent cold move under live)", async () => {
+  it("hosts that pass every check still answer why kslice cannot restore (its log file as stdout), for each host (no silent cold move under live)", async () => {
     const r = await chooseMode("live", fakeHost("A", "ok", "runc"), fakeHost("B", "ok", "runc"));
-    expect(r).toMatchObject({ error: expect.stringContaining("host A: live restore is not implemented yet") });
+    expect(r).toMatchObject({ error: expect.stringContaining("host A: kslice starts a container with its stdout and stderr on the bundle's log file") });
+    expect(r).toMatchObject({ error: expect.stringContaining("host B: kslice starts") });
+    expect(r).toMatchObject({ error: expect.stringContaining("Can't send fd 1 into store") });
+    const fell = await chooseMode("live-or-cold", fakeHost("A", "ok", "runc"), fakeHost("B", "ok", "runc"));
+    expect(fell).toMatchObject({ mode: "cold", fallback: expect.stringContaining("needs the log written through a pipe") });
+  });
+
+  it("the probe refuses a host without iptables-restore (criu 3.17 locks the network with it)", async () => {
+    const { liveSupportScript } = await import("../../../provider/kernel/container/migrate");
+    expect(liveSupportScript("runc")).toContain("command -v iptables-restore");
+    const r = await chooseMode(
+      "live-or-cold",
+      fakeHost("A", "iptables-restore is missing (criu locks a dumped container's network with it): install iptables", "runc"),
+      fakeHost("B", "ok", "runc"),
+    );
+    expect(r).toMatchObject({ mode: "cold", fallback: expect.stringContaining("host A: iptables-restore is missing") });
   });
 });
