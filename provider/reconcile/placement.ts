@@ -1,5 +1,5 @@
 import { formatSize } from "../../schema/units";
-import { stillTrue } from "./placement-reasons";
+import { cores, demandText, roomText, stillTrue } from "./placement-reasons";
 
 export { describeMoves, stillTrue } from "./placement-reasons";
 
@@ -74,27 +74,7 @@ export function roomFor(host: PoolHost, demand: Demand, limit: number): number {
   return Math.min(limit, fit(host.memoryBytes, host.usedMemoryBytes, demand.memoryBytes), fit(host.cpuMillis, host.usedCpuMillis, demand.cpuMillis));
 }
 
-const cores = (millis: number) => `${millis / 1000} cores`;
-
 export const machineOf = (host: PoolHost) => host.machine || `host:${host.key}`;
-
-function roomText(host: PoolHost, demand: Demand, room: number, sharing: string[] = []): string {
-  if (host.unreachable) return `${host.key}: unreachable (${host.unreachable})`;
-  if (host.draining) return `${host.key}: draining`;
-  if (sharing.length) return `${host.key}: ${roomText(host, demand, room).slice(host.key.length + 2)}, shared with ${sharing.join(", ")} (one machine)`;
-  const parts: string[] = [];
-  if (demand.memoryBytes > 0) parts.push(`memory ${formatSize(Math.max(0, host.memoryBytes - host.usedMemoryBytes))} free of ${formatSize(host.memoryBytes)}`);
-  if (demand.cpuMillis > 0) parts.push(`cpu ${cores(Math.max(0, host.cpuMillis - host.usedCpuMillis))} free of ${cores(host.cpuMillis)}`);
-  return `${host.key}: room for ${room}${parts.length ? ` (${parts.join(", ")})` : ""}`;
-}
-
-function demandText(demand: Demand): string {
-  const parts = [
-    ...(demand.memoryBytes > 0 ? [`memory ${formatSize(demand.memoryBytes)}`] : []),
-    ...(demand.cpuMillis > 0 ? [`cpu ${cores(demand.cpuMillis)}`] : []),
-  ];
-  return parts.length ? parts.join(", ") : "nothing declared";
-}
 
 /**
  * Assigns each replica a host.

@@ -3,7 +3,6 @@ import { hostLayout } from "../../kernel/container/layout";
 import { hostClock, writeMoveRecord, type ArchivePhase } from "../../kernel/container/migrate";
 import { hasTemplate, readUidBase, streamUpper } from "../../kernel/container/move";
 import { baseOf, lowerOf } from "../../kernel/container/rootfs";
-import { StepError } from "../../kernel/transaction";
 import { forgetReads, type HostContext } from "../host-context";
 import { ownerOf } from "../ownership";
 import type { Props, UpdateResult } from "../provider-types";
@@ -14,12 +13,13 @@ import { createContainer } from "./create";
 import { deleteContainer } from "./delete";
 import { parse } from "./inputs";
 import { chooseMode, reach, where, type HostRef } from "./move-plan";
-import { interrupted, leftBehindOf, sourceOf, type LeftBehind, type MigrationRecord, type Move } from "./move-records";
+import { interrupted, sourceOf, type MigrationRecord, type Move } from "./move-records";
 import { observe, outputs } from "./observe";
 import { readContainer } from "./read";
 import { isLive } from "./status";
 import { start, stop } from "./steps";
 import { info, warn } from "../../log";
+import { mib, removeSource, sourceLost, step, takeOver } from "./move-ends";
 
 /**
  * A Container whose `host` moves to another machine (or prefix) migrates instead of being rebuilt
@@ -34,16 +34,6 @@ import { info, warn } from "../../log";
  * still names the source while the provider went on. The next up reads the record and resumes
  * the move (the copy made again) or, once the data is on the target, takes it over as it is.
  */
-
-async function step<T>(name: string, host: string, f: () => Promise<T>): Promise<T> {
-  try {
-    return await f();
-  } catch (e) {
-    throw e instanceof StepError && e.host !== undefined ? e : StepError.on(name, host, e);
-  }
-}
-
-const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
 
 type End = { h: HostContext; host: HostRef; name: string };
 
@@ -197,88 +187,4 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
   );
   await pauseAt("migrated");
   return { outs: { ...outs, lastMigration: record, leftBehind } };
-}
-
-/**
- * The last step of a move: the container goes from the source. When that fails, it runs on the
- * target already: the copy on the source goes at a later up, when that host answers (leftBehind).
- */
-async function removeSource(id: string, olds: Props, o: ContainerArgs, toName: string, fromName: string): Promise<LeftBehind[]> {
-  try {
-    await deleteContainer(id, olds);
-    return leftBehindOf(olds);
-  } catch (e) {
-    warn(`container ${o.name}: migrated to ${toName}, but removing it from ${fromName} failed (${(e as Error).message}); the next up removes it`);
-    return [
-      ...leftBehindOf(olds),
-      { connection: o.host.connection, prefix: o.host.prefix, machineId: typeof olds.machineId === "string" ? olds.machineId : null, name: o.name },
-    ];
-  }
-}
-
-/**
- * An interrupted migration whose data had reached the target (its record says copied or started):
- * the container there is this resource's, taken over as it is (create adopts it: a running init
- * keeps its pid; one the interruption left unstarted is started now), the source removed if it is
- * still there, and the migration's own record kept as lastMigration.
- */
-async function takeOver(id: string, olds: Props, news: Props, o: ContainerArgs, a: ContainerArgs, prior: Move, h: HostContext): Promise<UpdateResult> {
-  const fromName = where(o.host, a.host);
-  const toName = where(a.host, o.host);
-  info(`container ${a.name}: the migration from ${fromName} to ${toName} was interrupted after its data moved: taken over on ${toName} as it is`);
-  const outs = (await step("take over on target", toName, () => createContainer(news))).outs ?? {};
-  let record = prior.result;
-  if (!record) {
-    const downtimeMs = a.state === "running" && prior.stoppedAt ? Date.now() - prior.stoppedAt : null;
-    record = {
-      from: fromName,
-      to: toName,
-      mode: "cold",
-      downtimeMs,
-      bytes: prior.bytes,
-      precopyBytes: 0,
-      templateBuilt: prior.templateBuilt,
-      at: new Date().toISOString(),
-    };
-    await step("record on target", toName, () =>
-      writeMoveRecord(h.t, hostLayout(a.host.prefix).bundle(a.name), { ...prior, phase: "started", result: record }),
-    );
-  }
-  const leftBehind = (await readContainer(id, olds)).props ? await removeSource(id, olds, o, toName, fromName) : leftBehindOf(olds);
-  forgetReads();
-  info(
-    `container ${a.name}: migrated from ${fromName} to ${toName} (${record.mode}): ${mib(record.bytes)} moved, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms`}`,
-  );
-  return { outs: { ...outs, lastMigration: record, leftBehind } };
-}
-
-/** The source cannot be reached: fail naming it, or (onSourceLost: "recreate") create afresh on the target. */
-async function sourceLost(olds: Props, news: Props, o: ContainerArgs, a: ContainerArgs, why: string): Promise<UpdateResult> {
-  const fromName = where(o.host, a.host);
-  const toName = where(a.host, o.host);
-  if (a.onSourceLost === "fail") {
-    throw new Error(
-      `container ${a.name}: cannot migrate from host ${fromName}, which cannot be reached (${why}); set onSourceLost: "recreate" to create it afresh on ${toName} without its data`,
-    );
-  }
-  warn(
-    `container ${a.name}: host ${fromName} cannot be reached (${why}): re-created EMPTY on ${toName}; its data on ${fromName} is lost to it (removed when that host answers again)`,
-  );
-  const created = (await createContainer(news)).outs ?? {};
-  forgetReads();
-  const leftBehind = [
-    ...leftBehindOf(olds),
-    { connection: o.host.connection, prefix: o.host.prefix, machineId: typeof olds.machineId === "string" ? olds.machineId : null, name: o.name },
-  ];
-  const record: MigrationRecord = {
-    from: fromName,
-    to: toName,
-    mode: "recreate",
-    downtimeMs: null,
-    bytes: 0,
-    precopyBytes: 0,
-    templateBuilt: false,
-    at: new Date().toISOString(),
-  };
-  return { outs: { ...created, lastMigration: record, leftBehind } };
 }
