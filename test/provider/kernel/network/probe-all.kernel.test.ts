@@ -45,10 +45,11 @@ describe("probeAllNetScript", () => {
         ["web", ["L entered --net=/proc/42/ns/net"]],
       ]);
       expect(out.match(/^@@tc /gm)).toHaveLength(1);
-      // a fixed number of nft reads whatever the count of containers: the prefix's ports chain,
-      // other tables' DNAT rules (a published port shadowed by another prefix's rule is drift), and
-      // the anti-spoofing sets' elements, and the ingress sets' and counter map's elements (one loop, one map)
-      expect(script.match(/nft list/g)).toHaveLength(5);
+      // a fixed number of nft reads whatever the count of containers: the prefix's ports chains (ip
+      // and ip6), other tables' DNAT rules (a published port shadowed by another prefix's rule is
+      // drift), the anti-spoofing sets' elements, and the ingress sets' and counter map's elements
+      // (one loop, one map)
+      expect(script.match(/nft list/g)).toHaveLength(6);
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
