@@ -4,7 +4,7 @@ import { connect } from "node:net";
 import { basename, dirname, join } from "node:path";
 import { run } from "./exec";
 import { labCacheDir, type LabImage } from "./image";
-import { createOverlay, identityFiles, spawnQemu, type VmSpec } from "./qemu";
+import { createOverlay, identityFiles, spawnQemu, tcgCpu, type VmSpec } from "./qemu";
 import { freePort } from "./runs";
 import { keygen, sshRun, waitForSsh, type LabSsh } from "./ssh";
 
@@ -28,11 +28,11 @@ export interface LabSnapshot {
 // Bumped when what is saved changes (the guest's state at save, this file's provisioning).
 const recipe = "2";
 
-/** QEMU restores only into the machine it saved from: same QEMU, image, vCPUs, memory and devices. */
+/** QEMU restores only into the machine it saved from: same QEMU, CPU model, image, vCPUs, memory and devices. */
 async function snapshotKey(image: LabImage, spec: Pick<VmSpec, "cpus" | "memoryMiB" | "mirror">): Promise<string> {
   const { stdout } = await run("qemu-system-x86_64", ["--version"], { timeoutMs: 10_000 });
   const h = createHash("sha256")
-    .update([recipe, stdout.split("\n")[0], image.path, image.kernel, image.initrd].join("\n"))
+    .update([recipe, stdout.split("\n")[0], tcgCpu, image.path, image.kernel, image.initrd].join("\n"))
     .digest("hex")
     .slice(0, 12);
   return `${basename(dirname(image.path))}-${h}-c${spec.cpus}-m${spec.memoryMiB}${spec.mirror ? "-fwd" : ""}`;
