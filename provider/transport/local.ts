@@ -6,6 +6,7 @@ import {
   FileError,
   commandLine,
   countCommand,
+  traceCommand,
   defaultTimeoutMs,
   type CommandResult,
   type RunOptions,
@@ -25,7 +26,9 @@ export class LocalTransport implements Transport {
     countCommand();
     const [file, ...args] = argv;
     if (!file) throw new Error("run: empty command");
+    const started = Date.now();
     const { cause, ...result } = await runProcess(file, args, commandLine(argv), options.input ?? "", options.timeoutMs ?? defaultTimeoutMs);
+    traceCommand(this.target, started, result);
     if ((result.exitCode !== 0 || result.timedOut) && !options.allowFailure) {
       throw new CommandError(this.target, result, { cause });
     }

@@ -12,6 +12,7 @@ import {
   unreachableText,
   commandLine,
   countCommand,
+  traceCommand,
   defaultTimeoutMs,
   shellQuote,
   type CommandResult,
@@ -216,6 +217,7 @@ export class SshTransport implements Transport {
     const { execa } = await import("execa");
     this.commands++;
     countCommand();
+    const started = Date.now();
     const r = await execa("ssh", [...this.options(), "-o", "ControlMaster=no", this.c.host, "--", remote], {
       input: options.input ?? "",
       timeout: options.timeoutMs ?? defaultTimeoutMs,
@@ -223,7 +225,9 @@ export class SshTransport implements Transport {
       stripFinalNewline: false,
       forceKillAfterDelay: 2000,
     });
-    return { command: remote, exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ""), stderr: String(r.stderr ?? ""), timedOut: r.timedOut };
+    const result = { command: remote, exitCode: r.exitCode ?? -1, stdout: String(r.stdout ?? ""), stderr: String(r.stderr ?? ""), timedOut: r.timedOut };
+    traceCommand(this.target, started, result);
+    return result;
   }
 
   async readFile(path: string): Promise<string> {

@@ -35,6 +35,17 @@ export function countCommand(): void {
   if (file) appendFileSync(file, `${process.pid} ${commandsRun}\n`);
 }
 
+/**
+ * With KSLICE_TRACE_COMMANDS=<file>, each command run appends "<end ms> <pid> <target> <ms> <exit> <first
+ * line>" when it ends: where an operation's time goes, for profiling the test tiers.
+ */
+export function traceCommand(target: string, startedMs: number, r: Pick<CommandResult, "command" | "exitCode">): void {
+  const file = process.env.KSLICE_TRACE_COMMANDS;
+  if (!file) return;
+  const first = r.command.split("\n", 1)[0]!.slice(0, 160);
+  appendFileSync(file, `${Date.now()} ${process.pid} ${target} ${Date.now() - startedMs} ${r.exitCode} ${first}\n`);
+}
+
 /** Commands this process has run on hosts, all transports together. */
 export const hostCommands = (): number => commandsRun;
 

@@ -31,6 +31,26 @@ describe("LocalTransport", () => {
     rmSync(dirname(file), { recursive: true });
   });
 
+  it("with KSLICE_TRACE_COMMANDS, appends each command's end time, pid, host, duration, status and first line", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), "kslice-trace-")), "trace");
+    process.env.KSLICE_TRACE_COMMANDS = file;
+    try {
+      await t.run(["sh", "-c", "sleep 0.2\necho second line"]);
+      await t.run(["sh", "-c", "exit 3"], { allowFailure: true });
+    } finally {
+      delete process.env.KSLICE_TRACE_COMMANDS;
+    }
+    await t.run(["true"]); // not traced
+    const lines = readFileSync(file, "utf8").trimEnd().split("\n");
+    expect(lines).toHaveLength(2);
+    const [first, second] = lines.map((l) => /^(\d+) (\d+) local (\d+) (-?\d+) (.*)$/.exec(l));
+    expect(first?.slice(2)).toEqual([String(process.pid), first![3], "0", "sh -c 'sleep 0.2"]);
+    expect(Number(first![3])).toBeGreaterThanOrEqual(200);
+    expect(Number(first![1])).toBeLessThanOrEqual(Date.now());
+    expect(second?.[4]).toBe("3");
+    rmSync(dirname(file), { recursive: true });
+  });
+
   it("reads a batch of files in order: one trailing newline dropped, a missing or unreadable one undefined", async () => {
     const dir = mkdtempSync(join(tmpdir(), "kslice-read-"));
     try {
