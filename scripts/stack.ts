@@ -116,7 +116,9 @@ async function main(): Promise<void> {
     { stackName: cli.stack, projectName: projectName(cli.dir), program },
     { workDir, pulumiCommand, envVars: env },
   );
-  for (const [k, v] of Object.entries(cli.config)) await stack.setConfig(k, { value: v });
+  // one CLI call for all of them (a call per key cost ~0.4 s each on a quiet 2-core machine)
+  const plain = Object.entries(cli.config);
+  if (plain.length) await stack.setAllConfig(Object.fromEntries(plain.map(([k, v]) => [k, { value: v }])));
   // not stack.setConfig: the Automation API passes the value as an argument
   for (const [k, v] of Object.entries(cli.secrets)) {
     execFileSync(env.KSLICE_PULUMI_BIN!, ["config", "set", "--secret", k, "--stack", cli.stack, "--non-interactive"], {
