@@ -7,6 +7,7 @@ import { testPrefix } from "../helpers/prefix";
 import { run } from "./exec";
 import { startLab, sshRun, sweepRuns, type Lab, type LabHost } from "./lab";
 import { ensureSnapshot } from "./snapshot";
+import { sshOptions } from "./ssh";
 import { processStartTicks, runsRoot } from "./runs";
 
 const repoRoot = join(__dirname, "..", "..");
@@ -117,6 +118,12 @@ describe("the tier's shared guests (test/lab/pool.ts)", () => {
     expect(lab().hosts.map((h) => h.pid)).toEqual(shared.hosts.map((h) => h.pid));
     for (const h of lab().hosts) expect(processStartTicks(h.pid), `QEMU of ${h.name}`).toBeDefined();
     expect((await ok(lab().hosts[1]!, "hostname")).trim()).toBe("lab-2");
+    // the commands share one connection (a master), opened by the first of them
+    const h = lab().hosts[1]!;
+    expect(h.ssh.mux).toBe(true);
+    const master = await run("ssh", [...sshOptions(h.ssh), "-O", "check", h.ssh.host], { timeoutMs: 10_000, allowFailure: true });
+    expect(master.exitCode, master.stderr).toBe(0);
+    expect(master.stderr).toMatch(/Master running/);
     await expect(lab().kill("lab-1")).rejects.toThrow(/own: true/);
     await expect(lab().boot("lab-1")).rejects.toThrow(/own: true/);
   });

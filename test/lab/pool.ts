@@ -33,7 +33,9 @@ export default async function setup(project: TestProject): Promise<() => Promise
     const mirror = mirrorOption();
     // 2 vCPUs each even though they share 2 cores: only one file runs at a time, and the other guest idles.
     lab = await startLab(sharedCount, { cpus: 2, mirror, by: "shared", bootTimeoutMs: 600_000, log: (s) => console.log(s) });
-    project.provide("sharedLab", { hosts: lab.hosts, dir: lab.dir, image: lab.image, mirror });
+    // never rebooted or killed while the tier runs: their commands can share a connection
+    const hosts = lab.hosts.map((h) => ({ ...h, ssh: { ...h.ssh, mux: true } }));
+    project.provide("sharedLab", { hosts, dir: lab.dir, image: lab.image, mirror });
   }
   return async () => {
     await lab?.stop();
