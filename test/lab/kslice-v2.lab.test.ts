@@ -38,11 +38,13 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
   const transport = (): Transport => openTransport(parsed());
 
   // The test's own view of the VM: plain OpenSSH with the lab's options, independent of kslice's
-  // transport, multiplexed over one master (a fresh handshake costs seconds on a TCG guest).
+  // transport, multiplexed over one master (a fresh handshake costs seconds on a TCG guest): the
+  // shared guests' own (sshOptions gives it), or this file's when its guest is its own.
   const muxDir = mkdtempSync(join(tmpdir(), "ksv2-"));
-  const mux = ["-o", "ControlMaster=auto", "-o", `ControlPath=${join(muxDir, "mux")}`, "-o", "ControlPersist=120"];
+  const ownMux = ["-o", "ControlMaster=auto", "-o", `ControlPath=${join(muxDir, "mux")}`, "-o", "ControlPersist=120"];
+  const mux = () => (vm().ssh.mux ? [] : ownMux);
   const sshRun = (command: string): Promise<CommandResult> =>
-    run("ssh", [...sshOptions(vm().ssh), ...mux, vm().ssh.host, "--", command], { timeoutMs: 120_000, allowFailure: true });
+    run("ssh", [...sshOptions(vm().ssh), ...mux(), vm().ssh.host, "--", command], { timeoutMs: 120_000, allowFailure: true });
 
   /** Runs a command on the VM; fails the test with its stderr unless it exits 0. */
   async function ok(command: string): Promise<string> {
@@ -95,7 +97,7 @@ describe("kslice on a cgroup v2 host over SSH (crun)", () => {
       await hostLifecycle.delete("", { ...host(), runtime: "auto" }).catch(() => undefined);
     } finally {
       await closeAllTransports();
-      if (up) await run("ssh", [...sshOptions(vm().ssh), ...mux, "-O", "exit", vm().ssh.host], { timeoutMs: 10_000, allowFailure: true });
+      if (up && !vm().ssh.mux) await run("ssh", [...sshOptions(vm().ssh), ...ownMux, "-O", "exit", vm().ssh.host], { timeoutMs: 10_000, allowFailure: true });
       rmSync(muxDir, { recursive: true, force: true });
     }
   });

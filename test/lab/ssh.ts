@@ -1,5 +1,6 @@
 import { createHash } from "node:crypto";
-import { dirname, join } from "node:path";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { run, type CommandResult } from "./exec";
 
 /** How to reach a lab VM: root on a 127.0.0.1 port forward, key-only, host key checked strictly. */
@@ -22,10 +23,13 @@ export interface LabSsh {
   mux?: boolean;
 }
 
-/** The master's socket: one per identity (key, known_hosts, port), beside the known_hosts file. */
+/**
+ * The master's socket: one per identity (key, known_hosts, user, port). In the temp dir, not the
+ * run's: a socket path must fit in 108 bytes, and ssh binds it first under a name 17 bytes longer.
+ */
 function controlPath(ssh: LabSsh): string {
-  const id = createHash("sha256").update([ssh.privateKeyPath, ssh.knownHostsPath, ssh.user, ssh.port].join("\n")).digest("hex").slice(0, 12);
-  return join(dirname(ssh.knownHostsPath), `mux-${id}`);
+  const id = createHash("sha256").update([ssh.privateKeyPath, ssh.knownHostsPath, ssh.user, ssh.port].join("\n")).digest("hex").slice(0, 16);
+  return join(tmpdir(), `kslice-labmux-${id}`);
 }
 
 /** OpenSSH options that ignore the user's own config and trust only the lab's known_hosts. */
