@@ -84,8 +84,10 @@ describe("the supervisor's tick", () => {
     inits.push(stranger);
     writeFileSync(`${layout.bundle("inner")}/init.pid`, String(stranger.pid));
     writeFileSync(states, `inner ${nested} stopped\nflat 1 running\n`);
-    for (let i = 0; i < 30 && !existsSync(`${layout.runDir}/started`); i++) await sleep(200);
-    expect(readFileSync(`${layout.runDir}/started`, "utf8")).toBe("inner\n");
+    // the shell creates the file before echo writes to it: wait for the line, not the file
+    const started = () => (existsSync(`${layout.runDir}/started`) ? readFileSync(`${layout.runDir}/started`, "utf8") : "");
+    for (let i = 0; i < 30 && !started().endsWith("\n"); i++) await sleep(200);
+    expect(started()).toBe("inner\n");
     expect(listCalls().length).toBeGreaterThan(0);
     expect(readFileSync(`${layout.bundle("inner")}/log`, "utf8")).toContain("kslice: restarting inner (policy always), restart 1");
   });
