@@ -73,19 +73,19 @@ describe("a host reboot: containers declared running come back by themselves", (
     }
   });
 
-  it("makes a container on a network with data in its writable layer, and a stopped one; the boot unit is enabled", async () => {
+  it("makes a container on a dual-stack network with data in its writable layer, and a stopped one; the boot unit is enabled", async () => {
     const h = await hostLifecycle.check({}, host());
     await hostLifecycle.create(h.inputs!);
-    net = await make(N, { name: "lan", subnet: "10.234.0.0/24", nat: true });
+    net = await make(N, { name: "lan", subnet: "10.234.0.0/24", subnet6: "fd34:0:0:1::/64", nat: true });
     keep = await make(C, {
       name: "keep",
       command: ["sleep", "infinity"],
-      networks: [{ network: "lan", address: "10.234.0.10" }],
+      networks: [{ network: "lan", address: "10.234.0.10", address6: "fd34:0:0:1::10" }],
       disk: { max: "64Mi" },
       stopGraceSeconds: 1,
     });
     idle = await make(C, { name: "idle", command: ["sleep", "infinity"], state: "stopped", stopGraceSeconds: 1 });
-    expect(keep.outs).toMatchObject({ status: "running", address: "10.234.0.10" });
+    expect(keep.outs).toMatchObject({ status: "running", address: "10.234.0.10", address6: "fd34:0:0:1::10" });
     expect((await exec("keep", "echo precious > /data.txt && sync && cat /data.txt")).stdout).toContain("precious");
     // the writable layer is the image: df / inside shows its size (a little below 64 MiB: ext4's tables)
     expect(dfSizeKiB((await exec("keep", "df -k /")).stdout)).toBeLessThanOrEqual(65536);
@@ -93,7 +93,7 @@ describe("a host reboot: containers declared running come back by themselves", (
     expect((await ok(`systemctl is-active ${prefix}-supervisor.service`)).trim()).toBe("active");
   });
 
-  it("after systemctl reboot, with no kslice code run, the running container is back with its data and address; the stopped one is not", async () => {
+  it("after systemctl reboot, with no kslice code run, the running container is back with its data and both addresses; the stopped one is not", async () => {
     // /run is a tmpfs: the mark is gone once the VM has rebooted
     await ok("touch /run/kslice-before-reboot");
     await sshRun("systemctl reboot", 30_000);
@@ -126,6 +126,13 @@ describe("a host reboot: containers declared running come back by themselves", (
     expect((await exec("keep", "ip -o -4 addr show dev eth0")).stdout).toContain("10.234.0.10/24");
     // anti-spoofing back: the network's ensure.sh made the table and rules, the start its elements
     expect(await ok(`nft list set bridge ${prefix} ip4`)).toMatch(/"ks[0-9a-f]+" \. 10\.234\.0\.10/);
+    // IPv6 back too: the address, the gateway on the bridge (answering from inside), forwarding
+    // (off again after a boot until ensure.sh turns it on), and its anti-spoofing element
+    expect((await exec("keep", "ip -o -6 addr show dev eth0 scope global")).stdout).toContain("fd34:0:0:1::10/64");
+    const ping6 = await exec("keep", "ping -6 -c 1 -W 5 fd34:0:0:1::1 >/dev/null && echo reached");
+    expect(ping6.stdout, ping6.stdout).toContain("reached");
+    expect((await ok("cat /proc/sys/net/ipv6/conf/all/forwarding")).trim()).toBe("1");
+    expect(await ok(`nft list set bridge ${prefix} addr6`)).toMatch(/"ks[0-9a-f]+" \. fd34:0:0:1::10/);
     expect(await status("idle")).toBe("missing");
     expect((await ok(`systemctl is-active ${prefix}-supervisor.service`)).trim()).toBe("active");
   });
@@ -134,7 +141,7 @@ describe("a host reboot: containers declared running come back by themselves", (
     forgetReads();
     expect(await N.diff("", net.outs, net.inputs)).toEqual({ changes: false });
     const read = (await C.read("", keep.outs)).props!;
-    expect(read).toMatchObject({ status: "running", address: "10.234.0.10" });
+    expect(read).toMatchObject({ status: "running", address: "10.234.0.10", address6: "fd34:0:0:1::10" });
     expect(await C.diff("", read, keep.inputs)).toEqual({ changes: false });
     expect(await C.diff("", (await C.read("", idle.outs)).props!, idle.inputs)).toEqual({ changes: false });
   });
