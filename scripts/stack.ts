@@ -11,7 +11,7 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
-import { LocalWorkspace, PulumiCommand, type InlineProgramArgs } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, PulumiCommand, type EngineEvent, type InlineProgramArgs } from "@pulumi/pulumi/automation";
 import { defaultStateDir, pulumiEnv, repoRoot } from "./pulumi-env";
 import { failureMessage } from "./stack-failure";
 
@@ -142,7 +142,15 @@ async function main(): Promise<void> {
       break;
     }
     case "preview": {
-      const r = await stack.preview({ ...common, refresh: cli.extra.refresh, expectNoChanges: cli.extra.expectNoChanges, diff: true });
+      // --diff shows every property's change but leaves out the engine's diagnostics, and with them
+      // what providers print (kslice's warnings and notes): they follow it, as a plain preview shows them
+      const notes: string[] = [];
+      const onEvent = (e: EngineEvent) => {
+        const d = e.diagnosticEvent;
+        if (d && (d.severity === "info" || d.severity === "info#err") && !d.ephemeral && d.message.trim()) notes.push(d.message.trimEnd());
+      };
+      const r = await stack.preview({ ...common, refresh: cli.extra.refresh, expectNoChanges: cli.extra.expectNoChanges, diff: true, onEvent });
+      if (notes.length) onOutput(`Diagnostics:\n${notes.map((m) => `    ${m}`).join("\n")}\n`);
       summary = r.changeSummary;
       break;
     }

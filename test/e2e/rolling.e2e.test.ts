@@ -122,6 +122,8 @@ describe("ContainerSet rolling moves: maxUnavailable through the real engine", (
     expect(preview.stderr).toContain(`"moved from a to b: a is draining (move 1 of 2; at most 1 at a time)"`);
     expect(preview.stderr).toMatch(new RegExp(`\\+ after\\s*: "${first}"`));
     expect(preview.stderr).toContain(`"moved from a to b: a is draining (move 2 of 2, after ${first}; at most 1 at a time)"`);
+    // and the Placement's note in one line, among the diagnostics the runner prints after a --diff preview
+    expect(preview.stderr).toContain(`kslice: 2 replica(s) move, at most 1 at a time: now ${first} (a → b); later ${second} (a → b) after ${first}`);
 
     const { result: up, most, worst, seen, samples } = await sampled(stack.run("up"));
     expect(up.ok, up.stderr).toBe(true);
@@ -188,8 +190,15 @@ describe("ContainerSet rolling moves: maxUnavailable through the real engine", (
     stack.config["kslice:maxUnavailable"] = bound;
     const hostBefore = Object.fromEntries(replicas.map((r) => [r, (["a", "b"] as const).find((h) => existsSync(bundle(h, r)))!]));
     const bornBefore = Object.fromEntries(replicas.map((r) => [r, bornOf(hostBefore[r]!, r)]));
+    // the preview names the replacements past the bound, which wait for a turn; so does the up's own diff
+    // (the up's display lists each diagnostic twice: as it comes, and again at the end)
+    const waiting = (out: string) => [...new Set(out.match(/kslice: roll-\d is replaced in turn: \S+ takes at most \d+ replica\(s\) down at once/g))];
+    const preview = await stack.run("preview");
+    expect(preview.ok, preview.stderr).toBe(true);
+    expect(waiting(preview.stderr), preview.stderr).toHaveLength(Math.max(0, replicas.length - Number(bound)));
     const { result: up, most, worst, seen, samples } = await sampled(stack.run("up"));
     expect(up.ok, up.stderr).toBe(true);
+    expect(waiting(up.stderr)).toHaveLength(Math.max(0, replicas.length - Number(bound)));
     console.log(
       `[rolling] template change, maxUnavailable ${bound}: ${samples} samples, at most ${most} down at once (${worst.join(", ")}); down: ${[...seen].join(", ")}`,
     );

@@ -4,7 +4,7 @@ import { create } from "./create";
 import { deleteContainer } from "./delete";
 import { diff } from "./diff";
 import { read } from "./read";
-import { creating, deleting } from "./rolling";
+import { announceReplacement, creating, deleting } from "./rolling";
 import { update } from "./update";
 
 /**
@@ -18,11 +18,12 @@ import { update } from "./update";
  *   update.ts     migrate (move.ts), or apply in place (apply.ts)
  *   delete.ts     everything it has on the host goes
  *   rolling.ts    at most `rolling.maxUnavailable` of a group down at once: a replacement's delete
- *                 and create share one permit; a restart and a move take one
+ *                 and create share one permit; a restart and a move take one; diff names the
+ *                 replacements that wait
  */
 export const containerLifecycle: LifecycleImpl = {
   check,
-  diff,
+  diff: async (id, olds, news) => announceReplacement(news, await diff(id, olds, news)),
   create: (inputs) => creating(inputs, () => create(inputs)),
   read,
   update,

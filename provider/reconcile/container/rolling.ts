@@ -1,5 +1,6 @@
 import { rolling, type Rolling } from "../../../schema/container";
-import type { Props } from "../provider-types";
+import { info } from "../../log";
+import type { DiffResult, Props } from "../provider-types";
 
 /** A delete keeps its permit this long for the create that replaces it; none comes when a replica is removed. */
 const keptMs = 30_000;
@@ -103,4 +104,28 @@ export async function creating<T>(props: Props, f: () => Promise<T>): Promise<T>
   } finally {
     p.give();
   }
+}
+
+/** The replacements each group's diffs announced in this process: one preview or up. */
+const replacing = new Map<string, Set<string>>();
+
+/**
+ * Says at preview which replacements of a group wait for a turn: diff sees each replica once, so
+ * the ones past the bound are named as they come (which of them goes first is the engine's order).
+ */
+export function announceReplacement(props: Props, r: DiffResult): DiffResult {
+  const b = rollingOf(props);
+  if (!b || !r.replaces?.length) return r;
+  let names = replacing.get(b.group);
+  if (!names) replacing.set(b.group, (names = new Set()));
+  const name = String(props.name);
+  if (names.has(name)) return r;
+  names.add(name);
+  const bound = declaredBounds.get(b.group) ?? b.maxUnavailable;
+  if (names.size > bound) {
+    info(
+      `${name} is replaced in turn: ${b.group} takes at most ${bound} replica(s) down at once, and ${names.size - bound} of its ${names.size} replacements so far wait`,
+    );
+  }
+  return r;
 }

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { creating, deleting, disrupting, noteBound } from "../../../provider/reconcile/container/rolling";
+import { announceReplacement, creating, deleting, disrupting, noteBound } from "../../../provider/reconcile/container/rolling";
 
 // The permits of rolling.ts, without a host: what runs at once is what the bound allows.
 let group = 0;
@@ -93,5 +93,26 @@ describe("rolling: at most maxUnavailable of a group down at once", () => {
     expect(s.running()).toBe(2);
     s.ends.splice(0).forEach((end) => end());
     await Promise.all(both);
+  });
+
+  it("diff names the replacements past the bound, once each; changes in place and a wider bound name none", () => {
+    const g = `g${group++}`;
+    const wide = `g${group++}`;
+    const said = vi.spyOn(console, "error").mockImplementation(() => undefined);
+    try {
+      const replace = { changes: true, replaces: ["env"], deleteBeforeReplace: true };
+      for (const i of [1, 2, 3]) expect(announceReplacement(props(`r-${i}`, 1, g), replace)).toBe(replace);
+      announceReplacement(props("r-3", 1, g), replace); // the same replica again: not counted twice
+      announceReplacement(props("r-4", 1, g), { changes: true }); // in place: nothing waits
+      for (const i of [1, 2, 3]) announceReplacement(props(`w-${i}`, 4, wide), replace);
+      announceReplacement({ name: "solo" }, replace);
+      const lines = said.mock.calls.map((c) => String(c[0]));
+      expect(lines).toEqual([
+        `kslice: r-2 is replaced in turn: ${g} takes at most 1 replica(s) down at once, and 1 of its 2 replacements so far wait`,
+        `kslice: r-3 is replaced in turn: ${g} takes at most 1 replica(s) down at once, and 2 of its 3 replacements so far wait`,
+      ]);
+    } finally {
+      said.mockRestore();
+    }
   });
 });
