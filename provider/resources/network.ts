@@ -33,11 +33,11 @@ export interface NetworkArgs {
 
 /** Where allowed traffic may come from: exactly one of `cidr`, `container` or `network`. */
 export interface IngressSourceArgs {
-  /** An address or CIDR ("0.0.0.0/0": anywhere). */
+  /** An IPv4 or IPv6 address or CIDR ("0.0.0.0/0": anywhere over IPv4, "::/0" over IPv6; an IPv6 one needs an IPv6 address to let in to, on a dual-stack network). */
   cidr?: pulumi.Input<string>;
-  /** A container of the same host and prefix, by name (pass the other Container's `name` output so it is created first): its addresses. */
+  /** A container of the same host and prefix, by name (pass the other Container's `name` output so it is created first): its addresses, IPv4 and IPv6. */
   container?: pulumi.Input<string>;
-  /** A Network's ref or name: its whole subnet. */
+  /** A Network's ref or name: its whole subnet, and its subnet6 when dual-stack. */
   network?: pulumi.Input<NetworkRef> | pulumi.Input<string>;
 }
 

@@ -1,4 +1,4 @@
-import { ingressFailures } from "../../../schema/ingress";
+import { ingressFailures, ipv6SourceFailures } from "../../../schema/ingress";
 import { parseInput } from "../../../schema/issues";
 import { networkArgs } from "../../../schema/network";
 import { connectionKey } from "../../kernel/connection";
@@ -41,6 +41,7 @@ export const networkLifecycle: LifecycleImpl = {
             where,
           ),
         );
+        if (!r.value.subnet6) failures.push(...ipv6SourceFailures("ingress", r.value.ingress, `network ${r.value.name} has no subnet6 (IPv4 only)`));
       }
       if (failures.length) return { failures };
       // Defaults filled in, so that a preview shows them and containers' refs carry them.
