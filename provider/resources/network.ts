@@ -21,6 +21,8 @@ export interface NetworkArgs {
   bridge?: pulumi.Input<string>;
   /** Allocated addresses come from this CIDR inside the subnet (Docker's --ip-range); keep static ones outside it. @default the subnet */
   dynamicRange?: pulumi.Input<string>;
+  /** Allocated IPv6 addresses come from this prefix inside the subnet6, which must not hold the gateway6; keep static address6 values outside it. @default the subnet6 */
+  dynamicRange6?: pulumi.Input<string>;
   /** Masquerade the containers' outbound traffic (nftables); changes apply live. @default false */
   nat?: pulumi.Input<boolean>;
   /** Drop traffic to and from kslice's other networks; changes apply live. @default true */
@@ -70,6 +72,7 @@ export class Network extends pulumi.CustomResource {
   declare readonly gateway6: pulumi.Output<string | undefined>;
   declare readonly nat: pulumi.Output<boolean>;
   declare readonly dynamicRange: pulumi.Output<string | undefined>;
+  declare readonly dynamicRange6: pulumi.Output<string | undefined>;
   declare readonly isolated: pulumi.Output<boolean>;
   declare readonly prefixLength: pulumi.Output<number>;
   /** "up", "down" or "missing", as the kernel shows the bridge. */

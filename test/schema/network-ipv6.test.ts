@@ -50,12 +50,50 @@ describe("IPv6 arithmetic", () => {
     // a /126 holds ::1 (gateway) to ::3
     expect(chooseAddress6("fd36:1::/126", "fd36:1::1", new Set(["fd36:1::2", "fd36:1::3"]))).toBeUndefined();
   });
+
+  it("allocates inside the dynamicRange6 only: its lowest free address, none when it is full", () => {
+    expect(chooseAddress6("fd96:1::/64", "fd96:1::1", new Set(), "fd96:1::100/120")).toBe("fd96:1::100");
+    expect(chooseAddress6("fd96:1::/64", "fd96:1::1", new Set(["fd96:1::100", "fd96:1::101"]), "fd96:1::100/120")).toBe("fd96:1::102");
+    const full = new Set(Array.from({ length: 4 }, (_, i) => `fd96:1::10${i}`));
+    expect(chooseAddress6("fd96:1::/64", "fd96:1::1", full, "fd96:1::100/126")).toBeUndefined();
+    // a range starting at the prefix's first address skips it (the subnet-router anycast) and the gateway
+    expect(chooseAddress6("fd96:1::/64", "fd96:1::2", new Set(), "fd96:1::/126")).toBe("fd96:1::1");
+    expect(chooseAddress6("fd96:1::/64", "fd96:1::1", new Set(), "fd96:1::/126")).toBe("fd96:1::2");
+  });
 });
 
 describe("a dual-stack Network's inputs", () => {
   it("takes an IPv6 prefix from /64 to /120 and a gateway inside it", () => {
     expect(netFailures({ subnet6: "fd36:1::/64" })).toEqual([]);
     expect(netFailures({ subnet6: "fd36:1::100/120", gateway6: "fd36:1::1fe" })).toEqual([]);
+  });
+
+  it("takes a dynamicRange6 inside the subnet6 without the gateway6; refuses one outside, holding the gateway6, with host bits or without a subnet6", () => {
+    expect(netFailures({ subnet6: "fd96:1::/64", dynamicRange6: "fd96:1::100/120" })).toEqual([]);
+    expect(netFailures({ subnet6: "fd96:1::/64", dynamicRange6: "fd96:1:0:0:8000::/65" })).toEqual([]);
+    expect(netFailures({ subnet6: "fd96:1::/64", dynamicRange6: "fd96:2::/120" })).toEqual([
+      { property: "dynamicRange6", reason: 'got "fd96:2::/120"; expected a range inside the subnet6 fd96:1::/64' },
+    ]);
+    // larger than the subnet6
+    expect(netFailures({ subnet6: "fd96:1::/64", dynamicRange6: "fd96::/32" })[0]).toMatchObject({ property: "dynamicRange6" });
+    // the default gateway6 (fd96:1::1), or a declared one, inside the range
+    expect(netFailures({ subnet6: "fd96:1::/64", dynamicRange6: "fd96:1::/120" })).toEqual([
+      {
+        property: "dynamicRange6",
+        reason: 'got "fd96:1::/120", which holds the gateway6 fd96:1::1; expected a range inside fd96:1::/64 without it, like "fd96:1:0:0:8000::/65"',
+      },
+    ]);
+    expect(netFailures({ subnet6: "fd96:1::/64", gateway6: "fd96:1::105", dynamicRange6: "fd96:1::100/120" })[0]).toMatchObject({
+      property: "dynamicRange6",
+      reason: expect.stringContaining("which holds the gateway6 fd96:1::105"),
+    });
+    expect(netFailures({ subnet6: "fd96:1::/64", gateway6: "fd96:1::5", dynamicRange6: "fd96:1::/120" })[0]!.reason).toContain("holds the gateway6 fd96:1::5");
+    expect(netFailures({ subnet6: "fd96:1::/64", dynamicRange6: "fd96:1::100/64" })).toEqual([
+      { property: "dynamicRange6", reason: 'got "fd96:1::100/64"; expected an IPv6 prefix with zero host bits, like "fd36:1::100/120"' },
+    ]);
+    expect(netFailures({ dynamicRange6: "fd96:1::100/120" })).toEqual([
+      { property: "dynamicRange6", reason: 'got "fd96:1::100/120" without a subnet6; declare the network\'s IPv6 prefix too' },
+    ]);
   });
 
   it("refuses a bad prefix length, host bits, a gateway outside or without a prefix, naming the input and the value", () => {

@@ -22,6 +22,8 @@ export interface NetworkSpec {
   bits6?: number;
   /** Where allocated addresses come from. @default the subnet */
   dynamicRange?: string;
+  /** Where allocated IPv6 addresses come from (canonical notation). @default the subnet6 */
+  dynamicRange6?: string;
   /** URN of the resource that made it (absent: made before owners were recorded). */
   owner?: string;
   /** The ingress rules of its containers that declare none (schema/ingress.ts). */

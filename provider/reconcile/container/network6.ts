@@ -23,6 +23,11 @@ export function admit6(
       },
     ];
   if (owner !== undefined && !mine(owner))
-    return [{ property, reason: `got ${JSON.stringify(address6)}, already the IPv6 address of container ${owner} on network ${name}` }];
+    return [
+      {
+        property,
+        reason: `got ${JSON.stringify(address6)}, already the IPv6 address of container ${owner} on network ${name}${rec.dynamicRange6 ? "" : "; give the network a dynamicRange6 that leaves static addresses out, so parallel creates cannot take them"}`,
+      },
+    ];
   return [];
 }

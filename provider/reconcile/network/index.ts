@@ -70,7 +70,13 @@ export const networkLifecycle: LifecycleImpl = {
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
     // the same machine reached another way: the state must learn the new connection
     if (connectionChanged(o.host, a.host)) return { changes: true };
-    if (o.nat !== a.nat || o.isolated !== a.isolated || o.dynamicRange !== a.dynamicRange || JSON.stringify(o.ingress) !== JSON.stringify(a.ingress))
+    if (
+      o.nat !== a.nat ||
+      o.isolated !== a.isolated ||
+      o.dynamicRange !== a.dynamicRange ||
+      o.dynamicRange6 !== a.dynamicRange6 ||
+      JSON.stringify(o.ingress) !== JSON.stringify(a.ingress)
+    )
       return { changes: true };
     const obs = await observe(await context(a), true);
     return { changes: obs.missing || obs.drift.length > 0 };

@@ -279,7 +279,11 @@ describe("dual-stack Networks (IPv6 addresses, NAT66, published ports, anti-spoo
     ]);
     const taken = await L.check({}, { host: cs.host, name: "thief", command: idle, networks: [{ network: ns.ref(net.outs), address6: "fd36:1::99" }] });
     expect(taken.failures).toEqual([
-      { property: "networks.0.address6", reason: 'got "fd36:1::99", already the IPv6 address of container neighbour on network lan' },
+      {
+        property: "networks.0.address6",
+        reason:
+          'got "fd36:1::99", already the IPv6 address of container neighbour on network lan; give the network a dynamicRange6 that leaves static addresses out, so parallel creates cannot take them',
+      },
     ]);
   });
 });
