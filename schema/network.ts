@@ -44,6 +44,24 @@ export const ipv6 = checked(
   (v) => `got ${show(v)}; expected an IPv6 address like "fd36:1::5"`,
 );
 
+/**
+ * A published port's host address: "0.0.0.0" (every address), an IPv4 address, or an IPv6 one
+ * (not "::" nor "::1": the kernel never routes IPv6 loopback to another interface, and every
+ * address is "0.0.0.0", which a dual-stack network's port answers on over IPv6 too).
+ */
+export const hostAddress = z.string().superRefine((v, ctx) => {
+  const six = parseIPv6(v);
+  const message =
+    six === 1n
+      ? `got ${show(v)}; the kernel never routes IPv6 loopback to a container: publish to "127.0.0.1" for the host's loopback`
+      : six === 0n
+        ? `got ${show(v)}; for every address give "0.0.0.0" (on a dual-stack network the port answers on IPv6 too)`
+        : parseIPv4(v) === undefined && six === undefined
+          ? `got ${show(v)}; expected an IPv4 or IPv6 address of the host, like "192.0.2.10" or "fd00::10", or "0.0.0.0" for every address`
+          : undefined;
+  if (message) ctx.addIssue({ code: "custom", message, input: v });
+});
+
 /** /64 (SLAAC's size, what most operators hand out) to /120 (room for a gateway and a few containers). */
 export const subnet6 = checked(
   (v) => {

@@ -276,7 +276,7 @@ export function shadowingRules(lines: string[], port: PortRule): string[] {
     .filter((l) => {
       const proto = / (tcp|udp) dport (\d+)\b/.exec(l);
       if (!proto || proto[1] !== port.protocol || Number(proto[2]) !== port.hostPort) return false;
-      const daddr = / ip daddr (\S+)/.exec(l)?.[1];
+      const daddr = / ip6? daddr (\S+)/.exec(l)?.[1];
       return daddr === undefined || port.hostAddress === "0.0.0.0" || daddr === port.hostAddress;
     })
     .map((l) => l.slice(5).replace(/ comment ".*$/, ""));

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { shellQuote as q } from "../shell";
-import { ingressObjects, ingressObjects6, ingressRules, ingressRules6 } from "./ingress";
+import { ingressObjects, ingressObjects6, ingressRules, ingressRules6, isV6 } from "./ingress";
 
 /** One rule in the prefix's table, owned by a network or a container (its comment says which). */
 export interface NftRule {
@@ -205,18 +205,27 @@ export interface PortRule {
   containerPort: number;
 }
 
-/** IPv6 DNAT of the ports published on every address ("0.0.0.0") to a container with an IPv6 address there. */
+/**
+ * IPv6 DNAT of the ports published on every address ("0.0.0.0") or on an IPv6 address of the
+ * host, to a container with an IPv6 address there.
+ */
 export function portRules6(ports: PortRule[]): NftRule[] {
   return ports
-    .filter((p) => p.hostAddress === "0.0.0.0" && p.address6)
-    .map((p) => ({ chain: "ports", rule: `${p.protocol} dport ${p.hostPort} dnat to [${p.address6}]:${p.containerPort}` }));
+    .filter((p) => (p.hostAddress === "0.0.0.0" || isV6(p.hostAddress)) && p.address6)
+    .map((p) => ({
+      chain: "ports",
+      rule: `${p.hostAddress === "0.0.0.0" ? "" : `ip6 daddr ${p.hostAddress} `}${p.protocol} dport ${p.hostPort} dnat to [${p.address6}]:${p.containerPort}`,
+    }));
 }
 
+/** IPv4 DNAT of the ports published on every address or on an IPv4 address (one on an IPv6 address is portRules6's alone). */
 export function portRules(ports: PortRule[]): NftRule[] {
-  return ports.map((p) => ({
-    chain: "ports",
-    rule: `${p.hostAddress === "0.0.0.0" ? "" : `ip daddr ${p.hostAddress} `}${p.protocol} dport ${p.hostPort} dnat to ${p.address}:${p.containerPort}`,
-  }));
+  return ports
+    .filter((p) => !isV6(p.hostAddress))
+    .map((p) => ({
+      chain: "ports",
+      rule: `${p.hostAddress === "0.0.0.0" ? "" : `ip daddr ${p.hostAddress} `}${p.protocol} dport ${p.hostPort} dnat to ${p.address}:${p.containerPort}`,
+    }));
 }
 
 /** A port reachable on the host's loopback: published to 0.0.0.0 or to an address in 127.0.0.0/8. */

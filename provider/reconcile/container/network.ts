@@ -15,7 +15,7 @@ import type { PortClaim } from "../../kernel/network/port-claims";
 import { stackOf } from "../ownership";
 import { v6Key } from "../../kernel/network/allocate";
 import { canonical6 } from "../../../schema/ipv6";
-import { admit6 } from "./network6";
+import { admit6, ports6OnIPv4Only } from "./network6";
 import type { Transport } from "../../transport/transport";
 import { netProbeText } from "./reads";
 import { ingressFailures, ipv6SourceFailures, resolveIngress, type IngressRules } from "../../../schema/ingress";
@@ -85,7 +85,7 @@ export function netPlan(
   });
   const ports: PortRule[] = a.ports.map((p) => ({
     protocol: p.protocol,
-    hostAddress: p.hostAddress,
+    hostAddress: canonical6(p.hostAddress),
     hostPort: p.hostPort,
     containerPort: p.containerPort ?? p.hostPort,
     ...(({ address, address6 }) => ({ address, ...(address6 ? { address6 } : {}) }))(atts.find((x) => x.network === (p.network ?? atts[0]!.network))!),
@@ -193,6 +193,7 @@ export async function netAdmission(
       return;
     }
     failures.push(...admit6(n.address6, rec, i, name, holder(v6Key(rec.name), n.address6 === undefined ? "" : canonical6(n.address6)), mine));
+    if (typeof n.network === "string") failures.push(...ports6OnIPv4Only(a, rec, name));
     if (n.address === undefined) return;
     const s = parseSubnet(rec.subnet)!;
     if (!isHostAddress(s, parseIPv4(n.address)!) || n.address === rec.gateway) {
@@ -233,7 +234,7 @@ export async function netAdmission(
           reason: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, already published by ${holderText(other, prefix)}`,
         });
       const sock = sockets.find(
-        (s) => s.proto === p.protocol && s.port === p.hostPort && (s.addr === "0.0.0.0" || p.hostAddress === "0.0.0.0" || s.addr === p.hostAddress),
+        (s) => s.proto === p.protocol && s.port === p.hostPort && (s.addr === "0.0.0.0" || p.hostAddress === "0.0.0.0" || s.addr === canonical6(p.hostAddress)),
       );
       if (!other && sock)
         failures.push({

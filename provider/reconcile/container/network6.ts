@@ -1,6 +1,8 @@
 import { canonical6, isHostAddress6, parseIPv6, parseSubnet6 } from "../../../schema/ipv6";
 import type { InputFailure } from "../../../schema/issues";
 import type { NetworkSpec } from "../../kernel/network/bridge";
+import type { ContainerArgs } from "../../../schema/container";
+import { attachmentName } from "../../../schema/container-network";
 
 /** A static IPv6 address against the host's record of its network: dual-stack, inside, free. */
 export function admit6(
@@ -30,4 +32,22 @@ export function admit6(
       },
     ];
   return [];
+}
+
+/**
+ * Ports published on an IPv6 host address to a network that has no subnet6, when the network is
+ * named by its name (a ref is checked by the schema): nothing there to DNAT to.
+ */
+export function ports6OnIPv4Only(a: ContainerArgs, rec: NetworkSpec, name: string): InputFailure[] {
+  if (rec.subnet6) return [];
+  return a.ports.flatMap((p, j) =>
+    p.hostAddress.includes(":") && (p.network ?? attachmentName(a.networks[0]!)) === name
+      ? [
+          {
+            property: `ports.${j}.hostAddress`,
+            reason: `got ${JSON.stringify(p.hostAddress)}, an IPv6 address, but network ${name} has no subnet6 (IPv4 only); publish on an IPv4 address, or on a dual-stack network`,
+          },
+        ]
+      : [],
+  );
 }
