@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { allowHash, ingressElements, ingressHolds } from "../../../../provider/kernel/network/ingress";
+import { linkLocalFor } from "../../../../provider/kernel/network/names";
+import { parseProbeAll, probeTextFor } from "../../../../provider/kernel/network/probe-all";
+import type { Attachment } from "../../../../provider/kernel/network/attach";
 import type { Allowed } from "../../../../schema/ingress";
 
 const allow: Allowed[] = [
@@ -40,5 +43,19 @@ describe("declared ingress elements (ip and ip6 tables)", () => {
     expect(ingressHolds(lines.slice(0, 3), "web", "fd96:1::2", allow)).toBe(false);
     expect(ingressHolds(lines, "web", "fd96:1::2", undefined)).toBe(false);
     expect(ingressHolds([], "web", "fd96:1::2", undefined)).toBe(true);
+  });
+
+  it("a probe of every container gives each its IPv6 ingress lines: its global and link-local addresses, no one else's", () => {
+    const mac = "02:00:0a:c4:01:02";
+    const att: Attachment = {
+      ...{ index: 0, network: "lan", bridge: "br0", address: "10.196.1.2", bits: 24, gateway: "10.196.1.1", veth: "ksaaa", alias: "", mac, guard: false },
+      ...{ address6: "fd96:1::2", bits6: 64, gateway6: "fd96:1::1" },
+    };
+    const ll = linkLocalFor(mac);
+    const mine = [`I6 ingressed fd96:1::2 comment "x"`, `I6 drops ${ll} : "ingress_web"`, `I6 allow fd96:1::2 . ::/0 . tcp . 80`];
+    const others = [`I6 ingressed fd96:1::20 comment "y"`, `I ingressed 10.196.1.20 comment "z"`];
+    const view = parseProbeAll(["@@ingress", ...mine, ...others, "@@ns web 42", "L 2: eth0@if17: <UP>", ""].join("\n"));
+    const text = probeTextFor(view, "web", [att], [])!.split("\n");
+    expect(text.filter((l) => l.startsWith("I6 "))).toEqual(mine);
   });
 });
