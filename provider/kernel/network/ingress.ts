@@ -103,12 +103,14 @@ export const ingressAwk = `awk '/^\\t(set|map) / { s = $2 } /elements = \\{/ { e
 
 /**
  * The probe's lines: every element of the prefix's ingress sets ("I <set> <element>", e.g. `I allow
- * 10.0.0.2 . 10.0.0.0/24 . tcp . 80`), then the ip6 table's ("I6 <set> <element>").
+ * 10.0.0.2 . 10.0.0.0/24 . tcp . 80`), then the ip6 table's ("I6 <set> <element>"). The ip6 table
+ * holds little besides these sets (its port rules, NAT66, isolation), so it is listed whole: one
+ * process, none of whose other lines the awk takes; absent (an IPv4-only prefix), it prints nothing.
  */
 export const ingressProbe = (table: string) =>
   [
     `{ for s in ingressed allow; do nft list set ip ${table} $s 2>/dev/null; done; nft list map ip ${table} drops 2>/dev/null; } | ${ingressAwk}`,
-    `{ for s in ingressed allow; do nft list set ip6 ${table} $s 2>/dev/null; done; nft list map ip6 ${table} drops 2>/dev/null; } | ${ingressAwk} | sed 's/^I /I6 /'`,
+    `nft list table ip6 ${table} 2>/dev/null | ${ingressAwk} | sed 's/^I /I6 /'`,
   ].join("\n");
 
 /**
