@@ -22,7 +22,7 @@ export interface ContainerView extends UsageView {
   uptimeSeconds: number | null;
   /** Address per network. */
   addresses: Record<string, string>;
-  /** Host ports it publishes, as "tcp 0.0.0.0:18800". */
+  /** Host ports it publishes, as "tcp 0.0.0.0:18800" (an IPv6 address in brackets: "tcp [fd00::10]:18800"). */
   ports: string[];
   /** The resource that made it (its URN, kslice.json's owner) and that resource's `project/stack`; null when ownerless. */
   owner: string | null;
@@ -205,7 +205,7 @@ export function buildView(meta: { host: string; prefix: string; cgroupVersion: 1
       createdAt: state?.created ?? null,
       uptimeSeconds: running && !Number.isNaN(created) ? Math.max(0, Math.round((cur.atMs - created) / 1000)) : null,
       addresses: Object.fromEntries(snapshot.addresses.get(name) ?? []),
-      ports: (cur.ports.get(name) ?? []).map((k) => k.split("/")).map(([proto, addr, port]) => `${proto} ${addr}:${port}`),
+      ports: (cur.ports.get(name) ?? []).map((k) => k.split("/")).map(([proto, addr, port]) => `${proto} ${addr!.includes(":") ? `[${addr}]` : addr}:${port}`),
       owner: ownerOfRecord(snapshot.records.get(name)),
       stack: mapOrNull(ownerOfRecord(snapshot.records.get(name)), stackOfUrn),
       restarts: cur.restarts.get(name) ?? 0,

@@ -1,8 +1,8 @@
 import { z } from "zod";
 import { show } from "./issues";
 import { formatIPv4, isHostAddress, parseIPv4, parseSubnet } from "./ipv4";
-import { ingressRules, ipv4, ipv6, networkName, networkRef } from "./network";
-import { formatIPv6, isHostAddress6, parseIPv6, parseSubnet6 } from "./ipv6";
+import { hostAddress, ingressRules, ipv4, ipv6, networkName, networkRef } from "./network";
+import { canonical6, formatIPv6, isHostAddress6, parseIPv6, parseSubnet6 } from "./ipv6";
 import { rate } from "./units";
 
 /** A container's place on one network. */
@@ -41,8 +41,11 @@ export const publishedPort = z.strictObject({
   containerPort: port.optional(),
   /** @default "tcp" */
   protocol: z.enum(["tcp", "udp"]).default("tcp"),
-  /** "0.0.0.0" means every address of the host. @default "0.0.0.0" */
-  hostAddress: ipv4.default("0.0.0.0"),
+  /**
+   * The host address it answers on: "0.0.0.0" means every address of the host (IPv6 ones too when
+   * the port's network is dual-stack); an IPv6 address needs a dual-stack network. @default "0.0.0.0"
+   */
+  hostAddress: hostAddress.default("0.0.0.0"),
   /** Which of the container's networks receives it. @default the first */
   network: networkName.optional(),
 });
@@ -116,6 +119,15 @@ export function checkNetworkFields(a: { networks: Attachment[]; ports: Port[] },
       ctx.addIssue({ code: "custom", path: ["ports", i], message: "a published port needs the container on a network; add one to networks", input: p });
       return;
     }
+    // an IPv6 host address is DNATed to the container's IPv6 address: its network must be dual-stack
+    const net = a.networks[p.network === undefined ? 0 : names.indexOf(p.network)]?.network;
+    if (p.hostAddress.includes(":") && net !== undefined && typeof net !== "string" && !net.subnet6)
+      ctx.addIssue({
+        code: "custom",
+        path: ["ports", i, "hostAddress"],
+        message: `got ${show(p.hostAddress)}, an IPv6 address, but network ${net.name} has no subnet6 (IPv4 only); publish on an IPv4 address, or on a dual-stack network`,
+        input: p.hostAddress,
+      });
     if (p.network !== undefined && !names.includes(p.network)) {
       ctx.addIssue({
         code: "custom",
@@ -152,8 +164,8 @@ function checkAddress6(net: { name: string; subnet6?: string; gateway6?: string 
     issue(`got ${show(address6)}, which is ${net.name}'s IPv6 gateway (the host's address on the bridge); expected another address in ${net.subnet6}`);
 }
 
-/** "tcp/0.0.0.0/8080": what a published port claims on the host. */
-export const portKey = (p: { protocol: string; hostAddress: string; hostPort: number }) => `${p.protocol}/${p.hostAddress}/${p.hostPort}`;
+/** "tcp/0.0.0.0/8080", "tcp/fd00::10/8080": what a published port claims on the host (an IPv6 address in canonical form). */
+export const portKey = (p: { protocol: string; hostAddress: string; hostPort: number }) => `${p.protocol}/${canonical6(p.hostAddress)}/${p.hostPort}`;
 
 /** Two claims clash on the same protocol and port when either is every address or both are the same one. */
 export function portsClash(a: string, b: string): boolean {

@@ -1,13 +1,28 @@
 import { z } from "zod";
 import { show } from "./issues";
 import { formatIPv4, parseSubnet } from "./ipv4";
+import { formatIPv6, parseSubnet6 } from "./ipv6";
 import { cgroupName } from "./resource-limits";
 
-/** A CIDR with zero host bits ("10.0.0.0/8", "0.0.0.0/0"), or one address (a /32). */
+/** A CIDR with zero host bits ("10.0.0.0/8", "0.0.0.0/0", "fd00::/8", "::/0"), or one address (a /32 or /128). */
 const cidr = z.string().superRefine((v, ctx) => {
-  const s = parseSubnet(v.includes("/") ? v : `${v}/32`);
-  if (!s) ctx.addIssue({ code: "custom", message: `got ${show(v)}; expected an IPv4 address or a CIDR with zero host bits, like "10.88.0.0/16"`, input: v });
+  if (!parseCidr(v))
+    ctx.addIssue({
+      code: "custom",
+      message: `got ${show(v)}; expected an IPv4 or IPv6 address, or a CIDR with zero host bits, like "10.88.0.0/16" or "fd00:88::/64"`,
+      input: v,
+    });
 });
+
+/** An IPv4 or IPv6 address or CIDR in its canonical form ("FD00:0::/8" → "fd00::/8", "10.0.0.1" → "10.0.0.1/32"), and its family; undefined when invalid. */
+export function parseCidr(v: string): { cidr: string; v6: boolean } | undefined {
+  if (v.includes(":")) {
+    const s = parseSubnet6(v.includes("/") ? v : `${v}/128`);
+    return s ? { cidr: `${formatIPv6(s.base)}/${s.bits}`, v6: true } : undefined;
+  }
+  const s = parseSubnet(v.includes("/") ? v : `${v}/32`);
+  return s ? { cidr: `${formatIPv4(s.base)}/${s.bits}`, v6: false } : undefined;
+}
 
 /** 8080 or "8000-8099". */
 const portRange = z.union([z.number(), z.string()]).superRefine((v, ctx) => {
@@ -27,7 +42,7 @@ export function parsePortRange(v: number | string): [number, number] | undefined
 }
 
 /** What a rule's `network` source takes: a Network's name or its ref (network.ts passes its schemas, which import this file). */
-type NetworkSource = z.ZodType<string | { name: string; subnet: string }>;
+type NetworkSource = z.ZodType<string | { name: string; subnet: string; subnet6?: string }>;
 
 /**
  * The ingress schemas, given network.ts's schema of a network reference (a function: network.ts
@@ -37,11 +52,11 @@ export function ingressSchemas(network: NetworkSource) {
   /** Where allowed traffic may come from: exactly one of cidr, container, network. */
   const ingressSource = z
     .strictObject({
-      /** An address or CIDR ("0.0.0.0/0": anywhere). */
+      /** An IPv4 or IPv6 address or CIDR ("0.0.0.0/0": anywhere over IPv4, "::/0" over IPv6). */
       cidr: cidr.optional(),
-      /** A container of this host and prefix (its addresses on every network it joins). Pass the other Container's `name` output, so it exists first. */
+      /** A container of this host and prefix (its addresses, IPv4 and IPv6, on every network it joins). Pass the other Container's `name` output, so it exists first. */
       container: cgroupName.optional(),
-      /** A Network (its ref or its name): its whole subnet. */
+      /** A Network (its ref or its name): its whole subnet, and its subnet6 when it is dual-stack. */
       network: network.optional(),
     })
     .superRefine((s, ctx) => {
@@ -85,14 +100,15 @@ export interface Allowed {
 }
 
 /**
- * The rules as flows, sources resolved: a container to its addresses, a network to its subnet.
- * `containerAddresses`/`networkSubnet` return undefined for what does not exist, which the caller
- * reports at check (ingressFailures); here it is left out.
+ * The rules as flows, sources resolved: a container to its addresses (IPv6 ones included), a
+ * network to its subnet (and subnet6). `containerAddresses`/`networkSubnets` return undefined for
+ * what does not exist, which the caller reports at check (ingressFailures); here it is left out.
+ * A source's family says which of a container's addresses it lets in (ingress.ts).
  */
 export function resolveIngress(
   rules: IngressRule[],
   containerAddresses: (name: string) => string[] | undefined,
-  networkSubnet: (name: string) => string | undefined,
+  networkSubnets: (name: string) => string[] | undefined,
 ): Allowed[] {
   const out = new Map<string, Allowed>();
   for (const r of rules) {
@@ -101,20 +117,17 @@ export function resolveIngress(
     for (const s of r.from) {
       const sources =
         s.cidr !== undefined
-          ? [normalCidr(s.cidr)]
+          ? [parseCidr(s.cidr)!.cidr]
           : s.container !== undefined
-            ? (containerAddresses(s.container) ?? []).map((a) => `${a}/32`)
-            : [typeof s.network === "string" ? networkSubnet(s.network) : s.network!.subnet].filter((x): x is string => x !== undefined);
+            ? (containerAddresses(s.container) ?? []).map((a) => parseCidr(a)!.cidr)
+            : typeof s.network === "string"
+              ? (networkSubnets(s.network) ?? [])
+              : [s.network!.subnet, ...(s.network!.subnet6 ? [s.network!.subnet6] : [])];
       for (const source of sources) for (const ports of ranges) out.set(`${source} ${r.protocol} ${ports}`, { source, protocol: r.protocol, ports });
     }
   }
   return [...out.values()];
 }
-
-const normalCidr = (v: string) => {
-  const s = parseSubnet(v.includes("/") ? v : `${v}/32`)!;
-  return `${formatIPv4(s.base)}/${s.bits}`;
-};
 
 /** Sources naming a container or network that does not exist, as check failures of `property` (e.g. "ingress"). */
 export function ingressFailures(
@@ -142,4 +155,23 @@ export function ingressFailures(
     }),
   );
   return failures;
+}
+
+/**
+ * IPv6 CIDR sources where nothing has an IPv6 address (an IPv4-only Network, a container on IPv4-only
+ * networks): such a rule could never let anything in, so it is refused at check. `why` says why.
+ */
+export function ipv6SourceFailures(property: string, rules: IngressRule[], why: string): { property: string; reason: string }[] {
+  return rules.flatMap((r, i) =>
+    r.from.flatMap((s, j) =>
+      s.cidr !== undefined && parseCidr(s.cidr)?.v6
+        ? [
+            {
+              property: `${property}.${i}.from.${j}.cidr`,
+              reason: `got ${show(s.cidr)}, an IPv6 source, but ${why}; expected an IPv4 address or CIDR, or a subnet6 on the Network`,
+            },
+          ]
+        : [],
+    ),
+  );
 }

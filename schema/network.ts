@@ -44,6 +44,24 @@ export const ipv6 = checked(
   (v) => `got ${show(v)}; expected an IPv6 address like "fd36:1::5"`,
 );
 
+/**
+ * A published port's host address: "0.0.0.0" (every address), an IPv4 address, or an IPv6 one
+ * (not "::" nor "::1": the kernel never routes IPv6 loopback to another interface, and every
+ * address is "0.0.0.0", which a dual-stack network's port answers on over IPv6 too).
+ */
+export const hostAddress = z.string().superRefine((v, ctx) => {
+  const six = parseIPv6(v);
+  const message =
+    six === 1n
+      ? `got ${show(v)}; the kernel never routes IPv6 loopback to a container: publish to "127.0.0.1" for the host's loopback`
+      : six === 0n
+        ? `got ${show(v)}; for every address give "0.0.0.0" (on a dual-stack network the port answers on IPv6 too)`
+        : parseIPv4(v) === undefined && six === undefined
+          ? `got ${show(v)}; expected an IPv4 or IPv6 address of the host, like "192.0.2.10" or "fd00::10", or "0.0.0.0" for every address`
+          : undefined;
+  if (message) ctx.addIssue({ code: "custom", message, input: v });
+});
+
 /** /64 (SLAAC's size, what most operators hand out) to /120 (room for a gateway and a few containers). */
 export const subnet6 = checked(
   (v) => {
@@ -54,6 +72,12 @@ export const subnet6 = checked(
     parseSubnet6(v)
       ? `got ${show(v)}; expected a prefix length from /64 to /120`
       : `got ${show(v)}; expected an IPv6 prefix with zero host bits, like "fd36:1::/64"`,
+);
+
+/** An IPv6 prefix with zero host bits, of any length (a dynamicRange6: its place in the subnet6 is checked with the network). */
+export const range6 = checked(
+  (v) => parseSubnet6(v) !== undefined,
+  (v) => `got ${show(v)}; expected an IPv6 prefix with zero host bits, like "fd36:1::100/120"`,
 );
 
 export const networkArgs = z
@@ -76,6 +100,12 @@ export const networkArgs = z
      * addresses outside it can never be taken by a container created in parallel. @default the whole subnet
      */
     dynamicRange: subnet.optional(),
+    /**
+     * Where allocated IPv6 addresses come from, as dynamicRange for IPv4: a prefix inside the
+     * subnet6, not holding the gateway6. Static address6 values outside it can never be taken by a
+     * container created in parallel. @default the whole subnet6
+     */
+    dynamicRange6: range6.optional(),
     /** Masquerade the containers' outbound traffic behind the host's addresses (nftables). @default false */
     nat: z.boolean().default(false),
     /** Drop traffic between this network and kslice's other networks on the host. @default true */
@@ -106,6 +136,32 @@ export const networkArgs = z
     }
     const s6 = a.subnet6 === undefined ? undefined : parseSubnet6(a.subnet6);
     const g6 = a.gateway6 === undefined ? undefined : parseIPv6(a.gateway6);
+    const r6 = a.dynamicRange6 === undefined ? undefined : parseSubnet6(a.dynamicRange6);
+    if (r6 && a.subnet6 === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["dynamicRange6"],
+        message: `got ${show(a.dynamicRange6)} without a subnet6; declare the network's IPv6 prefix too`,
+        input: a.dynamicRange6,
+      });
+    } else if (r6 && s6 && (r6.base < s6.base || r6.base + r6.size > s6.base + s6.size)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["dynamicRange6"],
+        message: `got ${show(a.dynamicRange6)}; expected a range inside the subnet6 ${a.subnet6}`,
+        input: a.dynamicRange6,
+      });
+    } else if (r6 && s6) {
+      // the gateway6 as declared, else its default (the prefix's first host address)
+      const gw = g6 ?? s6.base + 1n;
+      if (gw >= r6.base && gw < r6.base + r6.size)
+        ctx.addIssue({
+          code: "custom",
+          path: ["dynamicRange6"],
+          message: `got ${show(a.dynamicRange6)}, which holds the gateway6 ${formatIPv6(gw)}; expected a range inside ${a.subnet6} without it, like "${formatIPv6(s6.base + (s6.size >> 1n))}/${s6.bits + 1}"`,
+          input: a.dynamicRange6,
+        });
+    }
     if (s6 && g6 !== undefined && !isHostAddress6(s6, g6)) {
       ctx.addIssue({
         code: "custom",

@@ -21,6 +21,8 @@ export interface NetworkArgs {
   bridge?: pulumi.Input<string>;
   /** Allocated addresses come from this CIDR inside the subnet (Docker's --ip-range); keep static ones outside it. @default the subnet */
   dynamicRange?: pulumi.Input<string>;
+  /** Allocated IPv6 addresses come from this prefix inside the subnet6, which must not hold the gateway6; keep static address6 values outside it. @default the subnet6 */
+  dynamicRange6?: pulumi.Input<string>;
   /** Masquerade the containers' outbound traffic (nftables); changes apply live. @default false */
   nat?: pulumi.Input<boolean>;
   /** Drop traffic to and from kslice's other networks; changes apply live. @default true */
@@ -33,11 +35,11 @@ export interface NetworkArgs {
 
 /** Where allowed traffic may come from: exactly one of `cidr`, `container` or `network`. */
 export interface IngressSourceArgs {
-  /** An address or CIDR ("0.0.0.0/0": anywhere). */
+  /** An IPv4 or IPv6 address or CIDR ("0.0.0.0/0": anywhere over IPv4, "::/0" over IPv6; an IPv6 one needs an IPv6 address to let in to, on a dual-stack network). */
   cidr?: pulumi.Input<string>;
-  /** A container of the same host and prefix, by name (pass the other Container's `name` output so it is created first): its addresses. */
+  /** A container of the same host and prefix, by name (pass the other Container's `name` output so it is created first): its addresses, IPv4 and IPv6. */
   container?: pulumi.Input<string>;
-  /** A Network's ref or name: its whole subnet. */
+  /** A Network's ref or name: its whole subnet, and its subnet6 when dual-stack. */
   network?: pulumi.Input<NetworkRef> | pulumi.Input<string>;
 }
 
@@ -70,6 +72,7 @@ export class Network extends pulumi.CustomResource {
   declare readonly gateway6: pulumi.Output<string | undefined>;
   declare readonly nat: pulumi.Output<boolean>;
   declare readonly dynamicRange: pulumi.Output<string | undefined>;
+  declare readonly dynamicRange6: pulumi.Output<string | undefined>;
   declare readonly isolated: pulumi.Output<boolean>;
   declare readonly prefixLength: pulumi.Output<number>;
   /** "up", "down" or "missing", as the kernel shows the bridge. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { containerArgs } from "../../schema/container";
-import { ingressFailures, parsePortRange, resolveIngress } from "../../schema/ingress";
+import { ingressFailures, ipv6SourceFailures, parseCidr, parsePortRange, resolveIngress } from "../../schema/ingress";
 import { parseInput } from "../../schema/issues";
 import { networkArgs } from "../../schema/network";
 
@@ -30,8 +30,21 @@ describe("ingress rules (schema)", () => {
     ]);
     expect(fail([{ from: [{ cidr: "10.0.0.0/8" }], ports: ["90-80"] }])[0]!.reason).toContain('got "90-80"');
     expect(fail([{ from: [{ cidr: "10.0.0.1/8" }] }])).toEqual([
-      { property: "ingress.0.from.0.cidr", reason: 'got "10.0.0.1/8"; expected an IPv4 address or a CIDR with zero host bits, like "10.88.0.0/16"' },
+      {
+        property: "ingress.0.from.0.cidr",
+        reason: 'got "10.0.0.1/8"; expected an IPv4 or IPv6 address, or a CIDR with zero host bits, like "10.88.0.0/16" or "fd00:88::/64"',
+      },
     ]);
+    // IPv6: host bits set, a bad address, a length past 128
+    expect(fail([{ from: [{ cidr: "fd96:1::5/64" }] }])).toEqual([
+      {
+        property: "ingress.0.from.0.cidr",
+        reason: 'got "fd96:1::5/64"; expected an IPv4 or IPv6 address, or a CIDR with zero host bits, like "10.88.0.0/16" or "fd00:88::/64"',
+      },
+    ]);
+    expect(fail([{ from: [{ cidr: "fd96::1::2" }] }])[0]!.property).toBe("ingress.0.from.0.cidr");
+    expect(fail([{ from: [{ cidr: "fd96::/129" }] }])[0]!.property).toBe("ingress.0.from.0.cidr");
+    expect(fail([{ from: [{ cidr: "fd96:1::/64" }, { cidr: "::/0" }, { cidr: "FD96:1::7" }], ports: [80] }])).toEqual([]);
     expect(fail([{ from: [{ cidr: "300.1.1.1" }] }])[0]!.property).toBe("ingress.0.from.0.cidr");
     expect(fail([{ from: [{ cidr: "10.0.0.0/8", container: "db" }] }])[0]).toMatchObject({
       property: "ingress.0.from.0",
@@ -70,7 +83,7 @@ describe("ingress rules (schema)", () => {
     const flows = resolveIngress(
       r.value.ingress!,
       (n) => (n === "db" ? ["10.231.1.7", "10.231.2.7"] : undefined),
-      (n) => (n === "lan" ? "10.231.1.0/24" : undefined),
+      (n) => (n === "lan" ? ["10.231.1.0/24"] : undefined),
     );
     expect(flows.map((f) => `${f.source} ${f.protocol} ${f.ports}`)).toEqual([
       "10.231.1.7/32 tcp 80",
@@ -82,6 +95,47 @@ describe("ingress rules (schema)", () => {
       "10.9.9.9/32 tcp 80",
       "10.9.9.9/32 tcp 81-82",
       "0.0.0.0/0 icmp 0-65535",
+    ]);
+  });
+
+  it("resolves IPv6 sources: a container's IPv6 addresses as /128, a dual-stack network's subnet6, CIDRs in canonical form", () => {
+    const r = parse([
+      { from: [{ container: "db" }, { network: "lan" }, { cidr: "FD96:0:0::7" }], ports: [80] },
+      { from: [{ cidr: "::/0" }], protocol: "icmp" },
+      { from: [{ network: { name: "ref", subnet: "10.196.3.0/24", gateway: "10.196.3.1", bridge: "ks-ref", subnet6: "fd96:3::/64" } }], protocol: "udp" },
+    ]);
+    if (!r.ok) throw new Error(JSON.stringify(r.failures));
+    const flows = resolveIngress(
+      r.value.ingress!,
+      (n) => (n === "db" ? ["10.196.1.7", "fd96:1::7"] : undefined),
+      (n) => (n === "lan" ? ["10.196.1.0/24", "fd96:1::/64"] : undefined),
+    );
+    expect(flows.map((f) => `${f.source} ${f.protocol} ${f.ports}`)).toEqual([
+      "10.196.1.7/32 tcp 80",
+      "fd96:1::7/128 tcp 80",
+      "10.196.1.0/24 tcp 80",
+      "fd96:1::/64 tcp 80",
+      "fd96::7/128 tcp 80",
+      "::/0 icmp 0-65535",
+      "10.196.3.0/24 udp 0-65535",
+      "fd96:3::/64 udp 0-65535",
+    ]);
+    expect(parseCidr("fd96:1:0::/64")).toEqual({ cidr: "fd96:1::/64", v6: true });
+    expect(parseCidr("10.196.0.1")).toEqual({ cidr: "10.196.0.1/32", v6: false });
+  });
+
+  it("refuses IPv6 CIDR sources where nothing has an IPv6 address, naming the input", () => {
+    const r = parse([{ from: [{ cidr: "10.0.0.0/8" }, { cidr: "fd96::/16" }] }, { from: [{ network: "lan" }, { cidr: "::/0" }] }]);
+    if (!r.ok) throw new Error("parse");
+    expect(ipv6SourceFailures("ingress", r.value.ingress!, "network lan has no subnet6 (IPv4 only)")).toEqual([
+      {
+        property: "ingress.0.from.1.cidr",
+        reason: 'got "fd96::/16", an IPv6 source, but network lan has no subnet6 (IPv4 only); expected an IPv4 address or CIDR, or a subnet6 on the Network',
+      },
+      {
+        property: "ingress.1.from.1.cidr",
+        reason: 'got "::/0", an IPv6 source, but network lan has no subnet6 (IPv4 only); expected an IPv4 address or CIDR, or a subnet6 on the Network',
+      },
     ]);
   });
 

@@ -7,7 +7,7 @@ import { parseInput } from "../../schema/issues";
 import { defaultGateway6, networkArgs } from "../../schema/network";
 import { chooseAddress6 } from "../../provider/kernel/network/allocate";
 import { guardElements, wantedGuardLines } from "../../provider/kernel/network/guard";
-import { networkRules6, portRules6 } from "../../provider/kernel/network/nft";
+import { networkRules6, portRules, portRules6 } from "../../provider/kernel/network/nft";
 
 const host = { connection: { type: "local" } };
 const netFailures = (input: object) => {
@@ -50,12 +50,50 @@ describe("IPv6 arithmetic", () => {
     // a /126 holds ::1 (gateway) to ::3
     expect(chooseAddress6("fd36:1::/126", "fd36:1::1", new Set(["fd36:1::2", "fd36:1::3"]))).toBeUndefined();
   });
+
+  it("allocates inside the dynamicRange6 only: its lowest free address, none when it is full", () => {
+    expect(chooseAddress6("fd96:1::/64", "fd96:1::1", new Set(), "fd96:1::100/120")).toBe("fd96:1::100");
+    expect(chooseAddress6("fd96:1::/64", "fd96:1::1", new Set(["fd96:1::100", "fd96:1::101"]), "fd96:1::100/120")).toBe("fd96:1::102");
+    const full = new Set(Array.from({ length: 4 }, (_, i) => `fd96:1::10${i}`));
+    expect(chooseAddress6("fd96:1::/64", "fd96:1::1", full, "fd96:1::100/126")).toBeUndefined();
+    // a range starting at the prefix's first address skips it (the subnet-router anycast) and the gateway
+    expect(chooseAddress6("fd96:1::/64", "fd96:1::2", new Set(), "fd96:1::/126")).toBe("fd96:1::1");
+    expect(chooseAddress6("fd96:1::/64", "fd96:1::1", new Set(), "fd96:1::/126")).toBe("fd96:1::2");
+  });
 });
 
 describe("a dual-stack Network's inputs", () => {
   it("takes an IPv6 prefix from /64 to /120 and a gateway inside it", () => {
     expect(netFailures({ subnet6: "fd36:1::/64" })).toEqual([]);
     expect(netFailures({ subnet6: "fd36:1::100/120", gateway6: "fd36:1::1fe" })).toEqual([]);
+  });
+
+  it("takes a dynamicRange6 inside the subnet6 without the gateway6; refuses one outside, holding the gateway6, with host bits or without a subnet6", () => {
+    expect(netFailures({ subnet6: "fd96:1::/64", dynamicRange6: "fd96:1::100/120" })).toEqual([]);
+    expect(netFailures({ subnet6: "fd96:1::/64", dynamicRange6: "fd96:1:0:0:8000::/65" })).toEqual([]);
+    expect(netFailures({ subnet6: "fd96:1::/64", dynamicRange6: "fd96:2::/120" })).toEqual([
+      { property: "dynamicRange6", reason: 'got "fd96:2::/120"; expected a range inside the subnet6 fd96:1::/64' },
+    ]);
+    // larger than the subnet6
+    expect(netFailures({ subnet6: "fd96:1::/64", dynamicRange6: "fd96::/32" })[0]).toMatchObject({ property: "dynamicRange6" });
+    // the default gateway6 (fd96:1::1), or a declared one, inside the range
+    expect(netFailures({ subnet6: "fd96:1::/64", dynamicRange6: "fd96:1::/120" })).toEqual([
+      {
+        property: "dynamicRange6",
+        reason: 'got "fd96:1::/120", which holds the gateway6 fd96:1::1; expected a range inside fd96:1::/64 without it, like "fd96:1:0:0:8000::/65"',
+      },
+    ]);
+    expect(netFailures({ subnet6: "fd96:1::/64", gateway6: "fd96:1::105", dynamicRange6: "fd96:1::100/120" })[0]).toMatchObject({
+      property: "dynamicRange6",
+      reason: expect.stringContaining("which holds the gateway6 fd96:1::105"),
+    });
+    expect(netFailures({ subnet6: "fd96:1::/64", gateway6: "fd96:1::5", dynamicRange6: "fd96:1::/120" })[0]!.reason).toContain("holds the gateway6 fd96:1::5");
+    expect(netFailures({ subnet6: "fd96:1::/64", dynamicRange6: "fd96:1::100/64" })).toEqual([
+      { property: "dynamicRange6", reason: 'got "fd96:1::100/64"; expected an IPv6 prefix with zero host bits, like "fd36:1::100/120"' },
+    ]);
+    expect(netFailures({ dynamicRange6: "fd96:1::100/120" })).toEqual([
+      { property: "dynamicRange6", reason: 'got "fd96:1::100/120" without a subnet6; declare the network\'s IPv6 prefix too' },
+    ]);
   });
 
   it("refuses a bad prefix length, host bits, a gateway outside or without a prefix, naming the input and the value", () => {
@@ -110,6 +148,46 @@ describe("the kernel objects of a dual-stack network", () => {
         { ...port, hostAddress: "127.0.0.1" },
       ]),
     ).toEqual([{ chain: "ports", rule: "tcp dport 18960 dnat to [fd36:1::2]:80" }]);
+    // a port on an IPv6 host address: DNAT in the ip6 table for that address alone, none in the ip table
+    const on6 = { ...port, hostAddress: "fd96:8::1" };
+    expect(portRules6([on6])).toEqual([{ chain: "ports", rule: "ip6 daddr fd96:8::1 tcp dport 18960 dnat to [fd36:1::2]:80" }]);
+    expect(portRules([on6, { ...port, hostAddress: "10.196.0.1" }])).toEqual([
+      { chain: "ports", rule: "ip daddr 10.196.0.1 tcp dport 18960 dnat to 10.236.1.2:80" },
+    ]);
+  });
+
+  it('publishes on an IPv6 host address of a dual-stack network only; refuses IPv6 loopback, "::" and an IPv6 address on an IPv4-only network', () => {
+    const v4only = { name: "front", subnet: "10.236.1.0/24", gateway: "10.236.1.1", bridge: "ks-front" };
+    expect(ctrFailures({ networks: [{ network: ref }], ports: [{ hostPort: 39602, hostAddress: "FD96:8:0::1" }] })).toEqual([]);
+    expect(ctrFailures({ networks: [{ network: v4only }], ports: [{ hostPort: 39602, hostAddress: "fd96:8::1" }] })).toEqual([
+      {
+        property: "ports.0.hostAddress",
+        reason: 'got "fd96:8::1", an IPv6 address, but network front has no subnet6 (IPv4 only); publish on an IPv4 address, or on a dual-stack network',
+      },
+    ]);
+    expect(ctrFailures({ networks: [{ network: ref }], ports: [{ hostPort: 39602, hostAddress: "::1" }] })).toEqual([
+      {
+        property: "ports.0.hostAddress",
+        reason: 'got "::1"; the kernel never routes IPv6 loopback to a container: publish to "127.0.0.1" for the host\'s loopback',
+      },
+    ]);
+    expect(ctrFailures({ networks: [{ network: ref }], ports: [{ hostPort: 39602, hostAddress: "::" }] })[0]!.reason).toContain('give "0.0.0.0"');
+    expect(ctrFailures({ networks: [{ network: ref }], ports: [{ hostPort: 39602, hostAddress: "host" }] })[0]!.reason).toBe(
+      'got "host"; expected an IPv4 or IPv6 address of the host, like "192.0.2.10" or "fd00::10", or "0.0.0.0" for every address',
+    );
+    // the same port on every address and on an IPv6 one clash (in any notation); on two IPv6 addresses, or an IPv4 and an IPv6 one, not
+    const two = (a: string, b: string) =>
+      ctrFailures({
+        networks: [{ network: ref }],
+        ports: [
+          { hostPort: 39602, hostAddress: a },
+          { hostPort: 39602, hostAddress: b },
+        ],
+      });
+    expect(two("0.0.0.0", "fd96:8::1")[0]!.property).toBe("ports.1.hostPort");
+    expect(two("fd96:8::1", "FD96:8:0:0::1")[0]!.property).toBe("ports.1.hostPort");
+    expect(two("fd96:8::1", "fd96:7::1")).toEqual([]);
+    expect(two("10.196.0.1", "fd96:7::1")).toEqual([]);
   });
 
   it("guards a dual-stack veth with its IPv6 address in addr6 and na6; an IPv4-only one has none", () => {

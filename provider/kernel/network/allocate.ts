@@ -109,14 +109,18 @@ export function chooseAddress(r: AllocationRequest, taken: ReadonlySet<string>):
 }
 
 /**
- * The lowest IPv6 address of the prefix (after its first, the subnet-router anycast) that is
- * neither the gateway nor in `taken`; undefined when the prefix is full. As chooseAddress.
+ * The lowest IPv6 address of the prefix (after its first, the subnet-router anycast), or of its
+ * `dynamicRange6` inside it, that is neither the gateway nor in `taken`; undefined when the range
+ * is full. As chooseAddress.
  */
-export function chooseAddress6(subnet6: string, gateway6: string, taken: ReadonlySet<string>): string | undefined {
+export function chooseAddress6(subnet6: string, gateway6: string, taken: ReadonlySet<string>, dynamicRange6?: string): string | undefined {
   const s = parseSubnet6(subnet6)!;
+  const r = dynamicRange6 ? parseSubnet6(dynamicRange6)! : s;
+  const first = r.base > s.base ? r.base : s.base + 1n;
+  const end = r.base + r.size < s.base + s.size ? r.base + r.size : s.base + s.size;
   const gw = parseIPv6(gateway6);
   // the lowest free one lies within taken.size + 2 steps of the start
-  for (let i = s.base + 1n; i < s.base + s.size && i <= s.base + BigInt(taken.size) + 2n; i++) {
+  for (let i = first; i < end && i <= first + BigInt(taken.size) + 1n; i++) {
     if (i !== gw && !taken.has(formatIPv6(i))) return formatIPv6(i);
   }
   return undefined;
@@ -168,7 +172,7 @@ export function claimAddressesScript(layout: HostLayout, container: string, clai
       `mine=$(grep -lxF -- "$c" "$d"/${r.family === 6 ? "*:*" : "*.*"} 2>/dev/null | head -n 1); mine=\${mine##*/}`,
       `if [ "$mine" != "$want" ]; then`,
       r.declared
-        ? `  [ -e "$d/$want" ] && { echo "networks: address $want on network ${r.network} is taken by container $(cat "$d/$want")${r.dynamicRange ? "" : " (a network's dynamicRange keeps allocated addresses away from static ones)"}" >&2; exit 4; }`
+        ? `  [ -e "$d/$want" ] && { echo "networks: address $want on network ${r.network} is taken by container $(cat "$d/$want")${r.dynamicRange ? "" : ` (a network's ${r.family === 6 ? "dynamicRange6" : "dynamicRange"} keeps allocated addresses away from static ones)`}" >&2; exit 4; }`
         : `  [ -e "$d/$want" ] && { echo "networks: address $want on network ${r.network} was taken meanwhile" >&2; exit ${lostRace}; }`,
       `  (set -C; echo "$c" > "$d/$want") 2>/dev/null || { echo "networks: address $want on network ${r.network} was taken meanwhile" >&2; exit ${r.declared ? 4 : lostRace}; }`,
       `  [ -n "$mine" ] && rm -f "$d/$mine"`,

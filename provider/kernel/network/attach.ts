@@ -15,6 +15,7 @@ import {
   removeRulesScript,
   ruleComments,
   skeleton,
+  skeleton6,
   unpublishedMarker,
   type PortRule,
 } from "./nft";
@@ -51,7 +52,13 @@ export const guardRecord = (layout: HostLayout, container: string) => `${layout.
 /** The container's ingress elements last applied (ingress.ts), in its bundle. */
 export const ingressRecord = (layout: HostLayout, container: string) => `${layout.bundle(container)}/ingress.nft`;
 
-const filtered = (atts: Attachment[]) => atts.filter((a) => a.allow).map((a) => ({ address: a.address, allow: a.allow! }));
+/**
+ * The addresses declared ingress filters, each with its flows: the IPv4 address, and on a
+ * dual-stack network the IPv6 one and the link-local one of its MAC (a neighbour on the bridge
+ * reaches the container at either; ingress.ts).
+ */
+const filtered = (atts: Attachment[]) => atts.filter((a) => a.allow).flatMap((a) => filteredAddresses(a).map((address) => ({ address, allow: a.allow! })));
+const filteredAddresses = (a: Attachment) => [a.address, ...(a.address6 ? [a.address6, linkLocalFor(a.mac)] : [])];
 
 /** Bridges that carry a port this container publishes on the host's loopback (route_localnet). */
 export function loopbackBridges(atts: Attachment[], ports: PortRule[]): string[] {
@@ -157,7 +164,7 @@ export function netScript(prefix: string, layout: HostLayout, container: string,
         atts.filter((a) => a.guard),
       ),
     )}\n) || exit 1`,
-    `(\n${ingressApplyScript(nftTable(prefix), skeleton(nftTable(prefix)), ingressRecord(layout, container), container, ingressElements(nftTable(prefix), container, filtered(atts)))}\n) || exit 1`,
+    `(\n${ingressApplyScript(nftTable(prefix), skeleton(nftTable(prefix)), ingressRecord(layout, container), container, ingressElements(nftTable(prefix), container, filtered(atts)), skeleton6(nftTable(prefix)))}\n) || exit 1`,
     // the supervisor's mark that it took the rules away when the init died: they are back
     `rm -f ${q(unpublishedMarker(layout.bundle(container)))}`,
     `(\n${localnetScript(layout, container, loopbackBridges(atts, ports))}\n) || exit 1`,
@@ -269,7 +276,7 @@ export function shadowingRules(lines: string[], port: PortRule): string[] {
     .filter((l) => {
       const proto = / (tcp|udp) dport (\d+)\b/.exec(l);
       if (!proto || proto[1] !== port.protocol || Number(proto[2]) !== port.hostPort) return false;
-      const daddr = / ip daddr (\S+)/.exec(l)?.[1];
+      const daddr = / ip6? daddr (\S+)/.exec(l)?.[1];
       return daddr === undefined || port.hostAddress === "0.0.0.0" || daddr === port.hostAddress;
     })
     .map((l) => l.slice(5).replace(/ comment ".*$/, ""));
@@ -321,8 +328,8 @@ export function parseNetProbe(out: string, container: string, atts: Attachment[]
       if (!sameRate(a.ingress, rateOf(val(`in ${a.index}`))) || !sameRate(a.egress, rateOf(out))) return true;
       // anti-spoofing: exactly its elements when guarded, none when not
       if (guardLinesOf(lines, a.veth).sort().join("\n") !== (a.guard ? wantedGuardLines(a).join("\n") : "")) return true;
-      // declared ingress: its elements when filtered, none when not
-      return !ingressHolds(lines, container, a.address, a.allow);
+      // declared ingress: its elements when filtered, none when not (each address: IPv4, and IPv6 on a dual-stack network)
+      return !filteredAddresses(a).every((address) => ingressHolds(lines, container, address, a.allow));
     })
     .map((a) => a.index);
   const have = lines

@@ -22,6 +22,8 @@ export interface NetworkSpec {
   bits6?: number;
   /** Where allocated addresses come from. @default the subnet */
   dynamicRange?: string;
+  /** Where allocated IPv6 addresses come from (canonical notation). @default the subnet6 */
+  dynamicRange6?: string;
   /** URN of the resource that made it (absent: made before owners were recorded). */
   owner?: string;
   /** The ingress rules of its containers that declare none (schema/ingress.ts). */
@@ -71,6 +73,8 @@ export function ensureNetworkScript(prefix: string, layout: HostLayout, n: Netwo
       ? [
           `[ "$(ip -o -6 addr show dev ${br} scope global | awk '{print $4}')" = ${q(`${n.gateway6}/${n.bits6}`)} ] || { ip -6 addr flush dev ${br} scope global; ip addr add ${q(`${n.gateway6}/${n.bits6}`)} dev ${br} nodad; }`,
           `if [ "$(cat ${forward6})" != 1 ]; then [ -f ${q(forward6Was(layout))} ] || cat ${forward6} > ${q(forward6Was(layout))}; echo 1 > ${forward6}; fi`,
+          // declared ingress to IPv6 addresses (ip6 table): bridged IPv6 through the ip6 hooks too
+          `[ ! -e /sys/class/net/${n.bridge}/bridge/nf_call_ip6tables ] || ip link set dev ${br} type bridge nf_call_ip6tables 1`,
         ]
       : []),
     "set +e",
@@ -108,6 +112,7 @@ export function probeNetworkScript(layout: HostLayout, n: { name: string; bridge
       ? [
           `echo "addr6 $(ip -o -6 addr show dev ${br} scope global 2>/dev/null | awk '{print $4}' | tr '\\n' ' ')"`,
           `echo "forward6 $(cat ${forward6} 2>/dev/null)"`,
+          `echo "brnf6 $(cat /sys/class/net/${n.bridge}/bridge/nf_call_ip6tables 2>/dev/null)"`,
           `nft list table ip6 ${table} 2>/dev/null | grep -o 'comment "[^"]*"' | sed 's/^comment "/nft6 /; s/"$//'`,
         ]
       : []),
@@ -135,6 +140,8 @@ export interface NetworkProbe {
   ipForward: boolean;
   /** br_netfilter off on the bridge (declared ingress would not see traffic between its ports); false where the kernel has none. */
   brNetfilterOff: boolean;
+  /** The same for IPv6 (nf_call_ip6tables), on a dual-stack network. */
+  brNetfilter6Off: boolean;
   recorded: boolean;
   inSet: boolean;
   comments: Set<string>;
@@ -157,6 +164,7 @@ export function parseNetworkProbe(out: string): NetworkProbe {
     localnetWanted: val("localnet-wanted") === "1",
     ipForward: val("forward") === "1",
     brNetfilterOff: val("brnf") === "0",
+    brNetfilter6Off: val("brnf6") === "0",
     recorded: val("record") === "yes",
     inSet: Number(val("member")) > 0,
     comments: new Set(lines.filter((l) => l.startsWith("nft ")).map((l) => l.slice(4))),

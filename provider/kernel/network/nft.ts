@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { shellQuote as q } from "../shell";
-import { ingressObjects, ingressRules } from "./ingress";
+import { ingressObjects, ingressObjects6, ingressRules, ingressRules6, isV6 } from "./ingress";
 
 /** One rule in the prefix's table, owned by a network or a container (its comment says which). */
 export interface NftRule {
@@ -77,8 +77,8 @@ export interface TableKind {
 export const ipTable: TableKind = { family: "ip", skeleton, base: baseRules };
 
 /**
- * The prefix's ip6 table, for dual-stack networks: IPv6's published ports, NAT66 and isolation,
- * as the ip table does them for IPv4. No loopback guard: the kernel never routes ::1 from an
+ * The prefix's ip6 table, for dual-stack networks: IPv6's published ports, NAT66, isolation and
+ * declared ingress, as the ip table does them for IPv4. No loopback guard: the kernel never routes ::1 from an
  * interface (IPv6 has no route_localnet), so a port published to loopback stays IPv4.
  */
 export function skeleton6(table: string): string {
@@ -90,10 +90,16 @@ export function skeleton6(table: string): string {
     `add chain ${t} output { type nat hook output priority -100; policy accept; }`,
     `add chain ${t} postrouting { type nat hook postrouting priority srcnat; policy accept; }`,
     `add chain ${t} forward { type filter hook forward priority filter; policy accept; }`,
+    ...ingressObjects6(t),
   ].join("\n");
 }
 
-export const ip6Table: TableKind = { family: "ip6", skeleton: skeleton6, base: baseRules.filter((r) => r.rule === "fib daddr type local jump ports") };
+export const ip6Table: TableKind = {
+  family: "ip6",
+  skeleton: skeleton6,
+  // declared ingress to IPv6 addresses (ingress.ts)
+  base: [...baseRules.filter((r) => r.rule === "fib daddr type local jump ports"), ...ingressRules6],
+};
 
 /** Comments the ip6 table must hold for its base chains to reach "ports". */
 export const baseComments6 = ruleComments("k:base", ip6Table.base);
@@ -199,18 +205,27 @@ export interface PortRule {
   containerPort: number;
 }
 
-/** IPv6 DNAT of the ports published on every address ("0.0.0.0") to a container with an IPv6 address there. */
+/**
+ * IPv6 DNAT of the ports published on every address ("0.0.0.0") or on an IPv6 address of the
+ * host, to a container with an IPv6 address there.
+ */
 export function portRules6(ports: PortRule[]): NftRule[] {
   return ports
-    .filter((p) => p.hostAddress === "0.0.0.0" && p.address6)
-    .map((p) => ({ chain: "ports", rule: `${p.protocol} dport ${p.hostPort} dnat to [${p.address6}]:${p.containerPort}` }));
+    .filter((p) => (p.hostAddress === "0.0.0.0" || isV6(p.hostAddress)) && p.address6)
+    .map((p) => ({
+      chain: "ports",
+      rule: `${p.hostAddress === "0.0.0.0" ? "" : `ip6 daddr ${p.hostAddress} `}${p.protocol} dport ${p.hostPort} dnat to [${p.address6}]:${p.containerPort}`,
+    }));
 }
 
+/** IPv4 DNAT of the ports published on every address or on an IPv4 address (one on an IPv6 address is portRules6's alone). */
 export function portRules(ports: PortRule[]): NftRule[] {
-  return ports.map((p) => ({
-    chain: "ports",
-    rule: `${p.hostAddress === "0.0.0.0" ? "" : `ip daddr ${p.hostAddress} `}${p.protocol} dport ${p.hostPort} dnat to ${p.address}:${p.containerPort}`,
-  }));
+  return ports
+    .filter((p) => !isV6(p.hostAddress))
+    .map((p) => ({
+      chain: "ports",
+      rule: `${p.hostAddress === "0.0.0.0" ? "" : `ip daddr ${p.hostAddress} `}${p.protocol} dport ${p.hostPort} dnat to ${p.address}:${p.containerPort}`,
+    }));
 }
 
 /** A port reachable on the host's loopback: published to 0.0.0.0 or to an address in 127.0.0.0/8. */

@@ -1,4 +1,5 @@
 import { portKey } from "../../../schema/container-network";
+import { canonical6 } from "../../../schema/ipv6";
 
 /** A published port as claimed (the parsed declaration). */
 export interface PortDeclaration {
@@ -36,7 +37,7 @@ export function claimPortsScript(layout: HostLayout, container: string, ports: P
     `me=$(own ${q(`${layout.bundle(container)}/kslice.json`)})`,
     ...ports.map((p, i) => {
       const any = p.hostAddress === "0.0.0.0";
-      const re = `^${p.protocol}/${any ? "[^/]*" : `(${p.hostAddress.replace(/\./g, "\\.")}|0\\.0\\.0\\.0)`}/${p.hostPort}$`;
+      const re = `^${p.protocol}/${any ? "[^/]*" : `(${canonical6(p.hostAddress).replace(/\./g, "\\.")}|0\\.0\\.0\\.0)`}/${p.hostPort}$`;
       return [
         `o=$(grep -lE ${q(re)} ${allPortClaims}/* 2>/dev/null | grep -vxF ${mine} | while read -r f; do`,
         `  x=\${f%/ports/*}; x=\${x##*/}; c=\${f##*/}; w=$(own "/var/lib/$x/containers/$c/kslice.json")`,
@@ -58,7 +59,7 @@ export function portClaimsReadScript(): string {
   return [
     ownerFn,
     `for f in ${allPortClaims}/*; do [ -f "$f" ] || continue; x=\${f%/ports/*}; x=\${x##*/}; c=\${f##*/}; w=$(own "/var/lib/$x/containers/$c/kslice.json")`,
-    `  grep -E '^(tcp|udp)/[0-9.]+/[0-9]+$' "$f" | sed "s|^|$x $c \${w:--} |"`,
+    `  grep -E '^(tcp|udp)/[0-9a-f.:]+/[0-9]+$' "$f" | sed "s|^|$x $c \${w:--} |"`,
     `done; echo @@`,
   ].join("\n");
 }

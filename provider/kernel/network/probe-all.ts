@@ -4,7 +4,7 @@ import type { Transport } from "../../transport/transport";
 import { foreignDnatsScript, loopbackBridges, nsListingArgs, nsListingBatch, probeLabels, type Attachment } from "./attach";
 import { guardLinesOf, guardListing } from "./guard";
 import { ingressProbe } from "./ingress";
-import { nftTable } from "./names";
+import { linkLocalFor, nftTable } from "./names";
 import type { PortRule } from "./nft";
 
 /**
@@ -153,6 +153,8 @@ export function probeTextFor(view: HostNetView, container: string, atts: Attachm
     ...view.dnats,
     ...atts.flatMap((a) => guardLinesOf(view.guard, a.veth)),
     ...view.ingress.filter((l) => atts.some((a) => l.startsWith(`I ${l.split(" ")[1]} ${a.address}`))),
+    // the ip6 table's (dual-stack networks): the IPv6 address and the link-local one of the MAC
+    ...view.ingress.filter((l) => l.startsWith("I6 ") && atts.some((a) => a.address6 && [a.address6, linkLocalFor(a.mac)].includes(l.split(" ")[2]!))),
   ].join("\n");
 }
 

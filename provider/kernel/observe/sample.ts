@@ -143,7 +143,9 @@ export function parseSample(out: string, driver: CgroupDriver, layout: HostLayou
   const ingressDrops = new Map<string, { packets: number; bytes: number }>();
   for (const line of (s.ingress ?? "").split("\n").filter(Boolean)) {
     const [name = "", packets, bytes] = line.split(" ");
-    ingressDrops.set(name, { packets: Number(packets), bytes: Number(bytes) });
+    // a line per family (ip, ip6): summed
+    const had = ingressDrops.get(name) ?? { packets: 0, bytes: 0 };
+    ingressDrops.set(name, { packets: had.packets + Number(packets), bytes: had.bytes + Number(bytes) });
   }
   const migrations = new Map<string, string>();
   const draining = new Map<string, string>();

@@ -71,14 +71,15 @@ export async function decideNet(c: Ctx, a: ContainerArgs, snap: ClaimsSnapshot):
       const key6 = v6Key(key);
       const taken6 = new Set(picked.get(key6));
       for (const [owner, m] of snap.addresses) if (owner !== a.name && m.get(v6Key(rec.name))) taken6.add(m.get(v6Key(rec.name))!);
-      const address6 = (n.address6 && canonical6(n.address6)) ?? held?.get(v6Key(rec.name)) ?? chooseAddress6(rec.subnet6, rec.gateway6!, taken6);
+      const address6 =
+        (n.address6 && canonical6(n.address6)) ?? held?.get(v6Key(rec.name)) ?? chooseAddress6(rec.subnet6, rec.gateway6!, taken6, rec.dynamicRange6);
       if (!address6) {
         releases.forEach((r) => r());
-        throw new Error(`networks: network ${rec.name} (${rec.subnet6}) has no free IPv6 address left`);
+        throw new Error(`networks: network ${rec.name} (${rec.dynamicRange6 ?? rec.subnet6}) has no free IPv6 address left`);
       }
       releases.push(pick(key6, address6));
       addresses.set(v6Key(rec.name), address6);
-      addressClaims.push({ network: rec.name, address: address6, family: 6, declared: n.address6 !== undefined });
+      addressClaims.push({ network: rec.name, address: address6, family: 6, declared: n.address6 !== undefined, dynamicRange: rec.dynamicRange6 });
     }
     claims = { ports: a.ports, addresses: addressClaims };
     plan = netPlan(a.host.prefix, a, records, addresses, snap);

@@ -9,16 +9,16 @@ import { readNetworkRecords } from "../../kernel/network/host";
 import type { ClaimsSnapshot, ContainerSnapshot } from "../../kernel/container/snapshot";
 import { readPortsInUse, type PortsInUse } from "../../kernel/container/admission";
 import { hostnameFile, hostsFile, resolvConf } from "../../kernel/network/dns";
-import { macFor, vethAlias, vethName } from "../../kernel/network/names";
+import { linkLocalFor, macFor, vethAlias, vethName } from "../../kernel/network/names";
 import type { PortRule } from "../../kernel/network/nft";
 import type { PortClaim } from "../../kernel/network/port-claims";
 import { stackOf } from "../ownership";
 import { v6Key } from "../../kernel/network/allocate";
 import { canonical6 } from "../../../schema/ipv6";
-import { admit6 } from "./network6";
+import { admit6, ports6OnIPv4Only } from "./network6";
 import type { Transport } from "../../transport/transport";
 import { netProbeText } from "./reads";
-import { ingressFailures, resolveIngress, type IngressRules } from "../../../schema/ingress";
+import { ingressFailures, ipv6SourceFailures, resolveIngress, type IngressRules } from "../../../schema/ingress";
 
 /** What ingress sources resolve against: the host's network records and the addresses containers hold. */
 export interface IngressWorld {
@@ -33,12 +33,19 @@ export interface IngressWorld {
 function allowedOn(a: ContainerArgs, rec: NetworkSpec, own: Map<string, string>, world: IngressWorld) {
   const rules: IngressRules | undefined = a.ingress ?? rec.ingress;
   if (!rules) return undefined;
+  // IPv4 and IPv6 addresses (keys "<network>" and "<network>/6"), each filtering its own family
+  // (ingress.ts), and on a dual-stack network the link-local address its MAC gives (net.sh sets it)
   const addressesOf = (name: string) => {
-    // IPv4 only: declared ingress filters in the ip table (a dual-stack network refuses it at check)
-    const m = [...((name === a.name ? own : world.addresses.get(name)) ?? [])].filter(([k]) => !k.endsWith("/6"));
-    return m.length ? m.map(([, v]) => v).sort() : undefined;
+    const held = (name === a.name ? own : world.addresses.get(name)) ?? new Map<string, string>();
+    const linkLocal = [...held].filter(([k]) => held.has(v6Key(k))).map(([, v]) => linkLocalFor(macFor(parseIPv4(v)!)));
+    const all = [...held.values(), ...linkLocal];
+    return all.length ? all.sort() : undefined;
   };
-  return resolveIngress(rules, addressesOf, (n) => world.networks.get(n)?.subnet);
+  const subnetsOf = (n: string) => {
+    const rec = world.networks.get(n);
+    return rec && [rec.subnet, ...(rec.subnet6 ? [rec.subnet6] : [])];
+  };
+  return resolveIngress(rules, addressesOf, subnetsOf);
 }
 
 /** Does the container touch networking at all? (No network and no ports: kslice adds nothing.) */
@@ -78,7 +85,7 @@ export function netPlan(
   });
   const ports: PortRule[] = a.ports.map((p) => ({
     protocol: p.protocol,
-    hostAddress: p.hostAddress,
+    hostAddress: canonical6(p.hostAddress),
     hostPort: p.hostPort,
     containerPort: p.containerPort ?? p.hostPort,
     ...(({ address, address6 }) => ({ address, ...(address6 ? { address6 } : {}) }))(atts.find((x) => x.network === (p.network ?? atts[0]!.network))!),
@@ -165,13 +172,10 @@ export async function netAdmission(
   const failures: InputFailure[] = [];
   const records = new Map(a.networks.map((n) => [attachmentName(n), snap.networks.get(attachmentName(n))]));
   const holder = (network: string, address: string) => [...snap.addresses].find(([, held]) => held.get(network) === address)?.[0];
-  // declared ingress filters IPv4 (ip table): a dual-stack network's IPv6 would pass unfiltered
+  // an IPv6 source lets in only to an IPv6 address: on a container with none it is a mistake
   const dual = a.networks.map((n) => records.get(attachmentName(n))).find((r) => r?.subnet6);
-  if (dual && (a.ingress ?? dual.ingress))
-    failures.push({
-      property: a.ingress ? "ingress" : "networks",
-      reason: `declared ingress and the dual-stack network ${dual.name} (subnet6 ${dual.subnet6}): ingress rules filter IPv4 only, so IPv6 would pass unfiltered; leave one out`,
-    });
+  if (a.ingress && !dual && a.networks.every((n) => records.get(attachmentName(n))))
+    failures.push(...ipv6SourceFailures("ingress", a.ingress, `container ${a.name} has no IPv6 address (none of its networks declares a subnet6)`));
   const owners = a.networks.map((n) => {
     const rec = records.get(attachmentName(n));
     return n.address && rec ? holder(rec.name, n.address) : undefined;
@@ -189,6 +193,7 @@ export async function netAdmission(
       return;
     }
     failures.push(...admit6(n.address6, rec, i, name, holder(v6Key(rec.name), n.address6 === undefined ? "" : canonical6(n.address6)), mine));
+    if (typeof n.network === "string") failures.push(...ports6OnIPv4Only(a, rec, name));
     if (n.address === undefined) return;
     const s = parseSubnet(rec.subnet)!;
     if (!isHostAddress(s, parseIPv4(n.address)!) || n.address === rec.gateway) {
@@ -229,7 +234,7 @@ export async function netAdmission(
           reason: `got ${p.protocol} ${p.hostAddress}:${p.hostPort}, already published by ${holderText(other, prefix)}`,
         });
       const sock = sockets.find(
-        (s) => s.proto === p.protocol && s.port === p.hostPort && (s.addr === "0.0.0.0" || p.hostAddress === "0.0.0.0" || s.addr === p.hostAddress),
+        (s) => s.proto === p.protocol && s.port === p.hostPort && (s.addr === "0.0.0.0" || p.hostAddress === "0.0.0.0" || s.addr === canonical6(p.hostAddress)),
       );
       if (!other && sock)
         failures.push({

@@ -28,7 +28,12 @@ export function networkSpec(a: NetworkArgs): NetworkSpec {
     ...(a.dynamicRange ? { dynamicRange: a.dynamicRange } : {}),
     // in the kernel's notation, so that what it shows compares equal
     ...(s6
-      ? { subnet6: `${canonical6(a.subnet6!.split("/")[0]!)}/${s6.bits}`, gateway6: canonical6(a.gateway6 ?? defaultGateway6(a.subnet6!)), bits6: s6.bits }
+      ? {
+          subnet6: `${canonical6(a.subnet6!.split("/")[0]!)}/${s6.bits}`,
+          gateway6: canonical6(a.gateway6 ?? defaultGateway6(a.subnet6!)),
+          bits6: s6.bits,
+          ...(a.dynamicRange6 ? { dynamicRange6: `${canonical6(a.dynamicRange6.split("/")[0]!)}/${a.dynamicRange6.split("/")[1]!}` } : {}),
+        }
       : {}),
     ...(a.ingress ? { ingress: a.ingress } : {}),
   };

@@ -1,4 +1,4 @@
-import { ingressFailures } from "../../../schema/ingress";
+import { ingressFailures, ipv6SourceFailures } from "../../../schema/ingress";
 import { parseInput } from "../../../schema/issues";
 import { networkArgs } from "../../../schema/network";
 import { connectionKey } from "../../kernel/connection";
@@ -41,6 +41,7 @@ export const networkLifecycle: LifecycleImpl = {
             where,
           ),
         );
+        if (!r.value.subnet6) failures.push(...ipv6SourceFailures("ingress", r.value.ingress, `network ${r.value.name} has no subnet6 (IPv4 only)`));
       }
       if (failures.length) return { failures };
       // Defaults filled in, so that a preview shows them and containers' refs carry them.
@@ -69,7 +70,13 @@ export const networkLifecycle: LifecycleImpl = {
     if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
     // the same machine reached another way: the state must learn the new connection
     if (connectionChanged(o.host, a.host)) return { changes: true };
-    if (o.nat !== a.nat || o.isolated !== a.isolated || o.dynamicRange !== a.dynamicRange || JSON.stringify(o.ingress) !== JSON.stringify(a.ingress))
+    if (
+      o.nat !== a.nat ||
+      o.isolated !== a.isolated ||
+      o.dynamicRange !== a.dynamicRange ||
+      o.dynamicRange6 !== a.dynamicRange6 ||
+      JSON.stringify(o.ingress) !== JSON.stringify(a.ingress)
+    )
       return { changes: true };
     const obs = await observe(await context(a), true);
     return { changes: obs.missing || obs.drift.length > 0 };

@@ -44,6 +44,7 @@ export async function observe(c: Ctx, burst = false): Promise<Observed> {
   if (n.subnet6) {
     if (probe.addresses6.join(" ") !== `${n.gateway6}/${n.bits6}`) drift.push("gateway6");
     if (!probe.ipForward6) drift.push("ipv6 forwarding");
+    if (probe.brNetfilter6Off) drift.push("nf_call_ip6tables");
     const rules6 = ruleComments(networkOwner(n.name), networkRules6(n.bridge, n.subnet6, n.nat, n.isolated));
     if (![...rules6, ...baseComments6].every((x) => probe.comments6.has(x))) drift.push("ipv6 rules");
   }
