@@ -37,18 +37,14 @@ export async function readLiveSupport(t: Transport, runtime: "runc" | "crun"): P
 }
 
 /**
- * Why no host can restore a kslice container today, once its probe passed (readLiveSupport): what
- * kslice's own start does, found by hand between two lab VMs (Debian 12, criu 3.17.1, runc 1.1.5,
- * kernel 6.1). start.sh gives the init the bundle's log file as stdout and stderr; criu cannot
- * dump a file of a mount outside the container ("Can't lookup mount=27 for fd=1
- * path=…/log") unless it is declared external (`external file[mnt_id:inode]`), and then
- * its restore through runc fails ("Can't send fd 1 into store: Bad file descriptor", the
- * same with the log opened on fd 5 by a --criu wrapper). The same bundle started with its output
- * into a pipe dumps and restores, the count going on (runc hands pipes to criu as inherited fds):
- * live needs start.sh to write the log through a pipe.
+ * Why no host migrates a kslice container live yet, once its probe passed (readLiveSupport).
+ * What blocked it (found by hand between two lab VMs: Debian 12, criu 3.17.1, runc 1.1.5, kernel
+ * 6.1) is gone: start.sh gave the init the bundle's log file as stdout and stderr, which criu
+ * cannot restore ("Can't send fd 1 into store: Bad file descriptor"), and now gives it a pipe to
+ * a writer (log-writer.ts), which it can. The migration's live steps are what is left.
  */
 export const liveRestoreBlocker =
-  "kslice starts a container with its stdout and stderr on the bundle's log file, which criu (3.17, through runc 1.1) can dump only as an external file and then fails to restore (\"Can't send fd 1 into store: Bad file descriptor\"); live migration needs the log written through a pipe, which kslice does not do yet";
+  "kslice does not migrate a container live yet: its log goes through a pipe, which criu restores, but the pre-dump, the images' move and the restore are not built";
 
 /** The user-namespace base a bundle was made with (its kslice.json), if any. */
 export async function readUidBase(t: Transport, bundle: string): Promise<number | undefined> {
