@@ -70,6 +70,25 @@ export function createThroughLogPipe(rt: string, b: string, id: string, layout: 
   ];
 }
 
+/**
+ * The start.sh lines of a live migration's restore (runc restore --detach from the images in
+ * $kslice_restore) through a new log pipe: runc hands the pipe to criu for the checkpointed
+ * init's stdout and stderr (inherit-fd), so the restored processes write to the new writer. A
+ * failure shows criu's log's end.
+ */
+export function restoreThroughLogPipe(rt: string, b: string, id: string, layout: HostLayout): string[] {
+  const prefix = layout.stateDir.split("/").pop()!;
+  const restore = `${rt} restore --detach --bundle ${q(b)} --pid-file ${q(`${b}/init.pid`)} --image-path "$kslice_restore" --work-path "$kslice_restore" ${q(id)}`;
+  return [
+    ...runThroughLogPipe(restore, b, prefix),
+    `if [ "$st" != 0 ]; then`,
+    `  i=0; while [ ! -s ${q(logWriterPidFile(b))} ] && [ $i -lt 40 ]; do sleep 0.05; i=$((i + 1)); done`,
+    `  ${logWriterGone(b).split("\n").join("\n  ")}`,
+    `  { tail -c 1000 ${q(`${b}/log`)}; echo "criu's restore.log ends:"; grep -E 'Error|Warn' "$kslice_restore/restore.log" | tail -n 12; } >&2; exit 1`,
+    `fi`,
+  ];
+}
+
 /** Removes the prefix's log cgroup (its last container gone, or Host delete): writers still in it are killed first. Idempotent. */
 export function removeLogCgroupScript(prefix: string): string {
   const cg = logWriterCgroup(prefix);

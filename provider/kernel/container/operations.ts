@@ -56,6 +56,8 @@ export interface StartPlan {
   uidBase: number | undefined;
   /** The claims the start's networking needs (idempotent: held ones are kept). */
   net?: NetClaims;
+  /** A live migration's target: restore the container from the checkpoint images in this dir (removed once restored) instead of creating it. */
+  restoreFrom?: string;
 }
 
 export interface CreatePlan {
@@ -199,7 +201,8 @@ function startSteps(s: ContainerSite, p: StartPlan, creating: boolean): Step[] {
         `exec 9>>${q(`${b}/lock`)} && flock -w 60 9 || { echo "timed out waiting for the lock of container ${s.name}" >&2; exit 1; }`,
         // a new bundle has neither
         ...(creating ? [] : [`rm -f ${q(`${b}/stopped`)} ${q(`${b}/backoff`)} || exit 1`]),
-        `. ${q(`${b}/start.sh`)}`,
+        // start.sh restores instead of creating when $kslice_restore names the images (then it returns)
+        ...(p.restoreFrom ? [`kslice_restore=${q(p.restoreFrom)}`, `. ${q(`${b}/start.sh`)}`, `rm -rf ${q(p.restoreFrom)}`] : [`. ${q(`${b}/start.sh`)}`]),
       ].join("\n"),
       // the "stopped" mark's removal (a boot starts it again); start.sh may have capped config.json's nofile
       writes: [b, `${b}/config.json`],
