@@ -192,7 +192,7 @@ describe("a container whose host changes migrates with its data", () => {
     data = (await inside("b", `head -c 1048576 /dev/urandom > /data/blob && ${sha}`)).trim();
     const fell = await up("a", { "kslice:migration": "live-or-cold" });
     expect(fell.ok, fell.stderr).toBe(true);
-    expect(fell.stderr).toMatch(/live migration is not possible \(host .*crun was built without CRIU.*\); migrating cold/);
+    expect(fell.stderr).toMatch(/live migration is not possible \(the container is on a Network: .*host .*crun was built without CRIU.*\); migrating cold/);
     expect((fell.json!.outputs.lastMigration as { mode: string }).mode).toBe("cold");
     expect(await status("a")).toBe("running");
     expect((await inside("a", sha)).trim()).toBe(data);
