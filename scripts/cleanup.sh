@@ -30,6 +30,10 @@ done </proc/mounts
 for p in $(pgrep -x lxcfs 2>/dev/null); do
   case " $(tr '\0' ' ' < /proc/"$p"/cmdline 2>/dev/null)" in *" /run/$prefix/lxcfs "*) kill -9 "$p" ;; esac
 done
+# log writers outside the prefix's cgroups (tee -a <bundle>/log)
+for p in $(pgrep -x tee 2>/dev/null); do
+  case " $(tr '\0' ' ' < /proc/"$p"/cmdline 2>/dev/null)" in *" /var/lib/$prefix/"*|*" /var/lib/$prefix-"*) kill -9 "$p" ;; esac
+done
 grep -E " /(run|var/lib)/$prefix" /proc/mounts | awk '{print $2}' | sort -r | xargs -r -n1 umount -l 2>/dev/null
 # loop devices of disk images left attached (a lazy umount, a killed create): detached before their files go
 losetup -nl -O NAME,BACK-FILE 2>/dev/null | while read -r dev back; do

@@ -5,7 +5,8 @@
 # loop devices backed by a file there (containers' disk images),
 # interfaces whose alias starts with "<prefix>/", the nftables table named after the prefix, the
 # boot unit <prefix>-boot.service, the supervisor's unit (its cgroup <prefix>-supervisor elsewhere)
-# and the prefix's lxcfs (unit <prefix>-lxcfs.service or cgroup <prefix>-lxcfs, its process, its mount).
+# the prefix's lxcfs (unit <prefix>-lxcfs.service or cgroup <prefix>-lxcfs, its process, its mount)
+# and containers' log writers (tee -a /var/lib/<prefix>/containers/<name>/log, in cgroup <prefix>-logs).
 set -u
 prefix=${1:?usage: leaks.sh PREFIX}
 found=0
@@ -49,6 +50,10 @@ if [ -d /run/systemd/system ] && systemctl is-active -q "$prefix"-lxcfs.service 
 # lxcfs serving the prefix's mount, wherever it runs (its cgroup and mount are listed above)
 for p in $(pgrep -x lxcfs 2>/dev/null); do
   case " $(tr '\0' ' ' < /proc/"$p"/cmdline 2>/dev/null)" in *" /run/$prefix/lxcfs "*) say "process $p lxcfs of /run/$prefix/lxcfs" ;; esac
+done
+# a container's log writer (tee -a <bundle>/log) outlasting its container, wherever it runs
+for p in $(pgrep -x tee 2>/dev/null); do
+  case " $(tr '\0' ' ' < /proc/"$p"/cmdline 2>/dev/null)" in *" /var/lib/$prefix/"*|*" /var/lib/$prefix-"*) say "process $p log writer $(tr '\0' ' ' < /proc/"$p"/cmdline 2>/dev/null)" ;; esac
 done
 # the prefix's nftables tables (ip: published ports, NAT, isolation; bridge: anti-spoofing)
 while read -r _ f t; do

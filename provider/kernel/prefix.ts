@@ -3,6 +3,7 @@ import { removeBootUnitScript, stopSupervisorScript } from "./container/boot";
 import { incompleteBundlesScript, parseIncompleteBundles } from "./container/bundle-state";
 import { hostLayout, type HostLayout } from "./container/layout";
 import { stopLxcfsScript } from "./container/lxcfs";
+import { removeLogCgroupScript } from "./container/log-writer";
 import { nftTable } from "./network/names";
 import { drainingFile, hostRecordsScript, prefixUsersScript, removeRecordScript, stackFile } from "./owners";
 import { shellQuote as q } from "./shell";
@@ -111,7 +112,10 @@ export class PrefixHost {
         },
         { name: "cgroups", run: this.cgroups.removeScript("") },
         // runtime state and templates go with the last container, and so do the supervisor, the boot unit and lxcfs (before /run/<prefix>, its mount point)
-        { name: "supervisor", run: `${stopSupervisorScript(prefix)}\n${removeBootUnitScript(prefix)}\n${stopLxcfsScript(prefix, layout)}\ntrue` },
+        {
+          name: "supervisor",
+          run: `${stopSupervisorScript(prefix)}\n${removeBootUnitScript(prefix)}\n${stopLxcfsScript(prefix, layout)}\n${removeLogCgroupScript(prefix)}\ntrue`,
+        },
         {
           // a dir that is a mount point (a volume for /var/lib/<prefix>) is emptied and kept
           name: "state",

@@ -6,6 +6,8 @@ export interface HostRef {
   connection: ConnectionArgs;
   /** @default "kslice" */
   prefix?: string;
+  /** The OCI runtime its containers run with (a Host's ref leaves it out: "auto"). @default "auto" */
+  runtime?: "auto" | "runc" | "crun";
 }
 
 /** Turns a Host into the plain input value other resources store. */
@@ -17,7 +19,13 @@ export function hostInput(
   // A connection written out gets the Host's treatment: secret in state when it holds a key.
   if (host instanceof Host) return { host: host.ref, opts: opts ?? {} };
   return {
-    host: pulumi.output(host).apply((h) => pulumi.all([secretIfSsh(h.connection), h.prefix]).apply(([connection, prefix]) => ({ connection, prefix }))),
+    host: pulumi
+      .output(host)
+      .apply((h) =>
+        pulumi
+          .all([secretIfSsh(h.connection), h.prefix, h.runtime])
+          .apply(([connection, prefix, runtime]) => ({ connection, prefix, ...(runtime ? { runtime } : {}) })),
+      ),
     opts: opts ?? {},
   };
 }

@@ -1,11 +1,10 @@
 // Migration between two cgroup v2 lab VMs (issue 13), through the real engine: a container's `host`
 // changes from one VM to the other and it moves with its data (cold), stopped ones stay stopped, a
 // target without room is refused at preview, a failure injected on the target (its disk filled
-// during the copy) leaves it on the source, and live migration is
-// refused at preview or falls back to cold where the VMs cannot checkpoint (crun: no CRIU; runc:
-// the probe passes, kslice's own start cannot be restored yet).
+// during the copy) leaves it on the source; live migration is refused at preview or falls back to
+// cold where the VMs cannot checkpoint (crun: no CRIU; a container on a Network), and with runc on
+// both VMs a counting container moves live: the same process goes on counting on the other VM.
 import { afterAll, describe, expect, it } from "vitest";
-import { liveRestoreBlocker } from "../../provider/kernel/container/move";
 import { liveUnsupported } from "../../provider/reconcile/container";
 import { hostContext } from "../../provider/reconcile/host-context";
 import { shellQuote as q } from "../../provider/transport/transport";
@@ -177,21 +176,23 @@ describe("a container whose host changes migrates with its data", () => {
   }, 900_000);
 
   it("live: refused at preview naming the host and why; live-or-cold falls back to cold saying why", async () => {
-    // with runc a lab VM passes the probe (criu 3.17 check, iptables-restore): what is left is kslice's own start
+    // with runc a lab VM passes the probe (criu 3.17 check, iptables-restore)
     const runcHost = { connection: { ...sshConnection(vm("a")), insecureIgnoreHostKey: false, connectTimeoutSeconds: 30 }, prefix, runtime: "runc" as const };
-    expect(await liveUnsupported(await hostContext(runcHost), runcHost)).toBe(liveRestoreBlocker);
+    expect(await liveUnsupported(await hostContext(runcHost), runcHost)).toBeUndefined();
     Object.assign(stack!.config, { "kslice:at": "a", "kslice:migration": "live" });
     const refused = await stack!.run("preview");
     expect(refused.ok).toBe(false);
     expect(refused.stderr).toContain("migration");
     // Debian 12's crun 1.8 is built without CRIU (criu check itself passes in the VMs)
     expect(refused.stderr).toContain(`host ${target("b")}: crun was built without CRIU`);
+    // and this container is on a Network (its veth: criu's external veth, which runc 1.1 does not give)
+    expect(refused.stderr).toContain("the container is on a Network");
 
     // the 50 MiB proved the copy already: 1 MiB here keeps the lab tier short (the moves ahead are through TCG sshd)
     data = (await inside("b", `head -c 1048576 /dev/urandom > /data/blob && ${sha}`)).trim();
     const fell = await up("a", { "kslice:migration": "live-or-cold" });
     expect(fell.ok, fell.stderr).toBe(true);
-    expect(fell.stderr).toMatch(/live migration is not possible \(host .*crun was built without CRIU.*\); migrating cold/);
+    expect(fell.stderr).toMatch(/live migration is not possible \(the container is on a Network: .*host .*crun was built without CRIU.*\); migrating cold/);
     expect((fell.json!.outputs.lastMigration as { mode: string }).mode).toBe("cold");
     expect(await status("a")).toBe("running");
     expect((await inside("a", sha)).trim()).toBe(data);
@@ -207,6 +208,84 @@ describe("a container whose host changes migrates with its data", () => {
     expect(await status("b")).toBe("missing"); // not created in the runtime: nothing runs
     expect((await ok("b", `sha256sum ${bundle}/upper/data/blob | cut -d' ' -f1`)).trim()).toBe(data);
     expect((await sshRun(vm("a"), `test -e ${bundle}`)).exitCode).not.toBe(0);
+  }, 600_000);
+
+  it("live with runc on both VMs: a counting container without networks goes on counting on B, the same process (its token and count in memory), in its declared cgroup; nothing left on A", async () => {
+    const began = Date.now();
+    const live = new TestStack("test/fixtures/programs", {
+      program: "dist/test/fixtures/programs/migrate/index.js",
+      config: {
+        "kslice:aPrefix": prefix,
+        "kslice:bPrefix": prefix,
+        "kslice:plainHosts": "true",
+        "kslice:runtime": "runc",
+        "kslice:counter": "true",
+        "kslice:name": "counter",
+        "kslice:migration": "live",
+        "kslice:aSshPort": String(vm("a").ssh.port),
+        "kslice:aHostKey": vm("a").ssh.hostKey,
+        "kslice:bSshPort": String(vm("b").ssh.port),
+        "kslice:bHostKey": vm("b").ssh.hostKey,
+      },
+    });
+    live.secrets["kslice:privateKey"] = vm("a").ssh.privateKey;
+    const runc = `runc --root /run/${prefix}/runtime`;
+    const count = async (k: "a" | "b") => {
+      const r = await sshRun(
+        vm(k),
+        `${runc} exec counter cat /count 2>&1 || { ${runc} list; ${rt} list; tail -n 5 /var/lib/${prefix}/containers/counter/log; exit 1; }`,
+      );
+      expect(r.exitCode, r.stdout + r.stderr).toBe(0);
+      const [token, n] = r.stdout.trim().split(" ");
+      return { token, n: Number(n) };
+    };
+    try {
+      Object.assign(live.config, { "kslice:at": "a" });
+      const made = await live.run("up");
+      expect(made.ok, made.stderr).toBe(true);
+      const created = Date.now();
+      await new Promise((r) => setTimeout(r, 3000));
+      const before = await count("a");
+      expect(before.n).toBeGreaterThan(0);
+      const pidA = (await ok("a", `${runc} state counter | grep -o '"pid": *[0-9]*' | grep -o '[0-9]*$'`)).trim();
+
+      Object.assign(live.config, { "kslice:at": "b" });
+      const moved = await live.run("up");
+      expect(moved.ok, moved.stderr).toBe(true);
+      expect(moved.stderr).toContain(`container counter will migrate from ${target("a")} to ${target("b")} (live)`);
+      const m = moved.json!.outputs.lastMigration as { mode: string; downtimeMs: number; imageBytes: { pre: number; final: number } };
+      expect(m.mode).toBe("live");
+      expect(m.downtimeMs).toBeGreaterThan(0);
+      expect(m.imageBytes.pre).toBeGreaterThan(0);
+      const after = await count("b");
+      // the same process: its token (drawn once, in memory) and its count going on from where it was
+      expect(after.token).toBe(before.token);
+      expect(after.n).toBeGreaterThan(before.n);
+      expect(await status("b")).toBe("missing"); // crun's root holds nothing: the runc container is the one
+      expect((await ok("b", `${runc} state counter`)).replace(/\s/g, "")).toContain('"status":"running"');
+      // the init is pid 1 of its namespace still, the counting shell, in the declared cgroup with its limits
+      expect((await ok("b", `${runc} exec counter cat /proc/1/cmdline | tr '\\0' ' '`)).trim()).toMatch(/^sh -c .*\$RANDOM/);
+      const pidB = (await ok("b", `${runc} state counter | grep -o '"pid": *[0-9]*' | grep -o '[0-9]*$'`)).trim();
+      expect((await ok("b", `cat /proc/${pidB}/cgroup`)).trim()).toBe(`0::/${prefix}/counter`);
+      expect((await ok("b", `cat /sys/fs/cgroup/${prefix}/counter/memory.max`)).trim()).toBe(String(96 * 2 ** 20));
+      // its output reaches B's log through the new pipe, and counts on from there
+      await new Promise((r) => setTimeout(r, 1000));
+      const logged = Number((await ok("b", `tail -n 1 /var/lib/${prefix}/containers/counter/log`)).trim());
+      expect(logged).toBeGreaterThan(before.n);
+      // nothing of it on A: no runtime state, bundle, cgroup, init or log writer
+      const leftOnA = await ok(
+        "a",
+        `ls /var/lib/${prefix}/containers /run/${prefix}/runtime; ls -d /sys/fs/cgroup/${prefix}/counter; [ -d /proc/${pidA} ] && echo init ${pidA} lives; pgrep -a tee; true`,
+      );
+      expect(leftOnA).not.toMatch(/counter|lives/);
+      console.log(
+        `live migration between lab VMs: downtime ${m.downtimeMs} ms, images ${m.imageBytes.pre} bytes pre-dumped and ${m.imageBytes.final} final; count ${before.n} before, ${after.n} after; ${/migrated from .*$/m.exec(moved.stderr)?.[0] ?? ""}; up ${((Date.now() - created) / 1000).toFixed(1)} s; test ${((Date.now() - began) / 1000).toFixed(1)} s before destroy`,
+      );
+      const d = await live.run("destroy");
+      expect(d.ok, d.stderr).toBe(true);
+    } finally {
+      await live.dispose();
+    }
   }, 600_000);
 
   it("destroy leaves nothing named after the prefix on either VM", async () => {

@@ -135,6 +135,15 @@ describe("a host reboot: containers declared running come back by themselves", (
     expect(await ok(`nft list set bridge ${prefix} addr6`)).toMatch(/"ks[0-9a-f]+" \. fd34:0:0:1::10/);
     expect(await status("idle")).toBe("missing");
     expect((await ok(`systemctl is-active ${prefix}-supervisor.service`)).trim()).toBe("active");
+    // its log writer outlived the boot unit (a oneshot: systemd kills what stays in its cgroup) in
+    // the prefix's own cgroup, and what the init writes to its stdout (the pipe) reaches the log
+    const b = `/var/lib/${prefix}/containers/keep`;
+    const writer = (await ok(`cat ${b}/log.pid`)).trim();
+    expect((await ok(`cat /proc/${writer}/cgroup`)).trim()).toBe(`0::/${prefix}-logs`);
+    await ok(`echo after-reboot > /proc/$(cat ${b}/init.pid)/fd/1`);
+    let logged = "";
+    for (const end = Date.now() + 10_000; !logged.includes("after-reboot") && Date.now() < end; await sleep(500)) logged = await ok(`tail -n 2 ${b}/log`);
+    expect(logged).toContain("after-reboot");
   });
 
   it("then diff through the lifecycles says no changes", async () => {

@@ -2,6 +2,7 @@ import { shellQuote as q, type Transport } from "../../transport/transport";
 import { removeBootUnitScript } from "./boot";
 import type { HostLayout } from "./layout";
 import { stopLxcfsScript } from "./lxcfs";
+import { removeLogCgroupScript } from "./log-writer";
 
 /**
  * A bundle is incomplete while its "creating" marker is there (the create's last step removes
@@ -37,7 +38,8 @@ export async function readBundleRecord(t: Pick<Transport, "readFiles">, bundle: 
 /** Removes a bundle; the prefix's last container takes the boot unit and lxcfs with it (Host delete does too). */
 export function removeBundleScript(prefix: string, layout: HostLayout, name: string): string {
   return `rm -rf ${q(layout.bundle(name))} || exit 1; [ -n "$(ls -A ${q(layout.containers)} 2>/dev/null)" ] || { ${removeBootUnitScript(prefix)}
-${stopLxcfsScript(prefix, layout)}; }`;
+${stopLxcfsScript(prefix, layout)}
+${removeLogCgroupScript(prefix)}; }`;
 }
 
 /** Makes the empty log, root's alone. */

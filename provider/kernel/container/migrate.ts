@@ -210,3 +210,48 @@ export async function hostClock(t: Pick<Transport, "run">): Promise<number> {
 export async function upperBytes(t: Pick<Transport, "run">, bundle: string): Promise<number> {
   return Number((await t.run(["sh", "-c", upperSizeScript(bundle)], { timeoutMs: 120_000 })).stdout.trim()) || 0;
 }
+
+/** Where a live migration keeps its checkpoint images in a bundle (on both hosts): `pre` (the pre-dump) and `final`. */
+export const checkpointDir = (bundle: string): string => `${bundle}/checkpoint`;
+
+/** Shell that prints the end of criu's log in `dir` (its errors and warnings) on stderr. */
+const criuLogTail = (dir: string, log: string) => `{ echo "criu's ${log} ends:"; grep -E 'Error|Warn' ${dir}/${log} 2>/dev/null | tail -n 12; } >&2`;
+
+/**
+ * A live migration's pre-dump on the source: runc checkpoint --pre-dump writes the container's
+ * memory into `checkpoint/pre` while it goes on running (criu tracks the pages written after it:
+ * the final dump then holds only those). Any earlier images go first.
+ */
+export function preDumpScript(rt: string, bundle: string, id: string): string {
+  const d = q(checkpointDir(bundle));
+  return [
+    `rm -rf ${d} && mkdir -p ${d}/pre || exit 1`,
+    `${rt} checkpoint --pre-dump --image-path ${d}/pre ${q(id)} </dev/null >/dev/null 2>${d}/pre/runc.err || { cat ${d}/pre/runc.err >&2; ${criuLogTail(`${d}/pre`, "dump.log")}; exit 1; }`,
+  ].join("\n");
+}
+
+/**
+ * A live migration's final dump on the source, the container frozen for it: the pages written
+ * since the pre-dump into `checkpoint/final` (its parent `../pre`), after which runc kills and
+ * deletes the container. Under the bundle's lock with the "stopped" mark first, so the supervisor
+ * does not restart what the dump ended; a failed dump leaves it running (criu thaws it) and
+ * unmarked.
+ */
+export function finalDumpScript(rt: string, bundle: string, id: string): string {
+  const d = q(checkpointDir(bundle));
+  const b = q(bundle);
+  return [
+    `exec 9>>${q(`${bundle}/lock`)} && flock -w 60 9 || { echo "timed out waiting for the lock of container ${id}" >&2; exit 1; }`,
+    `: > ${b}/stopped && rm -rf ${d}/final && mkdir ${d}/final || exit 1`,
+    `if ! ${rt} checkpoint --image-path ${d}/final --parent-path ../pre ${q(id)} </dev/null >/dev/null 2>${d}/final/runc.err 9>&-; then`,
+    `  cat ${d}/final/runc.err >&2; ${criuLogTail(`${d}/final`, "dump.log")}`,
+    `  rm -f ${b}/stopped; exit 1`,
+    `fi`,
+  ].join("\n");
+}
+
+/** Writes the checkpoint images `part` (pre or final) of a bundle as a tar stream on stdout. */
+export const archiveImagesScript = (bundle: string, part: "pre" | "final"): string => `cd ${q(checkpointDir(bundle))} && exec tar -cf - ${part}`;
+
+/** Unpacks checkpoint images (stdin) into a bundle's checkpoint dir. */
+export const unpackImagesScript = (bundle: string): string => `mkdir -p ${q(checkpointDir(bundle))} && exec tar -C ${q(checkpointDir(bundle))} -xf -`;

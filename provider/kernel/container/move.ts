@@ -1,9 +1,13 @@
 import { pipeHosts, type PipeResult } from "../../transport/stream";
-import type { Transport } from "../../transport/transport";
+import { shellQuote as q, type Transport } from "../../transport/transport";
 import type { PauseHook } from "../transaction";
 import { StepError } from "../transaction";
 import {
+  archiveImagesScript,
   archiveUpperScript,
+  finalDumpScript,
+  preDumpScript,
+  unpackImagesScript,
   keepTargetManifestScript,
   liveSupportScript,
   pruneUpperScript,
@@ -37,18 +41,12 @@ export async function readLiveSupport(t: Transport, runtime: "runc" | "crun"): P
 }
 
 /**
- * Why no host can restore a kslice container today, once its probe passed (readLiveSupport): what
- * kslice's own start does, found by hand between two lab VMs (Debian 12, criu 3.17.1, runc 1.1.5,
- * kernel 6.1). start.sh gives the init the bundle's log file as stdout and stderr; criu cannot
- * dump a file of a mount outside the container ("Can't lookup mount=27 for fd=1
- * path=…/log") unless it is declared external (`external file[mnt_id:inode]`), and then
- * its restore through runc fails ("Can't send fd 1 into store: Bad file descriptor", the
- * same with the log opened on fd 5 by a --criu wrapper). The same bundle started with its output
- * into a pipe dumps and restores, the count going on (runc hands pipes to criu as inherited fds):
- * live needs start.sh to write the log through a pipe.
+ * Why a container on a Network cannot move live: its interface is a veth whose peer is on the
+ * host's bridge, which criu can dump and restore only as an external veth pair
+ * (`--external veth[…]`), and runc 1.1 (Debian 12's, the lab's) passes criu no such option.
  */
-export const liveRestoreBlocker =
-  "kslice starts a container with its stdout and stderr on the bundle's log file, which criu (3.17, through runc 1.1) can dump only as an external file and then fails to restore (\"Can't send fd 1 into store: Bad file descriptor\"); live migration needs the log written through a pipe, which kslice does not do yet";
+export const liveNetworkBlocker =
+  "the container is on a Network: its veth would need criu's external veth pairs, which runc 1.1 does not give criu; only containers without networks move live";
 
 /** The user-namespace base a bundle was made with (its kslice.json), if any. */
 export async function readUidBase(t: Transport, bundle: string): Promise<number | undefined> {
@@ -105,5 +103,30 @@ export async function streamUpper(
     { timeoutMs: 3_600_000, onBytes: (n) => o.onBytes?.(n, total) },
   );
   sideFailed(r, "copy of the writable layer (tar)", "copy of the writable layer (unpack)", from.name, to.name);
+  return r.bytes;
+}
+
+/** The source of a live migration: its runtime and the runtime's root (start.sh's), the container's name there. */
+export interface LiveEnd extends MoveEnd {
+  runtime: "runc" | "crun";
+  runtimeRoot: string;
+  id: string;
+}
+
+/** The pre-dump (phase "pre") while the container runs, or the final dump that ends it on the source ("final"). */
+export async function checkpointOnSource(from: LiveEnd, part: "pre" | "final"): Promise<void> {
+  const rt = `${from.runtime} --root ${q(from.runtimeRoot)}`;
+  const script = part === "pre" ? preDumpScript(rt, from.bundle, from.id) : finalDumpScript(rt, from.bundle, from.id);
+  const r = await from.t.run(["sh", "-c", script], { timeoutMs: 600_000, allowFailure: true });
+  if (r.exitCode !== 0)
+    throw StepError.on(part === "pre" ? "pre-dump (criu)" : "final dump (criu)", from.name, new Error(r.stderr.trim() || `exit ${r.exitCode}`));
+}
+
+/** Streams checkpoint images from the source's bundle into the target's (host to host through this process). Returns the bytes moved. */
+export async function streamImages(from: MoveEnd, to: MoveEnd, part: "pre" | "final"): Promise<number> {
+  const r = await pipeHosts(from.t, ["sh", "-c", archiveImagesScript(from.bundle, part)], to.t, ["sh", "-c", unpackImagesScript(to.bundle)], {
+    timeoutMs: 600_000,
+  });
+  sideFailed(r, `checkpoint images (${part}) (tar)`, `checkpoint images (${part}) (unpack)`, from.name, to.name);
   return r.bytes;
 }

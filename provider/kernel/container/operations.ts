@@ -8,6 +8,7 @@ import type { Transport } from "../../transport/transport";
 import type { CgroupDriver } from "../cgroup/driver";
 import { bootScript, bootScriptPath, bootUnitWrites, installBootUnitScript, launchSupervisorScript, supervisorPath } from "./boot";
 import { createLogScript, removeBundleScript } from "./bundle-state";
+import { logWriterGone } from "./log-writer";
 import { diskImage, diskMount, makeDiskScript, umountDiskScript } from "./disk";
 import { writeFilesScript, type BundleFile } from "./files";
 import type { HostLayout } from "./layout";
@@ -55,6 +56,8 @@ export interface StartPlan {
   uidBase: number | undefined;
   /** The claims the start's networking needs (idempotent: held ones are kept). */
   net?: NetClaims;
+  /** A live migration's target: restore the container from the checkpoint images in this dir (removed once restored) instead of creating it. */
+  restoreFrom?: string;
 }
 
 export interface CreatePlan {
@@ -198,11 +201,12 @@ function startSteps(s: ContainerSite, p: StartPlan, creating: boolean): Step[] {
         `exec 9>>${q(`${b}/lock`)} && flock -w 60 9 || { echo "timed out waiting for the lock of container ${s.name}" >&2; exit 1; }`,
         // a new bundle has neither
         ...(creating ? [] : [`rm -f ${q(`${b}/stopped`)} ${q(`${b}/backoff`)} || exit 1`]),
-        `. ${q(`${b}/start.sh`)}`,
+        // start.sh restores instead of creating when $kslice_restore names the images (then it returns)
+        ...(p.restoreFrom ? [`kslice_restore=${q(p.restoreFrom)}`, `. ${q(`${b}/start.sh`)}`, `rm -rf ${q(p.restoreFrom)}`] : [`. ${q(`${b}/start.sh`)}`]),
       ].join("\n"),
       // the "stopped" mark's removal (a boot starts it again); start.sh may have capped config.json's nofile
       writes: [b, `${b}/config.json`],
-      undo: [runtimeDelete(s), s.removeCgroup, detachScript(s.prefix, s.layout, s.name)].map((x) => `(\n${x}\n)`).join("\n"),
+      undo: [runtimeDelete(s), logWriterGone(b), s.removeCgroup, detachScript(s.prefix, s.layout, s.name)].map((x) => `(\n${x}\n)`).join("\n"),
     },
     supervisorStep(s),
   ];
@@ -372,6 +376,8 @@ function stopInit(s: ContainerSite, graceMs: number): string {
     `  if alive; then ${rt(s)} kill ${q(s.name)} KILL 2>/dev/null; i=0; while alive && [ $i -lt 100 ]; do sleep 0.05; i=$((i + 1)); done; fi`,
     `fi`,
     runtimeDelete(s),
+    // the log's writer ends with the container's last process (log-writer.ts)
+    logWriterGone(bundleOf(s)),
   ].join("\n");
 }
 

@@ -5,6 +5,7 @@ import { ensureRootfsMounted } from "./rootfs";
 import { supervisorLock } from "./boot";
 import { unpublishFunction } from "../network/nft";
 import { ensureLxcfsScript } from "./lxcfs";
+import { createThroughLogPipe, restoreThroughLogPipe } from "./log-writer";
 
 export interface CgroupWrite {
   /** The input it carries, for the error message. */
@@ -60,7 +61,7 @@ export function startShFile(
 }
 
 /**
- * The script that starts a container from its bundle: runtime create (stdio on the log), the
+ * The script that starts a container from its bundle: runtime create (stdio a pipe to the log's writer) or a live migration's restore, the
  * container's own limits written to its new cgroup, runtime start. The provider and the host's
  * supervisor (restart policies) run the same script, so a restart keeps the declared limits; over
  * SSH a start is one round trip. A write the kernel refuses for order (v1 memsw) is retried once.
@@ -91,8 +92,14 @@ export function startScript(
     ...capNofile(`${b}/config.json`, nofileHard),
     // a restart's stopped container goes first; runc and crun keep a directory per container in their root
     `[ -e ${q(`${layout.runtimeRoot}/${id}`)} ] && ${rt} delete --force ${q(id)} >/dev/null 2>&1`,
-    `if ! ${rt} create --bundle ${q(b)} --pid-file ${q(`${b}/init.pid`)} ${q(id)} </dev/null >>${q(`${b}/log`)} 2>&1; then`,
-    `  tail -c 2000 ${q(`${b}/log`)} >&2; exit 1`,
+    // the init's stdout and stderr are a pipe to the log's writer (log-writer.ts), not the log file:
+    // CRIU restores a pipe, not a file outside the container's mounts (ARCHITECTURE.md, "Logs")
+    // $kslice_restore (set by a live migration's start step, never by the supervisor or boot.sh):
+    // the container comes back from the checkpoint images there instead of being created
+    `if [ -n "\${kslice_restore:-}" ]; then`,
+    ...restoreThroughLogPipe(rt, b, id, layout).map((l) => `  ${l}`),
+    `else`,
+    ...createThroughLogPipe(rt, b, id, layout).map((l) => `  ${l}`),
     `fi`,
     `fail() { echo "$1: failed to write \\"$3\\" to $2: \${4##*: }" >&2; ${rt} delete --force ${q(id)} >/dev/null 2>&1; exit 1; }`,
     // first pass with the builtin; a refused write is retried once with coreutils' printf, whose
@@ -107,7 +114,8 @@ export function startScript(
           `pid=; read -r pid < ${q(`${b}/init.pid`)}; if ! err=$(sh ${q(netScript)} "$pid" new 2>&1 >/dev/null); then echo "$err" >&2; ${rt} delete --force ${q(id)} >/dev/null 2>&1; exit 1; fi`,
         ]
       : []),
-    `exec ${rt} start ${q(id)}`,
+    // a restored container runs already
+    `[ -n "\${kslice_restore:-}" ] || exec ${rt} start ${q(id)}`,
   ].join("\n");
 }
 

@@ -6,7 +6,7 @@ import { connectionKey } from "../../kernel/connection";
 import { readDiskRoom } from "../../kernel/container/disk";
 import { hostLayout } from "../../kernel/container/layout";
 import { upperBytes } from "../../kernel/container/migrate";
-import { answers, liveRestoreBlocker, readLiveSupport } from "../../kernel/container/move";
+import { answers, liveNetworkBlocker, readLiveSupport } from "../../kernel/container/move";
 import { chooseRuntime } from "../../kernel/host-facts";
 import { showSize } from "../disk-budget";
 import { hostContext, type HostContext } from "../host-context";
@@ -16,6 +16,7 @@ import { containsUnknown } from "../unknown";
 import { promisedBytes } from "./disk";
 import { declaration, replaceKeys, withHostDefaults } from "./inputs";
 import { interrupted } from "./move-records";
+import { hasNetworking } from "./network";
 import { info, warn } from "../../log";
 
 // Whether a change of host is a move, and what check and preview say of one (move.ts makes it).
@@ -60,19 +61,22 @@ export async function liveUnsupported(h: HostContext, host: HostRef): Promise<st
   const chosen = chooseRuntime(h.facts, host.runtime ?? "auto");
   if ("error" in chosen) return chosen.error;
   const answer = await readLiveSupport(h.t, chosen.runtime.name);
-  if (answer !== "ok") return answer;
-  // the host could; kslice's own start cannot be restored yet (its log file as stdout: see the constant)
-  return liveRestoreBlocker;
+  return answer === "ok" ? undefined : answer;
 }
 
-/** The migration mode to use, or why the declared one cannot be had. */
+/**
+ * The migration mode to use, or why the declared one cannot be had: live needs both hosts able to
+ * checkpoint and restore, and a container without networks (`networked`: see liveNetworkBlocker).
+ */
 export async function chooseMode(
   declared: ContainerArgs["migration"],
   from: { h: HostContext; host: HostRef; name: string },
   to: { h: HostContext; host: HostRef; name: string },
+  networked = false,
 ): Promise<{ mode: "cold" | "live"; fallback?: string } | { error: string }> {
   if (declared === "cold") return { mode: "cold" };
   const why = [
+    networked ? liveNetworkBlocker : undefined,
     await liveUnsupported(from.h, from.host).then((w) => w && `host ${from.name}: ${w}`),
     await liveUnsupported(to.h, to.host).then((w) => w && `host ${to.name}: ${w}`),
   ]
@@ -103,7 +107,7 @@ export async function announce(o: ContainerArgs, a: ContainerArgs, owner: string
     info(`container ${a.name}: its migration from ${fromName} to ${toName} was interrupted after its data moved: it will be taken over there as it is`);
     return;
   }
-  const chosen = await chooseMode(a.migration, { h: source.h, host: o.host, name: fromName }, { h: target.h, host: a.host, name: toName });
+  const chosen = await chooseMode(a.migration, { h: source.h, host: o.host, name: fromName }, { h: target.h, host: a.host, name: toName }, hasNetworking(a));
   if ("error" in chosen) throw new Error(`container ${a.name}: migration: "live" is not possible: ${chosen.error}`);
   const fallback = chosen.fallback ? ` (live is not possible: ${chosen.fallback})` : "";
   const resumed = prior ? " (resuming the one interrupted during its copy)" : "";
@@ -177,6 +181,7 @@ export async function liveAdmission(olds: Props, inputs: Props): Promise<InputFa
     "live",
     { h: source.h, host: o.host, name: where(o.host, a.host) },
     { h: target.h, host: a.host, name: where(a.host, o.host) },
+    hasNetworking(a),
   );
   return "error" in chosen
     ? [{ property: "migration", reason: `got "live", but the container cannot move live: ${chosen.error}; use "live-or-cold" or "cold"` }]

@@ -28,6 +28,8 @@ export interface MigrationRecord {
   precopyBytes: number;
   /** The target had no rootfs template: it was built there first. */
   templateBuilt: boolean;
+  /** Live: bytes of checkpoint images moved (the pre-dump's while it ran, the final dump's while it was frozen). */
+  imageBytes?: { pre: number; final: number };
   at: string;
 }
 

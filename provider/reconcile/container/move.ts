@@ -1,7 +1,8 @@
 import type { ContainerArgs } from "../../../schema/container";
 import { hostLayout } from "../../kernel/container/layout";
-import { hostClock, writeMoveRecord, type ArchivePhase } from "../../kernel/container/migrate";
-import { hasTemplate, readUidBase, streamUpper } from "../../kernel/container/move";
+import { checkpointDir, hostClock, writeMoveRecord, type ArchivePhase } from "../../kernel/container/migrate";
+import { checkpointOnSource, hasTemplate, readUidBase, streamImages, streamUpper } from "../../kernel/container/move";
+import { chooseRuntime } from "../../kernel/host-facts";
 import { baseOf, lowerOf } from "../../kernel/container/rootfs";
 import { forgetReads, type HostContext } from "../host-context";
 import { ownerOf } from "../ownership";
@@ -17,6 +18,7 @@ import { interrupted, sourceOf, type MigrationRecord, type Move } from "./move-r
 import { observe, outputs } from "./observe";
 import { readContainer } from "./read";
 import { isLive } from "./status";
+import { hasNetworking } from "./network";
 import { start, stop } from "./steps";
 import { info, warn } from "../../log";
 import { mib, removeSource, sourceLost, step, takeOver } from "./move-ends";
@@ -36,6 +38,15 @@ import { mib, removeSource, sourceLost, step, takeOver } from "./move-ends";
  */
 
 type End = { h: HostContext; host: HostRef; name: string };
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** The runtime a host runs a container with (chooseMode checked it can checkpoint). */
+function runtimeOf(h: HostContext, host: HostRef): "runc" | "crun" {
+  const chosen = chooseRuntime(h.facts, host.runtime ?? "auto");
+  if ("error" in chosen) throw new Error(chosen.error);
+  return chosen.runtime.name;
+}
 
 /** Streams the source's writable layer into the target's bundle, shifting ids when the ranges differ. Returns the bytes moved. */
 async function copyUpper(from: End, to: End, a: ContainerArgs, container: string, phase: ArchivePhase = { kind: "whole" }): Promise<number> {
@@ -78,11 +89,11 @@ async function stopForMove(props: Props): Promise<void> {
  * declaration: the start alone, without update's reads before it (its records, disk and state are
  * the create's), then the outputs as read after it.
  */
-async function startForMove(news: Props): Promise<Props> {
+async function startForMove(news: Props, restoreFrom?: string): Promise<Props> {
   const a = parse(news);
   const c = await context(a);
   try {
-    await start(c, a);
+    await start(c, a, false, undefined, restoreFrom);
   } finally {
     c.snapshots.invalidate();
   }
@@ -101,20 +112,21 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
   const dst = hostLayout(a.host.prefix).bundle(a.name);
   const prior = await interrupted(target.h, o, a, ownerOf(news));
   if (prior && prior.phase !== "copying") return takeOver(id, olds, news, o, a, prior, target.h);
-  const chosen = await chooseMode(a.migration, from, to);
+  const chosen = await chooseMode(a.migration, from, to, hasNetworking(a));
   if ("error" in chosen) throw new Error(`container ${a.name}: migration: "live" is not possible: ${chosen.error}`);
   if (chosen.fallback) warn(`container ${a.name}: live migration is not possible (${chosen.fallback}); migrating cold`);
-  // live would land here once implemented; chooseMode never answers "live" before then
-  const mode = "cold" as const;
+  const before = await readContainer(id, olds);
+  // resumed: the source was stopped by the interrupted run, so its record says whether it ran
+  const wasRunning = prior ? prior.wasRunning : isLive(before.props?.status);
+  // live moves processes: a container that does not run on both ends (or a resumed move, whose
+  // source is stopped already) moves its data cold
+  const live = chosen.mode === "live" && !prior && !!before.props && wasRunning && a.state === "running";
+  const mode = live ? ("live" as const) : ("cold" as const);
   info(
     prior
       ? `container ${a.name}: resuming the migration from ${fromName} to ${toName} that was interrupted during its copy (${mode})`
       : `container ${a.name}: migrating from ${fromName} to ${toName} (${mode})`,
   );
-
-  const before = await readContainer(id, olds);
-  // resumed: the source was stopped by the interrupted run, so its record says whether it ran
-  const wasRunning = prior ? prior.wasRunning : isLive(before.props?.status);
   const templateBuilt = prior
     ? prior.templateBuilt
     : !("path" in baseOf(a.rootfs)) && !(await hasTemplate(target.h.t, lowerOf(hostLayout(a.host.prefix), a.rootfs)));
@@ -129,10 +141,11 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
   const lap = async <T>(what: string, f: () => Promise<T>): Promise<T> => {
     const t0 = Date.now();
     const r = await f();
-    spent.push(`${what} ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+    spent.push(`${what} ${secs(Date.now() - t0)}`);
     return r;
   };
   let stoppedAt = 0;
+  const imageBytes = { pre: 0, final: 0 };
   let outs: Props;
   let record: MigrationRecord;
   try {
@@ -147,7 +160,36 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
         `container ${a.name}: pre-copied ${mib(precopyBytes)} to ${toName} while it ran (${((Date.now() - began) / 1000).toFixed(1)} s); stopping it for the changes`,
       );
     }
-    if (before.props) {
+    if (live) {
+      // pre-dump while it runs, then frozen: the final dump, the changes of the layer, the images, the restore
+      const src = {
+        t: from.h.t,
+        name: fromName,
+        bundle: hostLayout(o.host.prefix).bundle(o.name),
+        runtime: runtimeOf(from.h, o.host),
+        runtimeRoot: hostLayout(o.host.prefix).runtimeRoot,
+        id: o.name,
+      };
+      const there = { t: to.h.t, name: toName, bundle: dst };
+      const t0 = Date.now();
+      await step("pre-dump (criu)", fromName, () => checkpointOnSource(src, "pre"));
+      const dumped = Date.now();
+      imageBytes.pre = await step("checkpoint images (pre)", `${fromName} → ${toName}`, () => streamImages(src, there, "pre"));
+      info(
+        `container ${a.name}: pre-dumped on ${fromName} while it ran (${secs(dumped - t0)}), ${mib(imageBytes.pre)} of images to ${toName} (${secs(Date.now() - dumped)}); freezing it for the final dump`,
+      );
+      stoppedAt = Date.now();
+      await step("record on target", toName, () => move({ phase: "copying", wasRunning, stoppedAt, bytes: 0 }));
+      // a failed dump leaves it running on the source (criu thaws it); after it, a failure restarts it there (its processes begin anew)
+      await lap("final dump", () => step("final dump (criu)", fromName, () => checkpointOnSource(src, "final")));
+      stopped = true;
+      bytes =
+        precopyBytes +
+        (await lap("copy of the changes", () =>
+          step("copy of the writable layer", `${fromName} → ${toName}`, () => copyUpper(from, to, a, o.name, { kind: "changes", since: since! })),
+        ));
+      imageBytes.final = await lap("images", () => step("checkpoint images (final)", `${fromName} → ${toName}`, () => streamImages(src, there, "final")));
+    } else if (before.props) {
       stoppedAt = prior?.stoppedAt ?? Date.now();
       stopped = wasRunning; // set before: a stop that failed half-way is undone by a start too
       // recorded before the stop: an interruption from here on is resumed, the source restarted on a failure
@@ -165,10 +207,22 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
     await step("record on target", toName, () => move({ phase: "copied", wasRunning, stoppedAt: stoppedAt || null, bytes }));
     outs =
       a.state === "running"
-        ? await lap("start", () => step("start on target", toName, () => startForMove(news)))
+        ? live
+          ? await lap("restore", () => step("restore on target (criu)", toName, () => startForMove(news, `${checkpointDir(dst)}/final`)))
+          : await lap("start", () => step("start on target", toName, () => startForMove(news)))
         : ((await step("record on target", toName, () => applyDeclaration(created!, news))).outs ?? {});
     const downtimeMs = a.state === "running" && stoppedAt ? Date.now() - stoppedAt : null;
-    record = { from: fromName, to: toName, mode, downtimeMs, bytes, precopyBytes, templateBuilt, at: new Date().toISOString() };
+    record = {
+      from: fromName,
+      to: toName,
+      mode,
+      downtimeMs,
+      bytes,
+      precopyBytes,
+      templateBuilt,
+      ...(live ? { imageBytes } : {}),
+      at: new Date().toISOString(),
+    };
     await step("record on target", toName, () => move({ phase: "started", wasRunning, stoppedAt: stoppedAt || null, bytes, result: record }));
   } catch (e) {
     const undo: string[] = [];
@@ -182,8 +236,9 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
   const leftBehind = await removeSource(id, olds, o, toName, fromName);
   forgetReads();
   const phases = precopyBytes ? ` (${mib(precopyBytes)} while it ran, ${mib(bytes - precopyBytes)} while it was stopped)` : "";
+  const images = live ? `, checkpoint images ${mib(imageBytes.pre)} while it ran and ${mib(imageBytes.final)} frozen` : "";
   info(
-    `container ${a.name}: migrated from ${fromName} to ${toName} (${mode}): ${mib(bytes)} moved${phases}${templateBuilt ? ", template built on the target first" : ""}, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms (${spent.join(", ")})`}`,
+    `container ${a.name}: migrated from ${fromName} to ${toName} (${mode}): ${mib(bytes)} moved${phases}${images}${templateBuilt ? ", template built on the target first" : ""}, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms (${spent.join(", ")})`}`,
   );
   await pauseAt("migrated");
   return { outs: { ...outs, lastMigration: record, leftBehind } };

@@ -62,7 +62,7 @@ export async function startFile(c: Ctx, a: ContainerArgs): Promise<BundleFile> {
  * it, its files written from the declaration first (claims it holds are kept; new ones made).
  * `filesOnly`: the files alone. One command.
  */
-export async function start(c: Ctx, a: ContainerArgs, filesOnly = false, rebuild?: { owner: string | undefined }): Promise<void> {
+export async function start(c: Ctx, a: ContainerArgs, filesOnly = false, rebuild?: { owner: string | undefined }, restoreFrom?: string): Promise<void> {
   const snap = await c.snapshots.claims();
   const uidBase = a.security.userNamespace ? await ensureRange(c.t, c.layout, a, snap) : undefined;
   const net = await decideNet(c, a, snap);
@@ -70,7 +70,7 @@ export async function start(c: Ctx, a: ContainerArgs, filesOnly = false, rebuild
     const files = await startFiles(c, a, uidBase, net.files);
     // a damaged bundle's kslice.json too, as its create wrote it (see repairRecords)
     if (rebuild) files.push({ path: `${c.bundle}/kslice.json`, content: recordOf(c, a, rebuild.owner, uidBase) });
-    await operate(c, a.name, startContainerSteps(site(c, a.name), { files, uidBase, net: net.claims }, filesOnly));
+    await operate(c, a.name, startContainerSteps(site(c, a.name), { files, uidBase, net: net.claims, restoreFrom }, filesOnly));
   } finally {
     net.release();
   }

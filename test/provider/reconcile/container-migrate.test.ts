@@ -36,13 +36,15 @@ describe("choosing how a container migrates", () => {
     expect(r).toEqual({ error: "host A: criu check failed: Error (criu/vdso.c): vdso; host B: criu is not installed" });
   });
 
-  it("hosts that pass every check still answer why kslice cannot restore (its log file as stdout), for each host (no silent cold move under live)", async () => {
-    const r = await chooseMode("live", fakeHost("A", "ok", "runc"), fakeHost("B", "ok", "runc"));
-    expect(r).toMatchObject({ error: expect.stringContaining("host A: kslice starts a container with its stdout and stderr on the bundle's log file") });
-    expect(r).toMatchObject({ error: expect.stringContaining("host B: kslice starts") });
-    expect(r).toMatchObject({ error: expect.stringContaining("Can't send fd 1 into store") });
-    const fell = await chooseMode("live-or-cold", fakeHost("A", "ok", "runc"), fakeHost("B", "ok", "runc"));
-    expect(fell).toMatchObject({ mode: "cold", fallback: expect.stringContaining("needs the log written through a pipe") });
+  it("hosts that pass every check move live; a container on a Network cannot (criu's external veth), for each host and with the reason in the fallback", async () => {
+    expect(await chooseMode("live", fakeHost("A", "ok", "runc"), fakeHost("B", "ok", "runc"))).toEqual({ mode: "live" });
+    expect(await chooseMode("live-or-cold", fakeHost("A", "ok", "runc"), fakeHost("B", "ok", "runc"))).toEqual({ mode: "live" });
+    const r = await chooseMode("live", fakeHost("A", "ok", "runc"), fakeHost("B", "ok", "runc"), true);
+    expect(r).toMatchObject({ error: expect.stringContaining("the container is on a Network") });
+    expect(r).toMatchObject({ error: expect.stringContaining("runc 1.1 does not give criu") });
+    const fell = await chooseMode("live-or-cold", fakeHost("A", "ok", "runc"), fakeHost("B", "criu is not installed", "runc"), true);
+    expect(fell).toMatchObject({ mode: "cold", fallback: expect.stringContaining("the container is on a Network") });
+    expect(fell).toMatchObject({ fallback: expect.stringContaining("host B: criu is not installed") });
   });
 
   it("the probe refuses a host without iptables-restore (criu 3.17 locks the network with it)", async () => {
