@@ -11,7 +11,7 @@
 import { execFileSync } from "node:child_process";
 import { chmodSync, existsSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from "node:fs";
 import { dirname, join, relative, resolve } from "node:path";
-import { LocalWorkspace, PulumiCommand, type EngineEvent, type InlineProgramArgs } from "@pulumi/pulumi/automation";
+import { LocalWorkspace, PulumiCommand, type EngineEvent, type InlineProgramArgs, type OutputMap } from "@pulumi/pulumi/automation";
 import { defaultStateDir, pulumiEnv, repoRoot } from "./pulumi-env";
 import { failureMessage } from "./stack-failure";
 
@@ -135,10 +135,14 @@ async function main(): Promise<void> {
   };
   const common = { onOutput, color: "never" as const };
   let summary: unknown;
+  // the up's result carries the outputs (it reads them itself), and a destroyed stack has none:
+  // reading them again costs two CLI processes
+  let outs: OutputMap | undefined;
   switch (cli.op) {
     case "up": {
       const r = await stack.up({ ...common, refresh: cli.extra.refresh, parallel: cli.extra.parallel, continueOnError: cli.extra.continueOnError });
       summary = r.summary.resourceChanges;
+      outs = r.outputs;
       break;
     }
     case "preview": {
@@ -163,12 +167,14 @@ async function main(): Promise<void> {
       break;
     case "destroy":
       summary = (await stack.destroy({ ...common, parallel: cli.extra.parallel })).summary.resourceChanges;
+      outs = {};
       break;
     case "rm":
       await stack.workspace.removeStack(cli.stack);
+      outs = {};
       break;
   }
-  const outs = cli.op === "rm" ? {} : await stack.outputs();
+  outs ??= await stack.outputs();
   const outputs = Object.fromEntries(Object.entries(outs).map(([k, v]) => [k, v.secret ? "[secret]" : v.value]));
   const version = pulumiCommand.version?.toString();
   if (cli.json) {

@@ -5,8 +5,11 @@
 //   node dist/scripts/test-table.js DIR
 //
 // DIR holds what test.sh recorded: tiers.tsv (tier, start and end in ms, exit status), <tier>.json
-// (vitest's JSON reporter) and lab-boots.jsonl (one line per startLab, test/lab/lab.ts).
+// (vitest's JSON reporter), lab-boots.jsonl (one line per startLab, test/lab/lab.ts) and cpu.tsv
+// (a label, the time in ms and /proc/stat's first line, at the start, after each host tier and at
+// the end), which tells whether the run was bound by the machine's cores or by its longest stream.
 import { existsSync, readFileSync } from "node:fs";
+import { availableParallelism } from "node:os";
 import { join, relative } from "node:path";
 
 interface TierRun {
@@ -66,6 +69,53 @@ export interface FileRow {
 }
 
 const root = join(__dirname, "..", "..");
+
+export interface CpuMark {
+  label: string;
+  ms: number;
+  /** CPU time since boot over all cores, in the kernel's ticks. */
+  busy: number;
+  total: number;
+}
+
+/** cpu.tsv's lines: /proc/stat's `cpu user nice system idle iowait irq softirq steal guest guest_nice`. */
+export function readCpu(text: string): CpuMark[] {
+  return text
+    .split("\n")
+    .filter((l) => l.trim() !== "")
+    .flatMap((l) => {
+      const [label, ms, stat] = l.split("\t");
+      const f = (stat ?? "").trim().split(/\s+/).slice(1).map(Number);
+      // guest time is counted in user already
+      if (f.length < 8 || f.some((n) => !Number.isFinite(n))) return [];
+      const [user, nice, system, idle, iowait, irq, softirq, steal] = f as [number, number, number, number, number, number, number, number];
+      return [
+        {
+          label: label!,
+          ms: Number(ms),
+          busy: user + nice + system + irq + softirq + steal,
+          total: user + nice + system + idle + iowait + irq + softirq + steal,
+        },
+      ];
+    });
+}
+
+/**
+ * How busy the cores were: over the whole run, and before and after the last host tier ended (from
+ * then on only the lab tier runs). Ticks are the kernel's USER_HZ (100 on every Linux build).
+ */
+export function cpuText(marks: CpuMark[], cores: number, hz = 100): string | undefined {
+  const first = marks[0];
+  const last = marks[marks.length - 1];
+  if (!first || !last || last.total <= first.total) return undefined;
+  const part = (a: CpuMark, b: CpuMark) => `${(((b.busy - a.busy) / (b.total - a.total)) * 100).toFixed(0)}%`;
+  const hostEnd = [...marks].reverse().find((m) => m.label === "host-tiers");
+  const split =
+    hostEnd && hostEnd !== last && hostEnd.total > first.total
+      ? `; ${part(first, hostEnd)} until the host tiers ended (${secs((hostEnd.ms - first.ms) / 1000)}), ${part(hostEnd, last)} after`
+      : "";
+  return `CPU: ${cores} cores ${part(first, last)} busy (${((last.busy - first.busy) / hz).toFixed(0)} of ${((last.total - first.total) / hz).toFixed(0)} core-seconds)${split}`;
+}
 
 export function readTiers(text: string): TierRun[] {
   return text
@@ -132,7 +182,14 @@ const bootText = (bs: LabBoot[]) =>
     )
     .join(", ");
 
-export function renderTable(tiers: TierRow[], labFiles: FileRow[], sharedBoots: LabBoot[], totalSeconds: number, otherBoots: LabBoot[] = []): string {
+export function renderTable(
+  tiers: TierRow[],
+  labFiles: FileRow[],
+  sharedBoots: LabBoot[],
+  totalSeconds: number,
+  otherBoots: LabBoot[] = [],
+  cpu?: string,
+): string {
   const out: string[] = ["", "== test time"];
   out.push(
     `${pad("tier", 10)} ${lpad("from", 7)} ${lpad("wall", 8)} ${lpad("files", 6)} ${lpad("passed", 7)} ${lpad("failed", 7)} ${lpad("skipped", 8)}  status`,
@@ -144,6 +201,7 @@ export function renderTable(tiers: TierRow[], labFiles: FileRow[], sharedBoots: 
     );
   }
   out.push(`${pad("all", 10)} ${lpad("", 7)} ${lpad(secs(totalSeconds), 8)}  (from the start of npm test; tiers marked & ran beside the others)`);
+  if (cpu) out.push(cpu);
   if (labFiles.length > 0 || sharedBoots.length > 0) {
     out.push("", `${pad("lab file", 40)} ${lpad("wall", 7)} ${lpad("tests", 6)}  VM boots`);
     if (sharedBoots.length > 0) out.push(`${pad("(shared guests, booted once)", 40)} ${lpad("", 7)} ${lpad("", 6)}  ${bootText(sharedBoots)}`);
@@ -185,6 +243,7 @@ function main(dir: string, startMs: number): void {
   });
   const total = runs.length > 0 ? (Math.max(...runs.map((r) => r.endMs)) - begin) / 1000 : 0;
   const known = new Set(["shared", ...labFiles.map((f) => f.file)]);
+  const cpu = existsSync(join(dir, "cpu.tsv")) ? cpuText(readCpu(readFileSync(join(dir, "cpu.tsv"), "utf8")), availableParallelism()) : undefined;
   console.log(
     renderTable(
       tiers,
@@ -192,6 +251,7 @@ function main(dir: string, startMs: number): void {
       boots.filter((b) => b.by === "shared"),
       total,
       boots.filter((b) => !known.has(b.by)),
+      cpu,
     ),
   );
 }

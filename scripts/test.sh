@@ -9,7 +9,7 @@
 # cores the machine was then 99% busy and an SSH banner exchange with a guest timed out.
 # KSLICE_TEST_LAB_BESIDE=0 runs the lab tier after the host tiers instead (its streams at once).
 # At the end, whatever happened, a table gives each tier's wall time and test counts, each lab
-# file's wall time and the VM boots (scripts/test-table.ts).
+# file's wall time and the VM boots, and how busy the cores were (scripts/test-table.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 now() { date +%s%3N; }
@@ -17,12 +17,15 @@ start=$(now)
 results=$(mktemp -d "${TMPDIR:-/tmp}/kslice-test-XXXXXX")
 export KSLICE_LAB_BOOT_LOG=$results/lab-boots.jsonl
 record() { printf '%s\t%s\t%s\t%s\n' "$1" "$2" "$(now)" "$3" >>"$results/tiers.tsv"; }
+cpumark() { printf '%s\t%s\t%s\n' "$1" "$(now)" "$(head -1 /proc/stat)" >>"$results/cpu.tsv"; }
+cpumark start
 lab_pid=
 killtree() { local c; for c in $(pgrep -P "$1"); do killtree "$c"; done; kill "$1" 2>/dev/null || true; }
 finish() {
   rc=$?
   [ -n "$lab_pid" ] && kill -- "-$lab_pid" 2>/dev/null
   [ -n "${late_pid:-}" ] && killtree "$late_pid"
+  cpumark end
   [ -f dist/scripts/test-table.js ] && node dist/scripts/test-table.js "$results" "$start" || true
   rm -rf "$results"
   exit $rc
@@ -118,6 +121,7 @@ for t in kernel e2e; do
   tier "$t"
   leakcheck "$t" "$KSLICE_TEST_PREFIX"
 done
+cpumark host-tiers
 
 if [ -n "$beside" ]; then
   late_start "lab-late&"

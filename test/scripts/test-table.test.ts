@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fileRows, readBoots, readTiers, renderTable, tierRow } from "../../scripts/test-table";
+import { cpuText, fileRows, readBoots, readCpu, readTiers, renderTable, tierRow } from "../../scripts/test-table";
 
 const report = {
   numTotalTests: 5,
@@ -70,5 +70,24 @@ describe("the test time table", () => {
     );
     expect(restoring).toMatch(/^\(shared guests, booted once\)\s+2 VMs 9 s \(tcg, restored\), guest saved 64 s \(tcg\)$/m);
     expect(restoring).toContain("VM boots: 6 VMs in 3 boots (2 VMs restored from saved guests), 113 s waiting on them");
+  });
+
+  it("tells how busy the cores were, over the run and before and after the host tiers ended", () => {
+    const stat = (user: number, system: number, idle: number) => `cpu  ${user} 0 ${system} ${idle} 0 0 0 0 0 0`;
+    const marks = readCpu(
+      [
+        `start\t1000\t${stat(100, 0, 100)}`,
+        `host-tiers\t101000\t${stat(19100, 0, 1100)}`, // 100 s on 2 cores, 95% busy
+        `torn\t102000\tcpu 1 2`,
+        `end\t201000\t${stat(29100, 0, 11100)}`, // 100 s more, 50% busy
+      ].join("\n"),
+    );
+    expect(marks.map((m) => m.label)).toEqual(["start", "host-tiers", "end"]);
+    const text = cpuText(marks, 2);
+    expect(text).toBe("CPU: 2 cores 73% busy (290 of 400 core-seconds); 95% until the host tiers ended (100 s), 50% after");
+    expect(renderTable([], [], [], 200, [], text)).toContain(text);
+    // a run that ended before the host tiers did, or with nothing recorded
+    expect(cpuText([marks[0]!, marks[2]!], 2)).toBe("CPU: 2 cores 73% busy (290 of 400 core-seconds)");
+    expect(cpuText([], 2)).toBeUndefined();
   });
 });
