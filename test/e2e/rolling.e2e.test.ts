@@ -1,4 +1,6 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { leaksOf } from "../helpers/leaks";
 import { testPrefix } from "../helpers/prefix";
@@ -218,5 +220,29 @@ describe("ContainerSet rolling moves: maxUnavailable through the real engine", (
   it("a template change replaces the replicas at most maxUnavailable at a time; with the bound at 4, several at once", async () => {
     expect(await replaced("2", "1")).toBe(1);
     expect(await replaced("3", "4")).toBeGreaterThan(1);
+  });
+
+  // A removed replica is not down, it is gone: its delete takes no turn. Taking one would hold the
+  // set's permit for the create that replaces it, which never comes (a destroy of N replicas ran one
+  // per 30 s). Every command the provider runs is traced: the deletes' transactions overlap in time.
+  it("scaling down with maxUnavailable 1 removes the replicas at once, not in turn", async () => {
+    const trace = join(tmpdir(), `${prefixes.a}-trace.txt`);
+    rmSync(trace, { force: true });
+    Object.assign(stack.config, { "kslice:maxUnavailable": "1", "kslice:replicas": "1" });
+    process.env.KSLICE_TRACE_COMMANDS = trace;
+    const up = await stack.run("up").finally(() => delete process.env.KSLICE_TRACE_COMMANDS);
+    expect(up.ok, up.stderr).toBe(true);
+    expect(replicas.filter((r) => existsSync(bundle("a", r)) || existsSync(bundle("b", r)))).toEqual(["roll-1"]);
+    // "<end ms> <pid> <target> <ms> <exit> <first line>": a transaction is one "sh -s"
+    const spans = readFileSync(trace, "utf8")
+      .split("\n")
+      .map((l) => l.split(" "))
+      .filter((f) => f.slice(5).join(" ") === "sh -s")
+      .map((f) => ({ from: Number(f[0]) - Number(f[3]), to: Number(f[0]) }));
+    rmSync(trace, { force: true });
+    expect(spans.length).toBeGreaterThanOrEqual(3);
+    const most = Math.max(...spans.map((s) => spans.filter((o) => o.from < s.to && s.from < o.to).length));
+    console.log(`[rolling] scale 4 → 1, maxUnavailable 1: ${spans.length} transactions, at most ${most} at once`);
+    expect(most).toBeGreaterThanOrEqual(2);
   });
 });

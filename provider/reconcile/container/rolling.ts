@@ -2,7 +2,7 @@ import { rolling, type Rolling } from "../../../schema/container";
 import { info } from "../../log";
 import type { DiffResult, Props } from "../provider-types";
 
-/** A delete keeps its permit this long for the create that replaces it; none comes when a replica is removed. */
+/** A replacement's delete keeps its permit this long for the create that replaces it (which may fail first). */
 const keptMs = 30_000;
 
 /** The bound in props (inputs or state), or undefined: none declared (check refuses a bad one, by the Container's schema). */
@@ -35,6 +35,8 @@ class Permits {
 }
 
 const groups = new Map<string, Permits>();
+/** The replacements each group's diffs announced in this process: one preview or up. */
+const replacing = new Map<string, Set<string>>();
 /** Each group's bound as last declared: a replacement's delete has only the state it replaces. */
 const declaredBounds = new Map<string, number>();
 
@@ -67,12 +69,14 @@ export async function disrupting<T>(props: Props, f: () => Promise<T>): Promise<
 }
 
 /**
- * A delete takes a permit and keeps it for the create of the same name that replaces it (the engine
- * runs a delete-before-replace's two steps in turn); one that no create follows gives it back after keptMs.
+ * A replacement's delete takes a permit and keeps it for the create of the same name that replaces
+ * it (the engine runs a delete-before-replace's two steps in turn); if no create follows, it gives
+ * it back after keptMs. Other deletes (a destroy, a replica removed) take none: what they take down
+ * is not to come back, and holding a permit each would run them one per keptMs.
  */
 export async function deleting(props: Props, f: () => Promise<void>): Promise<void> {
   const r = rollingOf(props);
-  if (!r) return f();
+  if (!r || !replacing.get(r.group)?.has(String(props.name))) return f();
   const p = permitsOf(r);
   await p.take();
   try {
@@ -105,9 +109,6 @@ export async function creating<T>(props: Props, f: () => Promise<T>): Promise<T>
     p.give();
   }
 }
-
-/** The replacements each group's diffs announced in this process: one preview or up. */
-const replacing = new Map<string, Set<string>>();
 
 /**
  * Says at preview which replacements of a group wait for a turn: diff sees each replica once, so

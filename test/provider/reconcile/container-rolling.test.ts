@@ -4,6 +4,12 @@ import { announceReplacement, creating, deleting, disrupting, noteBound } from "
 // The permits of rolling.ts, without a host: what runs at once is what the bound allows.
 let group = 0;
 const props = (name: string, maxUnavailable: number, g: string) => ({ name, rolling: { group: g, maxUnavailable } });
+/** The props of a replica whose diff (in this process) said it is replaced, as an up's diff does before its delete. */
+const replaced = (name: string, maxUnavailable: number, g: string) => {
+  const p = props(name, maxUnavailable, g);
+  announceReplacement(p, { changes: true, replaces: ["command"], deleteBeforeReplace: true });
+  return p;
+};
 
 /** A step that records how many steps of its kind run with it, and ends when told to. */
 function steps() {
@@ -45,12 +51,12 @@ describe("rolling: at most maxUnavailable of a group down at once", () => {
   it("a replacement holds its permit from its delete to the end of its create", async () => {
     const g = `g${group++}`;
     const s = steps();
-    const first = deleting(props("r-1", 1, g), s.step);
+    const first = deleting(replaced("r-1", 1, g), s.step);
     await s.tick();
     s.ends.shift()!();
     await first;
     // r-1 is deleted, not yet created: r-2's delete waits
-    const second = deleting(props("r-2", 1, g), s.step);
+    const second = deleting(replaced("r-2", 1, g), s.step);
     await s.tick();
     expect(s.running()).toBe(0);
     const create = creating(props("r-1", 1, g), s.step);
@@ -64,12 +70,12 @@ describe("rolling: at most maxUnavailable of a group down at once", () => {
     await second;
   });
 
-  it("a delete that no create follows gives its permit back after 30 s; a failed delete at once", async () => {
+  it("a replacement's delete that no create follows gives its permit back after 30 s; a failed delete at once", async () => {
     vi.useFakeTimers();
     const g = `g${group++}`;
-    await deleting(props("gone-1", 1, g), async () => {});
+    await deleting(replaced("gone-1", 1, g), async () => {});
     let started = false;
-    const next = deleting(props("gone-2", 1, g), async () => {
+    const next = deleting(replaced("gone-2", 1, g), async () => {
       started = true;
     });
     await vi.advanceTimersByTimeAsync(29_000);
@@ -79,8 +85,24 @@ describe("rolling: at most maxUnavailable of a group down at once", () => {
     expect(started).toBe(true);
     vi.useRealTimers();
     const h = `g${group++}`;
-    await expect(deleting(props("bad", 1, h), () => Promise.reject(new Error("busy")))).rejects.toThrow("busy");
-    await deleting(props("after-bad", 1, h), async () => {}); // would wait 30 s if the failed one kept it
+    await expect(deleting(replaced("bad", 1, h), () => Promise.reject(new Error("busy")))).rejects.toThrow("busy");
+    await deleting(replaced("after-bad", 1, h), async () => {}); // would wait 30 s if the failed one kept it
+  });
+
+  it("deletes no diff called a replacement (a destroy, a replica removed) take no permit: they run at once", async () => {
+    const g = `g${group++}`;
+    const s = steps();
+    const all = [1, 2, 3].map((i) => deleting(props(`d-${i}`, 1, g), s.step));
+    await s.tick();
+    expect(s.running()).toBe(3);
+    s.ends.splice(0).forEach((end) => end());
+    await Promise.all(all);
+    // and they leave the group's permit free: a replacement's delete still goes at once
+    const next = deleting(replaced("d-4", 1, g), s.step);
+    await s.tick();
+    expect(s.running()).toBe(1);
+    s.ends.shift()!();
+    await next;
   });
 
   it("the bound declared at check governs, not the one in the state a delete holds", async () => {
@@ -88,7 +110,7 @@ describe("rolling: at most maxUnavailable of a group down at once", () => {
     noteBound(props("r-1", 2, g));
     const s = steps();
     // the state says 1, the declaration 2: two deletes at once
-    const both = [deleting(props("r-1", 1, g), s.step), deleting(props("r-2", 1, g), s.step)];
+    const both = [deleting(replaced("r-1", 1, g), s.step), deleting(replaced("r-2", 1, g), s.step)];
     await s.tick();
     expect(s.running()).toBe(2);
     s.ends.splice(0).forEach((end) => end());
