@@ -41,7 +41,8 @@ describe("reconcile/ stays readable", () => {
   });
 });
 
-describe("ESLint holds reconcile/ to 'reconcile asks, kernel acts' (ARCHITECTURE.md, \"Layers\")", () => {
+// Loading ESLint and its TypeScript parser takes seconds, more on a loaded machine (CI runs the lab beside).
+describe("ESLint holds reconcile/ to 'reconcile asks, kernel acts' (ARCHITECTURE.md, \"Layers\")", { timeout: 60_000 }, () => {
   const violations = [
     `import { shellQuote } from "../transport/transport";`,
     `import { connectionKey } from "../transport/open";`,
@@ -71,7 +72,7 @@ describe("ESLint holds reconcile/ to 'reconcile asks, kernel acts' (ARCHITECTURE
   });
 });
 
-describe("ESLint holds provider/ to one logging path (provider/log.ts)", () => {
+describe("ESLint holds provider/ to one logging path (provider/log.ts)", { timeout: 60_000 }, () => {
   const messages = async (code: string, file: string) => {
     const { ESLint } = await import("eslint");
     const [result] = await new ESLint({ cwd: root }).lintText(code, { filePath: join(root, file) });
