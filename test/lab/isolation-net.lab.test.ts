@@ -1,19 +1,24 @@
 // The CVE-2020-8558 attack on a cgroup v2 host with crun, over SSH: a container sends a raw TCP SYN
 // for the VM's 127.0.0.1 to its gateway's MAC. kslice's guard (and route_localnet kept off) must
 // leave it unanswered; with both undone by hand the same probe gets a SYN-ACK, so the probe works.
-// One VM; the static probe is built here and copied over ssh.
+// Then anti-spoofing and declared ingress (IPv4 and IPv6) attacked from containers there, each with
+// its control. One VM; the static probes are built here and copied over ssh.
 import { execFileSync } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { connection } from "../../schema/connection";
+import { PrefixObserver } from "../../provider/kernel/observe/sample";
+import { linkLocalFor } from "../../provider/kernel/network/names";
 import { containerLifecycle as C } from "../../provider/reconcile/container";
 import { hostLifecycle } from "../../provider/reconcile/host";
 import { forgetReads } from "../../provider/reconcile/host-context";
 import { networkLifecycle as N } from "../../provider/reconcile/network";
 import type { Props } from "../../provider/reconcile/provider-types";
-import { closeAllTransports } from "../../provider/transport/open";
+import { closeAllTransports, openTransport } from "../../provider/transport/open";
 import { shellQuote as q } from "../../provider/transport/transport";
+import { counterPackets, ingressProbes } from "../helpers/ingress6";
 import { sshConnection, sshRun, useLab, type LabHost } from "../helpers/lab";
 import { testPrefix } from "../helpers/prefix";
 
@@ -31,6 +36,8 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
   const host2 = () => ({ connection: sshConnection(vm()), prefix: `${prefix}2` });
   let net2: Props | undefined;
   let net6: Props | undefined;
+  /** v6b on net6: the IPv6 ingress test's gate */
+  let gate6: { inputs: Props; outs: Props };
   const others: Props[] = [];
   const ok = async (command: string, input?: string): Promise<string> => {
     const r = await sshRun(vm(), command, input, { timeoutMs: 60_000 });
@@ -258,7 +265,10 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
     const on = (antiSpoofing: boolean) => [{ network: "v6-net", antiSpoofing }];
     const probe = [{ type: "bind", source: probeDir, target: "/probe" }];
     let sender = await makeContainer({ name: "v6a", command: ["sleep", "600"], networks: on(true), mounts: probe });
-    const { outs: b } = await makeContainer({ name: "v6b", command: ["sleep", "600"], networks: on(true), mounts: probe });
+    // v6b serves HTTP too: the next test's gate
+    const serve = ["sh", "-c", "mkdir -p /www && echo hello-v6 > /www/index.html && exec httpd -f -p 80 -h /www"];
+    gate6 = await makeContainer({ name: "v6b", command: serve, networks: on(true), mounts: probe });
+    const b = gate6.outs;
     const a6 = sender.outs.address6 as string;
     expect([a6, b.address6]).toEqual(["fd36:20::2", "fd36:20::3"]);
     const round = async (tag: string) => {
@@ -286,6 +296,35 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
     const open = await round("open");
     expect(open.host).toContain("from fd36:20::77 forged-open");
     expect(open.host).toContain(`from ${a6} honest-open`);
+  });
+
+  it("declared ingress over IPv6: only the named neighbour reaches the port, at the global and the link-local address; the stranger is dropped and counted; without rules both pass", async () => {
+    await makeContainer({ name: "v6c", command: ["sleep", "600"], networks: [{ network: "v6-net" }] });
+    const { inputs: gate, outs: prev } = gate6;
+    const address6 = prev.address6 as string;
+    const linkLocal = linkLocalFor((await exec("v6b", "cat /sys/class/net/eth0/address")).stdout.trim());
+    const { reaches6, reachesLinkLocal } = ingressProbes(async (from, script) => {
+      const r = await exec(from, script);
+      return { code: r.exitCode, out: r.stdout };
+    }, "hello-v6");
+    // v6a declared, v6c (the stranger) not
+    const flows = async () => ({
+      v6a: await reaches6("v6a", address6, 80),
+      v6c: await reaches6("v6c", address6, 80),
+      v6aLinkLocal: await reachesLinkLocal("v6a", linkLocal, 80),
+      v6cLinkLocal: await reachesLinkLocal("v6c", linkLocal, 80),
+    });
+    expect(await flows()).toEqual({ v6a: true, v6c: true, v6aLinkLocal: true, v6cLinkLocal: true });
+    const c = await C.check({}, { ...gate, ingress: [{ from: [{ container: "v6a" }], ports: [80] }] });
+    expect(c.failures).toBeUndefined();
+    expect((await C.update("", prev, c.inputs!)).outs!.pid).toBe(prev.pid);
+    containers.splice(containers.indexOf(gate), 1, c.inputs!);
+    expect(await flows()).toEqual({ v6a: true, v6c: false, v6aLinkLocal: true, v6cLinkLocal: false });
+    const drops6 = counterPackets(await ok(`nft list counter ip6 ${prefix} ingress_v6b`));
+    expect(drops6).toBeGreaterThan(0);
+    // what kslice ps --json shows
+    const sample = await (await PrefixObserver.open(openTransport(connection.parse(sshConnection(vm()))), prefix)).sample();
+    expect(sample.ingressDrops.get("v6b")!.packets).toBeGreaterThanOrEqual(drops6);
   });
 
   it("keeps a container's bundle (config.json with its env, log, writable layer) from other users of the VM", async () => {

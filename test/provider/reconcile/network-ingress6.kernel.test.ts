@@ -14,6 +14,7 @@ import { PrefixObserver } from "../../../provider/kernel/observe/sample";
 import { linkLocalFor } from "../../../provider/kernel/network/names";
 import { LocalTransport } from "../../../provider/transport/local";
 import { Containers } from "../../helpers/containers";
+import { counterPackets, ingressProbes } from "../../helpers/ingress6";
 import { leaksOf } from "../../helpers/leaks";
 import { Networks, sh } from "../../helpers/networks";
 import { testPrefix } from "../../helpers/prefix";
@@ -53,27 +54,11 @@ describe("declared ingress over IPv6 (ip6 table, forward hook, br_netfilter for 
     expect(leaksOf(prefix)).toEqual([]);
   });
 
-  const url = (address: string, port: number) => `http://[${address}]:${port}/`;
-  /** Whether `from` (a container, or "host") gets "ok" from `address`:`port` over IPv6 within 2 s. */
-  const reaches6 = async (from: string, address: string, port: number) => {
-    const r =
-      from === "host" ? await sh(`timeout 2 busybox wget -q -O - ${url(address, port)}`) : await cs.exec(from, `timeout 2 wget -q -O - ${url(address, port)}`);
-    return r.code === 0 && r.out.trim() === "ok";
-  };
-  const reaches4 = async (from: string, address: string, port: number) => {
-    const r = await cs.exec(from, `timeout 2 wget -q -O - http://${address}:${port}/`);
-    return r.code === 0 && r.out.trim() === "ok";
-  };
-  const ping6 = async (from: string, address: string) => (await cs.exec(from, `ping -6 -c1 -W1 ${address}`)).code === 0;
-  /** The server's link-local address, through its neighbour's eth0 (a TCP connection with the scope in busybox's nc). */
-  const reachesLinkLocal = async (from: string, port: number) => {
-    const r = await cs.exec(from, `printf 'GET / HTTP/1.0\\r\\n\\r\\n' | timeout 2 nc ${serverLinkLocal}%eth0 ${port}`);
-    return r.out.includes("\nok");
-  };
-  const drops6 = () => {
-    const out = execFileSync("nft", ["list", "counter", "ip6", prefix, "ingress_server"], { encoding: "utf8" });
-    return Number(/packets (\d+)/.exec(out)![1]);
-  };
+  // "host" runs the probe on this machine
+  const { reaches6, reaches4, ping6, reachesLinkLocal: toLinkLocal } = ingressProbes((from, script) => (from === "host" ? sh(script) : cs.exec(from, script)));
+  /** The server's link-local address, through its neighbour's eth0. */
+  const reachesLinkLocal = (from: string, port: number) => toLinkLocal(from, serverLinkLocal, port);
+  const drops6 = () => counterPackets(execFileSync("nft", ["list", "counter", "ip6", prefix, "ingress_server"], { encoding: "utf8" }));
   const setIngress = async (ingress: unknown) => {
     const c = await L.check({}, { ...server.inputs, ingress });
     expect(c.failures).toBeUndefined();
@@ -142,7 +127,7 @@ describe("declared ingress over IPv6 (ip6 table, forward hook, br_netfilter for 
     });
     expect(drops6()).toBeGreaterThan(before);
     // what kslice ps --json shows: the ip table's and the ip6 table's drops of the server, summed
-    const ip4 = Number(/packets (\d+)/.exec(execFileSync("nft", ["list", "counter", "ip", prefix, "ingress_server"], { encoding: "utf8" }))![1]);
+    const ip4 = counterPackets(execFileSync("nft", ["list", "counter", "ip", prefix, "ingress_server"], { encoding: "utf8" }));
     expect(ip4).toBeGreaterThan(0);
     const sample = await (await PrefixObserver.open(new LocalTransport(), prefix)).sample();
     expect(sample.ingressDrops.get("server")!.packets).toBeGreaterThanOrEqual(drops6() + ip4 - 1);
