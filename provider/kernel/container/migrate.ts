@@ -2,6 +2,7 @@ import { shellQuote as q, type Transport } from "../../transport/transport";
 import { durably } from "../durable";
 import { pauseLines, type PauseHook } from "../transaction";
 import { diskImage, diskMount } from "./disk";
+import { emptyNetFlag } from "./log-writer";
 import { ensureRootfsMounted } from "./rootfs";
 import { rangeSize } from "./uid-ranges";
 
@@ -222,11 +223,11 @@ const criuLogTail = (dir: string, log: string) => `{ echo "criu's ${log} ends:";
  * memory into `checkpoint/pre` while it goes on running (criu tracks the pages written after it:
  * the final dump then holds only those). Any earlier images go first.
  */
-export function preDumpScript(rt: string, bundle: string, id: string): string {
+export function preDumpScript(rt: string, bundle: string, id: string, emptyNet = emptyNetFlag): string {
   const d = q(checkpointDir(bundle));
   return [
     `rm -rf ${d} && mkdir -p ${d}/pre || exit 1`,
-    `${rt} checkpoint --pre-dump --image-path ${d}/pre ${q(id)} </dev/null >/dev/null 2>${d}/pre/runc.err || { cat ${d}/pre/runc.err >&2; ${criuLogTail(`${d}/pre`, "dump.log")}; exit 1; }`,
+    `${rt} checkpoint --pre-dump${emptyNet} --image-path ${d}/pre ${q(id)} </dev/null >/dev/null 2>${d}/pre/runc.err || { cat ${d}/pre/runc.err >&2; ${criuLogTail(`${d}/pre`, "dump.log")}; exit 1; }`,
   ].join("\n");
 }
 
@@ -237,13 +238,13 @@ export function preDumpScript(rt: string, bundle: string, id: string): string {
  * does not restart what the dump ended; a failed dump leaves it running (criu thaws it) and
  * unmarked.
  */
-export function finalDumpScript(rt: string, bundle: string, id: string): string {
+export function finalDumpScript(rt: string, bundle: string, id: string, emptyNet = emptyNetFlag): string {
   const d = q(checkpointDir(bundle));
   const b = q(bundle);
   return [
     `exec 9>>${q(`${bundle}/lock`)} && flock -w 60 9 || { echo "timed out waiting for the lock of container ${id}" >&2; exit 1; }`,
     `: > ${b}/stopped && rm -rf ${d}/final && mkdir ${d}/final || exit 1`,
-    `if ! ${rt} checkpoint --image-path ${d}/final --parent-path ../pre ${q(id)} </dev/null >/dev/null 2>${d}/final/runc.err 9>&-; then`,
+    `if ! ${rt} checkpoint${emptyNet} --image-path ${d}/final --parent-path ../pre ${q(id)} </dev/null >/dev/null 2>${d}/final/runc.err 9>&-; then`,
     `  cat ${d}/final/runc.err >&2; ${criuLogTail(`${d}/final`, "dump.log")}`,
     `  rm -f ${b}/stopped; exit 1`,
     `fi`,
