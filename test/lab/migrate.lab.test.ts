@@ -266,10 +266,26 @@ describe("a container whose host changes migrates with its data", () => {
       const moved = await live.run("up");
       expect(moved.ok, moved.stderr).toBe(true);
       expect(moved.stderr).toContain(`container counter will migrate from ${target("a")} to ${target("b")} (live)`);
-      const m = moved.json!.outputs.lastMigration as { mode: string; downtimeMs: number; imageBytes: { pre: number; final: number } };
+      const m = moved.json!.outputs.lastMigration as {
+        mode: string;
+        downtimeMs: number;
+        imageBytes: { pre: number; final: number };
+        preDumps: { pages: number; images: number }[];
+      };
       expect(m.mode).toBe("live");
       expect(m.downtimeMs).toBeGreaterThan(0);
       expect(m.imageBytes.pre).toBeGreaterThan(0);
+      // pre-dump rounds: the first holds its whole memory, each next one the pages written meanwhile;
+      // another round ran while they shrank, three at most
+      const rounds = m.preDumps;
+      expect(rounds.length).toBeGreaterThanOrEqual(2);
+      expect(rounds.length).toBeLessThanOrEqual(3);
+      expect(rounds[0]!.pages).toBeGreaterThan(0);
+      for (let i = 1; i < rounds.length - 1; i++) expect(rounds[i]!.pages).toBeLessThan(rounds[i - 1]!.pages);
+      const [prev, last] = [rounds[rounds.length - 2]!, rounds[rounds.length - 1]!];
+      if (rounds.length < 3) expect(last.pages === 0 || last.pages >= prev.pages, JSON.stringify(rounds)).toBe(true);
+      expect(m.imageBytes.pre).toBe(rounds.reduce((n, r) => n + r.images, 0));
+      expect(moved.stderr).toMatch(new RegExp(`pre-dump ${rounds.length} on .* while it ran`));
       const after = await count("b");
       // the same process: its token (drawn once, in memory) and its count going on from where it was
       expect(after.token).toBe(before.token);
@@ -315,7 +331,7 @@ describe("a container whose host changes migrates with its data", () => {
       );
       expect(leftOnA).not.toMatch(/counter|lives|18342|\. 10\.234\.8\./);
       console.log(
-        `live migration between lab VMs: downtime ${m.downtimeMs} ms, images ${m.imageBytes.pre} bytes pre-dumped and ${m.imageBytes.final} final; count ${before.n} before, ${after.n} after; ${/migrated from .*$/m.exec(moved.stderr)?.[0] ?? ""}; up ${((Date.now() - created) / 1000).toFixed(1)} s; test ${((Date.now() - began) / 1000).toFixed(1)} s before destroy`,
+        `live migration between lab VMs: downtime ${m.downtimeMs} ms, images ${m.imageBytes.pre} bytes pre-dumped (rounds ${JSON.stringify(rounds)}) and ${m.imageBytes.final} final; count ${before.n} before, ${after.n} after; ${/migrated from .*$/m.exec(moved.stderr)?.[0] ?? ""}; up ${((Date.now() - created) / 1000).toFixed(1)} s; test ${((Date.now() - began) / 1000).toFixed(1)} s before destroy`,
       );
       const d = await live.run("destroy");
       expect(d.ok, d.stderr).toBe(true);

@@ -16,6 +16,7 @@ import {
   upperManifestScript,
   upperSizeScript,
   type ArchivePhase,
+  type ImagesPart,
 } from "./migrate";
 
 /**
@@ -114,18 +115,23 @@ export interface LiveEnd extends MoveEnd {
   id: string;
 }
 
-/** The pre-dump (phase "pre") while the container runs, or the final dump that ends it on the source ("final"). */
-export async function checkpointOnSource(from: LiveEnd, part: "pre" | "final"): Promise<void> {
+/**
+ * A pre-dump round (`{ round }`, from 1) while the container runs, returning the bytes of its pages,
+ * or the final dump after `rounds` of them that ends it on the source (returning 0).
+ */
+export async function checkpointOnSource(from: LiveEnd, part: { round: number } | { final: true; rounds: number }): Promise<number> {
   const rt = `${from.runtime} --root ${q(from.runtimeRoot)}`;
   const emptyNet = from.runtime === "runc" ? emptyNetFlag : "";
-  const script = part === "pre" ? preDumpScript(rt, from.bundle, from.id, emptyNet) : finalDumpScript(rt, from.bundle, from.id, emptyNet);
+  const script =
+    "round" in part ? preDumpScript(rt, from.bundle, from.id, part.round, emptyNet) : finalDumpScript(rt, from.bundle, from.id, part.rounds, emptyNet);
   const r = await from.t.run(["sh", "-c", script], { timeoutMs: 600_000, allowFailure: true });
   if (r.exitCode !== 0)
-    throw StepError.on(part === "pre" ? "pre-dump (criu)" : "final dump (criu)", from.name, new Error(r.stderr.trim() || `exit ${r.exitCode}`));
+    throw StepError.on("round" in part ? `pre-dump ${part.round} (criu)` : "final dump (criu)", from.name, new Error(r.stderr.trim() || `exit ${r.exitCode}`));
+  return "round" in part ? Number(r.stdout.trim()) || 0 : 0;
 }
 
 /** Streams checkpoint images from the source's bundle into the target's (host to host through this process). Returns the bytes moved. */
-export async function streamImages(from: MoveEnd, to: MoveEnd, part: "pre" | "final"): Promise<number> {
+export async function streamImages(from: MoveEnd, to: MoveEnd, part: ImagesPart): Promise<number> {
   const r = await pipeHosts(from.t, ["sh", "-c", archiveImagesScript(from.bundle, part)], to.t, ["sh", "-c", unpackImagesScript(to.bundle)], {
     timeoutMs: 600_000,
   });

@@ -54,12 +54,24 @@ describe("choosing how a container migrates", () => {
     const { preDumpScript, finalDumpScript } = await import("../../../provider/kernel/container/migrate");
     const { startScript } = await import("../../../provider/kernel/container/scripts");
     const { hostLayout } = await import("../../../provider/kernel/container/layout");
-    expect(preDumpScript("runc --root /r", "/b", "c")).toContain("runc --root /r checkpoint --pre-dump --empty-ns network ");
-    expect(finalDumpScript("runc --root /r", "/b", "c")).toContain("runc --root /r checkpoint --empty-ns network ");
+    expect(preDumpScript("runc --root /r", "/b", "c", 1)).toContain("runc --root /r checkpoint --pre-dump --empty-ns network ");
+    expect(finalDumpScript("runc --root /r", "/b", "c", 1)).toContain("runc --root /r checkpoint --empty-ns network ");
     const runc = startScript("runc", hostLayout("kslice"), "c", [], 1024);
     expect(runc).toMatch(/runc --root \S+ restore --detach --empty-ns network /);
     expect(runc).toMatch(/nsenter --net=\/proc\/\$rp\/ns\/net ip link set dev lo up/);
     expect(startScript("crun", hostLayout("kslice"), "c", [], 1024)).not.toContain("--empty-ns");
+  });
+
+  it("pre-dump rounds chain: each names the round before as its parent, the final dump the last round; the first alone clears older images", async () => {
+    const { preDumpScript, finalDumpScript } = await import("../../../provider/kernel/container/migrate");
+    const one = preDumpScript("runc --root /r", "/b", "c", 1);
+    expect(one).toContain("rm -rf /b/checkpoint && mkdir -p /b/checkpoint/pre1");
+    expect(one).not.toContain("--parent-path");
+    const three = preDumpScript("runc --root /r", "/b", "c", 3);
+    expect(three).toContain("--image-path /b/checkpoint/pre3 --parent-path ../pre2 ");
+    expect(three).not.toMatch(/rm -rf \/b\/checkpoint /);
+    expect(three).toContain("cat /b/checkpoint/pre3/pages-*.img 2>/dev/null | wc -c");
+    expect(finalDumpScript("runc --root /r", "/b", "c", 3)).toContain("--image-path /b/checkpoint/final --parent-path ../pre3 ");
   });
 
   it("the probe refuses a host without iptables-restore (criu 3.17 locks the network with it)", async () => {
