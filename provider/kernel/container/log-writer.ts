@@ -76,9 +76,9 @@ export function createThroughLogPipe(rt: string, b: string, id: string, layout: 
  * init's stdout and stderr (inherit-fd), so the restored processes write to the new writer. A
  * failure shows criu's log's end.
  */
-export function restoreThroughLogPipe(rt: string, b: string, id: string, layout: HostLayout): string[] {
+export function restoreThroughLogPipe(rt: string, b: string, id: string, layout: HostLayout, emptyNet = emptyNetFlag): string[] {
   const prefix = layout.stateDir.split("/").pop()!;
-  const restore = `${rt} restore --detach --bundle ${q(b)} --pid-file ${q(`${b}/init.pid`)} --image-path "$kslice_restore" --work-path "$kslice_restore" ${q(id)}`;
+  const restore = `${rt} restore --detach${emptyNet} --bundle ${q(b)} --pid-file ${q(`${b}/init.pid`)} --image-path "$kslice_restore" --work-path "$kslice_restore" ${q(id)}`;
   return [
     ...runThroughLogPipe(restore, b, prefix),
     `if [ "$st" != 0 ]; then`,
@@ -86,8 +86,20 @@ export function restoreThroughLogPipe(rt: string, b: string, id: string, layout:
     `  ${logWriterGone(b).split("\n").join("\n  ")}`,
     `  { tail -c 1000 ${q(`${b}/log`)}; echo "criu's restore.log ends:"; grep -E 'Error|Warn' "$kslice_restore/restore.log" | tail -n 12; } >&2; exit 1`,
     `fi`,
+    // the namespace criu made holds only a loopback, down (runc brings it up at create, not at
+    // restore); net.sh adds the networks next, as at a create
+    `rp=; read -r rp < ${q(`${b}/init.pid`)}`,
+    `nsenter --net=/proc/$rp/ns/net ip link set dev lo up || { echo "cannot bring the restored container's loopback up" >&2; ${rt} delete --force ${q(id)} >/dev/null 2>&1; exit 1; }`,
   ];
 }
+
+/**
+ * runc's checkpoint and restore option that leaves the network namespace's contents out of the
+ * images and restores into a new, empty one (runc 1.1 sets it whatever the command line says; said
+ * here so that it does not depend on that): the container's veth is not criu's to dump, kslice
+ * attaches the networks anew on the target. Not for crun (no such option).
+ */
+export const emptyNetFlag = " --empty-ns network";
 
 /** Removes the prefix's log cgroup (its last container gone, or Host delete): writers still in it are killed first. Idempotent. */
 export function removeLogCgroupScript(prefix: string): string {

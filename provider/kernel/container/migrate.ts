@@ -2,6 +2,7 @@ import { shellQuote as q, type Transport } from "../../transport/transport";
 import { durably } from "../durable";
 import { pauseLines, type PauseHook } from "../transaction";
 import { diskImage, diskMount } from "./disk";
+import { emptyNetFlag } from "./log-writer";
 import { ensureRootfsMounted } from "./rootfs";
 import { rangeSize } from "./uid-ranges";
 
@@ -211,47 +212,54 @@ export async function upperBytes(t: Pick<Transport, "run">, bundle: string): Pro
   return Number((await t.run(["sh", "-c", upperSizeScript(bundle)], { timeoutMs: 120_000 })).stdout.trim()) || 0;
 }
 
-/** Where a live migration keeps its checkpoint images in a bundle (on both hosts): `pre` (the pre-dump) and `final`. */
+/** Where a live migration keeps its checkpoint images in a bundle (on both hosts): `pre1`… (the pre-dump rounds) and `final`. */
 export const checkpointDir = (bundle: string): string => `${bundle}/checkpoint`;
+
+/** A directory of checkpoint images: a pre-dump round's (each the parent of the next) or the final dump's. */
+export type ImagesPart = `pre${number}` | "final";
 
 /** Shell that prints the end of criu's log in `dir` (its errors and warnings) on stderr. */
 const criuLogTail = (dir: string, log: string) => `{ echo "criu's ${log} ends:"; grep -E 'Error|Warn' ${dir}/${log} 2>/dev/null | tail -n 12; } >&2`;
 
 /**
- * A live migration's pre-dump on the source: runc checkpoint --pre-dump writes the container's
- * memory into `checkpoint/pre` while it goes on running (criu tracks the pages written after it:
- * the final dump then holds only those). Any earlier images go first.
+ * A live migration's pre-dump round `round` (from 1) on the source: runc checkpoint --pre-dump
+ * writes into `checkpoint/pre<round>` the container's memory (round 1) or the pages written since
+ * the round before (its parent), while it goes on running; criu tracks the pages written after it.
+ * Round 1 removes any earlier images first. Prints the bytes of the round's pages.
  */
-export function preDumpScript(rt: string, bundle: string, id: string): string {
+export function preDumpScript(rt: string, bundle: string, id: string, round: number, emptyNet = emptyNetFlag): string {
   const d = q(checkpointDir(bundle));
+  const dir = `${d}/pre${round}`;
+  const parent = round > 1 ? ` --parent-path ../pre${round - 1}` : "";
   return [
-    `rm -rf ${d} && mkdir -p ${d}/pre || exit 1`,
-    `${rt} checkpoint --pre-dump --image-path ${d}/pre ${q(id)} </dev/null >/dev/null 2>${d}/pre/runc.err || { cat ${d}/pre/runc.err >&2; ${criuLogTail(`${d}/pre`, "dump.log")}; exit 1; }`,
+    round === 1 ? `rm -rf ${d} && mkdir -p ${dir} || exit 1` : `rm -rf ${dir} && mkdir ${dir} || exit 1`,
+    `${rt} checkpoint --pre-dump${emptyNet} --image-path ${dir}${parent} ${q(id)} </dev/null >/dev/null 2>${dir}/runc.err || { cat ${dir}/runc.err >&2; ${criuLogTail(dir, "dump.log")}; exit 1; }`,
+    `cat ${dir}/pages-*.img 2>/dev/null | wc -c`,
   ].join("\n");
 }
 
 /**
  * A live migration's final dump on the source, the container frozen for it: the pages written
- * since the pre-dump into `checkpoint/final` (its parent `../pre`), after which runc kills and
- * deletes the container. Under the bundle's lock with the "stopped" mark first, so the supervisor
- * does not restart what the dump ended; a failed dump leaves it running (criu thaws it) and
- * unmarked.
+ * since the last pre-dump round (`rounds`, its parent) into `checkpoint/final`, after which runc
+ * kills and deletes the container. Under the bundle's lock with the "stopped" mark first, so the
+ * supervisor does not restart what the dump ended; a failed dump leaves it running (criu thaws it)
+ * and unmarked.
  */
-export function finalDumpScript(rt: string, bundle: string, id: string): string {
+export function finalDumpScript(rt: string, bundle: string, id: string, rounds: number, emptyNet = emptyNetFlag): string {
   const d = q(checkpointDir(bundle));
   const b = q(bundle);
   return [
     `exec 9>>${q(`${bundle}/lock`)} && flock -w 60 9 || { echo "timed out waiting for the lock of container ${id}" >&2; exit 1; }`,
     `: > ${b}/stopped && rm -rf ${d}/final && mkdir ${d}/final || exit 1`,
-    `if ! ${rt} checkpoint --image-path ${d}/final --parent-path ../pre ${q(id)} </dev/null >/dev/null 2>${d}/final/runc.err 9>&-; then`,
+    `if ! ${rt} checkpoint${emptyNet} --image-path ${d}/final --parent-path ../pre${rounds} ${q(id)} </dev/null >/dev/null 2>${d}/final/runc.err 9>&-; then`,
     `  cat ${d}/final/runc.err >&2; ${criuLogTail(`${d}/final`, "dump.log")}`,
     `  rm -f ${b}/stopped; exit 1`,
     `fi`,
   ].join("\n");
 }
 
-/** Writes the checkpoint images `part` (pre or final) of a bundle as a tar stream on stdout. */
-export const archiveImagesScript = (bundle: string, part: "pre" | "final"): string => `cd ${q(checkpointDir(bundle))} && exec tar -cf - ${part}`;
+/** Writes the checkpoint images `part` (a pre-dump round's or the final) of a bundle as a tar stream on stdout. */
+export const archiveImagesScript = (bundle: string, part: ImagesPart): string => `cd ${q(checkpointDir(bundle))} && exec tar -cf - ${part}`;
 
 /** Unpacks checkpoint images (stdin) into a bundle's checkpoint dir. */
 export const unpackImagesScript = (bundle: string): string => `mkdir -p ${q(checkpointDir(bundle))} && exec tar -C ${q(checkpointDir(bundle))} -xf -`;

@@ -1,6 +1,7 @@
 import { pipeHosts, type PipeResult } from "../../transport/stream";
 import { shellQuote as q, type Transport } from "../../transport/transport";
 import type { PauseHook } from "../transaction";
+import { emptyNetFlag } from "./log-writer";
 import { StepError } from "../transaction";
 import {
   archiveImagesScript,
@@ -15,6 +16,7 @@ import {
   upperManifestScript,
   upperSizeScript,
   type ArchivePhase,
+  type ImagesPart,
 } from "./migrate";
 
 /**
@@ -41,12 +43,12 @@ export async function readLiveSupport(t: Transport, runtime: "runc" | "crun"): P
 }
 
 /**
- * Why a container on a Network cannot move live: its interface is a veth whose peer is on the
- * host's bridge, which criu can dump and restore only as an external veth pair
- * (`--external veth[…]`), and runc 1.1 (Debian 12's, the lab's) passes criu no such option.
+ * Why a container on a Network cannot move live with crun: kslice checkpoints it without its
+ * network namespace's contents and attaches its networks anew after the restore, which needs the
+ * runtime's `--empty-ns network` (runc's; crun has no such option).
  */
 export const liveNetworkBlocker =
-  "the container is on a Network: its veth would need criu's external veth pairs, which runc 1.1 does not give criu; only containers without networks move live";
+  "the container is on a Network, which moves live only with runc on both hosts (runc checkpoint and restore --empty-ns network: its networks are attached anew after the restore); crun has no such option";
 
 /** The user-namespace base a bundle was made with (its kslice.json), if any. */
 export async function readUidBase(t: Transport, bundle: string): Promise<number | undefined> {
@@ -113,17 +115,23 @@ export interface LiveEnd extends MoveEnd {
   id: string;
 }
 
-/** The pre-dump (phase "pre") while the container runs, or the final dump that ends it on the source ("final"). */
-export async function checkpointOnSource(from: LiveEnd, part: "pre" | "final"): Promise<void> {
+/**
+ * A pre-dump round (`{ round }`, from 1) while the container runs, returning the bytes of its pages,
+ * or the final dump after `rounds` of them that ends it on the source (returning 0).
+ */
+export async function checkpointOnSource(from: LiveEnd, part: { round: number } | { final: true; rounds: number }): Promise<number> {
   const rt = `${from.runtime} --root ${q(from.runtimeRoot)}`;
-  const script = part === "pre" ? preDumpScript(rt, from.bundle, from.id) : finalDumpScript(rt, from.bundle, from.id);
+  const emptyNet = from.runtime === "runc" ? emptyNetFlag : "";
+  const script =
+    "round" in part ? preDumpScript(rt, from.bundle, from.id, part.round, emptyNet) : finalDumpScript(rt, from.bundle, from.id, part.rounds, emptyNet);
   const r = await from.t.run(["sh", "-c", script], { timeoutMs: 600_000, allowFailure: true });
   if (r.exitCode !== 0)
-    throw StepError.on(part === "pre" ? "pre-dump (criu)" : "final dump (criu)", from.name, new Error(r.stderr.trim() || `exit ${r.exitCode}`));
+    throw StepError.on("round" in part ? `pre-dump ${part.round} (criu)` : "final dump (criu)", from.name, new Error(r.stderr.trim() || `exit ${r.exitCode}`));
+  return "round" in part ? Number(r.stdout.trim()) || 0 : 0;
 }
 
 /** Streams checkpoint images from the source's bundle into the target's (host to host through this process). Returns the bytes moved. */
-export async function streamImages(from: MoveEnd, to: MoveEnd, part: "pre" | "final"): Promise<number> {
+export async function streamImages(from: MoveEnd, to: MoveEnd, part: ImagesPart): Promise<number> {
   const r = await pipeHosts(from.t, ["sh", "-c", archiveImagesScript(from.bundle, part)], to.t, ["sh", "-c", unpackImagesScript(to.bundle)], {
     timeoutMs: 600_000,
   });

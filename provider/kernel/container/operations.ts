@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { posix } from "node:path";
 import { shellQuote as q } from "../../transport/transport";
 import { claimAddressesScript, releaseScript, type AddressClaim } from "../network/allocate";
 import { detachScript } from "../network/attach";
@@ -56,7 +57,7 @@ export interface StartPlan {
   uidBase: number | undefined;
   /** The claims the start's networking needs (idempotent: held ones are kept). */
   net?: NetClaims;
-  /** A live migration's target: restore the container from the checkpoint images in this dir (removed once restored) instead of creating it. */
+  /** A live migration's target: restore the container from the checkpoint images in this dir instead of creating it; the dir's parent (the images and the pre-dump rounds beside them) goes once restored. */
   restoreFrom?: string;
 }
 
@@ -201,8 +202,11 @@ function startSteps(s: ContainerSite, p: StartPlan, creating: boolean): Step[] {
         `exec 9>>${q(`${b}/lock`)} && flock -w 60 9 || { echo "timed out waiting for the lock of container ${s.name}" >&2; exit 1; }`,
         // a new bundle has neither
         ...(creating ? [] : [`rm -f ${q(`${b}/stopped`)} ${q(`${b}/backoff`)} || exit 1`]),
-        // start.sh restores instead of creating when $kslice_restore names the images (then it returns)
-        ...(p.restoreFrom ? [`kslice_restore=${q(p.restoreFrom)}`, `. ${q(`${b}/start.sh`)}`, `rm -rf ${q(p.restoreFrom)}`] : [`. ${q(`${b}/start.sh`)}`]),
+        // start.sh restores instead of creating when $kslice_restore names the images (then it returns);
+        // the images go after it, with the pre-dump rounds beside them that they name as parents
+        ...(p.restoreFrom
+          ? [`kslice_restore=${q(p.restoreFrom)}`, `. ${q(`${b}/start.sh`)}`, `rm -rf ${q(posix.dirname(p.restoreFrom))}`]
+          : [`. ${q(`${b}/start.sh`)}`]),
       ].join("\n"),
       // the "stopped" mark's removal (a boot starts it again); start.sh may have capped config.json's nofile
       writes: [b, `${b}/config.json`],

@@ -5,7 +5,7 @@ import { ensureRootfsMounted } from "./rootfs";
 import { supervisorLock } from "./boot";
 import { unpublishFunction } from "../network/nft";
 import { ensureLxcfsScript } from "./lxcfs";
-import { createThroughLogPipe, restoreThroughLogPipe } from "./log-writer";
+import { createThroughLogPipe, emptyNetFlag, restoreThroughLogPipe } from "./log-writer";
 
 export interface CgroupWrite {
   /** The input it carries, for the error message. */
@@ -97,7 +97,7 @@ export function startScript(
     // $kslice_restore (set by a live migration's start step, never by the supervisor or boot.sh):
     // the container comes back from the checkpoint images there instead of being created
     `if [ -n "\${kslice_restore:-}" ]; then`,
-    ...restoreThroughLogPipe(rt, b, id, layout).map((l) => `  ${l}`),
+    ...restoreThroughLogPipe(rt, b, id, layout, runtime === "runc" ? emptyNetFlag : "").map((l) => `  ${l}`),
     `else`,
     ...createThroughLogPipe(rt, b, id, layout).map((l) => `  ${l}`),
     `fi`,

@@ -1,6 +1,8 @@
 import type { ContainerArgs } from "../../../schema/container";
+import { readableSize } from "../../../schema/units";
 import { hostLayout } from "../../kernel/container/layout";
 import { writeMoveRecord } from "../../kernel/container/migrate";
+import { checkpointOnSource, streamImages, type LiveEnd, type MoveEnd } from "../../kernel/container/move";
 import { StepError } from "../../kernel/transaction";
 import { forgetReads, type HostContext } from "../host-context";
 import type { Props, UpdateResult } from "../provider-types";
@@ -21,6 +23,31 @@ export async function step<T>(name: string, host: string, f: () => Promise<T>): 
   } catch (e) {
     throw e instanceof StepError && e.host !== undefined ? e : StepError.on(name, host, e);
   }
+}
+
+const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/**
+ * A live move's pre-dump rounds while the container runs, each round's images streamed to the
+ * target as it ends: each holds the pages written during the one before, and another runs while
+ * they shrink (`max` rounds at most), so the frozen dump holds as little as its writes allow.
+ * Returns each round's bytes of pages and of images.
+ */
+export async function preDumpRounds(src: LiveEnd, there: MoveEnd, container: string, max: number): Promise<{ pages: number; images: number }[]> {
+  const rounds: { pages: number; images: number }[] = [];
+  for (let round = 1; round <= max; round++) {
+    const t0 = Date.now();
+    const pages = await step(`pre-dump ${round} (criu)`, src.name, () => checkpointOnSource(src, { round }));
+    const dumped = Date.now();
+    const images = await step(`checkpoint images (pre-dump ${round})`, `${src.name} → ${there.name}`, () => streamImages(src, there, `pre${round}`));
+    rounds.push({ pages, images });
+    info(
+      `container ${container}: pre-dump ${round} on ${src.name} while it ran (${secs(dumped - t0)}): ${readableSize(pages)} of pages, ${mib(images)} of images to ${there.name} (${secs(Date.now() - dumped)})`,
+    );
+    const before = rounds[round - 2];
+    if (pages === 0 || (before && pages >= before.pages)) break;
+  }
+  return rounds;
 }
 
 export const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;

@@ -56,17 +56,19 @@ export async function moveOf(olds: Props, news: Props): Promise<{ o: ContainerAr
   return (await hostMoved(olds, o.host, a.host)) ? { o, a } : undefined;
 }
 
-/** Why `host` cannot checkpoint and restore a container, or undefined when it can. */
-export async function liveUnsupported(h: HostContext, host: HostRef): Promise<string | undefined> {
+/** Why `host` cannot checkpoint and restore a container (on a Network when `networked`), or undefined when it can. */
+export async function liveUnsupported(h: HostContext, host: HostRef, networked = false): Promise<string | undefined> {
   const chosen = chooseRuntime(h.facts, host.runtime ?? "auto");
   if ("error" in chosen) return chosen.error;
   const answer = await readLiveSupport(h.t, chosen.runtime.name);
-  return answer === "ok" ? undefined : answer;
+  if (answer !== "ok") return answer;
+  return networked && chosen.runtime.name !== "runc" ? liveNetworkBlocker : undefined;
 }
 
 /**
  * The migration mode to use, or why the declared one cannot be had: live needs both hosts able to
- * checkpoint and restore, and a container without networks (`networked`: see liveNetworkBlocker).
+ * checkpoint and restore, and runc on both when the container is on a Network (`networked`: see
+ * liveNetworkBlocker).
  */
 export async function chooseMode(
   declared: ContainerArgs["migration"],
@@ -76,9 +78,8 @@ export async function chooseMode(
 ): Promise<{ mode: "cold" | "live"; fallback?: string } | { error: string }> {
   if (declared === "cold") return { mode: "cold" };
   const why = [
-    networked ? liveNetworkBlocker : undefined,
-    await liveUnsupported(from.h, from.host).then((w) => w && `host ${from.name}: ${w}`),
-    await liveUnsupported(to.h, to.host).then((w) => w && `host ${to.name}: ${w}`),
+    await liveUnsupported(from.h, from.host, networked).then((w) => w && `host ${from.name}: ${w}`),
+    await liveUnsupported(to.h, to.host, networked).then((w) => w && `host ${to.name}: ${w}`),
   ]
     .filter(Boolean)
     .join("; ");

@@ -30,6 +30,8 @@ export interface MigrationRecord {
   templateBuilt: boolean;
   /** Live: bytes of checkpoint images moved (the pre-dump's while it ran, the final dump's while it was frozen). */
   imageBytes?: { pre: number; final: number };
+  /** Live: each pre-dump round's bytes of pages and of images moved, in order (another round ran while the pages shrank). */
+  preDumps?: { pages: number; images: number }[];
   at: string;
 }
 

@@ -1,4 +1,5 @@
 import type { ContainerArgs } from "../../../schema/container";
+import { readableSize } from "../../../schema/units";
 import { hostLayout } from "../../kernel/container/layout";
 import { checkpointDir, hostClock, writeMoveRecord, type ArchivePhase } from "../../kernel/container/migrate";
 import { checkpointOnSource, hasTemplate, readUidBase, streamImages, streamUpper } from "../../kernel/container/move";
@@ -21,7 +22,7 @@ import { isLive } from "./status";
 import { hasNetworking } from "./network";
 import { start, stop } from "./steps";
 import { info, warn } from "../../log";
-import { mib, removeSource, sourceLost, step, takeOver } from "./move-ends";
+import { mib, preDumpRounds, removeSource, sourceLost, step, takeOver } from "./move-ends";
 
 /**
  * A Container whose `host` moves to another machine (or prefix) migrates instead of being rebuilt
@@ -40,6 +41,9 @@ import { mib, removeSource, sourceLost, step, takeOver } from "./move-ends";
 type End = { h: HostContext; host: HostRef; name: string };
 
 const secs = (ms: number) => `${(ms / 1000).toFixed(1)} s`;
+
+/** Pre-dump rounds at most: each costs the source a criu run and a copy while it runs, not downtime. */
+const maxPreDumps = 3;
 
 /** The runtime a host runs a container with (chooseMode checked it can checkpoint). */
 function runtimeOf(h: HostContext, host: HostRef): "runc" | "crun" {
@@ -146,6 +150,7 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
   };
   let stoppedAt = 0;
   const imageBytes = { pre: 0, final: 0 };
+  const preDumps: { pages: number; images: number }[] = [];
   let outs: Props;
   let record: MigrationRecord;
   try {
@@ -171,17 +176,13 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
         id: o.name,
       };
       const there = { t: to.h.t, name: toName, bundle: dst };
-      const t0 = Date.now();
-      await step("pre-dump (criu)", fromName, () => checkpointOnSource(src, "pre"));
-      const dumped = Date.now();
-      imageBytes.pre = await step("checkpoint images (pre)", `${fromName} → ${toName}`, () => streamImages(src, there, "pre"));
-      info(
-        `container ${a.name}: pre-dumped on ${fromName} while it ran (${secs(dumped - t0)}), ${mib(imageBytes.pre)} of images to ${toName} (${secs(Date.now() - dumped)}); freezing it for the final dump`,
-      );
+      preDumps.push(...(await preDumpRounds(src, there, a.name, maxPreDumps)));
+      imageBytes.pre = preDumps.reduce((n, r) => n + r.images, 0);
+      info(`container ${a.name}: freezing it on ${fromName} for the final dump after ${preDumps.length} pre-dump round(s)`);
       stoppedAt = Date.now();
       await step("record on target", toName, () => move({ phase: "copying", wasRunning, stoppedAt, bytes: 0 }));
       // a failed dump leaves it running on the source (criu thaws it); after it, a failure restarts it there (its processes begin anew)
-      await lap("final dump", () => step("final dump (criu)", fromName, () => checkpointOnSource(src, "final")));
+      await lap("final dump", () => step("final dump (criu)", fromName, () => checkpointOnSource(src, { final: true, rounds: preDumps.length })));
       stopped = true;
       bytes =
         precopyBytes +
@@ -220,7 +221,7 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
       bytes,
       precopyBytes,
       templateBuilt,
-      ...(live ? { imageBytes } : {}),
+      ...(live ? { imageBytes, preDumps } : {}),
       at: new Date().toISOString(),
     };
     await step("record on target", toName, () => move({ phase: "started", wasRunning, stoppedAt: stoppedAt || null, bytes, result: record }));
@@ -236,7 +237,10 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
   const leftBehind = await removeSource(id, olds, o, toName, fromName);
   forgetReads();
   const phases = precopyBytes ? ` (${mib(precopyBytes)} while it ran, ${mib(bytes - precopyBytes)} while it was stopped)` : "";
-  const images = live ? `, checkpoint images ${mib(imageBytes.pre)} while it ran and ${mib(imageBytes.final)} frozen` : "";
+  const rounds = preDumps.map((r) => readableSize(r.pages)).join(", ");
+  const images = live
+    ? `, checkpoint images ${mib(imageBytes.pre)} while it ran (${preDumps.length} pre-dump round(s), pages ${rounds}) and ${mib(imageBytes.final)} frozen`
+    : "";
   info(
     `container ${a.name}: migrated from ${fromName} to ${toName} (${mode}): ${mib(bytes)} moved${phases}${images}${templateBuilt ? ", template built on the target first" : ""}, downtime ${record.downtimeMs === null ? "none (not started)" : `${record.downtimeMs} ms (${spent.join(", ")})`}`,
   );

@@ -36,15 +36,42 @@ describe("choosing how a container migrates", () => {
     expect(r).toEqual({ error: "host A: criu check failed: Error (criu/vdso.c): vdso; host B: criu is not installed" });
   });
 
-  it("hosts that pass every check move live; a container on a Network cannot (criu's external veth), for each host and with the reason in the fallback", async () => {
+  it("hosts that pass every check move live; a container on a Network moves live between runc hosts only, a crun host named with the reason", async () => {
     expect(await chooseMode("live", fakeHost("A", "ok", "runc"), fakeHost("B", "ok", "runc"))).toEqual({ mode: "live" });
     expect(await chooseMode("live-or-cold", fakeHost("A", "ok", "runc"), fakeHost("B", "ok", "runc"))).toEqual({ mode: "live" });
-    const r = await chooseMode("live", fakeHost("A", "ok", "runc"), fakeHost("B", "ok", "runc"), true);
-    expect(r).toMatchObject({ error: expect.stringContaining("the container is on a Network") });
-    expect(r).toMatchObject({ error: expect.stringContaining("runc 1.1 does not give criu") });
-    const fell = await chooseMode("live-or-cold", fakeHost("A", "ok", "runc"), fakeHost("B", "criu is not installed", "runc"), true);
-    expect(fell).toMatchObject({ mode: "cold", fallback: expect.stringContaining("the container is on a Network") });
+    expect(await chooseMode("live", fakeHost("A", "ok", "runc"), fakeHost("B", "ok", "runc"), true)).toEqual({ mode: "live" });
+    const r = await chooseMode("live", fakeHost("A", "ok", "runc"), fakeHost("B", "ok", "crun"), true);
+    expect(r).toEqual({ error: expect.stringMatching(/^host B: the container is on a Network, which moves live only with runc on both hosts/) });
+    expect(r).not.toMatchObject({ error: expect.stringContaining("host A") });
+    // the same crun host passes for a container without networks
+    expect(await chooseMode("live", fakeHost("A", "ok", "runc"), fakeHost("B", "ok", "crun"))).toEqual({ mode: "live" });
+    const fell = await chooseMode("live-or-cold", fakeHost("A", "ok", "crun"), fakeHost("B", "criu is not installed", "runc"), true);
+    expect(fell).toMatchObject({ mode: "cold", fallback: expect.stringContaining("host A: the container is on a Network") });
     expect(fell).toMatchObject({ fallback: expect.stringContaining("host B: criu is not installed") });
+  });
+
+  it("checkpoint and restore with runc leave the network namespace's contents to kslice (--empty-ns network), with crun not; a restore brings the loopback up", async () => {
+    const { preDumpScript, finalDumpScript } = await import("../../../provider/kernel/container/migrate");
+    const { startScript } = await import("../../../provider/kernel/container/scripts");
+    const { hostLayout } = await import("../../../provider/kernel/container/layout");
+    expect(preDumpScript("runc --root /r", "/b", "c", 1)).toContain("runc --root /r checkpoint --pre-dump --empty-ns network ");
+    expect(finalDumpScript("runc --root /r", "/b", "c", 1)).toContain("runc --root /r checkpoint --empty-ns network ");
+    const runc = startScript("runc", hostLayout("kslice"), "c", [], 1024);
+    expect(runc).toMatch(/runc --root \S+ restore --detach --empty-ns network /);
+    expect(runc).toMatch(/nsenter --net=\/proc\/\$rp\/ns\/net ip link set dev lo up/);
+    expect(startScript("crun", hostLayout("kslice"), "c", [], 1024)).not.toContain("--empty-ns");
+  });
+
+  it("pre-dump rounds chain: each names the round before as its parent, the final dump the last round; the first alone clears older images", async () => {
+    const { preDumpScript, finalDumpScript } = await import("../../../provider/kernel/container/migrate");
+    const one = preDumpScript("runc --root /r", "/b", "c", 1);
+    expect(one).toContain("rm -rf /b/checkpoint && mkdir -p /b/checkpoint/pre1");
+    expect(one).not.toContain("--parent-path");
+    const three = preDumpScript("runc --root /r", "/b", "c", 3);
+    expect(three).toContain("--image-path /b/checkpoint/pre3 --parent-path ../pre2 ");
+    expect(three).not.toMatch(/rm -rf \/b\/checkpoint /);
+    expect(three).toContain("cat /b/checkpoint/pre3/pages-*.img 2>/dev/null | wc -c");
+    expect(finalDumpScript("runc --root /r", "/b", "c", 3)).toContain("--image-path /b/checkpoint/final --parent-path ../pre3 ");
   });
 
   it("the probe refuses a host without iptables-restore (criu 3.17 locks the network with it)", async () => {
