@@ -257,7 +257,7 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
     expect(Number(/packets (\d+)/.exec(await ok(`nft list counter ip ${prefix} ingress_gate`))![1])).toBeGreaterThan(0);
   });
 
-  it("dual-stack: two containers reach each other over IPv6; a forged IPv6 source to the host is dropped, and arrives with antiSpoofing false", async () => {
+  it("dual-stack: two containers reach each other over IPv6; a forged IPv6 source to the host and a neighbour advertisement for the gateway are dropped, and arrive with antiSpoofing false", async () => {
     await ok(`mkdir -p ${probeDir} && base64 -d > ${probeDir}/spoof6 && chmod 755 ${probeDir}/spoof6`, readFileSync(join(local, "spoof6")).toString("base64"));
     const c = await N.check({}, { host: host(), name: "v6-net", subnet: "10.236.20.0/24", subnet6: "fd36:20::/64" });
     expect(c.failures).toBeUndefined();
@@ -271,21 +271,36 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
     const b = gate6.outs;
     const a6 = sender.outs.address6 as string;
     expect([a6, b.address6]).toEqual(["fd36:20::2", "fd36:20::3"]);
+    // v6b's neighbour entry for gateway6, read from the VM in its namespace (a new one each round)
+    const gw6 = net6!.gateway6 as string;
+    const inB = (cmd: string) => ok(`nsenter --net=/proc/${b.pid}/ns/net ${cmd}`);
+    const gatewayOfB = async () => (await inB(`ip -6 neigh show ${gw6}`)).match(/lladdr (\S+)/)?.[1];
+    const bridgeMac = (await ok(`cat /sys/class/net/${net6!.bridge}/address`)).trim();
+    // nsenter --net keeps the VM's /sys: ip reads the namespace's own links
+    const macIn = async (pid: unknown) => (await ok(`nsenter --net=/proc/${pid}/ns/net ip -o link show eth0`)).match(/link\/ether (\S+)/)?.[1];
+    const macB = await macIn(b.pid);
     const round = async (tag: string) => {
+      await inB("ip -6 neigh flush all");
+      await exec("v6b", `/probe/spoof6 say ${gw6} 9 learn-${tag}`);
+      for (let i = 0; i < 50 && !(await gatewayOfB()); i++) await new Promise((r) => setTimeout(r, 100));
+      expect(await gatewayOfB()).toBe(bridgeMac);
       await ok(`setsid ${probeDir}/spoof6 listen 18967 120 > ${probeDir}/host6-${tag} 2>&1 < /dev/null & echo $! > ${probeDir}/host6-${tag}.pid; sleep 0.5`);
       await exec("v6b", `/probe/spoof6 listen 18966 120 > /tmp/peer6-${tag} 2>&1 & echo $! > /tmp/w6-${tag}.pid; sleep 0.5`);
       const send = async (args: string) => expect((await exec("v6a", `/probe/spoof6 ${args}`)).exitCode, args).toBe(0);
       await send(`say ${b.address6} 18966 peer-${tag}`);
       await send(`udp fd36:20::77 ${net6!.gateway6} 18967 forged-${tag}`);
       await send(`say ${net6!.gateway6} 18967 honest-${tag}`);
+      // a neighbour advertisement telling v6b that gateway6 is at v6a's MAC (NDP poisoning)
+      await send(`na ${a6} ${gw6} ${b.address6} ${macB} 10`);
       await ok(`sleep 1; kill $(cat ${probeDir}/host6-${tag}.pid)`);
       await exec("v6b", `kill $(cat /tmp/w6-${tag}.pid)`);
-      return { host: await ok(`cat ${probeDir}/host6-${tag}`), peer: (await exec("v6b", `cat /tmp/peer6-${tag}`)).stdout };
+      return { host: await ok(`cat ${probeDir}/host6-${tag}`), peer: (await exec("v6b", `cat /tmp/peer6-${tag}`)).stdout, gateway: await gatewayOfB() };
     };
     const guarded = await round("guarded");
     expect(guarded.peer).toContain(`from ${a6} peer-guarded`);
     expect(guarded.host).toContain(`from ${a6} honest-guarded`);
     expect(guarded.host).not.toContain("forged");
+    expect(guarded.gateway).toBe(bridgeMac);
     // the control: the sender's guard off (live), the forged source arrives
     const cc = await C.check({}, { ...sender.inputs, networks: on(false) });
     expect(cc.failures).toBeUndefined();
@@ -296,6 +311,7 @@ describe("the host's loopback is out of a container's reach (cgroup v2, crun, ov
     const open = await round("open");
     expect(open.host).toContain("from fd36:20::77 forged-open");
     expect(open.host).toContain(`from ${a6} honest-open`);
+    expect(open.gateway).toBe(await macIn(sender.outs.pid));
   });
 
   it("declared ingress over IPv6: only the named neighbour reaches the port, at the global and the link-local address; the stranger is dropped and counted; without rules both pass", async () => {
