@@ -1,6 +1,7 @@
 import { shellQuote as q } from "../../transport/transport";
 import { moveSelfIntoCgroup } from "./boot";
 import type { HostLayout } from "./layout";
+import { emptyNetFlag } from "./migrate";
 
 /**
  * A container's log (ARCHITECTURE.md, "Logs"): the init's stdout and stderr are an anonymous pipe
@@ -92,14 +93,6 @@ export function restoreThroughLogPipe(rt: string, b: string, id: string, layout:
     `nsenter --net=/proc/$rp/ns/net ip link set dev lo up || { echo "cannot bring the restored container's loopback up" >&2; ${rt} delete --force ${q(id)} >/dev/null 2>&1; exit 1; }`,
   ];
 }
-
-/**
- * runc's checkpoint and restore option that leaves the network namespace's contents out of the
- * images and restores into a new, empty one (runc 1.1 sets it whatever the command line says; said
- * here so that it does not depend on that): the container's veth is not criu's to dump, kslice
- * attaches the networks anew on the target. Not for crun (no such option).
- */
-export const emptyNetFlag = " --empty-ns network";
 
 /** Removes the prefix's log cgroup (its last container gone, or Host delete): writers still in it are killed first. Idempotent. */
 export function removeLogCgroupScript(prefix: string): string {

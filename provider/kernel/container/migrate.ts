@@ -2,7 +2,6 @@ import { shellQuote as q, type Transport } from "../../transport/transport";
 import { durably } from "../durable";
 import { pauseLines, type PauseHook } from "../transaction";
 import { diskImage, diskMount } from "./disk";
-import { emptyNetFlag } from "./log-writer";
 import { ensureRootfsMounted } from "./rootfs";
 import { rangeSize } from "./uid-ranges";
 
@@ -211,6 +210,14 @@ export async function hostClock(t: Pick<Transport, "run">): Promise<number> {
 export async function upperBytes(t: Pick<Transport, "run">, bundle: string): Promise<number> {
   return Number((await t.run(["sh", "-c", upperSizeScript(bundle)], { timeoutMs: 120_000 })).stdout.trim()) || 0;
 }
+
+/**
+ * runc's checkpoint and restore option that leaves the network namespace's contents out of the
+ * images and restores into a new, empty one (runc 1.1 sets it whatever the command line says; said
+ * here so that it does not depend on that): the container's veth is not criu's to dump, kslice
+ * attaches the networks anew on the target. Not for crun (no such option).
+ */
+export const emptyNetFlag = " --empty-ns network";
 
 /** Where a live migration keeps its checkpoint images in a bundle (on both hosts): `pre1`… (the pre-dump rounds) and `final`. */
 export const checkpointDir = (bundle: string): string => `${bundle}/checkpoint`;

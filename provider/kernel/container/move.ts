@@ -1,7 +1,7 @@
 import { pipeHosts, type PipeResult } from "../../transport/stream";
 import { shellQuote as q, type Transport } from "../../transport/transport";
 import type { PauseHook } from "../transaction";
-import { emptyNetFlag } from "./log-writer";
+import { emptyNetFlag } from "./migrate";
 import { StepError } from "../transaction";
 import {
   archiveImagesScript,

@@ -5,7 +5,8 @@ import { ensureRootfsMounted } from "./rootfs";
 import { supervisorLock } from "./boot";
 import { unpublishFunction } from "../network/nft";
 import { ensureLxcfsScript } from "./lxcfs";
-import { createThroughLogPipe, emptyNetFlag, restoreThroughLogPipe } from "./log-writer";
+import { createThroughLogPipe, restoreThroughLogPipe } from "./log-writer";
+import { emptyNetFlag } from "./migrate";
 
 export interface CgroupWrite {
   /** The input it carries, for the error message. */
