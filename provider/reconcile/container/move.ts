@@ -91,9 +91,9 @@ async function stopForMove(props: Props): Promise<void> {
 /**
  * A migration's start on the target, of the container it created there unstarted from the same
  * declaration: the start alone, without update's reads before it (its records, disk and state are
- * the create's), then the outputs as read after it.
+ * the create's). It runs when this resolves, which ends the downtime; `outputs` reads them after.
  */
-async function startForMove(news: Props, restoreFrom?: string): Promise<Props> {
+async function startForMove(news: Props, restoreFrom?: string): Promise<{ outputs: () => Promise<Props> }> {
   const a = parse(news);
   const c = await context(a);
   try {
@@ -101,7 +101,7 @@ async function startForMove(news: Props, restoreFrom?: string): Promise<Props> {
   } finally {
     c.snapshots.invalidate();
   }
-  return outputs(a, news, c, await observe(c, a));
+  return { outputs: async () => outputs(a, news, c, await observe(c, a)) };
 }
 /** Moves a container from olds' host to news' host; see the file's comment. */
 export async function migrate(id: string, olds: Props, news: Props, o: ContainerArgs, a: ContainerArgs): Promise<UpdateResult> {
@@ -206,13 +206,13 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
       warn(`container ${a.name}: not on ${fromName} (deleted behind kslice's back): created on ${toName} from its declaration, with no data to move`);
     }
     await step("record on target", toName, () => move({ phase: "copied", wasRunning, stoppedAt: stoppedAt || null, bytes }));
-    outs =
-      a.state === "running"
-        ? live
-          ? await lap("restore", () => step("restore on target (criu)", toName, () => startForMove(news, `${checkpointDir(dst)}/final`)))
-          : await lap("start", () => step("start on target", toName, () => startForMove(news)))
-        : ((await step("record on target", toName, () => applyDeclaration(created!, news))).outs ?? {});
-    const downtimeMs = a.state === "running" && stoppedAt ? Date.now() - stoppedAt : null;
+    let downtimeMs: number | null = null;
+    if (a.state === "running") {
+      const [what, name] = live ? ["restore", "restore on target (criu)"] : ["start", "start on target"];
+      const started = await lap(what, () => step(name, toName, () => startForMove(news, live ? `${checkpointDir(dst)}/final` : undefined)));
+      downtimeMs = stoppedAt ? Date.now() - stoppedAt : null;
+      outs = await step(name, toName, started.outputs);
+    } else outs = (await step("record on target", toName, () => applyDeclaration(created!, news))).outs ?? {};
     record = {
       from: fromName,
       to: toName,
