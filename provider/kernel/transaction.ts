@@ -1,4 +1,4 @@
-import type { Transport } from "../transport/transport";
+import { traceSteps, tracing, type Transport } from "../transport/transport";
 import { syncScript } from "./durable";
 
 /**
@@ -39,6 +39,17 @@ export interface PauseHook {
 }
 
 const marker = "@@kslice-step";
+const timeMarker = "@@kslice-time";
+
+/** Each step's name and milliseconds, from a timed script's stderr (the marks after `begin`). */
+export function stepTimes(stderr: string): { name: string; ms: number }[] {
+  const marks = stderr
+    .split("\n")
+    .filter((l) => l.startsWith(`${timeMarker} `))
+    .map((l) => l.split(" "))
+    .map(([, name, at]) => ({ name: name!, at: Number(at) }));
+  return marks.slice(1).map((m, i) => ({ name: m.name, ms: m.at - marks[i]!.at }));
+}
 
 /**
  * The script (for `sh -s`: file contents in it travel over stdin, never in argv). At a pause
@@ -46,7 +57,9 @@ const marker = "@@kslice-step";
  * caller (the provider) to die, and exits without undoing anything: as if the whole create had
  * been SIGKILLed there.
  */
-export function transactionScript(steps: (Step | Pause)[], hook?: PauseHook): string {
+export function transactionScript(steps: (Step | Pause)[], hook?: PauseHook, timed = false): string {
+  // with `timed`, the host's clock after each step on stderr (stepTimes reads it back)
+  const mark = (name: string) => (timed ? [`echo "${timeMarker} ${name} $(date +%s%3N)" >&2`] : []);
   // a step's stderr is kept in $ks_e by command substitution (no temp file: no mktemp, no rm per
   // operation); its stdout goes to fd 3, the script's stdout, or nowhere. A step leaves no process
   // holding its stderr (runtime and supervisor have theirs on the log or /dev/null).
@@ -54,9 +67,11 @@ export function transactionScript(steps: (Step | Pause)[], hook?: PauseHook): st
     `exec 3>&1`,
     `ks_undo=`,
     `ks_fail() {`,
+    ...mark("$1").map((l) => `  ${l}`),
     `  for u in $ks_undo; do ( $u ) </dev/null >/dev/null 2>&1 3>&-; done`,
     `  echo "${marker} $1 $2" >&2; printf '%s\n' "$ks_e" >&2; exit 1`,
     `}`,
+    ...mark("begin"),
   ];
   steps.forEach((s, i) => {
     if ("pause" in s) {
@@ -69,10 +84,12 @@ export function transactionScript(steps: (Step | Pause)[], hook?: PauseHook): st
     const stdout = s.output ? "&3" : "/dev/null";
     out.push(`ks_e=$( ( ks_step_${i} ) </dev/null 2>&1 >${stdout} 3>&- ) || ks_fail ${stepName(s.name)} $?`);
     if (s.undo && s.undoWhenDone) out.push(register);
+    out.push(...mark(stepName(s.name)));
   });
   // what the steps wrote, on disk before the script says it succeeded: one sync per operation
   const writes = steps.flatMap((s) => ("pause" in s ? [] : (s.writes ?? [])));
-  if (writes.length) out.push(`ks_sync() {`, syncScript(writes), `}`, `ks_e=$( ( ks_sync ) </dev/null 2>&1 >/dev/null 3>&- ) || ks_fail sync $?`);
+  if (writes.length)
+    out.push(`ks_sync() {`, syncScript(writes), `}`, `ks_e=$( ( ks_sync ) </dev/null 2>&1 >/dev/null 3>&- ) || ks_fail sync $?`, ...mark("sync"));
   out.push(`exit 0`);
   return out.join("\n");
 }
@@ -119,16 +136,19 @@ export class StepError extends Error {
 
 /** Runs an operation's script; resolves with its stdout, rejects with a StepError naming the failing step. */
 export async function runTransaction(
-  t: Pick<Transport, "run">,
+  t: Pick<Transport, "run"> & Partial<Pick<Transport, "target">>,
   steps: (Step | Pause)[],
   options: { timeoutMs?: number; hook?: PauseHook } = {},
 ): Promise<string> {
-  const r = await t.run(["sh", "-s"], { input: transactionScript(steps, options.hook), allowFailure: true, timeoutMs: options.timeoutMs ?? 180_000 });
+  const timed = tracing();
+  const r = await t.run(["sh", "-s"], { input: transactionScript(steps, options.hook, timed), allowFailure: true, timeoutMs: options.timeoutMs ?? 180_000 });
+  if (timed) traceSteps(t.target ?? "host", stepTimes(r.stderr));
   if (r.exitCode === 0 && !r.timedOut) return r.stdout;
-  const at = r.stderr.lastIndexOf(`${marker} `);
-  if (at < 0) throw new StepError("script", r.exitCode, r.timedOut ? "timed out" : r.stderr.trim());
-  const [head, ...rest] = r.stderr.slice(at).split("\n");
+  const stderr = timed ? r.stderr.replace(new RegExp(`^${timeMarker} .*\n`, "gm"), "") : r.stderr;
+  const at = stderr.lastIndexOf(`${marker} `);
+  if (at < 0) throw new StepError("script", r.exitCode, r.timedOut ? "timed out" : stderr.trim());
+  const [head, ...rest] = stderr.slice(at).split("\n");
   const [, name = "script", code = "1"] = head!.split(" ");
-  const before = r.stderr.slice(0, at).trim();
+  const before = stderr.slice(0, at).trim();
   throw new StepError(name, Number(code), [before, rest.join("\n").trim()].filter(Boolean).join("\n"));
 }

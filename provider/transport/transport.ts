@@ -46,6 +46,16 @@ export function traceCommand(target: string, startedMs: number, r: Pick<CommandR
   appendFileSync(file, `${Date.now()} ${process.pid} ${target} ${Date.now() - startedMs} ${r.exitCode} ${first}\n`);
 }
 
+/** Whether KSLICE_TRACE_COMMANDS asks for a trace (transactions then time their steps). */
+export const tracing = (): boolean => !!process.env.KSLICE_TRACE_COMMANDS;
+
+/** A transaction's steps in the trace, after its command's line: "<ms> <pid> <target> <ms> step <name>". */
+export function traceSteps(target: string, steps: { name: string; ms: number }[]): void {
+  const file = process.env.KSLICE_TRACE_COMMANDS;
+  if (!file || !steps.length) return;
+  appendFileSync(file, steps.map((s) => `${Date.now()} ${process.pid} ${target} ${s.ms} step ${s.name}\n`).join(""));
+}
+
 /** Commands this process has run on hosts, all transports together. */
 export const hostCommands = (): number => commandsRun;
 

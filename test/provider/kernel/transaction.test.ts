@@ -42,6 +42,27 @@ describe("an operation's script (transaction.ts), run by sh in a temp dir", () =
     expect(existsSync(join(dir, "one")) || existsSync(join(dir, "two"))).toBe(false);
   });
 
+  it("with KSLICE_TRACE_COMMANDS, each step's time goes to the trace, and a failure's message stays the step's stderr alone", async () => {
+    const trace = join(dir, "trace");
+    process.env.KSLICE_TRACE_COMMANDS = trace;
+    try {
+      await runTransaction({ ...t, target: "here" }, [step("slow one", "sleep 0.3"), step("quick", "true")]);
+      const lines = readFileSync(trace, "utf8").trim().split("\n");
+      expect(lines.map((l) => l.split(" ").slice(2, 3).concat(l.split(" ").slice(4)))).toEqual([
+        ["here", "step", "slow-one"],
+        ["here", "step", "quick"],
+      ]);
+      const ms = lines.map((l) => Number(l.split(" ")[3]));
+      expect(ms[0]).toBeGreaterThanOrEqual(250);
+      expect(ms[1]).toBeLessThan(250);
+      const err = await runTransaction({ ...t, target: "here" }, [step("ok", "true"), step("bad", "echo why >&2; exit 3")]).catch((e: unknown) => e);
+      expect((err as StepError).message).toBe("bad: why");
+      expect(readFileSync(trace, "utf8").trim().split("\n")).toHaveLength(4);
+    } finally {
+      delete process.env.KSLICE_TRACE_COMMANDS;
+    }
+  });
+
   it("reports a step's exit status (a lost race is told from a failure)", async () => {
     const err = (await runTransaction(t, [step("claim", `exit ${lostRace}`)]).catch((e: unknown) => e)) as StepError;
     expect([err.step, err.exitCode, err.message]).toEqual(["claim", lostRace, `claim: exited with ${lostRace}`]);
