@@ -2,8 +2,10 @@
 // back. The VMs boot once; every case runs on them in order (each starts from the state the one
 // before left). Moves between hosts are the Container's host change (a migration where the
 // Container supports it, see README "Fleet").
+import { spawn } from "node:child_process";
 import { afterAll, describe, expect, it } from "vitest";
 import { sshRun, useLab, type LabHost } from "../helpers/lab";
+import { sshOptions } from "../lab/ssh";
 import { testPrefix } from "../helpers/prefix";
 import { TestStack } from "../helpers/stack";
 
@@ -49,6 +51,43 @@ describe("ContainerSet over three lab VMs: placement, drain, a VM lost and back"
     return out;
   };
 
+  /**
+   * How many of `names` ran on no VM at once while `work` ran, sampled from outside: one SSH session
+   * per VM prints what crun lists as running each second, and every line that arrives is judged
+   * with the latest of the other VMs. `most`: the most down at once; `seen`: samples with one down.
+   */
+  const sampledDown = async <T>(names: string[], work: Promise<T>): Promise<{ result: T; most: number; seen: number; samples: number }> => {
+    const latest = new Map<string, Set<string>>();
+    let most = 0;
+    let seen = 0;
+    let samples = 0;
+    const loop = `while :; do ${crun} list 2>/dev/null | awk 'NR>1 && $3=="running" {printf "%s ", $1}'; echo; sleep 1; done`;
+    const vms = lab().hosts.map((h) => {
+      const child = spawn("ssh", [...sshOptions(h.ssh), h.ssh.host, "--", loop], { stdio: ["ignore", "pipe", "ignore"] });
+      let rest = "";
+      child.stdout.setEncoding("utf8");
+      child.stdout.on("data", (d: string) => {
+        const lines = (rest + d).split("\n");
+        rest = lines.pop()!;
+        for (const line of lines) {
+          latest.set(h.name, new Set(line.split(" ").filter(Boolean)));
+          if (latest.size < lab().hosts.length) continue;
+          const up = new Set([...latest.values()].flatMap((s) => [...s]));
+          const down = names.filter((n) => !up.has(n)).length;
+          samples++;
+          most = Math.max(most, down);
+          if (down === 1) seen++;
+        }
+      });
+      return child;
+    });
+    try {
+      return { result: await work, most, seen, samples };
+    } finally {
+      for (const c of vms) c.kill();
+    }
+  };
+
   afterAll(async () => {
     // the VMs go with the lab; the stack's state goes with its backend
     if (stack) await stack.dispose();
@@ -89,7 +128,13 @@ describe("ContainerSet over three lab VMs: placement, drain, a VM lost and back"
     const before = { ...assigned };
     const data = Object.fromEntries(await Promise.all(Object.entries(before).map(async ([r, a]) => [r, await born(a.host, r)] as const)));
     stack!.config["kslice:draining"] = "lab-3";
-    const r = await up("drain lab-3");
+    // maxUnavailable is 1 (the default): the two moves go one after the other, never both down
+    const { result: r, most, seen, samples } = await sampledDown(Object.keys(before), up("drain lab-3"));
+    console.log(`[fleet lab] drain sampled ${samples} times: at most ${most} replica(s) down at once, one down in ${seen} samples`);
+    expect(samples).toBeGreaterThan(10);
+    // the sampler sees a move's downtime (a stop and a start under TCG take seconds), and never two
+    expect(seen).toBeGreaterThan(0);
+    expect(most).toBe(1);
     expect(countBy(assigned)).toEqual({ "lab-1": 3, "lab-2": 3 });
     // on a mismatch, what kslice said during the up (a failed removal from the source is a warning)
     const said = r.stderr
