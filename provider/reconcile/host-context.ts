@@ -3,9 +3,11 @@ import { CgroupDriver } from "../kernel/cgroup/driver";
 import type { HostFacts } from "../kernel/host-facts";
 import { openTransport } from "../kernel/connection";
 import type { Transport } from "../transport/transport";
-import { HostView, machineFacts, type EngineCall } from "./host-view";
+import { machineFacts } from "./host-reads";
+import { HostView, type EngineCall } from "./host-view";
 
-export { forgetReads, type EngineCall } from "./host-view";
+export { forgetReads } from "./host-reads";
+export type { EngineCall } from "./host-view";
 
 export interface HostContext {
   t: Transport;

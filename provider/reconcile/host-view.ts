@@ -1,13 +1,12 @@
 import type { Connection } from "../../schema/connection";
 import type { TreeCache } from "../kernel/cgroup/tree";
-import { connectionKey } from "../kernel/connection";
 import { readPortsInUse, type PortsInUse } from "../kernel/container/admission";
 import { hostLayout } from "../kernel/container/layout";
 import { readInitFiles } from "../kernel/container/security";
-import { SnapshotCache, perResource, startBurst, type ClaimsSnapshot, type ContainerSnapshot, type PerResourceReads } from "../kernel/container/snapshot";
-import { chooseRuntime, readHostFacts, type HostFacts } from "../kernel/host-facts";
+import { SnapshotCache, perResource, startBurst, type ClaimsSnapshot, type ContainerSnapshot } from "../kernel/container/snapshot";
+import { chooseRuntime, type HostFacts } from "../kernel/host-facts";
 import { readHostResolvConf } from "../kernel/network/dns";
-import { probeAllNets, probeTextFor, type HostNetView } from "../kernel/network/probe-all";
+import { probeAllNets, probeTextFor } from "../kernel/network/probe-all";
 import type { Attachment } from "../kernel/network/attach";
 import type { PortRule } from "../kernel/network/nft";
 import type { NetworkSpec } from "../kernel/network/bridge";
@@ -15,6 +14,7 @@ import { BudgetRecords } from "../kernel/owners";
 import { idleMs } from "../kernel/shared-read";
 import type { Transport } from "../transport/transport";
 import { isLive } from "./container/status";
+import { once, readsOf, type Reads } from "./host-reads";
 
 /** The engine's calls of a provider: what a view of a host is asked in. */
 export type EngineCall = "check" | "diff" | "read" | "create" | "update" | "delete";
@@ -26,84 +26,6 @@ export type EngineCall = "check" | "diff" | "read" | "create" | "update" | "dele
 const burstCalls: ReadonlySet<EngineCall> = new Set(["check", "diff", "read"]);
 
 type Runtime = "auto" | "runc" | "crun";
-
-/** What this process holds of one machine (one connection), whatever the prefix. */
-interface Machine {
-  facts?: Promise<HostFacts>;
-  /** Addresses and uid ranges (the machine's, whatever the prefix) chosen by creates under way, not yet claimed: parallel creates choose apart. */
-  picked: Map<string, Set<string>>;
-}
-
-/** Every memoised read of one host and prefix, shared by every call's view, dropped by every change kslice makes. */
-class Reads {
-  tree?: TreeCache;
-  snapshots?: SnapshotCache;
-  budgets?: BudgetRecords;
-  // one epoch's read of every resource (see perResource): live inits, container networks, networks
-  readonly inits: PerResourceReads<Map<string, (string | undefined)[]>> = new WeakMap();
-  readonly netViews: PerResourceReads<HostNetView> = new WeakMap();
-  readonly networkProbes: PerResourceReads<Map<string, string>> = new WeakMap();
-  // once per host read (a snapshot or the one it amends): what checks and creates read beside it
-  readonly resolvConfs = new WeakMap<object, Promise<string>>();
-  readonly ports = new WeakMap<ClaimsSnapshot, Promise<PortsInUse>>();
-  readonly networkLines = new WeakMap<ClaimsSnapshot, Promise<string>>();
-
-  constructor(readonly machine: Machine) {}
-
-  invalidate(): void {
-    this.tree?.invalidate();
-    this.snapshots?.invalidate();
-    this.budgets?.invalidate();
-  }
-}
-
-// The registry: one Machine per connection, one Reads per connection and prefix, for the provider
-// process (the engine runs one per deployment and calls it for every resource).
-const machines = new Map<string, Machine>();
-const reads = new Map<string, Reads>();
-
-function machineOf(connection: Connection): Machine {
-  const key = connectionKey(connection);
-  let m = machines.get(key);
-  if (!m) machines.set(key, (m = { picked: new Map() }));
-  return m;
-}
-
-function readsOf(connection: Connection, prefix: string): Reads {
-  const key = `${connectionKey(connection)}/${prefix}`;
-  let r = reads.get(key);
-  if (!r) reads.set(key, (r = new Reads(machineOf(connection))));
-  return r;
-}
-
-/** The machine's facts: they do not change during one engine run, so they are read once per connection. */
-export function machineFacts(t: Transport, connection: Connection): Promise<HostFacts> {
-  const m = machineOf(connection);
-  if (!m.facts) {
-    const f = readHostFacts(t);
-    m.facts = f;
-    f.catch(() => {
-      if (m.facts === f) m.facts = undefined;
-    });
-  }
-  return m.facts;
-}
-
-/** Forgets every host's reads, so that the next read sees changes made outside this process. */
-export function forgetReads(): void {
-  for (const r of reads.values()) r.invalidate();
-}
-
-/** Memoises a read by a key object (a snapshot), dropping it when it fails. */
-function once<K extends object, V>(memo: WeakMap<K, Promise<V>>, key: K, read: () => Promise<V>): Promise<V> {
-  let r = memo.get(key);
-  if (!r) {
-    r = read();
-    memo.set(key, r);
-    r.catch(() => memo.delete(key));
-  }
-  return r;
-}
 
 const live = (snap: ContainerSnapshot) => [...snap.states.values()].filter((s) => isLive(s.status));
 
@@ -155,6 +77,17 @@ export class HostView {
   /** Drops this host and prefix's reads: kslice changed it. */
   invalidate(): void {
     this.r.invalidate();
+  }
+
+  /**
+   * Runs f after this process's earlier network creates on the machine, so that two new networks of
+   * one deployment cannot both pass the overlap check (the engine runs creates in parallel).
+   */
+  createNetwork<T>(f: () => Promise<T>): Promise<T> {
+    const m = this.r.machine;
+    const run = (m.networkCreates ?? Promise.resolve()).then(f, f);
+    m.networkCreates = run.catch(() => undefined);
+    return run;
   }
 
   /** Chooses `value` under `key` apart from the operations under way (see Machine.picked); returns its release. */

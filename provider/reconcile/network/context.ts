@@ -55,19 +55,6 @@ export async function context(a: NetworkArgs, call: EngineCall, owner?: string) 
 }
 export type Ctx = Awaited<ReturnType<typeof context>>;
 
-// Networks of one host are created one at a time by this process, so that two new networks of
-// one deployment cannot both pass the overlap check (the engine runs creates in parallel). A queue
-// of this process's own operations, not a read of the host: it is not the view's.
-const creating = new Map<string, Promise<unknown>>();
-export function serialized<T>(key: string, f: () => Promise<T>): Promise<T> {
-  const run = (creating.get(key) ?? Promise.resolve()).then(f, f);
-  creating.set(
-    key,
-    run.catch(() => undefined),
-  );
-  return run;
-}
-
 export async function ensure(c: Ctx): Promise<void> {
   try {
     await c.net.ensure(c.spec);

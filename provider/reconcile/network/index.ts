@@ -12,7 +12,7 @@ import type { CheckResult, DiffResult, LifecycleImpl, Props } from "../provider-
 import { containsUnknown } from "../unknown";
 import { unreachableAtCheck } from "../unreachable";
 import { admission, claims } from "./admission";
-import { context, declared, ensure, networkSpec, parse, pickInputs, replaceKeys, serialized } from "./context";
+import { context, declared, ensure, networkSpec, parse, pickInputs, replaceKeys } from "./context";
 import { observe, outputs } from "./observe";
 import { warn } from "../../log";
 
@@ -85,7 +85,7 @@ export const networkLifecycle: LifecycleImpl = {
   async create(inputs) {
     const a = parse(inputs);
     const c = await context(a, "create", ownerOf(inputs));
-    return serialized(connectionKey(a.host.connection), async () => {
+    return c.view.createNetwork(async () => {
       const failures = await admission(c);
       if (failures.length) throw new Error(`${c.t.target}: network ${a.name}: ${failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
       // A network of this name already on the host (state lost, another stack) is taken over only
