@@ -30,7 +30,7 @@ type Runtime = "auto" | "runc" | "crun";
 const live = (snap: ContainerSnapshot) => [...snap.states.values()].filter((s) => isLive(s.status));
 
 /**
- * One engine call's view of a host and prefix: every read of the host that reconcile makes goes
+ * One engine call's view of a host and prefix: every read of the host that reconcile memoises goes
  * through it, and its memos are shared with every other call's view of the same host and prefix.
  * The call says whether a read of one resource comes in a burst (burstCalls).
  */
@@ -72,11 +72,6 @@ export class HostView {
   /** The prefix's budget records, read once for a burst of checks. */
   budgets(): BudgetRecords {
     return (this.r.budgets ??= new BudgetRecords(this.t, hostLayout(this.host.prefix), idleMs));
-  }
-
-  /** Drops this host and prefix's reads: kslice changed it. */
-  invalidate(): void {
-    this.r.invalidate();
   }
 
   /**
