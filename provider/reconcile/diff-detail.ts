@@ -17,6 +17,7 @@ import type { DiffResult, LifecycleImpl } from "./provider-types";
  * second and cannot reach another resource's response. Elsewhere (tests, the kernel tier) the
  * result is the plain object and `detailOf` reads its keys.
  */
+// process-wide, not a host read: a diff result's keys, taken by the response built in this process
 const details = new WeakMap<DiffResult, string[]>();
 
 /** Records the input properties the kernel contradicts (none: nothing recorded); returns the result. */
@@ -38,6 +39,7 @@ interface ProtoModule {
   PropertyDiff: { new (): { setKind(k: number): unknown; setInputdiff(v: boolean): unknown }; Kind: { UPDATE: number } };
 }
 
+// process-wide, not a host read: the one server's patched DiffResponse and the keys it takes next
 let pending: string[] | undefined;
 let hooked: boolean | undefined;
 

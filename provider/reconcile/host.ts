@@ -9,7 +9,6 @@ import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-t
 import { containsUnknown } from "./unknown";
 import { OciRuntime } from "../kernel/container/runtime";
 import { removeContainer } from "./container";
-import { warmReads } from "./container/reads";
 import { ownerOf, stackOf } from "./ownership";
 import { PrefixHost, type PrefixUsers } from "../kernel/prefix";
 import type { HostContext } from "./host-context";
@@ -115,11 +114,11 @@ export const hostLifecycle: LifecycleImpl = {
     if (!r.ok) return { failures: r.failures };
     // Preview must not fail later for a missing runtime: ask the host now (read-only).
     try {
-      const h = await hostContext(r.value);
+      const h = await hostContext(r.value, "check");
       const chosen = chooseRuntime(h.facts, r.value.runtime);
       if ("error" in chosen) return { failures: [{ property: "runtime", reason: `${h.t.target}: ${chosen.error}` }] };
       // the budgets' and containers' diffs come next and wait on these: read them meanwhile
-      warmReads(h, r.value);
+      h.view.warm(() => h.cgroups.procs(""), r.value.runtime);
     } catch (e) {
       // A host that does not answer (down, unplugged) fails only what runs on it, at its own step:
       // a ContainerSet re-places its replicas. A refused key or host key is a failure here.

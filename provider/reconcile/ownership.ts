@@ -36,6 +36,8 @@ export function recordedOwner(json: string | undefined): string | undefined {
  * Each URN holds one value per scope; a re-check of the same URN with another value releases the
  * old one.
  */
+// Not a host read, so not a HostView's: what the program declares, never invalidated by a change
+// of a host, and some scopes span a machine's prefixes (subnets).
 const claims = new Map<string, Map<string, string>>();
 
 /** Claims `value` in `scope` for `urn`; returns the other URNs whose claims clash with it. */

@@ -72,7 +72,7 @@ export async function admission(a: ContainerArgs, c: Ctx, previousName?: string,
       });
     }
   }
-  failures.push(...(await netAdmission(c.t, c.layout, a, await c.snapshots.claims(), previousName, owner)));
+  failures.push(...(await netAdmission(c.h.view, c.layout, a, await c.snapshots.claims(), previousName, owner)));
   failures.push(...(await readOnlyBindFailures(tests, a, recursiveReadOnly(c.h.facts, c.runtime.name))));
   const disk = await diskAdmission(c.t, c.bundle, a, (await c.snapshots.claims()).bundles.has(a.name));
   failures.push(...disk);

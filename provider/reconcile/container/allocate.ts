@@ -8,20 +8,6 @@ import { chooseAddress, chooseAddress6, v6Key, type AddressClaim } from "../../k
 import { canonical6 } from "../../../schema/ipv6";
 import type { Ctx } from "./context";
 import { etcFiles, hasNetworking, netFile, netPlan, networkRecords, type NetPlan } from "./network";
-import { hostResolvConf } from "./reads";
-
-/**
- * Addresses and ranges chosen by operations under way in this process, not yet claimed on the
- * host: parallel creates of one provider choose apart instead of racing for one (creates of
- * other processes that race still lose cleanly, and are retried).
- */
-const picked = new Map<string, Set<string>>();
-function pick(key: string, value: string): () => void {
-  const set = picked.get(key) ?? new Set<string>();
-  picked.set(key, set);
-  set.add(value);
-  return () => set.delete(value);
-}
 
 /** What a container's networking needs, decided from the host's snapshot: claims to make and files to write. */
 export interface NetDecision {
@@ -53,7 +39,8 @@ export async function decideNet(c: Ctx, a: ContainerArgs, snap: ClaimsSnapshot):
     for (const n of a.networks) {
       const rec = records.get(attachmentName(n))!;
       const key = `${c.t.target}/${c.prefix}/network/${rec.name}`;
-      const taken = new Set(picked.get(key));
+      // chosen by creates under way in this process, not yet claimed (those of other processes that race lose cleanly, and are retried)
+      const taken = c.h.view.picked(key);
       for (const [owner, m] of snap.addresses) if (owner !== a.name && m.get(rec.name)) taken.add(m.get(rec.name)!);
       const address =
         n.address ??
@@ -63,13 +50,13 @@ export async function decideNet(c: Ctx, a: ContainerArgs, snap: ClaimsSnapshot):
         releases.forEach((r) => r());
         throw new Error(`networks: network ${rec.name} (${rec.dynamicRange ?? rec.subnet}) has no free address left`);
       }
-      releases.push(pick(key, address));
+      releases.push(c.h.view.pick(key, address));
       addresses.set(rec.name, address);
       addressClaims.push({ network: rec.name, address, declared: n.address !== undefined, dynamicRange: rec.dynamicRange });
       if (!rec.subnet6) continue;
       // a dual-stack network: an IPv6 address too, chosen and claimed the same way
       const key6 = v6Key(key);
-      const taken6 = new Set(picked.get(key6));
+      const taken6 = c.h.view.picked(key6);
       for (const [owner, m] of snap.addresses) if (owner !== a.name && m.get(v6Key(rec.name))) taken6.add(m.get(v6Key(rec.name))!);
       const address6 =
         (n.address6 && canonical6(n.address6)) ?? held?.get(v6Key(rec.name)) ?? chooseAddress6(rec.subnet6, rec.gateway6!, taken6, rec.dynamicRange6);
@@ -77,7 +64,7 @@ export async function decideNet(c: Ctx, a: ContainerArgs, snap: ClaimsSnapshot):
         releases.forEach((r) => r());
         throw new Error(`networks: network ${rec.name} (${rec.dynamicRange6 ?? rec.subnet6}) has no free IPv6 address left`);
       }
-      releases.push(pick(key6, address6));
+      releases.push(c.h.view.pick(key6, address6));
       addresses.set(v6Key(rec.name), address6);
       addressClaims.push({ network: rec.name, address: address6, family: 6, declared: n.address6 !== undefined, dynamicRange: rec.dynamicRange6 });
     }
@@ -87,7 +74,7 @@ export async function decideNet(c: Ctx, a: ContainerArgs, snap: ClaimsSnapshot):
   // the host's resolv.conf only when the declaration names no nameservers (once per host read)
   const hostResolv = a.dns?.nameservers
     ? ""
-    : await hostResolvConf(c.t, snap).catch((e: unknown) => {
+    : await c.h.view.resolvConf(snap).catch((e: unknown) => {
         releases.forEach((r) => r());
         throw e;
       });
@@ -108,7 +95,7 @@ export function decideRange(c: Ctx, a: ContainerArgs, snap: ClaimsSnapshot): { b
   const held = snap.ranges.get(a.name);
   if (held !== undefined) return { base: rangeBase(held), index: held, release: () => undefined };
   const key = `${c.t.target}/uid-ranges`;
-  const [index] = chooseRanges([...snap.takenRanges, ...[...(picked.get(key) ?? [])].map(Number)], undefined, 1);
+  const [index] = chooseRanges([...snap.takenRanges, ...[...c.h.view.picked(key)].map(Number)], undefined, 1);
   if (index === undefined) throw new Error(`security.userNamespace: host ${c.t.target} has no user-namespace range left (${maxRangeIndex + 1} claimed)`);
-  return { base: rangeBase(index), index, release: pick(key, String(index)) };
+  return { base: rangeBase(index), index, release: c.h.view.pick(key, String(index)) };
 }

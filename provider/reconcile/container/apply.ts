@@ -24,7 +24,7 @@ import { markStopped, prepareNet, recordOwner, recordSpecHash, repairRecords, st
 export async function applyDeclaration(olds: Props, news: Props): Promise<UpdateResult> {
   const o = parse(olds);
   const a = parse(news);
-  const c = await context(a);
+  const c = await context(a, "update");
   if (await repairRecords(c, a, ownerOf(news))) c.snapshots.invalidate();
   // a grow is live; a shrink (or a filesystem grown by hand) stops it here, and the start below follows
   if (await applyDisk(c.t, c.bundle, a, (await observe(c, a)).status === "running", () => stop(c, a))) c.snapshots.invalidate();

@@ -31,7 +31,7 @@ async function admitted(olds: Props, news: Props): Promise<CheckResult> {
   const r = parseDeclared(inputs);
   if (!r.ok) return { failures: r.failures };
   try {
-    const c = await context(r.value);
+    const c = await context(r.value, "check");
     // a backup is read (and its sums checked) first: what its layer lies on is what the rest admits
     const backup = await backupAdmission(c.t, r.value.rootfs, olds.rootfs);
     if (backup.failures.length) return { failures: backup.failures };

@@ -11,8 +11,7 @@ import type { Made, SnapshotCache } from "../../kernel/container/snapshot";
 import type { Pause, PauseHook, Step } from "../../kernel/transaction";
 import { chooseRuntime, recursiveReadOnly } from "../../kernel/host-facts";
 import type { Transport } from "../../transport/transport";
-import { hostContext, type HostContext } from "../host-context";
-import { hostSnapshots } from "./reads";
+import { hostContext, type EngineCall, type HostContext } from "../host-context";
 
 /** Where one container lives: its host, runtime, cgroup path and bundle, and the host's shared reads. */
 export interface Ctx {
@@ -29,13 +28,13 @@ export interface Ctx {
   snapshots: SnapshotCache;
 }
 
-export async function context(a: ContainerArgs): Promise<Ctx> {
-  const h = await hostContext(a.host);
+export async function context(a: ContainerArgs, call: EngineCall): Promise<Ctx> {
+  const h = await hostContext(a.host, call);
   const chosen = chooseRuntime(h.facts, a.host.runtime ?? "auto");
   if ("error" in chosen) throw new Error(`${h.t.target}: ${chosen.error}`);
   const layout = hostLayout(a.host.prefix);
   const runtime = new OciRuntime(h.t, chosen.runtime.name, layout.runtimeRoot);
-  const snapshots = hostSnapshots(h, a.host);
+  const snapshots = h.view.snapshots(a.host.runtime);
   const bundle = layout.bundle(a.name);
   return { h, t: h.t, prefix: a.host.prefix, layout, runtime, path: a.parent ? `${a.parent}/${a.name}` : a.name, bundle, log: `${bundle}/log`, snapshots };
 }

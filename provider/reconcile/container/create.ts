@@ -24,7 +24,7 @@ const idOf = (a: ContainerArgs) => `${connectionKey(a.host.connection)}/${a.host
 /** Makes the container on its host in one script, or takes over the one of that name a lost state left there. */
 export async function createContainer(inputs: Props): Promise<CreateResult> {
   const a = parse(inputs);
-  const c = await context(a);
+  const c = await context(a, "create");
   // decided from the claims alone (no runtime list: a create of hundreds would read it for each)
   let snap = await c.snapshots.claims();
   if (snap.bundles.has(a.name) || snap.runtimeIds.has(a.name)) {
@@ -60,7 +60,7 @@ export async function createContainer(inputs: Props): Promise<CreateResult> {
 /** create, with the migration's outputs: a bundle a migration brought keeps its record. */
 export async function create(inputs: Props): Promise<CreateResult> {
   const a = parse(inputs);
-  const existed = (await (await context(a)).snapshots.claims()).bundles.has(a.name);
+  const existed = (await (await context(a, "create")).snapshots.claims()).bundles.has(a.name);
   const r = await createContainer(inputs);
   const lastMigration = existed ? await migratedHere(a, ownerOf(inputs)) : null;
   return { ...r, outs: { ...r.outs, lastMigration, leftBehind: [] } };

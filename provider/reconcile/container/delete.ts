@@ -9,7 +9,7 @@ import { warn } from "../../log";
 /** Removes the container and everything it has on its host; one of another owner now (adopted) stays. */
 export async function deleteContainer(_id: string, props: Props): Promise<void> {
   const a = parse(props);
-  const c = await context(a);
+  const c = await context(a, "delete");
   // taken over by another owner (adopt: true): it is theirs now, and stays
   const holder = recordedOwner(await readBundleRecord(c.t, c.bundle));
   if (holder && holder !== ownerOf(props)) {

@@ -38,6 +38,6 @@ async function declaredOrDrifted(olds: Props, news: Props): Promise<DiffResult> 
   if (replaces.length) return { changes: true, replaces, deleteBeforeReplace: true };
   // `rolling` says how a change is made, not what runs
   if (JSON.stringify({ ...o, rolling: undefined }) !== JSON.stringify({ ...a, rolling: undefined })) return { changes: true };
-  const keys = await drifted(await context(a), a, olds.pid);
+  const keys = await drifted(await context(a, "diff"), a, olds.pid);
   return withDetail({ changes: keys.length > 0 }, keys);
 }

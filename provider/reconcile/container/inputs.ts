@@ -34,7 +34,8 @@ export function withHostDefaults(olds: Props, inputs: Props, hostDefaults: unkno
 }
 
 // check and diff hand over the same declaration several times, each a fresh object: parsed once
-// per declaration (its JSON text) and per object; frozen, since calls share it.
+// per declaration (its JSON text) and per object; frozen, since calls share it. Process-wide: a
+// parse of the program's inputs, not a read of any host.
 type Parsed = { ok: true; value: ContainerArgs } | { ok: false; failures: InputFailure[] };
 const parsed = new WeakMap<Props, Parsed>();
 const byText = new Map<string, Parsed>();

@@ -80,7 +80,7 @@ async function copyUpper(from: End, to: End, a: ContainerArgs, container: string
  */
 async function stopForMove(props: Props): Promise<void> {
   const a = parse(props);
-  const c = await context(a);
+  const c = await context(a, "update");
   try {
     await stop(c, a);
   } finally {
@@ -95,7 +95,7 @@ async function stopForMove(props: Props): Promise<void> {
  */
 async function startForMove(news: Props, restoreFrom?: string): Promise<{ outputs: () => Promise<Props> }> {
   const a = parse(news);
-  const c = await context(a);
+  const c = await context(a, "update");
   try {
     await start(c, a, false, undefined, restoreFrom);
   } finally {

@@ -7,7 +7,6 @@ import { netShFile, parseNetProbe, probeNet, type Attachment, type NetDrift } fr
 import type { NetworkSpec } from "../../kernel/network/bridge";
 import { readNetworkRecords } from "../../kernel/network/host";
 import type { ClaimsSnapshot, ContainerSnapshot } from "../../kernel/container/snapshot";
-import { readPortsInUse, type PortsInUse } from "../../kernel/container/admission";
 import { hostnameFile, hostsFile, resolvConf } from "../../kernel/network/dns";
 import { linkLocalFor, macFor, vethAlias, vethName } from "../../kernel/network/names";
 import type { PortRule } from "../../kernel/network/nft";
@@ -17,7 +16,7 @@ import { v6Key } from "../../kernel/network/allocate";
 import { canonical6 } from "../../../schema/ipv6";
 import { admit6, ports6OnIPv4Only } from "./network6";
 import type { Transport } from "../../transport/transport";
-import { netProbeText } from "./reads";
+import type { HostView } from "../host-view";
 import { ingressFailures, ipv6SourceFailures, resolveIngress, type IngressRules } from "../../../schema/ingress";
 
 /** What ingress sources resolve against: the host's network records and the addresses containers hold. */
@@ -113,9 +112,10 @@ export function etcFiles(a: ContainerArgs, p: NetPlan, hostResolv: string) {
 /**
  * The container's networks and addresses as the host holds them (from the host's shared snapshot:
  * one read serves every container) and, when it runs, a probe of its namespace (one for the
- * whole burst of a preview or refresh: see netProbeText).
+ * whole burst of a preview or refresh: see HostView.netProbeText).
  */
-export async function observeNet(t: Transport, prefix: string, a: ContainerArgs, pid: number | undefined, snap: ContainerSnapshot, burst = false) {
+export async function observeNet(view: HostView, a: ContainerArgs, pid: number | undefined, snap: ContainerSnapshot) {
+  const prefix = view.host.prefix;
   const names = a.networks.map(attachmentName);
   const records = new Map<string, NetworkSpec | undefined>(names.map((n) => [n, snap.networks.get(n)]));
   const addresses = snap.addresses.get(a.name) ?? new Map<string, string>();
@@ -125,8 +125,8 @@ export async function observeNet(t: Transport, prefix: string, a: ContainerArgs,
     if (missing.length) drift = { attachments: missing, ports: a.ports.length > 0 };
     else {
       const p = netPlan(prefix, a, records, addresses, snap);
-      const own = () => probeNet(t, prefix, pid, p.atts, p.ports);
-      drift = parseNetProbe(await netProbeText(t, prefix, snap, a.name, pid, p.atts, p.ports, own, burst), a.name, p.atts, p.ports);
+      const own = () => probeNet(view.t, prefix, pid, p.atts, p.ports);
+      drift = parseNetProbe(await view.netProbeText(snap, a.name, pid, p.atts, p.ports, own), a.name, p.atts, p.ports);
     }
   }
   return { records, addresses, drift };
@@ -138,19 +138,6 @@ function holderText(claim: PortClaim, prefix: string): string {
   return `container ${claim.container} under prefix ${claim.prefix} of this machine (${claim.owner ? `stack ${stackOf(claim.owner)}, ${claim.owner}` : "no owner recorded"})`;
 }
 
-/** Port claims and listening sockets, read once per host snapshot (the checks of a burst share it). */
-const portReads = new WeakMap<ClaimsSnapshot, Promise<PortsInUse>>();
-
-function portsRead(t: Transport, snap: ClaimsSnapshot): Promise<PortsInUse> {
-  let r = portReads.get(snap);
-  if (!r) {
-    r = readPortsInUse(t);
-    portReads.set(snap, r);
-    r.catch(() => portReads.delete(snap));
-  }
-  return r;
-}
-
 /**
  * Checks at preview against the host: networks that do not exist, addresses outside their subnet
  * or held by another container, ports published by another container (of any prefix: host ports
@@ -159,13 +146,14 @@ function portsRead(t: Transport, snap: ClaimsSnapshot): Promise<PortsInUse> {
  * prefix of the machine are its own: it is moving there).
  */
 export async function netAdmission(
-  t: Transport,
+  view: HostView,
   layout: HostLayout,
   a: ContainerArgs,
   snap: ClaimsSnapshot,
   previousName?: string,
   owner?: string,
 ): Promise<InputFailure[]> {
+  const t = view.t;
   // claims held under the container's old name are its own: a rename replaces it, deleting first
   const mine = (holder: string | undefined) => holder === a.name || (previousName !== undefined && holder === previousName);
   if (!hasNetworking(a)) return [];
@@ -223,7 +211,7 @@ export async function netAdmission(
     );
   }
   if (a.ports.length) {
-    const { claims, sockets } = await portsRead(t, snap);
+    const { claims, sockets } = await view.portsInUse(snap);
     const prefix = layout.stateDir.split("/").pop()!;
     const taken = claims.filter((x) => (x.prefix === prefix ? !mine(x.container) : !(owner && x.owner === owner)));
     a.ports.forEach((p, i) => {

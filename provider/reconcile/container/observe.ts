@@ -11,23 +11,20 @@ import { diskDrift } from "./disk";
 import { pickInputs } from "./inputs";
 import { hasNetworking, observeNet } from "./network";
 import { procViewsStale } from "./proc";
-import { initFiles } from "./reads";
 import { isLive, type Observed } from "./status";
 import { uidBaseOf } from "./userns";
 
 /**
  * `recordedPid`: the pid the state holds, given by diff and read. The config an init runs from is
  * then read only when the live pid is another (the only case its hash is compared), and the rest
- * comes from reads of every container, shared by the burst of diffs or reads.
+ * comes from reads of every container, shared by the burst of diffs or reads (HostView).
  */
 export async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot, recordedPid?: unknown): Promise<Observed> {
   const s = snap ?? (await c.snapshots.get());
   const st = s.states.get(a.name);
   // a paused (frozen) container keeps its init and its pid: observed as it is, thawed by update
   const live = isLive(st?.status);
-  // diff and read (which give the recorded pid) come in bursts: every container is read at once
-  const burst = recordedPid !== undefined;
-  const net = hasNetworking(a) ? await observeNet(c.t, a.host.prefix, a, live ? st!.pid : undefined, s, burst) : undefined;
+  const net = hasNetworking(a) ? await observeNet(c.h.view, a, live ? st!.pid : undefined, s) : undefined;
   const addresses = net?.addresses ?? new Map<string, string>();
   const uidBase = uidBaseOf(a, s);
   if (!st)
@@ -47,7 +44,7 @@ export async function observe(c: Ctx, a: ContainerArgs, snap?: ContainerSnapshot
     ? [undefined, undefined, undefined, undefined]
     : recordedPid === undefined || recordedPid !== st.pid
       ? await readSpecAndInit(c.t, c.layout, a.name, st.pid)
-      : [undefined, ...(await initFiles(c.t, s, a.name, st.pid, burst))];
+      : [undefined, ...(await c.h.view.initFiles(s, a.name, st.pid))];
   // what the kernel shows of the init, not what config.json says
   const sec = parseSecurity(status, uidMap);
   return {

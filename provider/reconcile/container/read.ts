@@ -10,7 +10,7 @@ import { isLive } from "./status";
 /** The container as the kernel shows it, in the user's terms; {} when it is gone. */
 export async function readContainer(id: string, props: Props): Promise<ReadResult> {
   const a = parse(props);
-  const c = await context(a);
+  const c = await context(a, "read");
   // the config's hash is no output: read needs none (the state's pid spares it)
   const seen = await observe(c, a, undefined, props.pid);
   if (seen.status === "missing") return {};

@@ -34,6 +34,7 @@ class Permits {
   }
 }
 
+// Process-wide, not a host read: a set's replicas span hosts, so its permits are no one host's view.
 const groups = new Map<string, Permits>();
 /** The replacements each group's diffs announced in this process: one preview or up. */
 const replacing = new Map<string, Set<string>>();

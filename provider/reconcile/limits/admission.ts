@@ -8,7 +8,7 @@ import { declaredParentDisk, recordedDisk } from "../disk-budget";
 import type { HostContext } from "../host-context";
 import { claim, ownerConflict, recordedOwner } from "../ownership";
 import type { Props } from "../provider-types";
-import { budgetRecords, declared, nodePath, planContext } from "./inputs";
+import { declared, nodePath, planContext } from "./inputs";
 
 /**
  * Ownership at check: a path declared twice in this program; a new node over a cgroup that exists
@@ -24,7 +24,7 @@ export async function ownerAdmission(a: ResourceLimitsArgs, h: HostContext, olds
       failures.push({ property: "name", reason: `got ${JSON.stringify(path)}, also the path of ${other} in this program` });
     }
   }
-  const record = (await budgetRecords(a, h).all()).get(path);
+  const record = (await h.view.budgets().all()).get(path);
   const conflict = ownerConflict(where, recordedOwner(record), owner, a.adopt);
   if (conflict) failures.push({ property: "name", reason: conflict });
   const o = typeof olds.name === "string" ? parseInput(resourceLimitsArgs, declared(olds)) : undefined;
@@ -110,5 +110,5 @@ export async function limitsAdmission(
  */
 export async function parentDiskBudget(a: Pick<ResourceLimitsArgs, "host" | "parent">, h: HostContext, parentDisk: unknown): Promise<number | undefined> {
   if (!a.parent) return undefined;
-  return declaredParentDisk(parentDisk) ?? recordedDisk((await budgetRecords(a, h).all()).get(a.parent));
+  return declaredParentDisk(parentDisk) ?? recordedDisk((await h.view.budgets().all()).get(a.parent));
 }

@@ -10,7 +10,7 @@ import type { CheckResult, DiffResult, LifecycleImpl } from "../provider-types";
 import { containsUnknown } from "../unknown";
 import { unreachableAtCheck } from "../unreachable";
 import { limitsAdmission, ownerAdmission, parentDiskBudget } from "./admission";
-import { budgetRecords, declared, declaredParentLimits, nodePath, parse, pickInputs, planContext, recordOf, removedLimits } from "./inputs";
+import { declared, declaredParentLimits, nodePath, parse, pickInputs, planContext, recordOf, removedLimits } from "./inputs";
 import { warn } from "../../log";
 
 export { limitsAdmission, parentDiskBudget } from "./admission";
@@ -64,13 +64,13 @@ export const limitsLifecycle: LifecycleImpl = {
     const path = nodePath(a);
     const ctx = await planContext(h, a.limits);
     const owner = ownerOf(inputs);
-    const record = await budgetRecords(a, h).read(path);
+    const record = await h.view.budgets().read(path);
     const conflict = ownerConflict(`cgroup ${a.host.prefix}/${path} on host ${h.t.target}`, recordedOwner(record), owner, a.adopt);
     if (conflict) throw new Error(`${h.t.target}: ${conflict}`);
     // the record goes first: a create killed after the mkdir is recognised as ours by the next one
-    if (owner || a.disk) await budgetRecords(a, h).write(path, recordOf(owner, a));
-    budgetRecords(a, h).invalidate();
-    const forget = () => (record === undefined ? budgetRecords(a, h).remove(path) : Promise.resolve());
+    if (owner || a.disk) await h.view.budgets().write(path, recordOf(owner, a));
+    h.view.budgets().invalidate();
+    const forget = () => (record === undefined ? h.view.budgets().remove(path) : Promise.resolve());
     let undo: () => Promise<unknown>;
     try {
       undo = await h.cgroups.create(path, a.parent ?? "", { adopt: a.adopt || (owner !== undefined && recordedOwner(record) === owner) });
@@ -119,7 +119,7 @@ export const limitsLifecycle: LifecycleImpl = {
     await h.cgroups.apply(path, parent, [...resets, ...wanted]);
     // state written before ownership: the record comes with the first update
     if ((ownerOf(news) && ownerOf(olds) !== ownerOf(news)) || o.disk?.max !== a.disk?.max) {
-      await budgetRecords(a, h).write(path, recordOf(ownerOf(news), a));
+      await h.view.budgets().write(path, recordOf(ownerOf(news), a));
     }
     return { outs: { ...pickInputs(news), path, machineId: machineIdentity(h.facts, a.host.connection) } };
   },
@@ -128,13 +128,13 @@ export const limitsLifecycle: LifecycleImpl = {
     const a = parse(props);
     const h = await hostContext(a.host);
     const path = nodePath(a);
-    const record = await budgetRecords(a, h).read(path);
+    const record = await h.view.budgets().read(path);
     const holder = recordedOwner(record);
     if (holder && holder !== ownerOf(props)) {
       warn(`${h.t.target}: cgroup ${a.host.prefix}/${path} now belongs to ${holder}; left in place`);
       return;
     }
-    const forget = () => budgetRecords(a, h).remove(path);
+    const forget = () => h.view.budgets().remove(path);
     if (!(await h.cgroups.exists(path))) return void (await forget());
     const procs = await h.cgroups.procs(path);
     if (procs.length) {

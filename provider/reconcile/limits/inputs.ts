@@ -2,11 +2,7 @@ import { limits as limitsSchema, type Limits } from "../../../schema/limits";
 import { resourceLimitsArgs, type ResourceLimitsArgs } from "../../../schema/resource-limits";
 import { resolveBlockDevices } from "../../kernel/block-devices";
 import type { PlanContext } from "../../kernel/cgroup/settings";
-import { connectionKey } from "../../kernel/connection";
-import { hostLayout } from "../../kernel/container/layout";
-import { BudgetRecords } from "../../kernel/owners";
-import { idleMs } from "../../kernel/shared-read";
-import { registerSharedRead, type HostContext } from "../host-context";
+import type { HostContext } from "../host-context";
 import { kindInputs } from "../kind";
 import { containsUnknown } from "../unknown";
 
@@ -19,19 +15,6 @@ export function declaredParentLimits(v: unknown): Limits | undefined {
   if (v === undefined || containsUnknown(v)) return undefined;
   const r = limitsSchema.safeParse(v);
   return r.success ? r.data : undefined;
-}
-
-// The budget records of a host and prefix, read once for a burst of checks (see SharedRead).
-const recordReads = new Map<string, BudgetRecords>();
-export function budgetRecords(a: Pick<ResourceLimitsArgs, "host">, h: HostContext): BudgetRecords {
-  const key = `${connectionKey(a.host.connection)}/${a.host.prefix}`;
-  let r = recordReads.get(key);
-  if (!r) {
-    r = new BudgetRecords(h.t, hostLayout(a.host.prefix), idleMs);
-    recordReads.set(key, r);
-    registerSharedRead(r);
-  }
-  return r;
 }
 
 export const nodePath = (a: { name: string; parent?: string }) => (a.parent ? `${a.parent}/${a.name}` : a.name);

@@ -3,32 +3,21 @@ import { overlaps6, parseSubnet6 } from "../../../schema/ipv6";
 import type { InputFailure } from "../../../schema/issues";
 import type { NetworkArgs } from "../../../schema/network";
 import { connectionKey } from "../../kernel/connection";
-import type { ClaimsSnapshot } from "../../kernel/container/snapshot";
 import type { NetworkSpec } from "../../kernel/network/bridge";
 import { bridgeAlias } from "../../kernel/network/names";
 import { claim, ownerConflict, stackOf } from "../ownership";
 import type { Ctx } from "./context";
 
-// What checks need of the host beside its records (tools, interfaces, routes): once per snapshot.
-const hostReads = new WeakMap<ClaimsSnapshot, Promise<string>>();
-
 /**
- * admission's view of the host, in its fresh form's lines. At check (`shared`) it comes from the
- * host's snapshot and one read of its interfaces and routes, shared by every network's check.
+ * admission's view of the host, in its fresh form's lines. At check (a burst) it comes from the
+ * host's snapshot and one read of its interfaces and routes, shared by every network's check; a
+ * create reads it afresh.
  */
-async function admissionLines(c: Ctx, shared: boolean): Promise<string[]> {
+async function admissionLines(c: Ctx): Promise<string[]> {
   const n = c.spec;
-  if (!shared) {
-    return c.net.admissionLines(n.bridge);
-  }
+  if (!c.view.burst) return c.net.admissionLines(n.bridge);
   const snap = await c.snapshots.claims();
-  let host = hostReads.get(snap);
-  if (!host) {
-    host = c.net.hostLines();
-    hostReads.set(snap, host);
-    host.catch(() => hostReads.delete(snap));
-  }
-  const lines = (await host).split("\n");
+  const lines = (await c.view.networkHostLines(snap, () => c.net.hostLines())).split("\n");
   const iface = lines.find((l) => l === `iface ${n.bridge}` || l.startsWith(`iface ${n.bridge} `));
   return [
     ...lines.filter((l) => !l.startsWith("iface ")),
@@ -38,9 +27,9 @@ async function admissionLines(c: Ctx, shared: boolean): Promise<string[]> {
 }
 
 /** What the host already holds that this network would collide with: subnets, the bridge name, tools. */
-export async function admission(c: Ctx, shared = false): Promise<InputFailure[]> {
+export async function admission(c: Ctx): Promise<InputFailure[]> {
   const n = c.spec;
-  const lines = await admissionLines(c, shared);
+  const lines = await admissionLines(c);
   const failures: InputFailure[] = [];
   const missing = lines.filter((l) => l.startsWith("missing ")).map((l) => l.slice(8));
   if (missing.length) {

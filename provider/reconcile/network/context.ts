@@ -6,8 +6,7 @@ import { hostLayout } from "../../kernel/container/layout";
 import type { NetworkSpec } from "../../kernel/network/bridge";
 import { defaultBridge } from "../../kernel/network/names";
 import { NetworkHost } from "../../kernel/network/host";
-import { forgetReads, hostContext } from "../host-context";
-import { hostSnapshots } from "../container/reads";
+import { forgetReads, hostContext, type EngineCall } from "../host-context";
 
 export const { keys: inputKeys, pickInputs, declared, parse } = kindInputs(networkArgs, { kept: ["owner"] });
 /** A network's identity on the host: another value is another bridge (and its containers' addresses). */
@@ -39,8 +38,8 @@ export function networkSpec(a: NetworkArgs): NetworkSpec {
   };
 }
 
-export async function context(a: NetworkArgs, owner?: string) {
-  const h = await hostContext(a.host);
+export async function context(a: NetworkArgs, call: EngineCall, owner?: string) {
+  const h = await hostContext(a.host, call);
   return {
     t: h.t,
     net: new NetworkHost(h.t, a.host.prefix),
@@ -50,22 +49,11 @@ export async function context(a: NetworkArgs, owner?: string) {
     spec: { ...networkSpec(a), ...(owner ? { owner } : {}) },
     prefix: a.host.prefix,
     adopt: a.adopt,
-    snapshots: hostSnapshots(h, a.host),
+    view: h.view,
+    snapshots: h.view.snapshots(a.host.runtime),
   };
 }
 export type Ctx = Awaited<ReturnType<typeof context>>;
-
-// Networks of one host are created one at a time by this process, so that two new networks of
-// one deployment cannot both pass the overlap check (the engine runs creates in parallel).
-const creating = new Map<string, Promise<unknown>>();
-export function serialized<T>(key: string, f: () => Promise<T>): Promise<T> {
-  const run = (creating.get(key) ?? Promise.resolve()).then(f, f);
-  creating.set(
-    key,
-    run.catch(() => undefined),
-  );
-  return run;
-}
 
 export async function ensure(c: Ctx): Promise<void> {
   try {

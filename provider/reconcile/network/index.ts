@@ -12,7 +12,7 @@ import type { CheckResult, DiffResult, LifecycleImpl, Props } from "../provider-
 import { containsUnknown } from "../unknown";
 import { unreachableAtCheck } from "../unreachable";
 import { admission, claims } from "./admission";
-import { context, declared, ensure, networkSpec, parse, pickInputs, replaceKeys, serialized } from "./context";
+import { context, declared, ensure, networkSpec, parse, pickInputs, replaceKeys } from "./context";
 import { observe, outputs } from "./observe";
 import { warn } from "../../log";
 
@@ -26,8 +26,8 @@ export const networkLifecycle: LifecycleImpl = {
     const r = parseInput(networkArgs, declared(inputs));
     if (!r.ok) return { failures: r.failures };
     try {
-      const c = await context(r.value, ownerOf(inputs));
-      const failures = await admission(c, true);
+      const c = await context(r.value, "check", ownerOf(inputs));
+      const failures = await admission(c);
       failures.push(...claims(c, r.value, ownerOf(inputs)));
       if (r.value.ingress) {
         const snap = await c.snapshots.claims();
@@ -78,14 +78,14 @@ export const networkLifecycle: LifecycleImpl = {
       JSON.stringify(o.ingress) !== JSON.stringify(a.ingress)
     )
       return { changes: true };
-    const obs = await observe(await context(a), true);
+    const obs = await observe(await context(a, "diff"));
     return { changes: obs.missing || obs.drift.length > 0 };
   },
 
   async create(inputs) {
     const a = parse(inputs);
-    const c = await context(a, ownerOf(inputs));
-    return serialized(connectionKey(a.host.connection), async () => {
+    const c = await context(a, "create", ownerOf(inputs));
+    return c.view.createNetwork(async () => {
       const failures = await admission(c);
       if (failures.length) throw new Error(`${c.t.target}: network ${a.name}: ${failures.map((f) => `${f.property}: ${f.reason}`).join("; ")}`);
       // A network of this name already on the host (state lost, another stack) is taken over only
@@ -116,8 +116,8 @@ export const networkLifecycle: LifecycleImpl = {
 
   async read(id, props) {
     const a = parse(props);
-    const c = await context(a);
-    const o = await observe(c, true);
+    const c = await context(a, "read");
+    const o = await observe(c);
     // gone from the kernel and from the host's records: gone. A bridge deleted by hand while the
     // record (and the containers' addresses) remain reads as status "missing", which update re-creates.
     if (o.missing && !o.probe.recorded) return {};
@@ -137,14 +137,14 @@ export const networkLifecycle: LifecycleImpl = {
 
   async update(_id, _olds, news) {
     const a = parse(news);
-    const c = await context(a, ownerOf(news));
+    const c = await context(a, "update", ownerOf(news));
     await ensure(c);
     return { outs: outputs(news, c, await observe(c)) };
   },
 
   async delete(_id, props) {
     const a = parse(props);
-    const c = await context(a);
+    const c = await context(a, "delete");
     // taken over by another owner (adopt: true): it is theirs now, and stays
     const record = await c.net.record(a.name);
     const holder = record ? (JSON.parse(record) as NetworkSpec).owner : undefined;

@@ -2,7 +2,6 @@ import { parseNetworkProbe, type NetworkProbe } from "../../kernel/network/bridg
 import { guardComments } from "../../kernel/network/guard";
 import { bridgeAlias, networkOwner } from "../../kernel/network/names";
 import { baseComments, baseComments6, networkRules, networkRules6, ruleComments } from "../../kernel/network/nft";
-import { perResource, type PerResourceReads } from "../../kernel/container/snapshot";
 import { machineIdentity } from "../host-identity";
 import type { Props } from "../provider-types";
 import { pickInputs, type Ctx } from "./context";
@@ -13,21 +12,17 @@ export interface Observed {
   drift: string[];
 }
 
-const probes: PerResourceReads<Map<string, string>> = new WeakMap();
-
-/** The probe of one network: its own, or one of every recorded network for a burst (see perResource). */
-async function probeText(c: Ctx, burst: boolean): Promise<string> {
-  const one = () => c.net.probe(c.spec);
-  const snap = await c.snapshots.claims();
-  const all = () => c.net.probeMany([...snap.networks.values()]);
-  // only a record that names the same bridge answers for this network
-  return perResource(probes, snap, one, all, (m) => (snap.networks.get(c.spec.name)?.bridge === c.spec.bridge ? m.get(c.spec.name) : undefined), burst);
-}
-
-/** `burst`: asked by diff or read, which come for every network at once. */
-export async function observe(c: Ctx, burst = false): Promise<Observed> {
+/** The network as the kernel shows it: from one probe of every network in a diff's or read's burst (HostView.networkProbe). */
+export async function observe(c: Ctx): Promise<Observed> {
   const n = c.spec;
-  const probe = parseNetworkProbe(await probeText(c, burst));
+  const snap = await c.snapshots.claims();
+  const text = await c.view.networkProbe(
+    snap,
+    n,
+    () => c.net.probe(n),
+    () => c.net.probeMany([...snap.networks.values()]),
+  );
+  const probe = parseNetworkProbe(text);
   const drift: string[] = [];
   if (probe.alias !== bridgeAlias(c.prefix, n.name)) drift.push("alias");
   if (!probe.up) drift.push("up");

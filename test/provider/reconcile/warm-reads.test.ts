@@ -3,9 +3,8 @@ import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { CgroupDriver } from "../../../provider/kernel/cgroup/driver";
 import { parseFacts } from "../../../provider/kernel/host-facts";
-import { hostSnapshots, initFiles, netProbeText, warmReads } from "../../../provider/reconcile/container/reads";
-import type { HostContext } from "../../../provider/reconcile/host-context";
-import type { CommandResult } from "../../../provider/transport/transport";
+import { HostView } from "../../../provider/reconcile/host-view";
+import type { CommandResult, Transport } from "../../../provider/transport/transport";
 
 const facts = parseFacts(readFileSync(join(__dirname, "../../fixtures/facts/unified.txt"), "utf8"));
 
@@ -40,22 +39,27 @@ function fakeHost(prefix: string, procs: string, networked = false) {
     },
     readFiles: async (paths: string[]) => (commands.push(`read ${paths.join(" ")}`), paths.map((p) => `${p}: contents`)),
   };
-  const h = { t, facts, cgroups: new CgroupDriver(t as never, facts, prefix) } as unknown as HostContext;
-  return { h, host: { connection: { type: "local" as const }, prefix }, commands };
+  const host = { connection: { type: "local" as const }, prefix };
+  // a diff's view: its reads of one container come in a burst
+  const h = { t: t as unknown as Transport, facts, cgroups: new CgroupDriver(t as never, facts, prefix), view: new HostView(t as never, facts, host, "diff") };
+  return { h, host, commands };
 }
+
+/** What the Host's check does. */
+const warmReads = (h: ReturnType<typeof fakeHost>["h"]) => h.view.warm(() => h.cgroups.procs(""));
 
 const settle = () => new Promise((r) => setTimeout(r, 20));
 
 describe("warmReads (the Host's check starts the reads the first diffs wait on)", () => {
   it("reads the tree, then the snapshot and the live inits' files, which the diffs then take without reading again", async () => {
     const f = fakeHost("kslice-warm1", "4242\n");
-    warmReads(f.h, f.host);
+    warmReads(f.h);
     await settle();
     // no address held: no probe of networks
     expect(f.commands).toEqual(["tree", "snapshot", "read /proc/4242/status /proc/4242/uid_map /proc/4242/root/proc/uptime"]);
     // what a burst of diffs asks next
-    const snap = await hostSnapshots(f.h, f.host).get();
-    expect(await initFiles(f.h.t, snap, "web", 4242, true)).toEqual([
+    const snap = await f.h.view.snapshots().get();
+    expect(await f.h.view.initFiles(snap, "web", 4242)).toEqual([
       "/proc/4242/status: contents",
       "/proc/4242/uid_map: contents",
       "/proc/4242/root/proc/uptime: contents",
@@ -66,12 +70,12 @@ describe("warmReads (the Host's check starts the reads the first diffs wait on)"
 
   it("with addresses claimed, starts the probe of every network with the inits' files, which a burst diff then takes", async () => {
     const f = fakeHost("kslice-warm4", "4242\n", true);
-    warmReads(f.h, f.host);
+    warmReads(f.h);
     await settle();
     expect(f.commands).toEqual(["tree", "snapshot", "read /proc/4242/status /proc/4242/uid_map /proc/4242/root/proc/uptime", "probe"]);
-    const snap = await hostSnapshots(f.h, f.host).get();
+    const snap = await f.h.view.snapshots().get();
     let own = 0;
-    const text = await netProbeText(f.h.t as never, "kslice-warm4", snap, "web", 4242, [], [], async () => (own++, ""), true);
+    const text = await f.h.view.netProbeText(snap, "web", 4242, [], [], async () => (own++, ""));
     expect(text).toContain("eth0@if17");
     expect(own).toBe(0);
     expect(f.commands).toHaveLength(4);
@@ -79,7 +83,7 @@ describe("warmReads (the Host's check starts the reads the first diffs wait on)"
 
   it("a prefix with no process in its cgroups (budgets alone, nothing running) costs the tree read alone", async () => {
     const f = fakeHost("kslice-warm2", "");
-    warmReads(f.h, f.host);
+    warmReads(f.h);
     await settle();
     expect(f.commands).toEqual(["tree"]);
   });
@@ -92,7 +96,7 @@ describe("warmReads (the Host's check starts the reads the first diffs wait on)"
       if (fail) throw new Error("host does not answer");
       return run(argv, o);
     };
-    warmReads(f.h, f.host);
+    warmReads(f.h);
     await settle();
     fail = false;
     expect((await f.h.cgroups.procs("")).length).toBe(1);
