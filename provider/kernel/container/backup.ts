@@ -73,7 +73,8 @@ export function backupScript(layout: HostLayout, runtime: "runc" | "crun", prefi
     `if [ -n "$base" ]; then find "$u/upper" -xdev -printf '%U\\n%G\\n' | sort -un | awk -v lo="$base" -v hi=$((base + ${rangeSize})) '$1 >= lo && $1 < hi { print "+" $1 " +" ($1 - lo) }' > "$w/ids" || exit 1; maps="--owner-map=$w/ids --group-map=$w/ids"; fi`,
     `st=$(${rt} state ${q(name)} 2>/dev/null | sed -n 's/.*"status": *"\\([a-z]*\\)".*/\\1/p')`,
     `t0=$(date +%s%N)`,
-    `if [ "$st" = running ]; then ${rt} pause ${q(name)} || ${fail(`could not freeze ${name} (${runtime} pause)`)}; paused=1; fi`,
+    // marked before the pause: a signal during it is handled once it returns, and the trap must thaw
+    `if [ "$st" = running ]; then paused=1; ${rt} pause ${q(name)} || { paused=; ${fail(`could not freeze ${name} (${runtime} pause)`)}; }; fi`,
     // dash has no pipefail: tar's failure is kept in a file
     `{ tar -C "$u/upper" ${tarFlags} $maps -cf - . || echo $? > "$w/tar.rc"; } | zstd -q -T0 -o "$w/layer.tar.zst" || ${fail("zstd failed")}`,
     `[ ! -e "$w/tar.rc" ] || ${fail(`tar of the writable layer of ${name} failed`)}`,
