@@ -2,7 +2,7 @@ import { shellQuote as q } from "../shell";
 import { hostLayout, type HostLayout } from "../container/layout";
 import type { Transport } from "../../transport/transport";
 import { foreignDnatsScript, loopbackBridges, nsListingArgs, nsListingBatch, probeLabels, type Attachment } from "./attach";
-import { guardLinesOf, guardListing } from "./guard";
+import { guardListing } from "./guard";
 import { ingressProbe } from "./ingress";
 import { linkLocalFor, nftTable } from "./names";
 import type { PortRule } from "./nft";
@@ -136,25 +136,60 @@ export function parseProbeAll(out: string): HostNetView {
   return view;
 }
 
+/** The view's per-device lines, found by device (built once per view: a preview asks it for every container). */
+interface ViewIndex {
+  rootQdisc: Map<string, string>;
+  /** guard lines by their veth field, quoted as listed */
+  guard: Map<string, string[]>;
+  /** positions of the ingress lines in the listing, by kind and address field ("I <set> <address> …", "I6 …") */
+  ingress: Map<string, number[]>;
+}
+const indexes = new WeakMap<HostNetView, ViewIndex>();
+
+function indexOf(view: HostNetView): ViewIndex {
+  let x = indexes.get(view);
+  if (x) return x;
+  x = { rootQdisc: new Map(), guard: new Map(), ingress: new Map() };
+  for (const l of view.qdiscs) {
+    const dev = / dev (\S+) root /.exec(l)?.[1];
+    if (dev && !x.rootQdisc.has(dev)) x.rootQdisc.set(dev, l);
+  }
+  const add = <T>(m: Map<string, T[]>, k: string, v: T) => (m.get(k) ?? m.set(k, []).get(k)!).push(v);
+  for (const l of view.guard) if (l.startsWith("G ")) add(x.guard, l.split(" ")[2]!, l);
+  view.ingress.forEach((l, i) => add(x.ingress, `${l.split(" ")[0]} ${l.split(" ")[2]}`, i));
+  indexes.set(view, x);
+  return x;
+}
+
 /** One container's part of the host's view, as probeNetScript prints it; undefined if its namespace was not entered. */
 export function probeTextFor(view: HostNetView, container: string, atts: Attachment[], ports: PortRule[]): string | undefined {
   const inside = view.namespaces.get(container);
   if (!inside) return undefined;
+  const x = indexOf(view);
+  // in the listing's order, each line once
+  const ingress = (kind: string, addresses: (string | undefined)[]) =>
+    [...new Set([...new Set(addresses)].flatMap((a) => (a ? (x.ingress.get(`${kind} ${a}`) ?? []) : [])))].sort((i, j) => i - j).map((i) => view.ingress[i]!);
   return [
     ...loopbackBridges(atts, ports).map((b) => `localnet ${b} ${view.localnet.get(b) ?? ""}`),
     ...atts.flatMap((a) => {
       const [flags = "", ifindex = ""] = view.veths.get(a.veth) ?? [];
       const master = view.ports.has(`${a.bridge} ${a.veth}`) ? a.bridge : "";
-      return [`host ${a.index} ${master}/${flags}/${ifindex}`, `in ${a.index} ${view.qdiscs.find((l) => l.includes(` dev ${a.veth} root `)) ?? ""}`];
+      return [`host ${a.index} ${master}/${flags}/${ifindex}`, `in ${a.index} ${x.rootQdisc.get(a.veth) ?? ""}`];
     }),
     ...inside,
     ...view.comments.map((c) => `nft ${c}`),
     ...view.comments6.map((c) => `nft6 ${c}`),
     ...view.dnats,
-    ...atts.flatMap((a) => guardLinesOf(view.guard, a.veth)),
-    ...view.ingress.filter((l) => atts.some((a) => l.startsWith(`I ${l.split(" ")[1]} ${a.address}`))),
+    ...atts.flatMap((a) => x.guard.get(`"${a.veth}"`) ?? []),
+    ...ingress(
+      "I",
+      atts.map((a) => a.address),
+    ),
     // the ip6 table's (dual-stack networks): the IPv6 address and the link-local one of the MAC
-    ...view.ingress.filter((l) => l.startsWith("I6 ") && atts.some((a) => a.address6 && [a.address6, linkLocalFor(a.mac)].includes(l.split(" ")[2]!))),
+    ...ingress(
+      "I6",
+      atts.flatMap((a) => (a.address6 ? [a.address6, linkLocalFor(a.mac)] : [])),
+    ),
   ].join("\n");
 }
 

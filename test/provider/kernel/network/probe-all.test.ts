@@ -81,4 +81,31 @@ describe("probeTextFor", () => {
       parseNetProbe(text("@@tc web 999\nQ qdisc tbf 8001: dev eth1 root refcnt 2 rate 8Mbit burst 20000b lat 50ms\n"), "web", shaped, []).attachments,
     ).toEqual([1]);
   });
+
+  it("gives a container the guard, qdisc and ingress lines of its own veth and address only, not a neighbour's whose address starts the same", () => {
+    const mine = att(0, "ksaaa", "br0", "10.232.40.2");
+    const view = parseProbeAll(
+      [
+        "@@qdisc",
+        "qdisc noqueue 0: dev ksaaa2 root refcnt 2",
+        "qdisc tbf 8001: dev ksaaa root refcnt 2 rate 8Mbit",
+        "@@guard",
+        'G ip4 "ksaaa2" . 10.232.40.23',
+        'G ip4 "ksaaa" . 10.232.40.2',
+        'G guarded "ksaaa"',
+        "@@ingress",
+        'I ingressed 10.232.40.23 comment "n"',
+        'I ingressed 10.232.40.2 comment "m"',
+        "I allow 10.232.40.2 . 10.0.0.0/8 . tcp . 80",
+        "I allow 10.232.40.23 . 10.0.0.0/8 . tcp . 80",
+        "@@ns web 42",
+        "L 2: eth0@if17: <UP>",
+        "",
+      ].join("\n"),
+    );
+    const text = probeTextFor(view, "web", [mine], [])!.split("\n");
+    expect(text).toContain("in 0 qdisc tbf 8001: dev ksaaa root refcnt 2 rate 8Mbit");
+    expect(text.filter((l) => l.startsWith("G "))).toEqual(['G ip4 "ksaaa" . 10.232.40.2', 'G guarded "ksaaa"']);
+    expect(text.filter((l) => l.startsWith("I "))).toEqual(['I ingressed 10.232.40.2 comment "m"', "I allow 10.232.40.2 . 10.0.0.0/8 . tcp . 80"]);
+  });
 });
