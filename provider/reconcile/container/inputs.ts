@@ -2,6 +2,7 @@ import { containerArgs, disk, type ContainerArgs } from "../../../schema/contain
 import { parseInput, type InputFailure } from "../../../schema/issues";
 import type { Props } from "../provider-types";
 import { kindInputs } from "../kind";
+import { containerKind } from "../kinds";
 import { containsUnknown } from "../unknown";
 
 /**
@@ -9,11 +10,11 @@ import { containsUnknown } from "../unknown";
  * without `owner` (kept in state, never diffed: see ownership.ts) and `diskFrom` (a `disk` that
  * check took from the Host's defaults: withHostDefaults).
  */
-const { pickInputs, declared } = kindInputs(containerArgs, { kept: ["owner", "diskFrom"] });
+const { pickInputs, declared } = kindInputs(containerKind);
 export { pickInputs };
 
 /** Inputs a running container cannot take: changing them replaces it (delete first: names are unique). */
-export const replaceKeys = ["name", "parent", "rootfs", "command", "env", "workingDir", "user", "hostname", "mounts", "security"] as const;
+export const replaceKeys = containerKind.replaces;
 
 /**
  * The Host's default disk limit (its `defaults.disk`, passed along as `hostDefaults`) for a
