@@ -56,6 +56,18 @@ export const kind =
     secret?: readonly string[];
   }): Kind<S, Kept, Hint, Out, R> => ({ kept: [], hints: [], secret: [], ...spec });
 
+export interface Created<K extends Kind> {
+  id: string;
+  outs: State<K>;
+}
+export interface Updated<K extends Kind> {
+  outs: State<K>;
+}
+export interface Refreshed<K extends Kind> {
+  id?: string;
+  props?: State<K>;
+}
+
 export interface TypedCheck<K extends Kind> {
   inputs?: Unchecked<K>;
   failures?: InputFailure[];
@@ -65,9 +77,9 @@ export interface TypedCheck<K extends Kind> {
 export interface TypedLifecycle<K extends Kind> {
   check(olds: Partial<State<K>>, news: Unchecked<K>): Promise<TypedCheck<K>>;
   diff(id: string, olds: State<K>, news: Inputs<K>): Promise<DiffResult>;
-  create(inputs: Inputs<K>): Promise<{ id: string; outs: State<K> }>;
-  read(id: string, props: State<K>): Promise<{ id?: string; props?: State<K> }>;
-  update(id: string, olds: State<K>, news: Inputs<K>): Promise<{ outs: State<K> }>;
+  create(inputs: Inputs<K>): Promise<Created<K>>;
+  read(id: string, props: State<K>): Promise<Refreshed<K>>;
+  update(id: string, olds: State<K>, news: Inputs<K>): Promise<Updated<K>>;
   delete(id: string, props: State<K>): Promise<void>;
 }
 
