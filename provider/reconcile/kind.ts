@@ -53,7 +53,8 @@ export const kind =
     kept?: readonly Kept[];
     hints?: readonly Hint[];
     replaces: R;
-    secret?: readonly string[];
+    /** Inputs or outputs: a name that is neither fails typecheck. */
+    secret?: readonly ((keyof z.input<S> | keyof Out) & string)[];
   }): Kind<S, Kept, Hint, Out, R> => ({ kept: [], hints: [], secret: [], ...spec });
 
 export interface Created<K extends Kind> {
