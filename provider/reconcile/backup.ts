@@ -1,4 +1,5 @@
-import { kindInputs } from "./kind";
+import { kindInputs, lifecycle, type State, type TypedLifecycle } from "./kind";
+import { backupKind } from "./kinds";
 import { backupArgs, type BackupArgs } from "../../schema/backup";
 import { parseInput } from "../../schema/issues";
 import { ensureBackupDir, presentFiles, readBackupRoom, removeFiles, takeBackup, type BackupResult } from "../kernel/container/backup";
@@ -6,7 +7,7 @@ import { hostLayout } from "../kernel/container/layout";
 import { connectionKey } from "../kernel/connection";
 import { chooseRuntime } from "../kernel/host-facts";
 import { hostContext } from "./host-context";
-import type { LifecycleImpl, Props } from "./provider-types";
+import type { LifecycleImpl } from "./provider-types";
 import { containsUnknown } from "./unknown";
 import { unreachableAtCheck } from "./unreachable";
 
@@ -16,7 +17,8 @@ import { unreachableAtCheck } from "./unreachable";
  * only the newest `keep` of the files this resource made stay. Its delete leaves the files: a
  * backup is meant to outlive what it copies.
  */
-const { pickInputs, parse } = kindInputs(backupArgs);
+const { pickInputs, parse } = kindInputs(backupKind);
+type Backup = typeof backupKind;
 
 async function context(a: BackupArgs) {
   const h = await hostContext(a.host);
@@ -26,12 +28,13 @@ async function context(a: BackupArgs) {
 }
 
 /** A new backup is taken at create and when the trigger changes. */
-const takesBackup = (olds: Props, a: BackupArgs) => olds.file === undefined || JSON.stringify(olds.trigger ?? "") !== JSON.stringify(a.trigger);
+const takesBackup = (olds: Partial<State<Backup>>, a: BackupArgs) =>
+  olds.file === undefined || JSON.stringify(olds.trigger ?? "") !== JSON.stringify(a.trigger);
 
 /** File name: the container and the provider's UTC time to the millisecond (sorts by age). */
 const fileFor = (a: BackupArgs) => `${a.directory.replace(/\/+$/, "")}/${a.container}-${new Date().toISOString().replace(/[-:]/g, "").replace(".", "")}.kbak`;
 
-async function take(a: BackupArgs, kept: string[]): Promise<Props> {
+async function take(a: BackupArgs, kept: string[]): Promise<State<Backup>> {
   const c = await context(a);
   await ensureBackupDir(c.t, a.directory);
   const r: BackupResult = await takeBackup(c.t, c.layout, c.runtime, a.host.prefix, a.container, fileFor(a)).catch((e: Error) => {
@@ -47,11 +50,11 @@ function outputs(
   a: BackupArgs,
   files: string[],
   last: { file: string; sha256: string; bytes: number; manifest: { created: string; frozenMs: number } },
-): Props {
+): State<Backup> {
   return { ...a, files, file: last.file, sha256: last.sha256, bytes: last.bytes, created: last.manifest.created, frozenMs: last.manifest.frozenMs };
 }
 
-export const backupLifecycle: LifecycleImpl = {
+const typed: TypedLifecycle<Backup> = {
   async check(olds, news) {
     const inputs = pickInputs(news);
     if (containsUnknown(inputs)) return { inputs };
@@ -87,7 +90,7 @@ export const backupLifecycle: LifecycleImpl = {
     if (connectionKey(o.host.connection) !== connectionKey(a.host.connection) || o.host.prefix !== a.host.prefix || o.container !== a.container) {
       return {
         changes: true,
-        replaces: ["host", "container"].filter((k) => JSON.stringify(o[k as keyof BackupArgs]) !== JSON.stringify(a[k as keyof BackupArgs])),
+        replaces: backupKind.replaces.filter((k) => JSON.stringify(o[k]) !== JSON.stringify(a[k])),
       };
     }
     // the last file gone (read found it missing): the update takes a new one
@@ -102,15 +105,18 @@ export const backupLifecycle: LifecycleImpl = {
   async read(id, props) {
     const a = parse(props);
     const c = await context(a);
-    const files = await presentFiles(c.t, (props.files as string[] | undefined) ?? []);
+    const files = await presentFiles(c.t, props.files ?? []);
     // the last file gone: what it said is gone with it, and the next up takes a new one
-    const last = files.includes(props.file as string) ? {} : { file: undefined, sha256: undefined, bytes: undefined, created: undefined, frozenMs: undefined };
+    const last =
+      props.file !== undefined && files.includes(props.file)
+        ? {}
+        : { file: undefined, sha256: undefined, bytes: undefined, created: undefined, frozenMs: undefined };
     return { id, props: { ...props, files, ...last } };
   },
 
   async update(_id, olds, news) {
     const a = parse(news);
-    const kept = (olds.files as string[] | undefined) ?? [];
+    const kept = olds.files ?? [];
     if (takesBackup(olds, a)) return { outs: await take(a, kept) };
     // keep or directory changed: only the rotation
     const c = await context(a);
@@ -123,3 +129,5 @@ export const backupLifecycle: LifecycleImpl = {
     // the files stay (see above)
   },
 };
+
+export const backupLifecycle: LifecycleImpl = lifecycle(backupKind, typed);

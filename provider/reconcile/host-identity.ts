@@ -2,7 +2,6 @@ import type { Connection } from "../../schema/connection";
 import type { HostFacts } from "../kernel/host-facts";
 import { connectionKey } from "../kernel/connection";
 import { hostContext } from "./host-context";
-import type { Props } from "./provider-types";
 
 /**
  * Which machine a resource lives on, recorded in its outputs as `machineId`: the host's
@@ -20,7 +19,7 @@ export function machineIdentity(facts: Pick<HostFacts, "machineId">, connection:
  * identities were recorded fall back to comparing connections (the next update records it).
  */
 export async function hostMoved(
-  olds: Props,
+  olds: { machineId?: unknown },
   from: { connection: Connection; prefix: string },
   to: { connection: Connection; prefix: string },
 ): Promise<boolean> {

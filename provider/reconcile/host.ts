@@ -1,11 +1,12 @@
-import { kindInputs } from "./kind";
+import { kindInputs, lifecycle, type State, type TypedLifecycle } from "./kind";
+import { hostKind, type HostFactsOutputs } from "./kinds";
 import { hostArgs, type HostArgs } from "../../schema/host";
 import { parseInput } from "../../schema/issues";
-import { chooseRuntime, managedControllers, type HostFacts } from "../kernel/host-facts";
+import { chooseRuntime, managedControllers } from "../kernel/host-facts";
 import { connectionKey } from "../kernel/connection";
 import { hostContext } from "./host-context";
 import { hostMoved, machineIdentity } from "./host-identity";
-import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
+import type { DiffResult, LifecycleImpl } from "./provider-types";
 import { containsUnknown } from "./unknown";
 import { OciRuntime } from "../kernel/container/runtime";
 import { removeContainer } from "./container";
@@ -17,22 +18,10 @@ import { isHostUnreachable } from "../kernel/connection";
 import { warn } from "../log";
 
 /** The Host's outputs: its inputs (Node's diff only sees old outputs) and the facts read from the kernel. */
-export type HostOutputs = HostArgs & {
-  /** The machine's identity (its /etc/machine-id): what tells this host from another, whatever its address. */
-  machineId: string;
-  hostname: string;
-  kernelRelease: string;
-  cgroupMode: HostFacts["cgroupMode"];
-  cgroupControllers: string[];
-  cpuCount: number;
-  memoryTotalBytes: number;
-  userNamespaces: boolean;
-  runtimes: HostFacts["runtimes"];
-  runtimeName: string;
-  runtimeVersion: string;
-};
+export type HostOutputs = HostArgs & HostFactsOutputs;
 
-const { parse, pickInputs } = kindInputs(hostArgs);
+const { parse, declared } = kindInputs(hostKind);
+type Host = typeof hostKind;
 
 async function observe(args: HostArgs): Promise<HostOutputs> {
   const { t, facts } = await hostContext(args);
@@ -68,7 +57,7 @@ const factKeys = [
   "runtimeVersion",
 ] as const;
 
-const owned = (props: Props) => (ownerOf(props) ? { owner: ownerOf(props) } : {});
+const owned = (props: Partial<State<Host>>) => (ownerOf(props) ? { owner: ownerOf(props) } : {});
 
 /** The prefix's setup on the host, as kernel/ reaches it. */
 const prefixHost = (h: HostContext, prefix: string) => new PrefixHost(h.t, prefix, h.cgroups, h.facts.cgroupMounts);
@@ -101,16 +90,17 @@ const firstLine = (e: unknown) => String((e as Error).message ?? e).split("\n")[
  * Inputs whose change means another machine (or another namespace of objects on it): replace.
  * A new address, port, user or transport of the same machine (its machine-id) is an update.
  */
-export async function hostReplaces(oldOutputs: Props, olds: HostArgs, news: HostArgs): Promise<string[]> {
-  if (olds.prefix !== news.prefix) return ["prefix"];
+export async function hostReplaces(oldOutputs: Partial<State<Host>>, olds: HostArgs, news: HostArgs): Promise<string[]> {
+  const replaced = hostKind.replaces.filter((k) => olds[k] !== news[k]);
+  if (replaced.length) return replaced;
   return (await hostMoved(oldOutputs, olds, news)) ? ["connection"] : [];
 }
 
-export const hostLifecycle: LifecycleImpl = {
-  async check(_olds, news): Promise<CheckResult> {
+const typed: TypedLifecycle<Host> = {
+  async check(_olds, news) {
     const owner = ownerOf(news) ? { owner: ownerOf(news) } : {};
     if (containsUnknown(news)) return { inputs: news };
-    const r = parseInput(hostArgs, pickInputs(news));
+    const r = parseInput(hostArgs, declared(news));
     if (!r.ok) return { failures: r.failures };
     // Preview must not fail later for a missing runtime: ask the host now (read-only).
     try {
@@ -205,3 +195,5 @@ export const hostLifecycle: LifecycleImpl = {
     if (keptMountPoints.length) warn(`${h.t.target}: prefix "${a.prefix}": ${keptMountPoints.join(", ")} emptied and kept: a mount point`);
   },
 };
+
+export const hostLifecycle: LifecycleImpl = lifecycle(hostKind, typed);

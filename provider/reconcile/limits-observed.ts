@@ -1,16 +1,16 @@
-import { limits as limitsSchema, type Limits } from "../../schema/limits";
+import { limits as limitsSchema, type Limits, type LimitsInput } from "../../schema/limits";
 import { formatSize, parseSize } from "../../schema/units";
 import type { Setting } from "../kernel/cgroup/settings";
-import type { Props } from "./provider-types";
 
 /**
  * Replaces each drifted input in the user's limits with the kernel's value, in the user's notation.
  * A kernel value the schema cannot hold (an empty cpuset, which means "the parent's"; v1's
  * unlimited soft limit or v2's "max" as memory.low) leaves the field out: state must stay
  * parseable, and the program's value is then shown as added, which the next `up` writes.
+ * Walked as nested maps: a drifted setting's key (`cpu.cpuset.cpus`) names its place.
  */
-export function observedInputs(userLimits: Record<string, Record<string, unknown>>, drift: Setting[], observed: Limits): Props {
-  const out = structuredClone(userLimits ?? {});
+export function observedInputs(userLimits: LimitsInput | undefined, drift: Setting[], observed: Limits): LimitsInput {
+  const out: Nested = structuredClone(userLimits ?? {});
   for (const s of drift) {
     const [ctrl, field, sub] = s.key.split(".");
     const obs = (observed as Record<string, Record<string, unknown>>)[ctrl!] ?? {};
@@ -37,14 +37,17 @@ export function observedInputs(userLimits: Record<string, Record<string, unknown
 }
 
 /** Drops every field of refreshed limits that the limits schema rejects (and objects left empty). */
-function schemaValid(out: Record<string, Record<string, unknown>>): Props {
+function schemaValid(out: Nested): LimitsInput {
   for (let i = 0; i < 20; i++) {
     const r = limitsSchema.safeParse(out);
     if (r.success) break;
     for (const issue of r.error.issues) dropPath(out, issue.path.length ? issue.path : []);
   }
-  return out;
+  // what the schema accepts, in the user's notation (the parse's output would be bytes)
+  return out as LimitsInput;
 }
+
+type Nested = Record<string, Record<string, unknown>>;
 
 function dropPath(root: Record<string, unknown>, path: PropertyKey[]): void {
   if (!path.length) return;

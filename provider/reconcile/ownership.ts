@@ -1,5 +1,4 @@
 import { stackOfUrn as stackOf } from "../../schema/urn";
-import type { Props } from "./provider-types";
 
 export { stackOf };
 
@@ -8,7 +7,7 @@ export { stackOf };
  * the URN of the resource that made an object; the resource classes pass it as the `owner` input.
  * State written before ownership existed has none: such objects are ownerless.
  */
-export const ownerOf = (props: Props): string | undefined => (typeof props.owner === "string" && props.owner ? props.owner : undefined);
+export const ownerOf = (props: { owner?: unknown }): string | undefined => (typeof props.owner === "string" && props.owner ? props.owner : undefined);
 
 /**
  * Why `mine` may not take over an object recorded as `recorded`'s, or undefined when it may:

@@ -1,11 +1,12 @@
-import { kindInputs } from "./kind";
+import { kindInputs, lifecycle, type TypedLifecycle, type Unchecked } from "./kind";
+import { placementKind } from "./kinds";
 import type { Limits } from "../../schema/limits";
 import { parseInput } from "../../schema/issues";
 import { maxUnavailableIssue, placementArgs, type PlacementArgs } from "../../schema/placement";
 import { listPrefixes } from "../kernel/prefix";
 import { hostContext } from "./host-context";
 import { describeMoves, place, type Demand, type PoolHost } from "./placement";
-import type { CheckResult, DiffResult, LifecycleImpl, Props } from "./provider-types";
+import type { LifecycleImpl } from "./provider-types";
 import { containsUnknown } from "./unknown";
 import { info, warn } from "../log";
 
@@ -13,7 +14,8 @@ import { info, warn } from "../log";
 // any host; its answer is computed at check and kept in its inputs, so it is known at preview (the
 // Containers' `host` follows from it) and compared with the previous answer at the next check.
 
-const { pickInputs, parse } = kindInputs(placementArgs);
+const { pickInputs, parse } = kindInputs(placementKind);
+type Placement = typeof placementKind;
 
 /** What one replica (or another cgroup on the host) reserves: memory.max, else memory.low; cpu.max. */
 export function demandOf(limits: Limits): Demand {
@@ -81,13 +83,13 @@ function logMoves(result: Extract<ReturnType<typeof place>, { ok: true }>, args:
   if (text) info(text);
 }
 
-function declared(props: Props): string {
+function declared(props: Unchecked<Placement>): string {
   const { probeTimeoutSeconds: _, ...rest } = pickInputs(props);
   return JSON.stringify(rest);
 }
 
-export const placementLifecycle: LifecycleImpl = {
-  async check(olds, news): Promise<CheckResult> {
+const typed: TypedLifecycle<Placement> = {
+  async check(olds, news) {
     const inputs = pickInputs(news);
     delete inputs.assignments;
     delete inputs.warnings;
@@ -113,7 +115,7 @@ export const placementLifecycle: LifecycleImpl = {
     };
   },
 
-  async diff(_id, olds, news): Promise<DiffResult> {
+  async diff(_id, olds, news) {
     if (containsUnknown(pickInputs(news)) || news.assignments === undefined) return { changes: true };
     return { changes: declared(olds) !== declared(news) };
   },
@@ -148,3 +150,5 @@ export const placementLifecycle: LifecycleImpl = {
     // nothing on any host: the replicas are the Containers' to remove
   },
 };
+
+export const placementLifecycle: LifecycleImpl = lifecycle(placementKind, typed);

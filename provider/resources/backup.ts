@@ -3,6 +3,7 @@ import { Container } from "./container";
 import { Host } from "./host";
 import { hostInput, type HostRef } from "./host-ref";
 import { ksliceArgs, quietStacks } from "./shim";
+import { backupKind } from "../reconcile/kinds";
 
 export interface BackupArgs {
   /** The container's host. */
@@ -47,7 +48,7 @@ export class Backup extends pulumi.CustomResource {
           "backup",
           name,
           { ...args, host: h.host, container, file: undefined, files: undefined, sha256: undefined, bytes: undefined, created: undefined, frozenMs: undefined },
-          { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
+          { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), ...backupKind.secret] },
           "Backup",
         ),
       );

@@ -6,6 +6,7 @@ import type { LimitsArgs, Size } from "./limits-types";
 import { Network, type IngressRuleArgs, type NetworkRef } from "./network";
 import { ResourceLimits } from "./resource-limits";
 import { ksliceArgs, quietStacks } from "./shim";
+import { containerKind } from "../reconcile/kinds";
 import type { Usage } from "../kernel/cgroup/usage";
 import type { MigrationRecord } from "../reconcile/container/move-records";
 
@@ -252,7 +253,7 @@ export class Container extends pulumi.CustomResource {
             // the Host's defaults, for check to apply where this container declares none (never stored as such)
             hostDefaults: args.host instanceof Host ? args.host.declaredDefaults : undefined,
           },
-          { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host", "env", "leftBehind"] },
+          { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), ...containerKind.secret] },
           "Container",
         ),
       );

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { ownerInput } from "./owner";
 import { ksliceArgs, quietStacks } from "./shim";
+import { hostKind } from "../reconcile/kinds";
 
 export interface LocalConnectionArgs {
   type: "local";
@@ -123,7 +124,7 @@ export class Host extends pulumi.CustomResource {
           "host",
           name,
           { ...args, connection, ...outputs, owner: ownerInput(name, "Host", opts) },
-          { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "connection"] },
+          { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...hostKind.secret] },
           "Host",
         ),
       );

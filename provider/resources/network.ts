@@ -4,6 +4,7 @@ import type { Host } from "./host";
 import { hostInput, type HostRef } from "./host-ref";
 import { ownerInput } from "./owner";
 import { ksliceArgs, quietStacks } from "./shim";
+import { networkKind } from "../reconcile/kinds";
 
 export interface NetworkArgs {
   host: Host | pulumi.Input<HostRef>;
@@ -109,7 +110,7 @@ export class Network extends pulumi.CustomResource {
             status: undefined,
             owner: ownerInput(name, "Network", opts),
           },
-          { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
+          { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), ...networkKind.secret] },
           "Network",
         ),
       );

@@ -2,6 +2,7 @@ import * as pulumi from "@pulumi/pulumi";
 import type { ConnectionArgs } from "./host";
 import type { LimitsArgs } from "./limits-types";
 import { ksliceArgs, quietStacks } from "./shim";
+import { placementKind } from "../reconcile/kinds";
 
 export interface PlacementHostArgs {
   /** The pool entry's key: what assignments name (a ContainerSet uses the Host's name). */
@@ -50,7 +51,7 @@ export class Placement extends pulumi.CustomResource {
           "placement",
           name,
           { ...args, hosts: pulumi.secret(args.hosts), assignments: undefined, warnings: undefined },
-          { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), "hosts"] },
+          { ...opts, additionalSecretOutputs: [...(opts?.additionalSecretOutputs ?? []), ...placementKind.secret] },
           "Placement",
         ),
       );

@@ -4,6 +4,7 @@ import { hostInput, type HostRef } from "./host-ref";
 import { ownerInput } from "./owner";
 import type { LimitsArgs, Size } from "./limits-types";
 import { ksliceArgs, quietStacks } from "./shim";
+import { limitsKind } from "../reconcile/kinds";
 
 export interface ResourceLimitsArgs {
   /** The host: a kslice.Host, or its connection and prefix. */
@@ -60,7 +61,7 @@ export class ResourceLimits extends pulumi.CustomResource {
             parentLimits: args.parent instanceof ResourceLimits ? args.parent.declaredLimits : undefined,
             parentDisk: args.parent instanceof ResourceLimits ? args.parent.declaredDisk : undefined,
           },
-          { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), "host"] },
+          { ...h.opts, additionalSecretOutputs: [...(h.opts.additionalSecretOutputs ?? []), ...limitsKind.secret] },
           "ResourceLimits",
         ),
       );

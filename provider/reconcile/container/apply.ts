@@ -6,10 +6,10 @@ import { releaseAddresses } from "../../kernel/network/allocate";
 import { releasePorts } from "../../kernel/network/port-claims";
 import { removedLimits } from "../limits";
 import { ownerOf } from "../ownership";
-import type { Props, UpdateResult } from "../provider-types";
+import type { Inputs, State, Updated } from "../kind";
 import { context, hash, operate, planCtx, putFiles, sameSpec, site, specOf, type Ctx } from "./context";
 import { applyDisk } from "./disk";
-import { parse } from "./inputs";
+import { parse, type Ct } from "./inputs";
 import { hasNetworking } from "./network";
 import { observe, outputs } from "./observe";
 import { procViewsRestart } from "./proc";
@@ -21,7 +21,7 @@ import { markStopped, prepareNet, recordOwner, recordSpecHash, repairRecords, st
  * sysctls, networks, the running state) and by a restart where it does not. Also the repair of
  * drift: `olds` and `news` may be one declaration.
  */
-export async function applyDeclaration(olds: Props, news: Props): Promise<UpdateResult> {
+export async function applyDeclaration(olds: State<Ct>, news: Inputs<Ct>): Promise<Updated<Ct>> {
   const o = parse(olds);
   const a = parse(news);
   const c = await context(a, "update");

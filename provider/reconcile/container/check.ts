@@ -1,13 +1,13 @@
 import { declaredParentLimits, parentDiskBudget } from "../limits";
 import { ownerOf } from "../ownership";
-import type { CheckResult, Props } from "../provider-types";
+import type { State, TypedCheck, Unchecked } from "../kind";
 import { containsUnknown } from "../unknown";
 import { unreachableAtCheck } from "../unreachable";
 import { diskBudgetAdmission } from "../disk-budget";
 import { admission } from "./admission";
 import { backupAdmission } from "./backup";
 import { context } from "./context";
-import { parseDeclared, pickInputs, withHostDefaults } from "./inputs";
+import { parseDeclared, pickInputs, withHostDefaults, type Ct } from "./inputs";
 import { liveAdmission, roomAdmission } from "./move-plan";
 import { noteBound } from "./rolling";
 
@@ -15,7 +15,7 @@ import { noteBound } from "./rolling";
  * The declaration, admitted on its host before anything is made: a move's room on its target
  * first, then the inputs, the host's facts, owners, budgets and disk, then whether a live move can be had.
  */
-export async function check(olds: Props, news: Props): Promise<CheckResult> {
+export async function check(olds: Partial<State<Ct>>, news: Unchecked<Ct>): Promise<TypedCheck<Ct>> {
   const room = await roomAdmission(olds, news);
   if (room.length) return { failures: room };
   const r = await admitted(olds, news);
@@ -25,7 +25,7 @@ export async function check(olds: Props, news: Props): Promise<CheckResult> {
   return failures.length ? { failures } : r;
 }
 
-async function admitted(olds: Props, news: Props): Promise<CheckResult> {
+async function admitted(olds: Partial<State<Ct>>, news: Unchecked<Ct>): Promise<TypedCheck<Ct>> {
   let inputs = withHostDefaults(olds, pickInputs(news), news.hostDefaults);
   if (containsUnknown(inputs)) return { inputs };
   const r = parseDeclared(inputs);

@@ -7,11 +7,11 @@ import type { ClaimsSnapshot, ContainerSnapshot } from "../../kernel/container/s
 import { connectionKey } from "../../kernel/connection";
 import { StepError } from "../../kernel/transaction";
 import { ownerConflict, ownerOf, recordedOwner } from "../ownership";
-import type { CreateResult, Props } from "../provider-types";
+import type { Created, Inputs } from "../kind";
 import { pauseHook } from "../test-hooks";
 import { decideNet, decideRange } from "./allocate";
 import { context, hash, operate, sameSpec, site, specOf, type Ctx } from "./context";
-import { parse } from "./inputs";
+import { parse, type Ct } from "./inputs";
 import { migratedHere } from "./move-records";
 import { hasNetworking } from "./network";
 import { observe, observedFromReport, outputs } from "./observe";
@@ -22,7 +22,7 @@ import { ensureRange, uidBaseOf } from "./userns";
 const idOf = (a: ContainerArgs) => `${connectionKey(a.host.connection)}/${a.host.prefix}/${a.name}`;
 
 /** Makes the container on its host in one script, or takes over the one of that name a lost state left there. */
-export async function createContainer(inputs: Props): Promise<CreateResult> {
+export async function createContainer(inputs: Inputs<Ct>): Promise<Created<Ct>> {
   const a = parse(inputs);
   const c = await context(a, "create");
   // decided from the claims alone (no runtime list: a create of hundreds would read it for each)
@@ -58,7 +58,7 @@ export async function createContainer(inputs: Props): Promise<CreateResult> {
 }
 
 /** create, with the migration's outputs: a bundle a migration brought keeps its record. */
-export async function create(inputs: Props): Promise<CreateResult> {
+export async function create(inputs: Inputs<Ct>): Promise<Created<Ct>> {
   const a = parse(inputs);
   const existed = (await (await context(a, "create")).snapshots.claims()).bundles.has(a.name);
   const r = await createContainer(inputs);
@@ -67,7 +67,7 @@ export async function create(inputs: Props): Promise<CreateResult> {
 }
 
 /** One try of a create: decisions from the snapshot, then one script. */
-async function createOnce(c: Ctx, a: ContainerArgs, inputs: Props, snap: ClaimsSnapshot): Promise<Observed> {
+async function createOnce(c: Ctx, a: ContainerArgs, inputs: Inputs<Ct>, snap: ClaimsSnapshot): Promise<Observed> {
   const releases: (() => void)[] = [];
   try {
     const uid = decideRange(c, a, snap);
@@ -111,7 +111,7 @@ async function createOnce(c: Ctx, a: ContainerArgs, inputs: Props, snap: ClaimsS
  * A container of this name is already on the host (state lost, or the provider killed mid-create).
  * If it was made from the same declaration, take it over without restarting it; otherwise refuse.
  */
-async function adopt(c: Ctx, a: ContainerArgs, inputs: Props, spec: unknown, snap: ContainerSnapshot) {
+async function adopt(c: Ctx, a: ContainerArgs, inputs: Inputs<Ct>, spec: ReturnType<typeof specOf>, snap: ContainerSnapshot): Promise<Created<Ct>> {
   const meta = await readBundleRecord(c.t, c.bundle);
   const conflict = ownerConflict(`container ${a.name} under prefix ${a.host.prefix} on host ${c.t.target}`, recordedOwner(meta), ownerOf(inputs), a.adopt);
   if (conflict) throw new Error(`${c.t.target}: ${conflict}`);
@@ -119,7 +119,7 @@ async function adopt(c: Ctx, a: ContainerArgs, inputs: Props, spec: unknown, sna
   // rebuilt from this declaration (its writable layer kept)
   const recordLost = snap.damaged.get(a.name)?.includes("kslice.json") ?? false;
   const recorded = recordLost ? hash(spec) : meta ? (JSON.parse(meta) as { specHash?: string }).specHash : undefined;
-  if (!sameSpec(recorded, spec as Record<string, unknown>, true)) {
+  if (!sameSpec(recorded, spec, true)) {
     throw new Error(
       `${c.t.target}: a container named ${a.name} already exists under prefix ${a.host.prefix} with another declaration; delete it or choose another name`,
     );

@@ -1,13 +1,13 @@
 import { readBundleRecord } from "../../kernel/container/bundle-state";
 import { ownerOf, recordedOwner } from "../ownership";
-import type { Props } from "../provider-types";
+import type { State } from "../kind";
 import { context } from "./context";
-import { parse } from "./inputs";
+import { parse, type Ct } from "./inputs";
 import { removeContainer } from "./steps";
 import { warn } from "../../log";
 
 /** Removes the container and everything it has on its host; one of another owner now (adopted) stays. */
-export async function deleteContainer(_id: string, props: Props): Promise<void> {
+export async function deleteContainer(_id: string, props: State<Ct>): Promise<void> {
   const a = parse(props);
   const c = await context(a, "delete");
   // taken over by another owner (adopt: true): it is theirs now, and stays

@@ -1,11 +1,12 @@
 import { withDetail } from "../diff-detail";
 import { hostMoved } from "../host-identity";
 import { ownerOf } from "../ownership";
-import type { DiffResult, Props } from "../provider-types";
+import type { Inputs, State } from "../kind";
+import type { DiffResult } from "../provider-types";
 import { containsUnknown } from "../unknown";
 import { context } from "./context";
 import { diskReplaces } from "./disk";
-import { parse, pickInputs, replaceKeys } from "./inputs";
+import { parse, pickInputs, replaceKeys, type Ct } from "./inputs";
 import { reachableLeftBehind } from "./left-behind";
 import { announce, moveOf } from "./move-plan";
 import { leftBehindOf } from "./move-records";
@@ -17,7 +18,7 @@ import { drifted } from "./observe";
  * (the keys it contradicts are named in the engine's display); and left-behind copies whose host
  * answers again (removed by the update).
  */
-export async function diff(_id: string, olds: Props, news: Props): Promise<DiffResult> {
+export async function diff(_id: string, olds: State<Ct>, news: Inputs<Ct>): Promise<DiffResult> {
   if (containsUnknown(pickInputs(news))) return { changes: true };
   const move = containsUnknown(news) ? undefined : await moveOf(olds, news);
   if (move) {
@@ -29,7 +30,7 @@ export async function diff(_id: string, olds: Props, news: Props): Promise<DiffR
   return { changes: (await reachableLeftBehind(olds)).length > 0 };
 }
 
-async function declaredOrDrifted(olds: Props, news: Props): Promise<DiffResult> {
+async function declaredOrDrifted(olds: State<Ct>, news: Inputs<Ct>): Promise<DiffResult> {
   const o = parse(olds);
   const a = parse(news);
   const replaces: string[] = replaceKeys.filter((k) => JSON.stringify(o[k]) !== JSON.stringify(a[k]));

@@ -1,3 +1,5 @@
+import { lifecycle, type TypedLifecycle } from "../kind";
+import { containerKind } from "../kinds";
 import type { LifecycleImpl } from "../provider-types";
 import { check } from "./check";
 import { create } from "./create";
@@ -21,7 +23,7 @@ import { update } from "./update";
  *                 and create share one permit; a restart and a move take one; diff names the
  *                 replacements that wait
  */
-export const containerLifecycle: LifecycleImpl = {
+const typed: TypedLifecycle<typeof containerKind> = {
   check,
   diff: async (id, olds, news) => announceReplacement(news, await diff(id, olds, news)),
   create: (inputs) => creating(inputs, () => create(inputs)),
@@ -29,6 +31,8 @@ export const containerLifecycle: LifecycleImpl = {
   update,
   delete: (id, props) => deleting(props, () => deleteContainer(id, props)),
 };
+
+export const containerLifecycle: LifecycleImpl = lifecycle(containerKind, typed);
 
 export { declaration, replaceKeys, withHostDefaults } from "./inputs";
 export { removeContainer } from "./steps";

@@ -1,7 +1,8 @@
 import { containerArgs, disk, type ContainerArgs } from "../../../schema/container";
 import { parseInput, type InputFailure } from "../../../schema/issues";
-import type { Props } from "../provider-types";
+import type { State, Unchecked } from "../kind";
 import { kindInputs } from "../kind";
+import { containerKind } from "../kinds";
 import { containsUnknown } from "../unknown";
 
 /**
@@ -9,11 +10,12 @@ import { containsUnknown } from "../unknown";
  * without `owner` (kept in state, never diffed: see ownership.ts) and `diskFrom` (a `disk` that
  * check took from the Host's defaults: withHostDefaults).
  */
-const { pickInputs, declared } = kindInputs(containerArgs, { kept: ["owner", "diskFrom"] });
+const { pickInputs, declared } = kindInputs(containerKind);
+export type Ct = typeof containerKind;
 export { pickInputs };
 
 /** Inputs a running container cannot take: changing them replaces it (delete first: names are unique). */
-export const replaceKeys = ["name", "parent", "rootfs", "command", "env", "workingDir", "user", "hostname", "mounts", "security"] as const;
+export const replaceKeys = containerKind.replaces;
 
 /**
  * The Host's default disk limit (its `defaults.disk`, passed along as `hostDefaults`) for a
@@ -22,7 +24,7 @@ export const replaceKeys = ["name", "parent", "rootfs", "command", "env", "worki
  * limit does not get one from a later default: adding a disk is a replacement, and its writable
  * layer would be lost without the user having asked. A removed default leaves the last one.
  */
-export function withHostDefaults(olds: Props, inputs: Props, hostDefaults: unknown): Props {
+export function withHostDefaults(olds: Partial<State<Ct>>, inputs: Unchecked<Ct>, hostDefaults: unknown): Unchecked<Ct> {
   if (inputs.disk !== undefined) return inputs;
   const d =
     hostDefaults && typeof hostDefaults === "object" && !containsUnknown(hostDefaults) ? disk.safeParse((hostDefaults as { disk?: unknown }).disk) : undefined;
@@ -37,11 +39,11 @@ export function withHostDefaults(olds: Props, inputs: Props, hostDefaults: unkno
 // per declaration (its JSON text) and per object; frozen, since calls share it. Process-wide: a
 // parse of the program's inputs, not a read of any host.
 type Parsed = { ok: true; value: ContainerArgs } | { ok: false; failures: InputFailure[] };
-const parsed = new WeakMap<Props, Parsed>();
+const parsed = new WeakMap<object, Parsed>();
 const byText = new Map<string, Parsed>();
 const byTextMax = 4096;
 
-export function parseDeclared(props: Props): Parsed {
+export function parseDeclared(props: Unchecked<Ct>): Parsed {
   let r = parsed.get(props);
   if (r) return r;
   const d = declared(props);
@@ -66,12 +68,12 @@ function deepFreeze<T>(v: T): T {
 }
 
 /** The declaration in props (inputs or outputs), or undefined when it is not a valid one. */
-export function declaration(props: Props): ContainerArgs | undefined {
+export function declaration(props: Unchecked<Ct>): ContainerArgs | undefined {
   const r = parseDeclared(props);
   return r.ok ? r.value : undefined;
 }
 
-export function parse(props: Props): ContainerArgs {
+export function parse(props: Unchecked<Ct>): ContainerArgs {
   const r = parseDeclared(props);
   if (!r.ok) throw new Error(r.failures.map((f) => `${f.property}: ${f.reason}`).join("; "));
   return r.value;

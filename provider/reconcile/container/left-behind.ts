@@ -3,14 +3,15 @@ import { readBundleRecord } from "../../kernel/container/bundle-state";
 import { hostLayout } from "../../kernel/container/layout";
 import { forgetReads, hostContext } from "../host-context";
 import { ownerOf, recordedOwner } from "../ownership";
-import type { Props } from "../provider-types";
+import type { State } from "../kind";
+import type { Ct } from "./inputs";
 import { deleteContainer } from "./delete";
 import { quick, reach } from "./move-plan";
 import { leftBehindOf, type LeftBehind } from "./move-records";
 import { info, warn } from "../../log";
 
 /** Left-behind copies whose host answers again (short connect timeout: a lost host stays cheap). */
-export async function reachableLeftBehind(props: Props): Promise<LeftBehind[]> {
+export async function reachableLeftBehind(props: Pick<State<Ct>, "leftBehind">): Promise<LeftBehind[]> {
   const all = leftBehindOf(props);
   const answers = await Promise.all(all.map(async (l) => ("h" in (await reach({ connection: l.connection, prefix: l.prefix }, true)) ? l : undefined)));
   return answers.filter((l): l is LeftBehind => l !== undefined);
@@ -21,7 +22,7 @@ export async function reachableLeftBehind(props: Props): Promise<LeftBehind[]> {
  * kslice.json names this resource's URN as owner); one of another owner is left alone and
  * forgotten. Returns the records still waiting for their host.
  */
-export async function cleanLeftBehind(id: string, props: Props): Promise<LeftBehind[]> {
+export async function cleanLeftBehind(id: string, props: State<Ct>): Promise<LeftBehind[]> {
   const all = leftBehindOf(props);
   if (!all.length) return all;
   const back = await reachableLeftBehind(props);

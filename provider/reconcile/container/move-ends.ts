@@ -5,7 +5,8 @@ import { writeMoveRecord } from "../../kernel/container/migrate";
 import { checkpointOnSource, streamImages, type LiveEnd, type MoveEnd } from "../../kernel/container/move";
 import { StepError } from "../../kernel/transaction";
 import { forgetReads, type HostContext } from "../host-context";
-import type { Props, UpdateResult } from "../provider-types";
+import type { Inputs, State, Updated } from "../kind";
+import type { Ct } from "./inputs";
 import { createContainer } from "./create";
 import { deleteContainer } from "./delete";
 import { where } from "./move-plan";
@@ -56,7 +57,7 @@ export const mib = (n: number) => `${(n / 2 ** 20).toFixed(1)} MiB`;
  * The last step of a move: the container goes from the source. When that fails, it runs on the
  * target already: the copy on the source goes at a later up, when that host answers (leftBehind).
  */
-export async function removeSource(id: string, olds: Props, o: ContainerArgs, toName: string, fromName: string): Promise<LeftBehind[]> {
+export async function removeSource(id: string, olds: State<Ct>, o: ContainerArgs, toName: string, fromName: string): Promise<LeftBehind[]> {
   try {
     await deleteContainer(id, olds);
     return leftBehindOf(olds);
@@ -75,11 +76,19 @@ export async function removeSource(id: string, olds: Props, o: ContainerArgs, to
  * keeps its pid; one the interruption left unstarted is started now), the source removed if it is
  * still there, and the migration's own record kept as lastMigration.
  */
-export async function takeOver(id: string, olds: Props, news: Props, o: ContainerArgs, a: ContainerArgs, prior: Move, h: HostContext): Promise<UpdateResult> {
+export async function takeOver(
+  id: string,
+  olds: State<Ct>,
+  news: Inputs<Ct>,
+  o: ContainerArgs,
+  a: ContainerArgs,
+  prior: Move,
+  h: HostContext,
+): Promise<Updated<Ct>> {
   const fromName = where(o.host, a.host);
   const toName = where(a.host, o.host);
   info(`container ${a.name}: the migration from ${fromName} to ${toName} was interrupted after its data moved: taken over on ${toName} as it is`);
-  const outs = (await step("take over on target", toName, () => createContainer(news))).outs ?? {};
+  const outs = (await step("take over on target", toName, () => createContainer(news))).outs;
   let record = prior.result;
   if (!record) {
     const downtimeMs = a.state === "running" && prior.stoppedAt ? Date.now() - prior.stoppedAt : null;
@@ -106,7 +115,7 @@ export async function takeOver(id: string, olds: Props, news: Props, o: Containe
 }
 
 /** The source cannot be reached: fail naming it, or (onSourceLost: "recreate") create afresh on the target. */
-export async function sourceLost(olds: Props, news: Props, o: ContainerArgs, a: ContainerArgs, why: string): Promise<UpdateResult> {
+export async function sourceLost(olds: State<Ct>, news: Inputs<Ct>, o: ContainerArgs, a: ContainerArgs, why: string): Promise<Updated<Ct>> {
   const fromName = where(o.host, a.host);
   const toName = where(a.host, o.host);
   if (a.onSourceLost === "fail") {
@@ -117,7 +126,7 @@ export async function sourceLost(olds: Props, news: Props, o: ContainerArgs, a: 
   warn(
     `container ${a.name}: host ${fromName} cannot be reached (${why}): re-created EMPTY on ${toName}; its data on ${fromName} is lost to it (removed when that host answers again)`,
   );
-  const created = (await createContainer(news)).outs ?? {};
+  const created = (await createContainer(news)).outs;
   forgetReads();
   const leftBehind = [
     ...leftBehindOf(olds),

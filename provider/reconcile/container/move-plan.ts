@@ -11,10 +11,10 @@ import { chooseRuntime } from "../../kernel/host-facts";
 import { showSize } from "../disk-budget";
 import { hostContext, type HostContext } from "../host-context";
 import { hostMoved, machineIdentity } from "../host-identity";
-import type { Props } from "../provider-types";
+import type { State, Unchecked } from "../kind";
 import { containsUnknown } from "../unknown";
 import { promisedBytes } from "./disk";
-import { declaration, replaceKeys, withHostDefaults } from "./inputs";
+import { declaration, replaceKeys, withHostDefaults, type Ct } from "./inputs";
 import { interrupted } from "./move-records";
 import { hasNetworking } from "./network";
 import { info, warn } from "../../log";
@@ -48,7 +48,7 @@ export async function reach(host: HostRef, fast = false): Promise<{ h: HostConte
  * A change of host that is a move: nothing else that replaces changed, and the machine or the
  * prefix is another. Diff and update take it (the container migrates) instead of a replacement.
  */
-export async function moveOf(olds: Props, news: Props): Promise<{ o: ContainerArgs; a: ContainerArgs } | undefined> {
+export async function moveOf(olds: Partial<State<Ct>>, news: Unchecked<Ct>): Promise<{ o: ContainerArgs; a: ContainerArgs } | undefined> {
   const o = declaration(olds);
   const a = declaration(news);
   if (!o || !a) return undefined;
@@ -123,7 +123,7 @@ export async function announce(o: ContainerArgs, a: ContainerArgs, owner: string
  * taken. Hosts that cannot be reached are left to diff and update (onSourceLost), and a target that
  * already holds the container's image (an interrupted move) needs no new room.
  */
-export async function roomAdmission(olds: Props, news: Props): Promise<InputFailure[]> {
+export async function roomAdmission(olds: Partial<State<Ct>>, news: Unchecked<Ct>): Promise<InputFailure[]> {
   if (containsUnknown(news)) return [];
   const o = declaration(olds);
   // the disk the check will give it: declared, or the Host's default
@@ -171,7 +171,7 @@ async function movingEnds(o: ContainerArgs, a: ContainerArgs) {
  * checkpoint and restore (naming the host and why). A source that cannot be reached is left to
  * diff and update (onSourceLost).
  */
-export async function liveAdmission(olds: Props, inputs: Props): Promise<InputFailure[]> {
+export async function liveAdmission(olds: Partial<State<Ct>>, inputs: Unchecked<Ct>): Promise<InputFailure[]> {
   if (inputs.migration !== "live") return [];
   const o = declaration(olds);
   const a = declaration(inputs);

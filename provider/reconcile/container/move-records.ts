@@ -5,7 +5,7 @@ import { hostLayout } from "../../kernel/container/layout";
 import { readMoveRecord } from "../../kernel/container/migrate";
 import { hostContext, type HostContext } from "../host-context";
 import { recordedOwner } from "../ownership";
-import type { Props } from "../provider-types";
+import type { ContainerOutputs } from "../kinds";
 
 /** Where a container was left when its source could not be reached (onSourceLost: "recreate"). */
 export interface LeftBehind {
@@ -78,11 +78,11 @@ export async function migratedHere(a: ContainerArgs, owner: string | undefined):
   return meta !== undefined && recordedOwner(meta) === owner && m?.phase === "started" && m.result ? m.result : null;
 }
 
-export function leftBehindOf(props: Props): LeftBehind[] {
-  return Array.isArray(props.leftBehind) ? (props.leftBehind as LeftBehind[]) : [];
+export function leftBehindOf(props: { leftBehind?: LeftBehind[] | null }): LeftBehind[] {
+  return Array.isArray(props.leftBehind) ? props.leftBehind : [];
 }
 
 /** Migration outputs kept across updates and refreshes. */
-export function carried(olds: Props): Props {
+export function carried(olds: Partial<Pick<ContainerOutputs, "lastMigration" | "leftBehind">>): Pick<ContainerOutputs, "lastMigration" | "leftBehind"> {
   return { lastMigration: olds.lastMigration ?? null, leftBehind: leftBehindOf(olds) };
 }

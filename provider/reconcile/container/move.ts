@@ -7,7 +7,8 @@ import { chooseRuntime } from "../../kernel/host-facts";
 import { baseOf, lowerOf } from "../../kernel/container/rootfs";
 import { forgetReads, type HostContext } from "../host-context";
 import { ownerOf } from "../ownership";
-import type { Props, UpdateResult } from "../provider-types";
+import type { Inputs, State, Updated } from "../kind";
+import type { Ct } from "./inputs";
 import { pauseAt, pauseHook } from "../test-hooks";
 import { applyDeclaration } from "./apply";
 import { context } from "./context";
@@ -78,7 +79,7 @@ async function copyUpper(from: End, to: End, a: ContainerArgs, container: string
  * (stopInit takes any state: running, paused, exited, missing), so that the downtime holds only
  * the stop itself. The migration keeps the source's outputs it had.
  */
-async function stopForMove(props: Props): Promise<void> {
+async function stopForMove(props: State<Ct>): Promise<void> {
   const a = parse(props);
   const c = await context(a, "update");
   try {
@@ -93,7 +94,7 @@ async function stopForMove(props: Props): Promise<void> {
  * declaration: the start alone, without update's reads before it (its records, disk and state are
  * the create's). It runs when this resolves, which ends the downtime; `outputs` reads them after.
  */
-async function startForMove(news: Props, restoreFrom?: string): Promise<{ outputs: () => Promise<Props> }> {
+async function startForMove(news: Inputs<Ct>, restoreFrom?: string): Promise<{ outputs: () => Promise<State<Ct>> }> {
   const a = parse(news);
   const c = await context(a, "update");
   try {
@@ -104,7 +105,7 @@ async function startForMove(news: Props, restoreFrom?: string): Promise<{ output
   return { outputs: async () => outputs(a, news, c, await observe(c, a)) };
 }
 /** Moves a container from olds' host to news' host; see the file's comment. */
-export async function migrate(id: string, olds: Props, news: Props, o: ContainerArgs, a: ContainerArgs): Promise<UpdateResult> {
+export async function migrate(id: string, olds: State<Ct>, news: Inputs<Ct>, o: ContainerArgs, a: ContainerArgs): Promise<Updated<Ct>> {
   const fromName = where(o.host, a.host);
   const toName = where(a.host, o.host);
   const source = await reach(o.host);
@@ -135,7 +136,7 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
     ? prior.templateBuilt
     : !("path" in baseOf(a.rootfs)) && !(await hasTemplate(target.h.t, lowerOf(hostLayout(a.host.prefix), a.rootfs)));
   const move = (m: Omit<Move, "source" | "templateBuilt">) => writeMoveRecord(target.h.t, dst, { source: sourceOf(o), templateBuilt, ...m });
-  let created: Props | undefined;
+  let created: State<Ct> | undefined;
   let stopped = false;
   let bytes = 0;
   let precopyBytes = 0;
@@ -151,11 +152,11 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
   let stoppedAt = 0;
   const imageBytes = { pre: 0, final: 0 };
   const preDumps: { pages: number; images: number }[] = [];
-  let outs: Props;
+  let outs: State<Ct>;
   let record: MigrationRecord;
   try {
     // made first (its template built if missing) while the source still runs: shorter downtime
-    created = (await step("create on target (unstarted)", toName, () => createContainer({ ...news, state: "stopped" }))).outs ?? {};
+    created = (await step("create on target (unstarted)", toName, () => createContainer({ ...news, state: "stopped" }))).outs;
     if (before.props && wasRunning && !prior) {
       // copied while it runs, then only what changed while it is stopped: the downtime is the changes'
       since = (await step("clock on source", fromName, () => hostClock(from.h.t))) - 2;
@@ -212,7 +213,7 @@ export async function migrate(id: string, olds: Props, news: Props, o: Container
       const started = await lap(what, () => step(name, toName, () => startForMove(news, live ? `${checkpointDir(dst)}/final` : undefined)));
       downtimeMs = stoppedAt ? Date.now() - stoppedAt : null;
       outs = await step(name, toName, started.outputs);
-    } else outs = (await step("record on target", toName, () => applyDeclaration(created!, news))).outs ?? {};
+    } else outs = (await step("record on target", toName, () => applyDeclaration(created!, news))).outs;
     record = {
       from: fromName,
       to: toName,

@@ -5,7 +5,8 @@ import { expectedSecurity, parseSecurity, readSpecAndInit, securityDrift } from 
 import type { ContainerSnapshot } from "../../kernel/container/snapshot";
 import { sysctlDrift } from "../../kernel/container/sysctl";
 import { machineIdentity } from "../host-identity";
-import type { Props } from "../provider-types";
+import type { Inputs, State } from "../kind";
+import type { Ct } from "./inputs";
 import { hash, planCtx, sameSpec, specOf, type Ctx } from "./context";
 import { diskDrift } from "./disk";
 import { pickInputs } from "./inputs";
@@ -68,7 +69,7 @@ export async function observeSysctls(c: Ctx, a: ContainerArgs, pid: number): Pro
 }
 
 /** The outputs: the inputs as given, and what the kernel shows. */
-export function outputs(a: ContainerArgs, inputs: Props, c: Ctx, seen: Observed): Props {
+export function outputs(a: ContainerArgs, inputs: Inputs<Ct>, c: Ctx, seen: Observed): State<Ct> {
   return {
     ...pickInputs(inputs),
     runtimeId: a.name,
@@ -119,7 +120,7 @@ export async function drifted(c: Ctx, a: ContainerArgs, recordedPid: unknown): P
 export async function observedFromReport(
   c: Ctx,
   a: ContainerArgs,
-  spec: unknown,
+  spec: ReturnType<typeof specOf>,
   uidBase: number | undefined,
   addresses: Map<string, string>,
   out: string,
@@ -137,7 +138,7 @@ export async function observedFromReport(
     addresses,
     net: undefined,
     uidBase,
-    security: sec ? securityDrift(expectedSecurity(spec as Record<string, unknown>), sec) : [],
+    security: sec ? securityDrift(expectedSecurity(spec), sec) : [],
     // applied by the runtime from the spec at create
     sysctls: new Map(),
   };

@@ -1,12 +1,15 @@
 import { rolling, type Rolling } from "../../../schema/container";
 import { info } from "../../log";
-import type { DiffResult, Props } from "../provider-types";
+import type { DiffResult } from "../provider-types";
+
+/** What the permits read of a replica (its inputs or state): its bound and its name. */
+type Replica = { rolling?: unknown; name?: unknown };
 
 /** A replacement's delete keeps its permit this long for the create that replaces it (which may fail first). */
 const keptMs = 30_000;
 
 /** The bound in props (inputs or state), or undefined: none declared (check refuses a bad one, by the Container's schema). */
-export function rollingOf(props: Props): Rolling | undefined {
+export function rollingOf(props: Replica): Rolling | undefined {
   const r = rolling.safeParse(props.rolling);
   return r.success ? r.data : undefined;
 }
@@ -45,7 +48,7 @@ const declaredBounds = new Map<string, number>();
  * Notes the declared bound; check calls it. The engine checks a resource's new inputs before its
  * steps, so the bound a delete-before-replace runs under is the one declared now, not the state's.
  */
-export function noteBound(props: Props): void {
+export function noteBound(props: Replica): void {
   const r = rollingOf(props);
   if (r) declaredBounds.set(r.group, r.maxUnavailable);
 }
@@ -57,7 +60,7 @@ function permitsOf(r: Rolling): Permits {
 }
 
 /** f while holding one of the group's permits: a restart or a move in place. */
-export async function disrupting<T>(props: Props, f: () => Promise<T>): Promise<T> {
+export async function disrupting<T>(props: Replica, f: () => Promise<T>): Promise<T> {
   const r = rollingOf(props);
   if (!r) return f();
   const p = permitsOf(r);
@@ -75,7 +78,7 @@ export async function disrupting<T>(props: Props, f: () => Promise<T>): Promise<
  * it back after keptMs. Other deletes (a destroy, a replica removed) take none: what they take down
  * is not to come back, and holding a permit each would run them one per keptMs.
  */
-export async function deleting(props: Props, f: () => Promise<void>): Promise<void> {
+export async function deleting(props: Replica, f: () => Promise<void>): Promise<void> {
   const r = rollingOf(props);
   if (!r || !replacing.get(r.group)?.has(String(props.name))) return f();
   const p = permitsOf(r);
@@ -96,7 +99,7 @@ export async function deleting(props: Props, f: () => Promise<void>): Promise<vo
 }
 
 /** A create, with the permit its replaced container's delete kept, given back when it is done. */
-export async function creating<T>(props: Props, f: () => Promise<T>): Promise<T> {
+export async function creating<T>(props: Replica, f: () => Promise<T>): Promise<T> {
   const r = rollingOf(props);
   const p = r && groups.get(r.group);
   const name = String(props.name);
@@ -115,7 +118,7 @@ export async function creating<T>(props: Props, f: () => Promise<T>): Promise<T>
  * Says at preview which replacements of a group wait for a turn: diff sees each replica once, so
  * the ones past the bound are named as they come (which of them goes first is the engine's order).
  */
-export function announceReplacement(props: Props, r: DiffResult): DiffResult {
+export function announceReplacement(props: Replica, r: DiffResult): DiffResult {
   const b = rollingOf(props);
   if (!b || !r.replaces?.length) return r;
   let names = replacing.get(b.group);

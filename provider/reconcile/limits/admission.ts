@@ -7,7 +7,8 @@ import { connectionKey } from "../../kernel/connection";
 import { declaredParentDisk, recordedDisk } from "../disk-budget";
 import type { HostContext } from "../host-context";
 import { claim, ownerConflict, recordedOwner } from "../ownership";
-import type { Props } from "../provider-types";
+import type { State } from "../kind";
+import type { limitsKind } from "../kinds";
 import { declared, nodePath, planContext } from "./inputs";
 
 /**
@@ -15,7 +16,12 @@ import { declared, nodePath, planContext } from "./inputs";
  * (kslice's own record: crash recovery, taken over; another owner's or none: adopt: true); a node
  * another owner took over.
  */
-export async function ownerAdmission(a: ResourceLimitsArgs, h: HostContext, olds: Props, owner: string | undefined): Promise<InputFailure[]> {
+export async function ownerAdmission(
+  a: ResourceLimitsArgs,
+  h: HostContext,
+  olds: Partial<State<typeof limitsKind>>,
+  owner: string | undefined,
+): Promise<InputFailure[]> {
   const failures: InputFailure[] = [];
   const path = nodePath(a);
   const where = `cgroup ${a.host.prefix}/${path} on host ${h.t.target}`;

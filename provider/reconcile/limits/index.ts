@@ -6,7 +6,9 @@ import { hostContext } from "../host-context";
 import { hostMoved, machineIdentity } from "../host-identity";
 import { observedInputs } from "../limits-observed";
 import { ownerConflict, ownerOf, recordedOwner } from "../ownership";
-import type { CheckResult, DiffResult, LifecycleImpl } from "../provider-types";
+import { lifecycle, type TypedLifecycle } from "../kind";
+import { limitsKind } from "../kinds";
+import type { LifecycleImpl } from "../provider-types";
 import { containsUnknown } from "../unknown";
 import { unreachableAtCheck } from "../unreachable";
 import { limitsAdmission, ownerAdmission, parentDiskBudget } from "./admission";
@@ -17,8 +19,8 @@ export { limitsAdmission, parentDiskBudget } from "./admission";
 export { declaredParentLimits, removedLimits } from "./inputs";
 
 /** The ResourceLimits' lifecycle: a cgroup node with its limits and its record (owner, disk budget) on the host. */
-export const limitsLifecycle: LifecycleImpl = {
-  async check(olds, news): Promise<CheckResult> {
+const typed: TypedLifecycle<typeof limitsKind> = {
+  async check(olds, news) {
     const inputs = pickInputs(news);
     if (containsUnknown(inputs)) return { inputs };
     const r = parseInput(resourceLimitsArgs, declared(inputs));
@@ -39,11 +41,11 @@ export const limitsLifecycle: LifecycleImpl = {
     return { inputs: { ...inputs, host: r.value.host, onDeleteWithProcesses: r.value.onDeleteWithProcesses, adopt: r.value.adopt } };
   },
 
-  async diff(_id, olds, news): Promise<DiffResult> {
+  async diff(_id, olds, news) {
     // Unknown during preview: say "changes" and let the real update decide, never a guessed replace.
     const n = pickInputs(news);
     if (containsUnknown(n)) return { changes: true };
-    const replaces: string[] = (["name", "parent"] as const).filter((k) => JSON.stringify(n[k]) !== JSON.stringify(olds[k]));
+    const replaces: string[] = limitsKind.replaces.filter((k) => JSON.stringify(n[k]) !== JSON.stringify(olds[k]));
     const o = parse(olds);
     const a = parse(n);
     if (await hostMoved(olds, o.host, a.host)) replaces.push("host");
@@ -100,7 +102,7 @@ export const limitsLifecycle: LifecycleImpl = {
     const ctx = await planContext(h, a.limits);
     const files = await h.cgroups.read(path);
     const drift = h.cgroups.drift(h.cgroups.plan(a.limits, ctx), files).map((d) => d.setting);
-    const limits = drift.length ? observedInputs(props.limits as Record<string, Record<string, unknown>>, drift, h.cgroups.observe(files, ctx)) : props.limits;
+    const limits = drift.length ? observedInputs(props.limits, drift, h.cgroups.observe(files, ctx)) : props.limits;
     return { id, props: { ...props, ...(limits !== undefined ? { limits } : {}), path, machineId: machineIdentity(h.facts, a.host.connection) } };
   },
 
@@ -154,3 +156,5 @@ export const limitsLifecycle: LifecycleImpl = {
     await forget();
   },
 };
+
+export const limitsLifecycle: LifecycleImpl = lifecycle(limitsKind, typed);

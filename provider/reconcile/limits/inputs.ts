@@ -1,14 +1,15 @@
 import { limits as limitsSchema, type Limits } from "../../../schema/limits";
-import { resourceLimitsArgs, type ResourceLimitsArgs } from "../../../schema/resource-limits";
+import type { ResourceLimitsArgs } from "../../../schema/resource-limits";
 import { resolveBlockDevices } from "../../kernel/block-devices";
 import type { PlanContext } from "../../kernel/cgroup/settings";
 import type { HostContext } from "../host-context";
 import { kindInputs } from "../kind";
+import { limitsKind } from "../kinds";
 import { containsUnknown } from "../unknown";
 
 export const periodUs = 100_000;
 
-export const { parse, pickInputs, declared } = kindInputs(resourceLimitsArgs, { kept: ["owner"] });
+export const { parse, pickInputs, declared } = kindInputs(limitsKind);
 
 /** A parent's declared limits as its ResourceLimits passed them (unknown or invalid: none). */
 export function declaredParentLimits(v: unknown): Limits | undefined {

@@ -1,16 +1,17 @@
 import { kindInputs } from "../kind";
+import { networkKind } from "../kinds";
 import { parseSubnet } from "../../../schema/ipv4";
 import { canonical6, parseSubnet6 } from "../../../schema/ipv6";
-import { defaultGateway, defaultGateway6, networkArgs, type NetworkArgs } from "../../../schema/network";
+import { defaultGateway, defaultGateway6, type NetworkArgs } from "../../../schema/network";
 import { hostLayout } from "../../kernel/container/layout";
 import type { NetworkSpec } from "../../kernel/network/bridge";
 import { defaultBridge } from "../../kernel/network/names";
 import { NetworkHost } from "../../kernel/network/host";
 import { forgetReads, hostContext, type EngineCall } from "../host-context";
 
-export const { keys: inputKeys, pickInputs, declared, parse } = kindInputs(networkArgs, { kept: ["owner"] });
+export const { keys: inputKeys, pickInputs, declared, parse } = kindInputs(networkKind);
 /** A network's identity on the host: another value is another bridge (and its containers' addresses). */
-export const replaceKeys = ["name", "subnet", "gateway", "bridge", "subnet6", "gateway6"] as const;
+export const replaceKeys = networkKind.replaces;
 
 /** The declaration with its defaults: the gateway is the subnet's first address, the bridge named after the network. */
 export function networkSpec(a: NetworkArgs): NetworkSpec {

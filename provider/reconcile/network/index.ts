@@ -8,7 +8,9 @@ import { networkRules, ruleComments } from "../../kernel/network/nft";
 import { forgetReads } from "../host-context";
 import { connectionChanged, hostMoved } from "../host-identity";
 import { ownerConflict, ownerOf } from "../ownership";
-import type { CheckResult, DiffResult, LifecycleImpl, Props } from "../provider-types";
+import { lifecycle, type State, type TypedLifecycle } from "../kind";
+import { networkKind } from "../kinds";
+import type { LifecycleImpl } from "../provider-types";
 import { containsUnknown } from "../unknown";
 import { unreachableAtCheck } from "../unreachable";
 import { admission, claims } from "./admission";
@@ -19,8 +21,8 @@ import { warn } from "../../log";
 /** The Network's lifecycle: check admits it on its host (admission.ts), diff and read probe the kernel (observe.ts). */
 export { networkSpec } from "./context";
 
-export const networkLifecycle: LifecycleImpl = {
-  async check(_olds, news): Promise<CheckResult> {
+const typed: TypedLifecycle<typeof networkKind> = {
+  async check(_olds, news) {
     const inputs = pickInputs(news);
     if (containsUnknown(inputs)) return { inputs };
     const r = parseInput(networkArgs, declared(inputs));
@@ -60,7 +62,7 @@ export const networkLifecycle: LifecycleImpl = {
     }
   },
 
-  async diff(_id, olds, news): Promise<DiffResult> {
+  async diff(_id, olds, news) {
     const n = pickInputs(news);
     if (containsUnknown(n)) return { changes: true };
     const o = parse(olds);
@@ -129,7 +131,7 @@ export const networkLifecycle: LifecycleImpl = {
     const nat = a.nat && o.probe.ipForward && present((r) => r.rule.startsWith("ip saddr"));
     const isolated = a.isolated && present((r) => r.chain === "forward");
     // left out when left out and the kernel agrees with the default (no perpetual diff)
-    const seen: Props = { ...props };
+    const seen: State<typeof networkKind> = { ...props };
     if (props.nat !== undefined || nat) seen.nat = nat;
     if (props.isolated !== undefined || !isolated) seen.isolated = isolated;
     return { id, props: { ...seen, ...outputs(seen, c, o) } };
@@ -162,3 +164,5 @@ export const networkLifecycle: LifecycleImpl = {
     forgetReads();
   },
 };
+
+export const networkLifecycle: LifecycleImpl = lifecycle(networkKind, typed);

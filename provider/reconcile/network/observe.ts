@@ -3,7 +3,8 @@ import { guardComments } from "../../kernel/network/guard";
 import { bridgeAlias, networkOwner } from "../../kernel/network/names";
 import { baseComments, baseComments6, networkRules, networkRules6, ruleComments } from "../../kernel/network/nft";
 import { machineIdentity } from "../host-identity";
-import type { Props } from "../provider-types";
+import type { Inputs, State } from "../kind";
+import type { networkKind } from "../kinds";
 import { pickInputs, type Ctx } from "./context";
 
 export interface Observed {
@@ -46,7 +47,7 @@ export async function observe(c: Ctx): Promise<Observed> {
   return { probe, missing: !probe.isBridge, drift };
 }
 
-export function outputs(inputs: Props, c: Ctx, o: Observed): Props {
+export function outputs(inputs: Inputs<typeof networkKind>, c: Ctx, o: Observed): State<typeof networkKind> {
   const n = c.spec;
   return {
     ...pickInputs(inputs),
