@@ -48,7 +48,9 @@ export const limitsKind = kind<OnMachine & { path: string }>()({
   secret: ["host"],
 });
 
-export const networkKind = kind<OnMachine & { bridge: string; gateway: string; prefixLength: number; gateway6: string; status: "missing" | "up" | "down" }>()({
+export const networkKind = kind<
+  OnMachine & { bridge: string; gateway: string; prefixLength: number; gateway6: string | undefined; status: "missing" | "up" | "down" }
+>()({
   schema: networkArgs,
   kept: ["owner"],
   // compared as the kernel names them (networkSpec): another value is another bridge

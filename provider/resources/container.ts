@@ -1,4 +1,5 @@
 import * as pulumi from "@pulumi/pulumi";
+import type { Connection } from "../../schema/connection";
 import { Host } from "./host";
 import { hostInput, type HostRef } from "./host-ref";
 import { ownerInput } from "./owner";
@@ -190,8 +191,8 @@ export class Container extends pulumi.CustomResource {
   declare readonly logPath: pulumi.Output<string>;
   /** Read from the kernel at create, update and refresh when `reportUsage` is set; null otherwise. */
   declare readonly usage: pulumi.Output<ContainerUsage | null>;
-  /** Address on each network, by network name. */
-  declare readonly addresses: pulumi.Output<Record<string, string>>;
+  /** Address on each network, by network name (null while the kernel shows none). */
+  declare readonly addresses: pulumi.Output<Record<string, string | null>>;
   /** Address on the first network (null without one). */
   declare readonly address: pulumi.Output<string | null>;
   /** IPv6 address on the first network when it is dual-stack (null otherwise). */
@@ -205,7 +206,7 @@ export class Container extends pulumi.CustomResource {
   /** Its last migration between hosts; null until it moves. */
   declare readonly lastMigration: pulumi.Output<ContainerMigration | null>;
   /** Copies left on hosts that could not be reached when it moved (onSourceLost: "recreate"); removed when they answer. */
-  declare readonly leftBehind: pulumi.Output<{ connection: unknown; prefix: string; machineId: string | null; name: string }[]>;
+  declare readonly leftBehind: pulumi.Output<{ connection: Connection; prefix: string; machineId: string | null; name: string }[]>;
 
   constructor(name: string, args: ContainerArgs, opts?: pulumi.CustomResourceOptions) {
     const h = hostInput(args.host, opts);

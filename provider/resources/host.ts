@@ -51,7 +51,7 @@ export interface HostArgs {
 }
 
 export interface RuntimeInfo {
-  name: string;
+  name: "runc" | "crun";
   path: string;
   version: string;
 }

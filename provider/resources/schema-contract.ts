@@ -7,12 +7,14 @@ import type { hostArgs } from "../../schema/host";
 import type { networkArgs } from "../../schema/network";
 import type { placementArgs } from "../../schema/placement";
 import type { resourceLimitsArgs } from "../../schema/resource-limits";
-import type { BackupArgs } from "./backup";
-import type { ContainerArgs, NetworkAttachmentArgs } from "./container";
-import type { HostArgs } from "./host";
-import type { NetworkArgs } from "./network";
+import type { Kind } from "../reconcile/kind";
+import type { backupKind, containerKind, hostKind, limitsKind, networkKind } from "../reconcile/kinds";
+import type { Backup, BackupArgs } from "./backup";
+import type { Container, ContainerArgs, NetworkAttachmentArgs } from "./container";
+import type { Host, HostArgs } from "./host";
+import type { Network, NetworkArgs } from "./network";
 import type { PlacementArgs } from "./placement";
-import type { ResourceLimitsArgs } from "./resource-limits";
+import type { ResourceLimits, ResourceLimitsArgs } from "./resource-limits";
 
 // The compile-time contract between what a user writes (each resource's Args, which carry the docs
 // an editor shows) and what the provider accepts (the zod schema it checks them with): the same
@@ -41,3 +43,22 @@ export type NetworkAttachmentContract = Holds<Contract<NetworkAttachmentArgs, z.
 export type BackupContract = Holds<Contract<BackupArgs, z.input<typeof backupArgs>, "host" | "container">>;
 // assignments and warnings: the ContainerSet component's, never a user's
 export type PlacementContract = Holds<Contract<PlacementArgs, z.input<typeof placementArgs>, never, "assignments" | "warnings">>;
+
+// The same contract for outputs: each output a resource class declares has the type its kind's
+// descriptor gives it (reconcile/kinds.ts, what the lifecycle returns), and every output of the
+// descriptor is declared but those the class leaves out on purpose (`Hidden`).
+type OutputsOf<K> = K extends Kind<z.ZodObject, string, string, infer Out> ? Out : never;
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type OutputContract<Class, K, Hidden extends keyof OutputsOf<K> = never> = [
+  undeclared: Exclude<keyof OutputsOf<K>, keyof Class | Hidden>,
+  typesDiffer: { [P in keyof OutputsOf<K> & keyof Class]-?: Same<pulumi.Unwrap<Class[P]>, OutputsOf<K>[P]> extends true ? never : P }[keyof OutputsOf<K> &
+    keyof Class],
+];
+type OutputsHold<C extends [never, never]> = C;
+
+// machineId: a resource's machine, which kslice compares (host-identity.ts); a Host shows its own
+export type HostOutputsContract = OutputsHold<OutputContract<Host, typeof hostKind>>;
+export type ResourceLimitsOutputsContract = OutputsHold<OutputContract<ResourceLimits, typeof limitsKind, "machineId">>;
+export type NetworkOutputsContract = OutputsHold<OutputContract<Network, typeof networkKind, "machineId">>;
+export type ContainerOutputsContract = OutputsHold<OutputContract<Container, typeof containerKind, "machineId">>;
+export type BackupOutputsContract = OutputsHold<OutputContract<Backup, typeof backupKind>>;
