@@ -32,7 +32,7 @@ export type Declared<K extends Kind> = z.input<K["schema"]>;
 /** Kept fields are not validated by the schema: what state holds, as it holds it. */
 type KeptOf<K extends Kind> = K extends Kind<z.ZodObject, infer Kept> ? { [k in Kept]?: unknown } : never;
 type HintOf<K extends Kind> = K extends Kind<z.ZodObject, string, infer Hint> ? Hint : never;
-type OutOf<K extends Kind> = K extends Kind<z.ZodObject, string, string, infer Out> ? Out : never;
+export type OutOf<K extends Kind> = K extends Kind<z.ZodObject, string, string, infer Out> ? Out : never;
 /** The inputs as the engine holds them once check passed (in preview, values may still be unknown: unknown.ts). */
 export type Inputs<K extends Kind> = Declared<K> & KeptOf<K>;
 /** Inputs with outputs, as state holds them; state of an older kslice may lack any output. */

@@ -7,7 +7,7 @@ import type { hostArgs } from "../../schema/host";
 import type { networkArgs } from "../../schema/network";
 import type { placementArgs } from "../../schema/placement";
 import type { resourceLimitsArgs } from "../../schema/resource-limits";
-import type { Kind } from "../reconcile/kind";
+import type { Kind, OutOf } from "../reconcile/kind";
 import type { backupKind, containerKind, hostKind, limitsKind, networkKind } from "../reconcile/kinds";
 import type { Backup, BackupArgs } from "./backup";
 import type { Container, ContainerArgs, NetworkAttachmentArgs } from "./container";
@@ -47,12 +47,10 @@ export type PlacementContract = Holds<Contract<PlacementArgs, z.input<typeof pla
 // The same contract for outputs: each output a resource class declares has the type its kind's
 // descriptor gives it (reconcile/kinds.ts, what the lifecycle returns), and every output of the
 // descriptor is declared but those the class leaves out on purpose (`Hidden`).
-type OutputsOf<K> = K extends Kind<z.ZodObject, string, string, infer Out> ? Out : never;
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
-type OutputContract<Class, K, Hidden extends keyof OutputsOf<K> = never> = [
-  undeclared: Exclude<keyof OutputsOf<K>, keyof Class | Hidden>,
-  typesDiffer: { [P in keyof OutputsOf<K> & keyof Class]-?: Same<pulumi.Unwrap<Class[P]>, OutputsOf<K>[P]> extends true ? never : P }[keyof OutputsOf<K> &
-    keyof Class],
+type OutputContract<Class, K extends Kind, Hidden extends keyof OutOf<K> = never> = [
+  undeclared: Exclude<keyof OutOf<K>, keyof Class | Hidden>,
+  typesDiffer: { [P in keyof OutOf<K> & keyof Class]-?: Same<pulumi.Unwrap<Class[P]>, OutOf<K>[P]> extends true ? never : P }[keyof OutOf<K> & keyof Class],
 ];
 type OutputsHold<C extends [never, never]> = C;
 
