@@ -44,12 +44,17 @@ const systemd = `[ -d /run/systemd/system ] && command -v systemd-run >/dev/null
  * systemd unit holds it.
  */
 export function moveSelfIntoCgroup(cg: string): string[] {
+  // the shell's own read and tests, no process per hierarchy: every container's log writer runs this
   return [
-    `for m in $(awk '$3 == "cgroup" || $3 == "cgroup2" {print $2}' /proc/mounts); do`,
-    `  d="$m/${cg}"; mkdir -p "$d" 2>/dev/null || continue`,
-    `  [ -f "$d/cpuset.cpus" ] && [ -z "$(cat "$d/cpuset.cpus")" ] && { cat "$m/cpuset.cpus" > "$d/cpuset.cpus"; cat "$m/cpuset.mems" > "$d/cpuset.mems"; } 2>/dev/null`,
+    `while read -r _ m t _; do`,
+    `  case $t in cgroup | cgroup2) ;; *) continue ;; esac`,
+    `  d="$m/${cg}"; [ -d "$d" ] || mkdir -p "$d" 2>/dev/null || continue`,
+    `  if [ -f "$d/cpuset.cpus" ]; then`,
+    `    c=; { read -r c < "$d/cpuset.cpus"; } 2>/dev/null`,
+    `    [ -n "$c" ] || { cat "$m/cpuset.cpus" > "$d/cpuset.cpus"; cat "$m/cpuset.mems" > "$d/cpuset.mems"; } 2>/dev/null`,
+    `  fi`,
     `  echo $$ > "$d/cgroup.procs" 2>/dev/null`,
-    `done`,
+    `done < /proc/mounts`,
   ];
 }
 
