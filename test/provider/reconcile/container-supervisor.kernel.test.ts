@@ -99,12 +99,13 @@ describe("the host supervisor: restart policies and log caps without kslice runn
     expect(largest).toBeGreaterThan(32 * 1024); // it did write
     expect(largest).toBeLessThan(64 * 1024 + 80 * 1024);
   });
+
   it("runs each container's log writer in <prefix>-logs and the supervisor in <prefix>-supervisor, in every hierarchy", async () => {
     const c = await cs.create("scribe", { command: ["sh", "-c", "echo hello; sleep 600"], stopGraceSeconds: 1 });
     expect(await until(() => supervisors().length === 1, 3000)).toBe(true);
     const writer = Number(readFileSync(`${c.outs.logPath as string}.pid`, "utf8").trim());
     expect(readFileSync(`/proc/${writer}/comm`, "utf8").trim()).toBe("tee");
-    // "<id>:<controllers>:<path>" per hierarchy: every one of them, not only those a failed move left alone
+    // "<id>:<controllers>:<path>", one line per hierarchy: the writer must be in its cgroup in all of them
     const paths = (pid: number | string) =>
       readFileSync(`/proc/${pid}/cgroup`, "utf8")
         .trim()
